@@ -1,0 +1,97 @@
+// Node configuration: harperdb-config.yaml, overridden by environment variables, overridden
+// by command-line `--KEY value` pairs (CLI wins), with HarperDB's key names.
+//
+// A flattened key is the path joined by '_' and matched case-insensitively against the known
+// keys: OPERATIONSAPI_NETWORK_PORT -> operationsApi.network.port. Values are cast as
+// HarperDB casts them: "true"/"false" -> booleans, numeric strings -> numbers, strings
+// starting with '[' or '{' -> parsed JSON. Environment variables that match no known key
+// are ignored (the environment holds many unrelated variables); a CLI key that matches none
+// is an error.
+//
+// The file is written with documented defaults (docs/configuration.md) on first start.
+// Overrides are not written back to the file: they apply to this run.
+//
+// Thread-safety: a Config is immutable after Load; the static file helpers serialise their
+// own file access.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+#include "common/status.h"
+
+namespace meshdb::config {
+
+// The typed, validated view of the keys the server uses. Defaults in brackets.
+struct Settings {
+  std::string root_path;                 // rootPath [the --root directory, "./data"]
+  std::string operations_host;           // operationsApi.network.host ["127.0.0.1"]
+  int operations_port = 9925;            // operationsApi.network.port [9925]
+  uint64_t max_body_bytes = 0;           // operationsApi.network.maxBodySize [104857600]
+  int threads = 0;                       // threads.count [0: one per core]
+  std::string log_level;                 // logging.level ["info"]
+  std::string log_dir;                   // logging.root ["<root>/log"]
+  bool authorize_local = false;          // authentication.authorizeLocal [false]
+  uint64_t operation_token_timeout_s = 0;  // authentication.operationTokenTimeout ["1d"]
+  uint64_t refresh_token_timeout_s = 0;    // authentication.refreshTokenTimeout ["30d"]
+  uint64_t auth_cache_ttl_ms = 0;        // authentication.cacheTTL [30000]
+  std::string storage_path;              // storage.path ["<root>/database"]
+  bool storage_write_async = false;      // storage.writeAsync [false: durable commits]
+  std::string replication_hostname;      // replication.hostname [""]
+  std::string replication_url;           // replication.url [""]
+  int replication_port = 0;              // replication.port [0: unset]
+  int replication_secure_port = 0;       // replication.securePort [0: unset]
+  boost::json::value replication_routes; // replication.routes [null]
+  boost::json::value replication_databases;  // replication.databases ["*"]
+  std::string tls_certificate;           // tls.certificate [""]
+  std::string tls_private_key;           // tls.privateKey [""]
+  std::string tls_certificate_authority; // tls.certificateAuthority [""]
+};
+
+struct LoadOptions {
+  std::string root;         // --root; "" means "./data"
+  std::string config_file;  // --config; "" means <root>/harperdb-config.yaml
+  std::map<std::string, std::string> env;                  // the process environment
+  std::vector<std::pair<std::string, std::string>> cli;    // --KEY value pairs, in order
+};
+
+class Config {
+ public:
+  // Reads (or first writes) the file, applies env then CLI overrides, validates.
+  // InvalidArgument naming the key ("'operationsApi.network.port' must be a port number
+  // (1-65535), got 'abc'") when a value is invalid; IOError when the file cannot be read or
+  // written.
+  static Result<Config> Load(const LoadOptions& options);
+
+  const Settings& settings() const { return settings_; }
+  const std::string& file_path() const { return file_path_; }
+  // The effective configuration (file + overrides) as a JSON tree, for get_configuration.
+  const boost::json::value& tree() const { return tree_; }
+
+  // set_configuration: `flat` maps flattened keys (replication_routes, logging_level, ...)
+  // to values (cast as above). Unknown keys are ignored, as HarperDB does. The merged file
+  // is validated first (InvalidArgument naming the key; nothing written), then the old file
+  // is copied to <root>/backup/<time>-harperdb-config.yaml.bak and the new one written.
+  static Status SetInFile(const std::string& file_path, const std::string& backup_dir,
+                          const boost::json::object& flat);
+
+  // Replaces the value at a dotted path (e.g. "replication.routes") in the file, keeping the
+  // rest; used by cluster_set_routes. Validates and backs up as SetInFile does.
+  static Status SetPathInFile(const std::string& file_path, const std::string& backup_dir,
+                              const std::string& dotted_path, const boost::json::value& value);
+
+ private:
+  Settings settings_;
+  std::string file_path_;
+  boost::json::value tree_;
+};
+
+// Parses "1d", "30d", "12h", "15m", "45s", "500" (seconds) into seconds.
+Result<uint64_t> ParseDurationSeconds(const std::string& text);
+
+}  // namespace meshdb::config

@@ -1,0 +1,217 @@
+// The storage engine of one node: databases -> tables -> JSON records, in LMDB.
+//
+// Layout (docs/storage.md): one LMDB environment per database at
+// <root>/database/<db>.mdb, with named sub-databases for each table's records ("r:<table>"),
+// its secondary indexes ("x:<table>"), the transaction log ("txlog") and metadata ("meta":
+// table definitions, counters).
+//
+// Every record is stored with its version: a hybrid-logical-clock timestamp plus the id of
+// the node that wrote it, and a tombstone flag for deletes. Every committed transaction is
+// also appended to the database's transaction log, which replication reads.
+//
+// Writes: one writer thread takes every pending WriteRequest, applies each atomically (a
+// request is all-or-nothing), commits them all in one LMDB transaction per database (group
+// commit: one fsync shared by the batch) and then completes each caller. A write whose
+// callback reported success survives a crash when StoreOptions::durable is true.
+//
+// Reads: Store::Read() opens a short read-only snapshot of one database on the calling
+// thread. Snapshots are cheap; never keep one across an asynchronous wait.
+//
+// Thread-safety: Store is safe to use from any thread. A Snapshot belongs to the thread that
+// made it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include "common/status.h"
+
+namespace meshdb::storage {
+
+struct StoreOptions {
+  // Directory holding <db>.mdb environments. Created if missing.
+  std::string database_dir;
+  // true (default): every group commit is fsync'd before callers are answered; an answered
+  // write survives kill -9 and power loss. false: commits skip fsync (MDB_NOSYNC) and the OS
+  // writes them back later; a crash of the machine (not of the process) can lose the last
+  // seconds of writes. Roughly 2-5x more small writes per second.
+  bool durable = true;
+  // Largest LMDB map per database. Sparse: costs address space, not disk. Default 64 GiB.
+  uint64_t map_size_bytes = 64ull << 30;
+  // Most write requests the writer folds into one commit. Default 4096.
+  size_t max_group_commit = 4096;
+  // Most write requests waiting for the writer; past it WriteAsync answers Unavailable.
+  size_t max_queued_writes = 100000;
+  // This node's id, stamped as the origin of local writes. Default 1.
+  uint32_t local_node_id = 1;
+};
+
+struct AttributeDef {
+  std::string name;
+  // "" for untyped attributes; otherwise a GraphQL-ish type: "ID", "String", "Int", "Long",
+  // "Float", "Boolean", "Any".
+  std::string type;
+  bool indexed = true;
+};
+
+struct TableDef {
+  std::string database;
+  std::string name;
+  std::string primary_key;
+  // true when created with explicit attributes: types are enforced, no timestamps are added.
+  bool schema_defined = false;
+  // false: the table never leaves this node (replication honours it).
+  bool replicate = true;
+  // Attributes in order of first appearance; the primary key first; for untyped tables
+  // __createdtime__ and __updatedtime__ follow it.
+  std::vector<AttributeDef> attributes;
+
+  const AttributeDef* FindAttribute(const std::string& attr) const;
+};
+
+struct TableStats {
+  uint64_t record_count = 0;     // live records (tombstones excluded)
+  uint64_t table_size_bytes = 0; // pages used by records and indexes
+  uint64_t db_size_bytes = 0;    // the whole environment file
+  uint64_t log_size_bytes = 0;   // pages used by the transaction log
+  std::optional<double> last_updated_ms;  // time of the last write to the table
+};
+
+// A record as read: the stored document plus its version.
+struct Record {
+  boost::json::object doc;
+  uint64_t version = 0;   // HLC timestamp of the write that produced it
+  uint32_t origin = 0;    // node id of that write
+};
+
+enum class WriteKind {
+  kInsert,  // skipped when the key exists (and is not a tombstone)
+  kUpdate,  // merges fields into an existing record; skipped when missing
+  kUpsert,  // merges into an existing record, or inserts
+  kDelete,  // writes a tombstone; a missing key still counts as applied
+};
+
+struct WriteOp {
+  WriteKind kind = WriteKind::kUpsert;
+  std::string table;
+  // String or number. Null on insert/upsert: the store generates a UUID string key.
+  boost::json::value key;
+  // The attributes to set (the primary key may be included; it must equal `key`).
+  boost::json::object fields;
+};
+
+// One logical transaction on one database: applied all-or-nothing.
+struct WriteRequest {
+  std::string database;
+  std::vector<WriteOp> ops;
+};
+
+enum class WriteOutcome { kApplied, kSkipped };
+
+struct WriteResult {
+  std::vector<WriteOutcome> outcomes;  // one per op, in order
+  std::vector<boost::json::value> keys;  // the key each op used (generated ones filled in)
+  uint64_t version = 0;   // HLC version stamped on every record written
+  uint64_t sequence = 0;  // transaction-log sequence; 0 when nothing was applied
+  double txn_time_ms = 0; // the __updatedtime__ stamped on the records
+};
+
+using WriteCallback = std::function<void(Result<WriteResult>)>;
+
+// One entry of a database's transaction log.
+struct LogEntry {
+  uint64_t sequence = 0;        // local, dense, starts at 1
+  uint32_t origin = 0;          // node that made the transaction
+  uint64_t origin_sequence = 0; // its sequence on the origin node
+  uint64_t version = 0;         // HLC version of the transaction
+  struct Write {
+    std::string table;
+    std::string key;    // encoded key bytes (see key_codec.h)
+    std::string value;  // stored record bytes (see record_codec.h); tombstone flag inside
+  };
+  std::vector<Write> writes;
+};
+
+// Index range for Snapshot::ScanIndex. Bounds are JSON scalars compared in index order:
+// null < false < true < numbers < strings.
+struct IndexRange {
+  std::optional<boost::json::value> lower;
+  bool lower_inclusive = true;
+  std::optional<boost::json::value> upper;
+  bool upper_inclusive = true;
+  // When set, only string values starting with it (bounds ignored).
+  std::optional<std::string> string_prefix;
+};
+
+// Visitors return false to stop the scan early.
+using RecordVisitor = std::function<bool(const Record&)>;
+using LogVisitor = std::function<bool(const LogEntry&)>;
+
+class Snapshot {
+ public:
+  virtual ~Snapshot() = default;
+  // NotFound when the table does not exist. nullopt when the key is absent or deleted.
+  virtual Result<std::optional<Record>> Get(const std::string& table,
+                                            const boost::json::value& key) = 0;
+  // Live records in primary-key order (numbers before strings).
+  virtual Status ScanTable(const std::string& table, const RecordVisitor& visit) = 0;
+  // Live records whose indexed `attribute` lies in `range`, in index order. An attribute
+  // holding an array is indexed once per element. InvalidArgument when not indexed.
+  virtual Status ScanIndex(const std::string& table, const std::string& attribute,
+                           const IndexRange& range, const RecordVisitor& visit) = 0;
+  // Transaction-log entries with sequence >= from_sequence, in order.
+  virtual Status ScanLog(uint64_t from_sequence, const LogVisitor& visit) = 0;
+};
+
+class Store {
+ public:
+  // Opens every database found under options.database_dir and starts the writer thread.
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  virtual ~Store() = default;  // stops the writer after draining queued writes
+
+  // --- Schema. Each call blocks until the writer has committed it. ---
+  // Conflict "database 'x' already exists".
+  virtual Status CreateDatabase(const std::string& database) = 0;
+  // NotFound "database 'x' does not exist". Removes the environment's files.
+  virtual Status DropDatabase(const std::string& database) = 0;
+  // Creates the database if missing. Conflict "Table 't' already exists in 'db'".
+  virtual Status CreateTable(const TableDef& def) = 0;
+  // NotFound as describe_table words it.
+  virtual Status DropTable(const std::string& database, const std::string& table) = 0;
+  // Conflict "attribute 'a' already exists in db.t".
+  virtual Status CreateAttribute(const std::string& database, const std::string& table,
+                                 const AttributeDef& attribute) = 0;
+
+  // --- Catalog (in memory, consistent with the last committed schema change). ---
+  virtual std::vector<std::string> ListDatabases() const = 0;  // sorted
+  virtual Result<std::vector<TableDef>> ListTables(const std::string& database) const = 0;
+  // NotFound "database 'db' does not exist" or "Table 'db.t' does not exist".
+  virtual Result<TableDef> GetTable(const std::string& database,
+                                    const std::string& table) const = 0;
+  virtual Result<TableStats> GetStats(const std::string& database,
+                                      const std::string& table) const = 0;
+
+  // --- Records. ---
+  // Queues `request`; `done` runs on the writer thread once it is committed (or failed), so
+  // it must be quick (post the result elsewhere). Unavailable when the queue is full or the
+  // store is closing. Unknown database/table -> NotFound; a request fails as a whole.
+  // New attribute names are added to untyped tables' definitions in the same commit.
+  virtual void WriteAsync(WriteRequest request, WriteCallback done) = 0;
+  // Blocking form of WriteAsync.
+  virtual Result<WriteResult> Write(WriteRequest request) = 0;
+
+  // A read snapshot of one database. NotFound "database 'db' does not exist".
+  virtual Result<std::unique_ptr<Snapshot>> Read(const std::string& database) const = 0;
+
+  // Highest transaction-log sequence committed in `database` (0 when empty).
+  virtual Result<uint64_t> LastSequence(const std::string& database) const = 0;
+};
+
+}  // namespace meshdb::storage
