@@ -3,7 +3,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include <boost/json/parse.hpp>
+#include <boost/json/stream_parser.hpp>
 
 #include "common/log.h"
 #include "ops/fields.h"
