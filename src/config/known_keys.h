@@ -1,0 +1,65 @@
+// Internal to config/: the table of configuration keys meshdb knows, their defaults, and the
+// flattened-key matching and value casting HarperDB applies to env vars, CLI arguments and
+// set_configuration. Not part of the public API (config.h is).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+namespace meshdb::config::internal {
+
+// How a key's value is checked (validate.cc).
+enum class KeyKind {
+  kString,          // any scalar (numbers are accepted and stringified) or null
+  kPort,            // 1-65535, number or numeric string; null allowed
+  kPortOrAny,       // as kPort, 0 also allowed ("pick any free port")
+  kPositiveInt,     // integer > 0
+  kNonNegativeInt,  // integer >= 0
+  kBool,            // true / false
+  kLogLevel,        // notify, fatal, error, warn, info, debug, trace
+  kDuration,        // "1d", "30d", "12h", "15m", "45s", or seconds
+  kHashFunction,    // md5, sha256, argon2id
+  kRoutes,          // null or array of strings or {host|hostname, port} objects
+  kDatabases,       // "*" or array of names or {name, sharded} objects
+};
+
+struct KeyInfo {
+  const char* path;  // dotted, HarperDB's spelling: "operationsApi.network.port"
+  KeyKind kind;
+};
+
+// Every key meshdb knows, in file order.
+const std::vector<KeyInfo>& KnownKeys();
+
+// "operationsApi.network.port" -> "operationsapi_network_port".
+std::string FlattenPath(std::string_view dotted_path);
+
+// Matches a flattened key (case-insensitive; '.' accepted for '_') against the known keys
+// and HarperDB's legacy aliases (SERVER_PORT, LOG_LEVEL, HDB_ROOT, MAX_HDB_PROCESSES).
+// Returns the dotted path, or nullopt.
+std::optional<std::string> MatchKnownKey(std::string_view flat_key);
+
+// As MatchKnownKey, but also against the leaf paths present in `tree` (keys from a HarperDB
+// file meshdb does not use).
+std::optional<std::string> MatchKey(std::string_view flat_key, const boost::json::value& tree);
+
+// HarperDB's casting of a string value: "true"/"false" -> bool, "null" -> null, numeric ->
+// number, '[' or '{' first -> parsed JSON (left a string when it does not parse); else the
+// string itself.
+boost::json::value CastValue(std::string_view text);
+
+// The default configuration tree for a node whose root is `root` (an absolute path).
+boost::json::value DefaultTree(const std::string& root);
+
+// Helpers on JSON trees addressed by dotted paths.
+const boost::json::value* FindPath(const boost::json::value& tree, std::string_view dotted_path);
+// Sets the value, creating (or replacing non-object) intermediate objects.
+void SetPath(boost::json::value& tree, std::string_view dotted_path, boost::json::value value);
+// Copies every leaf of `overlay` into `base` (objects merge; everything else replaces).
+void MergeInto(boost::json::value& base, const boost::json::value& overlay);
+
+}  // namespace meshdb::config::internal

@@ -1,0 +1,213 @@
+#include "config/validate.h"
+
+#include <cmath>
+#include <limits>
+
+#include <boost/json/serialize.hpp>
+
+#include "config/config.h"
+#include "config/known_keys.h"
+
+namespace meshdb::config {
+
+namespace json = boost::json;
+
+Result<uint64_t> ParseDurationSeconds(const std::string& text) {
+  if (text.empty()) return Status::InvalidArgument("empty duration");
+  uint64_t multiplier = 1;
+  std::string digits = text;
+  switch (text.back()) {
+    case 'd': multiplier = 86400; digits.pop_back(); break;
+    case 'h': multiplier = 3600; digits.pop_back(); break;
+    case 'm': multiplier = 60; digits.pop_back(); break;
+    case 's': multiplier = 1; digits.pop_back(); break;
+    default: break;
+  }
+  if (digits.empty() || digits.size() > 12) {
+    return Status::InvalidArgument("invalid duration '" + text + "'");
+  }
+  uint64_t n = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return Status::InvalidArgument("invalid duration '" + text + "'");
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return n * multiplier;
+}
+
+namespace internal {
+
+namespace {
+
+std::string Show(const json::value& v) {
+  if (v.is_string()) return std::string(v.get_string());
+  return json::serialize(v);
+}
+
+std::string Got(const json::value& v) { return ", got '" + Show(v) + "'"; }
+
+// An integer held as a number or a numeric string.
+std::optional<int64_t> AsInt(const json::value& v) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return static_cast<int64_t>(v.get_uint64());
+  }
+  if (v.is_double()) {
+    double d = v.get_double();
+    if (std::floor(d) == d && std::fabs(d) < 9e15) return static_cast<int64_t>(d);
+    return std::nullopt;
+  }
+  if (v.is_string()) {
+    json::value cast = CastValue(v.get_string());
+    if (!cast.is_string()) return AsInt(cast);
+  }
+  return std::nullopt;
+}
+
+Status CheckPort(const std::string& key, const json::value& v, bool allow_zero) {
+  std::optional<int64_t> port = AsInt(v);
+  int64_t low = allow_zero ? 0 : 1;
+  if (!port || *port < low || *port > 65535) {
+    return Status::InvalidArgument("'" + key + "' must be a port number (" + std::to_string(low) +
+                                   "-65535)" + Got(v));
+  }
+  return Status::Ok();
+}
+
+Status CheckRoutes(const std::string& key, const json::value& v) {
+  if (v.is_null()) return Status::Ok();
+  const std::string shape =
+      "'" + key + "' must be an array of strings or {hostname, port} objects";
+  if (!v.is_array()) return Status::InvalidArgument(shape + Got(v));
+  const json::array& routes = v.get_array();
+  for (size_t i = 0; i < routes.size(); ++i) {
+    const json::value& route = routes[i];
+    std::string item = key + "[" + std::to_string(i) + "]";
+    if (route.is_string()) {
+      if (route.get_string().empty()) {
+        return Status::InvalidArgument("'" + item + "' must not be empty");
+      }
+      continue;
+    }
+    if (!route.is_object()) return Status::InvalidArgument(shape + Got(v));
+    const json::object& obj = route.get_object();
+    const json::value* host = obj.if_contains("hostname");
+    if (host == nullptr) host = obj.if_contains("host");
+    if (host == nullptr || !host->is_string() || host->get_string().empty()) {
+      return Status::InvalidArgument("'" + item + "' must have a 'hostname' (or 'host') string");
+    }
+    if (const json::value* port = obj.if_contains("port"); port != nullptr && !port->is_null()) {
+      RETURN_IF_ERROR(CheckPort(item + ".port", *port, false));
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckDatabases(const std::string& key, const json::value& v) {
+  if (v.is_null()) return Status::Ok();
+  if (v.is_string() && v.get_string() == "*") return Status::Ok();
+  const std::string shape =
+      "'" + key + "' must be '*' or an array of names or {name, sharded} objects";
+  if (!v.is_array()) return Status::InvalidArgument(shape + Got(v));
+  for (const json::value& db : v.get_array()) {
+    if (db.is_string() && !db.get_string().empty()) continue;
+    if (db.is_object()) {
+      const json::value* name = db.get_object().if_contains("name");
+      if (name != nullptr && name->is_string() && !name->get_string().empty()) continue;
+    }
+    return Status::InvalidArgument(shape + Got(v));
+  }
+  return Status::Ok();
+}
+
+Status CheckOne(const KeyInfo& info, const json::value& v) {
+  const std::string key = info.path;
+  switch (info.kind) {
+    case KeyKind::kString:
+      if (v.is_null() || v.is_string() || v.is_number()) return Status::Ok();
+      return Status::InvalidArgument("'" + key + "' must be a string" + Got(v));
+    case KeyKind::kPort:
+      if (v.is_null()) return Status::Ok();
+      return CheckPort(key, v, false);
+    case KeyKind::kPortOrAny:
+      return CheckPort(key, v, true);
+    case KeyKind::kPositiveInt: {
+      std::optional<int64_t> n = AsInt(v);
+      if (!n || *n <= 0) return Status::InvalidArgument("'" + key + "' must be a positive integer" + Got(v));
+      return Status::Ok();
+    }
+    case KeyKind::kNonNegativeInt: {
+      if (v.is_null()) return Status::Ok();
+      std::optional<int64_t> n = AsInt(v);
+      if (!n || *n < 0) {
+        return Status::InvalidArgument("'" + key + "' must be an integer >= 0" + Got(v));
+      }
+      return Status::Ok();
+    }
+    case KeyKind::kBool:
+      if (v.is_bool()) return Status::Ok();
+      return Status::InvalidArgument("'" + key + "' must be a boolean" + Got(v));
+    case KeyKind::kLogLevel: {
+      static const char* kLevels[] = {"notify", "fatal", "error", "warn", "info", "debug", "trace"};
+      if (v.is_string()) {
+        for (const char* level : kLevels) {
+          if (v.get_string() == level) return Status::Ok();
+        }
+      }
+      return Status::InvalidArgument(
+          "'" + key + "' must be one of [notify, fatal, error, warn, info, debug, trace]");
+    }
+    case KeyKind::kDuration: {
+      if (AsInt(v).has_value() && *AsInt(v) >= 0) return Status::Ok();
+      if (v.is_string() && ParseDurationSeconds(std::string(v.get_string())).ok()) {
+        return Status::Ok();
+      }
+      return Status::InvalidArgument("'" + key +
+                                     "' must be a duration such as \"1d\", \"12h\", \"15m\", "
+                                     "\"45s\" or a number of seconds" + Got(v));
+    }
+    case KeyKind::kHashFunction:
+      if (v.is_null()) return Status::Ok();
+      if (v.is_string() && (v.get_string() == "md5" || v.get_string() == "sha256" ||
+                            v.get_string() == "argon2id")) {
+        return Status::Ok();
+      }
+      return Status::InvalidArgument("'" + key + "' must be one of [md5, sha256, argon2id]");
+    case KeyKind::kRoutes:
+      return CheckRoutes(key, v);
+    case KeyKind::kDatabases:
+      return CheckDatabases(key, v);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateTree(const json::value& tree) {
+  for (const KeyInfo& info : KnownKeys()) {
+    const json::value* v = FindPath(tree, info.path);
+    if (v == nullptr) continue;
+    RETURN_IF_ERROR(CheckOne(info, *v));
+  }
+  return Status::Ok();
+}
+
+std::string ReadString(const json::value& tree, const char* path, const std::string& fallback) {
+  const json::value* v = FindPath(tree, path);
+  if (v == nullptr || v->is_null()) return fallback;
+  return Show(*v);
+}
+
+int64_t ReadInt(const json::value& tree, const char* path, int64_t fallback) {
+  const json::value* v = FindPath(tree, path);
+  if (v == nullptr || v->is_null()) return fallback;
+  return AsInt(*v).value_or(fallback);
+}
+
+bool ReadBool(const json::value& tree, const char* path, bool fallback) {
+  const json::value* v = FindPath(tree, path);
+  if (v == nullptr || !v->is_bool()) return fallback;
+  return v->get_bool();
+}
+
+}  // namespace internal
+}  // namespace meshdb::config

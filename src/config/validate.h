@@ -1,0 +1,23 @@
+// Internal to config/: validation of a configuration tree against the known keys.
+#pragma once
+
+#include <string>
+
+#include <boost/json/value.hpp>
+
+#include "common/status.h"
+
+namespace meshdb::config::internal {
+
+// Checks every known key present in `tree` (keys meshdb does not know are not checked).
+// InvalidArgument naming the first bad key, e.g.
+// "'logging.level' must be one of [notify, fatal, error, warn, info, debug, trace]".
+Status ValidateTree(const boost::json::value& tree);
+
+// Typed reads of an already validated value. Null and missing read as the fallback.
+std::string ReadString(const boost::json::value& tree, const char* path,
+                       const std::string& fallback);
+int64_t ReadInt(const boost::json::value& tree, const char* path, int64_t fallback);
+bool ReadBool(const boost::json::value& tree, const char* path, bool fallback);
+
+}  // namespace meshdb::config::internal

@@ -1,0 +1,400 @@
+#include "config/config.h"
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+namespace meshdb::config {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+// A fresh temporary directory per test, removed afterwards.
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "meshdb-config-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  std::string FilePath() const { return root_ + "/harperdb-config.yaml"; }
+  std::string BackupDir() const { return root_ + "/backup"; }
+
+  void WriteConfig(const std::string& text) {
+    std::ofstream out(FilePath());
+    out << text;
+  }
+  std::string ReadConfig() const {
+    std::ifstream in(FilePath());
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  LoadOptions Options() const {
+    LoadOptions options;
+    options.root = root_;
+    return options;
+  }
+
+  Result<Config> LoadWith(const std::map<std::string, std::string>& env,
+                          const std::vector<std::pair<std::string, std::string>>& cli = {}) {
+    LoadOptions options = Options();
+    options.env = env;
+    options.cli = cli;
+    return Config::Load(options);
+  }
+
+  size_t BackupCount() const {
+    if (!fs::exists(BackupDir())) return 0;
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : fs::directory_iterator(BackupDir())) ++n;
+    return n;
+  }
+
+  std::string root_;
+};
+
+TEST_F(ConfigTest, FirstLoadWritesDefaults) {
+  Result<Config> config = Config::Load(Options());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_TRUE(fs::exists(FilePath()));
+  EXPECT_EQ(config->file_path(), FilePath());
+  const Settings& s = config->settings();
+  EXPECT_EQ(s.root_path, root_);
+  EXPECT_EQ(s.operations_host, "127.0.0.1");
+  EXPECT_EQ(s.operations_port, 9925);
+  EXPECT_EQ(s.max_body_bytes, 104857600u);
+  EXPECT_EQ(s.log_level, "info");
+  EXPECT_EQ(s.log_dir, root_ + "/log");
+  EXPECT_FALSE(s.authorize_local);
+  EXPECT_EQ(s.operation_token_timeout_s, 86400u);
+  EXPECT_EQ(s.refresh_token_timeout_s, 30u * 86400u);
+  EXPECT_EQ(s.auth_cache_ttl_ms, 30000u);
+  EXPECT_EQ(s.storage_path, root_ + "/database");
+  EXPECT_FALSE(s.storage_write_async);
+  EXPECT_EQ(s.replication_hostname, "");
+  EXPECT_TRUE(s.replication_routes.is_null());
+  EXPECT_EQ(s.replication_databases, json::value("*"));
+
+  std::string text = ReadConfig();
+  EXPECT_NE(text.find("operationsApi:"), std::string::npos) << text;
+  EXPECT_NE(text.find("port: 9925"), std::string::npos) << text;
+  EXPECT_NE(text.find("level: info"), std::string::npos) << text;
+  EXPECT_NE(text.find("writeAsync: false"), std::string::npos) << text;
+  EXPECT_NE(text.find("operationTokenTimeout: 1d"), std::string::npos) << text;
+
+  // The written file reads back to the same settings.
+  Result<Config> again = Config::Load(Options());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(json::serialize(again->tree()), json::serialize(config->tree()));
+}
+
+TEST_F(ConfigTest, ReadsFileValues) {
+  WriteConfig(
+      "operationsApi:\n"
+      "  network:\n"
+      "    host: 0.0.0.0\n"
+      "    port: 19925\n"
+      "logging:\n"
+      "  level: debug\n"
+      "storage:\n"
+      "  path: db\n"
+      "  writeAsync: true\n"
+      "replication:\n"
+      "  hostname: node1.example\n"
+      "  routes:\n"
+      "    - node2.example\n"
+      "    - hostname: 127.0.0.3\n"
+      "      port: 9933\n"
+      "  databases: [dev, {name: data, sharded: false}]\n"
+      "tls:\n"
+      "  certificate: \"/keys/cert.pem\"\n");
+  Result<Config> config = Config::Load(Options());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  const Settings& s = config->settings();
+  EXPECT_EQ(s.operations_host, "0.0.0.0");
+  EXPECT_EQ(s.operations_port, 19925);
+  EXPECT_EQ(s.log_level, "debug");
+  EXPECT_EQ(s.storage_path, root_ + "/db");  // relative paths hang from the root
+  EXPECT_TRUE(s.storage_write_async);
+  EXPECT_EQ(s.replication_hostname, "node1.example");
+  EXPECT_EQ(json::serialize(s.replication_routes),
+            R"(["node2.example",{"hostname":"127.0.0.3","port":9933}])");
+  EXPECT_EQ(json::serialize(s.replication_databases),
+            R"(["dev",{"name":"data","sharded":false}])");
+  EXPECT_EQ(s.tls_certificate, "/keys/cert.pem");
+  // Keys the file does not set keep their defaults.
+  EXPECT_EQ(s.max_body_bytes, 104857600u);
+  EXPECT_EQ(config->tree().at("logging").at("level"), json::value("debug"));
+}
+
+TEST_F(ConfigTest, LegacyClusteringRoutesAreRead) {
+  WriteConfig(
+      "clustering:\n"
+      "  hubServer:\n"
+      "    cluster:\n"
+      "      network:\n"
+      "        routes:\n"
+      "          - host: 127.0.0.2\n"
+      "            port: 9932\n");
+  Result<Config> config = Config::Load(Options());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(json::serialize(config->settings().replication_routes),
+            R"([{"host":"127.0.0.2","port":9932}])");
+}
+
+TEST_F(ConfigTest, QuotedYamlScalarsStayStrings) {
+  WriteConfig("replication:\n  hostname: \"1234\"\n");
+  Result<Config> config = Config::Load(Options());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_TRUE(config->tree().at("replication").at("hostname").is_string());
+  EXPECT_EQ(config->settings().replication_hostname, "1234");
+}
+
+TEST_F(ConfigTest, EnvOverridesFileButIsNotWrittenBack) {
+  WriteConfig("logging:\n  level: warn\n");
+  Result<Config> config = LoadWith({{"LOGGING_LEVEL", "trace"},
+                                    {"operationsapi_network_port", "19000"},
+                                    {"PATH", "/usr/bin"},
+                                    {"SOME_UNRELATED_THING", "x"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->settings().log_level, "trace");
+  EXPECT_EQ(config->settings().operations_port, 19000);
+  EXPECT_EQ(ReadConfig(), "logging:\n  level: warn\n");
+}
+
+TEST_F(ConfigTest, LegacyEnvAliasesApplyButCanonicalNamesWin) {
+  Result<Config> config = LoadWith({{"SERVER_PORT", "18000"}, {"LOG_LEVEL", "debug"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->settings().operations_port, 18000);
+  EXPECT_EQ(config->settings().log_level, "debug");
+
+  config = LoadWith({{"LOG_LEVEL", "debug"}, {"LOGGING_LEVEL", "error"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->settings().log_level, "error");
+}
+
+TEST_F(ConfigTest, HdbRootChoosesTheRootWhenNoneGiven) {
+  LoadOptions options;
+  options.env = {{"HDB_ROOT", root_ + "/nested"}};
+  Result<Config> config = Config::Load(options);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->file_path(), root_ + "/nested/harperdb-config.yaml");
+  EXPECT_EQ(config->settings().storage_path, root_ + "/nested/database");
+}
+
+TEST_F(ConfigTest, CliWinsOverEnv) {
+  Result<Config> config = LoadWith({{"REPLICATION_HOSTNAME", "127.0.0.22"}},
+                                   {{"REPLICATION_HOSTNAME", "127.0.0.2"},
+                                    {"logging.level", "debug"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->settings().replication_hostname, "127.0.0.2");
+  EXPECT_EQ(config->settings().log_level, "debug");
+}
+
+TEST_F(ConfigTest, UnknownCliKeyIsAnErrorNamingIt) {
+  Result<Config> config = LoadWith({}, {{"NO_SUCH_KEY", "1"}});
+  ASSERT_FALSE(config.ok());
+  EXPECT_TRUE(config.status().IsInvalidArgument());
+  EXPECT_NE(config.status().message().find("NO_SUCH_KEY"), std::string::npos)
+      << config.status().message();
+}
+
+TEST_F(ConfigTest, ValuesAreCast) {
+  Result<Config> config = LoadWith({}, {{"STORAGE_WRITEASYNC", "true"},
+                                        {"AUTHENTICATION_AUTHORIZELOCAL", "true"},
+                                        {"THREADS_COUNT", "3"},
+                                        {"AUTHENTICATION_OPERATIONTOKENTIMEOUT", "12h"},
+                                        {"REPLICATION_DATABASES", "[\"dev\"]"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  const json::value& tree = config->tree();
+  EXPECT_EQ(tree.at("storage").at("writeAsync"), json::value(true));
+  EXPECT_EQ(tree.at("threads").at("count"), json::value(3));
+  EXPECT_TRUE(config->settings().storage_write_async);
+  EXPECT_TRUE(config->settings().authorize_local);
+  EXPECT_EQ(config->settings().threads, 3);
+  EXPECT_EQ(config->settings().operation_token_timeout_s, 12u * 3600u);
+  EXPECT_EQ(json::serialize(config->settings().replication_databases), R"(["dev"])");
+}
+
+TEST_F(ConfigTest, JsonRoutesFromEnv) {
+  Result<Config> config = LoadWith(
+      {{"REPLICATION_ROUTES", R"([{"hostname":"127.0.0.1","port":19933},"127.0.0.9:19999"])"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(json::serialize(config->settings().replication_routes),
+            R"([{"hostname":"127.0.0.1","port":19933},"127.0.0.9:19999"])");
+}
+
+TEST_F(ConfigTest, InvalidValuesNameTheKey) {
+  struct Case {
+    std::string key, value, message;
+  };
+  const Case cases[] = {
+      {"OPERATIONSAPI_NETWORK_PORT", "abc",
+       "'operationsApi.network.port' must be a port number (0-65535), got 'abc'"},
+      {"OPERATIONSAPI_NETWORK_PORT", "70000",
+       "'operationsApi.network.port' must be a port number (0-65535), got '70000'"},
+      {"REPLICATION_PORT", "0", "'replication.port' must be a port number (1-65535), got '0'"},
+      {"LOGGING_LEVEL", "loud",
+       "'logging.level' must be one of [notify, fatal, error, warn, info, debug, trace]"},
+      {"STORAGE_WRITEASYNC", "maybe", "'storage.writeAsync' must be a boolean, got 'maybe'"},
+      {"OPERATIONSAPI_NETWORK_MAXBODYSIZE", "0",
+       "'operationsApi.network.maxBodySize' must be a positive integer, got '0'"},
+      {"AUTHENTICATION_REFRESHTOKENTIMEOUT", "soon", "'authentication.refreshTokenTimeout'"},
+      {"REPLICATION_ROUTES", "[42]", "'replication.routes' must be an array of strings"},
+      {"REPLICATION_ROUTES", R"([{"hostname":"a","port":99999}])",
+       "'replication.routes[0].port' must be a port number (1-65535), got '99999'"},
+      {"REPLICATION_ROUTES", R"([{"port":9933}])", "'replication.routes[0]' must have"},
+  };
+  for (const Case& c : cases) {
+    Result<Config> config = LoadWith({}, {{c.key, c.value}});
+    ASSERT_FALSE(config.ok()) << c.key << "=" << c.value;
+    EXPECT_TRUE(config.status().IsInvalidArgument());
+    EXPECT_EQ(config.status().message().substr(0, c.message.size()), c.message)
+        << config.status().message();
+  }
+}
+
+TEST_F(ConfigTest, PortZeroMeansAnyForTheOperationsApi) {
+  Result<Config> config = LoadWith({}, {{"OPERATIONSAPI_NETWORK_PORT", "0"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->settings().operations_port, 0);
+}
+
+TEST_F(ConfigTest, InvalidFileIsReported) {
+  WriteConfig("logging:\n  level: [unclosed\n");
+  Result<Config> config = Config::Load(Options());
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find(FilePath()), std::string::npos)
+      << config.status().message();
+
+  WriteConfig("logging:\n  level: shouty\n");
+  config = Config::Load(Options());
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("'logging.level'"), std::string::npos);
+}
+
+TEST_F(ConfigTest, SetInFileWritesCastValuesAndBacksUp) {
+  ASSERT_TRUE(Config::Load(Options()).ok());
+  std::string before = ReadConfig();
+  json::object flat;
+  flat["logging_level"] = "debug";
+  flat["AUTHENTICATION_AUTHORIZELOCAL"] = "true";
+  flat["replication_routes"] = R"(["127.0.0.2:9933"])";
+  flat["replication_port"] = 9940;
+  flat["not_a_key"] = "ignored";
+  flat["operation"] = "set_configuration";
+  Status s = Config::SetInFile(FilePath(), BackupDir(), flat);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+
+  ASSERT_EQ(BackupCount(), 1u);
+  fs::path backup = fs::directory_iterator(BackupDir())->path();
+  std::string name = backup.filename().string();
+  EXPECT_NE(name.find("-harperdb-config.yaml.bak"), std::string::npos) << name;
+  EXPECT_EQ(name.find(':'), std::string::npos) << name;
+  EXPECT_EQ(name[4], '-');
+  EXPECT_EQ(name[10], 'T');
+  std::ifstream in(backup);
+  std::ostringstream backup_text;
+  backup_text << in.rdbuf();
+  EXPECT_EQ(backup_text.str(), before);
+
+  Result<Config> config = Config::Load(Options());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->settings().log_level, "debug");
+  EXPECT_TRUE(config->settings().authorize_local);
+  EXPECT_EQ(config->settings().replication_port, 9940);
+  EXPECT_EQ(json::serialize(config->settings().replication_routes), R"(["127.0.0.2:9933"])");
+  EXPECT_EQ(ReadConfig().find("not_a_key"), std::string::npos);
+  EXPECT_EQ(ReadConfig().find("operation:"), std::string::npos);
+}
+
+TEST_F(ConfigTest, SetInFileMatchesKeysPresentInTheFile) {
+  WriteConfig("http:\n  port: 9926\n");
+  json::object flat;
+  flat["HTTP_PORT"] = "19926";
+  ASSERT_TRUE(Config::SetInFile(FilePath(), BackupDir(), flat).ok());
+  Result<Config> config = Config::Load(Options());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->tree().at("http").at("port"), json::value(19926));
+}
+
+TEST_F(ConfigTest, SetInFileInvalidLeavesFileUntouched) {
+  ASSERT_TRUE(Config::Load(Options()).ok());
+  std::string before = ReadConfig();
+  json::object flat;
+  flat["logging_level"] = "debug";
+  flat["logging_level"] = "verbose";
+  Status s = Config::SetInFile(FilePath(), BackupDir(), flat);
+  ASSERT_TRUE(s.IsInvalidArgument());
+  EXPECT_EQ(s.message(),
+            "'logging.level' must be one of [notify, fatal, error, warn, info, debug, trace]");
+  EXPECT_EQ(ReadConfig(), before);
+  EXPECT_EQ(BackupCount(), 0u);
+
+  flat = json::object();
+  flat["replication_routes"] = R"([{"hostname":"x","port":"no"}])";
+  s = Config::SetInFile(FilePath(), BackupDir(), flat);
+  ASSERT_TRUE(s.IsInvalidArgument());
+  EXPECT_NE(s.message().find("'replication.routes[0].port'"), std::string::npos) << s.message();
+  EXPECT_EQ(ReadConfig(), before);
+}
+
+TEST_F(ConfigTest, SetPathInFileReplacesOneValue) {
+  ASSERT_TRUE(Config::Load(Options()).ok());
+  json::value routes = json::parse(R"([{"hostname":"127.0.0.5","port":9933}])");
+  Status s = Config::SetPathInFile(FilePath(), BackupDir(), "replication.routes", routes);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(BackupCount(), 1u);
+  Result<Config> config = Config::Load(Options());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(json::serialize(config->settings().replication_routes),
+            R"([{"hostname":"127.0.0.5","port":9933}])");
+  EXPECT_EQ(config->settings().operations_port, 9925);
+
+  s = Config::SetPathInFile(FilePath(), BackupDir(), "replication.routes", json::value(7));
+  EXPECT_TRUE(s.IsInvalidArgument());
+  EXPECT_EQ(BackupCount(), 1u);
+}
+
+TEST_F(ConfigTest, StringsThatLookLikeOtherTypesSurviveARoundTrip) {
+  ASSERT_TRUE(Config::Load(Options()).ok());
+  json::value value = json::string("true");
+  ASSERT_TRUE(Config::SetPathInFile(FilePath(), BackupDir(), "custom.flag", value).ok());
+  ASSERT_TRUE(Config::SetPathInFile(FilePath(), BackupDir(), "custom.num",
+                                    json::string("0123")).ok());
+  ASSERT_TRUE(Config::SetPathInFile(FilePath(), BackupDir(), "custom.empty",
+                                    json::string("")).ok());
+  Result<Config> config = Config::Load(Options());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->tree().at("custom").at("flag"), json::value("true"));
+  EXPECT_EQ(config->tree().at("custom").at("num"), json::value("0123"));
+  EXPECT_EQ(config->tree().at("custom").at("empty"), json::value(""));
+}
+
+TEST(ParseDurationSecondsTest, Units) {
+  EXPECT_EQ(*ParseDurationSeconds("1d"), 86400u);
+  EXPECT_EQ(*ParseDurationSeconds("30d"), 30u * 86400u);
+  EXPECT_EQ(*ParseDurationSeconds("12h"), 12u * 3600u);
+  EXPECT_EQ(*ParseDurationSeconds("15m"), 900u);
+  EXPECT_EQ(*ParseDurationSeconds("45s"), 45u);
+  EXPECT_EQ(*ParseDurationSeconds("500"), 500u);
+  EXPECT_FALSE(ParseDurationSeconds("").ok());
+  EXPECT_FALSE(ParseDurationSeconds("d").ok());
+  EXPECT_FALSE(ParseDurationSeconds("1w").ok());
+  EXPECT_FALSE(ParseDurationSeconds("-1d").ok());
+  EXPECT_TRUE(ParseDurationSeconds("x").status().IsInvalidArgument());
+}
+
+}  // namespace
+}  // namespace meshdb::config
