@@ -1,0 +1,88 @@
+// In-memory catalog of one database environment: its LMDB handles and table states.
+// Private to storage/.
+//
+// Ownership: a Database is held by shared_ptr, by the Store's catalog and by every Snapshot
+// made on it, so a snapshot stays valid when the database is dropped concurrently (the
+// environment closes when the last holder lets go).
+#pragma once
+
+#include <lmdb.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include <boost/json/object.hpp>
+
+#include "storage/lmdb_handles.h"
+#include "storage/store.h"
+
+namespace meshdb::storage {
+
+// Sub-database names and meta keys (docs/storage.md).
+inline constexpr const char* kMetaDb = "meta";
+inline constexpr const char* kLogDb = "txlog";
+inline constexpr const char* kMetaLastSequence = "last_sequence";
+inline std::string RecordsDbName(const std::string& table) { return "r:" + table; }
+inline std::string IndexDbName(const std::string& table) { return "x:" + table; }
+inline std::string MetaTableKey(const std::string& table) { return "table:" + table; }
+inline std::string MetaStatsKey(const std::string& table) { return "stats:" + table; }
+
+// One table: immutable once published (the writer publishes a new one on change), apart from
+// the counters, which only the writer thread stores to.
+struct TableState {
+  TableDef def;
+  MDB_dbi records_dbi = 0;
+  MDB_dbi index_dbi = 0;
+  // attribute name -> position in def.attributes
+  std::unordered_map<std::string, size_t> attr_pos;
+
+  mutable std::atomic<uint64_t> record_count{0};
+  mutable std::atomic<double> last_updated_ms{0};  // 0: never written
+
+  const AttributeDef* Find(const std::string& name) const {
+    auto it = attr_pos.find(name);
+    return it == attr_pos.end() ? nullptr : &def.attributes[it->second];
+  }
+  void RebuildPositions();
+  // A copy with the same handles and counters (for the writer to extend).
+  std::shared_ptr<TableState> Clone() const;
+};
+
+struct Database {
+  std::string name;
+  std::string path;  // <database_dir>/<name>.mdb
+  LmdbEnv env;
+  MDB_dbi meta_dbi = 0;
+  MDB_dbi log_dbi = 0;
+  std::atomic<uint64_t> last_sequence{0};
+  std::atomic<bool> dropped{false};
+
+  mutable std::shared_mutex mu;
+  // Protected by mu (writer thread: mutates under a unique lock; may read without one).
+  std::map<std::string, std::shared_ptr<const TableState>> tables;
+
+  std::shared_ptr<const TableState> FindTable(const std::string& table) const {
+    std::shared_lock lock(mu);
+    auto it = tables.find(table);
+    return it == tables.end() ? nullptr : it->second;
+  }
+};
+
+// Table definitions as stored in "meta" under "table:<name>".
+std::string TableDefToJson(const TableDef& def);
+Result<TableDef> TableDefFromJson(const std::string& database, std::string_view json);
+
+// Stats value in meta: [u64 record_count][u64 bits of last_updated_ms double].
+std::string EncodeTableStats(uint64_t count, double last_updated_ms);
+void DecodeTableStats(std::string_view bytes, uint64_t* count, double* last_updated_ms);
+
+std::string TableNotFound(const std::string& database, const std::string& table);
+std::string DatabaseNotFound(const std::string& database);
+
+}  // namespace meshdb::storage

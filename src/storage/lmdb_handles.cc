@@ -1,0 +1,100 @@
+#include "storage/lmdb_handles.h"
+
+#include <utility>
+
+namespace meshdb::storage {
+
+Status LmdbError(std::string_view what, int rc) {
+  return Status::IOError(std::string(what) + ": " + mdb_strerror(rc));
+}
+
+LmdbEnv::~LmdbEnv() {
+  if (env_ != nullptr) mdb_env_close(env_);
+}
+
+LmdbEnv& LmdbEnv::operator=(LmdbEnv&& other) noexcept {
+  if (this != &other) {
+    if (env_ != nullptr) mdb_env_close(env_);
+    env_ = std::exchange(other.env_, nullptr);
+  }
+  return *this;
+}
+
+Result<LmdbEnv> LmdbEnv::Open(const std::string& path, const LmdbEnvOptions& options) {
+  LmdbEnv env;
+  int rc = mdb_env_create(&env.env_);
+  if (rc != 0) return LmdbError("mdb_env_create", rc);
+  rc = mdb_env_set_mapsize(env.env_, options.map_size_bytes);
+  if (rc != 0) return LmdbError("mdb_env_set_mapsize", rc);
+  rc = mdb_env_set_maxdbs(env.env_, options.max_dbs);
+  if (rc != 0) return LmdbError("mdb_env_set_maxdbs", rc);
+  rc = mdb_env_set_maxreaders(env.env_, options.max_readers);
+  if (rc != 0) return LmdbError("mdb_env_set_maxreaders", rc);
+  unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
+  if (!options.durable) flags |= MDB_NOSYNC;
+  rc = mdb_env_open(env.env_, path.c_str(), flags, 0644);
+  if (rc != 0) return LmdbError("mdb_env_open " + path, rc);
+  return env;
+}
+
+ReadTxn& ReadTxn::operator=(ReadTxn&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    txn_ = std::exchange(other.txn_, nullptr);
+  }
+  return *this;
+}
+
+void ReadTxn::Reset() {
+  if (txn_ != nullptr) {
+    mdb_txn_abort(txn_);
+    txn_ = nullptr;
+  }
+}
+
+Result<ReadTxn> ReadTxn::Begin(MDB_env* env) {
+  ReadTxn txn;
+  int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn.txn_);
+  if (rc != 0) return LmdbError("mdb_txn_begin(read)", rc);
+  return txn;
+}
+
+WriteTxn& WriteTxn::operator=(WriteTxn&& other) noexcept {
+  if (this != &other) {
+    Abort();
+    txn_ = std::exchange(other.txn_, nullptr);
+  }
+  return *this;
+}
+
+Result<WriteTxn> WriteTxn::Begin(MDB_env* env) {
+  WriteTxn txn;
+  int rc = mdb_txn_begin(env, nullptr, 0, &txn.txn_);
+  if (rc != 0) return LmdbError("mdb_txn_begin(write)", rc);
+  return txn;
+}
+
+Status WriteTxn::Commit() {
+  // mdb_txn_commit frees the handle even when it fails.
+  MDB_txn* txn = std::exchange(txn_, nullptr);
+  if (txn == nullptr) return Status::Internal("commit of a finished transaction");
+  int rc = mdb_txn_commit(txn);
+  if (rc != 0) return LmdbError("mdb_txn_commit", rc);
+  return Status::Ok();
+}
+
+void WriteTxn::Abort() {
+  if (txn_ != nullptr) {
+    mdb_txn_abort(txn_);
+    txn_ = nullptr;
+  }
+}
+
+Result<Cursor> Cursor::Open(MDB_txn* txn, MDB_dbi dbi) {
+  Cursor c;
+  int rc = mdb_cursor_open(txn, dbi, &c.cursor_);
+  if (rc != 0) return LmdbError("mdb_cursor_open", rc);
+  return c;
+}
+
+}  // namespace meshdb::storage

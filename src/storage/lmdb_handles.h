@@ -1,0 +1,118 @@
+// RAII owners of LMDB handles: the environment, read-only and read-write transactions.
+//
+// Each owner deletes copy and may be moved. A WriteTxn aborts in its destructor unless Commit()
+// ran (as in lmdbxx). LMDB errors become Status::IOError with the mdb_strerror text, except
+// MDB_NOTFOUND, which callers test for themselves.
+//
+// Thread-safety: an LmdbEnv is safe to share between threads (opened with MDB_NOTLS, so a
+// ReadTxn may be used by any single thread at a time). A WriteTxn belongs to the thread that
+// began it; only the storage writer thread makes them.
+#pragma once
+
+#include <lmdb.h>
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace meshdb::storage {
+
+// IOError "<what>: <mdb_strerror(rc)>".
+Status LmdbError(std::string_view what, int rc);
+
+inline MDB_val ToVal(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+inline std::string_view FromVal(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+struct LmdbEnvOptions {
+  uint64_t map_size_bytes = 1ull << 30;
+  unsigned max_dbs = 1024;
+  unsigned max_readers = 1024;
+  bool durable = true;  // false: MDB_NOSYNC
+};
+
+class LmdbEnv {
+ public:
+  LmdbEnv() = default;
+  ~LmdbEnv();
+  LmdbEnv(LmdbEnv&& other) noexcept : env_(other.env_) { other.env_ = nullptr; }
+  LmdbEnv& operator=(LmdbEnv&& other) noexcept;
+  LmdbEnv(const LmdbEnv&) = delete;
+  LmdbEnv& operator=(const LmdbEnv&) = delete;
+
+  // Opens (creating if missing) the single-file environment `path` (MDB_NOSUBDIR: the data
+  // file is `path`, the lock file `path` + "-lock"). IOError on failure.
+  static Result<LmdbEnv> Open(const std::string& path, const LmdbEnvOptions& options);
+
+  MDB_env* get() const { return env_; }
+
+ private:
+  MDB_env* env_ = nullptr;
+};
+
+// A read-only transaction. Aborted (released) in the destructor.
+class ReadTxn {
+ public:
+  ReadTxn() = default;
+  ~ReadTxn() { Reset(); }
+  ReadTxn(ReadTxn&& other) noexcept : txn_(other.txn_) { other.txn_ = nullptr; }
+  ReadTxn& operator=(ReadTxn&& other) noexcept;
+  ReadTxn(const ReadTxn&) = delete;
+  ReadTxn& operator=(const ReadTxn&) = delete;
+
+  // `env` must outlive the transaction.
+  static Result<ReadTxn> Begin(MDB_env* env);
+
+  MDB_txn* get() const { return txn_; }
+
+ private:
+  void Reset();
+  MDB_txn* txn_ = nullptr;
+};
+
+// A read-write transaction. Aborts in its destructor unless Commit() succeeded.
+class WriteTxn {
+ public:
+  WriteTxn() = default;
+  ~WriteTxn() { Abort(); }
+  WriteTxn(WriteTxn&& other) noexcept : txn_(other.txn_) { other.txn_ = nullptr; }
+  WriteTxn& operator=(WriteTxn&& other) noexcept;
+  WriteTxn(const WriteTxn&) = delete;
+  WriteTxn& operator=(const WriteTxn&) = delete;
+
+  // `env` must outlive the transaction.
+  static Result<WriteTxn> Begin(MDB_env* env);
+
+  // Commits; the handle is released either way. IOError (e.g. MDB_MAP_FULL) on failure.
+  Status Commit();
+  void Abort();
+
+  MDB_txn* get() const { return txn_; }
+
+ private:
+  MDB_txn* txn_ = nullptr;
+};
+
+// A cursor, closed in the destructor. Must not outlive its transaction.
+class Cursor {
+ public:
+  Cursor() = default;
+  ~Cursor() {
+    if (cursor_ != nullptr) mdb_cursor_close(cursor_);
+  }
+  Cursor(Cursor&& other) noexcept : cursor_(other.cursor_) { other.cursor_ = nullptr; }
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+
+  static Result<Cursor> Open(MDB_txn* txn, MDB_dbi dbi);
+  MDB_cursor* get() const { return cursor_; }
+
+ private:
+  MDB_cursor* cursor_ = nullptr;
+};
+
+}  // namespace meshdb::storage

@@ -1,0 +1,55 @@
+// Stored record bytes, and the binary form of transaction-log entries.
+//
+// Record value (the bytes in "r:<table>", carried unchanged by the log and by replication):
+//   [u8 format = 1][u8 flags: bit0 tombstone][u64 HLC version, big-endian]
+//   [u32 origin node id, big-endian][JSON text of the document; empty for tombstones]
+//
+// Log entry value ("txlog", key = u64 big-endian sequence):
+//   [u8 format = 1][u32 origin][u64 origin_sequence][u64 version][u32 write count]
+//   then per write: [u16 table length][table][u16 key length][key bytes]
+//                   [u32 value length][record bytes]
+// All integers big-endian.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <boost/json/object.hpp>
+
+#include "common/status.h"
+#include "storage/store.h"
+
+namespace meshdb::storage {
+
+inline constexpr unsigned char kRecordFormat = 1;
+inline constexpr unsigned char kFlagTombstone = 0x01;
+inline constexpr size_t kRecordHeaderBytes = 14;
+
+struct RecordHeader {
+  bool tombstone = false;
+  uint64_t version = 0;
+  uint32_t origin = 0;
+};
+
+// Writes header + JSON of `doc` into *out (replacing its contents).
+void EncodeRecord(const RecordHeader& header, const boost::json::object& doc, std::string* out);
+// Header only, with an empty document (a tombstone when header.tombstone).
+void EncodeRecordHeader(const RecordHeader& header, std::string* out);
+
+// Parses the header; *json receives the document text. Corruption on malformed bytes.
+Status DecodeRecordHeader(std::string_view bytes, RecordHeader* header, std::string_view* json);
+// Full decode; the document of a tombstone is empty.
+Status DecodeRecord(std::string_view bytes, Record* record, bool* tombstone);
+
+void EncodeLogEntry(const LogEntry& entry, std::string* out);
+// `sequence` comes from the log key, not from the value.
+Status DecodeLogEntry(uint64_t sequence, std::string_view bytes, LogEntry* entry);
+
+// Big-endian helpers.
+void PutU64(std::string* out, uint64_t v);
+uint64_t GetU64(const char* p);
+std::string SequenceKey(uint64_t sequence);
+
+}  // namespace meshdb::storage

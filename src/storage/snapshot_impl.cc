@@ -1,0 +1,221 @@
+#include "storage/snapshot_impl.h"
+
+#include <unordered_set>
+
+#include "storage/key_codec.h"
+#include "storage/record_codec.h"
+
+namespace meshdb::storage {
+
+namespace json = boost::json;
+
+namespace {
+
+enum class Position { kBelow, kIn, kAbove };
+
+// Exact comparison of a full value encoding against a range given as encodings.
+struct EncodedRange {
+  std::optional<std::string> lower, upper, prefix;
+  bool lower_inclusive = true, upper_inclusive = true;
+
+  Position Classify(std::string_view v) const {
+    if (prefix) {
+      if (v.starts_with(*prefix)) return Position::kIn;
+      return v < std::string_view(*prefix) ? Position::kBelow : Position::kAbove;
+    }
+    if (lower) {
+      int c = v.compare(*lower);
+      if (c < 0 || (c == 0 && !lower_inclusive)) return Position::kBelow;
+    }
+    if (upper) {
+      int c = v.compare(*upper);
+      if (c > 0 || (c == 0 && !upper_inclusive)) return Position::kAbove;
+    }
+    return Position::kIn;
+  }
+  // Where a cursor starts.
+  std::string_view Start() const {
+    if (prefix) return *prefix;
+    if (lower) return *lower;
+    return {};
+  }
+};
+
+Result<EncodedRange> EncodeRange(const IndexRange& range) {
+  EncodedRange r;
+  r.lower_inclusive = range.lower_inclusive;
+  r.upper_inclusive = range.upper_inclusive;
+  if (range.string_prefix) {
+    r.prefix = std::string(1, static_cast<char>(kTagString)) + *range.string_prefix;
+    return r;
+  }
+  if (range.lower) {
+    std::string enc;
+    RETURN_IF_ERROR(AppendEncodedValue(*range.lower, &enc));
+    r.lower = std::move(enc);
+  }
+  if (range.upper) {
+    std::string enc;
+    RETURN_IF_ERROR(AppendEncodedValue(*range.upper, &enc));
+    r.upper = std::move(enc);
+  }
+  return r;
+}
+
+// Decodes a live record; false for a tombstone.
+Result<bool> DecodeLive(const MDB_val& v, Record* record) {
+  bool tombstone = false;
+  RETURN_IF_ERROR(DecodeRecord(FromVal(v), record, &tombstone));
+  return !tombstone;
+}
+
+// Whether any index value of attribute `attr` in `doc` lies in `range` (exact re-check for
+// truncated index keys).
+bool DocMatches(const json::object& doc, const std::string& attr, const EncodedRange& range) {
+  const json::value* v = doc.if_contains(attr);
+  if (v == nullptr) return false;
+  auto check = [&](const json::value& e) {
+    std::string enc;
+    return AppendEncodedValue(e, &enc).ok() && range.Classify(enc) == Position::kIn;
+  };
+  if (v->is_array()) {
+    for (const auto& e : v->get_array()) {
+      if (IsScalar(e) && check(e)) return true;
+    }
+    return false;
+  }
+  return IsScalar(*v) && check(*v);
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const TableState>> SnapshotImpl::Table(const std::string& table) const {
+  auto t = db_->FindTable(table);
+  if (!t) return Status::NotFound(TableNotFound(db_->name, table));
+  return t;
+}
+
+Result<std::optional<Record>> SnapshotImpl::Get(const std::string& table, const json::value& key) {
+  ASSIGN_OR_RETURN(auto t, Table(table));
+  std::string enc;
+  RETURN_IF_ERROR(AppendEncodedValue(key, &enc));
+  if (enc.size() > kMaxKeyBytes) return std::optional<Record>();
+  MDB_val k = ToVal(enc), v;
+  int rc = mdb_get(txn_.get(), t->records_dbi, &k, &v);
+  // EINVAL: the table was created after this snapshot began.
+  if (rc == MDB_NOTFOUND || rc == EINVAL) return std::optional<Record>();
+  if (rc != 0) return LmdbError("get", rc);
+  Record record;
+  ASSIGN_OR_RETURN(bool live, DecodeLive(v, &record));
+  if (!live) return std::optional<Record>();
+  return std::optional<Record>(std::move(record));
+}
+
+Status SnapshotImpl::ScanTable(const std::string& table, const RecordVisitor& visit) {
+  ASSIGN_OR_RETURN(auto t, Table(table));
+  MDB_cursor* raw = nullptr;
+  int rc = mdb_cursor_open(txn_.get(), t->records_dbi, &raw);
+  if (rc == EINVAL) return Status::Ok();
+  if (rc != 0) return LmdbError("cursor", rc);
+  mdb_cursor_close(raw);
+  ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn_.get(), t->records_dbi));
+  MDB_val k, v;
+  Record record;
+  for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
+    ASSIGN_OR_RETURN(bool live, DecodeLive(v, &record));
+    if (live && !visit(record)) return Status::Ok();
+  }
+  if (rc != MDB_NOTFOUND) return LmdbError("scan table", rc);
+  return Status::Ok();
+}
+
+Status SnapshotImpl::ScanIndex(const std::string& table, const std::string& attribute,
+                               const IndexRange& range, const RecordVisitor& visit) {
+  ASSIGN_OR_RETURN(auto t, Table(table));
+  ASSIGN_OR_RETURN(EncodedRange r, EncodeRange(range));
+  const bool primary = attribute == t->def.primary_key;
+  if (!primary) {
+    const AttributeDef* def = t->Find(attribute);
+    if (def == nullptr || !def->indexed) {
+      return Status::InvalidArgument("attribute '" + attribute + "' is not indexed in " +
+                                     db_->name + "." + table);
+    }
+  }
+  MDB_cursor* probe = nullptr;
+  int rc = mdb_cursor_open(txn_.get(), primary ? t->records_dbi : t->index_dbi, &probe);
+  if (rc == EINVAL) return Status::Ok();  // table newer than this snapshot
+  if (rc != 0) return LmdbError("cursor", rc);
+  mdb_cursor_close(probe);
+
+  MDB_val k, v;
+  Record record;
+  if (primary) {
+    // The records sub-db is keyed by the same encoding: scan it directly.
+    ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn_.get(), t->records_dbi));
+    std::string start(r.Start());
+    k = ToVal(start);
+    MDB_cursor_op op = start.empty() ? MDB_FIRST : MDB_SET_RANGE;
+    for (rc = mdb_cursor_get(cursor.get(), &k, &v, op); rc == 0;
+         rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
+      Position pos = r.Classify(FromVal(k));
+      if (pos == Position::kAbove) return Status::Ok();
+      if (pos == Position::kBelow) continue;
+      ASSIGN_OR_RETURN(bool live, DecodeLive(v, &record));
+      if (live && !visit(record)) return Status::Ok();
+    }
+    if (rc != MDB_NOTFOUND) return LmdbError("scan index", rc);
+    return Status::Ok();
+  }
+
+  ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn_.get(), t->index_dbi));
+  const std::string prefix = attribute + '\0';
+  std::string start = prefix;
+  start.append(r.Start());
+  if (start.size() > kMaxKeyBytes) start.resize(kMaxKeyBytes);
+  k = ToVal(start);
+  std::unordered_set<std::string> seen;
+  for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
+    std::string_view key = FromVal(k);
+    if (!key.starts_with(prefix)) break;
+    std::string_view value = key.substr(prefix.size());
+    const bool truncated = MaybeTruncated(key);
+    Position pos = r.Classify(value);
+    // A truncated value is a prefix of the real one (so never above it): "above" is final,
+    // anything else needs the record to decide.
+    if (pos == Position::kAbove) break;
+    if (pos == Position::kBelow && !truncated) continue;
+    std::string pk(FromVal(v));
+    if (seen.count(pk) != 0) continue;
+    MDB_val rk = ToVal(pk), rv;
+    int grc = mdb_get(txn_.get(), t->records_dbi, &rk, &rv);
+    if (grc == MDB_NOTFOUND) continue;
+    if (grc != 0) return LmdbError("get indexed record", grc);
+    ASSIGN_OR_RETURN(bool live, DecodeLive(rv, &record));
+    if (!live) continue;
+    if (truncated && !DocMatches(record.doc, attribute, r)) continue;
+    seen.insert(std::move(pk));
+    if (!visit(record)) return Status::Ok();
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("scan index", rc);
+  return Status::Ok();
+}
+
+Status SnapshotImpl::ScanLog(uint64_t from_sequence, const LogVisitor& visit) {
+  ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn_.get(), db_->log_dbi));
+  std::string start = SequenceKey(from_sequence);
+  MDB_val k = ToVal(start), v;
+  LogEntry entry;
+  int rc;
+  for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
+    if (k.mv_size != 8) return Status::Corruption("bad txlog key");
+    RETURN_IF_ERROR(DecodeLogEntry(GetU64(static_cast<const char*>(k.mv_data)), FromVal(v), &entry));
+    if (!visit(entry)) return Status::Ok();
+  }
+  if (rc != MDB_NOTFOUND) return LmdbError("scan txlog", rc);
+  return Status::Ok();
+}
+
+}  // namespace meshdb::storage

@@ -1,0 +1,432 @@
+#include "storage/store_impl.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <future>
+#include <system_error>
+
+#include "common/log.h"
+#include "storage/record_codec.h"
+#include "storage/snapshot_impl.h"
+
+namespace meshdb::storage {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kFileSuffix = ".mdb";
+
+bool ValidDatabaseName(const std::string& name) {
+  return !name.empty() && name.find('/') == std::string::npos && name != "." && name != "..";
+}
+
+Status PutMeta(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value) {
+  MDB_val k = ToVal(key);
+  MDB_val v = ToVal(value);
+  int rc = mdb_put(txn, dbi, &k, &v, 0);
+  if (rc != 0) return LmdbError("put meta", rc);
+  return Status::Ok();
+}
+
+}  // namespace
+
+StoreImpl::StoreImpl(const StoreOptions& options) : options_(options), rng_(std::random_device{}()) {}
+
+StoreImpl::~StoreImpl() {
+  {
+    std::lock_guard lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
+Status StoreImpl::Init() {
+  std::error_code ec;
+  fs::create_directories(options_.database_dir, ec);
+  if (ec) return Status::IOError("create " + options_.database_dir + ": " + ec.message());
+  for (const auto& entry : fs::directory_iterator(options_.database_dir, ec)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string file = entry.path().filename().string();
+    if (file.size() <= 4 || !file.ends_with(kFileSuffix)) continue;
+    std::string name = file.substr(0, file.size() - 4);
+    ASSIGN_OR_RETURN(auto db, OpenDatabase(name));
+    databases_.emplace(name, std::move(db));
+  }
+  if (ec) return Status::IOError("list " + options_.database_dir + ": " + ec.message());
+  writer_ = std::thread([this] { WriterLoop(); });
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& name) const {
+  auto db = std::make_shared<Database>();
+  db->name = name;
+  db->path = (fs::path(options_.database_dir) / (name + kFileSuffix)).string();
+  LmdbEnvOptions env_options;
+  env_options.map_size_bytes = options_.map_size_bytes;
+  env_options.durable = options_.durable;
+  ASSIGN_OR_RETURN(db->env, LmdbEnv::Open(db->path, env_options));
+  ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
+  int rc = mdb_dbi_open(txn.get(), kMetaDb, MDB_CREATE, &db->meta_dbi);
+  if (rc != 0) return LmdbError("open meta of " + name, rc);
+  rc = mdb_dbi_open(txn.get(), kLogDb, MDB_CREATE, &db->log_dbi);
+  if (rc != 0) return LmdbError("open txlog of " + name, rc);
+
+  // Table definitions and stats from meta.
+  std::vector<std::pair<std::string, std::string>> defs;
+  std::map<std::string, std::string> stats;
+  {
+  ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn.get(), db->meta_dbi));
+  MDB_val k, v;
+  for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
+    std::string_view key = FromVal(k);
+    if (key.starts_with("table:")) {
+      defs.emplace_back(std::string(key.substr(6)), std::string(FromVal(v)));
+    } else if (key.starts_with("stats:")) {
+      stats.emplace(std::string(key.substr(6)), std::string(FromVal(v)));
+    } else if (key == kMetaLastSequence && v.mv_size == 8) {
+      db->last_sequence = GetU64(static_cast<const char*>(v.mv_data));
+    }
+  }
+  if (rc != MDB_NOTFOUND) return LmdbError("scan meta of " + name, rc);
+  }
+  for (auto& [table, text] : defs) {
+    ASSIGN_OR_RETURN(TableDef def, TableDefFromJson(name, text));
+    auto state = std::make_shared<TableState>();
+    state->def = std::move(def);
+    state->RebuildPositions();
+    rc = mdb_dbi_open(txn.get(), RecordsDbName(table).c_str(), MDB_CREATE, &state->records_dbi);
+    if (rc != 0) return LmdbError("open records of " + name + "." + table, rc);
+    rc = mdb_dbi_open(txn.get(), IndexDbName(table).c_str(), MDB_CREATE | MDB_DUPSORT,
+                      &state->index_dbi);
+    if (rc != 0) return LmdbError("open index of " + name + "." + table, rc);
+    uint64_t count = 0;
+    double updated = 0;
+    if (auto it = stats.find(table); it != stats.end()) DecodeTableStats(it->second, &count, &updated);
+    state->record_count = count;
+    state->last_updated_ms = updated;
+    db->tables.emplace(table, std::move(state));
+  }
+  RETURN_IF_ERROR(txn.Commit());
+  return db;
+}
+
+std::shared_ptr<Database> StoreImpl::FindDatabase(const std::string& database) const {
+  std::shared_lock lock(mu_);
+  auto it = databases_.find(database);
+  return it == databases_.end() ? nullptr : it->second;
+}
+
+// --- Schema -------------------------------------------------------------------------------
+
+Status StoreImpl::RunOnWriter(std::function<Status()> fn) {
+  auto promise = std::make_shared<std::promise<Status>>();
+  auto future = promise->get_future();
+  {
+    std::lock_guard lock(queue_mu_);
+    if (stopping_) return Status::Unavailable("store is closing");
+    PendingWrite item;
+    item.task = [fn = std::move(fn), promise] { promise->set_value(fn()); };
+    queue_.push_back(std::move(item));
+  }
+  queue_cv_.notify_one();
+  return future.get();
+}
+
+Status StoreImpl::CreateDatabase(const std::string& database) {
+  return RunOnWriter([this, database]() -> Status {
+    if (FindDatabase(database)) return Status::Conflict("database '" + database + "' already exists");
+    return DoCreateDatabase(database).status();
+  });
+}
+
+Status StoreImpl::DropDatabase(const std::string& database) {
+  return RunOnWriter([this, database] { return DoDropDatabase(database); });
+}
+
+Status StoreImpl::CreateTable(const TableDef& def) {
+  return RunOnWriter([this, def] { return DoCreateTable(def); });
+}
+
+Status StoreImpl::DropTable(const std::string& database, const std::string& table) {
+  return RunOnWriter([this, database, table] { return DoDropTable(database, table); });
+}
+
+Status StoreImpl::CreateAttribute(const std::string& database, const std::string& table,
+                                  const AttributeDef& attribute) {
+  return RunOnWriter(
+      [this, database, table, attribute] { return DoCreateAttribute(database, table, attribute); });
+}
+
+Result<std::shared_ptr<Database>> StoreImpl::DoCreateDatabase(const std::string& database) {
+  if (!ValidDatabaseName(database)) {
+    return Status::InvalidArgument("'database' names cannot include backticks or forward slashes");
+  }
+  ASSIGN_OR_RETURN(auto db, OpenDatabase(database));
+  std::unique_lock lock(mu_);
+  databases_[database] = db;
+  return db;
+}
+
+Status StoreImpl::DoDropDatabase(const std::string& database) {
+  std::shared_ptr<Database> db;
+  {
+    std::unique_lock lock(mu_);
+    auto it = databases_.find(database);
+    if (it == databases_.end()) return Status::NotFound(DatabaseNotFound(database));
+    db = std::move(it->second);
+    databases_.erase(it);
+  }
+  db->dropped = true;
+  // Open snapshots keep the mapping (and the unlinked inode) until they finish.
+  std::error_code ec;
+  fs::remove(db->path, ec);
+  if (ec) return Status::IOError("remove " + db->path + ": " + ec.message());
+  fs::remove(db->path + "-lock", ec);
+  return Status::Ok();
+}
+
+Status StoreImpl::DoCreateTable(const TableDef& in) {
+  std::shared_ptr<Database> db = FindDatabase(in.database);
+  if (!db) {
+    ASSIGN_OR_RETURN(db, DoCreateDatabase(in.database));
+  }
+  if (db->tables.count(in.name) != 0) {
+    return Status::Conflict("Table '" + in.name + "' already exists in '" + in.database + "'");
+  }
+  if (in.name.empty() || in.primary_key.empty()) {
+    return Status::InvalidArgument("table name and primary key are required");
+  }
+  auto state = std::make_shared<TableState>();
+  TableDef& def = state->def;
+  def = in;
+  // Normalise: the primary key first; untyped tables get the two timestamps next.
+  def.attributes.clear();
+  AttributeDef pk{in.primary_key, "", true};
+  if (const AttributeDef* given = in.FindAttribute(in.primary_key)) pk = *given;
+  def.attributes.push_back(pk);
+  if (!def.schema_defined) {
+    def.attributes.push_back({"__createdtime__", "", true});
+    def.attributes.push_back({"__updatedtime__", "", true});
+  }
+  for (const auto& a : in.attributes) {
+    if (a.name == in.primary_key) continue;
+    if (std::any_of(def.attributes.begin(), def.attributes.end(),
+                    [&](const AttributeDef& b) { return b.name == a.name; })) {
+      continue;
+    }
+    def.attributes.push_back(a);
+  }
+  state->RebuildPositions();
+
+  ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
+  int rc = mdb_dbi_open(txn.get(), RecordsDbName(def.name).c_str(), MDB_CREATE, &state->records_dbi);
+  if (rc != 0) return LmdbError("create table", rc);
+  rc = mdb_dbi_open(txn.get(), IndexDbName(def.name).c_str(), MDB_CREATE | MDB_DUPSORT,
+                    &state->index_dbi);
+  if (rc != 0) return LmdbError("create table index", rc);
+  RETURN_IF_ERROR(PutMeta(txn.get(), db->meta_dbi, MetaTableKey(def.name), TableDefToJson(def)));
+  RETURN_IF_ERROR(PutMeta(txn.get(), db->meta_dbi, MetaStatsKey(def.name), EncodeTableStats(0, 0)));
+  RETURN_IF_ERROR(txn.Commit());
+  std::unique_lock lock(db->mu);
+  db->tables[def.name] = std::move(state);
+  return Status::Ok();
+}
+
+Status StoreImpl::DoDropTable(const std::string& database, const std::string& table) {
+  std::shared_ptr<Database> db = FindDatabase(database);
+  if (!db) return Status::NotFound(DatabaseNotFound(database));
+  auto it = db->tables.find(table);
+  if (it == db->tables.end()) return Status::NotFound(TableNotFound(database, table));
+  ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
+  int rc = mdb_drop(txn.get(), it->second->records_dbi, 1);
+  if (rc != 0) return LmdbError("drop table", rc);
+  rc = mdb_drop(txn.get(), it->second->index_dbi, 1);
+  if (rc != 0) return LmdbError("drop table index", rc);
+  for (const std::string& key : {MetaTableKey(table), MetaStatsKey(table)}) {
+    MDB_val k = ToVal(key);
+    rc = mdb_del(txn.get(), db->meta_dbi, &k, nullptr);
+    if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("drop table meta", rc);
+  }
+  RETURN_IF_ERROR(txn.Commit());
+  std::unique_lock lock(db->mu);
+  db->tables.erase(table);
+  return Status::Ok();
+}
+
+Status StoreImpl::DoCreateAttribute(const std::string& database, const std::string& table,
+                                    const AttributeDef& attribute) {
+  std::shared_ptr<Database> db = FindDatabase(database);
+  if (!db) return Status::NotFound(DatabaseNotFound(database));
+  auto it = db->tables.find(table);
+  if (it == db->tables.end()) return Status::NotFound(TableNotFound(database, table));
+  if (it->second->Find(attribute.name) != nullptr) {
+    return Status::Conflict("attribute '" + attribute.name + "' already exists in " + database +
+                            "." + table);
+  }
+  auto state = it->second->Clone();
+  state->def.attributes.push_back(attribute);
+  state->RebuildPositions();
+  ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
+  RETURN_IF_ERROR(PutMeta(txn.get(), db->meta_dbi, MetaTableKey(table), TableDefToJson(state->def)));
+  RETURN_IF_ERROR(txn.Commit());
+  std::unique_lock lock(db->mu);
+  it->second = std::move(state);
+  return Status::Ok();
+}
+
+// --- Catalog ------------------------------------------------------------------------------
+
+std::vector<std::string> StoreImpl::ListDatabases() const {
+  std::shared_lock lock(mu_);
+  std::vector<std::string> names;
+  names.reserve(databases_.size());
+  for (const auto& [name, db] : databases_) names.push_back(name);
+  return names;
+}
+
+Result<std::vector<TableDef>> StoreImpl::ListTables(const std::string& database) const {
+  auto db = FindDatabase(database);
+  if (!db) return Status::NotFound(DatabaseNotFound(database));
+  std::shared_lock lock(db->mu);
+  std::vector<TableDef> defs;
+  defs.reserve(db->tables.size());
+  for (const auto& [name, t] : db->tables) defs.push_back(t->def);
+  return defs;
+}
+
+Result<TableDef> StoreImpl::GetTable(const std::string& database, const std::string& table) const {
+  auto db = FindDatabase(database);
+  if (!db) return Status::NotFound(DatabaseNotFound(database));
+  auto t = db->FindTable(table);
+  if (!t) return Status::NotFound(TableNotFound(database, table));
+  return t->def;
+}
+
+Result<TableStats> StoreImpl::GetStats(const std::string& database, const std::string& table) const {
+  auto db = FindDatabase(database);
+  if (!db) return Status::NotFound(DatabaseNotFound(database));
+  auto t = db->FindTable(table);
+  if (!t) return Status::NotFound(TableNotFound(database, table));
+  TableStats stats;
+  stats.record_count = t->record_count.load();
+  double updated = t->last_updated_ms.load();
+  if (updated > 0) stats.last_updated_ms = updated;
+  ASSIGN_OR_RETURN(ReadTxn txn, ReadTxn::Begin(db->env.get()));
+  auto pages = [&](MDB_dbi dbi) -> uint64_t {
+    MDB_stat st{};
+    if (mdb_stat(txn.get(), dbi, &st) != 0) return 0;
+    return static_cast<uint64_t>(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) *
+           st.ms_psize;
+  };
+  stats.table_size_bytes = pages(t->records_dbi) + pages(t->index_dbi);
+  stats.log_size_bytes = pages(db->log_dbi);
+  std::error_code ec;
+  auto size = fs::file_size(db->path, ec);
+  stats.db_size_bytes = ec ? 0 : size;
+  return stats;
+}
+
+Result<uint64_t> StoreImpl::LastSequence(const std::string& database) const {
+  auto db = FindDatabase(database);
+  if (!db) return Status::NotFound(DatabaseNotFound(database));
+  return db->last_sequence.load();
+}
+
+Result<std::unique_ptr<Snapshot>> StoreImpl::Read(const std::string& database) const {
+  auto db = FindDatabase(database);
+  if (!db) return Status::NotFound(DatabaseNotFound(database));
+  ASSIGN_OR_RETURN(ReadTxn txn, ReadTxn::Begin(db->env.get()));
+  return std::unique_ptr<Snapshot>(new SnapshotImpl(std::move(db), std::move(txn)));
+}
+
+// --- Writes -------------------------------------------------------------------------------
+
+void StoreImpl::WriteAsync(WriteRequest request, WriteCallback done) {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (stopping_) {
+      done(Status::Unavailable("store is closing"));
+      return;
+    }
+    if (queue_.size() >= options_.max_queued_writes) {
+      done(Status::Unavailable("write queue is full"));
+      return;
+    }
+    queue_.push_back(PendingWrite{std::move(request), std::move(done), nullptr});
+  }
+  queue_cv_.notify_one();
+}
+
+Result<WriteResult> StoreImpl::Write(WriteRequest request) {
+  std::promise<Result<WriteResult>> promise;
+  auto future = promise.get_future();
+  WriteAsync(std::move(request),
+             [&promise](Result<WriteResult> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void StoreImpl::WriterLoop() {
+  std::vector<PendingWrite> batch;
+  const size_t max_batch = std::max<size_t>(1, options_.max_group_commit);
+  for (;;) {
+    {
+      std::unique_lock lock(queue_mu_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and drained
+      while (!queue_.empty() && batch.size() < max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    ProcessBatch(batch);
+    batch.clear();
+  }
+}
+
+void StoreImpl::ProcessBatch(std::vector<PendingWrite>& batch) {
+  // Consecutive writes form one group commit; a schema task runs between groups, so it is
+  // ordered with the writes around it.
+  std::vector<PendingWrite*> writes;
+  for (auto& item : batch) {
+    if (item.task) {
+      ApplyWrites(writes);
+      writes.clear();
+      item.task();
+    } else {
+      writes.push_back(&item);
+    }
+  }
+  ApplyWrites(writes);
+}
+
+void StoreImpl::ApplyWrites(std::vector<PendingWrite*>& writes) {
+  if (writes.empty()) return;
+  // Group by database, keeping arrival order inside each database.
+  std::map<std::string, std::vector<PendingWrite*>> by_db;
+  for (PendingWrite* w : writes) by_db[w->request.database].push_back(w);
+  for (auto& [database, group] : by_db) ApplyDatabaseGroup(database, group);
+}
+
+std::string StoreImpl::NewUuid() {
+  uint64_t hi = rng_();
+  uint64_t lo = rng_();
+  hi = (hi & 0xffffffffffff0fffull) | 0x0000000000004000ull;  // version 4
+  lo = (lo & 0x3fffffffffffffffull) | 0x8000000000000000ull;  // variant 1
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                static_cast<unsigned>(lo >> 48),
+                static_cast<unsigned long long>(lo & 0xffffffffffffull));
+  return std::string(buf, 36);
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  auto store = std::make_unique<StoreImpl>(options);
+  RETURN_IF_ERROR(store->Init());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace meshdb::storage
