@@ -1,0 +1,59 @@
+#include "server/shutdown_waiter.h"
+
+#include <pthread.h>
+
+namespace meshdb::server {
+
+ShutdownWaiter::ShutdownWaiter() {
+  sigemptyset(&signals_);
+  sigaddset(&signals_, SIGTERM);
+  sigaddset(&signals_, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals_, &old_mask_);
+  thread_ = std::thread([this] { SignalLoop(); });
+}
+
+ShutdownWaiter::~ShutdownWaiter() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  // The signal thread may still sit in sigwait (restart path): a SIGTERM aimed at that thread
+  // alone wakes it, and it sees stopping_. If it already returned, the signal stays pending on
+  // a finished thread and is discarded.
+  pthread_kill(thread_.native_handle(), SIGTERM);
+  thread_.join();
+  pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+}
+
+void ShutdownWaiter::SignalLoop() {
+  int sig = 0;
+  while (sigwait(&signals_, &sig) != 0) {
+  }
+  std::lock_guard lock(mu_);
+  if (stopping_ || done_) return;
+  done_ = true;
+  reason_ = Reason::kSignal;
+  signal_number_ = sig;
+  cv_.notify_all();
+}
+
+void ShutdownWaiter::RequestRestart() {
+  std::lock_guard lock(mu_);
+  if (done_) return;
+  done_ = true;
+  reason_ = Reason::kRestart;
+  cv_.notify_all();
+}
+
+ShutdownWaiter::Reason ShutdownWaiter::Wait() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return done_; });
+  return reason_;
+}
+
+int ShutdownWaiter::signal_number() const {
+  std::lock_guard lock(mu_);
+  return signal_number_;
+}
+
+}  // namespace meshdb::server

@@ -1,0 +1,51 @@
+// Waits for the reason this process should stop: SIGTERM/SIGINT, or a restart request.
+//
+// Construct it before any other thread is started: the constructor blocks SIGTERM and SIGINT
+// in the calling thread, so every thread started afterwards inherits the mask and the
+// signals are only ever taken by the waiter's own thread (sigwait). The destructor wakes and
+// joins that thread and restores the signal mask.
+//
+// Thread-safety: RequestRestart may be called from any thread; Wait from one thread.
+#pragma once
+
+#include <signal.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+namespace meshdb::server {
+
+class ShutdownWaiter {
+ public:
+  enum class Reason { kSignal, kRestart };
+
+  ShutdownWaiter();
+  ~ShutdownWaiter();
+  ShutdownWaiter(const ShutdownWaiter&) = delete;
+  ShutdownWaiter& operator=(const ShutdownWaiter&) = delete;
+
+  // Asks Wait() to return kRestart. Cheap; never blocks for long.
+  void RequestRestart();
+
+  // Blocks until a signal arrives or a restart was requested; the first reason wins.
+  Reason Wait();
+
+  // The signal that ended Wait() (SIGTERM or SIGINT); 0 for a restart.
+  int signal_number() const;
+
+ private:
+  void SignalLoop();
+
+  sigset_t signals_;
+  sigset_t old_mask_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;         // Protected by mu_.
+  bool stopping_ = false;     // Protected by mu_. Set by the destructor.
+  Reason reason_ = Reason::kSignal;  // Protected by mu_.
+  int signal_number_ = 0;     // Protected by mu_.
+  std::thread thread_;        // Started last, joined by the destructor.
+};
+
+}  // namespace meshdb::server
