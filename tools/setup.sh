@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs the Debian packages meshdb needs (only when one is missing), then configures and
+# builds meshdb with CMake + Ninja into ./build (or $MESHDB_BUILD_DIR).
+# Idempotent: on a machine that has everything it only runs an incremental build.
+#
+#   tools/setup.sh              install + configure + build everything
+#   tools/setup.sh --no-build   install the packages only
+#
+# Environment:
+#   MESHDB_BUILD_DIR    build directory (default: <repo>/build)
+#   MESHDB_CMAKE_ARGS   extra CMake arguments, e.g. "-DMESHDB_ENABLE_ASAN=ON"
+#   MESHDB_JOBS         parallel build jobs (default: 2)
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${MESHDB_BUILD_DIR:-$REPO_ROOT/build}"
+JOBS="${MESHDB_JOBS:-2}"
+
+PACKAGES=(
+  cmake ninja-build g++
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  liblmdb-dev libssl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  echo "setup: installing missing packages: ${missing[*]}"
+  SUDO=()
+  if [[ "$(id -u)" != 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+      SUDO=(sudo)
+    else
+      echo "setup: not root and no sudo; install these packages: ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get update -q
+  "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [[ "${1:-}" == "--no-build" ]]; then
+  exit 0
+fi
+
+# shellcheck disable=SC2086  # MESHDB_CMAKE_ARGS is a list of words on purpose
+if [[ ! -f "$BUILD_DIR/build.ninja" || -n "${MESHDB_CMAKE_ARGS:-}" ]]; then
+  cmake -S "$REPO_ROOT" -B "$BUILD_DIR" -G Ninja ${MESHDB_CMAKE_ARGS:-}
+fi
+ninja -C "$BUILD_DIR" -j "$JOBS"
