@@ -49,14 +49,14 @@ Result<TableDef> TableDefFromJson(const std::string& database, std::string_view 
   TableDef def;
   def.database = database;
   try {
-    def.name = json::value_to<std::string>(o.at("name"));
-    def.primary_key = json::value_to<std::string>(o.at("primary_key"));
+    def.name = std::string(o.at("name").as_string());
+    def.primary_key = std::string(o.at("primary_key").as_string());
     def.schema_defined = o.at("schema_defined").as_bool();
     def.replicate = o.at("replicate").as_bool();
     for (const auto& a : o.at("attributes").as_array()) {
       const auto& ao = a.as_object();
-      def.attributes.push_back(AttributeDef{json::value_to<std::string>(ao.at("name")),
-                                            json::value_to<std::string>(ao.at("type")),
+      def.attributes.push_back(AttributeDef{std::string(ao.at("name").as_string()),
+                                            std::string(ao.at("type").as_string()),
                                             ao.at("indexed").as_bool()});
     }
   } catch (const std::exception&) {

@@ -1,0 +1,116 @@
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "storage/key_codec.h"
+#include "storage/record_codec.h"
+
+namespace meshdb::storage {
+namespace {
+
+namespace json = boost::json;
+
+std::string Enc(const json::value& v) {
+  std::string out;
+  EXPECT_TRUE(AppendEncodedValue(v, &out).ok());
+  return out;
+}
+
+TEST(KeyCodecTest, MixedValuesSortInIndexOrder) {
+  std::vector<json::value> ordered = {nullptr, false, true, -1e300, -5.5, -1, 0, 0.25, 1, 2,
+                                      1e15, 1e300, "", "A", "a", "ab", "b", "\xc3\xa9"};
+  for (size_t i = 0; i + 1 < ordered.size(); ++i) {
+    EXPECT_LT(Enc(ordered[i]), Enc(ordered[i + 1]))
+        << json::serialize(ordered[i]) << " vs " << json::serialize(ordered[i + 1]);
+  }
+}
+
+TEST(KeyCodecTest, IntAndDoubleEncodeAlikeAndNegativeZeroIsZero) {
+  EXPECT_EQ(Enc(json::value(1)), Enc(json::value(1.0)));
+  EXPECT_EQ(Enc(json::value(uint64_t{7})), Enc(json::value(7)));
+  EXPECT_EQ(Enc(json::value(-0.0)), Enc(json::value(0)));
+}
+
+TEST(KeyCodecTest, RoundTrips) {
+  std::vector<json::value> values = {nullptr, false, true, 1, -42, 0, 3.5, -0.125, 1e300,
+                                     int64_t{9007199254740992}, "hello", "", "a/b"};
+  for (const auto& v : values) {
+    auto enc = EncodeKey(v);
+    ASSERT_TRUE(enc.ok());
+    auto dec = DecodeKey(*enc);
+    ASSERT_TRUE(dec.ok());
+    EXPECT_EQ(json::serialize(*dec), json::serialize(v));
+  }
+  // 1 stays an integer, 1.5 a double.
+  EXPECT_TRUE(DecodeKey(*EncodeKey(json::value(1.0)))->is_int64());
+  EXPECT_TRUE(DecodeKey(*EncodeKey(json::value(1.5)))->is_double());
+}
+
+TEST(KeyCodecTest, RejectsObjectsArraysAndLongKeys) {
+  EXPECT_TRUE(EncodeKey(json::object{}).status().IsInvalidArgument());
+  EXPECT_TRUE(EncodeKey(json::array{1}).status().IsInvalidArgument());
+  EXPECT_TRUE(EncodeKey(json::value(std::string(510, 'x'))).ok());
+  EXPECT_TRUE(EncodeKey(json::value(std::string(511, 'x'))).status().IsInvalidArgument());
+  EXPECT_EQ(DecodeKey(std::string("\x09", 1)).status().code(), Status::Code::kCorruption);
+}
+
+TEST(KeyCodecTest, IndexKeysAreTruncated) {
+  std::string key;
+  EncodeIndexKey("name", json::value("bob"), &key);
+  EXPECT_EQ(key, std::string("name\0\x05" "bob", 9));
+  EXPECT_FALSE(MaybeTruncated(key));
+  EncodeIndexKey("name", json::value(std::string(1000, 'z')), &key);
+  EXPECT_EQ(key.size(), kMaxKeyBytes);
+  EXPECT_TRUE(MaybeTruncated(key));
+}
+
+TEST(RecordCodecTest, RecordRoundTrip) {
+  std::string bytes;
+  EncodeRecord(RecordHeader{false, 0x0102030405060708ull, 9}, json::object{{"id", 1}, {"x", "y"}},
+               &bytes);
+  EXPECT_EQ(bytes.substr(0, kRecordHeaderBytes),
+            std::string("\x01\x00\x01\x02\x03\x04\x05\x06\x07\x08\x00\x00\x00\x09", 14));
+  EXPECT_EQ(bytes.substr(kRecordHeaderBytes), R"({"id":1,"x":"y"})");
+  Record r;
+  bool tomb = true;
+  ASSERT_TRUE(DecodeRecord(bytes, &r, &tomb).ok());
+  EXPECT_FALSE(tomb);
+  EXPECT_EQ(r.version, 0x0102030405060708ull);
+  EXPECT_EQ(r.origin, 9u);
+  EXPECT_EQ(json::serialize(r.doc), R"({"id":1,"x":"y"})");
+
+  EncodeRecordHeader(RecordHeader{true, 5, 2}, &bytes);
+  ASSERT_TRUE(DecodeRecord(bytes, &r, &tomb).ok());
+  EXPECT_TRUE(tomb);
+  EXPECT_TRUE(r.doc.empty());
+  EXPECT_EQ(DecodeRecord("xx", &r, &tomb).code(), Status::Code::kCorruption);
+}
+
+TEST(RecordCodecTest, LogEntryRoundTrip) {
+  LogEntry e;
+  e.origin = 3;
+  e.origin_sequence = 77;
+  e.version = 123456;
+  e.writes.push_back({"dog", "\x05" "a", "value-bytes"});
+  e.writes.push_back({"cat", std::string("\x04\0\0", 3), ""});
+  std::string bytes;
+  EncodeLogEntry(e, &bytes);
+  LogEntry d;
+  ASSERT_TRUE(DecodeLogEntry(12, bytes, &d).ok());
+  EXPECT_EQ(d.sequence, 12u);
+  EXPECT_EQ(d.origin, 3u);
+  EXPECT_EQ(d.origin_sequence, 77u);
+  EXPECT_EQ(d.version, 123456u);
+  ASSERT_EQ(d.writes.size(), 2u);
+  EXPECT_EQ(d.writes[0].table, "dog");
+  EXPECT_EQ(d.writes[0].key, "\x05" "a");
+  EXPECT_EQ(d.writes[0].value, "value-bytes");
+  EXPECT_EQ(d.writes[1].key, std::string("\x04\0\0", 3));
+  EXPECT_FALSE(DecodeLogEntry(1, bytes.substr(0, bytes.size() - 1), &d).ok());
+}
+
+}  // namespace
+}  // namespace meshdb::storage

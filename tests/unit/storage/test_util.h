@@ -1,0 +1,103 @@
+// Helpers for storage tests: a temporary directory per test, and short write builders.
+#pragma once
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "storage/store.h"
+
+namespace meshdb::storage::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "meshdb-storage-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+inline WriteOp Op(WriteKind kind, const std::string& table, boost::json::value key,
+                  boost::json::object fields = {}) {
+  WriteOp op;
+  op.kind = kind;
+  op.table = table;
+  op.key = std::move(key);
+  op.fields = std::move(fields);
+  return op;
+}
+
+inline WriteRequest Req(const std::string& db, std::vector<WriteOp> ops) {
+  WriteRequest r;
+  r.database = db;
+  r.ops = std::move(ops);
+  return r;
+}
+
+inline TableDef Untyped(const std::string& db, const std::string& table,
+                        const std::string& pk = "id") {
+  TableDef def;
+  def.database = db;
+  def.name = table;
+  def.primary_key = pk;
+  return def;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+  void Reopen() {
+    store_.reset();
+    StoreOptions options;
+    options.database_dir = dir_.path();
+    options.durable = false;
+    options.map_size_bytes = 256ull << 20;
+    options.local_node_id = 7;
+    auto s = Store::Open(options);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+  }
+  Result<WriteResult> Write(const std::string& db, std::vector<WriteOp> ops) {
+    return store_->Write(Req(db, std::move(ops)));
+  }
+  std::optional<Record> Get(const std::string& db, const std::string& table,
+                            boost::json::value key) {
+    auto snap = store_->Read(db);
+    EXPECT_TRUE(snap.ok()) << snap.status().ToString();
+    if (!snap.ok()) return std::nullopt;
+    auto r = (*snap)->Get(table, key);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : std::nullopt;
+  }
+  // Primary keys of a whole table, in scan order, as JSON text.
+  std::string Keys(const std::string& db, const std::string& table) {
+    auto table_def = store_->GetTable(db, table);
+    std::string pk = table_def.ok() ? table_def->primary_key : "id";
+    boost::json::array keys;
+    auto snap = store_->Read(db);
+    if (!snap.ok()) return snap.status().ToString();
+    Status s = (*snap)->ScanTable(table, [&](const Record& r) {
+      keys.push_back(r.doc.at(pk));
+      return true;
+    });
+    if (!s.ok()) return s.ToString();
+    return boost::json::serialize(keys);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+}  // namespace meshdb::storage::testing
