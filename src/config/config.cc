@@ -1,8 +1,10 @@
 #include "config/config.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <boost/json/object.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -11,9 +13,6 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
-
-#include <boost/json/object.hpp>
-#include <fmt/format.h>
 
 #include "config/known_keys.h"
 #include "config/validate.h"
@@ -112,8 +111,9 @@ Status BackupFile(const std::string& file_path, const std::string& backup_dir) {
   std::string target = base + ".bak";
   for (int i = 1; fs::exists(target, ec); ++i) target = base + "." + std::to_string(i) + ".bak";
   fs::copy_file(file_path, target, ec);
-  if (ec) return Status::IOError("cannot back up '" + file_path + "' to '" + target + "': " +
-                                 ec.message());
+  if (ec)
+    return Status::IOError("cannot back up '" + file_path + "' to '" + target +
+                           "': " + ec.message());
   return Status::Ok();
 }
 
@@ -246,9 +246,8 @@ Result<Config> Config::Load(const LoadOptions& options) {
   root = AbsolutePath(root);
 
   Config config;
-  config.file_path_ = AbsolutePath(options.config_file.empty()
-                                       ? (fs::path(root) / kFileName).string()
-                                       : options.config_file);
+  config.file_path_ = AbsolutePath(
+      options.config_file.empty() ? (fs::path(root) / kFileName).string() : options.config_file);
   json::value file_tree;
   {
     std::lock_guard lock(FileMutex());

@@ -15,13 +15,12 @@
 // own file access.
 #pragma once
 
+#include <boost/json/value.hpp>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <boost/json/value.hpp>
 
 #include "common/status.h"
 
@@ -29,35 +28,35 @@ namespace meshdb::config {
 
 // The typed, validated view of the keys the server uses. Defaults in brackets.
 struct Settings {
-  std::string root_path;                 // rootPath [the --root directory, "./data"]
-  std::string operations_host;           // operationsApi.network.host ["127.0.0.1"]
-  int operations_port = 9925;            // operationsApi.network.port [9925]
-  uint64_t max_body_bytes = 0;           // operationsApi.network.maxBodySize [104857600]
-  int threads = 0;                       // threads.count [0: one per core]
-  std::string log_level;                 // logging.level ["info"]
-  std::string log_dir;                   // logging.root ["<root>/log"]
-  bool authorize_local = false;          // authentication.authorizeLocal [false]
-  uint64_t operation_token_timeout_s = 0;  // authentication.operationTokenTimeout ["1d"]
-  uint64_t refresh_token_timeout_s = 0;    // authentication.refreshTokenTimeout ["30d"]
-  uint64_t auth_cache_ttl_ms = 0;        // authentication.cacheTTL [30000]
-  std::string storage_path;              // storage.path ["<root>/database"]
-  bool storage_write_async = false;      // storage.writeAsync [false: durable commits]
-  std::string replication_hostname;      // replication.hostname [""]
-  std::string replication_url;           // replication.url [""]
-  int replication_port = 0;              // replication.port [0: unset]
-  int replication_secure_port = 0;       // replication.securePort [0: unset]
-  boost::json::value replication_routes; // replication.routes [null]
+  std::string root_path;                     // rootPath [the --root directory, "./data"]
+  std::string operations_host;               // operationsApi.network.host ["127.0.0.1"]
+  int operations_port = 9925;                // operationsApi.network.port [9925]
+  uint64_t max_body_bytes = 0;               // operationsApi.network.maxBodySize [104857600]
+  int threads = 0;                           // threads.count [0: one per core]
+  std::string log_level;                     // logging.level ["info"]
+  std::string log_dir;                       // logging.root ["<root>/log"]
+  bool authorize_local = false;              // authentication.authorizeLocal [false]
+  uint64_t operation_token_timeout_s = 0;    // authentication.operationTokenTimeout ["1d"]
+  uint64_t refresh_token_timeout_s = 0;      // authentication.refreshTokenTimeout ["30d"]
+  uint64_t auth_cache_ttl_ms = 0;            // authentication.cacheTTL [30000]
+  std::string storage_path;                  // storage.path ["<root>/database"]
+  bool storage_write_async = false;          // storage.writeAsync [false: durable commits]
+  std::string replication_hostname;          // replication.hostname [""]
+  std::string replication_url;               // replication.url [""]
+  int replication_port = 0;                  // replication.port [0: unset]
+  int replication_secure_port = 0;           // replication.securePort [0: unset]
+  boost::json::value replication_routes;     // replication.routes [null]
   boost::json::value replication_databases;  // replication.databases ["*"]
-  std::string tls_certificate;           // tls.certificate [""]
-  std::string tls_private_key;           // tls.privateKey [""]
-  std::string tls_certificate_authority; // tls.certificateAuthority [""]
+  std::string tls_certificate;               // tls.certificate [""]
+  std::string tls_private_key;               // tls.privateKey [""]
+  std::string tls_certificate_authority;     // tls.certificateAuthority [""]
 };
 
 struct LoadOptions {
-  std::string root;         // --root; "" means "./data"
-  std::string config_file;  // --config; "" means <root>/harperdb-config.yaml
-  std::map<std::string, std::string> env;                  // the process environment
-  std::vector<std::pair<std::string, std::string>> cli;    // --KEY value pairs, in order
+  std::string root;                        // --root; "" means "./data"
+  std::string config_file;                 // --config; "" means <root>/harperdb-config.yaml
+  std::map<std::string, std::string> env;  // the process environment
+  std::vector<std::pair<std::string, std::string>> cli;  // --KEY value pairs, in order
 };
 
 class Config {

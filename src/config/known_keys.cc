@@ -1,13 +1,12 @@
 #include "config/known_keys.h"
 
 #include <algorithm>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <functional>
-
-#include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
 
 namespace meshdb::config::internal {
 
@@ -48,11 +47,11 @@ bool IsNumberText(std::string_view s) {
   return digit;
 }
 
-void CollectLeaves(const json::value& v, const std::string& prefix,
-                   std::vector<std::string>& out) {
+void CollectLeaves(const json::value& v, const std::string& prefix, std::vector<std::string>& out) {
   if (v.is_object() && (!v.as_object().empty() || prefix.empty())) {
     for (const auto& kv : v.as_object()) {
-      std::string path = prefix.empty() ? std::string(kv.key()) : prefix + "." + std::string(kv.key());
+      std::string path =
+          prefix.empty() ? std::string(kv.key()) : prefix + "." + std::string(kv.key());
       CollectLeaves(kv.value(), path, out);
     }
     return;
@@ -182,9 +181,8 @@ const json::value* FindPath(const json::value& tree, std::string_view dotted_pat
   size_t start = 0;
   while (true) {
     size_t dot = dotted_path.find('.', start);
-    std::string_view part = dotted_path.substr(start, dot == std::string_view::npos
-                                                          ? std::string_view::npos
-                                                          : dot - start);
+    std::string_view part = dotted_path.substr(
+        start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (!cur->is_object()) return nullptr;
     const json::value* next = cur->as_object().if_contains(part);
     if (next == nullptr) return nullptr;
@@ -199,9 +197,8 @@ void SetPath(json::value& tree, std::string_view dotted_path, json::value value)
   size_t start = 0;
   while (true) {
     size_t dot = dotted_path.find('.', start);
-    std::string_view part = dotted_path.substr(start, dot == std::string_view::npos
-                                                          ? std::string_view::npos
-                                                          : dot - start);
+    std::string_view part = dotted_path.substr(
+        start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (!cur->is_object()) *cur = json::object();
     json::object& obj = cur->as_object();
     if (dot == std::string_view::npos) {

@@ -3,12 +3,11 @@
 // set_configuration. Not part of the public API (config.h is).
 #pragma once
 
+#include <boost/json/value.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json/value.hpp>
 
 namespace meshdb::config::internal {
 

@@ -1,9 +1,8 @@
 #include "config/validate.h"
 
+#include <boost/json/serialize.hpp>
 #include <cmath>
 #include <limits>
-
-#include <boost/json/serialize.hpp>
 
 #include "config/config.h"
 #include "config/known_keys.h"
@@ -17,11 +16,24 @@ Result<uint64_t> ParseDurationSeconds(const std::string& text) {
   uint64_t multiplier = 1;
   std::string digits = text;
   switch (text.back()) {
-    case 'd': multiplier = 86400; digits.pop_back(); break;
-    case 'h': multiplier = 3600; digits.pop_back(); break;
-    case 'm': multiplier = 60; digits.pop_back(); break;
-    case 's': multiplier = 1; digits.pop_back(); break;
-    default: break;
+    case 'd':
+      multiplier = 86400;
+      digits.pop_back();
+      break;
+    case 'h':
+      multiplier = 3600;
+      digits.pop_back();
+      break;
+    case 'm':
+      multiplier = 60;
+      digits.pop_back();
+      break;
+    case 's':
+      multiplier = 1;
+      digits.pop_back();
+      break;
+    default:
+      break;
   }
   if (digits.empty() || digits.size() > 12) {
     return Status::InvalidArgument("invalid duration '" + text + "'");
@@ -48,7 +60,8 @@ std::string Got(const json::value& v) { return ", got '" + Show(v) + "'"; }
 // An integer held as a number or a numeric string.
 std::optional<int64_t> AsInt(const json::value& v) {
   if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+  if (v.is_uint64() &&
+      v.get_uint64() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
     return static_cast<int64_t>(v.get_uint64());
   }
   if (v.is_double()) {
@@ -75,8 +88,7 @@ Status CheckPort(const std::string& key, const json::value& v, bool allow_zero) 
 
 Status CheckRoutes(const std::string& key, const json::value& v) {
   if (v.is_null()) return Status::Ok();
-  const std::string shape =
-      "'" + key + "' must be an array of strings or {hostname, port} objects";
+  const std::string shape = "'" + key + "' must be an array of strings or {hostname, port} objects";
   if (!v.is_array()) return Status::InvalidArgument(shape + Got(v));
   const json::array& routes = v.get_array();
   for (size_t i = 0; i < routes.size(); ++i) {
@@ -132,7 +144,8 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
       return CheckPort(key, v, true);
     case KeyKind::kPositiveInt: {
       std::optional<int64_t> n = AsInt(v);
-      if (!n || *n <= 0) return Status::InvalidArgument("'" + key + "' must be a positive integer" + Got(v));
+      if (!n || *n <= 0)
+        return Status::InvalidArgument("'" + key + "' must be a positive integer" + Got(v));
       return Status::Ok();
     }
     case KeyKind::kNonNegativeInt: {
@@ -163,12 +176,13 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
       }
       return Status::InvalidArgument("'" + key +
                                      "' must be a duration such as \"1d\", \"12h\", \"15m\", "
-                                     "\"45s\" or a number of seconds" + Got(v));
+                                     "\"45s\" or a number of seconds" +
+                                     Got(v));
     }
     case KeyKind::kHashFunction:
       if (v.is_null()) return Status::Ok();
-      if (v.is_string() && (v.get_string() == "md5" || v.get_string() == "sha256" ||
-                            v.get_string() == "argon2id")) {
+      if (v.is_string() &&
+          (v.get_string() == "md5" || v.get_string() == "sha256" || v.get_string() == "argon2id")) {
         return Status::Ok();
       }
       return Status::InvalidArgument("'" + key + "' must be one of [md5, sha256, argon2id]");

@@ -1,9 +1,8 @@
 // Internal to config/: validation of a configuration tree against the known keys.
 #pragma once
 
-#include <string>
-
 #include <boost/json/value.hpp>
+#include <string>
 
 #include "common/status.h"
 

@@ -1,11 +1,11 @@
 #include "config/yaml_json.h"
 
-#include <sstream>
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
+#include <sstream>
 
 #include "config/known_keys.h"
 
@@ -51,9 +51,9 @@ bool NeedsQuotes(const std::string& s) {
   if (s.empty()) return true;
   json::value cast = CastValue(s);
   if (!cast.is_string()) return true;
-  static const char* kSpecial[] = {"~", "True", "TRUE", "False", "FALSE", "Null", "NULL",
-                                   "yes", "no", "Yes", "No", "YES", "NO", "on", "off", "On",
-                                   "Off", "ON", "OFF", "y", "n", "Y", "N"};
+  static const char* kSpecial[] = {"~",   "True", "TRUE", "False", "FALSE", "Null", "NULL", "yes",
+                                   "no",  "Yes",  "No",   "YES",   "NO",    "on",   "off",  "On",
+                                   "Off", "ON",   "OFF",  "y",     "n",     "Y",    "N"};
   for (const char* special : kSpecial) {
     if (s == special) return true;
   }

@@ -1,9 +1,8 @@
 // Internal to config/: YAML text <-> JSON trees, with HarperDB's scalar casting.
 #pragma once
 
-#include <string>
-
 #include <boost/json/value.hpp>
+#include <string>
 
 #include "common/status.h"
 

@@ -118,8 +118,7 @@ int Run(const RunOptions& options) {
   store_options.durable = !settings.storage_write_async;
   Result<std::unique_ptr<storage::Store>> store = storage::Store::Open(store_options);
   if (!store.ok()) {
-    log->error("cannot open storage at '{}': {}", settings.storage_path,
-               store.status().ToString());
+    log->error("cannot open storage at '{}': {}", settings.storage_path, store.status().ToString());
     return Fail(kExitStartupFailed, "cannot open storage at '" + settings.storage_path +
                                         "': " + store.status().message());
   }
@@ -156,8 +155,8 @@ int Run(const RunOptions& options) {
                                         std::to_string(settings.operations_port) + ": " +
                                         http.status().message());
   }
-  log->info("node '{}' listening on http://{}:{} (operations API), data dir '{}', {}",
-            node_name, settings.operations_host, (*http)->port(), settings.storage_path,
+  log->info("node '{}' listening on http://{}:{} (operations API), data dir '{}', {}", node_name,
+            settings.operations_host, (*http)->port(), settings.storage_path,
             store_options.durable ? "durable" : "writeAsync");
 
   ShutdownWaiter::Reason reason = waiter->Wait();

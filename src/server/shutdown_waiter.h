@@ -41,11 +41,11 @@ class ShutdownWaiter {
   sigset_t old_mask_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool done_ = false;         // Protected by mu_.
-  bool stopping_ = false;     // Protected by mu_. Set by the destructor.
+  bool done_ = false;                // Protected by mu_.
+  bool stopping_ = false;            // Protected by mu_. Set by the destructor.
   Reason reason_ = Reason::kSignal;  // Protected by mu_.
-  int signal_number_ = 0;     // Protected by mu_.
-  std::thread thread_;        // Started last, joined by the destructor.
+  int signal_number_ = 0;            // Protected by mu_.
+  std::thread thread_;               // Started last, joined by the destructor.
 };
 
 }  // namespace meshdb::server

@@ -1,14 +1,13 @@
 #include "config/config.h"
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
 
 namespace meshdb::config {
 namespace {
@@ -130,8 +129,7 @@ TEST_F(ConfigTest, ReadsFileValues) {
   EXPECT_EQ(s.replication_hostname, "node1.example");
   EXPECT_EQ(json::serialize(s.replication_routes),
             R"(["node2.example",{"hostname":"127.0.0.3","port":9933}])");
-  EXPECT_EQ(json::serialize(s.replication_databases),
-            R"(["dev",{"name":"data","sharded":false}])");
+  EXPECT_EQ(json::serialize(s.replication_databases), R"(["dev",{"name":"data","sharded":false}])");
   EXPECT_EQ(s.tls_certificate, "/keys/cert.pem");
   // Keys the file does not set keep their defaults.
   EXPECT_EQ(s.max_body_bytes, 104857600u);
@@ -194,9 +192,9 @@ TEST_F(ConfigTest, HdbRootChoosesTheRootWhenNoneGiven) {
 }
 
 TEST_F(ConfigTest, CliWinsOverEnv) {
-  Result<Config> config = LoadWith({{"REPLICATION_HOSTNAME", "127.0.0.22"}},
-                                   {{"REPLICATION_HOSTNAME", "127.0.0.2"},
-                                    {"logging.level", "debug"}});
+  Result<Config> config =
+      LoadWith({{"REPLICATION_HOSTNAME", "127.0.0.22"}},
+               {{"REPLICATION_HOSTNAME", "127.0.0.2"}, {"logging.level", "debug"}});
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->settings().replication_hostname, "127.0.0.2");
   EXPECT_EQ(config->settings().log_level, "debug");
@@ -371,10 +369,10 @@ TEST_F(ConfigTest, StringsThatLookLikeOtherTypesSurviveARoundTrip) {
   ASSERT_TRUE(Config::Load(Options()).ok());
   json::value value = json::string("true");
   ASSERT_TRUE(Config::SetPathInFile(FilePath(), BackupDir(), "custom.flag", value).ok());
-  ASSERT_TRUE(Config::SetPathInFile(FilePath(), BackupDir(), "custom.num",
-                                    json::string("0123")).ok());
-  ASSERT_TRUE(Config::SetPathInFile(FilePath(), BackupDir(), "custom.empty",
-                                    json::string("")).ok());
+  ASSERT_TRUE(
+      Config::SetPathInFile(FilePath(), BackupDir(), "custom.num", json::string("0123")).ok());
+  ASSERT_TRUE(
+      Config::SetPathInFile(FilePath(), BackupDir(), "custom.empty", json::string("")).ok());
   Result<Config> config = Config::Load(Options());
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->tree().at("custom").at("flag"), json::value("true"));
