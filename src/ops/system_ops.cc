@@ -145,6 +145,10 @@ void SetConfiguration(OpCall call) {
   const config::Settings& settings = call.env->config->settings();
   Status status = config::Config::SetInFile(call.env->config->file_path(),
                                             settings.root_path + "/backup", flat);
+  if (status.IsInvalidArgument()) {
+    return call.Fail(
+        Status::InvalidArgument("HarperDB config file validation error: " + status.message()));
+  }
   if (!status.ok()) return call.Fail(status);
   log::For("ops")->info("set_configuration wrote {} key(s) to {}", flat.size(),
                         call.env->config->file_path());
