@@ -163,7 +163,9 @@ class Snapshot {
   // Live records in primary-key order (numbers before strings).
   virtual Status ScanTable(const std::string& table, const RecordVisitor& visit) = 0;
   // Live records whose indexed `attribute` lies in `range`, in index order. An attribute
-  // holding an array is indexed once per element. InvalidArgument when not indexed.
+  // holding an array is indexed once per element (each record is visited once); objects are
+  // not indexed. The primary key may be scanned too (it walks the records in key order).
+  // InvalidArgument when not indexed.
   virtual Status ScanIndex(const std::string& table, const std::string& attribute,
                            const IndexRange& range, const RecordVisitor& visit) = 0;
   // Transaction-log entries with sequence >= from_sequence, in order.
@@ -204,7 +206,8 @@ class Store {
   // store is closing. Unknown database/table -> NotFound; a request fails as a whole.
   // New attribute names are added to untyped tables' definitions in the same commit.
   virtual void WriteAsync(WriteRequest request, WriteCallback done) = 0;
-  // Blocking form of WriteAsync.
+  // Blocking form of WriteAsync. Never call it (or a schema call) from a WriteCallback: the
+  // writer thread would wait for itself.
   virtual Result<WriteResult> Write(WriteRequest request) = 0;
 
   // A read snapshot of one database. NotFound "database 'db' does not exist".
