@@ -1,0 +1,181 @@
+"""Start-up, configuration, authentication basics, shutdown and restart (HARPERDB-OPS.md §1, §7, §9)."""
+
+import json
+import os
+import re
+import subprocess
+import time
+import unittest
+
+import harness
+from harness import ANY, Any, assert_op, wait_until
+
+
+def get_config(node):
+    return node.ok({"operation": "get_configuration"})
+
+
+def logging_level(node):
+    return get_config(node)["logging"]["level"]
+
+
+class StartupTest(harness.NodeTestCase):
+
+    def test_first_start_writes_config_and_health(self):
+        node = self.new_node()
+        self._test_nodes.append(node)
+        config_path = os.path.join(node.root, "harperdb-config.yaml")
+        self.assertFalse(os.path.exists(config_path))
+        node.start()
+        self.assertTrue(os.path.isfile(config_path), "first start must write %s" % config_path)
+        with open(config_path) as f:
+            text = f.read()
+        # The defaults are written (docs/configuration.md: every key at its default).
+        for section in ("operationsApi:", "logging:", "authentication:", "replication:"):
+            self.assertRegex(text, r"(?m)^%s" % re.escape(section), "config file lacks %s" % section)
+        self.assertRegex(text, r"(?m)^\s+level:\s*info\b", "default logging.level info not written")
+        self.assertRegex(text, r"(?m)^\s+maxBodySize:\s*104857600\b")
+
+        status, headers, body = node.request("GET", "/health")
+        self.assertEqual(status, 200)
+        self.assertEqual(body.decode(), "HarperDB is running.")
+        self.assertTrue(headers.get("content-type", "").startswith("text/plain"), headers)
+
+        # Database files live under <root>/database; the log under <root>/log/hdb.log.
+        self.assertTrue(os.path.isdir(os.path.join(node.root, "database")))
+        wait_until(lambda: os.path.isfile(node.log_path()), 5, "log file %s" % node.log_path())
+
+    def test_admin_from_env_and_login_errors(self):
+        node = self.start_node(username="boss", password="s3cret-Pw")
+        assert_op(node, {"operation": "user_info"}, 200, {"username": "boss", "active": True})
+        assert_op(node, {"operation": "user_info"}, 401, {"error": "Login failed"}, auth=("boss", "wrong"))
+        assert_op(node, {"operation": "user_info"}, 401, {"error": "Login failed"},
+                  auth=("admin", "password"))
+        assert_op(node, {"operation": "user_info"}, 401, {"error": "Must login"}, auth=None)
+        # Authentication comes before the operation lookup (§1.2).
+        assert_op(node, {"operation": "foo_bar"}, 401, {"error": "Must login"}, auth=None)
+
+    def test_default_admin_credentials(self):
+        node = self.start_node()  # harness passes admin/password explicitly, as the defaults
+        assert_op(node, {"operation": "user_info"}, 200, {"username": "admin"})
+        # Wrong password gets exactly {"error":"Login failed"}.
+        status, body = node.op({"operation": "user_info"}, auth=("admin", "nope"))
+        self.assertEqual((status, body), (401, {"error": "Login failed"}))
+        status, body = node.op({"operation": "user_info"}, auth=None)
+        self.assertEqual((status, body), (401, {"error": "Must login"}))
+
+    def _expect_start_failure(self, extra_args, key_names, env=None):
+        node = self.start_node(extra_args, env=env, wait=False)
+        try:
+            code = node.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.fail("node started with %s did not exit within 15s" % (extra_args,))
+        self.assertNotEqual(code, 0, "invalid configuration must exit non-zero")
+        # Skip the harness's own "=== start <command>" lines, which contain the key too.
+        out = "\n".join(l for l in node.output_text().splitlines() if not l.startswith("=== start")).lower()
+        self.assertTrue(any(k.lower() in out for k in key_names),
+                        "error output must name the key (%s); got:\n%s" % (key_names, node.output_text()))
+        return node
+
+    def test_invalid_port_exits_nonzero_naming_key(self):
+        self._expect_start_failure(["--OPERATIONSAPI_NETWORK_PORT", "abc"],
+                                   ["operationsApi.network.port", "OPERATIONSAPI_NETWORK_PORT"])
+
+    def test_invalid_log_level_exits_nonzero(self):
+        self._expect_start_failure(["--LOGGING_LEVEL", "loud"], ["logging.level", "LOGGING_LEVEL"])
+
+    def test_invalid_env_value_exits_nonzero(self):
+        self._expect_start_failure([], ["logging.level", "LOGGING_LEVEL"], env={"LOGGING_LEVEL": "loud"})
+
+    def test_env_override_and_cli_wins(self):
+        node = self.start_node(env={"LOGGING_LEVEL": "debug"})
+        self.assertEqual(logging_level(node), "debug", "env LOGGING_LEVEL must override the file default")
+        node.stop()
+        node.start(["--LOGGING_LEVEL", "warn"], env={"LOGGING_LEVEL": "debug"})
+        self.assertEqual(logging_level(node), "warn", "CLI --LOGGING_LEVEL must win over env")
+        node.stop()
+        # The legacy alias LOG_LEVEL works too.
+        node.start([], env={"LOG_LEVEL": "error"})
+        self.assertEqual(logging_level(node), "error")
+
+    def test_sigterm_exits_zero_promptly(self):
+        node = self.start_node()
+        pid_file = os.path.join(node.root, "hdb.pid")
+        wait_until(lambda: os.path.isfile(pid_file), 5, "hdb.pid")
+        with open(pid_file) as f:
+            self.assertEqual(int(f.read().strip()), node.proc.pid)
+        node.ok({"operation": "create_table", "database": "dev", "table": "t", "primary_key": "id"})
+        node.ok({"operation": "insert", "database": "dev", "table": "t", "records": [{"id": 1}]})
+        t0 = time.monotonic()
+        code = node.stop(deadline_s=10)
+        elapsed = time.monotonic() - t0
+        self.assertEqual(code, 0, "SIGTERM must exit 0")
+        self.assertLess(elapsed, 5.0, "SIGTERM shutdown took %.1fs" % elapsed)
+        self.assertFalse(os.path.exists(pid_file), "hdb.pid must be removed on a clean stop")
+
+    def test_restart_on_same_root_keeps_data(self):
+        node = self.start_node()
+        node.ok({"operation": "create_table", "database": "dev", "table": "dog", "primary_key": "id"})
+        records = [{"id": i, "name": "dog%d" % i, "tags": ["a", i], "nested": {"k": i}} for i in range(1, 51)]
+        assert_op(node, {"operation": "insert", "database": "dev", "table": "dog", "records": records}, 200,
+                  {"message": "inserted 50 of 50 records"})
+        node.ok({"operation": "delete", "database": "dev", "table": "dog", "ids": [50]})
+        node.ok({"operation": "update", "database": "dev", "table": "dog", "records": [{"id": 1, "name": "Rex"}]})
+        self.assertEqual(node.stop(), 0)
+        node.start()
+        rows = node.ok({"operation": "search_by_value", "database": "dev", "table": "dog",
+                        "search_attribute": "id", "search_value": "*",
+                        "get_attributes": ["id", "name", "tags", "nested"]})
+        self.assertEqual(len(rows), 49)
+        expected = {r["id"]: r for r in records[:49]}
+        expected[1] = dict(expected[1], name="Rex")
+        for row in rows:
+            self.assertEqual(row, expected[row["id"]])
+        desc = node.ok({"operation": "describe_table", "database": "dev", "table": "dog"})
+        self.assertEqual(desc["hash_attribute"], "id")
+        self.assertEqual(desc["record_count"], 49)
+        # The admin user persisted as well.
+        assert_op(node, {"operation": "user_info"}, 200, {"username": "admin"})
+
+    def test_restart_operation_applies_set_configuration(self):
+        node = self.start_node()
+        self.assertEqual(logging_level(node), "info")
+        node.ok({"operation": "create_table", "database": "dev", "table": "kept", "primary_key": "id"})
+        node.ok({"operation": "insert", "database": "dev", "table": "kept", "records": [{"id": "x", "v": 1}]})
+        assert_op(node, {"operation": "set_configuration", "logging_level": "debug"}, 200,
+                  {"message": "Configuration successfully set. You must restart HarperDB for new config "
+                              "settings to take effect."})
+        # A backup of the previous file was made.
+        backups = os.listdir(os.path.join(node.root, "backup"))
+        self.assertTrue(any(b.endswith("-harperdb-config.yaml.bak") for b in backups), backups)
+        # An invalid value is refused and nothing is written.
+        status, body = node.op({"operation": "set_configuration", "logging_level": "loud"})
+        self.assertEqual(status, 400, body)
+        self.assertIn("logging.level", body.get("error", "") if isinstance(body, dict) else body)
+
+        status, headers, raw = node.request(
+            "POST", "/", json.dumps({"operation": "restart"}).encode(),
+            {"Content-Type": "application/json", "Authorization": node.auth_header()})
+        self.assertEqual(status, 200, raw)
+        self.assertEqual(json.loads(raw),
+                         {"message": "Restarting HarperDB. This may take up to 60 seconds."})
+        self.assertEqual(headers.get("connection", "").lower(), "close")
+
+        def restarted():
+            try:
+                return logging_level(node) == "debug"
+            except (OSError, AssertionError):
+                return False
+
+        wait_until(restarted, 60, "node to come back after restart with logging.level debug")
+        self.assertTrue(node.running())
+        status, _, body = node.request("GET", "/health")
+        self.assertEqual((status, body.decode()), (200, "HarperDB is running."))
+        rows = node.ok({"operation": "search_by_id", "database": "dev", "table": "kept", "ids": ["x"],
+                        "get_attributes": ["id", "v"]})
+        self.assertEqual(rows, [{"id": "x", "v": 1}])
+        self.assertEqual(node.stop(), 0)
+
+
+if __name__ == "__main__":
+    harness.main()
