@@ -1,0 +1,237 @@
+"""Malformed requests (HARPERDB-OPS.md §1.1-§1.3): each is refused and changes nothing.
+
+The node runs with operationsApi.network.maxBodySize 1000 so the 413 path is cheap to hit.
+"""
+
+import base64
+import json
+import socket
+import unittest
+
+import harness
+from harness import ANY, Any, assert_op
+
+DB, TABLE = "dev", "dog"
+RECORDS = [{"id": i, "name": "dog%d" % i} for i in range(1, 6)]
+MISSING_OPERATION = "Request body must include an 'operation' property."
+
+
+def err(text):
+    return {"error": text}
+
+
+class BadInputTest(harness.NodeTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.node = cls.start_class_node(["--OPERATIONSAPI_NETWORK_MAXBODYSIZE", "1000"])
+        cls.node.ok({"operation": "create_table", "database": DB, "table": TABLE, "primary_key": "id"})
+        cls.node.ok({"operation": "insert", "database": DB, "table": TABLE, "records": RECORDS})
+
+    def snapshot(self):
+        rows = self.node.ok({"operation": "search_by_value", "database": DB, "table": TABLE,
+                             "search_attribute": "id", "search_value": "*", "get_attributes": ["id", "name"]})
+        tables = sorted(self.node.ok({"operation": "describe_database", "database": DB}))
+        return rows, tables
+
+    def setUp(self):
+        super().setUp()
+        self.before = self.snapshot()
+        self.assertEqual(len(self.before[0]), len(RECORDS))
+
+    def tearDown(self):
+        self.assertTrue(self.node.running(), "the node must survive bad input")
+        self.assertEqual(self.snapshot(), self.before, "bad input must not change data")
+        super().tearDown()
+
+    def post(self, data, headers):
+        status, hdrs, body = self.node.request("POST", "/", data, headers)
+        text = body.decode("utf-8", "replace")
+        try:
+            return status, hdrs, json.loads(text)
+        except ValueError:
+            return status, hdrs, text
+
+    def admin_headers(self, content_type="application/json"):
+        h = {"Authorization": self.node.auth_header()}
+        if content_type:
+            h["Content-Type"] = content_type
+        return h
+
+    # -- JSON and envelope -----------------------------------------------------------------------
+
+    def test_malformed_json(self):
+        for data in (b'{"operation": "insert", "table": "dog", ', b'{"operation": insert}', b"{,}", b"nul",
+                     b'{"operation":"insert","database":"dev","table":"dog","records":[{"id":9}]}}',
+                     b'\xff\xfe{"operation":"describe_all"}'):
+            with self.subTest(data=data):
+                status, _, body = self.post(data, self.admin_headers())
+                self.assertEqual(status, 400, body)
+                self.assertIsInstance(body, dict, body)
+                self.assertIsInstance(body.get("error"), str, body)
+        # JSON is parsed before authentication: 400 even without credentials.
+        status, _, body = self.post(b'{"operation": ', {"Content-Type": "application/json"})
+        self.assertEqual(status, 400, body)
+        self.assertIn("error", body)
+
+    def test_empty_body(self):
+        status, _, body = self.post(b"", self.admin_headers())
+        self.assertEqual((status, body),
+                         (400, err("Body cannot be empty when content-type is set to 'application/json'")))
+
+    def test_missing_operation(self):
+        assert_op(self.node, {"database": "dev"}, 400, err(MISSING_OPERATION))
+        assert_op(self.node, [{"operation": "describe_all"}], 400, err(MISSING_OPERATION))
+        status, body = self.node.op({})
+        self.assertEqual(status, 400, body)
+        self.assertEqual(body, {"statusCode": 400, "error": "Bad Request", "message": MISSING_OPERATION})
+
+    def test_unknown_operation(self):
+        assert_op(self.node, {"operation": "foo_bar"}, 400, err("Operation 'foo_bar' not found"))
+        assert_op(self.node, {"operation": ""}, 400, err("Operation '' not found"))
+        assert_op(self.node, {"operation": "CLUSTER_STATUS"}, 400, err("Operation 'CLUSTER_STATUS' not found"))
+        assert_op(self.node, {"operation": "set_node"}, 400, err("Operation 'set_node' not found"))
+        # Authentication is checked before the operation lookup.
+        assert_op(self.node, {"operation": "foo_bar"}, 401, err("Must login"), auth=None)
+        # A non-string operation is a client error, not a crash.
+        for op in (5, None, ["insert"], {"a": 1}):
+            with self.subTest(operation=op):
+                status, body = self.node.op({"operation": op})
+                self.assertEqual(status, 400, body)
+                self.assertIn("error", body)
+
+    def test_unknown_extra_fields_ignored(self):
+        assert_op(self.node, {"operation": "describe_table", "database": DB, "table": TABLE, "colour": "red",
+                              "nested": {"x": [1]}}, 200, {"name": TABLE})
+
+    # -- content types ---------------------------------------------------------------------------
+
+    def test_no_content_type(self):
+        data = json.dumps({"operation": "insert", "database": DB, "table": TABLE, "records": [{"id": 99}]}).encode()
+        status, _, body = self.post(data, self.admin_headers(None))
+        self.assertEqual((status, body), (415, err("Unsupported Media Type: undefined")))
+
+    def test_text_plain_not_parsed(self):
+        data = json.dumps({"operation": "insert", "database": DB, "table": TABLE, "records": [{"id": 99}]}).encode()
+        status, _, body = self.post(data, self.admin_headers("text/plain"))
+        self.assertEqual(status, 400, body)
+        self.assertEqual(body, {"statusCode": 400, "error": "Bad Request", "message": MISSING_OPERATION})
+
+    def test_json_with_charset_accepted(self):
+        status, body = self.node.op({"operation": "describe_table", "database": DB, "table": TABLE},
+                                    content_type="application/json; charset=utf-8")
+        self.assertEqual(status, 200, body)
+
+    # -- size ------------------------------------------------------------------------------------
+
+    def test_oversized_body(self):
+        big = {"operation": "insert", "database": DB, "table": TABLE,
+               "records": [{"id": 1000 + i, "pad": "x" * 50} for i in range(40)]}
+        data = json.dumps(big).encode()
+        self.assertGreater(len(data), 1000)
+        status, _, body = self.post(data, self.admin_headers())
+        self.assertEqual(status, 413, body)
+        # A body just under the limit is fine.
+        small = {"operation": "describe_table", "database": DB, "table": TABLE, "pad": ""}
+        small["pad"] = "y" * (990 - len(json.dumps(small)))
+        self.assertLessEqual(len(json.dumps(small)), 1000)
+        assert_op(self.node, small, 200, {"name": TABLE})
+
+    def test_oversized_chunked_body(self):
+        # No Content-Length: the limit must still apply to a chunked body.
+        sock = socket.create_connection((self.node.ip, self.node.port), timeout=10)
+        try:
+            head = ("POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                    "Authorization: %s\r\nTransfer-Encoding: chunked\r\n\r\n" % (self.node.ip, self.node.auth_header()))
+            payload = json.dumps({"operation": "insert", "database": DB, "table": TABLE,
+                                  "records": [{"id": 2000 + i, "pad": "z" * 60} for i in range(30)]}).encode()
+            chunks = b"".join(b"%x\r\n%s\r\n" % (len(payload[i:i + 200]), payload[i:i + 200])
+                              for i in range(0, len(payload), 200)) + b"0\r\n\r\n"
+            sock.sendall(head.encode())
+            try:
+                sock.sendall(chunks)
+            except OSError:
+                pass  # the server may close early
+            response = b""
+            while b"\r\n" not in response:
+                data = sock.recv(4096)
+                if not data:
+                    break
+                response += data
+        finally:
+            sock.close()
+        self.assertTrue(response.startswith(b"HTTP/1.1 413"), response[:200])
+
+    # -- wrong field types -----------------------------------------------------------------------
+
+    def test_wrong_field_types(self):
+        n = self.node
+        cases = [
+            ({"operation": "insert", "database": DB, "table": TABLE, "records": "notarray"},
+             "'records' must be an array"),
+            ({"operation": "insert", "database": DB, "table": TABLE, "records": {"id": 50}},
+             "'records' must be an array"),
+            ({"operation": "insert", "database": DB, "table": TABLE, "records": [7]},
+             "'records[0]' must be of type object"),
+            ({"operation": "insert", "database": DB, "table": 5, "records": [{"id": 50}]},
+             "Table 'dev.5' does not exist"),
+            ({"operation": "update", "database": DB, "table": TABLE, "records": "x"}, "'records' must be an array"),
+            ({"operation": "upsert", "database": DB, "table": TABLE, "records": 3}, "'records' must be an array"),
+            ({"operation": "create_table", "database": DB, "table": 5, "primary_key": "id"},
+             "'table' must be a string"),
+            ({"operation": "create_database", "database": 5}, "'database' must be a string"),
+            ({"operation": "delete", "database": DB, "table": TABLE, "ids": 1},
+             "'hash_values' must be an array. 'ids' must be an array"),
+            ({"operation": "search_by_id", "database": DB, "table": TABLE, "ids": 1, "get_attributes": ["id"]},
+             "'hash_values' must be an array"),
+        ]
+        for body, message in cases:
+            with self.subTest(body=body):
+                assert_op(n, body, 400, err(message))
+        # Type errors without a documented text: still 400 with an error.
+        for body in ({"operation": "search_by_value", "database": DB, "table": TABLE, "search_attribute": "id",
+                      "search_value": "*", "get_attributes": "id"},
+                     {"operation": "search_by_value", "database": DB, "table": TABLE, "search_attribute": "id",
+                      "search_value": "*", "get_attributes": ["id"], "limit": "ten"},
+                     {"operation": "search_by_conditions", "database": DB, "table": TABLE, "get_attributes": ["id"],
+                      "conditions": "name=1"},
+                     {"operation": "search_by_id", "database": DB, "table": TABLE, "ids": [1],
+                      "get_attributes": "name"},
+                     {"operation": "add_user", "username": ["u"], "password": "x", "role": "super_user",
+                      "active": True}):
+            with self.subTest(body=body):
+                status, got = n.op(body)
+                self.assertEqual(status, 400, got)
+                self.assertIsInstance(got, dict)
+                self.assertIsInstance(got.get("error"), str, got)
+
+    # -- credentials -----------------------------------------------------------------------------
+
+    def test_bad_authorization_headers(self):
+        body = json.dumps({"operation": "insert", "database": DB, "table": TABLE, "records": [{"id": 77}]}).encode()
+        no_colon = "Basic " + base64.b64encode(b"adminpassword").decode()
+        cases = [
+            ("Basic", "Must login"),
+            ("Basic ", "Must login"),
+            ("Digest abc", "Must login"),
+            (no_colon, "Login failed"),
+            ("Basic " + base64.b64encode(b"admin:wrong").decode(), "Login failed"),
+            ("Basic " + base64.b64encode(b"nosuchuser:password").decode(), "Login failed"),
+            ("Basic !!!not-base64!!!", "Invalid character"),
+            ("Bearer nonsense", "invalid token"),
+        ]
+        for header, message in cases:
+            with self.subTest(header=header):
+                status, _, got = self.post(body, {"Content-Type": "application/json", "Authorization": header})
+                self.assertEqual((status, got), (401, err(message)))
+
+    def test_other_methods(self):
+        status, hdrs, body = self.node.request("PUT", "/", b'{"operation":"describe_all"}',
+                                               {"Content-Type": "application/json",
+                                                "Authorization": self.node.auth_header()})
+        self.assertEqual((status, body), (404, b"Not found\n"))
+
+
+if __name__ == "__main__":
+    harness.main()

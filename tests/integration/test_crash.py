@@ -1,0 +1,133 @@
+"""kill -9 under write load: acknowledged writes survive, and no batch is half-applied.
+
+Several client threads insert batches of 20 records (distinct ids) in a loop and note which
+requests were answered 200. The node is killed with SIGKILL while they run and restarted on
+the same root. Then every acknowledged record must be present with its content, and every
+batch that was sent must be either entirely present or entirely absent. Repeated for a few
+kill cycles; earlier cycles' acknowledged data must survive later kills too.
+"""
+
+import http.client
+import json
+import threading
+import time
+import unittest
+
+import harness
+from harness import wait_until
+
+DB, TABLE = "crash", "batch"
+THREADS = 4
+BATCH = 20
+CYCLES = 3
+
+
+class Loader(threading.Thread):
+    """Inserts batches until stopped or the connection fails; records what was acknowledged."""
+
+    def __init__(self, node, cycle, index, stop):
+        super().__init__(daemon=True)
+        self.node, self.cycle, self.index, self.stop = node, cycle, index, stop
+        self.sent = {}  # batch name -> list of records
+        self.acked = set()  # batch names answered 200 with the full count
+        self.bad_answers = []  # (batch, status, body) for non-200 answers while the node was up
+
+    def batch(self, seq):
+        name = "c%d-t%d-b%d" % (self.cycle, self.index, seq)
+        return name, [{"id": "%s-r%02d" % (name, i), "batch": name, "i": i, "payload": "p" * (i * 7 % 50),
+                       "nested": {"seq": seq, "tags": [self.cycle, self.index]}} for i in range(BATCH)]
+
+    def run(self):
+        seq = 0
+        auth = self.node.auth_header()
+        while not self.stop.is_set():
+            name, records = self.batch(seq)
+            seq += 1
+            self.sent[name] = records
+            body = json.dumps({"operation": "insert", "database": DB, "table": TABLE, "records": records})
+            conn = http.client.HTTPConnection(self.node.ip, self.node.port, timeout=10)
+            try:
+                conn.request("POST", "/", body, {"Content-Type": "application/json", "Authorization": auth})
+                resp = conn.getresponse()
+                data = resp.read()
+            except (OSError, http.client.HTTPException):
+                return  # the node is gone; this batch's fate is unknown
+            finally:
+                conn.close()
+            if resp.status == 200:
+                parsed = json.loads(data)
+                if parsed.get("message") == "inserted %d of %d records" % (BATCH, BATCH):
+                    self.acked.add(name)
+                else:
+                    self.bad_answers.append((name, resp.status, parsed))
+            else:
+                self.bad_answers.append((name, resp.status, data[:300]))
+
+
+class CrashTest(harness.NodeTestCase):
+
+    def all_records(self, node):
+        rows = node.ok({"operation": "search_by_value", "database": DB, "table": TABLE, "search_attribute": "id",
+                        "search_value": "*", "get_attributes": ["id", "batch", "i", "payload", "nested"]})
+        return {r["id"]: r for r in rows}
+
+    def check(self, node, sent, acked):
+        stored = self.all_records(node)
+        by_batch = {}
+        for rid, row in stored.items():
+            by_batch.setdefault(row.get("batch"), []).append(rid)
+        unknown = set(by_batch) - set(sent)
+        self.assertFalse(unknown, "records of batches never sent: %s" % sorted(unknown)[:5])
+        for name, records in sent.items():
+            present = by_batch.get(name, [])
+            if name in acked:
+                self.assertEqual(len(present), BATCH, "acknowledged batch %s has %d of %d records"
+                                 % (name, len(present), BATCH))
+            else:
+                self.assertIn(len(present), (0, BATCH), "batch %s half-applied: %d of %d records"
+                              % (name, len(present), BATCH))
+            if present:
+                for rec in records:
+                    self.assertEqual(stored.get(rec["id"]), rec, "record %s content" % rec["id"])
+        return len(stored)
+
+    def test_kill9_under_write_load(self):
+        node = self.start_node()
+        node.ok({"operation": "create_table", "database": DB, "table": TABLE, "primary_key": "id"})
+        sent, acked = {}, set()
+        for cycle in range(CYCLES):
+            stop = threading.Event()
+            loaders = [Loader(node, cycle, i, stop) for i in range(THREADS)]
+            for t in loaders:
+                t.start()
+            try:
+                # Kill only once the load is well under way.
+                wait_until(lambda: sum(len(t.acked) for t in loaders) >= 15 * THREADS, 60,
+                           "cycle %d: %d acknowledged batches before the kill" % (cycle, 15 * THREADS))
+                node.kill9()
+            finally:
+                stop.set()
+                for t in loaders:
+                    t.join(15)
+            for t in loaders:
+                self.assertFalse(t.is_alive(), "a loader thread hung")
+                self.assertEqual(t.bad_answers, [], "non-200 answers under load")
+                sent.update(t.sent)
+                acked.update(t.acked)
+            node.start()
+            total = self.check(node, sent, acked)
+            self.assertGreaterEqual(total, len(acked) * BATCH)
+            sys_msg = "cycle %d: %d batches sent, %d acknowledged, %d records stored" % (
+                cycle, len(sent), len(acked), total)
+            print(sys_msg)
+        # Still writable and consistent after the last restart.
+        harness.assert_op(node, {"operation": "insert", "database": DB, "table": TABLE,
+                                 "records": [{"id": "after", "batch": "after"}]}, 200,
+                          {"message": "inserted 1 of 1 records"})
+        desc = node.ok({"operation": "describe_table", "database": DB, "table": TABLE})
+        self.assertEqual(desc["record_count"], len(self.all_records(node)))
+        self.assertEqual(node.stop(), 0)
+
+
+if __name__ == "__main__":
+    harness.main()
