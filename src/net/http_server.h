@@ -1,0 +1,47 @@
+// The operations API listener: plain HTTP/1.1 on Boost.Beast, every `POST /` handed to
+// ops::Operations (HarperDB-compatible envelope, see docs/compatibility.md "HTTP").
+//
+// Threads: the server runs its own io_context on `threads` threads; each connection is a
+// coroutine on its own strand, serving one request at a time (keep-alive, pipelining-safe).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+
+namespace meshdb::ops {
+class Operations;
+}  // namespace meshdb::ops
+
+namespace meshdb::net {
+
+struct HttpServerOptions {
+  // Address to bind: an IP literal or a host name (the first resolved address is used).
+  std::string host = "127.0.0.1";
+  int port = 9925;  // 0: any free port (see HttpServer::port())
+  // Larger bodies get 413 and the connection is closed. Big enough for bulk inserts.
+  uint64_t max_body_bytes = 100ull << 20;
+  int threads = 0;  // io_context threads; 0: one per core
+  // Called once, on an I/O thread, after a reply with restart_after_reply was written. Must
+  // not block and must not call Stop().
+  std::function<void()> on_restart_requested;
+};
+
+class HttpServer {
+ public:
+  // Binds and listens, runs its own io_context on `threads` threads. IOError naming the
+  // address when bind fails. `*ops` must stay live until the server is destroyed.
+  static Result<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
+                                                   ops::Operations* ops);
+  virtual ~HttpServer() = default;
+  // Stops accepting, closes idle connections, lets in-flight requests finish (bounded grace,
+  // then closes the rest) and joins the threads. Idempotent; the destructor calls it. Not
+  // to be called from an I/O thread (e.g. not from on_restart_requested).
+  virtual void Stop() = 0;
+  virtual int port() const = 0;  // the bound port
+};
+
+}  // namespace meshdb::net
