@@ -1,0 +1,29 @@
+// RAII owners of the OpenSSL handles this module uses: each frees its handle exactly once.
+#pragma once
+
+#include <memory>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+
+namespace meshdb::security {
+
+struct EvpPkeyDeleter {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+struct EvpMdCtxDeleter {
+  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
+};
+struct EvpPkeyCtxDeleter {
+  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
+};
+struct BioDeleter {
+  void operator()(BIO* p) const { BIO_free_all(p); }
+};
+
+using EvpPkey = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
+using EvpMdCtx = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
+using EvpPkeyCtx = std::unique_ptr<EVP_PKEY_CTX, EvpPkeyCtxDeleter>;
+using Bio = std::unique_ptr<BIO, BioDeleter>;
+
+}  // namespace meshdb::security

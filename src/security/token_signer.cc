@@ -1,0 +1,213 @@
+#include "security/token_signer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+namespace meshdb::security {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr char kPrivateFile[] = ".jwtPrivate.key";
+constexpr char kPublicFile[] = ".jwtPublic.key";
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+Status InvalidToken() { return Status::Unauthenticated("invalid token"); }
+
+std::string BioContents(BIO* bio) {
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+// Writes `contents` to `path` with mode 0600 (replacing any existing file).
+Status WritePrivateFile(const std::string& path, const std::string& contents) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError(path + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < contents.size()) {
+    ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status s = Status::IOError(path + ": " + std::strerror(errno));
+      ::close(fd);
+      return s;
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::fchmod(fd, 0600);
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    return Status::IOError(path + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+Result<EvpPkey> GenerateAndWrite(const std::string& private_path, const std::string& public_path) {
+  EvpPkey key(EVP_RSA_gen(2048));
+  if (!key) return Status::Internal("RSA key generation failed");
+  Bio priv(BIO_new(BIO_s_mem()));
+  Bio pub(BIO_new(BIO_s_mem()));
+  if (!priv || !pub ||
+      PEM_write_bio_PrivateKey(priv.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1 ||
+      PEM_write_bio_PUBKEY(pub.get(), key.get()) != 1) {
+    return Status::Internal("cannot encode the token key pair");
+  }
+  // The public key first: a present private key file means a complete pair.
+  RETURN_IF_ERROR(WritePrivateFile(public_path, BioContents(pub.get())));
+  RETURN_IF_ERROR(WritePrivateFile(private_path, BioContents(priv.get())));
+  return key;
+}
+
+Result<EvpPkey> ReadPrivateKey(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IOError(path + ": cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string pem = ss.str();
+  Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return Status::Internal("BIO_new_mem_buf failed");
+  EvpPkey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!key) return Status::Corruption(path + ": not a PEM private key");
+  return key;
+}
+
+}  // namespace
+
+std::string Base64UrlEncode(std::string_view data) {
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  size_t i = 0;
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(data[k]); };
+  for (; i + 3 <= data.size(); i += 3) {
+    uint32_t v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(kAlphabet[(v >> 6) & 63]);
+    out.push_back(kAlphabet[v & 63]);
+  }
+  size_t rest = data.size() - i;
+  if (rest == 1) {
+    uint32_t v = byte(i) << 16;
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+  } else if (rest == 2) {
+    uint32_t v = (byte(i) << 16) | (byte(i + 1) << 8);
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(kAlphabet[(v >> 6) & 63]);
+  }
+  return out;
+}
+
+bool Base64UrlDecode(std::string_view text, std::string* out) {
+  out->clear();
+  if (text.size() % 4 == 1) return false;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '-') v = 62;
+    else if (c == '_') v = 63;
+    else return false;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
+  }
+  return true;
+}
+
+Result<std::unique_ptr<TokenSigner>> TokenSigner::LoadOrCreate(const std::string& keys_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(keys_dir, ec);
+  if (ec) return Status::IOError(keys_dir + ": " + ec.message());
+  std::string private_path = (std::filesystem::path(keys_dir) / kPrivateFile).string();
+  std::string public_path = (std::filesystem::path(keys_dir) / kPublicFile).string();
+  Result<EvpPkey> key = std::filesystem::exists(private_path, ec)
+                            ? ReadPrivateKey(private_path)
+                            : GenerateAndWrite(private_path, public_path);
+  if (!key.ok()) return key.status();
+  return std::unique_ptr<TokenSigner>(new TokenSigner(std::move(key).value()));
+}
+
+std::string TokenSigner::Sign(const json::object& payload) const {
+  std::string signing_input = Base64UrlEncode(R"({"alg":"RS256","typ":"JWT"})") + "." +
+                              Base64UrlEncode(json::serialize(payload));
+  EvpMdCtx ctx(EVP_MD_CTX_new());
+  size_t sig_len = 0;
+  if (!ctx ||
+      EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_.get()) != 1 ||
+      EVP_DigestSign(ctx.get(), nullptr, &sig_len,
+                     reinterpret_cast<const unsigned char*>(signing_input.data()),
+                     signing_input.size()) != 1) {
+    std::abort();  // a loaded RSA key always signs
+  }
+  std::string sig(sig_len, '\0');
+  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &sig_len,
+                     reinterpret_cast<const unsigned char*>(signing_input.data()),
+                     signing_input.size()) != 1) {
+    std::abort();
+  }
+  sig.resize(sig_len);
+  return signing_input + "." + Base64UrlEncode(sig);
+}
+
+Result<json::object> TokenSigner::Verify(std::string_view token, uint64_t now_s) const {
+  size_t dot1 = token.find('.');
+  if (dot1 == std::string_view::npos) return InvalidToken();
+  size_t dot2 = token.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) {
+    return InvalidToken();
+  }
+  std::string header_text, payload_text, sig;
+  if (!Base64UrlDecode(token.substr(0, dot1), &header_text) ||
+      !Base64UrlDecode(token.substr(dot1 + 1, dot2 - dot1 - 1), &payload_text) ||
+      !Base64UrlDecode(token.substr(dot2 + 1), &sig)) {
+    return InvalidToken();
+  }
+  boost::system::error_code ec;
+  json::value header = json::parse(header_text, ec);
+  if (ec || !header.is_object()) return InvalidToken();
+  const json::value* alg = header.get_object().if_contains("alg");
+  if (alg == nullptr || !alg->is_string() || alg->get_string() != "RS256") return InvalidToken();
+
+  std::string_view signing_input = token.substr(0, dot2);
+  EvpMdCtx ctx(EVP_MD_CTX_new());
+  if (!ctx ||
+      EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_.get()) != 1 ||
+      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                       reinterpret_cast<const unsigned char*>(signing_input.data()),
+                       signing_input.size()) != 1) {
+    return InvalidToken();
+  }
+
+  json::value payload = json::parse(payload_text, ec);
+  if (ec || !payload.is_object()) return InvalidToken();
+  if (const json::value* exp = payload.get_object().if_contains("exp")) {
+    if (!exp->is_number()) return InvalidToken();
+    double exp_s = exp->to_number<double>();
+    if (!(exp_s > static_cast<double>(now_s))) return InvalidToken();
+  }
+  return std::move(payload.get_object());
+}
+
+}  // namespace meshdb::security
