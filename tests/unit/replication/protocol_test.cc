@@ -1,0 +1,254 @@
+#include "replication/protocol.h"
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "alloc_counter.h"
+#include "storage/store.h"
+
+namespace meshdb::replication {
+namespace {
+
+constexpr size_t kMax = kDefaultMaxFrameBytes;
+constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
+
+std::string Bytes(std::initializer_list<int> bytes) {
+  std::string s;
+  for (int b : bytes) s.push_back(static_cast<char>(b));
+  return s;
+}
+
+// One message of every type, with edge values: binary bytes, NULs, max integers.
+std::vector<Message> Samples() {
+  VersionVector vv;
+  vv.Advance(NodeIdForName("node-a"), 42);
+  vv.Advance(0xffffffffu, kU64Max);
+  std::vector<Message> m;
+  m.push_back(Hello{kProtocolVersion, "node-a", "wss://a.example:9925",
+                    {"txn-batch", "copy", "credit"}, kMax, {"dev", "data"}});
+  m.push_back(Hello{});
+  m.push_back(Error{ErrorCode::kUnsupportedVersion, "speak v1"});
+  m.push_back(Error{static_cast<ErrorCode>(65535), ""});
+  m.push_back(Subscribe{"dev", {"dog", "cat"}, StartFromVector{vv}});
+  m.push_back(Subscribe{"dev", {}, StartFromVector{}});
+  m.push_back(Subscribe{"dev", {}, StartWithCopy{}});
+  m.push_back(Subscribe{"dev", {"dog"}, StartFromTime{1700000000000}});
+  m.push_back(CopyBegin{"dev", vv, 123456789});
+  m.push_back(CopyChunk{"dev", "dog", R"({"name":"dog"})",
+                        {{Bytes({0, 1, 255}), std::string(300, 'v')}, {"k2", ""}}});
+  m.push_back(CopyChunk{"dev", "dog", "", {}});
+  m.push_back(CopyEnd{"dev"});
+  TxnEntry e1{7, 0xffffffffu, 3, kU64Max,
+              {{"dog", Bytes({0x20, 0, 0x7f}), Bytes({1, 2, 0, 3})}, {"cat", "k", ""}}};
+  TxnEntry e2{8, 1, 1, 0, {}};
+  m.push_back(Transactions{"dev", {e1, e2}});
+  m.push_back(Transactions{"", {}});
+  m.push_back(Ack{"dev", kU64Max});
+  m.push_back(Credit{"dev", 0xffffffffu});
+  m.push_back(Schema{"dev", R"({"name":"dog","primary_key":"id"})"});
+  m.push_back(Ping{kU64Max, 1});
+  m.push_back(Pong{0, 1700000000123});
+  return m;
+}
+
+TEST(ProtocolTest, SamplesCoverEveryType) {
+  std::vector<bool> seen(kMaxMessageType + 1, false);
+  for (const auto& m : Samples()) seen[static_cast<size_t>(TypeOf(m))] = true;
+  for (uint8_t t = 1; t <= kMaxMessageType; ++t) EXPECT_TRUE(seen[t]) << int(t);
+}
+
+TEST(ProtocolTest, RoundTripEveryMessage) {
+  for (const auto& m : Samples()) {
+    const std::string frame = EncodeFrame(m);
+    SCOPED_TRACE(std::string(MessageTypeName(TypeOf(m))));
+    ASSERT_FALSE(frame.empty());
+    EXPECT_EQ(static_cast<uint8_t>(frame[0]), static_cast<uint8_t>(TypeOf(m)));
+    auto d = DecodeFrame(frame, kMax);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_TRUE(*d == m);
+    EXPECT_EQ(EncodeFrame(*d), frame);
+  }
+}
+
+TEST(ProtocolTest, ExactBytesOfSmallFrames) {
+  EXPECT_EQ(EncodeFrame(Ping{1, 300}), Bytes({11, 1, 0xac, 0x02}));
+  EXPECT_EQ(EncodeFrame(Ack{"db", 5}), Bytes({8, 2, 'd', 'b', 5}));
+  EXPECT_EQ(EncodeFrame(Subscribe{"d", {}, StartWithCopy{}}), Bytes({3, 1, 'd', 0, 1}));
+  EXPECT_EQ(EncodeFrame(Credit{"d", 16}), Bytes({9, 1, 'd', 16}));
+}
+
+TEST(ProtocolTest, AppendFrameAppends) {
+  std::string out = "x";
+  AppendFrame(Ping{1, 2}, &out);
+  EXPECT_EQ(out, "x" + EncodeFrame(Ping{1, 2}));
+}
+
+TEST(ProtocolTest, EveryTruncationIsRejected) {
+  for (const auto& m : Samples()) {
+    const std::string frame = EncodeFrame(m);
+    for (size_t len = 0; len < frame.size(); ++len) {
+      auto d = DecodeFrame(std::string_view(frame).substr(0, len), kMax);
+      ASSERT_FALSE(d.ok()) << MessageTypeName(TypeOf(m)) << " cut at " << len;
+      EXPECT_EQ(d.status().code(), Status::Code::kCorruption);
+    }
+  }
+}
+
+TEST(ProtocolTest, TrailingBytesAreRejected) {
+  for (const auto& m : Samples()) {
+    auto d = DecodeFrame(EncodeFrame(m) + '\0', kMax);
+    ASSERT_FALSE(d.ok()) << MessageTypeName(TypeOf(m));
+    EXPECT_NE(d.status().message().find("1 trailing bytes"), std::string::npos)
+        << d.status().ToString();
+  }
+  EXPECT_EQ(DecodeFrame(Bytes({11, 1, 2, 9, 9}), kMax).status().ToString(),
+            "Corruption: Ping frame: end: 2 trailing bytes at offset 3");
+}
+
+TEST(ProtocolTest, OversizedFrameIsTooLarge) {
+  const std::string frame = EncodeFrame(Schema{"dev", std::string(1000, 'x')});
+  EXPECT_TRUE(DecodeFrame(frame, frame.size()).ok());
+  auto d = DecodeFrame(frame, frame.size() - 1);
+  EXPECT_EQ(d.status().code(), Status::Code::kTooLarge);
+  EXPECT_EQ(d.status().ToString(),
+            "TooLarge: frame of 1007 bytes exceeds max_frame_bytes 1006");
+}
+
+TEST(ProtocolTest, UnknownAndEmptyFramesAreCorruption) {
+  EXPECT_EQ(DecodeFrame("", kMax).status().ToString(), "Corruption: empty frame");
+  for (int t : {0, 13, 127, 200, 255}) {
+    auto d = DecodeFrame(Bytes({t, 0, 0}), kMax);
+    EXPECT_EQ(d.status().ToString(), "Corruption: unknown message type " + std::to_string(t));
+  }
+}
+
+TEST(ProtocolTest, VarintLimits) {
+  // u64 max takes 10 bytes: nine 0xff then 0x01.
+  std::string max_nonce = Bytes({11, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0});
+  auto ok = DecodeFrame(max_nonce, kMax);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(std::get<Ping>(*ok).nonce, kU64Max);
+
+  // Bit 64 set in the 10th byte.
+  EXPECT_EQ(DecodeFrame(Bytes({11, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0}),
+                        kMax)
+                .status()
+                .ToString(),
+            "Corruption: Ping frame: nonce: varint overflows 64 bits at offset 1");
+  // More than 10 bytes.
+  std::string eleven = Bytes({11});
+  eleven.append(10, '\x80');
+  eleven += Bytes({0, 0});
+  EXPECT_EQ(DecodeFrame(eleven, kMax).status().ToString(),
+            "Corruption: Ping frame: nonce: varint longer than 10 bytes at offset 1");
+  // Non-minimal: 0 written as 0x80 0x00.
+  EXPECT_EQ(DecodeFrame(Bytes({11, 0x80, 0x00, 0}), kMax).status().ToString(),
+            "Corruption: Ping frame: nonce: non-minimal varint at offset 1");
+  // Value too wide for a u32 field (Credit.frames = 2^32).
+  EXPECT_EQ(DecodeFrame(Bytes({9, 0, 0x80, 0x80, 0x80, 0x80, 0x10}), kMax).status().ToString(),
+            "Corruption: Credit frame: frames: value 4294967296 does not fit 32 bits at offset 2");
+  // u16 field (Error.code = 65536).
+  EXPECT_FALSE(DecodeFrame(Bytes({2, 0x80, 0x80, 0x04, 0}), kMax).ok());
+}
+
+TEST(ProtocolTest, HugeDeclaredLengthsAreRejectedWithoutAllocating) {
+  // Transactions{database "d", entries count 2^62}, then 3 bytes.
+  std::string count_bomb = Bytes({7, 1, 'd', 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                  0x40, 1, 1, 1});
+  // CopyChunk with a 2^40-byte key.
+  std::string length_bomb =
+      Bytes({5, 1, 'd', 1, 't', 0, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 'k'});
+  // Hello capabilities count 1e9.
+  std::string list_bomb = Bytes({1, 1, 1, 'a', 0, 0x80, 0x94, 0xeb, 0xdc, 0x03});
+  for (const std::string& frame : {count_bomb, length_bomb, list_bomb}) {
+    const size_t before = AllocatedBytesForTesting();
+    auto d = DecodeFrame(frame, kMax);
+    const size_t used = AllocatedBytesForTesting() - before;
+    ASSERT_FALSE(d.ok());
+    EXPECT_EQ(d.status().code(), Status::Code::kCorruption);
+    EXPECT_LT(used, 2048u) << d.status().ToString();
+  }
+  EXPECT_EQ(DecodeFrame(count_bomb, kMax).status().ToString(),
+            "Corruption: Transactions frame: entries: declared count 4611686018427387904 cannot "
+            "fit in the 3 bytes left at offset 12");
+  EXPECT_EQ(DecodeFrame(length_bomb, kMax).status().ToString(),
+            "Corruption: CopyChunk frame: records.key: declared length 1099511627776 exceeds the "
+            "1 bytes left at offset 13");
+}
+
+TEST(ProtocolTest, ErrorsNameTheField) {
+  std::string frame = EncodeFrame(Transactions{"dev", {TxnEntry{1, 2, 3, 4, {{"t", "key", "v"}}}}});
+  // Cut inside the key bytes.
+  auto d = DecodeFrame(std::string_view(frame).substr(0, frame.size() - 3), kMax);
+  EXPECT_EQ(d.status().ToString(),
+            "Corruption: Transactions frame: entries.writes.key: declared length 3 exceeds the "
+            "2 bytes left at offset 14");
+  // A bad start tag.
+  EXPECT_EQ(DecodeFrame(Bytes({3, 1, 'd', 0, 7}), kMax).status().ToString(),
+            "Corruption: Subscribe frame: start: unknown start tag 7 at offset 5");
+}
+
+TEST(ProtocolTest, HelloOfAnotherVersionDecodesOnlyTheVersion) {
+  // Version 2, followed by bytes in a layout v1 does not know.
+  auto d = DecodeFrame(Bytes({1, 2, 0xff, 0xff, 0x99}), kMax);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  const Hello& h = std::get<Hello>(*d);
+  EXPECT_EQ(h.protocol_version, 2);
+  EXPECT_EQ(h.node_name, "");
+  auto err = CheckPeerHello(h, "me");
+  ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->code, ErrorCode::kUnsupportedVersion);
+  EXPECT_EQ(err->reason, "protocol version 2 is not supported; this node speaks 1");
+  EXPECT_EQ(EncodeFrame(h), Bytes({1, 2}));
+}
+
+TEST(ProtocolTest, CheckPeerHello) {
+  Hello h{kProtocolVersion, "node-b", "wss://b", {}, kMax, {"dev"}};
+  EXPECT_FALSE(CheckPeerHello(h, "node-a").has_value());
+  EXPECT_EQ(CheckPeerHello(h, "node-b")->code, ErrorCode::kNameConflict);
+  h.node_name = "";
+  EXPECT_EQ(CheckPeerHello(h, "node-a")->code, ErrorCode::kProtocol);
+  h.node_name = "node-b";
+  h.max_frame_bytes = 0;
+  EXPECT_EQ(CheckPeerHello(h, "node-a")->code, ErrorCode::kProtocol);
+}
+
+TEST(ProtocolTest, NodeIdForNameIsFnv1a32) {
+  EXPECT_EQ(NodeIdForName(""), 0x811c9dc5u);
+  EXPECT_EQ(NodeIdForName("a"), 0xe40c292cu);
+  EXPECT_EQ(NodeIdForName("foobar"), 0xbf9cf968u);
+  EXPECT_EQ(NodeIdForName("node-a"), NodeIdForName(std::string("node-") + "a"));
+  EXPECT_NE(NodeIdForName("node-a"), NodeIdForName("node-b"));
+  // FNV-1a("ppkttia") == 0, and 0 means "no node".
+  EXPECT_EQ(NodeIdForName("ppkttia"), 1u);
+}
+
+TEST(ProtocolTest, TxnEntryWireBytesMatchesEncoding) {
+  TxnEntry e{1000, 0xffffffffu, 5, kU64Max, {{"dog", std::string(200, 'k'), "v"}, {"c", "", ""}}};
+  Transactions t{"dev", {e, e}};
+  EXPECT_EQ(EncodeFrame(t).size(),
+            TransactionsOverheadBytes("dev", 2) + 2 * TxnEntryWireBytes(e));
+}
+
+TEST(ProtocolTest, TxnEntryFromLogMovesBytes) {
+  storage::LogEntry log;
+  log.sequence = 9;
+  log.origin = 4;
+  log.origin_sequence = 2;
+  log.version = 77;
+  log.writes.push_back({"dog", Bytes({0x20, 1}), Bytes({0, 9})});
+  TxnEntry e = TxnEntryFromLog(std::move(log));
+  EXPECT_TRUE((e == TxnEntry{9, 4, 2, 77, {{"dog", Bytes({0x20, 1}), Bytes({0, 9})}}}));
+}
+
+TEST(ProtocolTest, MessageTypeNames) {
+  EXPECT_EQ(MessageTypeName(MessageType::kTransactions), "Transactions");
+  EXPECT_EQ(MessageTypeName(static_cast<MessageType>(99)), "Unknown");
+  EXPECT_EQ(TypeOf(Message(Pong{})), MessageType::kPong);
+}
+
+}  // namespace
+}  // namespace meshdb::replication
