@@ -27,6 +27,34 @@ std::shared_ptr<TableState> TableState::Clone() const {
   return t;
 }
 
+std::string MetaVectorKey(uint32_t origin) {
+  std::string k(kMetaVectorPrefix);
+  for (int shift = 24; shift >= 0; shift -= 8) k.push_back(static_cast<char>(origin >> shift));
+  return k;
+}
+
+TableDef NormalizeTableDef(const TableDef& in) {
+  TableDef def = in;
+  def.attributes.clear();
+  AttributeDef pk{in.primary_key, "", true};
+  if (const AttributeDef* given = in.FindAttribute(in.primary_key)) pk = *given;
+  def.attributes.push_back(pk);
+  auto has = [&](const std::string& name) { return def.FindAttribute(name) != nullptr; };
+  if (!def.schema_defined) {
+    for (const char* ts : {"__createdtime__", "__updatedtime__"}) {
+      if (const AttributeDef* given = in.FindAttribute(ts)) {
+        def.attributes.push_back(*given);
+      } else {
+        def.attributes.push_back({ts, "", true});
+      }
+    }
+  }
+  for (const auto& a : in.attributes) {
+    if (!has(a.name)) def.attributes.push_back(a);
+  }
+  return def;
+}
+
 std::string TableDefToJson(const TableDef& def) {
   json::object o;
   o["name"] = def.name;

@@ -28,6 +28,14 @@ namespace meshdb::storage {
 inline constexpr const char* kMetaDb = "meta";
 inline constexpr const char* kLogDb = "txlog";
 inline constexpr const char* kMetaLastSequence = "last_sequence";
+inline constexpr const char* kMetaSchemaVersion = "schema_version";
+inline constexpr const char* kMetaMaxVersion = "max_version";  // highest HLC version stored
+inline constexpr std::string_view kMetaVectorPrefix = "vv:";    // + u32 big-endian origin
+inline constexpr std::string_view kMetaCursorPrefix = "cursor:";  // + peer name
+std::string MetaVectorKey(uint32_t origin);
+inline std::string MetaCursorKey(const std::string& peer) {
+  return std::string(kMetaCursorPrefix) + peer;
+}
 inline std::string RecordsDbName(const std::string& table) { return "r:" + table; }
 inline std::string IndexDbName(const std::string& table) { return "x:" + table; }
 inline std::string MetaTableKey(const std::string& table) { return "table:" + table; }
@@ -61,6 +69,8 @@ struct Database {
   MDB_dbi meta_dbi = 0;
   MDB_dbi log_dbi = 0;
   std::atomic<uint64_t> last_sequence{0};
+  std::atomic<uint64_t> schema_version{0};
+  uint64_t max_version = 0;  // as loaded at open (the writer keeps it current in meta)
   std::atomic<bool> dropped{false};
 
   mutable std::shared_mutex mu;
@@ -73,6 +83,10 @@ struct Database {
     return it == tables.end() ? nullptr : it->second;
   }
 };
+
+// The normal form every stored definition has: the primary key first; for untyped tables
+// __createdtime__ and __updatedtime__ next; then the other attributes, duplicates dropped.
+TableDef NormalizeTableDef(const TableDef& in);
 
 // Table definitions as stored in "meta" under "table:<name>".
 std::string TableDefToJson(const TableDef& def);

@@ -1,5 +1,7 @@
 #include "storage/snapshot_impl.h"
 
+#include "common/hlc.h"
+
 #include <unordered_set>
 
 #include "storage/key_codec.h"
@@ -216,6 +218,96 @@ Status SnapshotImpl::ScanLog(uint64_t from_sequence, const LogVisitor& visit) {
   }
   if (rc != MDB_NOTFOUND) return LmdbError("scan txlog", rc);
   return Status::Ok();
+}
+
+Result<VersionVector> SnapshotImpl::ReadVersionVector() {
+  ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn_.get(), db_->meta_dbi));
+  VersionVector vector;
+  MDB_val k = ToVal(kMetaVectorPrefix), v;
+  int rc;
+  for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
+    std::string_view key = FromVal(k);
+    if (!key.starts_with(kMetaVectorPrefix)) break;
+    if (key.size() != kMetaVectorPrefix.size() + 4 || v.mv_size != 8) {
+      return Status::Corruption("bad version vector entry");
+    }
+    uint32_t origin = 0;
+    for (char c : key.substr(kMetaVectorPrefix.size())) {
+      origin = (origin << 8) | static_cast<unsigned char>(c);
+    }
+    vector[origin] = GetU64(static_cast<const char*>(v.mv_data));
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("scan version vector", rc);
+  return vector;
+}
+
+Status SnapshotImpl::ScanRaw(const std::string& table, const RawVisitor& visit) {
+  ASSIGN_OR_RETURN(auto t, Table(table));
+  MDB_cursor* probe = nullptr;
+  int rc = mdb_cursor_open(txn_.get(), t->records_dbi, &probe);
+  if (rc == EINVAL) return Status::Ok();  // table newer than this snapshot
+  if (rc != 0) return LmdbError("cursor", rc);
+  mdb_cursor_close(probe);
+  ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn_.get(), t->records_dbi));
+  MDB_val k, v;
+  for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
+    if (!visit(FromVal(k), FromVal(v))) return Status::Ok();
+  }
+  if (rc != MDB_NOTFOUND) return LmdbError("scan raw", rc);
+  return Status::Ok();
+}
+
+Result<uint64_t> SnapshotImpl::LastSequence() {
+  ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn_.get(), db_->log_dbi));
+  MDB_val k, v;
+  int rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_LAST);
+  if (rc == MDB_NOTFOUND) return uint64_t{0};
+  if (rc != 0) return LmdbError("last txlog entry", rc);
+  if (k.mv_size != 8) return Status::Corruption("bad txlog key");
+  return GetU64(static_cast<const char*>(k.mv_data));
+}
+
+Result<uint64_t> SnapshotImpl::FindSequenceAtOrAfterTime(uint64_t ms) {
+  ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn_.get(), db_->log_dbi));
+  // The entry at or after `seq`: its sequence and version (from the value's header:
+  // [u8 format][u32 origin][u64 origin_sequence][u64 version]).
+  struct Found {
+    uint64_t sequence;
+    uint64_t version;
+  };
+  auto at_or_after = [&](uint64_t seq, MDB_cursor_op op) -> Result<std::optional<Found>> {
+    std::string key = SequenceKey(seq);
+    MDB_val k = ToVal(key), v;
+    int rc = mdb_cursor_get(cursor.get(), &k, &v, op);
+    if (rc == MDB_NOTFOUND) return std::optional<Found>();
+    if (rc != 0) return LmdbError("seek txlog", rc);
+    if (k.mv_size != 8 || v.mv_size < 21) return Status::Corruption("bad txlog entry");
+    return std::optional<Found>(Found{GetU64(static_cast<const char*>(k.mv_data)),
+                                      GetU64(static_cast<const char*>(v.mv_data) + 13)});
+  };
+  ASSIGN_OR_RETURN(auto first, at_or_after(0, MDB_FIRST));
+  ASSIGN_OR_RETURN(auto last, at_or_after(0, MDB_LAST));
+  if (!first) return uint64_t{1};
+  if (HybridClock::Millis(last->version) < ms) return last->sequence + 1;
+  if (HybridClock::Millis(first->version) >= ms) return first->sequence;
+  // Invariant: the entry at `lo` is before `ms`, the entry at `hi` is at or after it.
+  uint64_t lo = first->sequence, hi = last->sequence;
+  while (hi - lo > 1) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    ASSIGN_OR_RETURN(auto found, at_or_after(mid, MDB_SET_RANGE));
+    if (!found || found->sequence >= hi) {
+      hi = mid;  // no entry in [mid, hi): keys are sparse here (cannot happen while dense)
+      continue;
+    }
+    if (HybridClock::Millis(found->version) >= ms) {
+      hi = found->sequence;
+    } else {
+      lo = found->sequence;
+    }
+  }
+  return hi;
 }
 
 }  // namespace meshdb::storage

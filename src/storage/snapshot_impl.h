@@ -23,6 +23,10 @@ class SnapshotImpl final : public Snapshot {
   Status ScanIndex(const std::string& table, const std::string& attribute,
                    const IndexRange& range, const RecordVisitor& visit) override;
   Status ScanLog(uint64_t from_sequence, const LogVisitor& visit) override;
+  Result<VersionVector> ReadVersionVector() override;
+  Status ScanRaw(const std::string& table, const RawVisitor& visit) override;
+  Result<uint64_t> FindSequenceAtOrAfterTime(uint64_t ms) override;
+  Result<uint64_t> LastSequence() override;
 
  private:
   Result<std::shared_ptr<const TableState>> Table(const std::string& table) const;

@@ -7,7 +7,9 @@
 //
 // Every record is stored with its version: a hybrid-logical-clock timestamp plus the id of
 // the node that wrote it, and a tombstone flag for deletes. Every committed transaction is
-// also appended to the database's transaction log, which replication reads.
+// also appended to the database's transaction log, which replication reads. "meta" also
+// holds the version vector, per-peer cursors and the schema version, each written in the
+// same commit as the rows they describe.
 //
 // Writes: one writer thread takes every pending WriteRequest, applies each atomically (a
 // request is all-or-nothing), commits them all in one LMDB transaction per database (group
@@ -23,9 +25,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/json/object.hpp>
@@ -153,6 +157,67 @@ struct IndexRange {
 // Visitors return false to stop the scan early.
 using RecordVisitor = std::function<bool(const Record&)>;
 using LogVisitor = std::function<bool(const LogEntry&)>;
+// Raw stored bytes: the encoded primary key and the record bytes (tombstone flag inside).
+// Both views are valid only during the call.
+using RawVisitor = std::function<bool(std::string_view key, std::string_view value)>;
+
+// --- Replication state (docs/storage.md "Replication") ---
+
+// Origin node id -> highest origin_sequence applied in one database. Local writes count too:
+// origin = StoreOptions::local_node_id, origin_sequence = a dense per-origin counter.
+using VersionVector = std::map<uint32_t, uint64_t>;
+
+// A transaction received from a peer, exactly as the peer's log carried it.
+struct ReplicatedTxn {
+  std::string database;
+  // The peer we received it from, and its log sequence there: persisted as that peer's
+  // cursor in the same commit. An empty peer_name leaves cursors alone.
+  std::string peer_name;
+  uint64_t peer_sequence = 0;
+  uint32_t origin = 0;           // the node that made the transaction (never 0)
+  uint64_t origin_sequence = 0;  // its sequence on the origin (never 0)
+  uint64_t version = 0;          // its HLC version
+  std::vector<LogEntry::Write> writes;  // raw record bytes, tombstones included
+  // Definitions of the tables the writes touch (may be empty): a missing table is created,
+  // missing attributes are added, in the same commit as the rows. Never removes anything.
+  std::vector<TableDef> table_defs;
+};
+
+// One row of a consistent copy: raw stored bytes as Snapshot::ScanRaw gave them.
+struct RawRow {
+  std::string key;
+  std::string value;
+};
+
+// A chunk of an initial copy, applied in one commit. Every part is optional.
+struct CopyChunk {
+  std::string database;
+  // Created (or missing attributes added) before the rows, in the same commit.
+  std::optional<TableDef> table_def;
+  // The rows' table; defaults to table_def->name.
+  std::string table;
+  std::vector<RawRow> rows;
+  // Merged into the database's vector (per origin maximum) in the same commit.
+  VersionVector vector_floor;
+  // When peer_name is set: that peer's cursor becomes peer_sequence in the same commit.
+  std::string peer_name;
+  uint64_t peer_sequence = 0;
+};
+
+struct ApplyResult {
+  bool duplicate = false;   // origin_sequence was already applied: no row was touched
+  size_t rows_applied = 0;  // rows that won last-writer-wins
+  size_t rows_skipped = 0;  // rows older than (or equal to) what was stored
+  uint64_t sequence = 0;    // local log sequence of the logged transaction; 0 when none
+};
+
+using ApplyCallback = std::function<void(Result<ApplyResult>)>;
+
+// Runs on the writer thread after a commit: `last_sequence` is the database's highest log
+// sequence after it. Must only post work elsewhere (never block, never call the Store's
+// blocking calls, never add/remove listeners).
+using CommitListener =
+    std::function<void(const std::string& database, uint64_t last_sequence)>;
 
 class Snapshot {
  public:
@@ -170,6 +235,20 @@ class Snapshot {
                            const IndexRange& range, const RecordVisitor& visit) = 0;
   // Transaction-log entries with sequence >= from_sequence, in order.
   virtual Status ScanLog(uint64_t from_sequence, const LogVisitor& visit) = 0;
+
+  // --- Replication reads (consistent with the data of this snapshot). ---
+  // The database's version vector as of this snapshot.
+  virtual Result<VersionVector> ReadVersionVector() = 0;
+  // Every stored row of `table` in key order, tombstones included, as raw bytes.
+  // NotFound when the table does not exist.
+  virtual Status ScanRaw(const std::string& table, const RawVisitor& visit) = 0;
+  // The first log sequence whose version's milliseconds are >= `ms`; LastSequence() + 1
+  // when there is none. A binary search that assumes versions grow with sequences: exact
+  // for local writes; entries applied from peers carry their origin's (possibly older)
+  // version, so the answer can be off by such entries (docs/storage.md).
+  virtual Result<uint64_t> FindSequenceAtOrAfterTime(uint64_t ms) = 0;
+  // The highest log sequence as of this snapshot (0 when empty).
+  virtual Result<uint64_t> LastSequence() = 0;
 };
 
 class Store {
@@ -215,6 +294,52 @@ class Store {
 
   // Highest transaction-log sequence committed in `database` (0 when empty).
   virtual Result<uint64_t> LastSequence(const std::string& database) const = 0;
+
+  // --- Replication. See docs/storage.md "Replication". ---
+  // Applies a peer's transaction through the writer (same group commit as local writes).
+  // When txn.origin_sequence <= vector[origin] it was applied before: no row changes, only
+  // the peer cursor moves (ApplyResult::duplicate). Otherwise each write is applied when its
+  // (version, origin) is greater than the stored record's (last-writer-wins, ties to the
+  // higher origin id); the whole transaction is appended to the log with its original
+  // origin, origin_sequence and version (so relays forward it), and vector[origin] and the
+  // peer cursor are written, all in one commit. All-or-nothing.
+  // NotFound for a table neither present nor in txn.table_defs (or a missing database when
+  // table_defs is empty; with table_defs the database is created); InvalidArgument or
+  // Corruption for malformed writes. `done` runs on the writer thread: keep it quick.
+  virtual void ApplyReplicatedAsync(ReplicatedTxn txn, ApplyCallback done) = 0;
+  virtual Result<ApplyResult> ApplyReplicated(ReplicatedTxn txn) = 0;
+
+  // Applies a chunk of an initial copy (rows last-writer-wins, as above). Rows are not
+  // logged: the copy is followed by streaming from the snapshot's vector, which the last
+  // chunk (or SetVersionVectorFloor) installs. Same errors as ApplyReplicatedAsync.
+  virtual void ApplyCopyChunkAsync(CopyChunk chunk, ApplyCallback done) = 0;
+  virtual Result<ApplyResult> ApplyCopyChunk(CopyChunk chunk) = 0;
+  // Raises the database's vector to at least `floor` (per origin maximum) in one commit.
+  virtual Status SetVersionVectorFloor(const std::string& database,
+                                       const VersionVector& floor) = 0;
+  // Sets a peer's cursor (e.g. after a copy, or for start_time) in one commit.
+  virtual Status SetPeerCursor(const std::string& database, const std::string& peer_name,
+                               uint64_t peer_sequence) = 0;
+  // The persisted cursor of `peer_name` in `database`: the peer's log sequence of the last
+  // transaction applied from it; 0 when none. NotFound for a missing database.
+  virtual Result<uint64_t> PeerCursor(const std::string& database,
+                                      const std::string& peer_name) const = 0;
+  // The committed version vector of `database` (a snapshot read).
+  virtual Result<VersionVector> ReadVersionVector(const std::string& database) const = 0;
+
+  // Bumped (and persisted) by every schema change of the database: CreateTable, DropTable,
+  // CreateAttribute, ApplyTableDef, attributes added by writes. 0 for a new database.
+  virtual Result<uint64_t> SchemaVersion(const std::string& database) const = 0;
+  // Creates the table (and database) when missing, else adds the attributes it lacks
+  // (keeping their type/indexed flags). Idempotent; never removes or retypes anything.
+  // Blocks until committed.
+  virtual Status ApplyTableDef(const TableDef& def) = 0;
+
+  // Registers `listener` (see CommitListener), called after every commit that advanced a
+  // database's log or schema version. Returns an id for RemoveCommitListener. Once
+  // RemoveCommitListener returns, the listener is not running and is never called again.
+  virtual uint64_t AddCommitListener(CommitListener listener) = 0;
+  virtual void RemoveCommitListener(uint64_t id) = 0;
 };
 
 }  // namespace meshdb::storage

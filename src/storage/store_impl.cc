@@ -52,6 +52,8 @@ Status StoreImpl::Init() {
     if (file.size() <= 4 || !file.ends_with(kFileSuffix)) continue;
     std::string name = file.substr(0, file.size() - 4);
     ASSIGN_OR_RETURN(auto db, OpenDatabase(name));
+    // Local writes must order after every version stored, even if the wall clock went back.
+    clock_.Observe(db->max_version);
     databases_.emplace(name, std::move(db));
   }
   if (ec) return Status::IOError("list " + options_.database_dir + ": " + ec.message());
@@ -88,6 +90,10 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
       stats.emplace(std::string(key.substr(6)), std::string(FromVal(v)));
     } else if (key == kMetaLastSequence && v.mv_size == 8) {
       db->last_sequence = GetU64(static_cast<const char*>(v.mv_data));
+    } else if (key == kMetaSchemaVersion && v.mv_size == 8) {
+      db->schema_version = GetU64(static_cast<const char*>(v.mv_data));
+    } else if (key == kMetaMaxVersion && v.mv_size == 8) {
+      db->max_version = GetU64(static_cast<const char*>(v.mv_data));
     }
   }
   if (rc != MDB_NOTFOUND) return LmdbError("scan meta of " + name, rc);
@@ -201,24 +207,7 @@ Status StoreImpl::DoCreateTable(const TableDef& in) {
   }
   auto state = std::make_shared<TableState>();
   TableDef& def = state->def;
-  def = in;
-  // Normalise: the primary key first; untyped tables get the two timestamps next.
-  def.attributes.clear();
-  AttributeDef pk{in.primary_key, "", true};
-  if (const AttributeDef* given = in.FindAttribute(in.primary_key)) pk = *given;
-  def.attributes.push_back(pk);
-  if (!def.schema_defined) {
-    def.attributes.push_back({"__createdtime__", "", true});
-    def.attributes.push_back({"__updatedtime__", "", true});
-  }
-  for (const auto& a : in.attributes) {
-    if (a.name == in.primary_key) continue;
-    if (std::any_of(def.attributes.begin(), def.attributes.end(),
-                    [&](const AttributeDef& b) { return b.name == a.name; })) {
-      continue;
-    }
-    def.attributes.push_back(a);
-  }
+  def = NormalizeTableDef(in);
   state->RebuildPositions();
 
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
@@ -229,9 +218,15 @@ Status StoreImpl::DoCreateTable(const TableDef& in) {
   if (rc != 0) return LmdbError("create table index", rc);
   RETURN_IF_ERROR(PutMeta(txn.get(), db->meta_dbi, MetaTableKey(def.name), TableDefToJson(def)));
   RETURN_IF_ERROR(PutMeta(txn.get(), db->meta_dbi, MetaStatsKey(def.name), EncodeTableStats(0, 0)));
+  uint64_t schema_version = 0;
+  RETURN_IF_ERROR(BumpSchemaVersion(txn.get(), *db, &schema_version));
   RETURN_IF_ERROR(txn.Commit());
-  std::unique_lock lock(db->mu);
-  db->tables[def.name] = std::move(state);
+  {
+    std::unique_lock lock(db->mu);
+    db->tables[def.name] = std::move(state);
+  }
+  db->schema_version.store(schema_version);
+  NotifyCommit(db->name, db->last_sequence.load());
   return Status::Ok();
 }
 
@@ -241,18 +236,27 @@ Status StoreImpl::DoDropTable(const std::string& database, const std::string& ta
   auto it = db->tables.find(table);
   if (it == db->tables.end()) return Status::NotFound(TableNotFound(database, table));
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
-  int rc = mdb_drop(txn.get(), it->second->records_dbi, 1);
+  // Empty the sub-dbs but keep their handles open (del = 0): a snapshot that looked the
+  // table up before the drop keeps reading its own consistent view through them. The empty
+  // named sub-dbs stay in the file; re-creating the table reuses them and their handles.
+  int rc = mdb_drop(txn.get(), it->second->records_dbi, 0);
   if (rc != 0) return LmdbError("drop table", rc);
-  rc = mdb_drop(txn.get(), it->second->index_dbi, 1);
+  rc = mdb_drop(txn.get(), it->second->index_dbi, 0);
   if (rc != 0) return LmdbError("drop table index", rc);
   for (const std::string& key : {MetaTableKey(table), MetaStatsKey(table)}) {
     MDB_val k = ToVal(key);
     rc = mdb_del(txn.get(), db->meta_dbi, &k, nullptr);
     if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("drop table meta", rc);
   }
+  uint64_t schema_version = 0;
+  RETURN_IF_ERROR(BumpSchemaVersion(txn.get(), *db, &schema_version));
   RETURN_IF_ERROR(txn.Commit());
-  std::unique_lock lock(db->mu);
-  db->tables.erase(table);
+  {
+    std::unique_lock lock(db->mu);
+    db->tables.erase(table);
+  }
+  db->schema_version.store(schema_version);
+  NotifyCommit(db->name, db->last_sequence.load());
   return Status::Ok();
 }
 
@@ -271,10 +275,55 @@ Status StoreImpl::DoCreateAttribute(const std::string& database, const std::stri
   state->RebuildPositions();
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
   RETURN_IF_ERROR(PutMeta(txn.get(), db->meta_dbi, MetaTableKey(table), TableDefToJson(state->def)));
+  uint64_t schema_version = 0;
+  RETURN_IF_ERROR(BumpSchemaVersion(txn.get(), *db, &schema_version));
   RETURN_IF_ERROR(txn.Commit());
-  std::unique_lock lock(db->mu);
-  it->second = std::move(state);
+  {
+    std::unique_lock lock(db->mu);
+    it->second = std::move(state);
+  }
+  db->schema_version.store(schema_version);
+  NotifyCommit(db->name, db->last_sequence.load());
   return Status::Ok();
+}
+
+Status StoreImpl::ApplyTableDef(const TableDef& def) {
+  return RunOnWriter([this, def] { return DoApplyTableDef(def); });
+}
+
+Status StoreImpl::DoApplyTableDef(const TableDef& def) {
+  if (def.name.empty() || def.primary_key.empty()) {
+    return Status::InvalidArgument("table name and primary key are required");
+  }
+  std::shared_ptr<Database> db = FindDatabase(def.database);
+  if (!db || db->tables.count(def.name) == 0) return DoCreateTable(def);
+  auto it = db->tables.find(def.name);
+  std::vector<AttributeDef> missing;
+  for (const AttributeDef& a : def.attributes) {
+    if (it->second->Find(a.name) == nullptr) missing.push_back(a);
+  }
+  if (missing.empty()) return Status::Ok();  // idempotent: nothing to commit
+  auto state = it->second->Clone();
+  for (AttributeDef& a : missing) state->def.attributes.push_back(std::move(a));
+  state->RebuildPositions();
+  ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
+  RETURN_IF_ERROR(PutMeta(txn.get(), db->meta_dbi, MetaTableKey(def.name),
+                          TableDefToJson(state->def)));
+  uint64_t schema_version = 0;
+  RETURN_IF_ERROR(BumpSchemaVersion(txn.get(), *db, &schema_version));
+  RETURN_IF_ERROR(txn.Commit());
+  {
+    std::unique_lock lock(db->mu);
+    it->second = std::move(state);
+  }
+  db->schema_version.store(schema_version);
+  NotifyCommit(db->name, db->last_sequence.load());
+  return Status::Ok();
+}
+
+Status StoreImpl::BumpSchemaVersion(MDB_txn* txn, Database& db, uint64_t* next) {
+  *next = db.schema_version.load() + 1;
+  return PutMeta(txn, db.meta_dbi, kMetaSchemaVersion, SequenceKey(*next));
 }
 
 // --- Catalog ------------------------------------------------------------------------------
@@ -355,7 +404,10 @@ void StoreImpl::WriteAsync(WriteRequest request, WriteCallback done) {
       done(Status::Unavailable("write queue is full"));
       return;
     }
-    queue_.push_back(PendingWrite{std::move(request), std::move(done), nullptr});
+    PendingWrite item;
+    item.request = std::move(request);
+    item.done = std::move(done);
+    queue_.push_back(std::move(item));
   }
   queue_cv_.notify_one();
 }
@@ -421,6 +473,118 @@ std::string StoreImpl::NewUuid() {
                 static_cast<unsigned>(lo >> 48),
                 static_cast<unsigned long long>(lo & 0xffffffffffffull));
   return std::string(buf, 36);
+}
+
+// --- Replication ---------------------------------------------------------------------------
+
+void StoreImpl::Enqueue(PendingWrite item) {
+  {
+    std::lock_guard lock(queue_mu_);
+    if (stopping_) {
+      item.apply_done(Status::Unavailable("store is closing"));
+      return;
+    }
+    if (queue_.size() >= options_.max_queued_writes) {
+      item.apply_done(Status::Unavailable("write queue is full"));
+      return;
+    }
+    queue_.push_back(std::move(item));
+  }
+  queue_cv_.notify_one();
+}
+
+Result<ApplyResult> StoreImpl::WaitApply(PendingWrite item) {
+  std::promise<Result<ApplyResult>> promise;
+  auto future = promise.get_future();
+  item.apply_done = [&promise](Result<ApplyResult> r) { promise.set_value(std::move(r)); };
+  Enqueue(std::move(item));
+  return future.get();
+}
+
+void StoreImpl::ApplyReplicatedAsync(ReplicatedTxn txn, ApplyCallback done) {
+  PendingWrite item;
+  item.replicated = std::make_unique<ReplicatedTxn>(std::move(txn));
+  item.apply_done = std::move(done);
+  Enqueue(std::move(item));
+}
+
+Result<ApplyResult> StoreImpl::ApplyReplicated(ReplicatedTxn txn) {
+  PendingWrite item;
+  item.replicated = std::make_unique<ReplicatedTxn>(std::move(txn));
+  return WaitApply(std::move(item));
+}
+
+void StoreImpl::ApplyCopyChunkAsync(CopyChunk chunk, ApplyCallback done) {
+  PendingWrite item;
+  item.copy = std::make_unique<CopyChunk>(std::move(chunk));
+  item.apply_done = std::move(done);
+  Enqueue(std::move(item));
+}
+
+Result<ApplyResult> StoreImpl::ApplyCopyChunk(CopyChunk chunk) {
+  PendingWrite item;
+  item.copy = std::make_unique<CopyChunk>(std::move(chunk));
+  return WaitApply(std::move(item));
+}
+
+Status StoreImpl::SetVersionVectorFloor(const std::string& database, const VersionVector& floor) {
+  CopyChunk chunk;
+  chunk.database = database;
+  chunk.vector_floor = floor;
+  return ApplyCopyChunk(std::move(chunk)).status();
+}
+
+Status StoreImpl::SetPeerCursor(const std::string& database, const std::string& peer_name,
+                                uint64_t peer_sequence) {
+  if (peer_name.empty()) return Status::InvalidArgument("peer name is required");
+  CopyChunk chunk;
+  chunk.database = database;
+  chunk.peer_name = peer_name;
+  chunk.peer_sequence = peer_sequence;
+  return ApplyCopyChunk(std::move(chunk)).status();
+}
+
+Result<uint64_t> StoreImpl::PeerCursor(const std::string& database,
+                                       const std::string& peer_name) const {
+  auto db = FindDatabase(database);
+  if (!db) return Status::NotFound(DatabaseNotFound(database));
+  ASSIGN_OR_RETURN(ReadTxn txn, ReadTxn::Begin(db->env.get()));
+  std::string key = MetaCursorKey(peer_name);
+  MDB_val k = ToVal(key), v;
+  int rc = mdb_get(txn.get(), db->meta_dbi, &k, &v);
+  if (rc == MDB_NOTFOUND) return uint64_t{0};
+  if (rc != 0) return LmdbError("get peer cursor", rc);
+  if (v.mv_size != 8) return Status::Corruption("bad peer cursor");
+  return GetU64(static_cast<const char*>(v.mv_data));
+}
+
+Result<VersionVector> StoreImpl::ReadVersionVector(const std::string& database) const {
+  ASSIGN_OR_RETURN(auto snapshot, Read(database));
+  return snapshot->ReadVersionVector();
+}
+
+Result<uint64_t> StoreImpl::SchemaVersion(const std::string& database) const {
+  auto db = FindDatabase(database);
+  if (!db) return Status::NotFound(DatabaseNotFound(database));
+  return db->schema_version.load();
+}
+
+uint64_t StoreImpl::AddCommitListener(CommitListener listener) {
+  std::lock_guard lock(listeners_mu_);
+  uint64_t id = next_listener_id_++;
+  listeners_.emplace(id, std::move(listener));
+  return id;
+}
+
+void StoreImpl::RemoveCommitListener(uint64_t id) {
+  std::lock_guard lock(listeners_mu_);
+  listeners_.erase(id);
+}
+
+void StoreImpl::NotifyCommit(const std::string& database, uint64_t last_sequence) {
+  // Called with the lock held, so a removed listener is never running or called afterwards.
+  std::lock_guard lock(listeners_mu_);
+  for (auto& [id, listener] : listeners_) listener(database, last_sequence);
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {

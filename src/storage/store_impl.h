@@ -20,11 +20,28 @@
 
 namespace meshdb::storage {
 
-// A queued unit of work for the writer: a write request, or a schema task.
+// A queued unit of work for the writer: a local write request, a schema task, a replicated
+// transaction or a copy chunk (exactly one of request/done, task, replicated, copy).
 struct PendingWrite {
   WriteRequest request;
   WriteCallback done;
   std::function<void()> task;  // set for schema changes instead of request/done
+  std::unique_ptr<ReplicatedTxn> replicated;
+  std::unique_ptr<CopyChunk> copy;
+  ApplyCallback apply_done;  // for replicated and copy
+
+  const std::string& database() const {
+    return replicated ? replicated->database : copy ? copy->database : request.database;
+  }
+  bool is_local() const { return !replicated && !copy; }
+  // Answers the caller with a failure, whatever the kind.
+  void Fail(const Status& status) {
+    if (is_local()) {
+      done(status);
+    } else {
+      apply_done(status);
+    }
+  }
 };
 
 class StoreImpl final : public Store {
@@ -56,9 +73,25 @@ class StoreImpl final : public Store {
   Result<std::unique_ptr<Snapshot>> Read(const std::string& database) const override;
   Result<uint64_t> LastSequence(const std::string& database) const override;
 
+  void ApplyReplicatedAsync(ReplicatedTxn txn, ApplyCallback done) override;
+  Result<ApplyResult> ApplyReplicated(ReplicatedTxn txn) override;
+  void ApplyCopyChunkAsync(CopyChunk chunk, ApplyCallback done) override;
+  Result<ApplyResult> ApplyCopyChunk(CopyChunk chunk) override;
+  Status SetVersionVectorFloor(const std::string& database, const VersionVector& floor) override;
+  Status SetPeerCursor(const std::string& database, const std::string& peer_name,
+                       uint64_t peer_sequence) override;
+  Result<uint64_t> PeerCursor(const std::string& database,
+                              const std::string& peer_name) const override;
+  Result<VersionVector> ReadVersionVector(const std::string& database) const override;
+  Result<uint64_t> SchemaVersion(const std::string& database) const override;
+  Status ApplyTableDef(const TableDef& def) override;
+  uint64_t AddCommitListener(CommitListener listener) override;
+  void RemoveCommitListener(uint64_t id) override;
+
  private:
   struct RequestCtx;
   struct PendingTable;
+  struct GroupCtx;
   using PendingTables = std::map<std::string, PendingTable>;
 
   std::shared_ptr<Database> FindDatabase(const std::string& database) const;
@@ -73,12 +106,31 @@ class StoreImpl final : public Store {
   void ProcessBatch(std::vector<PendingWrite>& batch);
   void ApplyWrites(std::vector<PendingWrite*>& writes);
   void ApplyDatabaseGroup(const std::string& database, std::vector<PendingWrite*>& writes);
-  Status Validate(const Database& db, RequestCtx& ctx);
-  Status ApplyRequest(MDB_txn* txn, Database& db, RequestCtx& ctx, PendingTables& pending,
-                      uint64_t* sequence);
-  Status ApplyOp(MDB_txn* txn, Database& db, WriteOp& op, const std::string& enc_key,
-                 PendingTable& table, uint64_t version, double txn_time_ms,
-                 WriteOutcome* outcome, LogEntry* entry);
+  // Queues a replicated/copy item (Unavailable when full or closing).
+  void Enqueue(PendingWrite item);
+  Result<ApplyResult> WaitApply(PendingWrite item);
+  Status Validate(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group);
+  Status ApplyRequest(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group);
+  // The pending state of `table` in this group (loaded from the catalog on first use);
+  // nullptr when the table exists nowhere.
+  PendingTable* Touch(Database& db, GroupCtx& group, const std::string& table);
+  // Creates `def`'s table inside `txn`, or adds the attributes it lacks (writer thread).
+  Status EnsureTable(MDB_txn* txn, Database& db, GroupCtx& group, const TableDef& def);
+  // Version-vector entry of `origin` as of this group (read through `txn` once).
+  Result<uint64_t> VectorGet(MDB_txn* txn, Database& db, GroupCtx& group, uint32_t origin);
+  void VectorSet(GroupCtx& group, uint32_t origin, uint64_t sequence);
+  // Checks a replicated txn / copy chunk before anything is written (tables exist or are
+  // defined, record bytes decode); fills ctx's parsed rows.
+  Status ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group);
+  // Last-writer-wins application of the rows, then the log entry, vector and cursor.
+  Status ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group);
+  Status PersistGroup(MDB_txn* txn, Database& db, GroupCtx& group);
+  void NotifyCommit(const std::string& database, uint64_t last_sequence);
+  Status DoApplyTableDef(const TableDef& def);
+  // Writes schema_version + 1 in `txn`; the caller publishes it after the commit.
+  Status BumpSchemaVersion(MDB_txn* txn, Database& db, uint64_t* next);
+  Status ApplyOp(MDB_txn* txn, WriteOp& op, const std::string& enc_key, PendingTable& table,
+                 uint64_t version, double txn_time_ms, WriteOutcome* outcome, LogEntry* entry);
   Result<std::shared_ptr<Database>> DoCreateDatabase(const std::string& database);
   Status DoCreateTable(const TableDef& def);
   Status DoDropTable(const std::string& database, const std::string& table);
@@ -99,6 +151,11 @@ class StoreImpl final : public Store {
   std::deque<PendingWrite> queue_;  // GUARDED_BY(queue_mu_)
   bool stopping_ = false;           // GUARDED_BY(queue_mu_)
   std::thread writer_;
+
+  // Held while listeners run, so RemoveCommitListener waits out a running call.
+  std::mutex listeners_mu_;
+  std::map<uint64_t, CommitListener> listeners_;  // GUARDED_BY(listeners_mu_)
+  uint64_t next_listener_id_ = 1;                 // GUARDED_BY(listeners_mu_)
 
   // Writer thread only: scratch buffers reused across records.
   std::string record_buf_;

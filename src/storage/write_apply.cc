@@ -1,5 +1,6 @@
 // The writer thread's side of StoreImpl: validating and applying write requests, one LMDB
 // write transaction per database per group commit.
+#include <algorithm>
 #include <chrono>
 
 #include <boost/json/parse.hpp>
@@ -7,6 +8,7 @@
 #include "storage/key_codec.h"
 #include "storage/record_codec.h"
 #include "storage/store_impl.h"
+#include "storage/write_group.h"
 
 namespace meshdb::storage {
 
@@ -16,13 +18,6 @@ namespace {
 
 constexpr const char* kCreatedTime = "__createdtime__";
 constexpr const char* kUpdatedTime = "__updatedtime__";
-
-double NowMs() {
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count();
-  return static_cast<double>(us) / 1000.0;
-}
 
 // Calls fn(scalar) for each value an attribute contributes to its index: the value itself
 // when scalar, each scalar element of an array, nothing for objects.
@@ -39,37 +34,21 @@ void ForEachIndexValue(const json::value& v, Fn&& fn) {
 
 }  // namespace
 
-struct StoreImpl::RequestCtx {
-  PendingWrite* item = nullptr;
-  Status status;                       // not OK: failed validation, not applied
-  std::vector<std::string> enc_keys;   // one per op
-  WriteResult result;
-};
+double NowMs() {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  return static_cast<double>(us) / 1000.0;
+}
 
-// A table touched by the current group commit: what changes once it commits.
-struct StoreImpl::PendingTable {
-  std::shared_ptr<const TableState> base;
-  std::shared_ptr<TableState> modified;  // set when attributes were added
-  int64_t count_delta = 0;
-  double last_updated_ms = 0;
-  bool touched = false;
-
-  const TableState& state() const { return modified ? *modified : *base; }
-  void AddAttribute(const std::string& name) {
-    if (!modified) modified = base->Clone();
-    modified->def.attributes.push_back(AttributeDef{name, "", true});
-    modified->attr_pos.emplace(name, modified->def.attributes.size() - 1);
-  }
-};
-
-Status StoreImpl::Validate(const Database& db, RequestCtx& ctx) {
+Status StoreImpl::Validate(MDB_txn* /*txn*/, Database& db, RequestCtx& ctx, GroupCtx& group) {
   WriteRequest& req = ctx.item->request;
   ctx.enc_keys.reserve(req.ops.size());
   ctx.result.keys.reserve(req.ops.size());
   for (WriteOp& op : req.ops) {
-    auto it = db.tables.find(op.table);
-    if (it == db.tables.end()) return Status::NotFound(TableNotFound(db.name, op.table));
-    const std::string& pk = it->second->def.primary_key;
+    PendingTable* pt = Touch(db, group, op.table);
+    if (pt == nullptr) return Status::NotFound(TableNotFound(db.name, op.table));
+    const std::string& pk = pt->state().def.primary_key;
     const json::value* field_key = op.fields.if_contains(pk);
     if (op.key.is_null() && field_key != nullptr && !field_key->is_null()) op.key = *field_key;
     if (op.key.is_null() || (op.key.is_string() && op.key.get_string().empty())) {
@@ -94,97 +73,164 @@ Status StoreImpl::Validate(const Database& db, RequestCtx& ctx) {
   return Status::Ok();
 }
 
+StoreImpl::PendingTable* StoreImpl::Touch(Database& db, GroupCtx& group, const std::string& table) {
+  auto it = group.tables.find(table);
+  if (it != group.tables.end()) return &it->second;
+  // Writer thread: db.tables only changes on this thread, so no lock is needed to read it.
+  auto found = db.tables.find(table);
+  if (found == db.tables.end()) return nullptr;
+  PendingTable pt;
+  pt.base = found->second;
+  return &group.tables.emplace(table, std::move(pt)).first->second;
+}
+
 void StoreImpl::ApplyDatabaseGroup(const std::string& database, std::vector<PendingWrite*>& writes) {
   std::shared_ptr<Database> db = FindDatabase(database);
   if (!db) {
-    for (PendingWrite* w : writes) w->done(Status::NotFound(DatabaseNotFound(database)));
+    // Replicated transactions that bring table definitions create the database.
+    bool create = std::any_of(writes.begin(), writes.end(), [](const PendingWrite* w) {
+      return (w->replicated && !w->replicated->table_defs.empty()) ||
+             (w->copy && w->copy->table_def.has_value());
+    });
+    if (create) {
+      auto created = DoCreateDatabase(database);
+      if (created.ok()) db = std::move(created).value();
+    }
+  }
+  if (!db) {
+    for (PendingWrite* w : writes) w->Fail(Status::NotFound(DatabaseNotFound(database)));
     return;
   }
   std::vector<RequestCtx> ctxs(writes.size());
-  size_t valid = 0;
-  for (size_t i = 0; i < writes.size(); ++i) {
-    ctxs[i].item = writes[i];
-    ctxs[i].status = Validate(*db, ctxs[i]);
-    if (ctxs[i].status.ok()) ++valid;
-  }
+  for (size_t i = 0; i < writes.size(); ++i) ctxs[i].item = writes[i];
 
+  GroupCtx group;
+  group.sequence = db->last_sequence.load();
   Status batch_status;
-  PendingTables pending;
-  uint64_t sequence = db->last_sequence.load();
   WriteTxn txn;
-  if (valid > 0) {
-    auto begun = WriteTxn::Begin(db->env.get());
-    if (!begun.ok()) {
-      batch_status = begun.status();
-    } else {
-      txn = std::move(begun).value();
-    }
-    for (auto& ctx : ctxs) {
-      if (!batch_status.ok()) break;
-      if (!ctx.status.ok()) continue;
-      batch_status = ApplyRequest(txn.get(), *db, ctx, pending, &sequence);
-    }
-    // Persist catalog changes, counters and the log position in the same commit.
-    for (auto& [name, pt] : pending) {
-      if (!batch_status.ok()) break;
-      if (!pt.touched) continue;
-      const TableState& st = pt.state();
-      int64_t count = static_cast<int64_t>(st.record_count.load()) + pt.count_delta;
-      std::string stats = EncodeTableStats(count < 0 ? 0 : static_cast<uint64_t>(count),
-                                           pt.last_updated_ms);
-      std::string key = MetaStatsKey(name);
-      MDB_val k = ToVal(key), v = ToVal(stats);
-      int rc = mdb_put(txn.get(), db->meta_dbi, &k, &v, 0);
-      if (rc != 0) batch_status = LmdbError("put table stats", rc);
-      if (batch_status.ok() && pt.modified) {
-        std::string def_key = MetaTableKey(name);
-        std::string def = TableDefToJson(pt.modified->def);
-        MDB_val dk = ToVal(def_key), dv = ToVal(def);
-        rc = mdb_put(txn.get(), db->meta_dbi, &dk, &dv, 0);
-        if (rc != 0) batch_status = LmdbError("put table definition", rc);
-      }
-    }
-    if (batch_status.ok() && sequence != db->last_sequence.load()) {
-      std::string seq;
-      PutU64(&seq, sequence);
-      MDB_val k = ToVal(kMetaLastSequence), v = ToVal(seq);
-      int rc = mdb_put(txn.get(), db->meta_dbi, &k, &v, 0);
-      if (rc != 0) batch_status = LmdbError("put last sequence", rc);
-    }
-    if (batch_status.ok()) batch_status = txn.Commit();
+  auto begun = WriteTxn::Begin(db->env.get());
+  if (!begun.ok()) {
+    batch_status = begun.status();
+  } else {
+    txn = std::move(begun).value();
   }
+  for (auto& ctx : ctxs) {
+    if (!batch_status.ok()) break;
+    // A request that fails validation is answered with its error and changes nothing; an
+    // error while applying (LMDB) fails the whole batch.
+    if (ctx.item->is_local()) {
+      ctx.status = Validate(txn.get(), *db, ctx, group);
+      if (ctx.status.ok()) batch_status = ApplyRequest(txn.get(), *db, ctx, group);
+    } else {
+      ctx.status = ValidateRemote(txn.get(), *db, ctx, group);
+      if (ctx.status.ok()) batch_status = ApplyRemote(txn.get(), *db, ctx, group);
+    }
+  }
+  bool schema_changed = false;
+  for (const auto& [name, pt] : group.tables) schema_changed |= pt.modified != nullptr;
+  uint64_t schema_version = db->schema_version.load();
+  if (batch_status.ok()) batch_status = PersistGroup(txn.get(), *db, group);
+  if (batch_status.ok() && schema_changed) {
+    batch_status = BumpSchemaVersion(txn.get(), *db, &schema_version);
+  }
+  if (batch_status.ok()) batch_status = txn.Commit();
 
   if (!batch_status.ok()) {
-    // Nothing of the batch is applied; WriteTxn's destructor aborted it.
+    // Nothing of the batch is applied; WriteTxn's destructor aborted it (closing the handles
+    // of tables created in it).
     Status failed = Status::IOError(batch_status.message());
-    for (auto& ctx : ctxs) ctx.item->done(ctx.status.ok() ? failed : ctx.status);
+    for (auto& ctx : ctxs) ctx.item->Fail(ctx.status.ok() ? failed : ctx.status);
     return;
   }
 
   // Publish the committed catalog changes.
   {
     std::unique_lock lock(db->mu);
-    for (auto& [name, pt] : pending) {
+    for (auto& [name, pt] : group.tables) {
       if (!pt.touched) continue;
       const TableState& st = pt.state();
       int64_t count = static_cast<int64_t>(st.record_count.load()) + pt.count_delta;
       st.record_count.store(count < 0 ? 0 : static_cast<uint64_t>(count));
-      st.last_updated_ms.store(pt.last_updated_ms);
+      if (pt.last_updated_ms > 0) st.last_updated_ms.store(pt.last_updated_ms);
       if (pt.modified) db->tables[name] = pt.modified;
     }
   }
-  db->last_sequence.store(sequence);
+  const bool advanced = group.sequence != db->last_sequence.load();
+  db->last_sequence.store(group.sequence);
+  db->schema_version.store(schema_version);
+  db->max_version = std::max(db->max_version, group.max_version);
   for (auto& ctx : ctxs) {
-    if (ctx.status.ok()) {
+    if (!ctx.status.ok()) {
+      ctx.item->Fail(ctx.status);
+    } else if (ctx.item->is_local()) {
       ctx.item->done(std::move(ctx.result));
     } else {
-      ctx.item->done(ctx.status);
+      ctx.item->apply_done(ctx.apply_result);
     }
   }
+  if (advanced || schema_changed) NotifyCommit(database, group.sequence);
 }
 
-Status StoreImpl::ApplyRequest(MDB_txn* txn, Database& db, RequestCtx& ctx, PendingTables& pending,
-                               uint64_t* sequence) {
+Status StoreImpl::PersistGroup(MDB_txn* txn, Database& db, GroupCtx& group) {
+  auto put = [&](std::string_view key, std::string_view value, const char* what) -> Status {
+    MDB_val k = ToVal(key), v = ToVal(value);
+    int rc = mdb_put(txn, db.meta_dbi, &k, &v, 0);
+    return rc == 0 ? Status::Ok() : LmdbError(what, rc);
+  };
+  // Catalog changes, counters, the log position, the version vector and peer cursors go in
+  // the same commit as the rows they describe.
+  for (auto& [name, pt] : group.tables) {
+    if (!pt.touched) continue;
+    const TableState& st = pt.state();
+    int64_t count = static_cast<int64_t>(st.record_count.load()) + pt.count_delta;
+    double updated = pt.last_updated_ms > 0 ? pt.last_updated_ms : st.last_updated_ms.load();
+    RETURN_IF_ERROR(put(MetaStatsKey(name),
+                        EncodeTableStats(count < 0 ? 0 : static_cast<uint64_t>(count), updated),
+                        "put table stats"));
+    if (pt.modified) {
+      RETURN_IF_ERROR(put(MetaTableKey(name), TableDefToJson(pt.modified->def),
+                          "put table definition"));
+    }
+  }
+  if (group.sequence != db.last_sequence.load()) {
+    RETURN_IF_ERROR(put(kMetaLastSequence, SequenceKey(group.sequence), "put last sequence"));
+  }
+  for (uint32_t origin : group.vector_dirty) {
+    RETURN_IF_ERROR(put(MetaVectorKey(origin), SequenceKey(group.vector.at(origin)),
+                        "put version vector"));
+  }
+  for (const auto& [peer, cursor] : group.cursors) {
+    RETURN_IF_ERROR(put(MetaCursorKey(peer), SequenceKey(cursor), "put peer cursor"));
+  }
+  if (group.max_version > db.max_version) {
+    RETURN_IF_ERROR(put(kMetaMaxVersion, SequenceKey(group.max_version), "put max version"));
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> StoreImpl::VectorGet(MDB_txn* txn, Database& db, GroupCtx& group,
+                                      uint32_t origin) {
+  auto it = group.vector.find(origin);
+  if (it != group.vector.end()) return it->second;
+  std::string key = MetaVectorKey(origin);
+  MDB_val k = ToVal(key), v;
+  int rc = mdb_get(txn, db.meta_dbi, &k, &v);
+  uint64_t seq = 0;
+  if (rc == 0 && v.mv_size == 8) {
+    seq = GetU64(static_cast<const char*>(v.mv_data));
+  } else if (rc != 0 && rc != MDB_NOTFOUND) {
+    return LmdbError("get version vector", rc);
+  }
+  group.vector.emplace(origin, seq);
+  return seq;
+}
+
+void StoreImpl::VectorSet(GroupCtx& group, uint32_t origin, uint64_t sequence) {
+  group.vector[origin] = sequence;
+  group.vector_dirty.insert(origin);
+}
+
+Status StoreImpl::ApplyRequest(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group) {
   WriteRequest& req = ctx.item->request;
   const uint64_t version = clock_.Now();
   const double txn_time_ms = NowMs();
@@ -197,23 +243,23 @@ Status StoreImpl::ApplyRequest(MDB_txn* txn, Database& db, RequestCtx& ctx, Pend
   entry.writes.reserve(req.ops.size());
   for (size_t i = 0; i < req.ops.size(); ++i) {
     WriteOp& op = req.ops[i];
-    auto it = pending.find(op.table);
-    if (it == pending.end()) {
-      PendingTable pt;
-      pt.base = db.tables.at(op.table);  // validated
-      it = pending.emplace(op.table, std::move(pt)).first;
-    }
+    PendingTable* pt = Touch(db, group, op.table);  // validated: never null
     WriteOutcome outcome = WriteOutcome::kSkipped;
-    RETURN_IF_ERROR(ApplyOp(txn, db, op, ctx.enc_keys[i], it->second, version, txn_time_ms,
-                            &outcome, &entry));
+    RETURN_IF_ERROR(ApplyOp(txn, op, ctx.enc_keys[i], *pt, version, txn_time_ms, &outcome,
+                            &entry));
     ctx.result.outcomes.push_back(outcome);
   }
   if (entry.writes.empty()) {
     ctx.result.sequence = 0;
     return Status::Ok();
   }
-  entry.sequence = ++*sequence;
-  entry.origin_sequence = entry.sequence;
+  group.max_version = std::max(group.max_version, version);
+  // Local origin sequences are dense per origin: one more than the vector's entry (which
+  // equals the log sequence until peers' transactions are applied too).
+  ASSIGN_OR_RETURN(uint64_t local_applied, VectorGet(txn, db, group, options_.local_node_id));
+  entry.sequence = ++group.sequence;
+  entry.origin_sequence = local_applied + 1;
+  VectorSet(group, options_.local_node_id, entry.origin_sequence);
   EncodeLogEntry(entry, &log_buf_);
   std::string key = SequenceKey(entry.sequence);
   MDB_val k = ToVal(key), v = ToVal(log_buf_);
@@ -223,9 +269,9 @@ Status StoreImpl::ApplyRequest(MDB_txn* txn, Database& db, RequestCtx& ctx, Pend
   return Status::Ok();
 }
 
-Status StoreImpl::ApplyOp(MDB_txn* txn, Database& db, WriteOp& op, const std::string& enc_key,
-                          PendingTable& pt, uint64_t version, double txn_time_ms,
-                          WriteOutcome* outcome, LogEntry* entry) {
+Status StoreImpl::ApplyOp(MDB_txn* txn, WriteOp& op, const std::string& enc_key, PendingTable& pt,
+                          uint64_t version, double txn_time_ms, WriteOutcome* outcome,
+                          LogEntry* entry) {
   const TableState& table = pt.state();
   const MDB_dbi records = table.records_dbi;
   const MDB_dbi index = table.index_dbi;
@@ -307,7 +353,7 @@ Status StoreImpl::ApplyOp(MDB_txn* txn, Database& db, WriteOp& op, const std::st
       for (const auto& [name, v] : doc) {
         std::string_view n(name.data(), name.size());
         if (pt.state().attr_pos.find(std::string(n)) == pt.state().attr_pos.end()) {
-          pt.AddAttribute(std::string(n));
+          pt.AddAttribute(AttributeDef{std::string(n), "", true});
         }
       }
     }

@@ -1,0 +1,279 @@
+// The writer thread's side of replication: applying transactions received from peers and
+// chunks of an initial copy, row by row with last-writer-wins, inside the same group commit as
+// local writes (docs/storage.md "Replication").
+#include <algorithm>
+#include <tuple>
+
+#include <boost/json/parse.hpp>
+
+#include "storage/key_codec.h"
+#include "storage/record_codec.h"
+#include "storage/store_impl.h"
+#include "storage/write_group.h"
+
+namespace meshdb::storage {
+
+namespace json = boost::json;
+
+namespace {
+
+// Calls fn(scalar) for each value an attribute contributes to its index (as write_apply.cc).
+template <typename Fn>
+void ForEachIndexValue(const json::value& v, Fn&& fn) {
+  if (v.is_array()) {
+    for (const auto& e : v.get_array()) {
+      if (IsScalar(e)) fn(e);
+    }
+  } else if (!v.is_object()) {
+    fn(v);
+  }
+}
+
+Status EditIndex(MDB_txn* txn, MDB_dbi index, const std::string& attr, const json::value& v,
+                 const std::string& enc_key, bool put, std::string* buf) {
+  Status s;
+  ForEachIndexValue(v, [&](const json::value& e) {
+    if (!s.ok()) return;
+    EncodeIndexKey(attr, e, buf);
+    MDB_val ik = ToVal(*buf), iv = ToVal(enc_key);
+    int rc = put ? mdb_put(txn, index, &ik, &iv, MDB_NODUPDATA) : mdb_del(txn, index, &ik, &iv);
+    if (rc != 0 && rc != (put ? MDB_KEYEXIST : MDB_NOTFOUND)) {
+      s = LmdbError(put ? "put index entry" : "delete index entry", rc);
+    }
+  });
+  return s;
+}
+
+// Moves a record's index entries from `before` to `after` (either may be null: absent or a
+// tombstone). Values equal on both sides keep their entries.
+Status UpdateIndexes(MDB_txn* txn, const TableState& table, const std::string& enc_key,
+                     const json::object* before, const json::object* after, std::string* buf) {
+  auto indexed = [&](const std::string& attr) {
+    if (attr == table.def.primary_key) return false;  // served by the records sub-db
+    const AttributeDef* def = table.Find(attr);
+    return def != nullptr && def->indexed;
+  };
+  if (before != nullptr) {
+    for (const auto& [name, v] : *before) {
+      std::string attr(name);
+      if (!indexed(attr)) continue;
+      const json::value* now = after != nullptr ? after->if_contains(name) : nullptr;
+      if (now != nullptr && *now == v) continue;
+      RETURN_IF_ERROR(EditIndex(txn, table.index_dbi, attr, v, enc_key, false, buf));
+    }
+  }
+  if (after != nullptr) {
+    for (const auto& [name, v] : *after) {
+      std::string attr(name);
+      if (!indexed(attr)) continue;
+      const json::value* was = before != nullptr ? before->if_contains(name) : nullptr;
+      if (was != nullptr && *was == v) continue;
+      RETURN_IF_ERROR(EditIndex(txn, table.index_dbi, attr, v, enc_key, true, buf));
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckTableDef(const TableDef& def) {
+  if (def.name.empty() || def.primary_key.empty()) {
+    return Status::InvalidArgument("table definition without a name or primary key");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group) {
+  PendingWrite& item = *ctx.item;
+  std::vector<const TableDef*> defs;
+  std::vector<std::pair<const std::string*, const std::string*>> rows;  // key, value
+  std::vector<const std::string*> row_tables;
+  if (item.replicated) {
+    ReplicatedTxn& t = *item.replicated;
+    if (t.origin == 0 || t.origin_sequence == 0) {
+      return Status::InvalidArgument("replicated transaction without origin or origin sequence");
+    }
+    ASSIGN_OR_RETURN(uint64_t applied, VectorGet(txn, db, group, t.origin));
+    if (t.origin_sequence <= applied) {
+      // Applied before (at-most-once): only the cursor will move; rows are not looked at.
+      ctx.apply_result.duplicate = true;
+      return Status::Ok();
+    }
+    for (const auto& d : t.table_defs) defs.push_back(&d);
+    for (const auto& w : t.writes) {
+      rows.emplace_back(&w.key, &w.value);
+      row_tables.push_back(&w.table);
+    }
+  } else {
+    CopyChunk& c = *item.copy;
+    if (c.table_def) defs.push_back(&*c.table_def);
+    if (c.table.empty() && c.table_def) c.table = c.table_def->name;
+    if (!c.rows.empty() && c.table.empty()) {
+      return Status::InvalidArgument("copy chunk rows without a table");
+    }
+    for (const auto& r : c.rows) {
+      rows.emplace_back(&r.key, &r.value);
+      row_tables.push_back(&c.table);
+    }
+  }
+  for (const TableDef* d : defs) RETURN_IF_ERROR(CheckTableDef(*d));
+  auto defined = [&](const std::string& table) {
+    return std::any_of(defs.begin(), defs.end(), [&](const TableDef* d) { return d->name == table; });
+  };
+  ctx.rows.reserve(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const std::string& table = *row_tables[i];
+    if (Touch(db, group, table) == nullptr && !defined(table)) {
+      return Status::NotFound(TableNotFound(db.name, table));
+    }
+    RemoteRow row;
+    row.table = table;
+    row.key = rows[i].first;
+    row.value = rows[i].second;
+    if (row.key->empty() || row.key->size() > kMaxKeyBytes) {
+      return Status::InvalidArgument("replicated row with an empty or oversized key");
+    }
+    std::string_view text;
+    RETURN_IF_ERROR(DecodeRecordHeader(*row.value, &row.header, &text));
+    if (!row.header.tombstone) {
+      boost::system::error_code ec;
+      json::value parsed = json::parse(json::string_view(text.data(), text.size()), ec);
+      if (ec || !parsed.is_object()) {
+        return Status::Corruption("replicated record is not a JSON object");
+      }
+      row.doc = std::move(parsed.get_object());
+    }
+    ctx.rows.push_back(std::move(row));
+  }
+  return Status::Ok();
+}
+
+Status StoreImpl::EnsureTable(MDB_txn* txn, Database& db, GroupCtx& group, const TableDef& in) {
+  PendingTable* pt = Touch(db, group, in.name);
+  if (pt == nullptr) {
+    auto state = std::make_shared<TableState>();
+    state->def = NormalizeTableDef(in);
+    state->def.database = db.name;
+    state->RebuildPositions();
+    // Handles opened in a write transaction are closed by LMDB if it aborts.
+    int rc = mdb_dbi_open(txn, RecordsDbName(in.name).c_str(), MDB_CREATE, &state->records_dbi);
+    if (rc != 0) return LmdbError("create table", rc);
+    rc = mdb_dbi_open(txn, IndexDbName(in.name).c_str(), MDB_CREATE | MDB_DUPSORT,
+                      &state->index_dbi);
+    if (rc != 0) return LmdbError("create table index", rc);
+    PendingTable created;
+    created.modified = std::move(state);
+    created.touched = true;
+    group.tables.emplace(in.name, std::move(created));
+    return Status::Ok();
+  }
+  for (const AttributeDef& a : in.attributes) {
+    if (pt->state().Find(a.name) == nullptr) pt->AddAttribute(a);
+  }
+  return Status::Ok();
+}
+
+Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group) {
+  PendingWrite& item = *ctx.item;
+  ApplyResult& result = ctx.apply_result;
+  std::string* peer_name = nullptr;
+  uint64_t peer_sequence = 0;
+  if (item.replicated) {
+    peer_name = &item.replicated->peer_name;
+    peer_sequence = item.replicated->peer_sequence;
+  } else {
+    peer_name = &item.copy->peer_name;
+    peer_sequence = item.copy->peer_sequence;
+  }
+  if (!peer_name->empty()) group.cursors[*peer_name] = peer_sequence;
+  if (result.duplicate) return Status::Ok();
+
+  if (item.replicated) {
+    for (const TableDef& d : item.replicated->table_defs) RETURN_IF_ERROR(EnsureTable(txn, db, group, d));
+  } else if (item.copy->table_def) {
+    RETURN_IF_ERROR(EnsureTable(txn, db, group, *item.copy->table_def));
+  }
+
+  const double now_ms = NowMs();
+  for (RemoteRow& row : ctx.rows) {
+    PendingTable* pt = Touch(db, group, row.table);  // validated or created: never null
+    // Later local writes must order after every version this node holds.
+    clock_.Observe(row.header.version);
+    group.max_version = std::max(group.max_version, row.header.version);
+
+    MDB_val k = ToVal(*row.key);
+    MDB_val old_val;
+    int rc = mdb_get(txn, pt->state().records_dbi, &k, &old_val);
+    if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("get record", rc);
+    json::object old_doc;
+    bool old_live = false;
+    if (rc == 0) {
+      RecordHeader old;
+      std::string_view old_json;
+      RETURN_IF_ERROR(DecodeRecordHeader(FromVal(old_val), &old, &old_json));
+      // Last-writer-wins: the higher (version, origin) pair; equal pairs are the same write.
+      if (std::tie(row.header.version, row.header.origin) <= std::tie(old.version, old.origin)) {
+        ++result.rows_skipped;
+        continue;
+      }
+      old_live = !old.tombstone;
+      if (old_live) {
+        boost::system::error_code ec;
+        json::value parsed =
+            json::parse(json::string_view(old_json.data(), old_json.size()), ec);
+        if (ec || !parsed.is_object()) return Status::Corruption("stored record is not a JSON object");
+        old_doc = std::move(parsed.get_object());
+      }
+    }
+    const bool new_live = !row.header.tombstone;
+    if (new_live && !pt->state().def.schema_defined) {
+      // Unseen attribute names join untyped tables' definitions, as local writes do.
+      for (const auto& [name, v] : row.doc) {
+        std::string attr(name);
+        if (pt->state().Find(attr) == nullptr) pt->AddAttribute(AttributeDef{attr, "", true});
+      }
+    }
+    RETURN_IF_ERROR(UpdateIndexes(txn, pt->state(), *row.key, old_live ? &old_doc : nullptr,
+                                  new_live ? &row.doc : nullptr, &index_key_buf_));
+    MDB_val v = ToVal(*row.value);
+    rc = mdb_put(txn, pt->state().records_dbi, &k, &v, 0);
+    if (rc != 0) return LmdbError("put record", rc);
+    if (old_live && !new_live) --pt->count_delta;
+    if (!old_live && new_live) ++pt->count_delta;
+    pt->touched = true;
+    pt->last_updated_ms = now_ms;
+    ++result.rows_applied;
+  }
+
+  if (item.copy) {
+    // Copied rows are not logged: the copy is followed by streaming from the snapshot's
+    // vector, installed here (per origin maximum).
+    for (const auto& [origin, seq] : item.copy->vector_floor) {
+      ASSIGN_OR_RETURN(uint64_t applied, VectorGet(txn, db, group, origin));
+      if (seq > applied) VectorSet(group, origin, seq);
+    }
+    return Status::Ok();
+  }
+
+  // The whole transaction is logged as received, even rows that lost here: a third node
+  // pulling from us may not have seen it, and its own LWW drops whatever is stale there.
+  ReplicatedTxn& t = *item.replicated;
+  clock_.Observe(t.version);
+  LogEntry entry;
+  entry.sequence = ++group.sequence;
+  entry.origin = t.origin;
+  entry.origin_sequence = t.origin_sequence;
+  entry.version = t.version;
+  entry.writes = std::move(t.writes);  // ctx.rows' pointers are not used past this point
+  ctx.rows.clear();
+  EncodeLogEntry(entry, &log_buf_);
+  std::string key = SequenceKey(entry.sequence);
+  MDB_val lk = ToVal(key), lv = ToVal(log_buf_);
+  int rc = mdb_put(txn, db.log_dbi, &lk, &lv, MDB_APPEND);
+  if (rc != 0) return LmdbError("append to txlog", rc);
+  VectorSet(group, t.origin, t.origin_sequence);
+  result.sequence = entry.sequence;
+  return Status::Ok();
+}
+
+}  // namespace meshdb::storage

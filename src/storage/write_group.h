@@ -1,0 +1,68 @@
+// The writer thread's per-commit state, shared by write_apply.cc (local writes, group commit)
+// and replicated_apply.cc (replicated transactions, copy chunks). Private to storage/.
+// Writer thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "storage/catalog.h"
+#include "storage/record_codec.h"
+#include "storage/store_impl.h"
+
+namespace meshdb::storage {
+
+// A table touched by the current group commit: what changes once it commits.
+struct StoreImpl::PendingTable {
+  std::shared_ptr<const TableState> base;  // null for a table created in this group
+  std::shared_ptr<TableState> modified;    // set when created or attributes were added
+  int64_t count_delta = 0;
+  double last_updated_ms = 0;  // 0: keep the stored value
+  bool touched = false;        // stats (and the definition when modified) are written
+
+  const TableState& state() const { return modified ? *modified : *base; }
+  void AddAttribute(const AttributeDef& attribute) {
+    if (!modified) modified = base->Clone();
+    modified->def.attributes.push_back(attribute);
+    modified->attr_pos.emplace(attribute.name, modified->def.attributes.size() - 1);
+    touched = true;
+  }
+};
+
+// One row of a replicated transaction or copy chunk, checked before anything is written.
+struct RemoteRow {
+  std::string table;
+  const std::string* key = nullptr;    // points into the PendingWrite's payload
+  const std::string* value = nullptr;  // idem
+  RecordHeader header;
+  boost::json::object doc;  // empty for tombstones
+};
+
+struct StoreImpl::RequestCtx {
+  PendingWrite* item = nullptr;
+  Status status;                       // not OK: failed validation, not applied
+  std::vector<std::string> enc_keys;   // local: one per op
+  WriteResult result;                  // local
+  ApplyResult apply_result;            // replicated / copy
+  std::vector<RemoteRow> rows;         // replicated / copy
+};
+
+struct StoreImpl::GroupCtx {
+  PendingTables tables;
+  uint64_t sequence = 0;  // highest log sequence so far in this group
+  std::map<uint32_t, uint64_t> vector;  // entries read or set in this group
+  std::set<uint32_t> vector_dirty;      // entries to write
+  std::map<std::string, uint64_t> cursors;
+  uint64_t max_version = 0;  // highest record version written in this group
+};
+
+// Wall-clock milliseconds with microsecond fraction (the __updatedtime__ unit).
+double NowMs();
+
+}  // namespace meshdb::storage
