@@ -6,7 +6,7 @@
 #include <boost/json/object.hpp>
 #include <gtest/gtest.h>
 
-#include "net/fake_operations.h"
+#include "fake_operations.h"
 
 namespace meshdb::net {
 namespace {
