@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "ops/auth.h"
 #include "ops/handlers.h"
 #include "storage/store.h"
 
@@ -17,6 +18,35 @@ namespace meshdb::ops {
 namespace {
 
 namespace json = boost::json;
+
+// Lets non-super callers describe dev.dog only.
+class DescribeOnlyDogs : public Auth {
+ public:
+  Status Bootstrap(const std::string&, const std::string&) override { return Status::Ok(); }
+  Result<Caller> Authenticate(const std::string&, const std::string&,
+                              const json::object&) override {
+    return Status::Unauthenticated("Must login");
+  }
+  std::optional<OpResult> CheckTableAccess(const Caller&, const std::string&, const std::string&,
+                                           std::initializer_list<TableAccess>) override {
+    return std::nullopt;
+  }
+  bool CanDescribe(const Caller&, const std::string& database, const std::string& table) override {
+    return database == "dev" && table == "dog";
+  }
+  void Invalidate() override {}
+  void AddRole(OpCall) override {}
+  void AlterRole(OpCall) override {}
+  void DropRole(OpCall) override {}
+  void ListRoles(OpCall) override {}
+  void AddUser(OpCall) override {}
+  void AlterUser(OpCall) override {}
+  void DropUser(OpCall) override {}
+  void ListUsers(OpCall) override {}
+  void UserInfo(OpCall) override {}
+  void CreateAuthenticationTokens(OpCall) override {}
+  void RefreshOperationToken(OpCall) override {}
+};
 
 class OpsTest : public ::testing::Test {
  protected:
@@ -210,6 +240,33 @@ TEST_F(OpsTest, CreateAttribute) {
             "NotFound: Table 'dev.nosuch' does not exist");
   EXPECT_EQ(Err(CreateAttribute, R"({"database":"nodb","table":"dog","attribute":"a"})"),
             "NotFound: database 'nodb' does not exist");
+}
+
+TEST_F(OpsTest, DescribeForNonSuperUsersIsFiltered) {
+  Ok(CreateTable, R"({"database":"dev","table":"dog","primary_key":"id"})");
+  Ok(CreateTable, R"({"database":"dev","table":"cat","primary_key":"id"})");
+  Ok(CreateTable, R"({"database":"other","table":"t","primary_key":"id"})");
+  Ok(Insert, R"({"database":"dev","table":"dog","records":[{"id":1,"name":"a","age":2}]})");
+  DescribeOnlyDogs auth;
+  env_.auth = &auth;
+  caller_.super_user = false;
+  caller_.role = json::parse(R"({"permission":{"dev":{"tables":{"dog":{"read":true,
+      "attribute_permissions":[{"attribute_name":"name","read":true},
+                               {"attribute_name":"age","read":false}]}}}}})").as_object();
+  json::object all = Ok(DescribeAll, "{}").as_object();
+  EXPECT_EQ(all.size(), 1u);
+  EXPECT_EQ(all.at("dev").as_object().size(), 1u);
+  EXPECT_EQ(json::serialize(all.at("dev").as_object().at("dog").as_object().at("attributes")),
+            R"([{"attribute":"name","indexed":true}])");
+  EXPECT_EQ(Err(DescribeTable, R"({"database":"dev","table":"cat"})"),
+            "PermissionDenied: This operation is not authorized due to role restrictions and/or "
+            "invalid database items");
+  OpResult sys = Run(DescribeDatabase, R"({"database":"system"})");
+  EXPECT_TRUE(sys.status.IsPermissionDenied());
+  EXPECT_EQ(json::serialize(sys.body),
+            R"({"unauthorized_access":["Your role does not have permission to view database )"
+            R"(metadata for 'system'"],"invalid_schema_items":[]})");
+  env_.auth = nullptr;
 }
 
 // --- Records ------------------------------------------------------------------------------
