@@ -458,7 +458,7 @@ void StoreImpl::ApplyWrites(std::vector<PendingWrite*>& writes) {
   if (writes.empty()) return;
   // Group by database, keeping arrival order inside each database.
   std::map<std::string, std::vector<PendingWrite*>> by_db;
-  for (PendingWrite* w : writes) by_db[w->request.database].push_back(w);
+  for (PendingWrite* w : writes) by_db[w->database()].push_back(w);
   for (auto& [database, group] : by_db) ApplyDatabaseGroup(database, group);
 }
 

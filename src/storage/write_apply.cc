@@ -159,6 +159,9 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database, std::vector<Pend
   db->last_sequence.store(group.sequence);
   db->schema_version.store(schema_version);
   db->max_version = std::max(db->max_version, group.max_version);
+  // Listeners before callbacks: a caller answered after a commit can rely on listeners
+  // having seen it.
+  if (advanced || schema_changed) NotifyCommit(database, group.sequence);
   for (auto& ctx : ctxs) {
     if (!ctx.status.ok()) {
       ctx.item->Fail(ctx.status);
@@ -168,7 +171,6 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database, std::vector<Pend
       ctx.item->apply_done(ctx.apply_result);
     }
   }
-  if (advanced || schema_changed) NotifyCommit(database, group.sequence);
 }
 
 Status StoreImpl::PersistGroup(MDB_txn* txn, Database& db, GroupCtx& group) {
