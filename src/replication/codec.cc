@@ -48,6 +48,7 @@ void EncodeBody(WireWriter* w, const Subscribe& m) {
   if (const auto* v = std::get_if<StartFromVector>(&m.start)) {
     w->PutU8(kStartVector);
     v->vector.EncodeTo(w);
+    w->PutVarint(v->after_sender_sequence);
   } else if (std::holds_alternative<StartWithCopy>(m.start)) {
     w->PutU8(kStartCopy);
   } else {
@@ -167,6 +168,7 @@ Status DecodeBody(WireReader* r, Subscribe* m) {
     case kStartVector: {
       StartFromVector s;
       RETURN_IF_ERROR(VersionVector::DecodeFrom(r, &s.vector));
+      RETURN_IF_ERROR(r->ReadVarint(&s.after_sender_sequence, "after_sender_sequence"));
       m->start = std::move(s);
       break;
     }

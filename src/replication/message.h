@@ -89,6 +89,10 @@ struct Error {
 // Where a subscription starts.
 struct StartFromVector {  // stream everything the vector does not cover
   VersionVector vector;
+  // Hint: the subscriber has applied this publisher's log through this sender_sequence
+  // (its persisted cursor for the publisher), so the publisher may start scanning after
+  // it; entries are still filtered by `vector`. 0: no cursor, scan the retained log.
+  uint64_t after_sender_sequence = 0;
   bool operator==(const StartFromVector&) const = default;
 };
 struct StartWithCopy {  // new subscriber: consistent snapshot, then stream from its vector

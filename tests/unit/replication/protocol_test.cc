@@ -32,7 +32,7 @@ std::vector<Message> Samples() {
   m.push_back(Hello{});
   m.push_back(Error{ErrorCode::kUnsupportedVersion, "speak v1"});
   m.push_back(Error{static_cast<ErrorCode>(65535), ""});
-  m.push_back(Subscribe{"dev", {"dog", "cat"}, StartFromVector{vv}});
+  m.push_back(Subscribe{"dev", {"dog", "cat"}, StartFromVector{vv, 987654321}});
   m.push_back(Subscribe{"dev", {}, StartFromVector{}});
   m.push_back(Subscribe{"dev", {}, StartWithCopy{}});
   m.push_back(Subscribe{"dev", {"dog"}, StartFromTime{1700000000000}});
@@ -78,6 +78,10 @@ TEST(ProtocolTest, ExactBytesOfSmallFrames) {
   EXPECT_EQ(EncodeFrame(Ack{"db", 5}), Bytes({8, 2, 'd', 'b', 5}));
   EXPECT_EQ(EncodeFrame(Subscribe{"d", {}, StartWithCopy{}}), Bytes({3, 1, 'd', 0, 1}));
   EXPECT_EQ(EncodeFrame(Credit{"d", 16}), Bytes({9, 1, 'd', 16}));
+  VersionVector vv;
+  vv.Advance(3, 200);
+  EXPECT_EQ(EncodeFrame(Subscribe{"d", {"t"}, StartFromVector{vv, 7}}),
+            Bytes({3, 1, 'd', 1, 1, 't', 0, 1, 3, 0xc8, 0x01, 7}));
 }
 
 TEST(ProtocolTest, AppendFrameAppends) {
