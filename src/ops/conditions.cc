@@ -55,7 +55,8 @@ bool MatchesValue(const Condition& c, const json::value& v) {
     case Comparator::kNotEqual:
       return !ValuesEqual(v, want);
     case Comparator::kContains:
-      if (v.is_string() && want.is_string()) return AsView(v).find(AsView(want)) != std::string_view::npos;
+      if (v.is_string() && want.is_string())
+        return AsView(v).find(AsView(want)) != std::string_view::npos;
       return false;
     case Comparator::kStartsWith:
       return v.is_string() && want.is_string() && AsView(v).starts_with(AsView(want));
@@ -112,11 +113,13 @@ Result<ConditionGroup> ParseGroup(const json::object& body, const std::string& p
   if (it == body.end() || it->value().is_null()) {
     return Status::InvalidArgument(Quote(list_path) + " is required");
   }
-  if (!it->value().is_array()) return Status::InvalidArgument(Quote(list_path) + " must be an array");
+  if (!it->value().is_array())
+    return Status::InvalidArgument(Quote(list_path) + " must be an array");
   const json::array& items = it->value().get_array();
   for (size_t i = 0; i < items.size(); ++i) {
     const std::string path = list_path + "[" + std::to_string(i) + "]";
-    if (!items[i].is_object()) return Status::InvalidArgument(Quote(path) + " must be of type object");
+    if (!items[i].is_object())
+      return Status::InvalidArgument(Quote(path) + " must be of type object");
     const json::object& item = items[i].get_object();
     if (item.contains("conditions")) {
       ASSIGN_OR_RETURN(ConditionGroup nested, ParseGroup(item, path + "."));

@@ -7,14 +7,13 @@
 // array matches when any of its elements does (as the index stores one entry per element).
 #pragma once
 
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
 
 #include "common/status.h"
 #include "storage/store.h"

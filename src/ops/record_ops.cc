@@ -2,11 +2,10 @@
 // one storage WriteRequest, applied all-or-nothing by the storage writer, which decides per
 // record whether it applies or is skipped; the reply is built from its outcomes on the
 // writer thread.
+#include <boost/json/array.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <boost/json/array.hpp>
 
 #include "ops/fields.h"
 #include "ops/handlers.h"
@@ -49,8 +48,8 @@ Status BuildWrite(const storage::TableDef& def, WriteKind kind, const json::arra
       }
       fields.erase(def.primary_key);  // the store generates the key
     } else {
-      RETURN_IF_ERROR(CheckKeyType(
-          *key, "'records[" + std::to_string(i) + "]." + def.primary_key + "'"));
+      RETURN_IF_ERROR(
+          CheckKeyType(*key, "'records[" + std::to_string(i) + "]." + def.primary_key + "'"));
       op.key = *key;
     }
     if (def.schema_defined) {
@@ -103,9 +102,12 @@ Result<WriteTarget> ReadTarget(const json::object& body) {
 
 const char* Verb(WriteKind kind) {
   switch (kind) {
-    case WriteKind::kInsert: return "inserted";
-    case WriteKind::kUpdate: return "updated";
-    default: return "upserted";
+    case WriteKind::kInsert:
+      return "inserted";
+    case WriteKind::kUpdate:
+      return "updated";
+    default:
+      return "upserted";
   }
 }
 
@@ -157,8 +159,8 @@ void WriteRecords(OpCall call, WriteKind kind) {
   }
   storage::Store* store = call.env->store;
   store->WriteAsync(std::move(request),
-                    [call = std::move(call), kind, generated = std::move(generated)](
-                        Result<storage::WriteResult> result) {
+                    [call = std::move(call), kind,
+                     generated = std::move(generated)](Result<storage::WriteResult> result) {
                       if (!result.ok()) return call.Fail(NotFoundAsInvalid(result.status()));
                       call.Reply(WriteReply(kind, *result, generated));
                     });

@@ -1,11 +1,10 @@
 // Databases, tables and attributes: create_database, drop_database, create_table,
 // drop_table, create_attribute and the describe_* operations (HARPERDB-OPS.md §4).
 #include <algorithm>
+#include <boost/json/array.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <boost/json/array.hpp>
 
 #include "ops/auth.h"
 #include "ops/fields.h"
@@ -192,9 +191,10 @@ void CreateTable(OpCall call) {
   if (Status s = JoinValidation(errors); !s.ok()) return call.Fail(s);
   Result<std::string> database = DatabaseField(call.body);
   if (!database.ok()) return call.Fail(database.status());
-  for (const auto& [field, name] : {std::pair<const char*, const std::string*>{"database", &*database},
-                                    {"table", &*table},
-                                    {"primary_key", &*primary_key}}) {
+  for (const auto& [field, name] :
+       {std::pair<const char*, const std::string*>{"database", &*database},
+        {"table", &*table},
+        {"primary_key", &*primary_key}}) {
     if (Status s = ValidateName(field, *name); !s.ok()) return call.Fail(s);
   }
 
@@ -209,7 +209,8 @@ void CreateTable(OpCall call) {
     def.attributes = std::move(*parsed);
     def.schema_defined = true;
   }
-  if (const json::value* rep = call.body.if_contains("replicate"); rep != nullptr && !rep->is_null()) {
+  if (const json::value* rep = call.body.if_contains("replicate");
+      rep != nullptr && !rep->is_null()) {
     if (!rep->is_bool()) return call.Fail(Status::InvalidArgument("'replicate' must be a boolean"));
     def.replicate = rep->get_bool();
   }
@@ -290,11 +291,11 @@ void DescribeTable(OpCall call) {
   Result<storage::TableDef> def = LookupTable(*call.env->store, *database, *table, false);
   if (!def.ok()) return call.Fail(def.status());
   if (!CanDescribe(call, *database, *table)) {
-    return call.Fail(Status::PermissionDenied(kNotAuthorized),
-                     json::object{{"unauthorized_access", json::array{}},
-                                  {"invalid_schema_items",
-                                   json::array{"Table '" + *database + "." + *table +
-                                               "' does not exist"}}});
+    return call.Fail(
+        Status::PermissionDenied(kNotAuthorized),
+        json::object{{"unauthorized_access", json::array{}},
+                     {"invalid_schema_items",
+                      json::array{"Table '" + *database + "." + *table + "' does not exist"}}});
   }
   Result<json::object> one = DescribeOne(call, *def);
   if (!one.ok()) return call.Fail(one.status());

@@ -1,12 +1,11 @@
 // Reading records: search_by_id (search_by_hash), search_by_value and search_by_conditions
 // (HARPERDB-OPS.md §5). Reads run synchronously on a short storage snapshot.
 #include <algorithm>
+#include <boost/json/array.hpp>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <boost/json/array.hpp>
 
 #include "ops/conditions.h"
 #include "ops/fields.h"
@@ -159,8 +158,9 @@ void SearchByValue(OpCall call) {
   // A table scan yields primary-key order, so ascending results can stop early.
   const bool can_stop = !plan && !desc;
   std::vector<json::object> docs;
-  Status s = Collect(*read->snapshot, def, plan, filter,
-                     [&](size_t n) { return can_stop && paging->Full(n); }, &docs);
+  Status s = Collect(
+      *read->snapshot, def, plan, filter, [&](size_t n) { return can_stop && paging->Full(n); },
+      &docs);
   if (!s.ok()) return call.Fail(s);
   // HarperDB returns primary-key order whatever drove the search.
   if (plan && attribute != def.primary_key) SortBy(def.primary_key, false, &docs);
@@ -192,8 +192,7 @@ void SearchByConditions(OpCall call) {
 
   Result<TableRead> read = OpenTable(call, /*missing_is_invalid=*/true);
   if (!read.ok()) {
-    if (read.status().IsInvalidArgument() &&
-        read.status().message().rfind("Table '", 0) == 0) {
+    if (read.status().IsInvalidArgument() && read.status().message().rfind("Table '", 0) == 0) {
       // HarperDB words it differently here.
       return call.Fail(Status::InvalidArgument("Table " + *TableField(call.body) + " not found"));
     }

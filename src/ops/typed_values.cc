@@ -1,10 +1,9 @@
 #include "ops/typed_values.h"
 
+#include <boost/json/serialize.hpp>
 #include <charconv>
 #include <cmath>
 #include <vector>
-
-#include <boost/json/serialize.hpp>
 
 #include "ops/fields.h"
 

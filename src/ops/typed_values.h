@@ -3,10 +3,9 @@
 //   Value "notint" in property id must be an integer (from -2147483648 to 2147483647)
 #pragma once
 
-#include <string>
-
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <string>
 
 #include "common/status.h"
 #include "storage/store.h"

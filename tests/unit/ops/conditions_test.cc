@@ -1,8 +1,9 @@
 // Condition parsing and matching (pure: no storage).
 #include "ops/conditions.h"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+
+#include <boost/json.hpp>
 
 namespace meshdb::ops {
 namespace {
@@ -54,7 +55,8 @@ TEST(ConditionsTest, ParseErrorsNameThePath) {
 }
 
 TEST(ConditionsTest, NumbersCompareNumericallyStringsLexicographically) {
-  const char* gt5 = R"({"conditions":[{"search_attribute":"a","search_type":"greater_than","search_value":5}]})";
+  const char* gt5 =
+      R"({"conditions":[{"search_attribute":"a","search_type":"greater_than","search_value":5}]})";
   EXPECT_TRUE(Match(gt5, R"({"a":10})"));
   EXPECT_TRUE(Match(gt5, R"({"a":5.5})"));
   EXPECT_FALSE(Match(gt5, R"({"a":5})"));
@@ -129,7 +131,7 @@ TEST(ConditionsTest, SearchValuePatterns) {
 }
 
 TEST(ConditionsTest, SortOrderFollowsIndexOrder) {
-  std::vector<json::value> in = {json::value("b"), json::value(10), json::value(nullptr),
+  std::vector<json::value> in = {json::value("b"),  json::value(10),  json::value(nullptr),
                                  json::value(true), json::value(2.5), json::value("a"),
                                  json::value(false)};
   std::sort(in.begin(), in.end(),

@@ -1,14 +1,13 @@
 // The data operations (schema, record and search handlers) against a real Store in a
 // temporary directory.
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <future>
 #include <memory>
 #include <string>
-
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
 
 #include "ops/auth.h"
 #include "ops/handlers.h"
@@ -139,12 +138,15 @@ TEST_F(OpsTest, CreateDescribeDropTable) {
             R"({"attribute":"__updatedtime__","indexed":true}])");
   EXPECT_EQ(d.at("record_count"), json::value(0));
 
-  Ok(Insert, R"({"database":"dev","table":"dog","records":[{"id":1,"name":"a"},{"id":2,"breed":"b"}]})");
+  Ok(Insert,
+     R"({"database":"dev","table":"dog","records":[{"id":1,"name":"a"},{"id":2,"breed":"b"}]})");
   d = Ok(DescribeTable, R"({"database":"dev","table":"dog","exact_count":true})").as_object();
   EXPECT_EQ(d.at("record_count"), json::value(2));
   EXPECT_TRUE(d.contains("last_updated_record"));
-  EXPECT_EQ(json::serialize(d.at("attributes").as_array()[3]), R"({"attribute":"name","indexed":true})");
-  EXPECT_EQ(json::serialize(d.at("attributes").as_array()[4]), R"({"attribute":"breed","indexed":true})");
+  EXPECT_EQ(json::serialize(d.at("attributes").as_array()[3]),
+            R"({"attribute":"name","indexed":true})");
+  EXPECT_EQ(json::serialize(d.at("attributes").as_array()[4]),
+            R"({"attribute":"breed","indexed":true})");
 
   json::object db = Ok(DescribeDatabase, R"({"database":"dev"})").as_object();
   EXPECT_TRUE(db.contains("dog"));
@@ -155,8 +157,10 @@ TEST_F(OpsTest, CreateDescribeDropTable) {
   EXPECT_EQ(Err(DropTable, R"({"database":"dev","table":"dog"})"),
             "NotFound: Table 'dev.dog' does not exist");
   EXPECT_EQ(OkText(DescribeDatabase, R"({"database":"dev"})"), "{}");
-  EXPECT_EQ(Err(DescribeDatabase, R"({"database":"nodb"})"), "NotFound: database 'nodb' does not exist");
-  EXPECT_EQ(OkText(DropDatabase, R"({"database":"dev"})"), R"({"message":"successfully deleted 'dev'"})");
+  EXPECT_EQ(Err(DescribeDatabase, R"({"database":"nodb"})"),
+            "NotFound: database 'nodb' does not exist");
+  EXPECT_EQ(OkText(DropDatabase, R"({"database":"dev"})"),
+            R"({"message":"successfully deleted 'dev'"})");
   EXPECT_EQ(Err(DropDatabase, R"({"database":"dev"})"), "NotFound: database 'dev' does not exist");
   EXPECT_EQ(Err(DropDatabase, "{}"), "InvalidArgument: 'database' is required");
   EXPECT_EQ(Err(DescribeTable, R"({"database":"dev"})"), "InvalidArgument: 'table' is required");
@@ -181,7 +185,8 @@ TEST_F(OpsTest, CreateDatabaseDefaultsToData) {
   EXPECT_EQ(OkText(CreateDatabase, "{}"), R"({"message":"database 'data' successfully created"})");
   EXPECT_EQ(Err(CreateDatabase, R"({"database":""})"),
             "InvalidArgument: 'database' is not allowed to be empty");
-  EXPECT_EQ(Err(CreateDatabase, R"({"database":5})"), "InvalidArgument: 'database' must be a string");
+  EXPECT_EQ(Err(CreateDatabase, R"({"database":5})"),
+            "InvalidArgument: 'database' must be a string");
   EXPECT_EQ(Err(CreateDatabase, R"({"database":"bad/name"})"),
             "InvalidArgument: 'database' names cannot include backticks or forward slashes");
 }
@@ -220,11 +225,13 @@ TEST_F(OpsTest, TypedTable) {
   EXPECT_EQ(Err(Insert, R"({"database":"dev","table":"typed","records":[{"id":"notint"}]})"),
             "InvalidArgument: Value \"notint\" in property id must be an integer (from "
             "-2147483648 to 2147483647)");
-  EXPECT_EQ(Err(Insert, R"({"database":"dev","table":"typed","records":[{"id":1,"name":2,"score":"x"}]})"),
+  EXPECT_EQ(Err(Insert,
+                R"({"database":"dev","table":"typed","records":[{"id":1,"name":2,"score":"x"}]})"),
             "InvalidArgument: Value 2 in property name must be a string. Value \"x\" in property "
             "score must be a number");
   Ok(Insert, R"({"database":"dev","table":"typed","records":[{"id":1,"name":"a","score":1.5}]})");
-  json::value rec = Ok(SearchById, R"({"database":"dev","table":"typed","ids":[1],"get_attributes":["*"]})");
+  json::value rec =
+      Ok(SearchById, R"({"database":"dev","table":"typed","ids":[1],"get_attributes":["*"]})");
   EXPECT_EQ(json::serialize(rec), R"([{"id":1,"name":"a","score":1.5E0}])");  // no timestamps
 }
 
@@ -252,7 +259,8 @@ TEST_F(OpsTest, DescribeForNonSuperUsersIsFiltered) {
   caller_.super_user = false;
   caller_.role = json::parse(R"({"permission":{"dev":{"tables":{"dog":{"read":true,
       "attribute_permissions":[{"attribute_name":"name","read":true},
-                               {"attribute_name":"age","read":false}]}}}}})").as_object();
+                               {"attribute_name":"age","read":false}]}}}}})")
+                     .as_object();
   json::object all = Ok(DescribeAll, "{}").as_object();
   EXPECT_EQ(all.size(), 1u);
   EXPECT_EQ(all.at("dev").as_object().size(), 1u);
@@ -273,13 +281,18 @@ TEST_F(OpsTest, DescribeForNonSuperUsersIsFiltered) {
 
 TEST_F(OpsTest, InsertSkipsExistingAndReportsGeneratedAsNull) {
   Ok(CreateTable, R"({"database":"dev","table":"dog","primary_key":"id"})");
-  EXPECT_EQ(OkText(Insert, R"({"database":"dev","table":"dog","records":[
+  EXPECT_EQ(
+      OkText(Insert, R"({"database":"dev","table":"dog","records":[
                 {"id":1,"name":"a"},{"id":1,"name":"b"},{"id":"two"}]})"),
-            R"({"message":"inserted 2 of 3 records","inserted_hashes":[1,"two"],"skipped_hashes":[1]})");
-  EXPECT_EQ(OkText(Insert, R"({"database":"dev","table":"dog","records":[{"id":1,"name":"c"},{"name":"gen"},{"id":""}]})"),
-            R"({"message":"inserted 2 of 3 records","inserted_hashes":[null,null],"skipped_hashes":[1]})");
-  EXPECT_EQ(OkText(SearchById, R"({"database":"dev","table":"dog","ids":[1],"get_attributes":["name"]})"),
-            R"([{"name":"a"}])");
+      R"({"message":"inserted 2 of 3 records","inserted_hashes":[1,"two"],"skipped_hashes":[1]})");
+  EXPECT_EQ(
+      OkText(
+          Insert,
+          R"({"database":"dev","table":"dog","records":[{"id":1,"name":"c"},{"name":"gen"},{"id":""}]})"),
+      R"({"message":"inserted 2 of 3 records","inserted_hashes":[null,null],"skipped_hashes":[1]})");
+  EXPECT_EQ(
+      OkText(SearchById, R"({"database":"dev","table":"dog","ids":[1],"get_attributes":["name"]})"),
+      R"([{"name":"a"}])");
   json::object d = Ok(DescribeTable, R"({"database":"dev","table":"dog"})").as_object();
   EXPECT_EQ(d.at("record_count"), json::value(4));
   EXPECT_EQ(OkText(Insert, R"({"database":"dev","table":"dog","records":[]})"),
@@ -288,7 +301,8 @@ TEST_F(OpsTest, InsertSkipsExistingAndReportsGeneratedAsNull) {
 
 TEST_F(OpsTest, InsertErrors) {
   Ok(CreateTable, R"({"database":"dev","table":"dog","primary_key":"id"})");
-  EXPECT_EQ(Err(Insert, R"({"database":"dev","table":"dog"})"), "InvalidArgument: 'records' is required");
+  EXPECT_EQ(Err(Insert, R"({"database":"dev","table":"dog"})"),
+            "InvalidArgument: 'records' is required");
   EXPECT_EQ(Err(Insert, R"({"database":"dev"})"),
             "InvalidArgument: 'table' is required. 'records' is required");
   EXPECT_EQ(Err(Insert, R"({"database":"dev","table":"dog","records":{}})"),
@@ -316,34 +330,51 @@ TEST_F(OpsTest, InsertErrors) {
 TEST_F(OpsTest, UpdateMergesAndSkipsMissing) {
   Ok(CreateTable, R"({"database":"dev","table":"dog","primary_key":"id"})");
   Ok(Insert, R"({"database":"dev","table":"dog","records":[{"id":1,"name":"a","breed":"b"}]})");
-  EXPECT_EQ(OkText(Update, R"({"database":"dev","table":"dog","records":[{"id":1,"age":5},{"id":99,"age":1}]})"),
-            R"({"message":"updated 1 of 2 records","update_hashes":[1],"skipped_hashes":[99]})");
-  EXPECT_EQ(OkText(SearchById, R"({"database":"dev","table":"dog","ids":[1,99],"get_attributes":["id","name","breed","age"]})"),
-            R"([{"id":1,"name":"a","breed":"b","age":5}])");
+  EXPECT_EQ(
+      OkText(Update,
+             R"({"database":"dev","table":"dog","records":[{"id":1,"age":5},{"id":99,"age":1}]})"),
+      R"({"message":"updated 1 of 2 records","update_hashes":[1],"skipped_hashes":[99]})");
+  EXPECT_EQ(
+      OkText(
+          SearchById,
+          R"({"database":"dev","table":"dog","ids":[1,99],"get_attributes":["id","name","breed","age"]})"),
+      R"([{"id":1,"name":"a","breed":"b","age":5}])");
 }
 
 TEST_F(OpsTest, UpsertMergesOrInserts) {
   Ok(CreateTable, R"({"database":"dev","table":"dog","primary_key":"id"})");
   Ok(Insert, R"({"database":"dev","table":"dog","records":[{"id":2,"name":"n","breed":"b"}]})");
-  EXPECT_EQ(OkText(Upsert, R"({"database":"dev","table":"dog","records":[{"id":2,"age":7},{"id":3,"name":"m"},{"name":"auto"}]})"),
-            R"({"message":"upserted 3 of 3 records","upserted_hashes":[2,3,null]})");
-  EXPECT_EQ(OkText(SearchById, R"({"database":"dev","table":"dog","ids":[2],"get_attributes":["name","breed","age"]})"),
-            R"([{"name":"n","breed":"b","age":7}])");
-  EXPECT_EQ(Ok(SearchByValue, R"({"database":"dev","table":"dog","search_attribute":"name","search_value":"auto"})")
-                .as_array()
-                .size(),
-            1u);
+  EXPECT_EQ(
+      OkText(
+          Upsert,
+          R"({"database":"dev","table":"dog","records":[{"id":2,"age":7},{"id":3,"name":"m"},{"name":"auto"}]})"),
+      R"({"message":"upserted 3 of 3 records","upserted_hashes":[2,3,null]})");
+  EXPECT_EQ(
+      OkText(
+          SearchById,
+          R"({"database":"dev","table":"dog","ids":[2],"get_attributes":["name","breed","age"]})"),
+      R"([{"name":"n","breed":"b","age":7}])");
+  EXPECT_EQ(
+      Ok(SearchByValue,
+         R"({"database":"dev","table":"dog","search_attribute":"name","search_value":"auto"})")
+          .as_array()
+          .size(),
+      1u);
 }
 
 TEST_F(OpsTest, DeleteMessages) {
   MakeDogs();
-  EXPECT_EQ(OkText(Delete, R"({"database":"dev","table":"dog","ids":[1]})"),
-            R"({"message":"1 of 1 record successfully deleted","deleted_hashes":[1],"skipped_hashes":[]})");
-  EXPECT_EQ(OkText(Delete, R"({"database":"dev","table":"dog","hash_values":[2,777]})"),
-            R"({"message":"2 of 2 records successfully deleted","deleted_hashes":[2,777],"skipped_hashes":[]})");
-  EXPECT_EQ(OkText(SearchById, R"({"database":"dev","table":"dog","ids":[1,2,3],"get_attributes":["id"]})"),
+  EXPECT_EQ(
+      OkText(Delete, R"({"database":"dev","table":"dog","ids":[1]})"),
+      R"({"message":"1 of 1 record successfully deleted","deleted_hashes":[1],"skipped_hashes":[]})");
+  EXPECT_EQ(
+      OkText(Delete, R"({"database":"dev","table":"dog","hash_values":[2,777]})"),
+      R"({"message":"2 of 2 records successfully deleted","deleted_hashes":[2,777],"skipped_hashes":[]})");
+  EXPECT_EQ(OkText(SearchById,
+                   R"({"database":"dev","table":"dog","ids":[1,2,3],"get_attributes":["id"]})"),
             R"([{"id":3}])");
-  EXPECT_EQ(Err(Delete, R"({"database":"dev","table":"dog"})"), "InvalidArgument: 'hash_values' is required");
+  EXPECT_EQ(Err(Delete, R"({"database":"dev","table":"dog"})"),
+            "InvalidArgument: 'hash_values' is required");
   EXPECT_EQ(Err(Delete, R"({"database":"dev","table":"dog","ids":1})"),
             "InvalidArgument: 'hash_values' must be an array. 'ids' must be an array");
   EXPECT_EQ(Err(Delete, R"({"database":"dev","table":"nosuch","ids":[1]})"),
@@ -356,34 +387,41 @@ TEST_F(OpsTest, DeleteMessages) {
 
 TEST_F(OpsTest, SearchByIdProjections) {
   Ok(CreateTable, R"({"database":"dev","table":"dog","primary_key":"id"})");
-  Ok(Insert, R"({"database":"dev","table":"dog","records":[{"id":1,"name":"a"},{"id":3,"breed":"c"}]})");
-  json::value all = Ok(SearchById, R"({"database":"dev","table":"dog","ids":[3,"1",42,1],"get_attributes":["*"]})");
+  Ok(Insert,
+     R"({"database":"dev","table":"dog","records":[{"id":1,"name":"a"},{"id":3,"breed":"c"}]})");
+  json::value all = Ok(
+      SearchById, R"({"database":"dev","table":"dog","ids":[3,"1",42,1],"get_attributes":["*"]})");
   ASSERT_EQ(all.as_array().size(), 2u);  // "1" does not find 1; 42 is missing
   std::string keys;
   for (const auto& [k, v] : all.as_array()[0].as_object()) keys += std::string(k) + ",";
   EXPECT_EQ(keys, "id,__createdtime__,__updatedtime__,name,breed,");
   EXPECT_EQ(all.as_array()[0].as_object().at("name"), json::value(nullptr));
   EXPECT_EQ(all.as_array()[1].as_object().at("id"), json::value(1));
-  EXPECT_EQ(OkText(SearchById, R"({"database":"dev","table":"dog","hash_values":[1],"get_attributes":["name","nope"]})"),
-            R"([{"name":"a","nope":null}])");
+  EXPECT_EQ(
+      OkText(
+          SearchById,
+          R"({"database":"dev","table":"dog","hash_values":[1],"get_attributes":["name","nope"]})"),
+      R"([{"name":"a","nope":null}])");
   EXPECT_EQ(Err(SearchById, R"({"database":"dev","table":"dog","ids":[1]})"),
             "InvalidArgument: 'get_attributes' is required");
   EXPECT_EQ(Err(SearchById, R"({"database":"dev","table":"dog","get_attributes":["*"]})"),
             "InvalidArgument: 'hash_values' is required");
   EXPECT_EQ(Err(SearchById, R"({"database":"dev","table":"dog","ids":1,"get_attributes":["*"]})"),
             "InvalidArgument: 'hash_values' must be an array");
-  EXPECT_EQ(Err(SearchById, R"({"database":"dev","table":"nosuch","ids":[1],"get_attributes":["*"]})"),
-            "NotFound: Table 'dev.nosuch' does not exist");
+  EXPECT_EQ(
+      Err(SearchById, R"({"database":"dev","table":"nosuch","ids":[1],"get_attributes":["*"]})"),
+      "NotFound: Table 'dev.nosuch' does not exist");
 }
 
 TEST_F(OpsTest, SearchByValueWildcards) {
   MakeDogs();
   auto search = [&](const std::string& value, const std::string& extra = "") {
-    return Ids(Ok(SearchByValue, R"({"database":"dev","table":"dog","search_attribute":"name","search_value":)" +
-                                     value + extra + "}"));
+    return Ids(Ok(SearchByValue,
+                  R"({"database":"dev","table":"dog","search_attribute":"name","search_value":)" +
+                      value + extra + "}"));
   };
   EXPECT_EQ(search(R"("*")"), R"([1,2,3,4,5,"x"])");  // even the record without a name
-  EXPECT_EQ(search(R"("Pe*")"), R"([1,3,"x"])");       // index order would be Pearl first
+  EXPECT_EQ(search(R"("Pe*")"), R"([1,3,"x"])");      // index order would be Pearl first
   EXPECT_EQ(search(R"("*er")"), R"([2,3])");
   EXPECT_EQ(search(R"("*ar*")"), R"([2,4,"x"])");
   EXPECT_EQ(search(R"("Oscar")"), R"([4])");
@@ -391,22 +429,32 @@ TEST_F(OpsTest, SearchByValueWildcards) {
   EXPECT_EQ(search(R"("*")", R"(,"limit":2,"offset":1)"), "[2,3]");
   EXPECT_EQ(search(R"("Pe*")", R"(,"desc":true)"), R"(["x",3,1])");
   // A number through the index, the primary key, and the value/attribute aliases.
-  EXPECT_EQ(Ids(Ok(SearchByValue, R"({"database":"dev","table":"dog","attribute":"age","value":3})")), "[2,4]");
-  EXPECT_EQ(Ids(Ok(SearchByValue, R"({"database":"dev","table":"dog","attribute":"id","value":3})")), "[3]");
+  EXPECT_EQ(
+      Ids(Ok(SearchByValue, R"({"database":"dev","table":"dog","attribute":"age","value":3})")),
+      "[2,4]");
+  EXPECT_EQ(
+      Ids(Ok(SearchByValue, R"({"database":"dev","table":"dog","attribute":"id","value":3})")),
+      "[3]");
   // Without get_attributes: the raw record; with it, the projection.
-  EXPECT_EQ(OkText(SearchByValue, R"({"database":"dev","table":"dog","attribute":"name","value":"Oscar","get_attributes":["name","age"]})"),
-            R"([{"name":"Oscar","age":3}])");
-  json::value raw = Ok(SearchByValue, R"({"database":"dev","table":"dog","attribute":"id","value":5})");
+  EXPECT_EQ(
+      OkText(
+          SearchByValue,
+          R"({"database":"dev","table":"dog","attribute":"name","value":"Oscar","get_attributes":["name","age"]})"),
+      R"([{"name":"Oscar","age":3}])");
+  json::value raw =
+      Ok(SearchByValue, R"({"database":"dev","table":"dog","attribute":"id","value":5})");
   EXPECT_FALSE(raw.as_array()[0].as_object().contains("name"));
 
-  EXPECT_EQ(Err(SearchByValue, R"({"database":"dev","table":"dog","attribute":"nosuchattr","value":1})"),
-            "InvalidArgument: unknown attribute 'nosuchattr'");
+  EXPECT_EQ(
+      Err(SearchByValue, R"({"database":"dev","table":"dog","attribute":"nosuchattr","value":1})"),
+      "InvalidArgument: unknown attribute 'nosuchattr'");
   EXPECT_EQ(Err(SearchByValue, R"({"database":"dev","table":"dog","value":1})"),
             "InvalidArgument: 'attribute' is required");
   EXPECT_EQ(Err(SearchByValue, R"({"database":"dev","table":"dog","attribute":"name"})"),
             "InvalidArgument: 'value' is required");
-  EXPECT_EQ(Err(SearchByValue, R"({"database":"dev","table":"nosuch","attribute":"name","value":1})"),
-            "NotFound: Table 'dev.nosuch' does not exist");
+  EXPECT_EQ(
+      Err(SearchByValue, R"({"database":"dev","table":"nosuch","attribute":"name","value":1})"),
+      "NotFound: Table 'dev.nosuch' does not exist");
 }
 
 TEST_F(OpsTest, SearchByConditions) {
@@ -415,14 +463,17 @@ TEST_F(OpsTest, SearchByConditions) {
     return Ids(Ok(SearchByConditions, R"({"database":"dev","table":"dog",)" + rest + "}"));
   };
   // An indexed range drives the scan (index order: age 1, 3, 3, 5, 9).
-  EXPECT_EQ(search(R"("conditions":[{"search_attribute":"age","search_type":"greater_than_equal","search_value":3}])"),
-            "[2,4,1,3]");
+  EXPECT_EQ(
+      search(
+          R"("conditions":[{"search_attribute":"age","search_type":"greater_than_equal","search_value":3}])"),
+      "[2,4,1,3]");
   EXPECT_EQ(search(R"("conditions":[{"attribute":"age","comparator":"between","value":[3,5]},
                                    {"attribute":"name","comparator":"starts_with","value":"O"}])"),
             "[4]");
-  EXPECT_EQ(search(R"("operator":"or","conditions":[{"attribute":"age","comparator":"equals","value":9},
+  EXPECT_EQ(
+      search(R"("operator":"or","conditions":[{"attribute":"age","comparator":"equals","value":9},
                                                     {"attribute":"name","comparator":"equals","value":"Harper"}])"),
-            "[2,3]");
+      "[2,3]");
   EXPECT_EQ(search(R"("operator":"and","conditions":[
                         {"attribute":"age","comparator":"less_than","value":6},
                         {"operator":"or","conditions":[
@@ -435,14 +486,17 @@ TEST_F(OpsTest, SearchByConditions) {
   EXPECT_EQ(search(R"("conditions":[{"attribute":"age","comparator":"greater_than","value":0}],
                       "sort":{"attribute":"name"},"limit":2,"offset":1)"),
             "[2,4]");  // names: (none)5, Harper2, Oscar4, Penny1, Peter3
-  EXPECT_EQ(search(R"("conditions":[{"attribute":"age","comparator":"less_than","value":"z"}])"), R"(["x"])");
+  EXPECT_EQ(search(R"("conditions":[{"attribute":"age","comparator":"less_than","value":"z"}])"),
+            R"(["x"])");
   EXPECT_EQ(search(R"("conditions":[])"), R"([1,2,3,4,5,"x"])");
   EXPECT_EQ(OkText(SearchByConditions, R"({"database":"dev","table":"dog","get_attributes":["name"],
                    "conditions":[{"attribute":"id","comparator":"equals","value":4}]})"),
             R"([{"name":"Oscar"}])");
 
-  EXPECT_EQ(Err(SearchByConditions, R"({"database":"dev","table":"dog","conditions":[{"attribute":"age","comparator":"bogus","value":1}]})"),
-            "InvalidArgument: Unknown query comparator \"bogus\"");
+  EXPECT_EQ(
+      Err(SearchByConditions,
+          R"({"database":"dev","table":"dog","conditions":[{"attribute":"age","comparator":"bogus","value":1}]})"),
+      "InvalidArgument: Unknown query comparator \"bogus\"");
   EXPECT_EQ(Err(SearchByConditions, R"({"database":"dev","table":"nosuch","conditions":[]})"),
             "InvalidArgument: Table nosuch not found");
   EXPECT_EQ(Err(SearchByConditions, R"({"database":"dev","table":"dog"})"),
