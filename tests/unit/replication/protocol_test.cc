@@ -84,6 +84,38 @@ TEST(ProtocolTest, ExactBytesOfSmallFrames) {
             Bytes({3, 1, 'd', 1, 1, 't', 0, 1, 3, 0xc8, 0x01, 7}));
 }
 
+std::string Hex(const std::string& bytes) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+// The example exchange of docs/protocol.md §5, byte for byte.
+TEST(ProtocolTest, DocsExampleBytes) {
+  const uint32_t a = NodeIdForName("node-a");
+  EXPECT_EQ(a, 0x04c3b593u);
+  EXPECT_EQ(NodeIdForName("node-b"), 0x05c3b726u);
+  EXPECT_EQ(Hex(EncodeFrame(Hello{1, "node-b", "wss://b:9933", {"txn-batch", "copy", "credit"},
+                                  16777216, {"dev"}})),
+            "0101066e6f64652d620c7773733a2f2f623a3939333303097478"
+            "6e2d626174636804636f707906637265646974808080080103646576");
+  VersionVector vv;
+  vv.Advance(a, 41);
+  EXPECT_EQ(Hex(EncodeFrame(Subscribe{"dev", {}, StartFromVector{vv, 41}})),
+            "0303646576000001" "93eb8e26" "2929");
+  EXPECT_EQ(Hex(EncodeFrame(Credit{"dev", 8})), "0903646576" "08");
+  TxnEntry e{42, a, 42, uint64_t{1700000000000} << 16, {{"dog", "\x03k1", std::string("\0...", 4)}}};
+  EXPECT_EQ(Hex(EncodeFrame(Transactions{"dev", {e}})),
+            "0703646576012a93eb8e262a808080c0d6fcf3c5010103646f6703036b3104002e2e2e");
+  EXPECT_EQ(Hex(EncodeFrame(Ack{"dev", 42})), "08036465762a");
+  EXPECT_EQ(Hex(EncodeFrame(Ping{7, 1700000000500})), "0b07f4d395ffbc31");
+  EXPECT_EQ(Hex(EncodeFrame(Pong{7, 1700000000500})), "0c07f4d395ffbc31");
+}
+
 TEST(ProtocolTest, AppendFrameAppends) {
   std::string out = "x";
   AppendFrame(Ping{1, 2}, &out);
