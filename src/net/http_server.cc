@@ -198,7 +198,8 @@ asio::awaitable<bool> Session::WriteReply(HttpReply reply, unsigned version, boo
   res.keep_alive(keep_alive);
   if (keep_alive) res.set(http::field::keep_alive, kKeepAlive);
   res.body() = std::move(reply.body);
-  res.prepare_payload();
+  // A 204 carries neither a body nor a Content-Length (RFC 9110 §8.6).
+  if (reply.status != 204) res.prepare_payload();
   stream_.expires_after(kIoTimeout);
   auto [ec, n] = co_await http::async_write(stream_, res, kTuple);
   if (reply.restart) server_->OnRestartReplied();
