@@ -335,12 +335,13 @@ class Node:
             return "Bearer " + auth
         raise TypeError("auth must be ADMIN, None, (user, password) or a bearer token")
 
-    def request(self, method, path, body=None, headers=None, timeout=30):
+    def request(self, method, path, body=None, headers=None, timeout=30, source_ip=None):
         """One raw HTTP request on a fresh connection: returns (status, headers dict, body bytes).
 
-        Header names in the returned dict are lower-case.
+        Header names in the returned dict are lower-case. source_ip binds the client side.
         """
-        conn = http.client.HTTPConnection(self.ip, self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.ip, self.port, timeout=timeout,
+                                          source_address=(source_ip, 0) if source_ip else None)
         try:
             conn.putrequest(method, path, skip_accept_encoding=True)
             for k, v in (headers or {}).items():
@@ -356,7 +357,8 @@ class Node:
         finally:
             conn.close()
 
-    def op(self, body, auth=ADMIN, raw=False, content_type="application/json", headers=None, timeout=30):
+    def op(self, body, auth=ADMIN, raw=False, content_type="application/json", headers=None, timeout=30,
+           source_ip=None):
         """POST / with an operation body; returns (status, parsed JSON or text).
 
         body: a dict/list (sent as JSON), or str/bytes sent as they are.
@@ -379,7 +381,7 @@ class Node:
             h["Authorization"] = a
         h.update(headers or {})
         try:
-            status, _, payload = self.request("POST", "/", data, h, timeout)
+            status, _, payload = self.request("POST", "/", data, h, timeout, source_ip)
         except OSError as e:
             if not self.running():
                 raise NodeError("%s is not running (exit code %s); request failed: %r"

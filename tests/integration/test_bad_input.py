@@ -4,6 +4,7 @@ The node runs with operationsApi.network.maxBodySize 1000 so the 413 path is che
 """
 
 import base64
+import http.client
 import json
 import socket
 import unittest
@@ -225,6 +226,57 @@ class BadInputTest(harness.NodeTestCase):
             with self.subTest(header=header):
                 status, _, got = self.post(body, {"Content-Type": "application/json", "Authorization": header})
                 self.assertEqual((status, got), (401, err(message)))
+
+    def test_keep_alive_after_errors(self):
+        # Several requests, some refused, on one persistent connection.
+        conn = http.client.HTTPConnection(self.node.ip, self.node.port, timeout=10)
+        try:
+            h = self.admin_headers()
+            for body, status in ((b'{"operation":"describe_all"}', 200), (b'{"operation": ', 400),
+                                 (b'{"operation":"foo_bar"}', 400), (b'{"operation":"describe_all"}', 200),
+                                 (b"", 400), (b'{"operation":"user_info"}', 200)):
+                conn.request("POST", "/", body, h)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.assertEqual(resp.status, status, (body, data))
+                self.assertIsInstance(json.loads(data), (dict, list))
+        finally:
+            conn.close()
+
+    def test_garbage_and_truncated_requests(self):
+        def raw(data, read=True):
+            sock = socket.create_connection((self.node.ip, self.node.port), timeout=10)
+            try:
+                sock.sendall(data)
+                if not read:
+                    return b""
+                out = b""
+                while True:
+                    try:
+                        chunk = sock.recv(4096)
+                    except OSError:
+                        break
+                    if not chunk:
+                        break
+                    out += chunk
+                    if b"\r\n\r\n" in out:
+                        break
+                return out
+            finally:
+                sock.close()
+
+        out = raw(b"GARBAGE\r\n\r\n")
+        self.assertTrue(out == b"" or out.startswith(b"HTTP/1.1 400"), out[:200])
+        # A body shorter than its Content-Length, then the client goes away.
+        raw(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n"
+            b"Authorization: " + self.node.auth_header().encode() + b"\r\n\r\n{\"operation\":\"insert\"",
+            read=False)
+        # A Content-Length above the limit is refused before the body arrives.
+        out = raw(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50000\r\n"
+                  b"Authorization: " + self.node.auth_header().encode() + b"\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 413"), out[:200])
+        # The node still answers.
+        harness.wait_until(lambda: self.node.request("GET", "/health")[0] == 200, 5, "health after bad requests")
 
     def test_other_methods(self):
         status, hdrs, body = self.node.request("PUT", "/", b'{"operation":"describe_all"}',

@@ -9,6 +9,8 @@ kill cycles; earlier cycles' acknowledged data must survive later kills too.
 
 import http.client
 import json
+import os
+import random
 import threading
 import time
 import unittest
@@ -19,7 +21,7 @@ from harness import wait_until
 DB, TABLE = "crash", "batch"
 THREADS = 4
 BATCH = 20
-CYCLES = 3
+CYCLES = 4
 
 
 class Loader(threading.Thread):
@@ -95,15 +97,17 @@ class CrashTest(harness.NodeTestCase):
         node = self.start_node()
         node.ok({"operation": "create_table", "database": DB, "table": TABLE, "primary_key": "id"})
         sent, acked = {}, set()
+        rng = random.Random(int(os.environ.get("MESHDB_TEST_SEED", time.time_ns())))
         for cycle in range(CYCLES):
             stop = threading.Event()
             loaders = [Loader(node, cycle, i, stop) for i in range(THREADS)]
             for t in loaders:
                 t.start()
             try:
-                # Kill only once the load is well under way.
-                wait_until(lambda: sum(len(t.acked) for t in loaders) >= 15 * THREADS, 60,
-                           "cycle %d: %d acknowledged batches before the kill" % (cycle, 15 * THREADS))
+                # Kill only once the load is well under way, at a different point each cycle.
+                target = rng.randint(10, 40) * THREADS
+                wait_until(lambda: sum(len(t.acked) for t in loaders) >= target, 60,
+                           "cycle %d: %d acknowledged batches before the kill" % (cycle, target))
                 node.kill9()
             finally:
                 stop.set()

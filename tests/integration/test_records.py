@@ -5,6 +5,7 @@ same text.
 """
 
 import json
+import threading
 import time
 import unittest
 
@@ -159,6 +160,36 @@ class RecordsTest(harness.NodeTestCase):
         assert_op(n, {"operation": "insert", "database": "nodb", "table": t, "records": [{"id": 2}]}, 400,
                   err("database 'nodb' does not exist"))
         self.assertEqual(harness.count_records(n, DB, t), 1)
+
+    def test_concurrent_inserts_of_same_ids(self):
+        # Eight clients insert the same 50 ids at once: each id is inserted exactly once, and
+        # the stored record is the one from the request that reported inserting it.
+        n, t = self.node, self.table()
+        results, errors = {}, []
+
+        def worker(k):
+            try:
+                results[k] = n.ok({"operation": "insert", "database": DB, "table": t,
+                                   "records": [{"id": i, "writer": k} for i in range(50)]})
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(results), 8)
+        writer_of = {}
+        for k, r in results.items():
+            for h in r["inserted_hashes"]:
+                self.assertNotIn(h, writer_of, "id %r reported inserted twice" % h)
+                writer_of[h] = k
+        self.assertEqual(sorted(writer_of), list(range(50)), "every id inserted exactly once")
+        self.assertEqual(sum(len(r["skipped_hashes"]) for r in results.values()), 7 * 50)
+        rows = self.sbv("id", "*", ["id", "writer"], table=t)
+        self.assertEqual({r["id"]: r["writer"] for r in rows}, writer_of)
 
     # -- update / upsert -------------------------------------------------------------------------
 

@@ -98,6 +98,26 @@ class StartupTest(harness.NodeTestCase):
         node.start([], env={"LOG_LEVEL": "error"})
         self.assertEqual(logging_level(node), "error")
 
+    def test_authorize_local(self):
+        # Off by default (docs/configuration.md): no credentials from 127.0.0.1 is still refused.
+        node = self.start_node()
+        assert_op(node, {"operation": "user_info"}, 401, {"error": "Must login"}, auth=None, source_ip="127.0.0.1")
+        node.stop()
+        # On: a request without an Authorization header from loopback runs as the super user.
+        node.start(["--AUTHENTICATION_AUTHORIZELOCAL", "true"])
+        assert_op(node, {"operation": "user_info"}, 200, {"username": "admin"}, auth=None, source_ip="127.0.0.1")
+        # Explicit bad credentials still fail.
+        assert_op(node, {"operation": "user_info"}, 401, {"error": "Login failed"}, auth=("admin", "bad"),
+                  source_ip="127.0.0.1")
+
+    def test_body_credentials(self):
+        # With no Authorization header, username/password in the body authenticate (§1.3).
+        node = self.start_node()
+        assert_op(node, {"operation": "user_info", "username": "admin", "password": "password"}, 200,
+                  {"username": "admin"}, auth=None)
+        assert_op(node, {"operation": "user_info", "username": "admin", "password": "bad"}, 401,
+                  {"error": "Login failed"}, auth=None)
+
     def test_sigterm_exits_zero_promptly(self):
         node = self.start_node()
         pid_file = os.path.join(node.root, "hdb.pid")
