@@ -191,6 +191,26 @@ class RecordsTest(harness.NodeTestCase):
         rows = self.sbv("id", "*", ["id", "writer"], table=t)
         self.assertEqual({r["id"]: r["writer"] for r in rows}, writer_of)
 
+    def test_typed_table(self):
+        n = self.node
+        assert_op(n, {"operation": "create_table", "database": DB, "table": "typed", "primary_key": "id",
+                      "attributes": [{"name": "id", "type": "Int"}, {"name": "name", "type": "String"}]}, 200,
+                  {"message": "table 'dev.typed' successfully created."})
+        d = n.ok({"operation": "describe_table", "database": DB, "table": "typed"})
+        self.assertIs(d["schema_defined"], True)
+        self.assertEqual(d["attributes"][0], {"attribute": "id", "type": "Int", "is_primary_key": True})
+        names = [a["attribute"] for a in d["attributes"]]
+        self.assertNotIn("__createdtime__", names, "typed tables get no timestamps")
+        self.assertIn("name", names)
+        assert_op(n, {"operation": "insert", "database": DB, "table": "typed", "records": [{"id": "notint"}]}, 400,
+                  err('Value "notint" in property id must be an integer (from -2147483648 to 2147483647)'))
+        assert_op(n, {"operation": "insert", "database": DB, "table": "typed", "records": [{"id": 5, "name": "x"}]},
+                  200, {"message": "inserted 1 of 1 records", "inserted_hashes": [5]})
+        row = self.get("typed", [5])[0]
+        self.assertEqual((row["id"], row["name"]), (5, "x"))
+        self.assertNotIn("__createdtime__", row)
+        self.assertEqual(harness.count_records(n, DB, "typed"), 1)
+
     # -- update / upsert -------------------------------------------------------------------------
 
     def test_update(self):

@@ -118,6 +118,28 @@ class StartupTest(harness.NodeTestCase):
         assert_op(node, {"operation": "user_info", "username": "admin", "password": "bad"}, 401,
                   {"error": "Login failed"}, auth=None)
 
+    def test_system_information_and_headers(self):
+        node = self.start_node()
+        status, headers, raw = node.request("POST", "/", b'{"operation":"system_information"}',
+                                            {"Content-Type": "application/json", "Authorization": node.auth_header()})
+        self.assertEqual(status, 200, raw)
+        self.assertTrue(headers.get("content-type", "").startswith("application/json"), headers)
+        info = json.loads(raw)
+        for key in ("system", "time", "cpu", "memory", "disk", "network", "harperdb_processes", "table_size",
+                    "metrics", "threads"):
+            self.assertIn(key, info)
+        self.assertIn(node.proc.pid, [p.get("pid") for p in info["harperdb_processes"]["core"]])
+        only = node.ok({"operation": "system_information", "attributes": ["memory", "cpu"]})
+        self.assertEqual(sorted(only), ["cpu", "memory"])
+        # CORS preflight (§1.1).
+        status, headers, _ = node.request("OPTIONS", "/", None, {"Origin": "http://app.example",
+                                                                 "Access-Control-Request-Method": "POST"})
+        self.assertLess(status, 300)
+        self.assertEqual(headers.get("access-control-allow-origin"), "http://app.example")
+        self.assertEqual(headers.get("access-control-allow-methods"), "POST, GET, PUT, DELETE, PATCH, OPTIONS")
+        self.assertEqual(headers.get("access-control-allow-headers"), "Accept, Content-Type, Authorization")
+        self.assertEqual(headers.get("access-control-allow-credentials"), "true")
+
     def test_sigterm_exits_zero_promptly(self):
         node = self.start_node()
         pid_file = os.path.join(node.root, "hdb.pid")
@@ -165,6 +187,9 @@ class StartupTest(harness.NodeTestCase):
         assert_op(node, {"operation": "set_configuration", "logging_level": "debug"}, 200,
                   {"message": "Configuration successfully set. You must restart HarperDB for new config "
                               "settings to take effect."})
+        # The running node keeps its level until restarted (get_configuration shows the running
+        # configuration, docs/compatibility.md), which also proves the restart below happens.
+        self.assertEqual(logging_level(node), "info")
         # A backup of the previous file was made.
         backups = os.listdir(os.path.join(node.root, "backup"))
         self.assertTrue(any(b.endswith("-harperdb-config.yaml.bak") for b in backups), backups)
