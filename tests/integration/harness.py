@@ -63,9 +63,13 @@ def Any(*types):  # noqa: N802 (reads like a type in expectations)
 def binary_path():
     """The meshdb binary: $MESHDB_BINARY (set by ctest), else ../../build/meshdb."""
     path = os.environ.get("MESHDB_BINARY")
-    if not path:
-        here = os.path.dirname(os.path.abspath(__file__))
-        path = os.path.normpath(os.path.join(here, "..", "..", "build", "meshdb"))
+    if path:
+        # Set explicitly (ctest does): a missing binary is an error, never a silent skip.
+        if not os.access(path, os.X_OK):
+            raise RuntimeError("MESHDB_BINARY=%s is not an executable file (build the meshdb target)" % path)
+        return path
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.normpath(os.path.join(here, "..", "..", "build", "meshdb"))
     if not os.access(path, os.X_OK):
         raise unittest.SkipTest("meshdb binary not found at %s (set MESHDB_BINARY)" % path)
     return path

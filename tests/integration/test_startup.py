@@ -71,6 +71,7 @@ class StartupTest(harness.NodeTestCase):
         except subprocess.TimeoutExpired:
             self.fail("node started with %s did not exit within 15s" % (extra_args,))
         self.assertNotEqual(code, 0, "invalid configuration must exit non-zero")
+        self.assertEqual(code, 2, "docs/configuration.md: an invalid value stops the node with exit code 2")
         # Skip the harness's own "=== start <command>" lines, which contain the key too.
         out = "\n".join(l for l in node.output_text().splitlines() if not l.startswith("=== start")).lower()
         self.assertTrue(any(k.lower() in out for k in key_names),
@@ -80,6 +81,9 @@ class StartupTest(harness.NodeTestCase):
     def test_invalid_port_exits_nonzero_naming_key(self):
         self._expect_start_failure(["--OPERATIONSAPI_NETWORK_PORT", "abc"],
                                    ["operationsApi.network.port", "OPERATIONSAPI_NETWORK_PORT"])
+
+    def test_unknown_cli_key_exits_nonzero(self):
+        self._expect_start_failure(["--NO_SUCH_KEY", "1"], ["NO_SUCH_KEY"])
 
     def test_invalid_log_level_exits_nonzero(self):
         self._expect_start_failure(["--LOGGING_LEVEL", "loud"], ["logging.level", "LOGGING_LEVEL"])
