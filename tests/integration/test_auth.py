@@ -353,5 +353,22 @@ class AuthTest(harness.NodeTestCase):
         n.ok({"operation": "delete", "database": "dev", "table": "dog", "ids": [100]})
 
 
+
+class TokenExpiryTest(harness.NodeTestCase):
+
+    def test_operation_token_expires(self):
+        node = self.start_node(["--AUTHENTICATION_OPERATIONTOKENTIMEOUT", "3s"])
+        tokens = node.ok({"operation": "create_authentication_tokens", "username": "admin", "password": "password"})
+        assert_op(node, {"operation": "user_info"}, 200, {"username": "admin"}, auth=tokens["operation_token"])
+
+        def expired():
+            return node.op({"operation": "user_info"}, auth=tokens["operation_token"]) == (401, err("invalid token"))
+
+        harness.wait_until(expired, 10, "the 3s operation token to expire")
+        # The refresh token (30d) still gives a fresh operation token.
+        fresh = assert_op(node, {"operation": "refresh_operation_token"}, 200, {"operation_token": Any(str)},
+                          auth=tokens["refresh_token"])
+        assert_op(node, {"operation": "user_info"}, 200, {"username": "admin"}, auth=fresh["operation_token"])
+
 if __name__ == "__main__":
     harness.main()

@@ -211,6 +211,21 @@ class RecordsTest(harness.NodeTestCase):
         self.assertNotIn("__createdtime__", row)
         self.assertEqual(harness.count_records(n, DB, "typed"), 1)
 
+    def test_large_batch(self):
+        n, t = self.node, self.table()
+        records = [{"id": i, "group": i % 7, "text": "row %d" % i} for i in range(3000)]
+        body = assert_op(n, {"operation": "insert", "database": DB, "table": t, "records": records}, 200,
+                         {"message": "inserted 3000 of 3000 records", "skipped_hashes": []})
+        self.assertEqual(body["inserted_hashes"], list(range(3000)))
+        self.assertEqual(harness.count_records(n, DB, t), 3000)
+        self.assertEqual(sorted(self.ids_of(self.sbv("group", 3, table=t))), list(range(3, 3000, 7)))
+        page = self.sbv("id", "*", ["id"], table=t, limit=10, offset=2990)
+        self.assertEqual(self.ids_of(page), list(range(2990, 3000)))
+        assert_op(n, {"operation": "delete", "database": DB, "table": t, "ids": list(range(0, 3000, 2))}, 200,
+                  {"message": "1500 of 1500 records successfully deleted"})
+        self.assertEqual(harness.count_records(n, DB, t), 1500)
+        self.assertEqual(n.ok({"operation": "describe_table", "database": DB, "table": t})["record_count"], 1500)
+
     # -- update / upsert -------------------------------------------------------------------------
 
     def test_update(self):
