@@ -3,9 +3,8 @@
 #include "ops/auth.h"
 
 #include <algorithm>
-#include <utility>
-
 #include <boost/json/serialize.hpp>
+#include <utility>
 
 #include "common/log.h"
 #include "config/config.h"
@@ -28,9 +27,8 @@ struct SystemTable {
   bool replicate;
 };
 constexpr SystemTable kSystemTables[] = {
-    {"hdb_user", "username", true},       {"hdb_role", "id", true},
-    {"hdb_nodes", "name", true},          {"hdb_certificate", "name", false},
-    {"hdb_info", "info_id", false},
+    {"hdb_user", "username", true},     {"hdb_role", "id", true},       {"hdb_nodes", "name", true},
+    {"hdb_certificate", "name", false}, {"hdb_info", "info_id", false},
 };
 constexpr char kVersion[] = "meshdb 0.1.0";
 
@@ -43,12 +41,18 @@ bool DecodeBase64(std::string_view text, std::string* out) {
   for (; i < text.size() && text[i] != '='; ++i) {
     char c = text[i];
     int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+' || c == '-') v = 62;
-    else if (c == '/' || c == '_') v = 63;
-    else return false;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+' || c == '-')
+      v = 62;
+    else if (c == '/' || c == '_')
+      v = 63;
+    else
+      return false;
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
@@ -75,10 +79,14 @@ std::string KeyString(const json::value& v) {
 
 const char* AccessName(TableAccess access) {
   switch (access) {
-    case TableAccess::kRead: return "read";
-    case TableAccess::kInsert: return "insert";
-    case TableAccess::kUpdate: return "update";
-    case TableAccess::kDelete: return "delete";
+    case TableAccess::kRead:
+      return "read";
+    case TableAccess::kInsert:
+      return "insert";
+    case TableAccess::kUpdate:
+      return "update";
+    case TableAccess::kDelete:
+      return "delete";
   }
   return "read";
 }
@@ -215,8 +223,9 @@ Status AuthImpl::Bootstrap(const std::string& admin_username, const std::string&
     op.fields = std::move(fields);
     request.ops.push_back(std::move(op));
   };
-  insert("hdb_info", 1,
-         json::object{{"info_id", 1}, {"data_version_num", kVersion}, {"hdb_version_num", kVersion}});
+  insert(
+      "hdb_info", 1,
+      json::object{{"info_id", 1}, {"data_version_num", kVersion}, {"hdb_version_num", kVersion}});
   insert(kRoleTable, "super_user",
          json::object{{"id", "super_user"},
                       {"role", "super_user"},
@@ -301,8 +310,7 @@ Result<Caller> AuthImpl::FirstSuperUser() const {
 }
 
 Result<Caller> AuthImpl::Authenticate(const std::string& authorization,
-                                      const std::string& remote_address,
-                                      const json::object& body) {
+                                      const std::string& remote_address, const json::object& body) {
   if (authorization.empty()) {
     const json::value* user = body.if_contains("username");
     const json::value* pass = body.if_contains("password");

@@ -5,6 +5,9 @@
 // handlers).
 #pragma once
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -13,10 +16,6 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
 
 #include "ops/auth.h"
 #include "security/token_signer.h"
@@ -62,7 +61,8 @@ class AuthImpl final : public Auth {
 
  private:
   // --- Storage helpers (short synchronous reads of the system database). ---
-  Result<std::optional<boost::json::object>> GetRow(const char* table, const std::string& key) const;
+  Result<std::optional<boost::json::object>> GetRow(const char* table,
+                                                    const std::string& key) const;
   Result<std::vector<boost::json::object>> ScanRows(const char* table) const;
   // A role by its name (the `role` field) or, failing that, by id. nullopt when none.
   Result<std::optional<boost::json::object>> FindRole(const std::string& name_or_id) const;
@@ -91,8 +91,8 @@ class AuthImpl final : public Auth {
   bool AuthorizeLocal() const;
 
   // Constant after construction.
-  storage::Store* const store_;          // outlives this
-  const config::Config* const config_;   // outlives this; may be null (defaults)
+  storage::Store* const store_;         // outlives this
+  const config::Config* const config_;  // outlives this; may be null (defaults)
   const std::unique_ptr<security::TokenSigner> signer_;
 
   struct CacheEntry {

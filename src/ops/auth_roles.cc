@@ -1,9 +1,8 @@
 // Auth: the role handlers (add_role, alter_role, drop_role, list_roles) and the validation of
 // role permission JSON, with HarperDB's texts (HARPERDB-OPS.md §6).
+#include <boost/json/serialize.hpp>
 #include <string>
 #include <utility>
-
-#include <boost/json/serialize.hpp>
 
 #include "ops/auth_impl.h"
 #include "storage/store.h"
@@ -128,8 +127,8 @@ void AuthImpl::AddRole(OpCall call) {
   std::string role(call.body.at("role").get_string());
   json::value id(role);
   if (const json::value* given = call.body.if_contains("id");
-      given != nullptr && ((given->is_string() && !given->get_string().empty()) ||
-                           given->is_number())) {
+      given != nullptr &&
+      ((given->is_string() && !given->get_string().empty()) || given->is_number())) {
     id = *given;
   }
   Result<std::optional<json::object>> existing = FindRole(role);
@@ -217,8 +216,8 @@ void AuthImpl::DropRole(OpCall call) {
   for (const json::object& user : *users) {
     const json::value* role = user.if_contains("role");
     if (role != nullptr && KeyText(*role) == id_text) {
-      return call.Fail(Status::Conflict("Cannot drop role '" + name +
-                                        "' as it has users assigned to it"));
+      return call.Fail(
+          Status::Conflict("Cannot drop role '" + name + "' as it has users assigned to it"));
     }
   }
   auto request = OneOp(storage::WriteKind::kDelete, kRoleTable, *id, {});

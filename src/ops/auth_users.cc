@@ -3,12 +3,11 @@
 // texts (HARPERDB-OPS.md §6).
 #include <openssl/rand.h>
 
+#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <string>
 #include <utility>
-
-#include <boost/json/serialize.hpp>
 
 #include "config/config.h"
 #include "ops/auth_impl.h"
@@ -24,8 +23,8 @@ namespace {
 constexpr uint64_t kDefaultOperationTokenS = 24 * 3600;
 constexpr uint64_t kDefaultRefreshTokenS = 30 * 24 * 3600;
 constexpr const char* kSecretFields[] = {"password", "hash", "refresh_token"};
-constexpr const char* kSystemTableNames[] = {"hdb_user", "hdb_role", "hdb_nodes",
-                                             "hdb_certificate", "hdb_info"};
+constexpr const char* kSystemTableNames[] = {"hdb_user", "hdb_role", "hdb_nodes", "hdb_certificate",
+                                             "hdb_info"};
 
 uint64_t NowSeconds() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
@@ -97,8 +96,10 @@ json::object RoleForListing(json::object role) {
 
 void AuthImpl::AddUser(OpCall call) {
   const json::object& body = call.body;
-  if (!Present(body, "username")) return call.Fail(Status::InvalidArgument("Username can't be blank"));
-  if (!Present(body, "password")) return call.Fail(Status::InvalidArgument("Password can't be blank"));
+  if (!Present(body, "username"))
+    return call.Fail(Status::InvalidArgument("Username can't be blank"));
+  if (!Present(body, "password"))
+    return call.Fail(Status::InvalidArgument("Password can't be blank"));
   if (!Present(body, "role")) return call.Fail(Status::InvalidArgument("Role can't be blank"));
   if (!Present(body, "active")) return call.Fail(Status::InvalidArgument("Active can't be blank"));
   if (!body.at("active").is_bool()) {
@@ -117,7 +118,8 @@ void AuthImpl::AddUser(OpCall call) {
                    {"hash_function", "sha256"},
                    {"role", role_id != nullptr ? *role_id : json::value(role_name)},
                    {"active", body.at("active")}};
-  auto request = OneOp(storage::WriteKind::kInsert, kUserTable, json::value(username), std::move(row));
+  auto request =
+      OneOp(storage::WriteKind::kInsert, kUserTable, json::value(username), std::move(row));
   store_->WriteAsync(std::move(request),
                      [this, call = std::move(call), username](Result<storage::WriteResult> r) {
                        if (!r.ok()) return call.Fail(r.status());
@@ -140,9 +142,8 @@ void AuthImpl::AlterUser(OpCall call) {
   if (password != nullptr && password->is_null()) password = nullptr;
   if (role != nullptr && role->is_null()) role = nullptr;
   if (active != nullptr && active->is_null()) active = nullptr;
-  if (password != nullptr &&
-      (!password->is_string() || password->get_string().find_first_not_of(" \t\r\n") ==
-                                     json::string::npos)) {
+  if (password != nullptr && (!password->is_string() || password->get_string().find_first_not_of(
+                                                            " \t\r\n") == json::string::npos)) {
     return call.Fail(Status::InvalidArgument("password cannot be an empty string"));
   }
   if (active != nullptr && !active->is_bool()) {
@@ -170,20 +171,21 @@ void AuthImpl::AlterUser(OpCall call) {
   }
   if (active != nullptr) fields["active"] = *active;
 
-  auto request = OneOp(storage::WriteKind::kUpdate, kUserTable, json::value(username), std::move(fields));
-  store_->WriteAsync(std::move(request),
-                     [this, call = std::move(call), username](Result<storage::WriteResult> r) {
-                       if (!r.ok()) return call.Fail(r.status());
-                       bool applied = r->outcomes.front() == storage::WriteOutcome::kApplied;
-                       if (applied) Invalidate();
-                       json::array updated, skipped;
-                       (applied ? updated : skipped).emplace_back(username);
-                       call.Reply(json::object{
-                           {"message", std::string("updated ") + (applied ? "1" : "0") + " of 1 records"},
-                           {"txn_time", r->txn_time_ms},
-                           {"update_hashes", std::move(updated)},
-                           {"skipped_hashes", std::move(skipped)}});
-                     });
+  auto request =
+      OneOp(storage::WriteKind::kUpdate, kUserTable, json::value(username), std::move(fields));
+  store_->WriteAsync(
+      std::move(request), [this, call = std::move(call), username](Result<storage::WriteResult> r) {
+        if (!r.ok()) return call.Fail(r.status());
+        bool applied = r->outcomes.front() == storage::WriteOutcome::kApplied;
+        if (applied) Invalidate();
+        json::array updated, skipped;
+        (applied ? updated : skipped).emplace_back(username);
+        call.Reply(json::object{
+            {"message", std::string("updated ") + (applied ? "1" : "0") + " of 1 records"},
+            {"txn_time", r->txn_time_ms},
+            {"update_hashes", std::move(updated)},
+            {"skipped_hashes", std::move(skipped)}});
+      });
 }
 
 void AuthImpl::DropUser(OpCall call) {
@@ -193,7 +195,8 @@ void AuthImpl::DropUser(OpCall call) {
   std::string username = KeyText(call.body.at("username"));
   Result<std::optional<json::object>> user = GetRow(kUserTable, username);
   if (!user.ok()) return call.Fail(user.status());
-  if (!user->has_value()) return call.Fail(Status::NotFound("User " + username + " does not exist"));
+  if (!user->has_value())
+    return call.Fail(Status::NotFound("User " + username + " does not exist"));
   auto request = OneOp(storage::WriteKind::kDelete, kUserTable, json::value(username), {});
   store_->WriteAsync(std::move(request),
                      [this, call = std::move(call), username](Result<storage::WriteResult> r) {
@@ -258,15 +261,20 @@ json::object AuthImpl::TokenPayload(const Caller& caller, const char* subject,
                                     uint64_t lifetime_s) const {
   uint64_t now = NowSeconds();
   // jti makes every token distinct, so a new refresh token never equals the one it replaces.
-  return json::object{{"username", caller.username}, {"super_user", caller.super_user},
-                      {"cluster_user", caller.cluster_user}, {"iat", now},
-                      {"exp", now + lifetime_s}, {"sub", subject},
+  return json::object{{"username", caller.username},
+                      {"super_user", caller.super_user},
+                      {"cluster_user", caller.cluster_user},
+                      {"iat", now},
+                      {"exp", now + lifetime_s},
+                      {"sub", subject},
                       {"jti", RandomHex(8)}};
 }
 
 void AuthImpl::IssueTokens(const OpCall& call, const Caller& caller) {
-  std::string operation_token = signer_->Sign(TokenPayload(caller, "operation", OperationTokenLifetime()));
-  std::string refresh_token = signer_->Sign(TokenPayload(caller, "refresh", RefreshTokenLifetime()));
+  std::string operation_token =
+      signer_->Sign(TokenPayload(caller, "operation", OperationTokenLifetime()));
+  std::string refresh_token =
+      signer_->Sign(TokenPayload(caller, "refresh", RefreshTokenLifetime()));
   // Storing the refresh token's hash invalidates the previous one.
   auto request = OneOp(storage::WriteKind::kUpdate, kUserTable, json::value(caller.username),
                        json::object{{"refresh_token", security::Sha256Hex(refresh_token)}});
@@ -331,8 +339,8 @@ void AuthImpl::RefreshOperationToken(OpCall call) {
   }
   Result<Caller> who = CallerFor(**user);
   if (!who.ok()) return call.Fail(who.status());
-  call.Reply(json::object{
-      {"operation_token", signer_->Sign(TokenPayload(*who, "operation", OperationTokenLifetime()))}});
+  call.Reply(json::object{{"operation_token", signer_->Sign(TokenPayload(
+                                                  *who, "operation", OperationTokenLifetime()))}});
 }
 
 }  // namespace meshdb::ops

@@ -1,10 +1,10 @@
 // RAII owners of the OpenSSL handles this module uses: each frees its handle exactly once.
 #pragma once
 
-#include <memory>
-
 #include <openssl/bio.h>
 #include <openssl/evp.h>
+
+#include <memory>
 
 namespace meshdb::security {
 

@@ -1,11 +1,11 @@
 #include "security/password.h"
 
-#include <array>
-#include <cstdlib>
-
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+
+#include <array>
+#include <cstdlib>
 
 namespace meshdb::security {
 

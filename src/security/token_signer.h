@@ -7,12 +7,11 @@
 // concurrently from any thread.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <boost/json/object.hpp>
 
 #include "common/status.h"
 #include "security/openssl_owners.h"

@@ -2,13 +2,12 @@
 // and the user/role/token handlers.
 #include "ops/auth.h"
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <future>
-
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
 
 #include "config/config.h"
 #include "storage/store.h"
@@ -42,7 +41,8 @@ std::string Basic(const std::string& user_pass) {
   std::string out;
   size_t i = 0;
   for (; i + 2 < user_pass.size(); i += 3) {
-    uint32_t v = (uint8_t(user_pass[i]) << 16) | (uint8_t(user_pass[i + 1]) << 8) | uint8_t(user_pass[i + 2]);
+    uint32_t v = (uint8_t(user_pass[i]) << 16) | (uint8_t(user_pass[i + 1]) << 8) |
+                 uint8_t(user_pass[i + 2]);
     for (int s = 18; s >= 0; s -= 6) out.push_back(kB64[(v >> s) & 63]);
   }
   if (user_pass.size() - i == 1) {
@@ -56,7 +56,10 @@ std::string Basic(const std::string& user_pass) {
 }
 
 json::object TablePerm(bool read, bool insert, bool update, bool del) {
-  return {{"read", read}, {"insert", insert}, {"update", update}, {"delete", del},
+  return {{"read", read},
+          {"insert", insert},
+          {"update", update},
+          {"delete", del},
           {"attribute_permissions", json::array{}}};
 }
 
@@ -118,14 +121,16 @@ class AuthTest : public ::testing::Test {
   }
 
   void AddRole(const std::string& role, json::object permission) {
-    OpResult r = Run(&Auth::AddRole, {{"role", role}, {"permission", std::move(permission)}}, Admin());
+    OpResult r =
+        Run(&Auth::AddRole, {{"role", role}, {"permission", std::move(permission)}}, Admin());
     ASSERT_TRUE(r.status.ok()) << r.status.ToString() << " " << json::serialize(r.body);
   }
 
   void AddUser(const std::string& user, const std::string& role, const std::string& pw = "pw",
                bool active = true) {
-    OpResult r = Run(&Auth::AddUser,
-                     {{"username", user}, {"password", pw}, {"role", role}, {"active", active}}, Admin());
+    OpResult r =
+        Run(&Auth::AddUser,
+            {{"username", user}, {"password", pw}, {"role", role}, {"active", active}}, Admin());
     ASSERT_TRUE(r.status.ok()) << r.status.ToString();
     EXPECT_EQ(json::serialize(r.body), R"({"message":")" + user + R"( successfully added"})");
   }
@@ -229,11 +234,14 @@ TEST_F(AuthTest, CachedLoginsAreDroppedAfterUserChanges) {
 
 TEST_F(AuthTest, AlterUserErrors) {
   AddUser("carl", "super_user");
-  auto err = [&](json::object body) { return Run(&Auth::AlterUser, std::move(body), Admin()).status.ToString(); };
+  auto err = [&](json::object body) {
+    return Run(&Auth::AlterUser, std::move(body), Admin()).status.ToString();
+  };
   EXPECT_EQ(err({{"username", "carl"}}),
             "InvalidArgument: nothing to update, must supply active, role or password to update");
   EXPECT_EQ(err({{"password", "x"}}), "InvalidArgument: username is required");
-  EXPECT_EQ(err({{"username", "carl"}, {"active", "no"}}), "InvalidArgument: active must be true or false");
+  EXPECT_EQ(err({{"username", "carl"}, {"active", "no"}}),
+            "InvalidArgument: active must be true or false");
   EXPECT_EQ(err({{"username", "carl"}, {"password", ""}}),
             "InvalidArgument: password cannot be an empty string");
   EXPECT_EQ(err({{"username", "carl"}, {"role", "nosuchrole"}}),
@@ -246,7 +254,9 @@ TEST_F(AuthTest, AlterUserErrors) {
 
 TEST_F(AuthTest, AddUserErrors) {
   AddUser("dup", "super_user");
-  auto err = [&](json::object body) { return Run(&Auth::AddUser, std::move(body), Admin()).status.ToString(); };
+  auto err = [&](json::object body) {
+    return Run(&Auth::AddUser, std::move(body), Admin()).status.ToString();
+  };
   EXPECT_EQ(err({{"username", "dup"}, {"password", "x"}, {"role", "super_user"}, {"active", true}}),
             "Conflict: User dup already exists");
   EXPECT_EQ(err({{"password", "x"}, {"role", "super_user"}, {"active", true}}),
@@ -280,7 +290,8 @@ TEST_F(AuthTest, ListUsersHidesSecretsAndExpandsRoles) {
   EXPECT_EQ(first.at("username"), "admin");
   EXPECT_EQ(first.at("role").at("role"), "super_user");
   EXPECT_EQ(first.at("role").at("permission").at("super_user"), true);
-  EXPECT_EQ(first.at("role").at("permission").at("system").at("tables").at("hdb_user").at("read"), true);
+  EXPECT_EQ(first.at("role").at("permission").at("system").at("tables").at("hdb_user").at("read"),
+            true);
 
   OpResult info = Run(&Auth::UserInfo, {}, admin);
   ASSERT_TRUE(info.status.ok());
@@ -310,7 +321,8 @@ TEST_F(AuthTest, TokensAuthenticateAndRefresh) {
 
   OpResult refreshed = Run(&Auth::RefreshOperationToken, {{"refresh_token", refresh}});
   ASSERT_TRUE(refreshed.status.ok()) << refreshed.status.ToString();
-  EXPECT_EQ(AuthError("Bearer " + std::string(refreshed.body.at("operation_token").as_string())), "OK tok");
+  EXPECT_EQ(AuthError("Bearer " + std::string(refreshed.body.at("operation_token").as_string())),
+            "OK tok");
   EXPECT_EQ(Run(&Auth::RefreshOperationToken, {{"refresh_token", op_token}}).status.ToString(),
             "InvalidArgument: 'refresh_token' is required");
   EXPECT_EQ(Run(&Auth::RefreshOperationToken, {}).status.ToString(),
@@ -319,21 +331,25 @@ TEST_F(AuthTest, TokensAuthenticateAndRefresh) {
             "Unauthenticated: invalid token");
 
   // A new pair invalidates the previous refresh token.
-  OpResult second = Run(&Auth::CreateAuthenticationTokens, {{"username", "tok"}, {"password", "tokpw"}});
+  OpResult second =
+      Run(&Auth::CreateAuthenticationTokens, {{"username", "tok"}, {"password", "tokpw"}});
   ASSERT_TRUE(second.status.ok());
   EXPECT_EQ(Run(&Auth::RefreshOperationToken, {{"refresh_token", refresh}}).status.ToString(),
             "Unauthenticated: invalid token");
-  EXPECT_TRUE(Run(&Auth::RefreshOperationToken,
-                  {{"refresh_token", second.body.at("refresh_token")}}).status.ok());
+  EXPECT_TRUE(
+      Run(&Auth::RefreshOperationToken, {{"refresh_token", second.body.at("refresh_token")}})
+          .status.ok());
 
   // Bad credentials.
   for (json::object body : {json::object{{"username", "tok"}, {"password", "bad"}},
                             json::object{{"username", "nobody"}, {"password", "x"}},
                             json::object{{"username", "tok"}}}) {
     EXPECT_EQ(Run(&Auth::CreateAuthenticationTokens, body).status.ToString(),
-              "Unauthenticated: invalid credentials") << json::serialize(body);
+              "Unauthenticated: invalid credentials")
+        << json::serialize(body);
   }
-  EXPECT_EQ(Run(&Auth::CreateAuthenticationTokens, {}).status.ToString(), "Unauthenticated: Must login");
+  EXPECT_EQ(Run(&Auth::CreateAuthenticationTokens, {}).status.ToString(),
+            "Unauthenticated: Must login");
   EXPECT_EQ(AuthError("", {{"operation", "create_authentication_tokens"}, {"username", "tok"}}),
             "Unauthenticated: invalid credentials");
 
@@ -345,7 +361,8 @@ TEST_F(AuthTest, TokensAuthenticateAndRefresh) {
 TEST_F(AuthTest, TablePermissions) {
   CreateTable("dev", "dog");
   CreateTable("dev", "cat");
-  AddRole("dogreader", {{"super_user", false}, {"dev", {{"tables", {{"dog", TablePerm(true, true, false, false)}}}}}});
+  AddRole("dogreader", {{"super_user", false},
+                        {"dev", {{"tables", {{"dog", TablePerm(true, true, false, false)}}}}}});
   AddUser("reader", "dogreader");
   auto who = auth_->Authenticate(Basic("reader:pw"), "10.0.0.1", {});
   ASSERT_TRUE(who.ok());
@@ -355,26 +372,31 @@ TEST_F(AuthTest, TablePermissions) {
   EXPECT_FALSE(auth_->CheckTableAccess(reader, "dev", "dog", {TableAccess::kRead}));
   EXPECT_FALSE(auth_->CheckTableAccess(reader, "dev", "dog", {TableAccess::kInsert}));
 
-  auto denied = auth_->CheckTableAccess(reader, "dev", "dog", {TableAccess::kInsert, TableAccess::kUpdate});
+  auto denied =
+      auth_->CheckTableAccess(reader, "dev", "dog", {TableAccess::kInsert, TableAccess::kUpdate});
   ASSERT_TRUE(denied);
   EXPECT_EQ(denied->status.ToString(), std::string("PermissionDenied: ") + kNotAuthorized);
-  EXPECT_EQ(json::serialize(denied->body),
-            R"({"unauthorized_access":[{"schema":"dev","table":"dog","required_table_permissions":["update"],)"
-            R"("required_attribute_permissions":[]}],"invalid_schema_items":[]})");
+  EXPECT_EQ(
+      json::serialize(denied->body),
+      R"({"unauthorized_access":[{"schema":"dev","table":"dog","required_table_permissions":["update"],)"
+      R"("required_attribute_permissions":[]}],"invalid_schema_items":[]})");
 
   auto missing = auth_->CheckTableAccess(reader, "dev", "cat", {TableAccess::kRead});
   ASSERT_TRUE(missing);
   EXPECT_TRUE(missing->status.IsPermissionDenied());
-  EXPECT_EQ(json::serialize(missing->body),
-            R"({"unauthorized_access":[],"invalid_schema_items":["Table 'dev.cat' does not exist"]})");
+  EXPECT_EQ(
+      json::serialize(missing->body),
+      R"({"unauthorized_access":[],"invalid_schema_items":["Table 'dev.cat' does not exist"]})");
   auto unknown = auth_->CheckTableAccess(reader, "dev", "nosuch", {TableAccess::kRead});
   ASSERT_TRUE(unknown);
-  EXPECT_EQ(json::serialize(unknown->body.at("invalid_schema_items")), R"(["Table 'dev.nosuch' does not exist"])");
+  EXPECT_EQ(json::serialize(unknown->body.at("invalid_schema_items")),
+            R"(["Table 'dev.nosuch' does not exist"])");
 
   // System tables: nothing for non-super users; super_user writes only hdb_nodes/role/user.
   auto system_read = auth_->CheckTableAccess(reader, "system", "hdb_user", {TableAccess::kRead});
   ASSERT_TRUE(system_read);
-  EXPECT_EQ(json::serialize(system_read->body.at("unauthorized_access").at(0).at("required_table_permissions")),
+  EXPECT_EQ(json::serialize(
+                system_read->body.at("unauthorized_access").at(0).at("required_table_permissions")),
             R"(["read"])");
   Caller admin = Admin();
   EXPECT_FALSE(auth_->CheckTableAccess(admin, "dev", "cat", {TableAccess::kDelete}));
@@ -382,9 +404,10 @@ TEST_F(AuthTest, TablePermissions) {
   EXPECT_FALSE(auth_->CheckTableAccess(admin, "system", "hdb_nodes", {TableAccess::kInsert}));
   auto info_write = auth_->CheckTableAccess(admin, "system", "hdb_info", {TableAccess::kInsert});
   ASSERT_TRUE(info_write);
-  EXPECT_EQ(json::serialize(info_write->body),
-            R"({"unauthorized_access":[{"schema":"system","table":"hdb_info","required_table_permissions":["insert"],)"
-            R"("required_attribute_permissions":[]}],"invalid_schema_items":[]})");
+  EXPECT_EQ(
+      json::serialize(info_write->body),
+      R"({"unauthorized_access":[{"schema":"system","table":"hdb_info","required_table_permissions":["insert"],)"
+      R"("required_attribute_permissions":[]}],"invalid_schema_items":[]})");
 
   EXPECT_TRUE(auth_->CanDescribe(reader, "dev", "dog"));
   EXPECT_FALSE(auth_->CanDescribe(reader, "dev", "cat"));
@@ -395,7 +418,8 @@ TEST_F(AuthTest, TablePermissions) {
 TEST_F(AuthTest, RoleHandlers) {
   CreateTable("dev", "dog");
   Caller admin = Admin();
-  json::object perm{{"super_user", false}, {"dev", {{"tables", {{"dog", TablePerm(true, false, false, false)}}}}}};
+  json::object perm{{"super_user", false},
+                    {"dev", {{"tables", {{"dog", TablePerm(true, false, false, false)}}}}}};
   OpResult r = Run(&Auth::AddRole, {{"role", "developer"}, {"permission", perm}}, admin);
   ASSERT_TRUE(r.status.ok()) << r.status.ToString() << json::serialize(r.body);
   EXPECT_EQ(r.body.at("id"), "developer");
@@ -408,21 +432,29 @@ TEST_F(AuthTest, RoleHandlers) {
 
   auto main_errors = [&](json::object body) {
     OpResult res = Run(&Auth::AddRole, std::move(body), admin);
-    EXPECT_EQ(res.status.ToString(), "InvalidArgument: Errors in the role permissions JSON provided");
-    return res.body.is_object() ? json::serialize(res.body.at("main_permissions")) : std::string("null");
+    EXPECT_EQ(res.status.ToString(),
+              "InvalidArgument: Errors in the role permissions JSON provided");
+    return res.body.is_object() ? json::serialize(res.body.at("main_permissions"))
+                                : std::string("null");
   };
   EXPECT_EQ(main_errors({{"permission", perm}}), R"(["Role can't be blank"])");
   EXPECT_EQ(main_errors({{"role", "r1"}}), R"(["Permission can't be blank"])");
-  EXPECT_EQ(main_errors({{"role", "r2"}, {"permission", {{"super_user", true}, {"dev", perm.at("dev")}}}}),
+  EXPECT_EQ(main_errors(
+                {{"role", "r2"}, {"permission", {{"super_user", true}, {"dev", perm.at("dev")}}}}),
             R"(["Roles with 'super_user' set to true cannot have other permissions set."])");
-  EXPECT_EQ(main_errors({{"role", "r3"}, {"permission", {{"dev", {{"tables", {{"nosuch", TablePerm(true, false, false, false)}}}}}}}}),
-            R"(["Table 'dev.nosuch' does not exist"])");
+  EXPECT_EQ(
+      main_errors({{"role", "r3"},
+                   {"permission",
+                    {{"dev", {{"tables", {{"nosuch", TablePerm(true, false, false, false)}}}}}}}}),
+      R"(["Table 'dev.nosuch' does not exist"])");
   EXPECT_EQ(main_errors({{"role", "r4"}, {"permission", {{"super_user", "yes"}}}}),
             R"(["Value for 'super_user' permission must be a boolean"])");
 
   // alter_role replaces the permission.
-  json::object new_perm{{"super_user", false}, {"dev", {{"tables", {{"dog", TablePerm(true, true, false, false)}}}}}};
-  r = Run(&Auth::AlterRole, {{"id", "developer"}, {"role", "developer"}, {"permission", new_perm}}, admin);
+  json::object new_perm{{"super_user", false},
+                        {"dev", {{"tables", {{"dog", TablePerm(true, true, false, false)}}}}}};
+  r = Run(&Auth::AlterRole, {{"id", "developer"}, {"role", "developer"}, {"permission", new_perm}},
+          admin);
   ASSERT_TRUE(r.status.ok()) << r.status.ToString() << json::serialize(r.body);
   EXPECT_EQ(json::serialize(r.body.at("permission")), json::serialize(new_perm));
   r = Run(&Auth::ListRoles, {}, admin);
@@ -434,7 +466,8 @@ TEST_F(AuthTest, RoleHandlers) {
     }
   }
   EXPECT_TRUE(found);
-  EXPECT_TRUE(Run(&Auth::AlterRole, {{"id", "nosuch"}, {"permission", new_perm}}, admin).status.IsNotFound());
+  EXPECT_TRUE(Run(&Auth::AlterRole, {{"id", "nosuch"}, {"permission", new_perm}}, admin)
+                  .status.IsNotFound());
 
   // drop_role refuses while a user has the role.
   AddUser("dev1", "developer");

@@ -1,8 +1,8 @@
 #include "security/password.h"
 
-#include <cctype>
-
 #include <gtest/gtest.h>
+
+#include <cctype>
 
 namespace meshdb::security {
 namespace {

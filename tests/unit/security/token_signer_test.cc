@@ -1,14 +1,13 @@
 #include "security/token_signer.h"
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
 
 namespace meshdb::security {
 namespace {
