@@ -275,25 +275,6 @@ class AuthTest(harness.NodeTestCase):
         assert_op(n, {"operation": "user_info"}, 200, {"username": "admin"})
         self.assertEqual(n.ok({"operation": "get_configuration"})["logging"]["level"], "info")
 
-    def test_super_user_cluster_operations_forbidden(self):
-        n = self.node
-        self.add_role("creader_role", {"super_user": False, "dev": {"tables": {"dog": table_perm(read=True)}}})
-        reader = self.add_user("creader", "creader_role")
-        cases = [
-            ({"operation": "cluster_status"}, "clusterStatus"),
-            ({"operation": "cluster_get_routes"}, "getRoutes"),
-            ({"operation": "cluster_set_routes", "routes": [{"hostname": "127.0.0.9", "port": 9925}]}, "setRoutes"),
-            ({"operation": "cluster_delete_routes", "routes": [{"hostname": "127.0.0.9", "port": 9925}]},
-             "deleteRoutes"),
-            ({"operation": "add_node", "hostname": "127.0.0.9"}, "addNode"),
-            ({"operation": "update_node", "hostname": "127.0.0.9"}, "updateNode"),
-            ({"operation": "remove_node", "hostname": "127.0.0.9"}, "removeNode"),
-            ({"operation": "list_certificates"}, "listCertificates"),
-        ]
-        for body, name in cases:
-            with self.subTest(operation=body["operation"]):
-                assert_op(n, body, 403, restricted(name), auth=reader)
-
     def test_table_permissions(self):
         n = self.node
         self.add_role("dogreader", {"super_user": False, "dev": {"tables": {"dog": table_perm(read=True)}}})
