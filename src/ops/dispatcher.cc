@@ -66,6 +66,7 @@ const std::unordered_map<std::string_view, OpSpec>& OperationTable() {
       {"system_information", {SystemInformation, nullptr, "systemInformation"}},
       {"get_configuration", {GetConfiguration, nullptr, "getConfiguration"}},
       {"set_configuration", {SetConfiguration, nullptr, "setConfiguration"}},
+      {"read_log", {ReadLog, nullptr, "readLog"}},
       {"restart", {Restart, nullptr, "restart"}},
   };
   return *table;

@@ -33,6 +33,7 @@ void SearchByConditions(OpCall call);
 void SystemInformation(OpCall call);
 void GetConfiguration(OpCall call);
 void SetConfiguration(OpCall call);
+void ReadLog(OpCall call);
 void Restart(OpCall call);
 
 }  // namespace meshdb::ops

@@ -8,17 +8,29 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <vector>
+#include <algorithm>
+#include <optional>
 
 #include <boost/json.hpp>
 
 #include "common/log.h"
 #include "config/config.h"
+#include "ops/fields.h"
 #include "ops/handlers.h"
 #include "storage/store.h"
 
 namespace meshdb::ops {
 
 namespace json = boost::json;
+
+// Binds the value of a Result or fails the call with its Status.
+#define ASSIGN_OR_RETURN_VOID_FAIL(lhs, expr)                    \
+  auto MESHDB_CONCAT(_r_, __LINE__) = (expr);                      \
+  if (!MESHDB_CONCAT(_r_, __LINE__).ok())                          \
+    return call.Fail(MESHDB_CONCAT(_r_, __LINE__).status());       \
+  lhs = std::move(MESHDB_CONCAT(_r_, __LINE__)).value()
 
 namespace {
 
@@ -155,6 +167,88 @@ void SetConfiguration(OpCall call) {
   call.ReplyMessage(
       "Configuration successfully set. You must restart HarperDB for new config settings to take "
       "effect.");
+}
+
+namespace {
+
+// One line of hdb.log as common/log.h writes it:
+//   2026-11-23 14:19:38.952 info [node n1] [server] message
+// Returns nullopt for lines of another shape (e.g. continuation lines).
+std::optional<json::object> ParseLogLine(std::string_view line) {
+  constexpr size_t kTimeChars = 23;  // "YYYY-MM-DD HH:MM:SS.mmm"
+  if (line.size() < kTimeChars + 2 || line[4] != '-' || line[10] != ' ') return std::nullopt;
+  std::string timestamp(line.substr(0, kTimeChars));
+  timestamp[10] = 'T';
+  timestamp += 'Z';
+  std::string_view rest = line.substr(kTimeChars + 1);
+  size_t space = rest.find(' ');
+  if (space == std::string_view::npos) return std::nullopt;
+  std::string level(rest.substr(0, space));
+  if (level == "warning") level = "warn";
+  if (level == "critical") level = "fatal";
+  rest.remove_prefix(space + 1);
+  json::array tags;
+  // Skip "[node x] ", then take "[subsystem] " as the tag.
+  for (int i = 0; i < 2 && !rest.empty() && rest[0] == '['; ++i) {
+    size_t close = rest.find("] ");
+    if (close == std::string_view::npos) break;
+    if (i == 1) tags.emplace_back(rest.substr(1, close - 1));
+    rest.remove_prefix(close + 2);
+  }
+  return json::object{{"timestamp", timestamp}, {"thread", "main/0"}, {"level", level},
+                      {"tags", std::move(tags)}, {"message", rest}};
+}
+
+}  // namespace
+
+void ReadLog(OpCall call) {
+  static const std::vector<std::string> kLevels = {"notify", "fatal", "error", "warn",
+                                                   "info",   "debug", "trace"};
+  const json::object& body = call.body;
+  int64_t limit = 1000, start = 0;
+  for (auto [name, target, min] : {std::tuple{"limit", &limit, 1}, {"start", &start, 0}}) {
+    auto it = body.find(name);
+    if (it == body.end()) continue;
+    if (!it->value().is_int64() || it->value().get_int64() < min) {
+      return call.Fail(Status::InvalidArgument("'" + std::string(name) + "' must be a number " +
+                                               (min == 1 ? "greater than or equal to 1"
+                                                         : "greater than or equal to 0")));
+    }
+    *target = it->value().get_int64();
+  }
+  ASSIGN_OR_RETURN_VOID_FAIL(std::string level, OptionalString(body, "level"));
+  if (!level.empty() && std::find(kLevels.begin(), kLevels.end(), level) == kLevels.end()) {
+    return call.Fail(Status::InvalidArgument(
+        "'level' must be one of [notify, fatal, error, warn, info, debug, trace]"));
+  }
+  ASSIGN_OR_RETURN_VOID_FAIL(std::string from, OptionalString(body, "from"));
+  ASSIGN_OR_RETURN_VOID_FAIL(std::string until, OptionalString(body, "until"));
+  ASSIGN_OR_RETURN_VOID_FAIL(std::string order, OptionalString(body, "order"));
+  ASSIGN_OR_RETURN_VOID_FAIL(std::string filter, OptionalString(body, "filter"));
+  if (!order.empty() && order != "asc" && order != "desc") {
+    return call.Fail(Status::InvalidArgument("'order' must be one of [asc, desc]"));
+  }
+
+  std::ifstream file(call.env->config->settings().log_dir + "/hdb.log");
+  json::array entries;
+  std::string line;
+  while (std::getline(file, line)) {
+    std::optional<json::object> entry = ParseLogLine(line);
+    if (!entry) continue;
+    std::string_view ts = (*entry)["timestamp"].get_string();
+    if (!level.empty() && (*entry)["level"].get_string() != level) continue;
+    if (!from.empty() && ts < std::string_view(from)) continue;
+    if (!until.empty() && ts > std::string_view(until)) continue;
+    if (!filter.empty() && line.find(filter) == std::string::npos) continue;
+    entries.push_back(std::move(*entry));
+  }
+  if (order == "desc") std::reverse(entries.begin(), entries.end());
+  json::array page;
+  for (size_t i = static_cast<size_t>(start);
+       i < entries.size() && page.size() < static_cast<size_t>(limit); ++i) {
+    page.push_back(std::move(entries[i]));
+  }
+  call.Reply(std::move(page));
 }
 
 void Restart(OpCall call) {
