@@ -72,11 +72,6 @@ bool IsLoopback(std::string_view address) {
   return address.find("127.0.0.") != std::string_view::npos;
 }
 
-std::string KeyString(const json::value& v) {
-  if (v.is_string()) return std::string(v.get_string());
-  return json::serialize(v);
-}
-
 const char* AccessName(TableAccess access) {
   switch (access) {
     case TableAccess::kRead:
@@ -177,7 +172,7 @@ Result<std::optional<json::object>> AuthImpl::FindRole(const std::string& name_o
   }
   for (json::object& row : roles) {
     const json::value* id = row.if_contains("id");
-    if (id != nullptr && KeyString(*id) == name_or_id) {
+    if (id != nullptr && KeyText(*id) == name_or_id) {
       return std::optional<json::object>(std::move(row));
     }
   }
@@ -187,10 +182,10 @@ Result<std::optional<json::object>> AuthImpl::FindRole(const std::string& name_o
 Result<Caller> AuthImpl::CallerFor(const json::object& user_row) const {
   Caller caller;
   const json::value* name = user_row.if_contains("username");
-  if (name != nullptr) caller.username = KeyString(*name);
+  if (name != nullptr) caller.username = KeyText(*name);
   const json::value* role_id = user_row.if_contains("role");
   if (role_id != nullptr && !role_id->is_null()) {
-    ASSIGN_OR_RETURN(std::optional<json::object> role, GetRow(kRoleTable, KeyString(*role_id)));
+    ASSIGN_OR_RETURN(std::optional<json::object> role, GetRow(kRoleTable, KeyText(*role_id)));
     if (role) caller.role = std::move(*role);
   }
   caller.super_user = RoleFlag(caller.role, "super_user");
@@ -289,7 +284,7 @@ Result<Caller> AuthImpl::LoginWithOperationToken(const std::string& token) const
   if (sub == nullptr || !sub->is_string() || sub->get_string() != "operation" || name == nullptr) {
     return Status::Unauthenticated("invalid token");
   }
-  ASSIGN_OR_RETURN(std::optional<json::object> user, GetRow(kUserTable, KeyString(*name)));
+  ASSIGN_OR_RETURN(std::optional<json::object> user, GetRow(kUserTable, KeyText(*name)));
   if (!user) return Status::Unauthenticated("invalid token");
   const json::value* active = user->if_contains("active");
   if (active == nullptr || !active->is_bool() || !active->get_bool()) {
@@ -407,6 +402,23 @@ bool AuthImpl::CanDescribe(const Caller& caller, const std::string& database,
   if (perm == nullptr) return false;
   return Granted(*perm, "read") || Granted(*perm, "insert") || Granted(*perm, "update") ||
          Granted(*perm, "delete");
+}
+
+std::string KeyText(const json::value& v) {
+  return v.is_string() ? std::string(v.get_string()) : json::serialize(v);
+}
+
+storage::WriteRequest OneOp(storage::WriteKind kind, const char* table, json::value key,
+                            json::object fields) {
+  storage::WriteRequest request;
+  request.database = kSystemDb;
+  storage::WriteOp op;
+  op.kind = kind;
+  op.table = table;
+  op.key = std::move(key);
+  op.fields = std::move(fields);
+  request.ops.push_back(std::move(op));
+  return request;
 }
 
 }  // namespace meshdb::ops

@@ -19,10 +19,18 @@
 
 #include "ops/auth.h"
 #include "security/token_signer.h"
+#include "storage/store.h"
 
 namespace meshdb::ops {
 
 inline constexpr char kSystemDb[] = "system";
+
+// Helpers shared by auth.cc, auth_roles.cc and auth_users.cc.
+// A key as text: strings as they are, other values as JSON.
+std::string KeyText(const boost::json::value& v);
+// A one-operation write to a table of the system database.
+storage::WriteRequest OneOp(storage::WriteKind kind, const char* table, boost::json::value key,
+                            boost::json::object fields);
 inline constexpr char kUserTable[] = "hdb_user";
 inline constexpr char kRoleTable[] = "hdb_role";
 inline constexpr char kNotAuthorized[] =

@@ -20,23 +20,6 @@ bool IsRoleFlag(std::string_view key) {
   return key == "super_user" || key == "cluster_user" || key == "structure_user";
 }
 
-std::string KeyText(const json::value& v) {
-  return v.is_string() ? std::string(v.get_string()) : json::serialize(v);
-}
-
-storage::WriteRequest OneOp(storage::WriteKind kind, const char* table, json::value key,
-                            json::object fields) {
-  storage::WriteRequest request;
-  request.database = kSystemDb;
-  storage::WriteOp op;
-  op.kind = kind;
-  op.table = table;
-  op.key = std::move(key);
-  op.fields = std::move(fields);
-  request.ops.push_back(std::move(op));
-  return request;
-}
-
 }  // namespace
 
 void AuthImpl::ValidatePermission(const json::object& body, json::array* main_errors,

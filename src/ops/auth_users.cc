@@ -32,27 +32,10 @@ uint64_t NowSeconds() {
                                    .count());
 }
 
-std::string KeyText(const json::value& v) {
-  return v.is_string() ? std::string(v.get_string()) : json::serialize(v);
-}
-
 // A present, non-null, non-empty field (HarperDB's validate.js "presence").
 bool Present(const json::object& body, const char* name) {
   const json::value* v = body.if_contains(name);
   return v != nullptr && !v->is_null() && !(v->is_string() && v->get_string().empty());
-}
-
-storage::WriteRequest OneOp(storage::WriteKind kind, const char* table, json::value key,
-                            json::object fields) {
-  storage::WriteRequest request;
-  request.database = kSystemDb;
-  storage::WriteOp op;
-  op.kind = kind;
-  op.table = table;
-  op.key = std::move(key);
-  op.fields = std::move(fields);
-  request.ops.push_back(std::move(op));
-  return request;
 }
 
 std::string RandomHex(size_t bytes) {
@@ -104,6 +87,13 @@ void AuthImpl::AddUser(OpCall call) {
   if (!Present(body, "active")) return call.Fail(Status::InvalidArgument("Active can't be blank"));
   if (!body.at("active").is_bool()) {
     return call.Fail(Status::InvalidArgument("Active must be a boolean"));
+  }
+  for (auto [field, label] : {std::pair{"username", "Username"}, {"password", "Password"},
+                              {"role", "Role"}}) {
+    const json::value& v = body.at(field);
+    if (!v.is_string() && !v.is_number()) {
+      return call.Fail(Status::InvalidArgument(std::string(label) + " must be a string"));
+    }
   }
   std::string username = KeyText(body.at("username"));
   std::string password = KeyText(body.at("password"));
