@@ -317,8 +317,8 @@ Result<Message> DecodeFrame(std::string_view bytes, size_t max_frame_bytes) {
 }
 
 size_t TxnEntryWireBytes(const TxnEntry& e) {
-  size_t n = VarintSize(e.sender_sequence) + VarintSize(e.origin) +
-             VarintSize(e.origin_sequence) + VarintSize(e.version) + VarintSize(e.writes.size());
+  size_t n = VarintSize(e.sender_sequence) + VarintSize(e.origin) + VarintSize(e.origin_sequence) +
+             VarintSize(e.version) + VarintSize(e.writes.size());
   for (const auto& w : e.writes) {
     n += BytesSize(w.table.size()) + BytesSize(w.key.size()) + BytesSize(w.value.size());
   }

@@ -17,18 +17,30 @@ uint32_t NodeIdForName(std::string_view node_name) {
 
 std::string_view MessageTypeName(MessageType type) {
   switch (type) {
-    case MessageType::kHello: return "Hello";
-    case MessageType::kError: return "Error";
-    case MessageType::kSubscribe: return "Subscribe";
-    case MessageType::kCopyBegin: return "CopyBegin";
-    case MessageType::kCopyChunk: return "CopyChunk";
-    case MessageType::kCopyEnd: return "CopyEnd";
-    case MessageType::kTransactions: return "Transactions";
-    case MessageType::kAck: return "Ack";
-    case MessageType::kCredit: return "Credit";
-    case MessageType::kSchema: return "Schema";
-    case MessageType::kPing: return "Ping";
-    case MessageType::kPong: return "Pong";
+    case MessageType::kHello:
+      return "Hello";
+    case MessageType::kError:
+      return "Error";
+    case MessageType::kSubscribe:
+      return "Subscribe";
+    case MessageType::kCopyBegin:
+      return "CopyBegin";
+    case MessageType::kCopyChunk:
+      return "CopyChunk";
+    case MessageType::kCopyEnd:
+      return "CopyEnd";
+    case MessageType::kTransactions:
+      return "Transactions";
+    case MessageType::kAck:
+      return "Ack";
+    case MessageType::kCredit:
+      return "Credit";
+    case MessageType::kSchema:
+      return "Schema";
+    case MessageType::kPing:
+      return "Ping";
+    case MessageType::kPong:
+      return "Pong";
   }
   return "Unknown";
 }
@@ -57,12 +69,11 @@ std::optional<Error> CheckPeerHello(const Hello& peer, std::string_view own_node
     return Error{ErrorCode::kProtocol, "Hello with max_frame_bytes 0"};
   }
   if (peer.node_name == own_node_name) {
-    return Error{ErrorCode::kNameConflict,
-                 "peer uses this node's name '" + peer.node_name + "'"};
+    return Error{ErrorCode::kNameConflict, "peer uses this node's name '" + peer.node_name + "'"};
   }
   if (NodeIdForName(peer.node_name) == NodeIdForName(own_node_name)) {
-    return Error{ErrorCode::kNameConflict, "node name '" + peer.node_name +
-                                               "' hashes to this node's id; rename one node"};
+    return Error{ErrorCode::kNameConflict,
+                 "node name '" + peer.node_name + "' hashes to this node's id; rename one node"};
   }
   return std::nullopt;
 }

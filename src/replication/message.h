@@ -193,8 +193,8 @@ struct Pong {  // echoes the Ping's fields
   bool operator==(const Pong&) const = default;
 };
 
-using Message = std::variant<Hello, Error, Subscribe, CopyBegin, CopyChunk, CopyEnd,
-                             Transactions, Ack, Credit, Schema, Ping, Pong>;
+using Message = std::variant<Hello, Error, Subscribe, CopyBegin, CopyChunk, CopyEnd, Transactions,
+                             Ack, Credit, Schema, Ping, Pong>;
 
 inline MessageType TypeOf(const Message& m) { return static_cast<MessageType>(m.index() + 1); }
 

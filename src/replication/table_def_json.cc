@@ -1,12 +1,11 @@
 #include "replication/table_def_json.h"
 
-#include <utility>
-
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <utility>
 
 namespace meshdb::replication {
 namespace {

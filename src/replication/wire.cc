@@ -109,8 +109,8 @@ Status WireReader::ReadCount(size_t* out, size_t min_item_bytes, const char* fie
   RETURN_IF_ERROR(ReadVarint(&count, field));
   if (min_item_bytes == 0) min_item_bytes = 1;
   if (count > remaining() / min_item_bytes) {
-    return Error(field, "declared count " + std::to_string(count) +
-                            " cannot fit in the " + std::to_string(remaining()) + " bytes left");
+    return Error(field, "declared count " + std::to_string(count) + " cannot fit in the " +
+                            std::to_string(remaining()) + " bytes left");
   }
   *out = static_cast<size_t>(count);
   return Status::Ok();

@@ -1,10 +1,10 @@
 #include "replication/protocol.h"
 
+#include <gtest/gtest.h>
+
 #include <limits>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "alloc_counter.h"
 #include "storage/store.h"
@@ -27,8 +27,12 @@ std::vector<Message> Samples() {
   vv.Advance(NodeIdForName("node-a"), 42);
   vv.Advance(0xffffffffu, kU64Max);
   std::vector<Message> m;
-  m.push_back(Hello{kProtocolVersion, "node-a", "wss://a.example:9925",
-                    {"txn-batch", "copy", "credit"}, kMax, {"dev", "data"}});
+  m.push_back(Hello{kProtocolVersion,
+                    "node-a",
+                    "wss://a.example:9925",
+                    {"txn-batch", "copy", "credit"},
+                    kMax,
+                    {"dev", "data"}});
   m.push_back(Hello{});
   m.push_back(Error{ErrorCode::kUnsupportedVersion, "speak v1"});
   m.push_back(Error{static_cast<ErrorCode>(65535), ""});
@@ -37,11 +41,16 @@ std::vector<Message> Samples() {
   m.push_back(Subscribe{"dev", {}, StartWithCopy{}});
   m.push_back(Subscribe{"dev", {"dog"}, StartFromTime{1700000000000}});
   m.push_back(CopyBegin{"dev", vv, 123456789});
-  m.push_back(CopyChunk{"dev", "dog", R"({"name":"dog"})",
+  m.push_back(CopyChunk{"dev",
+                        "dog",
+                        R"({"name":"dog"})",
                         {{Bytes({0, 1, 255}), std::string(300, 'v')}, {"k2", ""}}});
   m.push_back(CopyChunk{"dev", "dog", "", {}});
   m.push_back(CopyEnd{"dev"});
-  TxnEntry e1{7, 0xffffffffu, 3, kU64Max,
+  TxnEntry e1{7,
+              0xffffffffu,
+              3,
+              kU64Max,
               {{"dog", Bytes({0x20, 0, 0x7f}), Bytes({1, 2, 0, 3})}, {"cat", "k", ""}}};
   TxnEntry e2{8, 1, 1, 0, {}};
   m.push_back(Transactions{"dev", {e1, e2}});
@@ -99,16 +108,21 @@ TEST(ProtocolTest, DocsExampleBytes) {
   const uint32_t a = NodeIdForName("node-a");
   EXPECT_EQ(a, 0x04c3b593u);
   EXPECT_EQ(NodeIdForName("node-b"), 0x05c3b726u);
-  EXPECT_EQ(Hex(EncodeFrame(Hello{1, "node-b", "wss://b:9933", {"txn-batch", "copy", "credit"},
-                                  16777216, {"dev"}})),
+  EXPECT_EQ(Hex(EncodeFrame(Hello{
+                1, "node-b", "wss://b:9933", {"txn-batch", "copy", "credit"}, 16777216, {"dev"}})),
             "0101066e6f64652d620c7773733a2f2f623a3939333303097478"
             "6e2d626174636804636f707906637265646974808080080103646576");
   VersionVector vv;
   vv.Advance(a, 41);
   EXPECT_EQ(Hex(EncodeFrame(Subscribe{"dev", {}, StartFromVector{vv, 41}})),
-            "0303646576000001" "93eb8e26" "2929");
-  EXPECT_EQ(Hex(EncodeFrame(Credit{"dev", 8})), "0903646576" "08");
-  TxnEntry e{42, a, 42, uint64_t{1700000000000} << 16, {{"dog", "\x03k1", std::string("\0...", 4)}}};
+            "0303646576000001"
+            "93eb8e26"
+            "2929");
+  EXPECT_EQ(Hex(EncodeFrame(Credit{"dev", 8})),
+            "0903646576"
+            "08");
+  TxnEntry e{
+      42, a, 42, uint64_t{1700000000000} << 16, {{"dog", "\x03k1", std::string("\0...", 4)}}};
   EXPECT_EQ(Hex(EncodeFrame(Transactions{"dev", {e}})),
             "0703646576012a93eb8e262a808080c0d6fcf3c5010103646f6703036b3104002e2e2e");
   EXPECT_EQ(Hex(EncodeFrame(Ack{"dev", 42})), "08036465762a");
@@ -149,8 +163,7 @@ TEST(ProtocolTest, OversizedFrameIsTooLarge) {
   EXPECT_TRUE(DecodeFrame(frame, frame.size()).ok());
   auto d = DecodeFrame(frame, frame.size() - 1);
   EXPECT_EQ(d.status().code(), Status::Code::kTooLarge);
-  EXPECT_EQ(d.status().ToString(),
-            "TooLarge: frame of 1007 bytes exceeds max_frame_bytes 1006");
+  EXPECT_EQ(d.status().ToString(), "TooLarge: frame of 1007 bytes exceeds max_frame_bytes 1006");
 }
 
 TEST(ProtocolTest, UnknownAndEmptyFramesAreCorruption) {
@@ -163,17 +176,18 @@ TEST(ProtocolTest, UnknownAndEmptyFramesAreCorruption) {
 
 TEST(ProtocolTest, VarintLimits) {
   // u64 max takes 10 bytes: nine 0xff then 0x01.
-  std::string max_nonce = Bytes({11, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0});
+  std::string max_nonce =
+      Bytes({11, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0});
   auto ok = DecodeFrame(max_nonce, kMax);
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(std::get<Ping>(*ok).nonce, kU64Max);
 
   // Bit 64 set in the 10th byte.
-  EXPECT_EQ(DecodeFrame(Bytes({11, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0}),
-                        kMax)
-                .status()
-                .ToString(),
-            "Corruption: Ping frame: nonce: varint overflows 64 bits at offset 1");
+  EXPECT_EQ(
+      DecodeFrame(Bytes({11, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0}), kMax)
+          .status()
+          .ToString(),
+      "Corruption: Ping frame: nonce: varint overflows 64 bits at offset 1");
   // More than 10 bytes.
   std::string eleven = Bytes({11});
   eleven.append(10, '\x80');
@@ -192,8 +206,8 @@ TEST(ProtocolTest, VarintLimits) {
 
 TEST(ProtocolTest, HugeDeclaredLengthsAreRejectedWithoutAllocating) {
   // Transactions{database "d", entries count 2^62}, then 3 bytes.
-  std::string count_bomb = Bytes({7, 1, 'd', 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-                                  0x40, 1, 1, 1});
+  std::string count_bomb =
+      Bytes({7, 1, 'd', 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 1, 1, 1});
   // CopyChunk with a 2^40-byte key.
   std::string length_bomb =
       Bytes({5, 1, 'd', 1, 't', 0, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 'k'});
@@ -265,8 +279,7 @@ TEST(ProtocolTest, NodeIdForNameIsFnv1a32) {
 TEST(ProtocolTest, TxnEntryWireBytesMatchesEncoding) {
   TxnEntry e{1000, 0xffffffffu, 5, kU64Max, {{"dog", std::string(200, 'k'), "v"}, {"c", "", ""}}};
   Transactions t{"dev", {e, e}};
-  EXPECT_EQ(EncodeFrame(t).size(),
-            TransactionsOverheadBytes("dev", 2) + 2 * TxnEntryWireBytes(e));
+  EXPECT_EQ(EncodeFrame(t).size(), TransactionsOverheadBytes("dev", 2) + 2 * TxnEntryWireBytes(e));
 }
 
 TEST(ProtocolTest, TxnEntryFromLogMovesBytes) {

@@ -1,9 +1,9 @@
 #include "replication/version_vector.h"
 
+#include <gtest/gtest.h>
+
 #include <map>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "replication/table_def_json.h"
 
@@ -92,11 +92,10 @@ TEST(TableDefJsonTest, RoundTrip) {
   def.replicate = false;
   def.attributes = {{"id", "ID", true}, {"name", "String", false}, {"age", "", true}};
   const std::string json = TableDefToJson(def);
-  EXPECT_EQ(json,
-            R"({"database":"dev","name":"dog","primary_key":"id","schema_defined":true,)"
-            R"("replicate":false,"attributes":[{"name":"id","type":"ID","indexed":true},)"
-            R"({"name":"name","type":"String","indexed":false},)"
-            R"({"name":"age","type":"","indexed":true}]})");
+  EXPECT_EQ(json, R"({"database":"dev","name":"dog","primary_key":"id","schema_defined":true,)"
+                  R"("replicate":false,"attributes":[{"name":"id","type":"ID","indexed":true},)"
+                  R"({"name":"name","type":"String","indexed":false},)"
+                  R"({"name":"age","type":"","indexed":true}]})");
   auto back = TableDefFromJson(json);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(TableDefToJson(*back), json);
