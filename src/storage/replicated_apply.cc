@@ -2,9 +2,8 @@
 // chunks of an initial copy, row by row with last-writer-wins, inside the same group commit as
 // local writes (docs/storage.md "Replication").
 #include <algorithm>
-#include <tuple>
-
 #include <boost/json/parse.hpp>
+#include <tuple>
 
 #include "storage/key_codec.h"
 #include "storage/record_codec.h"
@@ -118,7 +117,8 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
   }
   for (const TableDef* d : defs) RETURN_IF_ERROR(CheckTableDef(*d));
   auto defined = [&](const std::string& table) {
-    return std::any_of(defs.begin(), defs.end(), [&](const TableDef* d) { return d->name == table; });
+    return std::any_of(defs.begin(), defs.end(),
+                       [&](const TableDef* d) { return d->name == table; });
   };
   ctx.rows.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -189,7 +189,8 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
   if (result.duplicate) return Status::Ok();
 
   if (item.replicated) {
-    for (const TableDef& d : item.replicated->table_defs) RETURN_IF_ERROR(EnsureTable(txn, db, group, d));
+    for (const TableDef& d : item.replicated->table_defs)
+      RETURN_IF_ERROR(EnsureTable(txn, db, group, d));
   } else if (item.copy->table_def) {
     RETURN_IF_ERROR(EnsureTable(txn, db, group, *item.copy->table_def));
   }
@@ -219,9 +220,9 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
       old_live = !old.tombstone;
       if (old_live) {
         boost::system::error_code ec;
-        json::value parsed =
-            json::parse(json::string_view(old_json.data(), old_json.size()), ec);
-        if (ec || !parsed.is_object()) return Status::Corruption("stored record is not a JSON object");
+        json::value parsed = json::parse(json::string_view(old_json.data(), old_json.size()), ec);
+        if (ec || !parsed.is_object())
+          return Status::Corruption("stored record is not a JSON object");
         old_doc = std::move(parsed.get_object());
       }
     }

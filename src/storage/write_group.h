@@ -3,14 +3,13 @@
 // Writer thread only.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <boost/json/object.hpp>
 
 #include "storage/catalog.h"
 #include "storage/record_codec.h"
@@ -46,16 +45,16 @@ struct RemoteRow {
 
 struct StoreImpl::RequestCtx {
   PendingWrite* item = nullptr;
-  Status status;                       // not OK: failed validation, not applied
-  std::vector<std::string> enc_keys;   // local: one per op
-  WriteResult result;                  // local
-  ApplyResult apply_result;            // replicated / copy
-  std::vector<RemoteRow> rows;         // replicated / copy
+  Status status;                      // not OK: failed validation, not applied
+  std::vector<std::string> enc_keys;  // local: one per op
+  WriteResult result;                 // local
+  ApplyResult apply_result;           // replicated / copy
+  std::vector<RemoteRow> rows;        // replicated / copy
 };
 
 struct StoreImpl::GroupCtx {
   PendingTables tables;
-  uint64_t sequence = 0;  // highest log sequence so far in this group
+  uint64_t sequence = 0;                // highest log sequence so far in this group
   std::map<uint32_t, uint64_t> vector;  // entries read or set in this group
   std::set<uint32_t> vector_dirty;      // entries to write
   std::map<std::string, uint64_t> cursors;

@@ -1,10 +1,10 @@
 // Replication support in the store: version vector, replicated transactions (LWW), peer
 // cursors, commit listeners, raw scans, copy chunks, log search by time, table definitions.
-#include <future>
-#include <mutex>
+#include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-#include <gtest/gtest.h>
+#include <future>
+#include <mutex>
 
 #include "common/hlc.h"
 #include "storage/key_codec.h"
@@ -84,10 +84,13 @@ class ReplicationTest : public StoreTest {
     std::vector<LogEntry> log;
     auto snap = store_->Read(db);
     EXPECT_TRUE(snap.ok());
-    EXPECT_TRUE((*snap)->ScanLog(1, [&](const LogEntry& e) {
-                  log.push_back(e);
-                  return true;
-                }).ok());
+    EXPECT_TRUE((*snap)
+                    ->ScanLog(1,
+                              [&](const LogEntry& e) {
+                                log.push_back(e);
+                                return true;
+                              })
+                    .ok());
     return log;
   }
 };
@@ -292,14 +295,17 @@ TEST_F(ReplicationTest, ScanRawIncludesTombstones) {
   auto snap = store_->Read("dev");
   ASSERT_TRUE(snap.ok());
   std::string seen;
-  ASSERT_TRUE((*snap)->ScanRaw("dog", [&](std::string_view key, std::string_view value) {
-                       RecordHeader h;
-                       std::string_view doc;
-                       EXPECT_TRUE(DecodeRecordHeader(value, &h, &doc).ok());
-                       seen += json::serialize(DecodeKey(key).value()) +
-                               (h.tombstone ? "=dead " : "=live ");
-                       return true;
-                     }).ok());
+  ASSERT_TRUE((*snap)
+                  ->ScanRaw("dog",
+                            [&](std::string_view key, std::string_view value) {
+                              RecordHeader h;
+                              std::string_view doc;
+                              EXPECT_TRUE(DecodeRecordHeader(value, &h, &doc).ok());
+                              seen += json::serialize(DecodeKey(key).value()) +
+                                      (h.tombstone ? "=dead " : "=live ");
+                              return true;
+                            })
+                  .ok());
   EXPECT_EQ(seen, "1=dead 2=live ");
   EXPECT_TRUE((*snap)->ScanRaw("nosuch", [](auto, auto) { return true; }).IsNotFound());
 }
@@ -316,9 +322,10 @@ TEST_F(ReplicationTest, CopyChunkAppliesRowsAndVectorFloorWithoutLogging) {
   ASSERT_TRUE(src.ok());
   TableDef cat = Untyped("dev", "cat");
   ASSERT_TRUE((*src)->CreateTable(cat).ok());
-  ASSERT_TRUE((*src)->Write(Req("dev", {Op(K::kUpsert, "cat", 1, {{"name", "tom"}, {"age", 3}}),
-                                        Op(K::kUpsert, "cat", 2, {{"name", "kit"}}),
-                                        Op(K::kUpsert, "cat", 3, {{"name", "old"}})}))
+  ASSERT_TRUE((*src)
+                  ->Write(Req("dev", {Op(K::kUpsert, "cat", 1, {{"name", "tom"}, {"age", 3}}),
+                                      Op(K::kUpsert, "cat", 2, {{"name", "kit"}}),
+                                      Op(K::kUpsert, "cat", 3, {{"name", "old"}})}))
                   .ok());
   ASSERT_TRUE((*src)->Write(Req("dev", {Op(K::kDelete, "cat", 2)})).ok());
 
@@ -334,10 +341,13 @@ TEST_F(ReplicationTest, CopyChunkAppliesRowsAndVectorFloorWithoutLogging) {
   CopyChunk chunk;
   chunk.database = "dev";
   chunk.table_def = (*src)->GetTable("dev", "cat").value();
-  ASSERT_TRUE((*snap)->ScanRaw("cat", [&](std::string_view k, std::string_view v) {
-                       chunk.rows.push_back({std::string(k), std::string(v)});
-                       return true;
-                     }).ok());
+  ASSERT_TRUE((*snap)
+                  ->ScanRaw("cat",
+                            [&](std::string_view k, std::string_view v) {
+                              chunk.rows.push_back({std::string(k), std::string(v)});
+                              return true;
+                            })
+                  .ok());
   chunk.vector_floor = (*snap)->ReadVersionVector().value();
   chunk.peer_name = "node9";
   chunk.peer_sequence = (*snap)->LastSequence().value();
@@ -346,8 +356,8 @@ TEST_F(ReplicationTest, CopyChunkAppliesRowsAndVectorFloorWithoutLogging) {
 
   auto r = store_->ApplyCopyChunk(chunk);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->rows_applied, 2u);  // 1 and the tombstone of 2
-  EXPECT_EQ(r->rows_skipped, 1u);  // 3: ours is newer
+  EXPECT_EQ(r->rows_applied, 2u);                       // 1 and the tombstone of 2
+  EXPECT_EQ(r->rows_skipped, 1u);                       // 3: ours is newer
   EXPECT_EQ(*store_->LastSequence("dev"), seq_before);  // not logged
   EXPECT_EQ(Keys("dev", "cat"), "[1,3,4]");
   EXPECT_EQ(Get("dev", "cat", 3)->doc.at("name"), "mine");
@@ -360,13 +370,17 @@ TEST_F(ReplicationTest, CopyChunkAppliesRowsAndVectorFloorWithoutLogging) {
   EXPECT_EQ(*store_->PeerCursor("dev", "node9"), 2u);
   // The tombstone is kept, so a stale replicated write cannot bring key 2 back.
   int tombstones = 0;
-  ASSERT_TRUE(store_->Read("dev").value()->ScanRaw("cat", [&](auto, std::string_view v) {
-                       RecordHeader h;
-                       std::string_view doc;
-                       EXPECT_TRUE(DecodeRecordHeader(v, &h, &doc).ok());
-                       tombstones += h.tombstone ? 1 : 0;
-                       return true;
-                     }).ok());
+  ASSERT_TRUE(store_->Read("dev")
+                  .value()
+                  ->ScanRaw("cat",
+                            [&](auto, std::string_view v) {
+                              RecordHeader h;
+                              std::string_view doc;
+                              EXPECT_TRUE(DecodeRecordHeader(v, &h, &doc).ok());
+                              tombstones += h.tombstone ? 1 : 0;
+                              return true;
+                            })
+                  .ok());
   EXPECT_EQ(tombstones, 1);
   // Streaming from the snapshot's vector: replays of what the copy covered are duplicates.
   ReplicatedTxn replay = Put(9, 2, V(1), 1, "stale");
