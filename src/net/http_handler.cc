@@ -4,8 +4,7 @@
 #include <cctype>
 #include <string_view>
 
-#include <boost/json/serialize.hpp>
-
+#include "common/json_text.h"
 #include "net/http_status.h"
 #include "ops/operations.h"
 
@@ -50,7 +49,7 @@ HttpReply ReplyForOpResult(ops::OpResult result) {
   reply.status = HttpStatusFor(result.status);
   if (result.status.ok()) {
     reply.content_type = kJsonType;
-    reply.body = boost::json::serialize(result.body);
+    reply.body = ToJsonText(result.body);
   } else {
     reply.content_type = kJsonErrorType;
     reply.body = ErrorBody(result.status, result.body);

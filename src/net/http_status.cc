@@ -1,8 +1,9 @@
 #include "net/http_status.h"
 
 #include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+
+#include "common/json_text.h"
 
 namespace meshdb::net {
 
@@ -28,20 +29,20 @@ int HttpStatusFor(const Status& status) {
 
 std::string ErrorBody(const Status& status, const json::value& extra) {
   const json::object* fields = extra.if_object();
-  if (fields != nullptr && fields->contains("error")) return json::serialize(*fields);
+  if (fields != nullptr && fields->contains("error")) return ToJsonText(*fields);
   json::object body;
   body.reserve(1 + (fields != nullptr ? fields->size() : 0));
   body["error"] = status.message();
   if (fields != nullptr) {
     for (const auto& field : *fields) body[field.key()] = field.value();
   }
-  return json::serialize(body);
+  return ToJsonText(body);
 }
 
 std::string ErrorBody(const std::string& message) {
   json::object body;
   body["error"] = message;
-  return json::serialize(body);
+  return ToJsonText(body);
 }
 
 }  // namespace meshdb::net
