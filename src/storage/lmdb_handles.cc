@@ -1,5 +1,11 @@
 #include "storage/lmdb_handles.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <algorithm>
 #include <utility>
 
 namespace meshdb::storage {
@@ -16,8 +22,35 @@ LmdbEnv& LmdbEnv::operator=(LmdbEnv&& other) noexcept {
   if (this != &other) {
     if (env_ != nullptr) mdb_env_close(env_);
     env_ = std::exchange(other.env_, nullptr);
+    reserved_bytes_ = std::exchange(other.reserved_bytes_, 0);
   }
   return *this;
+}
+
+uint64_t LmdbEnv::UsedBytes() const {
+  MDB_envinfo info;
+  MDB_stat stat;
+  if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &stat) != 0) return 0;
+  return (static_cast<uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
+}
+
+Status LmdbEnv::ReserveAhead(uint64_t headroom_bytes) {
+  uint64_t used = UsedBytes();
+  if (reserved_bytes_ >= used + headroom_bytes / 2) return Status::Ok();
+  int fd = -1;
+  if (int rc = mdb_env_get_fd(env_, &fd); rc != 0) return LmdbError("mdb_env_get_fd", rc);
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return Status::IOError(std::string("fstat: ") + std::strerror(errno));
+  uint64_t target = used + headroom_bytes;
+  if (static_cast<uint64_t>(st.st_size) < target) {
+    int err = posix_fallocate(fd, 0, static_cast<off_t>(target));
+    // Filesystems without fallocate (EOPNOTSUPP) still work, only slower.
+    if (err != 0 && err != EOPNOTSUPP && err != EINVAL) {
+      return Status::IOError(std::string("posix_fallocate: ") + std::strerror(err));
+    }
+  }
+  reserved_bytes_ = std::max<uint64_t>(target, static_cast<uint64_t>(st.st_size));
+  return Status::Ok();
 }
 
 Result<LmdbEnv> LmdbEnv::Open(const std::string& path, const LmdbEnvOptions& options) {

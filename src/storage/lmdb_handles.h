@@ -50,8 +50,20 @@ class LmdbEnv {
 
   MDB_env* get() const { return env_; }
 
+  // Keeps at least `headroom_bytes / 2` of allocated file space beyond the last used page,
+  // growing the file by posix_fallocate to used + headroom_bytes when it runs short.
+  // Why: LMDB appends new pages past the end of the file, and on ext4 each commit that
+  // extends the file pays a journal commit in fdatasync (~2-4 ms here) instead of a plain
+  // data flush (~0.2 ms). Space allocated ahead is written without changing the file size.
+  // Call from the writer thread only. IOError when the filesystem is full.
+  Status ReserveAhead(uint64_t headroom_bytes);
+
+  // Bytes used by pages in the data file (not counting space reserved ahead).
+  uint64_t UsedBytes() const;
+
  private:
   MDB_env* env_ = nullptr;
+  uint64_t reserved_bytes_ = 0;  // file size after the last ReserveAhead
 };
 
 // A read-only transaction. Aborted (released) in the destructor.

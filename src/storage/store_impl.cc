@@ -372,9 +372,8 @@ Result<TableStats> StoreImpl::GetStats(const std::string& database, const std::s
   };
   stats.table_size_bytes = pages(t->records_dbi) + pages(t->index_dbi);
   stats.log_size_bytes = pages(db->log_dbi);
-  std::error_code ec;
-  auto size = fs::file_size(db->path, ec);
-  stats.db_size_bytes = ec ? 0 : size;
+  // The file itself is larger: space is allocated ahead of use (LmdbEnv::ReserveAhead).
+  stats.db_size_bytes = db->env.UsedBytes();
   return stats;
 }
 

@@ -16,6 +16,9 @@ namespace json = boost::json;
 
 namespace {
 
+// Data-file space kept allocated ahead of LMDB's last page (see LmdbEnv::ReserveAhead).
+constexpr uint64_t kFileHeadroomBytes = 32ull << 20;
+
 constexpr const char* kCreatedTime = "__createdtime__";
 constexpr const char* kUpdatedTime = "__updatedtime__";
 
@@ -106,10 +109,10 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database, std::vector<Pend
 
   GroupCtx group;
   group.sequence = db->last_sequence.load();
-  Status batch_status;
+  Status batch_status = db->env.ReserveAhead(kFileHeadroomBytes);
   WriteTxn txn;
   auto begun = WriteTxn::Begin(db->env.get());
-  if (!begun.ok()) {
+  if (!begun.ok() && batch_status.ok()) {
     batch_status = begun.status();
   } else {
     txn = std::move(begun).value();
