@@ -1,0 +1,94 @@
+// The replication engine of one node: WebSocket links per (peer, database), publishing this
+// node's transaction log to peers and applying theirs (see docs/protocol.md and
+// docs/replication.md). Cluster membership (hdb_nodes, routes, the cluster operations) lives
+// in cluster_manager.h and drives this service through SetPeers.
+//
+// Thread-safety: every public method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/array.hpp>
+
+#include "common/status.h"
+
+namespace meshdb::net {
+class UpgradeHandler;
+}
+namespace meshdb::ops {
+class Auth;
+}
+namespace meshdb::storage {
+class Store;
+}
+
+namespace meshdb::replication {
+
+// Per-table replication choice for one peer (add_node `subscriptions`).
+struct TableSubscription {
+  std::string database;
+  std::string table;
+  bool publish = true;    // send this node's transactions on the table to the peer
+  bool subscribe = true;  // apply the peer's transactions on the table
+};
+
+// A peer this node replicates with.
+struct PeerSpec {
+  std::string name;  // node name; "" when only the URL is known yet (learned at Hello)
+  std::string url;   // ws://host:port
+  // Dial this peer (routes, add_node) rather than only accepting its connections.
+  bool dial = true;
+  // The Authorization header to send on the next connection ("" = use the node token).
+  std::string authorization;
+  // Empty: full replication of every replicated database and table.
+  std::vector<TableSubscription> subscriptions;
+  // Set: a new subscription starts streaming from this time instead of copying.
+  std::optional<uint64_t> start_time_ms;
+};
+
+struct ServiceOptions {
+  storage::Store* store = nullptr;  // outlives the service
+  ops::Auth* auth = nullptr;        // outlives the service; verifies Basic credentials
+  std::string node_name;
+  std::string node_url;
+  std::string bind_address;          // local address for outgoing connections
+  std::vector<std::string> databases;  // replication.databases; empty = all
+  uint32_t reconnect_min_ms = 100;
+  uint32_t reconnect_max_ms = 5000;
+  size_t max_frame_bytes = 16u << 20;
+  // Called when a peer announced itself (Hello) on an inbound link, so membership can record
+  // the node (name, url). May be called on any thread.
+  std::function<void(const std::string& name, const std::string& url)> on_peer_hello;
+};
+
+class ReplicationService {
+ public:
+  static Result<std::unique_ptr<ReplicationService>> Create(const ServiceOptions& options);
+  virtual ~ReplicationService() = default;
+
+  virtual void Start() = 0;
+  // Closes every link (WebSocket close "service_restart") and joins threads.
+  virtual void Stop() = 0;
+
+  // The whole set of peers, replacing the previous one (live): new peers are dialed (when
+  // `dial`), peers no longer listed are disconnected and their inbound connections refused.
+  virtual void SetPeers(std::vector<PeerSpec> peers) = 0;
+
+  // Inbound WebSocket upgrades on /replication (hand to net::HttpServerOptions).
+  virtual net::UpgradeHandler* upgrade_handler() = 0;
+
+  // cluster_status's `connections` array (HARPERDB-OPS.md §2.3 plus positions and lag).
+  virtual boost::json::array ConnectionsStatus() = 0;
+
+  // Tries one connection to `url` with `authorization` and reports whether the peer accepted
+  // it (for add_node's "error updating target node" message). Calls `done` once.
+  virtual void Probe(const std::string& url, const std::string& authorization,
+                     std::function<void(Status)> done) = 0;
+};
+
+}  // namespace meshdb::replication
