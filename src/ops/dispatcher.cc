@@ -125,6 +125,11 @@ Dispatcher::Dispatcher(OpEnv env, std::unique_ptr<Auth> auth)
   env_.auth = auth_.get();
 }
 
+void Dispatcher::RegisterOperation(std::string name, std::function<void(OpCall)> handler,
+                                   const char* super_user_name) {
+  added_[std::move(name)] = AddedOperation{std::move(handler), super_user_name};
+}
+
 void Dispatcher::Execute(OpRequest request, Done done) {
   // 1. The body must be a JSON object naming an operation (before authentication, as
   //    HarperDB parses first).
@@ -168,10 +173,13 @@ void Dispatcher::Execute(OpRequest request, Done done) {
   // 3. Which operation, and may the caller run it.
   const auto& table = OperationTable();
   auto spec_it = table.find(operation);
-  if (spec_it == table.end()) {
+  auto added_it = added_.find(operation);
+  if (spec_it == table.end() && added_it == added_.end()) {
     return done(Error(Status::InvalidArgument("Operation '" + operation + "' not found")));
   }
-  const OpSpec& spec = spec_it->second;
+  OpSpec added_spec;
+  if (added_it != added_.end()) added_spec.super_user_name = added_it->second.super_user_name;
+  const OpSpec& spec = added_it != added_.end() ? added_spec : spec_it->second;
   if (spec.super_user_name != nullptr && !caller.super_user) {
     return done(Error(
         Status::PermissionDenied(
@@ -216,7 +224,9 @@ void Dispatcher::Execute(OpRequest request, Done done) {
 
   // 4. Run it.
   OpCall call{&env_, std::move(caller), std::move(body), std::move(done)};
-  if (spec.handler != nullptr) {
+  if (added_it != added_.end()) {
+    added_it->second.handler(std::move(call));
+  } else if (spec.handler != nullptr) {
     spec.handler(std::move(call));
   } else {
     (auth_.get()->*spec.auth_handler)(std::move(call));

@@ -1,8 +1,10 @@
 // The factory that builds this node's Operations (the HarperDB-compatible operations API).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 #include "ops/operations.h"
@@ -23,9 +25,25 @@ struct OpsDeps {
   std::string admin_password = "password";  // HDB_ADMIN_PASSWORD
 };
 
+class Auth;
+struct OpCall;
+
+// The operations API of a node, open to operations added by later layers (replication adds
+// the cluster operations) without ops depending on them.
+class NodeOperations : public Operations {
+ public:
+  // Adds `name` (or replaces an added one). `super_user_name`, when not null, restricts it to
+  // super_user roles and is the name HarperDB's 403 text quotes (e.g. "addNode"). Register
+  // everything before the first Execute; not thread-safe against concurrent Execute.
+  virtual void RegisterOperation(std::string name, std::function<void(OpCall)> handler,
+                                 const char* super_user_name) = 0;
+  // Users, roles and credential checks; lives as long as this object.
+  virtual Auth* auth() = 0;
+};
+
 // Bootstraps the system database (hdb_user, hdb_role, hdb_nodes, hdb_certificate, hdb_info),
 // the super_user and cluster_user roles and the admin user on first start, then returns the
 // dispatcher. Errors from storage are returned as they are.
-Result<std::unique_ptr<Operations>> CreateNodeOperations(const OpsDeps& deps);
+Result<std::unique_ptr<NodeOperations>> CreateNodeOperations(const OpsDeps& deps);
 
 }  // namespace meshdb::ops

@@ -132,7 +132,7 @@ int Run(const RunOptions& options) {
   deps.config = &config;
   deps.admin_username = EnvOr(env, "HDB_ADMIN_USERNAME", "admin");
   deps.admin_password = EnvOr(env, "HDB_ADMIN_PASSWORD", "password");
-  Result<std::unique_ptr<ops::Operations>> operations = ops::CreateNodeOperations(deps);
+  Result<std::unique_ptr<ops::NodeOperations>> operations = ops::CreateNodeOperations(deps);
   if (!operations.ok()) {
     log->error("cannot start the operations API: {}", operations.status().ToString());
     return Fail(kExitStartupFailed,
