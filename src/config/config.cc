@@ -177,6 +177,14 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
   }
   s.replication_databases = ReadJson(tree, "replication.databases");
   if (s.replication_databases.is_null()) s.replication_databases = "*";
+  s.replication_cluster_key = ReadString(tree, "replication.clusterKey", "");
+  s.replication_reconnect_min_ms =
+      static_cast<uint32_t>(ReadInt(tree, "replication.reconnectMinMs", 100));
+  s.replication_reconnect_max_ms =
+      static_cast<uint32_t>(ReadInt(tree, "replication.reconnectMaxMs", 5000));
+  if (s.replication_reconnect_max_ms < s.replication_reconnect_min_ms) {
+    s.replication_reconnect_max_ms = s.replication_reconnect_min_ms;
+  }
   s.tls_certificate = ReadString(tree, "tls.certificate", "");
   s.tls_private_key = ReadString(tree, "tls.privateKey", "");
   s.tls_certificate_authority = ReadString(tree, "tls.certificateAuthority", "");

@@ -84,6 +84,9 @@ TEST_F(ConfigTest, FirstLoadWritesDefaults) {
   EXPECT_EQ(s.replication_hostname, "");
   EXPECT_TRUE(s.replication_routes.is_null());
   EXPECT_EQ(s.replication_databases, json::value("*"));
+  EXPECT_EQ(s.replication_cluster_key, "");
+  EXPECT_EQ(s.replication_reconnect_min_ms, 100u);
+  EXPECT_EQ(s.replication_reconnect_max_ms, 5000u);
 
   std::string text = ReadConfig();
   EXPECT_NE(text.find("operationsApi:"), std::string::npos) << text;
@@ -231,6 +234,28 @@ TEST_F(ConfigTest, JsonRoutesFromEnv) {
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(json::serialize(config->settings().replication_routes),
             R"([{"hostname":"127.0.0.1","port":19933},"127.0.0.9:19999"])");
+}
+
+TEST_F(ConfigTest, ReplicationClusterKeyAndReconnectSettings) {
+  Result<Config> config = LoadWith({{"REPLICATION_CLUSTERKEY", "s3cret"}},
+                                   {{"replication.reconnectMinMs", "20"},
+                                    {"REPLICATION_RECONNECTMAXMS", "200"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->settings().replication_cluster_key, "s3cret");
+  EXPECT_EQ(config->settings().replication_reconnect_min_ms, 20u);
+  EXPECT_EQ(config->settings().replication_reconnect_max_ms, 200u);
+
+  // A maximum below the minimum is raised to it.
+  config = LoadWith({}, {{"replication.reconnectMinMs", "300"},
+                         {"replication.reconnectMaxMs", "50"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->settings().replication_reconnect_max_ms, 300u);
+
+  config = LoadWith({}, {{"replication.reconnectMinMs", "0"}});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("'replication.reconnectMinMs' must be a positive"),
+            std::string::npos)
+      << config.status().message();
 }
 
 TEST_F(ConfigTest, InvalidValuesNameTheKey) {
