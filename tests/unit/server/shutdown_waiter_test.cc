@@ -1,0 +1,38 @@
+#include "server/shutdown_waiter.h"
+
+#include <signal.h>
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace meshdb::server {
+namespace {
+
+TEST(ShutdownWaiterTest, RestartRequestEndsWait) {
+  ShutdownWaiter waiter;
+  std::thread requester([&] { waiter.RequestRestart(); });
+  EXPECT_EQ(ShutdownWaiter::Reason::kRestart, waiter.Wait());
+  EXPECT_EQ(0, waiter.signal_number());
+  requester.join();
+}
+
+TEST(ShutdownWaiterTest, SigtermEndsWaitAndIsNotDeliveredToOtherThreads) {
+  ShutdownWaiter waiter;
+  // Another thread started after the waiter inherits the blocked mask; the signal sent to the
+  // process is taken by the waiter's sigwait, not by the default handler (which would kill us).
+  std::thread sender([] { kill(getpid(), SIGTERM); });
+  EXPECT_EQ(ShutdownWaiter::Reason::kSignal, waiter.Wait());
+  EXPECT_EQ(SIGTERM, waiter.signal_number());
+  sender.join();
+}
+
+TEST(ShutdownWaiterTest, FirstReasonWins) {
+  ShutdownWaiter waiter;
+  waiter.RequestRestart();
+  waiter.RequestRestart();
+  EXPECT_EQ(ShutdownWaiter::Reason::kRestart, waiter.Wait());
+}
+
+}  // namespace
+}  // namespace meshdb::server
