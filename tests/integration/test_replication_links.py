@@ -1,0 +1,240 @@
+"""Replication conformance, links (issue 3 suite items 1, 2, 3, 13) and the cluster operations' shapes.
+
+1. two nodes, one route, writes on both sides;
+2. three nodes, C added to A only, ends linked to B, and data written on C reaches B;
+3. chain A-B-C (routes A->B, B->C only, no A-C link) converges both ways;
+13. routes set with cluster_set_routes and deleted with cluster_delete_routes link and unlink live
+    (and are persisted in harperdb-config.yaml);
+plus the shapes of add_node / cluster_status / routes responses and the 403s for non-super users
+(HARPERDB-OPS.md §1.4, §2).
+"""
+
+import json
+import os
+
+import cluster
+import harness
+from cluster import wait_converged, wait_linked, wait_record
+from harness import ANY, Any, assert_op, wait_until
+
+DB, T = "dev", "dog"
+
+RESTRICTED = "This operation is not authorized due to role restrictions and/or invalid database items"
+
+
+def restricted(name):
+    return {"error": RESTRICTED, "unauthorized_access": ["Operation '%s' is restricted to 'super_user' roles" % name],
+            "invalid_schema_items": []}
+
+
+class LinksTest(cluster.ClusterTestCase):
+
+    def test_01_two_nodes_one_route_writes_both_sides(self):
+        key = cluster.new_cluster_key()
+        a = self.start_repl_node("A", cluster_key=key)
+        b = self.start_repl_node("B", cluster_key=key, routes=[a])
+        self.create_table(a, DB, T)
+        self.wait_table(b, DB, T)
+        self.insert(a, DB, T, [{"id": "a%d" % i, "from": "A", "n": i} for i in range(20)])
+        self.insert(b, DB, T, [{"id": "b%d" % i, "from": "B", "n": i} for i in range(20)])
+        contents = wait_converged([a, b], DB, 20, min_rows=40)
+        self.assertEqual(len(contents[T]), 40)
+        # The single route is a two-way link: both sides show the other connected.
+        wait_linked(a, b, DB)
+        wait_linked(b, a, DB)
+        # Updates and deletes flow both ways too.
+        self.insert(b, DB, T, [{"id": "a1", "n": 100}], op="update")
+        a.ok({"operation": "delete", "database": DB, "table": T, "ids": ["b2"]})
+        wait_record(a, DB, T, "a1", expect={"n": 100, "from": "A"})
+        contents = wait_converged([a, b], DB, 20)
+        self.assertEqual(len(contents[T]), 39)
+        self.assertNotIn('"b2"', contents[T])
+
+    def test_02_c_added_to_a_only_links_to_b(self):
+        a, b, c = self.start_repl_nodes(["A", "B", "C"])
+        self.add_node(a, b)
+        self.create_table(a, DB, T)
+        self.insert(a, DB, T, [{"id": "from-a", "v": 1}])
+        wait_record(b, DB, T, "from-a")
+        # C knows only A.
+        self.add_node(c, a)
+        wait_record(c, DB, T, "from-a")
+        # Node records gossip: C learns B and they link directly.
+        wait_until(lambda: b.repl_name in cluster.node_rows(c), 20, "C's hdb_nodes to list B")
+        wait_linked(c, b, DB, 20)
+        wait_linked(b, c, DB, 20)
+        # With A gone, C's writes still reach B (over the C-B link, not relayed by A).
+        a.kill9()
+        self.insert(c, DB, T, [{"id": "from-c", "v": 3}])
+        wait_record(b, DB, T, "from-c", timeout_s=15)
+        self.insert(b, DB, T, [{"id": "from-b", "v": 2}])
+        wait_record(c, DB, T, "from-b", timeout_s=15)
+        wait_converged([b, c], DB, 20, min_rows=3)
+
+    def test_03_chain_converges_both_ways(self):
+        key = cluster.new_cluster_key()
+        # Routes A->B and B->C only; start the far end first.
+        c = self.start_repl_node("C", cluster_key=key)
+        b = self.start_repl_node("B", cluster_key=key, routes=[c])
+        a = self.start_repl_node("A", cluster_key=key, routes=[b])
+        self.create_table(a, DB, T)
+        self.wait_table(c, DB, T)
+        self.insert(a, DB, T, [{"id": "a%d" % i, "from": "A"} for i in range(10)])
+        self.insert(c, DB, T, [{"id": "c%d" % i, "from": "C"} for i in range(10)])
+        self.insert(b, DB, T, [{"id": "b0", "from": "B"}])
+        wait_converged([a, b, c], DB, 20, min_rows=21)
+        # Partial updates at the ends relay through B.
+        self.insert(a, DB, T, [{"id": "c3", "touched_by": "A"}], op="update")
+        self.insert(c, DB, T, [{"id": "a3", "touched_by": "C"}], op="update")
+        wait_record(c, DB, T, "c3", expect={"touched_by": "A", "from": "C"})
+        wait_record(a, DB, T, "a3", expect={"touched_by": "C", "from": "A"})
+        wait_converged([a, b, c], DB, 20, min_rows=21)
+        # It really is a chain: no A-C link was made.
+        for x, y in ((a, c), (c, a)):
+            s = cluster.database_socket(cluster.cluster_status(x), y.repl_name, DB)
+            self.assertFalse(s and s.get("connected"),
+                             "%s has a connected socket to %s; the chain test needs no A-C link: %r" % (x.name, y.name, s))
+
+    def test_13_routes_set_and_delete_link_and_unlink_live(self):
+        key = cluster.new_cluster_key()
+        a = self.start_repl_node("A", cluster_key=key)
+        b = self.start_repl_node("B", cluster_key=key)
+        self.create_table(a, DB, T)
+        self.create_table(b, DB, T)
+        route = {"hostname": b.ip, "port": harness.OPS_PORT}
+        assert_op(a, {"operation": "cluster_get_routes"}, 200, [])
+        assert_op(a, {"operation": "cluster_set_routes", "routes": [route]}, 200,
+                  {"message": "cluster routes successfully set", "set": [route], "skipped": []})
+        # Upsert: the same route again is skipped.
+        assert_op(a, {"operation": "cluster_set_routes", "routes": [route]}, 200,
+                  {"message": "cluster routes successfully set", "set": [], "skipped": [route]})
+        assert_op(a, {"operation": "cluster_get_routes"}, 200, [route])
+        config = open(os.path.join(a.root, "harperdb-config.yaml")).read()
+        self.assertIn(b.ip, config, "cluster_set_routes must persist the route in harperdb-config.yaml")
+        # Linked live, both ways, no restart.
+        self.insert(a, DB, T, [{"id": "a1"}])
+        self.insert(b, DB, T, [{"id": "b1"}])
+        wait_record(b, DB, T, "a1")
+        wait_record(a, DB, T, "b1")
+        wait_linked(a, b, DB)
+        # Delete: unknown routes are skipped; the link goes away live.
+        other = {"hostname": "127.0.0.254", "port": harness.OPS_PORT}
+        assert_op(a, {"operation": "cluster_delete_routes", "routes": [route, other]}, 200,
+                  {"message": "cluster routes successfully deleted", "deleted": [route], "skipped": [other]})
+        assert_op(a, {"operation": "cluster_get_routes"}, 200, [])
+        config = open(os.path.join(a.root, "harperdb-config.yaml")).read()
+        self.assertNotIn(b.ip, config, "cluster_delete_routes must remove the route from harperdb-config.yaml")
+        wait_until(lambda: not cluster.connected(a, b, DB) and not cluster.connected(b, a, DB), 10,
+                   "the A-B link to close after cluster_delete_routes")
+        self.insert(a, DB, T, [{"id": "a2"}])
+        self.insert(b, DB, T, [{"id": "b2"}])
+        cluster.assert_stays_absent(self, b, DB, T, "a2")
+        cluster.assert_stays_absent(self, a, DB, T, "b2", duration_s=0.5)
+        # Set again: linked again, and what was written meanwhile arrives.
+        assert_op(a, {"operation": "cluster_set_routes", "routes": [route]}, 200, {"set": [route], "skipped": []})
+        wait_converged([a, b], DB, 20, min_rows=4)
+
+
+class ClusterOperationsShapeTest(cluster.ClusterTestCase):
+
+    def test_non_super_user_gets_403(self):
+        n = self.start_repl_node("A")
+        perm = {"super_user": False, "dev": {"tables": {"dog": {"read": True, "insert": False, "update": False,
+                                                                 "delete": False, "attribute_permissions": []}}}}
+        assert_op(n, {"operation": "add_role", "role": "reader", "permission": perm}, 200)
+        assert_op(n, {"operation": "add_user", "username": "reader", "password": "pw-123", "role": "reader",
+                      "active": True}, 200)
+        reader = ("reader", "pw-123")
+        route = {"hostname": "127.0.0.9", "port": 9925}
+        cases = [
+            ({"operation": "add_node", "hostname": "127.0.0.9"}, "addNode"),
+            ({"operation": "update_node", "hostname": "127.0.0.9"}, "updateNode"),
+            ({"operation": "remove_node", "hostname": "127.0.0.9"}, "removeNode"),
+            ({"operation": "configure_cluster", "connections": []}, "configureCluster"),
+            ({"operation": "cluster_status"}, "clusterStatus"),
+            ({"operation": "cluster_set_routes", "routes": [route]}, "setRoutes"),
+            ({"operation": "cluster_get_routes"}, "getRoutes"),
+            ({"operation": "cluster_delete_routes", "routes": [route]}, "deleteRoutes"),
+        ]
+        for body, name in cases:
+            with self.subTest(operation=body["operation"]):
+                assert_op(n, body, 403, restricted(name), auth=reader)
+        # Nothing changed.
+        assert_op(n, {"operation": "cluster_get_routes"}, 200, [])
+        self.assertNotIn("127.0.0.9", cluster.node_rows(n))
+
+    def test_single_node_status_and_route_validation(self):
+        n = self.start_repl_node("A")
+        st = assert_op(n, {"operation": "cluster_status"}, 200,
+                       {"type": "cluster-status", "connections": [], "node_name": n.ip, "is_enabled": True})
+        self.assertEqual(list(st)[:2], ["type", "connections"], "key order: type, connections, node_name, ...")
+        assert_op(n, {"operation": "cluster_set_routes"}, 400, {"error": "'routes' is required"})
+        assert_op(n, {"operation": "cluster_set_routes", "routes": "x"}, 400,
+                  {"error": "'routes' must be one of [array]"})
+        assert_op(n, {"operation": "cluster_set_routes", "routes": [{"port": -1}]}, 400,
+                  {"error": "'routes' does not match any of the allowed types"})
+        assert_op(n, {"operation": "cluster_set_routes", "server": "x", "routes": []}, 400,
+                  {"error": "'server' must be one of [hub, leaf]"})
+        assert_op(n, {"operation": "cluster_delete_routes"}, 400, {"error": "'routes' is required"})
+        assert_op(n, {"operation": "configure_cluster"}, 400, {"error": "'connections' is required"})
+        assert_op(n, {"operation": "configure_cluster", "connections": []}, 200,
+                  {"message": "Configure cluster complete.", "connections": []})
+        assert_op(n, {"operation": "remove_node", "hostname": "127.0.0.99"}, 400,
+                  {"error": "127.0.0.99 does not exist"})
+        assert_op(n, {"operation": "add_node", "hostname": 5, "verify_tls": "x"}, 400,
+                  {"error": "'hostname' must be a string. 'verify_tls' must be a boolean"})
+        # String and object routes, and a legacy {host, port}.
+        routes = ["ws://127.0.0.9:9925", {"hostname": "127.0.0.10", "port": 9925}]
+        assert_op(n, {"operation": "cluster_set_routes", "routes": routes}, 200,
+                  {"message": "cluster routes successfully set", "set": routes, "skipped": []})
+        assert_op(n, {"operation": "cluster_get_routes"}, 200, routes)
+        assert_op(n, {"operation": "cluster_delete_routes", "routes": routes}, 200,
+                  {"message": "cluster routes successfully deleted", "deleted": routes, "skipped": []})
+
+    def test_add_node_status_and_node_rows(self):
+        a, b = self.start_repl_nodes(["A", "B"])
+        url_b = "ws://%s:%d" % (b.ip, harness.OPS_PORT)
+        got = self.add_node(a, b)
+        self.assertEqual(got, {"message": "Successfully added '%s' to cluster" % url_b})
+        self.create_table(a, DB, T)
+        wait_linked(a, b, DB)
+        wait_linked(b, a, DB)
+        st = cluster.cluster_status(a)
+        harness.assert_subset({"type": "cluster-status", "node_name": a.ip, "is_enabled": True}, st)
+        conns = [c for c in st["connections"] if c.get("name") == b.ip]
+        self.assertEqual(len(conns), 1, st)
+        conn = conns[0]
+        harness.assert_subset({"url": url_b, "name": b.ip, "subscriptions": ANY, "database_sockets": Any(list)}, conn)
+        dbs = {s["database"]: s for s in conn["database_sockets"]}
+        self.assertIn("system", dbs, conn)
+        self.assertIn(DB, dbs, conn)
+        sock = dbs[DB]
+        harness.assert_subset({"database": DB, "connected": True, "latency": Any(int, float), "nodes": Any(list),
+                               "state": Any(str), "sent_sequence": Any(int), "acked_sequence": Any(int),
+                               "local_sequence": Any(int), "records_behind": Any(int),
+                               "ms_behind": Any(int, float)}, sock, "cluster_status database_sockets[dev]")
+        self.assertIn(b.ip, sock["nodes"])
+        # Both nodes hold both rows; credentials never appear in hdb_nodes or in responses.
+        wait_until(lambda: {a.ip, b.ip} <= set(cluster.node_rows(b)), 10, "B's hdb_nodes to list A and B")
+        for n in (a, b):
+            rows = cluster.node_rows(n)
+            self.assertIn(b.ip, rows)
+            self.assertEqual(rows[b.ip].get("url"), url_b, rows)
+            for row in rows.values():
+                self.assertNotIn("authorization", row, "hdb_nodes rows never hold credentials: %r" % row)
+            text = json.dumps(rows) + json.dumps(cluster.cluster_status(n))
+            self.assertNotIn(cluster.basic(b.username, b.password).split()[1], text)
+            self.assertNotIn('"%s"' % b.password, text)
+        # update_node answers "updated"; a second add_node is not an error.
+        assert_op(a, {"operation": "update_node", "hostname": b.ip,
+                      "subscriptions": [{"database": DB, "table": T, "subscribe": True, "publish": True}]},
+                  200, {"message": "Successfully updated '%s'" % url_b})
+        self.add_node(a, b)
+        # An unreachable node: still 200, with the error appended.
+        got = assert_op(a, {"operation": "add_node", "url": "ws://127.0.0.9:18999"}, 200)
+        self.assertTrue(got["message"].startswith(
+            "Successfully added 'ws://127.0.0.9:18999' to cluster but there was an error updating target node"), got)
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,394 @@
+"""Bad input from replication peers (issue 3 "Bad input from peers"; docs/protocol.md; brief decisions 3, 10).
+
+A hand-made WebSocket client (HTTP upgrade and frame masking written here) connects to
+GET /replication with subprotocol meshdb-replication-v1 and sends: garbage frames, a truncated
+frame, an oversized frame, a Hello of an unknown protocol version, a Hello claiming another node's
+name, a well-formed Transactions frame holding garbage record bytes, and credentials that are not
+a super_user's. Each time the node must refuse (401) or close (Error frame and/or WebSocket close),
+log the reason, keep serving, and its data must be unchanged (checksum before and after).
+A positive control (super_user credentials, a valid Hello) shows the node does answer a good peer.
+"""
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import socket
+import struct
+import time
+
+import cluster
+import harness
+from harness import wait_until
+
+DB, T = "dev", "dog"
+SUBPROTOCOL = "meshdb-replication-v1"
+MAX_FRAME = 16 << 20
+
+# Message types and error codes (docs/protocol.md §3).
+HELLO, ERROR, SUBSCRIBE, TRANSACTIONS = 1, 2, 3, 7
+E_PROTOCOL, E_VERSION, E_UNAUTHORIZED, E_NAME, E_TOO_LARGE = 1, 2, 3, 4, 5
+
+
+# -- encoding (docs/protocol.md §2) --------------------------------------------------------------
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def read_varint(data, pos):
+    shift = value = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, pos
+
+
+def string(s):
+    b = s.encode() if isinstance(s, str) else s
+    return varint(len(b)) + b
+
+
+def str_list(items):
+    return varint(len(items)) + b"".join(string(i) for i in items)
+
+
+def hello(name, version=1, url="ws://127.0.0.1:1", caps=("txn-batch", "copy", "credit"), max_frame=MAX_FRAME,
+          databases=(DB,)):
+    return (bytes([HELLO]) + varint(version) + string(name) + string(url) + str_list(list(caps)) + varint(max_frame)
+            + str_list(list(databases)))
+
+
+def node_id(name):
+    h = 2166136261
+    for b in name.encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h or 1
+
+
+def node_token(key, name):
+    return "MeshNode %s:%s" % (name, hmac.new(key.encode(), name.encode(), hashlib.sha256).hexdigest())
+
+
+# -- a minimal WebSocket client --------------------------------------------------------------------
+
+class WsClient:
+    def __init__(self, node, authorization, source_ip=None, timeout=5):
+        self.node = node
+        self.sock = socket.create_connection((node.ip, node.port), timeout=timeout,
+                                             source_address=(source_ip, 0) if source_ip else None)
+        self.buf = b""
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = ["GET /replication HTTP/1.1", "Host: %s:%d" % (node.ip, node.port), "Upgrade: websocket",
+                 "Connection: Upgrade", "Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13",
+                 "Sec-WebSocket-Protocol: " + SUBPROTOCOL]
+        if authorization:
+            lines.append("Authorization: " + authorization)
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        head = self._read_until(b"\r\n\r\n")
+        status_line = head.split(b"\r\n", 1)[0].decode()
+        self.status = int(status_line.split()[1])
+        self.headers = {}
+        for line in head.decode("latin-1").split("\r\n")[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                self.headers[k.strip().lower()] = v.strip()
+
+    def _read_until(self, marker):
+        while marker not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; got %r" % self.buf[:200])
+            self.buf += chunk
+        i = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def _read_exact(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(max(65536, n - len(self.buf)))
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    @staticmethod
+    def frame(payload, opcode=0x2, fin=True, declared_len=None):
+        n = len(payload) if declared_len is None else declared_len
+        head = bytearray([(0x80 if fin else 0) | opcode])
+        if n < 126:
+            head.append(0x80 | n)
+        elif n < 65536:
+            head.append(0x80 | 126)
+            head += struct.pack(">H", n)
+        else:
+            head.append(0x80 | 127)
+            head += struct.pack(">Q", n)
+        mask = os.urandom(4)
+        head += mask
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) if len(payload) < 1 << 16 else \
+            (int.from_bytes(payload, "big") ^ int.from_bytes((mask * (len(payload) // 4 + 1))[:len(payload)],
+                                                            "big")).to_bytes(len(payload), "big")
+        return bytes(head) + masked
+
+    def send(self, payload, opcode=0x2):
+        self.sock.sendall(self.frame(payload, opcode))
+
+    def recv(self):
+        """Next WebSocket message: (opcode, payload). Raises EOFError / socket.timeout."""
+        b0, b1 = self._read_exact(2)
+        opcode, n = b0 & 0x0F, b1 & 0x7F
+        if n == 126:
+            n = struct.unpack(">H", self._read_exact(2))[0]
+        elif n == 127:
+            n = struct.unpack(">Q", self._read_exact(8))[0]
+        mask = self._read_exact(4) if b1 & 0x80 else None
+        payload = self._read_exact(n)
+        if mask:
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        return opcode, payload
+
+    def outcome(self, timeout=10):
+        """Reads until the server closes: returns {"errors": [(code, reason)], "close": code|None,
+        "messages": [types], "eof": bool}."""
+        self.sock.settimeout(timeout)
+        out = {"errors": [], "close": None, "messages": [], "eof": False}
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                opcode, payload = self.recv()
+                if opcode == 0x8:
+                    out["close"] = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
+                    break
+                if opcode == 0x9:  # ping
+                    self.send(payload, 0xA)
+                    continue
+                if opcode == 0x2 and payload:
+                    out["messages"].append(payload[0])
+                    if payload[0] == ERROR:
+                        code, pos = read_varint(payload, 1)
+                        ln, pos = read_varint(payload, pos)
+                        out["errors"].append((code, payload[pos:pos + ln].decode("utf-8", "replace")))
+        except (EOFError, ConnectionError):
+            out["eof"] = True
+        except socket.timeout:
+            out["timeout"] = True
+        return out
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class BadPeerTest(cluster.ClusterTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.key = cluster.new_cluster_key()
+        cls.node = cls.new_node(name="A")
+        cls.node.repl_name = cls.node.ip
+        cls._class_nodes = [cls.node]
+        cls.node.start(["--REPLICATION_HOSTNAME", cls.node.ip, "--REPLICATION_CLUSTERKEY", cls.key]
+                       + cluster.RECONNECT_ARGS)
+        n = cls.node
+        n.ok({"operation": "create_table", "database": DB, "table": T, "primary_key": "id"})
+        n.ok({"operation": "insert", "database": DB, "table": T, "records": [{"id": i, "v": i} for i in range(20)]})
+        n.ok({"operation": "add_role", "role": "writer", "permission": {
+            "super_user": False, "dev": {"tables": {"dog": {"read": True, "insert": True, "update": True,
+                                                            "delete": True, "attribute_permissions": []}}}}})
+        n.ok({"operation": "add_user", "username": "writer", "password": "pw-123", "role": "writer", "active": True})
+
+    def setUp(self):
+        super().setUp()
+        n = self.node
+        self.before = (cluster.checksum(n, DB), cluster.checksum(n, "system", ["hdb_nodes", "hdb_user", "hdb_role"]))
+        self.log_offset = cluster.log_size(n)
+
+    def admin(self):
+        return cluster.basic(self.node.username, self.node.password)
+
+    def connect(self, authorization=None):
+        c = WsClient(self.node, self.admin() if authorization is None else authorization)
+        self.addCleanup(c.close)
+        return c
+
+    def assert_unchanged_and_logged(self, reason_pattern, what):
+        n = self.node
+        self.assertTrue(n.running(), "node died after %s" % what)
+        harness.assert_op(n, {"operation": "describe_table", "database": DB, "table": T}, 200)
+        after = (cluster.checksum(n, DB), cluster.checksum(n, "system", ["hdb_nodes", "hdb_user", "hdb_role"]))
+        self.assertEqual(self.before, after, "data changed after %s" % what)
+        pat = re.compile(reason_pattern, re.I)
+        try:
+            wait_until(lambda: pat.search(cluster.log_since(n, self.log_offset)), 5,
+                       "a log line matching /%s/ after %s" % (reason_pattern, what))
+        except AssertionError as e:
+            raise AssertionError("%s; new log lines:\n%s" % (e, cluster.log_since(n, self.log_offset)[-3000:]))
+
+    def assert_closed(self, out, codes, close_codes, what):
+        """The node sent Error with one of `codes` and/or closed with one of `close_codes` (or dropped)."""
+        self.assertFalse(out.get("timeout"), "%s: the node neither closed nor sent Error within 10 s: %r" % (what, out))
+        self.assertNotIn(TRANSACTIONS, out["messages"], out)
+        error_ok = any(c in codes for c, _ in out["errors"])
+        close_ok = out["close"] in close_codes
+        self.assertTrue(error_ok or close_ok,
+                        "%s: expected Error code in %r or close code in %r; got %r" % (what, codes, close_codes, out))
+        if out["errors"]:
+            self.assertIn(out["errors"][0][0], codes, "%s: wrong Error code: %r" % (what, out))
+
+    def handshake(self, c, name="fake-peer"):
+        self.assertEqual(c.status, 101, "upgrade with super_user credentials: %r" % c.headers)
+        self.assertEqual(c.headers.get("sec-websocket-protocol"), SUBPROTOCOL)
+        c.send(hello(name))
+        c.sock.settimeout(10)
+        opcode, payload = c.recv()
+        self.assertEqual((opcode, payload[:2]), (0x2, bytes([HELLO, 1])), "the node's answer to a valid Hello")
+        n, pos = read_varint(payload, 2)
+        self.assertEqual(payload[pos:pos + n].decode(), self.node.repl_name, "node_name in the node's Hello")
+
+    # -- positive control -------------------------------------------------------------------------
+
+    def test_valid_hello_is_answered(self):
+        c = self.connect()
+        self.handshake(c)
+
+    # -- authentication on the upgrade -----------------------------------------------------------
+
+    def assert_upgrade_refused(self, authorization, what, pattern):
+        c = self.connect(authorization)
+        self.assertEqual(c.status, 401, "%s: upgrade must get 401, got %s %r" % (what, c.status, c.headers))
+        self.assert_unchanged_and_logged(pattern, what)
+
+    def test_non_super_user_credentials_get_401(self):
+        self.assert_upgrade_refused(cluster.basic("writer", "pw-123"), "non-super_user Basic credentials",
+                                    r"super.?user|unauthori[sz]ed|401|not allowed|denied|refus|reject")
+
+    def test_wrong_password_gets_401(self):
+        self.assert_upgrade_refused(cluster.basic(self.node.username, "wrong"), "a wrong password",
+                                    r"unauthori[sz]ed|401|credential|password|denied|refus|reject")
+
+    def test_no_credentials_get_401(self):
+        self.assert_upgrade_refused("", "no Authorization header",
+                                    r"unauthori[sz]ed|401|credential|authori[sz]ation|denied|refus|reject")
+
+    def test_node_token_with_unknown_key_gets_401(self):
+        self.assert_upgrade_refused(node_token("not-the-key", "peer-x"), "a node token signed with an unknown key",
+                                    r"unauthori[sz]ed|401|token|key|denied|refus|reject")
+
+    # -- bad frames -----------------------------------------------------------------------------
+
+    def test_garbage_first_frame(self):
+        c = self.connect()
+        self.assertEqual(c.status, 101)
+        c.send(b"\xff\x00garbage\x01\x02")
+        self.assert_closed(c.outcome(), {E_PROTOCOL}, {1002}, "garbage instead of Hello")
+        self.assert_unchanged_and_logged(r"unknown message type|corrupt|protocol", "a garbage frame")
+
+    def test_garbage_after_hello(self):
+        c = self.connect()
+        self.handshake(c)
+        c.send(bytes([TRANSACTIONS]) + b"\x05\xff\xff\xff\xff\xff\xff")
+        self.assert_closed(c.outcome(), {E_PROTOCOL}, {1002}, "a malformed Transactions frame")
+        self.assert_unchanged_and_logged(r"corrupt|protocol|Transactions", "a malformed Transactions frame")
+
+    def test_text_message(self):
+        c = self.connect()
+        self.assertEqual(c.status, 101)
+        c.send(b"hello", opcode=0x1)
+        self.assert_closed(c.outcome(), {E_PROTOCOL}, {1002, 1003}, "a text message")
+        self.assert_unchanged_and_logged(r"text|protocol|binary", "a text message")
+
+    def test_truncated_hello(self):
+        c = self.connect()
+        self.assertEqual(c.status, 101)
+        c.send(hello("fake-peer")[:9])
+        self.assert_closed(c.outcome(), {E_PROTOCOL}, {1002}, "a truncated Hello")
+        self.assert_unchanged_and_logged(r"corrupt|exceeds|truncat|protocol|Hello", "a truncated Hello")
+
+    def test_truncated_websocket_frame(self):
+        c = self.connect()
+        self.assertEqual(c.status, 101)
+        payload = hello("fake-peer")
+        # The WebSocket header promises 1000 bytes; send fewer and stop writing.
+        c.send_raw(WsClient.frame(payload, declared_len=1000)[:6 + 4 + len(payload)])
+        c.sock.shutdown(socket.SHUT_WR)
+        out = c.outcome()
+        self.assertFalse(out.get("timeout"), "the node must drop a connection whose frame never completes: %r" % out)
+        self.assertNotIn(HELLO, out["messages"])
+        self.assert_unchanged_and_logged(r"eof|closed|truncat|end of stream|disconnect|reset|read",
+                                         "a truncated WebSocket frame")
+
+    def test_oversized_frame(self):
+        c = self.connect()
+        self.handshake(c)
+        big = bytes([TRANSACTIONS]) + string(DB) + b"\x00" * (MAX_FRAME + 1024)
+        try:
+            c.send(big)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the node may close before reading it all
+        self.assert_closed(c.outcome(), {E_TOO_LARGE}, {1009}, "an oversized frame")
+        self.assert_unchanged_and_logged(r"too.?large|exceeds|max_frame|message size|1009", "an oversized frame")
+
+    def test_unknown_protocol_version(self):
+        c = self.connect()
+        self.assertEqual(c.status, 101)
+        c.send(bytes([HELLO]) + varint(2) + b"\x09whatever layout follows")
+        self.assert_closed(c.outcome(), {E_VERSION}, {1002}, "a Hello of protocol version 2")
+        self.assert_unchanged_and_logged(r"version", "an unknown protocol version")
+
+    def test_hello_with_own_name(self):
+        c = self.connect()
+        self.assertEqual(c.status, 101)
+        c.send(hello(self.node.repl_name))
+        self.assert_closed(c.outcome(), {E_NAME}, {1008}, "a Hello with the node's own name")
+        self.assert_unchanged_and_logged(r"name", "a Hello with the node's own name")
+
+    def test_hello_name_differs_from_token_name(self):
+        c = self.connect(node_token(self.key, "peer-x"))
+        self.assertEqual(c.status, 101, "a node token made with the cluster key must be accepted: %r" % c.headers)
+        c.send(hello("peer-y"))
+        self.assert_closed(c.outcome(), {E_NAME, E_UNAUTHORIZED}, {1008}, "a Hello naming another node than the token")
+        self.assert_unchanged_and_logged(r"name|token", "a Hello naming another node than its token")
+
+    def test_garbage_record_bytes_in_transactions(self):
+        c = self.connect()
+        self.handshake(c, "fake-publisher")
+        # The node subscribes to us (brief decision 4); then we publish a transaction whose write
+        # holds bytes no record codec can read.
+        c.sock.settimeout(10)
+        types = []
+        while SUBSCRIBE not in types:
+            opcode, payload = c.recv()
+            if opcode == 0x2 and payload:
+                types.append(payload[0])
+            self.assertNotIn(ERROR, types, "the node sent Error before subscribing")
+        version = int(time.time() * 1000) << 16
+        entry = (varint(1) + varint(node_id("fake-publisher")) + varint(1) + varint(version) + varint(1)
+                 + string(T) + string(b"\xfe\xfd\xfc") + string(b"\xff\xff\xff\xffnot a record"))
+        c.send(bytes([TRANSACTIONS]) + string(DB) + varint(1) + entry)
+        out = c.outcome()
+        self.assert_closed(out, {E_PROTOCOL, 6}, {1002, 1011}, "a Transactions entry with garbage record bytes")
+        self.assert_unchanged_and_logged(r"corrupt|record|decode|invalid|protocol", "garbage record bytes")
+
+
+if __name__ == "__main__":
+    harness.main()
