@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "ops/auth_impl.h"
+#include "security/base64.h"
 #include "security/password.h"
 #include "storage/store.h"
 
@@ -31,40 +32,6 @@ constexpr SystemTable kSystemTables[] = {
     {"hdb_certificate", "name", false}, {"hdb_info", "info_id", false},
 };
 constexpr char kVersion[] = "meshdb 0.1.0";
-
-// Standard base64 (padding optional). false on a character outside the alphabet.
-bool DecodeBase64(std::string_view text, std::string* out) {
-  out->clear();
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t i = 0;
-  for (; i < text.size() && text[i] != '='; ++i) {
-    char c = text[i];
-    int v;
-    if (c >= 'A' && c <= 'Z')
-      v = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      v = c - '0' + 52;
-    else if (c == '+' || c == '-')
-      v = 62;
-    else if (c == '/' || c == '_')
-      v = 63;
-    else
-      return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
-  for (; i < text.size(); ++i) {
-    if (text[i] != '=') return false;
-  }
-  return true;
-}
 
 bool IsLoopback(std::string_view address) {
   if (address == "::1" || address == "[::1]") return true;
@@ -344,7 +311,7 @@ Result<Caller> AuthImpl::Authenticate(const std::string& authorization,
     }
   }
   std::string decoded;
-  if (!DecodeBase64(value, &decoded)) return Status::Unauthenticated("Invalid character");
+  if (!security::Base64Decode(value, &decoded)) return Status::Unauthenticated("Invalid character");
   size_t colon = decoded.find(':');
   if (colon == std::string::npos) return Status::Unauthenticated(kLoginFailed);
   Result<Caller> caller = LoginWithPassword(decoded.substr(0, colon), decoded.substr(colon + 1));

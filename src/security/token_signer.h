@@ -40,8 +40,5 @@ class TokenSigner {
   EvpPkey key_;  // private key (includes the public half)
 };
 
-// Base64url without padding (RFC 4648 §5), and its inverse (nullopt-like false on bad input).
-std::string Base64UrlEncode(std::string_view data);
-bool Base64UrlDecode(std::string_view text, std::string* out);
 
 }  // namespace meshdb::security

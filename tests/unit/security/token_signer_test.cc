@@ -1,5 +1,7 @@
 #include "security/token_signer.h"
 
+#include "security/base64.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -60,6 +62,18 @@ TEST(Base64UrlTest, RoundTrip) {
   EXPECT_FALSE(Base64UrlDecode("ab+c", &out));
   EXPECT_FALSE(Base64UrlDecode("abcde", &out));
 }
+TEST(Base64Test, StandardAlphabetWithPadding) {
+  EXPECT_EQ("YWRtaW46cGFzc3dvcmQ=", Base64Encode("admin:password"));
+  std::string out;
+  ASSERT_TRUE(Base64Decode("YWRtaW46cGFzc3dvcmQ=", &out));
+  EXPECT_EQ("admin:password", out);
+  ASSERT_TRUE(Base64Decode("YWRtaW46cGFzc3dvcmQ", &out));  // padding optional
+  EXPECT_EQ("admin:password", out);
+  EXPECT_FALSE(Base64Decode("YWRt*W4=", &out));  // not in the alphabet
+  EXPECT_FALSE(Base64Decode("YW=Rt", &out));     // data after padding
+  EXPECT_FALSE(Base64Decode("-_8", &out));       // URL-safe characters
+}
+
 
 TEST_F(TokenSignerTest, SignAndVerify) {
   json::object payload{{"username", "admin"}, {"sub", "operation"}, {"iat", 1000}, {"exp", 2000}};
