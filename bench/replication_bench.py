@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Replication benchmarks: lag, replicated throughput, initial sync, 3-node conflict convergence.
+
+Starts real meshdb nodes on loopback addresses (reusing tests/integration/harness.py and
+cluster.py), links them with add_node, runs the workloads and prints the figures.
+
+    python3 bench/replication_bench.py --binary build/meshdb                 # everything
+    python3 bench/replication_bench.py --binary build/meshdb --only lag --lag-rates 200,10000
+    python3 bench/replication_bench.py --binary build/meshdb --only sync --records 1000000
+
+Workloads (issue 3 "Benchmarks"):
+  lag         single-record inserts on A at a fixed rate (several keep-alive client threads share
+              the rate); a poller thread asks B with search_by_id for every id not seen yet, in a
+              tight loop; lag = time the poll that first found it returned - time the insert request
+              started (also reported from A's answer; that one can be negative when B applied the
+              write before the client read A's answer). p50/p99/max.
+  throughput  N records written to A in batches of 1000 by several threads as fast as possible;
+              time from the first write until B's describe_table record_count is N.
+  sync        A holds N records (default 1M); a new node B runs add_node A; time from add_node
+              until B's record_count is N.
+  conflict    three linked nodes; three clients upsert/update/delete the same 100 keys for a few
+              seconds; time from the last acknowledged write until all three hold identical data.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+
+import cluster  # noqa: E402
+import harness  # noqa: E402
+
+DB = "bench"
+
+
+class Client:
+    """A keep-alive JSON client for one node."""
+
+    def __init__(self, node, timeout=60):
+        self.node = node
+        self.auth = node.auth_header()
+        self.conn = http.client.HTTPConnection(node.ip, node.port, timeout=timeout)
+
+    def op(self, body):
+        data = json.dumps(body)
+        for attempt in range(2):
+            try:
+                self.conn.request("POST", "/", data, {"Content-Type": "application/json", "Authorization": self.auth})
+                resp = self.conn.getresponse()
+                payload = resp.read()
+                return resp.status, json.loads(payload)
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.node.ip, self.node.port, timeout=60)
+                if attempt:
+                    raise
+
+    def ok(self, body):
+        status, got = self.op(body)
+        if status != 200:
+            raise RuntimeError("%s: %s -> %s %s" % (self.node.name, json.dumps(body)[:200], status, json.dumps(got)[:300]))
+        return got
+
+
+def pct(values, p):
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
+
+
+def record_count(node, table):
+    status, body = node.op({"operation": "describe_table", "database": DB, "table": table})
+    return body.get("record_count", -1) if status == 200 else -1
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.block = harness.address_block("replication_bench")
+        self.nodes = []
+
+    def node(self, label):
+        n = harness.Node(self.block.next_ip(), name=label)
+        n.repl_name = n.ip
+        args = ["--REPLICATION_HOSTNAME", n.ip] + cluster.RECONNECT_ARGS
+        if self.args.write_async:
+            args += ["--STORAGE_WRITEASYNC", "true"]
+        n.start(args)
+        self.nodes.append(n)
+        return n
+
+    def link(self, a, b):
+        got = a.ok({"operation": "add_node", "hostname": b.ip,
+                    "authorization": {"username": b.username, "password": b.password}})
+        if "error" in got.get("message", ""):
+            raise RuntimeError("add_node: %r" % got)
+
+    def table(self, node, name, wait_on=()):
+        node.ok({"operation": "create_table", "database": DB, "table": name, "primary_key": "id"})
+        for other in wait_on:
+            harness.wait_until(lambda: other.op({"operation": "describe_table", "database": DB,
+                                                 "table": name})[0] == 200, 30, "table on " + other.name)
+
+    def close(self):
+        for n in self.nodes:
+            try:
+                n.stop(30)
+            except Exception as e:  # noqa: BLE001
+                print("stopping %s: %r (kept %s)" % (n.name, e, n.tmpdir))
+                continue
+            if not self.args.keep:
+                n.cleanup()
+        self.nodes = []
+
+    # -- lag ----------------------------------------------------------------------------------
+
+    def lag(self, rate, seconds):
+        a, b = self.node("A"), self.node("B")
+        self.link(b, a)
+        t = "lag"
+        self.table(a, t, [b])
+        threads = max(1, min(self.args.threads, rate // 100 or 1))
+        total = int(rate * seconds)
+        sent = {}  # id -> (start, ack)
+        lock = threading.Lock()
+        pending = set()
+        done = threading.Event()
+        t0 = time.perf_counter() + 0.2
+        interval = 1.0 / rate
+
+        def writer(k):
+            c = Client(a)
+            for i in range(k, total, threads):
+                due = t0 + i * interval
+                now = time.perf_counter()
+                if due > now:
+                    time.sleep(due - now)
+                start = time.perf_counter()
+                with lock:
+                    sent[i] = [start, None]
+                    pending.add(i)  # polled from now on: B may hold it before A's answer is read
+                c.ok({"operation": "insert", "database": DB, "table": t, "records": [{"id": i, "v": i}]})
+                sent[i][1] = time.perf_counter()
+
+        arrived = {}
+
+        def poller():
+            c = Client(b)
+            while True:
+                with lock:
+                    ids = sorted(pending)[:2000]
+                if not ids:
+                    if done.is_set():
+                        return
+                    time.sleep(0.0002)
+                    continue
+                rows = c.ok({"operation": "search_by_id", "database": DB, "table": t, "ids": ids,
+                             "get_attributes": ["id"]})
+                now = time.perf_counter()
+                with lock:
+                    for r in rows:
+                        if r["id"] in pending:
+                            pending.discard(r["id"])
+                            arrived[r["id"]] = now
+
+        ws = [threading.Thread(target=writer, args=(k,), daemon=True) for k in range(threads)]
+        p = threading.Thread(target=poller, daemon=True)
+        p.start()
+        for w in ws:
+            w.start()
+        for w in ws:
+            w.join()
+        t_end = time.perf_counter()
+        achieved = total / (t_end - t0)
+        deadline = time.monotonic() + 60
+        while pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+        done.set()
+        p.join(10)
+        lag_ack = [(arrived[i] - sent[i][1]) * 1000 for i in arrived]
+        lag_start = [(arrived[i] - sent[i][0]) * 1000 for i in arrived]
+        write_ms = [(s[1] - s[0]) * 1000 for s in sent.values()]
+        print("lag @ %d writes/s target (%.0f achieved, %d writes, %d client threads): %d of %d arrived on B"
+              % (rate, achieved, total, threads, len(arrived), total))
+        print("  from A's ack:     p50 %.2f ms  p99 %.2f ms  max %.2f ms"
+              % (pct(lag_ack, 50), pct(lag_ack, 99), max(lag_ack or [float("nan")])))
+        print("  from the request: p50 %.2f ms  p99 %.2f ms  max %.2f ms   (A's insert latency p50 %.2f ms p99 %.2f ms)"
+              % (pct(lag_start, 50), pct(lag_start, 99), max(lag_start or [float("nan")]), pct(write_ms, 50),
+                 pct(write_ms, 99)))
+        self.close()
+
+    # -- throughput ---------------------------------------------------------------------------
+
+    def load(self, node, table, n, batch=1000, threads=4):
+        def worker(k):
+            c = Client(node)
+            for start in range(k * batch, n, threads * batch):
+                c.ok({"operation": "insert", "database": DB, "table": table,
+                      "records": [{"id": i, "name": "rec-%d" % i, "group": i % 97, "pad": "x" * 40}
+                                  for i in range(start, min(n, start + batch))]})
+
+        ts = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(threads)]
+        for th in ts:
+            th.start()
+        for th in ts:
+            th.join()
+
+    def throughput(self, n):
+        a, b = self.node("A"), self.node("B")
+        self.link(b, a)
+        t = "tp"
+        self.table(a, t, [b])
+        t0 = time.perf_counter()
+        self.load(a, t, n, threads=self.args.threads)
+        t_written = time.perf_counter()
+        harness.wait_until(lambda: record_count(b, t) >= n, 600, "B to hold %d records" % n, interval_s=0.01)
+        t_done = time.perf_counter()
+        print("replicated throughput: %d records (batches of 1000, %d client threads) written to A in %.2f s "
+              "(%.0f rec/s); B held all %.2f s after the first write: %.0f rec/s replicated (B finished %.2f s "
+              "after A)" % (n, self.args.threads, t_written - t0, n / (t_written - t0), t_done - t0,
+                            n / (t_done - t0), t_done - t_written))
+        self.close()
+
+    # -- initial sync -------------------------------------------------------------------------
+
+    def sync(self, n):
+        a = self.node("A")
+        t = "sync"
+        self.table(a, t)
+        t0 = time.perf_counter()
+        self.load(a, t, n, threads=self.args.threads)
+        print("initial sync: loaded %d records into A in %.1f s" % (n, time.perf_counter() - t0))
+        b = self.node("B")
+        t1 = time.perf_counter()
+        self.link(b, a)
+        harness.wait_until(lambda: record_count(b, t) >= n, 1200, "B to hold %d records" % n, interval_s=0.02)
+        took = time.perf_counter() - t1
+        print("initial sync: new node held all %d records %.2f s after add_node (%.0f rec/s)" % (n, took, n / took))
+        self.close()
+
+    # -- conflicts ----------------------------------------------------------------------------
+
+    def conflict(self, seconds):
+        a, b, c = self.node("A"), self.node("B"), self.node("C")
+        self.link(a, b)
+        self.link(a, c)
+        t = "conflict"
+        self.table(a, t, [b, c])
+        keys = ["k%d" % i for i in range(100)]
+        stop = threading.Event()
+        last_ack = [0.0]
+        counts = [0, 0, 0]
+
+        def hammer(idx, node):
+            r = random.Random(idx)
+            cl = Client(node)
+            while not stop.is_set():
+                k = r.choice(keys)
+                kind = r.random()
+                if kind < 0.5:
+                    body = {"operation": "upsert", "records": [{"id": k, "v": r.random(), "by": node.name}]}
+                elif kind < 0.8:
+                    body = {"operation": "update", "records": [{"id": k, "p_" + node.name: r.random()}]}
+                else:
+                    body = {"operation": "delete", "ids": [k]}
+                body.update({"database": DB, "table": t})
+                cl.ok(body)
+                counts[idx] += 1
+                last_ack[0] = max(last_ack[0], time.perf_counter())
+
+        ts = [threading.Thread(target=hammer, args=(i, n), daemon=True) for i, n in enumerate((a, b, c))]
+        for th in ts:
+            th.start()
+        time.sleep(seconds)  # the load's duration
+        stop.set()
+        for th in ts:
+            th.join()
+        t_last = last_ack[0]
+        harness.wait_until(lambda: len({cluster.checksum(n, DB) for n in (a, b, c)}) == 1, 60,
+                           "the three nodes to converge", interval_s=0.005)
+        took = time.perf_counter() - t_last
+        print("3-node conflicts: %d writes (%s per node) on 100 shared keys over %.1f s; identical on all three "
+              "%.0f ms after the last acknowledged write" % (sum(counts), "/".join(map(str, counts)), seconds,
+                                                             took * 1000))
+        self.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default=os.path.join(HERE, "..", "build", "meshdb"))
+    ap.add_argument("--only", action="append", choices=["lag", "throughput", "sync", "conflict"])
+    ap.add_argument("--lag-rates", default="200,10000", help="comma-separated target writes/s")
+    ap.add_argument("--lag-seconds", type=float, default=5)
+    ap.add_argument("--throughput-records", type=int, default=200_000)
+    ap.add_argument("--records", type=int, default=1_000_000, help="records for the initial sync")
+    ap.add_argument("--conflict-seconds", type=float, default=3)
+    ap.add_argument("--threads", type=int, default=4, help="client threads for loads")
+    ap.add_argument("--write-async", action="store_true", help="start nodes with storage.writeAsync true")
+    ap.add_argument("--keep", action="store_true", help="keep the nodes' directories")
+    args = ap.parse_args()
+    os.environ["MESHDB_BINARY"] = os.path.abspath(args.binary)
+    bench = Bench(args)
+    which = args.only or ["lag", "throughput", "sync", "conflict"]
+    try:
+        if "lag" in which:
+            for rate in (int(r) for r in args.lag_rates.split(",")):
+                bench.lag(rate, args.lag_seconds)
+        if "throughput" in which:
+            bench.throughput(args.throughput_records)
+        if "sync" in which:
+            bench.sync(args.records)
+        if "conflict" in which:
+            bench.conflict(args.conflict_seconds)
+    finally:
+        bench.close()
+
+
+if __name__ == "__main__":
+    main()
