@@ -107,7 +107,7 @@ class DataTest(cluster.ClusterTestCase):
         last_writer = {}  # key -> (node name, kind) of the latest write
         last_t = 0.0
         for step in range(270):
-            n = nodes[step % 3] if step < 90 else rnd.choice(nodes)
+            n = nodes[(step // 30) % 3] if step < 90 else rnd.choice(nodes)
             k = keys[step % 30] if step < 90 else rnd.choice(keys)
             present = k in local[n.name]
             kind = rnd.choice(["upsert", "update", "delete"]) if present else "upsert"
@@ -256,8 +256,13 @@ class DataTest(cluster.ClusterTestCase):
                 records += [{"id": s, "batch": bt} for s in shared]
                 r = a.ok({"operation": "upsert", "database": DB, "table": t, "records": records})
                 self.assertEqual(len(r["upserted_hashes"]), 110)
-            wait_until(lambda: record_count(b, DB, t) == batches * 100 + 10 and
-                       wait_record(b, DB, t, "s0", expect={"batch": batches - 1}), 30, "B to hold every batch")
+            def all_there():
+                if record_count(b, DB, t) != batches * 100 + 10:
+                    return False
+                rows = b.ok({"operation": "search_by_id", "database": DB, "table": t, "ids": ["s0"],
+                             "get_attributes": ["batch"]})
+                return rows and rows[0].get("batch") == batches - 1
+            wait_until(all_there, 30, "B to hold every batch")
         finally:
             done.set()
             poller.join(30)
