@@ -1,0 +1,77 @@
+// Which peers this node replicates with, computed from its membership inputs: the rows of
+// system.hdb_nodes (gossiped through the cluster), this node's local per-node state
+// (system.hdb_node_auth: added here, retained authorization, removed) and the routes in
+// force. Pure functions; ClusterManager feeds them and hands the result to
+// ReplicationService::SetPeers.
+//
+// Dial rules (docs/replication.md "Links"): routes and nodes added on this node (add_node,
+// update_node, configure_cluster) are always dialed; nodes learned through gossip only when
+// this node's name sorts before theirs, so exactly one side of a gossip-learned pair dials.
+// Removed nodes are never peers. This node itself is never a peer.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include "common/status.h"
+#include "replication/cluster_routes.h"
+#include "replication/replication_service.h"
+
+namespace meshdb::replication {
+
+// One row of system.hdb_nodes as membership reads it.
+struct NodeRow {
+  std::string name;
+  std::string url;
+  boost::json::value subscriptions;  // null (full replication) or the add_node array
+  boost::json::value start_time;     // null, an ISO string or milliseconds
+
+  static NodeRow FromRecord(const boost::json::object& doc);
+};
+
+// This node's private view of another node (system.hdb_node_auth, never replicated).
+struct LocalNodeState {
+  bool added = false;         // added on this node: always dial
+  bool removed = false;       // removed (here or through gossip): never a peer, token refused
+  std::string authorization;  // retained authorization ("" = none)
+};
+
+struct PeerInputs {
+  std::string self_name;
+  std::string self_url;
+  int default_port = 9925;  // port that completes a route or a hostname without one
+  std::vector<Route> routes;
+  std::vector<NodeRow> nodes;
+  std::map<std::string, LocalNodeState> local;
+  // One-time authorizations from add_node (not retained), by node name.
+  std::map<std::string, std::string> pending_authorization;
+};
+
+// The peer set, sorted by name then URL. A route whose host (and port) or URL matches a known
+// node merges into that node's entry.
+std::vector<PeerSpec> ComputePeers(const PeerInputs& inputs);
+
+// add_node's `subscriptions` as TableSubscriptions (`schema` is accepted for `database`;
+// `subscribe`/`publish` default to false when absent, as HarperDB reads them). Non-arrays
+// give none (full replication).
+std::vector<TableSubscription> ParseSubscriptions(const boost::json::value& subscriptions);
+
+// `start_time` as ISO-8601 text ("2024-01-02T03:04:05.678Z", offsets accepted) or
+// milliseconds since the epoch; nullopt for null; InvalidArgument for anything else.
+Result<std::optional<uint64_t>> ParseStartTime(const boost::json::value& start_time);
+
+// The Authorization header for add_node's `authorization`: {username, password} -> "Basic
+// base64(username:password)"; a string is used as it is; null/absent -> "".
+// InvalidArgument for other shapes.
+Result<std::string> AuthorizationHeader(const boost::json::value& authorization);
+
+// ws://<host>:<port> (IPv6 hosts bracketed).
+std::string MakeUrl(const std::string& host, int port);
+
+}  // namespace meshdb::replication

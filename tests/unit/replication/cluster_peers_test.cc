@@ -1,0 +1,186 @@
+#include "replication/cluster_peers.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "replication/cluster_ops.h"
+
+namespace meshdb::replication {
+namespace {
+
+namespace json = boost::json;
+
+NodeRow Row(const std::string& name, const std::string& url = "") {
+  NodeRow row;
+  row.name = name;
+  row.url = url;
+  return row;
+}
+
+PeerInputs Inputs(const std::string& self) {
+  PeerInputs in;
+  in.self_name = self;
+  in.self_url = "ws://" + self + ":9925";
+  in.default_port = 9925;
+  return in;
+}
+
+const PeerSpec* Find(const std::vector<PeerSpec>& peers, const std::string& name) {
+  for (const PeerSpec& p : peers) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+TEST(ClusterPeersTest, GossipLearnedPeersDialOnlyFromTheLowerName) {
+  PeerInputs in = Inputs("127.0.0.2");
+  in.nodes = {Row("127.0.0.1", "ws://127.0.0.1:9925"), Row("127.0.0.2", "ws://127.0.0.2:9925"),
+              Row("127.0.0.3", "ws://127.0.0.3:9925")};
+  std::vector<PeerSpec> peers = ComputePeers(in);
+  ASSERT_EQ(peers.size(), 2u);  // never itself
+  EXPECT_EQ(peers[0].name, "127.0.0.1");
+  EXPECT_FALSE(peers[0].dial);  // its name is lower: it dials us
+  EXPECT_EQ(peers[1].name, "127.0.0.3");
+  EXPECT_TRUE(peers[1].dial);
+  EXPECT_EQ(peers[1].url, "ws://127.0.0.3:9925");
+}
+
+TEST(ClusterPeersTest, AddedPeersAlwaysDialAndCarryTheirAuthorization) {
+  PeerInputs in = Inputs("127.0.0.5");
+  in.nodes = {Row("127.0.0.1"), Row("127.0.0.2")};
+  in.local["127.0.0.1"].added = true;
+  in.local["127.0.0.1"].authorization = "Basic retained";
+  in.local["127.0.0.2"].added = true;
+  in.local["127.0.0.2"].authorization = "Basic retained";
+  in.pending_authorization["127.0.0.2"] = "Basic once";
+  std::vector<PeerSpec> peers = ComputePeers(in);
+  ASSERT_EQ(peers.size(), 2u);
+  EXPECT_TRUE(peers[0].dial);
+  EXPECT_EQ(peers[0].authorization, "Basic retained");
+  EXPECT_EQ(peers[0].url, "ws://127.0.0.1:9925");  // derived from the name and default port
+  EXPECT_EQ(peers[1].authorization, "Basic once");
+}
+
+TEST(ClusterPeersTest, RemovedNodesAreNeverPeers) {
+  PeerInputs in = Inputs("a");
+  in.nodes = {Row("b"), Row("c")};
+  in.local["b"].removed = true;
+  in.local["b"].added = true;
+  in.routes = ParseRoutes(json::parse(R"(["b"])"));
+  std::vector<PeerSpec> peers = ComputePeers(in);
+  ASSERT_EQ(peers.size(), 1u);
+  EXPECT_EQ(peers[0].name, "c");
+}
+
+TEST(ClusterPeersTest, RoutesDialAndMergeWithKnownNodes) {
+  PeerInputs in = Inputs("127.0.0.9");
+  in.nodes = {Row("127.0.0.1", "ws://127.0.0.1:9925"), Row("127.0.0.9", "ws://127.0.0.9:9925")};
+  in.routes = ParseRoutes(json::parse(
+      R"(["127.0.0.1", {"host":"127.0.0.4","port":9931}, "ws://127.0.0.4:9931",
+          "127.0.0.9:9925", "127.0.0.3:9940"])"));
+  std::vector<PeerSpec> peers = ComputePeers(in);
+  // 127.0.0.1 is known: its route merges (and makes it a dial target although its name is
+  // lower); the route to ourselves is dropped; 127.0.0.4 is listed once.
+  ASSERT_EQ(peers.size(), 3u);
+  EXPECT_EQ(peers[0].name, "127.0.0.1");
+  EXPECT_TRUE(peers[0].dial);
+  EXPECT_EQ(peers[1].name, "");
+  EXPECT_EQ(peers[1].url, "ws://127.0.0.3:9940");
+  EXPECT_TRUE(peers[1].dial);
+  EXPECT_EQ(peers[2].url, "ws://127.0.0.4:9931");
+}
+
+TEST(ClusterPeersTest, SubscriptionsAndStartTimeComeFromTheRow) {
+  PeerInputs in = Inputs("a");
+  NodeRow row = Row("b");
+  row.subscriptions = json::parse(
+      R"([{"schema":"dev","table":"dog","subscribe":true,"publish":false},{"table":"x"}])");
+  row.start_time = "2024-01-02T03:04:05.678Z";
+  in.nodes = {row};
+  std::vector<PeerSpec> peers = ComputePeers(in);
+  ASSERT_EQ(peers.size(), 1u);
+  ASSERT_EQ(peers[0].subscriptions.size(), 1u);  // the entry without a database is dropped
+  EXPECT_EQ(peers[0].subscriptions[0].database, "dev");
+  EXPECT_EQ(peers[0].subscriptions[0].table, "dog");
+  EXPECT_TRUE(peers[0].subscriptions[0].subscribe);
+  EXPECT_FALSE(peers[0].subscriptions[0].publish);
+  ASSERT_TRUE(peers[0].start_time_ms.has_value());
+  EXPECT_EQ(*peers[0].start_time_ms, 1704164645678u);
+}
+
+TEST(ClusterPeersTest, StartTimeForms) {
+  EXPECT_EQ(*ParseStartTime(json::value(1700000000000)).value(), 1700000000000u);
+  EXPECT_EQ(*ParseStartTime(json::value("1700000000000")).value(), 1700000000000u);
+  EXPECT_EQ(*ParseStartTime(json::value("1970-01-01T00:00:01Z")).value(), 1000u);
+  EXPECT_EQ(*ParseStartTime(json::value("1970-01-01T01:00:00+01:00")).value(), 0u);
+  EXPECT_EQ(*ParseStartTime(json::value("1970-01-02")).value(), 86400000u);
+  EXPECT_FALSE(ParseStartTime(json::value(nullptr)).value().has_value());
+  EXPECT_FALSE(ParseStartTime(json::value("yesterday")).ok());
+  EXPECT_FALSE(ParseStartTime(json::value(true)).ok());
+}
+
+TEST(ClusterPeersTest, AuthorizationHeader) {
+  EXPECT_EQ(*AuthorizationHeader(json::parse(R"({"username":"admin","password":"password"})")),
+            "Basic YWRtaW46cGFzc3dvcmQ=");
+  EXPECT_EQ(*AuthorizationHeader(json::value("Basic abc")), "Basic abc");
+  EXPECT_EQ(*AuthorizationHeader(json::value(nullptr)), "");
+  EXPECT_FALSE(AuthorizationHeader(json::parse(R"({"username":"admin"})")).ok());
+  EXPECT_FALSE(AuthorizationHeader(json::value(5)).ok());
+}
+
+// --- add_node / remove_node validation (cluster_ops.h) ---
+
+Result<AddNodeRequest> ParseAdd(const char* body) {
+  return ParseAddNodeRequest(json::parse(body).as_object());
+}
+
+TEST(ClusterOpsTest, AddNodeTypeErrorsAreReportedTogether) {
+  Result<AddNodeRequest> r = ParseAdd(
+      R"({"hostname":5,"verify_tls":"no","subscriptions":{},"shard":"x"})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsInvalidArgument());
+  EXPECT_EQ(r.status().message(),
+            "'hostname' must be a string. 'verify_tls' must be a boolean. 'subscriptions' must "
+            "be an array. 'shard' must be a number");
+}
+
+TEST(ClusterOpsTest, AddNodeNeedsHostnameOrUrl) {
+  EXPECT_EQ(ParseAdd(R"({"verify_tls":false})").status().message(),
+            "'hostname' or 'url' is required");
+  EXPECT_EQ(ParseAdd(R"({"url":"http://x:1"})").status().message(),
+            "'url' must be a ws:// or wss:// URL");
+}
+
+TEST(ClusterOpsTest, AddNodeFields) {
+  Result<AddNodeRequest> r = ParseAdd(
+      R"({"url":"ws://127.0.0.2:9925","verify_tls":false,
+          "authorization":{"username":"admin","password":"password"},
+          "retain_authorization":true,"start_time":"2024-01-01T00:00:00Z",
+          "subscriptions":[{"database":"dev","table":"dog","subscribe":true,"publish":true}]})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->name, "127.0.0.2");  // named by the URL's host
+  EXPECT_EQ(r->url, "ws://127.0.0.2:9925");
+  EXPECT_EQ(r->authorization, "Basic YWRtaW46cGFzc3dvcmQ=");
+  EXPECT_TRUE(r->retain_authorization);
+  EXPECT_TRUE(r->subscriptions.is_array());
+  EXPECT_EQ(r->start_time, json::value("2024-01-01T00:00:00Z"));
+
+  Result<AddNodeRequest> alias = ParseAdd(R"({"node_name":"server-two"})");
+  ASSERT_TRUE(alias.ok());
+  EXPECT_EQ(alias->name, "server-two");
+  EXPECT_EQ(alias->url, "");  // derived by the manager from its default port
+
+  EXPECT_FALSE(ParseAdd(R"({"hostname":"a","start_time":"soon"})").ok());
+  EXPECT_FALSE(ParseAdd(R"({"hostname":"a","authorization":7})").ok());
+}
+
+TEST(ClusterOpsTest, RemoveNodeTarget) {
+  EXPECT_EQ(*ParseRemoveNodeTarget(json::parse(R"({"hostname":"a"})").as_object()), "a");
+  EXPECT_EQ(*ParseRemoveNodeTarget(json::parse(R"({"url":"ws://b:1"})").as_object()), "ws://b:1");
+  EXPECT_EQ(ParseRemoveNodeTarget(json::parse(R"({})").as_object()).status().message(),
+            "'hostname' is required");
+}
+
+}  // namespace
+}  // namespace meshdb::replication
