@@ -31,9 +31,11 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 
 #include "common/log.h"
 #include "net/http_handler.h"
+#include "net/upgrade_handler.h"
 #include "ops/operations.h"
 
 namespace meshdb::net {
@@ -132,6 +134,7 @@ class ServerImpl final : public HttpServer {
 
   // For sessions.
   ops::Operations* ops() const { return ops_; }
+  UpgradeHandler* upgrade_handler() const { return options_.upgrade_handler; }
   uint64_t max_body_bytes() const { return options_.max_body_bytes; }
   const std::shared_ptr<CompletionGate>& gate() const { return gate_; }
   spdlog::logger& logger() const { return *log_; }
@@ -251,6 +254,16 @@ asio::awaitable<void> Session::Run() {
     }
 
     http::request<http::string_body> req = parser.release();
+    if (server_->upgrade_handler() != nullptr && beast::websocket::is_upgrade(req)) {
+      std::string_view target = req.target();
+      std::string_view path = target.substr(0, target.find('?'));
+      if (path == kReplicationUpgradePath) {
+        stream_.expires_never();
+        server_->upgrade_handler()->OnUpgrade(stream_.release_socket(), std::move(req),
+                                              remote_address_);
+        co_return;
+      }
+    }
     const bool keep_alive = req.keep_alive();
     const unsigned version = req.version();
     HttpRequest request;
@@ -269,6 +282,10 @@ asio::awaitable<void> Session::Run() {
     HttpReply reply;
     if (auto* immediate = std::get_if<HttpReply>(&routed)) {
       reply = std::move(*immediate);
+    } else if (server_->ops() == nullptr) {  // upgrade-only listener
+      reply.status = 404;
+      reply.content_type = kJsonErrorType;
+      reply.body = R"({"error":"This port serves replication only"})";
     } else {
       stream_.expires_never();  // an operation takes as long as it takes
       ops::OpResult result =

@@ -18,6 +18,8 @@ class Operations;
 
 namespace meshdb::net {
 
+class UpgradeHandler;
+
 struct HttpServerOptions {
   // Address to bind: an IP literal or a host name (the first resolved address is used).
   std::string host = "127.0.0.1";
@@ -28,12 +30,16 @@ struct HttpServerOptions {
   // Called once, on an I/O thread, after a reply with restart_after_reply was written. Must
   // not block and must not call Stop().
   std::function<void()> on_restart_requested;
+  // When set, a WebSocket upgrade request on /replication (any query) is handed to it with
+  // the socket (net/upgrade_handler.h). Must outlive the server.
+  UpgradeHandler* upgrade_handler = nullptr;
 };
 
 class HttpServer {
  public:
   // Binds and listens, runs its own io_context on `threads` threads. IOError naming the
-  // address when bind fails. `*ops` must stay live until the server is destroyed.
+  // address when bind fails. `*ops` must stay live until the server is destroyed. `ops` may
+  // be null: an upgrade-only listener (replication.port) answers other requests with 404.
   static Result<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
                                                    ops::Operations* ops);
   virtual ~HttpServer() = default;

@@ -61,6 +61,9 @@ struct ServiceOptions {
   uint32_t reconnect_min_ms = 100;
   uint32_t reconnect_max_ms = 5000;
   size_t max_frame_bytes = 16u << 20;
+  // replication.clusterKey: a cluster key known in addition to system.hdb_cluster_keys (node
+  // tokens are signed with it when set). "" = none.
+  std::string cluster_key;
   // Called when a peer announced itself (Hello) on an inbound link, so membership can record
   // the node (name, url). May be called on any thread.
   std::function<void(const std::string& name, const std::string& url)> on_peer_hello;

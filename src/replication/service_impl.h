@@ -1,0 +1,268 @@
+// Internals of the replication engine (private to replication/): the service, its peers,
+// the per-(peer, database) slots and the WebSocket links. See replication_service.h.
+//
+// Threads: one io_context run by 2 threads. Each Link is a coroutine set on its own strand;
+// the service's maps are guarded by ServiceImpl::mu_; a Slot's status fields by Slot::mu.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "net/upgrade_handler.h"
+#include "replication/codec.h"
+#include "replication/message.h"
+#include "replication/publish_filter.h"
+#include "replication/replication_service.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace meshdb::replication {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+enum class LinkState { kConnecting, kCatchingUp, kStreaming, kBackoff, kIdle };
+const char* LinkStateName(LinkState s);
+
+uint64_t NowMs();
+
+// Status of one (peer, database): written by its link and dialer, read by ConnectionsStatus.
+struct Slot {
+  std::string database;
+  std::mutex mu;
+  LinkState state = LinkState::kIdle;  // GUARDED_BY(mu) (all fields below too)
+  bool connected = false;
+  double latency_ms = -1;
+  uint64_t sent_sequence = 0;   // highest of our log sequences sent to the peer
+  uint64_t acked_sequence = 0;  // highest the peer acknowledged
+  uint64_t last_ack_ms = 0;
+  uint64_t received_sequence = 0;  // highest peer sequence received
+  uint64_t applied_sequence = 0;   // highest peer sequence committed here
+  uint64_t last_received_version = 0;
+  uint64_t last_received_local_ms = 0;
+  uint64_t last_applied_local_ms = 0;
+  double back_pressure = 0;
+  std::optional<std::pair<uint64_t, uint64_t>> copy_progress;  // records, total
+};
+
+// Sets slot->state and logs "peer P db D: Old -> New" when it changed.
+void TransitionSlot(Slot* slot, const std::string& peer, const std::string& db, LinkState s,
+                    spdlog::logger& log);
+
+// One peer: from SetPeers (listed) or learned from an inbound Hello.
+struct PeerEntry {
+  PeerSpec spec;  // GUARDED_BY(ServiceImpl::mu_) (and every field below)
+  bool listed = false;   // given by SetPeers
+  bool removed = false;  // dropped by SetPeers: dialers stop, links close
+  std::vector<std::string> remote_databases;  // from the peer's latest Hello
+  std::set<std::string> dialing;              // databases with a running dial loop
+  std::map<std::string, std::shared_ptr<Slot>> slots;
+  std::shared_ptr<Slot> SlotFor(const std::string& db);
+};
+
+class ServiceImpl;
+
+class Link : public std::enable_shared_from_this<Link> {
+ public:
+  Link(ServiceImpl* service, Strand strand, bool outbound, std::string database,
+       std::shared_ptr<PeerEntry> peer);
+  ~Link();
+
+  // Dials, upgrades, runs until closed. Ok when the Hello exchange completed (the link was
+  // live), else why it failed.
+  asio::awaitable<Status> RunOutbound(std::string url, std::string authorization);
+  // Authenticates the upgrade, accepts and runs until closed.
+  asio::awaitable<void> RunInbound(tcp::socket socket, http::request<http::string_body> req,
+                                   std::string remote_address);
+
+  // Any thread.
+  void WakePublisher();
+  void Close(std::string reason);
+
+  // Set by the service (under its lock) before the link uses it.
+  void set_slot(std::shared_ptr<Slot> slot) { slot_ = std::move(slot); }
+  // Probe mode: RunOutbound returns Ok right after the upgrade succeeded.
+  void set_probe() { probe_ = true; }
+  // Any thread, at shutdown: a copy thread blocked on the send queue gives up.
+  void AbortCopy();
+
+  bool outbound() const { return outbound_; }
+  const std::string& peer_name() const { return peer_name_; }  // set once at Hello
+  const std::string& database() const { return database_; }
+  std::shared_ptr<PeerEntry> peer() const { return peer_; }
+
+ private:
+  using Ws = websocket::stream<beast::tcp_stream>;
+  asio::awaitable<Status> RunSession();  // after the WebSocket is open
+  asio::awaitable<void> WriteLoop();
+  asio::awaitable<void> PingLoop();
+  void Send(std::string frame);  // on the strand
+  void SendMessage(const Message& m) { Send(EncodeFrame(m)); }
+  void Fail(ErrorCode code, std::string reason);  // Error frame, then close
+  void StartClose(std::string reason);            // on the strand
+  void SetState(LinkState s);
+
+  Status OnFrame(Message&& m);
+  // Subscriber side.
+  void SendSubscribe();
+  void OnSchema(Schema&& s);
+  void OnTransactions(Transactions&& t);
+  void OnCopyBegin(CopyBegin&& c);
+  void OnCopyChunk(CopyChunk&& c);
+  void OnCopyEnd(CopyEnd&& c);
+  void OnApplied(uint64_t peer_sequence, Status st, bool copy_end);
+  // Publisher side.
+  Status OnSubscribe(Subscribe&& s);
+  void Pump();
+  void RefreshSchema();
+  void RunCopy();  // on its own thread
+  bool EnqueueFromCopyThread(std::string frame);
+
+  ServiceImpl* const service_;
+  Strand strand_;
+  const bool outbound_;
+  const std::string database_;
+  std::shared_ptr<PeerEntry> peer_;
+  std::shared_ptr<Slot> slot_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::optional<Ws> ws_;
+  beast::flat_buffer buffer_;
+  std::string peer_name_;
+  std::string peer_url_;
+  uint64_t peer_max_frame_ = kDefaultMaxFrameBytes;
+  std::vector<TableSubscription> subscriptions_;  // from the peer's spec
+  bool probe_ = false;
+
+  // Strand-only state.
+  LinkState state_ = LinkState::kConnecting;
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool close_after_flush_ = false;
+  std::string close_reason_;
+  bool live_ = false;  // Hello exchange done and registered
+  // Subscriber.
+  size_t pending_applies_ = 0;
+  size_t pending_chunks_ = 0;
+  uint64_t applied_seq_ = 0;
+  uint64_t acked_sent_ = 0;
+  bool ack_posted_ = false;
+  bool copying_ = false;
+  uint64_t copy_records_ = 0;
+  uint64_t copy_total_ = 0;
+  VersionVector copy_vector_;
+  std::unordered_set<std::string> known_tables_;
+  std::optional<asio::steady_timer> read_gate_;  // wakes the read loop when applies drain
+  // Publisher.
+  bool subscribed_ = false;
+  bool copy_running_ = false;
+  uint64_t next_seq_ = 1;
+  PublishFilter filter_;
+  std::vector<std::string> requested_tables_;
+  std::optional<uint64_t> schema_version_;
+  std::map<std::string, std::string> sent_schema_;
+  uint32_t credit_ = 0;
+  std::deque<uint64_t> unacked_frames_;  // highest sender_sequence of each frame
+  uint64_t last_sent_seq_ = 0;
+
+  // Any thread.
+  std::atomic<bool> pump_posted_{false};
+  std::mutex copy_mu_;
+  std::condition_variable copy_cv_;
+  size_t queued_bytes_ = 0;  // GUARDED_BY(copy_mu_)
+  bool closed_ = false;      // GUARDED_BY(copy_mu_)
+};
+
+class ServiceImpl final : public ReplicationService, public net::UpgradeHandler {
+ public:
+  explicit ServiceImpl(ServiceOptions options);
+  ~ServiceImpl() override;
+
+  void Start() override;
+  void Stop() override;
+  void SetPeers(std::vector<PeerSpec> peers) override;
+  net::UpgradeHandler* upgrade_handler() override { return this; }
+  boost::json::array ConnectionsStatus() override;
+  void Probe(const std::string& url, const std::string& authorization,
+             std::function<void(Status)> done) override;
+  void OnUpgrade(tcp::socket socket, http::request<http::string_body> request,
+                 std::string remote_address) override;
+
+  // For links.
+  const ServiceOptions& options() const { return options_; }
+  storage::Store* store() const { return options_.store; }
+  std::vector<std::string> ReplicatedDatabases() const;
+  std::string DialAuthorization(const PeerSpec& spec);
+  // Who may connect: the verified node name of a token ("" for Basic), or why not.
+  Result<std::string> Authenticate(const std::string& authorization,
+                                   const std::string& remote_address);
+  // After a peer's Hello: the duplicate rule, removed peers. Ok -> the link is live.
+  Status RegisterLink(const std::shared_ptr<Link>& link, const Hello& hello,
+                      std::shared_ptr<PeerEntry>* peer);
+  void UnregisterLink(Link* link);
+  void AddCopyThread(std::shared_ptr<Link> link, std::thread t);
+  // PeerSpec fields, read under the service lock.
+  std::optional<uint64_t> StartTimeFor(const std::shared_ptr<PeerEntry>& peer);
+  std::vector<TableSubscription> SubscriptionsFor(const std::shared_ptr<PeerEntry>& peer);
+  // Bracket every Store call whose callback posts to our io_context: Stop() waits for them.
+  void BeginStoreCall() { inflight_store_calls_.fetch_add(1); }
+  void EndStoreCall() { inflight_store_calls_.fetch_sub(1); }
+  bool stopping() const { return stopping_.load(); }
+
+ private:
+  asio::awaitable<void> DialLoop(std::shared_ptr<PeerEntry> peer, std::string db, Strand strand);
+  void EnsureDialersLocked(const std::shared_ptr<PeerEntry>& peer);  // mu_ held
+  void StartDialerLocked(const std::shared_ptr<PeerEntry>& peer, const std::string& db);
+  bool LiveLinkLocked(const std::string& peer_name, const std::string& db);
+  void OnCommit(const std::string& database);
+
+  const ServiceOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> started_{false};
+  std::atomic<int> inflight_store_calls_{0};
+  uint64_t listener_id_ = 0;
+
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<PeerEntry>> peers_;                  // GUARDED_BY(mu_)
+  std::set<std::string> removed_names_;                            // GUARDED_BY(mu_)
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<Link>> links_;  // GUARDED_BY(mu_)
+  std::set<std::string> known_databases_;                          // GUARDED_BY(mu_)
+  std::vector<std::thread> copy_threads_;                          // GUARDED_BY(mu_)
+  std::vector<std::weak_ptr<Link>> copy_links_;                    // GUARDED_BY(mu_)
+  bool key_ensured_ = false;                                       // GUARDED_BY(mu_)
+
+  asio::io_context ioc_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace meshdb::replication
