@@ -17,6 +17,12 @@
 #include "config/config.h"
 #include "net/http_server.h"
 #include "ops/node_operations.h"
+#include "replication/cluster_manager.h"
+#include "replication/cluster_ops.h"
+#include "replication/cluster_peers.h"
+#include "replication/cluster_routes.h"
+#include "replication/message.h"
+#include "replication/replication_service.h"
 #include "server/shutdown_waiter.h"
 #include "storage/store.h"
 
@@ -74,6 +80,31 @@ void ReExec(const std::vector<std::string>& argv) {
   std::fprintf(stderr, "meshdb: restart failed: execv: %s\n", std::strerror(errno));
 }
 
+// Brief §1: replication.hostname, else the host of replication.url, else the operations host.
+std::string NodeName(const config::Settings& settings) {
+  if (!settings.replication_hostname.empty()) return settings.replication_hostname;
+  if (!settings.replication_url.empty()) {
+    Result<replication::Route> url = replication::ParseUrl(settings.replication_url);
+    if (url.ok() && !url->host.empty()) return url->host;
+  }
+  return settings.operations_host;
+}
+
+// replication.databases: "*" (every database) or names / {name} objects.
+std::vector<std::string> ReplicatedDatabases(const config::Settings& settings) {
+  std::vector<std::string> out;
+  if (!settings.replication_databases.is_array()) return out;
+  for (const auto& db : settings.replication_databases.get_array()) {
+    if (db.is_string()) {
+      out.emplace_back(db.get_string());
+    } else if (db.is_object() && db.get_object().contains("name") &&
+               db.get_object().at("name").is_string()) {
+      out.emplace_back(db.get_object().at("name").get_string());
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int Run(const RunOptions& options) {
@@ -92,9 +123,13 @@ int Run(const RunOptions& options) {
   ::signal(SIGPIPE, SIG_IGN);
   auto waiter = std::make_unique<ShutdownWaiter>();
 
-  const std::string node_name = settings.replication_hostname.empty()
-                                    ? settings.operations_host
-                                    : settings.replication_hostname;
+  const std::string node_name = NodeName(settings);
+  // The port peers reach this node's replication on: replication.port, else the operations port.
+  const int replication_port =
+      settings.replication_port != 0 ? settings.replication_port : settings.operations_port;
+  const std::string node_url = !settings.replication_url.empty()
+                                   ? settings.replication_url
+                                   : replication::MakeUrl(node_name, replication_port);
   std::error_code ec;
   fs::create_directories(settings.log_dir, ec);
   if (ec) {
@@ -116,6 +151,7 @@ int Run(const RunOptions& options) {
   storage::StoreOptions store_options;
   store_options.database_dir = settings.storage_path;
   store_options.durable = !settings.storage_write_async;
+  store_options.local_node_id = replication::NodeIdForName(node_name);
   Result<std::unique_ptr<storage::Store>> store = storage::Store::Open(store_options);
   if (!store.ok()) {
     log->error("cannot open storage at '{}': {}", settings.storage_path, store.status().ToString());
@@ -139,6 +175,63 @@ int Run(const RunOptions& options) {
                 "cannot start the operations API: " + operations.status().message());
   }
 
+  // Replication: always on (a lone node simply has no peers). The engine links to peers;
+  // cluster membership decides who they are and answers the cluster operations.
+  std::unique_ptr<replication::ClusterManager> cluster;
+  replication::ServiceOptions repl_options;
+  repl_options.store = store->get();
+  repl_options.auth = (*operations)->auth();
+  repl_options.node_name = node_name;
+  repl_options.node_url = node_url;
+  repl_options.bind_address = settings.operations_host;
+  repl_options.databases = ReplicatedDatabases(settings);
+  repl_options.reconnect_min_ms = settings.replication_reconnect_min_ms;
+  repl_options.reconnect_max_ms = settings.replication_reconnect_max_ms;
+  repl_options.cluster_key = settings.replication_cluster_key;
+  // `cluster` is set before the service starts and reset only after it stopped.
+  repl_options.on_peer_hello = [&cluster](const std::string& name, const std::string& url) {
+    if (cluster) cluster->OnPeerHello(name, url);
+  };
+  Result<std::unique_ptr<replication::ReplicationService>> service =
+      replication::ReplicationService::Create(repl_options);
+  if (!service.ok()) {
+    log->error("cannot start replication: {}", service.status().ToString());
+    return Fail(kExitStartupFailed, "cannot start replication: " + service.status().message());
+  }
+  replication::ClusterOptions cluster_options;
+  cluster_options.store = store->get();
+  cluster_options.service = service->get();
+  cluster_options.node_name = node_name;
+  cluster_options.node_url = node_url;
+  cluster_options.default_port = replication_port;
+  cluster_options.routes = settings.replication_routes;
+  cluster_options.config_file = config.file_path();
+  cluster_options.backup_dir = (fs::path(settings.root_path) / "backup").string();
+  cluster_options.cluster_key = settings.replication_cluster_key;
+  Result<std::unique_ptr<replication::ClusterManager>> created =
+      replication::ClusterManager::Create(cluster_options);
+  if (!created.ok()) {
+    log->error("cannot start cluster membership: {}", created.status().ToString());
+    return Fail(kExitStartupFailed,
+                "cannot start cluster membership: " + created.status().message());
+  }
+  cluster = std::move(created).value();
+  replication::RegisterClusterOperations(operations->get(), cluster.get());
+  (*service)->Start();
+  if (Status s = cluster->Start(); !s.ok()) {
+    log->error("cannot start cluster membership: {}", s.ToString());
+    cluster->Stop();
+    (*service)->Stop();
+    return Fail(kExitStartupFailed, "cannot start cluster membership: " + s.message());
+  }
+  log->info("replication: node '{}' at {}", node_name, node_url);
+
+  // Stops replication (membership first, then the engine) before the operations API goes.
+  auto stop_replication = [&] {
+    if (cluster) cluster->Stop();
+    if (*service) (*service)->Stop();
+  };
+
   net::HttpServerOptions http_options;
   http_options.host = settings.operations_host;
   http_options.port = settings.operations_port;
@@ -146,11 +239,13 @@ int Run(const RunOptions& options) {
   http_options.threads = settings.threads;
   ShutdownWaiter* waiter_ptr = waiter.get();  // outlives the HTTP server (stopped first)
   http_options.on_restart_requested = [waiter_ptr] { waiter_ptr->RequestRestart(); };
+  http_options.upgrade_handler = (*service)->upgrade_handler();
   Result<std::unique_ptr<net::HttpServer>> http =
       net::HttpServer::Start(http_options, operations->get());
   if (!http.ok()) {
     log->error("cannot listen on {}:{}: {}", settings.operations_host, settings.operations_port,
                http.status().ToString());
+    stop_replication();
     return Fail(kExitStartupFailed, "cannot listen on " + settings.operations_host + ":" +
                                         std::to_string(settings.operations_port) + ": " +
                                         http.status().message());
@@ -158,6 +253,31 @@ int Run(const RunOptions& options) {
   log->info("node '{}' listening on http://{}:{} (operations API), data dir '{}', {}", node_name,
             settings.operations_host, (*http)->port(), settings.storage_path,
             store_options.durable ? "durable" : "writeAsync");
+
+  // replication.port: a second listener that only takes replication upgrades.
+  std::unique_ptr<net::HttpServer> replication_http;
+  if (settings.replication_port != 0 && settings.replication_port != settings.operations_port) {
+    net::HttpServerOptions repl_http_options;
+    repl_http_options.host = settings.operations_host;
+    repl_http_options.port = settings.replication_port;
+    repl_http_options.max_body_bytes = settings.max_body_bytes;
+    repl_http_options.threads = 1;
+    repl_http_options.upgrade_handler = (*service)->upgrade_handler();
+    Result<std::unique_ptr<net::HttpServer>> started =
+        net::HttpServer::Start(repl_http_options, nullptr);
+    if (!started.ok()) {
+      log->error("cannot listen on {}:{} (replication.port): {}", settings.operations_host,
+                 settings.replication_port, started.status().ToString());
+      (*http)->Stop();
+      stop_replication();
+      return Fail(kExitStartupFailed, "cannot listen on " + settings.operations_host + ":" +
+                                          std::to_string(settings.replication_port) + ": " +
+                                          started.status().message());
+    }
+    replication_http = std::move(started).value();
+    log->info("replication listening on ws://{}:{}", settings.operations_host,
+              replication_http->port());
+  }
 
   ShutdownWaiter::Reason reason = waiter->Wait();
   if (reason == ShutdownWaiter::Reason::kRestart) {
@@ -169,7 +289,13 @@ int Run(const RunOptions& options) {
 
   log->info("stopping the HTTP server");
   (*http)->Stop();
+  if (replication_http) replication_http->Stop();
+  log->info("stopping replication");
+  stop_replication();
   http->reset();
+  replication_http.reset();
+  cluster.reset();
+  service->reset();
   log->info("stopping the operations API");
   operations->reset();
   log->info("closing storage");
