@@ -22,6 +22,11 @@ DB, T = "dev", "dog"
 RESTRICTED = "This operation is not authorized due to role restrictions and/or invalid database items"
 
 
+def read_file(path):
+    with open(path) as f:
+        return f.read()
+
+
 def restricted(name):
     return {"error": RESTRICTED, "unauthorized_access": ["Operation '%s' is restricted to 'super_user' roles" % name],
             "invalid_schema_items": []}
@@ -109,7 +114,7 @@ class LinksTest(cluster.ClusterTestCase):
         assert_op(a, {"operation": "cluster_set_routes", "routes": [route]}, 200,
                   {"message": "cluster routes successfully set", "set": [], "skipped": [route]})
         assert_op(a, {"operation": "cluster_get_routes"}, 200, [route])
-        config = open(os.path.join(a.root, "harperdb-config.yaml")).read()
+        config = read_file(os.path.join(a.root, "harperdb-config.yaml"))
         self.assertIn(b.ip, config, "cluster_set_routes must persist the route in harperdb-config.yaml")
         # Linked live, both ways, no restart.
         self.insert(a, DB, T, [{"id": "a1"}])
@@ -122,7 +127,7 @@ class LinksTest(cluster.ClusterTestCase):
         assert_op(a, {"operation": "cluster_delete_routes", "routes": [route, other]}, 200,
                   {"message": "cluster routes successfully deleted", "deleted": [route], "skipped": [other]})
         assert_op(a, {"operation": "cluster_get_routes"}, 200, [])
-        config = open(os.path.join(a.root, "harperdb-config.yaml")).read()
+        config = read_file(os.path.join(a.root, "harperdb-config.yaml"))
         self.assertNotIn(b.ip, config, "cluster_delete_routes must remove the route from harperdb-config.yaml")
         wait_until(lambda: not cluster.connected(a, b, DB) and not cluster.connected(b, a, DB), 10,
                    "the A-B link to close after cluster_delete_routes")
@@ -139,6 +144,7 @@ class ClusterOperationsShapeTest(cluster.ClusterTestCase):
 
     def test_non_super_user_gets_403(self):
         n = self.start_repl_node("A")
+        self.create_table(n, DB, T)
         perm = {"super_user": False, "dev": {"tables": {"dog": {"read": True, "insert": False, "update": False,
                                                                  "delete": False, "attribute_permissions": []}}}}
         assert_op(n, {"operation": "add_role", "role": "reader", "permission": perm}, 200)
