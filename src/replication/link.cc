@@ -272,16 +272,18 @@ asio::awaitable<Status> Link::RunSession() {
     auto [ec, n] = co_await ws_->async_read(buffer_, kTuple);
     if (ec) {
       if (ec == websocket::error::message_too_big) {
+        log_->warn("peer {} db {}: frame too large (over max_frame_bytes {}); closing",
+                   peer_name_.empty() ? peer_url_ : peer_name_, database_, opts.max_frame_bytes);
         Fail(ErrorCode::kTooLarge, "frame over " + std::to_string(opts.max_frame_bytes) + " bytes");
         result = Status::TooLarge("peer sent a frame over the limit");
         // The read side is unusable; let the writer send the Error, then close.
         asio::steady_timer t(strand_);
         t.expires_after(std::chrono::milliseconds(200));
         co_await t.async_wait(kTuple);
-      } else if (ec != websocket::error::closed && ec != asio::error::operation_aborted &&
-                 ec != asio::error::eof) {
-        log_->info("peer {} db {}: connection lost: {}", peer_name_.empty() ? peer_url_ : peer_name_,
-                   database_, ec.message());
+      } else if (ec != asio::error::operation_aborted) {
+        log_->info("peer {} db {}: connection closed{}: {}",
+                   peer_name_.empty() ? peer_url_ : peer_name_, database_,
+                   first ? " before Hello" : "", ec.message());
       }
       if (first) result = Status::Unavailable("connection closed before Hello: " + ec.message());
       break;
@@ -292,6 +294,8 @@ asio::awaitable<Status> Link::RunSession() {
     }
     if (!ws_->got_binary()) {
       buffer_.consume(buffer_.size());
+      log_->warn("peer {} db {}: protocol error: text message (frames are binary)",
+                 peer_name_.empty() ? peer_url_ : peer_name_, database_);
       Fail(ErrorCode::kProtocol, "text message");
       continue;
     }
@@ -449,7 +453,7 @@ void Link::Fail(ErrorCode code, std::string reason) {
   closing_ = true;
   close_after_flush_ = true;
   close_reason_ = reason.substr(0, 100);
-  (void)CloseCodeFor(code);
+  close_code_ = CloseCodeFor(code);
   if (!writing_) {
     close_after_flush_ = false;
     closing_ = false;
@@ -467,7 +471,7 @@ void Link::StartClose(std::string reason) {
   copy_cv_.notify_all();
   if (read_gate_) read_gate_->cancel();
   if (!ws_) return;
-  websocket::close_reason cr(websocket::close_code::normal, reason.substr(0, 120));
+  websocket::close_reason cr(static_cast<websocket::close_code>(close_code_), reason.substr(0, 120));
   asio::co_spawn(
       strand_,
       [self = shared_from_this(), cr]() -> asio::awaitable<void> {
@@ -830,6 +834,7 @@ Status Link::OnSubscribe(Subscribe&& s) {
   }
   subscribed_ = true;
   requested_tables_ = std::move(s.tables);
+  if (!outbound_) service_->PeerSubscribed(peer_name_, peer_url_, database_);
   filter_.subscriber_id = NodeIdForName(peer_name_);
   if (subscriptions_.empty()) subscriptions_ = service_->SubscriptionsFor(peer_);
   storage::Store* store = service_->store();

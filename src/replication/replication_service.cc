@@ -237,7 +237,11 @@ void ServiceImpl::EnsureDialersLocked(const std::shared_ptr<PeerEntry>& peer) {
 void ServiceImpl::StartDialerLocked(const std::shared_ptr<PeerEntry>& peer, const std::string& db) {
   peer->dialing.insert(db);
   Strand strand = asio::make_strand(ioc_);
-  asio::co_spawn(strand, DialLoop(peer, db, strand), asio::detached);
+  // Posted, never dispatched: co_spawn from an I/O thread would run the loop inline, and it
+  // takes mu_, which the caller holds.
+  asio::post(strand, [this, peer, db, strand] {
+    asio::co_spawn(strand, DialLoop(peer, db, strand), asio::detached);
+  });
 }
 
 bool ServiceImpl::LiveLinkLocked(const std::string& peer_name, const std::string& db) {
@@ -416,11 +420,14 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
     *peer_out = peer;
     EnsureDialersLocked(peer);
   }
+  (void)inbound_hello;
   if (to_close) to_close->Close("duplicate");
-  if (inbound_hello && options_.on_peer_hello && link->database() == kSystemDatabase) {
-    options_.on_peer_hello(hello.node_name, url);
-  }
   return Status::Ok();
+}
+
+void ServiceImpl::PeerSubscribed(const std::string& name, const std::string& url,
+                                 const std::string& db) {
+  if (options_.on_peer_hello && db == kSystemDatabase) options_.on_peer_hello(name, url);
 }
 
 void ServiceImpl::UnregisterLink(Link* link) {

@@ -168,6 +168,7 @@ class Link : public std::enable_shared_from_this<Link> {
   bool closing_ = false;
   bool close_after_flush_ = false;
   std::string close_reason_;
+  uint16_t close_code_ = 1000;
   bool live_ = false;  // Hello exchange done and registered
   // Subscriber.
   size_t pending_applies_ = 0;
@@ -228,6 +229,8 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   Status RegisterLink(const std::shared_ptr<Link>& link, const Hello& hello,
                       std::shared_ptr<PeerEntry>* peer);
   void UnregisterLink(Link* link);
+  // An inbound peer subscribed (a well-behaved peer, past Hello): tells membership.
+  void PeerSubscribed(const std::string& name, const std::string& url, const std::string& db);
   void AddCopyThread(std::shared_ptr<Link> link, std::thread t);
   // PeerSpec fields, read under the service lock.
   std::optional<uint64_t> StartTimeFor(const std::shared_ptr<PeerEntry>& peer);
