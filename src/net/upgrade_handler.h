@@ -4,11 +4,10 @@
 // Thread-safety: OnUpgrade may be called concurrently from any HTTP I/O thread.
 #pragma once
 
-#include <string>
-
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <string>
 
 namespace meshdb::net {
 

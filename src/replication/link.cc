@@ -1,15 +1,14 @@
 // Link: one WebSocket connection for one (peer, database) — transport, Hello, and both the
 // publisher and the subscriber half of the session (docs/protocol.md).
 #include <algorithm>
-#include <chrono>
-#include <exception>
-#include <utility>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <exception>
+#include <utility>
 
 #include "common/log.h"
 #include "replication/codec.h"
@@ -23,13 +22,13 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr uint32_t kCreditFrames = 16;
-constexpr size_t kSoftFrameBytes = 1u << 20;      // Transactions frames are cut here
-constexpr size_t kCopyChunkBytes = 2u << 20;       // CopyChunk payload target
-constexpr size_t kCopyQueueBytes = 8u << 20;       // copy thread waits above this
-constexpr size_t kPumpQueueBytes = 8u << 20;       // publisher pauses above this
-constexpr size_t kMaxScanPerPump = 20000;          // log entries per Pump step
-constexpr size_t kMaxPendingChunks = 3;            // copy chunks being applied
-constexpr size_t kMaxPendingApplies = 100000;      // transactions being applied
+constexpr size_t kSoftFrameBytes = 1u << 20;   // Transactions frames are cut here
+constexpr size_t kCopyChunkBytes = 2u << 20;   // CopyChunk payload target
+constexpr size_t kCopyQueueBytes = 8u << 20;   // copy thread waits above this
+constexpr size_t kPumpQueueBytes = 8u << 20;   // publisher pauses above this
+constexpr size_t kMaxScanPerPump = 20000;      // log entries per Pump step
+constexpr size_t kMaxPendingChunks = 3;        // copy chunks being applied
+constexpr size_t kMaxPendingApplies = 100000;  // transactions being applied
 constexpr std::chrono::seconds kPingInterval{1};
 
 struct WsUrl {
@@ -132,7 +131,8 @@ void TransitionSlot(Slot* slot, const std::string& peer, const std::string& db, 
 
 void Link::SetState(LinkState s) {
   state_ = s;
-  if (slot_) TransitionSlot(slot_.get(), peer_name_.empty() ? peer_url_ : peer_name_, database_, s, *log_);
+  if (slot_)
+    TransitionSlot(slot_.get(), peer_name_.empty() ? peer_url_ : peer_name_, database_, s, *log_);
 }
 
 void Link::AbortCopy() {
@@ -183,16 +183,16 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
   }));
   websocket::response_type res;
   std::string target = std::string(kReplicationPath) + "?database=" + database_;
-  auto [hec] = co_await ws_->async_handshake(res, parsed->host + ":" + parsed->port, target, kTuple);
+  auto [hec] =
+      co_await ws_->async_handshake(res, parsed->host + ":" + parsed->port, target, kTuple);
   if (hec) {
     if (res.result() == http::status::unauthorized) {
-      co_return Status::Unauthenticated("peer " + url + " refused our credentials (401): " +
-                                        res.body());
+      co_return Status::Unauthenticated("peer " + url +
+                                        " refused our credentials (401): " + res.body());
     }
-    co_return Status::Unavailable("upgrade to " + url + " failed: " + hec.message() +
-                                  (res.result_int() ? " (HTTP " +
-                                                          std::to_string(res.result_int()) + ")"
-                                                    : ""));
+    co_return Status::Unavailable(
+        "upgrade to " + url + " failed: " + hec.message() +
+        (res.result_int() ? " (HTTP " + std::to_string(res.result_int()) + ")" : ""));
   }
   if (probe_) {
     auto [cec] = co_await ws_->async_close(websocket::close_reason("probe"), kTuple);
@@ -225,8 +225,7 @@ asio::awaitable<void> Link::RunInbound(tcp::socket socket, http::request<http::s
   std::string token_name = *who;
   std::string_view protocols = req[http::field::sec_websocket_protocol];
   if (protocols.find(kSubprotocol) == std::string_view::npos) {
-    co_await refuse(http::status::bad_request,
-                    "missing subprotocol " + std::string(kSubprotocol));
+    co_await refuse(http::status::bad_request, "missing subprotocol " + std::string(kSubprotocol));
     co_return;
   }
   beast::error_code ec;
@@ -307,7 +306,7 @@ asio::awaitable<Status> Link::RunSession() {
       log_->warn("peer {} db {}: bad frame: {}", peer_name_.empty() ? peer_url_ : peer_name_,
                  database_, decoded.status().ToString());
       Fail(decoded.status().code() == Status::Code::kTooLarge ? ErrorCode::kTooLarge
-                                                               : ErrorCode::kProtocol,
+                                                              : ErrorCode::kProtocol,
            decoded.status().message());
       continue;
     }
@@ -471,7 +470,8 @@ void Link::StartClose(std::string reason) {
   copy_cv_.notify_all();
   if (read_gate_) read_gate_->cancel();
   if (!ws_) return;
-  websocket::close_reason cr(static_cast<websocket::close_code>(close_code_), reason.substr(0, 120));
+  websocket::close_reason cr(static_cast<websocket::close_code>(close_code_),
+                             reason.substr(0, 120));
   asio::co_spawn(
       strand_,
       [self = shared_from_this(), cr]() -> asio::awaitable<void> {
@@ -485,9 +485,8 @@ void Link::StartClose(std::string reason) {
 }
 
 void Link::Close(std::string reason) {
-  asio::post(strand_, [self = shared_from_this(), reason = std::move(reason)] {
-    self->StartClose(reason);
-  });
+  asio::post(strand_,
+             [self = shared_from_this(), reason = std::move(reason)] { self->StartClose(reason); });
 }
 
 void Link::WakePublisher() {
@@ -513,8 +512,8 @@ Status Link::OnFrame(Message&& m) {
       return Status::InvalidArgument("second Hello");
     case MessageType::kError: {
       auto& e = std::get<Error>(m);
-      log_->warn("peer {} db {} sent error {}: {}", peer_name_, database_,
-                 static_cast<int>(e.code), e.reason);
+      log_->warn("peer {} db {} sent error {}: {}", peer_name_, database_, static_cast<int>(e.code),
+                 e.reason);
       StartClose("peer error");
       return Status::Ok();
     }
@@ -597,8 +596,7 @@ void Link::SendSubscribe() {
   auto cursor_or = store->PeerCursor(database_, peer_name_);
   uint64_t cursor = cursor_or.ok() ? *cursor_or : 0;
   auto vector_or = store->ReadVersionVector(database_);
-  VersionVector vector =
-      vector_or.ok() ? VersionVector::FromEntries(*vector_or) : VersionVector();
+  VersionVector vector = vector_or.ok() ? VersionVector::FromEntries(*vector_or) : VersionVector();
   std::optional<uint64_t> start_time;
   {
     // PeerSpec is guarded by the service lock; copy what we need through the service.
@@ -812,8 +810,8 @@ void Link::OnCopyEnd(CopyEnd&&) {
             return;
           }
           self->copying_ = false;
-          self->log_->info("initial copy of database {} from {} done ({} records)",
-                           self->database_, self->peer_name_, self->copy_records_);
+          self->log_->info("initial copy of database {} from {} done ({} records)", self->database_,
+                           self->peer_name_, self->copy_records_);
           {
             std::lock_guard<std::mutex> lock(self->slot_->mu);
             self->slot_->copy_progress.reset();
@@ -995,8 +993,7 @@ void Link::RunCopy() {
       }
     }
     if (!EnqueueFromCopyThread(EncodeFrame(CopyBegin{database_, vector, total}))) return;
-    const size_t chunk_limit =
-        std::min(kCopyChunkBytes, static_cast<size_t>(peer_max_frame_) / 2);
+    const size_t chunk_limit = std::min(kCopyChunkBytes, static_cast<size_t>(peer_max_frame_) / 2);
     for (const auto& def : defs) {
       if (!tables.contains(def.name)) continue;
       CopyChunk chunk{database_, def.name, TableDefToJson(def), {}};

@@ -5,10 +5,9 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <boost/json.hpp>
 #include <map>
 #include <utility>
-
-#include <boost/json.hpp>
 
 #include "storage/store.h"
 

@@ -50,7 +50,8 @@ bool DatabaseReplicates(const std::vector<std::string>& configured, std::string_
   return false;
 }
 
-std::optional<TxnEntry> FilterLogEntry(const storage::LogEntry& entry, const PublishFilter& filter) {
+std::optional<TxnEntry> FilterLogEntry(const storage::LogEntry& entry,
+                                       const PublishFilter& filter) {
   if (entry.origin == filter.subscriber_id) return std::nullopt;
   if (filter.subscriber_vector.Covers(entry.origin, entry.origin_sequence)) return std::nullopt;
   TxnEntry out;

@@ -49,8 +49,7 @@ struct PublishFilter {
 // (it originated there, or the subscriber's vector covers it). Writes to tables outside
 // filter.tables are removed; an entry left with no writes is still sent (so the
 // subscriber's vector and cursor advance). Copies only the writes that are sent.
-std::optional<TxnEntry> FilterLogEntry(const storage::LogEntry& entry,
-                                       const PublishFilter& filter);
+std::optional<TxnEntry> FilterLogEntry(const storage::LogEntry& entry, const PublishFilter& filter);
 
 // The tables of `defs` this node publishes to a subscriber with `subs`, restricted to
 // `requested` when it is not empty (Subscribe.tables).

@@ -3,17 +3,16 @@
 #include "replication/replication_service.h"
 
 #include <algorithm>
-#include <chrono>
-#include <ctime>
-#include <random>
-#include <utility>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <chrono>
+#include <ctime>
+#include <random>
+#include <utility>
 
 #include "common/log.h"
 #include "ops/auth.h"
@@ -385,8 +384,7 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
     } else {
       inbound_hello = true;
       for (auto& e : peers_) {
-        if (e->spec.name == name ||
-            (e->spec.name.empty() && !url.empty() && e->spec.url == url)) {
+        if (e->spec.name == name || (e->spec.name.empty() && !url.empty() && e->spec.url == url)) {
           peer = e;
           break;
         }
@@ -552,15 +550,18 @@ boost::json::array ServiceImpl::ConnectionsStatus() {
         uint64_t ms = slot.last_received_version >> 16;
         s["lastReceivedRemoteTime"] = HttpDate(ms);
         s["lastReceivedVersion"] =
-            static_cast<double>(ms) + static_cast<double>(slot.last_received_version & 0xffff) / 65536.0;
+            static_cast<double>(ms) +
+            static_cast<double>(slot.last_received_version & 0xffff) / 65536.0;
       }
       if (slot.last_received_local_ms) {
         s["lastReceivedLocalTime"] = HttpDate(slot.last_received_local_ms);
       }
       s["backPressurePercent"] = 0;
-      const bool receiving = slot.received_sequence > slot.applied_sequence ||
-                             (slot.last_received_local_ms && now - slot.last_received_local_ms < 1000);
-      s["lastReceivedStatus"] = slot.copy_progress ? "Copying" : (receiving ? "Receiving" : "Waiting");
+      const bool receiving =
+          slot.received_sequence > slot.applied_sequence ||
+          (slot.last_received_local_ms && now - slot.last_received_local_ms < 1000);
+      s["lastReceivedStatus"] =
+          slot.copy_progress ? "Copying" : (receiving ? "Receiving" : "Waiting");
       s["state"] = LinkStateName(slot.state);
       s["sent_sequence"] = slot.sent_sequence;
       s["acked_sequence"] = slot.acked_sequence;

@@ -6,6 +6,15 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -19,16 +28,6 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
-
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
 
 #include "net/upgrade_handler.h"
 #include "replication/codec.h"
@@ -79,7 +78,7 @@ void TransitionSlot(Slot* slot, const std::string& peer, const std::string& db, 
 
 // One peer: from SetPeers (listed) or learned from an inbound Hello.
 struct PeerEntry {
-  PeerSpec spec;  // GUARDED_BY(ServiceImpl::mu_) (and every field below)
+  PeerSpec spec;         // GUARDED_BY(ServiceImpl::mu_) (and every field below)
   bool listed = false;   // given by SetPeers
   bool removed = false;  // dropped by SetPeers: dialers stop, links close
   std::vector<std::string> remote_databases;  // from the peer's latest Hello
@@ -255,13 +254,13 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   uint64_t listener_id_ = 0;
 
   mutable std::mutex mu_;
-  std::vector<std::shared_ptr<PeerEntry>> peers_;                  // GUARDED_BY(mu_)
-  std::set<std::string> removed_names_;                            // GUARDED_BY(mu_)
+  std::vector<std::shared_ptr<PeerEntry>> peers_;                               // GUARDED_BY(mu_)
+  std::set<std::string> removed_names_;                                         // GUARDED_BY(mu_)
   std::map<std::pair<std::string, std::string>, std::shared_ptr<Link>> links_;  // GUARDED_BY(mu_)
-  std::set<std::string> known_databases_;                          // GUARDED_BY(mu_)
-  std::vector<std::thread> copy_threads_;                          // GUARDED_BY(mu_)
-  std::vector<std::weak_ptr<Link>> copy_links_;                    // GUARDED_BY(mu_)
-  bool key_ensured_ = false;                                       // GUARDED_BY(mu_)
+  std::set<std::string> known_databases_;                                       // GUARDED_BY(mu_)
+  std::vector<std::thread> copy_threads_;                                       // GUARDED_BY(mu_)
+  std::vector<std::weak_ptr<Link>> copy_links_;                                 // GUARDED_BY(mu_)
+  bool key_ensured_ = false;                                                    // GUARDED_BY(mu_)
 
   asio::io_context ioc_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;

@@ -1,10 +1,10 @@
 // Replication engine decisions without sockets: node tokens, the publisher's filter, where a
 // subscriber starts, and the duplicate-link rule.
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <random>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "replication/message.h"
 #include "replication/node_token.h"
@@ -128,13 +128,13 @@ storage::TableDef Def(std::string db, std::string name, bool replicate = true) {
 }
 
 TEST(PublishFilter, PublishedTablesHonourReplicateWhitelistAndSubscriptions) {
-  std::vector<storage::TableDef> sys = {Def("system", "hdb_user"), Def("system", "hdb_nodes"),
-                                        Def("system", "hdb_role"),
-                                        Def("system", "hdb_cluster_keys"),
-                                        Def("system", "hdb_info"), Def("system", "hdb_node_auth")};
+  std::vector<storage::TableDef> sys = {
+      Def("system", "hdb_user"), Def("system", "hdb_nodes"),
+      Def("system", "hdb_role"), Def("system", "hdb_cluster_keys"),
+      Def("system", "hdb_info"), Def("system", "hdb_node_auth")};
   auto t = PublishedTables(sys, {}, {});
   EXPECT_EQ(t, (std::unordered_set<std::string>{"hdb_user", "hdb_nodes", "hdb_role",
-                                                 "hdb_cluster_keys"}));
+                                                "hdb_cluster_keys"}));
   std::vector<storage::TableDef> dev = {Def("dev", "dog"), Def("dev", "local", false),
                                         Def("dev", "cat")};
   EXPECT_EQ(PublishedTables(dev, {}, {}), (std::unordered_set<std::string>{"dog", "cat"}));
