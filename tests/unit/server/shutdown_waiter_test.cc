@@ -27,6 +27,18 @@ TEST(ShutdownWaiterTest, SigtermEndsWaitAndIsNotDeliveredToOtherThreads) {
   sender.join();
 }
 
+TEST(ShutdownWaiterTest, SecondSigtermDuringShutdownIsDropped) {
+  // Regression: a SIGTERM arriving after Wait() returned stayed pending and killed the process
+  // when the destructor restored the signal mask.
+  {
+    ShutdownWaiter waiter;
+    kill(getpid(), SIGTERM);
+    EXPECT_EQ(ShutdownWaiter::Reason::kSignal, waiter.Wait());
+    kill(getpid(), SIGTERM);  // pending: the signal thread has finished
+  }
+  SUCCEED();  // still alive
+}
+
 TEST(ShutdownWaiterTest, FirstReasonWins) {
   ShutdownWaiter waiter;
   waiter.RequestRestart();
