@@ -261,7 +261,7 @@ class ClusterTestCase(harness.NodeTestCase):
     """NodeTestCase with replication nodes: start_repl_node(), add_node(), helpers."""
 
     def repl_args(self, node, cluster_key=None, routes=None, extra=()):
-        args = ["--REPLICATION_HOSTNAME", node.ip] + RECONNECT_ARGS
+        args = ["--REPLICATION_HOSTNAME", node.repl_name] + RECONNECT_ARGS
         if cluster_key:
             args += ["--REPLICATION_CLUSTERKEY", cluster_key]
         if routes:
@@ -275,8 +275,9 @@ class ClusterTestCase(harness.NodeTestCase):
         self._test_nodes.append(node)
         return node
 
-    def start_repl_node(self, label, cluster_key=None, routes=None, extra=(), wait=True):
-        node = self.new_repl_node(label)
+    def start_repl_node(self, label, cluster_key=None, routes=None, extra=(), wait=True, node=None):
+        """Starts a node (or the given one made by new_repl_node, whose repl_name may be changed)."""
+        node = node or self.new_repl_node(label)
         args = self.repl_args(node, cluster_key, routes, extra)
         if wait:
             node.start(args)

@@ -78,10 +78,19 @@ class LinksTest(cluster.ClusterTestCase):
 
     def test_03_chain_converges_both_ways(self):
         key = cluster.new_cluster_key()
-        # Routes A->B and B->C only; start the far end first.
-        c = self.start_repl_node("C", cluster_key=key)
-        b = self.start_repl_node("B", cluster_key=key, routes=[c])
-        a = self.start_repl_node("A", cluster_key=key, routes=[b])
+        # Routes A->B and B->C only. Node records gossip, and a node dials the peers it learns of
+        # when its name is the lower one (brief decision 4), so A would dial C: C announces a URL
+        # nobody can reach (port 1), which makes this the chain of DESIGN.md §4 where A and C
+        # never talk. Names chain-a < chain-b < chain-c fix who would dial whom.
+        a, b, c = (self.new_repl_node(x) for x in "ABC")
+        for n in (a, b, c):
+            n.repl_name = "chain-%s-%s" % (n.name.lower(), n.ip)
+        c_url = ["--REPLICATION_URL", "ws://%s:1" % c.ip]
+        self.start_repl_node("C", cluster_key=key, extra=c_url, node=c)
+        self.start_repl_node("B", cluster_key=key, routes=[c], node=b,
+                             extra=["--REPLICATION_URL", "ws://%s:%d" % (b.ip, harness.OPS_PORT)])
+        self.start_repl_node("A", cluster_key=key, routes=[b], node=a,
+                             extra=["--REPLICATION_URL", "ws://%s:%d" % (a.ip, harness.OPS_PORT)])
         self.create_table(a, DB, T)
         self.wait_table(c, DB, T)
         self.insert(a, DB, T, [{"id": "a%d" % i, "from": "A"} for i in range(10)])
