@@ -1,6 +1,7 @@
 #include "replication/cluster_manager.h"
 
 #include <atomic>
+#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -10,8 +11,6 @@
 #include <random>
 #include <set>
 #include <thread>
-
-#include <boost/json/serialize.hpp>
 
 #include "common/log.h"
 #include "config/config.h"
@@ -94,9 +93,8 @@ bool Seen(const json::object& doc) {
 }
 
 std::string SpecKey(const PeerSpec& p) {
-  std::string key = p.name + '\n' + p.url + '\n' + (p.dial ? "d" : "-") + '\n' +
-                    p.authorization + '\n' +
-                    (p.start_time_ms ? std::to_string(*p.start_time_ms) : "") + '\n';
+  std::string key = p.name + '\n' + p.url + '\n' + (p.dial ? "d" : "-") + '\n' + p.authorization +
+                    '\n' + (p.start_time_ms ? std::to_string(*p.start_time_ms) : "") + '\n';
   for (const TableSubscription& s : p.subscriptions) {
     key += s.database + '.' + s.table + (s.publish ? "p" : "-") + (s.subscribe ? "s" : "-") + ',';
   }
@@ -129,12 +127,11 @@ class ClusterManager::Impl {
     Post([this, &started] { started.set_value(StartOnThread()); });
     Status s = result.get();
     if (!s.ok()) return s;
-    listener_id_ = options_.store->AddCommitListener(
-        [this](const std::string& database, uint64_t) {
-          if (database != kSystemDb) return;
-          if (recompute_queued_.exchange(true)) return;
-          Post([this] { Recompute(); });
-        });
+    listener_id_ = options_.store->AddCommitListener([this](const std::string& database, uint64_t) {
+      if (database != kSystemDb) return;
+      if (recompute_queued_.exchange(true)) return;
+      Post([this] { Recompute(); });
+    });
     has_listener_ = true;
     return Status::Ok();
   }
@@ -182,12 +179,13 @@ class ClusterManager::Impl {
     write.ops.push_back(Upsert(kNodesTable, req.name, std::move(row)));
     json::object local{{"added", true}, {"removed", false}, {"seen", true}};
     if (!req.authorization.empty()) {
-      local["authorization"] = req.retain_authorization ? json::value(req.authorization)
-                                                        : json::value(nullptr);
+      local["authorization"] =
+          req.retain_authorization ? json::value(req.authorization) : json::value(nullptr);
     }
     write.ops.push_back(Upsert(kNodeAuthTable, req.name, std::move(local)));
-    if (self_removed_) write.ops.push_back(Upsert(kNodeAuthTable, options_.node_name,
-                                                  json::object{{"removed", false}}));
+    if (self_removed_)
+      write.ops.push_back(
+          Upsert(kNodeAuthTable, options_.node_name, json::object{{"removed", false}}));
     Result<storage::WriteResult> written = options_.store->Write(std::move(write));
     if (!written.ok()) return written.status();
     if (self_removed_) {
@@ -234,8 +232,8 @@ class ClusterManager::Impl {
     write.ops.push_back(Delete(kNodesTable, name));
     write.ops.push_back(Upsert(
         kNodeAuthTable, name,
-        json::object{{"added", false}, {"removed", true}, {"seen", false},
-                     {"authorization", nullptr}}));
+        json::object{
+            {"added", false}, {"removed", true}, {"seen", false}, {"authorization", nullptr}}));
     Result<storage::WriteResult> written = options_.store->Write(std::move(write));
     if (!written.ok()) return written.status();
     pending_authorization_.erase(name);
@@ -303,9 +301,12 @@ class ClusterManager::Impl {
         out["url"] = conn.at("url");
       }
       out["name"] = json::string(name);
+      if (const json::value* replicates = conn.if_contains("replicates")) {
+        out["replicates"] = *replicates;
+      }
       out["subscriptions"] = row != nullptr ? row->subscriptions : json::value(nullptr);
       for (auto& kv : conn) {
-        if (kv.key() == "url" || kv.key() == "name" || kv.key() == "subscriptions") continue;
+        if (out.contains(kv.key())) continue;
         out[kv.key()] = kv.value();
       }
       connections.push_back(std::move(out));
@@ -382,11 +383,11 @@ class ClusterManager::Impl {
     for (const NodeRow& row : ReadRows()) known = known || row.name == name;
     if (!known) {
       log_->info("recording node '{}' ({}) that linked to us", name, url);
-      write.ops.push_back(Upsert(
-          kNodesTable, name,
-          json::object{{"url", url.empty() ? MakeUrl(name, options_.default_port) : url},
-                       {"replicates", true},
-                       {"subscriptions", nullptr}}));
+      write.ops.push_back(
+          Upsert(kNodesTable, name,
+                 json::object{{"url", url.empty() ? MakeUrl(name, options_.default_port) : url},
+                              {"replicates", true},
+                              {"subscriptions", nullptr}}));
     }
     if (write.ops.empty()) return;
     Result<storage::WriteResult> written = options_.store->Write(std::move(write));
@@ -535,8 +536,9 @@ class ClusterManager::Impl {
     storage::WriteRequest write;
     write.database = kSystemDb;
     if (own_row_written_ && !self_removed_ && present.count(options_.node_name) == 0) {
-      log_->warn("this node's hdb_nodes row was deleted (remove_node elsewhere): leaving the "
-                 "cluster until a node links to it again");
+      log_->warn(
+          "this node's hdb_nodes row was deleted (remove_node elsewhere): leaving the "
+          "cluster until a node links to it again");
       self_removed_ = true;
       write.ops.push_back(
           Upsert(kNodeAuthTable, options_.node_name, json::object{{"removed", true}}));

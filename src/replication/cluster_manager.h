@@ -21,16 +21,15 @@
 // may be called from any thread. Callbacks run on the membership thread.
 #pragma once
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
 
 #include "common/status.h"
 #include "replication/cluster_routes.h"
@@ -47,8 +46,8 @@ inline constexpr const char* kNodesTable = "hdb_nodes";
 inline constexpr const char* kNodeAuthTable = "hdb_node_auth";
 
 struct ClusterOptions {
-  storage::Store* store = nullptr;         // outlives the manager
-  ReplicationService* service = nullptr;   // outlives the manager
+  storage::Store* store = nullptr;        // outlives the manager
+  ReplicationService* service = nullptr;  // outlives the manager
   std::string node_name;
   std::string node_url;
   // Completes routes and hostnames given without a port (replication.port, else the

@@ -1,10 +1,9 @@
 #include "replication/cluster_ops.h"
 
-#include <utility>
-#include <vector>
-
 #include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
+#include <utility>
+#include <vector>
 
 #include "ops/node_operations.h"
 #include "ops/op_context.h"
@@ -53,7 +52,8 @@ void HandleRemoveNode(ClusterManager* manager, ops::OpCall call) {
 
 void HandleConfigureCluster(ClusterManager* manager, ops::OpCall call) {
   const json::value* connections = Field(call.body, "connections");
-  if (connections == nullptr) return call.Fail(Status::InvalidArgument("'connections' is required"));
+  if (connections == nullptr)
+    return call.Fail(Status::InvalidArgument("'connections' is required"));
   if (!connections->is_array()) {
     return call.Fail(Status::InvalidArgument("'connections' must be an array"));
   }
@@ -84,7 +84,8 @@ void HandleConfigureCluster(ClusterManager* manager, ops::OpCall call) {
 void HandleRoutes(ClusterManager* manager, ops::OpCall call, bool add) {
   if (add) {
     if (const json::value* server = Field(call.body, "server")) {
-      if (!server->is_string() || (server->get_string() != "hub" && server->get_string() != "leaf")) {
+      if (!server->is_string() ||
+          (server->get_string() != "hub" && server->get_string() != "leaf")) {
         return call.Fail(Status::InvalidArgument("'server' must be one of [hub, leaf]"));
       }
     }
@@ -95,7 +96,8 @@ void HandleRoutes(ClusterManager* manager, ops::OpCall call, bool add) {
   auto done = [shared, add](Result<RouteChange> r) {
     if (!r.ok()) return shared->Fail(r.status());
     json::object body;
-    body["message"] = add ? "cluster routes successfully set" : "cluster routes successfully deleted";
+    body["message"] =
+        add ? "cluster routes successfully set" : "cluster routes successfully deleted";
     body[add ? "set" : "deleted"] = std::move(r->changed);
     body["skipped"] = std::move(r->skipped);
     shared->Reply(std::move(body));
@@ -178,11 +180,10 @@ void RegisterClusterOperations(ops::NodeOperations* ops, ClusterManager* m) {
       "update_node", [m](ops::OpCall call) { HandleAddNode(m, std::move(call), true); },
       "updateNode");
   ops->RegisterOperation(
-      "set_node_replication",
-      [m](ops::OpCall call) { HandleAddNode(m, std::move(call), false); }, "updateNode");
+      "set_node_replication", [m](ops::OpCall call) { HandleAddNode(m, std::move(call), false); },
+      "updateNode");
   ops->RegisterOperation(
-      "remove_node", [m](ops::OpCall call) { HandleRemoveNode(m, std::move(call)); },
-      "removeNode");
+      "remove_node", [m](ops::OpCall call) { HandleRemoveNode(m, std::move(call)); }, "removeNode");
   ops->RegisterOperation(
       "configure_cluster", [m](ops::OpCall call) { HandleConfigureCluster(m, std::move(call)); },
       "configureCluster");

@@ -10,9 +10,8 @@
 //                                       super_user ("setRoutes" / "getRoutes" / "deleteRoutes")
 #pragma once
 
-#include <string>
-
 #include <boost/json/object.hpp>
+#include <string>
 
 #include "common/status.h"
 #include "replication/cluster_manager.h"

@@ -153,8 +153,8 @@ Result<std::optional<uint64_t>> ParseStartTime(const json::value& start_time) {
   }
   if (start_time.is_string()) {
     std::string text(start_time.get_string());
-    if (!text.empty() && std::all_of(text.begin(), text.end(),
-                                     [](char c) { return c >= '0' && c <= '9'; })) {
+    if (!text.empty() &&
+        std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       return std::optional<uint64_t>(std::stoull(text));
     }
     if (std::optional<uint64_t> ms = ParseIso8601(text)) return ms;
@@ -170,8 +170,8 @@ Result<std::string> AuthorizationHeader(const json::value& authorization) {
     const json::value* user = obj.if_contains("username");
     const json::value* pass = obj.if_contains("password");
     if (user != nullptr && user->is_string() && pass != nullptr && pass->is_string()) {
-      return "Basic " + Base64(std::string(user->get_string()) + ":" +
-                               std::string(pass->get_string()));
+      return "Basic " +
+             Base64(std::string(user->get_string()) + ":" + std::string(pass->get_string()));
     }
   }
   return Status::InvalidArgument(
@@ -215,10 +215,10 @@ std::vector<PeerSpec> ComputePeers(const PeerInputs& in) {
     PeerSpec* match = nullptr;
     for (auto& [name, spec] : by_name) {
       Result<Route> spec_route = ParseUrl(spec.url);
-      bool same_url = spec.url == url ||
-                      (spec_route.ok() && SameRoute(*spec_route, route, in.default_port));
-      bool same_name = name == route.host && (route.port == 0 || (spec_route.ok() &&
-                                                                   spec_route->port == route.port));
+      bool same_url =
+          spec.url == url || (spec_route.ok() && SameRoute(*spec_route, route, in.default_port));
+      bool same_name = name == route.host &&
+                       (route.port == 0 || (spec_route.ok() && spec_route->port == route.port));
       if (same_url || same_name) {
         match = &spec;
         break;

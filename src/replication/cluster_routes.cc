@@ -64,7 +64,8 @@ Status ParseHostPort(std::string_view text, Route& route) {
       route.host = std::string(text);  // no port, or a bare IPv6 literal
     }
   }
-  if (route.host.empty()) return Status::InvalidArgument("empty host in '" + std::string(text) + "'");
+  if (route.host.empty())
+    return Status::InvalidArgument("empty host in '" + std::string(text) + "'");
   if (!port_text.empty() || (text.back() == ':' && text.front() != '[')) {
     json::value port_value = json::string(port_text);
     int port = AllDigits(port_text) ? PortOf(&port_value) : -1;
@@ -161,7 +162,8 @@ bool SameRoute(const Route& a, const Route& b, int default_port) {
 
 Status ValidateRoutesField(const json::object& body) {
   const json::value* routes = body.if_contains("routes");
-  if (routes == nullptr || routes->is_null()) return Status::InvalidArgument("'routes' is required");
+  if (routes == nullptr || routes->is_null())
+    return Status::InvalidArgument("'routes' is required");
   if (!routes->is_array()) return Status::InvalidArgument("'routes' must be one of [array]");
   for (const json::value& entry : routes->get_array()) {
     bool ok = false;

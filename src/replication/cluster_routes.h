@@ -10,21 +10,20 @@
 // IPv6 literals are written in brackets: "[::1]:9925", "ws://[::1]:9925".
 #pragma once
 
-#include <string>
-#include <vector>
-
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <string>
+#include <vector>
 
 #include "common/status.h"
 
 namespace meshdb::replication {
 
 struct Route {
-  std::string scheme = "ws";  // "ws" or "wss"
-  std::string host;           // without brackets
-  int port = 0;               // 0: not given (the node's default port applies)
+  std::string scheme = "ws";    // "ws" or "wss"
+  std::string host;             // without brackets
+  int port = 0;                 // 0: not given (the node's default port applies)
   boost::json::value original;  // the entry as configured
 
   // ws://host:port with `default_port` standing in for a missing port.

@@ -136,8 +136,8 @@ Result<AddNodeRequest> ParseAdd(const char* body) {
 }
 
 TEST(ClusterOpsTest, AddNodeTypeErrorsAreReportedTogether) {
-  Result<AddNodeRequest> r = ParseAdd(
-      R"({"hostname":5,"verify_tls":"no","subscriptions":{},"shard":"x"})");
+  Result<AddNodeRequest> r =
+      ParseAdd(R"({"hostname":5,"verify_tls":"no","subscriptions":{},"shard":"x"})");
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(r.status().IsInvalidArgument());
   EXPECT_EQ(r.status().message(),

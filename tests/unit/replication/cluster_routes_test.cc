@@ -52,17 +52,17 @@ TEST(ClusterRoutesTest, ParsesEveryForm) {
 }
 
 TEST(ClusterRoutesTest, RejectsBadRoutes) {
-  for (const char* text : {R"("")", R"("host:abc")", R"("host:99999")", R"("http://x:1")",
-                           R"({"port":9925})", R"({"hostname":"h","port":-1})", "42",
-                           R"("ws://:9925")"}) {
+  for (const char* text :
+       {R"("")", R"("host:abc")", R"("host:99999")", R"("http://x:1")", R"({"port":9925})",
+        R"({"hostname":"h","port":-1})", "42", R"("ws://:9925")"}) {
     EXPECT_FALSE(ParseRoute(json::parse(text)).ok()) << text;
   }
 }
 
 TEST(ClusterRoutesTest, ParseRoutesSkipsInvalidEntriesAndReportsThem) {
   std::vector<std::string> errors;
-  std::vector<Route> routes = ParseRoutes(
-      json::parse(R"(["a", {"host":"b","port":2}, {"port":3}, "c:4"])"), &errors);
+  std::vector<Route> routes =
+      ParseRoutes(json::parse(R"(["a", {"host":"b","port":2}, {"port":3}, "c:4"])"), &errors);
   ASSERT_EQ(routes.size(), 3u);
   EXPECT_EQ(routes[1].host, "b");
   EXPECT_EQ(routes[2].port, 4);
@@ -87,13 +87,15 @@ TEST(ClusterRoutesTest, ValidateRoutesFieldUsesHarperDbTexts) {
   };
   EXPECT_EQ(check(R"({})"), "'routes' is required");
   EXPECT_EQ(check(R"({"routes":"x"})"), "'routes' must be one of [array]");
-  EXPECT_EQ(check(R"({"routes":[{"port":1}]})"), "'routes' does not match any of the allowed types");
+  EXPECT_EQ(check(R"({"routes":[{"port":1}]})"),
+            "'routes' does not match any of the allowed types");
   EXPECT_EQ(check(R"({"routes":[{"host":"a","port":-1}]})"),
             "'routes' does not match any of the allowed types");
   EXPECT_EQ(check(R"({"routes":[42]})"), "'routes' does not match any of the allowed types");
-  EXPECT_TRUE(ValidateRoutesField(
-                  json::parse(R"({"routes":["wss://a:1",{"hostname":"b","port":"2"}]})").as_object())
-                  .ok());
+  EXPECT_TRUE(
+      ValidateRoutesField(
+          json::parse(R"({"routes":["wss://a:1",{"hostname":"b","port":"2"}]})").as_object())
+          .ok());
 }
 
 TEST(ClusterRoutesTest, AddRoutesUpsertsAndSkipsDuplicates) {
@@ -118,7 +120,8 @@ TEST(ClusterRoutesTest, RemoveRoutesDeletesMatchesAndSkipsTheRest) {
   json::value current =
       json::parse(R"([{"hostname":"server-three","port":9930},"wss://server-two:9925","x"])");
   RouteChange change = RemoveRoutes(
-      current, json::parse(R"(["server-three:9930", {"host":"nowhere","port":1}, "x:9925"])").as_array(),
+      current,
+      json::parse(R"(["server-three:9930", {"host":"nowhere","port":1}, "x:9925"])").as_array(),
       9925);
   EXPECT_EQ(json::serialize(change.changed), R"(["server-three:9930","x:9925"])");
   EXPECT_EQ(json::serialize(change.skipped), R"([{"host":"nowhere","port":1}])");
