@@ -639,9 +639,10 @@ void Link::OnSchema(Schema&& s) {
   }
   storage::TableDef d = std::move(def).value();
   d.database = database_;
-  if (!SubscribesTable(subscriptions_, database_, d.name)) return;
   storage::Store* store = service_->store();
   auto current = store->GetTable(database_, d.name);
+  // replicate:false here (or in the peer's definition): never created nor touched by peers.
+  if (!AcceptsRemoteTableDef(d, current.ok() ? &*current : nullptr, subscriptions_)) return;
   bool needed = !current.ok();
   if (!needed) {
     for (const auto& a : d.attributes) {
@@ -678,7 +679,10 @@ void Link::OnTransactions(Transactions&& t) {
     txn.writes.reserve(e.writes.size());
     for (auto& w : e.writes) {
       if (!known_tables_.contains(w.table)) {
-        if (!store->GetTable(database_, w.table).ok()) continue;  // dropped or never defined
+        auto local = store->GetTable(database_, w.table);
+        if (!local.ok()) continue;  // dropped or never defined
+        // A table that is replicate:false here never takes a peer's rows.
+        if (!AppliesRemoteRows(*local, {})) continue;
         known_tables_.insert(w.table);
       }
       if (!subscriptions_.empty() && !SubscribesTable(subscriptions_, database_, w.table)) continue;
@@ -750,6 +754,7 @@ void Link::OnCopyChunk(CopyChunk&& c) {
   storage::CopyChunk chunk;
   chunk.database = database_;
   chunk.table = c.table;
+  auto local = service_->store()->GetTable(database_, c.table);
   if (!c.table_def_json.empty()) {
     auto def = TableDefFromJson(c.table_def_json);
     if (!def.ok()) {
@@ -758,10 +763,17 @@ void Link::OnCopyChunk(CopyChunk&& c) {
     }
     chunk.table_def = std::move(def).value();
     chunk.table_def->database = database_;
+    if (!AcceptsRemoteTableDef(*chunk.table_def, local.ok() ? &*local : nullptr,
+                               subscriptions_)) {
+      copy_records_ += n;  // replicate:false here or there: the rows stay out
+      return;
+    }
     known_tables_.insert(c.table);
-  } else if (!known_tables_.contains(c.table) &&
-             !service_->store()->GetTable(database_, c.table).ok()) {
+  } else if (!known_tables_.contains(c.table) && !local.ok()) {
     Fail(ErrorCode::kProtocol, "CopyChunk for table '" + c.table + "' without its definition");
+    return;
+  } else if (local.ok() && !AppliesRemoteRows(*local, subscriptions_)) {
+    copy_records_ += n;
     return;
   }
   if (n == 0 && !chunk.table_def) return;

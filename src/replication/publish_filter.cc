@@ -42,6 +42,17 @@ bool SubscribesTable(const std::vector<TableSubscription>& subs, std::string_vie
   return s == nullptr || s->subscribe;
 }
 
+bool AppliesRemoteRows(const storage::TableDef& local, const std::vector<TableSubscription>& subs) {
+  return TableLeavesNode(local) && SubscribesTable(subs, local.database, local.name);
+}
+
+bool AcceptsRemoteTableDef(const storage::TableDef& incoming, const storage::TableDef* local,
+                           const std::vector<TableSubscription>& subs) {
+  if (!TableLeavesNode(incoming)) return false;
+  if (local != nullptr && !TableLeavesNode(*local)) return false;
+  return SubscribesTable(subs, incoming.database, incoming.name);
+}
+
 bool DatabaseReplicates(const std::vector<std::string>& configured, std::string_view database) {
   if (database == kSystemDatabase || configured.empty()) return true;
   for (const auto& d : configured) {

@@ -34,6 +34,19 @@ bool PublishesTable(const std::vector<TableSubscription>& subs, std::string_view
 bool SubscribesTable(const std::vector<TableSubscription>& subs, std::string_view database,
                      std::string_view table);
 
+// Subscriber side: whether rows a peer sent for `local` (this node's definition of the
+// table) are applied here. No when this node's table may not replicate (replicate:false, or a
+// system table outside the whitelist) -- a replicate:false table never takes a peer's rows,
+// whatever the peer thinks of it -- or when `subs` does not subscribe to the table.
+bool AppliesRemoteRows(const storage::TableDef& local, const std::vector<TableSubscription>& subs);
+
+// Subscriber side: whether a table definition a peer sent (Schema, CopyChunk) is applied
+// (creating the table or adding attributes). No when the incoming definition itself may not
+// replicate, when this node's table (`local`, nullptr when missing) may not, or when `subs`
+// does not subscribe to it. `incoming.database` must be set.
+bool AcceptsRemoteTableDef(const storage::TableDef& incoming, const storage::TableDef* local,
+                           const std::vector<TableSubscription>& subs);
+
 // Whether `database` is replicated under replication.databases (`configured`, empty or
 // containing "*" = all). The system database always is.
 bool DatabaseReplicates(const std::vector<std::string>& configured, std::string_view database);

@@ -1,0 +1,95 @@
+// What flows where: replicate:false tables and replication.databases, on both the publishing
+// and the subscribing side (publish_filter.h).
+#include "replication/publish_filter.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "storage/store.h"
+
+namespace meshdb::replication {
+namespace {
+
+storage::TableDef Table(const std::string& db, const std::string& name, bool replicate = true) {
+  storage::TableDef d;
+  d.database = db;
+  d.name = name;
+  d.primary_key = "id";
+  d.replicate = replicate;
+  return d;
+}
+
+TEST(SelectiveFilter, PublisherNeverSendsRowsOfLocalOnlyTables) {
+  std::vector<storage::TableDef> defs = {Table("data", "shared"), Table("data", "local", false)};
+  PublishFilter filter;
+  filter.subscriber_id = 7;
+  filter.tables = PublishedTables(defs, {}, {});
+  ASSERT_EQ(filter.tables, (std::unordered_set<std::string>{"shared"}));
+  // Even when the subscriber asks for the table by name it is not published.
+  EXPECT_TRUE(PublishedTables(defs, {}, {"local"}).empty());
+
+  storage::LogEntry entry;
+  entry.sequence = 3;
+  entry.origin = 1;
+  entry.origin_sequence = 3;
+  entry.writes.push_back({"local", "k1", "{\"id\":\"k1\"}"});
+  entry.writes.push_back({"shared", "k2", "{\"id\":\"k2\"}"});
+  entry.writes.push_back({"local", "k3", "{\"id\":\"k3\"}"});
+  auto out = FilterLogEntry(entry, filter);
+  ASSERT_TRUE(out.has_value());
+  ASSERT_EQ(out->writes.size(), 1u);
+  EXPECT_EQ(out->writes[0].table, "shared");
+  EXPECT_EQ(out->writes[0].key, "k2");
+
+  // A transaction touching only the local table goes out empty (vector/cursor advance).
+  storage::LogEntry only_local = entry;
+  only_local.writes.erase(only_local.writes.begin() + 1);
+  auto empty = FilterLogEntry(only_local, filter);
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_TRUE(empty->writes.empty());
+}
+
+TEST(SelectiveFilter, SubscriberDropsRowsForTablesLocalOnlyHere) {
+  EXPECT_TRUE(AppliesRemoteRows(Table("data", "shared"), {}));
+  EXPECT_FALSE(AppliesRemoteRows(Table("data", "local", false), {}));
+  // An explicit subscription does not override replicate:false.
+  std::vector<TableSubscription> subs = {{"data", "local", true, true}};
+  EXPECT_FALSE(AppliesRemoteRows(Table("data", "local", false), subs));
+  // Nor does it let in a table the subscription turns off.
+  std::vector<TableSubscription> off = {{"data", "shared", true, false}};
+  EXPECT_FALSE(AppliesRemoteRows(Table("data", "shared"), off));
+  // System: only the whitelisted tables take a peer's rows.
+  EXPECT_TRUE(AppliesRemoteRows(Table("system", "hdb_user"), {}));
+  EXPECT_FALSE(AppliesRemoteRows(Table("system", "hdb_node_auth"), {}));
+  EXPECT_FALSE(AppliesRemoteRows(Table("system", "hdb_info"), {}));
+}
+
+TEST(SelectiveFilter, SubscriberRefusesDefinitionsOfLocalOnlyTables) {
+  storage::TableDef shared = Table("data", "t");
+  storage::TableDef local_only = Table("data", "t", false);
+  // Missing here: created from a replicating definition only.
+  EXPECT_TRUE(AcceptsRemoteTableDef(shared, nullptr, {}));
+  EXPECT_FALSE(AcceptsRemoteTableDef(local_only, nullptr, {}));
+  // Present here as replicate:false: a peer's definition never touches it.
+  EXPECT_FALSE(AcceptsRemoteTableDef(shared, &local_only, {}));
+  EXPECT_TRUE(AcceptsRemoteTableDef(shared, &shared, {}));
+  std::vector<TableSubscription> off = {{"data", "t", true, false}};
+  EXPECT_FALSE(AcceptsRemoteTableDef(shared, nullptr, off));
+  EXPECT_FALSE(AcceptsRemoteTableDef(Table("system", "hdb_node_auth"), nullptr, {}));
+}
+
+TEST(SelectiveFilter, DatabasesListRestrictsAllButSystem) {
+  const std::vector<std::string> listed = {"data", "sales"};
+  EXPECT_TRUE(DatabaseReplicates(listed, "data"));
+  EXPECT_TRUE(DatabaseReplicates(listed, "sales"));
+  EXPECT_FALSE(DatabaseReplicates(listed, "local"));
+  EXPECT_TRUE(DatabaseReplicates(listed, "system"));
+  // The server passes {"system"} for an empty replication.databases list: nothing else flows.
+  EXPECT_FALSE(DatabaseReplicates({"system"}, "data"));
+  EXPECT_TRUE(DatabaseReplicates({"system"}, "system"));
+}
+
+}  // namespace
+}  // namespace meshdb::replication
