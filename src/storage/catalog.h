@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -32,6 +33,10 @@ inline constexpr const char* kMetaSchemaVersion = "schema_version";
 inline constexpr const char* kMetaMaxVersion = "max_version";  // highest HLC version stored
 inline constexpr std::string_view kMetaVectorPrefix = "vv:";    // + u32 big-endian origin
 inline constexpr std::string_view kMetaCursorPrefix = "cursor:";  // + peer name
+// First retained log sequence (1 when never trimmed); see retention.cc.
+inline constexpr const char* kMetaLogStart = "log_start";
+// + peer name: highest of OUR log sequences that peer confirmed (Ack); bounds trimming.
+inline constexpr std::string_view kMetaConfirmedPrefix = "confirmed:";
 std::string MetaVectorKey(uint32_t origin);
 inline std::string MetaCursorKey(const std::string& peer) {
   return std::string(kMetaCursorPrefix) + peer;
@@ -72,6 +77,11 @@ struct Database {
   std::atomic<uint64_t> schema_version{0};
   uint64_t max_version = 0;  // as loaded at open (the writer keeps it current in meta)
   std::atomic<bool> dropped{false};
+
+  // Peer -> highest of our log sequences it confirmed (loaded from meta at open, raised by
+  // NotePeerConfirmed, persisted by TrimLog). GUARDED_BY(confirmed_mu)
+  std::mutex confirmed_mu;
+  std::map<std::string, uint64_t> confirmed;
 
   mutable std::shared_mutex mu;
   // Protected by mu (writer thread: mutates under a unique lock; may read without one).

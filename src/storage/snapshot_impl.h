@@ -27,6 +27,7 @@ class SnapshotImpl final : public Snapshot {
   Status ScanRaw(const std::string& table, const RawVisitor& visit) override;
   Result<uint64_t> FindSequenceAtOrAfterTime(uint64_t ms) override;
   Result<uint64_t> LastSequence() override;
+  Result<uint64_t> LogStart() override;
 
  private:
   Result<std::shared_ptr<const TableState>> Table(const std::string& table) const;

@@ -249,6 +249,29 @@ class Snapshot {
   virtual Result<uint64_t> FindSequenceAtOrAfterTime(uint64_t ms) = 0;
   // The highest log sequence as of this snapshot (0 when empty).
   virtual Result<uint64_t> LastSequence() = 0;
+  // The first sequence the log still holds: entries below it were trimmed by retention
+  // (Store::TrimLog). 1 when nothing was ever trimmed.
+  virtual Result<uint64_t> LogStart() { return uint64_t{1}; }
+};
+
+// Transaction-log retention (docs/replication.md "Retention and merge resync").
+struct RetentionPolicy {
+  uint64_t now_ms = 0;
+  // Entries whose version time is older than now_ms - max_age_ms may go, but never past the
+  // lowest position a known peer confirmed (NotePeerConfirmed). 0: no time limit.
+  uint64_t max_age_ms = 0;
+  // When the log holds more than this (pages of the log tree), the oldest entries go even
+  // past unconfirmed peers (those peers then need a merge resync). 0: no size cap.
+  uint64_t max_bytes = 0;
+  // Most entries removed by one call (keeps the writer's pause short).
+  uint64_t max_entries = 50000;
+};
+
+struct TrimResult {
+  uint64_t log_start = 1;        // first retained sequence after the call
+  uint64_t entries_removed = 0;
+  // Peers whose confirmed position the size cap forced the log past (they need a merge).
+  std::vector<std::string> peers_passed;
 };
 
 class Store {
@@ -340,6 +363,21 @@ class Store {
   // RemoveCommitListener returns, the listener is not running and is never called again.
   virtual uint64_t AddCommitListener(CommitListener listener) = 0;
   virtual void RemoveCommitListener(uint64_t id) = 0;
+
+  // --- Retention. ---
+  // Records that `peer_name` confirmed (acknowledged) our log of `database` through
+  // `sequence` (kept as a maximum). Cheap: kept in memory and persisted in meta
+  // ("confirmed:<peer>") by the next TrimLog; after a crash a lower position may come back,
+  // which only makes trimming more conservative. Unknown databases are ignored.
+  virtual void NotePeerConfirmed(const std::string& database, const std::string& peer_name,
+                                 uint64_t sequence) = 0;
+  virtual Result<std::map<std::string, uint64_t>> PeerConfirmedPositions(
+      const std::string& database) const = 0;
+  // Deletes old log entries per `policy` on the writer thread (blocks until committed) and
+  // records the new start in meta ("log_start"). Never removes the last entry (so
+  // LastSequence stays exact). NotFound for a missing database.
+  virtual Result<TrimResult> TrimLog(const std::string& database,
+                                     const RetentionPolicy& policy) = 0;
 };
 
 }  // namespace meshdb::storage

@@ -94,6 +94,9 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
       db->schema_version = GetU64(static_cast<const char*>(v.mv_data));
     } else if (key == kMetaMaxVersion && v.mv_size == 8) {
       db->max_version = GetU64(static_cast<const char*>(v.mv_data));
+    } else if (key.starts_with(kMetaConfirmedPrefix) && v.mv_size == 8) {
+      db->confirmed[std::string(key.substr(kMetaConfirmedPrefix.size()))] =
+          GetU64(static_cast<const char*>(v.mv_data));
     }
   }
   if (rc != MDB_NOTFOUND) return LmdbError("scan meta of " + name, rc);

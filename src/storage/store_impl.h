@@ -87,6 +87,11 @@ class StoreImpl final : public Store {
   Status ApplyTableDef(const TableDef& def) override;
   uint64_t AddCommitListener(CommitListener listener) override;
   void RemoveCommitListener(uint64_t id) override;
+  void NotePeerConfirmed(const std::string& database, const std::string& peer_name,
+                         uint64_t sequence) override;
+  Result<std::map<std::string, uint64_t>> PeerConfirmedPositions(
+      const std::string& database) const override;
+  Result<TrimResult> TrimLog(const std::string& database, const RetentionPolicy& policy) override;
 
  private:
   struct RequestCtx;
@@ -127,6 +132,7 @@ class StoreImpl final : public Store {
   Status PersistGroup(MDB_txn* txn, Database& db, GroupCtx& group);
   void NotifyCommit(const std::string& database, uint64_t last_sequence);
   Status DoApplyTableDef(const TableDef& def);
+  Result<TrimResult> DoTrimLog(Database& db, const RetentionPolicy& policy);
   // Writes schema_version + 1 in `txn`; the caller publishes it after the commit.
   Status BumpSchemaVersion(MDB_txn* txn, Database& db, uint64_t* next);
   Status ApplyOp(MDB_txn* txn, WriteOp& op, const std::string& enc_key, PendingTable& table,
