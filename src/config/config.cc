@@ -185,6 +185,12 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
   if (s.replication_reconnect_max_ms < s.replication_reconnect_min_ms) {
     s.replication_reconnect_max_ms = s.replication_reconnect_min_ms;
   }
+  if (const json::value* files = FindPath(tree, "schema.files");
+      files != nullptr && files->is_array()) {
+    for (const json::value& f : files->get_array()) {
+      if (f.is_string()) s.schema_files.push_back(ResolveUnder(s.root_path, std::string(f.get_string())));
+    }
+  }
   s.tls_certificate = ReadString(tree, "tls.certificate", "");
   s.tls_private_key = ReadString(tree, "tls.privateKey", "");
   s.tls_certificate_authority = ReadString(tree, "tls.certificateAuthority", "");

@@ -50,6 +50,9 @@ struct Settings {
   std::string replication_cluster_key;       // replication.clusterKey ["": none]
   uint32_t replication_reconnect_min_ms = 100;   // replication.reconnectMinMs [100]
   uint32_t replication_reconnect_max_ms = 5000;  // replication.reconnectMaxMs [5000]
+  // schema.files [[]]: GraphQL schema files loaded at start besides <root>/schema.graphql
+  // (when present); relative paths are resolved under rootPath.
+  std::vector<std::string> schema_files;
   std::string tls_certificate;               // tls.certificate [""]
   std::string tls_private_key;               // tls.privateKey [""]
   std::string tls_certificate_authority;     // tls.certificateAuthority [""]

@@ -89,6 +89,7 @@ const std::vector<KeyInfo>& KnownKeys() {
       {"replication.reconnectMinMs", KeyKind::kPositiveInt},
       {"replication.reconnectMaxMs", KeyKind::kPositiveInt},
       {"clustering.hubServer.cluster.network.routes", KeyKind::kRoutes},
+      {"schema.files", KeyKind::kStringList},
       {"tls.certificate", KeyKind::kString},
       {"tls.privateKey", KeyKind::kString},
       {"tls.certificateAuthority", KeyKind::kString},

@@ -24,6 +24,7 @@ enum class KeyKind {
   kHashFunction,    // md5, sha256, argon2id
   kRoutes,          // null or array of strings or {host|hostname, port} objects
   kDatabases,       // "*" or array of names or {name, sharded} objects
+  kStringList,      // null or an array of non-empty strings
 };
 
 struct KeyInfo {

@@ -190,6 +190,16 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
       return CheckRoutes(key, v);
     case KeyKind::kDatabases:
       return CheckDatabases(key, v);
+    case KeyKind::kStringList:
+      if (v.is_null()) return Status::Ok();
+      if (v.is_array()) {
+        bool all = true;
+        for (const json::value& s : v.get_array()) {
+          all = all && s.is_string() && !s.get_string().empty();
+        }
+        if (all) return Status::Ok();
+      }
+      return Status::InvalidArgument("'" + key + "' must be an array of file names" + Got(v));
   }
   return Status::Ok();
 }

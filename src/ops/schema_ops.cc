@@ -92,6 +92,8 @@ Result<json::object> DescribeOne(const OpCall& call, const storage::TableDef& de
   out["hash_attribute"] = def.primary_key;
   out["audit"] = true;
   out["schema_defined"] = def.schema_defined;
+  // meshdb: shown only for local-only tables (HarperDB's describe has no such field).
+  if (!def.replicate) out["replicate"] = false;
   out["attributes"] = std::move(attributes);
   out["db_size"] = stats->db_size_bytes;
   out["sources"] = json::array();

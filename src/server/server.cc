@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "net/http_server.h"
+#include "ops/graphql_schema.h"
 #include "ops/node_operations.h"
 #include "replication/cluster_manager.h"
 #include "replication/cluster_ops.h"
@@ -94,6 +95,8 @@ std::string NodeName(const config::Settings& settings) {
 std::vector<std::string> ReplicatedDatabases(const config::Settings& settings) {
   std::vector<std::string> out;
   if (!settings.replication_databases.is_array()) return out;
+  // An empty list: no user database replicates (an empty vector would mean all of them).
+  if (settings.replication_databases.get_array().empty()) return {"system"};
   for (const auto& db : settings.replication_databases.get_array()) {
     if (db.is_string()) {
       out.emplace_back(db.get_string());
@@ -162,6 +165,17 @@ int Run(const RunOptions& options) {
             store_options.durable ? "durable commits (fsync before reply)"
                                   : "writeAsync: commits not fsync'd (a machine crash can lose "
                                     "the last writes)");
+
+  // GraphQL schema: <root>/schema.graphql when present, then schema.files. Tables are created
+  // before replication starts, so a replicate:false table is never published.
+  std::vector<std::string> schema_files;
+  const std::string root_schema = (fs::path(settings.root_path) / "schema.graphql").string();
+  if (fs::exists(root_schema, ec)) schema_files.push_back(root_schema);
+  for (const std::string& f : settings.schema_files) schema_files.push_back(f);
+  if (Status s = ops::LoadSchemaFiles(schema_files, store->get()); !s.ok()) {
+    log->error("cannot load the GraphQL schema: {}", s.ToString());
+    return Fail(kExitStartupFailed, "cannot load the GraphQL schema: " + s.message());
+  }
 
   ops::OpsDeps deps;
   deps.store = store->get();

@@ -258,6 +258,27 @@ TEST_F(ConfigTest, ReplicationClusterKeyAndReconnectSettings) {
       << config.status().message();
 }
 
+TEST_F(ConfigTest, SchemaFilesAreResolvedUnderTheRoot) {
+  Result<Config> config = LoadWith({});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_TRUE(config->settings().schema_files.empty());  // default: none besides schema.graphql
+
+  config = LoadWith({{"SCHEMA_FILES", R"(["app/schema.graphql","/etc/meshdb/x.graphql"])"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_EQ(config->settings().schema_files.size(), 2u);
+  EXPECT_EQ(config->settings().schema_files[0],
+            (fs::path(root_) / "app/schema.graphql").lexically_normal().string());
+  EXPECT_EQ(config->settings().schema_files[1], "/etc/meshdb/x.graphql");
+
+  config = LoadWith({}, {{"schema.files", "[1]"}});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("'schema.files' must be an array of file names"),
+            std::string::npos)
+      << config.status().message();
+  config = LoadWith({}, {{"schema.files", "x.graphql"}});
+  EXPECT_FALSE(config.ok());
+}
+
 TEST_F(ConfigTest, InvalidValuesNameTheKey) {
   struct Case {
     std::string key, value, message;
