@@ -84,6 +84,9 @@ LocalNodeState StateFromDoc(const json::object& doc) {
   if (const json::value* v = doc.if_contains("authorization"); v && v->is_string()) {
     s.authorization = std::string(v->get_string());
   }
+  if (const json::value* v = doc.if_contains("subscriptions"); v && v->is_array()) {
+    s.subscriptions = *v;
+  }
   return s;
 }
 
@@ -170,14 +173,26 @@ class ClusterManager::Impl {
     if (!req.authorization.empty()) {
       if (Status s = EnsureClusterKey(); !s.ok()) return s;
     }
+    std::map<std::string, LocalNodeState> local_states = ReadLocal(nullptr);
+    LocalNodeState& mine = local_states[req.name];
+    mine.removed = false;
+    mine.subscriptions = req.subscriptions.is_array() ? req.subscriptions : json::value(nullptr);
     storage::WriteRequest write;
     write.database = kSystemDb;
-    write.ops.push_back(OwnRowOp());
-    json::object row{{"url", req.url}, {"replicates", true}, {"subscriptions", req.subscriptions}};
+    write.ops.push_back(OwnRowOp(PeerSubscriptionsOf(local_states)));
+    json::object row{{"url", req.url},
+                     {"replicates", true},
+                     {"subscriptions", req.subscriptions},
+                     {"subscriptions_owner", req.subscriptions.is_array()
+                                                 ? json::value(options_.node_name)
+                                                 : json::value(nullptr)}};
     if (!req.start_time.is_null()) row["start_time"] = req.start_time;
     if (!req.shard.is_null()) row["shard"] = req.shard;
     write.ops.push_back(Upsert(kNodesTable, req.name, std::move(row)));
-    json::object local{{"added", true}, {"removed", false}, {"seen", true}};
+    json::object local{{"added", true},
+                       {"removed", false},
+                       {"seen", true},
+                       {"subscriptions", mine.subscriptions}};
     if (!req.authorization.empty()) {
       local["authorization"] =
           req.retain_authorization ? json::value(req.authorization) : json::value(nullptr);
@@ -232,8 +247,11 @@ class ClusterManager::Impl {
     write.ops.push_back(Delete(kNodesTable, name));
     write.ops.push_back(Upsert(
         kNodeAuthTable, name,
-        json::object{
-            {"added", false}, {"removed", true}, {"seen", false}, {"authorization", nullptr}}));
+        json::object{{"added", false},
+                     {"removed", true},
+                     {"seen", false},
+                     {"authorization", nullptr},
+                     {"subscriptions", nullptr}}));
     Result<storage::WriteResult> written = options_.store->Write(std::move(write));
     if (!written.ok()) return written.status();
     pending_authorization_.erase(name);
@@ -285,6 +303,7 @@ class ClusterManager::Impl {
   json::object StatusSync() {
     std::map<std::string, NodeRow> rows;
     for (NodeRow& row : ReadRows()) rows.emplace(row.name, std::move(row));
+    std::map<std::string, LocalNodeState> local = ReadLocal(nullptr);
     json::array connections;
     for (json::value& entry : options_.service->ConnectionsStatus()) {
       if (!entry.is_object()) continue;
@@ -304,7 +323,12 @@ class ClusterManager::Impl {
       if (const json::value* replicates = conn.if_contains("replicates")) {
         out["replicates"] = *replicates;
       }
-      out["subscriptions"] = row != nullptr ? row->subscriptions : json::value(nullptr);
+      const LocalNodeState* state = nullptr;
+      if (auto it = local.find(name); it != local.end()) state = &it->second;
+      EffectiveSubscriptions subs = SubscriptionsForLink(options_.node_name, row, state);
+      out["subscriptions"] = SubscriptionsJson(subs.subscriptions);
+      out["subscriptions_owner"] =
+          subs.owner.empty() ? json::value(nullptr) : json::value(subs.owner);
       for (auto& kv : conn) {
         if (out.contains(kv.key())) continue;
         out[kv.key()] = kv.value();
@@ -446,10 +470,14 @@ class ClusterManager::Impl {
     return Status::Ok();
   }
 
-  storage::WriteOp OwnRowOp() const {
+  // This node's own hdb_nodes row, carrying its explicit subscriptions by peer.
+  storage::WriteOp OwnRowOp(json::value peer_subscriptions) const {
     return Upsert(kNodesTable, options_.node_name,
-                  json::object{{"url", options_.node_url}, {"replicates", true}});
+                  json::object{{"url", options_.node_url},
+                               {"replicates", true},
+                               {"peer_subscriptions", std::move(peer_subscriptions)}});
   }
+  storage::WriteOp OwnRowOp() { return OwnRowOp(PeerSubscriptionsOf(ReadLocal(nullptr))); }
 
   Status EnsureClusterKey() {
     if (!ReadKeys().empty()) return Status::Ok();
@@ -543,6 +571,16 @@ class ClusterManager::Impl {
       write.ops.push_back(
           Upsert(kNodeAuthTable, options_.node_name, json::object{{"removed", true}}));
     }
+    if (own_row_written_ && !self_removed_) {
+      // The own row's peer_subscriptions follow the local choices (a row rewritten by a
+      // peer that did not know them yet is repaired).
+      json::value want = PeerSubscriptionsOf(local);
+      for (const NodeRow& row : rows) {
+        if (row.name == options_.node_name && row.peer_subscriptions != want) {
+          write.ops.push_back(OwnRowOp(want));
+        }
+      }
+    }
     for (const NodeRow& row : rows) {
       if (row.name == options_.node_name) continue;
       auto doc = docs.find(row.name);
@@ -597,6 +635,28 @@ class ClusterManager::Impl {
                (p.dial ? " (dial)" : "");
     }
     log_->info("peers: [{}]", names);
+    // A link caches its subscriptions when it subscribes: a peer whose subscriptions changed
+    // is dropped for a moment so its links re-subscribe with the new ones (they resume from
+    // their stored positions; nothing is copied again).
+    std::vector<PeerSpec> without_changed;
+    bool changed = false;
+    for (const PeerSpec& p : peers) {
+      bool differs = false;
+      for (const PeerSpec& old : last_peers_) {
+        if (!p.name.empty() && old.name == p.name &&
+            SubscriptionsJson(old.subscriptions) != SubscriptionsJson(p.subscriptions)) {
+          differs = true;
+        }
+      }
+      if (differs) {
+        log_->info("subscriptions with '{}' changed: {}", p.name,
+                   json::serialize(SubscriptionsJson(p.subscriptions)));
+        changed = true;
+      } else {
+        without_changed.push_back(p);
+      }
+    }
+    if (changed) options_.service->SetPeers(std::move(without_changed));
     last_key_ = key;
     last_peers_ = peers;
     applied_once_ = true;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <utility>
 
 namespace meshdb::replication {
 
@@ -116,7 +117,55 @@ NodeRow NodeRow::FromRecord(const json::object& doc) {
   row.url = StringField(doc, "url");
   if (const json::value* v = doc.if_contains("subscriptions")) row.subscriptions = *v;
   if (const json::value* v = doc.if_contains("start_time")) row.start_time = *v;
+  if (const json::value* v = doc.if_contains("peer_subscriptions"); v && v->is_object()) {
+    row.peer_subscriptions = *v;
+  }
   return row;
+}
+
+std::vector<TableSubscription> SwapSubscriptions(std::vector<TableSubscription> subs) {
+  for (TableSubscription& s : subs) std::swap(s.publish, s.subscribe);
+  return subs;
+}
+
+EffectiveSubscriptions SubscriptionsForLink(const std::string& self_name, const NodeRow* peer_row,
+                                            const LocalNodeState* local) {
+  EffectiveSubscriptions out;
+  if (local != nullptr && local->subscriptions.is_array()) {
+    out.subscriptions = ParseSubscriptions(local->subscriptions);
+    out.owner = self_name;
+    return out;
+  }
+  if (peer_row != nullptr && peer_row->peer_subscriptions.is_object()) {
+    const json::value* mine = peer_row->peer_subscriptions.get_object().if_contains(self_name);
+    if (mine != nullptr && mine->is_array()) {
+      out.subscriptions = SwapSubscriptions(ParseSubscriptions(*mine));
+      out.owner = peer_row->name;
+    }
+  }
+  return out;
+}
+
+json::value PeerSubscriptionsOf(const std::map<std::string, LocalNodeState>& local) {
+  json::object out;
+  for (const auto& [name, state] : local) {
+    if (state.removed || !state.subscriptions.is_array()) continue;
+    out[name] = state.subscriptions;
+  }
+  if (out.empty()) return nullptr;
+  return out;
+}
+
+json::value SubscriptionsJson(const std::vector<TableSubscription>& subs) {
+  if (subs.empty()) return nullptr;
+  json::array out;
+  for (const TableSubscription& s : subs) {
+    out.push_back(json::object{{"database", s.database},
+                               {"table", s.table},
+                               {"publish", s.publish},
+                               {"subscribe", s.subscribe}});
+  }
+  return out;
 }
 
 std::string MakeUrl(const std::string& host, int port) {
@@ -198,7 +247,7 @@ std::vector<PeerSpec> ComputePeers(const PeerInputs& in) {
     } else if (state != nullptr) {
       spec.authorization = state->authorization;
     }
-    spec.subscriptions = ParseSubscriptions(row.subscriptions);
+    spec.subscriptions = SubscriptionsForLink(in.self_name, &row, state).subscriptions;
     if (Result<std::optional<uint64_t>> t = ParseStartTime(row.start_time); t.ok()) {
       spec.start_time_ms = *t;
     }

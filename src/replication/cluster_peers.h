@@ -8,6 +8,14 @@
 // update_node, configure_cluster) are always dialed; nodes learned through gossip only when
 // this node's name sorts before theirs, so exactly one side of a gossip-learned pair dials.
 // Removed nodes are never peers. This node itself is never a peer.
+//
+// Explicit subscriptions (docs/replication.md "Subscriptions and the edge pattern"): the node
+// that ran add_node/update_node with `subscriptions` keeps them, from its own point of view,
+// in its local hdb_node_auth row for the peer (authoritative for it) and publishes them in
+// its OWN hdb_nodes row as `peer_subscriptions: {"<peer name>": [...]}`. The peer reads the
+// entry under its own name and swaps publish/subscribe (our publish = its subscribe). A node
+// ignores entries addressed to other nodes, so one node's choices never leak onto other
+// links. When both nodes defined subscriptions for their link, each enforces its own.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -30,6 +38,9 @@ struct NodeRow {
   std::string url;
   boost::json::value subscriptions;  // null (full replication) or the add_node array
   boost::json::value start_time;     // null, an ISO string or milliseconds
+  // This row's node's explicit subscriptions by peer name, from ITS point of view (object of
+  // arrays; null when none).
+  boost::json::value peer_subscriptions;
 
   static NodeRow FromRecord(const boost::json::object& doc);
 };
@@ -39,6 +50,9 @@ struct LocalNodeState {
   bool added = false;         // added on this node: always dial
   bool removed = false;       // removed (here or through gossip): never a peer, token refused
   std::string authorization;  // retained authorization ("" = none)
+  // Explicit subscriptions for the link with this node, from this node's point of view, as
+  // given to add_node/update_node here (null = none: the peer's view, else full replication).
+  boost::json::value subscriptions;
 };
 
 struct PeerInputs {
@@ -55,6 +69,27 @@ struct PeerInputs {
 // The peer set, sorted by name then URL. A route whose host (and port) or URL matches a known
 // node merges into that node's entry.
 std::vector<PeerSpec> ComputePeers(const PeerInputs& inputs);
+
+// The subscriptions this node applies to its link with `peer`, and who defined them:
+// this node's own (local `subscriptions`), else the peer's `peer_subscriptions[self_name]`
+// swapped, else none (full replication; owner "").
+struct EffectiveSubscriptions {
+  std::vector<TableSubscription> subscriptions;
+  std::string owner;
+};
+EffectiveSubscriptions SubscriptionsForLink(const std::string& self_name, const NodeRow* peer_row,
+                                            const LocalNodeState* local);
+
+// The same list seen from the other end: publish and subscribe exchanged.
+std::vector<TableSubscription> SwapSubscriptions(std::vector<TableSubscription> subs);
+
+// The `peer_subscriptions` object this node publishes in its own hdb_nodes row: every
+// non-removed node with local explicit subscriptions (null when there are none).
+boost::json::value PeerSubscriptionsOf(const std::map<std::string, LocalNodeState>& local);
+
+// TableSubscriptions as cluster_status shows them ({database, table, publish, subscribe};
+// null when empty).
+boost::json::value SubscriptionsJson(const std::vector<TableSubscription>& subs);
 
 // add_node's `subscriptions` as TableSubscriptions (`schema` is accepted for `database`;
 // `subscribe`/`publish` default to false when absent, as HarperDB reads them). Non-arrays

@@ -91,13 +91,14 @@ TEST(ClusterPeersTest, RoutesDialAndMergeWithKnownNodes) {
   EXPECT_EQ(peers[2].url, "ws://127.0.0.4:9931");
 }
 
-TEST(ClusterPeersTest, SubscriptionsAndStartTimeComeFromTheRow) {
+TEST(ClusterPeersTest, LocalSubscriptionsAndStartTime) {
   PeerInputs in = Inputs("a");
   NodeRow row = Row("b");
-  row.subscriptions = json::parse(
-      R"([{"schema":"dev","table":"dog","subscribe":true,"publish":false},{"table":"x"}])");
   row.start_time = "2024-01-02T03:04:05.678Z";
   in.nodes = {row};
+  in.local["b"].added = true;
+  in.local["b"].subscriptions = json::parse(
+      R"([{"schema":"dev","table":"dog","subscribe":true,"publish":false},{"table":"x"}])");
   std::vector<PeerSpec> peers = ComputePeers(in);
   ASSERT_EQ(peers.size(), 1u);
   ASSERT_EQ(peers[0].subscriptions.size(), 1u);  // the entry without a database is dropped
@@ -107,6 +108,71 @@ TEST(ClusterPeersTest, SubscriptionsAndStartTimeComeFromTheRow) {
   EXPECT_FALSE(peers[0].subscriptions[0].publish);
   ASSERT_TRUE(peers[0].start_time_ms.has_value());
   EXPECT_EQ(*peers[0].start_time_ms, 1704164645678u);
+}
+
+// The `subscriptions` field of a peer's row is what some node gave add_node for it: it is not
+// this node's choice and must not narrow this node's link (it gossips to every node).
+TEST(ClusterPeersTest, ARowsSubscriptionsFieldIsNotThisNodesChoice) {
+  PeerInputs in = Inputs("c");
+  NodeRow row = Row("cloud");
+  row.subscriptions = json::parse(R"([{"database":"dev","table":"t","publish":false}])");
+  in.nodes = {row};
+  std::vector<PeerSpec> peers = ComputePeers(in);
+  ASSERT_EQ(peers.size(), 1u);
+  EXPECT_TRUE(peers[0].subscriptions.empty());
+}
+
+// The edge ran add_node(cloud, subscriptions); the cloud reads the edge's row and applies the
+// same relationship from its side: what the edge publishes, the cloud subscribes to.
+TEST(ClusterPeersTest, ThePeerSwapsTheSubscriptionsAddressedToIt) {
+  json::value edge_view = json::parse(
+      R"([{"database":"dev","table":"thresholds","publish":false,"subscribe":true},
+          {"database":"dev","table":"alerts","publish":true,"subscribe":false}])");
+  PeerInputs in = Inputs("cloud");
+  NodeRow edge = Row("edge", "ws://edge:1");
+  edge.peer_subscriptions = json::object{{"cloud", edge_view}, {"other", json::array()}};
+  NodeRow other = Row("other");
+  other.peer_subscriptions = json::object{{"someone", edge_view}};
+  in.nodes = {edge, other};
+  std::vector<PeerSpec> peers = ComputePeers(in);
+  const PeerSpec* e = Find(peers, "edge");
+  ASSERT_NE(e, nullptr);
+  ASSERT_EQ(e->subscriptions.size(), 2u);
+  EXPECT_EQ(e->subscriptions[0].table, "thresholds");
+  EXPECT_TRUE(e->subscriptions[0].publish);
+  EXPECT_FALSE(e->subscriptions[0].subscribe);
+  EXPECT_EQ(e->subscriptions[1].table, "alerts");
+  EXPECT_FALSE(e->subscriptions[1].publish);
+  EXPECT_TRUE(e->subscriptions[1].subscribe);
+  const PeerSpec* o = Find(peers, "other");
+  ASSERT_NE(o, nullptr);
+  EXPECT_TRUE(o->subscriptions.empty());  // addressed to someone else
+
+  EffectiveSubscriptions eff = SubscriptionsForLink("cloud", &edge, nullptr);
+  EXPECT_EQ(eff.owner, "edge");
+  // This node's own choice wins over the peer's view.
+  LocalNodeState mine;
+  mine.subscriptions = json::parse(R"([{"database":"dev","table":"alerts","subscribe":false}])");
+  eff = SubscriptionsForLink("cloud", &edge, &mine);
+  EXPECT_EQ(eff.owner, "cloud");
+  ASSERT_EQ(eff.subscriptions.size(), 1u);
+  EXPECT_FALSE(eff.subscriptions[0].subscribe);
+}
+
+TEST(ClusterPeersTest, PeerSubscriptionsOfSkipsRemovedAndUnsetNodes) {
+  std::map<std::string, LocalNodeState> local;
+  EXPECT_TRUE(PeerSubscriptionsOf(local).is_null());
+  local["a"].subscriptions = json::parse(R"([{"database":"dev","table":"t"}])");
+  local["b"].added = true;
+  local["c"].subscriptions = json::parse(R"([{"database":"dev","table":"t"}])");
+  local["c"].removed = true;
+  json::value got = PeerSubscriptionsOf(local);
+  ASSERT_TRUE(got.is_object());
+  EXPECT_EQ(got.get_object().size(), 1u);
+  EXPECT_TRUE(got.get_object().contains("a"));
+  EXPECT_EQ(json::serialize(SubscriptionsJson(ParseSubscriptions(got.at("a")))),
+            R"([{"database":"dev","table":"t","publish":false,"subscribe":false}])");
+  EXPECT_TRUE(SubscriptionsJson({}).is_null());
 }
 
 TEST(ClusterPeersTest, StartTimeForms) {
