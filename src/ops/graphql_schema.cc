@@ -58,9 +58,9 @@ class Tokenizer {
       } else if (std::isdigit(static_cast<unsigned char>(c)) || c == '-') {
         t.kind = TokenKind::kNumber;
         t.text += Advance();
-        while (pos_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) ||
-                                       text_[pos_] == '.' || text_[pos_] == '+' ||
-                                       text_[pos_] == '-')) {
+        while (pos_ < text_.size() &&
+               (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '.' ||
+                text_[pos_] == '+' || text_[pos_] == '-')) {
           t.text += Advance();
         }
       } else if (c == '"') {
@@ -196,8 +196,7 @@ class Parser {
 
  private:
   static bool IgnoredDirective(const std::string& name) {
-    return name == "export" || name == "sealed" || name == "createdTime" ||
-           name == "updatedTime";
+    return name == "export" || name == "sealed" || name == "createdTime" || name == "updatedTime";
   }
 
   const Token& Peek() const { return tokens_[pos_]; }
@@ -206,9 +205,7 @@ class Parser {
     if (t.kind != TokenKind::kEnd) ++pos_;
     return t;
   }
-  bool PeekPunct(char c) const {
-    return Peek().kind == TokenKind::kPunct && Peek().text[0] == c;
-  }
+  bool PeekPunct(char c) const { return Peek().kind == TokenKind::kPunct && Peek().text[0] == c; }
 
   Status Error(const Token& at, const std::string& what) const {
     return Status::InvalidArgument(file_ + ":" + std::to_string(at.line) + ":" +
@@ -269,8 +266,8 @@ class Parser {
         (name.text == "database" ? def->database : def->name) = value.text;
       } else if (name.text == "replicate") {
         if (value.kind != TokenKind::kName || (value.text != "true" && value.text != "false")) {
-          return Error(value, "expected true or false for @table(replicate), got " +
-                                  Describe(value));
+          return Error(value,
+                       "expected true or false for @table(replicate), got " + Describe(value));
         }
         def->replicate = value.text == "true";
       } else {
@@ -314,8 +311,8 @@ class Parser {
       ASSIGN_OR_RETURN(FieldType type, ParseType());
       ASSIGN_OR_RETURN(std::vector<Directive> directives, ParseDirectives());
       if (!names.insert(field.text).second) {
-        return Error(field, "field '" + field.text + "' is defined twice in type " +
-                                type_name.text);
+        return Error(field,
+                     "field '" + field.text + "' is defined twice in type " + type_name.text);
       }
       storage::AttributeDef attr;
       attr.name = field.text;
@@ -334,8 +331,7 @@ class Parser {
                                    d.name.text + "'");
         }
         if (d.name.text != "indexed" && !d.args.empty()) {
-          return Error(d.args.front().first,
-                       "expected no arguments for '@" + d.name.text + "'");
+          return Error(d.args.front().first, "expected no arguments for '@" + d.name.text + "'");
         }
       }
       if (first_id.empty() && type.name == "ID" && type.non_null && !type.list) {
@@ -388,14 +384,16 @@ Status LoadSchemaFiles(const std::vector<std::string>& paths, storage::Store* st
     Result<storage::TableDef> current = store->GetTable(def.database, def.name);
     if (current.ok()) {
       if (current->replicate != def.replicate) {
-        log->warn("table {}.{} exists with replicate: {}; the schema file's replicate: {} is "
-                  "not applied (fixed at creation)",
-                  def.database, def.name, current->replicate, def.replicate);
+        log->warn(
+            "table {}.{} exists with replicate: {}; the schema file's replicate: {} is "
+            "not applied (fixed at creation)",
+            def.database, def.name, current->replicate, def.replicate);
       }
       if (current->primary_key != def.primary_key) {
-        log->warn("table {}.{} exists with primary key '{}'; the schema file's '{}' is not "
-                  "applied",
-                  def.database, def.name, current->primary_key, def.primary_key);
+        log->warn(
+            "table {}.{} exists with primary key '{}'; the schema file's '{}' is not "
+            "applied",
+            def.database, def.name, current->primary_key, def.primary_key);
       }
     }
     storage::TableDef apply = def;

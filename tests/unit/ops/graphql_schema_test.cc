@@ -79,8 +79,7 @@ type Nested { a: String }   # no @table: not a table
 }
 
 TEST(GraphqlSchema, ErrorsNameLineColumnAndWhatWasExpected) {
-  EXPECT_EQ(ParseErr("type A @table {\n  id ID!\n}"),
-            "schema.graphql:2:6: expected ':', got 'ID'");
+  EXPECT_EQ(ParseErr("type A @table {\n  id ID!\n}"), "schema.graphql:2:6: expected ':', got 'ID'");
   EXPECT_EQ(ParseErr("type A @table {\n  id: ID!\n"),
             "schema.graphql:3:1: expected a field name or '}', got end of file");
   EXPECT_EQ(ParseErr("table A {}"), "schema.graphql:1:1: expected 'type', got 'table'");
@@ -149,8 +148,8 @@ class SchemaStoreTest : public ::testing::Test {
 };
 
 TEST_F(SchemaStoreTest, LoadCreatesMissingTablesThenAddsNewAttributes) {
-  std::string a = Write("a.graphql",
-                        "type Local @table(database: \"edge\", replicate: false) { id: ID! }\n");
+  std::string a =
+      Write("a.graphql", "type Local @table(database: \"edge\", replicate: false) { id: ID! }\n");
   std::string b = Write("b.graphql", "type Shared @table { id: ID! v: Int }\n");
   ASSERT_TRUE(LoadSchemaFiles({a, b}, store_.get()).ok());
   auto local = store_->GetTable("edge", "Local");
@@ -189,8 +188,8 @@ TEST_F(SchemaStoreTest, CreateTableReplicateFlagAndDescribe) {
   EXPECT_EQ(bad.status.ToString(), "InvalidArgument: 'replicate' must be a boolean");
   OpResult bad_num = Run(CreateTable, R"({"table":"t","primary_key":"id","replicate":0})");
   EXPECT_FALSE(bad_num.status.ok());
-  ASSERT_TRUE(Run(CreateTable, R"({"table":"local","primary_key":"id","replicate":false})")
-                  .status.ok());
+  ASSERT_TRUE(
+      Run(CreateTable, R"({"table":"local","primary_key":"id","replicate":false})").status.ok());
   ASSERT_TRUE(Run(CreateTable, R"({"table":"shared","primary_key":"id"})").status.ok());
   ASSERT_TRUE(
       Run(CreateTable, R"({"table":"shared2","primary_key":"id","replicate":true})").status.ok());
