@@ -1,0 +1,217 @@
+"""The edge -> cloud pattern of seeds/003 with real processes, through per-table subscriptions.
+
+A cloud node and an edge node. Only the edge links (add_node with subscriptions); the edge
+advertises an unreachable URL (port 1), so any dial from the cloud fails: everything flows over
+the one connection the edge dials. The edge subscribes to `thresholds` from the cloud,
+publishes `alerts` to the cloud and keeps `sensor_data` local. An application loop on the edge
+(a thread) writes sensor readings through the edge's local API, compares each with the
+threshold it reads locally, and writes an alert carrying the last readings when exceeded.
+"""
+
+import json
+import threading
+import time
+
+import cluster
+import harness
+from harness import wait_until
+
+DB = "dev"
+SENSOR = "s1"
+
+EDGE_SUBSCRIPTIONS = [
+    {"database": DB, "table": "thresholds", "publish": False, "subscribe": True},
+    {"database": DB, "table": "alerts", "publish": True, "subscribe": False},
+    {"database": DB, "table": "sensor_data", "publish": False, "subscribe": False},
+]
+
+
+class EdgeApp(threading.Thread):
+    """Writes readings to the edge, compares with the local threshold, writes alerts."""
+
+    def __init__(self, edge, prefix):
+        super().__init__(daemon=True)
+        self.edge, self.prefix = edge, prefix
+        self.stop_event = threading.Event()
+        self.paused = threading.Event()
+        self.lock = threading.Lock()
+        self.alerts = []  # ids of alerts the edge acknowledged
+        self.readings = 0
+        self.errors = []
+        self.seq = 0
+
+    def threshold(self):
+        status, rows = self.edge.op({"operation": "search_by_id", "database": DB, "table": "thresholds",
+                                     "ids": [SENSOR], "get_attributes": ["*"]}, timeout=5)
+        if status != 200 or not rows:
+            return None
+        return rows[0].get("max")
+
+    def run(self):
+        last = []
+        while not self.stop_event.is_set():
+            if self.paused.is_set():
+                time.sleep(0.02)
+                continue
+            self.seq += 1
+            reading = {"id": "%s-r%06d" % (self.prefix, self.seq), "sensor": SENSOR,
+                       "value": (self.seq * 7) % 100, "at": time.time()}
+            try:
+                status, body = self.edge.op({"operation": "insert", "database": DB, "table": "sensor_data",
+                                             "records": [reading]}, timeout=5)
+                if status != 200:
+                    self.errors.append("reading %s %s" % (status, json.dumps(body)[:200]))
+                    time.sleep(0.05)
+                    continue
+                self.readings += 1
+                last = (last + [reading])[-5:]
+                limit = self.threshold()
+                if limit is not None and reading["value"] > limit:
+                    alert = {"id": "%s-a%06d" % (self.prefix, self.seq), "sensor": SENSOR,
+                             "value": reading["value"], "max": limit, "readings": list(last)}
+                    status, body = self.edge.op({"operation": "insert", "database": DB, "table": "alerts",
+                                                 "records": [alert]}, timeout=5)
+                    if status == 200 and body.get("inserted_hashes") == [alert["id"]]:
+                        with self.lock:
+                            self.alerts.append(alert["id"])
+                    else:
+                        self.errors.append("alert %s %s" % (status, json.dumps(body)[:200]))
+            except Exception as e:  # noqa: BLE001 (the edge is being restarted)
+                self.errors.append(repr(e))
+                time.sleep(0.05)
+            time.sleep(0.02)
+
+    def alert_ids(self):
+        with self.lock:
+            return list(self.alerts)
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(30)
+
+
+def ids_of(node, table):
+    rows = node.ok({"operation": "search_by_value", "database": DB, "table": table,
+                    "search_attribute": "id", "search_value": "*", "get_attributes": ["id"]})
+    return [r["id"] for r in rows]
+
+
+class EdgeTest(cluster.ClusterTestCase):
+
+    def assert_no_sensor_data_on(self, node):
+        desc = cluster.describe_database(node, DB)
+        self.assertNotIn("sensor_data", desc, "%s learned of sensor_data: %r" % (node.name, desc))
+        status, _ = node.op({"operation": "search_by_value", "database": DB, "table": "sensor_data",
+                             "search_attribute": "id", "search_value": "*"})
+        self.assertNotEqual(status, 200)
+
+    def wait_threshold(self, node, value, timeout_s=15):
+        cluster.wait_record(node, DB, "thresholds", SENSOR, timeout_s, expect={"max": value})
+
+    def test_edge_to_cloud(self):
+        cloud = self.start_repl_node("cloud")
+        edge = self.new_repl_node("edge")
+        edge_args = ["--REPLICATION_URL", "ws://%s:1" % edge.ip]
+        self.start_repl_node("edge", node=edge, extra=edge_args)
+
+        # The cloud owns the thresholds; the edge its readings and alerts.
+        self.create_table(cloud, DB, "thresholds", primary_key="sensor")
+        self.insert(cloud, DB, "thresholds", [{"sensor": SENSOR, "max": 1000}])
+        self.create_table(edge, DB, "sensor_data")
+        self.create_table(edge, DB, "alerts")
+
+        self.add_node(edge, cloud, subscriptions=EDGE_SUBSCRIPTIONS)
+        self.wait_threshold(edge, 1000)
+
+        # Both ends show the relationship, each from its own side, defined by the edge.
+        def subs_of(node, peer):
+            for c in cluster.cluster_status(node)["connections"]:
+                if c.get("name") == peer.repl_name:
+                    return c.get("subscriptions"), c.get("subscriptions_owner")
+            return None, None
+
+        def by_table(subs):
+            return {s["table"]: (s["publish"], s["subscribe"]) for s in subs or []}
+
+        subs, owner = subs_of(edge, cloud)
+        self.assertEqual(owner, edge.repl_name)
+        self.assertEqual(by_table(subs), {"thresholds": (False, True), "alerts": (True, False),
+                                          "sensor_data": (False, False)})
+        wait_until(lambda: subs_of(cloud, edge)[1] == edge.repl_name, 15,
+                   "the cloud to learn the edge's subscriptions")
+        subs, owner = subs_of(cloud, edge)
+        self.assertEqual(by_table(subs), {"thresholds": (True, False), "alerts": (False, True),
+                                          "sensor_data": (False, False)})
+        # The cloud knows the edge only at its unreachable URL.
+        self.assertEqual(cluster.node_rows(cloud)[edge.repl_name]["url"], "ws://%s:1" % edge.ip)
+
+        app = EdgeApp(edge, "e")
+        app.start()
+        try:
+            wait_until(lambda: app.readings >= 20, 20, "the edge app to write readings")
+            self.assertEqual(app.alert_ids(), [], "no alert while the threshold is 1000")
+
+            # A threshold changed on the cloud reaches the edge; alerts follow and reach the cloud.
+            self.insert(cloud, DB, "thresholds", [{"sensor": SENSOR, "max": 50}], op="update")
+            self.wait_threshold(edge, 50)
+            wait_until(lambda: len(app.alert_ids()) >= 5, 20, "the edge app to raise alerts")
+            wait_until(lambda: set(app.alert_ids()[:5]) <= set(ids_of(cloud, "alerts")), 20,
+                       "the first alerts to reach the cloud")
+            # An edge-local table the cloud does not subscribe to stays local.
+            self.assert_no_sensor_data_on(cloud)
+
+            # The cloud goes away; the edge keeps working locally and raising alerts.
+            cloud.kill9()
+            before = len(app.alert_ids())
+            wait_until(lambda: len(app.alert_ids()) >= before + 10, 30,
+                       "alerts to be written while the cloud is down")
+            offline_alerts = app.alert_ids()[before:]
+            cloud.start()
+
+            # The edge restarts too (its link is cut and restored once more).
+            app.paused.set()
+            edge.kill9()
+            edge.start()
+            app.paused.clear()
+            before = len(app.alert_ids())
+            wait_until(lambda: len(app.alert_ids()) >= before + 5, 30,
+                       "alerts to be written after the edge restarted")
+            self.insert(cloud, DB, "thresholds", [{"sensor": SENSOR, "max": 60}], op="update")
+            self.wait_threshold(edge, 60)
+        finally:
+            app.stop()
+
+        written = app.alert_ids()
+        self.assertEqual(len(written), len(set(written)))
+        self.assertTrue(set(offline_alerts) <= set(written))
+
+        def cloud_has_all():
+            return set(written) <= set(ids_of(cloud, "alerts"))
+        try:
+            wait_until(cloud_has_all, 30, "every alert written on the edge to reach the cloud")
+        except AssertionError:
+            missing = sorted(set(written) - set(ids_of(cloud, "alerts")))
+            raise AssertionError("%d alerts missing on the cloud, e.g. %s\n%s" % (
+                len(missing), missing[:10], "\n".join(cluster.dump_cluster([cloud, edge], []))))
+        # Each alert arrived once and intact: the cloud holds exactly the edge's alerts.
+        cloud_ids = ids_of(cloud, "alerts")
+        self.assertEqual(len(cloud_ids), len(set(cloud_ids)), "duplicate alert ids on the cloud")
+        self.assertEqual(sorted(cloud_ids), sorted(ids_of(edge, "alerts")))
+        self.assertEqual(cluster.table_contents(cloud, DB, ["alerts"]),
+                         cluster.table_contents(edge, DB, ["alerts"]))
+        self.assertGreater(len(set(offline_alerts) & set(cloud_ids)), 0)
+        # Alerts carry the readings that led to them.
+        sample = cloud.ok({"operation": "search_by_id", "database": DB, "table": "alerts",
+                           "ids": [offline_alerts[0]], "get_attributes": ["*"]})[0]
+        self.assertGreater(len(sample["readings"]), 0)
+        self.assertEqual(sample["readings"][-1]["value"], sample["value"])
+        # Readings stayed on the edge, all of them; the cloud never saw the table.
+        self.assertGreaterEqual(harness.count_records(edge, DB, "sensor_data"), app.readings)
+        self.assert_no_sensor_data_on(cloud)
+        # Thresholds flow one way: a threshold row written on the edge stays there.
+        self.insert(edge, DB, "thresholds", [{"sensor": "edge-only", "max": 1}])
+        cluster.assert_stays_absent(self, cloud, DB, "thresholds", "edge-only", 2.0)
+
+
+if __name__ == "__main__":
+    harness.main()
