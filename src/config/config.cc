@@ -185,6 +185,11 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
   if (s.replication_reconnect_max_ms < s.replication_reconnect_min_ms) {
     s.replication_reconnect_max_ms = s.replication_reconnect_min_ms;
   }
+  s.replication_log_retention_s = ReadDurationSeconds(tree, "replication.logRetention", 7 * 86400);
+  s.replication_log_retention_bytes =
+      static_cast<uint64_t>(ReadInt(tree, "replication.logRetentionBytes", int64_t{1} << 30));
+  s.replication_log_trim_interval_ms =
+      static_cast<uint32_t>(ReadInt(tree, "replication.logTrimIntervalMs", 60000));
   if (const json::value* files = FindPath(tree, "schema.files");
       files != nullptr && files->is_array()) {
     for (const json::value& f : files->get_array()) {

@@ -50,6 +50,9 @@ struct Settings {
   std::string replication_cluster_key;       // replication.clusterKey ["": none]
   uint32_t replication_reconnect_min_ms = 100;   // replication.reconnectMinMs [100]
   uint32_t replication_reconnect_max_ms = 5000;  // replication.reconnectMaxMs [5000]
+  uint64_t replication_log_retention_s = 7 * 86400;  // replication.logRetention ["7d"]
+  uint64_t replication_log_retention_bytes = 1ull << 30;  // replication.logRetentionBytes [1 GiB]
+  uint32_t replication_log_trim_interval_ms = 60000;  // replication.logTrimIntervalMs [60000]
   // schema.files [[]]: GraphQL schema files loaded at start besides <root>/schema.graphql
   // (when present); relative paths are resolved under rootPath.
   std::vector<std::string> schema_files;

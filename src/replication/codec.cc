@@ -118,6 +118,72 @@ void EncodeBody(WireWriter* w, const Pong& m) {
   w->PutVarint(m.sent_ms);
 }
 
+void PutU64s(WireWriter* w, const std::vector<uint64_t>& values) {
+  std::string bytes;
+  bytes.reserve(values.size() * 8);
+  for (uint64_t v : values) {
+    for (int shift = 56; shift >= 0; shift -= 8) bytes.push_back(static_cast<char>(v >> shift));
+  }
+  w->PutBytes(bytes);
+}
+
+void EncodeBody(WireWriter* w, const MergeBegin& m) {
+  w->PutBytes(m.database);
+  w->PutVarint(m.log_start);
+  w->PutVarint(m.after_sequence);
+  w->PutVarint(m.table_count);
+}
+
+void EncodeBody(WireWriter* w, const MergeHashes& m) {
+  w->PutBytes(m.database);
+  w->PutBytes(m.table);
+  w->PutBytes(m.table_def_json);
+  w->PutVarint(m.bucket_count);
+  PutU64s(w, m.buckets);
+}
+
+void EncodeBody(WireWriter* w, const MergeRequest& m) {
+  w->PutBytes(m.database);
+  w->PutBytes(m.table);
+  w->PutVarint(m.buckets.size());
+  for (uint32_t b : m.buckets) w->PutVarint(b);
+}
+
+void EncodeBody(WireWriter* w, const MergeRows& m) {
+  w->PutBytes(m.database);
+  w->PutBytes(m.table);
+  w->PutVarint(m.records.size());
+  for (const auto& r : m.records) {
+    w->PutBytes(r.key);
+    w->PutBytes(r.value);
+  }
+}
+
+void EncodeBody(WireWriter* w, const MergeEnd& m) {
+  w->PutBytes(m.database);
+  m.snapshot_vector.EncodeTo(w);
+  w->PutVarint(m.snapshot_sequence);
+  w->PutVarint(m.records_sent);
+}
+
+void EncodeBody(WireWriter* w, const VerifyRequest& m) {
+  w->PutVarint(m.request_id);
+  w->PutBytes(m.database);
+  w->PutBytes(m.table);
+}
+
+void EncodeBody(WireWriter* w, const VerifyResponse& m) {
+  w->PutVarint(m.request_id);
+  w->PutBytes(m.database);
+  w->PutBytes(m.error);
+  w->PutVarint(m.tables.size());
+  for (const auto& t : m.tables) {
+    w->PutBytes(t.table);
+    w->PutVarint(t.hash);
+    w->PutVarint(t.record_count);
+  }
+}
+
 // ---------------------------------------------------------------- decoding
 
 Status ReadStrings(WireReader* r, std::vector<std::string>* out, const char* field) {
@@ -265,6 +331,97 @@ Status DecodeBody(WireReader* r, Ping* m) {
 Status DecodeBody(WireReader* r, Pong* m) {
   RETURN_IF_ERROR(r->ReadVarint(&m->nonce, "nonce"));
   RETURN_IF_ERROR(r->ReadVarint(&m->sent_ms, "sent_ms"));
+  return r->ExpectEnd();
+}
+
+Status DecodeBody(WireReader* r, MergeBegin* m) {
+  RETURN_IF_ERROR(r->ReadBytes(&m->database, "database"));
+  RETURN_IF_ERROR(r->ReadVarint(&m->log_start, "log_start"));
+  RETURN_IF_ERROR(r->ReadVarint(&m->after_sequence, "after_sequence"));
+  RETURN_IF_ERROR(r->ReadU32(&m->table_count, "table_count"));
+  return r->ExpectEnd();
+}
+
+Status DecodeBody(WireReader* r, MergeHashes* m) {
+  RETURN_IF_ERROR(r->ReadBytes(&m->database, "database"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->table, "table"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->table_def_json, "table_def_json"));
+  RETURN_IF_ERROR(r->ReadU32(&m->bucket_count, "bucket_count"));
+  if (m->bucket_count == 0 || m->bucket_count > 65536 ||
+      (m->bucket_count & (m->bucket_count - 1)) != 0) {
+    return Status::Corruption("MergeHashes: bucket_count " + std::to_string(m->bucket_count) +
+                              " is not a power of two up to 65536");
+  }
+  std::string bytes;
+  RETURN_IF_ERROR(r->ReadBytes(&bytes, "buckets"));
+  if (bytes.size() != size_t{m->bucket_count} * 8) {
+    return Status::Corruption("MergeHashes: " + std::to_string(bytes.size()) +
+                              " bucket bytes for bucket_count " + std::to_string(m->bucket_count));
+  }
+  m->buckets.resize(m->bucket_count);
+  for (size_t i = 0; i < m->buckets.size(); ++i) {
+    uint64_t v = 0;
+    for (size_t j = 0; j < 8; ++j) v = (v << 8) | static_cast<unsigned char>(bytes[i * 8 + j]);
+    m->buckets[i] = v;
+  }
+  return r->ExpectEnd();
+}
+
+Status DecodeBody(WireReader* r, MergeRequest* m) {
+  RETURN_IF_ERROR(r->ReadBytes(&m->database, "database"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->table, "table"));
+  size_t n = 0;
+  RETURN_IF_ERROR(r->ReadCount(&n, 1, "buckets"));
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t b = 0;
+    RETURN_IF_ERROR(r->ReadU32(&b, "buckets"));
+    m->buckets.push_back(b);
+  }
+  return r->ExpectEnd();
+}
+
+Status DecodeBody(WireReader* r, MergeRows* m) {
+  RETURN_IF_ERROR(r->ReadBytes(&m->database, "database"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->table, "table"));
+  size_t n = 0;
+  RETURN_IF_ERROR(r->ReadCount(&n, kMinRecordBytes, "records"));
+  for (size_t i = 0; i < n; ++i) {
+    CopyRecord rec;
+    RETURN_IF_ERROR(r->ReadBytes(&rec.key, "records.key"));
+    RETURN_IF_ERROR(r->ReadBytes(&rec.value, "records.value"));
+    m->records.push_back(std::move(rec));
+  }
+  return r->ExpectEnd();
+}
+
+Status DecodeBody(WireReader* r, MergeEnd* m) {
+  RETURN_IF_ERROR(r->ReadBytes(&m->database, "database"));
+  RETURN_IF_ERROR(VersionVector::DecodeFrom(r, &m->snapshot_vector));
+  RETURN_IF_ERROR(r->ReadVarint(&m->snapshot_sequence, "snapshot_sequence"));
+  RETURN_IF_ERROR(r->ReadVarint(&m->records_sent, "records_sent"));
+  return r->ExpectEnd();
+}
+
+Status DecodeBody(WireReader* r, VerifyRequest* m) {
+  RETURN_IF_ERROR(r->ReadVarint(&m->request_id, "request_id"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->database, "database"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->table, "table"));
+  return r->ExpectEnd();
+}
+
+Status DecodeBody(WireReader* r, VerifyResponse* m) {
+  RETURN_IF_ERROR(r->ReadVarint(&m->request_id, "request_id"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->database, "database"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->error, "error"));
+  size_t n = 0;
+  RETURN_IF_ERROR(r->ReadCount(&n, 3, "tables"));
+  for (size_t i = 0; i < n; ++i) {
+    VerifyTable t;
+    RETURN_IF_ERROR(r->ReadBytes(&t.table, "tables.table"));
+    RETURN_IF_ERROR(r->ReadVarint(&t.hash, "tables.hash"));
+    RETURN_IF_ERROR(r->ReadVarint(&t.record_count, "tables.record_count"));
+    m->tables.push_back(std::move(t));
+  }
   return r->ExpectEnd();
 }
 

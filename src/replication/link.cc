@@ -254,7 +254,8 @@ asio::awaitable<Status> Link::RunSession() {
   Hello mine;
   mine.node_name = opts.node_name;
   mine.node_url = opts.node_url;
-  mine.capabilities = {std::string(kCapTxnBatch), std::string(kCapCopy), std::string(kCapCredit)};
+  mine.capabilities = {std::string(kCapTxnBatch), std::string(kCapCopy), std::string(kCapCredit),
+                       std::string(kCapMerge), std::string(kCapVerify)};
   mine.max_frame_bytes = opts.max_frame_bytes;
   mine.databases = service_->ReplicatedDatabases();
   if (outbound_) SendMessage(mine);
@@ -343,6 +344,10 @@ asio::awaitable<Status> Link::RunSession() {
       peer_name_ = hello->node_name;
       if (!hello->node_url.empty() && !outbound_) peer_url_ = hello->node_url;
       peer_max_frame_ = hello->max_frame_bytes;
+      for (const auto& cap : hello->capabilities) {
+        if (cap == kCapMerge) peer_merge_ = true;
+        if (cap == kCapVerify) peer_verify_ = true;
+      }
       std::shared_ptr<PeerEntry> peer;
       Status reg = service_->RegisterLink(shared_from_this(), *hello, &peer);
       if (!reg.ok()) {
@@ -378,6 +383,7 @@ asio::awaitable<Status> Link::RunSession() {
     closed_ = true;
   }
   copy_cv_.notify_all();
+  FailPendingVerifies("connection closed");
   closing_ = true;
   if (live_) {
     service_->UnregisterLink(this);
@@ -557,6 +563,8 @@ Status Link::OnFrame(Message&& m) {
         slot_->acked_sequence = std::max(slot_->acked_sequence, a.sender_sequence);
         slot_->last_ack_ms = NowMs();
       }
+      // Retention never trims past what a known peer confirmed.
+      service_->store()->NotePeerConfirmed(database_, peer_name_, a.sender_sequence);
       Pump();
       return Status::Ok();
     }
@@ -585,6 +593,47 @@ Status Link::OnFrame(Message&& m) {
       slot_->latency_ms = now >= p.sent_ms ? static_cast<double>(now - p.sent_ms) : 0.0;
       return Status::Ok();
     }
+    case MessageType::kMergeBegin: {
+      auto& b = std::get<MergeBegin>(m);
+      RETURN_IF_ERROR(same_db(b.database));
+      OnMergeBegin(std::move(b));
+      return Status::Ok();
+    }
+    case MessageType::kMergeHashes: {
+      auto& h = std::get<MergeHashes>(m);
+      RETURN_IF_ERROR(same_db(h.database));
+      if (!merging_) return Status::InvalidArgument("MergeHashes outside a merge");
+      OnMergeHashes(std::move(h));
+      return Status::Ok();
+    }
+    case MessageType::kMergeRequest: {
+      auto& r = std::get<MergeRequest>(m);
+      RETURN_IF_ERROR(same_db(r.database));
+      return OnMergeRequest(std::move(r));
+    }
+    case MessageType::kMergeRows: {
+      auto& r = std::get<MergeRows>(m);
+      RETURN_IF_ERROR(same_db(r.database));
+      if (!merging_) return Status::InvalidArgument("MergeRows outside a merge");
+      OnMergeRows(std::move(r));
+      return Status::Ok();
+    }
+    case MessageType::kMergeEnd: {
+      auto& e = std::get<MergeEnd>(m);
+      RETURN_IF_ERROR(same_db(e.database));
+      if (!merging_) return Status::InvalidArgument("MergeEnd outside a merge");
+      OnMergeEnd(std::move(e));
+      return Status::Ok();
+    }
+    case MessageType::kVerifyRequest: {
+      auto& r = std::get<VerifyRequest>(m);
+      RETURN_IF_ERROR(same_db(r.database));
+      OnVerifyRequest(std::move(r));
+      return Status::Ok();
+    }
+    case MessageType::kVerifyResponse:
+      OnVerifyResponse(std::move(std::get<VerifyResponse>(m)));
+      return Status::Ok();
   }
   return Status::InvalidArgument("unknown message");
 }
@@ -854,6 +903,8 @@ Status Link::OnSubscribe(Subscribe&& s) {
   if (auto* v = std::get_if<StartFromVector>(&s.start)) {
     filter_.subscriber_vector = v->vector;
     next_seq_ = v->after_sender_sequence + 1;
+    // The peer becomes a known peer for retention, confirmed through its cursor.
+    store->NotePeerConfirmed(database_, peer_name_, v->after_sender_sequence);
     if (next_seq_ > last + 1) {
       log_->warn("peer {} db {}: its cursor {} is past our log ({}); scanning from the start",
                  peer_name_, database_, v->after_sender_sequence, last);
@@ -867,6 +918,8 @@ Status Link::OnSubscribe(Subscribe&& s) {
       }
     }
   } else {
+    // A known peer for retention from now on (it confirms later entries by Ack).
+    store->NotePeerConfirmed(database_, peer_name_, 0);
     log_->info("sending initial copy of database {} to {}", database_, peer_name_);
     copy_running_ = true;
     SetState(LinkState::kCatchingUp);
@@ -903,7 +956,7 @@ void Link::RefreshSchema() {
 }
 
 void Link::Pump() {
-  if (!subscribed_ || copy_running_ || closing_ || !live_) return;
+  if (!subscribed_ || copy_running_ || merge_running_ || closing_ || !live_) return;
   storage::Store* store = service_->store();
   RefreshSchema();
   const size_t peer_max = static_cast<size_t>(peer_max_frame_);
@@ -918,6 +971,7 @@ void Link::Pump() {
     const size_t frames_allowed = credit_ - unacked_frames_.size();
     auto snap = store->Read(database_);
     if (!snap.ok()) return;
+    if (StartMergeIfTrimmed(**snap)) return;
     auto last = (*snap)->LastSequence();
     if (!last.ok() || next_seq_ > *last) break;
     std::vector<Transactions> frames;
@@ -967,6 +1021,11 @@ void Link::Pump() {
       std::lock_guard<std::mutex> lock(slot_->mu);
       slot_->sent_sequence = next_seq_ - 1;
       if (unacked_frames_.empty()) slot_->acked_sequence = next_seq_ - 1;
+    }
+    // Everything sent is acknowledged and the rest was filtered out (the peer needs none
+    // of it): the peer is confirmed through the scan position, for retention.
+    if (unacked_frames_.empty() && progressed) {
+      store->NotePeerConfirmed(database_, peer_name_, next_seq_ - 1);
     }
     if (!progressed) break;
   }

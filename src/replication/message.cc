@@ -41,6 +41,20 @@ std::string_view MessageTypeName(MessageType type) {
       return "Ping";
     case MessageType::kPong:
       return "Pong";
+    case MessageType::kMergeBegin:
+      return "MergeBegin";
+    case MessageType::kMergeHashes:
+      return "MergeHashes";
+    case MessageType::kMergeRequest:
+      return "MergeRequest";
+    case MessageType::kMergeRows:
+      return "MergeRows";
+    case MessageType::kMergeEnd:
+      return "MergeEnd";
+    case MessageType::kVerifyRequest:
+      return "VerifyRequest";
+    case MessageType::kVerifyResponse:
+      return "VerifyResponse";
   }
   return "Unknown";
 }

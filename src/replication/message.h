@@ -33,6 +33,8 @@ inline constexpr uint64_t kDefaultMaxFrameBytes = 16ull << 20;
 inline constexpr std::string_view kCapTxnBatch = "txn-batch";  // >1 entry per Transactions
 inline constexpr std::string_view kCapCopy = "copy";           // CopyBegin/Chunk/End
 inline constexpr std::string_view kCapCredit = "credit";       // Credit flow control
+inline constexpr std::string_view kCapMerge = "merge";    // MergeBegin..MergeEnd (types 13-17)
+inline constexpr std::string_view kCapVerify = "verify";  // VerifyRequest/Response (18-19)
 
 // A node's id: FNV-1a 32-bit of its node name, with 0 mapped to 1 (0 means "no node").
 // Storage records carry it as their origin. Stable across versions and platforms.
@@ -51,8 +53,17 @@ enum class MessageType : uint8_t {
   kSchema = 10,
   kPing = 11,
   kPong = 12,
+  // Capability "merge" (docs/protocol.md §5.10).
+  kMergeBegin = 13,
+  kMergeHashes = 14,
+  kMergeRequest = 15,
+  kMergeRows = 16,
+  kMergeEnd = 17,
+  // Capability "verify".
+  kVerifyRequest = 18,
+  kVerifyResponse = 19,
 };
-inline constexpr uint8_t kMaxMessageType = 12;
+inline constexpr uint8_t kMaxMessageType = 19;
 
 // "Hello", "Transactions", ...; "Unknown" for other values.
 std::string_view MessageTypeName(MessageType type);
@@ -193,8 +204,75 @@ struct Pong {  // echoes the Ping's fields
   bool operator==(const Pong&) const = default;
 };
 
+// --- Merge resync (publisher -> subscriber unless noted). A subscriber whose position is
+// below the publisher's log start: the publisher announces a merge, sends per-bucket hashes
+// of each published table, the subscriber answers with the buckets that differ, the
+// publisher sends its rows of those buckets (applied last-writer-wins), then MergeEnd. ---
+struct MergeBegin {
+  std::string database;
+  uint64_t log_start = 0;       // the publisher's first retained log sequence
+  uint64_t after_sequence = 0;  // the subscriber's position (below log_start - 1)
+  uint32_t table_count = 0;     // MergeHashes frames that follow
+  bool operator==(const MergeBegin&) const = default;
+};
+
+struct MergeHashes {
+  std::string database;
+  std::string table;
+  std::string table_def_json;   // TableDefToJson
+  uint32_t bucket_count = 0;    // power of two (storage/range_hash.h)
+  std::vector<uint64_t> buckets;  // bucket_count sums of row hashes (u64 big-endian each)
+  bool operator==(const MergeHashes&) const = default;
+};
+
+struct MergeRequest {  // subscriber -> publisher, one per MergeHashes
+  std::string database;
+  std::string table;
+  std::vector<uint32_t> buckets;  // ascending bucket numbers whose hashes differ
+  bool operator==(const MergeRequest&) const = default;
+};
+
+struct MergeRows {
+  std::string database;
+  std::string table;
+  std::vector<CopyRecord> records;  // raw rows of requested buckets, tombstones included
+  bool operator==(const MergeRows&) const = default;
+};
+
+struct MergeEnd {
+  std::string database;
+  VersionVector snapshot_vector;  // what the hashed snapshot contains: the new vector floor
+  uint64_t snapshot_sequence = 0;  // streaming resumes after it (the subscriber's cursor)
+  uint64_t records_sent = 0;
+  bool operator==(const MergeEnd&) const = default;
+};
+
+// --- cluster_verify: either side asks, the other answers on the same connection. ---
+struct VerifyRequest {
+  uint64_t request_id = 0;
+  std::string database;
+  std::string table;  // "" = every table that replicates
+  bool operator==(const VerifyRequest&) const = default;
+};
+
+struct VerifyTable {
+  std::string table;
+  uint64_t hash = 0;          // sum of live rows' hashes (storage::RowHash)
+  uint64_t record_count = 0;  // live rows
+  bool operator==(const VerifyTable&) const = default;
+};
+
+struct VerifyResponse {
+  uint64_t request_id = 0;
+  std::string database;
+  std::string error;  // "" on success
+  std::vector<VerifyTable> tables;
+  bool operator==(const VerifyResponse&) const = default;
+};
+
 using Message = std::variant<Hello, Error, Subscribe, CopyBegin, CopyChunk, CopyEnd, Transactions,
-                             Ack, Credit, Schema, Ping, Pong>;
+                             Ack, Credit, Schema, Ping, Pong, MergeBegin, MergeHashes,
+                             MergeRequest, MergeRows, MergeEnd, VerifyRequest, VerifyResponse>;
 
 inline MessageType TypeOf(const Message& m) { return static_cast<MessageType>(m.index() + 1); }
 

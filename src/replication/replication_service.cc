@@ -92,11 +92,56 @@ void ServiceImpl::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& db : ReplicatedDatabases()) known_databases_.insert(db);
   for (auto& peer : peers_) EnsureDialersLocked(peer);
+  if (options_.log_trim_interval_ms > 0 &&
+      (options_.log_retention_ms > 0 || options_.log_retention_bytes > 0)) {
+    trim_thread_ = std::thread([this] { TrimLoop(); });
+  }
   log_->info("replication started as node '{}' ({})", options_.node_name, options_.node_url);
+}
+
+void ServiceImpl::TrimLoop() {
+  std::unique_lock<std::mutex> lock(trim_mu_);
+  while (!stopping_.load()) {
+    trim_cv_.wait_for(lock, std::chrono::milliseconds(options_.log_trim_interval_ms),
+                      [this] { return stopping_.load(); });
+    if (stopping_.load()) break;
+    lock.unlock();
+    for (const auto& db : options_.store->ListDatabases()) {
+      storage::RetentionPolicy policy;
+      policy.now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
+      policy.max_age_ms = options_.log_retention_ms;
+      policy.max_bytes = options_.log_retention_bytes;
+      auto r = options_.store->TrimLog(db, policy);
+      if (!r.ok()) {
+        if (!r.status().IsNotFound()) {
+          log_->warn("trimming the log of {} failed: {}", db, r.status().ToString());
+        }
+        continue;
+      }
+      if (r->entries_removed > 0) {
+        log_->debug("trimmed {} entries from the log of {} (log start {})", r->entries_removed, db,
+                    r->log_start);
+      }
+      for (const auto& peer : r->peers_passed) {
+        log_->warn(
+            "log of {} trimmed past the position peer {} confirmed (size cap {} bytes): it will "
+            "need a merge resync",
+            db, peer, options_.log_retention_bytes);
+      }
+    }
+    lock.lock();
+  }
 }
 
 void ServiceImpl::Stop() {
   if (!started_.load() || stopping_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(trim_mu_);
+  }
+  trim_cv_.notify_all();
+  if (trim_thread_.joinable()) trim_thread_.join();
   if (listener_id_ != 0) options_.store->RemoveCommitListener(listener_id_);
   std::vector<std::shared_ptr<Link>> links;
   {

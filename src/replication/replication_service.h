@@ -64,9 +64,26 @@ struct ServiceOptions {
   // replication.clusterKey: a cluster key known in addition to system.hdb_cluster_keys (node
   // tokens are signed with it when set). "" = none.
   std::string cluster_key;
+  // Transaction-log retention (replication.logRetention / logRetentionBytes /
+  // logTrimIntervalMs): see storage::RetentionPolicy. 0 disables a limit.
+  uint64_t log_retention_ms = 7ull * 86400 * 1000;
+  uint64_t log_retention_bytes = 1ull << 30;
+  uint32_t log_trim_interval_ms = 60000;
   // Called when a peer announced itself (Hello) on an inbound link, so membership can record
   // the node (name, url). May be called on any thread.
   std::function<void(const std::string& name, const std::string& url)> on_peer_hello;
+};
+
+// One linked peer's answer to cluster_verify.
+struct PeerTableHash {
+  std::string table;
+  uint64_t hash = 0;          // sum of live rows' storage::RowHash
+  uint64_t record_count = 0;  // live rows
+};
+struct PeerVerifyResult {
+  std::string peer;
+  std::string error;  // "" when the peer answered
+  std::vector<PeerTableHash> tables;
 };
 
 class ReplicationService {
@@ -87,6 +104,12 @@ class ReplicationService {
 
   // cluster_status's `connections` array (HARPERDB-OPS.md §2.3 plus positions and lag).
   virtual boost::json::array ConnectionsStatus() = 0;
+
+  // cluster_verify: asks every peer with a live link for `database` for its table hashes
+  // (`table` "" = every replicated table). `done` runs once, on a service thread, within
+  // about 10 s (peers that did not answer carry an error).
+  virtual void VerifyPeers(const std::string& database, const std::string& table,
+                           std::function<void(std::vector<PeerVerifyResult>)> done) = 0;
 
   // Tries one connection to `url` with `authorization` and reports whether the peer accepted
   // it (for add_node's "error updating target node" message). Calls `done` once.

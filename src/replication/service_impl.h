@@ -34,6 +34,7 @@
 #include "replication/message.h"
 #include "replication/publish_filter.h"
 #include "replication/replication_service.h"
+#include "storage/store.h"
 
 namespace spdlog {
 class logger;
@@ -112,6 +113,11 @@ class Link : public std::enable_shared_from_this<Link> {
   void set_probe() { probe_ = true; }
   // Any thread, at shutdown: a copy thread blocked on the send queue gives up.
   void AbortCopy();
+  // Any thread: asks the peer for its per-table content hashes (cluster_verify). `done`
+  // runs once, on the link's strand: with the peer's answer, or an error response when the
+  // peer lacks "verify" or the link closes first.
+  void RequestVerify(uint64_t request_id, std::string table,
+                     std::function<void(VerifyResponse)> done);
 
   bool outbound() const { return outbound_; }
   const std::string& peer_name() const { return peer_name_; }  // set once at Hello
@@ -144,6 +150,26 @@ class Link : public std::enable_shared_from_this<Link> {
   void RefreshSchema();
   void RunCopy();  // on its own thread
   bool EnqueueFromCopyThread(std::string frame);
+
+  // --- Merge resync and verify (merge_link.cc). ---
+  // Publisher: when next_seq_ is below our log start (entries the peer needs were trimmed),
+  // starts a merge and returns true.
+  bool StartMergeIfTrimmed(storage::Snapshot& snap);
+  void RunMergeHashes(uint64_t after, uint64_t log_start);  // own thread
+  Status OnMergeRequest(MergeRequest&& r);
+  void RunMergeRows(std::map<std::string, std::vector<uint32_t>> requests,  // own thread
+                    std::map<std::string, uint32_t> bucket_counts, VersionVector vector,
+                    uint64_t last);
+  void FinishMerge(uint64_t records_sent);
+  // Subscriber.
+  void OnMergeBegin(MergeBegin&& m);
+  void OnMergeHashes(MergeHashes&& m);
+  void OnMergeRows(MergeRows&& m);
+  void OnMergeEnd(MergeEnd&& m);
+  // Either side.
+  void OnVerifyRequest(VerifyRequest&& r);
+  void OnVerifyResponse(VerifyResponse&& r);
+  void FailPendingVerifies(const std::string& why);
 
   ServiceImpl* const service_;
   Strand strand_;
@@ -192,6 +218,22 @@ class Link : public std::enable_shared_from_this<Link> {
   uint32_t credit_ = 0;
   std::deque<uint64_t> unacked_frames_;  // highest sender_sequence of each frame
   uint64_t last_sent_seq_ = 0;
+  // Merge resync (strand-only). Publisher side:
+  bool peer_merge_ = false;   // the peer announced "merge"
+  bool peer_verify_ = false;  // the peer announced "verify"
+  bool merge_running_ = false;
+  uint32_t merge_expected_ = 0;  // MergeRequests still awaited
+  std::map<std::string, uint32_t> merge_bucket_counts_;
+  std::map<std::string, std::vector<uint32_t>> merge_requests_;
+  VersionVector merge_vector_;
+  uint64_t merge_last_ = 0;
+  uint64_t merge_started_ms_ = 0;
+  // Subscriber side:
+  bool merging_ = false;
+  uint64_t merge_received_ = 0;
+  uint64_t merge_sub_started_ms_ = 0;
+  std::map<std::string, storage::TableDef> merge_defs_;  // sent with a table's first rows
+  std::map<uint64_t, std::function<void(VerifyResponse)>> verify_pending_;
 
   // Any thread.
   std::atomic<bool> pump_posted_{false};
@@ -211,6 +253,8 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   void SetPeers(std::vector<PeerSpec> peers) override;
   net::UpgradeHandler* upgrade_handler() override { return this; }
   boost::json::array ConnectionsStatus() override;
+  void VerifyPeers(const std::string& database, const std::string& table,
+                   std::function<void(std::vector<PeerVerifyResult>)> done) override;
   void Probe(const std::string& url, const std::string& authorization,
              std::function<void(Status)> done) override;
   void OnUpgrade(tcp::socket socket, http::request<http::string_body> request,
@@ -245,6 +289,7 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   void StartDialerLocked(const std::shared_ptr<PeerEntry>& peer, const std::string& db);
   bool LiveLinkLocked(const std::string& peer_name, const std::string& db);
   void OnCommit(const std::string& database);
+  void TrimLoop();  // the retention thread
 
   const ServiceOptions options_;
   std::shared_ptr<spdlog::logger> log_;
@@ -265,6 +310,12 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   asio::io_context ioc_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
+
+  // Retention: a thread that trims every database's log each log_trim_interval_ms.
+  std::thread trim_thread_;
+  std::mutex trim_mu_;
+  std::condition_variable trim_cv_;
+  std::atomic<uint64_t> next_verify_id_{1};
 };
 
 }  // namespace meshdb::replication

@@ -24,6 +24,7 @@
 #include "replication/cluster_routes.h"
 #include "replication/message.h"
 #include "replication/replication_service.h"
+#include "replication/verify_ops.h"
 #include "server/shutdown_waiter.h"
 #include "storage/store.h"
 
@@ -202,6 +203,9 @@ int Run(const RunOptions& options) {
   repl_options.reconnect_min_ms = settings.replication_reconnect_min_ms;
   repl_options.reconnect_max_ms = settings.replication_reconnect_max_ms;
   repl_options.cluster_key = settings.replication_cluster_key;
+  repl_options.log_retention_ms = settings.replication_log_retention_s * 1000;
+  repl_options.log_retention_bytes = settings.replication_log_retention_bytes;
+  repl_options.log_trim_interval_ms = settings.replication_log_trim_interval_ms;
   // `cluster` is set before the service starts and reset only after it stopped.
   repl_options.on_peer_hello = [&cluster](const std::string& name, const std::string& url) {
     if (cluster) cluster->OnPeerHello(name, url);
@@ -231,6 +235,7 @@ int Run(const RunOptions& options) {
   }
   cluster = std::move(created).value();
   replication::RegisterClusterOperations(operations->get(), cluster.get());
+  replication::RegisterVerifyOperation(operations->get(), store->get(), service->get(), node_name);
   (*service)->Start();
   if (Status s = cluster->Start(); !s.ok()) {
     log->error("cannot start cluster membership: {}", s.ToString());

@@ -60,6 +60,16 @@ std::vector<Message> Samples() {
   m.push_back(Schema{"dev", R"({"name":"dog","primary_key":"id"})"});
   m.push_back(Ping{kU64Max, 1});
   m.push_back(Pong{0, 1700000000123});
+  m.push_back(MergeBegin{"dev", 500, 12, 3});
+  m.push_back(MergeHashes{"dev", "dog", R"({"name":"dog"})", 4, {0, 1, kU64Max, 0x0102030405060708ull}});
+  m.push_back(MergeRequest{"dev", "dog", {0, 3, 65535}});
+  m.push_back(MergeRequest{"dev", "dog", {}});
+  m.push_back(MergeRows{"dev", "dog", {{Bytes({0, 1}), std::string(40, 'r')}, {"k", ""}}});
+  m.push_back(MergeEnd{"dev", vv, 77, 1000});
+  m.push_back(VerifyRequest{kU64Max, "dev", ""});
+  m.push_back(VerifyRequest{1, "dev", "dog"});
+  m.push_back(VerifyResponse{1, "dev", "", {{"dog", kU64Max, 3}, {"cat", 0, 0}}});
+  m.push_back(VerifyResponse{2, "dev", "database 'dev' does not exist", {}});
   return m;
 }
 
@@ -168,7 +178,7 @@ TEST(ProtocolTest, OversizedFrameIsTooLarge) {
 
 TEST(ProtocolTest, UnknownAndEmptyFramesAreCorruption) {
   EXPECT_EQ(DecodeFrame("", kMax).status().ToString(), "Corruption: empty frame");
-  for (int t : {0, 13, 127, 200, 255}) {
+  for (int t : {0, 20, 127, 200, 255}) {
     auto d = DecodeFrame(Bytes({t, 0, 0}), kMax);
     EXPECT_EQ(d.status().ToString(), "Corruption: unknown message type " + std::to_string(t));
   }
@@ -297,6 +307,23 @@ TEST(ProtocolTest, MessageTypeNames) {
   EXPECT_EQ(MessageTypeName(MessageType::kTransactions), "Transactions");
   EXPECT_EQ(MessageTypeName(static_cast<MessageType>(99)), "Unknown");
   EXPECT_EQ(TypeOf(Message(Pong{})), MessageType::kPong);
+}
+
+}  // namespace
+}  // namespace meshdb::replication
+
+namespace meshdb::replication {
+namespace {
+
+TEST(ProtocolTest, MergeHashesRejectsBadBucketCounts) {
+  for (uint32_t count : {0u, 3u, 131072u}) {
+    MergeHashes h{"dev", "dog", "", count, std::vector<uint64_t>(count, 0)};
+    auto d = DecodeFrame(EncodeFrame(h), 16 << 20);
+    EXPECT_EQ(d.status().code(), Status::Code::kCorruption) << count;
+  }
+  MergeHashes short_hashes{"dev", "dog", "", 4, {1, 2, 3}};
+  EXPECT_EQ(DecodeFrame(EncodeFrame(short_hashes), 1 << 20).status().code(),
+            Status::Code::kCorruption);
 }
 
 }  // namespace
