@@ -326,7 +326,12 @@ class ClusterManager::Impl {
       const LocalNodeState* state = nullptr;
       if (auto it = local.find(name); it != local.end()) state = &it->second;
       EffectiveSubscriptions subs = SubscriptionsForLink(options_.node_name, row, state);
-      out["subscriptions"] = SubscriptionsJson(subs.subscriptions);
+      // What the engine enforces (the peer set's subscriptions), and who defined it: this
+      // node, the peer (its view swapped), or this node's exclusions from the mesh.
+      json::value enforced = nullptr;
+      if (const json::value* v = conn.if_contains("subscriptions")) enforced = *v;
+      if (subs.owner.empty() && !enforced.is_null()) subs.owner = options_.node_name;
+      out["subscriptions"] = enforced;
       out["subscriptions_owner"] =
           subs.owner.empty() ? json::value(nullptr) : json::value(subs.owner);
       for (auto& kv : conn) {

@@ -254,6 +254,31 @@ std::vector<PeerSpec> ComputePeers(const PeerInputs& in) {
     by_name.emplace(row.name, std::move(spec));
   }
 
+  // Tables this node subscribed explicitly with some peer leave its automatic mesh: links
+  // without explicit subscriptions of their own neither publish nor subscribe them.
+  std::vector<TableSubscription> excluded;
+  for (const auto& [name, state] : in.local) {
+    if (state.removed || !state.subscriptions.is_array()) continue;
+    for (TableSubscription s : ParseSubscriptions(state.subscriptions)) {
+      bool seen = false;
+      for (const TableSubscription& e : excluded) {
+        seen = seen || (e.database == s.database && e.table == s.table);
+      }
+      if (seen) continue;
+      s.publish = false;
+      s.subscribe = false;
+      excluded.push_back(std::move(s));
+    }
+  }
+  auto exclude = [&](PeerSpec& spec, const NodeRow* row) {
+    if (excluded.empty()) return;
+    if (!SubscriptionsForLink(in.self_name, row, state_of(spec.name)).owner.empty()) return;
+    spec.subscriptions = excluded;
+  };
+  for (const NodeRow& row : in.nodes) {
+    if (auto it = by_name.find(row.name); it != by_name.end()) exclude(it->second, &row);
+  }
+
   Result<Route> self_route = ParseUrl(in.self_url);
   std::vector<PeerSpec> unnamed;
   for (const Route& route : in.routes) {
@@ -287,6 +312,7 @@ std::vector<PeerSpec> ComputePeers(const PeerInputs& in) {
     PeerSpec spec;
     spec.url = url;
     spec.dial = true;
+    exclude(spec, nullptr);
     unnamed.push_back(std::move(spec));
   }
 

@@ -66,7 +66,9 @@ struct PeerInputs {
   std::map<std::string, std::string> pending_authorization;
 };
 
-// The peer set, sorted by name then URL. A route whose host (and port) or URL matches a known
+// The peer set, sorted by name then URL. Tables named in this node's own explicit
+// subscriptions (any peer) leave the automatic mesh: a link without explicit subscriptions of
+// its own gets them as {publish: false, subscribe: false}. A route whose host (and port) or URL matches a known
 // node merges into that node's entry.
 std::vector<PeerSpec> ComputePeers(const PeerInputs& inputs);
 

@@ -159,6 +159,40 @@ TEST(ClusterPeersTest, ThePeerSwapsTheSubscriptionsAddressedToIt) {
   EXPECT_FALSE(eff.subscriptions[0].subscribe);
 }
 
+// The edge subscribed explicitly with the cloud: those tables leave its automatic mesh, so a
+// gossip-learned node (another cloud node) neither gets its readings nor feeds its thresholds.
+TEST(ClusterPeersTest, ExplicitTablesLeaveTheAutomaticMesh) {
+  PeerInputs in = Inputs("edge");
+  in.nodes = {Row("cloud"), Row("other"), Row("third")};
+  in.local["cloud"].added = true;
+  in.local["cloud"].subscriptions = json::parse(
+      R"([{"database":"dev","table":"alerts","publish":true,"subscribe":false},
+          {"database":"dev","table":"sensor_data","publish":false,"subscribe":false}])");
+  // "third" defined its own subscriptions for its link with us: they stand.
+  in.nodes[2].peer_subscriptions = json::object{
+      {"edge", json::parse(R"([{"database":"dev","table":"alerts","subscribe":true}])")}};
+  Route route;
+  route.host = "10.0.0.9";
+  in.routes = {route};
+  std::vector<PeerSpec> peers = ComputePeers(in);
+  const PeerSpec* other = Find(peers, "other");
+  ASSERT_NE(other, nullptr);
+  ASSERT_EQ(other->subscriptions.size(), 2u);
+  for (const TableSubscription& s : other->subscriptions) {
+    EXPECT_FALSE(s.publish) << s.table;
+    EXPECT_FALSE(s.subscribe) << s.table;
+  }
+  const PeerSpec* cloud = Find(peers, "cloud");
+  ASSERT_NE(cloud, nullptr);
+  EXPECT_TRUE(cloud->subscriptions[0].publish);
+  const PeerSpec* third = Find(peers, "third");
+  ASSERT_NE(third, nullptr);
+  ASSERT_EQ(third->subscriptions.size(), 1u);
+  EXPECT_TRUE(third->subscriptions[0].publish);  // swapped: third subscribes, we publish
+  ASSERT_EQ(peers.back().name, "");                // the route's node, not named yet
+  EXPECT_EQ(peers.back().subscriptions.size(), 2u);
+}
+
 TEST(ClusterPeersTest, PeerSubscriptionsOfSkipsRemovedAndUnsetNodes) {
   std::map<std::string, LocalNodeState> local;
   EXPECT_TRUE(PeerSubscriptionsOf(local).is_null());
