@@ -180,19 +180,17 @@ class ClusterManager::Impl {
     storage::WriteRequest write;
     write.database = kSystemDb;
     write.ops.push_back(OwnRowOp(PeerSubscriptionsOf(local_states)));
-    json::object row{{"url", req.url},
-                     {"replicates", true},
-                     {"subscriptions", req.subscriptions},
-                     {"subscriptions_owner", req.subscriptions.is_array()
-                                                 ? json::value(options_.node_name)
-                                                 : json::value(nullptr)}};
+    json::object row{
+        {"url", req.url},
+        {"replicates", true},
+        {"subscriptions", req.subscriptions},
+        {"subscriptions_owner",
+         req.subscriptions.is_array() ? json::value(options_.node_name) : json::value(nullptr)}};
     if (!req.start_time.is_null()) row["start_time"] = req.start_time;
     if (!req.shard.is_null()) row["shard"] = req.shard;
     write.ops.push_back(Upsert(kNodesTable, req.name, std::move(row)));
-    json::object local{{"added", true},
-                       {"removed", false},
-                       {"seen", true},
-                       {"subscriptions", mine.subscriptions}};
+    json::object local{
+        {"added", true}, {"removed", false}, {"seen", true}, {"subscriptions", mine.subscriptions}};
     if (!req.authorization.empty()) {
       local["authorization"] =
           req.retain_authorization ? json::value(req.authorization) : json::value(nullptr);
@@ -245,13 +243,12 @@ class ClusterManager::Impl {
     storage::WriteRequest write;
     write.database = kSystemDb;
     write.ops.push_back(Delete(kNodesTable, name));
-    write.ops.push_back(Upsert(
-        kNodeAuthTable, name,
-        json::object{{"added", false},
-                     {"removed", true},
-                     {"seen", false},
-                     {"authorization", nullptr},
-                     {"subscriptions", nullptr}}));
+    write.ops.push_back(Upsert(kNodeAuthTable, name,
+                               json::object{{"added", false},
+                                            {"removed", true},
+                                            {"seen", false},
+                                            {"authorization", nullptr},
+                                            {"subscriptions", nullptr}}));
     Result<storage::WriteResult> written = options_.store->Write(std::move(write));
     if (!written.ok()) return written.status();
     pending_authorization_.erase(name);

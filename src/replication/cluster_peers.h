@@ -68,8 +68,8 @@ struct PeerInputs {
 
 // The peer set, sorted by name then URL. Tables named in this node's own explicit
 // subscriptions (any peer) leave the automatic mesh: a link without explicit subscriptions of
-// its own gets them as {publish: false, subscribe: false}. A route whose host (and port) or URL matches a known
-// node merges into that node's entry.
+// its own gets them as {publish: false, subscribe: false}. A route whose host (and port) or URL
+// matches a known node merges into that node's entry.
 std::vector<PeerSpec> ComputePeers(const PeerInputs& inputs);
 
 // The subscriptions this node applies to its link with `peer`, and who defined them:

@@ -189,7 +189,7 @@ TEST(ClusterPeersTest, ExplicitTablesLeaveTheAutomaticMesh) {
   ASSERT_NE(third, nullptr);
   ASSERT_EQ(third->subscriptions.size(), 1u);
   EXPECT_TRUE(third->subscriptions[0].publish);  // swapped: third subscribes, we publish
-  ASSERT_EQ(peers.back().name, "");                // the route's node, not named yet
+  ASSERT_EQ(peers.back().name, "");              // the route's node, not named yet
   EXPECT_EQ(peers.back().subscriptions.size(), 2u);
 }
 
