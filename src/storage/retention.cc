@@ -57,9 +57,37 @@ void StoreImpl::NotePeerConfirmed(const std::string& database, const std::string
                                   uint64_t sequence) {
   auto db = FindDatabase(database);
   if (!db || peer_name.empty()) return;
-  std::lock_guard lock(db->confirmed_mu);
-  uint64_t& slot = db->confirmed[peer_name];
-  slot = std::max(slot, sequence);
+  bool is_new = false;
+  {
+    std::lock_guard lock(db->confirmed_mu);
+    auto [it, inserted] = db->confirmed.try_emplace(peer_name, sequence);
+    is_new = inserted;
+    it->second = std::max(it->second, sequence);
+  }
+  if (!is_new) return;
+  // A newly known peer is persisted at once (not only by the next TrimLog), so a crash
+  // right after it subscribed cannot make it unknown. Fire and forget, on the writer.
+  PendingWrite item;
+  item.task = [db, peer_name] {
+    uint64_t seq = 0;
+    {
+      std::lock_guard lock(db->confirmed_mu);
+      seq = db->confirmed[peer_name];
+    }
+    auto txn = WriteTxn::Begin(db->env.get());
+    if (!txn.ok() || db->dropped.load()) return;
+    if (!PutMetaU64(txn->get(), db->meta_dbi, std::string(kMetaConfirmedPrefix) + peer_name, seq)
+             .ok()) {
+      return;
+    }
+    (void)txn->Commit();
+  };
+  {
+    std::lock_guard lock(queue_mu_);
+    if (stopping_) return;
+    queue_.push_back(std::move(item));
+  }
+  queue_cv_.notify_one();
 }
 
 Result<std::map<std::string, uint64_t>> StoreImpl::PeerConfirmedPositions(

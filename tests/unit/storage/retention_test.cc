@@ -98,6 +98,18 @@ TEST_F(RetentionTest, TimeLimitNeverPassesAConfirmedPeer) {
   EXPECT_EQ(LogStart(), 8u);
 }
 
+TEST_F(RetentionTest, NewPeerIsPersistedWithoutATrim) {
+  WriteDogs(0, 3);
+  store_->NotePeerConfirmed("dev", "node-b", 2);
+  store_->NotePeerConfirmed("nope", "node-b", 2);  // unknown database: ignored
+  Reopen();  // drains the writer queue first
+  auto pos = store_->PeerConfirmedPositions("dev");
+  ASSERT_TRUE(pos.ok());
+  ASSERT_EQ(pos->count("node-b"), 1u);
+  EXPECT_EQ(pos->at("node-b"), 2u);
+  EXPECT_EQ(store_->TrimLog("dev", ByTimeEverything())->entries_removed, 2u);  // 1, 2: not 3
+}
+
 TEST_F(RetentionTest, SizeCapForcesPastUnconfirmedPeers) {
   WriteDogs(0, 300, std::string(200, 'x'));
   store_->NotePeerConfirmed("dev", "node-b", 1);
