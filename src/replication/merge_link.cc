@@ -51,7 +51,8 @@ bool Link::StartMergeIfTrimmed(storage::Snapshot& snap) {
   SetState(LinkState::kCatchingUp);
   const uint64_t after = next_seq_ - 1;
   const uint64_t start = *log_start;
-  service_->AddCopyThread(shared_from_this(), std::thread([self = shared_from_this(), after, start] {
+  service_->AddCopyThread(shared_from_this(),
+                          std::thread([self = shared_from_this(), after, start] {
                             self->RunMergeHashes(after, start);
                           }));
   return true;
@@ -131,9 +132,8 @@ Status Link::OnMergeRequest(MergeRequest&& r) {
   service_->AddCopyThread(
       shared_from_this(),
       std::thread([self = shared_from_this(), req = std::move(merge_requests_),
-                   counts = merge_bucket_counts_, vector = merge_vector_, last = merge_last_] {
-        self->RunMergeRows(req, counts, vector, last);
-      }));
+                   counts = merge_bucket_counts_, vector = merge_vector_,
+                   last = merge_last_] { self->RunMergeRows(req, counts, vector, last); }));
   merge_requests_.clear();
   return Status::Ok();
 }
@@ -219,9 +219,8 @@ void Link::OnMergeHashes(MergeHashes&& m) {
   d.name = m.table;
   storage::Store* store = service_->store();
   auto local = store->GetTable(database_, m.table);
-  const bool accepted =
-      AcceptsRemoteTableDef(d, local.ok() ? &*local : nullptr, subscriptions_) &&
-      (!local.ok() || AppliesRemoteRows(*local, subscriptions_));
+  const bool accepted = AcceptsRemoteTableDef(d, local.ok() ? &*local : nullptr, subscriptions_) &&
+                        (!local.ok() || AppliesRemoteRows(*local, subscriptions_));
   if (accepted) {
     std::vector<uint64_t> mine(m.bucket_count, 0);
     if (local.ok()) {
@@ -320,8 +319,10 @@ void Link::RequestVerify(uint64_t request_id, std::string table,
   asio::post(strand_, [self = shared_from_this(), request_id, table = std::move(table),
                        done = std::move(done)]() mutable {
     if (!self->peer_verify_ || self->closing_ || !self->live_) {
-      done(VerifyResponse{request_id, self->database_,
-                          self->peer_verify_ ? "connection closed" : "peer cannot verify", {}});
+      done(VerifyResponse{request_id,
+                          self->database_,
+                          self->peer_verify_ ? "connection closed" : "peer cannot verify",
+                          {}});
       return;
     }
     self->verify_pending_[request_id] = std::move(done);

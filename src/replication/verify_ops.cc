@@ -58,7 +58,8 @@ json::object BuildResponse(const std::string& database, const std::string& node_
       for (const auto& t : p.tables) {
         if (t.table == name) theirs = LocalTable{t.hash, t.record_count};
       }
-      nodes[p.peer] = json::object{{"hash", Hex(theirs.hash)}, {"record_count", theirs.record_count}};
+      nodes[p.peer] =
+          json::object{{"hash", Hex(theirs.hash)}, {"record_count", theirs.record_count}};
       if (theirs.hash != mine.hash || theirs.record_count != mine.record_count) matches = false;
     }
     json::object row;

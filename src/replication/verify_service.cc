@@ -16,10 +16,10 @@ constexpr std::chrono::seconds kVerifyTimeout{10};
 
 struct VerifyGather {
   std::mutex mu;
-  size_t remaining = 0;                     // GUARDED_BY(mu)
-  bool fired = false;                       // GUARDED_BY(mu)
-  std::vector<PeerVerifyResult> results;    // GUARDED_BY(mu)
-  std::vector<std::string> waiting;         // GUARDED_BY(mu): peers not answered yet
+  size_t remaining = 0;                   // GUARDED_BY(mu)
+  bool fired = false;                     // GUARDED_BY(mu)
+  std::vector<PeerVerifyResult> results;  // GUARDED_BY(mu)
+  std::vector<std::string> waiting;       // GUARDED_BY(mu): peers not answered yet
   std::function<void(std::vector<PeerVerifyResult>)> done;
   std::unique_ptr<asio::steady_timer> timer;
 

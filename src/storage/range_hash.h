@@ -29,9 +29,9 @@ uint32_t KeyBucket(std::string_view key, uint32_t bucket_count);
 uint32_t BucketCountFor(uint64_t rows);
 
 struct TableHash {
-  uint64_t hash = 0;          // sum of every row's hash (tombstones included)
-  uint64_t rows = 0;          // rows, tombstones included
-  uint64_t live_hash = 0;     // sum over live rows only (what cluster_verify compares)
+  uint64_t hash = 0;       // sum of every row's hash (tombstones included)
+  uint64_t rows = 0;       // rows, tombstones included
+  uint64_t live_hash = 0;  // sum over live rows only (what cluster_verify compares)
   uint64_t live_rows = 0;
   std::vector<uint64_t> buckets;  // per bucket sum (tombstones included); empty when 0 asked
 };

@@ -126,13 +126,13 @@ Result<TrimResult> StoreImpl::DoTrimLog(Database& db, const RetentionPolicy& pol
   MDB_stat stat;
   int rc = mdb_stat(txn.get(), db.log_dbi, &stat);
   if (rc != 0) return LmdbError("stat txlog", rc);
-  const uint64_t log_bytes =
-      (stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages) * uint64_t{stat.ms_psize};
+  const uint64_t log_bytes = (stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages) *
+                             uint64_t{stat.ms_psize};
   const uint64_t excess =
       policy.max_bytes > 0 && log_bytes > policy.max_bytes ? log_bytes - policy.max_bytes : 0;
-  const uint64_t cutoff_ms =
-      policy.max_age_ms > 0 && policy.now_ms > policy.max_age_ms ? policy.now_ms - policy.max_age_ms
-                                                                  : 0;
+  const uint64_t cutoff_ms = policy.max_age_ms > 0 && policy.now_ms > policy.max_age_ms
+                                 ? policy.now_ms - policy.max_age_ms
+                                 : 0;
   uint64_t removed_bytes = 0;
   uint64_t highest_removed = 0;
   uint64_t first_kept_version = 0;
@@ -141,16 +141,17 @@ Result<TrimResult> StoreImpl::DoTrimLog(Database& db, const RetentionPolicy& pol
     ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn.get(), db.log_dbi));
     MDB_val k, v, lk, lv;
     rc = mdb_cursor_get(cursor.get(), &lk, &lv, MDB_LAST);
-    const uint64_t last = rc == 0 && lk.mv_size == 8 ? GetU64(static_cast<const char*>(lk.mv_data)) : 0;
+    const uint64_t last =
+        rc == 0 && lk.mv_size == 8 ? GetU64(static_cast<const char*>(lk.mv_data)) : 0;
     for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
       if (k.mv_size != 8) return Status::Corruption("bad txlog key");
       const uint64_t seq = GetU64(static_cast<const char*>(k.mv_data));
       const uint64_t version = LogValueVersion(v);
       if (seq == min_confirmed + 1) confirmed_next_version = version;
-      const bool by_time = cutoff_ms > 0 && HybridClock::Millis(version) < cutoff_ms &&
-                           (min_confirmed == std::numeric_limits<uint64_t>::max() ||
-                            seq <= min_confirmed);
+      const bool by_time =
+          cutoff_ms > 0 && HybridClock::Millis(version) < cutoff_ms &&
+          (min_confirmed == std::numeric_limits<uint64_t>::max() || seq <= min_confirmed);
       const bool by_size = removed_bytes < excess;
       if (seq >= last || result.entries_removed >= policy.max_entries || (!by_time && !by_size)) {
         first_kept_version = version;
@@ -170,16 +171,18 @@ Result<TrimResult> StoreImpl::DoTrimLog(Database& db, const RetentionPolicy& pol
   }
   RETURN_IF_ERROR(PutMetaU64(txn.get(), db.meta_dbi, kMetaLogStart, result.log_start));
   for (const auto& [peer, seq] : confirmed) {
-    RETURN_IF_ERROR(PutMetaU64(txn.get(), db.meta_dbi,
-                               std::string(kMetaConfirmedPrefix) + peer, seq));
+    RETURN_IF_ERROR(
+        PutMetaU64(txn.get(), db.meta_dbi, std::string(kMetaConfirmedPrefix) + peer, seq));
   }
 
   // Tombstone purge: only below every retained entry and below what every peer still needs.
   if (result.entries_removed > 0 && first_kept_version > 0) {
     uint64_t horizon = first_kept_version;
     if (min_confirmed != std::numeric_limits<uint64_t>::max()) {
-      if (min_confirmed + 1 < result.log_start) horizon = 0;  // a peer fell out of the log
-      else horizon = std::min(horizon, confirmed_next_version);
+      if (min_confirmed + 1 < result.log_start)
+        horizon = 0;  // a peer fell out of the log
+      else
+        horizon = std::min(horizon, confirmed_next_version);
     }
     if (horizon > 0) {
       std::vector<MDB_dbi> dbis;

@@ -23,8 +23,8 @@ class RetentionTest : public StoreTest {
   }
   void WriteDogs(int from, int to, const std::string& pad = "") {
     for (int i = from; i < to; ++i) {
-      ASSERT_TRUE(Write("dev", {Op(K::kUpsert, "dog", i, {{"name", "d" + std::to_string(i) + pad}})})
-                      .ok());
+      ASSERT_TRUE(
+          Write("dev", {Op(K::kUpsert, "dog", i, {{"name", "d" + std::to_string(i) + pad}})}).ok());
     }
   }
   uint64_t LogStart() {
@@ -35,10 +35,13 @@ class RetentionTest : public StoreTest {
   uint64_t FirstLogged() {
     auto snap = store_->Read("dev");
     uint64_t first = 0;
-    EXPECT_TRUE((*snap)->ScanLog(1, [&](const LogEntry& e) {
-                  first = e.sequence;
-                  return false;
-                }).ok());
+    EXPECT_TRUE((*snap)
+                    ->ScanLog(1,
+                              [&](const LogEntry& e) {
+                                first = e.sequence;
+                                return false;
+                              })
+                    .ok());
     return first;
   }
   RetentionPolicy ByTimeEverything() {
@@ -102,7 +105,7 @@ TEST_F(RetentionTest, NewPeerIsPersistedWithoutATrim) {
   WriteDogs(0, 3);
   store_->NotePeerConfirmed("dev", "node-b", 2);
   store_->NotePeerConfirmed("nope", "node-b", 2);  // unknown database: ignored
-  Reopen();  // drains the writer queue first
+  Reopen();                                        // drains the writer queue first
   auto pos = store_->PeerConfirmedPositions("dev");
   ASSERT_TRUE(pos.ok());
   ASSERT_EQ(pos->count("node-b"), 1u);
@@ -138,10 +141,13 @@ TEST_F(RetentionTest, TombstonesPurgedOnlyBelowTheLog) {
   auto count_rows = [&] {
     auto snap = store_->Read("dev");
     int n = 0;
-    EXPECT_TRUE((*snap)->ScanRaw("dog", [&](std::string_view, std::string_view) {
-                  ++n;
-                  return true;
-                }).ok());
+    EXPECT_TRUE((*snap)
+                    ->ScanRaw("dog",
+                              [&](std::string_view, std::string_view) {
+                                ++n;
+                                return true;
+                              })
+                    .ok());
     return n;
   };
   EXPECT_EQ(count_rows(), 5);  // 4 live + the tombstone
@@ -169,13 +175,16 @@ TEST_F(RetentionTest, NoTombstonePurgeWhileAPeerIsOutOfTheLog) {
   ASSERT_FALSE(r->peers_passed.empty());
   auto snap = store_->Read("dev");
   bool tomb = false;
-  ASSERT_TRUE((*snap)->ScanRaw("dog", [&](std::string_view, std::string_view v) {
-                RecordHeader h;
-                std::string_view j;
-                EXPECT_TRUE(DecodeRecordHeader(v, &h, &j).ok());
-                tomb |= h.tombstone;
-                return true;
-              }).ok());
+  ASSERT_TRUE((*snap)
+                  ->ScanRaw("dog",
+                            [&](std::string_view, std::string_view v) {
+                              RecordHeader h;
+                              std::string_view j;
+                              EXPECT_TRUE(DecodeRecordHeader(v, &h, &j).ok());
+                              tomb |= h.tombstone;
+                              return true;
+                            })
+                  .ok());
   EXPECT_TRUE(tomb);
 }
 
@@ -207,10 +216,13 @@ class RangeHashTest : public ::testing::Test {
     chunk.database = "dev";
     chunk.table = "dog";
     auto snap = a.Read("dev");
-    ASSERT_TRUE((*snap)->ScanRaw("dog", [&](std::string_view k, std::string_view v) {
-                  chunk.rows.push_back(RawRow{std::string(k), std::string(v)});
-                  return true;
-                }).ok());
+    ASSERT_TRUE((*snap)
+                    ->ScanRaw("dog",
+                              [&](std::string_view k, std::string_view v) {
+                                chunk.rows.push_back(RawRow{std::string(k), std::string(v)});
+                                return true;
+                              })
+                    .ok());
     ASSERT_TRUE(b.ApplyCopyChunk(std::move(chunk)).ok());
   }
   TempDir dir_a_, dir_b_;
