@@ -200,6 +200,7 @@ std::vector<TableSubscription> ServiceImpl::SubscriptionsFor(
 
 void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
   std::vector<std::shared_ptr<Link>> to_close;
+  std::vector<std::string> forgotten;  // removed peers: retention forgets them
   {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::shared_ptr<PeerEntry>> next;
@@ -240,6 +241,7 @@ void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
       e->removed = true;
       if (!e->spec.name.empty()) {
         removed_names_.insert(e->spec.name);
+        forgotten.push_back(e->spec.name);
         log_->info("peer {} removed: closing its connections", e->spec.name);
         for (auto& [key, link] : links_) {
           if (key.first == e->spec.name) to_close.push_back(link);
@@ -252,6 +254,10 @@ void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
     }
   }
   for (auto& link : to_close) link->Close("removed");
+  // A removed peer no longer holds back log retention.
+  for (const auto& name : forgotten) {
+    for (const auto& db : options_.store->ListDatabases()) options_.store->ForgetPeer(db, name);
+  }
 }
 
 void ServiceImpl::EnsureDialersLocked(const std::shared_ptr<PeerEntry>& peer) {

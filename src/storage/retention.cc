@@ -90,6 +90,35 @@ void StoreImpl::NotePeerConfirmed(const std::string& database, const std::string
   queue_cv_.notify_one();
 }
 
+void StoreImpl::ForgetPeer(const std::string& database, const std::string& peer_name) {
+  auto db = FindDatabase(database);
+  if (!db) return;
+  {
+    std::lock_guard lock(db->confirmed_mu);
+    if (db->confirmed.erase(peer_name) == 0) return;
+  }
+  PendingWrite item;
+  item.task = [db, peer_name] {
+    {
+      std::lock_guard lock(db->confirmed_mu);
+      if (db->confirmed.contains(peer_name)) return;  // known again meanwhile
+    }
+    auto txn = WriteTxn::Begin(db->env.get());
+    if (!txn.ok() || db->dropped.load()) return;
+    std::string key = std::string(kMetaConfirmedPrefix) + peer_name;
+    MDB_val k = ToVal(key);
+    int rc = mdb_del(txn->get(), db->meta_dbi, &k, nullptr);
+    if (rc != 0 && rc != MDB_NOTFOUND) return;
+    (void)txn->Commit();
+  };
+  {
+    std::lock_guard lock(queue_mu_);
+    if (stopping_) return;
+    queue_.push_back(std::move(item));
+  }
+  queue_cv_.notify_one();
+}
+
 Result<std::map<std::string, uint64_t>> StoreImpl::PeerConfirmedPositions(
     const std::string& database) const {
   auto db = FindDatabase(database);

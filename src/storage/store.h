@@ -373,6 +373,9 @@ class Store {
                                  uint64_t sequence) = 0;
   virtual Result<std::map<std::string, uint64_t>> PeerConfirmedPositions(
       const std::string& database) const = 0;
+  // Drops a peer's confirmed position (remove_node): it no longer holds the log back.
+  // Asynchronous like NotePeerConfirmed; unknown databases or peers are ignored.
+  virtual void ForgetPeer(const std::string& database, const std::string& peer_name) = 0;
   // Deletes old log entries per `policy` on the writer thread (blocks until committed) and
   // records the new start in meta ("log_start"). Never removes the last entry (so
   // LastSequence stays exact). NotFound for a missing database.

@@ -92,6 +92,7 @@ class StoreImpl final : public Store {
   Result<std::map<std::string, uint64_t>> PeerConfirmedPositions(
       const std::string& database) const override;
   Result<TrimResult> TrimLog(const std::string& database, const RetentionPolicy& policy) override;
+  void ForgetPeer(const std::string& database, const std::string& peer_name) override;
 
  private:
   struct RequestCtx;

@@ -113,6 +113,17 @@ TEST_F(RetentionTest, NewPeerIsPersistedWithoutATrim) {
   EXPECT_EQ(store_->TrimLog("dev", ByTimeEverything())->entries_removed, 2u);  // 1, 2: not 3
 }
 
+TEST_F(RetentionTest, ForgottenPeerNoLongerHoldsTheLog) {
+  WriteDogs(0, 5);
+  store_->NotePeerConfirmed("dev", "node-b", 1);
+  ASSERT_TRUE(store_->TrimLog("dev", ByTimeEverything()).ok());  // persists node-b
+  EXPECT_EQ(LogStart(), 2u);
+  store_->ForgetPeer("dev", "node-b");
+  Reopen();
+  EXPECT_EQ(store_->PeerConfirmedPositions("dev")->count("node-b"), 0u);
+  EXPECT_EQ(store_->TrimLog("dev", ByTimeEverything())->entries_removed, 3u);  // 2..4
+}
+
 TEST_F(RetentionTest, SizeCapForcesPastUnconfirmedPeers) {
   WriteDogs(0, 300, std::string(200, 'x'));
   store_->NotePeerConfirmed("dev", "node-b", 1);
