@@ -28,6 +28,7 @@ import json
 import os
 import random
 import sys
+import subprocess
 import threading
 import time
 
@@ -122,11 +123,22 @@ class Bench:
 
     # -- lag ----------------------------------------------------------------------------------
 
-    def lag(self, rate, seconds):
+    def lag(self, rate, seconds, background=0):
+        """Lag of `rate` sampled single inserts/s; with `background` > 0, meshdb_load also writes
+        that many single-record inserts to A (64 connections, as fast as it can) meanwhile, so
+        the samples measure lag while A and B carry that write rate."""
         a, b = self.node("A"), self.node("B")
         self.link(b, a)
         t = "lag"
         self.table(a, t, [b])
+        loader = None
+        if background:
+            loader = subprocess.Popen(
+                [self.args.load_binary, "--url", "http://%s:%d" % (a.ip, a.port), "--user", a.username,
+                 "--password", a.password, "--records", str(background), "--batch", "1",
+                 "--connections", "64", "--database", "background", "--table", "load"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            time.sleep(0.5)  # let the load reach its rate before sampling
         threads = max(1, min(self.args.threads, rate // 100 or 1))
         total = int(rate * seconds)
         sent = {}  # id -> (start, ack)
@@ -185,6 +197,9 @@ class Bench:
             time.sleep(0.01)
         done.set()
         p.join(10)
+        if loader is not None:
+            out, _ = loader.communicate(timeout=300)
+            print("background load on A: " + out.strip().replace("\n", " | "))
         lag_ack = [(arrived[i] - sent[i][1]) * 1000 for i in arrived]
         lag_start = [(arrived[i] - sent[i][0]) * 1000 for i in arrived]
         write_ms = [(s[1] - s[0]) * 1000 for s in sent.values()]
@@ -299,6 +314,9 @@ def main():
     ap.add_argument("--only", action="append", choices=["lag", "throughput", "sync", "conflict"])
     ap.add_argument("--lag-rates", default="200,10000", help="comma-separated target writes/s")
     ap.add_argument("--lag-seconds", type=float, default=5)
+    ap.add_argument("--background-load", type=int, default=0,
+                    help="lag: records meshdb_load writes to A meanwhile (single inserts, 64 connections)")
+    ap.add_argument("--load-binary", default=os.path.join(HERE, "..", "build", "meshdb_load"))
     ap.add_argument("--throughput-records", type=int, default=200_000)
     ap.add_argument("--records", type=int, default=1_000_000, help="records for the initial sync")
     ap.add_argument("--conflict-seconds", type=float, default=3)
@@ -312,7 +330,7 @@ def main():
     try:
         if "lag" in which:
             for rate in (int(r) for r in args.lag_rates.split(",")):
-                bench.lag(rate, args.lag_seconds)
+                bench.lag(rate, args.lag_seconds, args.background_load)
         if "throughput" in which:
             bench.throughput(args.throughput_records)
         if "sync" in which:
