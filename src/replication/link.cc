@@ -812,8 +812,7 @@ void Link::OnCopyChunk(CopyChunk&& c) {
     }
     chunk.table_def = std::move(def).value();
     chunk.table_def->database = database_;
-    if (!AcceptsRemoteTableDef(*chunk.table_def, local.ok() ? &*local : nullptr,
-                               subscriptions_)) {
+    if (!AcceptsRemoteTableDef(*chunk.table_def, local.ok() ? &*local : nullptr, subscriptions_)) {
       copy_records_ += n;  // replicate:false here or there: the rows stay out
       return;
     }
@@ -830,24 +829,34 @@ void Link::OnCopyChunk(CopyChunk&& c) {
   for (auto& r : c.records) {
     chunk.rows.push_back(storage::RawRow{std::move(r.key), std::move(r.value)});
   }
+  ApplyChunk(std::move(chunk), "applying a copy chunk", [n](Link& link) {
+    link.copy_records_ += n;
+    std::lock_guard<std::mutex> lock(link.slot_->mu);
+    link.slot_->copy_progress = std::make_pair(link.copy_records_, link.copy_total_);
+  });
+}
+
+void Link::ApplyChunk(storage::CopyChunk chunk, std::string what,
+                      std::function<void(Link&)> on_applied) {
   ++pending_chunks_;
   service_->BeginStoreCall();
   service_->store()->ApplyCopyChunkAsync(
-      std::move(chunk), [self = shared_from_this(), n](Result<storage::ApplyResult> r) {
+      std::move(chunk),
+      [self = shared_from_this(), what = std::move(what),
+       on_applied = std::move(on_applied)](Result<storage::ApplyResult> r) mutable {
         Status st = r.ok() ? Status::Ok() : r.status();
         ServiceImpl* svc = self->service_;
-        asio::post(self->strand_, [self, n, st = std::move(st)]() mutable {
+        asio::post(self->strand_, [self, what = std::move(what), on_applied = std::move(on_applied),
+                                   st = std::move(st)]() mutable {
           --self->pending_chunks_;
           if (self->read_gate_) self->read_gate_->cancel();
           if (!st.ok()) {
-            self->log_->error("peer {} db {}: applying a copy chunk failed: {}", self->peer_name_,
-                              self->database_, st.ToString());
-            self->Fail(ErrorCode::kInternal, "copy apply failed: " + st.message());
+            self->log_->error("peer {} db {}: {} failed: {}", self->peer_name_, self->database_,
+                              what, st.ToString());
+            self->Fail(ErrorCode::kInternal, what + " failed: " + st.message());
             return;
           }
-          self->copy_records_ += n;
-          std::lock_guard<std::mutex> lock(self->slot_->mu);
-          self->slot_->copy_progress = std::make_pair(self->copy_records_, self->copy_total_);
+          on_applied(*self);
         });
         svc->EndStoreCall();
       });
@@ -857,30 +866,16 @@ void Link::OnCopyEnd(CopyEnd&&) {
   storage::CopyChunk end;
   end.database = database_;
   end.vector_floor = copy_vector_.entries();
-  ++pending_chunks_;
-  service_->BeginStoreCall();
-  service_->store()->ApplyCopyChunkAsync(
-      std::move(end), [self = shared_from_this()](Result<storage::ApplyResult> r) {
-        Status st = r.ok() ? Status::Ok() : r.status();
-        ServiceImpl* svc = self->service_;
-        asio::post(self->strand_, [self, st = std::move(st)]() mutable {
-          --self->pending_chunks_;
-          if (self->read_gate_) self->read_gate_->cancel();
-          if (!st.ok()) {
-            self->Fail(ErrorCode::kInternal, "copy end failed: " + st.message());
-            return;
-          }
-          self->copying_ = false;
-          self->log_->info("initial copy of database {} from {} done ({} records)", self->database_,
-                           self->peer_name_, self->copy_records_);
-          {
-            std::lock_guard<std::mutex> lock(self->slot_->mu);
-            self->slot_->copy_progress.reset();
-          }
-          self->SetState(LinkState::kStreaming);
-        });
-        svc->EndStoreCall();
-      });
+  ApplyChunk(std::move(end), "finishing the copy", [](Link& link) {
+    link.copying_ = false;
+    link.log_->info("initial copy of database {} from {} done ({} records)", link.database_,
+                    link.peer_name_, link.copy_records_);
+    {
+      std::lock_guard<std::mutex> lock(link.slot_->mu);
+      link.slot_->copy_progress.reset();
+    }
+    link.SetState(LinkState::kStreaming);
+  });
 }
 
 // --- Publisher ---

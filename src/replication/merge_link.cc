@@ -257,25 +257,8 @@ void Link::OnMergeRows(MergeRows&& m) {
   for (auto& r : m.records) {
     chunk.rows.push_back(storage::RawRow{std::move(r.key), std::move(r.value)});
   }
-  ++pending_chunks_;
-  service_->BeginStoreCall();
-  service_->store()->ApplyCopyChunkAsync(
-      std::move(chunk), [self = shared_from_this(), n](Result<storage::ApplyResult> r) {
-        Status st = r.ok() ? Status::Ok() : r.status();
-        ServiceImpl* svc = self->service_;
-        asio::post(self->strand_, [self, n, st = std::move(st)]() mutable {
-          --self->pending_chunks_;
-          if (self->read_gate_) self->read_gate_->cancel();
-          if (!st.ok()) {
-            self->log_->error("peer {} db {}: applying merge rows failed: {}", self->peer_name_,
-                              self->database_, st.ToString());
-            self->Fail(ErrorCode::kInternal, "merge apply failed: " + st.message());
-            return;
-          }
-          self->merge_received_ += n;
-        });
-        svc->EndStoreCall();
-      });
+  ApplyChunk(std::move(chunk), "applying merge rows",
+             [n](Link& link) { link.merge_received_ += n; });
 }
 
 void Link::OnMergeEnd(MergeEnd&& m) {
@@ -285,31 +268,15 @@ void Link::OnMergeEnd(MergeEnd&& m) {
   end.peer_name = peer_name_;
   end.peer_sequence = m.snapshot_sequence;
   const uint64_t seq = m.snapshot_sequence;
-  ++pending_chunks_;
-  service_->BeginStoreCall();
-  service_->store()->ApplyCopyChunkAsync(
-      std::move(end), [self = shared_from_this(), seq](Result<storage::ApplyResult> r) {
-        Status st = r.ok() ? Status::Ok() : r.status();
-        ServiceImpl* svc = self->service_;
-        asio::post(self->strand_, [self, seq, st = std::move(st)]() mutable {
-          --self->pending_chunks_;
-          if (self->read_gate_) self->read_gate_->cancel();
-          if (!st.ok()) {
-            self->log_->error("peer {} db {}: finishing the merge failed: {}", self->peer_name_,
-                              self->database_, st.ToString());
-            self->Fail(ErrorCode::kInternal, "merge apply failed: " + st.message());
-            return;
-          }
-          self->merging_ = false;
-          self->log_->info("merge resync of {} with {} done: 0 records sent, {} received ({} ms)",
-                           self->database_, self->peer_name_, self->merge_received_,
-                           NowMs() - self->merge_sub_started_ms_);
-          self->SetState(LinkState::kStreaming);
-          ++self->pending_applies_;  // OnApplied balances it
-          self->OnApplied(seq, Status::Ok(), true);
-        });
-        svc->EndStoreCall();
-      });
+  ApplyChunk(std::move(end), "finishing the merge", [seq](Link& link) {
+    link.merging_ = false;
+    link.log_->info("merge resync of {} with {} done: 0 records sent, {} received ({} ms)",
+                    link.database_, link.peer_name_, link.merge_received_,
+                    NowMs() - link.merge_sub_started_ms_);
+    link.SetState(LinkState::kStreaming);
+    ++link.pending_applies_;  // OnApplied balances it
+    link.OnApplied(seq, Status::Ok(), true);
+  });
 }
 
 // --- Verify ---

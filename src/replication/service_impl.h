@@ -142,6 +142,11 @@ class Link : public std::enable_shared_from_this<Link> {
   void OnTransactions(Transactions&& t);
   void OnCopyBegin(CopyBegin&& c);
   void OnCopyChunk(CopyChunk&& c);
+  // Applies copy or merge rows (or their closing floor) through the store's writer, in order
+  // with this link's other store calls; then, on the strand, fails the link naming `what` if
+  // the store failed, else runs `on_applied`.
+  void ApplyChunk(storage::CopyChunk chunk, std::string what,
+                  std::function<void(Link&)> on_applied);
   void OnCopyEnd(CopyEnd&& c);
   void OnApplied(uint64_t peer_sequence, Status st, bool copy_end);
   // Publisher side.
