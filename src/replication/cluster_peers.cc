@@ -6,6 +6,8 @@
 #include <ctime>
 #include <utility>
 
+#include "security/base64.h"
+
 namespace meshdb::replication {
 
 namespace json = boost::json;
@@ -20,35 +22,6 @@ std::string StringField(const json::object& doc, const char* name) {
 bool BoolField(const json::object& doc, const char* name) {
   const json::value* v = doc.if_contains(name);
   return v != nullptr && v->is_bool() && v->get_bool();
-}
-
-std::string Base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t n = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
-                 static_cast<uint8_t>(in[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t n = static_cast<uint8_t>(in[i]) << 16;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t n = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
 }
 
 // Milliseconds since the epoch from ISO-8601 text; nullopt when it does not parse.
@@ -219,8 +192,8 @@ Result<std::string> AuthorizationHeader(const json::value& authorization) {
     const json::value* user = obj.if_contains("username");
     const json::value* pass = obj.if_contains("password");
     if (user != nullptr && user->is_string() && pass != nullptr && pass->is_string()) {
-      return "Basic " +
-             Base64(std::string(user->get_string()) + ":" + std::string(pass->get_string()));
+      return "Basic " + security::Base64Encode(std::string(user->get_string()) + ":" +
+                                               std::string(pass->get_string()));
     }
   }
   return Status::InvalidArgument(
