@@ -11,6 +11,8 @@
 
 #include "config/config.h"
 #include "storage/store.h"
+#include "temp_dir.h"
+#include "security/base64.h"
 
 namespace meshdb::ops {
 namespace {
@@ -20,39 +22,10 @@ namespace json = boost::json;
 constexpr char kNotAuthorized[] =
     "This operation is not authorized due to role restrictions and/or invalid database items";
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "meshdb-auth-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using meshdb::testing::TempDir;
 
 std::string Basic(const std::string& user_pass) {
-  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < user_pass.size(); i += 3) {
-    uint32_t v = (uint8_t(user_pass[i]) << 16) | (uint8_t(user_pass[i + 1]) << 8) |
-                 uint8_t(user_pass[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out.push_back(kB64[(v >> s) & 63]);
-  }
-  if (user_pass.size() - i == 1) {
-    uint32_t v = uint8_t(user_pass[i]) << 16;
-    out += {kB64[(v >> 18) & 63], kB64[(v >> 12) & 63], '=', '='};
-  } else if (user_pass.size() - i == 2) {
-    uint32_t v = (uint8_t(user_pass[i]) << 16) | (uint8_t(user_pass[i + 1]) << 8);
-    out += {kB64[(v >> 18) & 63], kB64[(v >> 12) & 63], kB64[(v >> 6) & 63], '='};
-  }
-  return "Basic " + out;
+  return "Basic " + security::Base64Encode(user_pass);
 }
 
 json::object TablePerm(bool read, bool insert, bool update, bool del) {

@@ -10,27 +10,14 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include "temp_dir.h"
 
 namespace meshdb::security {
 namespace {
 
 namespace json = boost::json;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "meshdb-security-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using meshdb::testing::TempDir;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);

@@ -9,25 +9,13 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include "storage/store.h"
 
 namespace meshdb::storage::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "meshdb-storage-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = meshdb::testing::TempDir;
 
 inline WriteOp Op(WriteKind kind, const std::string& table, boost::json::value key,
                   boost::json::object fields = {}) {
