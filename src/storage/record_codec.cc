@@ -106,7 +106,7 @@ Status DecodeRecord(std::string_view bytes, Record* record, bool* tombstone) {
 
 void EncodeLogEntry(const LogEntry& entry, std::string* out) {
   out->clear();
-  out->push_back(static_cast<char>(1));
+  out->push_back(static_cast<char>(entry.partial ? kLogFormatPartial : kLogFormatComplete));
   PutU32(out, entry.origin);
   PutU64(out, entry.origin_sequence);
   PutU64(out, entry.version);
@@ -124,8 +124,13 @@ void EncodeLogEntry(const LogEntry& entry, std::string* out) {
 Status DecodeLogEntry(uint64_t sequence, std::string_view bytes, LogEntry* entry) {
   Reader r{bytes};
   const char* p = r.Take(1 + 4 + 8 + 8 + 4);
-  if (p == nullptr || p[0] != 1) return Status::Corruption("bad log entry header");
+  if (p == nullptr) return Status::Corruption("bad log entry header");
+  const auto format = static_cast<unsigned char>(p[0]);
+  if (format != kLogFormatComplete && format != kLogFormatPartial) {
+    return Status::Corruption("bad log entry format " + std::to_string(format));
+  }
   entry->sequence = sequence;
+  entry->partial = format == kLogFormatPartial;
   entry->origin = GetU32(p + 1);
   entry->origin_sequence = GetU64(p + 5);
   entry->version = GetU64(p + 13);

@@ -5,7 +5,8 @@
 //   [u32 origin node id, big-endian][JSON text of the document; empty for tombstones]
 //
 // Log entry value ("txlog", key = u64 big-endian sequence):
-//   [u8 format = 1][u32 origin][u64 origin_sequence][u64 version][u32 write count]
+//   [u8 format][u32 origin][u64 origin_sequence][u64 version][u32 write count]
+//   (format: 1 complete, 2 partial = LogEntry::partial)
 //   then per write: [u16 table length][table][u16 key length][key bytes]
 //                   [u32 value length][record bytes]
 // All integers big-endian.
@@ -26,6 +27,9 @@ namespace meshdb::storage {
 inline constexpr unsigned char kRecordFormat = 1;
 inline constexpr unsigned char kFlagTombstone = 0x01;
 inline constexpr size_t kRecordHeaderBytes = 14;
+// Leading byte of a log entry: LogEntry::partial false / true.
+inline constexpr unsigned char kLogFormatComplete = 1;
+inline constexpr unsigned char kLogFormatPartial = 2;
 
 struct RecordHeader {
   bool tombstone = false;

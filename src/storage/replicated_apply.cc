@@ -176,16 +176,24 @@ Status StoreImpl::EnsureTable(MDB_txn* txn, Database& db, GroupCtx& group, const
 Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group) {
   PendingWrite& item = *ctx.item;
   ApplyResult& result = ctx.apply_result;
-  std::string* peer_name = nullptr;
-  uint64_t peer_sequence = 0;
   if (item.replicated) {
-    peer_name = &item.replicated->peer_name;
-    peer_sequence = item.replicated->peer_sequence;
+    const ReplicatedTxn& t = *item.replicated;
+    if (!t.peer_name.empty()) group.cursors[t.peer_name] = t.peer_sequence;
   } else {
-    peer_name = &item.copy->peer_name;
-    peer_sequence = item.copy->peer_sequence;
+    const CopyChunk& c = *item.copy;
+    if (!c.peer_name.empty()) {
+      // A chunk carrying only a view (peer_sequence 0) leaves the cursor alone.
+      if (c.peer_sequence > 0 || !c.peer_view) group.cursors[c.peer_name] = c.peer_sequence;
+      if (c.peer_view) {
+        // Written straight into this commit's meta; a later chunk of the same group for the
+        // same peer overwrites it, in order.
+        std::string key = MetaViewKey(c.peer_name);
+        MDB_val k = ToVal(key), v = ToVal(*c.peer_view);
+        int rc = mdb_put(txn, db.meta_dbi, &k, &v, 0);
+        if (rc != 0) return LmdbError("put peer view", rc);
+      }
+    }
   }
-  if (!peer_name->empty()) group.cursors[*peer_name] = peer_sequence;
   if (result.duplicate) return Status::Ok();
 
   if (item.replicated) {
@@ -196,6 +204,8 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
   }
 
   const double now_ms = NowMs();
+  const bool log_winners = item.copy && item.copy->log_rows;
+  std::vector<const RemoteRow*> winners;
   for (RemoteRow& row : ctx.rows) {
     PendingTable* pt = Touch(db, group, row.table);  // validated or created: never null
     // Later local writes must order after every version this node holds.
@@ -244,35 +254,51 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
     pt->touched = true;
     pt->last_updated_ms = now_ms;
     ++result.rows_applied;
+    if (log_winners) winners.push_back(&row);
   }
 
   if (item.copy) {
-    // Copied rows are not logged: the copy is followed by streaming from the snapshot's
-    // vector, installed here (per origin maximum).
+    // Copied rows are not logged (the copy is followed by streaming from the snapshot's
+    // vector, installed here, per origin maximum) unless the chunk asks for it (merge
+    // resync): then the winners become one transaction of this node.
     for (const auto& [origin, seq] : item.copy->vector_floor) {
       ASSIGN_OR_RETURN(uint64_t applied, VectorGet(txn, db, group, origin));
       if (seq > applied) VectorSet(group, origin, seq);
     }
+    if (!winners.empty()) {
+      LogEntry entry;
+      entry.version = clock_.Now();  // after every observed row version
+      group.max_version = std::max(group.max_version, entry.version);
+      entry.writes.reserve(winners.size());
+      for (const RemoteRow* row : winners) {
+        entry.writes.push_back(LogEntry::Write{row->table, *row->key, *row->value});
+      }
+      RETURN_IF_ERROR(AppendLocalToLog(txn, db, group, &entry));
+      result.sequence = entry.sequence;
+    }
     return Status::Ok();
   }
 
-  // The whole transaction is logged as received, even rows that lost here: a third node
-  // pulling from us may not have seen it, and its own LWW drops whatever is stale there.
   ReplicatedTxn& t = *item.replicated;
   clock_.Observe(t.version);
+  if (t.partial && result.rows_applied == 0) {
+    // Nothing won: not logged (a partial entry must not bounce between nodes forever), and a
+    // partial transaction never advances the vector.
+    return Status::Ok();
+  }
+  // The whole transaction is logged as received, even rows that lost here: a third node
+  // pulling from us may not have seen it, and its own LWW drops whatever is stale there.
   LogEntry entry;
-  entry.sequence = ++group.sequence;
   entry.origin = t.origin;
   entry.origin_sequence = t.origin_sequence;
   entry.version = t.version;
+  entry.partial = t.partial;
   entry.writes = std::move(t.writes);  // ctx.rows' pointers are not used past this point
   ctx.rows.clear();
-  EncodeLogEntry(entry, &log_buf_);
-  std::string key = SequenceKey(entry.sequence);
-  MDB_val lk = ToVal(key), lv = ToVal(log_buf_);
-  int rc = mdb_put(txn, db.log_dbi, &lk, &lv, MDB_APPEND);
-  if (rc != 0) return LmdbError("append to txlog", rc);
-  VectorSet(group, t.origin, t.origin_sequence);
+  RETURN_IF_ERROR(AppendToLog(txn, db, group, &entry));
+  // Some of a partial transaction's writes are missing here: a complete copy of it must
+  // still be applied when it arrives, so the vector stays.
+  if (!t.partial) VectorSet(group, t.origin, t.origin_sequence);
   result.sequence = entry.sequence;
   return Status::Ok();
 }

@@ -14,6 +14,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "common/hlc.h"
 #include "storage/catalog.h"
@@ -93,22 +95,30 @@ void StoreImpl::NotePeerConfirmed(const std::string& database, const std::string
 void StoreImpl::ForgetPeer(const std::string& database, const std::string& peer_name) {
   auto db = FindDatabase(database);
   if (!db) return;
+  bool was_confirmed = false;
   {
     std::lock_guard lock(db->confirmed_mu);
-    if (db->confirmed.erase(peer_name) == 0) return;
+    was_confirmed = db->confirmed.erase(peer_name) > 0;
   }
+  // The subscription view ("view:<peer>") goes whether or not a position was known.
   PendingWrite item;
-  item.task = [db, peer_name] {
-    {
-      std::lock_guard lock(db->confirmed_mu);
-      if (db->confirmed.contains(peer_name)) return;  // known again meanwhile
-    }
+  item.task = [db, peer_name, was_confirmed] {
     auto txn = WriteTxn::Begin(db->env.get());
     if (!txn.ok() || db->dropped.load()) return;
-    std::string key = std::string(kMetaConfirmedPrefix) + peer_name;
-    MDB_val k = ToVal(key);
-    int rc = mdb_del(txn->get(), db->meta_dbi, &k, nullptr);
-    if (rc != 0 && rc != MDB_NOTFOUND) return;
+    bool known_again = false;
+    {
+      std::lock_guard lock(db->confirmed_mu);
+      known_again = db->confirmed.contains(peer_name);
+    }
+    std::vector<std::string> keys = {MetaViewKey(peer_name)};
+    if (was_confirmed && !known_again) {
+      keys.push_back(std::string(kMetaConfirmedPrefix) + peer_name);
+    }
+    for (const std::string& key : keys) {
+      MDB_val k = ToVal(key);
+      int rc = mdb_del(txn->get(), db->meta_dbi, &k, nullptr);
+      if (rc != 0 && rc != MDB_NOTFOUND) return;
+    }
     (void)txn->Commit();
   };
   {

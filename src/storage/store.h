@@ -135,6 +135,9 @@ struct LogEntry {
   uint32_t origin = 0;          // node that made the transaction
   uint64_t origin_sequence = 0; // its sequence on the origin node
   uint64_t version = 0;         // HLC version of the transaction
+  // Some of the origin transaction's writes are missing (filtered by a subscription on the
+  // way here): it never advances a version vector.
+  bool partial = false;
   struct Write {
     std::string table;
     std::string key;    // encoded key bytes (see key_codec.h)
@@ -168,6 +171,18 @@ using RawVisitor = std::function<bool(std::string_view key, std::string_view val
 using VersionVector = std::map<uint32_t, uint64_t>;
 
 // A transaction received from a peer, exactly as the peer's log carried it.
+//
+// Applying it (ApplyReplicated):
+//  - origin_sequence <= vector[origin]: a duplicate; no row is touched, nothing is logged,
+//    only the peer cursor moves (partial or not).
+//  - complete (partial == false): rows last-writer-wins, the whole transaction is logged as
+//    received, vector[origin] = origin_sequence.
+//  - partial: rows last-writer-wins as usual, but the vector is NOT advanced (a later
+//    complete copy from another peer must still apply). The entry is logged (partial = true,
+//    writes as received) only when at least one row won (rows_applied > 0); otherwise nothing
+//    is logged and ApplyResult::sequence is 0, so a partial entry cannot bounce between nodes
+//    forever.
+//  In every case the peer cursor (peer_name/peer_sequence) moves in the same commit.
 struct ReplicatedTxn {
   std::string database;
   // The peer we received it from, and its log sequence there: persisted as that peer's
@@ -178,6 +193,9 @@ struct ReplicatedTxn {
   uint64_t origin_sequence = 0;  // its sequence on the origin (never 0)
   uint64_t version = 0;          // its HLC version
   std::vector<LogEntry::Write> writes;  // raw record bytes, tombstones included
+  // Some of the origin transaction's writes are missing (filtered by a subscription on the
+  // way here): it never advances a version vector (see above).
+  bool partial = false;
   // Definitions of the tables the writes touch (may be empty): a missing table is created,
   // missing attributes are added, in the same commit as the rows. Never removes anything.
   std::vector<TableDef> table_defs;
@@ -199,9 +217,22 @@ struct CopyChunk {
   std::vector<RawRow> rows;
   // Merged into the database's vector (per origin maximum) in the same commit.
   VersionVector vector_floor;
-  // When peer_name is set: that peer's cursor becomes peer_sequence in the same commit.
+  // When peer_name is set: that peer's cursor becomes peer_sequence in the same commit,
+  // unless peer_sequence is 0 and peer_view is set (the cursor is written only when
+  // peer_sequence > 0 or peer_view is not set; a chunk with peer_name + peer_view +
+  // peer_sequence 0 writes only the view).
   std::string peer_name;
   uint64_t peer_sequence = 0;
+  // When set (and peer_name is set), persisted as peer_name's subscription view in meta
+  // ("view:<peer>") in the same commit. Opaque bytes to storage; read by Store::PeerView.
+  std::optional<std::string> peer_view;
+  // The rows that win last-writer-wins are also appended to the log as one transaction of
+  // this node (origin = local node id, origin_sequence = vector[local] + 1, version = a new
+  // HLC version, complete), advancing vector[local], so peers pulling from us receive them;
+  // nothing is logged when no row won. Each logged write is (table, key, value bytes as
+  // received): the record keeps its own version/origin header, so receivers still resolve
+  // it by LWW on the row's version. ApplyResult::sequence is the entry's sequence (0: none).
+  bool log_rows = false;
 };
 
 struct ApplyResult {
@@ -325,7 +356,8 @@ class Store {
   // (version, origin) is greater than the stored record's (last-writer-wins, ties to the
   // higher origin id); the whole transaction is appended to the log with its original
   // origin, origin_sequence and version (so relays forward it), and vector[origin] and the
-  // peer cursor are written, all in one commit. All-or-nothing.
+  // peer cursor are written, all in one commit. All-or-nothing. A partial txn (see
+  // ReplicatedTxn) never advances the vector and is logged only when a row won.
   // NotFound for a table neither present nor in txn.table_defs (or a missing database when
   // table_defs is empty; with table_defs the database is created); InvalidArgument or
   // Corruption for malformed writes. `done` runs on the writer thread: keep it quick.
@@ -333,8 +365,9 @@ class Store {
   virtual Result<ApplyResult> ApplyReplicated(ReplicatedTxn txn) = 0;
 
   // Applies a chunk of an initial copy (rows last-writer-wins, as above). Rows are not
-  // logged: the copy is followed by streaming from the snapshot's vector, which the last
-  // chunk (or SetVersionVectorFloor) installs. Same errors as ApplyReplicatedAsync.
+  // logged unless chunk.log_rows (merge resync; see CopyChunk): the copy is followed by
+  // streaming from the snapshot's vector, which the last chunk (or SetVersionVectorFloor)
+  // installs. Same errors as ApplyReplicatedAsync.
   virtual void ApplyCopyChunkAsync(CopyChunk chunk, ApplyCallback done) = 0;
   virtual Result<ApplyResult> ApplyCopyChunk(CopyChunk chunk) = 0;
   // Raises the database's vector to at least `floor` (per origin maximum) in one commit.
@@ -347,6 +380,10 @@ class Store {
   // transaction applied from it; 0 when none. NotFound for a missing database.
   virtual Result<uint64_t> PeerCursor(const std::string& database,
                                       const std::string& peer_name) const = 0;
+  // The subscription view persisted for `peer_name` by a CopyChunk's peer_view (opaque
+  // bytes); nullopt when never written. NotFound for a missing database.
+  virtual Result<std::optional<std::string>> PeerView(const std::string& database,
+                                                      const std::string& peer_name) const = 0;
   // The committed version vector of `database` (a snapshot read).
   virtual Result<VersionVector> ReadVersionVector(const std::string& database) const = 0;
 
@@ -373,8 +410,9 @@ class Store {
                                  uint64_t sequence) = 0;
   virtual Result<std::map<std::string, uint64_t>> PeerConfirmedPositions(
       const std::string& database) const = 0;
-  // Drops a peer's confirmed position (remove_node): it no longer holds the log back.
-  // Asynchronous like NotePeerConfirmed; unknown databases or peers are ignored.
+  // Drops a peer's confirmed position (remove_node): it no longer holds the log back; its
+  // subscription view ("view:<peer>") is deleted too. Asynchronous like NotePeerConfirmed;
+  // unknown databases or peers are ignored.
   virtual void ForgetPeer(const std::string& database, const std::string& peer_name) = 0;
   // Deletes old log entries per `policy` on the writer thread (blocks until committed) and
   // records the new start in meta ("log_start"). Never removes the last entry (so

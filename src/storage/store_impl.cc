@@ -560,6 +560,19 @@ Result<uint64_t> StoreImpl::PeerCursor(const std::string& database,
   return GetU64(static_cast<const char*>(v.mv_data));
 }
 
+Result<std::optional<std::string>> StoreImpl::PeerView(const std::string& database,
+                                                       const std::string& peer_name) const {
+  auto db = FindDatabase(database);
+  if (!db) return Status::NotFound(DatabaseNotFound(database));
+  ASSIGN_OR_RETURN(ReadTxn txn, ReadTxn::Begin(db->env.get()));
+  std::string key = MetaViewKey(peer_name);
+  MDB_val k = ToVal(key), v;
+  int rc = mdb_get(txn.get(), db->meta_dbi, &k, &v);
+  if (rc == MDB_NOTFOUND) return std::optional<std::string>();
+  if (rc != 0) return LmdbError("get peer view", rc);
+  return std::optional<std::string>(std::string(FromVal(v)));
+}
+
 Result<VersionVector> StoreImpl::ReadVersionVector(const std::string& database) const {
   ASSIGN_OR_RETURN(auto snapshot, Read(database));
   return snapshot->ReadVersionVector();

@@ -8,9 +8,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -19,6 +21,12 @@
 #include "storage/store.h"
 
 namespace meshdb::storage {
+
+// Meta key of a peer's subscription view (CopyChunk::peer_view; docs/storage.md).
+inline constexpr std::string_view kMetaViewPrefix = "view:";  // + peer name
+inline std::string MetaViewKey(const std::string& peer) {
+  return std::string(kMetaViewPrefix) + peer;
+}
 
 // A queued unit of work for the writer: a local write request, a schema task, a replicated
 // transaction or a copy chunk (exactly one of request/done, task, replicated, copy).
@@ -82,6 +90,8 @@ class StoreImpl final : public Store {
                        uint64_t peer_sequence) override;
   Result<uint64_t> PeerCursor(const std::string& database,
                               const std::string& peer_name) const override;
+  Result<std::optional<std::string>> PeerView(const std::string& database,
+                                              const std::string& peer_name) const override;
   Result<VersionVector> ReadVersionVector(const std::string& database) const override;
   Result<uint64_t> SchemaVersion(const std::string& database) const override;
   Status ApplyTableDef(const TableDef& def) override;
@@ -125,6 +135,12 @@ class StoreImpl final : public Store {
   // Version-vector entry of `origin` as of this group (read through `txn` once).
   Result<uint64_t> VectorGet(MDB_txn* txn, Database& db, GroupCtx& group, uint32_t origin);
   void VectorSet(GroupCtx& group, uint32_t origin, uint64_t sequence);
+  // Appends *entry to the log at the group's next sequence (sets entry->sequence).
+  Status AppendToLog(MDB_txn* txn, Database& db, GroupCtx& group, LogEntry* entry);
+  // Appends *entry as a complete transaction of this node: origin = local node id,
+  // origin_sequence = vector[local] + 1 (dense per origin), advancing vector[local].
+  // The caller sets version and writes.
+  Status AppendLocalToLog(MDB_txn* txn, Database& db, GroupCtx& group, LogEntry* entry);
   // Checks a replicated txn / copy chunk before anything is written (tables exist or are
   // defined, record bytes decode); fills ctx's parsed rows.
   Status ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group);

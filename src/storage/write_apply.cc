@@ -259,18 +259,30 @@ Status StoreImpl::ApplyRequest(MDB_txn* txn, Database& db, RequestCtx& ctx, Grou
     return Status::Ok();
   }
   group.max_version = std::max(group.max_version, version);
+  RETURN_IF_ERROR(AppendLocalToLog(txn, db, group, &entry));
+  ctx.result.sequence = entry.sequence;
+  return Status::Ok();
+}
+
+Status StoreImpl::AppendLocalToLog(MDB_txn* txn, Database& db, GroupCtx& group, LogEntry* entry) {
   // Local origin sequences are dense per origin: one more than the vector's entry (which
   // equals the log sequence until peers' transactions are applied too).
   ASSIGN_OR_RETURN(uint64_t local_applied, VectorGet(txn, db, group, options_.local_node_id));
-  entry.sequence = ++group.sequence;
-  entry.origin_sequence = local_applied + 1;
-  VectorSet(group, options_.local_node_id, entry.origin_sequence);
-  EncodeLogEntry(entry, &log_buf_);
-  std::string key = SequenceKey(entry.sequence);
+  entry->origin = options_.local_node_id;
+  entry->origin_sequence = local_applied + 1;
+  entry->partial = false;
+  RETURN_IF_ERROR(AppendToLog(txn, db, group, entry));
+  VectorSet(group, options_.local_node_id, entry->origin_sequence);
+  return Status::Ok();
+}
+
+Status StoreImpl::AppendToLog(MDB_txn* txn, Database& db, GroupCtx& group, LogEntry* entry) {
+  entry->sequence = ++group.sequence;
+  EncodeLogEntry(*entry, &log_buf_);
+  std::string key = SequenceKey(entry->sequence);
   MDB_val k = ToVal(key), v = ToVal(log_buf_);
   int rc = mdb_put(txn, db.log_dbi, &k, &v, MDB_APPEND);
   if (rc != 0) return LmdbError("append to txlog", rc);
-  ctx.result.sequence = entry.sequence;
   return Status::Ok();
 }
 

@@ -112,5 +112,37 @@ TEST(RecordCodecTest, LogEntryRoundTrip) {
   EXPECT_FALSE(DecodeLogEntry(1, bytes.substr(0, bytes.size() - 1), &d).ok());
 }
 
+TEST(RecordCodecTest, LogEntryPartialFlagRoundTripsInTheFormatByte) {
+  LogEntry e;
+  e.origin = 3;
+  e.origin_sequence = 9;
+  e.version = 42;
+  e.writes.push_back({"dog", "k", "v"});
+  std::string complete;
+  EncodeLogEntry(e, &complete);
+  EXPECT_EQ(static_cast<unsigned char>(complete[0]), 1u);  // unchanged for complete entries
+  e.partial = true;
+  std::string partial;
+  EncodeLogEntry(e, &partial);
+  EXPECT_EQ(static_cast<unsigned char>(partial[0]), 2u);
+
+  LogEntry d;
+  d.partial = true;
+  ASSERT_TRUE(DecodeLogEntry(1, complete, &d).ok());
+  EXPECT_FALSE(d.partial);
+  ASSERT_TRUE(DecodeLogEntry(2, partial, &d).ok());
+  EXPECT_TRUE(d.partial);
+  EXPECT_EQ(d.origin, 3u);
+  EXPECT_EQ(d.origin_sequence, 9u);
+  ASSERT_EQ(d.writes.size(), 1u);
+  EXPECT_EQ(d.writes[0].value, "v");
+
+  for (unsigned char bad : {0, 3, 255}) {
+    std::string bytes = complete;
+    bytes[0] = static_cast<char>(bad);
+    EXPECT_EQ(DecodeLogEntry(1, bytes, &d).code(), Status::Code::kCorruption) << int(bad);
+  }
+}
+
 }  // namespace
 }  // namespace meshdb::storage

@@ -387,6 +387,201 @@ TEST_F(ReplicationTest, CopyChunkAppliesRowsAndVectorFloorWithoutLogging) {
   EXPECT_TRUE(Apply(replay).duplicate);
 }
 
+// A partial transaction: some of the origin's writes were filtered on the way.
+ReplicatedTxn Partial(ReplicatedTxn t) {
+  t.partial = true;
+  return t;
+}
+
+TEST_F(ReplicationTest, PartialTxnThatWinsIsLoggedAsPartialWithoutAdvancingTheVector) {
+  ReplicatedTxn t = Partial(Put(9, 3, V(1000), 1, "part"));
+  ApplyResult r = Apply(t);
+  EXPECT_FALSE(r.duplicate);
+  EXPECT_EQ(r.rows_applied, 1u);
+  EXPECT_EQ(r.sequence, 1u);
+  EXPECT_EQ(Name(1), "part");
+  auto log = Log();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_TRUE(log[0].partial);
+  EXPECT_EQ(log[0].origin, 9u);
+  EXPECT_EQ(log[0].origin_sequence, 3u);
+  EXPECT_EQ(log[0].version, V(1000));
+  ASSERT_EQ(log[0].writes.size(), 1u);
+  EXPECT_EQ(log[0].writes[0].value, t.writes[0].value);
+  EXPECT_EQ(Vector(), "");  // vector[9] not advanced
+  EXPECT_EQ(*store_->PeerCursor("dev", "peer-b"), 3u);
+}
+
+TEST_F(ReplicationTest, PartialTxnWhoseRowsAllLoseIsNotLoggedButMovesTheCursor) {
+  EXPECT_EQ(Apply(Partial(Put(9, 3, V(1000), 1, "part"))).sequence, 1u);
+  // The same partial transaction again (e.g. through another peer): nothing wins.
+  ReplicatedTxn again = Partial(Put(9, 3, V(1000), 1, "part"));
+  again.peer_sequence = 20;
+  ApplyResult r = Apply(again);
+  EXPECT_FALSE(r.duplicate);
+  EXPECT_EQ(r.rows_applied, 0u);
+  EXPECT_EQ(r.rows_skipped, 1u);
+  EXPECT_EQ(r.sequence, 0u);
+  EXPECT_EQ(*store_->LastSequence("dev"), 1u);
+  EXPECT_EQ(*store_->PeerCursor("dev", "peer-b"), 20u);
+  // An older partial one, and one with no writes at all: not logged either.
+  r = Apply(Partial(Put(10, 1, V(500), 1, "older")));
+  EXPECT_EQ(r.sequence, 0u);
+  r = Apply(Partial(Txn(10, 2, V(600), {}, 30)));
+  EXPECT_EQ(r.sequence, 0u);
+  EXPECT_EQ(*store_->LastSequence("dev"), 1u);
+  EXPECT_EQ(*store_->PeerCursor("dev", "peer-b"), 30u);
+  EXPECT_EQ(Name(1), "part");
+  EXPECT_EQ(Vector(), "");
+}
+
+TEST_F(ReplicationTest, CompleteTxnAfterItsPartialCopyIsStillApplied) {
+  const uint64_t v = V(1000);
+  ReplicatedTxn complete = Txn(9, 3, v,
+                               {{"dog", Key(1), Rec(v, 9, {{"id", 1}, {"name", "one"}})},
+                                {"dog", Key(2), Rec(v, 9, {{"id", 2}, {"name", "two"}})}});
+  ReplicatedTxn partial = complete;
+  partial.partial = true;
+  partial.writes.pop_back();  // key 2 was filtered on the way
+  EXPECT_EQ(Apply(partial).rows_applied, 1u);
+  EXPECT_EQ(Name(2), "<none>");
+
+  complete.peer_name = "peer-c";
+  complete.peer_sequence = 50;
+  ApplyResult r = Apply(complete);
+  EXPECT_FALSE(r.duplicate);
+  EXPECT_EQ(r.rows_applied, 1u);  // key 2; key 1 is the same write
+  EXPECT_EQ(r.rows_skipped, 1u);
+  EXPECT_EQ(r.sequence, 2u);
+  EXPECT_EQ(Name(2), "two");
+  auto log = Log();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_TRUE(log[0].partial);
+  EXPECT_FALSE(log[1].partial);
+  EXPECT_EQ(log[1].writes.size(), 2u);
+  EXPECT_EQ(Vector(), "9:3 ");
+  EXPECT_EQ(*store_->PeerCursor("dev", "peer-c"), 50u);
+
+  // A third delivery is a duplicate, partial or not.
+  complete.peer_sequence = 51;
+  r = Apply(complete);
+  EXPECT_TRUE(r.duplicate);
+  EXPECT_EQ(r.sequence, 0u);
+  partial.peer_sequence = 60;
+  EXPECT_TRUE(Apply(partial).duplicate);
+  EXPECT_EQ(*store_->LastSequence("dev"), 2u);
+  EXPECT_EQ(*store_->PeerCursor("dev", "peer-c"), 51u);
+  EXPECT_EQ(*store_->PeerCursor("dev", "peer-b"), 60u);
+}
+
+TEST_F(ReplicationTest, LoggedChunkAppendsItsWinnersAsOneLocalTransaction) {
+  ASSERT_TRUE(Write("dev", {Op(K::kUpsert, "dog", 1, {{"name", "local"}})}).ok());
+  const uint64_t local_version = Get("dev", "dog", 1)->version;
+  const uint64_t old = V(1000);
+  CopyChunk chunk;
+  chunk.database = "dev";
+  chunk.table = "dog";
+  chunk.log_rows = true;
+  chunk.rows = {{Key(1), Rec(old, 9, {{"id", 1}, {"name", "stale"}})},  // loses
+                {Key(2), Rec(old, 9, {{"id", 2}, {"name", "two"}})},
+                {Key(3), Tomb(old, 10)}};
+  auto r = store_->ApplyCopyChunk(chunk);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows_applied, 2u);
+  EXPECT_EQ(r->rows_skipped, 1u);
+  EXPECT_EQ(r->sequence, 2u);
+  EXPECT_EQ(Name(1), "local");
+  EXPECT_EQ(Name(2), "two");
+  auto log = Log();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[1].sequence, 2u);
+  EXPECT_EQ(log[1].origin, kLocal);
+  EXPECT_EQ(log[1].origin_sequence, 2u);
+  EXPECT_FALSE(log[1].partial);
+  EXPECT_GT(log[1].version, local_version);  // a new HLC version
+  ASSERT_EQ(log[1].writes.size(), 2u);
+  EXPECT_EQ(log[1].writes[0].table, "dog");
+  EXPECT_EQ(log[1].writes[0].key, Key(2));
+  EXPECT_EQ(log[1].writes[0].value, chunk.rows[1].value);  // bytes as received
+  EXPECT_EQ(log[1].writes[1].key, Key(3));
+  EXPECT_EQ(log[1].writes[1].value, chunk.rows[2].value);
+  EXPECT_EQ(Vector(), "7:2 ");  // row origins are not vector entries
+
+  // The same chunk again: nothing wins, nothing is logged.
+  r = store_->ApplyCopyChunk(chunk);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->rows_applied, 0u);
+  EXPECT_EQ(r->sequence, 0u);
+  EXPECT_EQ(*store_->LastSequence("dev"), 2u);
+  EXPECT_EQ(Vector(), "7:2 ");
+  // Local writes keep dense origin sequences after it.
+  ASSERT_TRUE(Write("dev", {Op(K::kUpsert, "dog", 4, {{"name", "d"}})}).ok());
+  log = Log();
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[2].origin_sequence, 3u);
+}
+
+TEST_F(ReplicationTest, UnloggedChunkStillLogsNothing) {
+  CopyChunk chunk;
+  chunk.database = "dev";
+  chunk.table = "dog";
+  chunk.rows = {{Key(2), Rec(V(1000), 9, {{"id", 2}, {"name", "two"}})}};
+  auto r = store_->ApplyCopyChunk(chunk);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->rows_applied, 1u);
+  EXPECT_EQ(r->sequence, 0u);
+  EXPECT_EQ(*store_->LastSequence("dev"), 0u);
+  EXPECT_EQ(Vector(), "");
+}
+
+TEST_F(ReplicationTest, PeerViewIsPersistedWithoutMovingTheCursor) {
+  ASSERT_TRUE(store_->SetPeerCursor("dev", "node9", 17).ok());
+  auto none = store_->PeerView("dev", "node9");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+
+  CopyChunk chunk;
+  chunk.database = "dev";
+  chunk.peer_name = "node9";
+  chunk.peer_view = std::string("rules-v1\0bytes", 14);
+  ASSERT_TRUE(store_->ApplyCopyChunk(chunk).ok());
+  EXPECT_EQ(*store_->PeerCursor("dev", "node9"), 17u);
+  auto view = store_->PeerView("dev", "node9");
+  ASSERT_TRUE(view.ok());
+  ASSERT_TRUE(view->has_value());
+  EXPECT_EQ(**view, std::string("rules-v1\0bytes", 14));
+  EXPECT_FALSE(store_->PeerView("dev", "node10")->has_value());
+
+  // With a sequence, the cursor moves and the view is replaced in the same commit.
+  chunk.peer_view = "rules-v2";
+  chunk.peer_sequence = 30;
+  ASSERT_TRUE(store_->ApplyCopyChunk(chunk).ok());
+  EXPECT_EQ(*store_->PeerCursor("dev", "node9"), 30u);
+  EXPECT_EQ(store_->PeerView("dev", "node9")->value_or(""), "rules-v2");
+  // Without a view, a chunk with peer_sequence 0 still sets the cursor (unchanged behaviour).
+  ASSERT_TRUE(store_->SetPeerCursor("dev", "node9", 0).ok());
+  EXPECT_EQ(*store_->PeerCursor("dev", "node9"), 0u);
+  EXPECT_EQ(store_->PeerView("dev", "node9")->value_or(""), "rules-v2");
+
+  Reopen();
+  EXPECT_EQ(store_->PeerView("dev", "node9")->value_or(""), "rules-v2");
+  EXPECT_TRUE(store_->PeerView("nosuch", "node9").status().IsNotFound());
+}
+
+TEST_F(ReplicationTest, ForgetPeerDeletesItsView) {
+  for (const char* peer : {"node9", "node10"}) {
+    CopyChunk chunk;
+    chunk.database = "dev";
+    chunk.peer_name = peer;
+    chunk.peer_view = std::string("view-") + peer;
+    ASSERT_TRUE(store_->ApplyCopyChunk(chunk).ok());
+  }
+  store_->ForgetPeer("dev", "node9");  // never confirmed anything: the view still goes
+  Reopen();                            // drains the writer queue first
+  EXPECT_FALSE(store_->PeerView("dev", "node9")->has_value());
+  EXPECT_EQ(store_->PeerView("dev", "node10")->value_or(""), "view-node10");
+}
+
 TEST_F(ReplicationTest, VersionVectorFloorMergesByMaximum) {
   ASSERT_TRUE(Write("dev", {Op(K::kUpsert, "dog", 1, {{"name", "a"}})}).ok());
   ASSERT_TRUE(Write("dev", {Op(K::kUpsert, "dog", 2, {{"name", "b"}})}).ok());
