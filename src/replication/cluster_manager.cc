@@ -637,28 +637,6 @@ class ClusterManager::Impl {
                (p.dial ? " (dial)" : "");
     }
     log_->info("peers: [{}]", names);
-    // A link caches its subscriptions when it subscribes: a peer whose subscriptions changed
-    // is dropped for a moment so its links re-subscribe with the new ones (they resume from
-    // their stored positions; nothing is copied again).
-    std::vector<PeerSpec> without_changed;
-    bool changed = false;
-    for (const PeerSpec& p : peers) {
-      bool differs = false;
-      for (const PeerSpec& old : last_peers_) {
-        if (!p.name.empty() && old.name == p.name &&
-            SubscriptionsJson(old.subscriptions) != SubscriptionsJson(p.subscriptions)) {
-          differs = true;
-        }
-      }
-      if (differs) {
-        log_->info("subscriptions with '{}' changed: {}", p.name,
-                   json::serialize(SubscriptionsJson(p.subscriptions)));
-        changed = true;
-      } else {
-        without_changed.push_back(p);
-      }
-    }
-    if (changed) options_.service->SetPeers(std::move(without_changed));
     last_key_ = key;
     last_peers_ = peers;
     applied_once_ = true;

@@ -12,7 +12,10 @@ namespace {
 constexpr size_t kMinStringBytes = 1;
 constexpr size_t kMinRecordBytes = 2;  // key, value
 constexpr size_t kMinWriteBytes = 3;   // table, key, value
-constexpr size_t kMinEntryBytes = 5;   // 4 varints + writes count
+constexpr size_t kMinEntryBytes = 6;   // 4 varints + flags + writes count
+constexpr size_t kMinRuleBytes = 2;    // table, subscribe flag
+// TxnEntry flags.
+constexpr uint64_t kEntryPartial = 1;
 
 // Subscribe.start tags.
 constexpr uint8_t kStartVector = 0;
@@ -55,6 +58,14 @@ void EncodeBody(WireWriter* w, const Subscribe& m) {
     w->PutU8(kStartTime);
     w->PutVarint(std::get<StartFromTime>(m.start).start_time_ms);
   }
+  w->PutBool(m.previous_rules.has_value());
+  if (m.previous_rules) {
+    w->PutVarint(m.previous_rules->size());
+    for (const auto& rule : *m.previous_rules) {
+      w->PutBytes(rule.table);
+      w->PutBool(rule.subscribe);
+    }
+  }
 }
 
 void EncodeBody(WireWriter* w, const CopyBegin& m) {
@@ -74,7 +85,10 @@ void EncodeBody(WireWriter* w, const CopyChunk& m) {
   }
 }
 
-void EncodeBody(WireWriter* w, const CopyEnd& m) { w->PutBytes(m.database); }
+void EncodeBody(WireWriter* w, const CopyEnd& m) {
+  w->PutBytes(m.database);
+  w->PutVarint(m.snapshot_sequence);
+}
 
 void EncodeBody(WireWriter* w, const Transactions& m) {
   w->PutBytes(m.database);
@@ -84,6 +98,7 @@ void EncodeBody(WireWriter* w, const Transactions& m) {
     w->PutVarint(e.origin);
     w->PutVarint(e.origin_sequence);
     w->PutVarint(e.version);
+    w->PutVarint(e.partial ? kEntryPartial : 0);
     w->PutVarint(e.writes.size());
     for (const auto& wr : e.writes) {
       w->PutBytes(wr.table);
@@ -132,6 +147,7 @@ void EncodeBody(WireWriter* w, const MergeBegin& m) {
   w->PutVarint(m.log_start);
   w->PutVarint(m.after_sequence);
   w->PutVarint(m.table_count);
+  w->PutBool(m.new_tables);
 }
 
 void EncodeBody(WireWriter* w, const MergeHashes& m) {
@@ -250,6 +266,18 @@ Status DecodeBody(WireReader* r, Subscribe* m) {
     default:
       return r->Error("start", "unknown start tag " + std::to_string(tag));
   }
+  bool has_rules = false;
+  RETURN_IF_ERROR(r->ReadBool(&has_rules, "previous_rules"));
+  if (has_rules) {
+    size_t n = 0;
+    RETURN_IF_ERROR(r->ReadCount(&n, kMinRuleBytes, "previous_rules"));
+    std::vector<TableRule> rules(n);
+    for (auto& rule : rules) {
+      RETURN_IF_ERROR(r->ReadBytes(&rule.table, "previous_rules.table"));
+      RETURN_IF_ERROR(r->ReadBool(&rule.subscribe, "previous_rules.subscribe"));
+    }
+    m->previous_rules = std::move(rules);
+  }
   return r->ExpectEnd();
 }
 
@@ -277,6 +305,7 @@ Status DecodeBody(WireReader* r, CopyChunk* m) {
 
 Status DecodeBody(WireReader* r, CopyEnd* m) {
   RETURN_IF_ERROR(r->ReadBytes(&m->database, "database"));
+  RETURN_IF_ERROR(r->ReadVarint(&m->snapshot_sequence, "snapshot_sequence"));
   return r->ExpectEnd();
 }
 
@@ -290,6 +319,12 @@ Status DecodeBody(WireReader* r, Transactions* m) {
     RETURN_IF_ERROR(r->ReadU32(&e.origin, "entries.origin"));
     RETURN_IF_ERROR(r->ReadVarint(&e.origin_sequence, "entries.origin_sequence"));
     RETURN_IF_ERROR(r->ReadVarint(&e.version, "entries.version"));
+    uint64_t flags = 0;
+    RETURN_IF_ERROR(r->ReadVarint(&flags, "entries.flags"));
+    if ((flags & ~kEntryPartial) != 0) {
+      return r->Error("entries.flags", "unknown flags " + std::to_string(flags));
+    }
+    e.partial = (flags & kEntryPartial) != 0;
     size_t nw = 0;
     RETURN_IF_ERROR(r->ReadCount(&nw, kMinWriteBytes, "entries.writes"));
     for (size_t j = 0; j < nw; ++j) {
@@ -339,6 +374,7 @@ Status DecodeBody(WireReader* r, MergeBegin* m) {
   RETURN_IF_ERROR(r->ReadVarint(&m->log_start, "log_start"));
   RETURN_IF_ERROR(r->ReadVarint(&m->after_sequence, "after_sequence"));
   RETURN_IF_ERROR(r->ReadU32(&m->table_count, "table_count"));
+  RETURN_IF_ERROR(r->ReadBool(&m->new_tables, "new_tables"));
   return r->ExpectEnd();
 }
 
@@ -475,7 +511,7 @@ Result<Message> DecodeFrame(std::string_view bytes, size_t max_frame_bytes) {
 
 size_t TxnEntryWireBytes(const TxnEntry& e) {
   size_t n = VarintSize(e.sender_sequence) + VarintSize(e.origin) + VarintSize(e.origin_sequence) +
-             VarintSize(e.version) + VarintSize(e.writes.size());
+             VarintSize(e.version) + 1 + VarintSize(e.writes.size());
   for (const auto& w : e.writes) {
     n += BytesSize(w.table.size()) + BytesSize(w.key.size()) + BytesSize(w.value.size());
   }

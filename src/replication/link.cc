@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "replication/codec.h"
 #include "replication/service_impl.h"
+#include "replication/subscription_rules.h"
 #include "replication/table_def_json.h"
 #include "storage/store.h"
 
@@ -652,7 +653,26 @@ void Link::SendSubscribe() {
     start_time = service_->StartTimeFor(peer_);
     subscriptions_ = service_->SubscriptionsFor(peer_);
   }
+  rules_ = RulesFor(subscriptions_, database_);
   SubscribeStart start = ChooseSubscribeStart(vector, cursor, start_time);
+  std::optional<std::vector<TableRule>> previous_rules;
+  if (!std::holds_alternative<StartWithCopy>(start)) {
+    // Rules our position was reached under: when they differ, the publisher first merges the
+    // tables they did not subscribe to, and the merge's end records today's rules.
+    auto stored = store->PeerView(database_, peer_name_);
+    std::optional<std::vector<TableRule>> before;
+    if (stored.ok() && stored->has_value()) {
+      if (auto decoded = DecodeRules(**stored); decoded.ok()) before = std::move(decoded).value();
+    }
+    if (cursor > 0 && before && *before != rules_) {
+      log_->info("peer {} db {}: subscriptions changed since position {}: tables newly "
+                 "subscribed to will be merged first",
+                 peer_name_, database_, cursor);
+      previous_rules = std::move(before);
+    } else if (!before || *before != rules_) {
+      RecordRules();
+    }
+  }
   if (std::holds_alternative<StartWithCopy>(start)) {
     log_->info("starting initial copy of database {} from {}", database_, peer_name_);
     copying_ = true;
@@ -676,8 +696,16 @@ void Link::SendSubscribe() {
     acked_sent_ = applied_seq_;
     SetState(LinkState::kStreaming);
   }
-  SendMessage(Subscribe{database_, {}, std::move(start)});
+  SendMessage(Subscribe{database_, {}, std::move(start), std::move(previous_rules)});
   SendMessage(Credit{database_, kCreditFrames});
+}
+
+void Link::RecordRules() {
+  storage::CopyChunk chunk;
+  chunk.database = database_;
+  chunk.peer_name = peer_name_;
+  chunk.peer_view = EncodeRules(rules_);
+  ApplyChunk(std::move(chunk), "recording the subscription rules", [](Link&) {});
 }
 
 void Link::OnSchema(Schema&& s) {
@@ -725,6 +753,7 @@ void Link::OnTransactions(Transactions&& t) {
     txn.origin = e.origin;
     txn.origin_sequence = e.origin_sequence;
     txn.version = e.version;
+    txn.partial = e.partial || RulesExcludeTables(rules_);
     txn.writes.reserve(e.writes.size());
     for (auto& w : e.writes) {
       if (!known_tables_.contains(w.table)) {
@@ -862,11 +891,16 @@ void Link::ApplyChunk(storage::CopyChunk chunk, std::string what,
       });
 }
 
-void Link::OnCopyEnd(CopyEnd&&) {
+void Link::OnCopyEnd(CopyEnd&& c) {
   storage::CopyChunk end;
   end.database = database_;
-  end.vector_floor = copy_vector_.entries();
-  ApplyChunk(std::move(end), "finishing the copy", [](Link& link) {
+  // Rows of tables our rules leave out were not copied: the snapshot's vector is no floor.
+  if (!RulesExcludeTables(rules_)) end.vector_floor = copy_vector_.entries();
+  end.peer_name = peer_name_;
+  end.peer_sequence = c.snapshot_sequence;
+  end.peer_view = EncodeRules(rules_);
+  const uint64_t seq = c.snapshot_sequence;
+  ApplyChunk(std::move(end), "finishing the copy", [seq](Link& link) {
     link.copying_ = false;
     link.log_->info("initial copy of database {} from {} done ({} records)", link.database_,
                     link.peer_name_, link.copy_records_);
@@ -875,6 +909,8 @@ void Link::OnCopyEnd(CopyEnd&&) {
       link.slot_->copy_progress.reset();
     }
     link.SetState(LinkState::kStreaming);
+    ++link.pending_applies_;  // OnApplied balances it
+    link.OnApplied(seq, Status::Ok(), true);
   });
 }
 
@@ -927,6 +963,10 @@ Status Link::OnSubscribe(Subscribe&& s) {
     slot_->sent_sequence = next_seq_ - 1;
     slot_->acked_sequence = std::max(slot_->acked_sequence, next_seq_ - 1);
   }
+  if (s.previous_rules) {
+    StartNewTablesMerge(*s.previous_rules);  // streaming waits for it (Pump checks)
+    return Status::Ok();
+  }
   Pump();
   return Status::Ok();
 }
@@ -940,6 +980,7 @@ void Link::RefreshSchema() {
   if (!defs.ok()) return;
   schema_version_ = *version;
   filter_.tables = PublishedTables(*defs, subscriptions_, requested_tables_);
+  filter_.excludes_tables = ExcludesTables(*defs, filter_.tables);
   for (const auto& def : *defs) {
     if (!filter_.tables.contains(def.name)) continue;
     std::string json = TableDefToJson(def);
@@ -1051,6 +1092,8 @@ void Link::RunCopy() {
       if (auto d = store->ListTables(database_); d.ok()) defs = std::move(d).value();
     }
     auto tables = PublishedTables(defs, subscriptions_, requested_tables_);
+    // A copy that leaves tables out does not hold everything the vector covers.
+    if (ExcludesTables(defs, tables)) vector = VersionVector();
     uint64_t total = 0;
     for (const auto& def : defs) {
       if (!tables.contains(def.name)) continue;
@@ -1090,7 +1133,7 @@ void Link::RunCopy() {
       }
     }
   }  // the snapshot closes here, on the thread that opened it
-  if (!EnqueueFromCopyThread(EncodeFrame(CopyEnd{database_}))) return;
+  if (!EnqueueFromCopyThread(EncodeFrame(CopyEnd{database_, last}))) return;
   log_->info("sent initial copy of database {} to {} ({} records, through sequence {})", database_,
              peer_name_, sent_records, last);
   asio::post(strand_, [self = shared_from_this(), vector = std::move(vector), last] {

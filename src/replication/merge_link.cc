@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "replication/codec.h"
 #include "replication/service_impl.h"
+#include "replication/subscription_rules.h"
 #include "replication/table_def_json.h"
 #include "storage/range_hash.h"
 #include "storage/store.h"
@@ -44,21 +45,35 @@ bool Link::StartMergeIfTrimmed(storage::Snapshot& snap) {
   }
   log_->info("starting merge resync of database {} with {} (position {} older than log start {})",
              database_, peer_name_, next_seq_ - 1, *log_start);
+  StartMerge(*log_start, std::nullopt);
+  return true;
+}
+
+void Link::StartNewTablesMerge(const std::vector<TableRule>& previous_rules) {
+  auto tables = NewlySubscribedTables(filter_.tables, previous_rules, database_);
+  std::string names;
+  for (const auto& t : tables) names += (names.empty() ? "" : ", ") + t;
+  log_->info("starting merge of newly subscribed tables of database {} with {}: [{}]", database_,
+             peer_name_, names);
+  StartMerge(0, std::move(tables));
+}
+
+void Link::StartMerge(uint64_t log_start, std::optional<std::unordered_set<std::string>> only) {
   merge_running_ = true;
+  merge_new_tables_ = only.has_value();
   merge_started_ms_ = NowMs();
   merge_requests_.clear();
   merge_bucket_counts_.clear();
   SetState(LinkState::kCatchingUp);
   const uint64_t after = next_seq_ - 1;
-  const uint64_t start = *log_start;
-  service_->AddCopyThread(shared_from_this(),
-                          std::thread([self = shared_from_this(), after, start] {
-                            self->RunMergeHashes(after, start);
+  service_->AddCopyThread(shared_from_this(), std::thread([self = shared_from_this(), after,
+                                                           log_start, only = std::move(only)] {
+                            self->RunMergeHashes(after, log_start, only);
                           }));
-  return true;
 }
 
-void Link::RunMergeHashes(uint64_t after, uint64_t log_start) {
+void Link::RunMergeHashes(uint64_t after, uint64_t log_start,
+                          std::optional<std::unordered_set<std::string>> only) {
   storage::Store* store = service_->store();
   auto fail = [&](const std::string& why) {
     log_->error("peer {} db {}: merge resync failed: {}", peer_name_, database_, why);
@@ -80,8 +95,14 @@ void Link::RunMergeHashes(uint64_t after, uint64_t log_start) {
     std::vector<storage::TableDef> defs;
     if (auto d = store->ListTables(database_); d.ok()) defs = std::move(d).value();
     auto tables = PublishedTables(defs, subscriptions_, requested_tables_);
+    if (only || ExcludesTables(defs, tables)) {
+      // Not every table the vector covers is merged: it is no floor, and a merge of newly
+      // subscribed tables leaves the subscriber's position where it is.
+      vector = VersionVector();
+    }
+    if (only) last = 0;
     for (const auto& def : defs) {
-      if (!tables.contains(def.name)) continue;
+      if (!tables.contains(def.name) || (only && !only->contains(def.name))) continue;
       uint64_t rows = 0;
       if (auto stats = store->GetStats(database_, def.name); stats.ok()) rows = stats->record_count;
       const uint32_t buckets = storage::BucketCountFor(rows);
@@ -102,7 +123,10 @@ void Link::RunMergeHashes(uint64_t after, uint64_t log_start) {
     self->merge_expected_ = count;
     self->merge_bucket_counts_ = std::move(bucket_counts);
   });
-  if (!EnqueueFromCopyThread(EncodeFrame(MergeBegin{database_, log_start, after, count}))) return;
+  if (!EnqueueFromCopyThread(
+          EncodeFrame(MergeBegin{database_, log_start, after, count, only.has_value()}))) {
+    return;
+  }
   for (auto& h : hashes) {
     if (!EnqueueFromCopyThread(EncodeFrame(h))) return;
   }
@@ -183,14 +207,14 @@ void Link::RunMergeRows(std::map<std::string, std::vector<uint32_t>> requests,
 
 void Link::FinishMerge(uint64_t records_sent) {
   merge_running_ = false;
-  filter_.subscriber_vector.Merge(merge_vector_);
-  next_seq_ = merge_last_ + 1;
-  log_->info("merge resync of {} with {} done: {} records sent, 0 received ({} ms)", database_,
-             peer_name_, records_sent, NowMs() - merge_started_ms_);
-  {
+  if (!merge_new_tables_) {
+    filter_.subscriber_vector.Merge(merge_vector_);
+    next_seq_ = merge_last_ + 1;
     std::lock_guard<std::mutex> lock(slot_->mu);
     slot_->sent_sequence = merge_last_;
   }
+  log_->info("merge resync of {} with {} done: {} records sent, 0 received ({} ms)", database_,
+             peer_name_, records_sent, NowMs() - merge_started_ms_);
   SetState(LinkState::kStreaming);
   Pump();
 }
@@ -257,6 +281,8 @@ void Link::OnMergeRows(MergeRows&& m) {
   for (auto& r : m.records) {
     chunk.rows.push_back(storage::RawRow{std::move(r.key), std::move(r.value)});
   }
+  // Logged as our transaction: a node pulling from us gets the rows too.
+  chunk.log_rows = true;
   ApplyChunk(std::move(chunk), "applying merge rows",
              [n](Link& link) { link.merge_received_ += n; });
 }
@@ -264,9 +290,11 @@ void Link::OnMergeRows(MergeRows&& m) {
 void Link::OnMergeEnd(MergeEnd&& m) {
   storage::CopyChunk end;
   end.database = database_;
-  end.vector_floor = m.snapshot_vector.entries();
+  // Rows of tables our rules leave out were not merged: the publisher's vector is no floor.
+  if (!RulesExcludeTables(rules_)) end.vector_floor = m.snapshot_vector.entries();
   end.peer_name = peer_name_;
-  end.peer_sequence = m.snapshot_sequence;
+  end.peer_sequence = m.snapshot_sequence;  // 0 for new tables: the cursor stays
+  end.peer_view = EncodeRules(rules_);
   const uint64_t seq = m.snapshot_sequence;
   ApplyChunk(std::move(end), "finishing the merge", [seq](Link& link) {
     link.merging_ = false;

@@ -65,6 +65,7 @@ TxnEntry TxnEntryFromLog(storage::LogEntry&& entry) {
   out.origin = entry.origin;
   out.origin_sequence = entry.origin_sequence;
   out.version = entry.version;
+  out.partial = entry.partial;
   out.writes.reserve(entry.writes.size());
   for (auto& w : entry.writes) {
     out.writes.push_back(TxnWrite{std::move(w.table), std::move(w.key), std::move(w.value)});

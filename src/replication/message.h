@@ -115,10 +115,23 @@ struct StartFromTime {  // skip the copy; stream transactions with version time 
 };
 using SubscribeStart = std::variant<StartFromVector, StartWithCopy, StartFromTime>;
 
+// One rule of a subscriber's subscriptions for a database: whether it applies `table`'s rows
+// ("" or "*": every table without a rule of its own). As in add_node's `subscriptions`.
+struct TableRule {
+  std::string table;
+  bool subscribe = true;
+  bool operator==(const TableRule&) const = default;
+};
+
 struct Subscribe {
   std::string database;
   std::vector<std::string> tables;  // empty: every replicated table
   SubscribeStart start;
+  // Set when the subscriber's position (its cursor) was reached under other subscription
+  // rules than today's: these were the rules. Before streaming, the publisher merges the
+  // tables it publishes that these rules did not subscribe to (MergeBegin.new_tables), so a
+  // table added to a subscription later is copied, then streamed.
+  std::optional<std::vector<TableRule>> previous_rules;
   bool operator==(const Subscribe&) const = default;
 };
 
@@ -145,6 +158,7 @@ struct CopyChunk {
 
 struct CopyEnd {
   std::string database;
+  uint64_t snapshot_sequence = 0;  // the publisher's log position of the snapshot: the cursor
   bool operator==(const CopyEnd&) const = default;
 };
 
@@ -161,6 +175,10 @@ struct TxnEntry {
   uint32_t origin = 0;           // node id that made the transaction
   uint64_t origin_sequence = 0;  // its sequence on the origin
   uint64_t version = 0;          // HLC version
+  // Some of the origin transaction's writes are missing (a subscription filtered them here
+  // or on an earlier hop): the receiver applies the rest but its version vector does not
+  // advance, so a complete copy arriving by another path is still applied.
+  bool partial = false;
   std::vector<TxnWrite> writes;
   bool operator==(const TxnEntry&) const = default;
 };
@@ -213,6 +231,10 @@ struct MergeBegin {
   uint64_t log_start = 0;       // the publisher's first retained log sequence
   uint64_t after_sequence = 0;  // the subscriber's position (below log_start - 1)
   uint32_t table_count = 0;     // MergeHashes frames that follow
+  // True: not a resync of a trimmed position but of tables the subscriber newly subscribed
+  // to (Subscribe.previous_rules). MergeEnd then carries an empty vector and sequence 0:
+  // the subscriber's vector and cursor stay as they are and streaming resumes at its cursor.
+  bool new_tables = false;
   bool operator==(const MergeBegin&) const = default;
 };
 

@@ -70,6 +70,7 @@ std::optional<TxnEntry> FilterLogEntry(const storage::LogEntry& entry,
   out.origin = entry.origin;
   out.origin_sequence = entry.origin_sequence;
   out.version = entry.version;
+  out.partial = entry.partial || filter.excludes_tables;
   out.writes.reserve(entry.writes.size());
   for (const auto& w : entry.writes) {
     if (!filter.tables.contains(w.table)) continue;
@@ -92,6 +93,14 @@ std::unordered_set<std::string> PublishedTables(const std::vector<storage::Table
     out.insert(def.name);
   }
   return out;
+}
+
+bool ExcludesTables(const std::vector<storage::TableDef>& defs,
+                    const std::unordered_set<std::string>& published) {
+  for (const auto& def : defs) {
+    if (TableLeavesNode(def) && !published.contains(def.name)) return true;
+  }
+  return false;
 }
 
 SubscribeStart ChooseSubscribeStart(const VersionVector& local_vector, uint64_t cursor,

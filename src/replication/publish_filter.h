@@ -56,12 +56,15 @@ struct PublishFilter {
   uint32_t subscriber_id = 0;       // NodeIdForName(subscriber): its own writes never go back
   VersionVector subscriber_vector;  // what the subscriber already holds
   std::unordered_set<std::string> tables;  // tables whose writes may go to it
+  // Some table that may leave this node is not in `tables`: every entry is sent partial.
+  bool excludes_tables = false;
 };
 
 // The entry to send for one log entry, or nullopt when the subscriber must not get it
 // (it originated there, or the subscriber's vector covers it). Writes to tables outside
 // filter.tables are removed; an entry left with no writes is still sent (so the
-// subscriber's vector and cursor advance). Copies only the writes that are sent.
+// subscriber's cursor advances). The entry is partial when it was partial in our log or
+// the filter excludes tables. Copies only the writes that are sent.
 std::optional<TxnEntry> FilterLogEntry(const storage::LogEntry& entry, const PublishFilter& filter);
 
 // The tables of `defs` this node publishes to a subscriber with `subs`, restricted to
@@ -69,6 +72,10 @@ std::optional<TxnEntry> FilterLogEntry(const storage::LogEntry& entry, const Pub
 std::unordered_set<std::string> PublishedTables(const std::vector<storage::TableDef>& defs,
                                                 const std::vector<TableSubscription>& subs,
                                                 const std::vector<std::string>& requested);
+
+// Whether `published` (PublishedTables of `defs`) leaves out a table that may leave this node.
+bool ExcludesTables(const std::vector<storage::TableDef>& defs,
+                    const std::unordered_set<std::string>& published);
 
 // Where a subscriber starts, from what it holds (docs/protocol.md §3.3):
 //   cursor > 0                       -> vector (resume; no copy, ever)

@@ -199,7 +199,8 @@ std::vector<TableSubscription> ServiceImpl::SubscriptionsFor(
 }
 
 void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
-  std::vector<std::shared_ptr<Link>> to_close;
+  std::vector<std::shared_ptr<Link>> to_close;        // of removed peers
+  std::vector<std::shared_ptr<Link>> to_resubscribe;  // of peers whose subscriptions changed
   std::vector<std::string> forgotten;  // removed peers: retention forgets them
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -223,6 +224,15 @@ void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
       if (!entry) entry = std::make_shared<PeerEntry>();
       std::string learned = entry->spec.name;
       std::string old_url = entry->spec.url;
+      if (!entry->spec.name.empty() && entry->spec.subscriptions != spec.subscriptions) {
+        // A link reads its subscriptions when it subscribes: its links close and re-subscribe
+        // with the new ones, resuming from their positions (newly subscribed tables are
+        // merged first, see Subscribe.previous_rules).
+        log_->info("peer {}: subscriptions changed, re-subscribing its links", entry->spec.name);
+        for (auto& [key, link] : links_) {
+          if (key.first == entry->spec.name) to_resubscribe.push_back(link);
+        }
+      }
       entry->spec = std::move(spec);
       if (entry->spec.name.empty()) entry->spec.name = learned;
       if (entry->spec.url.empty()) entry->spec.url = old_url;
@@ -254,6 +264,7 @@ void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
     }
   }
   for (auto& link : to_close) link->Close("removed");
+  for (auto& link : to_resubscribe) link->Close("subscriptions changed");
   // A removed peer no longer holds back log retention.
   for (const auto& name : forgotten) {
     for (const auto& db : options_.store->ListDatabases()) options_.store->ForgetPeer(db, name);

@@ -35,6 +35,7 @@ struct TableSubscription {
   std::string table;
   bool publish = true;    // send this node's transactions on the table to the peer
   bool subscribe = true;  // apply the peer's transactions on the table
+  bool operator==(const TableSubscription&) const = default;
 };
 
 // A peer this node replicates with.

@@ -138,6 +138,8 @@ class Link : public std::enable_shared_from_this<Link> {
   Status OnFrame(Message&& m);
   // Subscriber side.
   void SendSubscribe();
+  // Persists rules_ as this peer's subscription view (Store::PeerView), cursor untouched.
+  void RecordRules();
   void OnSchema(Schema&& s);
   void OnTransactions(Transactions&& t);
   void OnCopyBegin(CopyBegin&& c);
@@ -160,7 +162,13 @@ class Link : public std::enable_shared_from_this<Link> {
   // Publisher: when next_seq_ is below our log start (entries the peer needs were trimmed),
   // starts a merge and returns true.
   bool StartMergeIfTrimmed(storage::Snapshot& snap);
-  void RunMergeHashes(uint64_t after, uint64_t log_start);  // own thread
+  // Publisher: the subscriber's position was reached under `previous_rules`; merges the
+  // published tables they did not subscribe to before streaming goes on from the position.
+  void StartNewTablesMerge(const std::vector<TableRule>& previous_rules);
+  // Either merge: `only` restricts it to those tables (new tables: MergeBegin.new_tables).
+  void StartMerge(uint64_t log_start, std::optional<std::unordered_set<std::string>> only);
+  void RunMergeHashes(uint64_t after, uint64_t log_start,  // own thread
+                      std::optional<std::unordered_set<std::string>> only);
   Status OnMergeRequest(MergeRequest&& r);
   void RunMergeRows(std::map<std::string, std::vector<uint32_t>> requests,  // own thread
                     std::map<std::string, uint32_t> bucket_counts, VersionVector vector,
@@ -189,6 +197,7 @@ class Link : public std::enable_shared_from_this<Link> {
   std::string peer_url_;
   uint64_t peer_max_frame_ = kDefaultMaxFrameBytes;
   std::vector<TableSubscription> subscriptions_;  // from the peer's spec
+  std::vector<TableRule> rules_;  // subscriber: RulesFor(subscriptions_, database_)
   bool probe_ = false;
 
   // Strand-only state.
@@ -227,6 +236,7 @@ class Link : public std::enable_shared_from_this<Link> {
   bool peer_merge_ = false;   // the peer announced "merge"
   bool peer_verify_ = false;  // the peer announced "verify"
   bool merge_running_ = false;
+  bool merge_new_tables_ = false;  // the running merge is of newly subscribed tables only
   uint32_t merge_expected_ = 0;  // MergeRequests still awaited
   std::map<std::string, uint32_t> merge_bucket_counts_;
   std::map<std::string, std::vector<uint32_t>> merge_requests_;

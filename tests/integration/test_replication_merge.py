@@ -15,7 +15,6 @@
 import json
 import re
 import time
-import unittest
 
 import cluster
 import harness
@@ -207,8 +206,6 @@ class MergeTest(cluster.ClusterTestCase):
         self.assertLess(int(m.group(3)), n // 4)  # far from a full copy
         self.assertEqual(self.verify(a, table="big")["differing_tables"], [])
 
-    # until merged rows are logged (issue 4 gap 3)
-    @unittest.expectedFailure
     def test_04_merged_rows_reach_a_node_behind_the_merged_one(self):
         # Chain A - B - C as in test_replication_links test_03: routes A->B and B->C; C announces
         # an unreachable URL so A (the lower name) never links C. A's rows reach C only via B.

@@ -40,6 +40,9 @@ std::vector<Message> Samples() {
   m.push_back(Subscribe{"dev", {}, StartFromVector{}});
   m.push_back(Subscribe{"dev", {}, StartWithCopy{}});
   m.push_back(Subscribe{"dev", {"dog"}, StartFromTime{1700000000000}});
+  m.push_back(Subscribe{"dev", {}, StartFromVector{vv, 5}, std::vector<TableRule>{}});
+  m.push_back(
+      Subscribe{"dev", {}, StartFromVector{vv, 5}, std::vector<TableRule>{{"*", false}, {"dog", true}}});
   m.push_back(CopyBegin{"dev", vv, 123456789});
   m.push_back(CopyChunk{"dev",
                         "dog",
@@ -47,12 +50,14 @@ std::vector<Message> Samples() {
                         {{Bytes({0, 1, 255}), std::string(300, 'v')}, {"k2", ""}}});
   m.push_back(CopyChunk{"dev", "dog", "", {}});
   m.push_back(CopyEnd{"dev"});
+  m.push_back(CopyEnd{"dev", kU64Max});
   TxnEntry e1{7,
               0xffffffffu,
               3,
               kU64Max,
+              true,
               {{"dog", Bytes({0x20, 0, 0x7f}), Bytes({1, 2, 0, 3})}, {"cat", "k", ""}}};
-  TxnEntry e2{8, 1, 1, 0, {}};
+  TxnEntry e2{8, 1, 1, 0, false, {}};
   m.push_back(Transactions{"dev", {e1, e2}});
   m.push_back(Transactions{"", {}});
   m.push_back(Ack{"dev", kU64Max});
@@ -61,6 +66,7 @@ std::vector<Message> Samples() {
   m.push_back(Ping{kU64Max, 1});
   m.push_back(Pong{0, 1700000000123});
   m.push_back(MergeBegin{"dev", 500, 12, 3});
+  m.push_back(MergeBegin{"dev", 0, 12, 1, true});
   m.push_back(MergeHashes{"dev", "dog", R"({"name":"dog"})", 4, {0, 1, kU64Max, 0x0102030405060708ull}});
   m.push_back(MergeRequest{"dev", "dog", {0, 3, 65535}});
   m.push_back(MergeRequest{"dev", "dog", {}});
@@ -95,12 +101,12 @@ TEST(ProtocolTest, RoundTripEveryMessage) {
 TEST(ProtocolTest, ExactBytesOfSmallFrames) {
   EXPECT_EQ(EncodeFrame(Ping{1, 300}), Bytes({11, 1, 0xac, 0x02}));
   EXPECT_EQ(EncodeFrame(Ack{"db", 5}), Bytes({8, 2, 'd', 'b', 5}));
-  EXPECT_EQ(EncodeFrame(Subscribe{"d", {}, StartWithCopy{}}), Bytes({3, 1, 'd', 0, 1}));
+  EXPECT_EQ(EncodeFrame(Subscribe{"d", {}, StartWithCopy{}}), Bytes({3, 1, 'd', 0, 1, 0}));
   EXPECT_EQ(EncodeFrame(Credit{"d", 16}), Bytes({9, 1, 'd', 16}));
   VersionVector vv;
   vv.Advance(3, 200);
   EXPECT_EQ(EncodeFrame(Subscribe{"d", {"t"}, StartFromVector{vv, 7}}),
-            Bytes({3, 1, 'd', 1, 1, 't', 0, 1, 3, 0xc8, 0x01, 7}));
+            Bytes({3, 1, 'd', 1, 1, 't', 0, 1, 3, 0xc8, 0x01, 7, 0}));
 }
 
 std::string Hex(const std::string& bytes) {
@@ -127,14 +133,15 @@ TEST(ProtocolTest, DocsExampleBytes) {
   EXPECT_EQ(Hex(EncodeFrame(Subscribe{"dev", {}, StartFromVector{vv, 41}})),
             "0303646576000001"
             "93eb8e26"
-            "2929");
+            "2929"
+            "00");
   EXPECT_EQ(Hex(EncodeFrame(Credit{"dev", 8})),
             "0903646576"
             "08");
   TxnEntry e{
-      42, a, 42, uint64_t{1700000000000} << 16, {{"dog", "\x03k1", std::string("\0...", 4)}}};
+      42, a, 42, uint64_t{1700000000000} << 16, false, {{"dog", "\x03k1", std::string("\0...", 4)}}};
   EXPECT_EQ(Hex(EncodeFrame(Transactions{"dev", {e}})),
-            "0703646576012a93eb8e262a808080c0d6fcf3c5010103646f6703036b3104002e2e2e");
+            "0703646576012a93eb8e262a808080c0d6fcf3c501000103646f6703036b3104002e2e2e");
   EXPECT_EQ(Hex(EncodeFrame(Ack{"dev", 42})), "08036465762a");
   EXPECT_EQ(Hex(EncodeFrame(Ping{7, 1700000000500})), "0b07f4d395ffbc31");
   EXPECT_EQ(Hex(EncodeFrame(Pong{7, 1700000000500})), "0c07f4d395ffbc31");
@@ -240,15 +247,24 @@ TEST(ProtocolTest, HugeDeclaredLengthsAreRejectedWithoutAllocating) {
 }
 
 TEST(ProtocolTest, ErrorsNameTheField) {
-  std::string frame = EncodeFrame(Transactions{"dev", {TxnEntry{1, 2, 3, 4, {{"t", "key", "v"}}}}});
+  std::string frame = EncodeFrame(Transactions{"dev", {TxnEntry{1, 2, 3, 4, false, {{"t", "key", "v"}}}}});
   // Cut inside the key bytes.
   auto d = DecodeFrame(std::string_view(frame).substr(0, frame.size() - 3), kMax);
   EXPECT_EQ(d.status().ToString(),
             "Corruption: Transactions frame: entries.writes.key: declared length 3 exceeds the "
-            "2 bytes left at offset 14");
+            "2 bytes left at offset 15");
   // A bad start tag.
   EXPECT_EQ(DecodeFrame(Bytes({3, 1, 'd', 0, 7}), kMax).status().ToString(),
             "Corruption: Subscribe frame: start: unknown start tag 7 at offset 5");
+}
+
+TEST(ProtocolTest, UnknownEntryFlagsAreRejected) {
+  // Transactions "dev", one entry: sequence 1, origin 2, origin sequence 3, version 4,
+  // flags 2 (unknown), no writes.
+  EXPECT_EQ(DecodeFrame(Bytes({7, 3, 'd', 'e', 'v', 1, 1, 2, 3, 4, 2, 0}), kMax)
+                .status()
+                .ToString(),
+            "Corruption: Transactions frame: entries.flags: unknown flags 2 at offset 11");
 }
 
 TEST(ProtocolTest, HelloOfAnotherVersionDecodesOnlyTheVersion) {
@@ -287,7 +303,7 @@ TEST(ProtocolTest, NodeIdForNameIsFnv1a32) {
 }
 
 TEST(ProtocolTest, TxnEntryWireBytesMatchesEncoding) {
-  TxnEntry e{1000, 0xffffffffu, 5, kU64Max, {{"dog", std::string(200, 'k'), "v"}, {"c", "", ""}}};
+  TxnEntry e{1000, 0xffffffffu, 5, kU64Max, true, {{"dog", std::string(200, 'k'), "v"}, {"c", "", ""}}};
   Transactions t{"dev", {e, e}};
   EXPECT_EQ(EncodeFrame(t).size(), TransactionsOverheadBytes("dev", 2) + 2 * TxnEntryWireBytes(e));
 }
@@ -298,9 +314,10 @@ TEST(ProtocolTest, TxnEntryFromLogMovesBytes) {
   log.origin = 4;
   log.origin_sequence = 2;
   log.version = 77;
+  log.partial = true;
   log.writes.push_back({"dog", Bytes({0x20, 1}), Bytes({0, 9})});
   TxnEntry e = TxnEntryFromLog(std::move(log));
-  EXPECT_TRUE((e == TxnEntry{9, 4, 2, 77, {{"dog", Bytes({0x20, 1}), Bytes({0, 9})}}}));
+  EXPECT_TRUE((e == TxnEntry{9, 4, 2, 77, true, {{"dog", Bytes({0x20, 1}), Bytes({0, 9})}}}));
 }
 
 TEST(ProtocolTest, MessageTypeNames) {

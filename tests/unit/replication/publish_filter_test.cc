@@ -1,6 +1,7 @@
 // What flows where: replicate:false tables and replication.databases, on both the publishing
 // and the subscribing side (publish_filter.h).
 #include "replication/publish_filter.h"
+#include "replication/subscription_rules.h"
 
 #include <gtest/gtest.h>
 
@@ -43,12 +44,73 @@ TEST(SelectiveFilter, PublisherNeverSendsRowsOfLocalOnlyTables) {
   EXPECT_EQ(out->writes[0].table, "shared");
   EXPECT_EQ(out->writes[0].key, "k2");
 
-  // A transaction touching only the local table goes out empty (vector/cursor advance).
+  // replicate:false tables are nobody else's to receive: the entry is not partial.
+  EXPECT_FALSE(ExcludesTables(defs, filter.tables));
+  EXPECT_FALSE(out->partial);
+
+  // A transaction touching only the local table goes out empty (the cursor advances).
   storage::LogEntry only_local = entry;
   only_local.writes.erase(only_local.writes.begin() + 1);
   auto empty = FilterLogEntry(only_local, filter);
   ASSERT_TRUE(empty.has_value());
   EXPECT_TRUE(empty->writes.empty());
+}
+
+TEST(SelectiveFilter, EntriesOfALinkThatLeavesTablesOutArePartial) {
+  std::vector<storage::TableDef> defs = {Table("data", "alerts"), Table("data", "thresholds")};
+  std::vector<TableSubscription> subs = {{"data", "thresholds", false, true}};
+  PublishFilter filter;
+  filter.subscriber_id = 7;
+  filter.tables = PublishedTables(defs, subs, {});
+  filter.excludes_tables = ExcludesTables(defs, filter.tables);
+  EXPECT_TRUE(filter.excludes_tables);
+
+  storage::LogEntry entry;
+  entry.sequence = 1;
+  entry.origin = 1;
+  entry.origin_sequence = 1;
+  entry.writes.push_back({"alerts", "k1", "v"});
+  auto out = FilterLogEntry(entry, filter);
+  ASSERT_TRUE(out.has_value());
+  // Every write it had went out, yet the link can never vouch for all tables.
+  EXPECT_EQ(out->writes.size(), 1u);
+  EXPECT_TRUE(out->partial);
+
+  // An entry partial in our log stays partial on a link that filters nothing.
+  filter.tables = PublishedTables(defs, {}, {});
+  filter.excludes_tables = ExcludesTables(defs, filter.tables);
+  EXPECT_FALSE(filter.excludes_tables);
+  EXPECT_FALSE(FilterLogEntry(entry, filter)->partial);
+  entry.partial = true;
+  EXPECT_TRUE(FilterLogEntry(entry, filter)->partial);
+}
+
+TEST(SubscriptionRules, RulesCompareAndRoundTrip) {
+  std::vector<TableSubscription> subs = {{"data", "thresholds", false, true},
+                                         {"other", "x", true, false},
+                                         {"data", "alerts", true, false}};
+  auto rules = RulesFor(subs, "data");
+  ASSERT_EQ(rules, (std::vector<TableRule>{{"alerts", false}, {"thresholds", true}}));
+  EXPECT_TRUE(RulesExcludeTables(rules));
+  EXPECT_FALSE(RulesExcludeTables(RulesFor(subs, "none")));
+  auto decoded = DecodeRules(EncodeRules(rules));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, rules);
+  EXPECT_FALSE(DecodeRules("{}").ok());
+  EXPECT_FALSE(DecodeRules(R"([{"table": 1, "subscribe": true}])").ok());
+}
+
+TEST(SubscriptionRules, NewlySubscribedTablesFollowWildcards) {
+  std::unordered_set<std::string> published = {"alerts", "thresholds", "marker"};
+  // Before: alerts was not subscribed; thresholds was; the rest by default.
+  std::vector<TableRule> before = {{"alerts", false}, {"thresholds", true}};
+  EXPECT_EQ(NewlySubscribedTables(published, before, "data"),
+            (std::unordered_set<std::string>{"alerts"}));
+  // Before: nothing but thresholds.
+  std::vector<TableRule> only = {{"*", false}, {"thresholds", true}};
+  EXPECT_EQ(NewlySubscribedTables(published, only, "data"),
+            (std::unordered_set<std::string>{"alerts", "marker"}));
+  EXPECT_TRUE(NewlySubscribedTables(published, {}, "data").empty());
 }
 
 TEST(SelectiveFilter, SubscriberDropsRowsForTablesLocalOnlyHere) {
