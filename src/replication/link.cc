@@ -816,6 +816,10 @@ void Link::OnApplied(uint64_t peer_sequence, Status st, bool copy_end) {
 void Link::OnCopyBegin(CopyBegin&& c) {
   copying_ = true;
   copy_vector_ = std::move(c.snapshot_vector);
+  // A copy that leaves tables out (here or at the publisher, which then sends no vector)
+  // installs no vector floor, so nodes pulling from us would never see its rows unless they
+  // are logged as ours.
+  copy_is_partial_ = RulesExcludeTables(rules_) || copy_vector_.empty();
   copy_total_ = c.total_records;
   copy_records_ = 0;
   SetState(LinkState::kCatchingUp);
@@ -858,6 +862,7 @@ void Link::OnCopyChunk(CopyChunk&& c) {
   for (auto& r : c.records) {
     chunk.rows.push_back(storage::RawRow{std::move(r.key), std::move(r.value)});
   }
+  chunk.log_rows = copy_is_partial_;
   ApplyChunk(std::move(chunk), "applying a copy chunk", [n](Link& link) {
     link.copy_records_ += n;
     std::lock_guard<std::mutex> lock(link.slot_->mu);
@@ -894,8 +899,8 @@ void Link::ApplyChunk(storage::CopyChunk chunk, std::string what,
 void Link::OnCopyEnd(CopyEnd&& c) {
   storage::CopyChunk end;
   end.database = database_;
-  // Rows of tables our rules leave out were not copied: the snapshot's vector is no floor.
-  if (!RulesExcludeTables(rules_)) end.vector_floor = copy_vector_.entries();
+  // A partial copy is no floor (OnCopyBegin): its rows were logged instead.
+  if (!copy_is_partial_) end.vector_floor = copy_vector_.entries();
   end.peer_name = peer_name_;
   end.peer_sequence = c.snapshot_sequence;
   end.peer_view = EncodeRules(rules_);

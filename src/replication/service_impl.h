@@ -219,6 +219,7 @@ class Link : public std::enable_shared_from_this<Link> {
   uint64_t copy_records_ = 0;
   uint64_t copy_total_ = 0;
   VersionVector copy_vector_;
+  bool copy_is_partial_ = false;  // no vector floor: the copied rows are logged as ours
   std::unordered_set<std::string> known_tables_;
   std::optional<asio::steady_timer> read_gate_;  // wakes the read loop when applies drain
   // Publisher.
