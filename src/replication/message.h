@@ -22,7 +22,7 @@ struct LogEntry;
 namespace meshdb::replication {
 
 // --- Transport constants (docs/protocol.md §1). ---
-inline constexpr uint16_t kProtocolVersion = 1;
+inline constexpr uint16_t kProtocolVersion = 2;
 inline constexpr std::string_view kSubprotocol = "meshdb-replication-v1";
 inline constexpr std::string_view kReplicationPath = "/replication";
 // Default largest frame a node accepts (and announces in Hello). 16 MiB: a transaction

@@ -65,7 +65,7 @@ def str_list(items):
     return varint(len(items)) + b"".join(string(i) for i in items)
 
 
-def hello(name, version=1, url="ws://127.0.0.1:1", caps=("txn-batch", "copy", "credit"), max_frame=MAX_FRAME,
+def hello(name, version=2, url="ws://127.0.0.1:1", caps=("txn-batch", "copy", "credit"), max_frame=MAX_FRAME,
           databases=(DB,)):
     return (bytes([HELLO]) + varint(version) + string(name) + string(url) + str_list(list(caps)) + varint(max_frame)
             + str_list(list(databases)))
@@ -351,8 +351,8 @@ class BadPeerTest(cluster.ClusterTestCase):
     def test_unknown_protocol_version(self):
         c = self.connect()
         self.assertEqual(c.status, 101)
-        c.send(bytes([HELLO]) + varint(2) + b"\x09whatever layout follows")
-        self.assert_closed(c.outcome(), {E_VERSION}, {1002}, "a Hello of protocol version 2")
+        c.send(bytes([HELLO]) + varint(3) + b"\x09whatever layout follows")
+        self.assert_closed(c.outcome(), {E_VERSION}, {1002}, "a Hello of protocol version 3")
         self.assert_unchanged_and_logged(r"version", "an unknown protocol version")
 
     def test_hello_with_own_name(self):
@@ -382,7 +382,7 @@ class BadPeerTest(cluster.ClusterTestCase):
                 types.append(payload[0])
             self.assertNotIn(ERROR, types, "the node sent Error before subscribing")
         version = int(time.time() * 1000) << 16
-        entry = (varint(1) + varint(node_id("fake-publisher")) + varint(1) + varint(version) + varint(1)
+        entry = (varint(1) + varint(node_id("fake-publisher")) + varint(1) + varint(version) + varint(0) + varint(1)
                  + string(T) + string(b"\xfe\xfd\xfc") + string(b"\xff\xff\xff\xffnot a record"))
         c.send(bytes([TRANSACTIONS]) + string(DB) + varint(1) + entry)
         out = c.outcome()

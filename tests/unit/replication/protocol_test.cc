@@ -125,8 +125,8 @@ TEST(ProtocolTest, DocsExampleBytes) {
   EXPECT_EQ(a, 0x04c3b593u);
   EXPECT_EQ(NodeIdForName("node-b"), 0x05c3b726u);
   EXPECT_EQ(Hex(EncodeFrame(Hello{
-                1, "node-b", "wss://b:9933", {"txn-batch", "copy", "credit"}, 16777216, {"dev"}})),
-            "0101066e6f64652d620c7773733a2f2f623a3939333303097478"
+                2, "node-b", "wss://b:9933", {"txn-batch", "copy", "credit"}, 16777216, {"dev"}})),
+            "0102066e6f64652d620c7773733a2f2f623a3939333303097478"
             "6e2d626174636804636f707906637265646974808080080103646576");
   VersionVector vv;
   vv.Advance(a, 41);
@@ -229,7 +229,7 @@ TEST(ProtocolTest, HugeDeclaredLengthsAreRejectedWithoutAllocating) {
   std::string length_bomb =
       Bytes({5, 1, 'd', 1, 't', 0, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 'k'});
   // Hello capabilities count 1e9.
-  std::string list_bomb = Bytes({1, 1, 1, 'a', 0, 0x80, 0x94, 0xeb, 0xdc, 0x03});
+  std::string list_bomb = Bytes({1, kProtocolVersion, 1, 'a', 0, 0x80, 0x94, 0xeb, 0xdc, 0x03});
   for (const std::string& frame : {count_bomb, length_bomb, list_bomb}) {
     const size_t before = AllocatedBytesForTesting();
     auto d = DecodeFrame(frame, kMax);
@@ -268,17 +268,17 @@ TEST(ProtocolTest, UnknownEntryFlagsAreRejected) {
 }
 
 TEST(ProtocolTest, HelloOfAnotherVersionDecodesOnlyTheVersion) {
-  // Version 2, followed by bytes in a layout v1 does not know.
-  auto d = DecodeFrame(Bytes({1, 2, 0xff, 0xff, 0x99}), kMax);
+  // Version 3, followed by bytes in a layout v2 does not know.
+  auto d = DecodeFrame(Bytes({1, 3, 0xff, 0xff, 0x99}), kMax);
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   const Hello& h = std::get<Hello>(*d);
-  EXPECT_EQ(h.protocol_version, 2);
+  EXPECT_EQ(h.protocol_version, 3);
   EXPECT_EQ(h.node_name, "");
   auto err = CheckPeerHello(h, "me");
   ASSERT_TRUE(err.has_value());
   EXPECT_EQ(err->code, ErrorCode::kUnsupportedVersion);
-  EXPECT_EQ(err->reason, "protocol version 2 is not supported; this node speaks 1");
-  EXPECT_EQ(EncodeFrame(h), Bytes({1, 2}));
+  EXPECT_EQ(err->reason, "protocol version 3 is not supported; this node speaks 2");
+  EXPECT_EQ(EncodeFrame(h), Bytes({1, 3}));
 }
 
 TEST(ProtocolTest, CheckPeerHello) {
