@@ -28,6 +28,7 @@ MAX_FRAME = 16 << 20
 
 # Message types and error codes (docs/protocol.md §3).
 HELLO, ERROR, SUBSCRIBE, TRANSACTIONS = 1, 2, 3, 7
+PROTOCOL_VERSION = 2
 E_PROTOCOL, E_VERSION, E_UNAUTHORIZED, E_NAME, E_TOO_LARGE = 1, 2, 3, 4, 5
 
 
@@ -65,7 +66,7 @@ def str_list(items):
     return varint(len(items)) + b"".join(string(i) for i in items)
 
 
-def hello(name, version=2, url="ws://127.0.0.1:1", caps=("txn-batch", "copy", "credit"), max_frame=MAX_FRAME,
+def hello(name, version=PROTOCOL_VERSION, url="ws://127.0.0.1:1", caps=("txn-batch", "copy", "credit"), max_frame=MAX_FRAME,
           databases=(DB,)):
     return (bytes([HELLO]) + varint(version) + string(name) + string(url) + str_list(list(caps)) + varint(max_frame)
             + str_list(list(databases)))
@@ -261,7 +262,7 @@ class BadPeerTest(cluster.ClusterTestCase):
         c.send(hello(name))
         c.sock.settimeout(10)
         opcode, payload = c.recv()
-        self.assertEqual((opcode, payload[:2]), (0x2, bytes([HELLO, 1])), "the node's answer to a valid Hello")
+        self.assertEqual((opcode, payload[:2]), (0x2, bytes([HELLO, PROTOCOL_VERSION])), "the node's answer to a valid Hello")
         n, pos = read_varint(payload, 2)
         self.assertEqual(payload[pos:pos + n].decode(), self.node.repl_name, "node_name in the node's Hello")
 
@@ -351,7 +352,7 @@ class BadPeerTest(cluster.ClusterTestCase):
     def test_unknown_protocol_version(self):
         c = self.connect()
         self.assertEqual(c.status, 101)
-        c.send(bytes([HELLO]) + varint(3) + b"\x09whatever layout follows")
+        c.send(bytes([HELLO]) + varint(PROTOCOL_VERSION + 1) + b"\x09whatever layout follows")
         self.assert_closed(c.outcome(), {E_VERSION}, {1002}, "a Hello of protocol version 3")
         self.assert_unchanged_and_logged(r"version", "an unknown protocol version")
 
