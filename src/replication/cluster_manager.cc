@@ -611,6 +611,15 @@ class ClusterManager::Impl {
       if (!written.ok()) log_->warn("updating hdb_node_auth: {}", written.status().message());
     }
 
+    // The refusal set is the persisted removed marks (so it survives a restart), less nodes
+    // still draining their removal.
+    std::vector<std::string> removed;
+    for (const auto& [name, state] : local) {
+      if (state.removed && name != options_.node_name && draining_.count(name) == 0) {
+        removed.push_back(name);
+      }
+    }
+
     DropUsedAuthorizations();
     std::vector<PeerSpec> peers;
     if (!self_removed_) {
@@ -630,7 +639,13 @@ class ClusterManager::Impl {
     }
     std::string key;
     for (const PeerSpec& p : peers) key += SpecKey(p) + '\x1e';
-    if (key == last_key_ && applied_once_) return;
+    if (key == last_key_ && applied_once_) {
+      if (removed != last_removed_) {
+        last_removed_ = removed;
+        options_.service->SetRemovedNodes(std::move(removed));
+      }
+      return;
+    }
     std::string names;
     for (const PeerSpec& p : peers) {
       names += (names.empty() ? "" : ", ") + (p.name.empty() ? p.url : p.name) +
@@ -641,6 +656,10 @@ class ClusterManager::Impl {
     last_peers_ = peers;
     applied_once_ = true;
     options_.service->SetPeers(std::move(peers));
+    // After SetPeers: the persisted marks, not the peers SetPeers just dropped, decide who is
+    // refused (a node that left the cluster must still accept the node that adds it back).
+    last_removed_ = removed;
+    options_.service->SetRemovedNodes(std::move(removed));
   }
 
   // One-time authorizations are dropped once the peer is connected on the system database.
@@ -728,6 +747,7 @@ class ClusterManager::Impl {
   std::map<std::string, std::string> pending_authorization_;
   std::set<std::string> draining_;
   std::vector<PeerSpec> last_peers_;
+  std::vector<std::string> last_removed_;  // last handed to SetRemovedNodes
   std::string last_key_;
   bool applied_once_ = false;
 };

@@ -8,8 +8,10 @@
 //   - system.hdb_nodes rows {name, url, subscriptions, replicates, start_time, shard} —
 //     replicated, so a row written on one node gossips to every node;
 //   - system.hdb_node_auth {name, added, removed, seen, authorization} — this node's private
-//     view (replicate:false): nodes added here (always dialed), removed nodes (never peers),
-//     retained authorizations (never in hdb_nodes, never in a response).
+//     view (replicate:false): nodes added here (always dialed), removed nodes (never peers;
+//     handed to ReplicationService::SetRemovedNodes, at start-up too, so their connections
+//     stay refused across restarts until add_node clears the mark), retained authorizations
+//     (never in hdb_nodes, never in a response).
 // Any commit to the system database schedules a recomputation of the peer set.
 //
 // Removal: remove_node deletes the node's hdb_nodes row (the delete gossips to every node,

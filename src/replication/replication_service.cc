@@ -271,6 +271,40 @@ void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
   }
 }
 
+void ServiceImpl::SetRemovedNodes(std::vector<std::string> names) {
+  std::vector<std::shared_ptr<Link>> to_close;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::set<std::string> next(names.begin(), names.end());
+    next.erase(options_.node_name);
+    next.erase("");
+    for (const auto& name : next) {
+      if (membership_removed_.contains(name)) continue;
+      log_->info("node {} was removed from the cluster: refusing its connections", name);
+      for (auto& [key, link] : links_) {
+        if (key.first == name) to_close.push_back(link);
+      }
+    }
+    for (const auto& name : membership_removed_) {
+      if (!next.contains(name)) log_->info("node {} is no longer refused", name);
+    }
+    // Entries learned from the node's inbound Hello go (their dialers stop); listed ones
+    // are membership's to drop through SetPeers.
+    std::erase_if(peers_, [&](const std::shared_ptr<PeerEntry>& e) {
+      if (e->listed || !next.contains(e->spec.name)) return false;
+      e->removed = true;
+      return true;
+    });
+    membership_removed_ = std::move(next);
+    removed_names_.clear();  // membership's marks replace SetPeers' refusals
+  }
+  for (auto& link : to_close) link->Close("removed");
+}
+
+bool ServiceImpl::RefusedLocked(const std::string& name) const {
+  return removed_names_.contains(name) || membership_removed_.contains(name);
+}
+
 void ServiceImpl::EnsureDialersLocked(const std::shared_ptr<PeerEntry>& peer) {
   if (peer->removed || stopping_.load() || !started_.load()) return;
   if (peer->spec.url.empty()) return;
@@ -398,7 +432,7 @@ Result<std::string> ServiceImpl::Authenticate(const std::string& authorization,
     if (!options_.cluster_key.empty()) keys.push_back(options_.cluster_key);
     ASSIGN_OR_RETURN(std::string name, VerifyNodeAuthorization(authorization, keys));
     std::lock_guard<std::mutex> lock(mu_);
-    if (removed_names_.contains(name)) {
+    if (RefusedLocked(name)) {
       return Status::PermissionDenied("node '" + name + "' was removed from the cluster");
     }
     if (name == options_.node_name) {
@@ -428,7 +462,7 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_.load()) return Status::Unavailable("stopping");
     const std::string& name = hello.node_name;
-    if (removed_names_.contains(name)) {
+    if (RefusedLocked(name)) {
       return Status::PermissionDenied("node '" + name + "' was removed from the cluster");
     }
     std::shared_ptr<PeerEntry> peer = link->peer();
@@ -566,7 +600,7 @@ boost::json::array ServiceImpl::ConnectionsStatus() {
   std::vector<std::string> own = ReplicatedDatabases();
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& peer : peers_) {
-    if (peer->removed) continue;
+    if (peer->removed || membership_removed_.contains(peer->spec.name)) continue;
     boost::json::object conn;
     conn["url"] = peer->spec.url;
     conn["name"] = peer->spec.name;

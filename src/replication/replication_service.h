@@ -97,8 +97,18 @@ class ReplicationService {
   virtual void Stop() = 0;
 
   // The whole set of peers, replacing the previous one (live): new peers are dialed (when
-  // `dial`), peers no longer listed are disconnected and their inbound connections refused.
+  // `dial`), peers no longer listed are disconnected and their inbound connections refused
+  // (until listed again or a SetRemovedNodes call replaces the refusals).
   virtual void SetPeers(std::vector<PeerSpec> peers) = 0;
+
+  // The nodes membership knows as removed from the cluster (its persisted marks, so also
+  // after a restart), replacing the previous set and the refusals of earlier SetPeers calls:
+  // from then on exactly these names are refused. Until a later call drops a name, its
+  // inbound upgrades and Hellos are refused (and logged), its links are closed, entries
+  // learned from its Hello are dropped and it is not shown in ConnectionsStatus. Membership
+  // calls it after each SetPeers and whenever the set changes, before the upgrade handler
+  // is served.
+  virtual void SetRemovedNodes(std::vector<std::string> names) = 0;
 
   // Inbound WebSocket upgrades on /replication (hand to net::HttpServerOptions).
   virtual net::UpgradeHandler* upgrade_handler() = 0;

@@ -267,6 +267,7 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   void Start() override;
   void Stop() override;
   void SetPeers(std::vector<PeerSpec> peers) override;
+  void SetRemovedNodes(std::vector<std::string> names) override;
   net::UpgradeHandler* upgrade_handler() override { return this; }
   boost::json::array ConnectionsStatus() override;
   void VerifyPeers(const std::string& database, const std::string& table,
@@ -304,6 +305,8 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   void EnsureDialersLocked(const std::shared_ptr<PeerEntry>& peer);  // mu_ held
   void StartDialerLocked(const std::shared_ptr<PeerEntry>& peer, const std::string& db);
   bool LiveLinkLocked(const std::string& peer_name, const std::string& db);
+  // Dropped by SetPeers or named by SetRemovedNodes: refused and never linked.
+  bool RefusedLocked(const std::string& name) const;
   void OnCommit(const std::string& database);
   void TrimLoop();  // the retention thread
 
@@ -316,7 +319,10 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
 
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<PeerEntry>> peers_;                               // GUARDED_BY(mu_)
+  // Refused node names: dropped by SetPeers (until SetRemovedNodes), and membership's
+  // persisted removed marks.
   std::set<std::string> removed_names_;                                         // GUARDED_BY(mu_)
+  std::set<std::string> membership_removed_;                                    // GUARDED_BY(mu_)
   std::map<std::pair<std::string, std::string>, std::shared_ptr<Link>> links_;  // GUARDED_BY(mu_)
   std::set<std::string> known_databases_;                                       // GUARDED_BY(mu_)
   std::vector<std::thread> copy_threads_;                                       // GUARDED_BY(mu_)

@@ -1,0 +1,195 @@
+// ClusterManager against a real store and a fake ReplicationService: the removed-node marks
+// persisted in system.hdb_node_auth become the service's refusal set, also after a restart,
+// until add_node lifts them.
+#include "replication/cluster_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "replication/replication_service.h"
+#include "storage/store.h"
+#include "temp_dir.h"
+
+namespace meshdb::replication {
+namespace {
+
+namespace json = boost::json;
+
+// Records what membership hands to the engine.
+class FakeService : public ReplicationService {
+ public:
+  void Start() override {}
+  void Stop() override {}
+  void SetPeers(std::vector<PeerSpec> peers) override {
+    std::lock_guard lock(mu_);
+    peers_ = std::move(peers);
+  }
+  void SetRemovedNodes(std::vector<std::string> names) override {
+    std::lock_guard lock(mu_);
+    std::sort(names.begin(), names.end());
+    removed_ = std::move(names);
+    ++removed_calls_;
+  }
+  net::UpgradeHandler* upgrade_handler() override { return nullptr; }
+  json::array ConnectionsStatus() override { return {}; }
+  void VerifyPeers(const std::string&, const std::string&,
+                   std::function<void(std::vector<PeerVerifyResult>)> done) override {
+    done({});
+  }
+  void Probe(const std::string&, const std::string&, std::function<void(Status)> done) override {
+    done(Status::Ok());
+  }
+
+  std::vector<std::string> removed() {
+    std::lock_guard lock(mu_);
+    return removed_;
+  }
+  int removed_calls() {
+    std::lock_guard lock(mu_);
+    return removed_calls_;
+  }
+  bool HasPeer(const std::string& name) {
+    std::lock_guard lock(mu_);
+    return std::any_of(peers_.begin(), peers_.end(),
+                       [&](const PeerSpec& p) { return p.name == name; });
+  }
+  bool HasPeerUrl(const std::string& url) {
+    std::lock_guard lock(mu_);
+    return std::any_of(peers_.begin(), peers_.end(),
+                       [&](const PeerSpec& p) { return p.url == url; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<PeerSpec> peers_;
+  std::vector<std::string> removed_;
+  int removed_calls_ = 0;
+};
+
+// Polls `pred` for up to 5 s (the manager applies commits on its own thread).
+template <typename Pred>
+bool Eventually(Pred pred) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+class ClusterManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    storage::StoreOptions options;
+    options.database_dir = dir_.path();
+    options.durable = false;
+    options.map_size_bytes = 64ull << 20;
+    auto store = storage::Store::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+  }
+
+  std::unique_ptr<ClusterManager> StartManager(FakeService* service) {
+    ClusterOptions options;
+    options.store = store_.get();
+    options.service = service;
+    options.node_name = "a";
+    options.node_url = "ws://a:9925";
+    // A route to c: it must stay unlinked while c is removed.
+    options.routes = json::array{json::value("c:9925")};
+    auto manager = ClusterManager::Create(options);
+    EXPECT_TRUE(manager.ok()) << manager.status().ToString();
+    if (!manager.ok()) return nullptr;
+    Status s = (*manager)->Start();
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return std::move(manager).value();
+  }
+
+  static Result<std::string> AddNode(ClusterManager* m, const std::string& name) {
+    AddNodeRequest req;
+    req.name = name;
+    req.url = "ws://" + name + ":9925";
+    std::promise<Result<std::string>> done;
+    m->AddNode(req, false, [&](Result<std::string> r) { done.set_value(std::move(r)); });
+    return done.get_future().get();
+  }
+
+  static Result<std::string> RemoveNode(ClusterManager* m, const std::string& name) {
+    std::promise<Result<std::string>> done;
+    m->RemoveNode(name, [&](Result<std::string> r) { done.set_value(std::move(r)); });
+    return done.get_future().get();
+  }
+
+  meshdb::testing::TempDir dir_{"meshdb-cluster-manager"};
+  std::unique_ptr<storage::Store> store_;
+};
+
+TEST_F(ClusterManagerTest, RemovedNodeStaysRefusedAcrossRestartUntilAddedAgain) {
+  {
+    FakeService service;
+    auto manager = StartManager(&service);
+    ASSERT_NE(manager, nullptr);
+    EXPECT_TRUE(service.removed().empty());
+    ASSERT_TRUE(AddNode(manager.get(), "c").ok());
+    ASSERT_TRUE(Eventually([&] { return service.HasPeer("c"); }));
+    ASSERT_TRUE(RemoveNode(manager.get(), "c").ok());
+    EXPECT_EQ(service.removed(), std::vector<std::string>{"c"});
+    EXPECT_FALSE(service.HasPeer("c"));
+  }
+
+  // A restart: the refusal comes back from the store, before anything can connect (Start
+  // returns after the first peer set was handed over).
+  FakeService service;
+  auto manager = StartManager(&service);
+  ASSERT_NE(manager, nullptr);
+  EXPECT_GE(service.removed_calls(), 1);
+  EXPECT_EQ(service.removed(), std::vector<std::string>{"c"});
+  EXPECT_FALSE(service.HasPeer("c"));
+  EXPECT_FALSE(service.HasPeerUrl("ws://c:9925")) << "the route to removed c was dialed";
+
+  // A Hello from c does not bring it back into hdb_nodes.
+  manager->OnPeerHello("c", "ws://c:9925");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(service.removed(), std::vector<std::string>{"c"});
+  EXPECT_FALSE(service.HasPeer("c"));
+
+  // add_node lifts it.
+  ASSERT_TRUE(AddNode(manager.get(), "c").ok());
+  EXPECT_TRUE(Eventually([&] { return service.removed().empty() && service.HasPeer("c"); }));
+  manager.reset();
+
+  FakeService after;
+  manager = StartManager(&after);
+  ASSERT_NE(manager, nullptr);
+  EXPECT_TRUE(after.removed().empty());
+  EXPECT_TRUE(after.HasPeer("c"));
+}
+
+TEST_F(ClusterManagerTest, ThisNodeIsNeverInItsOwnRefusalSet) {
+  FakeService service;
+  auto manager = StartManager(&service);
+  ASSERT_NE(manager, nullptr);
+  // Another node removed this one: its own row disappears (as a gossiped delete would).
+  storage::WriteRequest write;
+  write.database = "system";
+  storage::WriteOp op;
+  op.kind = storage::WriteKind::kDelete;
+  op.table = kNodesTable;
+  op.key = json::string("a");
+  write.ops.push_back(op);
+  ASSERT_TRUE(store_->Write(std::move(write)).ok());
+  ASSERT_TRUE(service.HasPeerUrl("ws://c:9925"));
+  // It leaves the cluster (no peers), but refuses nobody: whoever adds it back must get in.
+  ASSERT_TRUE(Eventually([&] { return !service.HasPeerUrl("ws://c:9925"); }));
+  EXPECT_TRUE(service.removed().empty());
+}
+
+}  // namespace
+}  // namespace meshdb::replication
