@@ -386,8 +386,9 @@ asio::awaitable<Status> Link::RunSession() {
   copy_cv_.notify_all();
   FailPendingVerifies("connection closed");
   closing_ = true;
-  if (live_) {
-    service_->UnregisterLink(this);
+  // A link replaced by a newer one for the same (peer, database) shares its slot: only the
+  // registered link reports the slot disconnected.
+  if (live_ && service_->UnregisterLink(this)) {
     std::lock_guard<std::mutex> lock(slot_->mu);
     slot_->connected = false;
     slot_->copy_progress.reset();

@@ -524,10 +524,12 @@ void ServiceImpl::PeerSubscribed(const std::string& name, const std::string& url
   if (options_.on_peer_hello && db == kSystemDatabase) options_.on_peer_hello(name, url);
 }
 
-void ServiceImpl::UnregisterLink(Link* link) {
+bool ServiceImpl::UnregisterLink(Link* link) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = links_.find({link->peer_name(), link->database()});
-  if (it != links_.end() && it->second.get() == link) links_.erase(it);
+  if (it == links_.end() || it->second.get() != link) return false;
+  links_.erase(it);
+  return true;
 }
 
 void ServiceImpl::OnCommit(const std::string& database) {

@@ -288,7 +288,8 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   // After a peer's Hello: the duplicate rule, removed peers. Ok -> the link is live.
   Status RegisterLink(const std::shared_ptr<Link>& link, const Hello& hello,
                       std::shared_ptr<PeerEntry>* peer);
-  void UnregisterLink(Link* link);
+  // False when `link` was no longer the registered one (replaced as a duplicate).
+  bool UnregisterLink(Link* link);
   // An inbound peer subscribed (a well-behaved peer, past Hello): tells membership.
   void PeerSubscribed(const std::string& name, const std::string& url, const std::string& db);
   void AddCopyThread(std::shared_ptr<Link> link, std::thread t);

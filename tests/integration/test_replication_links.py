@@ -12,6 +12,8 @@ plus the shapes of add_node / cluster_status / routes responses and the 403s for
 import json
 import os
 
+import time
+
 import cluster
 import harness
 from cluster import wait_converged, wait_linked, wait_record
@@ -54,6 +56,26 @@ class LinksTest(cluster.ClusterTestCase):
         contents = wait_converged([a, b], DB, 20)
         self.assertEqual(len(contents[T]), 39)
         self.assertNotIn('"b2"', contents[T])
+
+    def test_04_routes_both_ways_keep_one_link_shown_connected(self):
+        # Both nodes dial each other: one connection per database is kept, the other closed as a
+        # duplicate. Closing the duplicate must not mark the kept link disconnected.
+        key = cluster.new_cluster_key()
+        a = self.new_repl_node("A")
+        b = self.new_repl_node("B")
+        self.start_repl_node("A", cluster_key=key, routes=[b], node=a)
+        self.start_repl_node("B", cluster_key=key, routes=[a], node=b)
+        self.create_table(a, DB, T)
+        self.wait_table(b, DB, T)
+        self.insert(a, DB, T, [{"id": "x"}])
+        wait_record(b, DB, T, "x")
+        deadline = time.time() + 2.0
+        while time.time() < deadline:
+            for x, y in ((a, b), (b, a)):
+                for db in ("system", DB):
+                    self.assertTrue(cluster.connected(x, y, db), "%s shows its %s link to %s disconnected: %r"
+                                    % (x.name, db, y.name, cluster.database_socket(cluster.cluster_status(x), y.repl_name, db)))
+            time.sleep(0.1)
 
     def test_02_c_added_to_a_only_links_to_b(self):
         a, b, c = self.start_repl_nodes(["A", "B", "C"])
