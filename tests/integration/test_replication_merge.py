@@ -31,7 +31,24 @@ TRIMMED_PAST = "trimmed past the position peer"
 PAD = "x" * 300
 
 
+def user_rows(table_contents):
+    """{id: record without HarperDB's __ attributes and nulls} of one table's contents."""
+    rows = {}
+    for text in table_contents.values():
+        rec = json.loads(text)
+        rows[rec["id"]] = {k: v for k, v in rec.items() if not k.startswith("__") and v is not None}
+    return rows
+
+
 class MergeTest(cluster.ClusterTestCase):
+
+    def assert_rows(self, rows, expected):
+        missing = sorted(set(expected) - set(rows))
+        extra = sorted(set(rows) - set(expected))
+        self.assertFalse(missing, "lost rows: %r" % missing[:10])
+        self.assertFalse(extra, "resurrected/unknown rows: %r" % extra[:10])
+        for pk, rec in expected.items():
+            self.assertEqual(rows[pk], rec, pk)
 
     def start_pair(self):
         a = self.new_repl_node("A")
@@ -123,16 +140,7 @@ class MergeTest(cluster.ClusterTestCase):
         off_b = cluster.log_size(b)
         a.start()
         contents = wait_converged([a, b], DB, 60, min_rows=len(expected))
-        rows = {}
-        for text in contents[T].values():
-            rec = json.loads(text)
-            rows[rec["id"]] = {k: v for k, v in rec.items() if not k.startswith("__") and v is not None}
-        missing = sorted(set(expected) - set(rows))
-        extra = sorted(set(rows) - set(expected))
-        self.assertFalse(missing, "lost rows: %r" % missing[:10])
-        self.assertFalse(extra, "resurrected/unknown rows: %r" % extra[:10])
-        for pk, rec in expected.items():
-            self.assertEqual(rows[pk], rec, pk)
+        self.assert_rows(user_rows(contents[T]), expected)
 
         log_a = cluster.log_since(a, off_a)
         log_b = cluster.log_since(b, off_b)
@@ -261,10 +269,7 @@ class MergeTest(cluster.ClusterTestCase):
         try:
             contents = wait_converged([a, b, c], DB, 15, min_rows=len(expected))
         except AssertionError as e:
-            on_c = {}
-            for text in cluster.table_contents(c, DB, [T]).get(T, {}).values():
-                rec = json.loads(text)
-                on_c[rec["id"]] = {k: v for k, v in rec.items() if not k.startswith("__") and v is not None}
+            on_c = user_rows(cluster.table_contents(c, DB, [T]).get(T, {}))
             missing = sorted(set(expected) - set(on_c))
             kept = sorted(set(on_c) - set(expected))
             old = sorted(k for k in set(on_c) & set(expected) if on_c[k] != expected[k])
@@ -272,16 +277,7 @@ class MergeTest(cluster.ClusterTestCase):
                 "C (behind B) did not receive the rows B merged from A: %d rows missing on C %r, "
                 "%d deleted rows still on C %r, %d updated rows stale on C %r\n%s"
                 % (len(missing), missing[:8], len(kept), kept, len(old), old, e)) from None
-        rows = {}
-        for text in contents[T].values():
-            rec = json.loads(text)
-            rows[rec["id"]] = {k: v for k, v in rec.items() if not k.startswith("__") and v is not None}
-        missing = sorted(set(expected) - set(rows))
-        extra = sorted(set(rows) - set(expected))
-        self.assertFalse(missing, "lost rows: %r" % missing[:10])
-        self.assertFalse(extra, "resurrected/unknown rows: %r" % extra[:10])
-        for pk, rec in expected.items():
-            self.assertEqual(rows[pk], rec, pk)
+        self.assert_rows(user_rows(contents[T]), expected)
         got = self.verify(b)
         self.assertEqual(got["differing_tables"], [], got)
 
@@ -291,6 +287,7 @@ class MergeTest(cluster.ClusterTestCase):
             self.assertFalse(s and s.get("connected"),
                              "%s has a connected socket to %s; the chain test needs no A-C link: %r"
                              % (x.name, y.name, s))
+
 
 if __name__ == "__main__":
     harness.main()
