@@ -1,8 +1,8 @@
 #include "replication/subscription_rules.h"
 
 #include <algorithm>
-#include <tuple>
 #include <boost/json.hpp>
+#include <tuple>
 
 #include "replication/publish_filter.h"
 
@@ -43,7 +43,8 @@ std::unordered_set<std::string> NewlySubscribedTables(
 
 std::string EncodeRules(const std::vector<TableRule>& rules) {
   json::array out;
-  for (const auto& r : rules) out.push_back(json::object{{"table", r.table}, {"subscribe", r.subscribe}});
+  for (const auto& r : rules)
+    out.push_back(json::object{{"table", r.table}, {"subscribe", r.subscribe}});
   return json::serialize(out);
 }
 

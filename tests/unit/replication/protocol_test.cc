@@ -41,8 +41,8 @@ std::vector<Message> Samples() {
   m.push_back(Subscribe{"dev", {}, StartWithCopy{}});
   m.push_back(Subscribe{"dev", {"dog"}, StartFromTime{1700000000000}});
   m.push_back(Subscribe{"dev", {}, StartFromVector{vv, 5}, std::vector<TableRule>{}});
-  m.push_back(
-      Subscribe{"dev", {}, StartFromVector{vv, 5}, std::vector<TableRule>{{"*", false}, {"dog", true}}});
+  m.push_back(Subscribe{
+      "dev", {}, StartFromVector{vv, 5}, std::vector<TableRule>{{"*", false}, {"dog", true}}});
   m.push_back(CopyBegin{"dev", vv, 123456789});
   m.push_back(CopyChunk{"dev",
                         "dog",
@@ -51,12 +51,9 @@ std::vector<Message> Samples() {
   m.push_back(CopyChunk{"dev", "dog", "", {}});
   m.push_back(CopyEnd{"dev"});
   m.push_back(CopyEnd{"dev", kU64Max});
-  TxnEntry e1{7,
-              0xffffffffu,
-              3,
-              kU64Max,
-              true,
-              {{"dog", Bytes({0x20, 0, 0x7f}), Bytes({1, 2, 0, 3})}, {"cat", "k", ""}}};
+  TxnEntry e1{7,    0xffffffffu,
+              3,    kU64Max,
+              true, {{"dog", Bytes({0x20, 0, 0x7f}), Bytes({1, 2, 0, 3})}, {"cat", "k", ""}}};
   TxnEntry e2{8, 1, 1, 0, false, {}};
   m.push_back(Transactions{"dev", {e1, e2}});
   m.push_back(Transactions{"", {}});
@@ -67,7 +64,8 @@ std::vector<Message> Samples() {
   m.push_back(Pong{0, 1700000000123});
   m.push_back(MergeBegin{"dev", 500, 12, 3});
   m.push_back(MergeBegin{"dev", 0, 12, 1, true});
-  m.push_back(MergeHashes{"dev", "dog", R"({"name":"dog"})", 4, {0, 1, kU64Max, 0x0102030405060708ull}});
+  m.push_back(
+      MergeHashes{"dev", "dog", R"({"name":"dog"})", 4, {0, 1, kU64Max, 0x0102030405060708ull}});
   m.push_back(MergeRequest{"dev", "dog", {0, 3, 65535}});
   m.push_back(MergeRequest{"dev", "dog", {}});
   m.push_back(MergeRows{"dev", "dog", {{Bytes({0, 1}), std::string(40, 'r')}, {"k", ""}}});
@@ -138,8 +136,9 @@ TEST(ProtocolTest, DocsExampleBytes) {
   EXPECT_EQ(Hex(EncodeFrame(Credit{"dev", 8})),
             "0903646576"
             "08");
-  TxnEntry e{
-      42, a, 42, uint64_t{1700000000000} << 16, false, {{"dog", "\x03k1", std::string("\0...", 4)}}};
+  TxnEntry e{42,    a,
+             42,    uint64_t{1700000000000} << 16,
+             false, {{"dog", "\x03k1", std::string("\0...", 4)}}};
   EXPECT_EQ(Hex(EncodeFrame(Transactions{"dev", {e}})),
             "0703646576012a93eb8e262a808080c0d6fcf3c501000103646f6703036b3104002e2e2e");
   EXPECT_EQ(Hex(EncodeFrame(Ack{"dev", 42})), "08036465762a");
@@ -247,7 +246,8 @@ TEST(ProtocolTest, HugeDeclaredLengthsAreRejectedWithoutAllocating) {
 }
 
 TEST(ProtocolTest, ErrorsNameTheField) {
-  std::string frame = EncodeFrame(Transactions{"dev", {TxnEntry{1, 2, 3, 4, false, {{"t", "key", "v"}}}}});
+  std::string frame =
+      EncodeFrame(Transactions{"dev", {TxnEntry{1, 2, 3, 4, false, {{"t", "key", "v"}}}}});
   // Cut inside the key bytes.
   auto d = DecodeFrame(std::string_view(frame).substr(0, frame.size() - 3), kMax);
   EXPECT_EQ(d.status().ToString(),
@@ -261,10 +261,9 @@ TEST(ProtocolTest, ErrorsNameTheField) {
 TEST(ProtocolTest, UnknownEntryFlagsAreRejected) {
   // Transactions "dev", one entry: sequence 1, origin 2, origin sequence 3, version 4,
   // flags 2 (unknown), no writes.
-  EXPECT_EQ(DecodeFrame(Bytes({7, 3, 'd', 'e', 'v', 1, 1, 2, 3, 4, 2, 0}), kMax)
-                .status()
-                .ToString(),
-            "Corruption: Transactions frame: entries.flags: unknown flags 2 at offset 11");
+  EXPECT_EQ(
+      DecodeFrame(Bytes({7, 3, 'd', 'e', 'v', 1, 1, 2, 3, 4, 2, 0}), kMax).status().ToString(),
+      "Corruption: Transactions frame: entries.flags: unknown flags 2 at offset 11");
 }
 
 TEST(ProtocolTest, HelloOfAnotherVersionDecodesOnlyTheVersion) {
@@ -303,7 +302,8 @@ TEST(ProtocolTest, NodeIdForNameIsFnv1a32) {
 }
 
 TEST(ProtocolTest, TxnEntryWireBytesMatchesEncoding) {
-  TxnEntry e{1000, 0xffffffffu, 5, kU64Max, true, {{"dog", std::string(200, 'k'), "v"}, {"c", "", ""}}};
+  TxnEntry e{1000,    0xffffffffu, 5,
+             kU64Max, true,        {{"dog", std::string(200, 'k'), "v"}, {"c", "", ""}}};
   Transactions t{"dev", {e, e}};
   EXPECT_EQ(EncodeFrame(t).size(), TransactionsOverheadBytes("dev", 2) + 2 * TxnEntryWireBytes(e));
 }
