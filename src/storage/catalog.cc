@@ -55,44 +55,6 @@ TableDef NormalizeTableDef(const TableDef& in) {
   return def;
 }
 
-std::string TableDefToJson(const TableDef& def) {
-  json::object o;
-  o["name"] = def.name;
-  o["primary_key"] = def.primary_key;
-  o["schema_defined"] = def.schema_defined;
-  o["replicate"] = def.replicate;
-  json::array attrs;
-  for (const auto& a : def.attributes) {
-    attrs.push_back(json::object{{"name", a.name}, {"type", a.type}, {"indexed", a.indexed}});
-  }
-  o["attributes"] = std::move(attrs);
-  return json::serialize(o);
-}
-
-Result<TableDef> TableDefFromJson(const std::string& database, std::string_view text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
-  if (ec || !v.is_object()) return Status::Corruption("bad table definition");
-  const auto& o = v.get_object();
-  TableDef def;
-  def.database = database;
-  try {
-    def.name = std::string(o.at("name").as_string());
-    def.primary_key = std::string(o.at("primary_key").as_string());
-    def.schema_defined = o.at("schema_defined").as_bool();
-    def.replicate = o.at("replicate").as_bool();
-    for (const auto& a : o.at("attributes").as_array()) {
-      const auto& ao = a.as_object();
-      def.attributes.push_back(AttributeDef{std::string(ao.at("name").as_string()),
-                                            std::string(ao.at("type").as_string()),
-                                            ao.at("indexed").as_bool()});
-    }
-  } catch (const std::exception&) {
-    return Status::Corruption("bad table definition of '" + database + "'");
-  }
-  return def;
-}
-
 std::string EncodeTableStats(uint64_t count, double last_updated_ms) {
   std::string out;
   PutU64(&out, count);

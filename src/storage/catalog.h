@@ -98,9 +98,6 @@ struct Database {
 // __createdtime__ and __updatedtime__ next; then the other attributes, duplicates dropped.
 TableDef NormalizeTableDef(const TableDef& in);
 
-// Table definitions as stored in "meta" under "table:<name>".
-std::string TableDefToJson(const TableDef& def);
-Result<TableDef> TableDefFromJson(const std::string& database, std::string_view json);
 
 // Stats value in meta: [u64 record_count][u64 bits of last_updated_ms double].
 std::string EncodeTableStats(uint64_t count, double last_updated_ms);

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "storage/record_codec.h"
 #include "storage/snapshot_impl.h"
+#include "storage/table_def_json.h"
 
 namespace meshdb::storage {
 
@@ -102,7 +103,12 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
   if (rc != MDB_NOTFOUND) return LmdbError("scan meta of " + name, rc);
   }
   for (auto& [table, text] : defs) {
-    ASSIGN_OR_RETURN(TableDef def, TableDefFromJson(name, text));
+    auto parsed = TableDefFromJson(text, name);
+    if (!parsed.ok()) {
+      return Status::Corruption("stored definition of table '" + table + "' in database '" + name +
+                                "': " + parsed.status().message());
+    }
+    TableDef def = std::move(parsed).value();
     auto state = std::make_shared<TableState>();
     state->def = std::move(def);
     state->RebuildPositions();

@@ -8,6 +8,7 @@
 #include "storage/key_codec.h"
 #include "storage/record_codec.h"
 #include "storage/store_impl.h"
+#include "storage/table_def_json.h"
 #include "storage/write_group.h"
 
 namespace meshdb::storage {
