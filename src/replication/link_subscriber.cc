@@ -45,8 +45,8 @@ void Link::SendSubscribe() {
           "subscribed to will be merged first",
           peer_name_, database_, cursor);
       previous_rules = std::move(before);
-    } else if (!before || *before != rules_) {
-      RecordRules();
+    } else if (stored.ok() && (!before || *before != rules_)) {
+      RecordRules();  // (a database not here yet has nothing to record)
     }
   }
   if (std::holds_alternative<StartWithCopy>(start)) {
