@@ -63,20 +63,40 @@ class MergeTest(cluster.ClusterTestCase):
         body.update(extra)
         return harness.assert_op(node, body, 200)
 
+    def write_rows(self, node, prefix, numbers, expected):
+        """Inserts one padded row per number on node, recording each in expected."""
+        for i in numbers:
+            rec = {"id": "%s-%03d" % (prefix, i), "v": i, "by": node.name, "pad": PAD}
+            self.insert(node, DB, T, [rec])
+            expected[rec["id"]] = rec
+
+    def write_until_trimmed(self, node, offset, prefix, expected, first, marker=TRIMMED_PAST, at_least=0):
+        """Writes rows numbered from `first` until node logged `marker` (its log was trimmed past
+        a peer's position) and at least up to `at_least`; returns the next number."""
+        i = first
+        while (i < at_least or marker not in cluster.log_since(node, offset)) and i < 400:
+            self.write_rows(node, prefix, [i], expected)
+            i += 1
+            time.sleep(0.01)
+        self.wait_log(node, offset, marker)
+        return i
+
+    def seed(self, writer, nodes, n):
+        """Creates T on writer, inserts n seed rows, waits until nodes converge; returns them."""
+        self.create_table(writer, DB, T)
+        self.wait_table(nodes[-1], DB, T)
+        seed = [{"id": "s-%03d" % i, "v": i, "by": "seed"} for i in range(n)]
+        self.insert(writer, DB, T, seed)
+        wait_converged(nodes, DB, 30, min_rows=n)
+        return {r["id"]: dict(r) for r in seed}
+
     def wait_log(self, node, offset, text, timeout_s=20):
         wait_until(lambda: text in cluster.log_since(node, offset), timeout_s,
                    "%s to log %r" % (node.name, text))
 
     def test_01_merge_after_both_wrote_while_apart(self):
         a, b = self.start_pair()
-        self.create_table(a, DB, T)
-        self.wait_table(b, DB, T)
-        expected = {}
-        seed = [{"id": "s-%03d" % i, "v": i, "by": "seed"} for i in range(100)]
-        self.insert(a, DB, T, seed)
-        for r in seed:
-            expected[r["id"]] = dict(r)
-        wait_converged([a, b], DB, 30, min_rows=100)
+        expected = self.seed(a, [a, b], 100)
         # Converged: cluster_verify agrees, on both sides, for one table and for all.
         got = self.verify(a)
         self.assertEqual(got["differing_tables"], [], got)
@@ -90,10 +110,7 @@ class MergeTest(cluster.ClusterTestCase):
         # --- B down; A writes past its log retention.
         b.kill9()
         off_a = cluster.log_size(a)
-        for i in range(60):
-            rec = {"id": "a-%03d" % i, "v": i, "by": "A", "pad": PAD}
-            self.insert(a, DB, T, [rec])
-            expected[rec["id"]] = rec
+        self.write_rows(a, "a", range(60), expected)
         self.insert(a, DB, T, [{"id": "s-005", "v": 1005, "by": "A"}], op="upsert")
         self.insert(a, DB, T, [{"id": "s-010", "v": 1010, "by": "A"}], op="upsert")
         expected["s-005"] = {"id": "s-005", "v": 1005, "by": "A"}
@@ -101,24 +118,14 @@ class MergeTest(cluster.ClusterTestCase):
         a.ok({"operation": "delete", "database": DB, "table": T, "ids": ["s-007"]})
         del expected["s-007"]
         # Keeps writing until the trim passes B's confirmed position.
-        i = 60
-        while TRIMMED_PAST not in cluster.log_since(a, off_a) and i < 400:
-            rec = {"id": "a-%03d" % i, "v": i, "by": "A", "pad": PAD}
-            self.insert(a, DB, T, [rec])
-            expected[rec["id"]] = rec
-            i += 1
-            time.sleep(0.01)
-        self.wait_log(a, off_a, TRIMMED_PAST)
+        self.write_until_trimmed(a, off_a, "a", expected, 60)
 
         # --- A down; B starts alone and writes past its own retention.
         a.kill9()
         time.sleep(0.05)
         off_b = cluster.log_size(b)
         b.start()
-        for j in range(60):
-            rec = {"id": "b-%03d" % j, "v": j, "by": "B", "pad": PAD}
-            self.insert(b, DB, T, [rec])
-            expected[rec["id"]] = rec
+        self.write_rows(b, "b", range(60), expected)
         # s-010: A changed it first, B later: B's version wins everywhere.
         self.insert(b, DB, T, [{"id": "s-010", "v": 2010, "by": "B"}], op="upsert")
         self.insert(b, DB, T, [{"id": "s-020", "v": 2020, "by": "B"}], op="upsert")
@@ -126,14 +133,7 @@ class MergeTest(cluster.ClusterTestCase):
         expected["s-020"] = {"id": "s-020", "v": 2020, "by": "B"}
         b.ok({"operation": "delete", "database": DB, "table": T, "ids": ["s-030"]})
         del expected["s-030"]
-        j = 60
-        while TRIMMED_PAST not in cluster.log_since(b, off_b) and j < 400:
-            rec = {"id": "b-%03d" % j, "v": j, "by": "B", "pad": PAD}
-            self.insert(b, DB, T, [rec])
-            expected[rec["id"]] = rec
-            j += 1
-            time.sleep(0.01)
-        self.wait_log(b, off_b, TRIMMED_PAST)
+        self.write_until_trimmed(b, off_b, "b", expected, 60)
 
         # --- A returns: both merge.
         off_a = cluster.log_size(a)
@@ -225,14 +225,7 @@ class MergeTest(cluster.ClusterTestCase):
             "--REPLICATION_URL", "ws://%s:%d" % (b.ip, harness.OPS_PORT)])
         self.start_repl_node("A", KEY, routes=[b], node=a, extra=RETENTION + [
             "--REPLICATION_URL", "ws://%s:%d" % (a.ip, harness.OPS_PORT)])
-        self.create_table(a, DB, T)
-        self.wait_table(c, DB, T)
-        expected = {}
-        seed = [{"id": "s-%03d" % i, "v": i, "by": "seed"} for i in range(20)]
-        self.insert(a, DB, T, seed)
-        for r in seed:
-            expected[r["id"]] = dict(r)
-        wait_converged([a, b, c], DB, 20, min_rows=len(seed))
+        expected = self.seed(a, [a, b, c], 20)
 
         # --- B down; A writes until its log is trimmed past B's position. C stays up, idle.
         b.kill9()
@@ -242,14 +235,7 @@ class MergeTest(cluster.ClusterTestCase):
         expected["s-005"] = {"id": "s-005", "v": 1005, "by": "A"}
         a.ok({"operation": "delete", "database": DB, "table": T, "ids": ["s-007"]})
         del expected["s-007"]
-        i = 0
-        while (i < 30 or trimmed_b not in cluster.log_since(a, off_a)) and i < 400:
-            rec = {"id": "a-%03d" % i, "v": i, "by": "A", "pad": PAD}
-            self.insert(a, DB, T, [rec])
-            expected[rec["id"]] = rec
-            i += 1
-            time.sleep(0.01)
-        self.wait_log(a, off_a, trimmed_b)
+        i = self.write_until_trimmed(a, off_a, "a", expected, 0, marker=trimmed_b, at_least=30)
         self.assertTrue(c.running(), "C must stay up the whole time")
 
         # --- B returns: it merges with A (no copy).
