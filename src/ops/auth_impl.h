@@ -74,6 +74,10 @@ class AuthImpl final : public Auth {
   Result<std::vector<boost::json::object>> ScanRows(const char* table) const;
   // A role by its name (the `role` field) or, failing that, by id. nullopt when none.
   Result<std::optional<boost::json::object>> FindRole(const std::string& name_or_id) const;
+  // The role row that `body`'s "id" names (alter_role, drop_role), its id as text in *id_text.
+  // InvalidArgument "Role id can't be blank", NotFound "Role '<id>' does not exist".
+  Result<boost::json::object> ExistingRole(const boost::json::object& body,
+                                           std::string* id_text) const;
   // The caller a user row stands for (role looked up by the row's role id).
   Result<Caller> CallerFor(const boost::json::object& user_row) const;
 

@@ -134,18 +134,23 @@ void AuthImpl::AddRole(OpCall call) {
   });
 }
 
-void AuthImpl::AlterRole(OpCall call) {
-  const json::value* id = call.body.if_contains("id");
+Result<json::object> AuthImpl::ExistingRole(const json::object& body, std::string* id_text) const {
+  const json::value* id = body.if_contains("id");
   if (id == nullptr || id->is_null() || (id->is_string() && id->get_string().empty())) {
-    return call.Fail(Status::InvalidArgument("Role id can't be blank"));
+    return Status::InvalidArgument("Role id can't be blank");
   }
-  std::string id_text = KeyText(*id);
-  Result<std::optional<json::object>> existing = GetRow(kRoleTable, id_text);
+  *id_text = KeyText(*id);
+  ASSIGN_OR_RETURN(std::optional<json::object> row, GetRow(kRoleTable, *id_text));
+  if (!row) return Status::NotFound("Role '" + *id_text + "' does not exist");
+  return std::move(*row);
+}
+
+void AuthImpl::AlterRole(OpCall call) {
+  std::string id_text;
+  Result<json::object> existing = ExistingRole(call.body, &id_text);
   if (!existing.ok()) return call.Fail(existing.status());
-  if (!existing->has_value()) {
-    return call.Fail(Status::NotFound("Role '" + id_text + "' does not exist"));
-  }
-  json::object merged = std::move(**existing);
+  const json::value& id = call.body.at("id");  // present: ExistingRole checked it
+  json::object merged = std::move(existing).value();
   for (const char* field : {"role", "permission"}) {
     if (const json::value* v = call.body.if_contains(field)) merged[field] = *v;
   }
@@ -168,7 +173,7 @@ void AuthImpl::AlterRole(OpCall call) {
     }
   }
   json::object fields{{"role", merged.at("role")}, {"permission", merged.at("permission")}};
-  auto request = OneOp(storage::WriteKind::kUpdate, kRoleTable, *id, std::move(fields));
+  auto request = OneOp(storage::WriteKind::kUpdate, kRoleTable, id, std::move(fields));
   store_->WriteAsync(std::move(request), [this, call = std::move(call), merged = std::move(merged),
                                           id_text](Result<storage::WriteResult> r) mutable {
     if (!r.ok()) return call.Fail(r.status());
@@ -182,17 +187,11 @@ void AuthImpl::AlterRole(OpCall call) {
 }
 
 void AuthImpl::DropRole(OpCall call) {
-  const json::value* id = call.body.if_contains("id");
-  if (id == nullptr || id->is_null() || (id->is_string() && id->get_string().empty())) {
-    return call.Fail(Status::InvalidArgument("Role id can't be blank"));
-  }
-  std::string id_text = KeyText(*id);
-  Result<std::optional<json::object>> existing = GetRow(kRoleTable, id_text);
+  std::string id_text;
+  Result<json::object> existing = ExistingRole(call.body, &id_text);
   if (!existing.ok()) return call.Fail(existing.status());
-  if (!existing->has_value()) {
-    return call.Fail(Status::NotFound("Role '" + id_text + "' does not exist"));
-  }
-  const json::value* name_value = (*existing)->if_contains("role");
+  const json::value& id = call.body.at("id");  // present: ExistingRole checked it
+  const json::value* name_value = existing->if_contains("role");
   std::string name = name_value != nullptr ? KeyText(*name_value) : id_text;
   Result<std::vector<json::object>> users = ScanRows(kUserTable);
   if (!users.ok()) return call.Fail(users.status());
@@ -203,7 +202,7 @@ void AuthImpl::DropRole(OpCall call) {
           Status::Conflict("Cannot drop role '" + name + "' as it has users assigned to it"));
     }
   }
-  auto request = OneOp(storage::WriteKind::kDelete, kRoleTable, *id, {});
+  auto request = OneOp(storage::WriteKind::kDelete, kRoleTable, id, {});
   store_->WriteAsync(std::move(request),
                      [this, call = std::move(call), name](Result<storage::WriteResult> r) {
                        if (!r.ok()) return call.Fail(r.status());

@@ -24,6 +24,15 @@ constexpr uint8_t kStartTime = 2;
 
 // ---------------------------------------------------------------- encoding
 
+// CopyChunk and MergeRows records: count, then (key bytes, value bytes) each.
+void PutRecords(WireWriter* w, const std::vector<CopyRecord>& records) {
+  w->PutVarint(records.size());
+  for (const auto& r : records) {
+    w->PutBytes(r.key);
+    w->PutBytes(r.value);
+  }
+}
+
 void PutStrings(WireWriter* w, const std::vector<std::string>& list) {
   w->PutVarint(list.size());
   for (const auto& s : list) w->PutBytes(s);
@@ -78,11 +87,7 @@ void EncodeBody(WireWriter* w, const CopyChunk& m) {
   w->PutBytes(m.database);
   w->PutBytes(m.table);
   w->PutBytes(m.table_def_json);
-  w->PutVarint(m.records.size());
-  for (const auto& r : m.records) {
-    w->PutBytes(r.key);
-    w->PutBytes(r.value);
-  }
+  PutRecords(w, m.records);
 }
 
 void EncodeBody(WireWriter* w, const CopyEnd& m) {
@@ -168,11 +173,7 @@ void EncodeBody(WireWriter* w, const MergeRequest& m) {
 void EncodeBody(WireWriter* w, const MergeRows& m) {
   w->PutBytes(m.database);
   w->PutBytes(m.table);
-  w->PutVarint(m.records.size());
-  for (const auto& r : m.records) {
-    w->PutBytes(r.key);
-    w->PutBytes(r.value);
-  }
+  PutRecords(w, m.records);
 }
 
 void EncodeBody(WireWriter* w, const MergeEnd& m) {
@@ -201,6 +202,18 @@ void EncodeBody(WireWriter* w, const VerifyResponse& m) {
 }
 
 // ---------------------------------------------------------------- decoding
+
+Status ReadRecords(WireReader* r, std::vector<CopyRecord>* out) {
+  size_t n = 0;
+  RETURN_IF_ERROR(r->ReadCount(&n, kMinRecordBytes, "records"));
+  for (size_t i = 0; i < n; ++i) {
+    CopyRecord rec;
+    RETURN_IF_ERROR(r->ReadBytes(&rec.key, "records.key"));
+    RETURN_IF_ERROR(r->ReadBytes(&rec.value, "records.value"));
+    out->push_back(std::move(rec));
+  }
+  return Status::Ok();
+}
 
 Status ReadStrings(WireReader* r, std::vector<std::string>* out, const char* field) {
   size_t n = 0;
@@ -292,14 +305,7 @@ Status DecodeBody(WireReader* r, CopyChunk* m) {
   RETURN_IF_ERROR(r->ReadBytes(&m->database, "database"));
   RETURN_IF_ERROR(r->ReadBytes(&m->table, "table"));
   RETURN_IF_ERROR(r->ReadBytes(&m->table_def_json, "table_def_json"));
-  size_t n = 0;
-  RETURN_IF_ERROR(r->ReadCount(&n, kMinRecordBytes, "records"));
-  for (size_t i = 0; i < n; ++i) {
-    CopyRecord rec;
-    RETURN_IF_ERROR(r->ReadBytes(&rec.key, "records.key"));
-    RETURN_IF_ERROR(r->ReadBytes(&rec.value, "records.value"));
-    m->records.push_back(std::move(rec));
-  }
+  RETURN_IF_ERROR(ReadRecords(r, &m->records));
   return r->ExpectEnd();
 }
 
@@ -419,14 +425,7 @@ Status DecodeBody(WireReader* r, MergeRequest* m) {
 Status DecodeBody(WireReader* r, MergeRows* m) {
   RETURN_IF_ERROR(r->ReadBytes(&m->database, "database"));
   RETURN_IF_ERROR(r->ReadBytes(&m->table, "table"));
-  size_t n = 0;
-  RETURN_IF_ERROR(r->ReadCount(&n, kMinRecordBytes, "records"));
-  for (size_t i = 0; i < n; ++i) {
-    CopyRecord rec;
-    RETURN_IF_ERROR(r->ReadBytes(&rec.key, "records.key"));
-    RETURN_IF_ERROR(r->ReadBytes(&rec.value, "records.value"));
-    m->records.push_back(std::move(rec));
-  }
+  RETURN_IF_ERROR(ReadRecords(r, &m->records));
   return r->ExpectEnd();
 }
 

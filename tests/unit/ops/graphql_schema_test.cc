@@ -14,6 +14,7 @@
 
 #include "ops/handlers.h"
 #include "storage/store.h"
+#include "temp_dir.h"
 
 namespace meshdb::ops {
 namespace {
@@ -108,9 +109,8 @@ TEST(GraphqlSchema, ErrorsNameLineColumnAndWhatWasExpected) {
 class SchemaStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "meshdb-gql-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(temp_.path().empty());
+    dir_ = temp_.path();
     storage::StoreOptions options;
     options.database_dir = dir_ + "/db";
     options.durable = false;
@@ -122,11 +122,7 @@ class SchemaStoreTest : public ::testing::Test {
     caller_.username = "admin";
     caller_.super_user = true;
   }
-  void TearDown() override {
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void TearDown() override { store_.reset(); }
   std::string Write(const std::string& name, const std::string& text) {
     std::string path = dir_ + "/" + name;
     std::ofstream(path) << text;
@@ -141,6 +137,7 @@ class SchemaStoreTest : public ::testing::Test {
     return future.get();
   }
 
+  meshdb::testing::TempDir temp_{"meshdb-gql"};  // outlives store_
   std::string dir_;
   std::unique_ptr<storage::Store> store_;
   OpEnv env_;

@@ -12,6 +12,7 @@
 #include "ops/auth.h"
 #include "ops/handlers.h"
 #include "storage/store.h"
+#include "temp_dir.h"
 
 namespace meshdb::ops {
 namespace {
@@ -50,9 +51,8 @@ class DescribeOnlyDogs : public Auth {
 class OpsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "meshdb-ops-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(temp_.path().empty());
+    dir_ = temp_.path();
     storage::StoreOptions options;
     options.database_dir = dir_;
     options.durable = false;
@@ -64,11 +64,7 @@ class OpsTest : public ::testing::Test {
     caller_.username = "admin";
     caller_.super_user = true;
   }
-  void TearDown() override {
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void TearDown() override { store_.reset(); }
 
   // Runs `handler` on `body` (JSON text) and waits for its result.
   OpResult Run(Handler handler, const std::string& body) {
@@ -108,6 +104,7 @@ class OpsTest : public ::testing::Test {
     return json::serialize(ids);
   }
 
+  meshdb::testing::TempDir temp_{"meshdb-ops"};  // outlives store_
   std::string dir_;
   std::unique_ptr<storage::Store> store_;
   OpEnv env_;
