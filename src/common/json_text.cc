@@ -101,6 +101,42 @@ void AppendJsonText(const json::value& value, std::string& out) {
   }
 }
 
+namespace {
+
+bool FindNonFinite(const json::value& value, std::string& path) {
+  switch (value.kind()) {
+    case json::kind::double_: return !std::isfinite(value.get_double());
+    case json::kind::array: {
+      const json::array& items = value.get_array();
+      for (size_t i = 0; i < items.size(); ++i) {
+        const size_t length = path.size();
+        path += '[' + std::to_string(i) + ']';
+        if (FindNonFinite(items[i], path)) return true;
+        path.resize(length);
+      }
+      return false;
+    }
+    case json::kind::object:
+      for (const auto& [key, item] : value.get_object()) {
+        const size_t length = path.size();
+        if (!path.empty()) path += '.';
+        path.append(key.data(), key.size());
+        if (FindNonFinite(item, path)) return true;
+        path.resize(length);
+      }
+      return false;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> FindNonFiniteNumber(const json::value& value) {
+  std::string path;
+  if (FindNonFinite(value, path)) return path;
+  return std::nullopt;
+}
+
 std::string ToJsonText(const json::value& value) {
   std::string out;
   AppendJsonText(value, out);

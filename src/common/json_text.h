@@ -6,6 +6,7 @@
 // Thread-safe (pure function).
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include <boost/json/value.hpp>
@@ -16,5 +17,11 @@ std::string ToJsonText(const boost::json::value& value);
 
 // Appends the text to `out` (for building bodies without extra copies).
 void AppendJsonText(const boost::json::value& value, std::string& out);
+
+// The path ("records[0].v") of the first number in `value` that is not a finite double, or
+// nullopt. Boost.JSON parses a literal a double cannot hold (1e400, -1e400) as +-infinity,
+// which no JSON text can carry: a stored record holding one could never be read back, so
+// the operations API refuses such input.
+std::optional<std::string> FindNonFiniteNumber(const boost::json::value& value);
 
 }  // namespace meshdb

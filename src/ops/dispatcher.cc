@@ -3,8 +3,8 @@
 #include <string_view>
 #include <unordered_map>
 
-#include <boost/json/stream_parser.hpp>
-
+#include "common/json_parse.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include "ops/fields.h"
 #include "ops/handlers.h"
@@ -133,12 +133,16 @@ void Dispatcher::RegisterOperation(std::string name, std::function<void(OpCall)>
 void Dispatcher::Execute(OpRequest request, Done done) {
   // 1. The body must be a JSON object naming an operation (before authentication, as
   //    HarperDB parses first).
-  json::stream_parser parser;
   boost::system::error_code ec;
-  size_t consumed = parser.write(request.body.data(), request.body.size(), ec);
-  if (!ec) parser.finish(ec);
+  size_t consumed = 0;
+  json::value parsed = ParseJson(request.body, ec, &consumed);
   if (ec) return done(ParseError(ec, consumed, request.body.size()));
-  json::value parsed = parser.release();
+  // Nothing may store a number that JSON text cannot carry back (it would poison the table
+  // and every peer replicating it).
+  if (auto path = FindNonFiniteNumber(parsed)) {
+    return done(Error(Status::InvalidArgument(
+        "'" + *path + "' is a number out of range: JSON numbers must fit a double (magnitude up to about 1.8e308)")));
+  }
   if (!parsed.is_object()) return done(Error(Status::InvalidArgument(std::string(kMissingOperation))));
   json::object body = std::move(parsed.get_object());
   if (body.empty()) {

@@ -1,7 +1,8 @@
 #include "storage/record_codec.h"
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serializer.hpp>
+
+#include "common/json_parse.h"
 
 namespace meshdb::storage {
 namespace {
@@ -98,7 +99,7 @@ Status DecodeRecord(std::string_view bytes, Record* record, bool* tombstone) {
   record->doc.clear();
   if (h.tombstone || json.empty()) return Status::Ok();
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(boost::json::string_view(json.data(), json.size()), ec);
+  boost::json::value v = ParseJson(json, ec);
   if (ec || !v.is_object()) return Status::Corruption("record document is not a JSON object");
   record->doc = std::move(v.get_object());
   return Status::Ok();

@@ -2,9 +2,9 @@
 // chunks of an initial copy, row by row with last-writer-wins, inside the same group commit as
 // local writes (docs/storage.md "Replication").
 #include <algorithm>
-#include <boost/json/parse.hpp>
 #include <tuple>
 
+#include "common/json_parse.h"
 #include "storage/key_codec.h"
 #include "storage/record_codec.h"
 #include "storage/store_impl.h"
@@ -137,7 +137,7 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
     RETURN_IF_ERROR(DecodeRecordHeader(*row.value, &row.header, &text));
     if (!row.header.tombstone) {
       boost::system::error_code ec;
-      json::value parsed = json::parse(json::string_view(text.data(), text.size()), ec);
+      json::value parsed = ParseJson(text, ec);
       if (ec || !parsed.is_object()) {
         return Status::Corruption("replicated record is not a JSON object");
       }
@@ -230,7 +230,7 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
       old_live = !old.tombstone;
       if (old_live) {
         boost::system::error_code ec;
-        json::value parsed = json::parse(json::string_view(old_json.data(), old_json.size()), ec);
+        json::value parsed = ParseJson(old_json, ec);
         if (ec || !parsed.is_object())
           return Status::Corruption("stored record is not a JSON object");
         old_doc = std::move(parsed.get_object());

@@ -170,6 +170,17 @@ using RawVisitor = std::function<bool(std::string_view key, std::string_view val
 // origin = StoreOptions::local_node_id, origin_sequence = a dense per-origin counter.
 using VersionVector = std::map<uint32_t, uint64_t>;
 
+// The ordered stream of ReplicatedTxns and CopyChunks that one replication link hands the
+// writer (share one ApplyChain among them). Once an item of a chain fails, every later item
+// of the chain fails too, with Conflict, without being looked at: a peer cursor can never move
+// past a transaction that was not applied (a later transaction of the same link committing
+// would otherwise store a position beyond it, and the failed one would be skipped for good).
+// Touched only by the writer thread.
+struct ApplyChain {
+  bool broken = false;
+  uint64_t failed_peer_sequence = 0;  // the first failed item's peer_sequence (0: a chunk)
+};
+
 // A transaction received from a peer, exactly as the peer's log carried it.
 //
 // Applying it (ApplyReplicated):
@@ -199,6 +210,8 @@ struct ReplicatedTxn {
   // Definitions of the tables the writes touch (may be empty): a missing table is created,
   // missing attributes are added, in the same commit as the rows. Never removes anything.
   std::vector<TableDef> table_defs;
+  // Optional: the link's chain (see ApplyChain).
+  std::shared_ptr<ApplyChain> chain;
 };
 
 // One row of a consistent copy: raw stored bytes as Snapshot::ScanRaw gave them.
@@ -233,6 +246,8 @@ struct CopyChunk {
   // received): the record keeps its own version/origin header, so receivers still resolve
   // it by LWW on the row's version. ApplyResult::sequence is the entry's sequence (0: none).
   bool log_rows = false;
+  // Optional: the link's chain (see ApplyChain).
+  std::shared_ptr<ApplyChain> chain;
 };
 
 struct ApplyResult {

@@ -42,8 +42,19 @@ struct PendingWrite {
     return replicated ? replicated->database : copy ? copy->database : request.database;
   }
   bool is_local() const { return !replicated && !copy; }
-  // Answers the caller with a failure, whatever the kind.
+  ApplyChain* chain() const {
+    return replicated ? replicated->chain.get() : copy ? copy->chain.get() : nullptr;
+  }
+  // Marks the item's chain broken (when it has one): its later items will not apply.
+  void BreakChain() {
+    ApplyChain* c = chain();
+    if (c == nullptr || c->broken) return;
+    c->broken = true;
+    c->failed_peer_sequence = replicated ? replicated->peer_sequence : 0;
+  }
+  // Answers the caller with a failure, whatever the kind; breaks its chain.
   void Fail(const Status& status) {
+    BreakChain();
     if (is_local()) {
       done(status);
     } else {

@@ -3,8 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include <boost/json/parse.hpp>
-
+#include "common/json_parse.h"
 #include "storage/key_codec.h"
 #include "storage/record_codec.h"
 #include "storage/store_impl.h"
@@ -125,8 +124,14 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database, std::vector<Pend
     if (ctx.item->is_local()) {
       ctx.status = Validate(txn.get(), *db, ctx, group);
       if (ctx.status.ok()) batch_status = ApplyRequest(txn.get(), *db, ctx, group);
+    } else if (const ApplyChain* chain = ctx.item->chain(); chain && chain->broken) {
+      ctx.status = Status::Conflict(
+          "not applied: transaction " + std::to_string(chain->failed_peer_sequence) +
+          " of this link failed before it");
     } else {
       ctx.status = ValidateRemote(txn.get(), *db, ctx, group);
+      // Later items of the same link (maybe in this very group) must not apply.
+      if (!ctx.status.ok()) ctx.item->BreakChain();
       if (ctx.status.ok()) batch_status = ApplyRemote(txn.get(), *db, ctx, group);
     }
   }
@@ -312,7 +317,7 @@ Status StoreImpl::ApplyOp(MDB_txn* txn, WriteOp& op, const std::string& enc_key,
   json::object old_doc;
   if (old_live) {
     boost::system::error_code ec;
-    json::value parsed = json::parse(json::string_view(old_json.data(), old_json.size()), ec);
+    json::value parsed = ParseJson(old_json, ec);
     if (ec || !parsed.is_object()) return Status::Corruption("stored record is not a JSON object");
     old_doc = std::move(parsed.get_object());
   }

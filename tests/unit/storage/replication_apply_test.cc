@@ -741,3 +741,57 @@ TEST_F(ReplicationTest, DroppedTableCanBeRecreatedEmpty) {
 
 }  // namespace
 }  // namespace meshdb::storage::testing
+
+namespace meshdb::storage::testing {
+namespace {
+
+// A link's transactions queued behind one that fails are not applied, so its cursor never
+// moves past the failed one (outside testing saw peers resume past a poisoned transaction).
+TEST_F(ReplicationTest, TransactionsQueuedBehindAFailedOneOnTheSameChainAreNotApplied) {
+  auto chain = std::make_shared<ApplyChain>();
+  ReplicatedTxn good_before = Put(9, 1, V(100), 1, "a");
+  ReplicatedTxn bad = Txn(9, 2, V(101), {{"dog", Key(2), Rec(V(101), 9, {}) + "not json"}});
+  ReplicatedTxn good_after = Put(9, 3, V(102), 3, "c");
+  ReplicatedTxn other_link = Put(5, 1, V(103), 4, "d");
+  other_link.peer_name = "peer-c";
+  for (ReplicatedTxn* t : {&good_before, &bad, &good_after}) t->chain = chain;
+  // Queued back to back, so the writer may take them into one group commit.
+  std::vector<std::promise<Result<ApplyResult>>> done(4);
+  std::vector<ReplicatedTxn> txns;
+  txns.push_back(std::move(good_before));
+  txns.push_back(std::move(bad));
+  txns.push_back(std::move(good_after));
+  txns.push_back(std::move(other_link));
+  for (size_t i = 0; i < txns.size(); ++i) {
+    store_->ApplyReplicatedAsync(std::move(txns[i]), [&done, i](Result<ApplyResult> r) {
+      done[i].set_value(std::move(r));
+    });
+  }
+  auto first = done[0].get_future().get();
+  auto failed = done[1].get_future().get();
+  auto behind = done[2].get_future().get();
+  auto other = done[3].get_future().get();
+  EXPECT_TRUE(first.ok());
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), Status::Code::kCorruption);
+  ASSERT_FALSE(behind.ok());
+  EXPECT_EQ(behind.status().code(), Status::Code::kConflict) << behind.status().ToString();
+  EXPECT_NE(behind.status().message().find("transaction 2 "), std::string::npos)
+      << behind.status().message();
+  EXPECT_TRUE(other.ok()) << "another link's chain is not affected";
+  EXPECT_EQ(*store_->PeerCursor("dev", "peer-b"), 1u);
+  EXPECT_EQ(Name(1), "a");
+  EXPECT_FALSE(Get("dev", "dog", 3).has_value());
+  EXPECT_EQ(Name(4), "d");
+  EXPECT_EQ(Vector(), "5:1 9:1 ");
+
+  // A new link (a new chain) starts clean: the same transactions apply in order.
+  auto fresh = std::make_shared<ApplyChain>();
+  ReplicatedTxn retry = Put(9, 2, V(101), 2, "b");
+  retry.chain = fresh;
+  ASSERT_TRUE(store_->ApplyReplicated(std::move(retry)).ok());
+  EXPECT_EQ(*store_->PeerCursor("dev", "peer-b"), 2u);
+}
+
+}  // namespace
+}  // namespace meshdb::storage::testing

@@ -1,0 +1,109 @@
+#include "common/json_parse.h"
+
+#include <charconv>
+#include <string>
+
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/error.hpp>
+#include <boost/json/value_stack.hpp>
+
+namespace meshdb {
+
+namespace json = boost::json;
+
+namespace {
+
+// Builds the value on a value_stack as Boost.JSON's own parser does; only doubles differ.
+class ValueBuilder {
+ public:
+  static constexpr size_t max_object_size = json::object::max_size();
+  static constexpr size_t max_array_size = json::array::max_size();
+  static constexpr size_t max_key_size = json::string::max_size();
+  static constexpr size_t max_string_size = json::string::max_size();
+
+  json::value_stack stack;
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) { return true; }
+  bool on_object_end(size_t n, json::error_code&) {
+    stack.push_object(n);
+    return true;
+  }
+  bool on_array_begin(json::error_code&) { return true; }
+  bool on_array_end(size_t n, json::error_code&) {
+    stack.push_array(n);
+    return true;
+  }
+  bool on_key_part(json::string_view s, size_t, json::error_code&) {
+    stack.push_chars(s);
+    return true;
+  }
+  bool on_key(json::string_view s, size_t, json::error_code&) {
+    stack.push_key(s);
+    return true;
+  }
+  bool on_string_part(json::string_view s, size_t, json::error_code&) {
+    stack.push_chars(s);
+    return true;
+  }
+  bool on_string(json::string_view s, size_t, json::error_code&) {
+    stack.push_string(s);
+    return true;
+  }
+  bool on_number_part(json::string_view s, json::error_code&) {
+    number_text_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_int64(int64_t i, json::string_view, json::error_code&) {
+    number_text_.clear();
+    stack.push_int64(i);
+    return true;
+  }
+  bool on_uint64(uint64_t u, json::string_view, json::error_code&) {
+    number_text_.clear();
+    stack.push_uint64(u);
+    return true;
+  }
+  bool on_double(double approximate, json::string_view s, json::error_code&) {
+    number_text_.append(s.data(), s.size());
+    double exact = 0;
+    const char* first = number_text_.data();
+    const char* last = first + number_text_.size();
+    auto [end, err] = std::from_chars(first, last, exact);
+    // Out of range (overflow, or an underflow from_chars will not round): keep Boost.JSON's
+    // +-infinity or zero/subnormal.
+    stack.push_double(err == std::errc() && end == last ? exact : approximate);
+    number_text_.clear();
+    return true;
+  }
+  bool on_bool(bool b, json::error_code&) {
+    stack.push_bool(b);
+    return true;
+  }
+  bool on_null(json::error_code&) {
+    stack.push_null();
+    return true;
+  }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+
+ private:
+  std::string number_text_;  // the number's text so far, when it arrives in parts
+};
+
+}  // namespace
+
+json::value ParseJson(std::string_view text, boost::system::error_code& ec, size_t* consumed) {
+  json::parse_options options;
+  options.max_depth = kMaxJsonDepth;
+  json::basic_parser<ValueBuilder> parser(options);
+  parser.handler().stack.reset();
+  size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  if (!ec && used < text.size()) ec = json::error::extra_data;
+  if (consumed != nullptr) *consumed = used;
+  if (ec) return nullptr;
+  return parser.handler().stack.release();
+}
+
+}  // namespace meshdb
