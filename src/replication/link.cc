@@ -77,6 +77,24 @@ uint16_t CloseCodeFor(ErrorCode code) {
   }
 }
 
+// Frames that carry the peer's data to our subscriber half.
+bool FeedsTheSubscriber(MessageType type) {
+  switch (type) {
+    case MessageType::kSchema:
+    case MessageType::kTransactions:
+    case MessageType::kCopyBegin:
+    case MessageType::kCopyChunk:
+    case MessageType::kCopyEnd:
+    case MessageType::kMergeBegin:
+    case MessageType::kMergeHashes:
+    case MessageType::kMergeRows:
+    case MessageType::kMergeEnd:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 const char* LinkStateName(LinkState s) {
@@ -510,7 +528,9 @@ Status Link::OnFrame(Message&& m) {
     }
     return Status::Ok();
   };
-  switch (TypeOf(m)) {
+  const MessageType type = TypeOf(m);
+  if (apply_stopped_ && FeedsTheSubscriber(type)) return Status::Ok();  // see StopApplying
+  switch (type) {
     case MessageType::kHello:
       return Status::InvalidArgument("second Hello");
     case MessageType::kError: {

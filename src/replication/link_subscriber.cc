@@ -1,6 +1,7 @@
 // Link, subscriber half: Subscribe, then applying Schema, Transactions and copy frames
 // through the store's writer, acknowledging what was committed (docs/protocol.md §3.3-3.6).
 #include <boost/asio/post.hpp>
+#include <chrono>
 #include <utility>
 
 #include "common/log.h"
@@ -130,6 +131,7 @@ void Link::OnTransactions(Transactions&& t) {
     txn.origin_sequence = e.origin_sequence;
     txn.version = e.version;
     txn.partial = e.partial || RulesExcludeTables(rules_);
+    txn.chain = apply_chain_;
     txn.writes.reserve(e.writes.size());
     for (auto& w : e.writes) {
       if (!known_tables_.contains(w.table)) {
@@ -167,16 +169,24 @@ void Link::OnApplied(uint64_t peer_sequence, Status st, bool copy_end) {
   if (pending_applies_ > 0) --pending_applies_;
   if (read_gate_) read_gate_->cancel();
   if (!st.ok()) {
-    log_->error("peer {} db {}: applying sequence {} failed: {}", peer_name_, database_,
-                peer_sequence, st.ToString());
-    Fail(ErrorCode::kInternal, "apply failed: " + st.message());
+    StopApplying(peer_sequence, "applying transaction " + std::to_string(peer_sequence), st);
     return;
   }
   applied_seq_ = std::max(applied_seq_, peer_sequence);
+  bool error_cleared = false;
   {
     std::lock_guard<std::mutex> lock(slot_->mu);
     slot_->applied_sequence = applied_seq_;
     slot_->last_applied_local_ms = NowMs();
+    if (!slot_->apply_error.empty() && applied_seq_ >= slot_->apply_error_sequence) {
+      slot_->apply_error.clear();
+      slot_->apply_error_sequence = 0;
+      error_cleared = true;
+    }
+  }
+  if (error_cleared) {
+    log_->info("peer {} db {}: applying resumed past the transaction that failed", peer_name_,
+               database_);
   }
   if (ack_posted_) return;
   ack_posted_ = true;
@@ -186,6 +196,26 @@ void Link::OnApplied(uint64_t peer_sequence, Status st, bool copy_end) {
       self->acked_sent_ = self->applied_seq_;
       self->SendMessage(Ack{self->database_, self->applied_seq_});
     }
+  });
+}
+
+void Link::StopApplying(uint64_t peer_sequence, const std::string& what, const Status& st) {
+  if (apply_stopped_) return;  // what was queued behind the first failure fails too
+  apply_stopped_ = true;
+  const uint64_t retry_ms = service_->options().reconnect_max_ms;
+  const std::string error = what + " of database " + database_ + " from " + peer_name_ +
+                           " failed: " + st.ToString();
+  log_->error("{}; applying from this peer stopped, retrying in {} ms", error, retry_ms);
+  {
+    std::lock_guard<std::mutex> lock(slot_->mu);
+    slot_->apply_error = error;
+    slot_->apply_error_sequence = peer_sequence;
+    slot_->copy_progress.reset();
+  }
+  retry_timer_.emplace(strand_);
+  retry_timer_->expires_after(std::chrono::milliseconds(retry_ms));
+  retry_timer_->async_wait([self = shared_from_this(), error](const boost::system::error_code& ec) {
+    if (!ec) self->Fail(ErrorCode::kInternal, error);  // tells the peer why, then closes
   });
 }
 
@@ -249,6 +279,7 @@ void Link::OnCopyChunk(CopyChunk&& c) {
 void Link::ApplyChunk(storage::CopyChunk chunk, std::string what,
                       std::function<void(Link&)> on_applied) {
   ++pending_chunks_;
+  chunk.chain = apply_chain_;
   service_->BeginStoreCall();
   service_->store()->ApplyCopyChunkAsync(
       std::move(chunk),
@@ -261,9 +292,7 @@ void Link::ApplyChunk(storage::CopyChunk chunk, std::string what,
           --self->pending_chunks_;
           if (self->read_gate_) self->read_gate_->cancel();
           if (!st.ok()) {
-            self->log_->error("peer {} db {}: {} failed: {}", self->peer_name_, self->database_,
-                              what, st.ToString());
-            self->Fail(ErrorCode::kInternal, what + " failed: " + st.message());
+            self->StopApplying(0, what, st);
             return;
           }
           on_applied(*self);

@@ -529,7 +529,20 @@ bool ServiceImpl::UnregisterLink(Link* link) {
   auto it = links_.find({link->peer_name(), link->database()});
   if (it == links_.end() || it->second.get() != link) return false;
   links_.erase(it);
+  ForgetUnlistedPeerLocked(link->peer_name());
   return true;
+}
+
+void ServiceImpl::ForgetUnlistedPeerLocked(const std::string& name) {
+  for (const auto& [key, link] : links_) {
+    if (key.first == name) return;
+  }
+  std::erase_if(peers_, [&](const std::shared_ptr<PeerEntry>& e) {
+    if (e->listed || e->spec.name != name) return false;
+    e->removed = true;  // its dialers, if any, stop
+    log_->info("peer {}: last connection closed and not a member: forgotten", name);
+    return true;
+  });
 }
 
 void ServiceImpl::OnCommit(const std::string& database) {
@@ -660,7 +673,12 @@ boost::json::array ServiceImpl::ConnectionsStatus() {
           (slot.last_received_local_ms && now - slot.last_received_local_ms < 1000);
       s["lastReceivedStatus"] =
           slot.copy_progress ? "Copying" : (receiving ? "Receiving" : "Waiting");
-      s["state"] = LinkStateName(slot.state);
+      s["state"] = slot.apply_error.empty() ? LinkStateName(slot.state) : "Error";
+      if (slot.apply_error.empty()) {
+        s["last_error"] = nullptr;
+      } else {
+        s["last_error"] = slot.apply_error;
+      }
       s["sent_sequence"] = slot.sent_sequence;
       s["acked_sequence"] = slot.acked_sequence;
       s["local_sequence"] = local;

@@ -84,6 +84,7 @@ struct PeerTableHash {
 struct PeerVerifyResult {
   std::string peer;
   std::string error;  // "" when the peer answered
+  bool unreachable = false;  // a member with no live link for the database (error says so)
   std::vector<PeerTableHash> tables;
 };
 
@@ -118,7 +119,8 @@ class ReplicationService {
 
   // cluster_verify: asks every peer with a live link for `database` for its table hashes
   // (`table` "" = every replicated table). `done` runs once, on a service thread, within
-  // about 10 s (peers that did not answer carry an error).
+  // about 10 s (peers that did not answer carry an error). Every other member of the cluster
+  // (a peer SetPeers listed, not removed) is in the results too, as unreachable.
   virtual void VerifyPeers(const std::string& database, const std::string& table,
                            std::function<void(std::vector<PeerVerifyResult>)> done) = 0;
 

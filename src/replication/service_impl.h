@@ -71,6 +71,11 @@ struct Slot {
   uint64_t last_applied_local_ms = 0;
   double back_pressure = 0;
   std::optional<std::pair<uint64_t, uint64_t>> copy_progress;  // records, total
+  // Why applying the peer's transactions stopped ("" while they apply): shown as state
+  // "Error" and last_error until the failed transaction (apply_error_sequence; 0 for a copy
+  // or merge chunk) is applied by a later link.
+  std::string apply_error;
+  uint64_t apply_error_sequence = 0;
 };
 
 // Sets slot->state and logs "peer P db D: Old -> New" when it changed.
@@ -151,6 +156,13 @@ class Link : public std::enable_shared_from_this<Link> {
                   std::function<void(Link&)> on_applied);
   void OnCopyEnd(CopyEnd&& c);
   void OnApplied(uint64_t peer_sequence, Status st, bool copy_end);
+  // A transaction (peer_sequence; 0 for a copy or merge chunk) could not be applied: logs
+  // and shows why (Slot::apply_error), stops applying and acknowledging on this link (the
+  // store refuses what was queued behind it: storage::ApplyChain) and closes the link after
+  // reconnect_max_ms so a new one retries from the stored position. The link stays open
+  // until then: the peer's pulls from us and cluster_verify go on working.
+  // OnApplied clears the slot's error once a later link applied past it.
+  void StopApplying(uint64_t peer_sequence, const std::string& what, const Status& st);
   // Publisher side.
   Status OnSubscribe(Subscribe&& s);
   void Pump();
@@ -222,6 +234,11 @@ class Link : public std::enable_shared_from_this<Link> {
   bool copy_is_partial_ = false;  // no vector floor: the copied rows are logged as ours
   std::unordered_set<std::string> known_tables_;
   std::optional<asio::steady_timer> read_gate_;  // wakes the read loop when applies drain
+  // Every store call of this link, in order: one failure stops the rest (StopApplying).
+  const std::shared_ptr<storage::ApplyChain> apply_chain_ =
+      std::make_shared<storage::ApplyChain>();
+  bool apply_stopped_ = false;  // frames for the subscriber half are dropped
+  std::optional<asio::steady_timer> retry_timer_;
   // Publisher.
   bool subscribed_ = false;
   bool copy_running_ = false;
@@ -306,6 +323,9 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   void EnsureDialersLocked(const std::shared_ptr<PeerEntry>& peer);  // mu_ held
   void StartDialerLocked(const std::shared_ptr<PeerEntry>& peer, const std::string& db);
   bool LiveLinkLocked(const std::string& peer_name, const std::string& db);
+  // A peer known only from inbound Hellos (SetPeers never listed it: not a member) is
+  // dropped once its last link closed, so a client that forged Hellos leaves no trace.
+  void ForgetUnlistedPeerLocked(const std::string& name);
   // Dropped by SetPeers or named by SetRemovedNodes: refused and never linked.
   bool RefusedLocked(const std::string& name) const;
   void OnCommit(const std::string& database);

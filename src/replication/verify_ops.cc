@@ -49,6 +49,11 @@ json::object BuildResponse(const std::string& database, const std::string& node_
     json::object nodes;
     bool matches = true;
     for (const auto& p : peers) {
+      if (p.unreachable) {
+        nodes[p.peer] = json::object{{"unreachable", true}, {"error", p.error}};
+        matches = false;
+        continue;
+      }
       if (!p.error.empty()) {
         nodes[p.peer] = json::object{{"error", p.error}};
         matches = false;
@@ -75,7 +80,16 @@ json::object BuildResponse(const std::string& database, const std::string& node_
   out["database"] = database;
   out["node_name"] = node_name;
   out["tables"] = std::move(tables);
+  json::array unreachable;
+  bool all_answered = true;
+  for (const auto& p : peers) {
+    if (p.unreachable) unreachable.push_back(json::string(p.peer));
+    if (!p.error.empty()) all_answered = false;
+  }
+  // The whole answer: true only when every known member answered and every table matched.
+  out["matches"] = all_answered && differing.empty();
   out["differing_tables"] = std::move(differing);
+  out["unreachable"] = std::move(unreachable);
   return out;
 }
 

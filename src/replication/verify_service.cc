@@ -31,7 +31,9 @@ struct VerifyGather {
       if (fired) return;
       fired = true;
       if (timed_out) {
-        for (const auto& peer : waiting) results.push_back(PeerVerifyResult{peer, "timed out", {}});
+        for (const auto& peer : waiting) {
+          results.push_back(PeerVerifyResult{peer, "timed out", false, {}});
+        }
       }
       out = std::move(results);
     }
@@ -45,14 +47,24 @@ struct VerifyGather {
 void ServiceImpl::VerifyPeers(const std::string& database, const std::string& table,
                               std::function<void(std::vector<PeerVerifyResult>)> done) {
   std::vector<std::shared_ptr<Link>> links;
+  std::vector<PeerVerifyResult> unreachable;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [key, link] : links_) {
       if (key.second == database) links.push_back(link);
     }
+    for (const auto& peer : peers_) {
+      const std::string& name = peer->spec.name;
+      if (!peer->listed || peer->removed || membership_removed_.contains(name)) continue;
+      if (!name.empty() && links_.contains({name, database})) continue;  // asked below
+      unreachable.push_back(PeerVerifyResult{
+          name.empty() ? peer->spec.url : name,
+          "unreachable: no live replication link for database " + database, true, {}});
+    }
   }
   auto gather = std::make_shared<VerifyGather>();
   gather->done = std::move(done);
+  gather->results = std::move(unreachable);
   gather->remaining = links.size();
   for (const auto& link : links) gather->waiting.push_back(link->peer_name());
   if (links.empty() || stopping()) {
@@ -70,7 +82,7 @@ void ServiceImpl::VerifyPeers(const std::string& database, const std::string& ta
       {
         std::lock_guard<std::mutex> lock(gather->mu);
         if (gather->fired) return;
-        PeerVerifyResult result{peer, std::move(r.error), {}};
+        PeerVerifyResult result{peer, std::move(r.error), false, {}};
         for (auto& t : r.tables) {
           result.tables.push_back(PeerTableHash{std::move(t.table), t.hash, t.record_count});
         }

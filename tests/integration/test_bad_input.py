@@ -76,6 +76,49 @@ class BadInputTest(harness.NodeTestCase):
         self.assertEqual(status, 400, body)
         self.assertIn("error", body)
 
+    def test_numbers_a_double_cannot_hold_are_refused(self):
+        # Issue 8 item 1: 1e400 used to answer 200, and then every full scan of the table
+        # answered 500 and every peer failed to apply the transaction.
+        node = self.node
+        node.ok({"operation": "add_role", "role": "inserter", "permission": {
+            "super_user": False, "dev": {"tables": {"dog": {"read": True, "insert": True, "update": False,
+                                                            "delete": False, "attribute_permissions": []}}}}})
+        node.ok({"operation": "add_user", "username": "inserter", "password": "pw-9876", "role": "inserter",
+                 "active": True})
+        self.addCleanup(node.ok, {"operation": "drop_role", "id": "inserter"})
+        self.addCleanup(node.ok, {"operation": "drop_user", "username": "inserter"})
+        inserter = {"Content-Type": "application/json",
+                    "Authorization": "Basic " + base64.b64encode(b"inserter:pw-9876").decode()}
+        cases = [
+            ("insert", b'[{"id":"x","v":1e400}]', "'records[0].v'"),
+            ("insert", b'[{"id":"x","v":-1e400}]', "'records[0].v'"),
+            ("insert", b'[{"id":"x","deep":{"a":[1,2,{"b":1E999}]}}]', "'records[0].deep.a[2].b'"),
+            ("insert", b'[{"id":"x","v":1' + b"0" * 400 + b'}]', "'records[0].v'"),
+            ("update", b'[{"id":1,"v":-2e308}]', "'records[0].v'"),
+            ("upsert", b'[{"id":"y","ok":1},{"id":"z","v":[1.8e308]}]', "'records[1].v[0]'"),
+        ]
+        for op, records, field in cases:
+            data = b'{"operation":"%s","database":"dev","table":"dog","records":%s}' % (op.encode(), records)
+            for headers in (self.admin_headers(), inserter):
+                with self.subTest(op=op, records=records[:40], user=headers["Authorization"][:12]):
+                    status, _, body = self.post(data, headers)
+                    self.assertEqual(status, 400, body)
+                    self.assertIn(field, body.get("error", ""), body)
+                    self.assertIn("out of range", body["error"], body)
+        # Nothing was written (tearDown compares every row) and a full scan still answers.
+        rows = node.ok({"operation": "search_by_value", "database": DB, "table": TABLE,
+                        "search_attribute": "id", "search_value": "*", "get_attributes": ["*"]})
+        self.assertEqual(sorted(r["id"] for r in rows), [r["id"] for r in RECORDS])
+        # The largest finite doubles and numbers that underflow to zero are fine, and come back.
+        big = b'{"operation":"upsert","database":"dev","table":"dog","records":[{"id":1,"name":"dog1",' \
+              b'"max":1.7976931348623157e308,"tiny":5e-324,"under":1e-400,"r":0.8736451234567891}]}'
+        status, _, body = self.post(big, self.admin_headers())
+        self.assertEqual(status, 200, body)
+        got = node.ok({"operation": "search_by_id", "database": DB, "table": TABLE, "ids": [1],
+                       "get_attributes": ["max", "tiny", "under", "r"]})
+        self.assertEqual(got, [{"max": 1.7976931348623157e308, "tiny": 5e-324, "under": 0, "r": 0.8736451234567891}])
+        node.ok({"operation": "upsert", "database": DB, "table": TABLE, "records": [RECORDS[0]]})
+
     def test_empty_body(self):
         status, _, body = self.post(b"", self.admin_headers())
         self.assertEqual((status, body),

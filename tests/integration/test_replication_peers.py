@@ -12,10 +12,12 @@ A positive control (super_user credentials, a valid Hello) shows the node does a
 import base64
 import hashlib
 import hmac
+import json
 import os
 import re
 import socket
 import struct
+import threading
 import time
 
 import cluster
@@ -28,6 +30,7 @@ MAX_FRAME = 16 << 20
 
 # Message types and error codes (docs/protocol.md §3).
 HELLO, ERROR, SUBSCRIBE, TRANSACTIONS = 1, 2, 3, 7
+VERIFY_REQUEST, VERIFY_RESPONSE = 18, 19
 PROTOCOL_VERSION = 2
 E_PROTOCOL, E_VERSION, E_UNAUTHORIZED, E_NAME, E_TOO_LARGE = 1, 2, 3, 4, 5
 
@@ -83,16 +86,58 @@ def node_token(key, name):
     return "MeshNode %s:%s" % (name, hmac.new(key.encode(), name.encode(), hashlib.sha256).hexdigest())
 
 
+def string_key(s):
+    """A primary key as storage encodes it (src/storage/key_codec.h): tag 0x05, then UTF-8."""
+    return b"\x05" + s.encode()
+
+
+def record_bytes(version, origin, doc):
+    """Stored record bytes (src/storage/record_codec.h): format 1, flags, version, origin, JSON."""
+    return bytes([1, 0]) + struct.pack(">QI", version, origin) + json.dumps(doc).encode()
+
+
+def txn_entry(sender_sequence, origin, origin_sequence, version, writes):
+    """One Transactions entry: writes are (table, key bytes, value bytes)."""
+    out = (varint(sender_sequence) + varint(origin) + varint(origin_sequence) + varint(version) + varint(0)
+           + varint(len(writes)))
+    for table, key, value in writes:
+        out += string(table) + string(key) + string(value)
+    return out
+
+
+def read_string(data, pos):
+    n, pos = read_varint(data, pos)
+    return data[pos:pos + n], pos + n
+
+
+def subscribe_position(payload):
+    """(start tag, after_sender_sequence or None) of a Subscribe frame (docs/protocol.md §3.3)."""
+    _, pos = read_string(payload, 1)  # database
+    count, pos = read_varint(payload, pos)
+    for _ in range(count):
+        _, pos = read_string(payload, pos)
+    tag = payload[pos]
+    pos += 1
+    if tag != 0:
+        return tag, None
+    entries, pos = read_varint(payload, pos)
+    for _ in range(2 * entries):
+        _, pos = read_varint(payload, pos)
+    after, pos = read_varint(payload, pos)
+    return tag, after
+
+
 # -- a minimal WebSocket client --------------------------------------------------------------------
 
 class WsClient:
-    def __init__(self, node, authorization, source_ip=None, timeout=5):
+    def __init__(self, node, authorization, source_ip=None, timeout=5, database=None):
         self.node = node
         self.sock = socket.create_connection((node.ip, node.port), timeout=timeout,
                                              source_address=(source_ip, 0) if source_ip else None)
         self.buf = b""
         key = base64.b64encode(os.urandom(16)).decode()
-        lines = ["GET /replication HTTP/1.1", "Host: %s:%d" % (node.ip, node.port), "Upgrade: websocket",
+        target = "/replication" + ("?database=" + database if database else "")
+        lines = ["GET %s HTTP/1.1" % target, "Host: %s:%d" % (node.ip, node.port), "Upgrade: websocket",
                  "Connection: Upgrade", "Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13",
                  "Sec-WebSocket-Protocol: " + SUBPROTOCOL]
         if authorization:
@@ -389,6 +434,121 @@ class BadPeerTest(cluster.ClusterTestCase):
         out = c.outcome()
         self.assert_closed(out, {E_PROTOCOL, 6}, {1002, 1011}, "a Transactions entry with garbage record bytes")
         self.assert_unchanged_and_logged(r"corrupt|record|decode|invalid|protocol", "garbage record bytes")
+
+
+class UnappliableTransactionTest(cluster.ClusterTestCase):
+    """Issue 8 item 1: a transaction the node cannot apply is never skipped silently. A peer
+    (made by hand, so it can send what no meshdb node would) publishes three transactions: a good
+    one, one whose record cannot be decoded, and another good one. The node must apply the first,
+    stop before the second, show why in cluster_status, never apply the third, and resume from
+    before the failed one when the link is made again; cluster_verify must report the divergence."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.node = cls.new_node(name="B")
+        cls.node.repl_name = cls.node.ip
+        cls._class_nodes = [cls.node]
+        # A failed link is retried after reconnectMaxMs: long enough here to look at it.
+        cls.node.start(["--REPLICATION_HOSTNAME", cls.node.ip, "--REPLICATION_RECONNECTMINMS", "50",
+                        "--REPLICATION_RECONNECTMAXMS", "4000"])
+        cls.node.ok({"operation": "create_table", "database": DB, "table": T, "primary_key": "id"})
+
+    def publish(self, name):
+        c = WsClient(self.node, cluster.basic(self.node.username, self.node.password), database=DB)
+        self.addCleanup(c.close)
+        self.assertEqual(c.status, 101)
+        c.send(hello(name, caps=("txn-batch", "copy", "credit", "verify")))
+        c.sock.settimeout(10)
+        while True:  # until the node subscribes to us
+            opcode, payload = c.recv()
+            if opcode == 0x2 and payload and payload[0] == SUBSCRIBE:
+                return c, subscribe_position(payload)
+            self.assertFalse(opcode == 0x2 and payload and payload[0] == ERROR, payload)
+
+    def socket_of(self, peer):
+        return cluster.database_socket(cluster.cluster_status(self.node), peer, DB)
+
+    def test_failed_transaction_stops_the_link_and_is_retried_not_skipped(self):
+        peer = "poisoned-publisher"
+        origin = node_id(peer)
+        c, (tag, _) = self.publish(peer)
+        version = int(time.time() * 1000) << 16
+        good = lambda seq, key: (T, string_key(key), record_bytes(version + seq, origin, {"id": key, "seq": seq}))
+        entries = (txn_entry(1, origin, 1, version + 1, [good(1, "first")])
+                   + txn_entry(2, origin, 2, version + 2, [(T, string_key("bad"), record_bytes(version + 2, origin, {})
+                                                            + b"\xff not JSON")])
+                   + txn_entry(3, origin, 3, version + 3, [good(3, "third")]))
+        c.send(bytes([TRANSACTIONS]) + string(DB) + varint(3) + entries)
+
+        cluster.wait_record(self.node, DB, T, "first")
+        wait_until(lambda: (self.socket_of(peer) or {}).get("state") == "Error", 10,
+                   "cluster_status state Error for %s" % peer)
+        sock = self.socket_of(peer)
+        error = sock.get("last_error") or ""
+        for part in ("transaction 2 ", "database dev", peer, "JSON"):
+            self.assertIn(part, error, sock)
+        self.assertEqual(sock["applied_sequence"], 1, sock)
+
+        # cluster_verify reports the divergence while the link is stopped: the peer answers
+        # that it holds two rows, the node one.
+        answer = {}
+        verify = threading.Thread(target=lambda: answer.update(
+            reply=self.node.op({"operation": "cluster_verify", "database": DB})))
+        verify.start()
+        self.addCleanup(verify.join, 15)
+        c.sock.settimeout(10)
+        while True:
+            opcode, payload = c.recv()
+            if opcode == 0x9:
+                c.send(payload, 0xA)
+            self.assertNotEqual(opcode, 0x8, "link closed before cluster_verify asked")
+            if opcode == 0x2 and payload and payload[0] == VERIFY_REQUEST:
+                break
+        request_id, pos = read_varint(payload, 1)
+        c.send(bytes([VERIFY_RESPONSE]) + varint(request_id) + string(DB) + string("")
+               + varint(1) + string(T) + varint(12345) + varint(2))
+        verify.join(15)
+        status, body = answer["reply"]
+        self.assertEqual(status, 200, body)
+        self.assertFalse(body["matches"], body)
+        self.assertEqual(body["differing_tables"], [T], body)
+        self.assertEqual(body["tables"][0]["nodes"][peer]["record_count"], 2, body)
+        self.assertEqual(body["tables"][0]["record_count"], 1, body)
+
+        # The node closes the link (Error naming the transaction) and, when the peer links again,
+        # resumes from after transaction 1: transaction 2 is not skipped.
+        out = c.outcome()
+        self.assertTrue(any(code == 6 and "transaction 2 " in reason for code, reason in out["errors"]), out)
+        c.close()
+        c2, (tag, after) = self.publish(peer)
+        self.assertEqual((tag, after), (0, 1), "the node must resume right after the last applied transaction")
+        cluster.assert_stays_absent(self, self.node, DB, T, "third")
+
+        # Once the peer sends a good transaction 2, everything applies and the error clears.
+        c2.send(bytes([TRANSACTIONS]) + string(DB) + varint(2)
+                + txn_entry(2, origin, 2, version + 2, [good(2, "second")])
+                + txn_entry(3, origin, 3, version + 3, [good(3, "third")]))
+        cluster.wait_record(self.node, DB, T, "third")
+        cluster.wait_record(self.node, DB, T, "second")
+        wait_until(lambda: (self.socket_of(peer) or {}).get("last_error") is None, 10, "the error cleared")
+        self.assertNotEqual(self.socket_of(peer)["state"], "Error")
+
+    def test_forged_hellos_leave_no_trace(self):
+        # Issue 8 item 5: names from Hellos of a client that never became a member were listed
+        # in cluster_status until restart.
+        for name in ("evil1", "evil2"):
+            c = WsClient(self.node, cluster.basic(self.node.username, self.node.password))
+            self.assertEqual(c.status, 101)
+            c.send(hello(name))
+            c.sock.settimeout(10)
+            opcode, payload = c.recv()
+            self.assertEqual(payload[0], HELLO)
+            wait_until(lambda: any(x["name"] == name for x in cluster.cluster_status(self.node)["connections"]), 10,
+                       "%s listed while connected" % name)
+            c.close()
+        names = lambda: [x["name"] for x in cluster.cluster_status(self.node)["connections"]]
+        wait_until(lambda: not {"evil1", "evil2"} & set(names()), 10, "forged peers gone from cluster_status")
 
 
 if __name__ == "__main__":
