@@ -181,6 +181,30 @@ class MergeTest(cluster.ClusterTestCase):
         self.assertEqual(status, 403, body)
         self.assertIn("clusterVerify", str(body))
 
+    def test_02b_verify_never_gives_a_false_all_clear(self):
+        # Issue 8 item 4: with no live link, cluster_verify answered "nodes": {} and matches.
+        a, b = self.start_pair()
+        self.create_table(a, DB, "cat")
+        self.insert(a, DB, "cat", [{"id": 1}])
+        wait_converged([a, b], DB, 30, min_rows=1)
+        both = lambda: self.verify(a)
+        wait_until(lambda: both()["matches"], 20, "cluster_verify to match while linked")
+        got = both()
+        self.assertEqual(got["unreachable"], [])
+        self.assertEqual(got["tables"][0]["nodes"][b.repl_name]["record_count"], 1, got)
+
+        b.kill9()
+        wait_until(lambda: not cluster.connected(a, b, DB), 10, "A to see B gone")
+        got = self.verify(a)
+        self.assertFalse(got["matches"], got)
+        self.assertEqual(got["unreachable"], [b.repl_name], got)
+        cat = [t for t in got["tables"] if t["table"] == "cat"][0]
+        self.assertFalse(cat["matches"], got)
+        self.assertTrue(cat["nodes"][b.repl_name]["unreachable"], got)
+
+        b.start()
+        wait_until(lambda: self.verify(a)["matches"], 30, "cluster_verify to match after B is back")
+
     def test_03_figure_merge_100k_keys_1pct_differing(self):
         a, b = self.start_pair()
         self.create_table(a, DB, "big")
