@@ -6,6 +6,7 @@
 #include <ctime>
 #include <utility>
 
+#include "replication/publish_filter.h"
 #include "security/base64.h"
 
 namespace meshdb::replication {
@@ -227,22 +228,25 @@ std::vector<PeerSpec> ComputePeers(const PeerInputs& in) {
     by_name.emplace(row.name, std::move(spec));
   }
 
-  // Tables this node subscribed explicitly with some peer leave its automatic mesh: links
-  // without explicit subscriptions of their own neither publish nor subscribe them.
+  // A database this node subscribed explicitly with some peer leaves its automatic mesh
+  // (links without explicit subscriptions of their own), every table of it: what the
+  // explicit link leaves out, listed or not, must not reach that peer's cluster another way.
+  // Of the system database only the listed tables leave: membership must keep flowing.
+  // Everything else still replicates fully ("*"/"*").
   std::vector<TableSubscription> excluded;
+  auto exclude_once = [&](const std::string& database, const std::string& table) {
+    for (const TableSubscription& e : excluded) {
+      if (e.database == database && e.table == table) return;
+    }
+    excluded.push_back(TableSubscription{database, table, false, false});
+  };
   for (const auto& [name, state] : in.local) {
     if (state.removed || !state.subscriptions.is_array()) continue;
-    for (TableSubscription s : ParseSubscriptions(state.subscriptions)) {
-      bool seen = false;
-      for (const TableSubscription& e : excluded) {
-        seen = seen || (e.database == s.database && e.table == s.table);
-      }
-      if (seen) continue;
-      s.publish = false;
-      s.subscribe = false;
-      excluded.push_back(std::move(s));
+    for (const TableSubscription& s : ParseSubscriptions(state.subscriptions)) {
+      exclude_once(s.database, s.database == kSystemDatabase ? s.table : "*");
     }
   }
+  if (!excluded.empty()) excluded.insert(excluded.begin(), TableSubscription{"*", "*", true, true});
   auto exclude = [&](PeerSpec& spec, const NodeRow* row) {
     if (excluded.empty()) return;
     if (!SubscriptionsForLink(in.self_name, row, state_of(spec.name)).owner.empty()) return;

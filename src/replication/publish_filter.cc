@@ -17,29 +17,47 @@ bool TableLeavesNode(const storage::TableDef& def) {
 
 namespace {
 
+bool IsWildcard(std::string_view name) { return name.empty() || name == "*"; }
+
+// The entry that decides db.table: the most specific of (db, table), (db, *), (*, table),
+// (*, *); nullptr when none matches.
 const TableSubscription* FindSubscription(const std::vector<TableSubscription>& subs,
                                           std::string_view database, std::string_view table) {
-  const TableSubscription* wildcard = nullptr;
+  const TableSubscription* best = nullptr;
+  int best_rank = 0;
   for (const auto& s : subs) {
-    if (s.database != database) continue;
-    if (s.table == table) return &s;
-    if (s.table.empty() || s.table == "*") wildcard = &s;
+    const bool any_database = s.database == "*";
+    if (s.database != database && !any_database) continue;
+    if (s.table != table && !IsWildcard(s.table)) continue;
+    const int rank = (any_database ? 0 : 2) + (IsWildcard(s.table) ? 0 : 1) + 1;
+    if (rank > best_rank) {
+      best = &s;
+      best_rank = rank;
+    }
   }
-  return wildcard;
+  return best;
+}
+
+// No subscriptions: full replication. With subscriptions, a table no entry covers does not
+// cross, except the system database's, which carry the cluster's membership.
+bool Allows(const std::vector<TableSubscription>& subs, std::string_view database,
+            std::string_view table, bool TableSubscription::*direction) {
+  if (subs.empty()) return true;
+  const TableSubscription* s = FindSubscription(subs, database, table);
+  if (s != nullptr) return s->*direction;
+  return database == kSystemDatabase;
 }
 
 }  // namespace
 
 bool PublishesTable(const std::vector<TableSubscription>& subs, std::string_view database,
                     std::string_view table) {
-  const TableSubscription* s = FindSubscription(subs, database, table);
-  return s == nullptr || s->publish;
+  return Allows(subs, database, table, &TableSubscription::publish);
 }
 
 bool SubscribesTable(const std::vector<TableSubscription>& subs, std::string_view database,
                      std::string_view table) {
-  const TableSubscription* s = FindSubscription(subs, database, table);
-  return s == nullptr || s->subscribe;
+  return Allows(subs, database, table, &TableSubscription::subscribe);
 }
 
 bool AppliesRemoteRows(const storage::TableDef& local, const std::vector<TableSubscription>& subs) {

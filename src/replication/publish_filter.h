@@ -27,8 +27,11 @@ bool IsReplicatedSystemTable(std::string_view table);
 bool TableLeavesNode(const storage::TableDef& def);
 
 // The add_node `subscriptions` choice for db.table: publish (send) / subscribe (apply).
-// Empty subscriptions, or no entry for the table: true (full replication). An entry with
-// table "" or "*" applies to every table of its database.
+// Empty subscriptions: true (full replication). Otherwise the most specific entry decides:
+// (db, table), then (db, "*"), then ("*", table), then ("*", "*") (table "" counts as "*";
+// database "*" is every database). No entry: false -- explicit subscriptions carry exactly
+// what they list -- except in the system database, whose replicated tables (the cluster's
+// membership) keep flowing.
 bool PublishesTable(const std::vector<TableSubscription>& subs, std::string_view database,
                     std::string_view table);
 bool SubscribesTable(const std::vector<TableSubscription>& subs, std::string_view database,

@@ -13,9 +13,21 @@ namespace json = boost::json;
 std::vector<TableRule> RulesFor(const std::vector<TableSubscription>& subs,
                                 std::string_view database) {
   std::vector<TableRule> out;
+  if (subs.empty()) return out;
+  auto wildcard = [](const std::string& table) { return table.empty() || table == "*"; };
+  auto has_rule = [&](const std::string& table) {
+    return std::any_of(out.begin(), out.end(), [&](const TableRule& r) {
+      return r.table == table || (wildcard(r.table) && wildcard(table));
+    });
+  };
   for (const auto& s : subs) {
     if (s.database == database) out.push_back(TableRule{s.table, s.subscribe});
   }
+  for (const auto& s : subs) {  // entries for every database, where this one has none
+    if (s.database == "*" && !has_rule(s.table)) out.push_back(TableRule{s.table, s.subscribe});
+  }
+  // Tables no entry covers do not cross (SubscribesTable), but the system database's do.
+  if (database != kSystemDatabase && !has_rule("*")) out.push_back(TableRule{"*", false});
   std::sort(out.begin(), out.end(), [](const TableRule& a, const TableRule& b) {
     return std::tie(a.table, a.subscribe) < std::tie(b.table, b.subscribe);
   });

@@ -17,7 +17,9 @@
 
 namespace meshdb::replication {
 
-// The subscribe rules of `subs` for `database`, sorted by table (empty: every table).
+// The subscribe rules of `subs` for `database`, sorted by table (empty: every table). They
+// decide exactly as SubscribesTable does: a rule ("*", false) stands for the tables explicit
+// subscriptions leave unlisted.
 std::vector<TableRule> RulesFor(const std::vector<TableSubscription>& subs,
                                 std::string_view database);
 

@@ -138,15 +138,31 @@ TEST(PublishFilter, PublishedTablesHonourReplicateWhitelistAndSubscriptions) {
   std::vector<storage::TableDef> dev = {Def("dev", "dog"), Def("dev", "local", false),
                                         Def("dev", "cat")};
   EXPECT_EQ(PublishedTables(dev, {}, {}), (std::unordered_set<std::string>{"dog", "cat"}));
+  // Explicit subscriptions carry exactly what they list (issue 8 item 2): dog is unlisted.
   std::vector<TableSubscription> subs = {{"dev", "cat", false, true}};
-  EXPECT_EQ(PublishedTables(dev, subs, {}), (std::unordered_set<std::string>{"dog"}));
+  EXPECT_TRUE(PublishedTables(dev, subs, {}).empty());
+  std::vector<TableSubscription> both = {{"dev", "cat", false, true}, {"dev", "dog", true, false}};
+  EXPECT_EQ(PublishedTables(dev, both, {}), (std::unordered_set<std::string>{"dog"}));
   EXPECT_EQ(PublishedTables(dev, {}, {"cat"}), (std::unordered_set<std::string>{"cat"}));
   EXPECT_TRUE(SubscribesTable(subs, "dev", "cat"));
   EXPECT_FALSE(PublishesTable(subs, "dev", "cat"));
-  EXPECT_TRUE(PublishesTable(subs, "dev", "dog"));
+  EXPECT_FALSE(PublishesTable(subs, "dev", "dog"));
+  EXPECT_FALSE(SubscribesTable(subs, "dev", "dog"));
+  EXPECT_FALSE(PublishesTable(subs, "other", "dog"));  // an unlisted database too
+  // ... but the system database's membership keeps flowing.
+  EXPECT_EQ(PublishedTables(sys, subs, {}), t);
+  EXPECT_TRUE(SubscribesTable(subs, "system", "hdb_nodes"));
   std::vector<TableSubscription> whole_db = {{"dev", "", true, false}};
   EXPECT_FALSE(SubscribesTable(whole_db, "dev", "dog"));
-  EXPECT_TRUE(SubscribesTable(whole_db, "other", "dog"));
+  EXPECT_TRUE(PublishesTable(whole_db, "dev", "dog"));
+  EXPECT_FALSE(SubscribesTable(whole_db, "other", "dog"));
+  // The most specific entry decides; database "*" is every database.
+  std::vector<TableSubscription> mixed = {
+      {"*", "*", true, true}, {"dev", "*", false, false}, {"dev", "cat", true, false}};
+  EXPECT_TRUE(PublishesTable(mixed, "other", "dog"));
+  EXPECT_FALSE(PublishesTable(mixed, "dev", "dog"));
+  EXPECT_TRUE(PublishesTable(mixed, "dev", "cat"));
+  EXPECT_FALSE(SubscribesTable(mixed, "dev", "cat"));
 }
 
 TEST(PublishFilter, DatabaseReplicates) {

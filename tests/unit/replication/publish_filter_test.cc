@@ -58,7 +58,8 @@ TEST(SelectiveFilter, PublisherNeverSendsRowsOfLocalOnlyTables) {
 
 TEST(SelectiveFilter, EntriesOfALinkThatLeavesTablesOutArePartial) {
   std::vector<storage::TableDef> defs = {Table("data", "alerts"), Table("data", "thresholds")};
-  std::vector<TableSubscription> subs = {{"data", "thresholds", false, true}};
+  std::vector<TableSubscription> subs = {{"data", "thresholds", false, true},
+                                         {"data", "alerts", true, false}};
   PublishFilter filter;
   filter.subscriber_id = 7;
   filter.tables = PublishedTables(defs, subs, {});
@@ -90,9 +91,18 @@ TEST(SubscriptionRules, RulesCompareAndRoundTrip) {
                                          {"other", "x", true, false},
                                          {"data", "alerts", true, false}};
   auto rules = RulesFor(subs, "data");
-  ASSERT_EQ(rules, (std::vector<TableRule>{{"alerts", false}, {"thresholds", true}}));
+  // ("*", false): the tables the list leaves out do not cross.
+  ASSERT_EQ(rules, (std::vector<TableRule>{{"*", false}, {"alerts", false}, {"thresholds", true}}));
   EXPECT_TRUE(RulesExcludeTables(rules));
-  EXPECT_FALSE(RulesExcludeTables(RulesFor(subs, "none")));
+  EXPECT_EQ(RulesFor(subs, "none"), (std::vector<TableRule>{{"*", false}}));
+  EXPECT_TRUE(RulesFor({}, "data").empty());  // no subscriptions: every table
+  EXPECT_TRUE(RulesFor(subs, "system").empty());  // membership keeps flowing
+  // A whole-database entry, or one for every database, stands for the unlisted tables.
+  std::vector<TableSubscription> wide = {{"data", "*", true, true}, {"data", "x", true, false}};
+  EXPECT_EQ(RulesFor(wide, "data"), (std::vector<TableRule>{{"*", true}, {"x", false}}));
+  std::vector<TableSubscription> everywhere = {{"*", "*", true, true}, {"data", "*", false, false}};
+  EXPECT_EQ(RulesFor(everywhere, "data"), (std::vector<TableRule>{{"*", false}}));
+  EXPECT_EQ(RulesFor(everywhere, "other"), (std::vector<TableRule>{{"*", true}}));
   auto decoded = DecodeRules(EncodeRules(rules));
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(*decoded, rules);
@@ -102,10 +112,14 @@ TEST(SubscriptionRules, RulesCompareAndRoundTrip) {
 
 TEST(SubscriptionRules, NewlySubscribedTablesFollowWildcards) {
   std::unordered_set<std::string> published = {"alerts", "thresholds", "marker"};
-  // Before: alerts was not subscribed; thresholds was; the rest by default.
-  std::vector<TableRule> before = {{"alerts", false}, {"thresholds", true}};
+  // Before: alerts was not subscribed; thresholds was; the rest by a wildcard.
+  std::vector<TableRule> before = {{"*", true}, {"alerts", false}, {"thresholds", true}};
   EXPECT_EQ(NewlySubscribedTables(published, before, "data"),
             (std::unordered_set<std::string>{"alerts"}));
+  // Rules without a wildcard: what they did not list was not subscribed.
+  std::vector<TableRule> listed = {{"alerts", false}, {"thresholds", true}};
+  EXPECT_EQ(NewlySubscribedTables(published, listed, "data"),
+            (std::unordered_set<std::string>{"alerts", "marker"}));
   // Before: nothing but thresholds.
   std::vector<TableRule> only = {{"*", false}, {"thresholds", true}};
   EXPECT_EQ(NewlySubscribedTables(published, only, "data"),
