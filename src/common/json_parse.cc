@@ -1,6 +1,7 @@
 #include "common/json_parse.h"
 
 #include <charconv>
+#include <cmath>
 #include <string>
 
 #include <boost/json/basic_parser_impl.hpp>
@@ -22,6 +23,7 @@ class ValueBuilder {
   static constexpr size_t max_string_size = json::string::max_size();
 
   json::value_stack stack;
+  bool non_finite = false;
 
   bool on_document_begin(json::error_code&) { return true; }
   bool on_document_end(json::error_code&) { return true; }
@@ -73,7 +75,9 @@ class ValueBuilder {
     auto [end, err] = std::from_chars(first, last, exact);
     // Out of range (overflow, or an underflow from_chars will not round): keep Boost.JSON's
     // +-infinity or zero/subnormal.
-    stack.push_double(err == std::errc() && end == last ? exact : approximate);
+    const double value = err == std::errc() && end == last ? exact : approximate;
+    if (!std::isfinite(value)) non_finite = true;
+    stack.push_double(value);
     number_text_.clear();
     return true;
   }
@@ -94,14 +98,17 @@ class ValueBuilder {
 
 }  // namespace
 
-json::value ParseJson(std::string_view text, boost::system::error_code& ec, size_t* consumed) {
+json::value ParseJson(std::string_view text, boost::system::error_code& ec, ParseJsonInfo* info) {
   json::parse_options options;
   options.max_depth = kMaxJsonDepth;
   json::basic_parser<ValueBuilder> parser(options);
   parser.handler().stack.reset();
   size_t used = parser.write_some(false, text.data(), text.size(), ec);
   if (!ec && used < text.size()) ec = json::error::extra_data;
-  if (consumed != nullptr) *consumed = used;
+  if (info != nullptr) {
+    info->consumed = used;
+    info->non_finite = parser.handler().non_finite;
+  }
   if (ec) return nullptr;
   return parser.handler().stack.release();
 }

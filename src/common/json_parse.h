@@ -23,9 +23,15 @@ namespace meshdb {
 // Boost.JSON's default nesting limit, which ParseJson applies.
 inline constexpr size_t kMaxJsonDepth = 32;
 
+// What ParseJson tells besides the value.
+struct ParseJsonInfo {
+  size_t consumed = 0;         // on failure: the offset where parsing stopped
+  bool non_finite = false;     // some number became +-infinity (a double cannot hold it)
+};
+
 // Parses exactly one JSON document (surrounding whitespace allowed). On failure returns
-// null, sets `ec`, and sets *consumed (when given) to the offset where parsing stopped.
+// null and sets `ec`. `info` (may be null) receives ParseJsonInfo.
 boost::json::value ParseJson(std::string_view text, boost::system::error_code& ec,
-                             size_t* consumed = nullptr);
+                             ParseJsonInfo* info = nullptr);
 
 }  // namespace meshdb

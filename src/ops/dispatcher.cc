@@ -134,14 +134,18 @@ void Dispatcher::Execute(OpRequest request, Done done) {
   // 1. The body must be a JSON object naming an operation (before authentication, as
   //    HarperDB parses first).
   boost::system::error_code ec;
-  size_t consumed = 0;
-  json::value parsed = ParseJson(request.body, ec, &consumed);
-  if (ec) return done(ParseError(ec, consumed, request.body.size()));
+  ParseJsonInfo info;
+  json::value parsed = ParseJson(request.body, ec, &info);
+  if (ec) return done(ParseError(ec, info.consumed, request.body.size()));
   // Nothing may store a number that JSON text cannot carry back (it would poison the table
   // and every peer replicating it).
-  if (auto path = FindNonFiniteNumber(parsed)) {
-    return done(Error(Status::InvalidArgument(
-        "'" + *path + "' is a number out of range: JSON numbers must fit a double (magnitude up to about 1.8e308)")));
+  if (info.non_finite) {  // (a later duplicate key may have replaced it: walk to be sure)
+    if (std::optional<std::string> path = FindNonFiniteNumber(parsed)) {
+      return done(Error(Status::InvalidArgument(
+          "'" + *path +
+          "' is a number out of range: JSON numbers must fit a double (magnitude up to about "
+          "1.8e308)")));
+    }
   }
   if (!parsed.is_object()) return done(Error(Status::InvalidArgument(std::string(kMissingOperation))));
   json::object body = std::move(parsed.get_object());
