@@ -91,6 +91,27 @@ class StartupTest(harness.NodeTestCase):
     def test_invalid_env_value_exits_nonzero(self):
         self._expect_start_failure([], ["logging.level", "LOGGING_LEVEL"], env={"LOGGING_LEVEL": "loud"})
 
+    def test_over_long_host_names_and_urls_exit_nonzero_naming_key(self):
+        # Issue 8 item 6: host names are capped at 253 characters, URLs at 2048.
+        host_254 = "h" * 254
+        cases = [
+            (["--REPLICATION_URL", "ws://h:1/" + "p" * 2100],
+             "'replication.url' length must be less than or equal to 2048 characters long"),
+            (["--REPLICATION_URL", "ws://%s:1" % host_254],
+             "'replication.url' host length must be less than or equal to 253 characters long"),
+            (["--REPLICATION_HOSTNAME", host_254],
+             "'replication.hostname' length must be less than or equal to 253 characters long"),
+            (["--REPLICATION_ROUTES", json.dumps(["127.0.0.1:9925", host_254 + ":9925"])],
+             "'replication.routes[1]' host length must be less than or equal to 253 characters long"),
+            (["--REPLICATION_ROUTES", json.dumps([{"hostname": host_254, "port": 9925}])],
+             "'replication.routes[0].hostname' length must be less than or equal to 253 characters long"),
+            (["--REPLICATION_ROUTES", json.dumps(["ws://h:1/" + "p" * 2100])],
+             "'replication.routes[0]' length must be less than or equal to 2048 characters long"),
+        ]
+        for args, message in cases:
+            with self.subTest(message=message):
+                self._expect_start_failure(args, [message])
+
     def test_env_override_and_cli_wins(self):
         node = self.start_node(env={"LOGGING_LEVEL": "debug"})
         self.assertEqual(logging_level(node), "debug", "env LOGGING_LEVEL must override the file default")
