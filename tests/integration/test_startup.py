@@ -64,6 +64,39 @@ class StartupTest(harness.NodeTestCase):
         status, body = node.op({"operation": "user_info"}, auth=None)
         self.assertEqual((status, body), (401, {"error": "Must login"}))
 
+    DEFAULT_PASSWORD_WARNING = "super_user '%s' still has the default password 'password'"
+
+    def test_default_admin_password_is_warned_about_at_every_start(self):
+        # Issue 8 item 7: the admin created with HDB_ADMIN_PASSWORD unset gets "password"
+        # (the harness passes it explicitly, as the default); any super_user on it is named.
+        node = self.start_node()
+        admin_warning = self.DEFAULT_PASSWORD_WARNING % "admin"
+        wait_until(lambda: admin_warning in node.log_text(), 10, "the default-password warning in hdb.log")
+        self.assertIn(admin_warning, node.output_text(), "the warning must reach the console too")
+        node.ok({"operation": "add_user", "username": "ops", "password": "password", "role": "super_user",
+                 "active": True})
+        node.ok({"operation": "add_user", "username": "bob", "password": "password", "role": "cluster_user",
+                 "active": True})
+        node.ok({"operation": "add_user", "username": "old", "password": "password", "role": "super_user",
+                 "active": False})
+        node.ok({"operation": "alter_user", "username": "admin", "password": "a-chosen-password"})
+        node.password = "a-chosen-password"
+        offset = len(node.log_text())
+        node.restart()
+        wait_until(lambda: self.DEFAULT_PASSWORD_WARNING % "ops" in node.log_text()[offset:], 10,
+                   "the warning naming super_user 'ops' after the restart")
+        after = node.log_text()[offset:]
+        self.assertNotIn(admin_warning, after, "admin's password was changed")
+        self.assertNotIn(self.DEFAULT_PASSWORD_WARNING % "bob", after, "bob is not a super_user")
+        self.assertNotIn(self.DEFAULT_PASSWORD_WARNING % "old", after, "old is inactive")
+
+    def test_no_default_password_warning_with_a_chosen_password(self):
+        node = self.start_node(password="a-chosen-password")
+        # Bootstrap logs "created admin user" and then checks the passwords, before serving.
+        self.assertIn("created admin user 'admin'", node.log_text())
+        self.assertNotIn("default password", node.log_text())
+        self.assertNotIn("default password", node.output_text())
+
     def _expect_start_failure(self, extra_args, key_names, env=None):
         node = self.start_node(extra_args, env=env, wait=False)
         try:
