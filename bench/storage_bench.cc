@@ -1,5 +1,7 @@
 // storage_bench: records/s for batched upserts of ~180-byte records straight into the Store,
 // durable and not. Usage: storage_bench [records=200000] [batch=1000] [dir=/tmp/...]
+// [keys=given|generated]; `generated` leaves the primary key out, so the store generates a
+// UUID for every record (the path of an insert without ids).
 #include <unistd.h>
 
 #include <atomic>
@@ -23,7 +25,8 @@ using meshdb::storage::WriteOp;
 using meshdb::storage::WriteRequest;
 using meshdb::storage::WriteResult;
 
-double Run(const std::string& dir, bool durable, int records, int batch, int in_flight) {
+double Run(const std::string& dir, bool durable, int records, int batch, int in_flight,
+           bool generated_keys) {
   std::filesystem::remove_all(dir);
   StoreOptions options;
   options.database_dir = dir;
@@ -52,7 +55,7 @@ double Run(const std::string& dir, bool durable, int records, int batch, int in_
       WriteOp op;
       op.kind = WriteKind::kUpsert;
       op.table = "sensor";
-      op.key = i;
+      if (!generated_keys) op.key = i;
       // ~180 bytes once stored with id and timestamps.
       op.fields = {{"location", "warehouse-" + std::to_string(i % 97)},
                    {"temperature", 20.5 + (i % 13)},
@@ -89,15 +92,17 @@ double Run(const std::string& dir, bool durable, int records, int batch, int in_
 int main(int argc, char** argv) {
   int records = argc > 1 ? std::stoi(argv[1]) : 200000;
   int batch = argc > 2 ? std::stoi(argv[2]) : 1000;
-  std::string dir = argc > 3 ? argv[3]
-                             : (std::filesystem::temp_directory_path() /
-                                ("storage_bench_" + std::to_string(getpid())))
-                                   .string();
+  std::string dir =
+      argc > 3 && std::string(argv[3]) != "-"
+          ? argv[3]
+          : (std::filesystem::temp_directory_path() / ("storage_bench_" + std::to_string(getpid())))
+                .string();
+  bool generated_keys = argc > 4 && std::string(argv[4]) == "generated";
   for (bool durable : {true, false}) {
     for (int in_flight : {1, 8, 64}) {
-      double rate = Run(dir, durable, records, batch, in_flight);
-      std::printf("durable=%d batch=%d in_flight=%d: %.0f records/s\n", durable, batch, in_flight,
-                  rate);
+      double rate = Run(dir, durable, records, batch, in_flight, generated_keys);
+      std::printf("durable=%d batch=%d in_flight=%d keys=%s: %.0f records/s\n", durable, batch,
+                  in_flight, generated_keys ? "generated" : "given", rate);
     }
   }
   return 0;

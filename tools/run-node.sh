@@ -8,5 +8,6 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
-"$REPO_ROOT/tools/setup.sh"
+# Only the server binary: the tests and benchmarks are not needed to run a node.
+"$REPO_ROOT/tools/setup.sh" meshdb
 exec "${MESHDB_BUILD_DIR:-$REPO_ROOT/build}/meshdb" run --root ./data "$@"

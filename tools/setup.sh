@@ -4,6 +4,8 @@
 # Idempotent: on a machine that has everything it only runs an incremental build.
 #
 #   tools/setup.sh              install + configure + build everything
+#   tools/setup.sh TARGET...    install + configure + build only these ninja targets
+#                               (tools/run-node.sh builds just `meshdb`)
 #   tools/setup.sh --no-build   install the packages only
 #
 # Environment:
@@ -55,4 +57,4 @@ fi
 if [[ ! -f "$BUILD_DIR/build.ninja" || -n "${MESHDB_CMAKE_ARGS:-}" ]]; then
   cmake -S "$REPO_ROOT" -B "$BUILD_DIR" -G Ninja ${MESHDB_CMAKE_ARGS:-}
 fi
-ninja -C "$BUILD_DIR" -j "$JOBS"
+ninja -C "$BUILD_DIR" -j "$JOBS" "$@"

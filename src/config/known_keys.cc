@@ -64,7 +64,7 @@ void CollectLeaves(const json::value& v, const std::string& prefix, std::vector<
 const std::vector<KeyInfo>& KnownKeys() {
   static const std::vector<KeyInfo> kKeys = {
       {"rootPath", KeyKind::kString},
-      {"operationsApi.network.host", KeyKind::kString},
+      {"operationsApi.network.host", KeyKind::kHostName},
       {"operationsApi.network.port", KeyKind::kPortOrAny},
       {"operationsApi.network.maxBodySize", KeyKind::kPositiveInt},
       {"threads.count", KeyKind::kNonNegativeInt},
@@ -78,8 +78,8 @@ const std::vector<KeyInfo>& KnownKeys() {
       {"authentication.hashFunction", KeyKind::kHashFunction},
       {"storage.path", KeyKind::kString},
       {"storage.writeAsync", KeyKind::kBool},
-      {"replication.hostname", KeyKind::kString},
-      {"replication.url", KeyKind::kString},
+      {"replication.hostname", KeyKind::kHostName},
+      {"replication.url", KeyKind::kUrl},
       {"replication.port", KeyKind::kPort},
       {"replication.securePort", KeyKind::kPort},
       {"replication.routes", KeyKind::kRoutes},

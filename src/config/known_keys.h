@@ -14,6 +14,8 @@ namespace meshdb::config::internal {
 // How a key's value is checked (validate.cc).
 enum class KeyKind {
   kString,          // any scalar (numbers are accepted and stringified) or null
+  kHostName,        // as kString, at most kMaxHostNameLength (253) characters
+  kUrl,             // as kString, at most kMaxUrlLength (2048) characters, host at most 253
   kPort,            // 1-65535, number or numeric string; null allowed
   kPortOrAny,       // as kPort, 0 also allowed ("pick any free port")
   kPositiveInt,     // integer > 0
@@ -22,7 +24,8 @@ enum class KeyKind {
   kLogLevel,        // notify, fatal, error, warn, info, debug, trace
   kDuration,        // "1d", "30d", "12h", "15m", "45s", or seconds
   kHashFunction,    // md5, sha256, argon2id
-  kRoutes,          // null or array of strings or {host|hostname, port} objects
+  kRoutes,          // null or array of strings or {host|hostname, port} objects (URL and
+                    // host name lengths as kUrl)
   kDatabases,       // "*" or array of names or {name, sharded} objects
   kStringList,      // null or an array of non-empty strings
 };

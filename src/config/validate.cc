@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/host_limits.h"
 #include "config/config.h"
 #include "config/known_keys.h"
 
@@ -94,6 +95,7 @@ Status CheckRoutes(const std::string& key, const json::value& v) {
   for (size_t i = 0; i < routes.size(); ++i) {
     const json::value& route = routes[i];
     std::string item = key + "[" + std::to_string(i) + "]";
+    RETURN_IF_ERROR(CheckRouteLength(route, item));
     if (route.is_string()) {
       if (route.get_string().empty()) {
         return Status::InvalidArgument("'" + item + "' must not be empty");
@@ -135,8 +137,17 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
   const std::string key = info.path;
   switch (info.kind) {
     case KeyKind::kString:
-      if (v.is_null() || v.is_string() || v.is_number()) return Status::Ok();
-      return Status::InvalidArgument("'" + key + "' must be a string" + Got(v));
+    case KeyKind::kHostName:
+    case KeyKind::kUrl:
+      if (!v.is_null() && !v.is_string() && !v.is_number()) {
+        return Status::InvalidArgument("'" + key + "' must be a string" + Got(v));
+      }
+      if (!v.is_string()) return Status::Ok();
+      if (info.kind == KeyKind::kHostName && v.get_string().size() > kMaxHostNameLength) {
+        return Status::InvalidArgument(TooLongMessage(key, kMaxHostNameLength));
+      }
+      if (info.kind == KeyKind::kUrl) return CheckUrlLength(v.get_string(), key);
+      return Status::Ok();
     case KeyKind::kPort:
       if (v.is_null()) return Status::Ok();
       return CheckPort(key, v, false);

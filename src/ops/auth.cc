@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "ops/auth_impl.h"
+#include "ops/node_operations.h"
 #include "security/base64.h"
 #include "security/password.h"
 #include "storage/store.h"
@@ -212,6 +213,27 @@ Status AuthImpl::Bootstrap(const std::string& admin_username, const std::string&
     log::For("ops")->info("created admin user '{}'", admin_username);
   }
   Invalidate();
+  return WarnAboutDefaultPasswords();
+}
+
+Status AuthImpl::WarnAboutDefaultPasswords() const {
+  ASSIGN_OR_RETURN(std::vector<json::object> users, ScanRows(kUserTable));
+  for (const json::object& user : users) {
+    const json::value* stored = user.if_contains("password");
+    const json::value* active = user.if_contains("active");
+    if (stored == nullptr || !stored->is_string() || active == nullptr || !active->is_bool() ||
+        !active->get_bool() ||
+        !security::VerifyPassword(kDefaultAdminPassword, stored->get_string())) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(Caller caller, CallerFor(user));
+    if (!caller.super_user) continue;
+    log::For("ops")->warn(
+        "super_user '{}' still has the default password '{}': anyone who can reach this node "
+        "can log in as it. Change it with alter_user (or set HDB_ADMIN_PASSWORD before the "
+        "first start)",
+        caller.username, kDefaultAdminPassword);
+  }
   return Status::Ok();
 }
 

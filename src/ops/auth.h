@@ -37,7 +37,8 @@ class Auth {
 
   // Creates the system tables hdb_user, hdb_role, hdb_nodes, hdb_certificate, hdb_info when
   // missing, the roles super_user and cluster_user, and the admin user (super_user) when no
-  // user exists yet.
+  // user exists yet. Then logs a warning naming each active super_user whose password is
+  // still kDefaultAdminPassword (ops/node_operations.h).
   virtual Status Bootstrap(const std::string& admin_username,
                            const std::string& admin_password) = 0;
 

@@ -86,6 +86,8 @@ class AuthImpl final : public Auth {
   Result<Caller> LoginWithPassword(const std::string& username, const std::string& password) const;
   Result<Caller> LoginWithOperationToken(const std::string& token) const;
   Result<Caller> FirstSuperUser() const;
+  // Bootstrap's last step: a warning per active super_user still on kDefaultAdminPassword.
+  Status WarnAboutDefaultPasswords() const;
 
   // Role permission JSON validation (auth_roles.cc): the main_permissions and
   // schema_permissions messages; both empty when valid.

@@ -1,16 +1,14 @@
 // Auth: the user handlers (add_user, alter_user, drop_user, list_users, user_info) and the
 // token handlers (create_authentication_tokens, refresh_operation_token), with HarperDB's
 // texts (HARPERDB-OPS.md §6).
-#include <openssl/rand.h>
-
 #include <boost/json/serialize.hpp>
 #include <chrono>
-#include <cstdlib>
 #include <string>
 #include <utility>
 
 #include "config/config.h"
 #include "ops/auth_impl.h"
+#include "security/hex.h"
 #include "security/password.h"
 #include "storage/store.h"
 
@@ -36,20 +34,6 @@ uint64_t NowSeconds() {
 bool Present(const json::object& body, const char* name) {
   const json::value* v = body.if_contains(name);
   return v != nullptr && !v->is_null() && !(v->is_string() && v->get_string().empty());
-}
-
-std::string RandomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
-    std::abort();
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0xF]);
-  }
-  return out;
 }
 
 void StripSecrets(json::object* user) {
@@ -257,7 +241,7 @@ json::object AuthImpl::TokenPayload(const Caller& caller, const char* subject,
                       {"iat", now},
                       {"exp", now + lifetime_s},
                       {"sub", subject},
-                      {"jti", RandomHex(8)}};
+                      {"jti", security::RandomHex(8)}};
 }
 
 void AuthImpl::IssueTokens(const OpCall& call, const Caller& caller) {

@@ -18,11 +18,15 @@ class Store;
 
 namespace meshdb::ops {
 
+// The admin password when HDB_ADMIN_PASSWORD is unset on first start (HarperDB's default).
+// Every start logs a warning for each active super_user whose password is still this one.
+inline constexpr const char* kDefaultAdminPassword = "password";
+
 struct OpsDeps {
-  storage::Store* store = nullptr;          // must outlive the Operations
-  const config::Config* config = nullptr;   // must outlive the Operations
-  std::string admin_username = "admin";     // HDB_ADMIN_USERNAME
-  std::string admin_password = "password";  // HDB_ADMIN_PASSWORD
+  storage::Store* store = nullptr;                     // must outlive the Operations
+  const config::Config* config = nullptr;              // must outlive the Operations
+  std::string admin_username = "admin";                // HDB_ADMIN_USERNAME
+  std::string admin_password = kDefaultAdminPassword;  // HDB_ADMIN_PASSWORD
 };
 
 class Auth;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "replication/cluster_manager_impl.h"
+#include "security/hex.h"
 
 namespace meshdb::replication {
 
@@ -169,7 +170,7 @@ Status ClusterManager::Impl::StartOnThread() {
       storage::WriteOp op;
       op.kind = storage::WriteKind::kUpsert;
       op.table = kKeysTable;
-      std::string id = RandomHex(16);
+      std::string id = security::RandomHex(16);
       op.key = json::string(id);
       op.fields = json::object{{"id", id}, {"key", options_.cluster_key}};
       write.ops.push_back(std::move(op));

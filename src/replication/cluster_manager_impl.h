@@ -48,8 +48,6 @@ inline constexpr const char* kSystemDb = "system";
 inline constexpr const char* kKeysTable = "hdb_cluster_keys";
 
 // Helpers shared by the cluster_manager*.cc files (defined in cluster_manager_tables.cc).
-// `bytes` random bytes as lowercase hex.
-std::string RandomHex(size_t bytes);
 // An upsert of `fields` (plus "name" = key) into the system table `table`.
 storage::WriteOp Upsert(const char* table, const std::string& key, boost::json::object fields);
 

@@ -2,11 +2,11 @@
 // (hdb_nodes, hdb_node_auth, hdb_cluster_keys), and the write helpers the other
 // cluster_manager*.cc files share.
 #include <map>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "replication/cluster_manager_impl.h"
+#include "security/hex.h"
 
 namespace meshdb::replication {
 
@@ -31,19 +31,6 @@ LocalNodeState StateFromDoc(const json::object& doc) {
 
 }  // namespace
 
-std::string RandomHex(size_t bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::random_device rd;
-  std::string out;
-  out.reserve(bytes * 2);
-  for (size_t i = 0; i < bytes; ++i) {
-    unsigned v = rd() & 0xFF;
-    out += kHex[v >> 4];
-    out += kHex[v & 15];
-  }
-  return out;
-}
-
 storage::WriteOp Upsert(const char* table, const std::string& key, json::object fields) {
   storage::WriteOp op;
   op.kind = storage::WriteKind::kUpsert;
@@ -67,14 +54,14 @@ storage::WriteOp ClusterManager::Impl::OwnRowOp() {
 
 Status ClusterManager::Impl::EnsureClusterKey() {
   if (!ReadKeys().empty()) return Status::Ok();
-  std::string id = RandomHex(16);
+  std::string id = security::RandomHex(16);
   storage::WriteRequest write;
   write.database = kSystemDb;
   storage::WriteOp op;
   op.kind = storage::WriteKind::kUpsert;
   op.table = kKeysTable;
   op.key = json::string(id);
-  op.fields = json::object{{"id", id}, {"key", RandomHex(32)}};
+  op.fields = json::object{{"id", id}, {"key", security::RandomHex(32)}};
   write.ops.push_back(std::move(op));
   Result<storage::WriteResult> written = options_.store->Write(std::move(write));
   if (!written.ok()) return written.status().WithPrefix("creating a cluster key");

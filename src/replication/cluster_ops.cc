@@ -2,9 +2,11 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/host_limits.h"
 #include "ops/node_operations.h"
 #include "ops/op_context.h"
 #include "replication/cluster_peers.h"
@@ -117,8 +119,8 @@ Result<AddNodeRequest> ParseAddNodeRequest(const json::object& body) {
     if (!type_errors.empty()) type_errors += ". ";
     type_errors += std::string("'") + name + "' must be " + type;
   };
-  const json::value* hostname = Field(body, "hostname");
-  if (hostname == nullptr) hostname = Field(body, "node_name");
+  const char* hostname_field = Field(body, "hostname") != nullptr ? "hostname" : "node_name";
+  const json::value* hostname = Field(body, hostname_field);
   if (hostname != nullptr && !hostname->is_string()) type_error("hostname", "a string");
   if (const json::value* v = Field(body, "verify_tls"); v && !v->is_bool()) {
     type_error("verify_tls", "a boolean");
@@ -138,13 +140,20 @@ Result<AddNodeRequest> ParseAddNodeRequest(const json::object& body) {
   if (!type_errors.empty()) return Status::InvalidArgument(type_errors);
 
   AddNodeRequest request;
-  if (hostname != nullptr) request.name = std::string(hostname->get_string());
-  if (const json::value* url = Field(body, "url")) {
-    if (!url->is_string() || !ParseUrl(std::string(url->get_string())).ok()) {
-      return Status::InvalidArgument("'url' must be a ws:// or wss:// URL");
+  if (hostname != nullptr) {
+    if (hostname->get_string().size() > kMaxHostNameLength) {
+      return Status::InvalidArgument(TooLongMessage(hostname_field, kMaxHostNameLength));
     }
+    request.name = std::string(hostname->get_string());
+  }
+  if (const json::value* url = Field(body, "url")) {
+    const Status not_a_url = Status::InvalidArgument("'url' must be a ws:// or wss:// URL");
+    if (!url->is_string()) return not_a_url;
+    RETURN_IF_ERROR(CheckUrlLength(url->get_string(), "url"));
+    Result<Route> parsed = ParseUrl(url->get_string());
+    if (!parsed.ok()) return not_a_url;
     request.url = std::string(url->get_string());
-    if (request.name.empty()) request.name = ParseUrl(request.url)->host;
+    if (request.name.empty()) request.name = parsed->host;
   }
   if (request.name.empty()) return Status::InvalidArgument("'hostname' or 'url' is required");
   if (const json::value* auth = Field(body, "authorization")) {
@@ -166,7 +175,10 @@ Result<AddNodeRequest> ParseAddNodeRequest(const json::object& body) {
 Result<std::string> ParseRemoveNodeTarget(const json::object& body) {
   for (const char* name : {"hostname", "node_name", "name", "url"}) {
     std::string value = StringOr(body, name);
-    if (!value.empty()) return value;
+    if (value.empty()) continue;
+    size_t limit = std::string_view(name) == "url" ? kMaxUrlLength : kMaxHostNameLength;
+    if (value.size() > limit) return Status::InvalidArgument(TooLongMessage(name, limit));
+    return value;
   }
   return Status::InvalidArgument("'hostname' is required");
 }

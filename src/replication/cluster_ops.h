@@ -27,10 +27,14 @@ namespace meshdb::replication {
 // array. 'shard' must be a number". Then: "'hostname' or 'url' is required", "'url' must be
 // a ws:// or wss:// URL", authorization and start_time shapes. InvalidArgument (400).
 // `node_name` is accepted for `hostname`; a URL without hostname names the node by its host.
+// Host names longer than kMaxHostNameLength and URLs longer than kMaxUrlLength
+// (common/host_limits.h) are refused naming the field: "'hostname' length must be less than
+// or equal to 253 characters long", "'url' host length must be ...".
 Result<AddNodeRequest> ParseAddNodeRequest(const boost::json::object& body);
 
 // remove_node's target: `hostname`, else `node_name`, else `name`, else `url`.
-// InvalidArgument "'hostname' is required" when none is a non-empty string.
+// InvalidArgument "'hostname' is required" when none is a non-empty string, or naming the
+// field when it is longer than kMaxHostNameLength (kMaxUrlLength for `url`).
 Result<std::string> ParseRemoveNodeTarget(const boost::json::object& body);
 
 // Registers every cluster operation on `ops`. `manager` must outlive `ops`' use of them.

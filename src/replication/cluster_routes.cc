@@ -1,11 +1,19 @@
 #include "replication/cluster_routes.h"
 
+#include <boost/url/authority_view.hpp>
+#include <boost/url/ipv6_address.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/scheme.hpp>
+#include <boost/url/url_view.hpp>
 #include <charconv>
 #include <string_view>
+
+#include "common/host_limits.h"
 
 namespace meshdb::replication {
 
 namespace json = boost::json;
+namespace urls = boost::urls;
 
 namespace {
 
@@ -30,47 +38,17 @@ int PortOf(const json::value* v) {
   return static_cast<int>(n);
 }
 
-bool AllDigits(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
-
-// "host", "host:port", "[v6]", "[v6]:port" into route.host/port.
-Status ParseHostPort(std::string_view text, Route& route) {
-  if (text.empty()) return Status::InvalidArgument("empty host");
-  std::string_view port_text;
-  if (text.front() == '[') {
-    size_t close = text.find(']');
-    if (close == std::string_view::npos) {
-      return Status::InvalidArgument("unterminated '[' in '" + std::string(text) + "'");
-    }
-    route.host = std::string(text.substr(1, close - 1));
-    std::string_view rest = text.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') {
-        return Status::InvalidArgument("unexpected text after ']' in '" + std::string(text) + "'");
-      }
-      port_text = rest.substr(1);
-    }
-  } else {
-    size_t colon = text.find(':');
-    if (colon != std::string_view::npos && text.find(':', colon + 1) == std::string_view::npos) {
-      route.host = std::string(text.substr(0, colon));
-      port_text = text.substr(colon + 1);
-    } else {
-      route.host = std::string(text);  // no port, or a bare IPv6 literal
-    }
-  }
+// Host and port of an authority ("host", "host:port", "[v6]", "[v6]:port") or of a URL's
+// authority, into route.host/port. `text` is the whole entry, for messages.
+Status TakeHostPort(const urls::authority_view& authority, std::string_view text, Route& route) {
+  route.host = authority.host_address();
   if (route.host.empty())
     return Status::InvalidArgument("empty host in '" + std::string(text) + "'");
-  if (!port_text.empty() || (text.back() == ':' && text.front() != '[')) {
-    json::value port_value = json::string(port_text);
-    int port = AllDigits(port_text) ? PortOf(&port_value) : -1;
+  if (authority.has_port()) {
+    json::value port_value = json::string(authority.port());
+    int port = authority.port().empty() ? -1 : PortOf(&port_value);
     if (port <= 0) {
-      return Status::InvalidArgument("invalid port '" + std::string(port_text) + "' in '" +
+      return Status::InvalidArgument("invalid port '" + std::string(authority.port()) + "' in '" +
                                      std::string(text) + "'");
     }
     route.port = port;
@@ -78,47 +56,51 @@ Status ParseHostPort(std::string_view text, Route& route) {
   return Status::Ok();
 }
 
-bool ContainsRoute(const std::vector<Route>& routes, const Route& route, int default_port) {
-  for (const Route& r : routes) {
-    if (SameRoute(r, route, default_port)) return true;
+// "host", "host:port", "[v6]", "[v6]:port" (and a bare IPv6 literal) into route.host/port.
+Status ParseHostPort(std::string_view text, Route& route) {
+  if (text.empty()) return Status::InvalidArgument("empty host");
+  if (urls::parse_ipv6_address(text)) {  // a bare IPv6 literal: no port
+    route.host = std::string(text);
+    return Status::Ok();
   }
-  return false;
+  urls::result<urls::authority_view> authority = urls::parse_authority(text);
+  if (!authority || authority->has_userinfo()) {
+    return Status::InvalidArgument("not a host or host:port: '" + std::string(text) + "'");
+  }
+  return TakeHostPort(*authority, text, route);
 }
 
-}  // namespace
-
-std::string Route::Url(int default_port) const {
-  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return scheme + "://" + h + ":" + std::to_string(EffectivePort(default_port));
-}
-
-Result<Route> ParseUrl(const std::string& url) {
+// ParseUrl without the length limits.
+Result<Route> ParseUrlUnchecked(std::string_view url) {
+  urls::result<urls::url_view> parsed = urls::parse_uri(url);
+  // Boost.URL 1.81 reads "ws://h:1x" as port 1 and path "x"; after an authority, RFC 3986
+  // allows only an empty path or one starting with '/'.
+  if (!parsed || !parsed->has_authority() ||
+      (!parsed->encoded_path().empty() && parsed->encoded_path().front() != '/')) {
+    return Status::InvalidArgument("not a URL: '" + std::string(url) + "'");
+  }
   Route route;
-  std::string_view rest(url);
-  size_t sep = rest.find("://");
-  if (sep == std::string_view::npos) return Status::InvalidArgument("not a URL: '" + url + "'");
-  std::string scheme(rest.substr(0, sep));
-  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme != "ws" && scheme != "wss") {
-    return Status::InvalidArgument("unsupported scheme '" + scheme + "' in '" + url +
-                                   "' (ws:// or wss://)");
+  if (parsed->scheme_id() == urls::scheme::ws) {
+    route.scheme = "ws";
+  } else if (parsed->scheme_id() == urls::scheme::wss) {
+    route.scheme = "wss";
+  } else {
+    return Status::InvalidArgument("unsupported scheme '" + std::string(parsed->scheme()) +
+                                   "' in '" + std::string(url) + "' (ws:// or wss://)");
   }
-  route.scheme = scheme;
-  rest = rest.substr(sep + 3);
-  size_t slash = rest.find_first_of("/?#");
-  if (slash != std::string_view::npos) rest = rest.substr(0, slash);
-  if (size_t at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
-  RETURN_IF_ERROR(ParseHostPort(rest, route));
+  // A path, query or fragment is dropped; so are credentials in the authority.
+  RETURN_IF_ERROR(TakeHostPort(parsed->authority(), url, route));
   return route;
 }
 
-Result<Route> ParseRoute(const json::value& entry) {
+// ParseRoute without the length limits.
+Result<Route> ParseRouteUnchecked(const json::value& entry) {
   Route route;
   route.original = entry;
   if (entry.is_string()) {
-    std::string text(entry.get_string());
-    if (text.find("://") != std::string::npos) {
-      ASSIGN_OR_RETURN(Route parsed, ParseUrl(text));
+    std::string_view text = entry.get_string();
+    if (text.find("://") != std::string_view::npos) {
+      ASSIGN_OR_RETURN(Route parsed, ParseUrlUnchecked(text));
       parsed.original = entry;
       return parsed;
     }
@@ -140,6 +122,30 @@ Result<Route> ParseRoute(const json::value& entry) {
   if (port < 0) return Status::InvalidArgument("invalid port in route to '" + route.host + "'");
   route.port = port;
   return route;
+}
+
+bool ContainsRoute(const std::vector<Route>& routes, const Route& route, int default_port) {
+  for (const Route& r : routes) {
+    if (SameRoute(r, route, default_port)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string Route::Url(int default_port) const {
+  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return scheme + "://" + h + ":" + std::to_string(EffectivePort(default_port));
+}
+
+Result<Route> ParseUrl(std::string_view url, std::string_view field) {
+  RETURN_IF_ERROR(CheckUrlLength(url, field));
+  return ParseUrlUnchecked(url);
+}
+
+Result<Route> ParseRoute(const json::value& entry, std::string_view field) {
+  RETURN_IF_ERROR(CheckRouteLength(entry, field));
+  return ParseRouteUnchecked(entry);
 }
 
 std::vector<Route> ParseRoutes(const json::value& routes, std::vector<std::string>* errors) {
@@ -165,7 +171,11 @@ Status ValidateRoutesField(const json::object& body) {
   if (routes == nullptr || routes->is_null())
     return Status::InvalidArgument("'routes' is required");
   if (!routes->is_array()) return Status::InvalidArgument("'routes' must be one of [array]");
-  for (const json::value& entry : routes->get_array()) {
+  const json::array& entries = routes->get_array();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const json::value& entry = entries[i];
+    // An over-long entry gets a message naming it; other faults get HarperDB's text.
+    RETURN_IF_ERROR(CheckRouteLength(entry, "routes[" + std::to_string(i) + "]"));
     bool ok = false;
     if (entry.is_string()) {
       ok = ParseRoute(entry).ok();

@@ -7,15 +7,18 @@
 //   "host:port"                 -> ws://host:port   (HarperDB mis-parses this one; we do not)
 //   "ws://host:port", "wss://host:port" (a path, if any, is dropped)
 //   {"hostname": "host", "port": 9925} or {"host": "host", "port": "9925"}; port optional
-// IPv6 literals are written in brackets: "[::1]:9925", "ws://[::1]:9925".
+// IPv6 literals are written in brackets: "[::1]:9925", "ws://[::1]:9925". Hosts and URLs are
+// parsed with Boost.URL.
 #pragma once
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "common/host_limits.h"
 #include "common/status.h"
 
 namespace meshdb::replication {
@@ -31,8 +34,9 @@ struct Route {
   int EffectivePort(int default_port) const { return port != 0 ? port : default_port; }
 };
 
-// InvalidArgument describing the problem when `entry` is not a route.
-Result<Route> ParseRoute(const boost::json::value& entry);
+// InvalidArgument describing the problem when `entry` is not a route, or when it breaks the
+// length limits (CheckRouteLength in common/host_limits.h, whose messages name `field`).
+Result<Route> ParseRoute(const boost::json::value& entry, std::string_view field = "route");
 
 // Every valid entry of a routes array (null or a non-array gives none); invalid entries are
 // appended to `errors` (may be null) and skipped.
@@ -46,6 +50,8 @@ bool SameRoute(const Route& a, const Route& b, int default_port);
 // Validates the `routes` field of cluster_set_routes / cluster_delete_routes with HarperDB's
 // texts: "'routes' is required", "'routes' must be one of [array]", "'routes' does not match
 // any of the allowed types". Strings and objects may be mixed (the documented example does).
+// An over-long entry is named: "'routes[1].hostname' length must be less than or equal to 253
+// characters long", "'routes[0]' host length must be ...".
 Status ValidateRoutesField(const boost::json::object& body);
 
 struct RouteChange {
@@ -64,7 +70,11 @@ RouteChange AddRoutes(const boost::json::value& current, const boost::json::arra
 RouteChange RemoveRoutes(const boost::json::value& current, const boost::json::array& remove,
                          int default_port);
 
-// Host and port of a ws:// or wss:// URL (port 0 when absent); InvalidArgument otherwise.
-Result<Route> ParseUrl(const std::string& url);
+// Scheme, host (IPv6 without brackets) and port (0 when absent) of a ws:// or wss:// URL, parsed
+// by Boost.URL (RFC 3986); credentials, path, query and fragment are ignored. InvalidArgument
+// for another scheme, a missing host, a port outside 1-65535, or a URL that breaks the length
+// limits (CheckUrlLength in common/host_limits.h, whose messages name `field`). Meant as the one
+// URL parser of the replication module (link.cc's dialer can use it too).
+Result<Route> ParseUrl(std::string_view url, std::string_view field = "url");
 
 }  // namespace meshdb::replication

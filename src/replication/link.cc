@@ -209,7 +209,7 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
         (res.result_int() ? " (HTTP " + std::to_string(res.result_int()) + ")" : ""));
   }
   if (probe_) {
-    auto [cec] = co_await ws_->async_close(websocket::close_reason("probe"), kTuple);
+    co_await ws_->async_close(websocket::close_reason("probe"), kTuple);  // outcome unused
     co_return Status::Ok();
   }
   co_return co_await RunSession();
@@ -226,7 +226,7 @@ asio::awaitable<void> Link::RunInbound(tcp::socket socket, http::request<http::s
     res.body() = reason;
     res.keep_alive(false);
     res.prepare_payload();
-    auto [wec, n] = co_await http::async_write(socket, res, kTuple);
+    co_await http::async_write(socket, res, kTuple);  // best effort: the socket closes anyway
     beast::error_code ignored;
     socket.shutdown(tcp::socket::shutdown_both, ignored);
     socket.close(ignored);

@@ -3,12 +3,12 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include <boost/json.hpp>
 #include <map>
 #include <utility>
 
+#include "security/hex.h"
 #include "storage/store.h"
 
 namespace meshdb::replication {
@@ -17,28 +17,11 @@ namespace {
 
 constexpr const char* kSystemDb = "system";
 
-std::string Hex(const unsigned char* data, size_t n) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[data[i] >> 4]);
-    out.push_back(kDigits[data[i] & 15]);
-  }
-  return out;
-}
-
 bool IsLowerHex(std::string_view s) {
   for (char c : s) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
   return true;
-}
-
-std::string RandomHex(size_t bytes) {
-  std::vector<unsigned char> buf(bytes);
-  RAND_bytes(buf.data(), static_cast<int>(buf.size()));
-  return Hex(buf.data(), buf.size());
 }
 
 }  // namespace
@@ -48,7 +31,7 @@ std::string NodeTokenMac(std::string_view key, std::string_view node_name) {
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(node_name.data()), node_name.size(), mac, &len);
-  return Hex(mac, len);
+  return security::HexEncode(std::string_view(reinterpret_cast<const char*>(mac), len));
 }
 
 std::string NodeAuthorization(std::string_view key, std::string_view node_name) {
@@ -125,10 +108,10 @@ Result<std::vector<std::string>> EnsureClusterKey(storage::Store* store) {
   storage::WriteOp op;
   op.kind = storage::WriteKind::kInsert;
   op.table = kClusterKeysTable;
-  std::string id = RandomHex(16);
+  std::string id = security::RandomHex(16);
   op.key = boost::json::value(id);
   op.fields["id"] = id;
-  op.fields["key"] = RandomHex(32);
+  op.fields["key"] = security::RandomHex(32);
   req.ops.push_back(std::move(op));
   auto written = store->Write(std::move(req));
   if (!written.ok()) return written.status();

@@ -1,78 +1,89 @@
 #include "security/base64.h"
 
-#include <cstdint>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <string>
 
 namespace meshdb::security {
 
 namespace {
 
-constexpr char kStandard[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr char kUrlSafe[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string Encode(std::string_view data, const char* alphabet, bool pad) {
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : data) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(alphabet[(acc >> bits) & 63]);
-    }
-  }
-  if (bits > 0) out.push_back(alphabet[(acc << (6 - bits)) & 63]);
-  while (pad && out.size() % 4 != 0) out.push_back('=');
+// Standard-alphabet base64 of `data`, padded (EVP_EncodeBlock).
+std::string Encode(std::string_view data) {
+  if (data.size() > INT_MAX / 4 * 3) std::abort();         // EVP takes int lengths
+  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');  // + the NUL EVP_EncodeBlock writes
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(data.data()),
+                          static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(n));
   return out;
 }
 
-// The value of `c` in `alphabet`, or -1.
-int ValueOf(char c, const char* alphabet) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == alphabet[62]) return 62;
-  if (c == alphabet[63]) return 63;
-  return -1;
+bool IsAlphabetChar(char c, char c62, char c63) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == c62 ||
+         c == c63;
 }
 
-bool Decode(std::string_view text, const char* alphabet, std::string* out) {
+// Decodes `data`: characters of the standard alphabet only, without padding, any length but
+// 4k+1 (which no encoding produces). EVP_DecodeBlock alone would trim surrounding whitespace
+// and read '=' anywhere as zero bits, so the characters are checked here first.
+bool DecodeUnpadded(std::string_view data, std::string* out) {
   out->clear();
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v = ValueOf(c, alphabet);
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
+  if (data.size() % 4 == 1 || data.size() > INT_MAX - 3) return false;
+  if (!std::all_of(data.begin(), data.end(), [](char c) { return IsAlphabetChar(c, '+', '/'); })) {
+    return false;
   }
+  size_t pad = (4 - data.size() % 4) % 4;
+  std::string padded(data);
+  padded.append(pad, '=');
+  out->resize(padded.size() / 4 * 3);
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out->data()),
+                          reinterpret_cast<const unsigned char*>(padded.data()),
+                          static_cast<int>(padded.size()));
+  if (n < 0 || static_cast<size_t>(n) != out->size()) return false;
+  out->resize(out->size() - pad);  // EVP_DecodeBlock returns the padding's bytes as zeros
   return true;
 }
 
 }  // namespace
 
-std::string Base64Encode(std::string_view data) { return Encode(data, kStandard, true); }
+std::string Base64Encode(std::string_view data) { return Encode(data); }
 
-std::string Base64UrlEncode(std::string_view data) { return Encode(data, kUrlSafe, false); }
+std::string Base64UrlEncode(std::string_view data) {
+  std::string out = Encode(data);
+  out.erase(out.find_last_not_of('=') + 1);
+  std::replace(out.begin(), out.end(), '+', '-');
+  std::replace(out.begin(), out.end(), '/', '_');
+  return out;
+}
 
 bool Base64Decode(std::string_view text, std::string* out) {
   size_t end = text.find('=');
   if (end != std::string_view::npos) {
-    // Only padding may follow the first '='.
-    if (text.find_first_not_of('=', end) != std::string_view::npos) return false;
+    // Padding only completes the last group of four: "YQ==", "YWI=".
+    size_t pad = text.size() - end;
+    if (text.find_first_not_of('=', end) != std::string_view::npos || pad > 2 ||
+        text.size() % 4 != 0) {
+      out->clear();
+      return false;
+    }
     text = text.substr(0, end);
   }
-  return Decode(text, kStandard, out);
+  return DecodeUnpadded(text, out);
 }
 
 bool Base64UrlDecode(std::string_view text, std::string* out) {
-  if (text.size() % 4 == 1) return false;
-  return Decode(text, kUrlSafe, out);
+  if (!std::all_of(text.begin(), text.end(), [](char c) { return IsAlphabetChar(c, '-', '_'); })) {
+    out->clear();
+    return false;
+  }
+  std::string standard(text);
+  std::replace(standard.begin(), standard.end(), '-', '+');
+  std::replace(standard.begin(), standard.end(), '_', '/');
+  return DecodeUnpadded(standard, out);
 }
 
 }  // namespace meshdb::security

@@ -7,6 +7,8 @@
 #include <array>
 #include <cstdlib>
 
+#include "security/hex.h"
+
 namespace meshdb::security {
 
 namespace {
@@ -40,14 +42,7 @@ std::string Sha256Hex(std::string_view data) {
   if (EVP_Digest(data.data(), data.size(), digest.data(), &len, EVP_sha256(), nullptr) != 1) {
     std::abort();  // SHA-256 is always available in OpenSSL 3's default provider
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0xF]);
-  }
-  return out;
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest.data()), len));
 }
 
 std::string HashPassword(std::string_view password) {

@@ -182,7 +182,7 @@ int Run(const RunOptions& options) {
   deps.store = store->get();
   deps.config = &config;
   deps.admin_username = EnvOr(env, "HDB_ADMIN_USERNAME", "admin");
-  deps.admin_password = EnvOr(env, "HDB_ADMIN_PASSWORD", "password");
+  deps.admin_password = EnvOr(env, "HDB_ADMIN_PASSWORD", ops::kDefaultAdminPassword);
   Result<std::unique_ptr<ops::NodeOperations>> operations = ops::CreateNodeOperations(deps);
   if (!operations.ok()) {
     log->error("cannot start the operations API: {}", operations.status().ToString());

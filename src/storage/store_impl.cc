@@ -32,7 +32,7 @@ Status PutMeta(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view
 
 }  // namespace
 
-StoreImpl::StoreImpl(const StoreOptions& options) : options_(options), rng_(std::random_device{}()) {}
+StoreImpl::StoreImpl(const StoreOptions& options) : options_(options) {}
 
 StoreImpl::~StoreImpl() {
   {
@@ -468,19 +468,6 @@ void StoreImpl::ApplyWrites(std::vector<PendingWrite*>& writes) {
   std::map<std::string, std::vector<PendingWrite*>> by_db;
   for (PendingWrite* w : writes) by_db[w->database()].push_back(w);
   for (auto& [database, group] : by_db) ApplyDatabaseGroup(database, group);
-}
-
-std::string StoreImpl::NewUuid() {
-  uint64_t hi = rng_();
-  uint64_t lo = rng_();
-  hi = (hi & 0xffffffffffff0fffull) | 0x0000000000004000ull;  // version 4
-  lo = (lo & 0x3fffffffffffffffull) | 0x8000000000000000ull;  // variant 1
-  char buf[37];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
-                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
-                static_cast<unsigned>(lo >> 48),
-                static_cast<unsigned long long>(lo & 0xffffffffffffull));
-  return std::string(buf, 36);
 }
 
 // --- Replication ---------------------------------------------------------------------------

@@ -9,7 +9,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -19,6 +18,7 @@
 #include "common/hlc.h"
 #include "storage/catalog.h"
 #include "storage/store.h"
+#include "storage/uuid_generator.h"
 
 namespace meshdb::storage {
 
@@ -171,7 +171,6 @@ class StoreImpl final : public Store {
   Status DoDropDatabase(const std::string& database);
   Status DoCreateAttribute(const std::string& database, const std::string& table,
                            const AttributeDef& attribute);
-  std::string NewUuid();
 
   // Constant after construction.
   const StoreOptions options_;
@@ -195,7 +194,7 @@ class StoreImpl final : public Store {
   std::string record_buf_;
   std::string index_key_buf_;
   std::string log_buf_;
-  std::mt19937_64 rng_;
+  UuidGenerator uuids_;  // generated primary keys
 };
 
 }  // namespace meshdb::storage

@@ -60,7 +60,7 @@ Status StoreImpl::Validate(MDB_txn* /*txn*/, Database& db, RequestCtx& ctx, Grou
                                        std::string(op.kind == WriteKind::kUpdate ? "update" : "delete") +
                                        " record");
       }
-      op.key = json::string(NewUuid());
+      op.key = json::string(uuids_.Next());
     }
     auto enc = EncodeKey(op.key);
     if (!enc.ok()) return enc.status();

@@ -2,6 +2,7 @@
 C, and C's hdb_nodes row disappears on every node through gossip; the refusal survives the
 members' restarts until an admin adds C again."""
 
+import os
 import time
 
 import cluster
@@ -166,6 +167,88 @@ class RemovedNodeRestartTest(cluster.ClusterTestCase):
         wait_until(lambda: c.repl_name not in cluster.node_rows(c), 15, "C to drop its own row")
         self.restart_members_and_check(a, b, c, "running")
         self.readd_c_and_check(a, b, c)
+
+
+class OverLongHostsAndUrlsTest(cluster.ClusterTestCase):
+    """Issue 8 item 6: every cluster operation refuses a host name longer than 253 characters
+    or a URL longer than 2048 with a 400 naming the field, and changes nothing (membership
+    rows, local link state, routes in force and in harperdb-config.yaml, links)."""
+
+    def membership(self, node):
+        rows = {name: (r.get("url"), r.get("subscriptions")) for name, r in cluster.node_rows(node).items()}
+        local = node.ok({"operation": "search_by_value", "database": "system", "table": "hdb_node_auth",
+                         "search_attribute": "name", "search_value": "*",
+                         "get_attributes": ["name", "added", "removed", "subscriptions"]})
+        local = sorted((r.get("name"), r.get("added"), r.get("removed"), repr(r.get("subscriptions")))
+                       for r in local)
+        routes = node.ok({"operation": "cluster_get_routes"})
+        links = sorted(c.get("name") for c in cluster.cluster_status(node).get("connections", []))
+        with open(os.path.join(node.root, "harperdb-config.yaml")) as f:
+            config_text = f.read()
+        return {"hdb_nodes": rows, "hdb_node_auth": local, "routes": routes, "links": links,
+                "config": config_text}
+
+    def test_over_long_hosts_and_urls_are_refused_naming_the_field(self):
+        a, b = self.start_repl_nodes(["A", "B"])
+        self.add_node(a, b)
+        a.ok({"operation": "cluster_set_routes", "server": "hub", "routes": [{"hostname": b.repl_name, "port": 9925}]})
+        self.create_table(a, DB, "t")
+        self.wait_table(b, DB, "t")
+        cluster.wait_linked(a, b, DB)
+        wait_until(lambda: set(cluster.node_rows(b)) == {a.repl_name, b.repl_name}, 15, "B to know A")
+        before = {n.name: self.membership(n) for n in (a, b)}
+
+        huge_host = "h" * 100000  # the issue's configure_cluster input (answered 500 before)
+        host_254 = "h" * 254
+        long_url = "ws://%s:9925/%s" % (b.ip, "p" * 2100)
+        url_254 = "ws://%s:9925" % host_254
+        auth = {"username": b.username, "password": b.password}
+
+        def too_long(field, limit):
+            return "'%s' length must be less than or equal to %d characters long" % (field, limit)
+
+        def host_too_long(field):
+            return "'%s' host length must be less than or equal to 253 characters long" % field
+
+        cases = [
+            ({"operation": "configure_cluster", "connections": [{"hostname": huge_host, "authorization": auth}]},
+             "'connections[0]': " + too_long("hostname", 253)),
+            ({"operation": "configure_cluster",
+              "connections": [{"hostname": b.repl_name, "authorization": auth}, {"url": long_url}]},
+             "'connections[1]': " + too_long("url", 2048)),
+            ({"operation": "configure_cluster", "connections": [{"url": url_254}]},
+             "'connections[0]': " + host_too_long("url")),
+            ({"operation": "add_node", "hostname": huge_host, "authorization": auth}, too_long("hostname", 253)),
+            ({"operation": "set_node", "hostname": host_254}, too_long("hostname", 253)),
+            ({"operation": "add_node", "node_name": host_254}, too_long("node_name", 253)),
+            ({"operation": "add_node", "url": long_url}, too_long("url", 2048)),
+            ({"operation": "add_node", "url": url_254}, host_too_long("url")),
+            ({"operation": "update_node", "hostname": b.repl_name, "url": long_url}, too_long("url", 2048)),
+            ({"operation": "update_node", "hostname": host_254}, too_long("hostname", 253)),
+            ({"operation": "set_node_replication", "hostname": huge_host,
+              "subscriptions": [{"database": DB, "table": "t", "publish": True, "subscribe": True}]},
+             too_long("hostname", 253)),
+            ({"operation": "remove_node", "hostname": huge_host}, too_long("hostname", 253)),
+            ({"operation": "remove_node", "url": long_url}, too_long("url", 2048)),
+            ({"operation": "cluster_set_routes", "server": "hub", "routes": [huge_host]}, too_long("routes[0]", 2048)),
+            ({"operation": "cluster_set_routes", "server": "hub",
+              "routes": ["127.0.0.1:1", {"hostname": host_254, "port": 9925}]}, too_long("routes[1].hostname", 253)),
+            ({"operation": "cluster_set_routes", "server": "hub", "routes": [host_254 + ":9925"]},
+             host_too_long("routes[0]")),
+            ({"operation": "cluster_delete_routes", "routes": [{"host": huge_host, "port": 9925}]},
+             too_long("routes[0].host", 253)),
+            ({"operation": "cluster_delete_routes", "routes": ["wss://%s:9925" % host_254]},
+             host_too_long("routes[0]")),
+        ]
+        for body, message in cases:
+            with self.subTest(operation=body["operation"], message=message):
+                harness.assert_op(a, body, 400, harness.error_body(message))
+        for n in (a, b):
+            self.assertTrue(n.running(), "%s must survive the bad input" % n.name)
+            self.assertEqual(self.membership(n), before[n.name], "bad input changed %s's cluster state" % n.name)
+        # Still linked: a record written on A reaches B.
+        self.insert(a, DB, "t", [{"id": "after-bad-input"}])
+        cluster.wait_record(b, DB, "t", "after-bad-input", 15)
 
 
 if __name__ == "__main__":

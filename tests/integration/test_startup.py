@@ -64,6 +64,39 @@ class StartupTest(harness.NodeTestCase):
         status, body = node.op({"operation": "user_info"}, auth=None)
         self.assertEqual((status, body), (401, {"error": "Must login"}))
 
+    DEFAULT_PASSWORD_WARNING = "super_user '%s' still has the default password 'password'"
+
+    def test_default_admin_password_is_warned_about_at_every_start(self):
+        # Issue 8 item 7: the admin created with HDB_ADMIN_PASSWORD unset gets "password"
+        # (the harness passes it explicitly, as the default); any super_user on it is named.
+        node = self.start_node()
+        admin_warning = self.DEFAULT_PASSWORD_WARNING % "admin"
+        wait_until(lambda: admin_warning in node.log_text(), 10, "the default-password warning in hdb.log")
+        self.assertIn(admin_warning, node.output_text(), "the warning must reach the console too")
+        node.ok({"operation": "add_user", "username": "ops", "password": "password", "role": "super_user",
+                 "active": True})
+        node.ok({"operation": "add_user", "username": "bob", "password": "password", "role": "cluster_user",
+                 "active": True})
+        node.ok({"operation": "add_user", "username": "old", "password": "password", "role": "super_user",
+                 "active": False})
+        node.ok({"operation": "alter_user", "username": "admin", "password": "a-chosen-password"})
+        node.password = "a-chosen-password"
+        offset = len(node.log_text())
+        node.restart()
+        wait_until(lambda: self.DEFAULT_PASSWORD_WARNING % "ops" in node.log_text()[offset:], 10,
+                   "the warning naming super_user 'ops' after the restart")
+        after = node.log_text()[offset:]
+        self.assertNotIn(admin_warning, after, "admin's password was changed")
+        self.assertNotIn(self.DEFAULT_PASSWORD_WARNING % "bob", after, "bob is not a super_user")
+        self.assertNotIn(self.DEFAULT_PASSWORD_WARNING % "old", after, "old is inactive")
+
+    def test_no_default_password_warning_with_a_chosen_password(self):
+        node = self.start_node(password="a-chosen-password")
+        # Bootstrap logs "created admin user" and then checks the passwords, before serving.
+        self.assertIn("created admin user 'admin'", node.log_text())
+        self.assertNotIn("default password", node.log_text())
+        self.assertNotIn("default password", node.output_text())
+
     def _expect_start_failure(self, extra_args, key_names, env=None):
         node = self.start_node(extra_args, env=env, wait=False)
         try:
@@ -90,6 +123,27 @@ class StartupTest(harness.NodeTestCase):
 
     def test_invalid_env_value_exits_nonzero(self):
         self._expect_start_failure([], ["logging.level", "LOGGING_LEVEL"], env={"LOGGING_LEVEL": "loud"})
+
+    def test_over_long_host_names_and_urls_exit_nonzero_naming_key(self):
+        # Issue 8 item 6: host names are capped at 253 characters, URLs at 2048.
+        host_254 = "h" * 254
+        cases = [
+            (["--REPLICATION_URL", "ws://h:1/" + "p" * 2100],
+             "'replication.url' length must be less than or equal to 2048 characters long"),
+            (["--REPLICATION_URL", "ws://%s:1" % host_254],
+             "'replication.url' host length must be less than or equal to 253 characters long"),
+            (["--REPLICATION_HOSTNAME", host_254],
+             "'replication.hostname' length must be less than or equal to 253 characters long"),
+            (["--REPLICATION_ROUTES", json.dumps(["127.0.0.1:9925", host_254 + ":9925"])],
+             "'replication.routes[1]' host length must be less than or equal to 253 characters long"),
+            (["--REPLICATION_ROUTES", json.dumps([{"hostname": host_254, "port": 9925}])],
+             "'replication.routes[0].hostname' length must be less than or equal to 253 characters long"),
+            (["--REPLICATION_ROUTES", json.dumps(["ws://h:1/" + "p" * 2100])],
+             "'replication.routes[0]' length must be less than or equal to 2048 characters long"),
+        ]
+        for args, message in cases:
+            with self.subTest(message=message):
+                self._expect_start_failure(args, [message])
 
     def test_env_override_and_cli_wins(self):
         node = self.start_node(env={"LOGGING_LEVEL": "debug"})

@@ -309,6 +309,51 @@ TEST_F(ConfigTest, InvalidValuesNameTheKey) {
   }
 }
 
+// Issue 8 item 6: host names and URLs are capped (253 / 2048 characters) at start, with an
+// error naming the key; values at the limit are accepted.
+TEST_F(ConfigTest, OverLongHostNamesAndUrlsNameTheKey) {
+  const std::string host_253(253, 'h');
+  const std::string host_254(254, 'h');
+  const std::string url_path(2048 - std::string("ws://h:1/").size(), 'p');
+  struct Case {
+    std::string key, value, message;
+  };
+  const Case cases[] = {
+      {"REPLICATION_HOSTNAME", host_254,
+       "'replication.hostname' length must be less than or equal to 253 characters long"},
+      {"OPERATIONSAPI_NETWORK_HOST", host_254,
+       "'operationsApi.network.host' length must be less than or equal to 253 characters long"},
+      {"REPLICATION_URL", "ws://h:1/" + url_path + "p",
+       "'replication.url' length must be less than or equal to 2048 characters long"},
+      {"REPLICATION_URL", "ws://" + host_254 + ":1",
+       "'replication.url' host length must be less than or equal to 253 characters long"},
+      {"REPLICATION_ROUTES", R"(["ws://h:1/)" + url_path + R"(p"])",
+       "'replication.routes[0]' length must be less than or equal to 2048 characters long"},
+      {"REPLICATION_ROUTES", R"(["a", ")" + host_254 + R"(:9925"])",
+       "'replication.routes[1]' host length must be less than or equal to 253 characters long"},
+      {"REPLICATION_ROUTES", R"([{"hostname":")" + host_254 + R"("}])",
+       "'replication.routes[0].hostname' length must be less than or equal to 253 characters "
+       "long"},
+      {"CLUSTERING_HUBSERVER_CLUSTER_NETWORK_ROUTES", R"([{"host":")" + host_254 + R"("}])",
+       "'clustering.hubServer.cluster.network.routes[0].host' length must be less than or equal "
+       "to 253 characters long"},
+  };
+  for (const Case& c : cases) {
+    Result<Config> config = LoadWith({}, {{c.key, c.value}});
+    ASSERT_FALSE(config.ok()) << c.key << " (" << c.value.size() << " characters)";
+    EXPECT_TRUE(config.status().IsInvalidArgument());
+    EXPECT_EQ(config.status().message(), c.message);
+  }
+  Result<Config> at_limit =
+      LoadWith({}, {{"REPLICATION_HOSTNAME", host_253},
+                    {"REPLICATION_URL", "ws://h:1/" + url_path},
+                    {"REPLICATION_ROUTES",
+                     R"([")" + host_253 + R"(:9925", {"hostname":")" + host_253 + R"("}])"}});
+  ASSERT_TRUE(at_limit.ok()) << at_limit.status().ToString();
+  EXPECT_EQ(at_limit->settings().replication_hostname, host_253);
+  EXPECT_EQ(at_limit->settings().replication_url.size(), 2048u);
+}
+
 TEST_F(ConfigTest, PortZeroMeansAnyForTheOperationsApi) {
   Result<Config> config = LoadWith({}, {{"OPERATIONSAPI_NETWORK_PORT", "0"}});
   ASSERT_TRUE(config.ok()) << config.status().ToString();

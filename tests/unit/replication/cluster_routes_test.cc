@@ -59,6 +59,56 @@ TEST(ClusterRoutesTest, RejectsBadRoutes) {
   }
 }
 
+TEST(ClusterRoutesTest, ParseUrlTakesSchemeHostAndPort) {
+  Result<Route> v6 = ParseUrl("WSS://user:pw@[::1]:9940/replication?x=1#f");
+  ASSERT_TRUE(v6.ok()) << v6.status().ToString();
+  EXPECT_EQ(v6->scheme, "wss");
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 9940);
+  Result<Route> no_port = ParseUrl("ws://node-a");
+  ASSERT_TRUE(no_port.ok()) << no_port.status().ToString();
+  EXPECT_EQ(no_port->port, 0);
+  for (const char* bad : {"ws://h:99999", "ws://h:0", "ws://h:", "ws://:1", "ws:h", "h:1",
+                          "http://h:1", "ws://h:1x", ""}) {
+    EXPECT_FALSE(ParseUrl(bad).ok()) << bad;
+  }
+  // Bare IPv6 literals stay accepted as routes (no port); credentials are not a host.
+  EXPECT_EQ(Parse(R"("fe80::1")").host, "fe80::1");
+  EXPECT_FALSE(ParseRoute(json::value("user@h:1")).ok());
+}
+
+// Issue 8 item 6: host names and URLs are capped, with messages naming the field.
+TEST(ClusterRoutesTest, OverLongHostsAndUrlsAreRefusedNamingTheField) {
+  const std::string host_253(253, 'h');
+  const std::string host_254(254, 'h');
+  const std::string path(2048 - std::string("ws://h:1/").size(), 'p');
+  EXPECT_TRUE(ParseUrl("ws://h:1/" + path).ok());
+  EXPECT_EQ(ParseUrl("ws://h:1/" + path + "p", "url").status().message(),
+            "'url' length must be less than or equal to 2048 characters long");
+  EXPECT_EQ(ParseUrl("ws://" + host_253 + ":1").value().host, host_253);
+  EXPECT_EQ(ParseUrl("ws://" + host_254 + ":1", "connections[0].url").status().message(),
+            "'connections[0].url' host length must be less than or equal to 253 characters long");
+
+  EXPECT_EQ(Parse(("\"" + host_253 + ":9\"").c_str()).host, host_253);
+  EXPECT_EQ(ParseRoute(json::value(host_254 + ":9"), "routes[3]").status().message(),
+            "'routes[3]' host length must be less than or equal to 253 characters long");
+  EXPECT_EQ(ParseRoute(json::object{{"hostname", host_254}}, "routes[0]").status().message(),
+            "'routes[0].hostname' length must be less than or equal to 253 characters long");
+  EXPECT_EQ(ParseRoute(json::object{{"host", host_254}, {"port", 1}}).status().message(),
+            "'route.host' length must be less than or equal to 253 characters long");
+
+  auto check = [](json::array routes) {
+    return ValidateRoutesField(json::object{{"routes", std::move(routes)}}).message();
+  };
+  EXPECT_EQ(check({"a", std::string(100000, 'x')}),
+            "'routes[1]' length must be less than or equal to 2048 characters long");
+  EXPECT_EQ(check({json::object{{"hostname", host_254}, {"port", 9925}}}),
+            "'routes[0].hostname' length must be less than or equal to 253 characters long");
+  EXPECT_EQ(check({"wss://" + host_254}),
+            "'routes[0]' host length must be less than or equal to 253 characters long");
+  EXPECT_EQ(check({host_253, json::object{{"host", host_253}}}), "");
+}
+
 TEST(ClusterRoutesTest, ParseRoutesSkipsInvalidEntriesAndReportsThem) {
   std::vector<std::string> errors;
   std::vector<Route> routes =

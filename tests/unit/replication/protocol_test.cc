@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,10 +37,10 @@ std::vector<Message> Samples() {
   m.push_back(Hello{});
   m.push_back(Error{ErrorCode::kUnsupportedVersion, "speak v1"});
   m.push_back(Error{static_cast<ErrorCode>(65535), ""});
-  m.push_back(Subscribe{"dev", {"dog", "cat"}, StartFromVector{vv, 987654321}});
-  m.push_back(Subscribe{"dev", {}, StartFromVector{}});
-  m.push_back(Subscribe{"dev", {}, StartWithCopy{}});
-  m.push_back(Subscribe{"dev", {"dog"}, StartFromTime{1700000000000}});
+  m.push_back(Subscribe{"dev", {"dog", "cat"}, StartFromVector{vv, 987654321}, std::nullopt});
+  m.push_back(Subscribe{"dev", {}, StartFromVector{}, std::nullopt});
+  m.push_back(Subscribe{"dev", {}, StartWithCopy{}, std::nullopt});
+  m.push_back(Subscribe{"dev", {"dog"}, StartFromTime{1700000000000}, std::nullopt});
   m.push_back(Subscribe{"dev", {}, StartFromVector{vv, 5}, std::vector<TableRule>{}});
   m.push_back(Subscribe{
       "dev", {}, StartFromVector{vv, 5}, std::vector<TableRule>{{"*", false}, {"dog", true}}});
@@ -99,11 +100,12 @@ TEST(ProtocolTest, RoundTripEveryMessage) {
 TEST(ProtocolTest, ExactBytesOfSmallFrames) {
   EXPECT_EQ(EncodeFrame(Ping{1, 300}), Bytes({11, 1, 0xac, 0x02}));
   EXPECT_EQ(EncodeFrame(Ack{"db", 5}), Bytes({8, 2, 'd', 'b', 5}));
-  EXPECT_EQ(EncodeFrame(Subscribe{"d", {}, StartWithCopy{}}), Bytes({3, 1, 'd', 0, 1, 0}));
+  EXPECT_EQ(EncodeFrame(Subscribe{"d", {}, StartWithCopy{}, std::nullopt}),
+            Bytes({3, 1, 'd', 0, 1, 0}));
   EXPECT_EQ(EncodeFrame(Credit{"d", 16}), Bytes({9, 1, 'd', 16}));
   VersionVector vv;
   vv.Advance(3, 200);
-  EXPECT_EQ(EncodeFrame(Subscribe{"d", {"t"}, StartFromVector{vv, 7}}),
+  EXPECT_EQ(EncodeFrame(Subscribe{"d", {"t"}, StartFromVector{vv, 7}, std::nullopt}),
             Bytes({3, 1, 'd', 1, 1, 't', 0, 1, 3, 0xc8, 0x01, 7, 0}));
 }
 
@@ -128,7 +130,7 @@ TEST(ProtocolTest, DocsExampleBytes) {
             "6e2d626174636804636f707906637265646974808080080103646576");
   VersionVector vv;
   vv.Advance(a, 41);
-  EXPECT_EQ(Hex(EncodeFrame(Subscribe{"dev", {}, StartFromVector{vv, 41}})),
+  EXPECT_EQ(Hex(EncodeFrame(Subscribe{"dev", {}, StartFromVector{vv, 41}, std::nullopt})),
             "0303646576000001"
             "93eb8e26"
             "2929"

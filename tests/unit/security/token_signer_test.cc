@@ -1,7 +1,5 @@
 #include "security/token_signer.h"
 
-#include "security/base64.h"
-
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -10,6 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "security/base64.h"
+#include "security/hex.h"
 #include "temp_dir.h"
 
 namespace meshdb::security {
@@ -61,6 +62,51 @@ TEST(Base64Test, StandardAlphabetWithPadding) {
   EXPECT_FALSE(Base64Decode("-_8", &out));       // URL-safe characters
 }
 
+// The OpenSSL-backed coder against RFC 4648 §10's vectors, and the inputs EVP_DecodeBlock
+// alone would accept (surrounding whitespace, '=' inside a group, over-long padding).
+TEST(Base64Test, Rfc4648VectorsAndStrictDecoding) {
+  const std::pair<std::string, std::string> vectors[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, encoded] : vectors) {
+    EXPECT_EQ(Base64Encode(plain), encoded);
+    std::string out = "stale";
+    ASSERT_TRUE(Base64Decode(encoded, &out)) << encoded;
+    EXPECT_EQ(out, plain);
+    std::string unpadded = encoded.substr(0, encoded.find('='));
+    ASSERT_TRUE(Base64Decode(unpadded, &out)) << unpadded;
+    EXPECT_EQ(out, plain);
+  }
+  std::string binary;
+  for (int i = 0; i < 256; ++i) binary.push_back(static_cast<char>(i));
+  std::string out;
+  ASSERT_TRUE(Base64Decode(Base64Encode(binary), &out));
+  EXPECT_EQ(out, binary);
+  ASSERT_TRUE(Base64UrlDecode(Base64UrlEncode(binary), &out));
+  EXPECT_EQ(out, binary);
+  EXPECT_EQ(Base64UrlEncode(binary).find_first_of("+/="), std::string::npos);
+  for (const char* bad : {" Zm9v", "Zm9v ", "Zm9v\n", "Zm 9v", "Z=9v", "Zm9vY",
+                          "Zg=", "Zg===", "Zm9=v", "Zm9v====", "=", "Zg==Zg=="}) {
+    EXPECT_FALSE(Base64Decode(bad, &out)) << bad;
+  }
+  for (const char* bad : {"Zg==", " Zm9v", "Zm9v\n", "Zm9vY", "Zm+v", "Zm/v"}) {
+    EXPECT_FALSE(Base64UrlDecode(bad, &out)) << bad;
+  }
+}
+
+TEST(HexTest, LowercaseDigitsAndRandomHex) {
+  EXPECT_EQ(HexEncode(std::string("\x00\xff\x10\xab", 4)), "00ff10ab");
+  EXPECT_EQ(HexEncode(""), "");
+  std::string a = RandomHex(16);
+  std::string b = RandomHex(16);
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos) << a;
+  EXPECT_NE(a, b);
+}
 
 TEST_F(TokenSignerTest, SignAndVerify) {
   json::object payload{{"username", "admin"}, {"sub", "operation"}, {"iat", 1000}, {"exp", 2000}};
