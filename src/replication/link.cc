@@ -380,6 +380,7 @@ asio::awaitable<Status> Link::RunSession() {
   }
   copy_cv_.notify_all();
   FailPendingVerifies("connection closed");
+  LeaveInitialCopy();
   closing_ = true;
   // A link replaced by a newer one for the same (peer, database) shares its slot: only the
   // registered link reports the slot disconnected.
