@@ -67,13 +67,25 @@ class InitialCopyTest(cluster.ClusterTestCase):
         self.wait_table(c, DB, T)
         rng = random.Random(os.environ.get("MESHDB_TEST_SEED") or time.time_ns())
         per_node = records // 3
-        total = 0
-        for i, node in enumerate(nodes):
-            n = per_node if i < 2 else records - 2 * per_node
-            batch = random_records(rng, n, "n%d" % i)
-            for start in range(0, n, 2000):
-                self.insert(node, DB, T, batch[start:start + 2000])
-            total += n
+        batches = [random_records(rng, per_node if i < 2 else records - 2 * per_node, "n%d" % i)
+                   for i in range(3)]
+        errors = []
+
+        def load(node, rows):
+            try:
+                for start in range(0, len(rows), 2000):
+                    self.insert(node, DB, T, rows[start:start + 2000])
+            except Exception as e:  # noqa: BLE001 (reported below)
+                errors.append(repr(e))
+
+        loaders = [threading.Thread(target=load, args=(n, rows)) for n, rows in zip(nodes, batches)]
+        for t in loaders:
+            t.start()
+        for t in loaders:
+            t.join(300)
+        self.assertFalse(errors, errors)
+        total = sum(len(rows) for rows in batches)
+        self.assertEqual(total, records)
         for node in nodes:
             wait_until(lambda node=node: record_count(node) == total, 120,
                        "%s to hold all %d records" % (node.name, total))
