@@ -26,6 +26,12 @@ namespace {
 // connection open, and outbound WebSockets have no idle timeout).
 constexpr uint64_t kCopyStallMs = 10000;
 constexpr std::chrono::seconds kCopyWatchInterval{1};
+
+uint64_t SteadyMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
 }  // namespace
 
 // --- Link (strand) ---
@@ -37,7 +43,7 @@ bool Link::DeferSubscribeForCopy() {
   switch (service_->ClaimInitialCopy(shared_from_this(), &holder, &note)) {
     case ServiceImpl::CopyClaim::kClaimed:
       copy_claimed_ = true;
-      copy_progress_ms_ = NowMs();
+      NoteCopyProgress();
       if (!note.empty()) log_->warn("{}; copying from {}", note, peer_name_);
       WatchCopy();
       return false;
@@ -82,12 +88,14 @@ void Link::LeaveInitialCopy() {
   }
 }
 
+void Link::NoteCopyProgress() { copy_progress_ms_ = SteadyMs(); }
+
 void Link::WatchCopy() {
   if (!copy_watch_) copy_watch_.emplace(strand_);
   copy_watch_->expires_after(kCopyWatchInterval);
   copy_watch_->async_wait([self = shared_from_this()](const beast::error_code& ec) {
     if (ec || !self->copy_claimed_ || self->closing_) return;
-    const uint64_t idle_ms = NowMs() - self->copy_progress_ms_;
+    const uint64_t idle_ms = SteadyMs() - self->copy_progress_ms_;
     if (idle_ms >= kCopyStallMs && self->service_->CopyHasWaiters(self->database_)) {
       self->log_->warn(
           "initial copy of database {} from {} failed after {} records: no progress for {} ms; "

@@ -193,7 +193,7 @@ void Link::OnApplied(uint64_t peer_sequence, Status st, bool copy_end) {
 
 void Link::OnCopyBegin(CopyBegin&& c) {
   copying_ = true;
-  copy_progress_ms_ = NowMs();
+  NoteCopyProgress();
   copy_vector_ = std::move(c.snapshot_vector);
   // A copy that leaves tables out (here or at the publisher, which then sends no vector)
   // installs no vector floor, so nodes pulling from us would never see its rows unless they
@@ -208,7 +208,7 @@ void Link::OnCopyBegin(CopyBegin&& c) {
 
 void Link::OnCopyChunk(CopyChunk&& c) {
   const size_t n = c.records.size();
-  copy_progress_ms_ = NowMs();
+  NoteCopyProgress();
   if (!SubscribesTable(subscriptions_, database_, c.table)) {
     copy_records_ += n;
     return;
@@ -245,7 +245,7 @@ void Link::OnCopyChunk(CopyChunk&& c) {
   chunk.log_rows = copy_is_partial_;
   ApplyChunk(std::move(chunk), "applying a copy chunk", [n](Link& link) {
     link.copy_records_ += n;
-    link.copy_progress_ms_ = NowMs();
+    link.NoteCopyProgress();
     std::lock_guard<std::mutex> lock(link.slot_->mu);
     link.slot_->copy_progress = std::make_pair(link.copy_records_, link.copy_total_);
     link.slot_->copied_records += n;

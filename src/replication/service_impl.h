@@ -169,6 +169,8 @@ class Link : public std::enable_shared_from_this<Link> {
   // While the claim is held: gives it up and closes the link when the copy made no progress
   // for kCopyStallMs while other links wait for it (a stopped or partitioned peer).
   void WatchCopy();
+  // A copy frame arrived or a copy chunk committed (resets WatchCopy's stall clock).
+  void NoteCopyProgress();
   void OnApplied(uint64_t peer_sequence, Status st, bool copy_end);
   // Publisher side.
   Status OnSubscribe(Subscribe&& s);
@@ -241,7 +243,7 @@ class Link : public std::enable_shared_from_this<Link> {
   bool copy_is_partial_ = false;  // no vector floor: the copied rows are logged as ours
   bool copy_claimed_ = false;     // this link holds its database's initial-copy claim
   bool waiting_for_copy_ = false;  // Subscribe deferred until another link's copy ends
-  uint64_t copy_progress_ms_ = 0;  // last copy frame received or chunk committed
+  uint64_t copy_progress_ms_ = 0;  // steady clock: last copy frame received or chunk committed
   std::optional<asio::steady_timer> copy_watch_;
   std::unordered_set<std::string> known_tables_;
   std::optional<asio::steady_timer> read_gate_;  // wakes the read loop when applies drain

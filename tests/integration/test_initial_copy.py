@@ -91,24 +91,42 @@ class InitialCopyTest(cluster.ClusterTestCase):
                        "%s to hold all %d records" % (node.name, total))
         return nodes, total
 
-    def join(self, nodes):
-        """A new node D that runs add_node for every node of `nodes` at the same time."""
+    def join(self, nodes, during=None):
+        """A new node D that runs add_node for every node of `nodes` at the same time.
+
+        Returns D, or (D, during(D)) when `during` is given: it runs while the add_node requests
+        are still in flight (they can take a while when D is busy applying the copy) and returns
+        the peer it interrupted, whose add_node may answer "... but there was an error updating
+        target node" (its rows are written; the probe of the peer failed).
+        """
         d = self.start_repl_node("D")
-        errors = []
+        answers = {}
 
         def add(peer):
+            body = {"operation": "add_node", "hostname": peer.repl_name,
+                    "authorization": {"username": peer.username, "password": peer.password}}
             try:
-                self.add_node(d, peer)
+                answers[peer.name] = d.op(body, timeout=90)
             except Exception as e:  # noqa: BLE001 (reported below)
-                errors.append(repr(e))
+                answers[peer.name] = (None, repr(e))
 
         threads = [threading.Thread(target=add, args=(p,)) for p in nodes]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join(60)
-        self.assertFalse(errors, errors)
-        return d
+        interrupted = None
+        try:
+            interrupted = during(d) if during else None
+        finally:
+            for t in threads:
+                t.join(120)
+        for peer in nodes:
+            status, body = answers.get(peer.name, (None, "no answer"))
+            message = body.get("message", "") if isinstance(body, dict) else ""
+            self.assertEqual(status, 200, "add_node %s: %r" % (peer.name, body))
+            self.assertTrue(message.startswith("Successfully added '"), body)
+            if peer is not interrupted:
+                self.assertNotIn("error", message, body)
+        return (d, interrupted) if during else d
 
     def wait_synced(self, d, peers, total, timeout_s=120):
         """Waits until d holds `total` records and its DB sockets to `peers` stream, no copy running."""
@@ -180,9 +198,12 @@ class InitialCopyTest(cluster.ClusterTestCase):
 
     def test_02_copy_source_killed_mid_copy(self):
         nodes, total = self.three_node_cluster(150_000)
-        d = self.join(nodes)
-        source, records = self.copy_source(d, nodes, total)
-        source.kill9()
+        def interrupt(d):
+            source, _ = self.copy_source(d, nodes, total)
+            source.kill9()
+            return source
+
+        d, source = self.join(nodes, during=interrupt)
         survivors = [n for n in nodes if n is not source]
         socks = self.wait_synced(d, survivors, total, timeout_s=180)
         self.assert_recopied(d, source, survivors, socks, total)
@@ -195,9 +216,12 @@ class InitialCopyTest(cluster.ClusterTestCase):
 
     def test_03_copy_source_stopped_mid_copy(self):
         nodes, total = self.three_node_cluster(150_000)
-        d = self.join(nodes)
-        source, records = self.copy_source(d, nodes, total)
-        os.kill(source.proc.pid, signal.SIGSTOP)
+        def interrupt(d):
+            source, _ = self.copy_source(d, nodes, total)
+            os.kill(source.proc.pid, signal.SIGSTOP)
+            return source
+
+        d, source = self.join(nodes, during=interrupt)
         try:
             survivors = [n for n in nodes if n is not source]
             socks = self.wait_synced(d, survivors, total, timeout_s=180)
