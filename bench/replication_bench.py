@@ -20,6 +20,12 @@ Workloads (issue 3 "Benchmarks"):
               until B's record_count is N.
   conflict    three linked nodes; three clients upsert/update/delete the same 100 keys for a few
               seconds; time from the last acknowledged write until all three hold identical data.
+  join        three linked nodes hold N random records (default 100k, --join-records, written a
+              third on each); a fresh node D runs add_node for all three at once (parallel
+              requests); time from the first add_node until D holds N records and each of its
+              links for the database streams (no copy running, none waiting). Repeated
+              --join-runs times with a fresh D each (the three keep their data); prints each run,
+              the median, and how many copies D made per peer (cluster_status copies_completed).
 """
 
 import argparse
@@ -308,10 +314,103 @@ class Bench:
         self.close()
 
 
+    # -- a node joining a 3-node cluster ----------------------------------------------------------
+
+    def load_random(self, node, table, n, seed, batch=1000, threads=2):
+        def worker(k):
+            c = Client(node)
+            r = random.Random("%s-%d" % (seed, k))
+            alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+            for start in range(k * batch, n, threads * batch):
+                c.ok({"operation": "insert", "database": DB, "table": table,
+                      "records": [{"id": "".join(r.choices(alphabet, k=20)), "v": r.randint(0, 10**9),
+                                   "f": r.random(), "s": "".join(r.choices(alphabet, k=r.randint(20, 80)))}
+                                  for _ in range(start, min(n, start + batch))]})
+
+        ts = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(threads)]
+        for th in ts:
+            th.start()
+        for th in ts:
+            th.join()
+
+    def join(self, n, runs):
+        a, b, c = self.node("A"), self.node("B"), self.node("C")
+        self.link(a, b)
+        self.link(a, c)
+        self.link(b, c)
+        t = "join"
+        self.table(a, t, [b, c])
+        t0 = time.perf_counter()
+        loads = [threading.Thread(target=self.load_random, args=(node, t, n // 3 + (n % 3 if i == 0 else 0),
+                                                                  node.name))
+                 for i, node in enumerate((a, b, c))]
+        for th in loads:
+            th.start()
+        for th in loads:
+            th.join()
+        for node in (a, b, c):
+            harness.wait_until(lambda node=node: record_count(node, t) >= n, 600, "%s to hold %d" % (node.name, n))
+        print("join: loaded %d random records (a third on each of A, B, C) in %.1f s" % (n, time.perf_counter() - t0))
+        peers = (a, b, c)
+        took_all = []
+        for run in range(runs):
+            d = self.node("D%d" % run)
+            errors = []
+
+            def add(peer):
+                try:
+                    self.link(d, peer)
+                except Exception as e:  # noqa: BLE001
+                    errors.append(repr(e))
+
+            adds = [threading.Thread(target=add, args=(p,)) for p in peers]
+            t1 = time.perf_counter()
+            for th in adds:
+                th.start()
+            for th in adds:
+                th.join()
+            if errors:
+                raise RuntimeError("add_node: %r" % errors)
+            t_count = [None]
+
+            def synced():
+                if t_count[0] is None:
+                    if record_count(d, t) < n:
+                        return False
+                    t_count[0] = time.perf_counter()
+                socks = {}
+                for conn in d.ok({"operation": "cluster_status"}).get("connections", []):
+                    for s in conn.get("database_sockets", []):
+                        if s.get("database") == DB:
+                            socks[conn.get("name")] = s
+                for p in peers:
+                    s = socks.get(p.ip)
+                    if not s or not s.get("connected") or s.get("state") != "Streaming" or s.get("copy_progress"):
+                        return False
+                return socks
+
+            socks = harness.wait_until(synced, 1200, "D to finish its initial sync", interval_s=0.02)
+            took = time.perf_counter() - t1
+            took_all.append(took)
+            copies = "/".join(str(socks[p.ip].get("copies_completed", "?")) for p in peers)
+            copied = sum(socks[p.ip].get("copied_records", 0) for p in peers)
+            print("join run %d: D held all %d records %.2f s after add_node, every link streaming after %.2f s; "
+                  "copies from A/B/C: %s (%d records copied in all)" % (run + 1, n, t_count[0] - t1, took, copies,
+                                                                        copied))
+            d.stop(30)
+            self.nodes.remove(d)
+            if not self.args.keep:
+                d.cleanup()
+        took_all.sort()
+        print("join: node joining a 3-node cluster of %d records: initial sync median %.2f s over %d runs (%s)"
+              % (n, took_all[len(took_all) // 2], runs, ", ".join("%.2f" % x for x in took_all)))
+        self.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=os.path.join(HERE, "..", "build", "meshdb"))
-    ap.add_argument("--only", action="append", choices=["lag", "throughput", "sync", "conflict"])
+    ap.add_argument("--only", action="append", choices=["lag", "throughput", "sync", "conflict", "join"])
     ap.add_argument("--lag-rates", default="200,10000", help="comma-separated target writes/s")
     ap.add_argument("--lag-seconds", type=float, default=5)
     ap.add_argument("--background-load", type=int, default=0,
@@ -320,6 +419,8 @@ def main():
     ap.add_argument("--throughput-records", type=int, default=200_000)
     ap.add_argument("--records", type=int, default=1_000_000, help="records for the initial sync")
     ap.add_argument("--conflict-seconds", type=float, default=3)
+    ap.add_argument("--join-records", type=int, default=100_000, help="records for the join of a 4th node")
+    ap.add_argument("--join-runs", type=int, default=3, help="joins of a fresh 4th node (median printed)")
     ap.add_argument("--threads", type=int, default=4, help="client threads for loads")
     ap.add_argument("--write-async", action="store_true", help="start nodes with storage.writeAsync true")
     ap.add_argument("--keep", action="store_true", help="keep the nodes' directories")
@@ -337,6 +438,8 @@ def main():
             bench.sync(args.records)
         if "conflict" in which:
             bench.conflict(args.conflict_seconds)
+        if "join" in which:
+            bench.join(args.join_records, args.join_runs)
     finally:
         bench.close()
 

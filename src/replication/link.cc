@@ -399,6 +399,7 @@ asio::awaitable<Status> Link::RunSession() {
   copy_cv_.notify_all();
   FailPendingVerifies("connection closed");
   if (retry_timer_) retry_timer_->cancel();  // the link it would close is gone
+  LeaveInitialCopy();
   closing_ = true;
   // A link replaced by a newer one for the same (peer, database) shares its slot: only the
   // registered link reports the slot disconnected.

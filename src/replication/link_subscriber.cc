@@ -31,6 +31,8 @@ void Link::SendSubscribe() {
   }
   rules_ = RulesFor(subscriptions_, database_);
   SubscribeStart start = ChooseSubscribeStart(vector, cursor, start_time);
+  // One initial copy per database: other links wait for it, then stream from its vector.
+  if (std::holds_alternative<StartWithCopy>(start) && DeferSubscribeForCopy()) return;
   std::optional<std::vector<TableRule>> previous_rules;
   if (!std::holds_alternative<StartWithCopy>(start)) {
     // Rules our position was reached under: when they differ, the publisher first merges the
@@ -221,6 +223,7 @@ void Link::StopApplying(uint64_t peer_sequence, const std::string& what, const S
 
 void Link::OnCopyBegin(CopyBegin&& c) {
   copying_ = true;
+  NoteCopyProgress();
   copy_vector_ = std::move(c.snapshot_vector);
   // A copy that leaves tables out (here or at the publisher, which then sends no vector)
   // installs no vector floor, so nodes pulling from us would never see its rows unless they
@@ -235,6 +238,7 @@ void Link::OnCopyBegin(CopyBegin&& c) {
 
 void Link::OnCopyChunk(CopyChunk&& c) {
   const size_t n = c.records.size();
+  NoteCopyProgress();
   if (!SubscribesTable(subscriptions_, database_, c.table)) {
     copy_records_ += n;
     return;
@@ -271,8 +275,10 @@ void Link::OnCopyChunk(CopyChunk&& c) {
   chunk.log_rows = copy_is_partial_;
   ApplyChunk(std::move(chunk), "applying a copy chunk", [n](Link& link) {
     link.copy_records_ += n;
+    link.NoteCopyProgress();
     std::lock_guard<std::mutex> lock(link.slot_->mu);
     link.slot_->copy_progress = std::make_pair(link.copy_records_, link.copy_total_);
+    link.slot_->copied_records += n;
   });
 }
 
@@ -317,7 +323,9 @@ void Link::OnCopyEnd(CopyEnd&& c) {
     {
       std::lock_guard<std::mutex> lock(link.slot_->mu);
       link.slot_->copy_progress.reset();
+      ++link.slot_->copies_completed;
     }
+    link.ReleaseCopyClaim(true);  // the floor is committed: waiting links stream from it
     link.SetState(LinkState::kStreaming);
     ++link.pending_applies_;  // OnApplied balances it
     link.OnApplied(seq, Status::Ok(), true);

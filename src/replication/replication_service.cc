@@ -706,6 +706,8 @@ boost::json::array ServiceImpl::ConnectionsStatus() {
       } else {
         s["copy_progress"] = nullptr;
       }
+      s["copies_completed"] = slot.copies_completed;
+      s["copied_records"] = slot.copied_records;
       sockets.push_back(std::move(s));
     }
     conn["database_sockets"] = std::move(sockets);

@@ -76,6 +76,8 @@ struct Slot {
   // or merge chunk) is applied by a later link.
   std::string apply_error;
   uint64_t apply_error_sequence = 0;
+  uint64_t copies_completed = 0;  // initial copies from this peer completed since start
+  uint64_t copied_records = 0;    // records applied from initial copies of this peer since start
 };
 
 // Sets slot->state and logs "peer P db D: Old -> New" when it changed.
@@ -124,6 +126,10 @@ class Link : public std::enable_shared_from_this<Link> {
   void RequestVerify(uint64_t request_id, std::string table,
                      std::function<void(VerifyResponse)> done);
 
+  // Any thread: the database's initial-copy claim this link waited for was released; it
+  // subscribes now (initial_copy.cc).
+  void ResumeAfterCopy();
+
   bool outbound() const { return outbound_; }
   const std::string& peer_name() const { return peer_name_; }  // set once at Hello
   const std::string& database() const { return database_; }
@@ -155,6 +161,21 @@ class Link : public std::enable_shared_from_this<Link> {
   void ApplyChunk(storage::CopyChunk chunk, std::string what,
                   std::function<void(Link&)> on_applied);
   void OnCopyEnd(CopyEnd&& c);
+  // --- One initial copy per database (initial_copy.cc). ---
+  // SendSubscribe is about to start with a copy: claims the database's copy (false: go on),
+  // or defers (true): waits for another link's copy, or subscribes again at once because a
+  // copy finished meanwhile.
+  bool DeferSubscribeForCopy();
+  // The claimed copy ended (completed: its CopyEnd committed) or was given up; wakes the
+  // links waiting for it. Idempotent.
+  void ReleaseCopyClaim(bool completed);
+  // At close: gives up a held claim, or stops waiting for one.
+  void LeaveInitialCopy();
+  // While the claim is held: gives it up and closes the link when the copy made no progress
+  // for kCopyStallMs while other links wait for it (a stopped or partitioned peer).
+  void WatchCopy();
+  // A copy frame arrived or a copy chunk committed (resets WatchCopy's stall clock).
+  void NoteCopyProgress();
   void OnApplied(uint64_t peer_sequence, Status st, bool copy_end);
   // A transaction (peer_sequence; 0 for a copy or merge chunk) could not be applied: logs
   // and shows why (Slot::apply_error), stops applying and acknowledging on this link (the
@@ -232,6 +253,10 @@ class Link : public std::enable_shared_from_this<Link> {
   uint64_t copy_total_ = 0;
   VersionVector copy_vector_;
   bool copy_is_partial_ = false;  // no vector floor: the copied rows are logged as ours
+  bool copy_claimed_ = false;     // this link holds its database's initial-copy claim
+  bool waiting_for_copy_ = false;  // Subscribe deferred until another link's copy ends
+  uint64_t copy_progress_ms_ = 0;  // steady clock: last copy frame received or chunk committed
+  std::optional<asio::steady_timer> copy_watch_;
   std::unordered_set<std::string> known_tables_;
   std::optional<asio::steady_timer> read_gate_;  // wakes the read loop when applies drain
   // Every store call of this link, in order: one failure stops the rest (StopApplying).
@@ -310,6 +335,21 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   // An inbound peer subscribed (a well-behaved peer, past Hello): tells membership.
   void PeerSubscribed(const std::string& name, const std::string& url, const std::string& db);
   void AddCopyThread(std::shared_ptr<Link> link, std::thread t);
+  // One initial copy per database (initial_copy.cc, docs/replication.md "Catch-up"): a link
+  // whose subscriber would start with a copy claims the database first.
+  enum class CopyClaim {
+    kClaimed,  // copy now; *note names a failed earlier attempt ("" if none)
+    kWait,     // another link (of peer *holder) copies: subscribe after ResumeAfterCopy
+    kRecheck,  // a copy finished meanwhile: the vector is no longer empty, choose again
+  };
+  CopyClaim ClaimInitialCopy(const std::shared_ptr<Link>& link, std::string* holder,
+                             std::string* note);
+  // By the holder: wakes every waiter (each re-subscribes; one may claim again). A failed
+  // copy (completed false) is remembered for the next claimer's log line.
+  void ReleaseInitialCopy(Link* link, bool completed, uint64_t records);
+  // A waiter closed.
+  void ForgetCopyWaiter(Link* link);
+  bool CopyHasWaiters(const std::string& database);
   // PeerSpec fields, read under the service lock.
   std::optional<uint64_t> StartTimeFor(const std::shared_ptr<PeerEntry>& peer);
   std::vector<TableSubscription> SubscriptionsFor(const std::shared_ptr<PeerEntry>& peer);
@@ -349,6 +389,16 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   std::vector<std::thread> copy_threads_;                                       // GUARDED_BY(mu_)
   std::vector<std::weak_ptr<Link>> copy_links_;                                 // GUARDED_BY(mu_)
   bool key_ensured_ = false;                                                    // GUARDED_BY(mu_)
+  // Per database: the link copying it now (compared, never dereferenced), the links waiting
+  // for that copy, and the last attempt that failed (for the log).
+  struct InitialCopy {
+    const Link* holder = nullptr;
+    std::string holder_peer;
+    std::vector<std::weak_ptr<Link>> waiters;
+    std::string failed_peer;
+    uint64_t failed_records = 0;
+  };
+  std::map<std::string, InitialCopy> initial_copies_;  // GUARDED_BY(mu_)
 
   asio::io_context ioc_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
