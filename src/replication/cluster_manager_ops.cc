@@ -130,8 +130,18 @@ Result<std::string> ClusterManager::Impl::RemoveNodeSync(const std::string& id) 
 Result<json::value> ClusterManager::Impl::ConfigureClusterSync(
     std::vector<AddNodeRequest> requests) {
   std::set<std::string> wanted;
-  for (AddNodeRequest& req : requests) {
+  for (size_t i = 0; i < requests.size(); ++i) {
+    AddNodeRequest& req = requests[i];
     if (req.name.empty() && !req.url.empty()) req.name = HostOf(req.url);
+    // Refused before any node is removed: bad input changes nothing.
+    if (req.name.empty()) {
+      return Status::InvalidArgument("'connections[" + std::to_string(i) +
+                                     "]': 'hostname' or 'url' is required");
+    }
+    if (req.name == options_.node_name || req.url == options_.node_url) {
+      return Status::InvalidArgument("'connections[" + std::to_string(i) + "]': '" + req.name +
+                                     "' is this node");
+    }
     wanted.insert(req.name);
   }
   for (const NodeRow& row : ReadRows()) {
@@ -141,6 +151,8 @@ Result<json::value> ClusterManager::Impl::ConfigureClusterSync(
   }
   json::array connections;
   json::array failed;
+  bool only_client_errors = true;  // every failure was the request's fault (a 4xx)
+  std::string reasons;
   for (AddNodeRequest& req : requests) {
     std::string name = req.name;
     Result<std::string> added = AddNodeSync(std::move(req), false);
@@ -149,9 +161,18 @@ Result<json::value> ClusterManager::Impl::ConfigureClusterSync(
     } else {
       log_->warn("configure_cluster: adding '{}' failed: {}", name, added.status().message());
       failed.push_back(json::value(name));
+      const Status::Code code = added.status().code();
+      only_client_errors = only_client_errors && (code == Status::Code::kInvalidArgument ||
+                                                  code == Status::Code::kConflict ||
+                                                  code == Status::Code::kNotFound);
+      reasons += (reasons.empty() ? "" : "; ") + ("'" + name + "': " + added.status().message());
     }
   }
   if (!requests.empty() && failed.size() == requests.size()) {
+    // HarperDB answers 500 whatever the cause; bad input is a 400 here, with the reasons.
+    if (only_client_errors) {
+      return Status::InvalidArgument("Failed to configure the cluster: " + reasons);
+    }
     return Status::Internal("Failed to configure the cluster. Check the logs for more details.");
   }
   if (!failed.empty()) {

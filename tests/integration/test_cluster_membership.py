@@ -218,6 +218,10 @@ class OverLongHostsAndUrlsTest(cluster.ClusterTestCase):
              "'connections[1]': " + too_long("url", 2048)),
             ({"operation": "configure_cluster", "connections": [{"url": url_254}]},
              "'connections[0]': " + host_too_long("url")),
+            # Naming this node is refused before any other node is removed (answered 500 after
+            # removing B).
+            ({"operation": "configure_cluster", "connections": [{"hostname": a.repl_name}]},
+             "'connections[0]': '%s' is this node" % a.repl_name),
             ({"operation": "add_node", "hostname": huge_host, "authorization": auth}, too_long("hostname", 253)),
             ({"operation": "set_node", "hostname": host_254}, too_long("hostname", 253)),
             ({"operation": "add_node", "node_name": host_254}, too_long("node_name", 253)),
