@@ -451,7 +451,7 @@ class UnappliableTransactionTest(cluster.ClusterTestCase):
         cls._class_nodes = [cls.node]
         # A failed link is retried after reconnectMaxMs: long enough here to look at it.
         cls.node.start(["--REPLICATION_HOSTNAME", cls.node.ip, "--REPLICATION_RECONNECTMINMS", "50",
-                        "--REPLICATION_RECONNECTMAXMS", "4000"])
+                        "--REPLICATION_RECONNECTMAXMS", "6000"])
         cls.node.ok({"operation": "create_table", "database": DB, "table": T, "primary_key": "id"})
 
     def publish(self, name):
@@ -518,7 +518,7 @@ class UnappliableTransactionTest(cluster.ClusterTestCase):
 
         # The node closes the link (Error naming the transaction) and, when the peer links again,
         # resumes from after transaction 1: transaction 2 is not skipped.
-        out = c.outcome()
+        out = c.outcome(15)
         self.assertTrue(any(code == 6 and "transaction 2 " in reason for code, reason in out["errors"]), out)
         c.close()
         c2, (tag, after) = self.publish(peer)
