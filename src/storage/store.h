@@ -23,6 +23,7 @@
 // made it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -175,10 +176,13 @@ using VersionVector = std::map<uint32_t, uint64_t>;
 // of the chain fails too, with Conflict, without being looked at: a peer cursor can never move
 // past a transaction that was not applied (a later transaction of the same link committing
 // would otherwise store a position beyond it, and the failed one would be skipped for good).
-// Touched only by the writer thread.
+// An item refused before it reached the writer (queue full, store closing) breaks it too; then
+// nothing of the chain that the writer has not applied yet applies, also what was queued
+// before the refused item.
+// Thread-safe: broken by the writer or by the thread that enqueues.
 struct ApplyChain {
-  bool broken = false;
-  uint64_t failed_peer_sequence = 0;  // the first failed item's peer_sequence (0: a chunk)
+  std::atomic<bool> broken{false};
+  std::atomic<uint64_t> failed_peer_sequence{0};  // the first failed item's (0: a chunk)
 };
 
 // A transaction received from a peer, exactly as the peer's log carried it.

@@ -475,12 +475,13 @@ void StoreImpl::ApplyWrites(std::vector<PendingWrite*>& writes) {
 void StoreImpl::Enqueue(PendingWrite item) {
   {
     std::lock_guard lock(queue_mu_);
+    // Fail() also breaks the item's chain: what its link enqueues next must not apply.
     if (stopping_) {
-      item.apply_done(Status::Unavailable("store is closing"));
+      item.Fail(Status::Unavailable("store is closing"));
       return;
     }
     if (queue_.size() >= options_.max_queued_writes) {
-      item.apply_done(Status::Unavailable("write queue is full"));
+      item.Fail(Status::Unavailable("write queue is full"));
       return;
     }
     queue_.push_back(std::move(item));

@@ -48,8 +48,8 @@ struct PendingWrite {
   // Marks the item's chain broken (when it has one): its later items will not apply.
   void BreakChain() {
     ApplyChain* c = chain();
-    if (c == nullptr || c->broken) return;
-    c->broken = true;
+    bool was_broken = false;
+    if (c == nullptr || !c->broken.compare_exchange_strong(was_broken, true)) return;
     c->failed_peer_sequence = replicated ? replicated->peer_sequence : 0;
   }
   // Answers the caller with a failure, whatever the kind; breaks its chain.

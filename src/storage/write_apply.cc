@@ -126,7 +126,7 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database, std::vector<Pend
       if (ctx.status.ok()) batch_status = ApplyRequest(txn.get(), *db, ctx, group);
     } else if (const ApplyChain* chain = ctx.item->chain(); chain && chain->broken) {
       ctx.status = Status::Conflict(
-          "not applied: transaction " + std::to_string(chain->failed_peer_sequence) +
+          "not applied: transaction " + std::to_string(chain->failed_peer_sequence.load()) +
           " of this link failed before it");
     } else {
       ctx.status = ValidateRemote(txn.get(), *db, ctx, group);

@@ -793,5 +793,62 @@ TEST_F(ReplicationTest, TransactionsQueuedBehindAFailedOneOnTheSameChainAreNotAp
   EXPECT_EQ(*store_->PeerCursor("dev", "peer-b"), 2u);
 }
 
+
+// A transaction refused before it reached the writer (the write queue was full) breaks its
+// link's chain too: nothing of the chain the writer had not applied yet applies, neither what
+// was queued before it nor what the link enqueues after it.
+TEST_F(ReplicationTest, ATransactionRefusedForAFullQueueBreaksItsChain) {
+  store_.reset();
+  StoreOptions options;
+  options.database_dir = dir_.path();
+  options.durable = false;
+  options.map_size_bytes = 256ull << 20;
+  options.local_node_id = 7;
+  options.max_queued_writes = 1;
+  auto opened = Store::Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  store_ = std::move(opened).value();
+
+  // Hold the writer inside a commit listener, so the queue fills.
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> first{true};
+  store_->AddCommitListener([&](const std::string&, uint64_t) {
+    if (!first.exchange(false)) return;
+    entered.set_value();
+    released.wait();
+  });
+  std::promise<Result<WriteResult>> local;
+  store_->WriteAsync(Req("dev", {Op(K::kUpsert, "dog", 1, {{"name", "l"}})}),
+                     [&](Result<WriteResult> r) { local.set_value(std::move(r)); });
+  entered.get_future().wait();
+
+  auto chain = std::make_shared<ApplyChain>();
+  std::vector<std::promise<Result<ApplyResult>>> done(3);
+  auto apply = [&](size_t i, ReplicatedTxn t) {
+    t.chain = chain;
+    store_->ApplyReplicatedAsync(std::move(t), [&done, i](Result<ApplyResult> r) {
+      done[i].set_value(std::move(r));
+    });
+  };
+  apply(0, Put(9, 1, V(100), 10, "a"));  // queued
+  apply(1, Put(9, 2, V(101), 11, "b"));  // refused: the queue is full
+  auto refused = done[1].get_future().get();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kUnavailable);
+  release.set_value();
+  ASSERT_TRUE(local.get_future().get().ok());
+  auto queued = done[0].get_future().get();
+  EXPECT_EQ(queued.status().code(), Status::Code::kConflict) << queued.status().ToString();
+  apply(2, Put(9, 3, V(102), 12, "c"));  // after the refused one: must not apply
+  auto behind = done[2].get_future().get();
+  ASSERT_FALSE(behind.ok());
+  EXPECT_EQ(behind.status().code(), Status::Code::kConflict) << behind.status().ToString();
+  // The link's next connection resumes from before all three.
+  EXPECT_EQ(*store_->PeerCursor("dev", "peer-b"), 0u);
+  EXPECT_FALSE(Get("dev", "dog", 10).has_value());
+  EXPECT_FALSE(Get("dev", "dog", 12).has_value());
+}
+
 }  // namespace
 }  // namespace meshdb::storage::testing
