@@ -798,16 +798,8 @@ TEST_F(ReplicationTest, TransactionsQueuedBehindAFailedOneOnTheSameChainAreNotAp
 // link's chain too: nothing of the chain the writer had not applied yet applies, neither what
 // was queued before it nor what the link enqueues after it.
 TEST_F(ReplicationTest, ATransactionRefusedForAFullQueueBreaksItsChain) {
-  store_.reset();
-  StoreOptions options;
-  options.database_dir = dir_.path();
-  options.durable = false;
-  options.map_size_bytes = 256ull << 20;
-  options.local_node_id = 7;
-  options.max_queued_writes = 1;
-  auto opened = Store::Open(options);
-  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  store_ = std::move(opened).value();
+  Reopen([](StoreOptions& options) { options.max_queued_writes = 1; });
+  ASSERT_NE(store_, nullptr);
 
   // Hold the writer inside a commit listener, so the queue fills.
   std::promise<void> entered, release;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <boost/json.hpp>
@@ -46,13 +47,15 @@ inline TableDef Untyped(const std::string& db, const std::string& table,
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override { Reopen(); }
-  void Reopen() {
+  // Reopens the store; `tweak` may change the options first.
+  void Reopen(const std::function<void(StoreOptions&)>& tweak = nullptr) {
     store_.reset();
     StoreOptions options;
     options.database_dir = dir_.path();
     options.durable = false;
     options.map_size_bytes = 256ull << 20;
     options.local_node_id = 7;
+    if (tweak) tweak(options);
     auto s = Store::Open(options);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
