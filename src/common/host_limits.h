@@ -28,7 +28,7 @@ std::string TooLongMessage(std::string_view field, size_t limit);
 // must be less than or equal to 2048 characters long", "'url' host length must be ...".
 Status CheckUrlLength(std::string_view url, std::string_view field);
 
-// The same limits for a replication route (the forms of replication/cluster_routes.h): a
+// The same limits for a replication route (the forms of replication/cluster/cluster_routes.h): a
 // string at most kMaxUrlLength and its host ("host[:port]" or a URL's) at most
 // kMaxHostNameLength; an object's `hostname`/`host` at most kMaxHostNameLength, e.g.
 // "'routes[1].hostname' length must be ...". OK for entries that are not routes at all.

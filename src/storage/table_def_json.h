@@ -1,6 +1,6 @@
 // The JSON form of a table definition: how storage keeps it in meta ("table:<name>") and, with
 // "database" added, how replication carries it in Schema, CopyChunk and MergeHashes frames
-// (replication/table_def_json.h).
+// (replication/wire/table_def_json.h).
 //
 //   {"database":"dev","name":"dog","primary_key":"id","schema_defined":false,
 //    "replicate":true,"attributes":[{"name":"id","type":"","indexed":true}, ...]}

@@ -17,8 +17,8 @@
 #include <string>
 #include <string_view>
 
-#include "replication/codec.h"
-#include "replication/message.h"
+#include "replication/wire/codec.h"
+#include "replication/wire/message.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // ClusterManager against a real store and a fake ReplicationService: the removed-node marks
 // persisted in system.hdb_node_auth become the service's refusal set, also after a restart,
 // until add_node lifts them.
-#include "replication/cluster_manager.h"
+#include "replication/cluster/cluster_manager.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "replication/replication_service.h"
+#include "replication/engine/replication_service.h"
 #include "storage/store.h"
 #include "temp_dir.h"
 

@@ -1,10 +1,10 @@
-#include "replication/cluster_peers.h"
+#include "replication/cluster/cluster_peers.h"
 
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 
-#include "replication/cluster_ops.h"
+#include "replication/cluster/cluster_ops.h"
 
 namespace meshdb::replication {
 namespace {

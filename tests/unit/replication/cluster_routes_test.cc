@@ -1,4 +1,4 @@
-#include "replication/cluster_routes.h"
+#include "replication/cluster/cluster_routes.h"
 
 #include <gtest/gtest.h>
 

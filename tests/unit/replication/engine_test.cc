@@ -6,9 +6,9 @@
 #include <random>
 #include <string>
 
-#include "replication/message.h"
-#include "replication/node_token.h"
-#include "replication/publish_filter.h"
+#include "replication/wire/message.h"
+#include "replication/engine/node_token.h"
+#include "replication/engine/publish_filter.h"
 #include "storage/store.h"
 
 namespace meshdb::replication {

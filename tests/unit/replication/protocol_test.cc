@@ -1,4 +1,4 @@
-#include "replication/protocol.h"
+#include "replication/wire/protocol.h"
 
 #include <gtest/gtest.h>
 

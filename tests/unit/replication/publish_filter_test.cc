@@ -1,13 +1,13 @@
 // What flows where: replicate:false tables and replication.databases, on both the publishing
 // and the subscribing side (publish_filter.h).
-#include "replication/publish_filter.h"
+#include "replication/engine/publish_filter.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "replication/subscription_rules.h"
+#include "replication/engine/subscription_rules.h"
 #include "storage/store.h"
 
 namespace meshdb::replication {

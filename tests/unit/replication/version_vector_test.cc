@@ -1,11 +1,11 @@
-#include "replication/version_vector.h"
+#include "replication/wire/version_vector.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
 #include <string>
 
-#include "replication/table_def_json.h"
+#include "replication/wire/table_def_json.h"
 
 namespace meshdb::replication {
 namespace {

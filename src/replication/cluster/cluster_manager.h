@@ -1,0 +1,124 @@
+// Cluster membership of one node: decides WHO this node replicates with and drives
+// ReplicationService::SetPeers; answers the cluster operations' requests (cluster_ops.h
+// parses and validates them).
+//
+// Sources (docs/replication.md "Membership"):
+//   - routes in force: replication.routes (or the legacy clustering routes) at start, then
+//     as changed by SetRoutes/DeleteRoutes (persisted to the YAML file);
+//   - system.hdb_nodes rows {name, url, subscriptions, replicates, start_time, shard} —
+//     replicated, so a row written on one node gossips to every node;
+//   - system.hdb_node_auth {name, added, removed, seen, authorization} — this node's private
+//     view (replicate:false): nodes added here (always dialed), removed nodes (never peers;
+//     handed to ReplicationService::SetRemovedNodes, at start-up too, so their connections
+//     stay refused across restarts until add_node clears the mark), retained authorizations
+//     (never in hdb_nodes, never in a response).
+// Any commit to the system database schedules a recomputation of the peer set.
+//
+// Removal: remove_node deletes the node's hdb_nodes row (the delete gossips to every node,
+// the removed node included) and marks it removed here. A node that sees a row it had seen
+// disappear marks that node removed too; a node that sees its OWN row disappear leaves the
+// cluster (no peers) until someone links to it again (add_node).
+//
+// Threads: every state change runs on one membership thread; public methods post to it and
+// may be called from any thread. Callbacks run on the membership thread.
+#pragma once
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "replication/cluster/cluster_routes.h"
+
+namespace meshdb::storage {
+class Store;
+}
+
+namespace meshdb::replication {
+
+class ReplicationService;
+
+inline constexpr const char* kNodesTable = "hdb_nodes";
+inline constexpr const char* kNodeAuthTable = "hdb_node_auth";
+
+struct ClusterOptions {
+  storage::Store* store = nullptr;        // outlives the manager
+  ReplicationService* service = nullptr;  // outlives the manager
+  std::string node_name;
+  std::string node_url;
+  // Completes routes and hostnames given without a port (replication.port, else the
+  // operations port).
+  int default_port = 9925;
+  boost::json::value routes;  // the routes in force at start (null = none)
+  // Where cluster_set_routes / cluster_delete_routes persist replication.routes ("" = only
+  // in memory) and where the previous file is backed up.
+  std::string config_file;
+  std::string backup_dir;
+  std::string cluster_key;  // replication.clusterKey ("" = none)
+};
+
+// A validated add_node / update_node / set_node request (cluster_ops.h builds it).
+struct AddNodeRequest {
+  std::string name;  // hostname
+  std::string url;
+  std::string authorization;  // Authorization header for the first connection ("" = token)
+  bool retain_authorization = false;
+  boost::json::value subscriptions;  // null or the array as given
+  boost::json::value start_time;     // null, ISO text or ms, as given
+  boost::json::value shard;          // null or a number
+};
+
+class ClusterManager {
+ public:
+  // Creates system.hdb_node_auth (and hdb_cluster_keys) when missing.
+  static Result<std::unique_ptr<ClusterManager>> Create(const ClusterOptions& options);
+  ~ClusterManager();  // Stop()
+  ClusterManager(const ClusterManager&) = delete;
+  ClusterManager& operator=(const ClusterManager&) = delete;
+
+  // Writes this node's own hdb_nodes row (unless it was removed from the cluster), installs
+  // the configured cluster key when no key exists, starts watching the system database and
+  // hands the first peer set to the service.
+  Status Start();
+  // Stops watching and joins the membership thread. Pending callbacks are dropped.
+  void Stop();
+
+  using MessageDone = std::function<void(Result<std::string>)>;
+  // Writes the rows (and retained authorization), links, probes the peer with the request's
+  // authorization and reports "Successfully added '<url>' to cluster" (update: "Successfully
+  // updated '<url>'"), with " but there was an error updating target node: <reason>" when the
+  // probe failed.
+  void AddNode(AddNodeRequest request, bool update, MessageDone done);
+  // "Successfully removed '<name>' from cluster"; InvalidArgument "<name> does not exist".
+  void RemoveNode(std::string name, MessageDone done);
+  // Removes every known node not in `requests`, then adds each. The result is
+  // configure_cluster's body.
+  void ConfigureCluster(std::vector<AddNodeRequest> requests,
+                        std::function<void(Result<boost::json::value>)> done);
+  // cluster_status's body.
+  void GetStatus(std::function<void(boost::json::object)> done);
+  // cluster_set_routes / cluster_delete_routes: applied live and persisted.
+  void SetRoutes(boost::json::array routes, std::function<void(Result<RouteChange>)> done);
+  void DeleteRoutes(boost::json::array routes, std::function<void(Result<RouteChange>)> done);
+  // The routes in force.
+  void GetRoutes(std::function<void(boost::json::array)> done);
+
+  // ServiceOptions::on_peer_hello: records an unknown node in hdb_nodes.
+  void OnPeerHello(const std::string& name, const std::string& url);
+
+  const std::string& node_name() const;
+  int default_port() const;
+
+ private:
+  class Impl;
+  explicit ClusterManager(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace meshdb::replication

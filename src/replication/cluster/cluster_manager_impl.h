@@ -1,0 +1,138 @@
+// The implementation behind replication/cluster/cluster_manager.h. Private to src/replication:
+// include only from cluster_manager*.cc.
+//
+// Split across files:
+//   cluster_manager.cc         ClusterManager's public methods (each posts to the membership
+//                              thread), Create, and the Impl's lifecycle: Start/Stop/Post, the
+//                              membership thread's loop (Run) and StartOnThread;
+//   cluster_manager_ops.cc     the cluster operations (*Sync), run on the membership thread;
+//   cluster_manager_tables.cc  reading and writing system.hdb_nodes / hdb_node_auth /
+//                              hdb_cluster_keys (ReadRows, ReadLocal, ReadKeys, OwnRowOp,
+//                              EnsureClusterKey) and the write helpers shared by the others;
+//   cluster_manager_peers.cc   the peer set: Recompute, DropUsedAuthorizations, WaitForAck,
+//                              ProbeSync.
+//
+// Threads: Start, Stop and Post are called from any thread. Every other member function runs on the
+// membership thread, one task at a time, and only it touches the members under "Membership thread
+// only". The task queue is guarded by mu_; recompute_queued_ is set by the store's commit listener
+// (a storage thread) and cleared by Recompute.
+#pragma once
+
+#include <atomic>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/log.h"
+#include "common/status.h"
+#include "replication/cluster/cluster_manager.h"
+#include "replication/cluster/cluster_peers.h"
+#include "replication/cluster/cluster_routes.h"
+#include "storage/store.h"
+
+namespace meshdb::replication {
+
+inline constexpr const char* kSystemDb = "system";
+inline constexpr const char* kKeysTable = "hdb_cluster_keys";
+
+// Helpers shared by the cluster_manager*.cc files (defined in cluster_manager_tables.cc).
+// An upsert of `fields` (plus "name" = key) into the system table `table`.
+storage::WriteOp Upsert(const char* table, const std::string& key, boost::json::object fields);
+
+class ClusterManager::Impl {
+ public:
+  explicit Impl(ClusterOptions options);
+  ~Impl();  // Stop()
+
+  // Starts the membership thread, runs StartOnThread on it and, when that succeeded, starts
+  // watching commits to the system database (each schedules a Recompute).
+  Status Start();
+  // Stops watching, drops pending tasks and joins the membership thread.
+  void Stop();
+  // Queues `task` for the membership thread; dropped once stopping.
+  void Post(std::function<void()> task);
+
+  // --- Operations, on the membership thread. ---
+
+  Result<std::string> AddNodeSync(AddNodeRequest req, bool update);
+  Result<std::string> RemoveNodeSync(const std::string& id);
+  Result<boost::json::value> ConfigureClusterSync(std::vector<AddNodeRequest> requests);
+  boost::json::object StatusSync();
+  Result<RouteChange> ChangeRoutesSync(const boost::json::array& routes, bool add);
+  boost::json::array RoutesInForce() const;
+  void OnPeerHelloSync(const std::string& name, const std::string& url);
+
+  const ClusterOptions& options() const { return options_; }
+
+ private:
+  // The membership thread's loop: runs posted tasks until Stop.
+  void Run();
+  // Start's work on the membership thread: notes a persisted self-removal, writes this
+  // node's own row and the configured cluster key, then the first Recompute.
+  Status StartOnThread();
+
+  // This node's own hdb_nodes row, carrying its explicit subscriptions by peer.
+  storage::WriteOp OwnRowOp(boost::json::value peer_subscriptions) const;
+  storage::WriteOp OwnRowOp();
+  // Creates a cluster key when none exists.
+  Status EnsureClusterKey();
+  // The keys of system.hdb_cluster_keys.
+  std::vector<std::string> ReadKeys();
+  // The rows of system.hdb_nodes (rows without a name skipped).
+  std::vector<NodeRow> ReadRows();
+  // This node's local state per node (system.hdb_node_auth); the raw rows into `docs` when
+  // not null.
+  std::map<std::string, LocalNodeState> ReadLocal(std::map<std::string, boost::json::object>* docs);
+  // Known node names a route designates (by URL or host, and port when the route has one).
+  std::vector<std::string> NamesForRoute(const Route& route, const std::vector<NodeRow>& rows,
+                                         const std::map<std::string, LocalNodeState>& local);
+
+  // Recomputes the peer set from the stored membership and hands it to the service when it
+  // changed. Also records gossip-learned nodes and removals seen through gossip.
+  void Recompute();
+  // One-time authorizations are dropped once the peer is connected on the system database.
+  void DropUsedAuthorizations();
+  // Keeps `name` linked until its system-database socket acknowledged `sequence` (or the
+  // link is down, or the timeout passes).
+  void WaitForAck(const std::string& name, uint64_t sequence);
+  // Asks the service to probe `url` with `authorization`; Unavailable "timed out" after
+  // kProbeTimeout.
+  Status ProbeSync(const std::string& url, const std::string& authorization);
+
+  const ClusterOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;                    // GUARDED_BY(mu_)
+  std::thread thread_;
+  uint64_t listener_id_ = 0;
+  bool has_listener_ = false;
+  std::atomic<bool> recompute_queued_{false};
+
+  // Membership thread only.
+  boost::json::value routes_;
+  bool self_removed_ = false;
+  bool own_row_written_ = false;
+  std::map<std::string, std::string> pending_authorization_;
+  std::set<std::string> draining_;
+  std::vector<PeerSpec> last_peers_;
+  std::vector<std::string> last_removed_;  // last handed to SetRemovedNodes
+  std::string last_key_;
+  bool applied_once_ = false;
+};
+
+}  // namespace meshdb::replication

@@ -1,0 +1,328 @@
+// The cluster operations of ClusterManager::Impl, run on the membership thread.
+#include <boost/json/serialize.hpp>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "replication/cluster/cluster_manager_impl.h"
+#include "replication/engine/replication_service.h"
+
+namespace meshdb::replication {
+
+namespace json = boost::json;
+
+namespace {
+
+storage::WriteOp Delete(const char* table, const std::string& key) {
+  storage::WriteOp op;
+  op.kind = storage::WriteKind::kDelete;
+  op.table = table;
+  op.key = json::string(key);
+  return op;
+}
+
+std::string HostOf(const std::string& url_or_host) {
+  if (url_or_host.find("://") == std::string::npos) return url_or_host;
+  Result<Route> r = ParseUrl(url_or_host);
+  return r.ok() ? r->host : url_or_host;
+}
+
+}  // namespace
+
+Result<std::string> ClusterManager::Impl::AddNodeSync(AddNodeRequest req, bool update) {
+  if (req.name.empty() && !req.url.empty()) req.name = HostOf(req.url);
+  if (req.url.empty()) req.url = MakeUrl(req.name, options_.default_port);
+  if (req.name.empty()) return Status::InvalidArgument("'hostname' or 'url' is required");
+  if (req.name == options_.node_name || req.url == options_.node_url) {
+    return Status::InvalidArgument("'" + req.name + "' is this node");
+  }
+  if (!req.authorization.empty()) {
+    if (Status s = EnsureClusterKey(); !s.ok()) return s;
+  }
+  std::map<std::string, LocalNodeState> local_states = ReadLocal(nullptr);
+  LocalNodeState& mine = local_states[req.name];
+  mine.removed = false;
+  mine.subscriptions = req.subscriptions.is_array() ? req.subscriptions : json::value(nullptr);
+  storage::WriteRequest write;
+  write.database = kSystemDb;
+  write.ops.push_back(OwnRowOp(PeerSubscriptionsOf(local_states)));
+  json::object row{
+      {"url", req.url},
+      {"replicates", true},
+      {"subscriptions", req.subscriptions},
+      {"subscriptions_owner",
+       req.subscriptions.is_array() ? json::value(options_.node_name) : json::value(nullptr)}};
+  if (!req.start_time.is_null()) row["start_time"] = req.start_time;
+  if (!req.shard.is_null()) row["shard"] = req.shard;
+  write.ops.push_back(Upsert(kNodesTable, req.name, std::move(row)));
+  json::object local{
+      {"added", true}, {"removed", false}, {"seen", true}, {"subscriptions", mine.subscriptions}};
+  if (!req.authorization.empty()) {
+    local["authorization"] =
+        req.retain_authorization ? json::value(req.authorization) : json::value(nullptr);
+  }
+  write.ops.push_back(Upsert(kNodeAuthTable, req.name, std::move(local)));
+  if (self_removed_)
+    write.ops.push_back(
+        Upsert(kNodeAuthTable, options_.node_name, json::object{{"removed", false}}));
+  Result<storage::WriteResult> written = options_.store->Write(std::move(write));
+  if (!written.ok()) return written.status();
+  if (self_removed_) {
+    log_->info("rejoining the cluster: '{}' added", req.name);
+    self_removed_ = false;
+  }
+  if (!req.authorization.empty() && !req.retain_authorization) {
+    pending_authorization_[req.name] = req.authorization;
+  } else {
+    pending_authorization_.erase(req.name);
+  }
+  log_->info("{} node '{}' at {}", update ? "updated" : "added", req.name, req.url);
+  Recompute();
+
+  std::string message = update ? "Successfully updated '" + req.url + "'"
+                               : "Successfully added '" + req.url + "' to cluster";
+  Status probe = ProbeSync(req.url, req.authorization);
+  if (!probe.ok()) {
+    log_->warn("node '{}' at {} not reachable yet: {}", req.name, req.url, probe.message());
+    message += " but there was an error updating target node: Error returned from " + req.url +
+               ": " + probe.message();
+  }
+  return message;
+}
+
+Result<std::string> ClusterManager::Impl::RemoveNodeSync(const std::string& id) {
+  std::vector<NodeRow> rows = ReadRows();
+  const NodeRow* found = nullptr;
+  for (const NodeRow& row : rows) {
+    if (row.name == id || (!row.url.empty() && row.url == id)) found = &row;
+  }
+  if (found == nullptr && id.find("://") != std::string::npos) {
+    for (const NodeRow& row : rows) {
+      if (row.name == HostOf(id)) found = &row;
+    }
+  }
+  if (found == nullptr) return Status::InvalidArgument(id + " does not exist");
+  std::string name = found->name;
+  if (name == options_.node_name) {
+    return Status::InvalidArgument("'" + name + "' is this node; remove it from another node");
+  }
+  storage::WriteRequest write;
+  write.database = kSystemDb;
+  write.ops.push_back(Delete(kNodesTable, name));
+  write.ops.push_back(Upsert(kNodeAuthTable, name,
+                             json::object{{"added", false},
+                                          {"removed", true},
+                                          {"seen", false},
+                                          {"authorization", nullptr},
+                                          {"subscriptions", nullptr}}));
+  Result<storage::WriteResult> written = options_.store->Write(std::move(write));
+  if (!written.ok()) return written.status();
+  pending_authorization_.erase(name);
+  log_->info("removing node '{}': waiting for it to learn of its removal", name);
+  WaitForAck(name, written->sequence);
+  Recompute();
+  log_->info("removed node '{}'", name);
+  return "Successfully removed '" + name + "' from cluster";
+}
+
+Result<json::value> ClusterManager::Impl::ConfigureClusterSync(
+    std::vector<AddNodeRequest> requests) {
+  std::set<std::string> wanted;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    AddNodeRequest& req = requests[i];
+    if (req.name.empty() && !req.url.empty()) req.name = HostOf(req.url);
+    // Refused before any node is removed: bad input changes nothing.
+    if (req.name.empty()) {
+      return Status::InvalidArgument("'connections[" + std::to_string(i) +
+                                     "]': 'hostname' or 'url' is required");
+    }
+    if (req.name == options_.node_name || req.url == options_.node_url) {
+      return Status::InvalidArgument("'connections[" + std::to_string(i) + "]': '" + req.name +
+                                     "' is this node");
+    }
+    wanted.insert(req.name);
+  }
+  for (const NodeRow& row : ReadRows()) {
+    if (row.name == options_.node_name || wanted.count(row.name) != 0) continue;
+    Result<std::string> removed = RemoveNodeSync(row.name);
+    if (!removed.ok()) log_->warn("configure_cluster: {}", removed.status().message());
+  }
+  json::array connections;
+  json::array failed;
+  bool only_client_errors = true;  // every failure was the request's fault (a 4xx)
+  std::string reasons;
+  for (AddNodeRequest& req : requests) {
+    std::string name = req.name;
+    Result<std::string> added = AddNodeSync(std::move(req), false);
+    if (added.ok()) {
+      connections.push_back(json::object{{"node_name", name}, {"response", *added}});
+    } else {
+      log_->warn("configure_cluster: adding '{}' failed: {}", name, added.status().message());
+      failed.push_back(json::value(name));
+      const Status::Code code = added.status().code();
+      only_client_errors = only_client_errors && (code == Status::Code::kInvalidArgument ||
+                                                  code == Status::Code::kConflict ||
+                                                  code == Status::Code::kNotFound);
+      reasons += (reasons.empty() ? "" : "; ") + ("'" + name + "': " + added.status().message());
+    }
+  }
+  if (!requests.empty() && failed.size() == requests.size()) {
+    // HarperDB answers 500 whatever the cause; bad input is a 400 here, with the reasons.
+    if (only_client_errors) {
+      return Status::InvalidArgument("Failed to configure the cluster: " + reasons);
+    }
+    return Status::Internal("Failed to configure the cluster. Check the logs for more details.");
+  }
+  if (!failed.empty()) {
+    return json::value(json::object{
+        {"message",
+         "Configure cluster was partially successful. Errors occurred when attempting to "
+         "configure the following nodes. Check the logs for more details."},
+        {"failed_nodes", failed},
+        {"connections", connections}});
+  }
+  return json::value(
+      json::object{{"message", "Configure cluster complete."}, {"connections", connections}});
+}
+
+json::object ClusterManager::Impl::StatusSync() {
+  std::map<std::string, NodeRow> rows;
+  for (NodeRow& row : ReadRows()) rows.emplace(row.name, std::move(row));
+  std::map<std::string, LocalNodeState> local = ReadLocal(nullptr);
+  json::array connections;
+  for (json::value& entry : options_.service->ConnectionsStatus()) {
+    if (!entry.is_object()) continue;
+    json::object& conn = entry.get_object();
+    std::string name = conn.contains("name") && conn.at("name").is_string()
+                           ? std::string(conn.at("name").get_string())
+                           : std::string();
+    const NodeRow* row = nullptr;
+    if (auto it = rows.find(name); it != rows.end()) row = &it->second;
+    json::object out;
+    if (row != nullptr && !row->url.empty()) {
+      out["url"] = row->url;
+    } else if (conn.contains("url")) {
+      out["url"] = conn.at("url");
+    }
+    out["name"] = json::string(name);
+    if (const json::value* replicates = conn.if_contains("replicates")) {
+      out["replicates"] = *replicates;
+    }
+    const LocalNodeState* state = nullptr;
+    if (auto it = local.find(name); it != local.end()) state = &it->second;
+    EffectiveSubscriptions subs = SubscriptionsForLink(options_.node_name, row, state);
+    // What the engine enforces (the peer set's subscriptions), and who defined it: this
+    // node, the peer (its view swapped), or this node's exclusions from the mesh.
+    json::value enforced = nullptr;
+    if (const json::value* v = conn.if_contains("subscriptions")) enforced = *v;
+    if (subs.owner.empty() && !enforced.is_null()) subs.owner = options_.node_name;
+    out["subscriptions"] = enforced;
+    out["subscriptions_owner"] =
+        subs.owner.empty() ? json::value(nullptr) : json::value(subs.owner);
+    for (auto& kv : conn) {
+      if (out.contains(kv.key())) continue;
+      out[kv.key()] = kv.value();
+    }
+    connections.push_back(std::move(out));
+  }
+  json::object status;
+  status["type"] = "cluster-status";
+  status["connections"] = std::move(connections);
+  status["node_name"] = json::string(options_.node_name);
+  if (auto it = rows.find(options_.node_name); it != rows.end() && !it->second.url.empty()) {
+    status["url"] = json::string(it->second.url);
+  }
+  status["is_enabled"] = true;
+  return status;
+}
+
+Result<RouteChange> ClusterManager::Impl::ChangeRoutesSync(const json::array& routes, bool add) {
+  RouteChange change = add ? AddRoutes(routes_, routes, options_.default_port)
+                           : RemoveRoutes(routes_, routes, options_.default_port);
+  if (!options_.config_file.empty()) {
+    Status s = config::Config::SetPathInFile(options_.config_file, options_.backup_dir,
+                                             "replication.routes", change.routes);
+    if (!s.ok()) return s;
+  }
+  routes_ = change.routes;
+  // Setting a route to a node removed here links it again; deleting the route to a known
+  // node unlinks it here (without removing it from the cluster).
+  storage::WriteRequest write;
+  write.database = kSystemDb;
+  std::map<std::string, LocalNodeState> local = ReadLocal(nullptr);
+  std::vector<NodeRow> rows = ReadRows();
+  for (const json::value& entry : change.changed) {
+    Result<Route> route = ParseRoute(entry);
+    if (!route.ok()) continue;
+    for (const std::string& name : NamesForRoute(*route, rows, local)) {
+      auto it = local.find(name);
+      bool removed = it != local.end() && it->second.removed;
+      if (add && removed) {
+        write.ops.push_back(Upsert(kNodeAuthTable, name, json::object{{"removed", false}}));
+      } else if (!add && !removed && !(it != local.end() && it->second.added)) {
+        write.ops.push_back(Upsert(kNodeAuthTable, name, json::object{{"removed", true}}));
+      }
+    }
+  }
+  if (!write.ops.empty()) {
+    Result<storage::WriteResult> written = options_.store->Write(std::move(write));
+    if (!written.ok()) return written.status();
+  }
+  log_->info("routes {}: now {}", add ? "set" : "deleted", json::serialize(routes_));
+  Recompute();
+  return change;
+}
+
+json::array ClusterManager::Impl::RoutesInForce() const {
+  return routes_.is_array() ? routes_.get_array() : json::array();
+}
+
+void ClusterManager::Impl::OnPeerHelloSync(const std::string& name, const std::string& url) {
+  if (name.empty() || name == options_.node_name) return;
+  std::map<std::string, LocalNodeState> local = ReadLocal(nullptr);
+  if (auto it = local.find(name); it != local.end() && it->second.removed) {
+    log_->warn("hello from removed node '{}' ignored", name);
+    return;
+  }
+  storage::WriteRequest write;
+  write.database = kSystemDb;
+  if (self_removed_) {
+    log_->info("rejoining the cluster: linked by '{}'", name);
+    self_removed_ = false;
+    write.ops.push_back(OwnRowOp());
+    write.ops.push_back(
+        Upsert(kNodeAuthTable, options_.node_name, json::object{{"removed", false}}));
+  }
+  bool known = false;
+  for (const NodeRow& row : ReadRows()) known = known || row.name == name;
+  if (!known) {
+    log_->info("recording node '{}' ({}) that linked to us", name, url);
+    write.ops.push_back(
+        Upsert(kNodesTable, name,
+               json::object{{"url", url.empty() ? MakeUrl(name, options_.default_port) : url},
+                            {"replicates", true},
+                            {"subscriptions", nullptr}}));
+  }
+  if (write.ops.empty()) return;
+  Result<storage::WriteResult> written = options_.store->Write(std::move(write));
+  if (!written.ok()) log_->warn("recording node '{}': {}", name, written.status().message());
+}
+
+std::vector<std::string> ClusterManager::Impl::NamesForRoute(
+    const Route& route, const std::vector<NodeRow>& rows,
+    const std::map<std::string, LocalNodeState>& local) {
+  std::vector<std::string> names;
+  for (const NodeRow& row : rows) {
+    Result<Route> row_route = ParseUrl(row.url);
+    bool match = (row_route.ok() && SameRoute(*row_route, route, options_.default_port)) ||
+                 (row.name == route.host &&
+                  (route.port == 0 || (row_route.ok() && row_route->port == route.port)));
+    if (match && row.name != options_.node_name) names.push_back(row.name);
+  }
+  if (names.empty() && local.count(route.host) != 0) names.push_back(route.host);
+  return names;
+}
+
+}  // namespace meshdb::replication

@@ -1,0 +1,212 @@
+// ClusterManager::Impl's peer set: recomputing it from the stored membership, dropping
+// one-time authorizations, draining a removed node, probing a new one.
+#include <chrono>
+#include <future>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "replication/cluster/cluster_manager_impl.h"
+#include "replication/engine/replication_service.h"
+
+namespace meshdb::replication {
+
+namespace json = boost::json;
+
+namespace {
+
+// How long remove_node waits for the peer to acknowledge the delete of its row before the
+// link is closed (so the removed node learns it was removed).
+constexpr auto kRemoveDrainTimeout = std::chrono::milliseconds(3000);
+constexpr auto kProbeTimeout = std::chrono::seconds(15);
+
+bool Seen(const json::object& doc) {
+  const json::value* v = doc.if_contains("seen");
+  return v != nullptr && v->is_bool() && v->get_bool();
+}
+
+std::string SpecKey(const PeerSpec& p) {
+  std::string key = p.name + '\n' + p.url + '\n' + (p.dial ? "d" : "-") + '\n' + p.authorization +
+                    '\n' + (p.start_time_ms ? std::to_string(*p.start_time_ms) : "") + '\n';
+  for (const TableSubscription& s : p.subscriptions) {
+    key += s.database + '.' + s.table + (s.publish ? "p" : "-") + (s.subscribe ? "s" : "-") + ',';
+  }
+  return key;
+}
+
+}  // namespace
+
+void ClusterManager::Impl::Recompute() {
+  recompute_queued_.store(false);
+  std::vector<NodeRow> rows = ReadRows();
+  std::map<std::string, json::object> docs;
+  std::map<std::string, LocalNodeState> local = ReadLocal(&docs);
+  std::set<std::string> present;
+  for (const NodeRow& row : rows) present.insert(row.name);
+
+  storage::WriteRequest write;
+  write.database = kSystemDb;
+  if (own_row_written_ && !self_removed_ && present.count(options_.node_name) == 0) {
+    log_->warn(
+        "this node's hdb_nodes row was deleted (remove_node elsewhere): leaving the "
+        "cluster until a node links to it again");
+    self_removed_ = true;
+    write.ops.push_back(
+        Upsert(kNodeAuthTable, options_.node_name, json::object{{"removed", true}}));
+  }
+  if (own_row_written_ && !self_removed_) {
+    // The own row's peer_subscriptions follow the local choices (a row rewritten by a
+    // peer that did not know them yet is repaired).
+    json::value want = PeerSubscriptionsOf(local);
+    for (const NodeRow& row : rows) {
+      if (row.name == options_.node_name && row.peer_subscriptions != want) {
+        write.ops.push_back(OwnRowOp(want));
+      }
+    }
+  }
+  for (const NodeRow& row : rows) {
+    if (row.name == options_.node_name) continue;
+    auto doc = docs.find(row.name);
+    if (doc != docs.end() && Seen(doc->second)) continue;
+    json::object fields{{"seen", true}};
+    if (local[row.name].removed) {
+      log_->info("node '{}' was added again", row.name);
+      fields["removed"] = false;
+      local[row.name].removed = false;
+    }
+    write.ops.push_back(Upsert(kNodeAuthTable, row.name, std::move(fields)));
+  }
+  for (const auto& [name, doc] : docs) {
+    if (name == options_.node_name || present.count(name) != 0 || !Seen(doc)) continue;
+    json::object fields{{"seen", false}};
+    if (!local[name].removed) {
+      log_->info("node '{}' was removed from the cluster", name);
+      fields["removed"] = true;
+      fields["added"] = false;
+      local[name].removed = true;
+    }
+    write.ops.push_back(Upsert(kNodeAuthTable, name, std::move(fields)));
+  }
+  if (!write.ops.empty()) {
+    Result<storage::WriteResult> written = options_.store->Write(std::move(write));
+    if (!written.ok()) log_->warn("updating hdb_node_auth: {}", written.status().message());
+  }
+
+  // The refusal set is the persisted removed marks (so it survives a restart), less nodes
+  // still draining their removal.
+  std::vector<std::string> removed;
+  for (const auto& [name, state] : local) {
+    if (state.removed && name != options_.node_name && draining_.count(name) == 0) {
+      removed.push_back(name);
+    }
+  }
+
+  DropUsedAuthorizations();
+  std::vector<PeerSpec> peers;
+  if (!self_removed_) {
+    PeerInputs in;
+    in.self_name = options_.node_name;
+    in.self_url = options_.node_url;
+    in.default_port = options_.default_port;
+    in.routes = ParseRoutes(routes_);
+    in.nodes = std::move(rows);
+    in.local = std::move(local);
+    in.pending_authorization = pending_authorization_;
+    peers = ComputePeers(in);
+    // A node being removed keeps its link until it acknowledged the delete of its row.
+    for (const PeerSpec& p : last_peers_) {
+      if (draining_.count(p.name) != 0) peers.push_back(p);
+    }
+  }
+  std::string key;
+  for (const PeerSpec& p : peers) key += SpecKey(p) + '\x1e';
+  if (key == last_key_ && applied_once_) {
+    if (removed != last_removed_) {
+      last_removed_ = removed;
+      options_.service->SetRemovedNodes(std::move(removed));
+    }
+    return;
+  }
+  std::string names;
+  for (const PeerSpec& p : peers) {
+    names +=
+        (names.empty() ? "" : ", ") + (p.name.empty() ? p.url : p.name) + (p.dial ? " (dial)" : "");
+  }
+  log_->info("peers: [{}]", names);
+  last_key_ = key;
+  last_peers_ = peers;
+  applied_once_ = true;
+  options_.service->SetPeers(std::move(peers));
+  // After SetPeers: the persisted marks, not the peers SetPeers just dropped, decide who is
+  // refused (a node that left the cluster must still accept the node that adds it back).
+  last_removed_ = removed;
+  options_.service->SetRemovedNodes(std::move(removed));
+}
+
+void ClusterManager::Impl::DropUsedAuthorizations() {
+  if (pending_authorization_.empty()) return;
+  for (const json::value& entry : options_.service->ConnectionsStatus()) {
+    if (!entry.is_object()) continue;
+    const json::object& conn = entry.get_object();
+    const json::value* name = conn.if_contains("name");
+    const json::value* sockets = conn.if_contains("database_sockets");
+    if (name == nullptr || !name->is_string() || sockets == nullptr || !sockets->is_array()) {
+      continue;
+    }
+    for (const json::value& s : sockets->get_array()) {
+      if (!s.is_object()) continue;
+      const json::value* db = s.get_object().if_contains("database");
+      const json::value* up = s.get_object().if_contains("connected");
+      if (db && db->is_string() && db->get_string() == kSystemDb && up && up->is_bool() &&
+          up->get_bool()) {
+        pending_authorization_.erase(std::string(name->get_string()));
+      }
+    }
+  }
+}
+
+void ClusterManager::Impl::WaitForAck(const std::string& name, uint64_t sequence) {
+  draining_.insert(name);
+  auto deadline = std::chrono::steady_clock::now() + kRemoveDrainTimeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool done = true;
+    for (const json::value& entry : options_.service->ConnectionsStatus()) {
+      const json::object* conn = entry.if_object();
+      if (conn == nullptr) continue;
+      const json::value* n = conn->if_contains("name");
+      if (n == nullptr || !n->is_string() || n->get_string() != name) continue;
+      const json::value* sockets = conn->if_contains("database_sockets");
+      if (sockets == nullptr || !sockets->is_array()) continue;
+      for (const json::value& s : sockets->get_array()) {
+        const json::object* o = s.if_object();
+        if (o == nullptr) continue;
+        const json::value* db = o->if_contains("database");
+        if (db == nullptr || !db->is_string() || db->get_string() != kSystemDb) continue;
+        const json::value* up = o->if_contains("connected");
+        const json::value* acked = o->if_contains("acked_sequence");
+        bool connected = up != nullptr && up->is_bool() && up->get_bool();
+        uint64_t a = acked != nullptr && acked->is_number() ? acked->to_number<uint64_t>() : 0;
+        if (connected && a < sequence) done = false;
+      }
+    }
+    if (done) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  draining_.erase(name);
+}
+
+Status ClusterManager::Impl::ProbeSync(const std::string& url, const std::string& authorization) {
+  auto promise = std::make_shared<std::promise<Status>>();
+  std::future<Status> result = promise->get_future();
+  options_.service->Probe(url, authorization,
+                          [promise](Status s) { promise->set_value(std::move(s)); });
+  if (result.wait_for(kProbeTimeout) != std::future_status::ready) {
+    return Status::Unavailable("timed out");
+  }
+  return result.get();
+}
+
+}  // namespace meshdb::replication

@@ -1,0 +1,113 @@
+// ClusterManager::Impl's reads and writes of the membership tables of the system database
+// (hdb_nodes, hdb_node_auth, hdb_cluster_keys), and the write helpers the other
+// cluster_manager*.cc files share.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "replication/cluster/cluster_manager_impl.h"
+#include "security/hex.h"
+
+namespace meshdb::replication {
+
+namespace json = boost::json;
+
+namespace {
+
+LocalNodeState StateFromDoc(const json::object& doc) {
+  LocalNodeState s;
+  if (const json::value* v = doc.if_contains("added"); v && v->is_bool()) s.added = v->get_bool();
+  if (const json::value* v = doc.if_contains("removed"); v && v->is_bool()) {
+    s.removed = v->get_bool();
+  }
+  if (const json::value* v = doc.if_contains("authorization"); v && v->is_string()) {
+    s.authorization = std::string(v->get_string());
+  }
+  if (const json::value* v = doc.if_contains("subscriptions"); v && v->is_array()) {
+    s.subscriptions = *v;
+  }
+  return s;
+}
+
+}  // namespace
+
+storage::WriteOp Upsert(const char* table, const std::string& key, json::object fields) {
+  storage::WriteOp op;
+  op.kind = storage::WriteKind::kUpsert;
+  op.table = table;
+  op.key = json::string(key);
+  fields["name"] = json::string(key);
+  op.fields = std::move(fields);
+  return op;
+}
+
+storage::WriteOp ClusterManager::Impl::OwnRowOp(json::value peer_subscriptions) const {
+  return Upsert(kNodesTable, options_.node_name,
+                json::object{{"url", options_.node_url},
+                             {"replicates", true},
+                             {"peer_subscriptions", std::move(peer_subscriptions)}});
+}
+
+storage::WriteOp ClusterManager::Impl::OwnRowOp() {
+  return OwnRowOp(PeerSubscriptionsOf(ReadLocal(nullptr)));
+}
+
+Status ClusterManager::Impl::EnsureClusterKey() {
+  if (!ReadKeys().empty()) return Status::Ok();
+  std::string id = security::RandomHex(16);
+  storage::WriteRequest write;
+  write.database = kSystemDb;
+  storage::WriteOp op;
+  op.kind = storage::WriteKind::kUpsert;
+  op.table = kKeysTable;
+  op.key = json::string(id);
+  op.fields = json::object{{"id", id}, {"key", security::RandomHex(32)}};
+  write.ops.push_back(std::move(op));
+  Result<storage::WriteResult> written = options_.store->Write(std::move(write));
+  if (!written.ok()) return written.status().WithPrefix("creating a cluster key");
+  log_->info("created a cluster key (it replicates to linked nodes)");
+  return Status::Ok();
+}
+
+std::vector<std::string> ClusterManager::Impl::ReadKeys() {
+  std::vector<std::string> keys;
+  Result<std::unique_ptr<storage::Snapshot>> snap = options_.store->Read(kSystemDb);
+  if (!snap.ok()) return keys;
+  (void)(*snap)->ScanTable(kKeysTable, [&](const storage::Record& r) {
+    if (const json::value* k = r.doc.if_contains("key"); k && k->is_string()) {
+      keys.emplace_back(k->get_string());
+    }
+    return true;
+  });
+  return keys;
+}
+
+std::vector<NodeRow> ClusterManager::Impl::ReadRows() {
+  std::vector<NodeRow> rows;
+  Result<std::unique_ptr<storage::Snapshot>> snap = options_.store->Read(kSystemDb);
+  if (!snap.ok()) return rows;
+  (void)(*snap)->ScanTable(kNodesTable, [&](const storage::Record& r) {
+    NodeRow row = NodeRow::FromRecord(r.doc);
+    if (!row.name.empty()) rows.push_back(std::move(row));
+    return true;
+  });
+  return rows;
+}
+
+std::map<std::string, LocalNodeState> ClusterManager::Impl::ReadLocal(
+    std::map<std::string, json::object>* docs) {
+  std::map<std::string, LocalNodeState> local;
+  Result<std::unique_ptr<storage::Snapshot>> snap = options_.store->Read(kSystemDb);
+  if (!snap.ok()) return local;
+  (void)(*snap)->ScanTable(kNodeAuthTable, [&](const storage::Record& r) {
+    const json::value* name = r.doc.if_contains("name");
+    if (name == nullptr || !name->is_string()) return true;
+    std::string n(name->get_string());
+    local[n] = StateFromDoc(r.doc);
+    if (docs != nullptr) (*docs)[n] = r.doc;
+    return true;
+  });
+  return local;
+}
+
+}  // namespace meshdb::replication

@@ -1,0 +1,43 @@
+// The cluster operations of the operations API (HARPERDB-OPS.md §2): request validation with
+// HarperDB's texts, and handlers that hand the validated requests to ClusterManager.
+//
+//   add_node, set_node (alias)          super_user ("addNode")
+//   update_node, set_node_replication   super_user ("updateNode"); adds the node if missing
+//   remove_node                         super_user ("removeNode")
+//   configure_cluster                   super_user ("configureCluster"); replaces the set
+//   cluster_status                      super_user ("clusterStatus")
+//   cluster_set_routes / cluster_get_routes / cluster_delete_routes
+//                                       super_user ("setRoutes" / "getRoutes" / "deleteRoutes")
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <string>
+
+#include "common/status.h"
+#include "replication/cluster/cluster_manager.h"
+
+namespace meshdb::ops {
+class NodeOperations;
+}
+
+namespace meshdb::replication {
+
+// Validates add_node's fields. Type errors are reported together, as HarperDB's Joi does:
+// "'hostname' must be a string. 'verify_tls' must be a boolean. 'subscriptions' must be an
+// array. 'shard' must be a number". Then: "'hostname' or 'url' is required", "'url' must be
+// a ws:// or wss:// URL", authorization and start_time shapes. InvalidArgument (400).
+// `node_name` is accepted for `hostname`; a URL without hostname names the node by its host.
+// Host names longer than kMaxHostNameLength and URLs longer than kMaxUrlLength
+// (common/host_limits.h) are refused naming the field: "'hostname' length must be less than
+// or equal to 253 characters long", "'url' host length must be ...".
+Result<AddNodeRequest> ParseAddNodeRequest(const boost::json::object& body);
+
+// remove_node's target: `hostname`, else `node_name`, else `name`, else `url`.
+// InvalidArgument "'hostname' is required" when none is a non-empty string, or naming the
+// field when it is longer than kMaxHostNameLength (kMaxUrlLength for `url`).
+Result<std::string> ParseRemoveNodeTarget(const boost::json::object& body);
+
+// Registers every cluster operation on `ops`. `manager` must outlive `ops`' use of them.
+void RegisterClusterOperations(ops::NodeOperations* ops, ClusterManager* manager);
+
+}  // namespace meshdb::replication

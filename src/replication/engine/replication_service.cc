@@ -1,0 +1,729 @@
+// ReplicationService: peers, dial loops, the registry of live links, authentication of
+// inbound upgrades, and cluster_status. The per-connection protocol lives in link.cc.
+#include "replication/engine/replication_service.h"
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <ctime>
+#include <random>
+#include <utility>
+
+#include "common/log.h"
+#include "ops/auth.h"
+#include "replication/engine/node_token.h"
+#include "replication/engine/service_impl.h"
+#include "storage/store.h"
+
+namespace meshdb::replication {
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::milliseconds kLiveLinkPoll{200};
+
+std::string HttpDate(uint64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+std::string QueryParam(std::string_view target, std::string_view name) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return "";
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    size_t eq = part.find('=');
+    if (eq != std::string_view::npos && part.substr(0, eq) == name) {
+      return std::string(part.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return "";
+}
+
+}  // namespace
+
+std::shared_ptr<Slot> PeerEntry::SlotFor(const std::string& db) {
+  auto& slot = slots[db];
+  if (!slot) {
+    slot = std::make_shared<Slot>();
+    slot->database = db;
+  }
+  return slot;
+}
+
+ServiceImpl::ServiceImpl(ServiceOptions options)
+    : options_(std::move(options)), log_(log::For("replication")) {}
+
+ServiceImpl::~ServiceImpl() { Stop(); }
+
+std::vector<std::string> ServiceImpl::ReplicatedDatabases() const {
+  std::vector<std::string> out;
+  bool has_system = false;
+  for (const auto& db : options_.store->ListDatabases()) {
+    if (!DatabaseReplicates(options_.databases, db)) continue;
+    has_system = has_system || db == kSystemDatabase;
+    out.push_back(db);
+  }
+  if (!has_system) out.insert(out.begin(), kSystemDatabase);
+  return out;
+}
+
+void ServiceImpl::Start() {
+  if (started_.exchange(true)) return;
+  Status st = EnsureClusterKeysTable(options_.store);
+  if (!st.ok()) log_->warn("cannot create system.{}: {}", kClusterKeysTable, st.ToString());
+  work_.emplace(asio::make_work_guard(ioc_));
+  for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  listener_id_ = options_.store->AddCommitListener(
+      [this](const std::string& database, uint64_t) { OnCommit(database); });
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& db : ReplicatedDatabases()) known_databases_.insert(db);
+  for (auto& peer : peers_) EnsureDialersLocked(peer);
+  if (options_.log_trim_interval_ms > 0 &&
+      (options_.log_retention_ms > 0 || options_.log_retention_bytes > 0)) {
+    trim_thread_ = std::thread([this] { TrimLoop(); });
+  }
+  log_->info("replication started as node '{}' ({})", options_.node_name, options_.node_url);
+}
+
+void ServiceImpl::TrimLoop() {
+  std::unique_lock<std::mutex> lock(trim_mu_);
+  while (!stopping_.load()) {
+    trim_cv_.wait_for(lock, std::chrono::milliseconds(options_.log_trim_interval_ms),
+                      [this] { return stopping_.load(); });
+    if (stopping_.load()) break;
+    lock.unlock();
+    for (const auto& db : options_.store->ListDatabases()) {
+      storage::RetentionPolicy policy;
+      policy.now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
+      policy.max_age_ms = options_.log_retention_ms;
+      policy.max_bytes = options_.log_retention_bytes;
+      auto r = options_.store->TrimLog(db, policy);
+      if (!r.ok()) {
+        if (!r.status().IsNotFound()) {
+          log_->warn("trimming the log of {} failed: {}", db, r.status().ToString());
+        }
+        continue;
+      }
+      if (r->entries_removed > 0) {
+        log_->debug("trimmed {} entries from the log of {} (log start {})", r->entries_removed, db,
+                    r->log_start);
+      }
+      for (const auto& peer : r->peers_passed) {
+        log_->warn(
+            "log of {} trimmed past the position peer {} confirmed (size cap {} bytes): it will "
+            "need a merge resync",
+            db, peer, options_.log_retention_bytes);
+      }
+    }
+    lock.lock();
+  }
+}
+
+void ServiceImpl::Stop() {
+  if (!started_.load() || stopping_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(trim_mu_);
+  }
+  trim_cv_.notify_all();
+  if (trim_thread_.joinable()) trim_thread_.join();
+  if (listener_id_ != 0) options_.store->RemoveCommitListener(listener_id_);
+  std::vector<std::shared_ptr<Link>> links;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [key, link] : links_) links.push_back(link);
+    for (auto& weak : copy_links_) {
+      if (auto link = weak.lock()) link->AbortCopy();
+    }
+  }
+  for (auto& link : links) link->Close("service_restart");
+  links.clear();
+  for (int i = 0; i < 100; ++i) {  // up to 1 s for close handshakes
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (links_.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (int i = 0; i < 500 && inflight_store_calls_.load() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  work_.reset();
+  ioc_.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  std::vector<std::thread> copies;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& weak : copy_links_) {
+      if (auto link = weak.lock()) link->AbortCopy();
+    }
+    copies.swap(copy_threads_);
+  }
+  for (auto& t : copies) t.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  links_.clear();
+  peers_.clear();
+}
+
+void ServiceImpl::AddCopyThread(std::shared_ptr<Link> link, std::thread t) {
+  std::lock_guard<std::mutex> lock(mu_);
+  copy_links_.push_back(link);
+  copy_threads_.push_back(std::move(t));
+}
+
+std::optional<uint64_t> ServiceImpl::StartTimeFor(const std::shared_ptr<PeerEntry>& peer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return peer ? peer->spec.start_time_ms : std::nullopt;
+}
+
+std::vector<TableSubscription> ServiceImpl::SubscriptionsFor(
+    const std::shared_ptr<PeerEntry>& peer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return peer ? peer->spec.subscriptions : std::vector<TableSubscription>{};
+}
+
+void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
+  std::vector<std::shared_ptr<Link>> to_close;        // of removed peers
+  std::vector<std::shared_ptr<Link>> to_resubscribe;  // of peers whose subscriptions changed
+  std::vector<std::string> forgotten;  // removed peers: retention forgets them
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::shared_ptr<PeerEntry>> next;
+    std::vector<bool> matched(peers_.size(), false);
+    for (auto& spec : peers) {
+      if (spec.name == options_.node_name && !spec.name.empty()) continue;  // ourselves
+      std::shared_ptr<PeerEntry> entry;
+      for (size_t i = 0; i < peers_.size(); ++i) {
+        if (matched[i]) continue;
+        const auto& e = peers_[i];
+        bool same = (!spec.name.empty() && e->spec.name == spec.name) ||
+                    (!spec.url.empty() && e->spec.url == spec.url &&
+                     (spec.name.empty() || e->spec.name.empty()));
+        if (same) {
+          matched[i] = true;
+          entry = e;
+          break;
+        }
+      }
+      if (!entry) entry = std::make_shared<PeerEntry>();
+      std::string learned = entry->spec.name;
+      std::string old_url = entry->spec.url;
+      if (!entry->spec.name.empty() && entry->spec.subscriptions != spec.subscriptions) {
+        // A link reads its subscriptions when it subscribes: its links close and re-subscribe
+        // with the new ones, resuming from their positions (newly subscribed tables are
+        // merged first, see Subscribe.previous_rules).
+        log_->info("peer {}: subscriptions changed, re-subscribing its links", entry->spec.name);
+        for (auto& [key, link] : links_) {
+          if (key.first == entry->spec.name) to_resubscribe.push_back(link);
+        }
+      }
+      entry->spec = std::move(spec);
+      if (entry->spec.name.empty()) entry->spec.name = learned;
+      if (entry->spec.url.empty()) entry->spec.url = old_url;
+      entry->listed = true;
+      entry->removed = false;
+      if (!entry->spec.name.empty()) removed_names_.erase(entry->spec.name);
+      next.push_back(std::move(entry));
+    }
+    for (size_t i = 0; i < peers_.size(); ++i) {
+      if (matched[i]) continue;
+      auto& e = peers_[i];
+      if (!e->listed) {  // learned from an inbound Hello, never listed: keep
+        next.push_back(e);
+        continue;
+      }
+      e->removed = true;
+      if (!e->spec.name.empty()) {
+        removed_names_.insert(e->spec.name);
+        forgotten.push_back(e->spec.name);
+        log_->info("peer {} removed: closing its connections", e->spec.name);
+        for (auto& [key, link] : links_) {
+          if (key.first == e->spec.name) to_close.push_back(link);
+        }
+      }
+    }
+    peers_ = std::move(next);
+    if (started_.load() && !stopping_.load()) {
+      for (auto& peer : peers_) EnsureDialersLocked(peer);
+    }
+  }
+  for (auto& link : to_close) link->Close("removed");
+  for (auto& link : to_resubscribe) link->Close("subscriptions changed");
+  // A removed peer no longer holds back log retention.
+  for (const auto& name : forgotten) {
+    for (const auto& db : options_.store->ListDatabases()) options_.store->ForgetPeer(db, name);
+  }
+}
+
+void ServiceImpl::SetRemovedNodes(std::vector<std::string> names) {
+  std::vector<std::shared_ptr<Link>> to_close;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::set<std::string> next(names.begin(), names.end());
+    next.erase(options_.node_name);
+    next.erase("");
+    for (const auto& name : next) {
+      if (membership_removed_.contains(name)) continue;
+      log_->info("node {} was removed from the cluster: refusing its connections", name);
+      for (auto& [key, link] : links_) {
+        if (key.first == name) to_close.push_back(link);
+      }
+    }
+    for (const auto& name : membership_removed_) {
+      if (!next.contains(name)) log_->info("node {} is no longer refused", name);
+    }
+    // Entries learned from the node's inbound Hello go (their dialers stop); listed ones
+    // are membership's to drop through SetPeers.
+    std::erase_if(peers_, [&](const std::shared_ptr<PeerEntry>& e) {
+      if (e->listed || !next.contains(e->spec.name)) return false;
+      e->removed = true;
+      return true;
+    });
+    membership_removed_ = std::move(next);
+    removed_names_.clear();  // membership's marks replace SetPeers' refusals
+  }
+  for (auto& link : to_close) link->Close("removed");
+}
+
+bool ServiceImpl::RefusedLocked(const std::string& name) const {
+  return removed_names_.contains(name) || membership_removed_.contains(name);
+}
+
+void ServiceImpl::EnsureDialersLocked(const std::shared_ptr<PeerEntry>& peer) {
+  if (peer->removed || stopping_.load() || !started_.load()) return;
+  if (peer->spec.url.empty()) return;
+  std::set<std::string> dbs;
+  if (peer->spec.dial) {
+    dbs.insert(kSystemDatabase);
+    for (const auto& db : known_databases_) dbs.insert(db);
+    for (const auto& db : peer->remote_databases) {
+      if (DatabaseReplicates(options_.databases, db)) dbs.insert(db);
+    }
+  } else if (!peer->remote_databases.empty()) {
+    // The peer dials us; it cannot know databases it did not list, so we dial those.
+    for (const auto& db : known_databases_) {
+      if (std::find(peer->remote_databases.begin(), peer->remote_databases.end(), db) ==
+          peer->remote_databases.end()) {
+        dbs.insert(db);
+      }
+    }
+  }
+  for (const auto& db : dbs) {
+    if (!peer->dialing.contains(db)) StartDialerLocked(peer, db);
+  }
+}
+
+void ServiceImpl::StartDialerLocked(const std::shared_ptr<PeerEntry>& peer, const std::string& db) {
+  peer->dialing.insert(db);
+  Strand strand = asio::make_strand(ioc_);
+  // Posted, never dispatched: co_spawn from an I/O thread would run the loop inline, and it
+  // takes mu_, which the caller holds.
+  asio::post(strand, [this, peer, db, strand] {
+    asio::co_spawn(strand, DialLoop(peer, db, strand), asio::detached);
+  });
+}
+
+bool ServiceImpl::LiveLinkLocked(const std::string& peer_name, const std::string& db) {
+  return !peer_name.empty() && links_.contains({peer_name, db});
+}
+
+std::string ServiceImpl::DialAuthorization(const PeerSpec& spec) {
+  if (!spec.authorization.empty()) return spec.authorization;
+  if (!options_.cluster_key.empty()) {
+    return NodeAuthorization(options_.cluster_key, options_.node_name);
+  }
+  std::vector<std::string> keys = LoadClusterKeys(options_.store);
+  if (keys.empty()) return "";
+  return NodeAuthorization(keys.front(), options_.node_name);
+}
+
+// GCC 12 reports -Wmismatched-new-delete at the end of this coroutine: Asio's
+// awaitable_frame_base::operator new (thread_info_base::allocate, which may call
+// std::aligned_alloc) is inlined into the coroutine's ramp while the matching class operator
+// delete (thread_info_base::deallocate, std::free) is not, and GCC then pairs aligned_alloc
+// with the class's operator delete. The pair is correct; this is GCC's false positive
+// (https://gcc.gnu.org/bugzilla/show_bug.cgi?id=109224). Silenced for this function only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std::string db,
+                                            Strand strand) {
+  asio::steady_timer timer(strand);
+  std::mt19937_64 rng(std::random_device{}());
+  uint64_t backoff = options_.reconnect_min_ms;
+  bool ever_live = false;
+  bool logged_failure = false;
+  for (;;) {
+    std::string name, url, authorization;
+    std::shared_ptr<Slot> slot;
+    bool live = false;
+    bool need_key = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_.load() || peer->removed || (!peer->spec.dial && ever_live)) break;
+      name = peer->spec.name;
+      url = peer->spec.url;
+      live = LiveLinkLocked(name, db);
+      slot = peer->SlotFor(db);
+      need_key = !key_ensured_;
+      key_ensured_ = true;
+    }
+    if (url.empty()) break;
+    if (live) {
+      backoff = options_.reconnect_min_ms;
+      timer.expires_after(kLiveLinkPoll);
+      co_await timer.async_wait(kTuple);
+      continue;
+    }
+    if (need_key) {
+      // A node with no cluster key creates one on its first link (node tokens, brief §3).
+      auto keys = EnsureClusterKey(options_.store);
+      if (!keys.ok()) log_->warn("cannot create a cluster key: {}", keys.status().ToString());
+    }
+    PeerSpec spec;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      spec = peer->spec;
+    }
+    authorization = DialAuthorization(spec);
+    const std::string who = name.empty() ? url : name;
+    TransitionSlot(slot.get(), who, db, LinkState::kConnecting, *log_);
+    auto link = std::make_shared<Link>(this, strand, true, db, peer);
+    link->set_slot(slot);
+    Status st = co_await link->RunOutbound(url, authorization);
+    if (stopping_.load()) break;
+    if (st.ok()) {
+      ever_live = true;
+      logged_failure = false;
+      backoff = options_.reconnect_min_ms;
+    } else {
+      if (!logged_failure || st.code() == Status::Code::kUnauthenticated) {
+        log_->warn("peer {} db {}: {}", who, db, st.message());
+      }
+      logged_failure = true;
+      backoff = std::min<uint64_t>(backoff * 2, options_.reconnect_max_ms);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!peer->spec.dial && ever_live) break;
+      if (LiveLinkLocked(peer->spec.name, db)) continue;  // e.g. closed as a duplicate
+    }
+    TransitionSlot(slot.get(), who, db, LinkState::kBackoff, *log_);
+    uint64_t wait = st.ok() ? options_.reconnect_min_ms : backoff;
+    wait = wait / 2 + rng() % (wait / 2 + 1);  // jitter: [wait/2, wait]
+    timer.expires_after(std::chrono::milliseconds(wait));
+    co_await timer.async_wait(kTuple);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  peer->dialing.erase(db);
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+Result<std::string> ServiceImpl::Authenticate(const std::string& authorization,
+                                              const std::string& remote_address) {
+  if (authorization.starts_with(std::string(kNodeTokenScheme) + " ")) {
+    std::vector<std::string> keys = LoadClusterKeys(options_.store);
+    if (!options_.cluster_key.empty()) keys.push_back(options_.cluster_key);
+    ASSIGN_OR_RETURN(std::string name, VerifyNodeAuthorization(authorization, keys));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (RefusedLocked(name)) {
+      return Status::PermissionDenied("node '" + name + "' was removed from the cluster");
+    }
+    if (name == options_.node_name) {
+      return Status::PermissionDenied("node token claims this node's own name");
+    }
+    return name;
+  }
+  if (authorization.size() > 6 && authorization.compare(0, 6, "Basic ") == 0) {
+    if (options_.auth == nullptr) return Status::Unauthenticated("no user authentication here");
+    auto caller = options_.auth->Authenticate(authorization, remote_address, {});
+    if (!caller.ok()) return Status::Unauthenticated(caller.status().message());
+    if (!caller->super_user) {
+      return Status::PermissionDenied("user '" + caller->username + "' is not a super_user");
+    }
+    return std::string();
+  }
+  if (authorization.empty()) return Status::Unauthenticated("missing Authorization header");
+  return Status::Unauthenticated("unsupported Authorization scheme");
+}
+
+Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello& hello,
+                                 std::shared_ptr<PeerEntry>* peer_out) {
+  std::shared_ptr<Link> to_close;
+  bool inbound_hello = false;
+  std::string url = hello.node_url;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_.load()) return Status::Unavailable("stopping");
+    const std::string& name = hello.node_name;
+    if (RefusedLocked(name)) {
+      return Status::PermissionDenied("node '" + name + "' was removed from the cluster");
+    }
+    std::shared_ptr<PeerEntry> peer = link->peer();
+    if (peer) {
+      if (peer->removed) return Status::PermissionDenied("peer removed");
+      if (peer->spec.name.empty()) peer->spec.name = name;
+      if (peer->spec.name != name) {
+        return Status::PermissionDenied("dialled '" + peer->spec.name + "' but '" + name +
+                                        "' answered");
+      }
+      // An entry learned from the peer's inbound Hello before is now this one.
+      std::erase_if(peers_, [&](const std::shared_ptr<PeerEntry>& e) {
+        return e != peer && !e->listed && e->spec.name == name;
+      });
+    } else {
+      inbound_hello = true;
+      for (auto& e : peers_) {
+        if (e->spec.name == name || (e->spec.name.empty() && !url.empty() && e->spec.url == url)) {
+          peer = e;
+          break;
+        }
+      }
+      if (!peer) {
+        peer = std::make_shared<PeerEntry>();
+        peer->spec.dial = false;
+        peer->spec.url = url;
+        peers_.push_back(peer);
+      }
+      if (peer->removed) return Status::PermissionDenied("peer removed");
+      if (peer->spec.name.empty()) peer->spec.name = name;
+      if (peer->spec.url.empty()) peer->spec.url = url;
+    }
+    peer->remote_databases = hello.databases;
+    const auto key = std::make_pair(name, link->database());
+    auto it = links_.find(key);
+    if (it != links_.end() && it->second != link) {
+      const std::shared_ptr<Link>& existing = it->second;
+      if (existing->outbound() != link->outbound()) {
+        const std::string& existing_dialer = existing->outbound() ? options_.node_name : name;
+        const std::string& new_dialer = link->outbound() ? options_.node_name : name;
+        if (KeepFirstOfDuplicate(existing_dialer, new_dialer)) {
+          return Status::Conflict("duplicate");
+        }
+      }
+      to_close = existing;  // the newer connection (or the one dialled by the lower name) wins
+    }
+    links_[key] = link;
+    link->set_slot(peer->SlotFor(link->database()));
+    *peer_out = peer;
+    EnsureDialersLocked(peer);
+  }
+  (void)inbound_hello;
+  if (to_close) to_close->Close("duplicate");
+  return Status::Ok();
+}
+
+void ServiceImpl::PeerSubscribed(const std::string& name, const std::string& url,
+                                 const std::string& db) {
+  if (options_.on_peer_hello && db == kSystemDatabase) options_.on_peer_hello(name, url);
+}
+
+bool ServiceImpl::UnregisterLink(Link* link) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = links_.find({link->peer_name(), link->database()});
+  if (it == links_.end() || it->second.get() != link) return false;
+  links_.erase(it);
+  ForgetUnlistedPeerLocked(link->peer_name());
+  return true;
+}
+
+void ServiceImpl::ForgetUnlistedPeerLocked(const std::string& name) {
+  for (const auto& [key, link] : links_) {
+    if (key.first == name) return;
+  }
+  std::erase_if(peers_, [&](const std::shared_ptr<PeerEntry>& e) {
+    if (e->listed || e->spec.name != name) return false;
+    e->removed = true;  // its dialers, if any, stop
+    log_->info("peer {}: last connection closed and not a member: forgotten", name);
+    return true;
+  });
+}
+
+void ServiceImpl::OnCommit(const std::string& database) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [key, link] : links_) {
+    if (key.second == database) link->WakePublisher();
+  }
+  if (!known_databases_.contains(database) && DatabaseReplicates(options_.databases, database)) {
+    known_databases_.insert(database);
+    for (auto& peer : peers_) EnsureDialersLocked(peer);
+  }
+}
+
+void ServiceImpl::OnUpgrade(tcp::socket socket, http::request<http::string_body> request,
+                            std::string remote_address) {
+  beast::error_code ec;
+  if (!started_.load() || stopping_.load()) {
+    socket.close(ec);
+    return;
+  }
+  auto protocol = socket.local_endpoint(ec).protocol();
+  if (ec) return;
+  auto fd = socket.release(ec);
+  if (ec) return;
+  Strand strand = asio::make_strand(ioc_);
+  tcp::socket mine(strand);
+  mine.assign(protocol, fd, ec);
+  if (ec) {
+    log_->warn("cannot adopt the replication socket from {}: {}", remote_address, ec.message());
+    return;
+  }
+  std::string database = QueryParam(request.target(), "database");
+  if (database.empty()) database = kSystemDatabase;
+  auto link = std::make_shared<Link>(this, strand, false, database, nullptr);
+  asio::co_spawn(strand,
+                 link->RunInbound(std::move(mine), std::move(request), std::move(remote_address)),
+                 [link](std::exception_ptr e) {
+                   if (!e) return;
+                   try {
+                     std::rethrow_exception(e);
+                   } catch (const std::exception& ex) {
+                     log::For("replication")->error("inbound link failed: {}", ex.what());
+                   }
+                 });
+}
+
+void ServiceImpl::Probe(const std::string& url, const std::string& authorization,
+                        std::function<void(Status)> done) {
+  if (!started_.load() || stopping_.load()) {
+    done(Status::Unavailable("replication is not running"));
+    return;
+  }
+  Strand strand = asio::make_strand(ioc_);
+  auto link = std::make_shared<Link>(this, strand, true, kSystemDatabase, nullptr);
+  link->set_probe();
+  std::string auth = authorization;
+  if (auth.empty()) auth = DialAuthorization(PeerSpec{});
+  asio::co_spawn(
+      strand,
+      [link, url, auth, done = std::move(done)]() mutable -> asio::awaitable<void> {
+        Status st = co_await link->RunOutbound(url, auth);
+        done(st);
+      },
+      asio::detached);
+}
+
+boost::json::array ServiceImpl::ConnectionsStatus() {
+  boost::json::array out;
+  const uint64_t now = NowMs();
+  std::vector<std::string> own = ReplicatedDatabases();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& peer : peers_) {
+    if (peer->removed || membership_removed_.contains(peer->spec.name)) continue;
+    boost::json::object conn;
+    conn["url"] = peer->spec.url;
+    conn["name"] = peer->spec.name;
+    conn["replicates"] = true;
+    if (peer->spec.subscriptions.empty()) {
+      conn["subscriptions"] = nullptr;
+    } else {
+      boost::json::array subs;
+      for (const auto& s : peer->spec.subscriptions) {
+        subs.push_back(boost::json::object{{"database", s.database},
+                                           {"table", s.table},
+                                           {"publish", s.publish},
+                                           {"subscribe", s.subscribe}});
+      }
+      conn["subscriptions"] = std::move(subs);
+    }
+    std::set<std::string> dbs(own.begin(), own.end());
+    for (const auto& db : peer->remote_databases) {
+      if (DatabaseReplicates(options_.databases, db)) dbs.insert(db);
+    }
+    boost::json::array sockets;
+    for (const auto& db : dbs) {
+      boost::json::object s;
+      s["database"] = db;
+      uint64_t local = 0;
+      if (auto l = options_.store->LastSequence(db); l.ok()) local = *l;
+      auto it = peer->slots.find(db);
+      if (it == peer->slots.end()) {
+        s["connected"] = false;
+        s["nodes"] = boost::json::array{boost::json::value(peer->spec.name)};
+        s["state"] = LinkStateName(LinkState::kIdle);
+        s["local_sequence"] = local;
+        sockets.push_back(std::move(s));
+        continue;
+      }
+      Slot& slot = *it->second;
+      std::lock_guard<std::mutex> slot_lock(slot.mu);
+      s["connected"] = slot.connected;
+      if (slot.latency_ms >= 0) s["latency"] = slot.latency_ms;
+      s["nodes"] = boost::json::array{boost::json::value(peer->spec.name)};
+      if (slot.last_ack_ms) s["lastCommitConfirmed"] = HttpDate(slot.last_ack_ms);
+      if (slot.last_received_version) {
+        uint64_t ms = slot.last_received_version >> 16;
+        s["lastReceivedRemoteTime"] = HttpDate(ms);
+        s["lastReceivedVersion"] =
+            static_cast<double>(ms) +
+            static_cast<double>(slot.last_received_version & 0xffff) / 65536.0;
+      }
+      if (slot.last_received_local_ms) {
+        s["lastReceivedLocalTime"] = HttpDate(slot.last_received_local_ms);
+      }
+      s["backPressurePercent"] = 0;
+      const bool receiving =
+          slot.received_sequence > slot.applied_sequence ||
+          (slot.last_received_local_ms && now - slot.last_received_local_ms < 1000);
+      s["lastReceivedStatus"] =
+          slot.copy_progress ? "Copying" : (receiving ? "Receiving" : "Waiting");
+      s["state"] = slot.apply_error.empty() ? LinkStateName(slot.state) : "Error";
+      if (slot.apply_error.empty()) {
+        s["last_error"] = nullptr;
+      } else {
+        s["last_error"] = slot.apply_error;
+      }
+      s["sent_sequence"] = slot.sent_sequence;
+      s["acked_sequence"] = slot.acked_sequence;
+      s["local_sequence"] = local;
+      const uint64_t behind = local > slot.acked_sequence ? local - slot.acked_sequence : 0;
+      s["records_behind"] = behind;
+      s["ms_behind"] = behind == 0 || slot.last_ack_ms == 0 ? 0 : now - slot.last_ack_ms;
+      s["received_sequence"] = slot.received_sequence;
+      s["applied_sequence"] = slot.applied_sequence;
+      if (slot.copy_progress) {
+        s["copy_progress"] = boost::json::object{{"records", slot.copy_progress->first},
+                                                 {"total", slot.copy_progress->second}};
+      } else {
+        s["copy_progress"] = nullptr;
+      }
+      s["copies_completed"] = slot.copies_completed;
+      s["copied_records"] = slot.copied_records;
+      sockets.push_back(std::move(s));
+    }
+    conn["database_sockets"] = std::move(sockets);
+    out.push_back(std::move(conn));
+  }
+  return out;
+}
+
+Result<std::unique_ptr<ReplicationService>> ReplicationService::Create(
+    const ServiceOptions& options) {
+  if (options.store == nullptr) return Status::InvalidArgument("replication needs a store");
+  if (options.node_name.empty()) return Status::InvalidArgument("replication needs a node name");
+  if (options.reconnect_min_ms == 0 || options.reconnect_max_ms < options.reconnect_min_ms) {
+    return Status::InvalidArgument("bad reconnect backoff bounds");
+  }
+  return std::unique_ptr<ReplicationService>(std::make_unique<ServiceImpl>(options));
+}
+
+}  // namespace meshdb::replication

@@ -1,0 +1,414 @@
+// Internals of the replication engine (private to replication/): the service, its peers,
+// the per-(peer, database) slots and the WebSocket links. See replication_service.h.
+//
+// Threads: one io_context run by 2 threads. Each Link is a coroutine set on its own strand;
+// the service's maps are guarded by ServiceImpl::mu_; a Slot's status fields by Slot::mu.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "net/upgrade_handler.h"
+#include "replication/wire/codec.h"
+#include "replication/wire/message.h"
+#include "replication/engine/publish_filter.h"
+#include "replication/engine/replication_service.h"
+#include "storage/store.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace meshdb::replication {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+enum class LinkState { kConnecting, kCatchingUp, kStreaming, kBackoff, kIdle };
+const char* LinkStateName(LinkState s);
+
+uint64_t NowMs();
+
+// Status of one (peer, database): written by its link and dialer, read by ConnectionsStatus.
+struct Slot {
+  std::string database;
+  std::mutex mu;
+  LinkState state = LinkState::kIdle;  // GUARDED_BY(mu) (all fields below too)
+  bool connected = false;
+  double latency_ms = -1;
+  uint64_t sent_sequence = 0;   // highest of our log sequences sent to the peer
+  uint64_t acked_sequence = 0;  // highest the peer acknowledged
+  uint64_t last_ack_ms = 0;
+  uint64_t received_sequence = 0;  // highest peer sequence received
+  uint64_t applied_sequence = 0;   // highest peer sequence committed here
+  uint64_t last_received_version = 0;
+  uint64_t last_received_local_ms = 0;
+  uint64_t last_applied_local_ms = 0;
+  double back_pressure = 0;
+  std::optional<std::pair<uint64_t, uint64_t>> copy_progress;  // records, total
+  // Why applying the peer's transactions stopped ("" while they apply): shown as state
+  // "Error" and last_error until the failed transaction (apply_error_sequence; 0 for a copy
+  // or merge chunk) is applied by a later link.
+  std::string apply_error;
+  uint64_t apply_error_sequence = 0;
+  uint64_t copies_completed = 0;  // initial copies from this peer completed since start
+  uint64_t copied_records = 0;    // records applied from initial copies of this peer since start
+};
+
+// Sets slot->state and logs "peer P db D: Old -> New" when it changed.
+void TransitionSlot(Slot* slot, const std::string& peer, const std::string& db, LinkState s,
+                    spdlog::logger& log);
+
+// One peer: from SetPeers (listed) or learned from an inbound Hello.
+struct PeerEntry {
+  PeerSpec spec;         // GUARDED_BY(ServiceImpl::mu_) (and every field below)
+  bool listed = false;   // given by SetPeers
+  bool removed = false;  // dropped by SetPeers: dialers stop, links close
+  std::vector<std::string> remote_databases;  // from the peer's latest Hello
+  std::set<std::string> dialing;              // databases with a running dial loop
+  std::map<std::string, std::shared_ptr<Slot>> slots;
+  std::shared_ptr<Slot> SlotFor(const std::string& db);
+};
+
+class ServiceImpl;
+
+class Link : public std::enable_shared_from_this<Link> {
+ public:
+  Link(ServiceImpl* service, Strand strand, bool outbound, std::string database,
+       std::shared_ptr<PeerEntry> peer);
+  ~Link();
+
+  // Dials, upgrades, runs until closed. Ok when the Hello exchange completed (the link was
+  // live), else why it failed.
+  asio::awaitable<Status> RunOutbound(std::string url, std::string authorization);
+  // Authenticates the upgrade, accepts and runs until closed.
+  asio::awaitable<void> RunInbound(tcp::socket socket, http::request<http::string_body> req,
+                                   std::string remote_address);
+
+  // Any thread.
+  void WakePublisher();
+  void Close(std::string reason);
+
+  // Set by the service (under its lock) before the link uses it.
+  void set_slot(std::shared_ptr<Slot> slot) { slot_ = std::move(slot); }
+  // Probe mode: RunOutbound returns Ok right after the upgrade succeeded.
+  void set_probe() { probe_ = true; }
+  // Any thread, at shutdown: a copy thread blocked on the send queue gives up.
+  void AbortCopy();
+  // Any thread: asks the peer for its per-table content hashes (cluster_verify). `done`
+  // runs once, on the link's strand: with the peer's answer, or an error response when the
+  // peer lacks "verify" or the link closes first.
+  void RequestVerify(uint64_t request_id, std::string table,
+                     std::function<void(VerifyResponse)> done);
+
+  // Any thread: the database's initial-copy claim this link waited for was released; it
+  // subscribes now (initial_copy.cc).
+  void ResumeAfterCopy();
+
+  bool outbound() const { return outbound_; }
+  const std::string& peer_name() const { return peer_name_; }  // set once at Hello
+  const std::string& database() const { return database_; }
+  std::shared_ptr<PeerEntry> peer() const { return peer_; }
+
+ private:
+  using Ws = websocket::stream<beast::tcp_stream>;
+  asio::awaitable<Status> RunSession();  // after the WebSocket is open
+  asio::awaitable<void> WriteLoop();
+  asio::awaitable<void> PingLoop();
+  void Send(std::string frame);  // on the strand
+  void SendMessage(const Message& m) { Send(EncodeFrame(m)); }
+  void Fail(ErrorCode code, std::string reason);  // Error frame, then close
+  void StartClose(std::string reason);            // on the strand
+  void SetState(LinkState s);
+
+  Status OnFrame(Message&& m);
+  // Subscriber side.
+  void SendSubscribe();
+  // Persists rules_ as this peer's subscription view (Store::PeerView), cursor untouched.
+  void RecordRules();
+  void OnSchema(Schema&& s);
+  void OnTransactions(Transactions&& t);
+  void OnCopyBegin(CopyBegin&& c);
+  void OnCopyChunk(CopyChunk&& c);
+  // Applies copy or merge rows (or their closing floor) through the store's writer, in order
+  // with this link's other store calls; then, on the strand, fails the link naming `what` if
+  // the store failed, else runs `on_applied`.
+  void ApplyChunk(storage::CopyChunk chunk, std::string what,
+                  std::function<void(Link&)> on_applied);
+  void OnCopyEnd(CopyEnd&& c);
+  // --- One initial copy per database (initial_copy.cc). ---
+  // SendSubscribe is about to start with a copy: claims the database's copy (false: go on),
+  // or defers (true): waits for another link's copy, or subscribes again at once because a
+  // copy finished meanwhile.
+  bool DeferSubscribeForCopy();
+  // The claimed copy ended (completed: its CopyEnd committed) or was given up; wakes the
+  // links waiting for it. Idempotent.
+  void ReleaseCopyClaim(bool completed);
+  // At close: gives up a held claim, or stops waiting for one.
+  void LeaveInitialCopy();
+  // While the claim is held: gives it up and closes the link when the copy made no progress
+  // for kCopyStallMs while other links wait for it (a stopped or partitioned peer).
+  void WatchCopy();
+  // A copy frame arrived or a copy chunk committed (resets WatchCopy's stall clock).
+  void NoteCopyProgress();
+  void OnApplied(uint64_t peer_sequence, Status st, bool copy_end);
+  // A transaction (peer_sequence; 0 for a copy or merge chunk) could not be applied: logs
+  // and shows why (Slot::apply_error), stops applying and acknowledging on this link (the
+  // store refuses what was queued behind it: storage::ApplyChain) and closes the link after
+  // reconnect_max_ms so a new one retries from the stored position. The link stays open
+  // until then: the peer's pulls from us and cluster_verify go on working.
+  // OnApplied clears the slot's error once a later link applied past it.
+  void StopApplying(uint64_t peer_sequence, const std::string& what, const Status& st);
+  // Publisher side.
+  Status OnSubscribe(Subscribe&& s);
+  void Pump();
+  void RefreshSchema();
+  void RunCopy();  // on its own thread
+  bool EnqueueFromCopyThread(std::string frame);
+
+  // --- Merge resync and verify (merge_link.cc). ---
+  // Publisher: when next_seq_ is below our log start (entries the peer needs were trimmed),
+  // starts a merge and returns true.
+  bool StartMergeIfTrimmed(storage::Snapshot& snap);
+  // Publisher: the subscriber's position was reached under `previous_rules`; merges the
+  // published tables they did not subscribe to before streaming goes on from the position.
+  void StartNewTablesMerge(const std::vector<TableRule>& previous_rules);
+  // Either merge: `only` restricts it to those tables (new tables: MergeBegin.new_tables).
+  void StartMerge(uint64_t log_start, std::optional<std::unordered_set<std::string>> only);
+  void RunMergeHashes(uint64_t after, uint64_t log_start,  // own thread
+                      std::optional<std::unordered_set<std::string>> only);
+  Status OnMergeRequest(MergeRequest&& r);
+  void RunMergeRows(std::map<std::string, std::vector<uint32_t>> requests,  // own thread
+                    std::map<std::string, uint32_t> bucket_counts, VersionVector vector,
+                    uint64_t last);
+  void FinishMerge(uint64_t records_sent);
+  // Subscriber.
+  void OnMergeBegin(MergeBegin&& m);
+  void OnMergeHashes(MergeHashes&& m);
+  void OnMergeRows(MergeRows&& m);
+  void OnMergeEnd(MergeEnd&& m);
+  // Either side.
+  void OnVerifyRequest(VerifyRequest&& r);
+  void OnVerifyResponse(VerifyResponse&& r);
+  void FailPendingVerifies(const std::string& why);
+
+  ServiceImpl* const service_;
+  Strand strand_;
+  const bool outbound_;
+  const std::string database_;
+  std::shared_ptr<PeerEntry> peer_;
+  std::shared_ptr<Slot> slot_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::optional<Ws> ws_;
+  beast::flat_buffer buffer_;
+  std::string peer_name_;
+  std::string peer_url_;
+  uint64_t peer_max_frame_ = kDefaultMaxFrameBytes;
+  std::vector<TableSubscription> subscriptions_;  // from the peer's spec
+  std::vector<TableRule> rules_;  // subscriber: RulesFor(subscriptions_, database_)
+  bool probe_ = false;
+
+  // Strand-only state.
+  LinkState state_ = LinkState::kConnecting;
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool close_after_flush_ = false;
+  std::string close_reason_;
+  uint16_t close_code_ = 1000;
+  bool live_ = false;  // Hello exchange done and registered
+  // Subscriber.
+  size_t pending_applies_ = 0;
+  size_t pending_chunks_ = 0;
+  uint64_t applied_seq_ = 0;
+  uint64_t acked_sent_ = 0;
+  bool ack_posted_ = false;
+  bool copying_ = false;
+  uint64_t copy_records_ = 0;
+  uint64_t copy_total_ = 0;
+  VersionVector copy_vector_;
+  bool copy_is_partial_ = false;  // no vector floor: the copied rows are logged as ours
+  bool copy_claimed_ = false;     // this link holds its database's initial-copy claim
+  bool waiting_for_copy_ = false;  // Subscribe deferred until another link's copy ends
+  uint64_t copy_progress_ms_ = 0;  // steady clock: last copy frame received or chunk committed
+  std::optional<asio::steady_timer> copy_watch_;
+  std::unordered_set<std::string> known_tables_;
+  std::optional<asio::steady_timer> read_gate_;  // wakes the read loop when applies drain
+  // Every store call of this link, in order: one failure stops the rest (StopApplying).
+  const std::shared_ptr<storage::ApplyChain> apply_chain_ =
+      std::make_shared<storage::ApplyChain>();
+  bool apply_stopped_ = false;  // frames for the subscriber half are dropped
+  std::optional<asio::steady_timer> retry_timer_;
+  // Publisher.
+  bool subscribed_ = false;
+  bool copy_running_ = false;
+  uint64_t next_seq_ = 1;
+  PublishFilter filter_;
+  std::vector<std::string> requested_tables_;
+  std::optional<uint64_t> schema_version_;
+  std::map<std::string, std::string> sent_schema_;
+  uint32_t credit_ = 0;
+  std::deque<uint64_t> unacked_frames_;  // highest sender_sequence of each frame
+  uint64_t last_sent_seq_ = 0;
+  // Merge resync (strand-only). Publisher side:
+  bool peer_merge_ = false;   // the peer announced "merge"
+  bool peer_verify_ = false;  // the peer announced "verify"
+  bool merge_running_ = false;
+  bool merge_new_tables_ = false;  // the running merge is of newly subscribed tables only
+  uint32_t merge_expected_ = 0;  // MergeRequests still awaited
+  std::map<std::string, uint32_t> merge_bucket_counts_;
+  std::map<std::string, std::vector<uint32_t>> merge_requests_;
+  VersionVector merge_vector_;
+  uint64_t merge_last_ = 0;
+  uint64_t merge_started_ms_ = 0;
+  // Subscriber side:
+  bool merging_ = false;
+  uint64_t merge_received_ = 0;
+  uint64_t merge_sub_started_ms_ = 0;
+  std::map<std::string, storage::TableDef> merge_defs_;  // sent with a table's first rows
+  std::map<uint64_t, std::function<void(VerifyResponse)>> verify_pending_;
+
+  // Any thread.
+  std::atomic<bool> pump_posted_{false};
+  std::mutex copy_mu_;
+  std::condition_variable copy_cv_;
+  size_t queued_bytes_ = 0;  // GUARDED_BY(copy_mu_)
+  bool closed_ = false;      // GUARDED_BY(copy_mu_)
+};
+
+class ServiceImpl final : public ReplicationService, public net::UpgradeHandler {
+ public:
+  explicit ServiceImpl(ServiceOptions options);
+  ~ServiceImpl() override;
+
+  void Start() override;
+  void Stop() override;
+  void SetPeers(std::vector<PeerSpec> peers) override;
+  void SetRemovedNodes(std::vector<std::string> names) override;
+  net::UpgradeHandler* upgrade_handler() override { return this; }
+  boost::json::array ConnectionsStatus() override;
+  void VerifyPeers(const std::string& database, const std::string& table,
+                   std::function<void(std::vector<PeerVerifyResult>)> done) override;
+  void Probe(const std::string& url, const std::string& authorization,
+             std::function<void(Status)> done) override;
+  void OnUpgrade(tcp::socket socket, http::request<http::string_body> request,
+                 std::string remote_address) override;
+
+  // For links.
+  const ServiceOptions& options() const { return options_; }
+  storage::Store* store() const { return options_.store; }
+  std::vector<std::string> ReplicatedDatabases() const;
+  std::string DialAuthorization(const PeerSpec& spec);
+  // Who may connect: the verified node name of a token ("" for Basic), or why not.
+  Result<std::string> Authenticate(const std::string& authorization,
+                                   const std::string& remote_address);
+  // After a peer's Hello: the duplicate rule, removed peers. Ok -> the link is live.
+  Status RegisterLink(const std::shared_ptr<Link>& link, const Hello& hello,
+                      std::shared_ptr<PeerEntry>* peer);
+  // False when `link` was no longer the registered one (replaced as a duplicate).
+  bool UnregisterLink(Link* link);
+  // An inbound peer subscribed (a well-behaved peer, past Hello): tells membership.
+  void PeerSubscribed(const std::string& name, const std::string& url, const std::string& db);
+  void AddCopyThread(std::shared_ptr<Link> link, std::thread t);
+  // One initial copy per database (initial_copy.cc, docs/replication.md "Catch-up"): a link
+  // whose subscriber would start with a copy claims the database first.
+  enum class CopyClaim {
+    kClaimed,  // copy now; *note names a failed earlier attempt ("" if none)
+    kWait,     // another link (of peer *holder) copies: subscribe after ResumeAfterCopy
+    kRecheck,  // a copy finished meanwhile: the vector is no longer empty, choose again
+  };
+  CopyClaim ClaimInitialCopy(const std::shared_ptr<Link>& link, std::string* holder,
+                             std::string* note);
+  // By the holder: wakes every waiter (each re-subscribes; one may claim again). A failed
+  // copy (completed false) is remembered for the next claimer's log line.
+  void ReleaseInitialCopy(Link* link, bool completed, uint64_t records);
+  // A waiter closed.
+  void ForgetCopyWaiter(Link* link);
+  bool CopyHasWaiters(const std::string& database);
+  // PeerSpec fields, read under the service lock.
+  std::optional<uint64_t> StartTimeFor(const std::shared_ptr<PeerEntry>& peer);
+  std::vector<TableSubscription> SubscriptionsFor(const std::shared_ptr<PeerEntry>& peer);
+  // Bracket every Store call whose callback posts to our io_context: Stop() waits for them.
+  void BeginStoreCall() { inflight_store_calls_.fetch_add(1); }
+  void EndStoreCall() { inflight_store_calls_.fetch_sub(1); }
+  bool stopping() const { return stopping_.load(); }
+
+ private:
+  asio::awaitable<void> DialLoop(std::shared_ptr<PeerEntry> peer, std::string db, Strand strand);
+  void EnsureDialersLocked(const std::shared_ptr<PeerEntry>& peer);  // mu_ held
+  void StartDialerLocked(const std::shared_ptr<PeerEntry>& peer, const std::string& db);
+  bool LiveLinkLocked(const std::string& peer_name, const std::string& db);
+  // A peer known only from inbound Hellos (SetPeers never listed it: not a member) is
+  // dropped once its last link closed, so a client that forged Hellos leaves no trace.
+  void ForgetUnlistedPeerLocked(const std::string& name);
+  // Dropped by SetPeers or named by SetRemovedNodes: refused and never linked.
+  bool RefusedLocked(const std::string& name) const;
+  void OnCommit(const std::string& database);
+  void TrimLoop();  // the retention thread
+
+  const ServiceOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> started_{false};
+  std::atomic<int> inflight_store_calls_{0};
+  uint64_t listener_id_ = 0;
+
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<PeerEntry>> peers_;                               // GUARDED_BY(mu_)
+  // Refused node names: dropped by SetPeers (until SetRemovedNodes), and membership's
+  // persisted removed marks.
+  std::set<std::string> removed_names_;                                         // GUARDED_BY(mu_)
+  std::set<std::string> membership_removed_;                                    // GUARDED_BY(mu_)
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<Link>> links_;  // GUARDED_BY(mu_)
+  std::set<std::string> known_databases_;                                       // GUARDED_BY(mu_)
+  std::vector<std::thread> copy_threads_;                                       // GUARDED_BY(mu_)
+  std::vector<std::weak_ptr<Link>> copy_links_;                                 // GUARDED_BY(mu_)
+  bool key_ensured_ = false;                                                    // GUARDED_BY(mu_)
+  // Per database: the link copying it now (compared, never dereferenced), the links waiting
+  // for that copy, and the last attempt that failed (for the log).
+  struct InitialCopy {
+    const Link* holder = nullptr;
+    std::string holder_peer;
+    std::vector<std::weak_ptr<Link>> waiters;
+    std::string failed_peer;
+    uint64_t failed_records = 0;
+  };
+  std::map<std::string, InitialCopy> initial_copies_;  // GUARDED_BY(mu_)
+
+  asio::io_context ioc_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+
+  // Retention: a thread that trims every database's log each log_trim_interval_ms.
+  std::thread trim_thread_;
+  std::mutex trim_mu_;
+  std::condition_variable trim_cv_;
+  std::atomic<uint64_t> next_verify_id_{1};
+};
+
+}  // namespace meshdb::replication
