@@ -8,10 +8,9 @@
 //   ninja -C build json_parse_bench && build/bench/json_parse_bench --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
 
+#include <boost/json/stream_parser.hpp>
 #include <random>
 #include <string>
-
-#include <boost/json/stream_parser.hpp>
 
 #include "common/json_parse.h"
 #include "common/json_text.h"

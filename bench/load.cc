@@ -11,15 +11,6 @@
 // Only loopback-style targets are meant: it sends a bounded number of requests and stops.
 #include <algorithm>
 #include <atomic>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <iostream>
-#include <string>
-#include <string_view>
-#include <thread>
-#include <vector>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -33,6 +24,14 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -186,8 +185,8 @@ struct Phase {
 };
 
 std::string InsertBody(const Options& o, long first, long count) {
-  std::string body = R"({"operation":"insert","database":)" + Quote(o.database) +
-                     R"(,"table":)" + Quote(o.table) + R"(,"records":[)";
+  std::string body = R"({"operation":"insert","database":)" + Quote(o.database) + R"(,"table":)" +
+                     Quote(o.table) + R"(,"records":[)";
   body.reserve(body.size() + static_cast<size_t>(count) * 190 + 4);
   for (long i = 0; i < count; ++i) {
     if (i > 0) body += ',';
@@ -223,8 +222,7 @@ std::string CheckReadCount(const std::string& body, long count) {
 
 class Runner {
  public:
-  explicit Runner(const Options& o)
-      : o_(o), auth_("Basic " + Base64(o.user + ":" + o.password)) {}
+  explicit Runner(const Options& o) : o_(o), auth_("Basic " + Base64(o.user + ":" + o.password)) {}
 
   // One request on a fresh connection, for setup. Returns status (0 on I/O error) and body.
   std::pair<int, std::string> Once(const std::string& body) {
@@ -270,10 +268,11 @@ class Runner {
     };
     long sent = std::min(next_.load(), requests);
     long records = std::min(o_.records, sent * o_.batch);
-    std::printf("%s batch=%ld conns=%d records=%ld secs=%.3f rec/s=%.0f p50_ms=%.3f "
-                "p99_ms=%.3f errors=%ld\n",
-                phase.name, o_.batch, o_.connections, records, secs,
-                secs > 0 ? records / secs : 0.0, pct(0.50), pct(0.99), errors_.load());
+    std::printf(
+        "%s batch=%ld conns=%d records=%ld secs=%.3f rec/s=%.0f p50_ms=%.3f "
+        "p99_ms=%.3f errors=%ld\n",
+        phase.name, o_.batch, o_.connections, records, secs, secs > 0 ? records / secs : 0.0,
+        pct(0.50), pct(0.99), errors_.load());
     std::fflush(stdout);
   }
 
@@ -341,7 +340,8 @@ class Runner {
       }
       auto started = Clock::now();
       auto [ec, status, reply] = co_await Request(stream, buffer, std::move(body));
-      latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - started).count());
+      latencies.push_back(
+          std::chrono::duration<double, std::milli>(Clock::now() - started).count());
       if (ec) {
         ReportError(std::string(phase.name) + " request failed: " + ec.message());
         connected = false;
@@ -388,8 +388,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "create_database: %d %s\n", s1, b1.c_str());
     return 1;
   }
-  auto [s2, b2] = runner.Once(R"({"operation":"create_table","database":)" + db +
-                              R"(,"table":)" + table + R"(,"primary_key":"id"})");
+  auto [s2, b2] = runner.Once(R"({"operation":"create_table","database":)" + db + R"(,"table":)" +
+                              table + R"(,"primary_key":"id"})");
   if (s2 != 200 && b2.find("already exists") == std::string::npos) {
     std::fprintf(stderr, "create_table: %d %s\n", s2, b2.c_str());
     return 1;

@@ -5,14 +5,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <string>
-
-#include <boost/json.hpp>
 
 #include "storage/store.h"
 

@@ -1,12 +1,11 @@
 #include "common/json_parse.h"
 
-#include <charconv>
-#include <cmath>
-#include <string>
-
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/error.hpp>
 #include <boost/json/value_stack.hpp>
+#include <charconv>
+#include <cmath>
+#include <string>
 
 namespace meshdb {
 

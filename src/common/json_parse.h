@@ -12,11 +12,10 @@
 // Thread-safe (pure function).
 #pragma once
 
-#include <cstddef>
-#include <string_view>
-
 #include <boost/json/value.hpp>
 #include <boost/system/error_code.hpp>
+#include <cstddef>
+#include <string_view>
 
 namespace meshdb {
 
@@ -25,8 +24,8 @@ inline constexpr size_t kMaxJsonDepth = 32;
 
 // What ParseJson tells besides the value.
 struct ParseJsonInfo {
-  size_t consumed = 0;         // on failure: the offset where parsing stopped
-  bool non_finite = false;     // some number became +-infinity (a double cannot hold it)
+  size_t consumed = 0;      // on failure: the offset where parsing stopped
+  bool non_finite = false;  // some number became +-infinity (a double cannot hold it)
 };
 
 // Parses exactly one JSON document (surrounding whitespace allowed). On failure returns

@@ -1,9 +1,8 @@
 #include "common/json_text.h"
 
+#include <boost/json/serialize.hpp>
 #include <charconv>
 #include <cmath>
-
-#include <boost/json/serialize.hpp>
 
 namespace meshdb {
 
@@ -68,12 +67,24 @@ void AppendString(json::string_view s, std::string& out) {
 
 void AppendJsonText(const json::value& value, std::string& out) {
   switch (value.kind()) {
-    case json::kind::null: out += "null"; return;
-    case json::kind::bool_: out += value.get_bool() ? "true" : "false"; return;
-    case json::kind::int64: out += std::to_string(value.get_int64()); return;
-    case json::kind::uint64: out += std::to_string(value.get_uint64()); return;
-    case json::kind::double_: AppendDouble(value.get_double(), out); return;
-    case json::kind::string: AppendString(value.get_string(), out); return;
+    case json::kind::null:
+      out += "null";
+      return;
+    case json::kind::bool_:
+      out += value.get_bool() ? "true" : "false";
+      return;
+    case json::kind::int64:
+      out += std::to_string(value.get_int64());
+      return;
+    case json::kind::uint64:
+      out += std::to_string(value.get_uint64());
+      return;
+    case json::kind::double_:
+      AppendDouble(value.get_double(), out);
+      return;
+    case json::kind::string:
+      AppendString(value.get_string(), out);
+      return;
     case json::kind::array: {
       out += '[';
       bool first = true;
@@ -105,7 +116,8 @@ namespace {
 
 bool FindNonFinite(const json::value& value, std::string& path) {
   switch (value.kind()) {
-    case json::kind::double_: return !std::isfinite(value.get_double());
+    case json::kind::double_:
+      return !std::isfinite(value.get_double());
     case json::kind::array: {
       const json::array& items = value.get_array();
       for (size_t i = 0; i < items.size(); ++i) {
@@ -125,7 +137,8 @@ bool FindNonFinite(const json::value& value, std::string& path) {
         path.resize(length);
       }
       return false;
-    default: return false;
+    default:
+      return false;
   }
 }
 

@@ -6,10 +6,9 @@
 // Thread-safe (pure function).
 #pragma once
 
+#include <boost/json/value.hpp>
 #include <optional>
 #include <string>
-
-#include <boost/json/value.hpp>
 
 namespace meshdb {
 

@@ -1,10 +1,10 @@
 #include "common/log.h"
 
-#include <mutex>
-#include <vector>
-
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
+
+#include <mutex>
+#include <vector>
 
 namespace meshdb::log {
 

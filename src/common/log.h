@@ -4,11 +4,11 @@
 // Keys, values and private keys are never logged. Thread-safe.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <spdlog/spdlog.h>
 
 namespace meshdb::log {
 

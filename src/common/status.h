@@ -33,9 +33,15 @@ class [[nodiscard]] Status {
   static Status Ok() { return Status(); }
   static Status NotFound(std::string msg) { return {Code::kNotFound, std::move(msg)}; }
   static Status Conflict(std::string msg) { return {Code::kConflict, std::move(msg)}; }
-  static Status InvalidArgument(std::string msg) { return {Code::kInvalidArgument, std::move(msg)}; }
-  static Status Unauthenticated(std::string msg) { return {Code::kUnauthenticated, std::move(msg)}; }
-  static Status PermissionDenied(std::string msg) { return {Code::kPermissionDenied, std::move(msg)}; }
+  static Status InvalidArgument(std::string msg) {
+    return {Code::kInvalidArgument, std::move(msg)};
+  }
+  static Status Unauthenticated(std::string msg) {
+    return {Code::kUnauthenticated, std::move(msg)};
+  }
+  static Status PermissionDenied(std::string msg) {
+    return {Code::kPermissionDenied, std::move(msg)};
+  }
   static Status TooLarge(std::string msg) { return {Code::kTooLarge, std::move(msg)}; }
   static Status Unavailable(std::string msg) { return {Code::kUnavailable, std::move(msg)}; }
   static Status Corruption(std::string msg) { return {Code::kCorruption, std::move(msg)}; }
@@ -69,7 +75,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok() && "Result built from an OK Status");
   }
@@ -98,10 +104,10 @@ class [[nodiscard]] Result {
 #define MESHDB_CONCAT(a, b) MESHDB_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function when it is not OK.
-#define RETURN_IF_ERROR(expr)                   \
-  do {                                          \
-    ::meshdb::Status _st = (expr);              \
-    if (!_st.ok()) return _st;                  \
+#define RETURN_IF_ERROR(expr)      \
+  do {                             \
+    ::meshdb::Status _st = (expr); \
+    if (!_st.ok()) return _st;     \
   } while (0)
 
 // ASSIGN_OR_RETURN(auto x, MakeX()): binds the value or returns the Status.

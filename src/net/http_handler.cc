@@ -62,9 +62,8 @@ HttpReply ReplyForOpResult(ops::OpResult result) {
 }
 
 HttpReply TooLargeReply(uint64_t limit_bytes) {
-  HttpReply reply = JsonError(
-      413, ErrorBody("Request body is larger than the limit of " + std::to_string(limit_bytes) +
-                     " bytes"));
+  HttpReply reply = JsonError(413, ErrorBody("Request body is larger than the limit of " +
+                                             std::to_string(limit_bytes) + " bytes"));
   reply.close = true;
   return reply;
 }
@@ -98,9 +97,8 @@ std::variant<HttpReply, ops::OpRequest> RouteHttpRequest(HttpRequest request) {
   std::string media_type = MediaType(*request.content_type);
   if (media_type == "text/plain") {
     // Fastify parses text/plain as a string, which then has no 'operation' property.
-    return JsonError(400,
-                     R"({"statusCode":400,"error":"Bad Request","message":)"
-                     R"("Request body must include an 'operation' property."})");
+    return JsonError(400, R"({"statusCode":400,"error":"Bad Request","message":)"
+                          R"("Request body must include an 'operation' property."})");
   }
   if (media_type != "application/json") {
     return JsonError(415, ErrorBody("Unsupported Media Type: " + media_type));

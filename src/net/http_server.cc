@@ -5,17 +5,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <exception>
-#include <mutex>
-#include <optional>
-#include <thread>
-#include <unordered_map>
-#include <utility>
-#include <variant>
-#include <vector>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -32,6 +21,16 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
 
 #include "common/log.h"
 #include "net/http_handler.h"
@@ -48,9 +47,9 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using std::chrono::steady_clock;
 
-constexpr std::chrono::seconds kIdleTimeout{30};  // waiting for the next request
-constexpr std::chrono::seconds kIoTimeout{60};    // reading one body / writing one reply
-constexpr std::chrono::seconds kStopGrace{5};     // in-flight requests finish within this
+constexpr std::chrono::seconds kIdleTimeout{30};    // waiting for the next request
+constexpr std::chrono::seconds kIoTimeout{60};      // reading one body / writing one reply
+constexpr std::chrono::seconds kStopGrace{5};       // in-flight requests finish within this
 constexpr std::chrono::seconds kStopForceWait{10};  // then closed sockets; operations may lag
 constexpr const char* kServerName = "meshdb";
 constexpr const char* kKeepAlive = "timeout=30";
@@ -157,7 +156,7 @@ class ServerImpl final : public HttpServer {
   std::mutex mu_;
   std::condition_variable sessions_changed_;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;  // GUARDED_BY(mu_)
-  bool stopped_ = false;                                          // GUARDED_BY(mu_)
+  bool stopped_ = false;                                           // GUARDED_BY(mu_)
   std::atomic<bool> restart_signalled_{false};
 
   // The io_context is declared before everything that uses it and destroyed after them.
@@ -294,8 +293,9 @@ asio::awaitable<void> Session::Run() {
       reply = ReplyForOpResult(std::move(result));
     }
     if (server_->logger().should_log(spdlog::level::debug)) {
-      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                        steady_clock::now() - started).count();
+      auto micros =
+          std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - started)
+              .count();
       server_->logger().debug("{} {} {} from {} in {} us", std::string(req.method_string()),
                               std::string(req.target()), reply.status, remote_address_, micros);
     }
@@ -340,8 +340,9 @@ void ServerImpl::StartThreads() {
       log->error("accept loop failed: {}", ex.what());
     }
   });
-  int count = options_.threads > 0 ? options_.threads
-                                   : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int count = options_.threads > 0
+                  ? options_.threads
+                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   threads_.reserve(count);
   for (int i = 0; i < count; ++i) threads_.emplace_back([this] { ioc_.run(); });
   log_->info("listening on http://{}:{} ({} threads, body limit {} bytes)", options_.host, port_,
@@ -366,17 +367,16 @@ asio::awaitable<void> ServerImpl::AcceptLoop() {
     socket.set_option(tcp::no_delay(true), ignored);
     auto session = std::make_shared<Session>(std::move(socket), this);
     if (!Register(session)) continue;  // stopping: the socket closes with the session
-    asio::co_spawn(session->executor(), session->Run(),
-                   [this, session](std::exception_ptr e) {
-                     if (e) {
-                       try {
-                         std::rethrow_exception(e);
-                       } catch (const std::exception& ex) {
-                         log_->error("connection failed: {}", ex.what());
-                       }
-                     }
-                     Unregister(session.get());
-                   });
+    asio::co_spawn(session->executor(), session->Run(), [this, session](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log_->error("connection failed: {}", ex.what());
+        }
+      }
+      Unregister(session.get());
+    });
   }
 }
 

@@ -12,17 +12,26 @@ namespace json = boost::json;
 int HttpStatusFor(const Status& status) {
   using Code = Status::Code;
   switch (status.code()) {
-    case Code::kOk: return 200;
-    case Code::kInvalidArgument: return 400;
-    case Code::kUnauthenticated: return 401;
-    case Code::kPermissionDenied: return 403;
-    case Code::kNotFound: return 404;
-    case Code::kConflict: return 409;
-    case Code::kTooLarge: return 413;
-    case Code::kUnavailable: return 503;
+    case Code::kOk:
+      return 200;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kUnauthenticated:
+      return 401;
+    case Code::kPermissionDenied:
+      return 403;
+    case Code::kNotFound:
+      return 404;
+    case Code::kConflict:
+      return 409;
+    case Code::kTooLarge:
+      return 413;
+    case Code::kUnavailable:
+      return 503;
     case Code::kCorruption:
     case Code::kIOError:
-    case Code::kInternal: return 500;
+    case Code::kInternal:
+      return 500;
   }
   return 500;
 }

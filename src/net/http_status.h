@@ -2,9 +2,8 @@
 // Thread-safety: pure functions.
 #pragma once
 
-#include <string>
-
 #include <boost/json/fwd.hpp>
+#include <string>
 
 #include "common/status.h"
 

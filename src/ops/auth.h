@@ -9,12 +9,11 @@
 // Thread-safety: every method may be called concurrently from any thread.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <boost/json/object.hpp>
 
 #include "common/status.h"
 #include "ops/op_context.h"
@@ -52,7 +51,8 @@ class Auth {
 
   // nullopt when `caller` may do `needed` on db.table; otherwise the 403 result to return
   // (PermissionDenied with unauthorized_access / invalid_schema_items as HarperDB words it).
-  virtual std::optional<OpResult> CheckTableAccess(const Caller& caller, const std::string& database,
+  virtual std::optional<OpResult> CheckTableAccess(const Caller& caller,
+                                                   const std::string& database,
                                                    const std::string& table,
                                                    std::initializer_list<TableAccess> needed) = 0;
 

@@ -72,8 +72,8 @@ void AuthImpl::AddUser(OpCall call) {
   if (!body.at("active").is_bool()) {
     return call.Fail(Status::InvalidArgument("Active must be a boolean"));
   }
-  for (auto [field, label] : {std::pair{"username", "Username"}, {"password", "Password"},
-                              {"role", "Role"}}) {
+  for (auto [field, label] :
+       {std::pair{"username", "Username"}, {"password", "Password"}, {"role", "Role"}}) {
     const json::value& v = body.at(field);
     if (!v.is_string() && !v.is_number()) {
       return call.Fail(Status::InvalidArgument(std::string(label) + " must be a string"));

@@ -83,7 +83,8 @@ bool IsWritableSystemTable(std::string_view table) {
 std::optional<OpResult> CheckAccess(Auth& auth, const Caller& caller, const std::string& database,
                                     const std::string& table, Access access) {
   switch (access) {
-    case Access::kRead: return auth.CheckTableAccess(caller, database, table, {TableAccess::kRead});
+    case Access::kRead:
+      return auth.CheckTableAccess(caller, database, table, {TableAccess::kRead});
     case Access::kInsert:
       return auth.CheckTableAccess(caller, database, table, {TableAccess::kInsert});
     case Access::kUpdate:
@@ -93,18 +94,24 @@ std::optional<OpResult> CheckAccess(Auth& auth, const Caller& caller, const std:
                                    {TableAccess::kInsert, TableAccess::kUpdate});
     case Access::kDelete:
       return auth.CheckTableAccess(caller, database, table, {TableAccess::kDelete});
-    case Access::kNone: break;
+    case Access::kNone:
+      break;
   }
   return std::nullopt;
 }
 
 const char* AccessWord(Access access) {
   switch (access) {
-    case Access::kInsert: return "insert";
-    case Access::kUpdate: return "update";
-    case Access::kUpsert: return "update";
-    case Access::kDelete: return "delete";
-    default: return "read";
+    case Access::kInsert:
+      return "insert";
+    case Access::kUpdate:
+      return "update";
+    case Access::kUpsert:
+      return "update";
+    case Access::kDelete:
+      return "delete";
+    default:
+      return "read";
   }
 }
 
@@ -114,14 +121,13 @@ OpResult Error(Status status, json::value extra = nullptr) {
 
 OpResult ParseError(const boost::system::error_code& ec, size_t position, size_t size) {
   if (position >= size) return Error(Status::InvalidArgument("Unexpected end of JSON input"));
-  return Error(Status::InvalidArgument(ec.message() + " in JSON at position " +
-                                       std::to_string(position)));
+  return Error(
+      Status::InvalidArgument(ec.message() + " in JSON at position " + std::to_string(position)));
 }
 
 }  // namespace
 
-Dispatcher::Dispatcher(OpEnv env, std::unique_ptr<Auth> auth)
-    : auth_(std::move(auth)), env_(env) {
+Dispatcher::Dispatcher(OpEnv env, std::unique_ptr<Auth> auth) : auth_(std::move(auth)), env_(env) {
   env_.auth = auth_.get();
 }
 
@@ -147,16 +153,18 @@ void Dispatcher::Execute(OpRequest request, Done done) {
           "1.8e308)")));
     }
   }
-  if (!parsed.is_object()) return done(Error(Status::InvalidArgument(std::string(kMissingOperation))));
+  if (!parsed.is_object())
+    return done(Error(Status::InvalidArgument(std::string(kMissingOperation))));
   json::object body = std::move(parsed.get_object());
   if (body.empty()) {
-    return done(Error(Status::InvalidArgument(std::string(kMissingOperation)),
-                      json::object{{"statusCode", 400},
-                                   {"error", "Bad Request"},
-                                   {"message", kMissingOperation}}));
+    return done(
+        Error(Status::InvalidArgument(std::string(kMissingOperation)),
+              json::object{
+                  {"statusCode", 400}, {"error", "Bad Request"}, {"message", kMissingOperation}}));
   }
   auto op_it = body.find("operation");
-  if (op_it == body.end()) return done(Error(Status::InvalidArgument(std::string(kMissingOperation))));
+  if (op_it == body.end())
+    return done(Error(Status::InvalidArgument(std::string(kMissingOperation))));
   if (!op_it->value().is_string()) {
     return done(Error(Status::InvalidArgument("'operation' must be a string")));
   }
@@ -189,13 +197,12 @@ void Dispatcher::Execute(OpRequest request, Done done) {
   if (added_it != added_.end()) added_spec.super_user_name = added_it->second.super_user_name;
   const OpSpec& spec = added_it != added_.end() ? added_spec : spec_it->second;
   if (spec.super_user_name != nullptr && !caller.super_user) {
-    return done(Error(
-        Status::PermissionDenied(
-            "This operation is not authorized due to role restrictions and/or invalid database items"),
-        json::object{{"unauthorized_access",
-                      json::array{std::string("Operation '") + spec.super_user_name +
-                                  "' is restricted to 'super_user' roles"}},
-                     {"invalid_schema_items", json::array{}}}));
+    return done(Error(Status::PermissionDenied("This operation is not authorized due to role "
+                                               "restrictions and/or invalid database items"),
+                      json::object{{"unauthorized_access",
+                                    json::array{std::string("Operation '") + spec.super_user_name +
+                                                "' is restricted to 'super_user' roles"}},
+                                   {"invalid_schema_items", json::array{}}}));
   }
   if (spec.access != Access::kNone) {
     Result<std::string> database = DatabaseField(body);

@@ -8,8 +8,8 @@
 #include <unordered_map>
 
 #include "ops/auth.h"
-#include "ops/op_context.h"
 #include "ops/node_operations.h"
+#include "ops/op_context.h"
 #include "ops/operations.h"
 
 namespace meshdb::ops {

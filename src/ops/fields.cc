@@ -8,7 +8,8 @@ Result<std::string> DatabaseField(const json::object& body) {
   const json::value* v = FirstOf(body, {"database", "schema"});
   if (v == nullptr || v->is_null()) return std::string("data");
   if (!v->is_string()) return Status::InvalidArgument("'database' must be a string");
-  if (v->get_string().empty()) return Status::InvalidArgument("'database' is not allowed to be empty");
+  if (v->get_string().empty())
+    return Status::InvalidArgument("'database' is not allowed to be empty");
   return std::string(v->get_string());
 }
 

@@ -2,12 +2,11 @@
 // "'table' must be a string"). All return InvalidArgument on bad input.
 #pragma once
 
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
 
 #include "common/status.h"
 

@@ -2,11 +2,10 @@
 // body, and the completion to call exactly once.
 #pragma once
 
-#include <string>
-#include <utility>
-
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <string>
+#include <utility>
 
 #include "common/status.h"
 #include "ops/operations.h"

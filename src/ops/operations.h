@@ -8,24 +8,23 @@
 // Thread-safety: Execute may be called from any thread, concurrently.
 #pragma once
 
+#include <boost/json/value.hpp>
 #include <functional>
 #include <string>
-
-#include <boost/json/value.hpp>
 
 #include "common/status.h"
 
 namespace meshdb::ops {
 
 struct OpRequest {
-  std::string body;           // raw request body (JSON)
-  std::string authorization;  // the Authorization header, "" when absent
-  std::string remote_address; // peer IP, for authentication.authorizeLocal
+  std::string body;            // raw request body (JSON)
+  std::string authorization;   // the Authorization header, "" when absent
+  std::string remote_address;  // peer IP, for authentication.authorizeLocal
 };
 
 struct OpResult {
-  Status status;             // OK, or the error to report
-  boost::json::value body;   // OK: the response. Error: extra fields (object) or null
+  Status status;                     // OK, or the error to report
+  boost::json::value body;           // OK: the response. Error: extra fields (object) or null
   bool restart_after_reply = false;  // `restart`: reply (Connection: close), then restart
 };
 

@@ -4,16 +4,15 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <boost/json.hpp>
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <tuple>
 #include <vector>
-#include <algorithm>
-#include <optional>
-
-#include <boost/json.hpp>
 
 #include "common/log.h"
 #include "config/config.h"
@@ -26,10 +25,9 @@ namespace meshdb::ops {
 namespace json = boost::json;
 
 // Binds the value of a Result or fails the call with its Status.
-#define ASSIGN_OR_RETURN_VOID_FAIL(lhs, expr)                    \
-  auto MESHDB_CONCAT(_r_, __LINE__) = (expr);                      \
-  if (!MESHDB_CONCAT(_r_, __LINE__).ok())                          \
-    return call.Fail(MESHDB_CONCAT(_r_, __LINE__).status());       \
+#define ASSIGN_OR_RETURN_VOID_FAIL(lhs, expr)                                                      \
+  auto MESHDB_CONCAT(_r_, __LINE__) = (expr);                                                      \
+  if (!MESHDB_CONCAT(_r_, __LINE__).ok()) return call.Fail(MESHDB_CONCAT(_r_, __LINE__).status()); \
   lhs = std::move(MESHDB_CONCAT(_r_, __LINE__)).value()
 
 namespace {
@@ -47,8 +45,11 @@ uint64_t ResidentBytes() {
 json::object SystemSection(const config::Settings& settings) {
   struct utsname uts {};
   uname(&uts);
-  return {{"platform", uts.sysname}, {"release", uts.release}, {"hostname", uts.nodename},
-          {"arch", uts.machine},     {"node_version", "meshdb 0.1.0"},
+  return {{"platform", uts.sysname},
+          {"release", uts.release},
+          {"hostname", uts.nodename},
+          {"arch", uts.machine},
+          {"node_version", "meshdb 0.1.0"},
           {"node_name", settings.replication_hostname.empty() ? settings.operations_host
                                                               : settings.replication_hostname}};
 }
@@ -57,8 +58,8 @@ json::object TimeSection() {
   auto now = std::chrono::system_clock::now();
   double uptime_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - kStartTime).count();
-  return {{"current", std::chrono::duration_cast<std::chrono::milliseconds>(
-                          now.time_since_epoch()).count()},
+  return {{"current",
+           std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count()},
           {"uptime", uptime_s},
           {"timezone", "UTC"}};
 }
@@ -68,8 +69,8 @@ json::object CpuSection() {
   getloadavg(load, 3);
   return {{"cores", std::thread::hardware_concurrency()},
           {"physicalCores", std::thread::hardware_concurrency()},
-          {"current_load", json::object{{"avgLoad1", load[0]}, {"avgLoad5", load[1]},
-                                        {"avgLoad15", load[2]}}}};
+          {"current_load",
+           json::object{{"avgLoad1", load[0]}, {"avgLoad5", load[1]}, {"avgLoad15", load[2]}}}};
 }
 
 json::object MemorySection() {
@@ -112,9 +113,9 @@ json::array TableSizes(storage::Store& store) {
 
 void SystemInformation(OpCall call) {
   const config::Settings& settings = call.env->config->settings();
-  static const char* kAll[] = {"system", "time",   "cpu",        "memory",  "disk",
-                               "network", "harperdb_processes", "table_size", "metrics",
-                               "threads"};
+  static const char* kAll[] = {
+      "system",     "time",    "cpu",    "memory", "disk", "network", "harperdb_processes",
+      "table_size", "metrics", "threads"};
   std::vector<std::string> wanted;
   if (auto it = call.body.find("attributes"); it != call.body.end() && !it->value().is_null()) {
     if (!it->value().is_array()) {
@@ -128,20 +129,31 @@ void SystemInformation(OpCall call) {
   }
   json::object out;
   for (const std::string& section : wanted) {
-    if (section == "system") out["system"] = SystemSection(settings);
-    else if (section == "time") out["time"] = TimeSection();
-    else if (section == "cpu") out["cpu"] = CpuSection();
-    else if (section == "memory") out["memory"] = MemorySection();
-    else if (section == "disk") out["disk"] = DiskSection(settings);
-    else if (section == "network") out["network"] = json::object{};
+    if (section == "system")
+      out["system"] = SystemSection(settings);
+    else if (section == "time")
+      out["time"] = TimeSection();
+    else if (section == "cpu")
+      out["cpu"] = CpuSection();
+    else if (section == "memory")
+      out["memory"] = MemorySection();
+    else if (section == "disk")
+      out["disk"] = DiskSection(settings);
+    else if (section == "network")
+      out["network"] = json::object{};
     else if (section == "harperdb_processes") {
-      out["harperdb_processes"] = json::object{
-          {"core", json::array{json::object{{"pid", getpid()}, {"parentPid", getppid()},
-                                            {"name", "meshdb"}, {"mem", ResidentBytes()}}}},
-          {"clustering", json::array{}}};
-    } else if (section == "table_size") out["table_size"] = TableSizes(*call.env->store);
-    else if (section == "metrics" || section == "database_metrics") out[section] = json::object{};
-    else if (section == "threads") out["threads"] = json::array{};
+      out["harperdb_processes"] =
+          json::object{{"core", json::array{json::object{{"pid", getpid()},
+                                                         {"parentPid", getppid()},
+                                                         {"name", "meshdb"},
+                                                         {"mem", ResidentBytes()}}}},
+                       {"clustering", json::array{}}};
+    } else if (section == "table_size")
+      out["table_size"] = TableSizes(*call.env->store);
+    else if (section == "metrics" || section == "database_metrics")
+      out[section] = json::object{};
+    else if (section == "threads")
+      out["threads"] = json::array{};
   }
   call.Reply(std::move(out));
 }
@@ -195,8 +207,11 @@ std::optional<json::object> ParseLogLine(std::string_view line) {
     if (i == 1) tags.emplace_back(rest.substr(1, close - 1));
     rest.remove_prefix(close + 2);
   }
-  return json::object{{"timestamp", timestamp}, {"thread", "main/0"}, {"level", level},
-                      {"tags", std::move(tags)}, {"message", rest}};
+  return json::object{{"timestamp", timestamp},
+                      {"thread", "main/0"},
+                      {"level", level},
+                      {"tags", std::move(tags)},
+                      {"message", rest}};
 }
 
 }  // namespace
@@ -210,9 +225,9 @@ void ReadLog(OpCall call) {
     auto it = body.find(name);
     if (it == body.end()) continue;
     if (!it->value().is_int64() || it->value().get_int64() < min) {
-      return call.Fail(Status::InvalidArgument("'" + std::string(name) + "' must be a number " +
-                                               (min == 1 ? "greater than or equal to 1"
-                                                         : "greater than or equal to 0")));
+      return call.Fail(Status::InvalidArgument(
+          "'" + std::string(name) + "' must be a number " +
+          (min == 1 ? "greater than or equal to 1" : "greater than or equal to 0")));
     }
     *target = it->value().get_int64();
   }
@@ -253,9 +268,10 @@ void ReadLog(OpCall call) {
 
 void Restart(OpCall call) {
   log::For("ops")->info("restart requested by '{}'", call.caller.username);
-  call.done(OpResult{Status::Ok(),
-                     json::object{{"message", "Restarting HarperDB. This may take up to 60 seconds."}},
-                     /*restart_after_reply=*/true});
+  call.done(
+      OpResult{Status::Ok(),
+               json::object{{"message", "Restarting HarperDB. This may take up to 60 seconds."}},
+               /*restart_after_reply=*/true});
 }
 
 }  // namespace meshdb::ops

@@ -1,7 +1,5 @@
 #include "security/token_signer.h"
 
-#include "security/base64.h"
-
 #include <fcntl.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -16,6 +14,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "security/base64.h"
 
 namespace meshdb::security {
 

@@ -40,5 +40,4 @@ class TokenSigner {
   EvpPkey key_;  // private key (includes the public half)
 };
 
-
 }  // namespace meshdb::security

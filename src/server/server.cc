@@ -22,9 +22,9 @@
 #include "replication/cluster/cluster_ops.h"
 #include "replication/cluster/cluster_peers.h"
 #include "replication/cluster/cluster_routes.h"
-#include "replication/wire/message.h"
-#include "replication/engine/replication_service.h"
 #include "replication/cluster/verify_ops.h"
+#include "replication/engine/replication_service.h"
+#include "replication/wire/message.h"
 #include "server/shutdown_waiter.h"
 #include "storage/store.h"
 

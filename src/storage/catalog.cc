@@ -1,9 +1,8 @@
 #include "storage/catalog.h"
 
-#include <cstring>
-
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cstring>
 
 #include "storage/record_codec.h"
 

@@ -9,16 +9,15 @@
 #include <lmdb.h>
 
 #include <atomic>
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
-
-#include <boost/json/object.hpp>
 
 #include "storage/lmdb_handles.h"
 #include "storage/store.h"
@@ -30,8 +29,8 @@ inline constexpr const char* kMetaDb = "meta";
 inline constexpr const char* kLogDb = "txlog";
 inline constexpr const char* kMetaLastSequence = "last_sequence";
 inline constexpr const char* kMetaSchemaVersion = "schema_version";
-inline constexpr const char* kMetaMaxVersion = "max_version";  // highest HLC version stored
-inline constexpr std::string_view kMetaVectorPrefix = "vv:";    // + u32 big-endian origin
+inline constexpr const char* kMetaMaxVersion = "max_version";     // highest HLC version stored
+inline constexpr std::string_view kMetaVectorPrefix = "vv:";      // + u32 big-endian origin
 inline constexpr std::string_view kMetaCursorPrefix = "cursor:";  // + peer name
 // First retained log sequence (1 when never trimmed); see retention.cc.
 inline constexpr const char* kMetaLogStart = "log_start";
@@ -97,7 +96,6 @@ struct Database {
 // The normal form every stored definition has: the primary key first; for untyped tables
 // __createdtime__ and __updatedtime__ next; then the other attributes, duplicates dropped.
 TableDef NormalizeTableDef(const TableDef& in);
-
 
 // Stats value in meta: [u64 record_count][u64 bits of last_updated_ms double].
 std::string EncodeTableStats(uint64_t count, double last_updated_ms);

@@ -100,8 +100,7 @@ Result<boost::json::value> DecodeKey(std::string_view bytes) {
   }
 }
 
-void EncodeIndexKey(std::string_view attribute, const boost::json::value& value,
-                    std::string* out) {
+void EncodeIndexKey(std::string_view attribute, const boost::json::value& value, std::string* out) {
   out->clear();
   out->append(attribute);
   out->push_back('\0');

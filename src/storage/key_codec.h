@@ -16,11 +16,10 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <boost/json/value.hpp>
 #include <cstddef>
 #include <string>
 #include <string_view>
-
-#include <boost/json/value.hpp>
 
 #include "common/status.h"
 
@@ -51,12 +50,9 @@ Result<std::string> EncodeKey(const boost::json::value& key);
 Result<boost::json::value> DecodeKey(std::string_view bytes);
 
 // `attribute` 0x00 `value`, truncated to kMaxKeyBytes. `value` must be a scalar.
-void EncodeIndexKey(std::string_view attribute, const boost::json::value& value,
-                    std::string* out);
+void EncodeIndexKey(std::string_view attribute, const boost::json::value& value, std::string* out);
 
 // Whether an index key may have been truncated (its length is the maximum).
-inline bool MaybeTruncated(std::string_view index_key) {
-  return index_key.size() >= kMaxKeyBytes;
-}
+inline bool MaybeTruncated(std::string_view index_key) { return index_key.size() >= kMaxKeyBytes; }
 
 }  // namespace meshdb::storage

@@ -21,9 +21,7 @@ namespace meshdb::storage {
 // IOError "<what>: <mdb_strerror(rc)>".
 Status LmdbError(std::string_view what, int rc);
 
-inline MDB_val ToVal(std::string_view s) {
-  return MDB_val{s.size(), const_cast<char*>(s.data())};
-}
+inline MDB_val ToVal(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 inline std::string_view FromVal(const MDB_val& v) {
   return {static_cast<const char*>(v.mv_data), v.mv_size};
 }

@@ -8,8 +8,8 @@ namespace meshdb::storage {
 namespace {
 
 void PutU32(std::string* out, uint32_t v) {
-  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
-               static_cast<char>(v >> 8), static_cast<char>(v)};
+  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+               static_cast<char>(v)};
   out->append(b, 4);
 }
 void PutU16(std::string* out, uint16_t v) {

@@ -13,11 +13,10 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <string>
 #include <string_view>
-
-#include <boost/json/object.hpp>
 
 #include "common/status.h"
 #include "storage/store.h"

@@ -1,9 +1,8 @@
 #include "storage/snapshot_impl.h"
 
-#include "common/hlc.h"
-
 #include <unordered_set>
 
+#include "common/hlc.h"
 #include "storage/key_codec.h"
 #include "storage/record_codec.h"
 
@@ -213,7 +212,8 @@ Status SnapshotImpl::ScanLog(uint64_t from_sequence, const LogVisitor& visit) {
   for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_SET_RANGE); rc == 0;
        rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
     if (k.mv_size != 8) return Status::Corruption("bad txlog key");
-    RETURN_IF_ERROR(DecodeLogEntry(GetU64(static_cast<const char*>(k.mv_data)), FromVal(v), &entry));
+    RETURN_IF_ERROR(
+        DecodeLogEntry(GetU64(static_cast<const char*>(k.mv_data)), FromVal(v), &entry));
     if (!visit(entry)) return Status::Ok();
   }
   if (rc != MDB_NOTFOUND) return LmdbError("scan txlog", rc);

@@ -20,8 +20,8 @@ class SnapshotImpl final : public Snapshot {
   Result<std::optional<Record>> Get(const std::string& table,
                                     const boost::json::value& key) override;
   Status ScanTable(const std::string& table, const RecordVisitor& visit) override;
-  Status ScanIndex(const std::string& table, const std::string& attribute,
-                   const IndexRange& range, const RecordVisitor& visit) override;
+  Status ScanIndex(const std::string& table, const std::string& attribute, const IndexRange& range,
+                   const RecordVisitor& visit) override;
   Status ScanLog(uint64_t from_sequence, const LogVisitor& visit) override;
   Result<VersionVector> ReadVersionVector() override;
   Status ScanRaw(const std::string& table, const RawVisitor& visit) override;

@@ -24,6 +24,8 @@
 #pragma once
 
 #include <atomic>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -32,9 +34,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
 
 #include "common/status.h"
 
@@ -82,18 +81,18 @@ struct TableDef {
 };
 
 struct TableStats {
-  uint64_t record_count = 0;     // live records (tombstones excluded)
-  uint64_t table_size_bytes = 0; // pages used by records and indexes
-  uint64_t db_size_bytes = 0;    // the whole environment file
-  uint64_t log_size_bytes = 0;   // pages used by the transaction log
+  uint64_t record_count = 0;              // live records (tombstones excluded)
+  uint64_t table_size_bytes = 0;          // pages used by records and indexes
+  uint64_t db_size_bytes = 0;             // the whole environment file
+  uint64_t log_size_bytes = 0;            // pages used by the transaction log
   std::optional<double> last_updated_ms;  // time of the last write to the table
 };
 
 // A record as read: the stored document plus its version.
 struct Record {
   boost::json::object doc;
-  uint64_t version = 0;   // HLC timestamp of the write that produced it
-  uint32_t origin = 0;    // node id of that write
+  uint64_t version = 0;  // HLC timestamp of the write that produced it
+  uint32_t origin = 0;   // node id of that write
 };
 
 enum class WriteKind {
@@ -121,21 +120,21 @@ struct WriteRequest {
 enum class WriteOutcome { kApplied, kSkipped };
 
 struct WriteResult {
-  std::vector<WriteOutcome> outcomes;  // one per op, in order
+  std::vector<WriteOutcome> outcomes;    // one per op, in order
   std::vector<boost::json::value> keys;  // the key each op used (generated ones filled in)
-  uint64_t version = 0;   // HLC version stamped on every record written
-  uint64_t sequence = 0;  // transaction-log sequence; 0 when nothing was applied
-  double txn_time_ms = 0; // the __updatedtime__ stamped on the records
+  uint64_t version = 0;                  // HLC version stamped on every record written
+  uint64_t sequence = 0;                 // transaction-log sequence; 0 when nothing was applied
+  double txn_time_ms = 0;                // the __updatedtime__ stamped on the records
 };
 
 using WriteCallback = std::function<void(Result<WriteResult>)>;
 
 // One entry of a database's transaction log.
 struct LogEntry {
-  uint64_t sequence = 0;        // local, dense, starts at 1
-  uint32_t origin = 0;          // node that made the transaction
-  uint64_t origin_sequence = 0; // its sequence on the origin node
-  uint64_t version = 0;         // HLC version of the transaction
+  uint64_t sequence = 0;         // local, dense, starts at 1
+  uint32_t origin = 0;           // node that made the transaction
+  uint64_t origin_sequence = 0;  // its sequence on the origin node
+  uint64_t version = 0;          // HLC version of the transaction
   // Some of the origin transaction's writes are missing (filtered by a subscription on the
   // way here): it never advances a version vector.
   bool partial = false;
@@ -204,9 +203,9 @@ struct ReplicatedTxn {
   // cursor in the same commit. An empty peer_name leaves cursors alone.
   std::string peer_name;
   uint64_t peer_sequence = 0;
-  uint32_t origin = 0;           // the node that made the transaction (never 0)
-  uint64_t origin_sequence = 0;  // its sequence on the origin (never 0)
-  uint64_t version = 0;          // its HLC version
+  uint32_t origin = 0;                  // the node that made the transaction (never 0)
+  uint64_t origin_sequence = 0;         // its sequence on the origin (never 0)
+  uint64_t version = 0;                 // its HLC version
   std::vector<LogEntry::Write> writes;  // raw record bytes, tombstones included
   // Some of the origin transaction's writes are missing (filtered by a subscription on the
   // way here): it never advances a version vector (see above).
@@ -266,8 +265,7 @@ using ApplyCallback = std::function<void(Result<ApplyResult>)>;
 // Runs on the writer thread after a commit: `last_sequence` is the database's highest log
 // sequence after it. Must only post work elsewhere (never block, never call the Store's
 // blocking calls, never add/remove listeners).
-using CommitListener =
-    std::function<void(const std::string& database, uint64_t last_sequence)>;
+using CommitListener = std::function<void(const std::string& database, uint64_t last_sequence)>;
 
 class Snapshot {
  public:
@@ -318,7 +316,7 @@ struct RetentionPolicy {
 };
 
 struct TrimResult {
-  uint64_t log_start = 1;        // first retained sequence after the call
+  uint64_t log_start = 1;  // first retained sequence after the call
   uint64_t entries_removed = 0;
   // Peers whose confirmed position the size cap forced the log past (they need a merge).
   std::vector<std::string> peers_passed;
@@ -390,8 +388,7 @@ class Store {
   virtual void ApplyCopyChunkAsync(CopyChunk chunk, ApplyCallback done) = 0;
   virtual Result<ApplyResult> ApplyCopyChunk(CopyChunk chunk) = 0;
   // Raises the database's vector to at least `floor` (per origin maximum) in one commit.
-  virtual Status SetVersionVectorFloor(const std::string& database,
-                                       const VersionVector& floor) = 0;
+  virtual Status SetVersionVectorFloor(const std::string& database, const VersionVector& floor) = 0;
   // Sets a peer's cursor (e.g. after a copy, or for start_time) in one commit.
   virtual Status SetPeerCursor(const std::string& database, const std::string& peer_name,
                                uint64_t peer_sequence) = 0;

@@ -80,27 +80,27 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
   std::vector<std::pair<std::string, std::string>> defs;
   std::map<std::string, std::string> stats;
   {
-  ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn.get(), db->meta_dbi));
-  MDB_val k, v;
-  for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
-    std::string_view key = FromVal(k);
-    if (key.starts_with("table:")) {
-      defs.emplace_back(std::string(key.substr(6)), std::string(FromVal(v)));
-    } else if (key.starts_with("stats:")) {
-      stats.emplace(std::string(key.substr(6)), std::string(FromVal(v)));
-    } else if (key == kMetaLastSequence && v.mv_size == 8) {
-      db->last_sequence = GetU64(static_cast<const char*>(v.mv_data));
-    } else if (key == kMetaSchemaVersion && v.mv_size == 8) {
-      db->schema_version = GetU64(static_cast<const char*>(v.mv_data));
-    } else if (key == kMetaMaxVersion && v.mv_size == 8) {
-      db->max_version = GetU64(static_cast<const char*>(v.mv_data));
-    } else if (key.starts_with(kMetaConfirmedPrefix) && v.mv_size == 8) {
-      db->confirmed[std::string(key.substr(kMetaConfirmedPrefix.size()))] =
-          GetU64(static_cast<const char*>(v.mv_data));
+    ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn.get(), db->meta_dbi));
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
+      std::string_view key = FromVal(k);
+      if (key.starts_with("table:")) {
+        defs.emplace_back(std::string(key.substr(6)), std::string(FromVal(v)));
+      } else if (key.starts_with("stats:")) {
+        stats.emplace(std::string(key.substr(6)), std::string(FromVal(v)));
+      } else if (key == kMetaLastSequence && v.mv_size == 8) {
+        db->last_sequence = GetU64(static_cast<const char*>(v.mv_data));
+      } else if (key == kMetaSchemaVersion && v.mv_size == 8) {
+        db->schema_version = GetU64(static_cast<const char*>(v.mv_data));
+      } else if (key == kMetaMaxVersion && v.mv_size == 8) {
+        db->max_version = GetU64(static_cast<const char*>(v.mv_data));
+      } else if (key.starts_with(kMetaConfirmedPrefix) && v.mv_size == 8) {
+        db->confirmed[std::string(key.substr(kMetaConfirmedPrefix.size()))] =
+            GetU64(static_cast<const char*>(v.mv_data));
+      }
     }
-  }
-  if (rc != MDB_NOTFOUND) return LmdbError("scan meta of " + name, rc);
+    if (rc != MDB_NOTFOUND) return LmdbError("scan meta of " + name, rc);
   }
   for (auto& [table, text] : defs) {
     auto parsed = TableDefFromJson(text, name);
@@ -119,7 +119,8 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
     if (rc != 0) return LmdbError("open index of " + name + "." + table, rc);
     uint64_t count = 0;
     double updated = 0;
-    if (auto it = stats.find(table); it != stats.end()) DecodeTableStats(it->second, &count, &updated);
+    if (auto it = stats.find(table); it != stats.end())
+      DecodeTableStats(it->second, &count, &updated);
     state->record_count = count;
     state->last_updated_ms = updated;
     db->tables.emplace(table, std::move(state));
@@ -152,7 +153,8 @@ Status StoreImpl::RunOnWriter(std::function<Status()> fn) {
 
 Status StoreImpl::CreateDatabase(const std::string& database) {
   return RunOnWriter([this, database]() -> Status {
-    if (FindDatabase(database)) return Status::Conflict("database '" + database + "' already exists");
+    if (FindDatabase(database))
+      return Status::Conflict("database '" + database + "' already exists");
     return DoCreateDatabase(database).status();
   });
 }
@@ -220,7 +222,8 @@ Status StoreImpl::DoCreateTable(const TableDef& in) {
   state->RebuildPositions();
 
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
-  int rc = mdb_dbi_open(txn.get(), RecordsDbName(def.name).c_str(), MDB_CREATE, &state->records_dbi);
+  int rc =
+      mdb_dbi_open(txn.get(), RecordsDbName(def.name).c_str(), MDB_CREATE, &state->records_dbi);
   if (rc != 0) return LmdbError("create table", rc);
   rc = mdb_dbi_open(txn.get(), IndexDbName(def.name).c_str(), MDB_CREATE | MDB_DUPSORT,
                     &state->index_dbi);
@@ -283,7 +286,8 @@ Status StoreImpl::DoCreateAttribute(const std::string& database, const std::stri
   state->def.attributes.push_back(attribute);
   state->RebuildPositions();
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
-  RETURN_IF_ERROR(PutMeta(txn.get(), db->meta_dbi, MetaTableKey(table), TableDefToJson(state->def)));
+  RETURN_IF_ERROR(
+      PutMeta(txn.get(), db->meta_dbi, MetaTableKey(table), TableDefToJson(state->def)));
   uint64_t schema_version = 0;
   RETURN_IF_ERROR(BumpSchemaVersion(txn.get(), *db, &schema_version));
   RETURN_IF_ERROR(txn.Commit());
@@ -316,8 +320,8 @@ Status StoreImpl::DoApplyTableDef(const TableDef& def) {
   for (AttributeDef& a : missing) state->def.attributes.push_back(std::move(a));
   state->RebuildPositions();
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
-  RETURN_IF_ERROR(PutMeta(txn.get(), db->meta_dbi, MetaTableKey(def.name),
-                          TableDefToJson(state->def)));
+  RETURN_IF_ERROR(
+      PutMeta(txn.get(), db->meta_dbi, MetaTableKey(def.name), TableDefToJson(state->def)));
   uint64_t schema_version = 0;
   RETURN_IF_ERROR(BumpSchemaVersion(txn.get(), *db, &schema_version));
   RETURN_IF_ERROR(txn.Commit());
@@ -363,7 +367,8 @@ Result<TableDef> StoreImpl::GetTable(const std::string& database, const std::str
   return t->def;
 }
 
-Result<TableStats> StoreImpl::GetStats(const std::string& database, const std::string& table) const {
+Result<TableStats> StoreImpl::GetStats(const std::string& database,
+                                       const std::string& table) const {
   auto db = FindDatabase(database);
   if (!db) return Status::NotFound(DatabaseNotFound(database));
   auto t = db->FindTable(table);

@@ -83,8 +83,7 @@ class StoreImpl final : public Store {
   std::vector<std::string> ListDatabases() const override;
   Result<std::vector<TableDef>> ListTables(const std::string& database) const override;
   Result<TableDef> GetTable(const std::string& database, const std::string& table) const override;
-  Result<TableStats> GetStats(const std::string& database,
-                              const std::string& table) const override;
+  Result<TableStats> GetStats(const std::string& database, const std::string& table) const override;
 
   void WriteAsync(WriteRequest request, WriteCallback done) override;
   Result<WriteResult> Write(WriteRequest request) override;

@@ -56,9 +56,9 @@ Status StoreImpl::Validate(MDB_txn* /*txn*/, Database& db, RequestCtx& ctx, Grou
     if (op.key.is_null() && field_key != nullptr && !field_key->is_null()) op.key = *field_key;
     if (op.key.is_null() || (op.key.is_string() && op.key.get_string().empty())) {
       if (op.kind == WriteKind::kUpdate || op.kind == WriteKind::kDelete) {
-        return Status::InvalidArgument("a valid hash attribute must be provided with " +
-                                       std::string(op.kind == WriteKind::kUpdate ? "update" : "delete") +
-                                       " record");
+        return Status::InvalidArgument(
+            "a valid hash attribute must be provided with " +
+            std::string(op.kind == WriteKind::kUpdate ? "update" : "delete") + " record");
       }
       op.key = json::string(uuids_.Next());
     }
@@ -87,7 +87,8 @@ StoreImpl::PendingTable* StoreImpl::Touch(Database& db, GroupCtx& group, const s
   return &group.tables.emplace(table, std::move(pt)).first->second;
 }
 
-void StoreImpl::ApplyDatabaseGroup(const std::string& database, std::vector<PendingWrite*>& writes) {
+void StoreImpl::ApplyDatabaseGroup(const std::string& database,
+                                   std::vector<PendingWrite*>& writes) {
   std::shared_ptr<Database> db = FindDatabase(database);
   if (!db) {
     // Replicated transactions that bring table definitions create the database.
@@ -125,9 +126,9 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database, std::vector<Pend
       ctx.status = Validate(txn.get(), *db, ctx, group);
       if (ctx.status.ok()) batch_status = ApplyRequest(txn.get(), *db, ctx, group);
     } else if (const ApplyChain* chain = ctx.item->chain(); chain && chain->broken) {
-      ctx.status = Status::Conflict(
-          "not applied: transaction " + std::to_string(chain->failed_peer_sequence.load()) +
-          " of this link failed before it");
+      ctx.status = Status::Conflict("not applied: transaction " +
+                                    std::to_string(chain->failed_peer_sequence.load()) +
+                                    " of this link failed before it");
     } else {
       ctx.status = ValidateRemote(txn.get(), *db, ctx, group);
       // Later items of the same link (maybe in this very group) must not apply.
@@ -199,16 +200,16 @@ Status StoreImpl::PersistGroup(MDB_txn* txn, Database& db, GroupCtx& group) {
                         EncodeTableStats(count < 0 ? 0 : static_cast<uint64_t>(count), updated),
                         "put table stats"));
     if (pt.modified) {
-      RETURN_IF_ERROR(put(MetaTableKey(name), TableDefToJson(pt.modified->def),
-                          "put table definition"));
+      RETURN_IF_ERROR(
+          put(MetaTableKey(name), TableDefToJson(pt.modified->def), "put table definition"));
     }
   }
   if (group.sequence != db.last_sequence.load()) {
     RETURN_IF_ERROR(put(kMetaLastSequence, SequenceKey(group.sequence), "put last sequence"));
   }
   for (uint32_t origin : group.vector_dirty) {
-    RETURN_IF_ERROR(put(MetaVectorKey(origin), SequenceKey(group.vector.at(origin)),
-                        "put version vector"));
+    RETURN_IF_ERROR(
+        put(MetaVectorKey(origin), SequenceKey(group.vector.at(origin)), "put version vector"));
   }
   for (const auto& [peer, cursor] : group.cursors) {
     RETURN_IF_ERROR(put(MetaCursorKey(peer), SequenceKey(cursor), "put peer cursor"));
@@ -256,8 +257,7 @@ Status StoreImpl::ApplyRequest(MDB_txn* txn, Database& db, RequestCtx& ctx, Grou
     WriteOp& op = req.ops[i];
     PendingTable* pt = Touch(db, group, op.table);  // validated: never null
     WriteOutcome outcome = WriteOutcome::kSkipped;
-    RETURN_IF_ERROR(ApplyOp(txn, op, ctx.enc_keys[i], *pt, version, txn_time_ms, &outcome,
-                            &entry));
+    RETURN_IF_ERROR(ApplyOp(txn, op, ctx.enc_keys[i], *pt, version, txn_time_ms, &outcome, &entry));
     ctx.result.outcomes.push_back(outcome);
   }
   if (entry.writes.empty()) {

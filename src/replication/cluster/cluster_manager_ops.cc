@@ -162,9 +162,9 @@ Result<json::value> ClusterManager::Impl::ConfigureClusterSync(
       log_->warn("configure_cluster: adding '{}' failed: {}", name, added.status().message());
       failed.push_back(json::value(name));
       const Status::Code code = added.status().code();
-      only_client_errors = only_client_errors && (code == Status::Code::kInvalidArgument ||
-                                                  code == Status::Code::kConflict ||
-                                                  code == Status::Code::kNotFound);
+      only_client_errors = only_client_errors &&
+                           (code == Status::Code::kInvalidArgument ||
+                            code == Status::Code::kConflict || code == Status::Code::kNotFound);
       reasons += (reasons.empty() ? "" : "; ") + ("'" + name + "': " + added.status().message());
     }
   }

@@ -7,8 +7,8 @@
 #include <utility>
 
 #include "common/log.h"
-#include "replication/wire/codec.h"
 #include "replication/engine/service_impl.h"
+#include "replication/wire/codec.h"
 #include "replication/wire/table_def_json.h"
 #include "storage/store.h"
 

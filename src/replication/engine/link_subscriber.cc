@@ -5,9 +5,9 @@
 #include <utility>
 
 #include "common/log.h"
-#include "replication/wire/codec.h"
 #include "replication/engine/service_impl.h"
 #include "replication/engine/subscription_rules.h"
+#include "replication/wire/codec.h"
 #include "replication/wire/table_def_json.h"
 #include "storage/store.h"
 
@@ -205,8 +205,8 @@ void Link::StopApplying(uint64_t peer_sequence, const std::string& what, const S
   if (apply_stopped_) return;  // what was queued behind the first failure fails too
   apply_stopped_ = true;
   const uint64_t retry_ms = service_->options().reconnect_max_ms;
-  const std::string error = what + " of database " + database_ + " from " + peer_name_ +
-                           " failed: " + st.ToString();
+  const std::string error =
+      what + " of database " + database_ + " from " + peer_name_ + " failed: " + st.ToString();
   log_->error("{}; applying from this peer stopped, retrying in {} ms", error, retry_ms);
   {
     std::lock_guard<std::mutex> lock(slot_->mu);

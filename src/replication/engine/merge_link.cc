@@ -16,9 +16,9 @@
 #include <utility>
 
 #include "common/log.h"
-#include "replication/wire/codec.h"
 #include "replication/engine/service_impl.h"
 #include "replication/engine/subscription_rules.h"
+#include "replication/wire/codec.h"
 #include "replication/wire/table_def_json.h"
 #include "storage/range_hash.h"
 #include "storage/store.h"

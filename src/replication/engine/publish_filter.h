@@ -10,8 +10,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "replication/wire/message.h"
 #include "replication/engine/replication_service.h"
+#include "replication/wire/message.h"
 #include "replication/wire/version_vector.h"
 #include "storage/store.h"
 

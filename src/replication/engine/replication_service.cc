@@ -137,9 +137,7 @@ void ServiceImpl::TrimLoop() {
 
 void ServiceImpl::Stop() {
   if (!started_.load() || stopping_.exchange(true)) return;
-  {
-    std::lock_guard<std::mutex> lock(trim_mu_);
-  }
+  { std::lock_guard<std::mutex> lock(trim_mu_); }
   trim_cv_.notify_all();
   if (trim_thread_.joinable()) trim_thread_.join();
   if (listener_id_ != 0) options_.store->RemoveCommitListener(listener_id_);
@@ -201,7 +199,7 @@ std::vector<TableSubscription> ServiceImpl::SubscriptionsFor(
 void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
   std::vector<std::shared_ptr<Link>> to_close;        // of removed peers
   std::vector<std::shared_ptr<Link>> to_resubscribe;  // of peers whose subscriptions changed
-  std::vector<std::string> forgotten;  // removed peers: retention forgets them
+  std::vector<std::string> forgotten;                 // removed peers: retention forgets them
   {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::shared_ptr<PeerEntry>> next;

@@ -6,14 +6,13 @@
 // Thread-safety: every public method may be called from any thread.
 #pragma once
 
+#include <boost/json/array.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/json/array.hpp>
 
 #include "common/status.h"
 
@@ -57,7 +56,7 @@ struct ServiceOptions {
   ops::Auth* auth = nullptr;        // outlives the service; verifies Basic credentials
   std::string node_name;
   std::string node_url;
-  std::string bind_address;          // local address for outgoing connections
+  std::string bind_address;            // local address for outgoing connections
   std::vector<std::string> databases;  // replication.databases; empty = all
   uint32_t reconnect_min_ms = 100;
   uint32_t reconnect_max_ms = 5000;
@@ -83,7 +82,7 @@ struct PeerTableHash {
 };
 struct PeerVerifyResult {
   std::string peer;
-  std::string error;  // "" when the peer answered
+  std::string error;         // "" when the peer answered
   bool unreachable = false;  // a member with no live link for the database (error says so)
   std::vector<PeerTableHash> tables;
 };

@@ -30,10 +30,10 @@
 #include <vector>
 
 #include "net/upgrade_handler.h"
-#include "replication/wire/codec.h"
-#include "replication/wire/message.h"
 #include "replication/engine/publish_filter.h"
 #include "replication/engine/replication_service.h"
+#include "replication/wire/codec.h"
+#include "replication/wire/message.h"
 #include "storage/store.h"
 
 namespace spdlog {
@@ -230,7 +230,7 @@ class Link : public std::enable_shared_from_this<Link> {
   std::string peer_url_;
   uint64_t peer_max_frame_ = kDefaultMaxFrameBytes;
   std::vector<TableSubscription> subscriptions_;  // from the peer's spec
-  std::vector<TableRule> rules_;  // subscriber: RulesFor(subscriptions_, database_)
+  std::vector<TableRule> rules_;                  // subscriber: RulesFor(subscriptions_, database_)
   bool probe_ = false;
 
   // Strand-only state.
@@ -252,16 +252,15 @@ class Link : public std::enable_shared_from_this<Link> {
   uint64_t copy_records_ = 0;
   uint64_t copy_total_ = 0;
   VersionVector copy_vector_;
-  bool copy_is_partial_ = false;  // no vector floor: the copied rows are logged as ours
-  bool copy_claimed_ = false;     // this link holds its database's initial-copy claim
+  bool copy_is_partial_ = false;   // no vector floor: the copied rows are logged as ours
+  bool copy_claimed_ = false;      // this link holds its database's initial-copy claim
   bool waiting_for_copy_ = false;  // Subscribe deferred until another link's copy ends
   uint64_t copy_progress_ms_ = 0;  // steady clock: last copy frame received or chunk committed
   std::optional<asio::steady_timer> copy_watch_;
   std::unordered_set<std::string> known_tables_;
   std::optional<asio::steady_timer> read_gate_;  // wakes the read loop when applies drain
   // Every store call of this link, in order: one failure stops the rest (StopApplying).
-  const std::shared_ptr<storage::ApplyChain> apply_chain_ =
-      std::make_shared<storage::ApplyChain>();
+  const std::shared_ptr<storage::ApplyChain> apply_chain_ = std::make_shared<storage::ApplyChain>();
   bool apply_stopped_ = false;  // frames for the subscriber half are dropped
   std::optional<asio::steady_timer> retry_timer_;
   // Publisher.
@@ -280,7 +279,7 @@ class Link : public std::enable_shared_from_this<Link> {
   bool peer_verify_ = false;  // the peer announced "verify"
   bool merge_running_ = false;
   bool merge_new_tables_ = false;  // the running merge is of newly subscribed tables only
-  uint32_t merge_expected_ = 0;  // MergeRequests still awaited
+  uint32_t merge_expected_ = 0;    // MergeRequests still awaited
   std::map<std::string, uint32_t> merge_bucket_counts_;
   std::map<std::string, std::vector<uint32_t>> merge_requests_;
   VersionVector merge_vector_;
@@ -379,7 +378,7 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   uint64_t listener_id_ = 0;
 
   mutable std::mutex mu_;
-  std::vector<std::shared_ptr<PeerEntry>> peers_;                               // GUARDED_BY(mu_)
+  std::vector<std::shared_ptr<PeerEntry>> peers_;  // GUARDED_BY(mu_)
   // Refused node names: dropped by SetPeers (until SetRemovedNodes), and membership's
   // persisted removed marks.
   std::set<std::string> removed_names_;                                         // GUARDED_BY(mu_)

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "common/status.h"
-#include "replication/wire/message.h"
 #include "replication/engine/replication_service.h"
+#include "replication/wire/message.h"
 
 namespace meshdb::replication {
 

@@ -57,9 +57,11 @@ void ServiceImpl::VerifyPeers(const std::string& database, const std::string& ta
       const std::string& name = peer->spec.name;
       if (!peer->listed || peer->removed || membership_removed_.contains(name)) continue;
       if (!name.empty() && links_.contains({name, database})) continue;  // asked below
-      unreachable.push_back(PeerVerifyResult{
-          name.empty() ? peer->spec.url : name,
-          "unreachable: no live replication link for database " + database, true, {}});
+      unreachable.push_back(
+          PeerVerifyResult{name.empty() ? peer->spec.url : name,
+                           "unreachable: no live replication link for database " + database,
+                           true,
+                           {}});
     }
   }
   auto gather = std::make_shared<VerifyGather>();

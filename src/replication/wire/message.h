@@ -33,8 +33,8 @@ inline constexpr uint64_t kDefaultMaxFrameBytes = 16ull << 20;
 inline constexpr std::string_view kCapTxnBatch = "txn-batch";  // >1 entry per Transactions
 inline constexpr std::string_view kCapCopy = "copy";           // CopyBegin/Chunk/End
 inline constexpr std::string_view kCapCredit = "credit";       // Credit flow control
-inline constexpr std::string_view kCapMerge = "merge";    // MergeBegin..MergeEnd (types 13-17)
-inline constexpr std::string_view kCapVerify = "verify";  // VerifyRequest/Response (18-19)
+inline constexpr std::string_view kCapMerge = "merge";         // MergeBegin..MergeEnd (types 13-17)
+inline constexpr std::string_view kCapVerify = "verify";       // VerifyRequest/Response (18-19)
 
 // A node's id: FNV-1a 32-bit of its node name, with 0 mapped to 1 (0 means "no node").
 // Storage records carry it as their origin. Stable across versions and platforms.
@@ -241,8 +241,8 @@ struct MergeBegin {
 struct MergeHashes {
   std::string database;
   std::string table;
-  std::string table_def_json;   // TableDefToJson
-  uint32_t bucket_count = 0;    // power of two (storage/range_hash.h)
+  std::string table_def_json;     // TableDefToJson
+  uint32_t bucket_count = 0;      // power of two (storage/range_hash.h)
   std::vector<uint64_t> buckets;  // bucket_count sums of row hashes (u64 big-endian each)
   bool operator==(const MergeHashes&) const = default;
 };
@@ -263,7 +263,7 @@ struct MergeRows {
 
 struct MergeEnd {
   std::string database;
-  VersionVector snapshot_vector;  // what the hashed snapshot contains: the new vector floor
+  VersionVector snapshot_vector;   // what the hashed snapshot contains: the new vector floor
   uint64_t snapshot_sequence = 0;  // streaming resumes after it (the subscriber's cursor)
   uint64_t records_sent = 0;
   bool operator==(const MergeEnd&) const = default;
@@ -293,8 +293,8 @@ struct VerifyResponse {
 };
 
 using Message = std::variant<Hello, Error, Subscribe, CopyBegin, CopyChunk, CopyEnd, Transactions,
-                             Ack, Credit, Schema, Ping, Pong, MergeBegin, MergeHashes,
-                             MergeRequest, MergeRows, MergeEnd, VerifyRequest, VerifyResponse>;
+                             Ack, Credit, Schema, Ping, Pong, MergeBegin, MergeHashes, MergeRequest,
+                             MergeRows, MergeEnd, VerifyRequest, VerifyResponse>;
 
 inline MessageType TypeOf(const Message& m) { return static_cast<MessageType>(m.index() + 1); }
 

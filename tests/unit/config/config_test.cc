@@ -237,17 +237,17 @@ TEST_F(ConfigTest, JsonRoutesFromEnv) {
 }
 
 TEST_F(ConfigTest, ReplicationClusterKeyAndReconnectSettings) {
-  Result<Config> config = LoadWith({{"REPLICATION_CLUSTERKEY", "s3cret"}},
-                                   {{"replication.reconnectMinMs", "20"},
-                                    {"REPLICATION_RECONNECTMAXMS", "200"}});
+  Result<Config> config =
+      LoadWith({{"REPLICATION_CLUSTERKEY", "s3cret"}},
+               {{"replication.reconnectMinMs", "20"}, {"REPLICATION_RECONNECTMAXMS", "200"}});
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->settings().replication_cluster_key, "s3cret");
   EXPECT_EQ(config->settings().replication_reconnect_min_ms, 20u);
   EXPECT_EQ(config->settings().replication_reconnect_max_ms, 200u);
 
   // A maximum below the minimum is raised to it.
-  config = LoadWith({}, {{"replication.reconnectMinMs", "300"},
-                         {"replication.reconnectMaxMs", "50"}});
+  config =
+      LoadWith({}, {{"replication.reconnectMinMs", "300"}, {"replication.reconnectMaxMs", "50"}});
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->settings().replication_reconnect_max_ms, 300u);
 

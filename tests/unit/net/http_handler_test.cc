@@ -1,10 +1,10 @@
 #include "net/http_handler.h"
 
-#include <optional>
-#include <string>
+#include <gtest/gtest.h>
 
 #include <boost/json/object.hpp>
-#include <gtest/gtest.h>
+#include <optional>
+#include <string>
 
 #include "fake_operations.h"
 
@@ -66,8 +66,9 @@ TEST(HttpHandlerTest, QueryStringOnRootIsAccepted) {
 
 TEST(HttpHandlerTest, MissingContentTypeIs415Undefined) {
   FakeOperations ops;
-  EXPECT_EQ(Describe(Handle(Post(std::nullopt, "{}"), ops)),
-            R"(415 [application/json; charset=utf-8] {"error":"Unsupported Media Type: undefined"})");
+  EXPECT_EQ(
+      Describe(Handle(Post(std::nullopt, "{}"), ops)),
+      R"(415 [application/json; charset=utf-8] {"error":"Unsupported Media Type: undefined"})");
   EXPECT_TRUE(ops.requests.empty());
 }
 
@@ -122,9 +123,9 @@ TEST(HttpHandlerTest, OptionsIs204WithCors) {
 
 TEST(HttpHandlerTest, OtherMethodsAndPathsAre404) {
   FakeOperations ops;
-  for (auto [method, target] : {std::pair{"PUT", "/"}, std::pair{"GET", "/"},
-                                std::pair{"GET", "/status"}, std::pair{"POST", "/other"},
-                                std::pair{"DELETE", "/"}}) {
+  for (auto [method, target] :
+       {std::pair{"PUT", "/"}, std::pair{"GET", "/"}, std::pair{"GET", "/status"},
+        std::pair{"POST", "/other"}, std::pair{"DELETE", "/"}}) {
     HttpRequest request = Post("application/json", "{}");
     request.method = method;
     request.target = target;
@@ -155,7 +156,8 @@ TEST(HttpHandlerTest, ReplyMayComeLater) {
   FakeOperations ops;
   ops.hold = true;
   std::optional<HttpReply> reply;
-  HandleHttpRequest(Post("application/json", "{}"), &ops, [&](HttpReply r) { reply = std::move(r); });
+  HandleHttpRequest(Post("application/json", "{}"), &ops,
+                    [&](HttpReply r) { reply = std::move(r); });
   EXPECT_FALSE(reply.has_value());
   ops.CompleteHeld();
   ASSERT_TRUE(reply.has_value());

@@ -1,9 +1,10 @@
 #include "net/http_status.h"
 
+#include <gtest/gtest.h>
+
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
-#include <gtest/gtest.h>
 
 namespace meshdb::net {
 namespace {

@@ -10,9 +10,9 @@
 #include <future>
 
 #include "config/config.h"
+#include "security/base64.h"
 #include "storage/store.h"
 #include "temp_dir.h"
-#include "security/base64.h"
 
 namespace meshdb::ops {
 namespace {

@@ -6,9 +6,9 @@
 #include <random>
 #include <string>
 
-#include "replication/wire/message.h"
 #include "replication/engine/node_token.h"
 #include "replication/engine/publish_filter.h"
+#include "replication/wire/message.h"
 #include "storage/store.h"
 
 namespace meshdb::replication {

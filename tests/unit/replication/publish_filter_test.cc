@@ -95,7 +95,7 @@ TEST(SubscriptionRules, RulesCompareAndRoundTrip) {
   ASSERT_EQ(rules, (std::vector<TableRule>{{"*", false}, {"alerts", false}, {"thresholds", true}}));
   EXPECT_TRUE(RulesExcludeTables(rules));
   EXPECT_EQ(RulesFor(subs, "none"), (std::vector<TableRule>{{"*", false}}));
-  EXPECT_TRUE(RulesFor({}, "data").empty());  // no subscriptions: every table
+  EXPECT_TRUE(RulesFor({}, "data").empty());      // no subscriptions: every table
   EXPECT_TRUE(RulesFor(subs, "system").empty());  // membership keeps flowing
   // A whole-database entry, or one for every database, stands for the unlisted tables.
   std::vector<TableSubscription> wide = {{"data", "*", true, true}, {"data", "x", true, false}};

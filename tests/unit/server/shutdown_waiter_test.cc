@@ -1,10 +1,9 @@
 #include "server/shutdown_waiter.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <thread>
-
-#include <gtest/gtest.h>
 
 namespace meshdb::server {
 namespace {

@@ -1,9 +1,9 @@
+#include <gtest/gtest.h>
+
 #include <algorithm>
+#include <boost/json.hpp>
 #include <string>
 #include <vector>
-
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
 
 #include "storage/key_codec.h"
 #include "storage/record_codec.h"
@@ -20,8 +20,9 @@ std::string Enc(const json::value& v) {
 }
 
 TEST(KeyCodecTest, MixedValuesSortInIndexOrder) {
-  std::vector<json::value> ordered = {nullptr, false, true, -1e300, -5.5, -1, 0, 0.25, 1, 2,
-                                      1e15, 1e300, "", "A", "a", "ab", "b", "\xc3\xa9"};
+  std::vector<json::value> ordered = {nullptr, false, true, -1e300, -5.5, -1,
+                                      0,       0.25,  1,    2,      1e15, 1e300,
+                                      "",      "A",   "a",  "ab",   "b",  "\xc3\xa9"};
   for (size_t i = 0; i + 1 < ordered.size(); ++i) {
     EXPECT_LT(Enc(ordered[i]), Enc(ordered[i + 1]))
         << json::serialize(ordered[i]) << " vs " << json::serialize(ordered[i + 1]);
@@ -35,8 +36,9 @@ TEST(KeyCodecTest, IntAndDoubleEncodeAlikeAndNegativeZeroIsZero) {
 }
 
 TEST(KeyCodecTest, RoundTrips) {
-  std::vector<json::value> values = {nullptr, false, true, 1, -42, 0, 3.5, -0.125, 1e300,
-                                     int64_t{9007199254740992}, "hello", "", "a/b"};
+  std::vector<json::value> values = {nullptr, false, true,   1,     -42,
+                                     0,       3.5,   -0.125, 1e300, int64_t{9007199254740992},
+                                     "hello", "",    "a/b"};
   for (const auto& v : values) {
     auto enc = EncodeKey(v);
     ASSERT_TRUE(enc.ok());
@@ -60,7 +62,9 @@ TEST(KeyCodecTest, RejectsObjectsArraysAndLongKeys) {
 TEST(KeyCodecTest, IndexKeysAreTruncated) {
   std::string key;
   EncodeIndexKey("name", json::value("bob"), &key);
-  EXPECT_EQ(key, std::string("name\0\x05" "bob", 9));
+  EXPECT_EQ(key, std::string("name\0\x05"
+                             "bob",
+                             9));
   EXPECT_FALSE(MaybeTruncated(key));
   EncodeIndexKey("name", json::value(std::string(1000, 'z')), &key);
   EXPECT_EQ(key.size(), kMaxKeyBytes);
@@ -94,7 +98,10 @@ TEST(RecordCodecTest, LogEntryRoundTrip) {
   e.origin = 3;
   e.origin_sequence = 77;
   e.version = 123456;
-  e.writes.push_back({"dog", "\x05" "a", "value-bytes"});
+  e.writes.push_back({"dog",
+                      "\x05"
+                      "a",
+                      "value-bytes"});
   e.writes.push_back({"cat", std::string("\x04\0\0", 3), ""});
   std::string bytes;
   EncodeLogEntry(e, &bytes);
@@ -106,7 +113,9 @@ TEST(RecordCodecTest, LogEntryRoundTrip) {
   EXPECT_EQ(d.version, 123456u);
   ASSERT_EQ(d.writes.size(), 2u);
   EXPECT_EQ(d.writes[0].table, "dog");
-  EXPECT_EQ(d.writes[0].key, "\x05" "a");
+  EXPECT_EQ(d.writes[0].key,
+            "\x05"
+            "a");
   EXPECT_EQ(d.writes[0].value, "value-bytes");
   EXPECT_EQ(d.writes[1].key, std::string("\x04\0\0", 3));
   EXPECT_FALSE(DecodeLogEntry(1, bytes.substr(0, bytes.size() - 1), &d).ok());

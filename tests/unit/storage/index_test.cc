@@ -1,5 +1,6 @@
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+
+#include <boost/json.hpp>
 
 #include "test_util.h"
 
@@ -14,12 +15,16 @@ class IndexTest : public StoreTest {
   void SetUp() override {
     StoreTest::SetUp();
     ASSERT_TRUE(store_->CreateTable(Untyped("dev", "dog")).ok());
-    ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 1, {{"name", "rex"}, {"age", 5}, {"tags", json::array{"a", "b", "a"}}}),
-                              Op(K::kInsert, "dog", 2, {{"name", "rover"}, {"age", 2}, {"tags", json::array{"b"}}}),
-                              Op(K::kInsert, "dog", 3, {{"name", "fido"}, {"age", 9.5}, {"obj", json::object{{"x", 1}}}}),
-                              Op(K::kInsert, "dog", 4, {{"name", "ruby"}, {"age", nullptr}}),
-                              Op(K::kInsert, "dog", 5, {{"name", 42}})})
-                    .ok());
+    ASSERT_TRUE(
+        Write("dev", {Op(K::kInsert, "dog", 1,
+                         {{"name", "rex"}, {"age", 5}, {"tags", json::array{"a", "b", "a"}}}),
+                      Op(K::kInsert, "dog", 2,
+                         {{"name", "rover"}, {"age", 2}, {"tags", json::array{"b"}}}),
+                      Op(K::kInsert, "dog", 3,
+                         {{"name", "fido"}, {"age", 9.5}, {"obj", json::object{{"x", 1}}}}),
+                      Op(K::kInsert, "dog", 4, {{"name", "ruby"}, {"age", nullptr}}),
+                      Op(K::kInsert, "dog", 5, {{"name", 42}})})
+            .ok());
   }
   // Keys of the records ScanIndex yields, as JSON text.
   std::string Scan(const std::string& attr, const IndexRange& range) {
@@ -81,7 +86,8 @@ TEST_F(IndexTest, ArraysIndexEachElementAndDedupe) {
 }
 
 TEST_F(IndexTest, UpdateAndDeleteRemoveStaleEntries) {
-  ASSERT_TRUE(Write("dev", {Op(K::kUpdate, "dog", 1, {{"name", "max"}, {"tags", json::array{"c"}}})}).ok());
+  ASSERT_TRUE(
+      Write("dev", {Op(K::kUpdate, "dog", 1, {{"name", "max"}, {"tags", json::array{"c"}}})}).ok());
   EXPECT_EQ(Scan("name", Eq("rex")), "[]");
   EXPECT_EQ(Scan("name", Eq("max")), "[1]");
   EXPECT_EQ(Scan("tags", Eq("a")), "[]");
@@ -110,7 +116,8 @@ TEST_F(IndexTest, NotIndexedIsInvalidArgument) {
 TEST_F(IndexTest, LongValuesAreTruncatedAndRechecked) {
   std::string base(600, 'q');
   ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 10, {{"name", json::string(base + "1")}}),
-                            Op(K::kInsert, "dog", 11, {{"name", json::string(base + "2")}})}).ok());
+                            Op(K::kInsert, "dog", 11, {{"name", json::string(base + "2")}})})
+                  .ok());
   EXPECT_EQ(Scan("name", Eq(json::string(base + "2"))), "[11]");
   EXPECT_EQ(Scan("name", Eq(json::string(base + "1"))), "[10]");
   IndexRange r;

@@ -4,15 +4,15 @@
 // body (ParseJson, then FindNonFiniteNumber); each
 // accepted document must come back from EncodeRecord + DecodeRecord equal to itself, and
 // each refused one must be refused for the number a double cannot hold.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
 #include <cmath>
 #include <cstdio>
 #include <optional>
 #include <random>
 #include <string>
 #include <utility>
-
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
 
 #include "common/json_parse.h"
 #include "common/json_text.h"
@@ -61,31 +61,54 @@ class JsonTextGenerator {
   std::string Value(int depth) {
     const int kind = Pick(0, depth > 0 ? 7 : 5);
     switch (kind) {
-      case 0: return "null";
-      case 1: return Pick(0, 1) ? "true" : "false";
+      case 0:
+        return "null";
+      case 1:
+        return Pick(0, 1) ? "true" : "false";
       case 2:
-      case 3: return Number();
+      case 3:
+        return Number();
       case 4:
-      case 5: return String();
+      case 5:
+        return String();
       case 6: {
         std::string out = "[";
         const int n = Pick(0, 4);
         for (int i = 0; i < n; ++i) out += (i ? "," : "") + Value(depth - 1);
         return out + ']';
       }
-      default: return Object(depth);
+      default:
+        return Object(depth);
     }
   }
 
   std::string Number() {
     static const char* const kEdges[] = {
-        "0",     "-0",    "-0.0", "1e308", "-1e308", "1.7976931348623157e308",
-        "-1.7976931348623157e308", "4.9e-324", "-4.9e-324", "2.2250738585072014e-308",
-        "1e-400", "-1e-400",  // underflow to zero: representable
-        "9223372036854775807", "-9223372036854775808", "18446744073709551615",
-        "18446744073709551616", "123456789012345678901234567890", "0.1", "1e21", "1E-7",
-        "1e400", "-1e400", "1.8e308", "-2e308",  // a double cannot hold these
-        "", // stands for a 401-digit integer, which neither can
+        "0",
+        "-0",
+        "-0.0",
+        "1e308",
+        "-1e308",
+        "1.7976931348623157e308",
+        "-1.7976931348623157e308",
+        "4.9e-324",
+        "-4.9e-324",
+        "2.2250738585072014e-308",
+        "1e-400",
+        "-1e-400",  // underflow to zero: representable
+        "9223372036854775807",
+        "-9223372036854775808",
+        "18446744073709551615",
+        "18446744073709551616",
+        "123456789012345678901234567890",
+        "0.1",
+        "1e21",
+        "1E-7",
+        "1e400",
+        "-1e400",
+        "1.8e308",
+        "-2e308",  // a double cannot hold these
+        "",        // stands for a 401-digit integer, which neither can
     };
     const int pick = Pick(0, 3);
     std::string text;
@@ -107,10 +130,25 @@ class JsonTextGenerator {
 
   std::string String() {
     static const char* const kPieces[] = {
-        "a",      "Z",          "\\u0000",       "\\ud83d\\ude00", "\\\"", "\\\\", "\\/",
-        "\\n",    "\\t",        "\\b\\f\\r",     "\\u00e9",        "\xc3\xa9",  // é, raw UTF-8
-        "\xe2\x82\xac",         "\xf0\x9f\x98\x80",  // €, and U+1F600 as raw UTF-8
-        "\\u001f", "\\uFFFF",   " ",             "key",            "\\u2028",
+        "a",
+        "Z",
+        "\\u0000",
+        "\\ud83d\\ude00",
+        "\\\"",
+        "\\\\",
+        "\\/",
+        "\\n",
+        "\\t",
+        "\\b\\f\\r",
+        "\\u00e9",
+        "\xc3\xa9",  // é, raw UTF-8
+        "\xe2\x82\xac",
+        "\xf0\x9f\x98\x80",  // €, and U+1F600 as raw UTF-8
+        "\\u001f",
+        "\\uFFFF",
+        " ",
+        "key",
+        "\\u2028",
     };
     std::string out = "\"";
     const int n = Pick(0, 6);

@@ -763,9 +763,8 @@ TEST_F(ReplicationTest, TransactionsQueuedBehindAFailedOneOnTheSameChainAreNotAp
   txns.push_back(std::move(good_after));
   txns.push_back(std::move(other_link));
   for (size_t i = 0; i < txns.size(); ++i) {
-    store_->ApplyReplicatedAsync(std::move(txns[i]), [&done, i](Result<ApplyResult> r) {
-      done[i].set_value(std::move(r));
-    });
+    store_->ApplyReplicatedAsync(
+        std::move(txns[i]), [&done, i](Result<ApplyResult> r) { done[i].set_value(std::move(r)); });
   }
   auto first = done[0].get_future().get();
   auto failed = done[1].get_future().get();
@@ -793,7 +792,6 @@ TEST_F(ReplicationTest, TransactionsQueuedBehindAFailedOneOnTheSameChainAreNotAp
   EXPECT_EQ(*store_->PeerCursor("dev", "peer-b"), 2u);
 }
 
-
 // A transaction refused before it reached the writer (the write queue was full) breaks its
 // link's chain too: nothing of the chain the writer had not applied yet applies, neither what
 // was queued before it nor what the link enqueues after it.
@@ -819,9 +817,8 @@ TEST_F(ReplicationTest, ATransactionRefusedForAFullQueueBreaksItsChain) {
   std::vector<std::promise<Result<ApplyResult>>> done(3);
   auto apply = [&](size_t i, ReplicatedTxn t) {
     t.chain = chain;
-    store_->ApplyReplicatedAsync(std::move(t), [&done, i](Result<ApplyResult> r) {
-      done[i].set_value(std::move(r));
-    });
+    store_->ApplyReplicatedAsync(
+        std::move(t), [&done, i](Result<ApplyResult> r) { done[i].set_value(std::move(r)); });
   };
   apply(0, Put(9, 1, V(100), 10, "a"));  // queued
   apply(1, Put(9, 2, V(101), 11, "b"));  // refused: the queue is full

@@ -1,9 +1,9 @@
+#include <gtest/gtest.h>
+
 #include <atomic>
+#include <boost/json.hpp>
 #include <filesystem>
 #include <thread>
-
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
 
 #include "storage/key_codec.h"
 #include "storage/record_codec.h"
@@ -58,9 +58,9 @@ TEST_F(StoreOpsTest, NewTableHasPrimaryKeyAndTimestamps) {
 }
 
 TEST_F(StoreOpsTest, InsertSkipsExistingKeys) {
-  auto r = Write("dev", {Op(K::kInsert, "dog", 1, {{"name", "a"}}),
-                         Op(K::kInsert, "dog", 1, {{"name", "b"}}),
-                         Op(K::kInsert, "dog", "x", {{"name", "c"}})});
+  auto r = Write(
+      "dev", {Op(K::kInsert, "dog", 1, {{"name", "a"}}), Op(K::kInsert, "dog", 1, {{"name", "b"}}),
+              Op(K::kInsert, "dog", "x", {{"name", "c"}})});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(Outcomes(*r), "ASA");
   r = Write("dev", {Op(K::kInsert, "dog", 1, {{"name", "z"}})});
@@ -74,7 +74,8 @@ TEST_F(StoreOpsTest, InsertSkipsExistingKeys) {
 
 TEST_F(StoreOpsTest, UpdateMergesAndSkipsMissing) {
   ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 2, {{"name", "rex"}, {"breed", "lab"}})}).ok());
-  auto r = Write("dev", {Op(K::kUpdate, "dog", 2, {{"age", 5}}), Op(K::kUpdate, "dog", 3, {{"age", 1}})});
+  auto r = Write("dev",
+                 {Op(K::kUpdate, "dog", 2, {{"age", 5}}), Op(K::kUpdate, "dog", 3, {{"age", 1}})});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(Outcomes(*r), "AS");
   auto rec = Get("dev", "dog", 2);
@@ -87,9 +88,9 @@ TEST_F(StoreOpsTest, UpdateMergesAndSkipsMissing) {
 
 TEST_F(StoreOpsTest, UpsertMergesOrInsertsAndGeneratesKeys) {
   ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 2, {{"name", "rex"}, {"breed", "lab"}})}).ok());
-  auto r = Write("dev", {Op(K::kUpsert, "dog", 2, {{"age", 5}}),
-                         Op(K::kUpsert, "dog", 9, {{"name", "new"}}),
-                         Op(K::kUpsert, "dog", nullptr, {{"name", "auto"}})});
+  auto r = Write(
+      "dev", {Op(K::kUpsert, "dog", 2, {{"age", 5}}), Op(K::kUpsert, "dog", 9, {{"name", "new"}}),
+              Op(K::kUpsert, "dog", nullptr, {{"name", "auto"}})});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(Outcomes(*r), "AAA");
   EXPECT_EQ(Get("dev", "dog", 2)->doc.at("breed"), "lab");
@@ -116,7 +117,8 @@ TEST_F(StoreOpsTest, KeyTakenFromFieldsAndMismatchRejected) {
 
 TEST_F(StoreOpsTest, DeleteWritesTombstoneAndInsertAfterDeleteWorks) {
   ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 1, {{"name", "a"}}),
-                            Op(K::kInsert, "dog", 2, {{"name", "b"}})}).ok());
+                            Op(K::kInsert, "dog", 2, {{"name", "b"}})})
+                  .ok());
   auto r = Write("dev", {Op(K::kDelete, "dog", 1), Op(K::kDelete, "dog", 99)});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(Outcomes(*r), "AA");
@@ -127,10 +129,13 @@ TEST_F(StoreOpsTest, DeleteWritesTombstoneAndInsertAfterDeleteWorks) {
   auto snap = store_->Read("dev");
   ASSERT_TRUE(snap.ok());
   std::vector<LogEntry> entries;
-  ASSERT_TRUE((*snap)->ScanLog(r->sequence, [&](const LogEntry& e) {
-    entries.push_back(e);
-    return true;
-  }).ok());
+  ASSERT_TRUE((*snap)
+                  ->ScanLog(r->sequence,
+                            [&](const LogEntry& e) {
+                              entries.push_back(e);
+                              return true;
+                            })
+                  .ok());
   ASSERT_EQ(entries.size(), 1u);
   ASSERT_EQ(entries[0].writes.size(), 2u);
   RecordHeader h;
@@ -150,8 +155,8 @@ TEST_F(StoreOpsTest, DeleteWritesTombstoneAndInsertAfterDeleteWorks) {
 }
 
 TEST_F(StoreOpsTest, TimestampsStampedSharedAndCreatedKept) {
-  auto r1 = Write("dev", {Op(K::kInsert, "dog", 1, {{"__createdtime__", 5}}),
-                          Op(K::kInsert, "dog", 2, {})});
+  auto r1 = Write(
+      "dev", {Op(K::kInsert, "dog", 1, {{"__createdtime__", 5}}), Op(K::kInsert, "dog", 2, {})});
   ASSERT_TRUE(r1.ok());
   auto a = Get("dev", "dog", 1)->doc;
   auto b = Get("dev", "dog", 2)->doc;
@@ -187,7 +192,8 @@ TEST_F(StoreOpsTest, TypedTablesGetNoTimestamps) {
 
 TEST_F(StoreOpsTest, DynamicAttributesPersistAcrossReopen) {
   ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 1, {{"name", "a"}, {"age", 3}}),
-                            Op(K::kInsert, "dog", 2, {{"color", "red"}, {"age", 4}})}).ok());
+                            Op(K::kInsert, "dog", 2, {{"color", "red"}, {"age", 4}})})
+                  .ok());
   auto names = [&] {
     std::string s;
     auto def = store_->GetTable("dev", "dog");
@@ -203,7 +209,8 @@ TEST_F(StoreOpsTest, DynamicAttributesPersistAcrossReopen) {
 TEST_F(StoreOpsTest, AllDataPersistsAcrossReopen) {
   ASSERT_TRUE(store_->CreateTable(Untyped("other", "cat", "cid")).ok());
   ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 1, {{"name", "a"}}),
-                            Op(K::kInsert, "dog", "two", {{"name", "b"}})}).ok());
+                            Op(K::kInsert, "dog", "two", {{"name", "b"}})})
+                  .ok());
   ASSERT_TRUE(Write("dev", {Op(K::kDelete, "dog", 1)}).ok());
   ASSERT_TRUE(Write("other", {Op(K::kUpsert, "cat", 5, {{"x", true}})}).ok());
   auto v1 = Get("dev", "dog", "two")->version;
@@ -232,10 +239,13 @@ TEST_F(StoreOpsTest, TxLogHoldsEachAppliedRequest) {
   EXPECT_EQ(*store_->LastSequence("dev"), 2u);
   auto snap = store_->Read("dev");
   std::vector<LogEntry> log;
-  ASSERT_TRUE((*snap)->ScanLog(0, [&](const LogEntry& e) {
-    log.push_back(e);
-    return true;
-  }).ok());
+  ASSERT_TRUE((*snap)
+                  ->ScanLog(0,
+                            [&](const LogEntry& e) {
+                              log.push_back(e);
+                              return true;
+                            })
+                  .ok());
   ASSERT_EQ(log.size(), 2u);
   EXPECT_EQ(log[0].sequence, 1u);
   EXPECT_EQ(log[0].origin, 7u);
@@ -252,11 +262,14 @@ TEST_F(StoreOpsTest, TxLogHoldsEachAppliedRequest) {
   EXPECT_EQ(rec.version, r3->version);
   // from_sequence is honoured, and a visitor can stop early.
   int seen = 0;
-  ASSERT_TRUE((*snap)->ScanLog(2, [&](const LogEntry& e) {
-    EXPECT_EQ(e.sequence, 2u);
-    ++seen;
-    return false;
-  }).ok());
+  ASSERT_TRUE((*snap)
+                  ->ScanLog(2,
+                            [&](const LogEntry& e) {
+                              EXPECT_EQ(e.sequence, 2u);
+                              ++seen;
+                              return false;
+                            })
+                  .ok());
   EXPECT_EQ(seen, 1);
 }
 
@@ -293,10 +306,13 @@ TEST_F(StoreOpsTest, ConcurrentWritersAllCompleteAndLogIsDense) {
   auto snap = store_->Read("dev");
   uint64_t expect = 1;
   bool dense = true;
-  ASSERT_TRUE((*snap)->ScanLog(1, [&](const LogEntry& e) {
-    dense = dense && e.sequence == expect++;
-    return true;
-  }).ok());
+  ASSERT_TRUE((*snap)
+                  ->ScanLog(1,
+                            [&](const LogEntry& e) {
+                              dense = dense && e.sequence == expect++;
+                              return true;
+                            })
+                  .ok());
   EXPECT_TRUE(dense);
   EXPECT_EQ(expect, uint64_t{kThreads * kPerThread} + 1);
 }
@@ -304,7 +320,8 @@ TEST_F(StoreOpsTest, ConcurrentWritersAllCompleteAndLogIsDense) {
 TEST_F(StoreOpsTest, NotFoundRequestsChangeNothing) {
   ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 1, {})}).ok());
   auto r = Write("dev", {Op(K::kInsert, "dog", 2, {}), Op(K::kInsert, "nosuch", 3, {})});
-  EXPECT_EQ(r.status().ToString(), Status::NotFound("Table 'dev.nosuch' does not exist").ToString());
+  EXPECT_EQ(r.status().ToString(),
+            Status::NotFound("Table 'dev.nosuch' does not exist").ToString());
   r = Write("nodb", {Op(K::kInsert, "dog", 2, {})});
   EXPECT_EQ(r.status().ToString(), Status::NotFound("database 'nodb' does not exist").ToString());
   EXPECT_EQ(Keys("dev", "dog"), "[1]");
@@ -350,7 +367,8 @@ TEST(StoreBatchFailureTest, MapFullFailsWholeBatchWithIOError) {
   ASSERT_TRUE(store.ok());
   ASSERT_TRUE((*store)->CreateTable(Untyped("dev", "t")).ok());
   std::vector<WriteOp> ops;
-  for (int i = 0; i < 2000; ++i) ops.push_back(Op(WriteKind::kInsert, "t", i, {{"pad", std::string(1000, 'p')}}));
+  for (int i = 0; i < 2000; ++i)
+    ops.push_back(Op(WriteKind::kInsert, "t", i, {{"pad", std::string(1000, 'p')}}));
   auto r = (*store)->Write(Req("dev", std::move(ops)));
   EXPECT_EQ(r.status().code(), Status::Code::kIOError) << r.status().ToString();
   EXPECT_EQ(*(*store)->LastSequence("dev"), 0u);

@@ -1,18 +1,16 @@
 // Helpers for storage tests: a temporary directory per test, and short write builders.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <functional>
 #include <string>
 
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
-
-#include "temp_dir.h"
-
 #include "storage/store.h"
+#include "temp_dir.h"
 
 namespace meshdb::storage::testing {
 
