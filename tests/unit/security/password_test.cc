@@ -43,5 +43,54 @@ TEST(PasswordTest, MalformedStoredNeverMatches) {
   EXPECT_FALSE(VerifyPassword("pw", stored + "0"));
 }
 
+TEST(PasswordTest, Md5RowsVerifyWhateverTheirSaltLength) {
+  // salt + hex(MD5(password + salt)), computed by Python's hashlib with a 9-character salt.
+  EXPECT_TRUE(
+      VerifyPassword("password", "Xy9Kq2LmP8fbecd7dd40b8969fda2a767487adf0c", HashFunction::kMd5));
+  EXPECT_FALSE(
+      VerifyPassword("Password", "Xy9Kq2LmP8fbecd7dd40b8969fda2a767487adf0c", HashFunction::kMd5));
+  std::string stored = HashPassword("s3cret!", HashFunction::kMd5);
+  EXPECT_EQ(stored.size(), 16u + 32u);
+  EXPECT_TRUE(VerifyPassword("s3cret!", stored, HashFunction::kMd5));
+  EXPECT_FALSE(VerifyPassword("s3cret", stored, HashFunction::kMd5));
+}
+
+TEST(PasswordTest, Argon2idRoundTripsAsAPhcString) {
+  std::string stored = HashPassword("s3cret!", HashFunction::kArgon2id);
+  EXPECT_EQ(stored.rfind("$argon2id$v=19$m=19456,t=2,p=1$", 0), 0u) << stored;
+  EXPECT_TRUE(VerifyPassword("s3cret!", stored, HashFunction::kArgon2id));
+  EXPECT_FALSE(VerifyPassword("s3cret", stored, HashFunction::kArgon2id));
+  EXPECT_NE(stored, HashPassword("s3cret!", HashFunction::kArgon2id));  // fresh salt each time
+}
+
+TEST(PasswordTest, Argon2idMadeElsewhereVerifiesWithItsOwnParameters) {
+  // Debian's argon2 CLI: echo -n password | argon2 somesaltsomesalt -id -t 2 -m 16 -p 1 -e
+  const std::string stored =
+      "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$"
+      "/DO3gTkjHTS3Fia9YkXB1y76GQrWBcPYFmpyrc7fosI";
+  EXPECT_TRUE(VerifyPassword("password", stored, HashFunction::kArgon2id));
+  EXPECT_FALSE(VerifyPassword("passwore", stored, HashFunction::kArgon2id));
+}
+
+TEST(PasswordTest, ARowIsVerifiedOnlyByItsOwnFunction) {
+  std::string sha = HashPassword("pw", HashFunction::kSha256);
+  std::string md5 = HashPassword("pw", HashFunction::kMd5);
+  std::string argon = HashPassword("pw", HashFunction::kArgon2id);
+  EXPECT_FALSE(VerifyPassword("pw", sha, HashFunction::kMd5));
+  EXPECT_FALSE(VerifyPassword("pw", sha, HashFunction::kArgon2id));
+  EXPECT_FALSE(VerifyPassword("pw", md5, HashFunction::kSha256));
+  EXPECT_FALSE(VerifyPassword("pw", argon, HashFunction::kSha256));
+  EXPECT_FALSE(VerifyPassword("pw", std::string("$argon2id$\0x", 12), HashFunction::kArgon2id));
+  EXPECT_FALSE(VerifyPassword("pw", "$argon2id$garbage", HashFunction::kArgon2id));
+}
+
+TEST(PasswordTest, HashFunctionNames) {
+  for (HashFunction f : {HashFunction::kMd5, HashFunction::kSha256, HashFunction::kArgon2id}) {
+    EXPECT_EQ(HashFunctionFromName(HashFunctionName(f)), f);
+  }
+  EXPECT_EQ(HashFunctionFromName("SHA256"), std::nullopt);
+  EXPECT_EQ(HashFunctionFromName("bcrypt"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace meshdb::security
