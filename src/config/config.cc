@@ -164,6 +164,7 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
   s.refresh_token_timeout_s =
       ReadDurationSeconds(tree, "authentication.refreshTokenTimeout", 30 * 86400);
   s.auth_cache_ttl_ms = static_cast<uint64_t>(ReadInt(tree, "authentication.cacheTTL", 30000));
+  s.hash_function = ReadString(tree, "authentication.hashFunction", "sha256");
   s.storage_path = ResolveUnder(s.root_path, ReadString(tree, "storage.path", "database"));
   s.storage_write_async = ReadBool(tree, "storage.writeAsync", false);
   s.replication_hostname = ReadString(tree, "replication.hostname", "");

@@ -39,6 +39,7 @@ struct Settings {
   uint64_t operation_token_timeout_s = 0;        // authentication.operationTokenTimeout ["1d"]
   uint64_t refresh_token_timeout_s = 0;          // authentication.refreshTokenTimeout ["30d"]
   uint64_t auth_cache_ttl_ms = 0;                // authentication.cacheTTL [30000]
+  std::string hash_function;                     // authentication.hashFunction ["sha256"]
   std::string storage_path;                      // storage.path ["<root>/database"]
   bool storage_write_async = false;              // storage.writeAsync [false: durable commits]
   std::string replication_hostname;              // replication.hostname [""]

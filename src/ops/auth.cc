@@ -199,11 +199,12 @@ Status AuthImpl::Bootstrap(const std::string& admin_username, const std::string&
                       {"permission", json::object{{"cluster_user", true}}}});
   ASSIGN_OR_RETURN(std::vector<json::object> users, ScanRows(kUserTable));
   bool create_admin = users.empty();
+  const security::HashFunction hash_function = HashFunctionForNewPasswords();
   if (create_admin) {
     insert(kUserTable, json::value(admin_username),
            json::object{{"username", admin_username},
-                        {"password", security::HashPassword(admin_password)},
-                        {"hash_function", "sha256"},
+                        {"password", security::HashPassword(admin_password, hash_function)},
+                        {"hash_function", security::HashFunctionName(hash_function)},
                         {"role", "super_user"},
                         {"active", true}});
   }
@@ -219,11 +220,9 @@ Status AuthImpl::Bootstrap(const std::string& admin_username, const std::string&
 Status AuthImpl::WarnAboutDefaultPasswords() const {
   ASSIGN_OR_RETURN(std::vector<json::object> users, ScanRows(kUserTable));
   for (const json::object& user : users) {
-    const json::value* stored = user.if_contains("password");
     const json::value* active = user.if_contains("active");
-    if (stored == nullptr || !stored->is_string() || active == nullptr || !active->is_bool() ||
-        !active->get_bool() ||
-        !security::VerifyPassword(kDefaultAdminPassword, stored->get_string())) {
+    if (active == nullptr || !active->is_bool() || !active->get_bool() ||
+        !PasswordMatches(user, kDefaultAdminPassword)) {
       continue;
     }
     ASSIGN_OR_RETURN(Caller caller, CallerFor(user));
@@ -239,6 +238,30 @@ Status AuthImpl::WarnAboutDefaultPasswords() const {
 
 // --- Authentication ---
 
+security::HashFunction AuthImpl::HashFunctionForNewPasswords() const {
+  if (config_ == nullptr) return security::HashFunction::kSha256;
+  // Config validation admits only the three names, so the fallback is never taken.
+  return security::HashFunctionFromName(config_->settings().hash_function)
+      .value_or(security::HashFunction::kSha256);
+}
+
+bool AuthImpl::PasswordMatches(const json::object& user, std::string_view password) {
+  const json::value* stored = user.if_contains("password");
+  if (stored == nullptr || !stored->is_string()) return false;
+  std::optional<security::HashFunction> function = security::HashFunction::kSha256;
+  if (const json::value* name = user.if_contains("hash_function");
+      name != nullptr && !name->is_null()) {
+    function =
+        name->is_string() ? security::HashFunctionFromName(name->get_string()) : std::nullopt;
+    if (!function) {
+      log::For("ops")->warn("user '{}' has an unknown hash_function; nobody can log in as it",
+                            user.contains("username") ? KeyText(user.at("username")) : "?");
+      return false;
+    }
+  }
+  return security::VerifyPassword(password, stored->get_string(), *function);
+}
+
 uint64_t AuthImpl::CacheTtlMs() const {
   return config_ != nullptr ? config_->settings().auth_cache_ttl_ms : 30000;
 }
@@ -251,11 +274,7 @@ Result<Caller> AuthImpl::LoginWithPassword(const std::string& username,
                                            const std::string& password) const {
   ASSIGN_OR_RETURN(std::optional<json::object> user, GetRow(kUserTable, username));
   if (!user) return Status::Unauthenticated(kLoginFailed);
-  const json::value* stored = user->if_contains("password");
-  if (stored == nullptr || !stored->is_string() ||
-      !security::VerifyPassword(password, stored->get_string())) {
-    return Status::Unauthenticated(kLoginFailed);
-  }
+  if (!PasswordMatches(*user, password)) return Status::Unauthenticated(kLoginFailed);
   const json::value* active = user->if_contains("active");
   if (active == nullptr || !active->is_bool() || !active->get_bool()) {
     return Status::Unauthenticated(kUserInactive);

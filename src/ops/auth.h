@@ -1,8 +1,9 @@
 // Users, roles, authentication and permission checks for the operations API.
 //
 // Users live in system.hdb_user (primary key username), roles in system.hdb_role (primary key
-// id), as HarperDB keeps them. Passwords are stored as HarperDB does by default: a 16-character
-// random salt followed by hex(SHA-256(password + salt)), hash_function "sha256".
+// id), as HarperDB keeps them. New passwords are hashed with authentication.hashFunction (sha256
+// by default, md5 or argon2id; security/password.h) and the row records which in hash_function;
+// a login is checked with the row's own function, so changing the setting locks nobody out.
 // Authenticated callers are cached per Authorization header for authentication.cacheTTL ms;
 // Invalidate() drops the cache after any user or role change.
 //

@@ -14,10 +14,12 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "ops/auth.h"
+#include "security/password.h"
 #include "security/token_signer.h"
 #include "storage/store.h"
 
@@ -102,6 +104,11 @@ class AuthImpl final : public Auth {
   void IssueTokens(const OpCall& call, const Caller& caller);
 
   uint64_t CacheTtlMs() const;
+  // authentication.hashFunction: how new and changed passwords are hashed.
+  security::HashFunction HashFunctionForNewPasswords() const;
+  // Whether `password` is the one `user` (an hdb_user row) stores, checked with the row's own
+  // hash_function (absent: sha256, as HarperDB's oldest rows). False for a malformed row.
+  static bool PasswordMatches(const boost::json::object& user, std::string_view password);
   bool AuthorizeLocal() const;
 
   // Constant after construction.

@@ -87,9 +87,10 @@ void AuthImpl::AddUser(OpCall call) {
   if (!role->has_value()) return call.Fail(Status::NotFound(role_name + " role not found"));
   const json::value* role_id = (*role)->if_contains("id");
 
+  const security::HashFunction hash_function = HashFunctionForNewPasswords();
   json::object row{{"username", username},
-                   {"password", security::HashPassword(password)},
-                   {"hash_function", "sha256"},
+                   {"password", security::HashPassword(password, hash_function)},
+                   {"hash_function", security::HashFunctionName(hash_function)},
                    {"role", role_id != nullptr ? *role_id : json::value(role_name)},
                    {"active", body.at("active")}};
   auto request =
@@ -140,8 +141,9 @@ void AuthImpl::AlterUser(OpCall call) {
     fields["role"] = role_id != nullptr ? *role_id : json::value(role_name);
   }
   if (password != nullptr) {
-    fields["password"] = security::HashPassword(password->get_string());
-    fields["hash_function"] = "sha256";
+    security::HashFunction hash_function = HashFunctionForNewPasswords();
+    fields["password"] = security::HashPassword(password->get_string(), hash_function);
+    fields["hash_function"] = security::HashFunctionName(hash_function);
   }
   if (active != nullptr) fields["active"] = *active;
 

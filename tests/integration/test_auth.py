@@ -4,6 +4,7 @@ Where HarperDB answers 500 for a client error (alter_user validation), meshdb an
 with the same text.
 """
 
+import json
 import unittest
 
 import harness
@@ -350,6 +351,54 @@ class TokenExpiryTest(harness.NodeTestCase):
         fresh = assert_op(node, {"operation": "refresh_operation_token"}, 200, {"operation_token": Any(str)},
                           auth=tokens["refresh_token"])
         assert_op(node, {"operation": "user_info"}, 200, {"username": "admin"}, auth=fresh["operation_token"])
+
+
+class HashFunctionTest(harness.NodeTestCase):
+    """authentication.hashFunction: md5, sha256 and argon2id each hash new passwords, and a row
+    keeps verifying with the function that made it after the setting changes."""
+
+    def login(self, node, username, password):
+        return node.op({"operation": "user_info"}, auth=(username, password))[0]
+
+    def test_each_hash_function_and_switching_locks_nobody_out(self):
+        node = self.start_node(["--AUTHENTICATION_HASHFUNCTION", "argon2id"])
+        # The admin created at first start was hashed with argon2id and logs in.
+        self.assertEqual(self.login(node, "admin", "password"), 200)
+        node.ok({"operation": "add_user", "role": "super_user", "username": "argon",
+                 "password": "argon-pw", "active": True})
+        self.assertEqual(self.login(node, "argon", "argon-pw"), 200)
+        self.assertEqual(self.login(node, "argon", "argon-pX"), 401)
+
+        node.stop()
+        node.start(["--AUTHENTICATION_HASHFUNCTION", "md5"])
+        self.assertEqual(self.login(node, "argon", "argon-pw"), 200)  # still argon2id
+        node.ok({"operation": "add_user", "role": "super_user", "username": "md", "password": "md-pw",
+                 "active": True})
+        node.ok({"operation": "alter_user", "username": "argon", "password": "now-md5"})
+        self.assertEqual(self.login(node, "md", "md-pw"), 200)
+        self.assertEqual(self.login(node, "argon", "now-md5"), 200)
+        self.assertEqual(self.login(node, "argon", "argon-pw"), 401)
+
+        node.stop()
+        node.start()  # the default, sha256
+        for username, password in (("admin", "password"), ("argon", "now-md5"), ("md", "md-pw")):
+            self.assertEqual(self.login(node, username, password), 200, username)
+        node.ok({"operation": "add_user", "role": "super_user", "username": "sha", "password": "sha-pw",
+                 "active": True})
+        self.assertEqual(self.login(node, "sha", "sha-pw"), 200)
+        self.assertEqual(self.login(node, "sha", "md-pw"), 401)
+        # No response carries a password or its hash.
+        users = node.ok({"operation": "list_users"})
+        self.assertNotIn("$argon2id$", json.dumps(users))
+        for user in users:
+            self.assertNotIn("password", user)
+
+    def test_an_unknown_hash_function_stops_the_node(self):
+        node = self.start_node(["--AUTHENTICATION_HASHFUNCTION", "bcrypt"], wait=False)
+        harness.wait_until(lambda: not node.running(), 20, "the node to refuse bcrypt")
+        self.assertNotEqual(node.proc.returncode, 0)
+        self.assertIn("authentication.hashFunction", node.output_text())
+
 
 if __name__ == "__main__":
     harness.main()

@@ -151,6 +151,49 @@ TEST_F(AuthTest, BootstrapCreatesSystemTablesRolesAndAdmin) {
   EXPECT_NE(listed.find(R"("permission":{"super_user":true})"), std::string::npos) << listed;
 }
 
+// authentication.hashFunction picks how new passwords are stored; every row keeps verifying with
+// the function named in its own hash_function after the setting changes.
+TEST_F(AuthTest, HashFunctionSettingAndRowsThatOutliveIt) {
+  auto stored_row = [&](const std::string& user) {
+    auto snap = store_->Read("system");
+    EXPECT_TRUE(snap.ok());
+    auto row = (*snap)->Get("hdb_user", json::value(user));
+    EXPECT_TRUE(row.ok() && row->has_value());
+    return row->value().doc;
+  };
+  Open({{"authentication_hashFunction", "argon2id"}});  // same data: admin is still sha256
+  EXPECT_EQ(stored_row("admin").at("hash_function"), "sha256");
+  AddUser("argon", "super_user", "argon-pw");
+  json::object argon = stored_row("argon");
+  EXPECT_EQ(argon.at("hash_function"), "argon2id");
+  EXPECT_EQ(argon.at("password").get_string().subview().substr(0, 10), "$argon2id$");
+  EXPECT_EQ(AuthError(Basic("argon:argon-pw")), "OK argon");
+  EXPECT_EQ(AuthError(Basic("argon:argon-pX")), "Unauthenticated: Login failed");
+
+  Open({{"authentication_hashFunction", "md5"}});
+  EXPECT_EQ(AuthError(Basic("argon:argon-pw")), "OK argon");
+  EXPECT_EQ(AuthError(Basic("admin:adminpw")), "OK admin");
+  OpResult r = Run(&Auth::AlterUser, {{"username", "argon"}, {"password", "md5-pw"}}, Admin());
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(stored_row("argon").at("hash_function"), "md5");
+  EXPECT_EQ(stored_row("argon").at("password").get_string().size(), 16u + 32u);
+  EXPECT_EQ(AuthError(Basic("argon:md5-pw")), "OK argon");
+  EXPECT_EQ(AuthError(Basic("argon:argon-pw")), "Unauthenticated: Login failed");
+
+  // A row naming a function meshdb does not know cannot be logged into.
+  storage::WriteRequest bad;
+  bad.database = "system";
+  storage::WriteOp op;
+  op.kind = storage::WriteKind::kUpdate;
+  op.table = "hdb_user";
+  op.key = "argon";
+  op.fields = json::object{{"hash_function", "bcrypt"}};
+  bad.ops.push_back(std::move(op));
+  ASSERT_TRUE(store_->Write(std::move(bad)).ok());
+  auth_->Invalidate();
+  EXPECT_EQ(AuthError(Basic("argon:md5-pw")), "Unauthenticated: Login failed");
+}
+
 TEST_F(AuthTest, BasicAuthentication) {
   EXPECT_EQ(AuthError(Basic("admin:adminpw")), "OK admin");
   EXPECT_EQ(AuthError(Basic("admin:wrong")), "Unauthenticated: Login failed");
