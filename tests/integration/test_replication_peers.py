@@ -1,4 +1,4 @@
-"""Bad input from replication peers (issue 3 "Bad input from peers"; docs/protocol.md; brief decisions 3, 10).
+"""Bad input from replication peers (issue 3 "Bad input from peers"; docs/protocol.md).
 
 A hand-made WebSocket client (HTTP upgrade and frame masking written here) connects to
 GET /replication with subprotocol meshdb-replication-v1 and sends: garbage frames, a truncated
@@ -418,7 +418,7 @@ class BadPeerTest(cluster.ClusterTestCase):
     def test_garbage_record_bytes_in_transactions(self):
         c = self.connect()
         self.handshake(c, "fake-publisher")
-        # The node subscribes to us (brief decision 4); then we publish a transaction whose write
+        # The node subscribes to us (every link carries data both ways: docs/replication.md); then we publish a transaction whose write
         # holds bytes no record codec can read.
         c.sock.settimeout(10)
         types = []

@@ -1,4 +1,4 @@
-"""Start-up, configuration, authentication basics, shutdown and restart (HARPERDB-OPS.md §1, §7, §9)."""
+"""Start-up, configuration, authentication basics, shutdown and restart (as HarperDB behaves)."""
 
 import json
 import os

@@ -391,7 +391,7 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
       continue;
     }
     if (need_key) {
-      // A node with no cluster key creates one on its first link (node tokens, brief §3).
+      // A node with no cluster key creates one on its first link (node tokens: node_token.h).
       auto keys = EnsureClusterKey(options_.store);
       if (!keys.ok()) log_->warn("cannot create a cluster key: {}", keys.status().ToString());
     }

@@ -113,7 +113,8 @@ class ReplicationService {
   // Inbound WebSocket upgrades on /replication (hand to net::HttpServerOptions).
   virtual net::UpgradeHandler* upgrade_handler() = 0;
 
-  // cluster_status's `connections` array (HARPERDB-OPS.md §2.3 plus positions and lag).
+  // cluster_status's `connections` array (HarperDB's fields plus positions and lag;
+  // docs/replication.md).
   virtual boost::json::array ConnectionsStatus() = 0;
 
   // cluster_verify: asks every peer with a live link for `database` for its table hashes
