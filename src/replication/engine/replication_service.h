@@ -7,6 +7,7 @@
 #pragma once
 
 #include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -116,6 +117,9 @@ class ReplicationService {
   // cluster_status's `connections` array (HarperDB's fields plus positions and lag;
   // docs/replication.md).
   virtual boost::json::array ConnectionsStatus() = 0;
+  // cluster_status's node-wide replication counters (link_errors, last_link_error;
+  // docs/replication.md). Empty by default.
+  virtual boost::json::object ServiceStatus() { return {}; }
 
   // cluster_verify: asks every peer with a live link for `database` for its table hashes
   // (`table` "" = every replicated table). `done` runs once, on a service thread, within
