@@ -314,4 +314,26 @@ Status Config::SetPathInFile(const std::string& file_path, const std::string& ba
   return WriteValidated(file_path, backup_dir, file_tree);
 }
 
+const std::vector<std::string>& Config::InertKeys() {
+  static const std::vector<std::string> kKeys = {
+      "tls.certificate",           "tls.privateKey",
+      "tls.certificateAuthority",  "replication.securePort",
+      "replication.enableRootCAs", "logging.stdStreams",
+  };
+  return kKeys;
+}
+
+std::vector<std::string> Config::InertKeysSet() const {
+  std::vector<std::string> set;
+  for (const std::string& key : InertKeys()) {
+    const json::value* v = FindPath(tree_, key);
+    if (v == nullptr || v->is_null()) continue;
+    const bool default_true = key == "replication.enableRootCAs" || key == "logging.stdStreams";
+    if (default_true && v->is_bool() && v->get_bool()) continue;
+    if (v->is_string() && v->get_string().empty()) continue;
+    set.push_back(key);
+  }
+  return set;
+}
+
 }  // namespace meshdb::config

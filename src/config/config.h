@@ -82,6 +82,14 @@ class Config {
   // The effective configuration (file + overrides) as a JSON tree, for get_configuration.
   const boost::json::value& tree() const { return tree_; }
 
+  // Keys accepted (validated, kept in the file, shown by get_configuration) but not acted on
+  // yet: there is no TLS in meshdb (tls.*, replication.securePort,
+  // replication.enableRootCAs) and it always logs to stderr (logging.stdStreams). Those of
+  // them this configuration sets to anything but the generated default (null; true for the
+  // two booleans), in InertKeys() order. The server warns about them at start.
+  std::vector<std::string> InertKeysSet() const;
+  static const std::vector<std::string>& InertKeys();
+
   // set_configuration: `flat` maps flattened keys (replication_routes, logging_level, ...)
   // to values (cast as above). Unknown keys are ignored, as HarperDB does. The merged file
   // is validated first (InvalidArgument naming the key; nothing written), then the old file

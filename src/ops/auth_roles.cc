@@ -1,5 +1,5 @@
 // Auth: the role handlers (add_role, alter_role, drop_role, list_roles) and the validation of
-// role permission JSON, with HarperDB's texts (HARPERDB-OPS.md §6).
+// role permission JSON, with HarperDB's texts (HarperDB 4.7's users and roles operations).
 #include <boost/json/serialize.hpp>
 #include <string>
 #include <utility>

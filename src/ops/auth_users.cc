@@ -1,6 +1,6 @@
 // Auth: the user handlers (add_user, alter_user, drop_user, list_users, user_info) and the
 // token handlers (create_authentication_tokens, refresh_operation_token), with HarperDB's
-// texts (HARPERDB-OPS.md §6).
+// texts (HarperDB 4.7's users and roles operations).
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <string>

@@ -1,5 +1,5 @@
-// Writing records: insert, update, upsert and delete (HARPERDB-OPS.md §5). Each request is
-// one storage WriteRequest, applied all-or-nothing by the storage writer, which decides per
+// Writing records: insert, update, upsert and delete (as HarperDB 4.7 answers them). Each request
+// is one storage WriteRequest, applied all-or-nothing by the storage writer, which decides per
 // record whether it applies or is skipped; the reply is built from its outcomes on the
 // writer thread.
 #include <boost/json/array.hpp>

@@ -1,5 +1,5 @@
 // Databases, tables and attributes: create_database, drop_database, create_table,
-// drop_table, create_attribute and the describe_* operations (HARPERDB-OPS.md §4).
+// drop_table, create_attribute and the describe_* operations (as HarperDB 4.7 answers them).
 #include <algorithm>
 #include <boost/json/array.hpp>
 #include <string>

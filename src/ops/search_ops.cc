@@ -1,5 +1,5 @@
 // Reading records: search_by_id (search_by_hash), search_by_value and search_by_conditions
-// (HARPERDB-OPS.md §5). Reads run synchronously on a short storage snapshot.
+// (as HarperDB 4.7 answers them). Reads run synchronously on a short storage snapshot.
 #include <algorithm>
 #include <boost/json/array.hpp>
 #include <memory>

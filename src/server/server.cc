@@ -11,6 +11,8 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "common/log.h"
 #include "common/status.h"
@@ -144,6 +146,14 @@ int Run(const RunOptions& options) {
   auto log = log::For("server");
   log->info("starting meshdb: node '{}', root '{}', config '{}'", node_name, settings.root_path,
             config.file_path());
+  if (std::vector<std::string> inert = config.InertKeysSet(); !inert.empty()) {
+    std::string names;
+    for (const std::string& key : inert) names += (names.empty() ? "" : ", ") + key;
+    log->warn(
+        "configuration keys accepted but not acted on: {} (meshdb has no TLS listener or TLS "
+        "client yet and always logs to stderr; docs/configuration.md)",
+        names);
+  }
 
   const std::string pid_path = (fs::path(settings.root_path) / "hdb.pid").string();
   fs::create_directories(settings.root_path, ec);

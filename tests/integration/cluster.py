@@ -15,7 +15,6 @@ version that won).
 import base64
 import hashlib
 import json
-import os
 import secrets
 import sys
 import threading
@@ -24,9 +23,6 @@ import time
 import harness
 from harness import wait_until
 
-# The log line a node writes when it starts an initial copy (a subscription with `copy`).
-# Tests assert it appears for a new node and does NOT appear after a restart (no re-copy).
-COPY_LINE = "starting initial copy"
 
 RECONNECT_ARGS = ["--REPLICATION_RECONNECTMINMS", "50", "--REPLICATION_RECONNECTMAXMS", "500"]
 
@@ -140,11 +136,62 @@ def connected(node, peer, db):
     return bool(s and s.get("connected") is True)
 
 
+def db_sockets(node, db=None):
+    """[(peer name, database_sockets entry)] of node's cluster_status, for db or every database."""
+    out = []
+    for c in cluster_status(node).get("connections", []):
+        for sock in c.get("database_sockets", []):
+            if db is None or sock.get("database") == db:
+                out.append((c.get("name"), sock))
+    return out
+
+
+def socket_counter(node, peer, db, field):
+    """A counter of node's socket to peer (a Node or a name) for db; 0 while there is none."""
+    name = peer if isinstance(peer, str) else peer.repl_name
+    s = database_socket(cluster_status(node), name, db)
+    return (s or {}).get(field, 0)
+
+
+def counter_total(node, field, db=None):
+    """The sum of a database_sockets counter over every peer (and database, unless db is given)."""
+    return sum(s.get(field, 0) for _, s in db_sockets(node, db))
+
+
+class Baseline:
+    """A counter total of a node taken now. The counters count since the process started, so
+    `since()` is the growth while the same process runs, and the whole count after a restart."""
+
+    def __init__(self, node, field, db=None):
+        self.node, self.field, self.db = node, field, db
+        self.pid = node.proc.pid if node.proc else None
+        self.value = counter_total(node, field, db) if node.running() else 0
+
+    def since(self):
+        now = counter_total(self.node, self.field, self.db)
+        same = self.node.proc is not None and self.node.proc.pid == self.pid
+        return now - self.value if same else now
+
+
+def link_errors(node):
+    """(link_errors, last_link_error) of node's cluster_status: connections it refused and links
+    it closed with an Error, and the latest reason."""
+    st = cluster_status(node)
+    return st.get("link_errors", 0), st.get("last_link_error")
+
+
 def node_rows(node):
     """system.hdb_nodes rows of a node, by name."""
     rows = node.ok({"operation": "search_by_value", "database": "system", "table": "hdb_nodes",
                     "search_attribute": "name", "search_value": "*", "get_attributes": ["*"]})
     return {r.get("name"): r for r in rows}
+
+
+def cluster_key_ids(node):
+    """The ids of the cluster keys in a node's system.hdb_cluster_keys (never the keys)."""
+    rows = node.ok({"operation": "search_by_value", "database": "system", "table": "hdb_cluster_keys",
+                    "search_attribute": "id", "search_value": "*", "get_attributes": ["id"]})
+    return {json.dumps(r.get("id")) for r in rows}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,21 +283,6 @@ def assert_stays_absent(test, node, db, table, pk, duration_s=1.5):
         if status == 200 and rows:
             test.fail("%s: %s.%s id %r arrived but must not have: %r" % (node.name, db, table, pk, rows))
         time.sleep(0.05)
-
-
-def log_size(node):
-    try:
-        return os.path.getsize(node.log_path())
-    except OSError:
-        return 0
-
-
-def log_since(node, offset):
-    return node.log_text().encode("utf-8", "replace")[offset:].decode("utf-8", "replace")
-
-
-def copy_lines(text):
-    return [l for l in text.splitlines() if COPY_LINE in l.lower()]
 
 
 # ---------------------------------------------------------------------------------------------

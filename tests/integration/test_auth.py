@@ -1,4 +1,4 @@
-"""Roles, users, tokens and permission checks (HARPERDB-OPS.md §1.3, §1.4, §6).
+"""Roles, users, tokens and permission checks (HarperDB's authentication, permission errors, users and roles).
 
 Where HarperDB answers 500 for a client error (alter_user validation), meshdb answers 400
 with the same text.

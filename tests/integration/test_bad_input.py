@@ -1,4 +1,4 @@
-"""Malformed requests (HARPERDB-OPS.md §1.1-§1.3): each is refused and changes nothing.
+"""Malformed requests (HarperDB's request envelope, body validation and authentication): each is refused and changes nothing.
 
 The node runs with operationsApi.network.maxBodySize 1000 so the 413 path is cheap to hit.
 """

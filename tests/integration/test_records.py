@@ -1,4 +1,4 @@
-"""Records: insert, update, upsert, delete and the searches (HARPERDB-OPS.md §5), system tables (§8).
+"""Records: insert, update, upsert, delete and the searches (as HarperDB answers them), system tables.
 
 Where HarperDB answers 500 for a client error (search validation), meshdb answers 400 with the
 same text.

@@ -6,7 +6,7 @@
 13. routes set with cluster_set_routes and deleted with cluster_delete_routes link and unlink live
     (and are persisted in harperdb-config.yaml);
 plus the shapes of add_node / cluster_status / routes responses and the 403s for non-super users
-(HARPERDB-OPS.md §1.4, §2).
+(HarperDB's permission errors and cluster operations).
 """
 
 import json
@@ -101,9 +101,9 @@ class LinksTest(cluster.ClusterTestCase):
     def test_03_chain_converges_both_ways(self):
         key = cluster.new_cluster_key()
         # Routes A->B and B->C only. Node records gossip, and a node dials the peers it learns of
-        # when its name is the lower one (brief decision 4), so A would dial C: C announces a URL
-        # nobody can reach (port 1), which makes this the chain of DESIGN.md §4 where A and C
-        # never talk. Names chain-a < chain-b < chain-c fix who would dial whom.
+        # when its name is the lower one (docs/replication.md, Links), so A would dial C: C announces a URL
+        # nobody can reach (port 1), which makes this a chain where A and C never talk and
+        # A's writes reach C only through B. Names chain-a < chain-b < chain-c fix who would dial whom.
         a, b, c = (self.new_repl_node(x) for x in "ABC")
         for n in (a, b, c):
             n.repl_name = "chain-%s-%s" % (n.name.lower(), n.ip)
@@ -265,6 +265,12 @@ class ClusterOperationsShapeTest(cluster.ClusterTestCase):
             text = json.dumps(rows) + json.dumps(cluster.cluster_status(n))
             self.assertNotIn(cluster.basic(b.username, b.password).split()[1], text)
             self.assertNotIn('"%s"' % b.password, text)
+        # update_node answers "updated" only if A's probe of B succeeds. It carries no
+        # credentials: A signs a node token with its cluster key, which B accepts only once that
+        # key replicated to B's system.hdb_cluster_keys. B lists A in hdb_nodes as soon as A's
+        # Hello arrives, which proves nothing about the key, so wait for the key itself.
+        wait_until(lambda: cluster.cluster_key_ids(a) and cluster.cluster_key_ids(a) <= cluster.cluster_key_ids(b),
+                   10, "A's cluster keys to reach B's system.hdb_cluster_keys")
         # update_node answers "updated"; a second add_node is not an error.
         assert_op(a, {"operation": "update_node", "hostname": b.ip,
                       "subscriptions": [{"database": DB, "table": T, "subscribe": True, "publish": True}]},

@@ -5,15 +5,14 @@
    and writes too (its own inserts, an update of a key A also changed, a delete) until its
    log is trimmed past A. A starts: the two relink, each finds the other's position older
    than its log start and runs a merge resync (not a copy). Both end with the union resolved
-   per key by last-writer-wins, cluster_verify reports every table matching, and the logs
-   show the merge lines.
+   per key by last-writer-wins, cluster_verify reports every table matching, and
+   cluster_status counts the merges (and no initial copy).
 2. Figure: merge resync of 100k keys with 1% differing (printed).
 3. Chain A - B - C (no A-C link): B is killed, A writes past its retention, B returns and
    merges with A; C, which stayed up behind B, must end holding what A holds.
 """
 
 import json
-import re
 import time
 
 import cluster
@@ -25,9 +24,6 @@ DB, T = "dev", "dog"
 KEY = cluster.new_cluster_key()
 RETENTION = ["--REPLICATION_LOGRETENTION", "1s", "--REPLICATION_LOGRETENTIONBYTES", "16384",
              "--REPLICATION_LOGTRIMINTERVALMS", "200"]
-MERGE_START = "starting merge resync of database dev"
-MERGE_DONE = re.compile(r"merge resync of dev with (\S+) done: (\d+) records sent, (\d+) received \((\d+) ms\)")
-TRIMMED_PAST = "trimmed past the position peer"
 PAD = "x" * 300
 
 
@@ -70,16 +66,31 @@ class MergeTest(cluster.ClusterTestCase):
             self.insert(node, DB, T, [rec])
             expected[rec["id"]] = rec
 
-    def write_until_trimmed(self, node, offset, prefix, expected, first, marker=TRIMMED_PAST, at_least=0):
-        """Writes rows numbered from `first` until node logged `marker` (its log was trimmed past
-        a peer's position) and at least up to `at_least`; returns the next number."""
+    def trimmed_past(self, node, peer):
+        """How often node's log of DB was trimmed past the position peer confirmed (cluster_status
+        log_trimmed_past, counted since node started)."""
+        return cluster.socket_counter(node, peer, DB, "log_trimmed_past")
+
+    def write_until_trimmed(self, node, peer, prefix, expected, first, at_least=0):
+        """Writes rows numbered from `first` until node's log was trimmed past the position peer
+        confirmed (once more since this call) and at least up to `at_least`; returns the next
+        number."""
+        before = self.trimmed_past(node, peer)
         i = first
-        while (i < at_least or marker not in cluster.log_since(node, offset)) and i < 400:
+        while (i < at_least or self.trimmed_past(node, peer) <= before) and i < 400:
             self.write_rows(node, prefix, [i], expected)
             i += 1
             time.sleep(0.01)
-        self.wait_log(node, offset, marker)
+        self.wait_trimmed(node, peer, before)
         return i
+
+    def wait_trimmed(self, node, peer, before, timeout_s=20):
+        wait_until(lambda: self.trimmed_past(node, peer) > before, timeout_s,
+                   "%s's log of %s to be trimmed past %s's position" % (node.name, DB, peer.name))
+
+    def merges(self, pairs, field="merges_completed"):
+        """The sum of a merge counter over (node, peer) sockets for DB."""
+        return sum(cluster.socket_counter(n, p, DB, field) for n, p in pairs)
 
     def seed(self, writer, nodes, n):
         """Creates T on writer, inserts n seed rows, waits until nodes converge; returns them."""
@@ -89,10 +100,6 @@ class MergeTest(cluster.ClusterTestCase):
         self.insert(writer, DB, T, seed)
         wait_converged(nodes, DB, 30, min_rows=n)
         return {r["id"]: dict(r) for r in seed}
-
-    def wait_log(self, node, offset, text, timeout_s=20):
-        wait_until(lambda: text in cluster.log_since(node, offset), timeout_s,
-                   "%s to log %r" % (node.name, text))
 
     def test_01_merge_after_both_wrote_while_apart(self):
         a, b = self.start_pair()
@@ -109,7 +116,6 @@ class MergeTest(cluster.ClusterTestCase):
 
         # --- B down; A writes past its log retention.
         b.kill9()
-        off_a = cluster.log_size(a)
         self.write_rows(a, "a", range(60), expected)
         self.insert(a, DB, T, [{"id": "s-005", "v": 1005, "by": "A"}], op="upsert")
         self.insert(a, DB, T, [{"id": "s-010", "v": 1010, "by": "A"}], op="upsert")
@@ -118,12 +124,11 @@ class MergeTest(cluster.ClusterTestCase):
         a.ok({"operation": "delete", "database": DB, "table": T, "ids": ["s-007"]})
         del expected["s-007"]
         # Keeps writing until the trim passes B's confirmed position.
-        self.write_until_trimmed(a, off_a, "a", expected, 60)
+        self.write_until_trimmed(a, b, "a", expected, 60)
 
         # --- A down; B starts alone and writes past its own retention.
         a.kill9()
         time.sleep(0.05)
-        off_b = cluster.log_size(b)
         b.start()
         self.write_rows(b, "b", range(60), expected)
         # s-010: A changed it first, B later: B's version wins everywhere.
@@ -133,26 +138,24 @@ class MergeTest(cluster.ClusterTestCase):
         expected["s-020"] = {"id": "s-020", "v": 2020, "by": "B"}
         b.ok({"operation": "delete", "database": DB, "table": T, "ids": ["s-030"]})
         del expected["s-030"]
-        self.write_until_trimmed(b, off_b, "b", expected, 60)
+        self.write_until_trimmed(b, a, "b", expected, 60)
 
-        # --- A returns: both merge.
-        off_a = cluster.log_size(a)
-        off_b = cluster.log_size(b)
+        # --- A returns: both merge. (A's counters start at 0 with the process; B's count since
+        # its start, when A was down and nothing merged or copied.)
         a.start()
         contents = wait_converged([a, b], DB, 60, min_rows=len(expected))
         self.assert_rows(user_rows(contents[T]), expected)
 
-        log_a = cluster.log_since(a, off_a)
-        log_b = cluster.log_since(b, off_b)
-        self.assertIn(MERGE_START, log_a + log_b)
-        dones = MERGE_DONE.findall(log_a) + MERGE_DONE.findall(log_b)
-        self.assertTrue(dones, "no 'merge resync ... done' line:\n" + (log_a + log_b)[-3000:])
-        self.assertFalse(cluster.copy_lines(log_a) + cluster.copy_lines(log_b),
-                         "a full copy ran instead of a merge")
+        pairs = [(a, b), (b, a)]
+        wait_until(lambda: self.merges(pairs) >= 1, 20,
+                   "cluster_status of A or B to count a finished merge resync")
+        copies = cluster.counter_total(a, "copies_started") + cluster.counter_total(b, "copies_started")
+        self.assertEqual(copies, 0, "a full copy ran instead of a merge: %r %r"
+                         % (cluster.db_sockets(a), cluster.db_sockets(b)))
         # Only differing records moved: far fewer than the table holds.
-        sent = sum(int(d[1]) for d in dones)
-        print("\nmerge resync: %d records sent in total for %d rows; lines: %r"
-              % (sent, len(expected), dones))
+        sent = self.merges(pairs, "merge_records_sent")
+        print("\nmerge resync: %d records sent in total for %d rows; %d merges"
+              % (sent, len(expected), self.merges(pairs)))
         self.assertLess(sent, 2 * len(expected))
 
         got = self.verify(a)
@@ -214,28 +217,25 @@ class MergeTest(cluster.ClusterTestCase):
             self.insert(a, DB, "big", [{"id": k, "v": k} for k in range(start, start + 5000)])
         wait_converged([a, b], DB, 120, min_rows=n, tables=["big"])
         b.kill9()
-        off_a = cluster.log_size(a)
+        trimmed = self.trimmed_past(a, b)
         changed = list(range(0, n, 100))  # 1%
         for start in range(0, len(changed), 100):
             self.insert(a, DB, "big", [{"id": k, "v": -k, "pad": PAD} for k in changed[start:start + 100]],
                         op="upsert")
-        self.wait_log(a, off_a, TRIMMED_PAST, 30)
-        off_b = cluster.log_size(b)
+        self.wait_trimmed(a, b, trimmed, 30)
         t0 = time.time()
         b.start()
-        def subscriber_done():
-            for m in MERGE_DONE.finditer(cluster.log_since(b, off_b)):
-                if m.group(1) == a.repl_name and m.group(2) == "0":
-                    return m
-            return None
-        wait_until(subscriber_done, 120, "B's merge from A to finish")
+        # B's counters start at 0 with the process; records received count when a merge it
+        # subscribed to finished.
+        received = lambda: cluster.socket_counter(b, a, DB, "merge_records_received")
+        wait_until(lambda: received() >= len(changed), 120, "B's merge from A to finish")
         wall = time.time() - t0
-        m = subscriber_done()
+        sock = cluster.database_socket(cluster.cluster_status(b), a.repl_name, DB)
         print("\nFIGURE merge resync, %d keys, 1%% differing (%d changed on A): %s ms on B from "
               "MergeBegin to the last row committed, %s records received; %.2f s from B's start "
-              "to merge done" % (n, len(changed), m.group(4), m.group(3), wall))
-        self.assertGreaterEqual(int(m.group(3)), len(changed))
-        self.assertLess(int(m.group(3)), n // 4)  # far from a full copy
+              "to merge done" % (n, len(changed), sock["last_merge_ms"], sock["merge_records_received"], wall))
+        self.assertEqual(cluster.counter_total(b, "copies_started"), 0, sock)
+        self.assertLess(sock["merge_records_received"], n // 4)  # far from a full copy
         self.assertEqual(self.verify(a, table="big")["differing_tables"], [])
 
     def test_04_merged_rows_reach_a_node_behind_the_merged_one(self):
@@ -253,27 +253,24 @@ class MergeTest(cluster.ClusterTestCase):
 
         # --- B down; A writes until its log is trimmed past B's position. C stays up, idle.
         b.kill9()
-        off_a = cluster.log_size(a)
-        trimmed_b = "log of %s trimmed past the position peer %s confirmed" % (DB, b.repl_name)
         self.insert(a, DB, T, [{"id": "s-005", "v": 1005, "by": "A"}], op="upsert")
         expected["s-005"] = {"id": "s-005", "v": 1005, "by": "A"}
         a.ok({"operation": "delete", "database": DB, "table": T, "ids": ["s-007"]})
         del expected["s-007"]
-        i = self.write_until_trimmed(a, off_a, "a", expected, 0, marker=trimmed_b, at_least=30)
+        i = self.write_until_trimmed(a, b, "a", expected, 0, at_least=30)
         self.assertTrue(c.running(), "C must stay up the whole time")
 
         # --- B returns: it merges with A (no copy).
-        off_a = cluster.log_size(a)
-        off_b = cluster.log_size(b)
+        merged_a = cluster.Baseline(a, "merges_completed", DB)
+        copied_a = cluster.Baseline(a, "copies_started")
         b.start()
         wait_converged([a, b], DB, 20, min_rows=len(expected))
-        wait_until(lambda: MERGE_DONE.search(cluster.log_since(a, off_a) + cluster.log_since(b, off_b)),
-                   20, "a 'merge resync ... done' line on A or B")
-        log_ab = cluster.log_since(a, off_a) + cluster.log_since(b, off_b)
-        self.assertIn(MERGE_START, log_ab)
-        self.assertFalse(cluster.copy_lines(log_ab), "a full copy ran instead of a merge")
-        dones = MERGE_DONE.findall(log_ab)
-        print("\nchain merge: A wrote %d rows while B was down; merge lines: %r" % (i, dones))
+        wait_until(lambda: merged_a.since() + cluster.socket_counter(b, a, DB, "merges_completed") >= 1,
+                   20, "cluster_status of A or B to count a finished merge resync")
+        self.assertEqual(copied_a.since() + cluster.counter_total(b, "copies_started"), 0,
+                         "a full copy ran instead of a merge: %r" % cluster.db_sockets(b))
+        print("\nchain merge: A wrote %d rows while B was down; B's socket to A: %r"
+              % (i, cluster.database_socket(cluster.cluster_status(b), a.repl_name, DB)))
 
         # --- C, behind B, must end holding exactly what A holds.
         try:

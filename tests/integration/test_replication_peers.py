@@ -1,11 +1,12 @@
-"""Bad input from replication peers (issue 3 "Bad input from peers"; docs/protocol.md; brief decisions 3, 10).
+"""Bad input from replication peers (issue 3 "Bad input from peers"; docs/protocol.md).
 
 A hand-made WebSocket client (HTTP upgrade and frame masking written here) connects to
 GET /replication with subprotocol meshdb-replication-v1 and sends: garbage frames, a truncated
 frame, an oversized frame, a Hello of an unknown protocol version, a Hello claiming another node's
 name, a well-formed Transactions frame holding garbage record bytes, and credentials that are not
 a super_user's. Each time the node must refuse (401) or close (Error frame and/or WebSocket close),
-log the reason, keep serving, and its data must be unchanged (checksum before and after).
+report why in cluster_status (link_errors grows, last_link_error gives the reason), keep
+serving, and its data must be unchanged (checksum before and after).
 A positive control (super_user credentials, a valid Hello) shows the node does answer a good peer.
 """
 
@@ -267,7 +268,7 @@ class BadPeerTest(cluster.ClusterTestCase):
         super().setUp()
         n = self.node
         self.before = (cluster.checksum(n, DB), cluster.checksum(n, "system", ["hdb_nodes", "hdb_user", "hdb_role"]))
-        self.log_offset = cluster.log_size(n)
+        self.link_errors_before = cluster.link_errors(n)[0]
 
     def admin(self):
         return cluster.basic(self.node.username, self.node.password)
@@ -277,18 +278,26 @@ class BadPeerTest(cluster.ClusterTestCase):
         self.addCleanup(c.close)
         return c
 
-    def assert_unchanged_and_logged(self, reason_pattern, what):
+    def assert_unchanged_and_reported(self, reason_pattern, what):
+        """The node is up with its data unchanged, and its cluster_status counts one more refused
+        connection or link closed with an Error (link_errors) with a reason (last_link_error)
+        matching reason_pattern."""
         n = self.node
         self.assertTrue(n.running(), "node died after %s" % what)
         harness.assert_op(n, {"operation": "describe_table", "database": DB, "table": T}, 200)
         after = (cluster.checksum(n, DB), cluster.checksum(n, "system", ["hdb_nodes", "hdb_user", "hdb_role"]))
         self.assertEqual(self.before, after, "data changed after %s" % what)
         pat = re.compile(reason_pattern, re.I)
+
+        def reported():
+            count, last = cluster.link_errors(n)
+            return count > self.link_errors_before and pat.search(last or "")
         try:
-            wait_until(lambda: pat.search(cluster.log_since(n, self.log_offset)), 5,
-                       "a log line matching /%s/ after %s" % (reason_pattern, what))
+            wait_until(reported, 5, "cluster_status link_errors to grow with a last_link_error matching /%s/ "
+                       "after %s" % (reason_pattern, what))
         except AssertionError as e:
-            raise AssertionError("%s; new log lines:\n%s" % (e, cluster.log_since(n, self.log_offset)[-3000:]))
+            raise AssertionError("%s; link_errors before: %d, now: %r" % (e, self.link_errors_before,
+                                                                         cluster.link_errors(n))) from None
 
     def assert_closed(self, out, codes, close_codes, what):
         """The node sent Error with one of `codes` and/or closed with one of `close_codes` (or dropped)."""
@@ -322,7 +331,7 @@ class BadPeerTest(cluster.ClusterTestCase):
     def assert_upgrade_refused(self, authorization, what, pattern):
         c = self.connect(authorization)
         self.assertEqual(c.status, 401, "%s: upgrade must get 401, got %s %r" % (what, c.status, c.headers))
-        self.assert_unchanged_and_logged(pattern, what)
+        self.assert_unchanged_and_reported(pattern, what)
 
     def test_non_super_user_credentials_get_401(self):
         self.assert_upgrade_refused(cluster.basic("writer", "pw-123"), "non-super_user Basic credentials",
@@ -347,28 +356,28 @@ class BadPeerTest(cluster.ClusterTestCase):
         self.assertEqual(c.status, 101)
         c.send(b"\xff\x00garbage\x01\x02")
         self.assert_closed(c.outcome(), {E_PROTOCOL}, {1002}, "garbage instead of Hello")
-        self.assert_unchanged_and_logged(r"unknown message type|corrupt|protocol", "a garbage frame")
+        self.assert_unchanged_and_reported(r"unknown message type|corrupt|protocol", "a garbage frame")
 
     def test_garbage_after_hello(self):
         c = self.connect()
         self.handshake(c)
         c.send(bytes([TRANSACTIONS]) + b"\x05\xff\xff\xff\xff\xff\xff")
         self.assert_closed(c.outcome(), {E_PROTOCOL}, {1002}, "a malformed Transactions frame")
-        self.assert_unchanged_and_logged(r"corrupt|protocol|Transactions", "a malformed Transactions frame")
+        self.assert_unchanged_and_reported(r"corrupt|protocol|Transactions", "a malformed Transactions frame")
 
     def test_text_message(self):
         c = self.connect()
         self.assertEqual(c.status, 101)
         c.send(b"hello", opcode=0x1)
         self.assert_closed(c.outcome(), {E_PROTOCOL}, {1002, 1003}, "a text message")
-        self.assert_unchanged_and_logged(r"text|protocol|binary", "a text message")
+        self.assert_unchanged_and_reported(r"text|protocol|binary", "a text message")
 
     def test_truncated_hello(self):
         c = self.connect()
         self.assertEqual(c.status, 101)
         c.send(hello("fake-peer")[:9])
         self.assert_closed(c.outcome(), {E_PROTOCOL}, {1002}, "a truncated Hello")
-        self.assert_unchanged_and_logged(r"corrupt|exceeds|truncat|protocol|Hello", "a truncated Hello")
+        self.assert_unchanged_and_reported(r"corrupt|exceeds|truncat|protocol|Hello", "a truncated Hello")
 
     def test_truncated_websocket_frame(self):
         c = self.connect()
@@ -380,7 +389,7 @@ class BadPeerTest(cluster.ClusterTestCase):
         out = c.outcome()
         self.assertFalse(out.get("timeout"), "the node must drop a connection whose frame never completes: %r" % out)
         self.assertNotIn(HELLO, out["messages"])
-        self.assert_unchanged_and_logged(r"eof|closed|truncat|end of stream|disconnect|reset|read",
+        self.assert_unchanged_and_reported(r"eof|closed|truncat|end of stream|disconnect|reset|read",
                                          "a truncated WebSocket frame")
 
     def test_oversized_frame(self):
@@ -392,33 +401,33 @@ class BadPeerTest(cluster.ClusterTestCase):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the node may close before reading it all
         self.assert_closed(c.outcome(), {E_TOO_LARGE}, {1009}, "an oversized frame")
-        self.assert_unchanged_and_logged(r"too.?large|exceeds|max_frame|message size|1009", "an oversized frame")
+        self.assert_unchanged_and_reported(r"too.?large|exceeds|max_frame|message size|1009", "an oversized frame")
 
     def test_unknown_protocol_version(self):
         c = self.connect()
         self.assertEqual(c.status, 101)
         c.send(bytes([HELLO]) + varint(PROTOCOL_VERSION + 1) + b"\x09whatever layout follows")
         self.assert_closed(c.outcome(), {E_VERSION}, {1002}, "a Hello of protocol version 3")
-        self.assert_unchanged_and_logged(r"version", "an unknown protocol version")
+        self.assert_unchanged_and_reported(r"version", "an unknown protocol version")
 
     def test_hello_with_own_name(self):
         c = self.connect()
         self.assertEqual(c.status, 101)
         c.send(hello(self.node.repl_name))
         self.assert_closed(c.outcome(), {E_NAME}, {1008}, "a Hello with the node's own name")
-        self.assert_unchanged_and_logged(r"name", "a Hello with the node's own name")
+        self.assert_unchanged_and_reported(r"name", "a Hello with the node's own name")
 
     def test_hello_name_differs_from_token_name(self):
         c = self.connect(node_token(self.key, "peer-x"))
         self.assertEqual(c.status, 101, "a node token made with the cluster key must be accepted: %r" % c.headers)
         c.send(hello("peer-y"))
         self.assert_closed(c.outcome(), {E_NAME, E_UNAUTHORIZED}, {1008}, "a Hello naming another node than the token")
-        self.assert_unchanged_and_logged(r"name|token", "a Hello naming another node than its token")
+        self.assert_unchanged_and_reported(r"name|token", "a Hello naming another node than its token")
 
     def test_garbage_record_bytes_in_transactions(self):
         c = self.connect()
         self.handshake(c, "fake-publisher")
-        # The node subscribes to us (brief decision 4); then we publish a transaction whose write
+        # The node subscribes to us (every link carries data both ways: docs/replication.md); then we publish a transaction whose write
         # holds bytes no record codec can read.
         c.sock.settimeout(10)
         types = []
@@ -433,7 +442,7 @@ class BadPeerTest(cluster.ClusterTestCase):
         c.send(bytes([TRANSACTIONS]) + string(DB) + varint(1) + entry)
         out = c.outcome()
         self.assert_closed(out, {E_PROTOCOL, 6}, {1002, 1011}, "a Transactions entry with garbage record bytes")
-        self.assert_unchanged_and_logged(r"corrupt|record|decode|invalid|protocol", "garbage record bytes")
+        self.assert_unchanged_and_reported(r"corrupt|record|decode|invalid|protocol", "garbage record bytes")
 
 
 class UnappliableTransactionTest(cluster.ClusterTestCase):

@@ -1,4 +1,4 @@
-"""Databases, tables and attributes (HARPERDB-OPS.md §4).
+"""Databases, tables and attributes (as HarperDB answers them).
 
 Where HarperDB answers 500 for a client error, meshdb answers 400 with the same text, and
 create_attribute on an unknown table is 404 "Table 'dev.nosuch' does not exist".

@@ -1,4 +1,4 @@
-"""Start-up, configuration, authentication basics, shutdown and restart (HARPERDB-OPS.md §1, §7, §9)."""
+"""Start-up, configuration, authentication basics, shutdown and restart (as HarperDB behaves)."""
 
 import json
 import os
@@ -110,6 +110,33 @@ class StartupTest(harness.NodeTestCase):
         self.assertTrue(any(k.lower() in out for k in key_names),
                         "error output must name the key (%s); got:\n%s" % (key_names, node.output_text()))
         return node
+
+    INERT_WARNING = "configuration keys accepted but not acted on: "
+
+    def test_inert_keys_are_named_at_start(self):
+        # TLS keys and replication.securePort are accepted but do nothing yet: the operator is
+        # told so at start, in one warning line naming each key set (the log line is the
+        # behaviour under test). A tls.certificate path that does not exist is not read either.
+        node = self.start_node(["--TLS_CERTIFICATE", "/no/such/cert.pem", "--TLS_PRIVATEKEY", "/no/such/key.pem",
+                                "--REPLICATION_SECUREPORT", "9933"])
+        line = wait_until(lambda: next((l for l in node.log_text().splitlines() if self.INERT_WARNING in l), None),
+                          10, "the inert-keys warning in hdb.log")
+        named = line.split(self.INERT_WARNING, 1)[1].split(" (", 1)[0].split(", ")
+        self.assertEqual(named, ["tls.certificate", "tls.privateKey", "replication.securePort"], line)
+        self.assertIn(self.INERT_WARNING, node.output_text(), "the warning must reach the console too")
+        assert_op(node, {"operation": "user_info"}, 200, {"username": "admin"})
+
+    def test_no_inert_keys_warning_by_default(self):
+        node = self.start_node()
+        self.assertIn("starting meshdb", node.log_text())
+        self.assertNotIn(self.INERT_WARNING, node.log_text())
+
+    def test_unsupported_hash_function_exits_nonzero_naming_key(self):
+        # Passwords are stored as salted SHA-256 only: md5 and argon2id are refused, not ignored.
+        for value in ("md5", "argon2id"):
+            self._expect_start_failure(["--AUTHENTICATION_HASHFUNCTION", value], ["authentication.hashFunction"])
+        node = self.start_node(["--AUTHENTICATION_HASHFUNCTION", "sha256"])
+        assert_op(node, {"operation": "user_info"}, 200, {"username": "admin"})
 
     def test_invalid_port_exits_nonzero_naming_key(self):
         self._expect_start_failure(["--OPERATIONSAPI_NETWORK_PORT", "abc"],

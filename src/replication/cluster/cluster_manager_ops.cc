@@ -235,6 +235,9 @@ json::object ClusterManager::Impl::StatusSync() {
     status["url"] = json::string(it->second.url);
   }
   status["is_enabled"] = true;
+  if (options_.service != nullptr) {
+    for (auto& kv : options_.service->ServiceStatus()) status[kv.key()] = kv.value();
+  }
   return status;
 }
 

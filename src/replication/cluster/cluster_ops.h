@@ -1,5 +1,5 @@
-// The cluster operations of the operations API (HARPERDB-OPS.md §2): request validation with
-// HarperDB's texts, and handlers that hand the validated requests to ClusterManager.
+// The cluster operations of the operations API (as HarperDB 4.7 answers them): request validation
+// with HarperDB's texts, and handlers that hand the validated requests to ClusterManager.
 //
 //   add_node, set_node (alias)          super_user ("addNode")
 //   update_node, set_node_replication   super_user ("updateNode"); adds the node if missing

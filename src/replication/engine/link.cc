@@ -220,6 +220,7 @@ asio::awaitable<void> Link::RunInbound(tcp::socket socket, http::request<http::s
   peer_url_ = remote_address;
   auto refuse = [&](http::status status, std::string reason) -> asio::awaitable<void> {
     log_->warn("refused replication connection from {}: {}", remote_address, reason);
+    service_->NoteLinkError("refused a connection from " + remote_address + ": " + reason);
     http::response<http::string_body> res{status, req.version()};
     res.set(http::field::server, "meshdb");
     res.set(http::field::content_type, "text/plain");
@@ -253,6 +254,7 @@ asio::awaitable<void> Link::RunInbound(tcp::socket socket, http::request<http::s
   auto [aec] = co_await ws_->async_accept(req, kTuple);
   if (aec) {
     log_->warn("replication upgrade from {} failed: {}", remote_address, aec.message());
+    service_->NoteLinkError("upgrade from " + remote_address + " failed: " + aec.message());
     co_return;
   }
   peer_name_ = token_name;  // checked against Hello in RunSession ("" for Basic)
@@ -299,7 +301,11 @@ asio::awaitable<Status> Link::RunSession() {
                    peer_name_.empty() ? peer_url_ : peer_name_, database_,
                    first ? " before Hello" : "", ec.message());
       }
-      if (first) result = Status::Unavailable("connection closed before Hello: " + ec.message());
+      if (first) {
+        result = Status::Unavailable("connection closed before Hello: " + ec.message());
+        service_->NoteLinkError((peer_name_.empty() ? peer_url_ : peer_name_) + " db " + database_ +
+                                ": connection closed before Hello: " + ec.message());
+      }
       break;
     }
     if (closing_) {
@@ -471,6 +477,8 @@ asio::awaitable<void> Link::PingLoop() {
 
 void Link::Fail(ErrorCode code, std::string reason) {
   if (closing_) return;
+  service_->NoteLinkError((peer_name_.empty() ? peer_url_ : peer_name_) + " db " + database_ +
+                          ": " + reason);
   SendMessage(Error{code, reason});
   closing_ = true;
   close_after_flush_ = true;

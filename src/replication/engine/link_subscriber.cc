@@ -58,6 +58,7 @@ void Link::SendSubscribe() {
     SetState(LinkState::kCatchingUp);
     std::lock_guard<std::mutex> lock(slot_->mu);
     slot_->copy_progress = std::make_pair(uint64_t{0}, uint64_t{0});
+    ++slot_->copies_started;
   } else if (auto* t = std::get_if<StartFromTime>(&start)) {
     log_->info("peer {} db {}: starting from time {} (no copy)", peer_name_, database_,
                t->start_time_ms);

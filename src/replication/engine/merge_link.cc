@@ -213,6 +213,12 @@ void Link::FinishMerge(uint64_t records_sent) {
     std::lock_guard<std::mutex> lock(slot_->mu);
     slot_->sent_sequence = merge_last_;
   }
+  {
+    std::lock_guard<std::mutex> lock(slot_->mu);
+    ++slot_->merges_completed;
+    slot_->merge_records_sent += records_sent;
+    slot_->last_merge_ms = NowMs() - merge_started_ms_;
+  }
   log_->info("merge resync of {} with {} done: {} records sent, 0 received ({} ms)", database_,
              peer_name_, records_sent, NowMs() - merge_started_ms_);
   SetState(LinkState::kStreaming);
@@ -298,6 +304,12 @@ void Link::OnMergeEnd(MergeEnd&& m) {
   const uint64_t seq = m.snapshot_sequence;
   ApplyChunk(std::move(end), "finishing the merge", [seq](Link& link) {
     link.merging_ = false;
+    {
+      std::lock_guard<std::mutex> lock(link.slot_->mu);
+      ++link.slot_->merges_completed;
+      link.slot_->merge_records_received += link.merge_received_;
+      link.slot_->last_merge_ms = NowMs() - link.merge_sub_started_ms_;
+    }
     link.log_->info("merge resync of {} with {} done: 0 records sent, {} received ({} ms)",
                     link.database_, link.peer_name_, link.merge_received_,
                     NowMs() - link.merge_sub_started_ms_);

@@ -90,7 +90,7 @@ SubscribeStart ChooseSubscribeStart(const VersionVector& local_vector, uint64_t 
 
 // Of two live connections between the same two nodes for one database, whether to keep the
 // one dialed by `dialer_a` over the one dialed by `dialer_b`: the lower node name dials the
-// keeper (brief §4). Equal dialers: the newer connection (b) wins.
+// keeper (docs/replication.md, Links). Equal dialers: the newer connection (b) wins.
 bool KeepFirstOfDuplicate(std::string_view dialer_a, std::string_view dialer_b);
 
 }  // namespace meshdb::replication

@@ -125,6 +125,15 @@ void ServiceImpl::TrimLoop() {
                     r->log_start);
       }
       for (const auto& peer : r->peers_passed) {
+        {
+          std::lock_guard<std::mutex> plock(mu_);
+          for (auto& entry : peers_) {
+            if (entry->spec.name != peer) continue;
+            std::shared_ptr<Slot> slot = entry->SlotFor(db);
+            std::lock_guard<std::mutex> slot_lock(slot->mu);
+            ++slot->log_trimmed_past;
+          }
+        }
         log_->warn(
             "log of {} trimmed past the position peer {} confirmed (size cap {} bytes): it will "
             "need a merge resync",
@@ -391,7 +400,7 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
       continue;
     }
     if (need_key) {
-      // A node with no cluster key creates one on its first link (node tokens, brief §3).
+      // A node with no cluster key creates one on its first link (node tokens: node_token.h).
       auto keys = EnsureClusterKey(options_.store);
       if (!keys.ok()) log_->warn("cannot create a cluster key: {}", keys.status().ToString());
     }
@@ -416,6 +425,11 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
         log_->warn("peer {} db {}: {}", who, db, st.message());
       }
       logged_failure = true;
+      {
+        std::lock_guard<std::mutex> slot_lock(slot->mu);
+        ++slot->dial_failures;
+        slot->last_dial_error = st.message();
+      }
       backoff = std::min<uint64_t>(backoff * 2, options_.reconnect_max_ms);
     }
     {
@@ -653,12 +667,17 @@ boost::json::array ServiceImpl::ConnectionsStatus() {
       s["database"] = db;
       uint64_t local = 0;
       if (auto l = options_.store->LastSequence(db); l.ok()) local = *l;
+      uint64_t log_start = 0;
+      if (auto snap = options_.store->Read(db); snap.ok()) {
+        if (auto start = (*snap)->LogStart(); start.ok()) log_start = *start;
+      }
       auto it = peer->slots.find(db);
       if (it == peer->slots.end()) {
         s["connected"] = false;
         s["nodes"] = boost::json::array{boost::json::value(peer->spec.name)};
         s["state"] = LinkStateName(LinkState::kIdle);
         s["local_sequence"] = local;
+        s["log_start_sequence"] = log_start;
         sockets.push_back(std::move(s));
         continue;
       }
@@ -693,6 +712,7 @@ boost::json::array ServiceImpl::ConnectionsStatus() {
       s["sent_sequence"] = slot.sent_sequence;
       s["acked_sequence"] = slot.acked_sequence;
       s["local_sequence"] = local;
+      s["log_start_sequence"] = log_start;
       const uint64_t behind = local > slot.acked_sequence ? local - slot.acked_sequence : 0;
       s["records_behind"] = behind;
       s["ms_behind"] = behind == 0 || slot.last_ack_ms == 0 ? 0 : now - slot.last_ack_ms;
@@ -706,10 +726,40 @@ boost::json::array ServiceImpl::ConnectionsStatus() {
       }
       s["copies_completed"] = slot.copies_completed;
       s["copied_records"] = slot.copied_records;
+      s["copies_started"] = slot.copies_started;
+      s["merges_completed"] = slot.merges_completed;
+      s["merge_records_sent"] = slot.merge_records_sent;
+      s["merge_records_received"] = slot.merge_records_received;
+      s["last_merge_ms"] = slot.last_merge_ms;
+      s["log_trimmed_past"] = slot.log_trimmed_past;
+      s["dial_failures"] = slot.dial_failures;
+      if (slot.last_dial_error.empty()) {
+        s["last_dial_error"] = nullptr;
+      } else {
+        s["last_dial_error"] = slot.last_dial_error;
+      }
       sockets.push_back(std::move(s));
     }
     conn["database_sockets"] = std::move(sockets);
     out.push_back(std::move(conn));
+  }
+  return out;
+}
+
+void ServiceImpl::NoteLinkError(const std::string& what) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++link_errors_;
+  last_link_error_ = what;
+}
+
+boost::json::object ServiceImpl::ServiceStatus() {
+  std::lock_guard<std::mutex> lock(mu_);
+  boost::json::object out;
+  out["link_errors"] = link_errors_;
+  if (last_link_error_.empty()) {
+    out["last_link_error"] = nullptr;
+  } else {
+    out["last_link_error"] = last_link_error_;
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -113,8 +114,12 @@ class ReplicationService {
   // Inbound WebSocket upgrades on /replication (hand to net::HttpServerOptions).
   virtual net::UpgradeHandler* upgrade_handler() = 0;
 
-  // cluster_status's `connections` array (HARPERDB-OPS.md §2.3 plus positions and lag).
+  // cluster_status's `connections` array (HarperDB's fields plus positions and lag;
+  // docs/replication.md).
   virtual boost::json::array ConnectionsStatus() = 0;
+  // cluster_status's node-wide replication counters (link_errors, last_link_error;
+  // docs/replication.md). Empty by default.
+  virtual boost::json::object ServiceStatus() { return {}; }
 
   // cluster_verify: asks every peer with a live link for `database` for its table hashes
   // (`table` "" = every replicated table). `done` runs once, on a service thread, within

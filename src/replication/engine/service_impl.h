@@ -78,6 +78,16 @@ struct Slot {
   uint64_t apply_error_sequence = 0;
   uint64_t copies_completed = 0;  // initial copies from this peer completed since start
   uint64_t copied_records = 0;    // records applied from initial copies of this peer since start
+
+  // More counters for cluster_status, all since start (docs/replication.md).
+  uint64_t copies_started = 0;          // initial copies from this peer begun
+  uint64_t merges_completed = 0;        // merge resyncs with this peer finished (any side)
+  uint64_t merge_records_sent = 0;      // records those merges sent to the peer
+  uint64_t merge_records_received = 0;  // records those merges received from the peer
+  uint64_t last_merge_ms = 0;           // how long the latest merge took
+  uint64_t log_trimmed_past = 0;        // trims of our log past the position it confirmed
+  uint64_t dial_failures = 0;           // our dials to the peer that failed or were refused
+  std::string last_dial_error;          // why the latest of them failed ("" before the first)
 };
 
 // Sets slot->state and logs "peer P db D: Old -> New" when it changed.
@@ -311,6 +321,7 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   void SetRemovedNodes(std::vector<std::string> names) override;
   net::UpgradeHandler* upgrade_handler() override { return this; }
   boost::json::array ConnectionsStatus() override;
+  boost::json::object ServiceStatus() override;
   void VerifyPeers(const std::string& database, const std::string& table,
                    std::function<void(std::vector<PeerVerifyResult>)> done) override;
   void Probe(const std::string& url, const std::string& authorization,
@@ -356,6 +367,10 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   void BeginStoreCall() { inflight_store_calls_.fetch_add(1); }
   void EndStoreCall() { inflight_store_calls_.fetch_sub(1); }
   bool stopping() const { return stopping_.load(); }
+  // A replication connection refused, or a link closed with an Error to the peer (bad
+  // credentials, a removed node, a bad frame or Hello, a failed apply): counted, and the
+  // latest reason kept, for cluster_status (link_errors, last_link_error).
+  void NoteLinkError(const std::string& what);
 
  private:
   asio::awaitable<void> DialLoop(std::shared_ptr<PeerEntry> peer, std::string db, Strand strand);
@@ -388,6 +403,8 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   std::vector<std::thread> copy_threads_;                                       // GUARDED_BY(mu_)
   std::vector<std::weak_ptr<Link>> copy_links_;                                 // GUARDED_BY(mu_)
   bool key_ensured_ = false;                                                    // GUARDED_BY(mu_)
+  uint64_t link_errors_ = 0;                                                    // GUARDED_BY(mu_)
+  std::string last_link_error_;                                                 // GUARDED_BY(mu_)
   // Per database: the link copying it now (compared, never dereferenced), the links waiting
   // for that copy, and the last attempt that failed (for the log).
   struct InitialCopy {

@@ -1,5 +1,6 @@
-// The meshdb replication wire protocol, version 1: everything the replication engine needs
-// to speak it, without sockets. docs/protocol.md is the specification.
+// The meshdb replication wire protocol, version 2 (kProtocolVersion in message.h; the
+// WebSocket subprotocol name stays meshdb-replication-v1): everything the replication
+// engine needs to speak it, without sockets. docs/protocol.md is the specification.
 //
 //   message.h         message structs, Message variant, constants, NodeIdForName,
 //                     CheckPeerHello

@@ -2,8 +2,8 @@
 //
 // Every transaction carries (origin node id, origin sequence); origin sequences are dense
 // and start at 1 on each origin. A node that has applied (o, s) has applied every (o, s')
-// with s' <= s, so the vector describes exactly what a node holds and what it lacks
-// (DESIGN.md §4). Subscribe and CopyBegin carry one (docs/protocol.md).
+// with s' <= s, so the vector describes exactly what a node holds and what it lacks.
+// Subscribe and CopyBegin carry one (docs/protocol.md).
 //
 // Canonical form: origins with sequence 0 are never stored, and the wire form lists
 // entries in ascending origin order, so equal vectors encode to equal bytes.

@@ -228,6 +228,34 @@ TEST_F(ConfigTest, ValuesAreCast) {
   EXPECT_EQ(json::serialize(config->settings().replication_databases), R"(["dev"])");
 }
 
+TEST_F(ConfigTest, InertKeysAreReportedOnlyWhenSet) {
+  // The generated defaults (null, true) leave nothing to report.
+  Result<Config> plain = LoadWith({});
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_TRUE(plain->InertKeysSet().empty());
+
+  Result<Config> config = LoadWith({}, {{"TLS_CERTIFICATE", "/no/such/cert.pem"},
+                                        {"REPLICATION_SECUREPORT", "9933"},
+                                        {"REPLICATION_ENABLEROOTCAS", "false"},
+                                        {"LOGGING_STDSTREAMS", "true"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->InertKeysSet(),
+            (std::vector<std::string>{"tls.certificate", "replication.securePort",
+                                      "replication.enableRootCAs"}));
+}
+
+TEST_F(ConfigTest, OnlySha256IsAcceptedAsHashFunction) {
+  Result<Config> sha = LoadWith({}, {{"AUTHENTICATION_HASHFUNCTION", "sha256"}});
+  EXPECT_TRUE(sha.ok()) << sha.status().ToString();
+  for (const char* other : {"md5", "argon2id", "bcrypt"}) {
+    Result<Config> config = LoadWith({}, {{"AUTHENTICATION_HASHFUNCTION", other}});
+    ASSERT_FALSE(config.ok()) << other;
+    EXPECT_EQ(config.status().message(),
+              "'authentication.hashFunction' must be one of [sha256]: meshdb stores passwords as "
+              "salted SHA-256 only (md5 and argon2id are not supported)");
+  }
+}
+
 TEST_F(ConfigTest, JsonRoutesFromEnv) {
   Result<Config> config = LoadWith(
       {{"REPLICATION_ROUTES", R"([{"hostname":"127.0.0.1","port":19933},"127.0.0.9:19999"])"}});
