@@ -192,13 +192,12 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
     }
     case KeyKind::kHashFunction:
       if (v.is_null()) return Status::Ok();
-      // Passwords are stored and verified as salted SHA-256 only (security/password.h).
-      // HarperDB's md5 and argon2id are refused rather than accepted and ignored.
-      if (v.is_string() && v.get_string() == "sha256") return Status::Ok();
-      return Status::InvalidArgument(
-          "'" + key +
-          "' must be one of [sha256]: meshdb stores passwords as salted SHA-256 only (md5 and "
-          "argon2id are not supported)");
+      // The three functions of security/password.h, as HarperDB names them.
+      if (v.is_string() &&
+          (v.get_string() == "md5" || v.get_string() == "sha256" || v.get_string() == "argon2id")) {
+        return Status::Ok();
+      }
+      return Status::InvalidArgument("'" + key + "' must be one of [md5, sha256, argon2id]");
     case KeyKind::kRoutes:
       return CheckRoutes(key, v);
     case KeyKind::kDatabases:

@@ -244,15 +244,18 @@ TEST_F(ConfigTest, InertKeysAreReportedOnlyWhenSet) {
                                       "replication.enableRootCAs"}));
 }
 
-TEST_F(ConfigTest, OnlySha256IsAcceptedAsHashFunction) {
-  Result<Config> sha = LoadWith({}, {{"AUTHENTICATION_HASHFUNCTION", "sha256"}});
-  EXPECT_TRUE(sha.ok()) << sha.status().ToString();
-  for (const char* other : {"md5", "argon2id", "bcrypt"}) {
+TEST_F(ConfigTest, HashFunctionIsOneOfThree) {
+  for (const char* name : {"md5", "sha256", "argon2id"}) {
+    Result<Config> config = LoadWith({}, {{"AUTHENTICATION_HASHFUNCTION", name}});
+    ASSERT_TRUE(config.ok()) << config.status().ToString();
+    EXPECT_EQ(config->settings().hash_function, name);
+  }
+  EXPECT_EQ(LoadWith({}, {})->settings().hash_function, "sha256");
+  for (const char* other : {"bcrypt", "SHA256", ""}) {
     Result<Config> config = LoadWith({}, {{"AUTHENTICATION_HASHFUNCTION", other}});
     ASSERT_FALSE(config.ok()) << other;
     EXPECT_EQ(config.status().message(),
-              "'authentication.hashFunction' must be one of [sha256]: meshdb stores passwords as "
-              "salted SHA-256 only (md5 and argon2id are not supported)");
+              "'authentication.hashFunction' must be one of [md5, sha256, argon2id]");
   }
 }
 
