@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "ops/auth.h"
 #include "security/token_signer.h"
 #include "storage/store.h"
@@ -114,9 +115,9 @@ class AuthImpl final : public Auth {
     std::chrono::steady_clock::time_point expires;
   };
   static constexpr size_t kMaxCacheEntries = 1024;
-  std::mutex mu_;
-  // Successful Basic authentications by Authorization header value. Protected by mu_.
-  std::unordered_map<std::string, CacheEntry> cache_;
+  common::Mutex mu_;
+  // Successful Basic authentications by Authorization header value.
+  std::unordered_map<std::string, CacheEntry> cache_ GUARDED_BY(mu_);
 };
 
 }  // namespace meshdb::ops
