@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <cassert>
 #include <chrono>
 #include <ctime>
 #include <random>
@@ -399,6 +400,8 @@ std::string ServiceImpl::DialAuthorization(const PeerSpec& spec) {
 #endif
 asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std::string db,
                                             Strand strand) {
+  // Spawned on `strand` (StartDialerLocked); every co_await below resumes there.
+  assert(strand.running_in_this_thread() && "DialLoop runs on its strand");
   asio::steady_timer timer(strand);
   std::mt19937_64 rng(std::random_device{}());
   uint64_t backoff = options_.reconnect_min_ms;

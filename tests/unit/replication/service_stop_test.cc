@@ -7,6 +7,7 @@
 #include <future>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "replication/engine/service_impl.h"
 #include "storage/store.h"
@@ -64,6 +65,20 @@ TEST_F(ServiceStopTest, StopWaitsForAStoreCallAndReturnsWhenItEnds) {
   ASSERT_EQ(std::future_status::ready, stopped.wait_for(5s));
   // Woken by the call's end, well before Stop's 5 s deadline for store calls.
   EXPECT_LT(Clock::now() - ended, 1s);
+}
+
+// Dial loops (one per database, each on its strand) retrying an unreachable peer end with Stop.
+TEST_F(ServiceStopTest, StopWithDialLoopsRetryingIsPrompt) {
+  ServiceImpl service(Options());
+  PeerSpec peer;
+  peer.name = "nobody";
+  peer.url = "ws://127.0.0.1:1";  // refused at once
+  service.SetPeers({peer});
+  service.Start();
+  std::this_thread::sleep_for(300ms);  // a few dial attempts and backoffs
+  const auto start = Clock::now();
+  service.Stop();
+  EXPECT_LT(Clock::now() - start, 2s);
 }
 
 }  // namespace
