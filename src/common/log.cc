@@ -6,19 +6,25 @@
 #include <mutex>
 #include <vector>
 
+#include "common/thread_annotations.h"
+
 namespace meshdb::log {
+
+using common::Mutex;
+using common::MutexLock;
 
 namespace {
 struct State {
-  std::mutex mu;
-  std::vector<spdlog::sink_ptr> sinks;  // Protected by mu.
-  std::string node_name = "-";          // Protected by mu.
-  spdlog::level::level_enum level = spdlog::level::info;
+  Mutex mu;
+  std::vector<spdlog::sink_ptr> sinks GUARDED_BY(mu);
+  std::string node_name GUARDED_BY(mu) = "-";
+  spdlog::level::level_enum level GUARDED_BY(mu) = spdlog::level::info;
 };
 
 State& GetState() {
   static State* state = [] {
     auto* s = new State();
+    MutexLock lock(s->mu);  // not shared yet; the lock is for the analysis
     s->sinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());
     return s;
   }();
@@ -41,7 +47,7 @@ spdlog::level::level_enum ParseLevel(std::string_view level) {
 
 void Init(std::string_view node_name, std::string_view level, const std::string& file_path) {
   State& s = GetState();
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   s.node_name = std::string(node_name);
   s.level = ParseLevel(level);
   s.sinks.clear();
@@ -53,10 +59,13 @@ void Init(std::string_view node_name, std::string_view level, const std::string&
       // The stderr sink still works; the caller checks the log directory separately.
     }
   }
-  spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& logger) {
-    logger->sinks() = s.sinks;
-    logger->set_pattern(PatternFor(s.node_name));
-    logger->set_level(s.level);
+  // apply_all runs the lambda here, under the lock; the analysis cannot see into it, so the
+  // guarded fields are read out first.
+  spdlog::apply_all([sinks = s.sinks, pattern = PatternFor(s.node_name),
+                     level = s.level](const std::shared_ptr<spdlog::logger>& logger) {
+    logger->sinks() = sinks;
+    logger->set_pattern(pattern);
+    logger->set_level(level);
     logger->flush_on(spdlog::level::info);
   });
 }
@@ -65,7 +74,7 @@ std::shared_ptr<spdlog::logger> For(std::string_view subsystem) {
   std::string name(subsystem);
   if (auto existing = spdlog::get(name)) return existing;
   State& s = GetState();
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   if (auto existing = spdlog::get(name)) return existing;
   auto logger = std::make_shared<spdlog::logger>(name, s.sinks.begin(), s.sinks.end());
   logger->set_pattern(PatternFor(s.node_name));

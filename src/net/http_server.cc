@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/thread_annotations.h"
 #include "net/http_handler.h"
 #include "net/upgrade_handler.h"
 #include "ops/operations.h"
@@ -59,8 +60,8 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // After Stop() closes it, a late completion is leaked instead of run or destroyed: destroying
 // it would destroy a coroutine frame (and its socket) after its io_context is gone.
 struct CompletionGate {
-  std::mutex mu;
-  bool open = true;  // GUARDED_BY(mu)
+  common::Mutex mu;
+  bool open GUARDED_BY(mu) = true;
 };
 
 // co_await AsyncExecute(...) -> ops::OpResult, resumed on the awaiting coroutine's executor
@@ -74,7 +75,7 @@ auto AsyncExecute(ops::Operations* ops, ops::OpRequest request,
         // Operations::Done is a std::function, so the move-only handler is shared.
         auto shared = std::make_shared<Handler>(std::move(handler));
         ops->Execute(std::move(request), [shared, gate](ops::OpResult result) {
-          std::lock_guard<std::mutex> lock(gate->mu);
+          common::MutexLock lock(gate->mu);
           if (!gate->open) {
             new Handler(std::move(*shared));  // deliberately leaked, see CompletionGate
             return;
@@ -141,10 +142,10 @@ class ServerImpl final : public HttpServer {
 
  private:
   asio::awaitable<void> AcceptLoop();
-  bool Register(const std::shared_ptr<Session>& session);
-  void Unregister(Session* session);
-  std::vector<std::shared_ptr<Session>> LiveSessions();
-  void WaitForSessions(std::chrono::seconds timeout);
+  bool Register(const std::shared_ptr<Session>& session) EXCLUDES(mu_);
+  void Unregister(Session* session) EXCLUDES(mu_);
+  std::vector<std::shared_ptr<Session>> LiveSessions() EXCLUDES(mu_);
+  void WaitForSessions(std::chrono::seconds timeout) EXCLUDES(mu_);
 
   // Constant after construction.
   const HttpServerOptions options_;
@@ -153,10 +154,10 @@ class ServerImpl final : public HttpServer {
   const std::shared_ptr<CompletionGate> gate_ = std::make_shared<CompletionGate>();
   int port_ = 0;
 
-  std::mutex mu_;
-  std::condition_variable sessions_changed_;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;  // GUARDED_BY(mu_)
-  bool stopped_ = false;                                           // GUARDED_BY(mu_)
+  common::Mutex mu_;
+  std::condition_variable_any sessions_changed_;  // sessions_ became empty
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_ GUARDED_BY(mu_);
+  bool stopped_ GUARDED_BY(mu_) = false;
   std::atomic<bool> restart_signalled_{false};
 
   // The io_context is declared before everything that uses it and destroyed after them.
@@ -381,20 +382,20 @@ asio::awaitable<void> ServerImpl::AcceptLoop() {
 }
 
 bool ServerImpl::Register(const std::shared_ptr<Session>& session) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   if (stopped_) return false;
   sessions_.emplace(session.get(), session);
   return true;
 }
 
 void ServerImpl::Unregister(Session* session) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   sessions_.erase(session);
   if (sessions_.empty()) sessions_changed_.notify_all();
 }
 
 std::vector<std::shared_ptr<Session>> ServerImpl::LiveSessions() {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   std::vector<std::shared_ptr<Session>> live;
   live.reserve(sessions_.size());
   for (auto& [ptr, weak] : sessions_) {
@@ -404,8 +405,8 @@ std::vector<std::shared_ptr<Session>> ServerImpl::LiveSessions() {
 }
 
 void ServerImpl::WaitForSessions(std::chrono::seconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  sessions_changed_.wait_for(lock, timeout, [this] { return sessions_.empty(); });
+  common::MutexLock lock(mu_);
+  sessions_changed_.wait_for(lock, timeout, [this]() REQUIRES(mu_) { return sessions_.empty(); });
 }
 
 void ServerImpl::OnRestartReplied() {
@@ -415,7 +416,7 @@ void ServerImpl::OnRestartReplied() {
 
 void ServerImpl::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(mu_);
     if (stopped_) return;
     stopped_ = true;
   }
@@ -437,7 +438,7 @@ void ServerImpl::Stop() {
   ioc_.stop();
   for (auto& thread : threads_) thread.join();
   threads_.clear();
-  std::lock_guard<std::mutex> lock(gate_->mu);
+  common::MutexLock lock(gate_->mu);
   gate_->open = false;
 }
 

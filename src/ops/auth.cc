@@ -344,7 +344,7 @@ Result<Caller> AuthImpl::Authenticate(const std::string& authorization,
   uint64_t ttl_ms = CacheTtlMs();
   auto now = std::chrono::steady_clock::now();
   if (ttl_ms > 0) {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(mu_);
     auto it = cache_.find(authorization);
     if (it != cache_.end()) {
       if (it->second.expires > now) return it->second.caller;
@@ -357,7 +357,7 @@ Result<Caller> AuthImpl::Authenticate(const std::string& authorization,
   if (colon == std::string::npos) return Status::Unauthenticated(kLoginFailed);
   Result<Caller> caller = LoginWithPassword(decoded.substr(0, colon), decoded.substr(colon + 1));
   if (caller.ok() && ttl_ms > 0) {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(mu_);
     // Bounded: when full, start over rather than track recency (entries are cheap to redo).
     if (cache_.size() >= kMaxCacheEntries) cache_.clear();
     cache_[authorization] = CacheEntry{*caller, now + std::chrono::milliseconds(ttl_ms)};
@@ -366,7 +366,7 @@ Result<Caller> AuthImpl::Authenticate(const std::string& authorization,
 }
 
 void AuthImpl::Invalidate() {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   cache_.clear();
 }
 

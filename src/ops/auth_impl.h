@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "ops/auth.h"
 #include "security/password.h"
 #include "security/token_signer.h"
@@ -121,9 +122,9 @@ class AuthImpl final : public Auth {
     std::chrono::steady_clock::time_point expires;
   };
   static constexpr size_t kMaxCacheEntries = 1024;
-  std::mutex mu_;
-  // Successful Basic authentications by Authorization header value. Protected by mu_.
-  std::unordered_map<std::string, CacheEntry> cache_;
+  common::Mutex mu_;
+  // Successful Basic authentications by Authorization header value.
+  std::unordered_map<std::string, CacheEntry> cache_ GUARDED_BY(mu_);
 };
 
 }  // namespace meshdb::ops

@@ -14,7 +14,7 @@ ShutdownWaiter::ShutdownWaiter() {
 
 ShutdownWaiter::~ShutdownWaiter() {
   {
-    std::lock_guard lock(mu_);
+    common::MutexLock lock(mu_);
     stopping_ = true;
   }
   // The signal thread may still sit in sigwait (restart path): a SIGTERM aimed at that thread
@@ -35,7 +35,7 @@ void ShutdownWaiter::SignalLoop() {
   int sig = 0;
   while (sigwait(&signals_, &sig) != 0) {
   }
-  std::lock_guard lock(mu_);
+  common::MutexLock lock(mu_);
   if (stopping_ || done_) return;
   done_ = true;
   reason_ = Reason::kSignal;
@@ -44,7 +44,7 @@ void ShutdownWaiter::SignalLoop() {
 }
 
 void ShutdownWaiter::RequestRestart() {
-  std::lock_guard lock(mu_);
+  common::MutexLock lock(mu_);
   if (done_) return;
   done_ = true;
   reason_ = Reason::kRestart;
@@ -52,13 +52,13 @@ void ShutdownWaiter::RequestRestart() {
 }
 
 ShutdownWaiter::Reason ShutdownWaiter::Wait() {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [this] { return done_; });
+  common::MutexLock lock(mu_);
+  cv_.wait(lock, [this]() REQUIRES(mu_) { return done_; });
   return reason_;
 }
 
 int ShutdownWaiter::signal_number() const {
-  std::lock_guard lock(mu_);
+  common::MutexLock lock(mu_);
   return signal_number_;
 }
 

@@ -14,6 +14,8 @@
 #include <mutex>
 #include <thread>
 
+#include "common/thread_annotations.h"
+
 namespace meshdb::server {
 
 class ShutdownWaiter {
@@ -39,13 +41,13 @@ class ShutdownWaiter {
 
   sigset_t signals_;
   sigset_t old_mask_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;                // Protected by mu_.
-  bool stopping_ = false;            // Protected by mu_. Set by the destructor.
-  Reason reason_ = Reason::kSignal;  // Protected by mu_.
-  int signal_number_ = 0;            // Protected by mu_.
-  std::thread thread_;               // Started last, joined by the destructor.
+  mutable common::Mutex mu_;
+  std::condition_variable_any cv_;  // done_ was set
+  bool done_ GUARDED_BY(mu_) = false;
+  bool stopping_ GUARDED_BY(mu_) = false;  // set by the destructor
+  Reason reason_ GUARDED_BY(mu_) = Reason::kSignal;
+  int signal_number_ GUARDED_BY(mu_) = 0;
+  std::thread thread_;  // Started last, joined by the destructor.
 };
 
 }  // namespace meshdb::server

@@ -19,6 +19,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "common/thread_annotations.h"
 #include "storage/lmdb_handles.h"
 #include "storage/store.h"
 
@@ -78,18 +79,25 @@ struct Database {
   std::atomic<bool> dropped{false};
 
   // Peer -> highest of our log sequences it confirmed (loaded from meta at open, raised by
-  // NotePeerConfirmed, persisted by TrimLog). GUARDED_BY(confirmed_mu)
-  std::mutex confirmed_mu;
-  std::map<std::string, uint64_t> confirmed;
+  // NotePeerConfirmed, persisted by TrimLog).
+  common::Mutex confirmed_mu;
+  std::map<std::string, uint64_t> confirmed GUARDED_BY(confirmed_mu);
 
-  mutable std::shared_mutex mu;
-  // Protected by mu (writer thread: mutates under a unique lock; may read without one).
-  std::map<std::string, std::shared_ptr<const TableState>> tables;
+  mutable common::SharedMutex mu;
+  // The writer thread mutates it under a unique lock and may read it without one
+  // (WriterTables); other threads read under a shared lock.
+  std::map<std::string, std::shared_ptr<const TableState>> tables GUARDED_BY(mu);
 
   std::shared_ptr<const TableState> FindTable(const std::string& table) const {
-    std::shared_lock lock(mu);
+    common::ReaderMutexLock lock(mu);
     auto it = tables.find(table);
     return it == tables.end() ? nullptr : it->second;
+  }
+  // Writer thread only (or before the database is shared): no lock, since only the writer
+  // changes `tables`. The analysis cannot see thread identity, hence the opt-out.
+  const std::map<std::string, std::shared_ptr<const TableState>>& WriterTables() const
+      NO_THREAD_SAFETY_ANALYSIS {
+    return tables;
   }
 };
 

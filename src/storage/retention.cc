@@ -61,7 +61,7 @@ void StoreImpl::NotePeerConfirmed(const std::string& database, const std::string
   if (!db || peer_name.empty()) return;
   bool is_new = false;
   {
-    std::lock_guard lock(db->confirmed_mu);
+    common::MutexLock lock(db->confirmed_mu);
     auto [it, inserted] = db->confirmed.try_emplace(peer_name, sequence);
     is_new = inserted;
     it->second = std::max(it->second, sequence);
@@ -73,7 +73,7 @@ void StoreImpl::NotePeerConfirmed(const std::string& database, const std::string
   item.task = [db, peer_name] {
     uint64_t seq = 0;
     {
-      std::lock_guard lock(db->confirmed_mu);
+      common::MutexLock lock(db->confirmed_mu);
       seq = db->confirmed[peer_name];
     }
     auto txn = WriteTxn::Begin(db->env.get());
@@ -85,7 +85,7 @@ void StoreImpl::NotePeerConfirmed(const std::string& database, const std::string
     (void)txn->Commit();
   };
   {
-    std::lock_guard lock(queue_mu_);
+    common::MutexLock lock(queue_mu_);
     if (stopping_) return;
     queue_.push_back(std::move(item));
   }
@@ -97,7 +97,7 @@ void StoreImpl::ForgetPeer(const std::string& database, const std::string& peer_
   if (!db) return;
   bool was_confirmed = false;
   {
-    std::lock_guard lock(db->confirmed_mu);
+    common::MutexLock lock(db->confirmed_mu);
     was_confirmed = db->confirmed.erase(peer_name) > 0;
   }
   // The subscription view ("view:<peer>") goes whether or not a position was known.
@@ -107,7 +107,7 @@ void StoreImpl::ForgetPeer(const std::string& database, const std::string& peer_
     if (!txn.ok() || db->dropped.load()) return;
     bool known_again = false;
     {
-      std::lock_guard lock(db->confirmed_mu);
+      common::MutexLock lock(db->confirmed_mu);
       known_again = db->confirmed.contains(peer_name);
     }
     std::vector<std::string> keys = {MetaViewKey(peer_name)};
@@ -122,7 +122,7 @@ void StoreImpl::ForgetPeer(const std::string& database, const std::string& peer_
     (void)txn->Commit();
   };
   {
-    std::lock_guard lock(queue_mu_);
+    common::MutexLock lock(queue_mu_);
     if (stopping_) return;
     queue_.push_back(std::move(item));
   }
@@ -133,7 +133,7 @@ Result<std::map<std::string, uint64_t>> StoreImpl::PeerConfirmedPositions(
     const std::string& database) const {
   auto db = FindDatabase(database);
   if (!db) return Status::NotFound(DatabaseNotFound(database));
-  std::lock_guard lock(db->confirmed_mu);
+  common::MutexLock lock(db->confirmed_mu);
   return db->confirmed;
 }
 
@@ -150,9 +150,10 @@ Result<TrimResult> StoreImpl::TrimLog(const std::string& database, const Retenti
 }
 
 Result<TrimResult> StoreImpl::DoTrimLog(Database& db, const RetentionPolicy& policy) {
+  AssertOnWriterThread();
   std::map<std::string, uint64_t> confirmed;
   {
-    std::lock_guard lock(db.confirmed_mu);
+    common::MutexLock lock(db.confirmed_mu);
     confirmed = db.confirmed;
   }
   uint64_t min_confirmed = std::numeric_limits<uint64_t>::max();
@@ -226,7 +227,7 @@ Result<TrimResult> StoreImpl::DoTrimLog(Database& db, const RetentionPolicy& pol
     if (horizon > 0) {
       std::vector<MDB_dbi> dbis;
       {
-        std::shared_lock lock(db.mu);
+        common::ReaderMutexLock lock(db.mu);
         for (const auto& [name, t] : db.tables) dbis.push_back(t->records_dbi);
       }
       for (MDB_dbi dbi : dbis) {

@@ -36,7 +36,7 @@ StoreImpl::StoreImpl(const StoreOptions& options) : options_(options) {}
 
 StoreImpl::~StoreImpl() {
   {
-    std::lock_guard lock(queue_mu_);
+    common::MutexLock lock(queue_mu_);
     stopping_ = true;
   }
   queue_cv_.notify_all();
@@ -55,6 +55,7 @@ Status StoreImpl::Init() {
     ASSIGN_OR_RETURN(auto db, OpenDatabase(name));
     // Local writes must order after every version stored, even if the wall clock went back.
     clock_.Observe(db->max_version);
+    common::WriterMutexLock lock(mu_);  // no other thread yet; the lock is for the analysis
     databases_.emplace(name, std::move(db));
   }
   if (ec) return Status::IOError("list " + options_.database_dir + ": " + ec.message());
@@ -96,6 +97,7 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
       } else if (key == kMetaMaxVersion && v.mv_size == 8) {
         db->max_version = GetU64(static_cast<const char*>(v.mv_data));
       } else if (key.starts_with(kMetaConfirmedPrefix) && v.mv_size == 8) {
+        common::MutexLock lock(db->confirmed_mu);  // not shared yet; for the analysis
         db->confirmed[std::string(key.substr(kMetaConfirmedPrefix.size()))] =
             GetU64(static_cast<const char*>(v.mv_data));
       }
@@ -123,6 +125,7 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
       DecodeTableStats(it->second, &count, &updated);
     state->record_count = count;
     state->last_updated_ms = updated;
+    common::WriterMutexLock lock(db->mu);  // not shared yet; the lock is for the analysis
     db->tables.emplace(table, std::move(state));
   }
   RETURN_IF_ERROR(txn.Commit());
@@ -130,18 +133,30 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
 }
 
 std::shared_ptr<Database> StoreImpl::FindDatabase(const std::string& database) const {
-  std::shared_lock lock(mu_);
+  common::ReaderMutexLock lock(mu_);
   auto it = databases_.find(database);
   return it == databases_.end() ? nullptr : it->second;
 }
 
 // --- Schema -------------------------------------------------------------------------------
 
+Status StoreImpl::RefuseOnWriterThread(const char* what) const {
+  // Store::Write (or a schema call) from a WriteCallback, commit listener or schema task
+  // would queue behind the very callback the writer is running and wait forever. A server
+  // keeps serving: the caller gets an error it can log and the writer goes on.
+  std::string message = std::string("storage: ") + what +
+                        " called on the storage writer thread (from a writer callback or commit "
+                        "listener): it would wait for itself; use the async form";
+  log::For("storage")->error("{}", message);
+  return Status::Internal(std::move(message));
+}
+
 Status StoreImpl::RunOnWriter(std::function<Status()> fn) {
+  if (OnWriterThread()) return RefuseOnWriterThread("a schema call");
   auto promise = std::make_shared<std::promise<Status>>();
   auto future = promise->get_future();
   {
-    std::lock_guard lock(queue_mu_);
+    common::MutexLock lock(queue_mu_);
     if (stopping_) return Status::Unavailable("store is closing");
     PendingWrite item;
     item.task = [fn = std::move(fn), promise] { promise->set_value(fn()); };
@@ -178,19 +193,21 @@ Status StoreImpl::CreateAttribute(const std::string& database, const std::string
 }
 
 Result<std::shared_ptr<Database>> StoreImpl::DoCreateDatabase(const std::string& database) {
+  AssertOnWriterThread();
   if (!ValidDatabaseName(database)) {
     return Status::InvalidArgument("'database' names cannot include backticks or forward slashes");
   }
   ASSIGN_OR_RETURN(auto db, OpenDatabase(database));
-  std::unique_lock lock(mu_);
+  common::WriterMutexLock lock(mu_);
   databases_[database] = db;
   return db;
 }
 
 Status StoreImpl::DoDropDatabase(const std::string& database) {
+  AssertOnWriterThread();
   std::shared_ptr<Database> db;
   {
-    std::unique_lock lock(mu_);
+    common::WriterMutexLock lock(mu_);
     auto it = databases_.find(database);
     if (it == databases_.end()) return Status::NotFound(DatabaseNotFound(database));
     db = std::move(it->second);
@@ -206,11 +223,12 @@ Status StoreImpl::DoDropDatabase(const std::string& database) {
 }
 
 Status StoreImpl::DoCreateTable(const TableDef& in) {
+  AssertOnWriterThread();
   std::shared_ptr<Database> db = FindDatabase(in.database);
   if (!db) {
     ASSIGN_OR_RETURN(db, DoCreateDatabase(in.database));
   }
-  if (db->tables.count(in.name) != 0) {
+  if (db->WriterTables().count(in.name) != 0) {
     return Status::Conflict("Table '" + in.name + "' already exists in '" + in.database + "'");
   }
   if (in.name.empty() || in.primary_key.empty()) {
@@ -234,7 +252,7 @@ Status StoreImpl::DoCreateTable(const TableDef& in) {
   RETURN_IF_ERROR(BumpSchemaVersion(txn.get(), *db, &schema_version));
   RETURN_IF_ERROR(txn.Commit());
   {
-    std::unique_lock lock(db->mu);
+    common::WriterMutexLock lock(db->mu);
     db->tables[def.name] = std::move(state);
   }
   db->schema_version.store(schema_version);
@@ -243,10 +261,11 @@ Status StoreImpl::DoCreateTable(const TableDef& in) {
 }
 
 Status StoreImpl::DoDropTable(const std::string& database, const std::string& table) {
+  AssertOnWriterThread();
   std::shared_ptr<Database> db = FindDatabase(database);
   if (!db) return Status::NotFound(DatabaseNotFound(database));
-  auto it = db->tables.find(table);
-  if (it == db->tables.end()) return Status::NotFound(TableNotFound(database, table));
+  auto it = db->WriterTables().find(table);
+  if (it == db->WriterTables().end()) return Status::NotFound(TableNotFound(database, table));
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
   // Empty the sub-dbs but keep their handles open (del = 0): a snapshot that looked the
   // table up before the drop keeps reading its own consistent view through them. The empty
@@ -264,7 +283,7 @@ Status StoreImpl::DoDropTable(const std::string& database, const std::string& ta
   RETURN_IF_ERROR(BumpSchemaVersion(txn.get(), *db, &schema_version));
   RETURN_IF_ERROR(txn.Commit());
   {
-    std::unique_lock lock(db->mu);
+    common::WriterMutexLock lock(db->mu);
     db->tables.erase(table);
   }
   db->schema_version.store(schema_version);
@@ -276,8 +295,8 @@ Status StoreImpl::DoCreateAttribute(const std::string& database, const std::stri
                                     const AttributeDef& attribute) {
   std::shared_ptr<Database> db = FindDatabase(database);
   if (!db) return Status::NotFound(DatabaseNotFound(database));
-  auto it = db->tables.find(table);
-  if (it == db->tables.end()) return Status::NotFound(TableNotFound(database, table));
+  auto it = db->WriterTables().find(table);
+  if (it == db->WriterTables().end()) return Status::NotFound(TableNotFound(database, table));
   if (it->second->Find(attribute.name) != nullptr) {
     return Status::Conflict("attribute '" + attribute.name + "' already exists in " + database +
                             "." + table);
@@ -292,8 +311,8 @@ Status StoreImpl::DoCreateAttribute(const std::string& database, const std::stri
   RETURN_IF_ERROR(BumpSchemaVersion(txn.get(), *db, &schema_version));
   RETURN_IF_ERROR(txn.Commit());
   {
-    std::unique_lock lock(db->mu);
-    it->second = std::move(state);
+    common::WriterMutexLock lock(db->mu);
+    db->tables[table] = std::move(state);
   }
   db->schema_version.store(schema_version);
   NotifyCommit(db->name, db->last_sequence.load());
@@ -305,12 +324,13 @@ Status StoreImpl::ApplyTableDef(const TableDef& def) {
 }
 
 Status StoreImpl::DoApplyTableDef(const TableDef& def) {
+  AssertOnWriterThread();
   if (def.name.empty() || def.primary_key.empty()) {
     return Status::InvalidArgument("table name and primary key are required");
   }
   std::shared_ptr<Database> db = FindDatabase(def.database);
-  if (!db || db->tables.count(def.name) == 0) return DoCreateTable(def);
-  auto it = db->tables.find(def.name);
+  if (!db || db->WriterTables().count(def.name) == 0) return DoCreateTable(def);
+  auto it = db->WriterTables().find(def.name);
   std::vector<AttributeDef> missing;
   for (const AttributeDef& a : def.attributes) {
     if (it->second->Find(a.name) == nullptr) missing.push_back(a);
@@ -326,8 +346,8 @@ Status StoreImpl::DoApplyTableDef(const TableDef& def) {
   RETURN_IF_ERROR(BumpSchemaVersion(txn.get(), *db, &schema_version));
   RETURN_IF_ERROR(txn.Commit());
   {
-    std::unique_lock lock(db->mu);
-    it->second = std::move(state);
+    common::WriterMutexLock lock(db->mu);
+    db->tables[def.name] = std::move(state);
   }
   db->schema_version.store(schema_version);
   NotifyCommit(db->name, db->last_sequence.load());
@@ -342,7 +362,7 @@ Status StoreImpl::BumpSchemaVersion(MDB_txn* txn, Database& db, uint64_t* next) 
 // --- Catalog ------------------------------------------------------------------------------
 
 std::vector<std::string> StoreImpl::ListDatabases() const {
-  std::shared_lock lock(mu_);
+  common::ReaderMutexLock lock(mu_);
   std::vector<std::string> names;
   names.reserve(databases_.size());
   for (const auto& [name, db] : databases_) names.push_back(name);
@@ -352,7 +372,7 @@ std::vector<std::string> StoreImpl::ListDatabases() const {
 Result<std::vector<TableDef>> StoreImpl::ListTables(const std::string& database) const {
   auto db = FindDatabase(database);
   if (!db) return Status::NotFound(DatabaseNotFound(database));
-  std::shared_lock lock(db->mu);
+  common::ReaderMutexLock lock(db->mu);
   std::vector<TableDef> defs;
   defs.reserve(db->tables.size());
   for (const auto& [name, t] : db->tables) defs.push_back(t->def);
@@ -408,7 +428,7 @@ Result<std::unique_ptr<Snapshot>> StoreImpl::Read(const std::string& database) c
 
 void StoreImpl::WriteAsync(WriteRequest request, WriteCallback done) {
   {
-    std::lock_guard lock(queue_mu_);
+    common::MutexLock lock(queue_mu_);
     if (stopping_) {
       done(Status::Unavailable("store is closing"));
       return;
@@ -426,6 +446,7 @@ void StoreImpl::WriteAsync(WriteRequest request, WriteCallback done) {
 }
 
 Result<WriteResult> StoreImpl::Write(WriteRequest request) {
+  if (OnWriterThread()) return RefuseOnWriterThread("Store::Write");
   std::promise<Result<WriteResult>> promise;
   auto future = promise.get_future();
   WriteAsync(std::move(request),
@@ -434,12 +455,13 @@ Result<WriteResult> StoreImpl::Write(WriteRequest request) {
 }
 
 void StoreImpl::WriterLoop() {
+  writer_id_.store(std::this_thread::get_id());
   std::vector<PendingWrite> batch;
   const size_t max_batch = std::max<size_t>(1, options_.max_group_commit);
   for (;;) {
     {
-      std::unique_lock lock(queue_mu_);
-      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      common::MutexLock lock(queue_mu_);
+      queue_cv_.wait(lock, [&]() REQUIRES(queue_mu_) { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and drained
       while (!queue_.empty() && batch.size() < max_batch) {
         batch.push_back(std::move(queue_.front()));
@@ -452,6 +474,7 @@ void StoreImpl::WriterLoop() {
 }
 
 void StoreImpl::ProcessBatch(std::vector<PendingWrite>& batch) {
+  AssertOnWriterThread();
   // Consecutive writes form one group commit; a schema task runs between groups, so it is
   // ordered with the writes around it.
   std::vector<PendingWrite*> writes;
@@ -479,7 +502,7 @@ void StoreImpl::ApplyWrites(std::vector<PendingWrite*>& writes) {
 
 void StoreImpl::Enqueue(PendingWrite item) {
   {
-    std::lock_guard lock(queue_mu_);
+    common::MutexLock lock(queue_mu_);
     // Fail() also breaks the item's chain: what its link enqueues next must not apply.
     if (stopping_) {
       item.Fail(Status::Unavailable("store is closing"));
@@ -495,6 +518,7 @@ void StoreImpl::Enqueue(PendingWrite item) {
 }
 
 Result<ApplyResult> StoreImpl::WaitApply(PendingWrite item) {
+  if (OnWriterThread()) return RefuseOnWriterThread("a blocking replication apply");
   std::promise<Result<ApplyResult>> promise;
   auto future = promise.get_future();
   item.apply_done = [&promise](Result<ApplyResult> r) { promise.set_value(std::move(r)); };
@@ -584,20 +608,20 @@ Result<uint64_t> StoreImpl::SchemaVersion(const std::string& database) const {
 }
 
 uint64_t StoreImpl::AddCommitListener(CommitListener listener) {
-  std::lock_guard lock(listeners_mu_);
+  common::MutexLock lock(listeners_mu_);
   uint64_t id = next_listener_id_++;
   listeners_.emplace(id, std::move(listener));
   return id;
 }
 
 void StoreImpl::RemoveCommitListener(uint64_t id) {
-  std::lock_guard lock(listeners_mu_);
+  common::MutexLock lock(listeners_mu_);
   listeners_.erase(id);
 }
 
 void StoreImpl::NotifyCommit(const std::string& database, uint64_t last_sequence) {
   // Called with the lock held, so a removed listener is never running or called afterwards.
-  std::lock_guard lock(listeners_mu_);
+  common::MutexLock lock(listeners_mu_);
   for (auto& [id, listener] : listeners_) listener(database, last_sequence);
 }
 

@@ -2,6 +2,8 @@
 // commit. Private to storage/; users include storage/store.h.
 #pragma once
 
+#include <atomic>
+#include <cassert>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "common/hlc.h"
+#include "common/thread_annotations.h"
 #include "storage/catalog.h"
 #include "storage/store.h"
 #include "storage/uuid_generator.h"
@@ -125,7 +128,17 @@ class StoreImpl final : public Store {
   Result<std::shared_ptr<Database>> OpenDatabase(const std::string& name) const;
 
   // Runs `fn` on the writer thread and waits for its Status.
-  Status RunOnWriter(std::function<Status()> fn);
+  Status RunOnWriter(std::function<Status()> fn) EXCLUDES(queue_mu_);
+
+  // True on the writer thread (writer callbacks, commit listeners and schema tasks run there).
+  bool OnWriterThread() const { return std::this_thread::get_id() == writer_id_.load(); }
+  // Code that must run on the writer thread (debug builds abort elsewhere).
+  void AssertOnWriterThread() const {
+    assert(OnWriterThread() && "storage: writer-thread-only code ran on another thread");
+  }
+  // A blocking call (`what`) made on the writer thread would wait for that thread forever:
+  // logs and returns Internal instead, so the caller fails loudly rather than hanging.
+  Status RefuseOnWriterThread(const char* what) const;
 
   // --- Writer thread only. ---
   void WriterLoop();
@@ -175,19 +188,22 @@ class StoreImpl final : public Store {
   const StoreOptions options_;
   HybridClock clock_;
 
-  mutable std::shared_mutex mu_;
-  std::map<std::string, std::shared_ptr<Database>> databases_;  // GUARDED_BY(mu_)
+  mutable common::SharedMutex mu_;
+  std::map<std::string, std::shared_ptr<Database>> databases_ GUARDED_BY(mu_);
 
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
-  std::deque<PendingWrite> queue_;  // GUARDED_BY(queue_mu_)
-  bool stopping_ = false;           // GUARDED_BY(queue_mu_)
+  common::Mutex queue_mu_;
+  std::condition_variable_any queue_cv_;  // an item was queued, or stopping_ was set
+  std::deque<PendingWrite> queue_ GUARDED_BY(queue_mu_);
+  bool stopping_ GUARDED_BY(queue_mu_) = false;
   std::thread writer_;
+  // The writer thread's id once it runs: the blocking calls refuse to run on it (they would
+  // wait for themselves), and writer-only code asserts it.
+  std::atomic<std::thread::id> writer_id_{};
 
   // Held while listeners run, so RemoveCommitListener waits out a running call.
-  std::mutex listeners_mu_;
-  std::map<uint64_t, CommitListener> listeners_;  // GUARDED_BY(listeners_mu_)
-  uint64_t next_listener_id_ = 1;                 // GUARDED_BY(listeners_mu_)
+  common::Mutex listeners_mu_;
+  std::map<uint64_t, CommitListener> listeners_ GUARDED_BY(listeners_mu_);
+  uint64_t next_listener_id_ GUARDED_BY(listeners_mu_) = 1;
 
   // Writer thread only: scratch buffers reused across records.
   std::string record_buf_;

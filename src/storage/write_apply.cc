@@ -80,8 +80,9 @@ StoreImpl::PendingTable* StoreImpl::Touch(Database& db, GroupCtx& group, const s
   auto it = group.tables.find(table);
   if (it != group.tables.end()) return &it->second;
   // Writer thread: db.tables only changes on this thread, so no lock is needed to read it.
-  auto found = db.tables.find(table);
-  if (found == db.tables.end()) return nullptr;
+  AssertOnWriterThread();
+  auto found = db.WriterTables().find(table);
+  if (found == db.WriterTables().end()) return nullptr;
   PendingTable pt;
   pt.base = found->second;
   return &group.tables.emplace(table, std::move(pt)).first->second;
@@ -155,7 +156,7 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database,
 
   // Publish the committed catalog changes.
   {
-    std::unique_lock lock(db->mu);
+    common::WriterMutexLock lock(db->mu);
     for (auto& [name, pt] : group.tables) {
       if (!pt.touched) continue;
       const TableState& st = pt.state();

@@ -99,7 +99,7 @@ ClusterManager::Impl::~Impl() { Stop(); }
 
 Status ClusterManager::Impl::Start() {
   {
-    std::lock_guard lock(mu_);
+    common::MutexLock lock(mu_);
     if (thread_.joinable()) return Status::Ok();
     thread_ = std::thread([this] { Run(); });
   }
@@ -123,7 +123,7 @@ void ClusterManager::Impl::Stop() {
     has_listener_ = false;
   }
   {
-    std::lock_guard lock(mu_);
+    common::MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -132,7 +132,7 @@ void ClusterManager::Impl::Stop() {
 
 void ClusterManager::Impl::Post(std::function<void()> task) {
   {
-    std::lock_guard lock(mu_);
+    common::MutexLock lock(mu_);
     if (stopping_) return;
     tasks_.push_back(std::move(task));
   }
@@ -143,8 +143,8 @@ void ClusterManager::Impl::Run() {
   while (true) {
     std::function<void()> task;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+      common::MutexLock lock(mu_);
+      cv_.wait(lock, [this]() REQUIRES(mu_) { return stopping_ || !tasks_.empty(); });
       if (stopping_) return;
       task = std::move(tasks_.front());
       tasks_.pop_front();

@@ -37,6 +37,7 @@
 
 #include "common/log.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "replication/cluster/cluster_manager.h"
 #include "replication/cluster/cluster_peers.h"
 #include "replication/cluster/cluster_routes.h"
@@ -114,10 +115,10 @@ class ClusterManager::Impl {
   const ClusterOptions options_;
   std::shared_ptr<spdlog::logger> log_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;                    // GUARDED_BY(mu_)
+  common::Mutex mu_;
+  std::condition_variable_any cv_;  // a task was posted, or stopping_ was set
+  std::deque<std::function<void()>> tasks_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
   uint64_t listener_id_ = 0;
   bool has_listener_ = false;

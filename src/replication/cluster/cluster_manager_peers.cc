@@ -1,5 +1,6 @@
 // ClusterManager::Impl's peer set: recomputing it from the stored membership, dropping
 // one-time authorizations, draining a removed node, probing a new one.
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <map>
@@ -21,6 +22,8 @@ namespace {
 // How long remove_node waits for the peer to acknowledge the delete of its row before the
 // link is closed (so the removed node learns it was removed).
 constexpr auto kRemoveDrainTimeout = std::chrono::milliseconds(3000);
+// WaitForAck looks at the acknowledged sequence this often.
+constexpr auto kAckPoll = std::chrono::milliseconds(20);
 constexpr auto kProbeTimeout = std::chrono::seconds(15);
 
 bool Seen(const json::object& doc) {
@@ -193,7 +196,13 @@ void ClusterManager::Impl::WaitForAck(const std::string& name, uint64_t sequence
       }
     }
     if (done) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // The acknowledgement lives in the replication service, which signals no change: look
+    // again in kAckPoll, but wake at once when Stop sets stopping_ (no uninterruptible sleep).
+    common::MutexLock lock(mu_);
+    if (cv_.wait_until(lock, std::min(std::chrono::steady_clock::now() + kAckPoll, deadline),
+                       [this]() REQUIRES(mu_) { return stopping_; })) {
+      break;
+    }
   }
   draining_.erase(name);
 }

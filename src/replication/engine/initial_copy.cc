@@ -113,7 +113,7 @@ void Link::WatchCopy() {
 
 ServiceImpl::CopyClaim ServiceImpl::ClaimInitialCopy(const std::shared_ptr<Link>& link,
                                                      std::string* holder, std::string* note) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   InitialCopy& c = initial_copies_[link->database()];
   if (c.holder != nullptr && c.holder != link.get()) {
     const bool listed = std::any_of(c.waiters.begin(), c.waiters.end(),
@@ -139,7 +139,7 @@ ServiceImpl::CopyClaim ServiceImpl::ClaimInitialCopy(const std::shared_ptr<Link>
 void ServiceImpl::ReleaseInitialCopy(Link* link, bool completed, uint64_t records) {
   std::vector<std::weak_ptr<Link>> waiters;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(mu_);
     auto it = initial_copies_.find(link->database());
     if (it == initial_copies_.end() || it->second.holder != link) return;
     InitialCopy& c = it->second;
@@ -161,7 +161,7 @@ void ServiceImpl::ReleaseInitialCopy(Link* link, bool completed, uint64_t record
 }
 
 void ServiceImpl::ForgetCopyWaiter(Link* link) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   auto it = initial_copies_.find(link->database());
   if (it == initial_copies_.end()) return;
   std::erase_if(it->second.waiters, [&](const std::weak_ptr<Link>& w) {
@@ -171,7 +171,7 @@ void ServiceImpl::ForgetCopyWaiter(Link* link) {
 }
 
 bool ServiceImpl::CopyHasWaiters(const std::string& database) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   auto it = initial_copies_.find(database);
   if (it == initial_copies_.end()) return false;
   return std::any_of(it->second.waiters.begin(), it->second.waiters.end(),

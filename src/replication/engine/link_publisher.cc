@@ -60,8 +60,7 @@ Status Link::OnSubscribe(Subscribe&& s) {
     log_->info("sending initial copy of database {} to {}", database_, peer_name_);
     copy_running_ = true;
     SetState(LinkState::kCatchingUp);
-    service_->AddCopyThread(shared_from_this(),
-                            std::thread([self = shared_from_this()] { self->RunCopy(); }));
+    service_->RunCopyJob(shared_from_this(), [self = shared_from_this()] { self->RunCopy(); });
     return Status::Ok();
   }
   {

@@ -66,10 +66,10 @@ void Link::StartMerge(uint64_t log_start, std::optional<std::unordered_set<std::
   merge_bucket_counts_.clear();
   SetState(LinkState::kCatchingUp);
   const uint64_t after = next_seq_ - 1;
-  service_->AddCopyThread(shared_from_this(), std::thread([self = shared_from_this(), after,
-                                                           log_start, only = std::move(only)] {
-                            self->RunMergeHashes(after, log_start, only);
-                          }));
+  service_->RunCopyJob(shared_from_this(),
+                       [self = shared_from_this(), after, log_start, only = std::move(only)] {
+                         self->RunMergeHashes(after, log_start, only);
+                       });
 }
 
 void Link::RunMergeHashes(uint64_t after, uint64_t log_start,
@@ -132,10 +132,10 @@ void Link::RunMergeHashes(uint64_t after, uint64_t log_start,
   }
   if (count == 0) {
     asio::post(strand_, [self = shared_from_this()] {
-      self->service_->AddCopyThread(
-          self, std::thread([self, vector = self->merge_vector_, last = self->merge_last_] {
-            self->RunMergeRows({}, {}, vector, last);
-          }));
+      self->service_->RunCopyJob(self,
+                                 [self, vector = self->merge_vector_, last = self->merge_last_] {
+                                   self->RunMergeRows({}, {}, vector, last);
+                                 });
     });
   }
 }
@@ -153,11 +153,10 @@ Status Link::OnMergeRequest(MergeRequest&& r) {
   }
   merge_requests_[r.table] = std::move(r.buckets);
   if (--merge_expected_ > 0) return Status::Ok();
-  service_->AddCopyThread(
-      shared_from_this(),
-      std::thread([self = shared_from_this(), req = std::move(merge_requests_),
-                   counts = merge_bucket_counts_, vector = merge_vector_,
-                   last = merge_last_] { self->RunMergeRows(req, counts, vector, last); }));
+  service_->RunCopyJob(shared_from_this(),
+                       [self = shared_from_this(), req = std::move(merge_requests_),
+                        counts = merge_bucket_counts_, vector = merge_vector_,
+                        last = merge_last_] { self->RunMergeRows(req, counts, vector, last); });
   merge_requests_.clear();
   return Status::Ok();
 }

@@ -9,12 +9,14 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <cassert>
 #include <chrono>
 #include <ctime>
 #include <random>
 #include <utility>
 
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "ops/auth.h"
 #include "replication/engine/node_token.h"
 #include "replication/engine/service_impl.h"
@@ -26,6 +28,9 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::milliseconds kLiveLinkPoll{200};
+// Stop: how long close handshakes and in-flight store calls may take.
+constexpr std::chrono::milliseconds kStopLinksTimeout{1000};
+constexpr std::chrono::milliseconds kStopStoreCallsTimeout{5000};
 
 std::string HttpDate(uint64_t ms) {
   std::time_t t = static_cast<std::time_t>(ms / 1000);
@@ -65,7 +70,9 @@ std::shared_ptr<Slot> PeerEntry::SlotFor(const std::string& db) {
 }
 
 ServiceImpl::ServiceImpl(ServiceOptions options)
-    : options_(std::move(options)), log_(log::For("replication")) {}
+    : options_(std::move(options)),
+      log_(log::For("replication")),
+      copy_pool_(options_.copy_threads, "replication copy pool") {}
 
 ServiceImpl::~ServiceImpl() { Stop(); }
 
@@ -89,7 +96,7 @@ void ServiceImpl::Start() {
   for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
   listener_id_ = options_.store->AddCommitListener(
       [this](const std::string& database, uint64_t) { OnCommit(database); });
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   for (const auto& db : ReplicatedDatabases()) known_databases_.insert(db);
   for (auto& peer : peers_) EnsureDialersLocked(peer);
   if (options_.log_trim_interval_ms > 0 &&
@@ -100,7 +107,7 @@ void ServiceImpl::Start() {
 }
 
 void ServiceImpl::TrimLoop() {
-  std::unique_lock<std::mutex> lock(trim_mu_);
+  common::MutexLock lock(trim_mu_);
   while (!stopping_.load()) {
     trim_cv_.wait_for(lock, std::chrono::milliseconds(options_.log_trim_interval_ms),
                       [this] { return stopping_.load(); });
@@ -146,13 +153,13 @@ void ServiceImpl::TrimLoop() {
 
 void ServiceImpl::Stop() {
   if (!started_.load() || stopping_.exchange(true)) return;
-  { std::lock_guard<std::mutex> lock(trim_mu_); }
+  { common::MutexLock lock(trim_mu_); }  // TrimLoop is waiting or sees stopping_ next
   trim_cv_.notify_all();
   if (trim_thread_.joinable()) trim_thread_.join();
   if (listener_id_ != 0) options_.store->RemoveCommitListener(listener_id_);
   std::vector<std::shared_ptr<Link>> links;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(mu_);
     for (auto& [key, link] : links_) links.push_back(link);
     for (auto& weak : copy_links_) {
       if (auto link = weak.lock()) link->AbortCopy();
@@ -160,48 +167,78 @@ void ServiceImpl::Stop() {
   }
   for (auto& link : links) link->Close("service_restart");
   links.clear();
-  for (int i = 0; i < 100; ++i) {  // up to 1 s for close handshakes
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (links_.empty()) break;
+  {
+    // Close handshakes: each closed link leaves links_ (UnregisterLink wakes us).
+    common::MutexLock lock(mu_);
+    if (!links_cv_.wait_for(lock, kStopLinksTimeout,
+                            [this]() REQUIRES(mu_) { return links_.empty(); })) {
+      log_->warn("stopping: {} link(s) still open after {} ms, closing them hard", links_.size(),
+                 kStopLinksTimeout.count());
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  for (int i = 0; i < 500 && inflight_store_calls_.load() > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  {
+    // Store calls whose callbacks post to ioc_ finish before it stops.
+    common::MutexLock lock(calls_mu_);
+    if (!calls_cv_.wait_for(lock, kStopStoreCallsTimeout,
+                            [this]() REQUIRES(calls_mu_) { return inflight_store_calls_ == 0; })) {
+      log_->warn("stopping: {} store call(s) still in flight after {} ms", inflight_store_calls_,
+                 kStopStoreCallsTimeout.count());
+    }
   }
   work_.reset();
   ioc_.stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
-  std::vector<std::thread> copies;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(mu_);
     for (auto& weak : copy_links_) {
       if (auto link = weak.lock()) link->AbortCopy();
     }
-    copies.swap(copy_threads_);
+    copy_links_.clear();
   }
-  for (auto& t : copies) t.join();
-  std::lock_guard<std::mutex> lock(mu_);
+  // Running copy jobs return now (their queues are aborted); waiting ones never start.
+  copy_pool_.Shutdown();
+  common::MutexLock lock(mu_);
   links_.clear();
   peers_.clear();
 }
 
-void ServiceImpl::AddCopyThread(std::shared_ptr<Link> link, std::thread t) {
-  std::lock_guard<std::mutex> lock(mu_);
-  copy_links_.push_back(link);
-  copy_threads_.push_back(std::move(t));
+void ServiceImpl::RunCopyJob(std::shared_ptr<Link> link, std::function<void()> job) {
+  {
+    common::MutexLock lock(mu_);
+    std::erase_if(copy_links_, [](const std::weak_ptr<Link>& w) { return w.expired(); });
+    copy_links_.push_back(link);
+  }
+  if (!copy_pool_.Post(std::move(job))) {
+    // Stop began: the link is closing, its copy would only be aborted.
+    log_->debug("peer {} db {}: copy not started, stopping", link->peer_name(), link->database());
+    return;
+  }
+  if (size_t queued = copy_pool_.queued(); queued > 0) {
+    log_->info("peer {} db {}: copy waits for a copy thread ({} running, {} waiting, bound {})",
+               link->peer_name(), link->database(), copy_pool_.running(), queued,
+               copy_pool_.max_threads());
+  }
+}
+
+void ServiceImpl::BeginStoreCall() {
+  common::MutexLock lock(calls_mu_);
+  ++inflight_store_calls_;
+}
+
+void ServiceImpl::EndStoreCall() {
+  common::MutexLock lock(calls_mu_);
+  if (--inflight_store_calls_ == 0) calls_cv_.notify_all();
 }
 
 std::optional<uint64_t> ServiceImpl::StartTimeFor(const std::shared_ptr<PeerEntry>& peer) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   return peer ? peer->spec.start_time_ms : std::nullopt;
 }
 
 std::vector<TableSubscription> ServiceImpl::SubscriptionsFor(
     const std::shared_ptr<PeerEntry>& peer) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   return peer ? peer->spec.subscriptions : std::vector<TableSubscription>{};
 }
 
@@ -210,7 +247,7 @@ void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
   std::vector<std::shared_ptr<Link>> to_resubscribe;  // of peers whose subscriptions changed
   std::vector<std::string> forgotten;                 // removed peers: retention forgets them
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(mu_);
     std::vector<std::shared_ptr<PeerEntry>> next;
     std::vector<bool> matched(peers_.size(), false);
     for (auto& spec : peers) {
@@ -281,7 +318,7 @@ void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
 void ServiceImpl::SetRemovedNodes(std::vector<std::string> names) {
   std::vector<std::shared_ptr<Link>> to_close;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(mu_);
     std::set<std::string> next(names.begin(), names.end());
     next.erase(options_.node_name);
     next.erase("");
@@ -372,6 +409,8 @@ std::string ServiceImpl::DialAuthorization(const PeerSpec& spec) {
 #endif
 asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std::string db,
                                             Strand strand) {
+  // Spawned on `strand` (StartDialerLocked); every co_await below resumes there.
+  assert(strand.running_in_this_thread() && "DialLoop runs on its strand");
   asio::steady_timer timer(strand);
   std::mt19937_64 rng(std::random_device{}());
   uint64_t backoff = options_.reconnect_min_ms;
@@ -383,7 +422,7 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
     bool live = false;
     bool need_key = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      common::MutexLock lock(mu_);
       if (stopping_.load() || peer->removed || (!peer->spec.dial && ever_live)) break;
       name = peer->spec.name;
       url = peer->spec.url;
@@ -406,7 +445,7 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
     }
     PeerSpec spec;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      common::MutexLock lock(mu_);
       spec = peer->spec;
     }
     authorization = DialAuthorization(spec);
@@ -433,7 +472,7 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
       backoff = std::min<uint64_t>(backoff * 2, options_.reconnect_max_ms);
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      common::MutexLock lock(mu_);
       if (!peer->spec.dial && ever_live) break;
       if (LiveLinkLocked(peer->spec.name, db)) continue;  // e.g. closed as a duplicate
     }
@@ -443,7 +482,7 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
     timer.expires_after(std::chrono::milliseconds(wait));
     co_await timer.async_wait(kTuple);
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   peer->dialing.erase(db);
 }
 #if defined(__GNUC__) && !defined(__clang__)
@@ -456,7 +495,7 @@ Result<std::string> ServiceImpl::Authenticate(const std::string& authorization,
     std::vector<std::string> keys = LoadClusterKeys(options_.store);
     if (!options_.cluster_key.empty()) keys.push_back(options_.cluster_key);
     ASSIGN_OR_RETURN(std::string name, VerifyNodeAuthorization(authorization, keys));
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(mu_);
     if (RefusedLocked(name)) {
       return Status::PermissionDenied("node '" + name + "' was removed from the cluster");
     }
@@ -484,7 +523,7 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
   bool inbound_hello = false;
   std::string url = hello.node_url;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(mu_);
     if (stopping_.load()) return Status::Unavailable("stopping");
     const std::string& name = hello.node_name;
     if (RefusedLocked(name)) {
@@ -550,10 +589,11 @@ void ServiceImpl::PeerSubscribed(const std::string& name, const std::string& url
 }
 
 bool ServiceImpl::UnregisterLink(Link* link) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   auto it = links_.find({link->peer_name(), link->database()});
   if (it == links_.end() || it->second.get() != link) return false;
   links_.erase(it);
+  links_cv_.notify_all();
   ForgetUnlistedPeerLocked(link->peer_name());
   return true;
 }
@@ -571,7 +611,7 @@ void ServiceImpl::ForgetUnlistedPeerLocked(const std::string& name) {
 }
 
 void ServiceImpl::OnCommit(const std::string& database) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   for (auto& [key, link] : links_) {
     if (key.second == database) link->WakePublisher();
   }
@@ -590,15 +630,19 @@ void ServiceImpl::OnUpgrade(tcp::socket socket, http::request<http::string_body>
   }
   auto protocol = socket.local_endpoint(ec).protocol();
   if (ec) return;
-  auto fd = socket.release(ec);
+  // The HTTP server's socket lives on its io_context: its fd moves to one on ours. Between
+  // release and a successful assign nothing owns the fd, so UniqueFd closes it on every early
+  // return (a failed assign leaves it to the caller).
+  common::UniqueFd fd(socket.release(ec));
   if (ec) return;
   Strand strand = asio::make_strand(ioc_);
   tcp::socket mine(strand);
-  mine.assign(protocol, fd, ec);
+  mine.assign(protocol, fd.get(), ec);
   if (ec) {
     log_->warn("cannot adopt the replication socket from {}: {}", remote_address, ec.message());
     return;
   }
+  fd.Release();  // `mine` owns it now
   std::string database = QueryParam(request.target(), "database");
   if (database.empty()) database = kSystemDatabase;
   auto link = std::make_shared<Link>(this, strand, false, database, nullptr);
@@ -638,7 +682,7 @@ boost::json::array ServiceImpl::ConnectionsStatus() {
   boost::json::array out;
   const uint64_t now = NowMs();
   std::vector<std::string> own = ReplicatedDatabases();
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   for (const auto& peer : peers_) {
     if (peer->removed || membership_removed_.contains(peer->spec.name)) continue;
     boost::json::object conn;
@@ -747,13 +791,13 @@ boost::json::array ServiceImpl::ConnectionsStatus() {
 }
 
 void ServiceImpl::NoteLinkError(const std::string& what) {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   ++link_errors_;
   last_link_error_ = what;
 }
 
 boost::json::object ServiceImpl::ServiceStatus() {
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   boost::json::object out;
   out["link_errors"] = link_errors_;
   if (last_link_error_.empty()) {

@@ -70,6 +70,9 @@ struct ServiceOptions {
   uint64_t log_retention_ms = 7ull * 86400 * 1000;
   uint64_t log_retention_bytes = 1ull << 30;
   uint32_t log_trim_interval_ms = 60000;
+  // Initial copies and merge resyncs (publisher side) run on a pool of at most this many
+  // threads; more wait for a free one (in order). Each blocks while its peer drains the link.
+  size_t copy_threads = 4;
   // Called when a peer announced itself (Hello) on an inbound link, so membership can record
   // the node (name, url). May be called on any thread.
   std::function<void(const std::string& name, const std::string& url)> on_peer_hello;

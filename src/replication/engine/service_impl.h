@@ -29,6 +29,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/thread_annotations.h"
+#include "common/work_pool.h"
 #include "net/upgrade_handler.h"
 #include "replication/engine/publish_filter.h"
 #include "replication/engine/replication_service.h"
@@ -344,7 +346,10 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   bool UnregisterLink(Link* link);
   // An inbound peer subscribed (a well-behaved peer, past Hello): tells membership.
   void PeerSubscribed(const std::string& name, const std::string& url, const std::string& db);
-  void AddCopyThread(std::shared_ptr<Link> link, std::thread t);
+  // Runs `job` (a copy or merge of `link`, blocking on its send queue) on the bounded copy
+  // pool (ServiceOptions::copy_threads): at once, or when a pool thread frees up. Stop aborts
+  // the link's copy queue, so a running job returns, and drops jobs that never started.
+  void RunCopyJob(std::shared_ptr<Link> link, std::function<void()> job) EXCLUDES(mu_);
   // One initial copy per database (initial_copy.cc, docs/replication.md "Catch-up"): a link
   // whose subscriber would start with a copy claims the database first.
   enum class CopyClaim {
@@ -364,24 +369,25 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   std::optional<uint64_t> StartTimeFor(const std::shared_ptr<PeerEntry>& peer);
   std::vector<TableSubscription> SubscriptionsFor(const std::shared_ptr<PeerEntry>& peer);
   // Bracket every Store call whose callback posts to our io_context: Stop() waits for them.
-  void BeginStoreCall() { inflight_store_calls_.fetch_add(1); }
-  void EndStoreCall() { inflight_store_calls_.fetch_sub(1); }
+  void BeginStoreCall() EXCLUDES(calls_mu_);
+  void EndStoreCall() EXCLUDES(calls_mu_);
   bool stopping() const { return stopping_.load(); }
   // A replication connection refused, or a link closed with an Error to the peer (bad
   // credentials, a removed node, a bad frame or Hello, a failed apply): counted, and the
   // latest reason kept, for cluster_status (link_errors, last_link_error).
-  void NoteLinkError(const std::string& what);
+  void NoteLinkError(const std::string& what) EXCLUDES(mu_);
 
  private:
   asio::awaitable<void> DialLoop(std::shared_ptr<PeerEntry> peer, std::string db, Strand strand);
-  void EnsureDialersLocked(const std::shared_ptr<PeerEntry>& peer);  // mu_ held
-  void StartDialerLocked(const std::shared_ptr<PeerEntry>& peer, const std::string& db);
-  bool LiveLinkLocked(const std::string& peer_name, const std::string& db);
+  void EnsureDialersLocked(const std::shared_ptr<PeerEntry>& peer) REQUIRES(mu_);
+  void StartDialerLocked(const std::shared_ptr<PeerEntry>& peer, const std::string& db)
+      REQUIRES(mu_);
+  bool LiveLinkLocked(const std::string& peer_name, const std::string& db) REQUIRES(mu_);
   // A peer known only from inbound Hellos (SetPeers never listed it: not a member) is
   // dropped once its last link closed, so a client that forged Hellos leaves no trace.
-  void ForgetUnlistedPeerLocked(const std::string& name);
+  void ForgetUnlistedPeerLocked(const std::string& name) REQUIRES(mu_);
   // Dropped by SetPeers or named by SetRemovedNodes: refused and never linked.
-  bool RefusedLocked(const std::string& name) const;
+  bool RefusedLocked(const std::string& name) const REQUIRES(mu_);
   void OnCommit(const std::string& database);
   void TrimLoop();  // the retention thread
 
@@ -389,22 +395,27 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   std::shared_ptr<spdlog::logger> log_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> started_{false};
-  std::atomic<int> inflight_store_calls_{0};
   uint64_t listener_id_ = 0;
 
-  mutable std::mutex mu_;
-  std::vector<std::shared_ptr<PeerEntry>> peers_;  // GUARDED_BY(mu_)
+  // Store calls in flight (BeginStoreCall): Stop waits until none is.
+  common::Mutex calls_mu_;
+  std::condition_variable_any calls_cv_;  // inflight_store_calls_ dropped to 0
+  int inflight_store_calls_ GUARDED_BY(calls_mu_) = 0;
+
+  mutable common::Mutex mu_;
+  std::condition_variable_any links_cv_;  // a link left links_ (Stop waits for none)
+  std::vector<std::shared_ptr<PeerEntry>> peers_ GUARDED_BY(mu_);
   // Refused node names: dropped by SetPeers (until SetRemovedNodes), and membership's
   // persisted removed marks.
-  std::set<std::string> removed_names_;                                         // GUARDED_BY(mu_)
-  std::set<std::string> membership_removed_;                                    // GUARDED_BY(mu_)
-  std::map<std::pair<std::string, std::string>, std::shared_ptr<Link>> links_;  // GUARDED_BY(mu_)
-  std::set<std::string> known_databases_;                                       // GUARDED_BY(mu_)
-  std::vector<std::thread> copy_threads_;                                       // GUARDED_BY(mu_)
-  std::vector<std::weak_ptr<Link>> copy_links_;                                 // GUARDED_BY(mu_)
-  bool key_ensured_ = false;                                                    // GUARDED_BY(mu_)
-  uint64_t link_errors_ = 0;                                                    // GUARDED_BY(mu_)
-  std::string last_link_error_;                                                 // GUARDED_BY(mu_)
+  std::set<std::string> removed_names_ GUARDED_BY(mu_);
+  std::set<std::string> membership_removed_ GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<Link>> links_ GUARDED_BY(mu_);
+  std::set<std::string> known_databases_ GUARDED_BY(mu_);
+  // Links with a copy job posted (running or waiting): Stop aborts their copy queues.
+  std::vector<std::weak_ptr<Link>> copy_links_ GUARDED_BY(mu_);
+  bool key_ensured_ GUARDED_BY(mu_) = false;
+  uint64_t link_errors_ GUARDED_BY(mu_) = 0;
+  std::string last_link_error_ GUARDED_BY(mu_);
   // Per database: the link copying it now (compared, never dereferenced), the links waiting
   // for that copy, and the last attempt that failed (for the log).
   struct InitialCopy {
@@ -414,16 +425,18 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
     std::string failed_peer;
     uint64_t failed_records = 0;
   };
-  std::map<std::string, InitialCopy> initial_copies_;  // GUARDED_BY(mu_)
+  std::map<std::string, InitialCopy> initial_copies_ GUARDED_BY(mu_);
 
   asio::io_context ioc_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
+  // Initial copies and merges (RunCopyJob): ServiceOptions::copy_threads at most.
+  common::WorkPool copy_pool_;
 
   // Retention: a thread that trims every database's log each log_trim_interval_ms.
   std::thread trim_thread_;
-  std::mutex trim_mu_;
-  std::condition_variable trim_cv_;
+  common::Mutex trim_mu_;
+  std::condition_variable_any trim_cv_;  // stopping_ was set
   std::atomic<uint64_t> next_verify_id_{1};
 };
 

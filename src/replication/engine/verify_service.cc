@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 
+#include "common/thread_annotations.h"
 #include "replication/engine/service_impl.h"
 
 namespace meshdb::replication {
@@ -15,11 +16,11 @@ namespace {
 constexpr std::chrono::seconds kVerifyTimeout{10};
 
 struct VerifyGather {
-  std::mutex mu;
-  size_t remaining = 0;                   // GUARDED_BY(mu)
-  bool fired = false;                     // GUARDED_BY(mu)
-  std::vector<PeerVerifyResult> results;  // GUARDED_BY(mu)
-  std::vector<std::string> waiting;       // GUARDED_BY(mu): peers not answered yet
+  common::Mutex mu;
+  size_t remaining GUARDED_BY(mu) = 0;
+  bool fired GUARDED_BY(mu) = false;
+  std::vector<PeerVerifyResult> results GUARDED_BY(mu);
+  std::vector<std::string> waiting GUARDED_BY(mu);  // peers not answered yet
   std::function<void(std::vector<PeerVerifyResult>)> done;
   std::unique_ptr<asio::steady_timer> timer;
 
@@ -27,7 +28,7 @@ struct VerifyGather {
   void Fire(bool timed_out) {
     std::vector<PeerVerifyResult> out;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      common::MutexLock lock(mu);
       if (fired) return;
       fired = true;
       if (timed_out) {
@@ -49,7 +50,7 @@ void ServiceImpl::VerifyPeers(const std::string& database, const std::string& ta
   std::vector<std::shared_ptr<Link>> links;
   std::vector<PeerVerifyResult> unreachable;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(mu_);
     for (const auto& [key, link] : links_) {
       if (key.second == database) links.push_back(link);
     }
@@ -66,9 +67,12 @@ void ServiceImpl::VerifyPeers(const std::string& database, const std::string& ta
   }
   auto gather = std::make_shared<VerifyGather>();
   gather->done = std::move(done);
-  gather->results = std::move(unreachable);
-  gather->remaining = links.size();
-  for (const auto& link : links) gather->waiting.push_back(link->peer_name());
+  {
+    common::MutexLock lock(gather->mu);  // not shared yet; the lock is for the analysis
+    gather->results = std::move(unreachable);
+    gather->remaining = links.size();
+    for (const auto& link : links) gather->waiting.push_back(link->peer_name());
+  }
   if (links.empty() || stopping()) {
     asio::post(ioc_, [gather] { gather->Fire(false); });
     return;
@@ -82,7 +86,7 @@ void ServiceImpl::VerifyPeers(const std::string& database, const std::string& ta
     link->RequestVerify(id, table, [gather, peer = link->peer_name()](VerifyResponse r) {
       bool all = false;
       {
-        std::lock_guard<std::mutex> lock(gather->mu);
+        common::MutexLock lock(gather->mu);
         if (gather->fired) return;
         PeerVerifyResult result{peer, std::move(r.error), false, {}};
         for (auto& t : r.tables) {

@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <chrono>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "storage/key_codec.h"
@@ -55,6 +57,50 @@ TEST_F(StoreOpsTest, NewTableHasPrimaryKeyAndTimestamps) {
   for (const auto& a : def->attributes) names += a.name + ",";
   EXPECT_EQ(names, "id,__createdtime__,__updatedtime__,");
   EXPECT_FALSE(def->schema_defined);
+}
+
+// A WriteCallback runs on the writer thread: a blocking Store::Write from it would queue
+// behind the callback itself and wait forever. It fails at once instead, and the writer goes on.
+TEST_F(StoreOpsTest, ReentrantWriteFromAWriterCallbackFailsInsteadOfHanging) {
+  std::promise<Status> inner;
+  store_->WriteAsync(Req("dev", {Op(K::kInsert, "dog", 1, {{"name", "a"}})}),
+                     [&](Result<WriteResult> r) {
+                       auto again = store_->Write(Req("dev", {Op(K::kInsert, "dog", 2, {})}));
+                       inner.set_value(again.status());
+                     });
+  auto result = inner.get_future();
+  ASSERT_EQ(std::future_status::ready, result.wait_for(std::chrono::seconds(5)))
+      << "a re-entrant Store::Write hung";
+  Status st = result.get();
+  EXPECT_EQ(Status::Code::kInternal, st.code()) << st.ToString();
+  EXPECT_NE(std::string::npos, st.message().find("writer thread")) << st.ToString();
+  EXPECT_TRUE(Get("dev", "dog", 1).has_value());   // the outer write committed
+  EXPECT_FALSE(Get("dev", "dog", 2).has_value());  // the refused one did not
+  EXPECT_TRUE(Write("dev", {Op(K::kInsert, "dog", 3, {{"name", "c"}})}).ok());
+}
+
+// Commit listeners run on the writer thread too: a schema call or a blocking replicated apply
+// from one is refused the same way.
+TEST_F(StoreOpsTest, ReentrantSchemaCallFromACommitListenerFailsInsteadOfHanging) {
+  std::promise<std::pair<Status, Status>> inner;
+  std::atomic<bool> once{false};
+  uint64_t id = store_->AddCommitListener([&](const std::string&, uint64_t) {
+    if (once.exchange(true)) return;
+    CopyChunk floor;
+    floor.database = "dev";
+    inner.set_value({store_->CreateTable(Untyped("dev", "cat")),
+                     store_->ApplyCopyChunk(std::move(floor)).status()});
+  });
+  ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 1, {{"name", "a"}})}).ok());
+  auto result = inner.get_future();
+  ASSERT_EQ(std::future_status::ready, result.wait_for(std::chrono::seconds(5)))
+      << "a re-entrant schema call hung";
+  auto [schema, apply] = result.get();
+  EXPECT_EQ(Status::Code::kInternal, schema.code()) << schema.ToString();
+  EXPECT_EQ(Status::Code::kInternal, apply.code()) << apply.ToString();
+  store_->RemoveCommitListener(id);
+  EXPECT_TRUE(store_->GetTable("dev", "cat").status().IsNotFound());
+  EXPECT_TRUE(store_->CreateTable(Untyped("dev", "cat")).ok());  // from outside it works
 }
 
 TEST_F(StoreOpsTest, InsertSkipsExistingKeys) {
