@@ -252,7 +252,16 @@ class ClusterOperationsShapeTest(cluster.ClusterTestCase):
         harness.assert_subset({"database": DB, "connected": True, "latency": Any(int, float), "nodes": Any(list),
                                "state": Any(str), "sent_sequence": Any(int), "acked_sequence": Any(int),
                                "local_sequence": Any(int), "records_behind": Any(int),
-                               "ms_behind": Any(int, float)}, sock, "cluster_status database_sockets[dev]")
+                               "ms_behind": Any(int, float), "copies_completed": Any(int),
+                               "copied_records": Any(int), "copies_started": Any(int),
+                               "merges_completed": Any(int), "merge_records_sent": Any(int),
+                               "merge_records_received": Any(int), "last_merge_ms": Any(int),
+                               "log_start_sequence": Any(int), "log_trimmed_past": Any(int),
+                               "dial_failures": Any(int), "last_dial_error": ANY},
+                              sock, "cluster_status database_sockets[dev]")
+        self.assertGreaterEqual(sock["log_start_sequence"], 1, sock)
+        self.assertEqual((sock["merges_completed"], sock["log_trimmed_past"]), (0, 0), sock)
+        harness.assert_subset({"link_errors": Any(int), "last_link_error": ANY}, st)
         self.assertIn(b.ip, sock["nodes"])
         # Both nodes hold both rows; credentials never appear in hdb_nodes or in responses.
         wait_until(lambda: {a.ip, b.ip} <= set(cluster.node_rows(b)), 10, "B's hdb_nodes to list A and B")

@@ -427,8 +427,8 @@ class BadPeerTest(cluster.ClusterTestCase):
     def test_garbage_record_bytes_in_transactions(self):
         c = self.connect()
         self.handshake(c, "fake-publisher")
-        # The node subscribes to us (every link carries data both ways: docs/replication.md); then we publish a transaction whose write
-        # holds bytes no record codec can read.
+        # The node subscribes to us (every link carries data both ways: docs/replication.md);
+        # then we publish a transaction whose write holds bytes no record codec can read.
         c.sock.settimeout(10)
         types = []
         while SUBSCRIBE not in types:

@@ -27,6 +27,25 @@ constexpr size_t kMaxPendingChunks = 3;        // copy chunks being applied
 constexpr size_t kMaxPendingApplies = 100000;  // transactions being applied
 constexpr std::chrono::seconds kPingInterval{1};
 
+// The kind of an Error code, for last_link_error.
+const char* ErrorKind(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kProtocol:
+      return "protocol error";
+    case ErrorCode::kUnsupportedVersion:
+      return "unsupported version";
+    case ErrorCode::kUnauthorized:
+      return "unauthorized";
+    case ErrorCode::kNameConflict:
+      return "name conflict";
+    case ErrorCode::kTooLarge:
+      return "too large";
+    case ErrorCode::kInternal:
+      return "internal error";
+  }
+  return "error";
+}
+
 struct WsUrl {
   std::string host;
   std::string port;
@@ -478,7 +497,7 @@ asio::awaitable<void> Link::PingLoop() {
 void Link::Fail(ErrorCode code, std::string reason) {
   if (closing_) return;
   service_->NoteLinkError((peer_name_.empty() ? peer_url_ : peer_name_) + " db " + database_ +
-                          ": " + reason);
+                          ": " + ErrorKind(code) + ": " + reason);
   SendMessage(Error{code, reason});
   closing_ = true;
   close_after_flush_ = true;
