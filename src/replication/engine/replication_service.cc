@@ -133,7 +133,7 @@ void ServiceImpl::TrimLoop() {
       }
       for (const auto& peer : r->peers_passed) {
         {
-          std::lock_guard<std::mutex> plock(mu_);
+          common::MutexLock plock(mu_);
           for (auto& entry : peers_) {
             if (entry->spec.name != peer) continue;
             std::shared_ptr<Slot> slot = entry->SlotFor(db);
