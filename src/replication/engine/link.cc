@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <exception>
+#include <type_traits>
 #include <utility>
 
 #include "common/log.h"
@@ -260,11 +261,8 @@ asio::awaitable<void> Link::RunInbound(tcp::socket socket, http::request<http::s
   if (!st.ok()) log_->debug("inbound link from {} ended: {}", remote_address, st.ToString());
 }
 
-asio::awaitable<Status> Link::RunSession() {
+Hello Link::OurHello() const {
   const auto& opts = service_->options();
-  ws_->binary(true);
-  ws_->read_message_max(opts.max_frame_bytes);
-  read_gate_.emplace(strand_);
   Hello mine;
   mine.node_name = opts.node_name;
   mine.node_url = opts.node_url;
@@ -272,121 +270,34 @@ asio::awaitable<Status> Link::RunSession() {
                        std::string(kCapMerge), std::string(kCapVerify)};
   mine.max_frame_bytes = opts.max_frame_bytes;
   mine.databases = service_->ReplicatedDatabases();
+  return mine;
+}
+
+const std::string& Link::PeerLabel() const { return peer_name_.empty() ? peer_url_ : peer_name_; }
+
+asio::awaitable<Status> Link::RunSession() {
+  const auto& opts = service_->options();
+  ws_->binary(true);
+  ws_->read_message_max(opts.max_frame_bytes);
+  read_gate_.emplace(strand_);
+  const Hello mine = OurHello();
   if (outbound_) SendMessage(mine);
 
-  Status result = Status::Ok();
-  bool first = true;
-  const std::string claimed_token_name = peer_name_;
-  for (;;) {
+  auto [result, ended] = co_await Handshake(mine);
+  // The session's frames; after a refusal only those read until the close completes.
+  while (!ended) {
     while (live_ && !closing_ &&
            (pending_chunks_ >= kMaxPendingChunks || pending_applies_ >= kMaxPendingApplies)) {
       read_gate_->expires_at(asio::steady_timer::time_point::max());
       co_await read_gate_->async_wait(kTuple);
     }
-    auto [ec, n] = co_await ws_->async_read(buffer_, kTuple);
-    if (ec) {
-      if (ec == websocket::error::message_too_big) {
-        log_->warn("peer {} db {}: frame too large (over max_frame_bytes {}); closing",
-                   peer_name_.empty() ? peer_url_ : peer_name_, database_, opts.max_frame_bytes);
-        Fail(ErrorCode::kTooLarge, "frame over " + std::to_string(opts.max_frame_bytes) + " bytes");
-        result = Status::TooLarge("peer sent a frame over the limit");
-        // The read side is unusable; let the writer send the Error, then close.
-        asio::steady_timer t(strand_);
-        t.expires_after(std::chrono::milliseconds(200));
-        co_await t.async_wait(kTuple);
-      } else if (ec != asio::error::operation_aborted) {
-        log_->info("peer {} db {}: connection closed{}: {}",
-                   peer_name_.empty() ? peer_url_ : peer_name_, database_,
-                   first ? " before Hello" : "", ec.message());
-      }
-      if (first) result = Status::Unavailable("connection closed before Hello: " + ec.message());
+    ReadResult read = co_await ReadFrame(/*before_hello=*/false);
+    if (read.ended) {
+      if (read.too_large) result = Status::TooLarge("peer sent a frame over the limit");
       break;
     }
-    if (closing_) {
-      buffer_.consume(buffer_.size());
-      continue;
-    }
-    if (!ws_->got_binary()) {
-      buffer_.consume(buffer_.size());
-      log_->warn("peer {} db {}: protocol error: text message (frames are binary)",
-                 peer_name_.empty() ? peer_url_ : peer_name_, database_);
-      Fail(ErrorCode::kProtocol, "text message");
-      continue;
-    }
-    auto data = buffer_.data();
-    std::string_view bytes(static_cast<const char*>(data.data()), data.size());
-    Result<Message> decoded = DecodeFrame(bytes, opts.max_frame_bytes);
-    buffer_.consume(buffer_.size());
-    if (!decoded.ok()) {
-      log_->warn("peer {} db {}: bad frame: {}", peer_name_.empty() ? peer_url_ : peer_name_,
-                 database_, decoded.status().ToString());
-      Fail(decoded.status().code() == Status::Code::kTooLarge ? ErrorCode::kTooLarge
-                                                              : ErrorCode::kProtocol,
-           decoded.status().message());
-      continue;
-    }
-    Message m = std::move(decoded).value();
-    if (first) {
-      first = false;
-      auto* hello = std::get_if<Hello>(&m);
-      if (hello == nullptr) {
-        if (auto* err = std::get_if<Error>(&m)) {
-          result = Status::Unavailable("peer refused: " + err->reason);
-          log_->warn("peer {} db {}: refused: {}", peer_url_, database_, err->reason);
-          StartClose("refused");
-          continue;
-        }
-        Fail(ErrorCode::kProtocol, "first frame is not Hello");
-        result = Status::InvalidArgument("first frame is not Hello");
-        continue;
-      }
-      if (auto err = CheckPeerHello(*hello, opts.node_name)) {
-        log_->warn("peer {} db {}: refused Hello from '{}': {}", peer_url_, database_,
-                   hello->node_name, err->reason);
-        result = Status::InvalidArgument(err->reason);
-        Fail(err->code, err->reason);
-        continue;
-      }
-      if (!outbound_ && !claimed_token_name.empty() && hello->node_name != claimed_token_name) {
-        std::string reason = "peer claims node name '" + hello->node_name +
-                             "' but its token is for '" + claimed_token_name + "'";
-        log_->warn("peer {} db {}: {}", peer_url_, database_, reason);
-        result = Status::PermissionDenied(reason);
-        Fail(ErrorCode::kNameConflict, reason);
-        continue;
-      }
-      peer_name_ = hello->node_name;
-      if (!hello->node_url.empty() && !outbound_) peer_url_ = hello->node_url;
-      peer_max_frame_ = hello->max_frame_bytes;
-      for (const auto& cap : hello->capabilities) {
-        if (cap == kCapMerge) peer_merge_ = true;
-        if (cap == kCapVerify) peer_verify_ = true;
-      }
-      std::shared_ptr<PeerEntry> peer;
-      Status reg = service_->RegisterLink(shared_from_this(), *hello, &peer);
-      if (!reg.ok()) {
-        result = reg;
-        if (reg.message() == "duplicate") {
-          log_->info("peer {} db {}: closing duplicate connection", peer_name_, database_);
-          StartClose("duplicate");
-        } else {
-          log_->warn("peer {} db {}: refused: {}", peer_name_, database_, reg.message());
-          Fail(ErrorCode::kUnauthorized, reg.message());
-        }
-        continue;
-      }
-      peer_ = std::move(peer);  // slot_ was set by RegisterLink
-      live_ = true;
-      if (!outbound_) SendMessage(mine);
-      {
-        std::lock_guard<std::mutex> lock(slot_->mu);
-        slot_->connected = true;
-      }
-      SendSubscribe();
-      asio::co_spawn(strand_, PingLoop(), asio::detached);
-      continue;
-    }
-    Status st = OnFrame(std::move(m));
+    if (!read.message) continue;
+    Status st = OnFrame(std::move(*read.message));
     if (!st.ok()) {
       log_->warn("peer {} db {}: {}", peer_name_, database_, st.ToString());
       Fail(ErrorCode::kProtocol, st.message());
@@ -409,6 +320,132 @@ asio::awaitable<Status> Link::RunSession() {
     slot_->copy_progress.reset();
   }
   co_return result;
+}
+
+asio::awaitable<Link::ReadResult> Link::ReadFrame(bool before_hello) {
+  const auto& opts = service_->options();
+  ReadResult out;
+  auto [ec, n] = co_await ws_->async_read(buffer_, kTuple);
+  if (ec) {
+    out.ended = true;
+    out.error = ec;
+    if (ec == websocket::error::message_too_big) {
+      log_->warn("peer {} db {}: frame too large (over max_frame_bytes {}); closing", PeerLabel(),
+                 database_, opts.max_frame_bytes);
+      Fail(ErrorCode::kTooLarge, "frame over " + std::to_string(opts.max_frame_bytes) + " bytes");
+      out.too_large = true;
+      // The read side is unusable; let the writer send the Error, then close.
+      asio::steady_timer t(strand_);
+      t.expires_after(std::chrono::milliseconds(200));
+      co_await t.async_wait(kTuple);
+    } else if (ec != asio::error::operation_aborted) {
+      log_->info("peer {} db {}: connection closed{}: {}", PeerLabel(), database_,
+                 before_hello ? " before Hello" : "", ec.message());
+    }
+    co_return out;
+  }
+  if (closing_) {
+    buffer_.consume(buffer_.size());
+    co_return out;
+  }
+  if (!ws_->got_binary()) {
+    buffer_.consume(buffer_.size());
+    log_->warn("peer {} db {}: protocol error: text message (frames are binary)", PeerLabel(),
+               database_);
+    Fail(ErrorCode::kProtocol, "text message");
+    co_return out;
+  }
+  auto data = buffer_.data();
+  std::string_view bytes(static_cast<const char*>(data.data()), data.size());
+  Result<Message> decoded = DecodeFrame(bytes, opts.max_frame_bytes);
+  buffer_.consume(buffer_.size());
+  if (!decoded.ok()) {
+    log_->warn("peer {} db {}: bad frame: {}", PeerLabel(), database_, decoded.status().ToString());
+    Fail(decoded.status().code() == Status::Code::kTooLarge ? ErrorCode::kTooLarge
+                                                            : ErrorCode::kProtocol,
+         decoded.status().message());
+    co_return out;
+  }
+  out.message = std::move(decoded).value();
+  co_return out;
+}
+
+asio::awaitable<Link::HandshakeResult> Link::Handshake(const Hello& mine) {
+  const std::string claimed_token_name = peer_name_;  // inbound: from the token ("" for Basic)
+  for (;;) {
+    ReadResult read = co_await ReadFrame(/*before_hello=*/true);
+    if (read.ended) {
+      co_return HandshakeResult{
+          Status::Unavailable("connection closed before Hello: " + read.error.message()), true};
+    }
+    if (read.message) {
+      co_return HandshakeResult{OnPeerHello(std::move(*read.message), mine, claimed_token_name),
+                                false};
+    }
+  }
+}
+
+Status Link::Refuse(LinkRefusal why, Status st) {
+  refusal_ = why;
+  return st;
+}
+
+Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& claimed_token_name) {
+  const auto& opts = service_->options();
+  auto* hello = std::get_if<Hello>(&m);
+  if (hello == nullptr) {
+    if (auto* err = std::get_if<Error>(&m)) {
+      log_->warn("peer {} db {}: refused: {}", peer_url_, database_, err->reason);
+      StartClose("refused");
+      return Refuse(LinkRefusal::kRefusedByPeer,
+                    Status::Unavailable("peer refused: " + err->reason));
+    }
+    Fail(ErrorCode::kProtocol, "first frame is not Hello");
+    return Refuse(LinkRefusal::kNotHello, Status::InvalidArgument("first frame is not Hello"));
+  }
+  if (auto err = CheckPeerHello(*hello, opts.node_name)) {
+    log_->warn("peer {} db {}: refused Hello from '{}': {}", peer_url_, database_, hello->node_name,
+               err->reason);
+    Fail(err->code, err->reason);
+    return Refuse(LinkRefusal::kBadHello, Status::InvalidArgument(err->reason));
+  }
+  if (!outbound_ && !claimed_token_name.empty() && hello->node_name != claimed_token_name) {
+    std::string reason = "peer claims node name '" + hello->node_name + "' but its token is for '" +
+                         claimed_token_name + "'";
+    log_->warn("peer {} db {}: {}", peer_url_, database_, reason);
+    Fail(ErrorCode::kNameConflict, reason);
+    return Refuse(LinkRefusal::kTokenMismatch, Status::PermissionDenied(reason));
+  }
+  peer_name_ = hello->node_name;
+  if (!hello->node_url.empty() && !outbound_) peer_url_ = hello->node_url;
+  peer_max_frame_ = hello->max_frame_bytes;
+  for (const auto& cap : hello->capabilities) {
+    if (cap == kCapMerge) peer_merge_ = true;
+    if (cap == kCapVerify) peer_verify_ = true;
+  }
+  std::shared_ptr<PeerEntry> peer;
+  LinkRefusal why = LinkRefusal::kNone;
+  Status reg = service_->RegisterLink(shared_from_this(), *hello, &peer, &why);
+  if (!reg.ok()) {
+    if (why == LinkRefusal::kDuplicate) {
+      log_->info("peer {} db {}: closing duplicate connection", peer_name_, database_);
+      StartClose("duplicate");
+    } else {
+      log_->warn("peer {} db {}: refused: {}", peer_name_, database_, reg.message());
+      Fail(ErrorCode::kUnauthorized, reg.message());
+    }
+    return Refuse(why, reg);
+  }
+  peer_ = std::move(peer);  // slot_ was set by RegisterLink
+  live_ = true;
+  if (!outbound_) SendMessage(mine);
+  {
+    std::lock_guard<std::mutex> lock(slot_->mu);
+    slot_->connected = true;
+  }
+  SendSubscribe();
+  asio::co_spawn(strand_, PingLoop(), asio::detached);
+  return Status::Ok();
 }
 
 // --- Writing ---
@@ -522,139 +559,158 @@ void Link::WakePublisher() {
 
 // --- Frames ---
 
+namespace {
+// Frames checked against the connection's database before dispatch. A VerifyResponse is
+// matched to its request by id instead.
+template <typename T>
+constexpr bool kChecksDatabase = requires(const T& t) {
+  t.database;
+}
+&&!std::is_same_v<T, VerifyResponse>;
+}  // namespace
+
 Status Link::OnFrame(Message&& m) {
-  auto same_db = [&](const std::string& db) -> Status {
-    if (db != database_) {
-      return Status::InvalidArgument("frame names database '" + db + "' on the connection for '" +
-                                     database_ + "'");
-    }
-    return Status::Ok();
-  };
-  const MessageType type = TypeOf(m);
-  if (apply_stopped_ && FeedsTheSubscriber(type)) return Status::Ok();  // see StopApplying
-  switch (type) {
-    case MessageType::kHello:
-      return Status::InvalidArgument("second Hello");
-    case MessageType::kError: {
-      auto& e = std::get<Error>(m);
-      log_->warn("peer {} db {} sent error {}: {}", peer_name_, database_, static_cast<int>(e.code),
-                 e.reason);
-      StartClose("peer error");
-      return Status::Ok();
-    }
-    case MessageType::kSubscribe: {
-      auto& s = std::get<Subscribe>(m);
-      RETURN_IF_ERROR(same_db(s.database));
-      return OnSubscribe(std::move(s));
-    }
-    case MessageType::kCopyBegin: {
-      auto& c = std::get<CopyBegin>(m);
-      RETURN_IF_ERROR(same_db(c.database));
-      OnCopyBegin(std::move(c));
-      return Status::Ok();
-    }
-    case MessageType::kCopyChunk: {
-      auto& c = std::get<CopyChunk>(m);
-      RETURN_IF_ERROR(same_db(c.database));
-      OnCopyChunk(std::move(c));
-      return Status::Ok();
-    }
-    case MessageType::kCopyEnd: {
-      auto& c = std::get<CopyEnd>(m);
-      RETURN_IF_ERROR(same_db(c.database));
-      OnCopyEnd(std::move(c));
-      return Status::Ok();
-    }
-    case MessageType::kTransactions: {
-      auto& t = std::get<Transactions>(m);
-      RETURN_IF_ERROR(same_db(t.database));
-      OnTransactions(std::move(t));
-      return Status::Ok();
-    }
-    case MessageType::kAck: {
-      auto& a = std::get<Ack>(m);
-      RETURN_IF_ERROR(same_db(a.database));
-      while (!unacked_frames_.empty() && unacked_frames_.front() <= a.sender_sequence) {
-        unacked_frames_.pop_front();
-      }
-      {
-        std::lock_guard<std::mutex> lock(slot_->mu);
-        slot_->acked_sequence = std::max(slot_->acked_sequence, a.sender_sequence);
-        slot_->last_ack_ms = NowMs();
-      }
-      // Retention never trims past what a known peer confirmed.
-      service_->store()->NotePeerConfirmed(database_, peer_name_, a.sender_sequence);
-      Pump();
-      return Status::Ok();
-    }
-    case MessageType::kCredit: {
-      auto& c = std::get<Credit>(m);
-      RETURN_IF_ERROR(same_db(c.database));
-      credit_ = c.frames;
-      Pump();
-      return Status::Ok();
-    }
-    case MessageType::kSchema: {
-      auto& s = std::get<Schema>(m);
-      RETURN_IF_ERROR(same_db(s.database));
-      OnSchema(std::move(s));
-      return Status::Ok();
-    }
-    case MessageType::kPing: {
-      auto& p = std::get<Ping>(m);
-      SendMessage(Pong{p.nonce, p.sent_ms});
-      return Status::Ok();
-    }
-    case MessageType::kPong: {
-      auto& p = std::get<Pong>(m);
-      uint64_t now = NowMs();
-      std::lock_guard<std::mutex> lock(slot_->mu);
-      slot_->latency_ms = now >= p.sent_ms ? static_cast<double>(now - p.sent_ms) : 0.0;
-      return Status::Ok();
-    }
-    case MessageType::kMergeBegin: {
-      auto& b = std::get<MergeBegin>(m);
-      RETURN_IF_ERROR(same_db(b.database));
-      OnMergeBegin(std::move(b));
-      return Status::Ok();
-    }
-    case MessageType::kMergeHashes: {
-      auto& h = std::get<MergeHashes>(m);
-      RETURN_IF_ERROR(same_db(h.database));
-      if (!merging_) return Status::InvalidArgument("MergeHashes outside a merge");
-      OnMergeHashes(std::move(h));
-      return Status::Ok();
-    }
-    case MessageType::kMergeRequest: {
-      auto& r = std::get<MergeRequest>(m);
-      RETURN_IF_ERROR(same_db(r.database));
-      return OnMergeRequest(std::move(r));
-    }
-    case MessageType::kMergeRows: {
-      auto& r = std::get<MergeRows>(m);
-      RETURN_IF_ERROR(same_db(r.database));
-      if (!merging_) return Status::InvalidArgument("MergeRows outside a merge");
-      OnMergeRows(std::move(r));
-      return Status::Ok();
-    }
-    case MessageType::kMergeEnd: {
-      auto& e = std::get<MergeEnd>(m);
-      RETURN_IF_ERROR(same_db(e.database));
-      if (!merging_) return Status::InvalidArgument("MergeEnd outside a merge");
-      OnMergeEnd(std::move(e));
-      return Status::Ok();
-    }
-    case MessageType::kVerifyRequest: {
-      auto& r = std::get<VerifyRequest>(m);
-      RETURN_IF_ERROR(same_db(r.database));
-      OnVerifyRequest(std::move(r));
-      return Status::Ok();
-    }
-    case MessageType::kVerifyResponse:
-      OnVerifyResponse(std::move(std::get<VerifyResponse>(m)));
-      return Status::Ok();
+  if (apply_stopped_ && FeedsTheSubscriber(TypeOf(m))) return Status::Ok();  // see StopApplying
+  return std::visit(
+      [this](auto& frame) -> Status {
+        using T = std::decay_t<decltype(frame)>;
+        if constexpr (kChecksDatabase<T>) {
+          if (frame.database != database_) {
+            return Status::InvalidArgument("frame names database '" + frame.database +
+                                           "' on the connection for '" + database_ + "'");
+          }
+        }
+        return Handle(std::move(frame));
+      },
+      m);
+}
+
+Status Link::Handle(Hello&&) { return Status::InvalidArgument("second Hello"); }
+
+Status Link::Handle(Error&& e) {
+  log_->warn("peer {} db {} sent error {}: {}", peer_name_, database_, static_cast<int>(e.code),
+             e.reason);
+  StartClose("peer error");
+  return Status::Ok();
+}
+
+Status Link::Handle(Subscribe&& s) { return OnSubscribe(std::move(s)); }
+
+Status Link::Handle(CopyBegin&& c) {
+  OnCopyBegin(std::move(c));
+  return Status::Ok();
+}
+
+Status Link::Handle(CopyChunk&& c) {
+  OnCopyChunk(std::move(c));
+  return Status::Ok();
+}
+
+Status Link::Handle(CopyEnd&& c) {
+  OnCopyEnd(std::move(c));
+  return Status::Ok();
+}
+
+Status Link::Handle(Transactions&& t) {
+  OnTransactions(std::move(t));
+  return Status::Ok();
+}
+
+Status Link::Handle(Ack&& a) {
+  while (!unacked_frames_.empty() && unacked_frames_.front() <= a.sender_sequence) {
+    unacked_frames_.pop_front();
   }
-  return Status::InvalidArgument("unknown message");
+  {
+    std::lock_guard<std::mutex> lock(slot_->mu);
+    slot_->acked_sequence = std::max(slot_->acked_sequence, a.sender_sequence);
+    slot_->last_ack_ms = NowMs();
+  }
+  // Retention never trims past what a known peer confirmed.
+  service_->store()->NotePeerConfirmed(database_, peer_name_, a.sender_sequence);
+  Pump();
+  return Status::Ok();
+}
+
+Status Link::Handle(Credit&& c) {
+  credit_ = c.frames;
+  Pump();
+  return Status::Ok();
+}
+
+Status Link::Handle(Schema&& s) {
+  OnSchema(std::move(s));
+  return Status::Ok();
+}
+
+Status Link::Handle(Ping&& p) {
+  SendMessage(Pong{p.nonce, p.sent_ms});
+  return Status::Ok();
+}
+
+Status Link::Handle(Pong&& p) {
+  uint64_t now = NowMs();
+  std::lock_guard<std::mutex> lock(slot_->mu);
+  slot_->latency_ms = now >= p.sent_ms ? static_cast<double>(now - p.sent_ms) : 0.0;
+  return Status::Ok();
+}
+
+Status Link::Handle(MergeBegin&& b) {
+  OnMergeBegin(std::move(b));
+  return Status::Ok();
+}
+
+Status Link::Handle(MergeHashes&& h) {
+  if (!merging_) return Status::InvalidArgument("MergeHashes outside a merge");
+  OnMergeHashes(std::move(h));
+  return Status::Ok();
+}
+
+Status Link::Handle(MergeRequest&& r) { return OnMergeRequest(std::move(r)); }
+
+Status Link::Handle(MergeRows&& r) {
+  if (!merging_) return Status::InvalidArgument("MergeRows outside a merge");
+  OnMergeRows(std::move(r));
+  return Status::Ok();
+}
+
+Status Link::Handle(MergeEnd&& e) {
+  if (!merging_) return Status::InvalidArgument("MergeEnd outside a merge");
+  OnMergeEnd(std::move(e));
+  return Status::Ok();
+}
+
+Status Link::Handle(VerifyRequest&& r) {
+  OnVerifyRequest(std::move(r));
+  return Status::Ok();
+}
+
+Status Link::Handle(VerifyResponse&& r) {
+  OnVerifyResponse(std::move(r));
+  return Status::Ok();
+}
+
+const char* LinkRefusalName(LinkRefusal r) {
+  switch (r) {
+    case LinkRefusal::kNone:
+      return "none";
+    case LinkRefusal::kNotHello:
+      return "not-hello";
+    case LinkRefusal::kRefusedByPeer:
+      return "refused-by-peer";
+    case LinkRefusal::kBadHello:
+      return "bad-hello";
+    case LinkRefusal::kTokenMismatch:
+      return "token-mismatch";
+    case LinkRefusal::kDuplicate:
+      return "duplicate";
+    case LinkRefusal::kRemovedPeer:
+      return "removed-peer";
+    case LinkRefusal::kUnexpectedPeer:
+      return "unexpected-peer";
+    case LinkRefusal::kStopping:
+      return "stopping";
+  }
+  return "unknown";
 }
 
 }  // namespace meshdb::replication

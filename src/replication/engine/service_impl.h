@@ -52,6 +52,20 @@ using Strand = asio::strand<asio::io_context::executor_type>;
 enum class LinkState { kConnecting, kCatchingUp, kStreaming, kBackoff, kIdle };
 const char* LinkStateName(LinkState s);
 
+// Why a link did not become live at the Hello exchange (Link::refusal()).
+enum class LinkRefusal {
+  kNone,            // live, or closed before any Hello arrived
+  kNotHello,        // the peer's first frame was neither Hello nor Error
+  kRefusedByPeer,   // the peer answered with an Error frame instead of its Hello
+  kBadHello,        // CheckPeerHello refused the peer's Hello (version, name, ...)
+  kTokenMismatch,   // inbound: the Hello names another node than the peer's token
+  kDuplicate,       // a link for this (peer, database) is kept instead of this one
+  kRemovedPeer,     // the peer was dropped from the cluster (or is refused by name)
+  kUnexpectedPeer,  // outbound: another node than the one dialled answered
+  kStopping,        // the service is stopping
+};
+const char* LinkRefusalName(LinkRefusal r);
+
 uint64_t NowMs();
 
 // Status of one (peer, database): written by its link and dialer, read by ConnectionsStatus.
@@ -134,10 +148,33 @@ class Link : public std::enable_shared_from_this<Link> {
   const std::string& peer_name() const { return peer_name_; }  // set once at Hello
   const std::string& database() const { return database_; }
   std::shared_ptr<PeerEntry> peer() const { return peer_; }
+  // Why the Hello exchange did not make the link live (kNone once live). Strand-only.
+  LinkRefusal refusal() const { return refusal_; }
 
  private:
   using Ws = websocket::stream<beast::tcp_stream>;
   asio::awaitable<Status> RunSession();  // after the WebSocket is open
+  // One frame read: a decoded message, nothing (skipped: closing, or a bad frame that failed
+  // the link), or the end of the connection.
+  struct ReadResult {
+    std::optional<Message> message;
+    bool ended = false;
+    bool too_large = false;  // ended by a frame over max_frame_bytes
+    beast::error_code error;
+  };
+  asio::awaitable<ReadResult> ReadFrame(bool before_hello);
+  // The Hello exchange: reads until the peer's first frame and answers it. `status` is Ok
+  // when the link is live, else why not (refusal_ says which rule); `ended` when the
+  // connection closed before a Hello arrived.
+  struct HandshakeResult {
+    Status status;
+    bool ended = false;
+  };
+  asio::awaitable<HandshakeResult> Handshake(const Hello& mine);
+  Status OnPeerHello(Message&& m, const Hello& mine, const std::string& claimed_token_name);
+  Status Refuse(LinkRefusal why, Status st);
+  Hello OurHello() const;
+  const std::string& PeerLabel() const;  // the peer's name, or its address before Hello
   asio::awaitable<void> WriteLoop();
   asio::awaitable<void> PingLoop();
   void Send(std::string frame);  // on the strand
@@ -146,7 +183,28 @@ class Link : public std::enable_shared_from_this<Link> {
   void StartClose(std::string reason);            // on the strand
   void SetState(LinkState s);
 
+  // Dispatches a frame by type (std::visit) to Handle: frames naming a database are checked
+  // against the link's first.
   Status OnFrame(Message&& m);
+  Status Handle(Hello&& h);
+  Status Handle(Error&& e);
+  Status Handle(Subscribe&& s);
+  Status Handle(CopyBegin&& c);
+  Status Handle(CopyChunk&& c);
+  Status Handle(CopyEnd&& c);
+  Status Handle(Transactions&& t);
+  Status Handle(Ack&& a);
+  Status Handle(Credit&& c);
+  Status Handle(Schema&& s);
+  Status Handle(Ping&& p);
+  Status Handle(Pong&& p);
+  Status Handle(MergeBegin&& b);
+  Status Handle(MergeHashes&& h);
+  Status Handle(MergeRequest&& r);
+  Status Handle(MergeRows&& r);
+  Status Handle(MergeEnd&& e);
+  Status Handle(VerifyRequest&& r);
+  Status Handle(VerifyResponse&& r);
   // Subscriber side.
   void SendSubscribe();
   // Persists rules_ as this peer's subscription view (Store::PeerView), cursor untouched.
@@ -242,6 +300,7 @@ class Link : public std::enable_shared_from_this<Link> {
   std::string close_reason_;
   uint16_t close_code_ = 1000;
   bool live_ = false;  // Hello exchange done and registered
+  LinkRefusal refusal_ = LinkRefusal::kNone;
   // Subscriber.
   size_t pending_applies_ = 0;
   size_t pending_chunks_ = 0;
@@ -326,9 +385,10 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   // Who may connect: the verified node name of a token ("" for Basic), or why not.
   Result<std::string> Authenticate(const std::string& authorization,
                                    const std::string& remote_address);
-  // After a peer's Hello: the duplicate rule, removed peers. Ok -> the link is live.
+  // After a peer's Hello: the duplicate rule, removed peers. Ok -> the link is live; else
+  // *refusal says why (the Status carries the message for the log and the Error frame).
   Status RegisterLink(const std::shared_ptr<Link>& link, const Hello& hello,
-                      std::shared_ptr<PeerEntry>* peer);
+                      std::shared_ptr<PeerEntry>* peer, LinkRefusal* refusal);
   // False when `link` was no longer the registered one (replaced as a duplicate).
   bool UnregisterLink(Link* link);
   // An inbound peer subscribed (a well-behaved peer, past Hello): tells membership.
