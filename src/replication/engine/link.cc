@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "replication/engine/link_stream.h"
 #include "replication/engine/service_impl.h"
 #include "replication/engine/subscription_rules.h"
 #include "replication/wire/codec.h"
@@ -23,6 +24,7 @@ namespace meshdb::replication {
 
 namespace {
 
+using TcpLinkStream = WsLinkStream<beast::tcp_stream>;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kMaxPendingChunks = 3;        // copy chunks being applied
 constexpr size_t kMaxPendingApplies = 100000;  // transactions being applied
@@ -189,17 +191,20 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
   if (ec) co_return Status::Unavailable("cannot connect to " + url + ": " + ec.message());
   if (closing_) co_return Status::Unavailable("closed");
   socket.set_option(tcp::no_delay(true), ec);
-  ws_.emplace(std::move(socket));
-  ws_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-  ws_->set_option(websocket::stream_base::decorator([authorization](websocket::request_type& req) {
-    req.set(http::field::authorization, authorization);
-    req.set(http::field::sec_websocket_protocol, std::string(kSubprotocol));
-    req.set(http::field::user_agent, "meshdb-replication");
-  }));
+  auto owned = std::make_unique<TcpLinkStream>(std::move(socket));
+  TcpLinkStream* ws = owned.get();
+  stream_ = std::move(owned);
+  ws->ws().set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+  ws->ws().set_option(
+      websocket::stream_base::decorator([authorization](websocket::request_type& req) {
+        req.set(http::field::authorization, authorization);
+        req.set(http::field::sec_websocket_protocol, std::string(kSubprotocol));
+        req.set(http::field::user_agent, "meshdb-replication");
+      }));
   websocket::response_type res;
   std::string target = std::string(kReplicationPath) + "?database=" + database_;
   auto [hec] =
-      co_await ws_->async_handshake(res, parsed->host + ":" + parsed->port, target, kTuple);
+      co_await ws->ws().async_handshake(res, parsed->host + ":" + parsed->port, target, kTuple);
   if (hec) {
     if (res.result() == http::status::unauthorized) {
       co_return Status::Unauthenticated("peer " + url +
@@ -210,7 +215,7 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
         (res.result_int() ? " (HTTP " + std::to_string(res.result_int()) + ")" : ""));
   }
   if (probe_) {
-    co_await ws_->async_close(websocket::close_reason("probe"), kTuple);  // outcome unused
+    co_await stream_->Close(websocket::close_reason("probe"));  // outcome unused
     co_return Status::Ok();
   }
   co_return co_await RunSession();
@@ -245,13 +250,15 @@ asio::awaitable<void> Link::RunInbound(tcp::socket socket, http::request<http::s
   }
   beast::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  ws_.emplace(std::move(socket));
-  ws_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-  ws_->set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+  auto owned = std::make_unique<TcpLinkStream>(std::move(socket));
+  TcpLinkStream* ws = owned.get();
+  stream_ = std::move(owned);
+  ws->ws().set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  ws->ws().set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
     res.set(http::field::sec_websocket_protocol, std::string(kSubprotocol));
     res.set(http::field::server, "meshdb");
   }));
-  auto [aec] = co_await ws_->async_accept(req, kTuple);
+  auto [aec] = co_await ws->ws().async_accept(req, kTuple);
   if (aec) {
     log_->warn("replication upgrade from {} failed: {}", remote_address, aec.message());
     co_return;
@@ -275,10 +282,15 @@ Hello Link::OurHello() const {
 
 const std::string& Link::PeerLabel() const { return peer_name_.empty() ? peer_url_ : peer_name_; }
 
+asio::awaitable<Status> Link::RunOpen(std::unique_ptr<LinkStream> stream, std::string token_name) {
+  stream_ = std::move(stream);
+  peer_name_ = std::move(token_name);
+  co_return co_await RunSession();
+}
+
 asio::awaitable<Status> Link::RunSession() {
   const auto& opts = service_->options();
-  ws_->binary(true);
-  ws_->read_message_max(opts.max_frame_bytes);
+  stream_->SetBinary(opts.max_frame_bytes);
   read_gate_.emplace(strand_);
   const Hello mine = OurHello();
   if (outbound_) SendMessage(mine);
@@ -325,7 +337,7 @@ asio::awaitable<Status> Link::RunSession() {
 asio::awaitable<Link::ReadResult> Link::ReadFrame(bool before_hello) {
   const auto& opts = service_->options();
   ReadResult out;
-  auto [ec, n] = co_await ws_->async_read(buffer_, kTuple);
+  beast::error_code ec = co_await stream_->Read(buffer_);
   if (ec) {
     out.ended = true;
     out.error = ec;
@@ -348,7 +360,7 @@ asio::awaitable<Link::ReadResult> Link::ReadFrame(bool before_hello) {
     buffer_.consume(buffer_.size());
     co_return out;
   }
-  if (!ws_->got_binary()) {
+  if (!stream_->GotBinary()) {
     buffer_.consume(buffer_.size());
     log_->warn("peer {} db {}: protocol error: text message (frames are binary)", PeerLabel(),
                database_);
@@ -467,7 +479,7 @@ asio::awaitable<void> Link::WriteLoop() {
   auto self = shared_from_this();
   while (!queue_.empty()) {
     std::shared_ptr<const std::string> frame = queue_.front();
-    auto [ec, n] = co_await ws_->async_write(asio::buffer(*frame), kTuple);
+    beast::error_code ec = co_await stream_->Write(asio::buffer(*frame));
     queue_.pop_front();
     {
       std::lock_guard<std::mutex> lock(copy_mu_);
@@ -529,17 +541,14 @@ void Link::StartClose(std::string reason) {
   }
   copy_cv_.notify_all();
   if (read_gate_) read_gate_->cancel();
-  if (!ws_) return;
+  if (!stream_) return;
   websocket::close_reason cr(static_cast<websocket::close_code>(close_code_),
                              reason.substr(0, 120));
   asio::co_spawn(
       strand_,
       [self = shared_from_this(), cr]() -> asio::awaitable<void> {
-        auto [ec] = co_await self->ws_->async_close(cr, kTuple);
-        if (ec) {
-          beast::error_code ignored;
-          beast::get_lowest_layer(*self->ws_).socket().close(ignored);
-        }
+        beast::error_code ec = co_await self->stream_->Close(cr);
+        if (ec) self->stream_->Abort();
       },
       asio::detached);
 }

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "net/upgrade_handler.h"
+#include "replication/engine/link_stream.h"
 #include "replication/engine/publish_filter.h"
 #include "replication/engine/replication_service.h"
 #include "replication/wire/codec.h"
@@ -124,6 +125,10 @@ class Link : public std::enable_shared_from_this<Link> {
   asio::awaitable<void> RunInbound(tcp::socket socket, http::request<http::string_body> req,
                                    std::string remote_address);
 
+  // Runs on a stream already upgraded (unit tests: a WebSocket over beast::test::stream).
+  // `token_name`: an inbound link's authenticated node name ("" for Basic or outbound).
+  asio::awaitable<Status> RunOpen(std::unique_ptr<LinkStream> stream, std::string token_name);
+
   // Any thread.
   void WakePublisher();
   void Close(std::string reason);
@@ -152,7 +157,6 @@ class Link : public std::enable_shared_from_this<Link> {
   LinkRefusal refusal() const { return refusal_; }
 
  private:
-  using Ws = websocket::stream<beast::tcp_stream>;
   asio::awaitable<Status> RunSession();  // after the WebSocket is open
   // One frame read: a decoded message, nothing (skipped: closing, or a bad frame that failed
   // the link), or the end of the connection.
@@ -282,7 +286,7 @@ class Link : public std::enable_shared_from_this<Link> {
   std::shared_ptr<PeerEntry> peer_;
   std::shared_ptr<Slot> slot_;
   std::shared_ptr<spdlog::logger> log_;
-  std::optional<Ws> ws_;
+  std::unique_ptr<LinkStream> stream_;  // set before the upgrade; strand-only
   beast::flat_buffer buffer_;
   std::string peer_name_;
   std::string peer_url_;
