@@ -129,7 +129,8 @@ Link::Link(ServiceImpl* service, Strand strand, bool outbound, std::string datab
       outbound_(outbound),
       database_(std::move(database)),
       peer_(std::move(peer)),
-      log_(log::For("replication")) {}
+      log_(log::For("replication")),
+      verifier_(service->store(), database_) {}
 
 Link::~Link() = default;
 
@@ -320,7 +321,7 @@ asio::awaitable<Status> Link::RunSession() {
     closed_ = true;
   }
   copy_cv_.notify_all();
-  FailPendingVerifies("connection closed");
+  verifier_.FailPending("connection closed");
   if (retry_timer_) retry_timer_->cancel();  // the link it would close is gone
   LeaveInitialCopy();
   closing_ = true;
@@ -433,7 +434,7 @@ Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& clai
   peer_max_frame_ = hello->max_frame_bytes;
   for (const auto& cap : hello->capabilities) {
     if (cap == kCapMerge) peer_merge_ = true;
-    if (cap == kCapVerify) peer_verify_ = true;
+    if (cap == kCapVerify) verifier_.set_peer_verifies(true);
   }
   std::shared_ptr<PeerEntry> peer;
   LinkRefusal why = LinkRefusal::kNone;
@@ -689,13 +690,23 @@ Status Link::Handle(MergeEnd&& e) {
 }
 
 Status Link::Handle(VerifyRequest&& r) {
-  OnVerifyRequest(std::move(r));
+  SendMessage(verifier_.Answer(r));
   return Status::Ok();
 }
 
 Status Link::Handle(VerifyResponse&& r) {
-  OnVerifyResponse(std::move(r));
+  verifier_.OnResponse(std::move(r));
   return Status::Ok();
+}
+
+void Link::RequestVerify(uint64_t request_id, std::string table,
+                         std::function<void(VerifyResponse)> done) {
+  asio::post(strand_, [self = shared_from_this(), request_id, table = std::move(table),
+                       done = std::move(done)]() mutable {
+    auto request = self->verifier_.Request(request_id, std::move(table), std::move(done),
+                                           !self->closing_ && self->live_);
+    if (request) self->SendMessage(*request);
+  });
 }
 
 const char* LinkRefusalName(LinkRefusal r) {

@@ -31,6 +31,7 @@
 
 #include "net/upgrade_handler.h"
 #include "replication/engine/link_stream.h"
+#include "replication/engine/link_verifier.h"
 #include "replication/engine/publish_filter.h"
 #include "replication/engine/replication_service.h"
 #include "replication/wire/codec.h"
@@ -274,10 +275,6 @@ class Link : public std::enable_shared_from_this<Link> {
   void OnMergeHashes(MergeHashes&& m);
   void OnMergeRows(MergeRows&& m);
   void OnMergeEnd(MergeEnd&& m);
-  // Either side.
-  void OnVerifyRequest(VerifyRequest&& r);
-  void OnVerifyResponse(VerifyResponse&& r);
-  void FailPendingVerifies(const std::string& why);
 
   ServiceImpl* const service_;
   Strand strand_;
@@ -338,8 +335,7 @@ class Link : public std::enable_shared_from_this<Link> {
   std::deque<uint64_t> unacked_frames_;  // highest sender_sequence of each frame
   uint64_t last_sent_seq_ = 0;
   // Merge resync (strand-only). Publisher side:
-  bool peer_merge_ = false;   // the peer announced "merge"
-  bool peer_verify_ = false;  // the peer announced "verify"
+  bool peer_merge_ = false;  // the peer announced "merge"
   bool merge_running_ = false;
   bool merge_new_tables_ = false;  // the running merge is of newly subscribed tables only
   uint32_t merge_expected_ = 0;    // MergeRequests still awaited
@@ -353,7 +349,8 @@ class Link : public std::enable_shared_from_this<Link> {
   uint64_t merge_received_ = 0;
   uint64_t merge_sub_started_ms_ = 0;
   std::map<std::string, storage::TableDef> merge_defs_;  // sent with a table's first rows
-  std::map<uint64_t, std::function<void(VerifyResponse)>> verify_pending_;
+  // cluster_verify (either side).
+  LinkVerifier verifier_;
 
   // Any thread.
   std::atomic<bool> pump_posted_{false};
