@@ -16,6 +16,7 @@
 #include "replication/engine/link_stream.h"
 #include "replication/engine/service_impl.h"
 #include "replication/engine/subscription_rules.h"
+#include "replication/engine/ws_url.h"
 #include "replication/wire/codec.h"
 #include "replication/wire/table_def_json.h"
 #include "storage/store.h"
@@ -29,41 +30,6 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kMaxPendingChunks = 3;        // copy chunks being applied
 constexpr size_t kMaxPendingApplies = 100000;  // transactions being applied
 constexpr std::chrono::seconds kPingInterval{1};
-
-struct WsUrl {
-  std::string host;
-  std::string port;
-};
-
-std::optional<WsUrl> ParseWsUrl(std::string_view url) {
-  std::string_view rest = url;
-  if (rest.starts_with("ws://")) {
-    rest.remove_prefix(5);
-  } else if (rest.starts_with("wss://")) {
-    rest.remove_prefix(6);  // TLS is a later issue: dialled as plain ws
-  }
-  rest = rest.substr(0, rest.find('/'));
-  if (rest.empty()) return std::nullopt;
-  WsUrl out;
-  if (rest.front() == '[') {  // [v6]:port
-    size_t close = rest.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    out.host = std::string(rest.substr(1, close - 1));
-    rest.remove_prefix(close + 1);
-    out.port = rest.starts_with(":") ? std::string(rest.substr(1)) : "80";
-    return out;
-  }
-  size_t colon = rest.rfind(':');
-  if (colon == std::string_view::npos) {
-    out.host = std::string(rest);
-    out.port = "80";
-  } else {
-    out.host = std::string(rest.substr(0, colon));
-    out.port = std::string(rest.substr(colon + 1));
-  }
-  if (out.host.empty() || out.port.empty()) return std::nullopt;
-  return out;
-}
 
 uint16_t CloseCodeFor(ErrorCode code) {
   switch (code) {
@@ -164,9 +130,12 @@ void Link::AbortCopy() {
 asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authorization) {
   peer_url_ = url;
   auto parsed = ParseWsUrl(url);
-  if (!parsed) co_return Status::InvalidArgument("bad peer url '" + url + "'");
+  if (!parsed.ok()) co_return Status::InvalidArgument("bad peer url '" + url + "'");
+  // TLS is a later issue: wss:// is dialled as plain ws.
+  const std::string host = parsed->host;
+  const std::string port = parsed->port != 0 ? std::to_string(parsed->port) : "80";
   tcp::resolver resolver(strand_);
-  auto [rec, results] = co_await resolver.async_resolve(parsed->host, parsed->port, kTuple);
+  auto [rec, results] = co_await resolver.async_resolve(host, port, kTuple);
   if (rec || results.empty()) {
     co_return Status::Unavailable("cannot resolve " + url + ": " + rec.message());
   }
@@ -204,8 +173,7 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
       }));
   websocket::response_type res;
   std::string target = std::string(kReplicationPath) + "?database=" + database_;
-  auto [hec] =
-      co_await ws->ws().async_handshake(res, parsed->host + ":" + parsed->port, target, kTuple);
+  auto [hec] = co_await ws->ws().async_handshake(res, host + ":" + port, target, kTuple);
   if (hec) {
     if (res.result() == http::status::unauthorized) {
       co_return Status::Unauthenticated("peer " + url +
