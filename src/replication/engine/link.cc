@@ -595,9 +595,7 @@ Status Link::Handle(Transactions&& t) {
 }
 
 Status Link::Handle(Ack&& a) {
-  while (!unacked_frames_.empty() && unacked_frames_.front() <= a.sender_sequence) {
-    unacked_frames_.pop_front();
-  }
+  window_.Acked(a.sender_sequence);
   {
     std::lock_guard<std::mutex> lock(slot_->mu);
     slot_->acked_sequence = std::max(slot_->acked_sequence, a.sender_sequence);
@@ -610,7 +608,7 @@ Status Link::Handle(Ack&& a) {
 }
 
 Status Link::Handle(Credit&& c) {
-  credit_ = c.frames;
+  window_.SetCredit(c.frames);
   Pump();
   return Status::Ok();
 }

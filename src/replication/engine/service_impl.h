@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "net/upgrade_handler.h"
+#include "replication/engine/credit_window.h"
 #include "replication/engine/link_stream.h"
 #include "replication/engine/link_verifier.h"
 #include "replication/engine/publish_filter.h"
@@ -331,9 +332,7 @@ class Link : public std::enable_shared_from_this<Link> {
   std::vector<std::string> requested_tables_;
   std::optional<uint64_t> schema_version_;
   std::map<std::string, std::string> sent_schema_;
-  uint32_t credit_ = 0;
-  std::deque<uint64_t> unacked_frames_;  // highest sender_sequence of each frame
-  uint64_t last_sent_seq_ = 0;
+  CreditWindow window_;  // the subscriber's Credit and the frames it has not acked
   // Merge resync (strand-only). Publisher side:
   bool peer_merge_ = false;  // the peer announced "merge"
   bool merge_running_ = false;

@@ -6,6 +6,7 @@
 #include <random>
 #include <string>
 
+#include "replication/engine/credit_window.h"
 #include "replication/engine/node_token.h"
 #include "replication/engine/publish_filter.h"
 #include "replication/engine/ws_url.h"
@@ -219,6 +220,28 @@ TEST(WsUrl, ParsesWhatLinksDial) {
                           "ws://node-a:70000", "ws://:9925", ""}) {
     EXPECT_FALSE(ParseWsUrl(bad).ok()) << bad;
   }
+}
+
+TEST(CreditWindow, UnackedFramesNeverExceedTheCredit) {
+  CreditWindow w;
+  EXPECT_EQ(w.Available(), 0u);  // nothing before the first Credit
+  w.SetCredit(2);
+  EXPECT_EQ(w.Available(), 2u);
+  w.Sent(5);
+  w.Sent(9);
+  EXPECT_EQ(w.Available(), 0u);
+  w.Acked(4);  // covers no whole frame
+  EXPECT_EQ(w.Available(), 0u);
+  w.Acked(7);  // the first frame (up to 5)
+  EXPECT_EQ(w.Available(), 1u);
+  w.SetCredit(0);  // paused
+  EXPECT_EQ(w.Available(), 0u);
+  w.SetCredit(4);
+  EXPECT_EQ(w.Available(), 3u);
+  EXPECT_FALSE(w.AllAcked());
+  w.Acked(9);
+  EXPECT_TRUE(w.AllAcked());
+  EXPECT_EQ(w.Available(), 4u);
 }
 
 }  // namespace
