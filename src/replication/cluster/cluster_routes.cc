@@ -3,12 +3,12 @@
 #include <boost/url/authority_view.hpp>
 #include <boost/url/ipv6_address.hpp>
 #include <boost/url/parse.hpp>
-#include <boost/url/scheme.hpp>
-#include <boost/url/url_view.hpp>
 #include <charconv>
 #include <string_view>
+#include <utility>
 
 #include "common/host_limits.h"
+#include "replication/engine/ws_url.h"
 
 namespace meshdb::replication {
 
@@ -70,26 +70,13 @@ Status ParseHostPort(std::string_view text, Route& route) {
   return TakeHostPort(*authority, text, route);
 }
 
-// ParseUrl without the length limits.
+// ParseUrl without the length limits: the engine's parser (dialing uses it too).
 Result<Route> ParseUrlUnchecked(std::string_view url) {
-  urls::result<urls::url_view> parsed = urls::parse_uri(url);
-  // Boost.URL 1.81 reads "ws://h:1x" as port 1 and path "x"; after an authority, RFC 3986
-  // allows only an empty path or one starting with '/'.
-  if (!parsed || !parsed->has_authority() ||
-      (!parsed->encoded_path().empty() && parsed->encoded_path().front() != '/')) {
-    return Status::InvalidArgument("not a URL: '" + std::string(url) + "'");
-  }
+  ASSIGN_OR_RETURN(WsUrl parsed, ParseWsUrl(url));
   Route route;
-  if (parsed->scheme_id() == urls::scheme::ws) {
-    route.scheme = "ws";
-  } else if (parsed->scheme_id() == urls::scheme::wss) {
-    route.scheme = "wss";
-  } else {
-    return Status::InvalidArgument("unsupported scheme '" + std::string(parsed->scheme()) +
-                                   "' in '" + std::string(url) + "' (ws:// or wss://)");
-  }
-  // A path, query or fragment is dropped; so are credentials in the authority.
-  RETURN_IF_ERROR(TakeHostPort(parsed->authority(), url, route));
+  route.scheme = std::move(parsed.scheme);
+  route.host = std::move(parsed.host);
+  route.port = parsed.port;
   return route;
 }
 

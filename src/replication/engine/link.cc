@@ -9,11 +9,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <exception>
+#include <type_traits>
 #include <utility>
 
 #include "common/log.h"
+#include "replication/engine/link_stream.h"
 #include "replication/engine/service_impl.h"
 #include "replication/engine/subscription_rules.h"
+#include "replication/engine/ws_url.h"
 #include "replication/wire/codec.h"
 #include "replication/wire/table_def_json.h"
 #include "storage/store.h"
@@ -22,6 +25,7 @@ namespace meshdb::replication {
 
 namespace {
 
+using TcpLinkStream = WsLinkStream<beast::tcp_stream>;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kMaxPendingChunks = 3;        // copy chunks being applied
 constexpr size_t kMaxPendingApplies = 100000;  // transactions being applied
@@ -44,41 +48,6 @@ const char* ErrorKind(ErrorCode code) {
       return "internal error";
   }
   return "error";
-}
-
-struct WsUrl {
-  std::string host;
-  std::string port;
-};
-
-std::optional<WsUrl> ParseWsUrl(std::string_view url) {
-  std::string_view rest = url;
-  if (rest.starts_with("ws://")) {
-    rest.remove_prefix(5);
-  } else if (rest.starts_with("wss://")) {
-    rest.remove_prefix(6);  // TLS is a later issue: dialled as plain ws
-  }
-  rest = rest.substr(0, rest.find('/'));
-  if (rest.empty()) return std::nullopt;
-  WsUrl out;
-  if (rest.front() == '[') {  // [v6]:port
-    size_t close = rest.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    out.host = std::string(rest.substr(1, close - 1));
-    rest.remove_prefix(close + 1);
-    out.port = rest.starts_with(":") ? std::string(rest.substr(1)) : "80";
-    return out;
-  }
-  size_t colon = rest.rfind(':');
-  if (colon == std::string_view::npos) {
-    out.host = std::string(rest);
-    out.port = "80";
-  } else {
-    out.host = std::string(rest.substr(0, colon));
-    out.port = std::string(rest.substr(colon + 1));
-  }
-  if (out.host.empty() || out.port.empty()) return std::nullopt;
-  return out;
 }
 
 uint16_t CloseCodeFor(ErrorCode code) {
@@ -145,7 +114,8 @@ Link::Link(ServiceImpl* service, Strand strand, bool outbound, std::string datab
       outbound_(outbound),
       database_(std::move(database)),
       peer_(std::move(peer)),
-      log_(log::For("replication")) {}
+      log_(log::For("replication")),
+      verifier_(service->store(), database_) {}
 
 Link::~Link() = default;
 
@@ -179,9 +149,12 @@ void Link::AbortCopy() {
 asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authorization) {
   peer_url_ = url;
   auto parsed = ParseWsUrl(url);
-  if (!parsed) co_return Status::InvalidArgument("bad peer url '" + url + "'");
+  if (!parsed.ok()) co_return Status::InvalidArgument("bad peer url '" + url + "'");
+  // TLS is a later issue: wss:// is dialled as plain ws.
+  const std::string host = parsed->host;
+  const std::string port = parsed->port != 0 ? std::to_string(parsed->port) : "80";
   tcp::resolver resolver(strand_);
-  auto [rec, results] = co_await resolver.async_resolve(parsed->host, parsed->port, kTuple);
+  auto [rec, results] = co_await resolver.async_resolve(host, port, kTuple);
   if (rec || results.empty()) {
     co_return Status::Unavailable("cannot resolve " + url + ": " + rec.message());
   }
@@ -207,17 +180,19 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
   if (ec) co_return Status::Unavailable("cannot connect to " + url + ": " + ec.message());
   if (closing_) co_return Status::Unavailable("closed");
   socket.set_option(tcp::no_delay(true), ec);
-  ws_.emplace(std::move(socket));
-  ws_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-  ws_->set_option(websocket::stream_base::decorator([authorization](websocket::request_type& req) {
-    req.set(http::field::authorization, authorization);
-    req.set(http::field::sec_websocket_protocol, std::string(kSubprotocol));
-    req.set(http::field::user_agent, "meshdb-replication");
-  }));
+  auto owned = std::make_unique<TcpLinkStream>(std::move(socket));
+  TcpLinkStream* ws = owned.get();
+  stream_ = std::move(owned);
+  ws->ws().set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+  ws->ws().set_option(
+      websocket::stream_base::decorator([authorization](websocket::request_type& req) {
+        req.set(http::field::authorization, authorization);
+        req.set(http::field::sec_websocket_protocol, std::string(kSubprotocol));
+        req.set(http::field::user_agent, "meshdb-replication");
+      }));
   websocket::response_type res;
   std::string target = std::string(kReplicationPath) + "?database=" + database_;
-  auto [hec] =
-      co_await ws_->async_handshake(res, parsed->host + ":" + parsed->port, target, kTuple);
+  auto [hec] = co_await ws->ws().async_handshake(res, host + ":" + port, target, kTuple);
   if (hec) {
     if (res.result() == http::status::unauthorized) {
       co_return Status::Unauthenticated("peer " + url +
@@ -228,7 +203,7 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
         (res.result_int() ? " (HTTP " + std::to_string(res.result_int()) + ")" : ""));
   }
   if (probe_) {
-    co_await ws_->async_close(websocket::close_reason("probe"), kTuple);  // outcome unused
+    co_await stream_->Close(websocket::close_reason("probe"));  // outcome unused
     co_return Status::Ok();
   }
   co_return co_await RunSession();
@@ -264,13 +239,15 @@ asio::awaitable<void> Link::RunInbound(tcp::socket socket, http::request<http::s
   }
   beast::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  ws_.emplace(std::move(socket));
-  ws_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-  ws_->set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+  auto owned = std::make_unique<TcpLinkStream>(std::move(socket));
+  TcpLinkStream* ws = owned.get();
+  stream_ = std::move(owned);
+  ws->ws().set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  ws->ws().set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
     res.set(http::field::sec_websocket_protocol, std::string(kSubprotocol));
     res.set(http::field::server, "meshdb");
   }));
-  auto [aec] = co_await ws_->async_accept(req, kTuple);
+  auto [aec] = co_await ws->ws().async_accept(req, kTuple);
   if (aec) {
     log_->warn("replication upgrade from {} failed: {}", remote_address, aec.message());
     service_->NoteLinkError("upgrade from " + remote_address + " failed: " + aec.message());
@@ -281,11 +258,8 @@ asio::awaitable<void> Link::RunInbound(tcp::socket socket, http::request<http::s
   if (!st.ok()) log_->debug("inbound link from {} ended: {}", remote_address, st.ToString());
 }
 
-asio::awaitable<Status> Link::RunSession() {
+Hello Link::OurHello() const {
   const auto& opts = service_->options();
-  ws_->binary(true);
-  ws_->read_message_max(opts.max_frame_bytes);
-  read_gate_.emplace(strand_);
   Hello mine;
   mine.node_name = opts.node_name;
   mine.node_url = opts.node_url;
@@ -293,125 +267,39 @@ asio::awaitable<Status> Link::RunSession() {
                        std::string(kCapMerge), std::string(kCapVerify)};
   mine.max_frame_bytes = opts.max_frame_bytes;
   mine.databases = service_->ReplicatedDatabases();
+  return mine;
+}
+
+const std::string& Link::PeerLabel() const { return peer_name_.empty() ? peer_url_ : peer_name_; }
+
+asio::awaitable<Status> Link::RunOpen(std::unique_ptr<LinkStream> stream, std::string token_name) {
+  stream_ = std::move(stream);
+  peer_name_ = std::move(token_name);
+  co_return co_await RunSession();
+}
+
+asio::awaitable<Status> Link::RunSession() {
+  const auto& opts = service_->options();
+  stream_->SetBinary(opts.max_frame_bytes);
+  read_gate_.emplace(strand_);
+  const Hello mine = OurHello();
   if (outbound_) SendMessage(mine);
 
-  Status result = Status::Ok();
-  bool first = true;
-  const std::string claimed_token_name = peer_name_;
-  for (;;) {
+  auto [result, ended] = co_await Handshake(mine);
+  // The session's frames; after a refusal only those read until the close completes.
+  while (!ended) {
     while (live_ && !closing_ &&
            (pending_chunks_ >= kMaxPendingChunks || pending_applies_ >= kMaxPendingApplies)) {
       read_gate_->expires_at(asio::steady_timer::time_point::max());
       co_await read_gate_->async_wait(kTuple);
     }
-    auto [ec, n] = co_await ws_->async_read(buffer_, kTuple);
-    if (ec) {
-      if (ec == websocket::error::message_too_big) {
-        log_->warn("peer {} db {}: frame too large (over max_frame_bytes {}); closing",
-                   peer_name_.empty() ? peer_url_ : peer_name_, database_, opts.max_frame_bytes);
-        Fail(ErrorCode::kTooLarge, "frame over " + std::to_string(opts.max_frame_bytes) + " bytes");
-        result = Status::TooLarge("peer sent a frame over the limit");
-        // The read side is unusable; let the writer send the Error, then close.
-        asio::steady_timer t(strand_);
-        t.expires_after(std::chrono::milliseconds(200));
-        co_await t.async_wait(kTuple);
-      } else if (ec != asio::error::operation_aborted) {
-        log_->info("peer {} db {}: connection closed{}: {}",
-                   peer_name_.empty() ? peer_url_ : peer_name_, database_,
-                   first ? " before Hello" : "", ec.message());
-      }
-      if (first) {
-        result = Status::Unavailable("connection closed before Hello: " + ec.message());
-        service_->NoteLinkError((peer_name_.empty() ? peer_url_ : peer_name_) + " db " + database_ +
-                                ": connection closed before Hello: " + ec.message());
-      }
+    ReadResult read = co_await ReadFrame(/*before_hello=*/false);
+    if (read.ended) {
+      if (read.too_large) result = Status::TooLarge("peer sent a frame over the limit");
       break;
     }
-    if (closing_) {
-      buffer_.consume(buffer_.size());
-      continue;
-    }
-    if (!ws_->got_binary()) {
-      buffer_.consume(buffer_.size());
-      log_->warn("peer {} db {}: protocol error: text message (frames are binary)",
-                 peer_name_.empty() ? peer_url_ : peer_name_, database_);
-      Fail(ErrorCode::kProtocol, "text message");
-      continue;
-    }
-    auto data = buffer_.data();
-    std::string_view bytes(static_cast<const char*>(data.data()), data.size());
-    Result<Message> decoded = DecodeFrame(bytes, opts.max_frame_bytes);
-    buffer_.consume(buffer_.size());
-    if (!decoded.ok()) {
-      log_->warn("peer {} db {}: bad frame: {}", peer_name_.empty() ? peer_url_ : peer_name_,
-                 database_, decoded.status().ToString());
-      Fail(decoded.status().code() == Status::Code::kTooLarge ? ErrorCode::kTooLarge
-                                                              : ErrorCode::kProtocol,
-           decoded.status().message());
-      continue;
-    }
-    Message m = std::move(decoded).value();
-    if (first) {
-      first = false;
-      auto* hello = std::get_if<Hello>(&m);
-      if (hello == nullptr) {
-        if (auto* err = std::get_if<Error>(&m)) {
-          result = Status::Unavailable("peer refused: " + err->reason);
-          log_->warn("peer {} db {}: refused: {}", peer_url_, database_, err->reason);
-          StartClose("refused");
-          continue;
-        }
-        Fail(ErrorCode::kProtocol, "first frame is not Hello");
-        result = Status::InvalidArgument("first frame is not Hello");
-        continue;
-      }
-      if (auto err = CheckPeerHello(*hello, opts.node_name)) {
-        log_->warn("peer {} db {}: refused Hello from '{}': {}", peer_url_, database_,
-                   hello->node_name, err->reason);
-        result = Status::InvalidArgument(err->reason);
-        Fail(err->code, err->reason);
-        continue;
-      }
-      if (!outbound_ && !claimed_token_name.empty() && hello->node_name != claimed_token_name) {
-        std::string reason = "peer claims node name '" + hello->node_name +
-                             "' but its token is for '" + claimed_token_name + "'";
-        log_->warn("peer {} db {}: {}", peer_url_, database_, reason);
-        result = Status::PermissionDenied(reason);
-        Fail(ErrorCode::kNameConflict, reason);
-        continue;
-      }
-      peer_name_ = hello->node_name;
-      if (!hello->node_url.empty() && !outbound_) peer_url_ = hello->node_url;
-      peer_max_frame_ = hello->max_frame_bytes;
-      for (const auto& cap : hello->capabilities) {
-        if (cap == kCapMerge) peer_merge_ = true;
-        if (cap == kCapVerify) peer_verify_ = true;
-      }
-      std::shared_ptr<PeerEntry> peer;
-      Status reg = service_->RegisterLink(shared_from_this(), *hello, &peer);
-      if (!reg.ok()) {
-        result = reg;
-        if (reg.message() == "duplicate") {
-          log_->info("peer {} db {}: closing duplicate connection", peer_name_, database_);
-          StartClose("duplicate");
-        } else {
-          log_->warn("peer {} db {}: refused: {}", peer_name_, database_, reg.message());
-          Fail(ErrorCode::kUnauthorized, reg.message());
-        }
-        continue;
-      }
-      peer_ = std::move(peer);  // slot_ was set by RegisterLink
-      live_ = true;
-      if (!outbound_) SendMessage(mine);
-      {
-        std::lock_guard<std::mutex> lock(slot_->mu);
-        slot_->connected = true;
-      }
-      SendSubscribe();
-      asio::co_spawn(strand_, PingLoop(), asio::detached);
-      continue;
-    }
-    Status st = OnFrame(std::move(m));
+    if (!read.message) continue;
+    Status st = OnFrame(std::move(*read.message));
     if (!st.ok()) {
       log_->warn("peer {} db {}: {}", peer_name_, database_, st.ToString());
       Fail(ErrorCode::kProtocol, st.message());
@@ -422,7 +310,7 @@ asio::awaitable<Status> Link::RunSession() {
     closed_ = true;
   }
   copy_cv_.notify_all();
-  FailPendingVerifies("connection closed");
+  verifier_.FailPending("connection closed");
   if (retry_timer_) retry_timer_->cancel();  // the link it would close is gone
   LeaveInitialCopy();
   closing_ = true;
@@ -434,6 +322,134 @@ asio::awaitable<Status> Link::RunSession() {
     slot_->copy_progress.reset();
   }
   co_return result;
+}
+
+asio::awaitable<Link::ReadResult> Link::ReadFrame(bool before_hello) {
+  const auto& opts = service_->options();
+  ReadResult out;
+  beast::error_code ec = co_await stream_->Read(buffer_);
+  if (ec) {
+    out.ended = true;
+    out.error = ec;
+    if (ec == websocket::error::message_too_big) {
+      log_->warn("peer {} db {}: frame too large (over max_frame_bytes {}); closing", PeerLabel(),
+                 database_, opts.max_frame_bytes);
+      Fail(ErrorCode::kTooLarge, "frame over " + std::to_string(opts.max_frame_bytes) + " bytes");
+      out.too_large = true;
+      // The read side is unusable; let the writer send the Error, then close.
+      asio::steady_timer t(strand_);
+      t.expires_after(std::chrono::milliseconds(200));
+      co_await t.async_wait(kTuple);
+    } else if (ec != asio::error::operation_aborted) {
+      log_->info("peer {} db {}: connection closed{}: {}", PeerLabel(), database_,
+                 before_hello ? " before Hello" : "", ec.message());
+    }
+    co_return out;
+  }
+  if (closing_) {
+    buffer_.consume(buffer_.size());
+    co_return out;
+  }
+  if (!stream_->GotBinary()) {
+    buffer_.consume(buffer_.size());
+    log_->warn("peer {} db {}: protocol error: text message (frames are binary)", PeerLabel(),
+               database_);
+    Fail(ErrorCode::kProtocol, "text message");
+    co_return out;
+  }
+  auto data = buffer_.data();
+  std::string_view bytes(static_cast<const char*>(data.data()), data.size());
+  Result<Message> decoded = DecodeFrame(bytes, opts.max_frame_bytes);
+  buffer_.consume(buffer_.size());
+  if (!decoded.ok()) {
+    log_->warn("peer {} db {}: bad frame: {}", PeerLabel(), database_, decoded.status().ToString());
+    Fail(decoded.status().code() == Status::Code::kTooLarge ? ErrorCode::kTooLarge
+                                                            : ErrorCode::kProtocol,
+         decoded.status().message());
+    co_return out;
+  }
+  out.message = std::move(decoded).value();
+  co_return out;
+}
+
+asio::awaitable<Link::HandshakeResult> Link::Handshake(const Hello& mine) {
+  const std::string claimed_token_name = peer_name_;  // inbound: from the token ("" for Basic)
+  for (;;) {
+    ReadResult read = co_await ReadFrame(/*before_hello=*/true);
+    if (read.ended) {
+      service_->NoteLinkError(PeerLabel() + " db " + database_ +
+                              ": connection closed before Hello: " + read.error.message());
+      co_return HandshakeResult{
+          Status::Unavailable("connection closed before Hello: " + read.error.message()), true};
+    }
+    if (read.message) {
+      co_return HandshakeResult{OnPeerHello(std::move(*read.message), mine, claimed_token_name),
+                                false};
+    }
+  }
+}
+
+Status Link::Refuse(LinkRefusal why, Status st) {
+  refusal_ = why;
+  return st;
+}
+
+Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& claimed_token_name) {
+  const auto& opts = service_->options();
+  auto* hello = std::get_if<Hello>(&m);
+  if (hello == nullptr) {
+    if (auto* err = std::get_if<Error>(&m)) {
+      log_->warn("peer {} db {}: refused: {}", peer_url_, database_, err->reason);
+      StartClose("refused");
+      return Refuse(LinkRefusal::kRefusedByPeer,
+                    Status::Unavailable("peer refused: " + err->reason));
+    }
+    Fail(ErrorCode::kProtocol, "first frame is not Hello");
+    return Refuse(LinkRefusal::kNotHello, Status::InvalidArgument("first frame is not Hello"));
+  }
+  if (auto err = CheckPeerHello(*hello, opts.node_name)) {
+    log_->warn("peer {} db {}: refused Hello from '{}': {}", peer_url_, database_, hello->node_name,
+               err->reason);
+    Fail(err->code, err->reason);
+    return Refuse(LinkRefusal::kBadHello, Status::InvalidArgument(err->reason));
+  }
+  if (!outbound_ && !claimed_token_name.empty() && hello->node_name != claimed_token_name) {
+    std::string reason = "peer claims node name '" + hello->node_name + "' but its token is for '" +
+                         claimed_token_name + "'";
+    log_->warn("peer {} db {}: {}", peer_url_, database_, reason);
+    Fail(ErrorCode::kNameConflict, reason);
+    return Refuse(LinkRefusal::kTokenMismatch, Status::PermissionDenied(reason));
+  }
+  peer_name_ = hello->node_name;
+  if (!hello->node_url.empty() && !outbound_) peer_url_ = hello->node_url;
+  peer_max_frame_ = hello->max_frame_bytes;
+  for (const auto& cap : hello->capabilities) {
+    if (cap == kCapMerge) peer_merge_ = true;
+    if (cap == kCapVerify) verifier_.set_peer_verifies(true);
+  }
+  std::shared_ptr<PeerEntry> peer;
+  LinkRefusal why = LinkRefusal::kNone;
+  Status reg = service_->RegisterLink(shared_from_this(), *hello, &peer, &why);
+  if (!reg.ok()) {
+    if (why == LinkRefusal::kDuplicate) {
+      log_->info("peer {} db {}: closing duplicate connection", peer_name_, database_);
+      StartClose("duplicate");
+    } else {
+      log_->warn("peer {} db {}: refused: {}", peer_name_, database_, reg.message());
+      Fail(ErrorCode::kUnauthorized, reg.message());
+    }
+    return Refuse(why, reg);
+  }
+  peer_ = std::move(peer);  // slot_ was set by RegisterLink
+  live_ = true;
+  if (!outbound_) SendMessage(mine);
+  {
+    std::lock_guard<std::mutex> lock(slot_->mu);
+    slot_->connected = true;
+  }
+  SendSubscribe();
+  asio::co_spawn(strand_, PingLoop(), asio::detached);
+  return Status::Ok();
 }
 
 // --- Writing ---
@@ -455,7 +471,7 @@ asio::awaitable<void> Link::WriteLoop() {
   auto self = shared_from_this();
   while (!queue_.empty()) {
     std::shared_ptr<const std::string> frame = queue_.front();
-    auto [ec, n] = co_await ws_->async_write(asio::buffer(*frame), kTuple);
+    beast::error_code ec = co_await stream_->Write(asio::buffer(*frame));
     queue_.pop_front();
     {
       std::lock_guard<std::mutex> lock(copy_mu_);
@@ -519,17 +535,14 @@ void Link::StartClose(std::string reason) {
   }
   copy_cv_.notify_all();
   if (read_gate_) read_gate_->cancel();
-  if (!ws_) return;
+  if (!stream_) return;
   websocket::close_reason cr(static_cast<websocket::close_code>(close_code_),
                              reason.substr(0, 120));
   asio::co_spawn(
       strand_,
       [self = shared_from_this(), cr]() -> asio::awaitable<void> {
-        auto [ec] = co_await self->ws_->async_close(cr, kTuple);
-        if (ec) {
-          beast::error_code ignored;
-          beast::get_lowest_layer(*self->ws_).socket().close(ignored);
-        }
+        beast::error_code ec = co_await self->stream_->Close(cr);
+        if (ec) self->stream_->Abort();
       },
       asio::detached);
 }
@@ -549,139 +562,166 @@ void Link::WakePublisher() {
 
 // --- Frames ---
 
+namespace {
+// Frames checked against the connection's database before dispatch. A VerifyResponse is
+// matched to its request by id instead.
+template <typename T>
+constexpr bool kChecksDatabase = requires(const T& t) {
+  t.database;
+}
+&&!std::is_same_v<T, VerifyResponse>;
+}  // namespace
+
 Status Link::OnFrame(Message&& m) {
-  auto same_db = [&](const std::string& db) -> Status {
-    if (db != database_) {
-      return Status::InvalidArgument("frame names database '" + db + "' on the connection for '" +
-                                     database_ + "'");
-    }
-    return Status::Ok();
-  };
-  const MessageType type = TypeOf(m);
-  if (apply_stopped_ && FeedsTheSubscriber(type)) return Status::Ok();  // see StopApplying
-  switch (type) {
-    case MessageType::kHello:
-      return Status::InvalidArgument("second Hello");
-    case MessageType::kError: {
-      auto& e = std::get<Error>(m);
-      log_->warn("peer {} db {} sent error {}: {}", peer_name_, database_, static_cast<int>(e.code),
-                 e.reason);
-      StartClose("peer error");
-      return Status::Ok();
-    }
-    case MessageType::kSubscribe: {
-      auto& s = std::get<Subscribe>(m);
-      RETURN_IF_ERROR(same_db(s.database));
-      return OnSubscribe(std::move(s));
-    }
-    case MessageType::kCopyBegin: {
-      auto& c = std::get<CopyBegin>(m);
-      RETURN_IF_ERROR(same_db(c.database));
-      OnCopyBegin(std::move(c));
-      return Status::Ok();
-    }
-    case MessageType::kCopyChunk: {
-      auto& c = std::get<CopyChunk>(m);
-      RETURN_IF_ERROR(same_db(c.database));
-      OnCopyChunk(std::move(c));
-      return Status::Ok();
-    }
-    case MessageType::kCopyEnd: {
-      auto& c = std::get<CopyEnd>(m);
-      RETURN_IF_ERROR(same_db(c.database));
-      OnCopyEnd(std::move(c));
-      return Status::Ok();
-    }
-    case MessageType::kTransactions: {
-      auto& t = std::get<Transactions>(m);
-      RETURN_IF_ERROR(same_db(t.database));
-      OnTransactions(std::move(t));
-      return Status::Ok();
-    }
-    case MessageType::kAck: {
-      auto& a = std::get<Ack>(m);
-      RETURN_IF_ERROR(same_db(a.database));
-      while (!unacked_frames_.empty() && unacked_frames_.front() <= a.sender_sequence) {
-        unacked_frames_.pop_front();
-      }
-      {
-        std::lock_guard<std::mutex> lock(slot_->mu);
-        slot_->acked_sequence = std::max(slot_->acked_sequence, a.sender_sequence);
-        slot_->last_ack_ms = NowMs();
-      }
-      // Retention never trims past what a known peer confirmed.
-      service_->store()->NotePeerConfirmed(database_, peer_name_, a.sender_sequence);
-      Pump();
-      return Status::Ok();
-    }
-    case MessageType::kCredit: {
-      auto& c = std::get<Credit>(m);
-      RETURN_IF_ERROR(same_db(c.database));
-      credit_ = c.frames;
-      Pump();
-      return Status::Ok();
-    }
-    case MessageType::kSchema: {
-      auto& s = std::get<Schema>(m);
-      RETURN_IF_ERROR(same_db(s.database));
-      OnSchema(std::move(s));
-      return Status::Ok();
-    }
-    case MessageType::kPing: {
-      auto& p = std::get<Ping>(m);
-      SendMessage(Pong{p.nonce, p.sent_ms});
-      return Status::Ok();
-    }
-    case MessageType::kPong: {
-      auto& p = std::get<Pong>(m);
-      uint64_t now = NowMs();
-      std::lock_guard<std::mutex> lock(slot_->mu);
-      slot_->latency_ms = now >= p.sent_ms ? static_cast<double>(now - p.sent_ms) : 0.0;
-      return Status::Ok();
-    }
-    case MessageType::kMergeBegin: {
-      auto& b = std::get<MergeBegin>(m);
-      RETURN_IF_ERROR(same_db(b.database));
-      OnMergeBegin(std::move(b));
-      return Status::Ok();
-    }
-    case MessageType::kMergeHashes: {
-      auto& h = std::get<MergeHashes>(m);
-      RETURN_IF_ERROR(same_db(h.database));
-      if (!merging_) return Status::InvalidArgument("MergeHashes outside a merge");
-      OnMergeHashes(std::move(h));
-      return Status::Ok();
-    }
-    case MessageType::kMergeRequest: {
-      auto& r = std::get<MergeRequest>(m);
-      RETURN_IF_ERROR(same_db(r.database));
-      return OnMergeRequest(std::move(r));
-    }
-    case MessageType::kMergeRows: {
-      auto& r = std::get<MergeRows>(m);
-      RETURN_IF_ERROR(same_db(r.database));
-      if (!merging_) return Status::InvalidArgument("MergeRows outside a merge");
-      OnMergeRows(std::move(r));
-      return Status::Ok();
-    }
-    case MessageType::kMergeEnd: {
-      auto& e = std::get<MergeEnd>(m);
-      RETURN_IF_ERROR(same_db(e.database));
-      if (!merging_) return Status::InvalidArgument("MergeEnd outside a merge");
-      OnMergeEnd(std::move(e));
-      return Status::Ok();
-    }
-    case MessageType::kVerifyRequest: {
-      auto& r = std::get<VerifyRequest>(m);
-      RETURN_IF_ERROR(same_db(r.database));
-      OnVerifyRequest(std::move(r));
-      return Status::Ok();
-    }
-    case MessageType::kVerifyResponse:
-      OnVerifyResponse(std::move(std::get<VerifyResponse>(m)));
-      return Status::Ok();
+  if (apply_stopped_ && FeedsTheSubscriber(TypeOf(m))) return Status::Ok();  // see StopApplying
+  return std::visit(
+      [this](auto& frame) -> Status {
+        using T = std::decay_t<decltype(frame)>;
+        if constexpr (kChecksDatabase<T>) {
+          if (frame.database != database_) {
+            return Status::InvalidArgument("frame names database '" + frame.database +
+                                           "' on the connection for '" + database_ + "'");
+          }
+        }
+        return Handle(std::move(frame));
+      },
+      m);
+}
+
+Status Link::Handle(Hello&&) { return Status::InvalidArgument("second Hello"); }
+
+Status Link::Handle(Error&& e) {
+  log_->warn("peer {} db {} sent error {}: {}", peer_name_, database_, static_cast<int>(e.code),
+             e.reason);
+  StartClose("peer error");
+  return Status::Ok();
+}
+
+Status Link::Handle(Subscribe&& s) { return OnSubscribe(std::move(s)); }
+
+Status Link::Handle(CopyBegin&& c) {
+  OnCopyBegin(std::move(c));
+  return Status::Ok();
+}
+
+Status Link::Handle(CopyChunk&& c) {
+  OnCopyChunk(std::move(c));
+  return Status::Ok();
+}
+
+Status Link::Handle(CopyEnd&& c) {
+  OnCopyEnd(std::move(c));
+  return Status::Ok();
+}
+
+Status Link::Handle(Transactions&& t) {
+  OnTransactions(std::move(t));
+  return Status::Ok();
+}
+
+Status Link::Handle(Ack&& a) {
+  window_.Acked(a.sender_sequence);
+  {
+    std::lock_guard<std::mutex> lock(slot_->mu);
+    slot_->acked_sequence = std::max(slot_->acked_sequence, a.sender_sequence);
+    slot_->last_ack_ms = NowMs();
   }
-  return Status::InvalidArgument("unknown message");
+  // Retention never trims past what a known peer confirmed.
+  service_->store()->NotePeerConfirmed(database_, peer_name_, a.sender_sequence);
+  Pump();
+  return Status::Ok();
+}
+
+Status Link::Handle(Credit&& c) {
+  window_.SetCredit(c.frames);
+  Pump();
+  return Status::Ok();
+}
+
+Status Link::Handle(Schema&& s) {
+  OnSchema(std::move(s));
+  return Status::Ok();
+}
+
+Status Link::Handle(Ping&& p) {
+  SendMessage(Pong{p.nonce, p.sent_ms});
+  return Status::Ok();
+}
+
+Status Link::Handle(Pong&& p) {
+  uint64_t now = NowMs();
+  std::lock_guard<std::mutex> lock(slot_->mu);
+  slot_->latency_ms = now >= p.sent_ms ? static_cast<double>(now - p.sent_ms) : 0.0;
+  return Status::Ok();
+}
+
+Status Link::Handle(MergeBegin&& b) {
+  OnMergeBegin(std::move(b));
+  return Status::Ok();
+}
+
+Status Link::Handle(MergeHashes&& h) {
+  if (!merging_) return Status::InvalidArgument("MergeHashes outside a merge");
+  OnMergeHashes(std::move(h));
+  return Status::Ok();
+}
+
+Status Link::Handle(MergeRequest&& r) { return OnMergeRequest(std::move(r)); }
+
+Status Link::Handle(MergeRows&& r) {
+  if (!merging_) return Status::InvalidArgument("MergeRows outside a merge");
+  OnMergeRows(std::move(r));
+  return Status::Ok();
+}
+
+Status Link::Handle(MergeEnd&& e) {
+  if (!merging_) return Status::InvalidArgument("MergeEnd outside a merge");
+  OnMergeEnd(std::move(e));
+  return Status::Ok();
+}
+
+Status Link::Handle(VerifyRequest&& r) {
+  SendMessage(verifier_.Answer(r));
+  return Status::Ok();
+}
+
+Status Link::Handle(VerifyResponse&& r) {
+  verifier_.OnResponse(std::move(r));
+  return Status::Ok();
+}
+
+void Link::RequestVerify(uint64_t request_id, std::string table,
+                         std::function<void(VerifyResponse)> done) {
+  asio::post(strand_, [self = shared_from_this(), request_id, table = std::move(table),
+                       done = std::move(done)]() mutable {
+    auto request = self->verifier_.Request(request_id, std::move(table), std::move(done),
+                                           !self->closing_ && self->live_);
+    if (request) self->SendMessage(*request);
+  });
+}
+
+const char* LinkRefusalName(LinkRefusal r) {
+  switch (r) {
+    case LinkRefusal::kNone:
+      return "none";
+    case LinkRefusal::kNotHello:
+      return "not-hello";
+    case LinkRefusal::kRefusedByPeer:
+      return "refused-by-peer";
+    case LinkRefusal::kBadHello:
+      return "bad-hello";
+    case LinkRefusal::kTokenMismatch:
+      return "token-mismatch";
+    case LinkRefusal::kDuplicate:
+      return "duplicate";
+    case LinkRefusal::kRemovedPeer:
+      return "removed-peer";
+    case LinkRefusal::kUnexpectedPeer:
+      return "unexpected-peer";
+    case LinkRefusal::kStopping:
+      return "stopping";
+  }
+  return "unknown";
 }
 
 }  // namespace meshdb::replication

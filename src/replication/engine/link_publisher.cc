@@ -108,8 +108,8 @@ void Link::Pump() {
       std::lock_guard<std::mutex> lock(copy_mu_);
       queued = queued_bytes_;
     }
-    if (queued >= kPumpQueueBytes || unacked_frames_.size() >= credit_) break;
-    const size_t frames_allowed = credit_ - unacked_frames_.size();
+    const size_t frames_allowed = window_.Available();
+    if (queued >= kPumpQueueBytes || frames_allowed == 0) break;
     auto snap = store->Read(database_);
     if (!snap.ok()) return;
     if (StartMergeIfTrimmed(**snap)) return;
@@ -154,18 +154,17 @@ void Link::Pump() {
     next_seq_ = next;
     for (auto& f : frames) {
       uint64_t highest = f.entries.back().sender_sequence;
-      unacked_frames_.push_back(highest);
-      last_sent_seq_ = highest;
+      window_.Sent(highest);
       SendMessage(f);
     }
     {
       std::lock_guard<std::mutex> lock(slot_->mu);
       slot_->sent_sequence = next_seq_ - 1;
-      if (unacked_frames_.empty()) slot_->acked_sequence = next_seq_ - 1;
+      if (window_.AllAcked()) slot_->acked_sequence = next_seq_ - 1;
     }
     // Everything sent is acknowledged and the rest was filtered out (the peer needs none
     // of it): the peer is confirmed through the scan position, for retention.
-    if (unacked_frames_.empty() && progressed) {
+    if (window_.AllAcked() && progressed) {
       store->NotePeerConfirmed(database_, peer_name_, next_seq_ - 1);
     }
     if (!progressed) break;

@@ -1,5 +1,5 @@
-// Link: merge resync (a subscriber whose position fell out of the publisher's retained log)
-// and cluster_verify hashes. docs/protocol.md §5.10, docs/replication.md "Retention and merge
+// Link: merge resync (a subscriber whose position fell out of the publisher's retained log).
+// docs/protocol.md §5.10, docs/replication.md "Retention and merge
 // resync".
 //
 // Publisher: MergeBegin, then per published table MergeHashes (bucket sums of a snapshot S1,
@@ -316,57 +316,6 @@ void Link::OnMergeEnd(MergeEnd&& m) {
     ++link.pending_applies_;  // OnApplied balances it
     link.OnApplied(seq, Status::Ok(), true);
   });
-}
-
-// --- Verify ---
-
-void Link::RequestVerify(uint64_t request_id, std::string table,
-                         std::function<void(VerifyResponse)> done) {
-  asio::post(strand_, [self = shared_from_this(), request_id, table = std::move(table),
-                       done = std::move(done)]() mutable {
-    if (!self->peer_verify_ || self->closing_ || !self->live_) {
-      done(VerifyResponse{request_id,
-                          self->database_,
-                          self->peer_verify_ ? "connection closed" : "peer cannot verify",
-                          {}});
-      return;
-    }
-    self->verify_pending_[request_id] = std::move(done);
-    self->SendMessage(VerifyRequest{request_id, self->database_, std::move(table)});
-  });
-}
-
-void Link::OnVerifyRequest(VerifyRequest&& r) {
-  VerifyResponse out{r.request_id, database_, "", {}};
-  storage::Store* store = service_->store();
-  auto defs = store->ListTables(database_);
-  auto snap = store->Read(database_);
-  if (!defs.ok() || !snap.ok()) {
-    out.error = !defs.ok() ? defs.status().message() : snap.status().message();
-  } else {
-    for (const auto& def : *defs) {
-      if (!r.table.empty() && def.name != r.table) continue;
-      if (r.table.empty() && !TableLeavesNode(def)) continue;
-      auto h = storage::HashTable(**snap, def.name, 0);
-      if (!h.ok()) continue;
-      out.tables.push_back(VerifyTable{def.name, h->live_hash, h->live_rows});
-    }
-  }
-  SendMessage(out);
-}
-
-void Link::OnVerifyResponse(VerifyResponse&& r) {
-  auto it = verify_pending_.find(r.request_id);
-  if (it == verify_pending_.end()) return;  // late answer after a timeout
-  auto done = std::move(it->second);
-  verify_pending_.erase(it);
-  done(std::move(r));
-}
-
-void Link::FailPendingVerifies(const std::string& why) {
-  auto pending = std::move(verify_pending_);
-  verify_pending_.clear();
-  for (auto& [id, done] : pending) done(VerifyResponse{id, database_, why, {}});
 }
 
 }  // namespace meshdb::replication

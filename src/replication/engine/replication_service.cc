@@ -518,24 +518,33 @@ Result<std::string> ServiceImpl::Authenticate(const std::string& authorization,
 }
 
 Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello& hello,
-                                 std::shared_ptr<PeerEntry>* peer_out) {
+                                 std::shared_ptr<PeerEntry>* peer_out, LinkRefusal* refusal) {
+  auto refuse = [refusal](LinkRefusal why, Status st) {
+    *refusal = why;
+    return st;
+  };
+  *refusal = LinkRefusal::kNone;
   std::shared_ptr<Link> to_close;
   bool inbound_hello = false;
   std::string url = hello.node_url;
   {
     common::MutexLock lock(mu_);
-    if (stopping_.load()) return Status::Unavailable("stopping");
+    if (stopping_.load()) return refuse(LinkRefusal::kStopping, Status::Unavailable("stopping"));
     const std::string& name = hello.node_name;
     if (RefusedLocked(name)) {
-      return Status::PermissionDenied("node '" + name + "' was removed from the cluster");
+      return refuse(LinkRefusal::kRemovedPeer,
+                    Status::PermissionDenied("node '" + name + "' was removed from the cluster"));
     }
     std::shared_ptr<PeerEntry> peer = link->peer();
     if (peer) {
-      if (peer->removed) return Status::PermissionDenied("peer removed");
+      if (peer->removed) {
+        return refuse(LinkRefusal::kRemovedPeer, Status::PermissionDenied("peer removed"));
+      }
       if (peer->spec.name.empty()) peer->spec.name = name;
       if (peer->spec.name != name) {
-        return Status::PermissionDenied("dialled '" + peer->spec.name + "' but '" + name +
-                                        "' answered");
+        return refuse(LinkRefusal::kUnexpectedPeer,
+                      Status::PermissionDenied("dialled '" + peer->spec.name + "' but '" + name +
+                                               "' answered"));
       }
       // An entry learned from the peer's inbound Hello before is now this one.
       std::erase_if(peers_, [&](const std::shared_ptr<PeerEntry>& e) {
@@ -555,7 +564,9 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
         peer->spec.url = url;
         peers_.push_back(peer);
       }
-      if (peer->removed) return Status::PermissionDenied("peer removed");
+      if (peer->removed) {
+        return refuse(LinkRefusal::kRemovedPeer, Status::PermissionDenied("peer removed"));
+      }
       if (peer->spec.name.empty()) peer->spec.name = name;
       if (peer->spec.url.empty()) peer->spec.url = url;
     }
@@ -568,7 +579,7 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
         const std::string& existing_dialer = existing->outbound() ? options_.node_name : name;
         const std::string& new_dialer = link->outbound() ? options_.node_name : name;
         if (KeepFirstOfDuplicate(existing_dialer, new_dialer)) {
-          return Status::Conflict("duplicate");
+          return refuse(LinkRefusal::kDuplicate, Status::Conflict("duplicate"));
         }
       }
       to_close = existing;  // the newer connection (or the one dialled by the lower name) wins

@@ -32,6 +32,9 @@
 #include "common/thread_annotations.h"
 #include "common/work_pool.h"
 #include "net/upgrade_handler.h"
+#include "replication/engine/credit_window.h"
+#include "replication/engine/link_stream.h"
+#include "replication/engine/link_verifier.h"
 #include "replication/engine/publish_filter.h"
 #include "replication/engine/replication_service.h"
 #include "replication/wire/codec.h"
@@ -53,6 +56,20 @@ using Strand = asio::strand<asio::io_context::executor_type>;
 
 enum class LinkState { kConnecting, kCatchingUp, kStreaming, kBackoff, kIdle };
 const char* LinkStateName(LinkState s);
+
+// Why a link did not become live at the Hello exchange (Link::refusal()).
+enum class LinkRefusal {
+  kNone,            // live, or closed before any Hello arrived
+  kNotHello,        // the peer's first frame was neither Hello nor Error
+  kRefusedByPeer,   // the peer answered with an Error frame instead of its Hello
+  kBadHello,        // CheckPeerHello refused the peer's Hello (version, name, ...)
+  kTokenMismatch,   // inbound: the Hello names another node than the peer's token
+  kDuplicate,       // a link for this (peer, database) is kept instead of this one
+  kRemovedPeer,     // the peer was dropped from the cluster (or is refused by name)
+  kUnexpectedPeer,  // outbound: another node than the one dialled answered
+  kStopping,        // the service is stopping
+};
+const char* LinkRefusalName(LinkRefusal r);
 
 uint64_t NowMs();
 
@@ -122,6 +139,10 @@ class Link : public std::enable_shared_from_this<Link> {
   asio::awaitable<void> RunInbound(tcp::socket socket, http::request<http::string_body> req,
                                    std::string remote_address);
 
+  // Runs on a stream already upgraded (unit tests: a WebSocket over beast::test::stream).
+  // `token_name`: an inbound link's authenticated node name ("" for Basic or outbound).
+  asio::awaitable<Status> RunOpen(std::unique_ptr<LinkStream> stream, std::string token_name);
+
   // Any thread.
   void WakePublisher();
   void Close(std::string reason);
@@ -146,10 +167,32 @@ class Link : public std::enable_shared_from_this<Link> {
   const std::string& peer_name() const { return peer_name_; }  // set once at Hello
   const std::string& database() const { return database_; }
   std::shared_ptr<PeerEntry> peer() const { return peer_; }
+  // Why the Hello exchange did not make the link live (kNone once live). Strand-only.
+  LinkRefusal refusal() const { return refusal_; }
 
  private:
-  using Ws = websocket::stream<beast::tcp_stream>;
   asio::awaitable<Status> RunSession();  // after the WebSocket is open
+  // One frame read: a decoded message, nothing (skipped: closing, or a bad frame that failed
+  // the link), or the end of the connection.
+  struct ReadResult {
+    std::optional<Message> message;
+    bool ended = false;
+    bool too_large = false;  // ended by a frame over max_frame_bytes
+    beast::error_code error;
+  };
+  asio::awaitable<ReadResult> ReadFrame(bool before_hello);
+  // The Hello exchange: reads until the peer's first frame and answers it. `status` is Ok
+  // when the link is live, else why not (refusal_ says which rule); `ended` when the
+  // connection closed before a Hello arrived.
+  struct HandshakeResult {
+    Status status;
+    bool ended = false;
+  };
+  asio::awaitable<HandshakeResult> Handshake(const Hello& mine);
+  Status OnPeerHello(Message&& m, const Hello& mine, const std::string& claimed_token_name);
+  Status Refuse(LinkRefusal why, Status st);
+  Hello OurHello() const;
+  const std::string& PeerLabel() const;  // the peer's name, or its address before Hello
   asio::awaitable<void> WriteLoop();
   asio::awaitable<void> PingLoop();
   void Send(std::string frame);  // on the strand
@@ -158,7 +201,28 @@ class Link : public std::enable_shared_from_this<Link> {
   void StartClose(std::string reason);            // on the strand
   void SetState(LinkState s);
 
+  // Dispatches a frame by type (std::visit) to Handle: frames naming a database are checked
+  // against the link's first.
   Status OnFrame(Message&& m);
+  Status Handle(Hello&& h);
+  Status Handle(Error&& e);
+  Status Handle(Subscribe&& s);
+  Status Handle(CopyBegin&& c);
+  Status Handle(CopyChunk&& c);
+  Status Handle(CopyEnd&& c);
+  Status Handle(Transactions&& t);
+  Status Handle(Ack&& a);
+  Status Handle(Credit&& c);
+  Status Handle(Schema&& s);
+  Status Handle(Ping&& p);
+  Status Handle(Pong&& p);
+  Status Handle(MergeBegin&& b);
+  Status Handle(MergeHashes&& h);
+  Status Handle(MergeRequest&& r);
+  Status Handle(MergeRows&& r);
+  Status Handle(MergeEnd&& e);
+  Status Handle(VerifyRequest&& r);
+  Status Handle(VerifyResponse&& r);
   // Subscriber side.
   void SendSubscribe();
   // Persists rules_ as this peer's subscription view (Store::PeerView), cursor untouched.
@@ -224,10 +288,6 @@ class Link : public std::enable_shared_from_this<Link> {
   void OnMergeHashes(MergeHashes&& m);
   void OnMergeRows(MergeRows&& m);
   void OnMergeEnd(MergeEnd&& m);
-  // Either side.
-  void OnVerifyRequest(VerifyRequest&& r);
-  void OnVerifyResponse(VerifyResponse&& r);
-  void FailPendingVerifies(const std::string& why);
 
   ServiceImpl* const service_;
   Strand strand_;
@@ -236,7 +296,7 @@ class Link : public std::enable_shared_from_this<Link> {
   std::shared_ptr<PeerEntry> peer_;
   std::shared_ptr<Slot> slot_;
   std::shared_ptr<spdlog::logger> log_;
-  std::optional<Ws> ws_;
+  std::unique_ptr<LinkStream> stream_;  // set before the upgrade; strand-only
   beast::flat_buffer buffer_;
   std::string peer_name_;
   std::string peer_url_;
@@ -254,6 +314,7 @@ class Link : public std::enable_shared_from_this<Link> {
   std::string close_reason_;
   uint16_t close_code_ = 1000;
   bool live_ = false;  // Hello exchange done and registered
+  LinkRefusal refusal_ = LinkRefusal::kNone;
   // Subscriber.
   size_t pending_applies_ = 0;
   size_t pending_chunks_ = 0;
@@ -283,12 +344,9 @@ class Link : public std::enable_shared_from_this<Link> {
   std::vector<std::string> requested_tables_;
   std::optional<uint64_t> schema_version_;
   std::map<std::string, std::string> sent_schema_;
-  uint32_t credit_ = 0;
-  std::deque<uint64_t> unacked_frames_;  // highest sender_sequence of each frame
-  uint64_t last_sent_seq_ = 0;
+  CreditWindow window_;  // the subscriber's Credit and the frames it has not acked
   // Merge resync (strand-only). Publisher side:
-  bool peer_merge_ = false;   // the peer announced "merge"
-  bool peer_verify_ = false;  // the peer announced "verify"
+  bool peer_merge_ = false;  // the peer announced "merge"
   bool merge_running_ = false;
   bool merge_new_tables_ = false;  // the running merge is of newly subscribed tables only
   uint32_t merge_expected_ = 0;    // MergeRequests still awaited
@@ -302,7 +360,8 @@ class Link : public std::enable_shared_from_this<Link> {
   uint64_t merge_received_ = 0;
   uint64_t merge_sub_started_ms_ = 0;
   std::map<std::string, storage::TableDef> merge_defs_;  // sent with a table's first rows
-  std::map<uint64_t, std::function<void(VerifyResponse)>> verify_pending_;
+  // cluster_verify (either side).
+  LinkVerifier verifier_;
 
   // Any thread.
   std::atomic<bool> pump_posted_{false};
@@ -339,9 +398,10 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   // Who may connect: the verified node name of a token ("" for Basic), or why not.
   Result<std::string> Authenticate(const std::string& authorization,
                                    const std::string& remote_address);
-  // After a peer's Hello: the duplicate rule, removed peers. Ok -> the link is live.
+  // After a peer's Hello: the duplicate rule, removed peers. Ok -> the link is live; else
+  // *refusal says why (the Status carries the message for the log and the Error frame).
   Status RegisterLink(const std::shared_ptr<Link>& link, const Hello& hello,
-                      std::shared_ptr<PeerEntry>* peer);
+                      std::shared_ptr<PeerEntry>* peer, LinkRefusal* refusal);
   // False when `link` was no longer the registered one (replaced as a duplicate).
   bool UnregisterLink(Link* link);
   // An inbound peer subscribed (a well-behaved peer, past Hello): tells membership.

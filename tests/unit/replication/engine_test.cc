@@ -6,8 +6,10 @@
 #include <random>
 #include <string>
 
+#include "replication/engine/credit_window.h"
 #include "replication/engine/node_token.h"
 #include "replication/engine/publish_filter.h"
+#include "replication/engine/ws_url.h"
 #include "replication/wire/message.h"
 #include "storage/store.h"
 
@@ -198,6 +200,48 @@ TEST(DuplicateLinks, LowerDialerWinsOnBothSides) {
   EXPECT_FALSE(KeepFirstOfDuplicate("b", "a"));
   EXPECT_FALSE(KeepFirstOfDuplicate("a", "a"));  // same dialer: the newer one replaces
   EXPECT_TRUE(KeepFirstOfDuplicate("127.0.0.1", "127.0.0.2"));
+}
+
+TEST(WsUrl, ParsesWhatLinksDial) {
+  auto plain = ParseWsUrl("ws://node-a:9925");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->scheme, "ws");
+  EXPECT_EQ(plain->host, "node-a");
+  EXPECT_EQ(plain->port, 9925);
+  auto v6 = ParseWsUrl("wss://[::1]:1/replication?x=1");
+  ASSERT_TRUE(v6.ok()) << v6.status().ToString();
+  EXPECT_EQ(v6->scheme, "wss");
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 1);
+  auto no_port = ParseWsUrl("ws://10.0.0.1");
+  ASSERT_TRUE(no_port.ok());
+  EXPECT_EQ(no_port->port, 0);
+  for (const char* bad : {"node-a:9925", "http://node-a:9925", "ws://node-a:0", "ws://node-a:1x",
+                          "ws://node-a:70000", "ws://:9925", ""}) {
+    EXPECT_FALSE(ParseWsUrl(bad).ok()) << bad;
+  }
+}
+
+TEST(CreditWindow, UnackedFramesNeverExceedTheCredit) {
+  CreditWindow w;
+  EXPECT_EQ(w.Available(), 0u);  // nothing before the first Credit
+  w.SetCredit(2);
+  EXPECT_EQ(w.Available(), 2u);
+  w.Sent(5);
+  w.Sent(9);
+  EXPECT_EQ(w.Available(), 0u);
+  w.Acked(4);  // covers no whole frame
+  EXPECT_EQ(w.Available(), 0u);
+  w.Acked(7);  // the first frame (up to 5)
+  EXPECT_EQ(w.Available(), 1u);
+  w.SetCredit(0);  // paused
+  EXPECT_EQ(w.Available(), 0u);
+  w.SetCredit(4);
+  EXPECT_EQ(w.Available(), 3u);
+  EXPECT_FALSE(w.AllAcked());
+  w.Acked(9);
+  EXPECT_TRUE(w.AllAcked());
+  EXPECT_EQ(w.Available(), 4u);
 }
 
 }  // namespace
