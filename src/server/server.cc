@@ -329,15 +329,18 @@ int Run(const RunOptions& options) {
   operations->reset();
   log->info("closing storage");
   store->reset();
-  waiter.reset();  // joins the signal thread, restores the signal mask
 
   if (reason == ShutdownWaiter::Reason::kRestart) {
+    waiter->RestoreSignalMask();  // the new image starts with the mask we started with
+    waiter.reset();
     log->info("restarting: exec /proc/self/exe");
     spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& logger) { logger->flush(); });
     ReExec(options.argv);
     log->error("restart failed; exiting");
     return kExitStartupFailed;
   }
+  // SIGTERM/SIGINT stay blocked until the process exits: one sent from here on is dropped.
+  waiter.reset();
   fs::remove(pid_path, ec);
   log->info("stopped");
   return kExitOk;

@@ -22,9 +22,12 @@ ShutdownWaiter::~ShutdownWaiter() {
   // a finished thread and is discarded.
   pthread_kill(thread_.native_handle(), SIGTERM);
   thread_.join();
-  // A second SIGTERM/SIGINT sent while we shut down (an impatient supervisor) is still
-  // pending for the process; unblocking it would kill us with the default action halfway
-  // through the exit. Shutdown is already under way, so take and drop it.
+  // The signals stay blocked: see the header.
+}
+
+void ShutdownWaiter::RestoreSignalMask() {
+  // A SIGTERM/SIGINT sent while we shut down is pending; unblocking it would kill us with the
+  // default action. Shutdown is already done, so take and drop it first.
   const timespec no_wait{0, 0};
   while (sigtimedwait(&signals_, nullptr, &no_wait) > 0) {
   }

@@ -3,7 +3,10 @@
 // Construct it before any other thread is started: the constructor blocks SIGTERM and SIGINT
 // in the calling thread, so every thread started afterwards inherits the mask and the
 // signals are only ever taken by the waiter's own thread (sigwait). The destructor wakes and
-// joins that thread and restores the signal mask.
+// joins that thread and leaves SIGTERM/SIGINT blocked: a second signal sent while the process
+// finishes shutting down (an impatient supervisor) stays pending and dies with the process
+// instead of killing it with the default action between "stopped" and exit. Call
+// RestoreSignalMask() before exec'ing a new image (restart).
 //
 // Thread-safety: RequestRestart may be called from any thread; Wait from one thread.
 #pragma once
@@ -35,6 +38,10 @@ class ShutdownWaiter {
 
   // The signal that ended Wait() (SIGTERM or SIGINT); 0 for a restart.
   int signal_number() const;
+
+  // Drops pending SIGTERM/SIGINT and unblocks them in the calling thread, as before the
+  // constructor. Only for the restart path, right before exec.
+  void RestoreSignalMask();
 
  private:
   void SignalLoop();
