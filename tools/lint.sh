@@ -67,8 +67,9 @@ fi
 echo "lint: clang-tidy on ${#files[@]} file(s)$( ((all)) || echo " changed since $BASE")"
 # One clang-tidy per file; "N warnings generated." counts diagnostics of disabled checks and
 # system headers, so it is dropped. xargs exits non-zero if any clang-tidy did.
+# shellcheck disable=SC2016  # expanded by the bash -c below, per file
 tidy_one='out="$(clang-tidy -p "$0" --quiet --warnings-as-errors="*" "$1" 2>&1)"; rc=$?
-grep -v "^[0-9]* warnings\{0,1\} generated\.$" <<<"$out" || true
+if [[ -n "$out" ]]; then grep -v "^[0-9]* warnings\{0,1\} generated\.$" <<<"$out" || true; fi
 exit $rc'
 if ! printf '%s\0' "${files[@]}" | xargs -0 -n1 -P "$JOBS" bash -c "$tidy_one" "$BUILD_DIR"; then
   echo "lint: FAILED: clang-tidy findings above (checks and exceptions: .clang-tidy)" >&2
