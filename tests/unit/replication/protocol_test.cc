@@ -57,7 +57,7 @@ TEST(ProtocolTest, ExactBytesOfSmallFrames) {
 }
 
 std::string Hex(const std::string& bytes) {
-  static const char* kDigits = "0123456789abcdef";
+  constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
   for (unsigned char c : bytes) {
     out += kDigits[c >> 4];
