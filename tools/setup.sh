@@ -12,6 +12,8 @@
 #   MESHDB_BUILD_DIR    build directory (default: <repo>/build)
 #   MESHDB_CMAKE_ARGS   extra CMake arguments, e.g. "-DMESHDB_ENABLE_ASAN=ON"
 #   MESHDB_JOBS         parallel build jobs (default: 2)
+#   MESHDB_EXTRA_PACKAGES  more Debian packages to install, space-separated (tools/lint.sh and
+#                          tools/test.sh add clang, clang-format, clang-tidy, ... this way)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +27,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
 )
+# shellcheck disable=SC2206  # a space-separated list on purpose
+PACKAGES+=(${MESHDB_EXTRA_PACKAGES:-})
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

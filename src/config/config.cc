@@ -162,7 +162,7 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
   s.operation_token_timeout_s =
       ReadDurationSeconds(tree, "authentication.operationTokenTimeout", 86400);
   s.refresh_token_timeout_s =
-      ReadDurationSeconds(tree, "authentication.refreshTokenTimeout", 30 * 86400);
+      ReadDurationSeconds(tree, "authentication.refreshTokenTimeout", uint64_t{30} * 86400);
   s.auth_cache_ttl_ms = static_cast<uint64_t>(ReadInt(tree, "authentication.cacheTTL", 30000));
   s.hash_function = ReadString(tree, "authentication.hashFunction", "sha256");
   s.storage_path = ResolveUnder(s.root_path, ReadString(tree, "storage.path", "database"));
@@ -186,7 +186,8 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
   if (s.replication_reconnect_max_ms < s.replication_reconnect_min_ms) {
     s.replication_reconnect_max_ms = s.replication_reconnect_min_ms;
   }
-  s.replication_log_retention_s = ReadDurationSeconds(tree, "replication.logRetention", 7 * 86400);
+  s.replication_log_retention_s =
+      ReadDurationSeconds(tree, "replication.logRetention", uint64_t{7} * 86400);
   s.replication_log_retention_bytes =
       static_cast<uint64_t>(ReadInt(tree, "replication.logRetentionBytes", int64_t{1} << 30));
   s.replication_log_trim_interval_ms =

@@ -105,8 +105,7 @@ const char* AccessWord(Access access) {
     case Access::kInsert:
       return "insert";
     case Access::kUpdate:
-      return "update";
-    case Access::kUpsert:
+    case Access::kUpsert:  // reported as "update", as before
       return "update";
     case Access::kDelete:
       return "delete";

@@ -25,7 +25,6 @@ namespace {
 
 constexpr char kPrivateFile[] = ".jwtPrivate.key";
 constexpr char kPublicFile[] = ".jwtPublic.key";
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 Status InvalidToken() { return Status::Unauthenticated("invalid token"); }
 

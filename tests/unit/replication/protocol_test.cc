@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "alloc_counter.h"
+#include "protocol_samples.h"
 #include "storage/store.h"
 
 namespace meshdb::replication {
@@ -22,61 +23,7 @@ std::string Bytes(std::initializer_list<int> bytes) {
   return s;
 }
 
-// One message of every type, with edge values: binary bytes, NULs, max integers.
-std::vector<Message> Samples() {
-  VersionVector vv;
-  vv.Advance(NodeIdForName("node-a"), 42);
-  vv.Advance(0xffffffffu, kU64Max);
-  std::vector<Message> m;
-  m.push_back(Hello{kProtocolVersion,
-                    "node-a",
-                    "wss://a.example:9925",
-                    {"txn-batch", "copy", "credit"},
-                    kMax,
-                    {"dev", "data"}});
-  m.push_back(Hello{});
-  m.push_back(Error{ErrorCode::kUnsupportedVersion, "speak v1"});
-  m.push_back(Error{static_cast<ErrorCode>(65535), ""});
-  m.push_back(Subscribe{"dev", {"dog", "cat"}, StartFromVector{vv, 987654321}, std::nullopt});
-  m.push_back(Subscribe{"dev", {}, StartFromVector{}, std::nullopt});
-  m.push_back(Subscribe{"dev", {}, StartWithCopy{}, std::nullopt});
-  m.push_back(Subscribe{"dev", {"dog"}, StartFromTime{1700000000000}, std::nullopt});
-  m.push_back(Subscribe{"dev", {}, StartFromVector{vv, 5}, std::vector<TableRule>{}});
-  m.push_back(Subscribe{
-      "dev", {}, StartFromVector{vv, 5}, std::vector<TableRule>{{"*", false}, {"dog", true}}});
-  m.push_back(CopyBegin{"dev", vv, 123456789});
-  m.push_back(CopyChunk{"dev",
-                        "dog",
-                        R"({"name":"dog"})",
-                        {{Bytes({0, 1, 255}), std::string(300, 'v')}, {"k2", ""}}});
-  m.push_back(CopyChunk{"dev", "dog", "", {}});
-  m.push_back(CopyEnd{"dev"});
-  m.push_back(CopyEnd{"dev", kU64Max});
-  TxnEntry e1{7,    0xffffffffu,
-              3,    kU64Max,
-              true, {{"dog", Bytes({0x20, 0, 0x7f}), Bytes({1, 2, 0, 3})}, {"cat", "k", ""}}};
-  TxnEntry e2{8, 1, 1, 0, false, {}};
-  m.push_back(Transactions{"dev", {e1, e2}});
-  m.push_back(Transactions{"", {}});
-  m.push_back(Ack{"dev", kU64Max});
-  m.push_back(Credit{"dev", 0xffffffffu});
-  m.push_back(Schema{"dev", R"({"name":"dog","primary_key":"id"})"});
-  m.push_back(Ping{kU64Max, 1});
-  m.push_back(Pong{0, 1700000000123});
-  m.push_back(MergeBegin{"dev", 500, 12, 3});
-  m.push_back(MergeBegin{"dev", 0, 12, 1, true});
-  m.push_back(
-      MergeHashes{"dev", "dog", R"({"name":"dog"})", 4, {0, 1, kU64Max, 0x0102030405060708ull}});
-  m.push_back(MergeRequest{"dev", "dog", {0, 3, 65535}});
-  m.push_back(MergeRequest{"dev", "dog", {}});
-  m.push_back(MergeRows{"dev", "dog", {{Bytes({0, 1}), std::string(40, 'r')}, {"k", ""}}});
-  m.push_back(MergeEnd{"dev", vv, 77, 1000});
-  m.push_back(VerifyRequest{kU64Max, "dev", ""});
-  m.push_back(VerifyRequest{1, "dev", "dog"});
-  m.push_back(VerifyResponse{1, "dev", "", {{"dog", kU64Max, 3}, {"cat", 0, 0}}});
-  m.push_back(VerifyResponse{2, "dev", "database 'dev' does not exist", {}});
-  return m;
-}
+std::vector<Message> Samples() { return SampleMessages(); }
 
 TEST(ProtocolTest, SamplesCoverEveryType) {
   std::vector<bool> seen(kMaxMessageType + 1, false);
@@ -110,7 +57,7 @@ TEST(ProtocolTest, ExactBytesOfSmallFrames) {
 }
 
 std::string Hex(const std::string& bytes) {
-  static const char* kDigits = "0123456789abcdef";
+  constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
   for (unsigned char c : bytes) {
     out += kDigits[c >> 4];
