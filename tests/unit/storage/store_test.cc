@@ -64,7 +64,7 @@ TEST_F(StoreOpsTest, NewTableHasPrimaryKeyAndTimestamps) {
 TEST_F(StoreOpsTest, ReentrantWriteFromAWriterCallbackFailsInsteadOfHanging) {
   std::promise<Status> inner;
   store_->WriteAsync(Req("dev", {Op(K::kInsert, "dog", 1, {{"name", "a"}})}),
-                     [&](Result<WriteResult> r) {
+                     [&](Result<WriteResult> /*result*/) {
                        auto again = store_->Write(Req("dev", {Op(K::kInsert, "dog", 2, {})}));
                        inner.set_value(again.status());
                      });
