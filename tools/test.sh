@@ -47,21 +47,21 @@ if ((CI)); then
 fi
 
 stage "build (gcc) and all tests"
-MESHDB_CMAKE_ARGS="-DMESHDB_WERROR=ON ${MESHDB_CMAKE_ARGS:-}" "$REPO_ROOT/tools/setup.sh"
+MESHDB_CMAKE_ARGS="-DMESHDB_WERROR=ON -DMESHDB_LINE_TABLES_ONLY=ON ${MESHDB_CMAKE_ARGS:-}" "$REPO_ROOT/tools/setup.sh"
 with_lock ctest --test-dir "${MESHDB_BUILD_DIR:-$REPO_ROOT/build}" --output-on-failure -j2 "$@"
 
 if ((CI)); then
   stage "libFuzzer build (clang) and a short fuzzing pass"
   FUZZ_DIR="$REPO_ROOT/build-fuzz"
   CC=clang CXX=clang++ MESHDB_BUILD_DIR="$FUZZ_DIR" \
-    MESHDB_CMAKE_ARGS="-DMESHDB_BUILD_FUZZERS=ON -DMESHDB_BUILD_BENCH=OFF -DMESHDB_WERROR=ON" \
+    MESHDB_CMAKE_ARGS="-DMESHDB_BUILD_FUZZERS=ON -DMESHDB_BUILD_BENCH=OFF -DMESHDB_WERROR=ON -DMESHDB_LINE_TABLES_ONLY=ON" \
     "$REPO_ROOT/tools/setup.sh" frame_decoder_fuzz
   ctest --test-dir "$FUZZ_DIR" -R '^fuzz_' --output-on-failure
 
   stage "ASan + UBSan build (gcc, Debug) and unit tests"
   SANITIZER_DIR="$REPO_ROOT/build-sanitizers"
   MESHDB_BUILD_DIR="$SANITIZER_DIR" \
-    MESHDB_CMAKE_ARGS="-DCMAKE_BUILD_TYPE=Debug -DMESHDB_ENABLE_ASAN=ON -DMESHDB_ENABLE_UBSAN=ON -DMESHDB_BUILD_BENCH=OFF -DMESHDB_WERROR=ON" \
+    MESHDB_CMAKE_ARGS="-DCMAKE_BUILD_TYPE=Debug -DMESHDB_ENABLE_ASAN=ON -DMESHDB_ENABLE_UBSAN=ON -DMESHDB_BUILD_BENCH=OFF -DMESHDB_WERROR=ON -DMESHDB_LINE_TABLES_ONLY=ON" \
     "$REPO_ROOT/tools/setup.sh"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -70,7 +70,7 @@ if ((CI)); then
   stage "TSan build (clang) and unit + replication integration tests"
   TSAN_DIR="$REPO_ROOT/build-tsan"
   CC=clang CXX=clang++ MESHDB_BUILD_DIR="$TSAN_DIR" \
-    MESHDB_CMAKE_ARGS="-DMESHDB_ENABLE_TSAN=ON -DMESHDB_BUILD_BENCH=OFF -DMESHDB_WERROR=ON" \
+    MESHDB_CMAKE_ARGS="-DMESHDB_ENABLE_TSAN=ON -DMESHDB_BUILD_BENCH=OFF -DMESHDB_WERROR=ON -DMESHDB_LINE_TABLES_ONLY=ON" \
     "$REPO_ROOT/tools/setup.sh"
   # Reports go to files (log_path), not only to the failing process's stderr: a meshdb
   # process that an integration test stops or kills may exit without its status being
