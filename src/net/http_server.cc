@@ -20,6 +20,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -27,6 +28,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -35,6 +37,7 @@
 #include "common/log.h"
 #include "common/thread_annotations.h"
 #include "net/http_handler.h"
+#include "net/tls.h"
 #include "net/upgrade_handler.h"
 #include "ops/operations.h"
 
@@ -48,10 +51,11 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using std::chrono::steady_clock;
 
-constexpr std::chrono::seconds kIdleTimeout{30};    // waiting for the next request
-constexpr std::chrono::seconds kIoTimeout{60};      // reading one body / writing one reply
-constexpr std::chrono::seconds kStopGrace{5};       // in-flight requests finish within this
-constexpr std::chrono::seconds kStopForceWait{10};  // then closed sockets; operations may lag
+constexpr std::chrono::seconds kIdleTimeout{30};       // waiting for the next request
+constexpr std::chrono::seconds kIoTimeout{60};         // reading one body / writing one reply
+constexpr std::chrono::seconds kStopGrace{5};          // in-flight requests finish within this
+constexpr std::chrono::seconds kStopForceWait{10};     // then closed sockets; operations may lag
+constexpr std::chrono::seconds kHandshakeTimeout{10};  // a TLS handshake or close_notify
 constexpr const char* kServerName = "meshdb";
 constexpr const char* kKeepAlive = "timeout=30";
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
@@ -91,23 +95,53 @@ auto AsyncExecute(ops::Operations* ops, ops::OpRequest request,
       token, std::move(request));
 }
 
+// A plain connection's stream is built from the socket, a TLS one also from the context.
+template <typename Stream>
+Stream MakeStream(tcp::socket socket, const std::shared_ptr<TlsContext>& tls) {
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    return Stream(std::move(socket), tls->native());
+  } else {
+    return Stream(std::move(socket));
+  }
+}
+
 class ServerImpl;
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection, as the server sees it (Stop asks every live one to end).
+class SessionBase {
  public:
+  virtual ~SessionBase() = default;
+  // Any thread. Closes the connection now when it waits for a request (or always, when
+  // `force`); otherwise after the reply being prepared.
+  virtual void RequestStop(bool force) = 0;
+};
+
+// A connection over Stream: beast::tcp_stream (port) or TlsStream (securePort).
+template <typename Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
   // `*server` outlives the session's coroutine.
   Session(tcp::socket socket, ServerImpl* server);
 
   asio::any_io_executor executor() { return stream_.get_executor(); }
   asio::awaitable<void> Run();
-  // Any thread. Closes the connection now when it waits for a request (or always, when
-  // `force`); otherwise after the reply being prepared.
-  void RequestStop(bool force);
+  void RequestStop(bool force) override;
 
  private:
+  asio::awaitable<bool> Handshake();  // TLS only; false: the connection is closed
+  // The next request, or nothing when the connection is to end (an error was answered).
+  asio::awaitable<std::optional<http::request<http::string_body>>> ReadRequest();
+  // A WebSocket upgrade on the upgrade handler's path: HandOver gives it the connection.
+  bool IsHandedOver(const http::request<http::string_body>& req) const;
+  void HandOver(http::request<http::string_body> req);
+  // Routes the request; runs an operation (moves the body out).
+  asio::awaitable<HttpReply> Serve(http::request<http::string_body>& req);
   asio::awaitable<bool> WriteReply(HttpReply reply, unsigned version, bool keep_alive);
+  asio::awaitable<void> Shutdown();
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;  // reused across requests; keeps pipelined bytes
   ServerImpl* server_;
   std::string remote_address_;
@@ -135,6 +169,7 @@ class ServerImpl final : public HttpServer {
   // For sessions.
   ops::Operations* ops() const { return ops_; }
   UpgradeHandler* upgrade_handler() const { return options_.upgrade_handler; }
+  const std::shared_ptr<TlsContext>& tls() const { return options_.tls; }
   uint64_t max_body_bytes() const { return options_.max_body_bytes; }
   const std::shared_ptr<CompletionGate>& gate() const { return gate_; }
   spdlog::logger& logger() const { return *log_; }
@@ -142,9 +177,11 @@ class ServerImpl final : public HttpServer {
 
  private:
   asio::awaitable<void> AcceptLoop();
-  bool Register(const std::shared_ptr<Session>& session) EXCLUDES(mu_);
-  void Unregister(Session* session) EXCLUDES(mu_);
-  std::vector<std::shared_ptr<Session>> LiveSessions() EXCLUDES(mu_);
+  template <typename Stream>
+  void StartSession(tcp::socket socket);
+  bool Register(const std::shared_ptr<SessionBase>& session) EXCLUDES(mu_);
+  void Unregister(SessionBase* session) EXCLUDES(mu_);
+  std::vector<std::shared_ptr<SessionBase>> LiveSessions() EXCLUDES(mu_);
   void WaitForSessions(std::chrono::seconds timeout) EXCLUDES(mu_);
 
   // Constant after construction.
@@ -156,7 +193,7 @@ class ServerImpl final : public HttpServer {
 
   common::Mutex mu_;
   std::condition_variable_any sessions_changed_;  // sessions_ became empty
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_ GUARDED_BY(mu_);
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions_ GUARDED_BY(mu_);
   bool stopped_ GUARDED_BY(mu_) = false;
   std::atomic<bool> restart_signalled_{false};
 
@@ -168,10 +205,11 @@ class ServerImpl final : public HttpServer {
   std::vector<std::thread> threads_;
 };
 
-Session::Session(tcp::socket socket, ServerImpl* server)
-    : stream_(std::move(socket)), server_(server) {
+template <typename Stream>
+Session<Stream>::Session(tcp::socket socket, ServerImpl* server)
+    : stream_(MakeStream<Stream>(std::move(socket), server->tls())), server_(server) {
   beast::error_code ec;
-  tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+  tcp::endpoint peer = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
   if (!ec) {
     asio::ip::address address = peer.address();
     if (address.is_v6() && address.to_v6().is_v4_mapped()) {
@@ -181,18 +219,35 @@ Session::Session(tcp::socket socket, ServerImpl* server)
   }
 }
 
-void Session::RequestStop(bool force) {
-  asio::post(stream_.get_executor(), [self = shared_from_this(), force] {
+template <typename Stream>
+void Session<Stream>::RequestStop(bool force) {
+  asio::post(stream_.get_executor(), [self = this->shared_from_this(), force] {
     self->stopping_ = true;
     if (force || !self->busy_) {
       beast::error_code ec;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-      self->stream_.close();
+      auto& tcp_stream = beast::get_lowest_layer(self->stream_);
+      tcp_stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+      tcp_stream.close();
     }
   });
 }
 
-asio::awaitable<bool> Session::WriteReply(HttpReply reply, unsigned version, bool keep_alive) {
+template <typename Stream>
+asio::awaitable<bool> Session<Stream>::Handshake() {
+  beast::get_lowest_layer(stream_).expires_after(kHandshakeTimeout);
+  auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, kTuple);
+  if (ec) {
+    // Scanners and clients that do not trust us end here: not worth more than debug.
+    server_->logger().debug("TLS handshake with {} failed: {}", remote_address_, ec.message());
+    beast::get_lowest_layer(stream_).close();
+    co_return false;
+  }
+  co_return true;
+}
+
+template <typename Stream>
+asio::awaitable<bool> Session<Stream>::WriteReply(HttpReply reply, unsigned version,
+                                                  bool keep_alive) {
   http::response<http::string_body> res{static_cast<http::status>(reply.status), version};
   res.set(http::field::server, kServerName);
   if (!reply.content_type.empty()) res.set(http::field::content_type, reply.content_type);
@@ -203,7 +258,7 @@ asio::awaitable<bool> Session::WriteReply(HttpReply reply, unsigned version, boo
   res.body() = std::move(reply.body);
   // A 204 carries neither a body nor a Content-Length (RFC 9110 §8.6).
   if (reply.status != 204) res.prepare_payload();
-  stream_.expires_after(kIoTimeout);
+  beast::get_lowest_layer(stream_).expires_after(kIoTimeout);
   auto [ec, n] = co_await http::async_write(stream_, res, kTuple);
   if (reply.restart) server_->OnRestartReplied();
   if (ec) {
@@ -213,98 +268,137 @@ asio::awaitable<bool> Session::WriteReply(HttpReply reply, unsigned version, boo
   co_return keep_alive;
 }
 
-asio::awaitable<void> Session::Run() {
+template <typename Stream>
+asio::awaitable<std::optional<http::request<http::string_body>>> Session<Stream>::ReadRequest() {
   const uint64_t limit = server_->max_body_bytes();
+  auto& tcp_stream = beast::get_lowest_layer(stream_);
+  // A parser serves one message; the buffer it reads into is the connection's.
+  http::request_parser<http::string_body> parser;
+  parser.body_limit(limit);
+  tcp_stream.expires_after(kIdleTimeout);
+  auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, kTuple);
+  busy_ = true;
+  if (!ec && !parser.is_done()) {
+    if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+      http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
+      tcp_stream.expires_after(kIoTimeout);
+      auto [cec, cn] = co_await http::async_write(stream_, cont, kTuple);
+      if (cec) co_return std::nullopt;
+    }
+    tcp_stream.expires_after(kIoTimeout);
+    std::tie(ec, n) = co_await http::async_read(stream_, buffer_, parser, kTuple);
+  }
+  if (ec == http::error::body_limit) {
+    co_await WriteReply(TooLargeReply(limit), parser.get().version(), false);
+    co_return std::nullopt;
+  }
+  if (ec) {
+    if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
+        ec != beast::error::timeout && ec != asio::error::connection_reset &&
+        ec != asio::ssl::error::stream_truncated) {
+      server_->logger().debug("read from {} failed: {}", remote_address_, ec.message());
+      if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
+        HttpReply bad;
+        bad.status = 400;
+        bad.body = "Bad Request\n";
+        bad.close = true;
+        co_await WriteReply(std::move(bad), 11, false);
+      }
+    }
+    co_return std::nullopt;
+  }
+  co_return parser.release();
+}
+
+template <typename Stream>
+bool Session<Stream>::IsHandedOver(const http::request<http::string_body>& req) const {
+  if (server_->upgrade_handler() == nullptr || !beast::websocket::is_upgrade(req)) return false;
+  std::string_view target = req.target();
+  return target.substr(0, target.find('?')) == kReplicationUpgradePath;
+}
+
+template <typename Stream>
+void Session<Stream>::HandOver(http::request<http::string_body> req) {
+  beast::get_lowest_layer(stream_).expires_never();
+  if constexpr (kTls) {
+    net::PeerCertificate peer = InspectPeer(stream_.native_handle());
+    server_->upgrade_handler()->OnTlsUpgrade(std::make_unique<TlsStream>(std::move(stream_)),
+                                             std::move(req), remote_address_, std::move(peer));
+  } else {
+    server_->upgrade_handler()->OnUpgrade(stream_.release_socket(), std::move(req),
+                                          remote_address_);
+  }
+}
+
+template <typename Stream>
+asio::awaitable<HttpReply> Session<Stream>::Serve(http::request<http::string_body>& req) {
+  HttpRequest request;
+  request.method = std::string(req.method_string());
+  request.target = std::string(req.target());
+  if (auto it = req.find(http::field::content_type); it != req.end()) {
+    request.content_type = std::string(it->value());
+  }
+  request.authorization = std::string(req[http::field::authorization]);
+  request.origin = std::string(req[http::field::origin]);
+  request.remote_address = remote_address_;
+  request.body = std::move(req.body());
+
+  std::variant<HttpReply, ops::OpRequest> routed = RouteHttpRequest(std::move(request));
+  if (auto* immediate = std::get_if<HttpReply>(&routed)) co_return std::move(*immediate);
+  if (server_->ops() == nullptr) {  // upgrade-only listener
+    HttpReply reply;
+    reply.status = 404;
+    reply.content_type = kJsonErrorType;
+    reply.body = R"({"error":"This port serves replication only"})";
+    co_return reply;
+  }
+  beast::get_lowest_layer(stream_).expires_never();  // an operation takes as long as it takes
+  ops::OpResult result =
+      co_await AsyncExecute(server_->ops(), std::move(std::get<ops::OpRequest>(routed)),
+                            server_->gate(), asio::use_awaitable);
+  co_return ReplyForOpResult(std::move(result));
+}
+
+template <typename Stream>
+asio::awaitable<void> Session<Stream>::Run() {
+  if constexpr (kTls) {
+    if (!co_await Handshake()) co_return;
+  }
   for (;;) {
     busy_ = false;
     if (stopping_) break;
-    // A parser serves one message; the buffer it reads into is the connection's.
-    http::request_parser<http::string_body> parser;
-    parser.body_limit(limit);
-    stream_.expires_after(kIdleTimeout);
-    auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, kTuple);
-    busy_ = true;
-    if (!ec && !parser.is_done()) {
-      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
-        http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
-        stream_.expires_after(kIoTimeout);
-        auto [cec, cn] = co_await http::async_write(stream_, cont, kTuple);
-        if (cec) break;
-      }
-      stream_.expires_after(kIoTimeout);
-      std::tie(ec, n) = co_await http::async_read(stream_, buffer_, parser, kTuple);
+    std::optional<http::request<http::string_body>> req = co_await ReadRequest();
+    if (!req) break;
+    if (IsHandedOver(*req)) {
+      HandOver(std::move(*req));
+      co_return;
     }
-    if (ec == http::error::body_limit) {
-      co_await WriteReply(TooLargeReply(limit), parser.get().version(), false);
-      break;
-    }
-    if (ec) {
-      if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
-          ec != beast::error::timeout && ec != asio::error::connection_reset) {
-        server_->logger().debug("read from {} failed: {}", remote_address_, ec.message());
-        if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
-          HttpReply bad;
-          bad.status = 400;
-          bad.body = "Bad Request\n";
-          bad.close = true;
-          co_await WriteReply(std::move(bad), 11, false);
-        }
-      }
-      break;
-    }
-
-    http::request<http::string_body> req = parser.release();
-    if (server_->upgrade_handler() != nullptr && beast::websocket::is_upgrade(req)) {
-      std::string_view target = req.target();
-      std::string_view path = target.substr(0, target.find('?'));
-      if (path == kReplicationUpgradePath) {
-        stream_.expires_never();
-        server_->upgrade_handler()->OnUpgrade(stream_.release_socket(), std::move(req),
-                                              remote_address_);
-        co_return;
-      }
-    }
-    const bool keep_alive = req.keep_alive();
-    const unsigned version = req.version();
-    HttpRequest request;
-    request.method = std::string(req.method_string());
-    request.target = std::string(req.target());
-    if (auto it = req.find(http::field::content_type); it != req.end()) {
-      request.content_type = std::string(it->value());
-    }
-    request.authorization = std::string(req[http::field::authorization]);
-    request.origin = std::string(req[http::field::origin]);
-    request.remote_address = remote_address_;
-    request.body = std::move(req.body());
+    const bool keep_alive = req->keep_alive();
     const auto started = steady_clock::now();
-
-    std::variant<HttpReply, ops::OpRequest> routed = RouteHttpRequest(std::move(request));
-    HttpReply reply;
-    if (auto* immediate = std::get_if<HttpReply>(&routed)) {
-      reply = std::move(*immediate);
-    } else if (server_->ops() == nullptr) {  // upgrade-only listener
-      reply.status = 404;
-      reply.content_type = kJsonErrorType;
-      reply.body = R"({"error":"This port serves replication only"})";
-    } else {
-      stream_.expires_never();  // an operation takes as long as it takes
-      ops::OpResult result =
-          co_await AsyncExecute(server_->ops(), std::move(std::get<ops::OpRequest>(routed)),
-                                server_->gate(), asio::use_awaitable);
-      reply = ReplyForOpResult(std::move(result));
-    }
+    HttpReply reply = co_await Serve(*req);
     if (server_->logger().should_log(spdlog::level::debug)) {
       auto micros =
           std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - started)
               .count();
-      server_->logger().debug("{} {} {} from {} in {} us", std::string(req.method_string()),
-                              std::string(req.target()), reply.status, remote_address_, micros);
+      server_->logger().debug("{} {} {} from {} in {} us", std::string(req->method_string()),
+                              std::string(req->target()), reply.status, remote_address_, micros);
     }
-    if (!co_await WriteReply(std::move(reply), version, keep_alive)) break;
+    if (!co_await WriteReply(std::move(reply), req->version(), keep_alive)) break;
+  }
+  co_await Shutdown();
+}
+
+template <typename Stream>
+asio::awaitable<void> Session<Stream>::Shutdown() {
+  auto& tcp_stream = beast::get_lowest_layer(stream_);
+  if constexpr (kTls) {
+    // close_notify, so the client can tell the end from a truncation; bounded.
+    tcp_stream.expires_after(kHandshakeTimeout);
+    co_await stream_.async_shutdown(kTuple);
   }
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream_.close();
+  tcp_stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  tcp_stream.close();
 }
 
 Status ServerImpl::Listen() {
@@ -346,8 +440,8 @@ void ServerImpl::StartThreads() {
                   : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   threads_.reserve(count);
   for (int i = 0; i < count; ++i) threads_.emplace_back([this] { ioc_.run(); });
-  log_->info("listening on http://{}:{} ({} threads, body limit {} bytes)", options_.host, port_,
-             count, options_.max_body_bytes);
+  log_->info("listening on {}://{}:{} ({} threads, body limit {} bytes)",
+             options_.tls ? "https" : "http", options_.host, port_, count, options_.max_body_bytes);
 }
 
 asio::awaitable<void> ServerImpl::AcceptLoop() {
@@ -366,37 +460,46 @@ asio::awaitable<void> ServerImpl::AcceptLoop() {
     }
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    auto session = std::make_shared<Session>(std::move(socket), this);
-    if (!Register(session)) continue;  // stopping: the socket closes with the session
-    asio::co_spawn(session->executor(), session->Run(), [this, session](std::exception_ptr e) {
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          log_->error("connection failed: {}", ex.what());
-        }
-      }
-      Unregister(session.get());
-    });
+    if (options_.tls) {
+      StartSession<TlsStream>(std::move(socket));
+    } else {
+      StartSession<beast::tcp_stream>(std::move(socket));
+    }
   }
 }
 
-bool ServerImpl::Register(const std::shared_ptr<Session>& session) {
+template <typename Stream>
+void ServerImpl::StartSession(tcp::socket socket) {
+  auto session = std::make_shared<Session<Stream>>(std::move(socket), this);
+  if (!Register(session)) return;  // stopping: the socket closes with the session
+  asio::co_spawn(session->executor(), session->Run(), [this, session](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log_->error("connection failed: {}", ex.what());
+      }
+    }
+    Unregister(session.get());
+  });
+}
+
+bool ServerImpl::Register(const std::shared_ptr<SessionBase>& session) {
   common::MutexLock lock(mu_);
   if (stopped_) return false;
   sessions_.emplace(session.get(), session);
   return true;
 }
 
-void ServerImpl::Unregister(Session* session) {
+void ServerImpl::Unregister(SessionBase* session) {
   common::MutexLock lock(mu_);
   sessions_.erase(session);
   if (sessions_.empty()) sessions_changed_.notify_all();
 }
 
-std::vector<std::shared_ptr<Session>> ServerImpl::LiveSessions() {
+std::vector<std::shared_ptr<SessionBase>> ServerImpl::LiveSessions() {
   common::MutexLock lock(mu_);
-  std::vector<std::shared_ptr<Session>> live;
+  std::vector<std::shared_ptr<SessionBase>> live;
   live.reserve(sessions_.size());
   for (auto& [ptr, weak] : sessions_) {
     if (auto session = weak.lock()) live.push_back(std::move(session));

@@ -1,5 +1,5 @@
-// The operations API listener: plain HTTP/1.1 on Boost.Beast, every `POST /` handed to
-// ops::Operations (HarperDB-compatible envelope, see docs/compatibility.md "HTTP").
+// The operations API listener: HTTP/1.1 (or HTTPS, net/tls.h) on Boost.Beast, every `POST /` handed
+// to ops::Operations (HarperDB-compatible envelope, see docs/compatibility.md "HTTP").
 //
 // Threads: the server runs its own io_context on `threads` threads; each connection is a
 // coroutine on its own strand, serving one request at a time (keep-alive, pipelining-safe).
@@ -19,6 +19,7 @@ class Operations;
 namespace meshdb::net {
 
 class UpgradeHandler;
+class TlsContext;
 
 struct HttpServerOptions {
   // Address to bind: an IP literal or a host name (the first resolved address is used).
@@ -33,6 +34,9 @@ struct HttpServerOptions {
   // When set, a WebSocket upgrade request on /replication (any query) is handed to it with
   // the socket (net/upgrade_handler.h). Must outlive the server.
   UpgradeHandler* upgrade_handler = nullptr;
+  // When set (a server context), every connection is TLS (a securePort); upgrades are then
+  // handed over with OnTlsUpgrade.
+  std::shared_ptr<TlsContext> tls;
 };
 
 class HttpServer {

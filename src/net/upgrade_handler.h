@@ -5,11 +5,18 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <memory>
 #include <string>
 
+#include "net/tls.h"
+
 namespace meshdb::net {
+
+using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
 class UpgradeHandler {
  public:
@@ -19,6 +26,13 @@ class UpgradeHandler {
   virtual void OnUpgrade(boost::asio::ip::tcp::socket socket,
                          boost::beast::http::request<boost::beast::http::string_body> request,
                          std::string remote_address) = 0;
+  // The same over TLS (a securePort), after the handshake. The stream stays on the HTTP
+  // server's io_context: the handler must be done with it before that server stops (the
+  // node stops replication first). `peer` is what the handshake proved about the client's
+  // certificate.
+  virtual void OnTlsUpgrade(std::unique_ptr<TlsStream> stream,
+                            boost::beast::http::request<boost::beast::http::string_body> request,
+                            std::string remote_address, PeerCertificate peer) = 0;
 };
 
 // The request path that upgrades go to (the query string is ignored).

@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <exception>
@@ -26,6 +27,8 @@ namespace meshdb::replication {
 namespace {
 
 using TcpLinkStream = WsLinkStream<beast::tcp_stream>;
+using TlsLinkStream = WsLinkStream<net::TlsStream>;
+constexpr std::chrono::seconds kTlsHandshakeTimeout{10};
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kMaxPendingChunks = 3;        // copy chunks being applied
 constexpr size_t kMaxPendingApplies = 100000;  // transactions being applied
@@ -81,6 +84,12 @@ bool FeedsTheSubscriber(MessageType type) {
     default:
       return false;
   }
+}
+
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "'" : ", '") + name + "'";
+  return out.empty() ? "no name" : out;
 }
 
 }  // namespace
@@ -150,9 +159,30 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
   peer_url_ = url;
   auto parsed = ParseWsUrl(url);
   if (!parsed.ok()) co_return Status::InvalidArgument("bad peer url '" + url + "'");
-  // TLS is a later issue: wss:// is dialled as plain ws.
+  const bool tls = parsed->scheme == "wss";
+  const std::shared_ptr<net::TlsContext>& tls_context = service_->options().tls_client;
+  if (tls && !tls_context) {
+    co_return Status::Unavailable("cannot dial " + url +
+                                  ": wss:// needs TLS and this node has no certificate");
+  }
   const std::string host = parsed->host;
-  const std::string port = parsed->port != 0 ? std::to_string(parsed->port) : "80";
+  const std::string port =
+      parsed->port != 0 ? std::to_string(parsed->port) : std::string(tls ? "443" : "80");
+  Result<tcp::socket> socket = co_await Connect(host, port, url);
+  if (!socket.ok()) co_return socket.status();
+  if (closing_) co_return Status::Unavailable("closed");
+  if (!tls) {
+    co_return co_await RunClient(std::make_unique<TcpLinkStream>(std::move(*socket)), url,
+                                 host + ":" + port, authorization);
+  }
+  auto owned = std::make_unique<TlsLinkStream>(std::move(*socket), tls_context->native());
+  Status trusted = co_await TlsHandshake(owned->ws().next_layer(), host, url);
+  if (!trusted.ok()) co_return trusted;
+  co_return co_await RunClient(std::move(owned), url, host + ":" + port, authorization);
+}
+
+asio::awaitable<Result<tcp::socket>> Link::Connect(const std::string& host, const std::string& port,
+                                                   const std::string& url) {
   tcp::resolver resolver(strand_);
   auto [rec, results] = co_await resolver.async_resolve(host, port, kTuple);
   if (rec || results.empty()) {
@@ -178,10 +208,38 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
     if (!ec) break;
   }
   if (ec) co_return Status::Unavailable("cannot connect to " + url + ": " + ec.message());
-  if (closing_) co_return Status::Unavailable("closed");
   socket.set_option(tcp::no_delay(true), ec);
-  auto owned = std::make_unique<TcpLinkStream>(std::move(socket));
-  TcpLinkStream* ws = owned.get();
+  co_return std::move(socket);
+}
+
+asio::awaitable<Status> Link::TlsHandshake(net::TlsStream& stream, const std::string& host,
+                                           const std::string& url) {
+  beast::error_code ec;
+  asio::ip::make_address(host, ec);
+  if (ec) SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());  // SNI: names only
+  beast::get_lowest_layer(stream).expires_after(kTlsHandshakeTimeout);
+  auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, kTuple);
+  beast::get_lowest_layer(stream).expires_never();
+  if (hec) co_return Status::Unavailable("TLS handshake with " + url + " failed: " + hec.message());
+  net::PeerCertificate cert = net::InspectPeer(stream.native_handle());
+  if (!cert.verified) {
+    co_return Status::PermissionDenied(
+        "the certificate of " + url + " is not trusted: " +
+        (cert.presented ? cert.verify_error : std::string("it presented none")));
+  }
+  if (!cert.Names(host)) {
+    co_return Status::PermissionDenied("the certificate of " + url + " is not for '" + host +
+                                       "' (it names " + JoinNames(cert.names) + ")");
+  }
+  peer_certificate_ = std::move(cert);
+  co_return Status::Ok();
+}
+
+template <typename NextLayer>
+asio::awaitable<Status> Link::RunClient(std::unique_ptr<WsLinkStream<NextLayer>> owned,
+                                        std::string url, std::string host_port,
+                                        std::string authorization) {
+  WsLinkStream<NextLayer>* ws = owned.get();
   stream_ = std::move(owned);
   ws->ws().set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
   ws->ws().set_option(
@@ -192,7 +250,7 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
       }));
   websocket::response_type res;
   std::string target = std::string(kReplicationPath) + "?database=" + database_;
-  auto [hec] = co_await ws->ws().async_handshake(res, host + ":" + port, target, kTuple);
+  auto [hec] = co_await ws->ws().async_handshake(res, host_port, target, kTuple);
   if (hec) {
     if (res.result() == http::status::unauthorized) {
       co_return Status::Unauthenticated("peer " + url +
@@ -200,7 +258,8 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
     }
     co_return Status::Unavailable(
         "upgrade to " + url + " failed: " + hec.message() +
-        (res.result_int() ? " (HTTP " + std::to_string(res.result_int()) + ")" : ""));
+        (res.result_int() ? " (HTTP " + std::to_string(res.result_int()) + ")" : "") +
+        (res.body().empty() ? "" : ": " + res.body()));
   }
   if (probe_) {
     co_await stream_->Close(websocket::close_reason("probe"));  // outcome unused
@@ -211,6 +270,25 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
 
 asio::awaitable<void> Link::RunInbound(tcp::socket socket, http::request<http::string_body> req,
                                        std::string remote_address) {
+  beast::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  co_await ServeUpgrade(beast::tcp_stream(std::move(socket)), std::move(req),
+                        std::move(remote_address));
+}
+
+asio::awaitable<void> Link::RunInboundTls(std::unique_ptr<net::TlsStream> stream,
+                                          http::request<http::string_body> req,
+                                          std::string remote_address,
+                                          net::PeerCertificate certificate) {
+  beast::error_code ec;
+  beast::get_lowest_layer(*stream).socket().set_option(tcp::no_delay(true), ec);
+  peer_certificate_ = std::move(certificate);
+  co_await ServeUpgrade(std::move(*stream), std::move(req), std::move(remote_address));
+}
+
+template <typename NextLayer>
+asio::awaitable<void> Link::ServeUpgrade(NextLayer stream, http::request<http::string_body> req,
+                                         std::string remote_address) {
   peer_url_ = remote_address;
   auto refuse = [&](http::status status, std::string reason) -> asio::awaitable<void> {
     log_->warn("refused replication connection from {}: {}", remote_address, reason);
@@ -221,10 +299,8 @@ asio::awaitable<void> Link::RunInbound(tcp::socket socket, http::request<http::s
     res.body() = reason;
     res.keep_alive(false);
     res.prepare_payload();
-    co_await http::async_write(socket, res, kTuple);  // best effort: the socket closes anyway
-    beast::error_code ignored;
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
-    socket.close(ignored);
+    co_await http::async_write(stream, res, kTuple);  // best effort: the socket closes anyway
+    beast::get_lowest_layer(stream).close();
   };
   auto who = service_->Authenticate(std::string(req[http::field::authorization]), remote_address);
   if (!who.ok()) {
@@ -232,15 +308,23 @@ asio::awaitable<void> Link::RunInbound(tcp::socket socket, http::request<http::s
     co_return;
   }
   std::string token_name = *who;
+  // Over TLS a node token is honoured only with a certificate we trust (mutual TLS); a
+  // super_user's credentials (add_node's first contact) need none.
+  if (peer_certificate_ && !token_name.empty() && !peer_certificate_->verified) {
+    co_await refuse(
+        http::status::unauthorized,
+        "node '" + token_name + "' presented no trusted certificate (" +
+            (peer_certificate_->presented ? peer_certificate_->verify_error : std::string("none")) +
+            ")");
+    co_return;
+  }
   std::string_view protocols = req[http::field::sec_websocket_protocol];
   if (protocols.find(kSubprotocol) == std::string_view::npos) {
     co_await refuse(http::status::bad_request, "missing subprotocol " + std::string(kSubprotocol));
     co_return;
   }
-  beast::error_code ec;
-  socket.set_option(tcp::no_delay(true), ec);
-  auto owned = std::make_unique<TcpLinkStream>(std::move(socket));
-  TcpLinkStream* ws = owned.get();
+  auto owned = std::make_unique<WsLinkStream<NextLayer>>(std::move(stream));
+  WsLinkStream<NextLayer>* ws = owned.get();
   stream_ = std::move(owned);
   ws->ws().set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
   ws->ws().set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
@@ -419,6 +503,14 @@ Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& clai
     log_->warn("peer {} db {}: {}", peer_url_, database_, reason);
     Fail(ErrorCode::kNameConflict, reason);
     return Refuse(LinkRefusal::kTokenMismatch, Status::PermissionDenied(reason));
+  }
+  if (peer_certificate_ && peer_certificate_->verified &&
+      !peer_certificate_->Names(hello->node_name)) {
+    std::string reason = "peer claims node name '" + hello->node_name +
+                         "' but its certificate names " + JoinNames(peer_certificate_->names);
+    log_->warn("peer {} db {}: {}", peer_url_, database_, reason);
+    Fail(ErrorCode::kNameConflict, reason);
+    return Refuse(LinkRefusal::kCertificateMismatch, Status::PermissionDenied(reason));
   }
   peer_name_ = hello->node_name;
   if (!hello->node_url.empty() && !outbound_) peer_url_ = hello->node_url;
@@ -712,6 +804,8 @@ const char* LinkRefusalName(LinkRefusal r) {
       return "bad-hello";
     case LinkRefusal::kTokenMismatch:
       return "token-mismatch";
+    case LinkRefusal::kCertificateMismatch:
+      return "certificate-mismatch";
     case LinkRefusal::kDuplicate:
       return "duplicate";
     case LinkRefusal::kRemovedPeer:

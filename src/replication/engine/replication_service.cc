@@ -669,6 +669,33 @@ void ServiceImpl::OnUpgrade(tcp::socket socket, http::request<http::string_body>
                  });
 }
 
+void ServiceImpl::OnTlsUpgrade(std::unique_ptr<net::TlsStream> stream,
+                               http::request<http::string_body> request, std::string remote_address,
+                               net::PeerCertificate peer) {
+  if (!started_.load() || stopping_.load()) {
+    beast::get_lowest_layer(*stream).close();
+    return;
+  }
+  // The stream stays on the HTTP server's io_context (a TLS session cannot move): its I/O
+  // completes there and resumes the link on our strand. The node stops replication before
+  // its listeners (server.cc), so no link outlives that io_context.
+  Strand strand = asio::make_strand(ioc_);
+  std::string database = QueryParam(request.target(), "database");
+  if (database.empty()) database = kSystemDatabase;
+  auto link = std::make_shared<Link>(this, strand, false, database, nullptr);
+  asio::co_spawn(strand,
+                 link->RunInboundTls(std::move(stream), std::move(request),
+                                     std::move(remote_address), std::move(peer)),
+                 [link](std::exception_ptr e) {
+                   if (!e) return;
+                   try {
+                     std::rethrow_exception(e);
+                   } catch (const std::exception& ex) {
+                     log::For("replication")->error("inbound link failed: {}", ex.what());
+                   }
+                 });
+}
+
 void ServiceImpl::Probe(const std::string& url, const std::string& authorization,
                         std::function<void(Status)> done) {
   if (!started_.load() || stopping_.load()) {

@@ -19,7 +19,8 @@
 
 namespace meshdb::net {
 class UpgradeHandler;
-}
+class TlsContext;
+}  // namespace meshdb::net
 namespace meshdb::ops {
 class Auth;
 }
@@ -57,7 +58,10 @@ struct ServiceOptions {
   ops::Auth* auth = nullptr;        // outlives the service; verifies Basic credentials
   std::string node_name;
   std::string node_url;
-  std::string bind_address;            // local address for outgoing connections
+  std::string bind_address;  // local address for outgoing connections
+  // Dials wss:// peers with this client context (its certificate is our identity, its
+  // trusted CAs decide whom we trust). Null: wss:// URLs cannot be dialled.
+  std::shared_ptr<net::TlsContext> tls_client;
   std::vector<std::string> databases;  // replication.databases; empty = all
   uint32_t reconnect_min_ms = 100;
   uint32_t reconnect_max_ms = 5000;

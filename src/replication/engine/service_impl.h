@@ -31,6 +31,7 @@
 
 #include "common/thread_annotations.h"
 #include "common/work_pool.h"
+#include "net/tls.h"
 #include "net/upgrade_handler.h"
 #include "replication/engine/credit_window.h"
 #include "replication/engine/link_stream.h"
@@ -59,15 +60,16 @@ const char* LinkStateName(LinkState s);
 
 // Why a link did not become live at the Hello exchange (Link::refusal()).
 enum class LinkRefusal {
-  kNone,            // live, or closed before any Hello arrived
-  kNotHello,        // the peer's first frame was neither Hello nor Error
-  kRefusedByPeer,   // the peer answered with an Error frame instead of its Hello
-  kBadHello,        // CheckPeerHello refused the peer's Hello (version, name, ...)
-  kTokenMismatch,   // inbound: the Hello names another node than the peer's token
-  kDuplicate,       // a link for this (peer, database) is kept instead of this one
-  kRemovedPeer,     // the peer was dropped from the cluster (or is refused by name)
-  kUnexpectedPeer,  // outbound: another node than the one dialled answered
-  kStopping,        // the service is stopping
+  kNone,                 // live, or closed before any Hello arrived
+  kNotHello,             // the peer's first frame was neither Hello nor Error
+  kRefusedByPeer,        // the peer answered with an Error frame instead of its Hello
+  kBadHello,             // CheckPeerHello refused the peer's Hello (version, name, ...)
+  kTokenMismatch,        // inbound: the Hello names another node than the peer's token
+  kCertificateMismatch,  // the Hello names a node its verified TLS certificate does not
+  kDuplicate,            // a link for this (peer, database) is kept instead of this one
+  kRemovedPeer,          // the peer was dropped from the cluster (or is refused by name)
+  kUnexpectedPeer,       // outbound: another node than the one dialled answered
+  kStopping,             // the service is stopping
 };
 const char* LinkRefusalName(LinkRefusal r);
 
@@ -138,6 +140,11 @@ class Link : public std::enable_shared_from_this<Link> {
   // Authenticates the upgrade, accepts and runs until closed.
   asio::awaitable<void> RunInbound(tcp::socket socket, http::request<http::string_body> req,
                                    std::string remote_address);
+  // The same over TLS (replication.securePort): `certificate` is what the handshake proved
+  // about the client's certificate; a verified one must name the node the Hello claims.
+  asio::awaitable<void> RunInboundTls(std::unique_ptr<net::TlsStream> stream,
+                                      http::request<http::string_body> req,
+                                      std::string remote_address, net::PeerCertificate certificate);
 
   // Runs on a stream already upgraded (unit tests: a WebSocket over beast::test::stream).
   // `token_name`: an inbound link's authenticated node name ("" for Basic or outbound).
@@ -171,6 +178,21 @@ class Link : public std::enable_shared_from_this<Link> {
   LinkRefusal refusal() const { return refusal_; }
 
  private:
+  // Outbound: TCP to the first address of host:port that answers.
+  asio::awaitable<Result<tcp::socket>> Connect(const std::string& host, const std::string& port,
+                                               const std::string& url);
+  // wss://: the TLS handshake; Ok when the server's certificate chains to a CA we trust and
+  // names `host`.
+  asio::awaitable<Status> TlsHandshake(net::TlsStream& stream, const std::string& host,
+                                       const std::string& url);
+  // Outbound: the WebSocket upgrade (with our credentials), then the session.
+  template <typename NextLayer>
+  asio::awaitable<Status> RunClient(std::unique_ptr<WsLinkStream<NextLayer>> owned, std::string url,
+                                    std::string host_port, std::string authorization);
+  // Inbound: authenticates the upgrade request, accepts it and runs the session.
+  template <typename NextLayer>
+  asio::awaitable<void> ServeUpgrade(NextLayer stream, http::request<http::string_body> req,
+                                     std::string remote_address);
   asio::awaitable<Status> RunSession();  // after the WebSocket is open
   // One frame read: a decoded message, nothing (skipped: closing, or a bad frame that failed
   // the link), or the end of the connection.
@@ -297,6 +319,8 @@ class Link : public std::enable_shared_from_this<Link> {
   std::shared_ptr<Slot> slot_;
   std::shared_ptr<spdlog::logger> log_;
   std::unique_ptr<LinkStream> stream_;  // set before the upgrade; strand-only
+  // Over TLS: what the handshake proved about the peer's certificate (set before Hello).
+  std::optional<net::PeerCertificate> peer_certificate_;
   beast::flat_buffer buffer_;
   std::string peer_name_;
   std::string peer_url_;
@@ -389,6 +413,9 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
              std::function<void(Status)> done) override;
   void OnUpgrade(tcp::socket socket, http::request<http::string_body> request,
                  std::string remote_address) override;
+  void OnTlsUpgrade(std::unique_ptr<net::TlsStream> stream,
+                    http::request<http::string_body> request, std::string remote_address,
+                    net::PeerCertificate peer) override;
 
   // For links.
   const ServiceOptions& options() const { return options_; }

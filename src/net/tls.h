@@ -1,0 +1,86 @@
+// TLS for the listeners and the replication dialer: an asio::ssl::context built once from PEM
+// text, whose trusted CAs can grow while it is in use, and what a handshake proved about the
+// peer's certificate.
+//
+// Policy, for every context: TLS 1.2 at least (1.3 preferred: OpenSSL negotiates the highest
+// both sides speak), no compression or renegotiation, session resumption on (a server session
+// cache and TLS 1.3 tickets; a client reuses a session through TlsClientSessions), and a
+// TLS 1.2 cipher list limited to ECDHE with AEAD ciphers unless the operator sets `ciphers`
+// (tls.ciphers). TLS 1.3 ciphersuites are OpenSSL's defaults, all of them AEAD.
+//
+// A server context asks every client for a certificate and completes the handshake whether
+// or not one came and whether or not it verified: the HTTP layer decides (a replication link
+// takes a verified certificate as the peer's identity, otherwise it needs credentials; the
+// operations API ignores client certificates). InspectPeer says what was proven.
+//
+// Thread-safety: a TlsContext is used by many connections at once; Trust may be called from
+// any thread while it is (OpenSSL locks the certificate store).
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/ssl/context.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/thread_annotations.h"
+
+namespace meshdb::net {
+
+// What a context is made of. PEM text, never file names: the caller reads the files (and
+// keeps the key out of logs).
+struct TlsMaterial {
+  std::string certificate_chain_pem;  // own certificate first, then any intermediates
+  std::string private_key_pem;        // the key of that certificate
+  // Peers' certificates are verified against these (and the system roots when
+  // trust_system_roots). Each entry may hold several PEM certificates.
+  std::vector<std::string> trusted_ca_pems;
+  bool trust_system_roots = false;
+  std::string ciphers;  // TLS 1.2 cipher list in OpenSSL syntax; "" for kDefaultTls12Ciphers
+};
+
+// ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 only (forward secrecy, AEAD).
+inline constexpr const char* kDefaultTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+class TlsContext {
+ public:
+  enum class Role { kServer, kClient };
+  // InvalidArgument naming what is wrong: a certificate or key that does not parse, a key
+  // that does not match the certificate, a cipher list OpenSSL rejects. A client context
+  // may have no certificate (it then presents none).
+  static Result<std::shared_ptr<TlsContext>> Create(Role role, const TlsMaterial& material);
+
+  boost::asio::ssl::context& native() { return context_; }
+  Role role() const { return role_; }
+
+  // Trusts one more CA (PEM, possibly several certificates) from now on, for new handshakes.
+  // Certificates already trusted are skipped. InvalidArgument when nothing parses.
+  Status Trust(const std::string& ca_pem);
+
+ private:
+  TlsContext(Role role, boost::asio::ssl::context::method method);
+
+  const Role role_;
+  boost::asio::ssl::context context_;
+};
+
+// What the handshake proved about the peer's certificate (call after it completed).
+struct PeerCertificate {
+  bool presented = false;    // the peer sent a certificate
+  bool verified = false;     // ... and it chains to a trusted CA and is within its validity
+  std::string verify_error;  // why not verified ("" when verified or none presented)
+  // The subject CN, then every DNS and IP subjectAltName (IPs in their text form).
+  std::vector<std::string> names;
+  std::string serial_hex;  // upper-case hex, no separators
+  // Whether `name` is the CN or one of the subjectAltNames (exact, case-insensitive for DNS
+  // names; wildcards are never honoured).
+  bool Names(const std::string& name) const;
+};
+PeerCertificate InspectPeer(SSL* ssl);
+
+}  // namespace meshdb::net
