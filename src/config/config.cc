@@ -199,9 +199,18 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
       s.schema_files.push_back(ResolveUnder(s.root_path, std::string(f.get_string())));
     }
   }
-  s.tls_certificate = ReadString(tree, "tls.certificate", "");
-  s.tls_private_key = ReadString(tree, "tls.privateKey", "");
-  s.tls_certificate_authority = ReadString(tree, "tls.certificateAuthority", "");
+  s.tls_certificate = ResolveUnder(s.root_path, ReadString(tree, "tls.certificate", ""));
+  s.tls_private_key = ResolveUnder(s.root_path, ReadString(tree, "tls.privateKey", ""));
+  s.tls_certificate_authority =
+      ResolveUnder(s.root_path, ReadString(tree, "tls.certificateAuthority", ""));
+  s.tls_ciphers = ReadString(tree, "tls.ciphers", "");
+  s.ops_tls_certificate =
+      ResolveUnder(s.root_path, ReadString(tree, "operationsApi.tls.certificate", ""));
+  s.ops_tls_private_key =
+      ResolveUnder(s.root_path, ReadString(tree, "operationsApi.tls.privateKey", ""));
+  s.ops_tls_certificate_authority =
+      ResolveUnder(s.root_path, ReadString(tree, "operationsApi.tls.certificateAuthority", ""));
+  s.certificate_validity_days = ReadInt(tree, "replication.certificateValidityDays", 90);
   return s;
 }
 

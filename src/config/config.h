@@ -57,9 +57,21 @@ struct Settings {
   // schema.files [[]]: GraphQL schema files loaded at start besides <root>/schema.graphql
   // (when present); relative paths are resolved under rootPath.
   std::vector<std::string> schema_files;
+  // TLS files (docs/security.md), absolute: relative paths are resolved under rootPath.
+  // "" when unset: the node generates its own under <root>/keys.
   std::string tls_certificate;            // tls.certificate [""]
   std::string tls_private_key;            // tls.privateKey [""]
   std::string tls_certificate_authority;  // tls.certificateAuthority [""]
+  std::string tls_ciphers;                // tls.ciphers ["": the listeners' default list]
+  // operationsApi.tls.{certificate,privateKey,certificateAuthority} [""]: the operations API's
+  // own certificate instead of the node's.
+  std::string ops_tls_certificate;
+  std::string ops_tls_private_key;
+  std::string ops_tls_certificate_authority;
+  // replication.certificateValidityDays [90]: lifetime of the node certificates this node
+  // generates or signs. Short enough that a leaked key ages out within a season, long enough
+  // that a node renewing at a third of its validity left has a month of margin.
+  int64_t certificate_validity_days = 90;
 };
 
 struct LoadOptions {

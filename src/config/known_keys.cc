@@ -67,6 +67,9 @@ const std::vector<KeyInfo>& KnownKeys() {
       {"operationsApi.network.host", KeyKind::kHostName},
       {"operationsApi.network.port", KeyKind::kPortOrAny},
       {"operationsApi.network.maxBodySize", KeyKind::kPositiveInt},
+      {"operationsApi.tls.certificate", KeyKind::kString},
+      {"operationsApi.tls.privateKey", KeyKind::kString},
+      {"operationsApi.tls.certificateAuthority", KeyKind::kString},
       {"threads.count", KeyKind::kNonNegativeInt},
       {"logging.level", KeyKind::kLogLevel},
       {"logging.root", KeyKind::kString},
@@ -91,11 +94,13 @@ const std::vector<KeyInfo>& KnownKeys() {
       {"replication.logRetention", KeyKind::kDuration},
       {"replication.logRetentionBytes", KeyKind::kPositiveInt},
       {"replication.logTrimIntervalMs", KeyKind::kPositiveInt},
+      {"replication.certificateValidityDays", KeyKind::kPositiveInt},
       {"clustering.hubServer.cluster.network.routes", KeyKind::kRoutes},
       {"schema.files", KeyKind::kStringList},
       {"tls.certificate", KeyKind::kString},
       {"tls.privateKey", KeyKind::kString},
       {"tls.certificateAuthority", KeyKind::kString},
+      {"tls.ciphers", KeyKind::kString},
   };
   return kKeys;
 }
@@ -176,10 +181,12 @@ json::value DefaultTree(const std::string& root) {
   SetPath(tree, "replication.routes", nullptr);
   SetPath(tree, "replication.databases", "*");
   SetPath(tree, "replication.enableRootCAs", true);
+  SetPath(tree, "replication.certificateValidityDays", 90);
   SetPath(tree, "clustering.hubServer.cluster.network.routes", nullptr);
   SetPath(tree, "tls.certificate", nullptr);
   SetPath(tree, "tls.privateKey", nullptr);
   SetPath(tree, "tls.certificateAuthority", nullptr);
+  SetPath(tree, "tls.ciphers", nullptr);
   return tree;
 }
 

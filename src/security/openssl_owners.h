@@ -3,6 +3,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include <memory>
 
@@ -20,10 +21,18 @@ struct EvpPkeyCtxDeleter {
 struct BioDeleter {
   void operator()(BIO* p) const { BIO_free_all(p); }
 };
+struct X509Deleter {
+  void operator()(X509* p) const { X509_free(p); }
+};
+struct X509ReqDeleter {
+  void operator()(X509_REQ* p) const { X509_REQ_free(p); }
+};
 
 using EvpPkey = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
 using EvpMdCtx = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
 using EvpPkeyCtx = std::unique_ptr<EVP_PKEY_CTX, EvpPkeyCtxDeleter>;
 using Bio = std::unique_ptr<BIO, BioDeleter>;
+using X509Cert = std::unique_ptr<X509, X509Deleter>;
+using X509Req = std::unique_ptr<X509_REQ, X509ReqDeleter>;
 
 }  // namespace meshdb::security

@@ -1,21 +1,15 @@
 #include "security/token_signer.h"
 
-#include <fcntl.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "security/base64.h"
+#include "security/private_file.h"
 
 namespace meshdb::security {
 
@@ -32,28 +26,6 @@ std::string BioContents(BIO* bio) {
   char* data = nullptr;
   long len = BIO_get_mem_data(bio, &data);
   return std::string(data, static_cast<size_t>(len));
-}
-
-// Writes `contents` to `path` with mode 0600 (replacing any existing file).
-Status WritePrivateFile(const std::string& path, const std::string& contents) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::IOError(path + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < contents.size()) {
-    ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status s = Status::IOError(path + ": " + std::strerror(errno));
-      ::close(fd);
-      return s;
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::fchmod(fd, 0600);
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    return Status::IOError(path + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
 }
 
 Result<EvpPkey> GenerateAndWrite(const std::string& private_path, const std::string& public_path) {
@@ -73,11 +45,7 @@ Result<EvpPkey> GenerateAndWrite(const std::string& private_path, const std::str
 }
 
 Result<EvpPkey> ReadPrivateKey(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IOError(path + ": cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string pem = ss.str();
+  ASSIGN_OR_RETURN(std::string pem, ReadWholeFile(path));
   Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return Status::Internal("BIO_new_mem_buf failed");
   EvpPkey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
