@@ -171,6 +171,8 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
   s.replication_url = ReadString(tree, "replication.url", "");
   s.replication_port = static_cast<int>(ReadInt(tree, "replication.port", 0));
   s.replication_secure_port = static_cast<int>(ReadInt(tree, "replication.securePort", 0));
+  s.operations_secure_port = static_cast<int>(ReadInt(tree, "operationsApi.network.securePort", 0));
+  s.replication_enable_root_cas = ReadBool(tree, "replication.enableRootCAs", true);
   s.replication_routes = ReadJson(tree, "replication.routes");
   if (s.replication_routes.is_null()) {
     // The legacy NATS-era key is read when the replication one is unset.
@@ -326,9 +328,7 @@ Status Config::SetPathInFile(const std::string& file_path, const std::string& ba
 
 const std::vector<std::string>& Config::InertKeys() {
   static const std::vector<std::string> kKeys = {
-      "tls.certificate",           "tls.privateKey",
-      "tls.certificateAuthority",  "replication.securePort",
-      "replication.enableRootCAs", "logging.stdStreams",
+      "logging.stdStreams",
   };
   return kKeys;
 }

@@ -46,6 +46,8 @@ struct Settings {
   std::string replication_url;                   // replication.url [""]
   int replication_port = 0;                      // replication.port [0: unset]
   int replication_secure_port = 0;               // replication.securePort [0: unset]
+  int operations_secure_port = 0;                // operationsApi.network.securePort [0: unset]
+  bool replication_enable_root_cas = true;       // replication.enableRootCAs [true]
   boost::json::value replication_routes;         // replication.routes [null]
   boost::json::value replication_databases;      // replication.databases ["*"]
   std::string replication_cluster_key;           // replication.clusterKey ["": none]
@@ -95,10 +97,9 @@ class Config {
   const boost::json::value& tree() const { return tree_; }
 
   // Keys accepted (validated, kept in the file, shown by get_configuration) but not acted on
-  // yet: there is no TLS in meshdb (tls.*, replication.securePort,
-  // replication.enableRootCAs) and it always logs to stderr (logging.stdStreams). Those of
-  // them this configuration sets to anything but the generated default (null; true for the
-  // two booleans), in InertKeys() order. The server warns about them at start.
+  // yet: meshdb always logs to stderr (logging.stdStreams). Those of them this configuration
+  // sets to anything but the generated default (null; true for the booleans), in InertKeys()
+  // order. The server warns about them at start.
   std::vector<std::string> InertKeysSet() const;
   static const std::vector<std::string>& InertKeys();
 

@@ -66,6 +66,7 @@ const std::vector<KeyInfo>& KnownKeys() {
       {"rootPath", KeyKind::kString},
       {"operationsApi.network.host", KeyKind::kHostName},
       {"operationsApi.network.port", KeyKind::kPortOrAny},
+      {"operationsApi.network.securePort", KeyKind::kPort},
       {"operationsApi.network.maxBodySize", KeyKind::kPositiveInt},
       {"operationsApi.tls.certificate", KeyKind::kString},
       {"operationsApi.tls.privateKey", KeyKind::kString},
@@ -162,6 +163,7 @@ json::value DefaultTree(const std::string& root) {
   SetPath(tree, "rootPath", json::string(root));
   SetPath(tree, "operationsApi.network.host", "127.0.0.1");
   SetPath(tree, "operationsApi.network.port", 9925);
+  SetPath(tree, "operationsApi.network.securePort", nullptr);
   SetPath(tree, "operationsApi.network.maxBodySize", 104857600);
   SetPath(tree, "threads.count", 0);
   SetPath(tree, "logging.level", "info");

@@ -125,7 +125,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // `*server` outlives the session's coroutine.
   Session(tcp::socket socket, ServerImpl* server);
 
-  asio::any_io_executor executor() { return stream_.get_executor(); }
+  asio::any_io_executor executor() const { return executor_; }
   asio::awaitable<void> Run();
   void RequestStop(bool force) override;
 
@@ -141,13 +141,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   asio::awaitable<bool> WriteReply(HttpReply reply, unsigned version, bool keep_alive);
   asio::awaitable<void> Shutdown();
 
-  Stream stream_;
-  beast::flat_buffer buffer_;  // reused across requests; keeps pipelined bytes
+  Stream stream_;                         // moved out (a TLS stream) or emptied when handed over
+  const asio::any_io_executor executor_;  // the connection's strand
+  beast::flat_buffer buffer_;             // reused across requests; keeps pipelined bytes
   ServerImpl* server_;
   std::string remote_address_;
   // Accessed on the strand only.
   bool busy_ = false;
   bool stopping_ = false;
+  bool handed_over_ = false;  // the upgrade handler owns the connection
 };
 
 class ServerImpl final : public HttpServer {
@@ -207,7 +209,9 @@ class ServerImpl final : public HttpServer {
 
 template <typename Stream>
 Session<Stream>::Session(tcp::socket socket, ServerImpl* server)
-    : stream_(MakeStream<Stream>(std::move(socket), server->tls())), server_(server) {
+    : stream_(MakeStream<Stream>(std::move(socket), server->tls())),
+      executor_(stream_.get_executor()),
+      server_(server) {
   beast::error_code ec;
   tcp::endpoint peer = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
   if (!ec) {
@@ -221,9 +225,9 @@ Session<Stream>::Session(tcp::socket socket, ServerImpl* server)
 
 template <typename Stream>
 void Session<Stream>::RequestStop(bool force) {
-  asio::post(stream_.get_executor(), [self = this->shared_from_this(), force] {
+  asio::post(executor_, [self = this->shared_from_this(), force] {
     self->stopping_ = true;
-    if (force || !self->busy_) {
+    if (!self->handed_over_ && (force || !self->busy_)) {
       beast::error_code ec;
       auto& tcp_stream = beast::get_lowest_layer(self->stream_);
       tcp_stream.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -320,6 +324,7 @@ bool Session<Stream>::IsHandedOver(const http::request<http::string_body>& req) 
 template <typename Stream>
 void Session<Stream>::HandOver(http::request<http::string_body> req) {
   beast::get_lowest_layer(stream_).expires_never();
+  handed_over_ = true;
   if constexpr (kTls) {
     net::PeerCertificate peer = InspectPeer(stream_.native_handle());
     server_->upgrade_handler()->OnTlsUpgrade(std::make_unique<TlsStream>(std::move(stream_)),

@@ -150,8 +150,8 @@ int Run(const RunOptions& options) {
     std::string names;
     for (const std::string& key : inert) names += (names.empty() ? "" : ", ") + key;
     log->warn(
-        "configuration keys accepted but not acted on: {} (meshdb has no TLS listener or TLS "
-        "client yet and always logs to stderr; docs/configuration.md)",
+        "configuration keys accepted but not acted on: {} (meshdb always logs to stderr; "
+        "docs/configuration.md)",
         names);
   }
 

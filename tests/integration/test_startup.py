@@ -114,15 +114,14 @@ class StartupTest(harness.NodeTestCase):
     INERT_WARNING = "configuration keys accepted but not acted on: "
 
     def test_inert_keys_are_named_at_start(self):
-        # TLS keys and replication.securePort are accepted but do nothing yet: the operator is
-        # told so at start, in one warning line naming each key set (the log line is the
-        # behaviour under test). A tls.certificate path that does not exist is not read either.
-        node = self.start_node(["--TLS_CERTIFICATE", "/no/such/cert.pem", "--TLS_PRIVATEKEY", "/no/such/key.pem",
-                                "--REPLICATION_SECUREPORT", "9933"])
+        # logging.stdStreams is accepted but does nothing yet (the node always logs to stderr):
+        # the operator is told so at start, in one warning line naming each key set (the log
+        # line is the behaviour under test).
+        node = self.start_node(["--LOGGING_STDSTREAMS", "false"])
         line = wait_until(lambda: next((l for l in node.log_text().splitlines() if self.INERT_WARNING in l), None),
                           10, "the inert-keys warning in hdb.log")
         named = line.split(self.INERT_WARNING, 1)[1].split(" (", 1)[0].split(", ")
-        self.assertEqual(named, ["tls.certificate", "tls.privateKey", "replication.securePort"], line)
+        self.assertEqual(named, ["logging.stdStreams"], line)
         self.assertIn(self.INERT_WARNING, node.output_text(), "the warning must reach the console too")
         assert_op(node, {"operation": "user_info"}, 200, {"username": "admin"})
 

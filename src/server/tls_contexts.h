@@ -1,0 +1,46 @@
+// The node's TLS contexts, built at start from its identity (security/node_certificates.h)
+// and the CAs it trusts for peers, and kept trusting every CA added later.
+//
+//   operations_server    operationsApi.network.securePort (its own certificate when
+//                        operationsApi.tls.* is configured)
+//   replication_server   replication.securePort
+//   replication_client   dialling wss:// peers (the node certificate is the client identity)
+//
+// Trusted for peers: the node's own CA, the configured tls.certificateAuthority, every
+// is_authority row of system.hdb_certificate, and the system roots when
+// replication.enableRootCAs is true.
+//
+// Thread-safety: Trust may be called from any thread, while connections use the contexts.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "net/tls.h"
+#include "security/node_certificates.h"
+
+namespace meshdb::server {
+
+class TlsContexts {
+ public:
+  // InvalidArgument naming what OpenSSL refused (a cipher list, a CA that does not parse).
+  static Result<std::unique_ptr<TlsContexts>> Create(const security::NodeTls& identity,
+                                                     const std::vector<std::string>& trusted_cas,
+                                                     bool trust_system_roots);
+
+  const std::shared_ptr<net::TlsContext>& operations_server() const { return operations_; }
+  const std::shared_ptr<net::TlsContext>& replication_server() const { return replication_; }
+  const std::shared_ptr<net::TlsContext>& replication_client() const { return client_; }
+
+  // Trusts `ca_pem` in every context from the next handshake on (idempotent).
+  Status Trust(const std::string& ca_pem);
+
+ private:
+  std::shared_ptr<net::TlsContext> operations_;
+  std::shared_ptr<net::TlsContext> replication_;
+  std::shared_ptr<net::TlsContext> client_;
+};
+
+}  // namespace meshdb::server

@@ -1,0 +1,277 @@
+// TLS on a real HttpServer over loopback: an HTTPS request, what a TLS upgrade hands over
+// (the client's certificate, verified or not), trust added while running, and the policy
+// (no TLS 1.1, a bad cipher list, a key that is not the certificate's).
+#include "net/tls.h"
+
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "net/fake_operations.h"
+#include "net/http_server.h"
+#include "net/upgrade_handler.h"
+#include "security/x509.h"
+
+namespace meshdb::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace sec = security;
+using tcp = asio::ip::tcp;
+
+// A CA and certificates it issued, as PEM.
+struct Authority {
+  std::string ca_pem;
+  sec::EvpPkey key;
+  sec::X509Cert cert;
+
+  explicit Authority(const std::string& name) {
+    key = std::move(sec::GeneratePrivateKey()).value();
+    cert = std::move(sec::CreateCaCertificate(key.get(), name, sec::ValidForDays(1))).value();
+    ca_pem = sec::CertificateToPem(cert.get()).value();
+  }
+  // {certificate PEM, key PEM} for `names` (CN first).
+  std::pair<std::string, std::string> Issue(const std::string& cn,
+                                            const std::vector<std::string>& hosts,
+                                            sec::Validity validity = sec::ValidForDays(1)) {
+    sec::EvpPkey leaf_key = std::move(sec::GeneratePrivateKey()).value();
+    sec::X509Cert leaf =
+        std::move(sec::IssueCertificate(leaf_key.get(), sec::NamesForHosts(cn, hosts), cert.get(),
+                                        key.get(), validity))
+            .value();
+    return {sec::CertificateToPem(leaf.get()).value(),
+            sec::PrivateKeyToPem(leaf_key.get()).value()};
+  }
+};
+
+// Records what OnTlsUpgrade was given, and answers 101-less: it only closes the stream.
+class RecordingUpgrades : public UpgradeHandler {
+ public:
+  void OnUpgrade(tcp::socket, http::request<http::string_body>, std::string) override {
+    FAIL() << "plain upgrade on a TLS listener";
+  }
+  void OnTlsUpgrade(std::unique_ptr<TlsStream> stream, http::request<http::string_body> request,
+                    std::string remote_address, PeerCertificate peer) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    target_ = std::string(request.target());
+    remote_ = std::move(remote_address);
+    peer_ = std::move(peer);
+    beast::get_lowest_layer(*stream).close();
+    cv_.notify_all();
+  }
+  std::optional<PeerCertificate> Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return peer_.has_value(); });
+    return peer_;
+  }
+  std::string target() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return target_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string target_, remote_;
+  std::optional<PeerCertificate> peer_;
+};
+
+class TlsTest : public ::testing::Test {
+ protected:
+  TlsTest() : ca_("test-ca"), foreign_("foreign-ca") {}
+
+  std::unique_ptr<HttpServer> StartServer(UpgradeHandler* upgrades = nullptr) {
+    auto [cert, key] = ca_.Issue("node-a", {"localhost", "127.0.0.1"});
+    TlsMaterial material{cert, key, {ca_.ca_pem}, false, ""};
+    auto context = TlsContext::Create(TlsContext::Role::kServer, material);
+    EXPECT_TRUE(context.ok()) << context.status().ToString();
+    server_context_ = *context;
+    HttpServerOptions options;
+    options.port = 0;
+    options.threads = 1;
+    options.tls = server_context_;
+    options.upgrade_handler = upgrades;
+    auto server = HttpServer::Start(options, &ops_);
+    EXPECT_TRUE(server.ok()) << server.status().ToString();
+    return std::move(server).value();
+  }
+
+  // A client context trusting `trusted` and presenting `identity` ({} for none).
+  static std::shared_ptr<TlsContext> Client(const std::string& trusted,
+                                            std::pair<std::string, std::string> identity = {}) {
+    TlsMaterial material{identity.first, identity.second, {trusted}, false, ""};
+    auto context = TlsContext::Create(TlsContext::Role::kClient, material);
+    EXPECT_TRUE(context.ok()) << context.status().ToString();
+    return *context;
+  }
+
+  // Connects and completes the client handshake; the error, if any.
+  beast::error_code Connect(beast::ssl_stream<beast::tcp_stream>& stream, int port) {
+    beast::error_code ec;
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+    beast::get_lowest_layer(stream).connect(
+        tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)), ec);
+    if (ec) return ec;
+    stream.handshake(asio::ssl::stream_base::client, ec);
+    return ec;
+  }
+
+  Authority ca_;
+  Authority foreign_;
+  FakeOperations ops_;
+  std::shared_ptr<TlsContext> server_context_;
+  asio::io_context ioc_;
+};
+
+TEST_F(TlsTest, HttpsRequestReachesOperationsAndTheClientVerifiesTheServer) {
+  auto server = StartServer();
+  auto client = Client(ca_.ca_pem);
+  beast::ssl_stream<beast::tcp_stream> stream(ioc_, client->native());
+  ASSERT_FALSE(Connect(stream, server->port()));
+  PeerCertificate seen = InspectPeer(stream.native_handle());
+  EXPECT_TRUE(seen.verified) << seen.verify_error;
+  EXPECT_TRUE(seen.Names("node-a"));
+  EXPECT_TRUE(seen.Names("127.0.0.1"));
+  EXPECT_FALSE(seen.Names("node-b"));
+  EXPECT_GE(SSL_version(stream.native_handle()), TLS1_2_VERSION);
+
+  http::request<http::string_body> req{http::verb::post, "/", 11};
+  req.set(http::field::host, "localhost");
+  req.set(http::field::content_type, "application/json");
+  req.set(http::field::authorization, "Basic YWRtaW46cGFzcw==");
+  req.body() = R"({"operation":"describe_all"})";
+  req.prepare_payload();
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res);
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), R"({"message":"ok"})");
+  ASSERT_EQ(ops_.requests.size(), 1u);
+}
+
+TEST_F(TlsTest, AClientTrustingAnotherCaDoesNotVerifyTheServer) {
+  auto server = StartServer();
+  auto client = Client(foreign_.ca_pem);
+  beast::ssl_stream<beast::tcp_stream> stream(ioc_, client->native());
+  ASSERT_FALSE(Connect(stream, server->port()));
+  PeerCertificate seen = InspectPeer(stream.native_handle());
+  EXPECT_TRUE(seen.presented);
+  EXPECT_FALSE(seen.verified);
+  EXPECT_FALSE(seen.verify_error.empty());
+}
+
+TEST_F(TlsTest, UpgradeHandsOverTheClientsVerifiedCertificate) {
+  RecordingUpgrades upgrades;
+  auto server = StartServer(&upgrades);
+  auto client = Client(ca_.ca_pem, ca_.Issue("node-b", {"127.0.0.2"}));
+  beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
+  ASSERT_FALSE(Connect(ws.next_layer(), server->port()));
+  beast::error_code ec;
+  ws.handshake("localhost", "/replication?database=dev", ec);  // the handler just closes
+  std::optional<PeerCertificate> peer = upgrades.Wait();
+  ASSERT_TRUE(peer.has_value());
+  EXPECT_TRUE(peer->presented);
+  EXPECT_TRUE(peer->verified) << peer->verify_error;
+  EXPECT_TRUE(peer->Names("node-b"));
+  EXPECT_TRUE(peer->Names("127.0.0.2"));
+  EXPECT_FALSE(peer->serial_hex.empty());
+  EXPECT_EQ(upgrades.target(), "/replication?database=dev");
+}
+
+TEST_F(TlsTest, AForeignClientCertificateIsHandedOverUnverifiedUntilItsCaIsTrusted) {
+  RecordingUpgrades first;
+  auto server = StartServer(&first);
+  auto client = Client(ca_.ca_pem, foreign_.Issue("node-x", {}));
+  {
+    beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
+    ASSERT_FALSE(Connect(ws.next_layer(), server->port()));
+    beast::error_code ec;
+    ws.handshake("localhost", "/replication", ec);
+    std::optional<PeerCertificate> peer = first.Wait();
+    ASSERT_TRUE(peer.has_value());
+    EXPECT_TRUE(peer->presented);
+    EXPECT_FALSE(peer->verified);
+  }
+  // Trust grows while the server runs: the next handshake verifies.
+  ASSERT_TRUE(server_context_->Trust(foreign_.ca_pem).ok());
+  ASSERT_TRUE(server_context_->Trust(foreign_.ca_pem).ok());  // twice is harmless
+  server->Stop();
+  RecordingUpgrades second;
+  HttpServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  options.tls = server_context_;
+  options.upgrade_handler = &second;
+  auto again = HttpServer::Start(options, &ops_);
+  ASSERT_TRUE(again.ok());
+  beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
+  ASSERT_FALSE(Connect(ws.next_layer(), (*again)->port()));
+  beast::error_code ec;
+  ws.handshake("localhost", "/replication", ec);
+  std::optional<PeerCertificate> peer = second.Wait();
+  ASSERT_TRUE(peer.has_value());
+  EXPECT_TRUE(peer->verified) << peer->verify_error;
+}
+
+TEST_F(TlsTest, AnExpiredClientCertificateIsNotVerified) {
+  RecordingUpgrades upgrades;
+  auto server = StartServer(&upgrades);
+  auto client = Client(ca_.ca_pem, ca_.Issue("node-b", {}, sec::Validity{-7200, 3600}));
+  beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
+  ASSERT_FALSE(Connect(ws.next_layer(), server->port()));
+  beast::error_code ec;
+  ws.handshake("localhost", "/replication", ec);
+  std::optional<PeerCertificate> peer = upgrades.Wait();
+  ASSERT_TRUE(peer.has_value());
+  EXPECT_FALSE(peer->verified);
+  EXPECT_NE(peer->verify_error.find("expired"), std::string::npos) << peer->verify_error;
+}
+
+TEST_F(TlsTest, Tls11IsRefused) {
+  auto server = StartServer();
+  asio::ssl::context old(asio::ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(old.native_handle(), TLS1_VERSION);
+  SSL_CTX_set_max_proto_version(old.native_handle(), TLS1_1_VERSION);
+  SSL_CTX_set_security_level(old.native_handle(), 0);
+  beast::ssl_stream<beast::tcp_stream> stream(ioc_, old);
+  EXPECT_TRUE(Connect(stream, server->port()));
+}
+
+TEST_F(TlsTest, BadMaterialIsRefusedWithoutQuotingTheKey) {
+  auto [cert, key] = ca_.Issue("node-a", {});
+  auto [other_cert, other_key] = ca_.Issue("node-b", {});
+  auto mismatched =
+      TlsContext::Create(TlsContext::Role::kServer, TlsMaterial{cert, other_key, {}, false, ""});
+  ASSERT_FALSE(mismatched.ok());
+  EXPECT_EQ(mismatched.status().message(), "the TLS private key does not match the certificate");
+  auto not_pem =
+      TlsContext::Create(TlsContext::Role::kServer, TlsMaterial{cert, "not a key", {}, false, ""});
+  ASSERT_FALSE(not_pem.ok());
+  EXPECT_EQ(not_pem.status().message(), "the TLS private key is not PEM");
+  auto bad_ciphers = TlsContext::Create(TlsContext::Role::kServer,
+                                        TlsMaterial{cert, key, {}, false, "NOT-A-CIPHER"});
+  ASSERT_FALSE(bad_ciphers.ok());
+  EXPECT_NE(bad_ciphers.status().message().find("tls.ciphers"), std::string::npos);
+  auto bad_ca =
+      TlsContext::Create(TlsContext::Role::kClient, TlsMaterial{"", "", {"garbage"}, false, ""});
+  ASSERT_FALSE(bad_ca.ok());
+}
+
+}  // namespace
+}  // namespace meshdb::net
