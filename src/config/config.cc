@@ -325,12 +325,13 @@ Status Config::SetPathInFile(const std::string& file_path, const std::string& ba
 }
 
 const std::vector<std::string>& Config::InertKeys() {
-  static const std::vector<std::string> kKeys = {
-      "tls.certificate",           "tls.privateKey",
-      "tls.certificateAuthority",  "replication.securePort",
-      "replication.enableRootCAs", "logging.stdStreams",
+  static const std::vector<std::string> keys = {
+      "tls.ciphers",
+      "replication.securePort",
+      "replication.enableRootCAs",
+      "logging.stdStreams",
   };
-  return kKeys;
+  return keys;
 }
 
 std::vector<std::string> Config::InertKeysSet() const {
