@@ -327,10 +327,10 @@ Status Config::SetPathInFile(const std::string& file_path, const std::string& ba
 }
 
 const std::vector<std::string>& Config::InertKeys() {
-  static const std::vector<std::string> kKeys = {
+  static const std::vector<std::string> keys = {
       "logging.stdStreams",
   };
-  return kKeys;
+  return keys;
 }
 
 std::vector<std::string> Config::InertKeysSet() const {

@@ -53,7 +53,7 @@ struct Settings {
   std::string replication_cluster_key;           // replication.clusterKey ["": none]
   uint32_t replication_reconnect_min_ms = 100;   // replication.reconnectMinMs [100]
   uint32_t replication_reconnect_max_ms = 5000;  // replication.reconnectMaxMs [5000]
-  uint64_t replication_log_retention_s = 7 * 86400;       // replication.logRetention ["7d"]
+  uint64_t replication_log_retention_s = uint64_t{7} * 86400;  // replication.logRetention ["7d"]
   uint64_t replication_log_retention_bytes = 1ull << 30;  // replication.logRetentionBytes [1 GiB]
   uint32_t replication_log_trim_interval_ms = 60000;      // replication.logTrimIntervalMs [60000]
   // schema.files [[]]: GraphQL schema files loaded at start besides <root>/schema.graphql
@@ -91,16 +91,16 @@ class Config {
   // written.
   static Result<Config> Load(const LoadOptions& options);
 
-  const Settings& settings() const { return settings_; }
-  const std::string& file_path() const { return file_path_; }
+  [[nodiscard]] const Settings& settings() const { return settings_; }
+  [[nodiscard]] const std::string& file_path() const { return file_path_; }
   // The effective configuration (file + overrides) as a JSON tree, for get_configuration.
-  const boost::json::value& tree() const { return tree_; }
+  [[nodiscard]] const boost::json::value& tree() const { return tree_; }
 
   // Keys accepted (validated, kept in the file, shown by get_configuration) but not acted on
   // yet: meshdb always logs to stderr (logging.stdStreams). Those of them this configuration
   // sets to anything but the generated default (null; true for the booleans), in InertKeys()
   // order. The server warns about them at start.
-  std::vector<std::string> InertKeysSet() const;
+  [[nodiscard]] std::vector<std::string> InertKeysSet() const;
   static const std::vector<std::string>& InertKeys();
 
   // set_configuration: `flat` maps flattened keys (replication_routes, logging_level, ...)

@@ -62,7 +62,7 @@ void CollectLeaves(const json::value& v, const std::string& prefix, std::vector<
 }  // namespace
 
 const std::vector<KeyInfo>& KnownKeys() {
-  static const std::vector<KeyInfo> kKeys = {
+  static const std::vector<KeyInfo> keys = {
       {"rootPath", KeyKind::kString},
       {"operationsApi.network.host", KeyKind::kHostName},
       {"operationsApi.network.port", KeyKind::kPortOrAny},
@@ -103,7 +103,7 @@ const std::vector<KeyInfo>& KnownKeys() {
       {"tls.certificateAuthority", KeyKind::kString},
       {"tls.ciphers", KeyKind::kString},
   };
-  return kKeys;
+  return keys;
 }
 
 std::string FlattenPath(std::string_view dotted_path) {

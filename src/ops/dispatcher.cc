@@ -62,6 +62,10 @@ const std::unordered_map<std::string_view, OpSpec>& OperationTable() {
       {"user_info", {nullptr, &Auth::UserInfo}},
       {"create_authentication_tokens", {nullptr, &Auth::CreateAuthenticationTokens}},
       {"refresh_operation_token", {nullptr, &Auth::RefreshOperationToken}},
+      // Certificates (system.hdb_certificate).
+      {"add_certificate", {AddCertificate, nullptr, "addCertificate"}},
+      {"list_certificates", {ListCertificates, nullptr, "listCertificates"}},
+      {"remove_certificate", {RemoveCertificate, nullptr, "removeCertificate"}},
       // The node.
       {"system_information", {SystemInformation, nullptr, "systemInformation"}},
       {"get_configuration", {GetConfiguration, nullptr, "getConfiguration"}},

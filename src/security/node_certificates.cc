@@ -169,7 +169,9 @@ struct ConfiguredFiles {
   const char* ca_key;
   const std::string& ca;
 
-  bool any() const { return !certificate.empty() || !private_key.empty() || !ca.empty(); }
+  [[nodiscard]] bool any() const {
+    return !certificate.empty() || !private_key.empty() || !ca.empty();
+  }
 };
 
 Result<std::string> ReadConfigured(const char* config_key, const std::string& path) {

@@ -497,10 +497,12 @@ Result<X509Req> CreateCsr(EVP_PKEY* key, const SubjectNames& names) {
     ASSIGN_OR_RETURN(GeneralNames sans, BuildSans(names));
     ExtensionStack exts(sk_X509_EXTENSION_new_null());
     Extension san(X509V3_EXT_i2d(NID_subject_alt_name, 0, sans.get()));
-    if (!exts || !san || sk_X509_EXTENSION_push(exts.get(), san.get()) == 0) {
+    if (!exts || !san) return OpenSslInternal("CSR subjectAltName");
+    X509_EXTENSION* owned_by_stack = san.release();
+    if (sk_X509_EXTENSION_push(exts.get(), owned_by_stack) == 0) {
+      X509_EXTENSION_free(owned_by_stack);
       return OpenSslInternal("CSR subjectAltName");
     }
-    san.release();  // owned by `exts` now
     if (X509_REQ_add_extensions(csr.get(), exts.get()) != 1) {
       return OpenSslInternal("CSR extensions");
     }

@@ -1,10 +1,10 @@
 #include "server/server.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +18,7 @@
 #include "common/status.h"
 #include "config/config.h"
 #include "net/http_server.h"
+#include "ops/certificate_rows.h"
 #include "ops/graphql_schema.h"
 #include "ops/node_operations.h"
 #include "replication/cluster/cluster_manager.h"
@@ -27,6 +28,7 @@
 #include "replication/cluster/verify_ops.h"
 #include "replication/engine/replication_service.h"
 #include "replication/wire/message.h"
+#include "security/node_certificates.h"
 #include "server/shutdown_waiter.h"
 #include "storage/store.h"
 
@@ -155,6 +157,37 @@ int Run(const RunOptions& options) {
         names);
   }
 
+  // The node's TLS identity (docs/security.md): generated under <root>/keys on first start,
+  // loaded after, or the configured tls.* files. A bad configured file stops the start.
+  security::NodeTlsOptions tls_options;
+  tls_options.keys_dir = (fs::path(settings.root_path) / "keys").string();
+  tls_options.node_name = node_name;
+  tls_options.listen_addresses = {settings.operations_host};
+  if (Result<replication::Route> url = replication::ParseUrl(node_url); url.ok()) {
+    tls_options.listen_addresses.push_back(url->host);
+  }
+  tls_options.validity_days = settings.certificate_validity_days;
+  tls_options.tls_certificate = settings.tls_certificate;
+  tls_options.tls_private_key = settings.tls_private_key;
+  tls_options.tls_certificate_authority = settings.tls_certificate_authority;
+  tls_options.ops_certificate = settings.ops_tls_certificate;
+  tls_options.ops_private_key = settings.ops_tls_private_key;
+  tls_options.ops_certificate_authority = settings.ops_tls_certificate_authority;
+  tls_options.ciphers = settings.tls_ciphers;
+  Result<security::ProvisionedTls> provisioned = security::ProvisionNodeTls(tls_options);
+  if (!provisioned.ok()) {
+    log->error("{}", provisioned.status().message());
+    return Fail(provisioned.status().IsInvalidArgument() ? kExitBadConfig : kExitStartupFailed,
+                provisioned.status().message());
+  }
+  for (const std::string& warning : provisioned->warnings) log->warn("{}", warning);
+  // What the TLS listeners and clients use: the node's certificate, key and CA (and the
+  // operations API's). Holds private keys: never log it. Peers' trusted CAs are
+  // ops::TrustedCaPems(store), read when needed (add_certificate changes them).
+  const security::NodeTls node_tls = std::move(provisioned->tls);
+  log->info("TLS identity: node certificate '{}' ({}), CA '{}'", node_tls.node.certificate_name,
+            node_tls.node.source, node_tls.node.ca_name);
+
   const std::string pid_path = (fs::path(settings.root_path) / "hdb.pid").string();
   fs::create_directories(settings.root_path, ec);
   if (Status s = WritePidFile(pid_path); !s.ok()) {
@@ -198,6 +231,10 @@ int Run(const RunOptions& options) {
     log->error("cannot start the operations API: {}", operations.status().ToString());
     return Fail(kExitStartupFailed,
                 "cannot start the operations API: " + operations.status().message());
+  }
+  if (Status s = ops::RecordNodeCertificates(store->get(), node_tls); !s.ok()) {
+    log->error("cannot record the node's certificates in system.hdb_certificate: {}", s.ToString());
+    return Fail(kExitStartupFailed, "cannot record the node's certificates: " + s.message());
   }
 
   // Replication: always on (a lone node simply has no peers). The engine links to peers;

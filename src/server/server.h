@@ -1,7 +1,8 @@
 // Wiring of one meshdb node: configuration, logging, storage, operations, HTTP listener,
 // lifetimes and shutdown.
 //
-// Start order: Config (file + env + CLI) -> logging (<logging.root>/hdb.log) -> <root>/hdb.pid
+// Start order: Config (file + env + CLI) -> logging (<logging.root>/hdb.log) -> TLS identity
+// (security/node_certificates.h; a bad tls.* file exits kExitBadConfig) -> <root>/hdb.pid
 // -> storage::Store (storage.path; durable unless storage.writeAsync) -> ops::Operations
 // (bootstraps the system database and the admin user) -> net::HttpServer. Shutdown runs in
 // reverse order on SIGTERM/SIGINT, or after a `restart` operation's reply was sent, in which

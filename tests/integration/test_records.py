@@ -484,10 +484,10 @@ class RecordsTest(harness.NodeTestCase):
         self.assertIs(by_id[role_id]["permission"].get("super_user"), True)
 
         # A lone node's hdb_nodes holds only its own row (written by replication at start, as
-        # HarperDB does once replication.hostname is set); hdb_certificate stays empty until the
-        # TLS issue fills it.
+        # HarperDB does once replication.hostname is set); hdb_certificate its generated node
+        # certificate and CA (docs/security.md).
         expected_rows = {"hdb_nodes": [{"name": n.ip, "url": "ws://%s:9925" % n.ip, "replicates": True}],
-                         "hdb_certificate": []}
+                         "hdb_certificate": [{"name": n.ip}, {"name": "meshdb-Certificate-Authority-" + n.ip}]}
         for table, rows in expected_rows.items():
             with self.subTest(table=table):
                 assert_op(n, {"operation": "search_by_value", "database": "system", "table": table,

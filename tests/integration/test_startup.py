@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import stat
 import subprocess
 import time
 import unittest
@@ -128,6 +129,74 @@ class StartupTest(harness.NodeTestCase):
     def test_no_inert_keys_warning_by_default(self):
         node = self.start_node()
         self.assertIn("starting meshdb", node.log_text())
+        self.assertNotIn(self.INERT_WARNING, node.log_text())
+
+    # -- the node's TLS identity (docs/security.md) ---------------------------------------
+
+    GENERATED_FILES = ["caPrivateKey.pem", "certificateAuthority.pem", "nodeCertificate.pem", "privateKey.pem"]
+
+    @staticmethod
+    def _keys(node):
+        return os.path.join(node.root, "keys")
+
+    def _read_keys(self, node):
+        out = {}
+        for f in self.GENERATED_FILES:
+            with open(os.path.join(self._keys(node), f)) as fh:
+                out[f] = fh.read()
+        return out
+
+    def test_first_start_creates_private_keys_dir_and_later_starts_reuse_it(self):
+        node = self.start_node()
+        keys = self._keys(node)
+        self.assertEqual(stat.S_IMODE(os.stat(keys).st_mode), 0o700)
+        for f in os.listdir(keys):
+            self.assertEqual(stat.S_IMODE(os.stat(os.path.join(keys, f)).st_mode), 0o600, f)
+        self.assertTrue(set(self.GENERATED_FILES) <= set(os.listdir(keys)), os.listdir(keys))
+        first = self._read_keys(node)
+        serials = {r["name"]: r["details"]["serial_number"] for r in node.ok({"operation": "list_certificates"})}
+        self.assertEqual(sorted(serials), [node.ip, "meshdb-Certificate-Authority-" + node.ip])
+        node.restart()
+        self.assertEqual(self._read_keys(node), first, "a later start must not regenerate anything")
+        again = {r["name"]: r["details"]["serial_number"] for r in node.ok({"operation": "list_certificates"})}
+        self.assertEqual(again, serials)
+        for text in (node.log_text(), node.output_text()):
+            self.assertNotIn("PRIVATE KEY", text)
+
+    def _generated_files_of_a_stopped_node(self):
+        donor = self.start_node()
+        donor.stop()
+        return self._keys(donor)
+
+    def test_missing_tls_certificate_exits_nonzero_naming_the_key(self):
+        keys = self._generated_files_of_a_stopped_node()
+        node = self._expect_start_failure(["--TLS_CERTIFICATE", "/no/such/cert.pem",
+                                           "--TLS_PRIVATEKEY", os.path.join(keys, "privateKey.pem")],
+                                          ["tls.certificate: cannot read /no/such/cert.pem: no such file"])
+        self.assertFalse(os.path.exists(os.path.join(node.root, "keys", "privateKey.pem")),
+                         "nothing is generated when the configured files are wrong")
+
+    def test_tls_key_not_matching_certificate_exits_nonzero_naming_the_key(self):
+        keys = self._generated_files_of_a_stopped_node()
+        self._expect_start_failure(["--TLS_CERTIFICATE", os.path.join(keys, "nodeCertificate.pem"),
+                                    "--TLS_PRIVATEKEY", os.path.join(keys, "caPrivateKey.pem")],
+                                   ["tls.privateKey: '%s': not the private key of the certificate in "
+                                    "tls.certificate" % os.path.join(keys, "caPrivateKey.pem")])
+
+    def test_configured_tls_files_are_loaded_and_listed(self):
+        keys = self._generated_files_of_a_stopped_node()
+        # Another node's certificate: it does not cover this node's name, which is a warning.
+        node = self.start_node(["--TLS_CERTIFICATE", os.path.join(keys, "nodeCertificate.pem"),
+                                "--TLS_PRIVATEKEY", os.path.join(keys, "privateKey.pem"),
+                                "--TLS_CERTIFICATEAUTHORITY", os.path.join(keys, "certificateAuthority.pem")])
+        wait_until(lambda: "does not cover the node name '%s'" % node.ip in node.log_text(), 10,
+                   "the name-coverage warning")
+        rows = {r["name"]: r for r in node.ok({"operation": "list_certificates"})}
+        self.assertEqual(len(rows), 2, rows)
+        ca = next(r for r in rows.values() if r["is_authority"])
+        self.assertTrue(ca["name"].startswith("meshdb-Certificate-Authority-"), ca)
+        self.assertNotIn("private_key_name", rows[node.ip], "a configured key stays where it is")
+        self.assertFalse(os.path.exists(os.path.join(node.root, "keys", "privateKey.pem")))
         self.assertNotIn(self.INERT_WARNING, node.log_text())
 
     def test_unsupported_hash_function_exits_nonzero_naming_key(self):

@@ -1,9 +1,9 @@
 #include "config/config.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -25,21 +25,21 @@ class ConfigTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  std::string FilePath() const { return root_ + "/harperdb-config.yaml"; }
-  std::string BackupDir() const { return root_ + "/backup"; }
+  [[nodiscard]] std::string FilePath() const { return root_ + "/harperdb-config.yaml"; }
+  [[nodiscard]] std::string BackupDir() const { return root_ + "/backup"; }
 
   void WriteConfig(const std::string& text) {
     std::ofstream out(FilePath());
     out << text;
   }
-  std::string ReadConfig() const {
+  [[nodiscard]] std::string ReadConfig() const {
     std::ifstream in(FilePath());
     std::ostringstream s;
     s << in.rdbuf();
     return s.str();
   }
 
-  LoadOptions Options() const {
+  [[nodiscard]] LoadOptions Options() const {
     LoadOptions options;
     options.root = root_;
     return options;
@@ -53,7 +53,7 @@ class ConfigTest : public ::testing::Test {
     return Config::Load(options);
   }
 
-  size_t BackupCount() const {
+  [[nodiscard]] size_t BackupCount() const {
     if (!fs::exists(BackupDir())) return 0;
     size_t n = 0;
     for ([[maybe_unused]] const auto& entry : fs::directory_iterator(BackupDir())) ++n;
@@ -235,7 +235,8 @@ TEST_F(ConfigTest, InertKeysAreReportedOnlyWhenSet) {
   EXPECT_TRUE(plain->InertKeysSet().empty());
 
   // The TLS keys act now (docs/security.md): they are not reported.
-  Result<Config> config = LoadWith({}, {{"TLS_CERTIFICATE", "/no/such/cert.pem"},
+  Result<Config> config = LoadWith({}, {{"TLS_CIPHERS", "TLS_AES_128_GCM_SHA256"},
+                                        {"TLS_CERTIFICATE", "/no/such/cert.pem"},
                                         {"REPLICATION_SECUREPORT", "9933"},
                                         {"REPLICATION_ENABLEROOTCAS", "false"},
                                         {"LOGGING_STDSTREAMS", "false"}});

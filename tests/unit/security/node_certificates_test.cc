@@ -29,7 +29,7 @@ void WriteText(const std::string& path, const std::string& text) {
 
 class NodeCertificatesTest : public ::testing::Test {
  protected:
-  NodeTlsOptions Options() const {
+  [[nodiscard]] NodeTlsOptions Options() const {
     NodeTlsOptions o;
     o.keys_dir = dir_.path() + "/keys";
     o.node_name = "node1";
@@ -37,7 +37,7 @@ class NodeCertificatesTest : public ::testing::Test {
     o.validity_days = 30;
     return o;
   }
-  std::string Key(const char* file) const { return dir_.path() + "/keys/" + file; }
+  [[nodiscard]] std::string Key(const char* file) const { return dir_.path() + "/keys/" + file; }
 
   // Writes a certificate for `names` (signed by a fresh CA), its key and the CA under the
   // temp dir with `prefix`; returns nothing, the paths are prefix + {cert,key,ca}.pem.
