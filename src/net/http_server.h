@@ -51,7 +51,7 @@ class HttpServer {
   // then closes the rest) and joins the threads. Idempotent; the destructor calls it. Not
   // to be called from an I/O thread (e.g. not from on_restart_requested).
   virtual void Stop() = 0;
-  virtual int port() const = 0;  // the bound port
+  [[nodiscard]] virtual int port() const = 0;  // the bound port
 };
 
 }  // namespace meshdb::net

@@ -192,6 +192,9 @@ void AddCertificate(OpCall call) {
   if (Status s = ReplaceCertificateRow(call.env->store, std::move(*row)); !s.ok()) {
     return call.Fail(s);
   }
+  if (req->is_authority && call.env->on_authority_added) {
+    call.env->on_authority_added(req->certificate);
+  }
   call.ReplyMessage("Successfully added certificate: " + SanitisedName(req->name));
 }
 

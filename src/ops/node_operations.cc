@@ -14,6 +14,7 @@ Result<std::unique_ptr<NodeOperations>> CreateNodeOperations(const OpsDeps& deps
   OpEnv env;
   env.store = deps.store;
   env.config = deps.config;
+  env.on_authority_added = deps.on_authority_added;
   return std::unique_ptr<NodeOperations>(std::make_unique<Dispatcher>(env, std::move(auth)));
 }
 

@@ -27,6 +27,9 @@ struct OpsDeps {
   const config::Config* config = nullptr;              // must outlive the Operations
   std::string admin_username = "admin";                // HDB_ADMIN_USERNAME
   std::string admin_password = kDefaultAdminPassword;  // HDB_ADMIN_PASSWORD
+  // Called after add_certificate stored an is_authority certificate (its PEM), so the TLS
+  // contexts trust it from the next handshake. May be empty.
+  std::function<void(const std::string& ca_pem)> on_authority_added;
 };
 
 class Auth;

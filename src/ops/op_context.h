@@ -4,6 +4,7 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -37,6 +38,8 @@ struct OpEnv {
   storage::Store* store = nullptr;
   const config::Config* config = nullptr;
   Auth* auth = nullptr;
+  // See OpsDeps::on_authority_added.
+  std::function<void(const std::string& ca_pem)> on_authority_added;
 };
 
 // One invocation of an operation handler.

@@ -30,6 +30,7 @@
 #include "replication/wire/message.h"
 #include "security/node_certificates.h"
 #include "server/shutdown_waiter.h"
+#include "server/tls_contexts.h"
 #include "storage/store.h"
 
 extern char** environ;
@@ -39,6 +40,31 @@ namespace meshdb::server {
 namespace fs = std::filesystem;
 
 namespace {
+
+// Where peers reach this node's replication, in HarperDB's order of preference:
+// replication.port (ws), replication.securePort (wss), operationsApi.network.port (ws),
+// operationsApi.network.securePort (wss).
+struct ReplicationEndpoint {
+  std::string scheme;
+  int port = 0;
+};
+ReplicationEndpoint OwnReplicationEndpoint(const config::Settings& settings) {
+  if (settings.replication_port != 0) return {"ws", settings.replication_port};
+  if (settings.replication_secure_port != 0) return {"wss", settings.replication_secure_port};
+  if (settings.operations_port != 0 || settings.operations_secure_port == 0) {
+    return {"ws", settings.operations_port};
+  }
+  return {"wss", settings.operations_secure_port};
+}
+
+// One listener the node opens: TLS when `tls` is set; the operations API when `ops` is set,
+// else replication upgrades only.
+struct ListenerSpec {
+  std::string what;  // for the log and errors
+  int port = 0;
+  std::shared_ptr<net::TlsContext> tls;
+  ops::Operations* ops = nullptr;
+};
 
 std::map<std::string, std::string> ProcessEnvironment() {
   std::map<std::string, std::string> env;
@@ -132,12 +158,11 @@ int Run(const RunOptions& options) {
   auto waiter = std::make_unique<ShutdownWaiter>();
 
   const std::string node_name = NodeName(settings);
-  // The port peers reach this node's replication on: replication.port, else the operations port.
-  const int replication_port =
-      settings.replication_port != 0 ? settings.replication_port : settings.operations_port;
-  const std::string node_url = !settings.replication_url.empty()
-                                   ? settings.replication_url
-                                   : replication::MakeUrl(node_name, replication_port);
+  const ReplicationEndpoint endpoint = OwnReplicationEndpoint(settings);
+  const std::string node_url =
+      !settings.replication_url.empty()
+          ? settings.replication_url
+          : replication::MakeUrl(node_name, endpoint.port, endpoint.scheme);
   std::error_code ec;
   fs::create_directories(settings.log_dir, ec);
   if (ec) {
@@ -221,7 +246,15 @@ int Run(const RunOptions& options) {
     return Fail(kExitStartupFailed, "cannot load the GraphQL schema: " + s.message());
   }
 
+  // Set once the TLS contexts exist (below), before any request can arrive.
+  std::unique_ptr<TlsContexts> tls_contexts;
   ops::OpsDeps deps;
+  deps.on_authority_added = [&tls_contexts, log](const std::string& ca_pem) {
+    if (!tls_contexts) return;
+    if (Status s = tls_contexts->Trust(ca_pem); !s.ok()) {
+      log->warn("cannot trust the added certificate authority: {}", s.message());
+    }
+  };
   deps.store = store->get();
   deps.config = &config;
   deps.admin_username = EnvOr(env, "HDB_ADMIN_USERNAME", "admin");
@@ -236,6 +269,20 @@ int Run(const RunOptions& options) {
     log->error("cannot record the node's certificates in system.hdb_certificate: {}", s.ToString());
     return Fail(kExitStartupFailed, "cannot record the node's certificates: " + s.message());
   }
+  Result<std::vector<std::string>> trusted_cas = ops::TrustedCaPems(store->get());
+  if (!trusted_cas.ok()) {
+    log->error("cannot read the trusted certificate authorities: {}",
+               trusted_cas.status().ToString());
+    return Fail(kExitStartupFailed, "cannot read the trusted certificate authorities: " +
+                                        trusted_cas.status().message());
+  }
+  Result<std::unique_ptr<TlsContexts>> contexts =
+      TlsContexts::Create(node_tls, *trusted_cas, settings.replication_enable_root_cas);
+  if (!contexts.ok()) {
+    log->error("cannot set up TLS: {}", contexts.status().message());
+    return Fail(kExitBadConfig, "cannot set up TLS: " + contexts.status().message());
+  }
+  tls_contexts = std::move(contexts).value();
 
   // Replication: always on (a lone node simply has no peers). The engine links to peers;
   // cluster membership decides who they are and answers the cluster operations.
@@ -246,6 +293,7 @@ int Run(const RunOptions& options) {
   repl_options.node_name = node_name;
   repl_options.node_url = node_url;
   repl_options.bind_address = settings.operations_host;
+  repl_options.tls_client = tls_contexts->replication_client();
   repl_options.databases = ReplicatedDatabases(settings);
   repl_options.reconnect_min_ms = settings.replication_reconnect_min_ms;
   repl_options.reconnect_max_ms = settings.replication_reconnect_max_ms;
@@ -268,7 +316,8 @@ int Run(const RunOptions& options) {
   cluster_options.service = service->get();
   cluster_options.node_name = node_name;
   cluster_options.node_url = node_url;
-  cluster_options.default_port = replication_port;
+  cluster_options.default_port = endpoint.port;
+  cluster_options.default_scheme = endpoint.scheme;
   cluster_options.routes = settings.replication_routes;
   cluster_options.config_file = config.file_path();
   cluster_options.backup_dir = (fs::path(settings.root_path) / "backup").string();
@@ -298,52 +347,56 @@ int Run(const RunOptions& options) {
     if (*service) (*service)->Stop();
   };
 
-  net::HttpServerOptions http_options;
-  http_options.host = settings.operations_host;
-  http_options.port = settings.operations_port;
-  http_options.max_body_bytes = settings.max_body_bytes;
-  http_options.threads = settings.threads;
-  ShutdownWaiter* waiter_ptr = waiter.get();  // outlives the HTTP server (stopped first)
-  http_options.on_restart_requested = [waiter_ptr] { waiter_ptr->RequestRestart(); };
-  http_options.upgrade_handler = (*service)->upgrade_handler();
-  Result<std::unique_ptr<net::HttpServer>> http =
-      net::HttpServer::Start(http_options, operations->get());
-  if (!http.ok()) {
-    log->error("cannot listen on {}:{}: {}", settings.operations_host, settings.operations_port,
-               http.status().ToString());
-    stop_replication();
-    return Fail(kExitStartupFailed, "cannot listen on " + settings.operations_host + ":" +
-                                        std::to_string(settings.operations_port) + ": " +
-                                        http.status().message());
+  // The listeners: the operations API on its port (and HTTPS on its securePort), replication
+  // upgrades on every one of them and on replication.port / replication.securePort.
+  ShutdownWaiter* waiter_ptr = waiter.get();  // outlives the listeners (stopped first)
+  net::UpgradeHandler* upgrades = (*service)->upgrade_handler();
+  std::vector<ListenerSpec> specs;
+  specs.push_back({"operations API", settings.operations_port, nullptr, operations->get()});
+  if (settings.operations_secure_port != 0) {
+    specs.push_back({"operations API (operationsApi.network.securePort)",
+                     settings.operations_secure_port, tls_contexts->operations_server(),
+                     operations->get()});
   }
-  log->info("node '{}' listening on http://{}:{} (operations API), data dir '{}', {}", node_name,
-            settings.operations_host, (*http)->port(), settings.storage_path,
-            store_options.durable ? "durable" : "writeAsync");
-
-  // replication.port: a second listener that only takes replication upgrades.
-  std::unique_ptr<net::HttpServer> replication_http;
   if (settings.replication_port != 0 && settings.replication_port != settings.operations_port) {
-    net::HttpServerOptions repl_http_options;
-    repl_http_options.host = settings.operations_host;
-    repl_http_options.port = settings.replication_port;
-    repl_http_options.max_body_bytes = settings.max_body_bytes;
-    repl_http_options.threads = 1;
-    repl_http_options.upgrade_handler = (*service)->upgrade_handler();
-    Result<std::unique_ptr<net::HttpServer>> started =
-        net::HttpServer::Start(repl_http_options, nullptr);
-    if (!started.ok()) {
-      log->error("cannot listen on {}:{} (replication.port): {}", settings.operations_host,
-                 settings.replication_port, started.status().ToString());
-      (*http)->Stop();
-      stop_replication();
-      return Fail(kExitStartupFailed, "cannot listen on " + settings.operations_host + ":" +
-                                          std::to_string(settings.replication_port) + ": " +
-                                          started.status().message());
-    }
-    replication_http = std::move(started).value();
-    log->info("replication listening on ws://{}:{}", settings.operations_host,
-              replication_http->port());
+    specs.push_back(
+        {"replication (replication.port)", settings.replication_port, nullptr, nullptr});
   }
+  if (settings.replication_secure_port != 0) {
+    specs.push_back({"replication (replication.securePort)", settings.replication_secure_port,
+                     tls_contexts->replication_server(), nullptr});
+  }
+  std::vector<std::unique_ptr<net::HttpServer>> listeners;
+  auto stop_listeners = [&listeners] {
+    for (auto& listener : listeners) listener->Stop();
+  };
+  for (const ListenerSpec& spec : specs) {
+    net::HttpServerOptions http_options;
+    http_options.host = settings.operations_host;
+    http_options.port = spec.port;
+    http_options.max_body_bytes = settings.max_body_bytes;
+    http_options.threads = spec.ops != nullptr ? settings.threads : 1;
+    http_options.on_restart_requested = [waiter_ptr] { waiter_ptr->RequestRestart(); };
+    http_options.upgrade_handler = upgrades;
+    http_options.tls = spec.tls;
+    Result<std::unique_ptr<net::HttpServer>> started =
+        net::HttpServer::Start(http_options, spec.ops);
+    const std::string where = settings.operations_host + ":" + std::to_string(spec.port);
+    if (!started.ok()) {
+      log->error("cannot listen on {} ({}): {}", where, spec.what, started.status().ToString());
+      stop_replication();
+      stop_listeners();
+      return Fail(kExitStartupFailed, "cannot listen on " + where + " (" + spec.what +
+                                          "): " + started.status().message());
+    }
+    log->info("{} listening on {}://{}:{}", spec.what,
+              spec.ops != nullptr ? (spec.tls ? "https" : "http") : (spec.tls ? "wss" : "ws"),
+              settings.operations_host, (*started)->port());
+    listeners.push_back(std::move(started).value());
+  }
+  log->info("node '{}' serving the operations API on port {}, data dir '{}', {}", node_name,
+            listeners.front()->port(), settings.storage_path,
+            store_options.durable ? "durable" : "writeAsync");
 
   ShutdownWaiter::Reason reason = waiter->Wait();
   if (reason == ShutdownWaiter::Reason::kRestart) {
@@ -353,13 +406,13 @@ int Run(const RunOptions& options) {
               waiter->signal_number() == SIGINT ? "SIGINT" : "SIGTERM");
   }
 
-  log->info("stopping the HTTP server");
-  (*http)->Stop();
-  if (replication_http) replication_http->Stop();
+  // Replication stops first: a link over TLS does its I/O on the io_context of the listener
+  // that accepted it (net/upgrade_handler.h), so every link must end before that one stops.
   log->info("stopping replication");
   stop_replication();
-  http->reset();
-  replication_http.reset();
+  log->info("stopping the HTTP listeners");
+  stop_listeners();
+  listeners.clear();
   cluster.reset();
   service->reset();
   log->info("stopping the operations API");

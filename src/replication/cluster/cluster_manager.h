@@ -55,6 +55,9 @@ struct ClusterOptions {
   // Completes routes and hostnames given without a port (replication.port, else the
   // operations port).
   int default_port = 9925;
+  // The scheme of a URL made from a hostname: "wss" when this node's own URL is (HarperDB
+  // builds a peer's URL from this node's port settings).
+  std::string default_scheme = "ws";
   boost::json::value routes;  // the routes in force at start (null = none)
   // Where cluster_set_routes / cluster_delete_routes persist replication.routes ("" = only
   // in memory) and where the previous file is backed up.

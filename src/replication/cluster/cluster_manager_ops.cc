@@ -33,10 +33,18 @@ std::string HostOf(const std::string& url_or_host) {
 
 Result<std::string> ClusterManager::Impl::AddNodeSync(AddNodeRequest req, bool update) {
   if (req.name.empty() && !req.url.empty()) req.name = HostOf(req.url);
-  if (req.url.empty()) req.url = MakeUrl(req.name, options_.default_port);
+  if (req.url.empty()) req.url = MakeUrl(req.name, options_.default_port, options_.default_scheme);
   if (req.name.empty()) return Status::InvalidArgument("'hostname' or 'url' is required");
   if (req.name == options_.node_name || req.url == options_.node_url) {
     return Status::InvalidArgument("'" + req.name + "' is this node");
+  }
+  // First contact, before anything is written: a wss:// target whose certificate we do not
+  // trust, or that is for another name, is refused outright (an unreachable target is
+  // added, and dialled until it answers, as HarperDB does).
+  Status probe = ProbeSync(req.url, req.authorization);
+  if (probe.code() == Status::Code::kPermissionDenied) {
+    log_->warn("not adding node '{}' at {}: {}", req.name, req.url, probe.message());
+    return Status::InvalidArgument("cannot add '" + req.url + "': " + probe.message());
   }
   if (!req.authorization.empty()) {
     if (Status s = EnsureClusterKey(); !s.ok()) return s;
@@ -83,7 +91,6 @@ Result<std::string> ClusterManager::Impl::AddNodeSync(AddNodeRequest req, bool u
 
   std::string message = update ? "Successfully updated '" + req.url + "'"
                                : "Successfully added '" + req.url + "' to cluster";
-  Status probe = ProbeSync(req.url, req.authorization);
   if (!probe.ok()) {
     log_->warn("node '{}' at {} not reachable yet: {}", req.name, req.url, probe.message());
     message += " but there was an error updating target node: Error returned from " + req.url +
@@ -302,11 +309,13 @@ void ClusterManager::Impl::OnPeerHelloSync(const std::string& name, const std::s
   for (const NodeRow& row : ReadRows()) known = known || row.name == name;
   if (!known) {
     log_->info("recording node '{}' ({}) that linked to us", name, url);
-    write.ops.push_back(
-        Upsert(kNodesTable, name,
-               json::object{{"url", url.empty() ? MakeUrl(name, options_.default_port) : url},
-                            {"replicates", true},
-                            {"subscriptions", nullptr}}));
+    write.ops.push_back(Upsert(
+        kNodesTable, name,
+        json::object{
+            {"url",
+             url.empty() ? MakeUrl(name, options_.default_port, options_.default_scheme) : url},
+            {"replicates", true},
+            {"subscriptions", nullptr}}));
   }
   if (write.ops.empty()) return;
   Result<storage::WriteResult> written = options_.store->Write(std::move(write));

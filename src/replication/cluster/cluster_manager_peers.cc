@@ -114,6 +114,7 @@ void ClusterManager::Impl::Recompute() {
     in.self_name = options_.node_name;
     in.self_url = options_.node_url;
     in.default_port = options_.default_port;
+    in.default_scheme = options_.default_scheme;
     in.routes = ParseRoutes(routes_);
     in.nodes = std::move(rows);
     in.local = std::move(local);

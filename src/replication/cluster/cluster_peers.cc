@@ -142,9 +142,9 @@ json::value SubscriptionsJson(const std::vector<TableSubscription>& subs) {
   return out;
 }
 
-std::string MakeUrl(const std::string& host, int port) {
+std::string MakeUrl(const std::string& host, int port, const std::string& scheme) {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return "ws://" + h + ":" + std::to_string(port);
+  return scheme + "://" + h + ":" + std::to_string(port);
 }
 
 std::vector<TableSubscription> ParseSubscriptions(const json::value& subscriptions) {
@@ -213,7 +213,7 @@ std::vector<PeerSpec> ComputePeers(const PeerInputs& in) {
     if (state != nullptr && state->removed) continue;
     PeerSpec spec;
     spec.name = row.name;
-    spec.url = !row.url.empty() ? row.url : MakeUrl(row.name, in.default_port);
+    spec.url = !row.url.empty() ? row.url : MakeUrl(row.name, in.default_port, in.default_scheme);
     if (spec.url == in.self_url) continue;
     spec.dial = (state != nullptr && state->added) || in.self_name < row.name;
     if (auto it = in.pending_authorization.find(row.name); it != in.pending_authorization.end()) {

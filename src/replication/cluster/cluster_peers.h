@@ -58,7 +58,8 @@ struct LocalNodeState {
 struct PeerInputs {
   std::string self_name;
   std::string self_url;
-  int default_port = 9925;  // port that completes a route or a hostname without one
+  int default_port = 9925;            // port that completes a route or a hostname without one
+  std::string default_scheme = "ws";  // scheme of a URL made from a hostname ("wss": TLS)
   std::vector<Route> routes;
   std::vector<NodeRow> nodes;
   std::map<std::string, LocalNodeState> local;
@@ -107,7 +108,7 @@ Result<std::optional<uint64_t>> ParseStartTime(const boost::json::value& start_t
 // InvalidArgument for other shapes.
 Result<std::string> AuthorizationHeader(const boost::json::value& authorization);
 
-// ws://<host>:<port> (IPv6 hosts bracketed).
-std::string MakeUrl(const std::string& host, int port);
+// <scheme>://<host>:<port> (IPv6 hosts bracketed); scheme "ws" or "wss".
+std::string MakeUrl(const std::string& host, int port, const std::string& scheme = "ws");
 
 }  // namespace meshdb::replication
