@@ -3,8 +3,9 @@
 // peer's certificate.
 //
 // Policy, for every context: TLS 1.2 at least (1.3 preferred: OpenSSL negotiates the highest
-// both sides speak), no compression or renegotiation, session resumption on (a server session
-// cache and TLS 1.3 tickets; a client reuses a session through TlsClientSessions), and a
+// both sides speak), no compression or renegotiation, session resumption on the server side
+// (a session cache and TLS 1.3 tickets; the replication dialer does not yet offer a session
+// to resume), and a
 // TLS 1.2 cipher list limited to ECDHE with AEAD ciphers unless the operator sets `ciphers`
 // (tls.ciphers). TLS 1.3 ciphersuites are OpenSSL's defaults, all of them AEAD.
 //
