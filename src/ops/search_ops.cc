@@ -11,6 +11,7 @@
 #include "ops/fields.h"
 #include "ops/handlers.h"
 #include "ops/record_support.h"
+#include "ops/secret_attributes.h"
 #include "storage/store.h"
 
 namespace meshdb::ops {
@@ -44,7 +45,11 @@ json::array ToArray(const Projection& projection, const storage::TableDef& def,
                     const std::vector<json::object>& docs) {
   json::array out;
   out.reserve(docs.size());
-  for (const json::object& doc : docs) out.push_back(Project(projection, def, doc));
+  for (const json::object& doc : docs) {
+    json::object record = Project(projection, def, doc);
+    DropSecretAttributes(def, &record);
+    out.push_back(std::move(record));
+  }
   return out;
 }
 
@@ -147,6 +152,7 @@ void SearchByValue(OpCall call) {
   if (def.FindAttribute(attribute) == nullptr && attribute != def.primary_key) {
     return call.Fail(Status::InvalidArgument("unknown attribute '" + attribute + "'"));
   }
+  if (Status s = RefuseSecretAttribute(def, attribute); !s.ok()) return call.Fail(s);
 
   std::optional<Condition> condition = ConditionFromSearchValue(attribute, *value);
   std::optional<IndexPlan> plan;
@@ -199,6 +205,10 @@ void SearchByConditions(OpCall call) {
     return call.Fail(read.status());
   }
   const storage::TableDef& def = read->def;
+  if (Status s = RefuseSecretAttributes(def, *group); !s.ok()) return call.Fail(s);
+  if (sort) {
+    if (Status s = RefuseSecretAttribute(def, sort->first); !s.ok()) return call.Fail(s);
+  }
   std::optional<IndexPlan> plan =
       PlanIndex(*group, [&](const std::string& a) { return Indexed(def, a); });
   std::vector<json::object> docs;

@@ -29,6 +29,8 @@
 #include "replication/engine/replication_service.h"
 #include "replication/wire/message.h"
 #include "security/node_certificates.h"
+#include "security/private_file.h"
+#include "security/secret_box.h"
 #include "server/shutdown_waiter.h"
 #include "server/tls_contexts.h"
 #include "storage/store.h"
@@ -213,6 +215,19 @@ int Run(const RunOptions& options) {
   log->info("TLS identity: node certificate '{}' ({}), CA '{}'", node_tls.node.certificate_name,
             node_tls.node.source, node_tls.node.ca_name);
 
+  // Seals secrets kept in the database (retained add_node credentials): its key lives in
+  // <root>/keys, never in the database (docs/security.md).
+  const std::string keys_dir = (fs::path(settings.root_path) / "keys").string();
+  Result<security::SecretBox> secret_box = [&]() -> Result<security::SecretBox> {
+    RETURN_IF_ERROR(security::EnsurePrivateDirectory(keys_dir));
+    return security::SecretBox::LoadOrCreate(keys_dir + "/.secret-box.key");
+  }();
+  if (!secret_box.ok()) {
+    log->error("cannot open the secret-sealing key: {}", secret_box.status().ToString());
+    return Fail(kExitStartupFailed,
+                "cannot open the secret-sealing key: " + secret_box.status().message());
+  }
+
   const std::string pid_path = (fs::path(settings.root_path) / "hdb.pid").string();
   fs::create_directories(settings.root_path, ec);
   if (Status s = WritePidFile(pid_path); !s.ok()) {
@@ -322,6 +337,7 @@ int Run(const RunOptions& options) {
   cluster_options.config_file = config.file_path();
   cluster_options.backup_dir = (fs::path(settings.root_path) / "backup").string();
   cluster_options.cluster_key = settings.replication_cluster_key;
+  cluster_options.secret_box = &*secret_box;
   Result<std::unique_ptr<replication::ClusterManager>> created =
       replication::ClusterManager::Create(cluster_options);
   if (!created.ok()) {

@@ -149,5 +149,47 @@ class HttpsTest(TlsTestCase):
             self.https_op(a, {"operation": "describe_all"}, old)
 
 
+class SecretsTest(cluster.ClusterTestCase):
+    """Retained add_node credentials are sealed at rest and, like cluster keys, never read back."""
+
+    def test_retained_credentials_and_cluster_keys_never_leave_the_node(self):
+        a = self.start_repl_node("a")
+        b = self.new_repl_node("b")
+        b.password = "not-the-default-%d" % os.getpid()  # so a log line naming it would stand out
+        self.start_repl_node("b", node=b)
+        self.add_node(a, b, retain_authorization=True)
+        wait_linked(a, b, "system")
+        creds = cluster.basic(b.username, b.password).split(" ", 1)[1]
+        auth_rows = a.ok({"operation": "search_by_value", "database": "system", "table": "hdb_node_auth",
+                          "search_attribute": "name", "search_value": "*", "get_attributes": ["*"]})
+        self.assertTrue(auth_rows)
+        key_rows = a.ok({"operation": "search_by_value", "database": "system", "table": "hdb_cluster_keys",
+                         "search_attribute": "id", "search_value": "*", "get_attributes": ["*"]})
+        self.assertTrue(key_rows)
+        for row in auth_rows:
+            self.assertNotIn("authorization", row)
+        for row in key_rows:
+            self.assertNotIn("key", row)
+        # Neither can be searched or sorted by (a wildcard search would guess them).
+        for table, attribute in (("hdb_cluster_keys", "key"), ("hdb_node_auth", "authorization")):
+            harness.assert_op(a, {"operation": "search_by_value", "database": "system", "table": table,
+                                  "search_attribute": attribute, "search_value": "*"}, 400,
+                              {"error": "unknown attribute '%s'" % attribute})
+            harness.assert_op(a, {"operation": "search_by_conditions", "database": "system", "table": table,
+                                  "conditions": [{"search_attribute": attribute, "search_type": "starts_with",
+                                                  "search_value": "a"}]}, 400)
+        by_id = a.ok({"operation": "search_by_id", "database": "system", "table": "hdb_node_auth",
+                      "ids": [b.repl_name], "get_attributes": ["authorization", "name"]})
+        self.assertEqual(by_id, [{"name": b.repl_name}])
+        # Not in clear anywhere on disk or in the logs of either node.
+        for node in (a, b):
+            self.assertNotIn(creds, node.log_text())
+            self.assertNotIn(b.password, node.log_text())
+        for dirpath, _, files in os.walk(a.root):
+            for f in files:
+                with open(os.path.join(dirpath, f), "rb") as fh:
+                    self.assertNotIn(creds.encode(), fh.read(), os.path.join(dirpath, f))
+
+
 if __name__ == "__main__":
     harness.main()

@@ -40,6 +40,10 @@ namespace meshdb::storage {
 class Store;
 }
 
+namespace meshdb::security {
+class SecretBox;
+}
+
 namespace meshdb::replication {
 
 class ReplicationService;
@@ -64,6 +68,9 @@ struct ClusterOptions {
   std::string config_file;
   std::string backup_dir;
   std::string cluster_key;  // replication.clusterKey ("" = none)
+  // Seals credentials kept by retain_authorization in hdb_node_auth (never stored in
+  // clear). Required; outlives the manager.
+  const security::SecretBox* secret_box = nullptr;
 };
 
 // A validated add_node / update_node / set_node request (cluster_ops.h builds it).

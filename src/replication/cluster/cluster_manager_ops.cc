@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "replication/cluster/cluster_manager_impl.h"
 #include "replication/engine/replication_service.h"
+#include "security/secret_box.h"
 
 namespace meshdb::replication {
 
@@ -68,8 +69,12 @@ Result<std::string> ClusterManager::Impl::AddNodeSync(AddNodeRequest req, bool u
   json::object local{
       {"added", true}, {"removed", false}, {"seen", true}, {"subscriptions", mine.subscriptions}};
   if (!req.authorization.empty()) {
-    local["authorization"] =
-        req.retain_authorization ? json::value(req.authorization) : json::value(nullptr);
+    local["authorization"] = nullptr;
+    if (req.retain_authorization) {
+      Result<std::string> sealed = options_.secret_box->Seal(req.authorization);
+      if (!sealed.ok()) return sealed.status().WithPrefix("cannot keep the authorization");
+      local["authorization"] = std::move(sealed).value();
+    }
   }
   write.ops.push_back(Upsert(kNodeAuthTable, req.name, std::move(local)));
   if (self_removed_)

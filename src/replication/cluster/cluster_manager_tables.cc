@@ -7,6 +7,7 @@
 
 #include "replication/cluster/cluster_manager_impl.h"
 #include "security/hex.h"
+#include "security/secret_box.h"
 
 namespace meshdb::replication {
 
@@ -14,14 +15,25 @@ namespace json = boost::json;
 
 namespace {
 
-LocalNodeState StateFromDoc(const json::object& doc) {
+// `box` opens a sealed authorization; one stored in clear by an older version is used as is
+// (and sealed when the row is next written).
+LocalNodeState StateFromDoc(const json::object& doc, const std::string& name,
+                            const security::SecretBox& box, spdlog::logger& log) {
   LocalNodeState s;
   if (const json::value* v = doc.if_contains("added"); v && v->is_bool()) s.added = v->get_bool();
   if (const json::value* v = doc.if_contains("removed"); v && v->is_bool()) {
     s.removed = v->get_bool();
   }
   if (const json::value* v = doc.if_contains("authorization"); v && v->is_string()) {
-    s.authorization = std::string(v->get_string());
+    std::string_view stored = v->get_string();
+    if (!security::SecretBox::IsSealed(stored)) {
+      s.authorization = std::string(stored);
+    } else if (Result<std::string> opened = box.Open(stored); opened.ok()) {
+      s.authorization = std::move(opened).value();
+    } else {
+      log.warn("the retained authorization for node '{}' cannot be opened: {}", name,
+               opened.status().message());
+    }
   }
   if (const json::value* v = doc.if_contains("subscriptions"); v && v->is_array()) {
     s.subscriptions = *v;
@@ -103,7 +115,7 @@ std::map<std::string, LocalNodeState> ClusterManager::Impl::ReadLocal(
     const json::value* name = r.doc.if_contains("name");
     if (name == nullptr || !name->is_string()) return true;
     std::string n(name->get_string());
-    local[n] = StateFromDoc(r.doc);
+    local[n] = StateFromDoc(r.doc, n, *options_.secret_box, *log_);
     if (docs != nullptr) (*docs)[n] = r.doc;
     return true;
   });

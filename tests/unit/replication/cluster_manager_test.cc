@@ -6,14 +6,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "replication/engine/replication_service.h"
+#include "security/secret_box.h"
 #include "storage/store.h"
 #include "temp_dir.h"
 
@@ -60,6 +63,14 @@ class FakeService : public ReplicationService {
     return std::any_of(peers_.begin(), peers_.end(),
                        [&](const PeerSpec& p) { return p.name == name; });
   }
+  // The authorization membership hands over for `name` ("" when none or no such peer).
+  std::string AuthorizationOf(const std::string& name) {
+    std::lock_guard lock(mu_);
+    for (const PeerSpec& p : peers_) {
+      if (p.name == name) return p.authorization;
+    }
+    return "";
+  }
   bool HasPeerUrl(const std::string& url) {
     std::lock_guard lock(mu_);
     return std::any_of(peers_.begin(), peers_.end(),
@@ -94,6 +105,9 @@ class ClusterManagerTest : public ::testing::Test {
     auto store = storage::Store::Open(options);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(store).value();
+    auto box = security::SecretBox::LoadOrCreate(dir_.path() + "/secret-box.key");
+    ASSERT_TRUE(box.ok()) << box.status().ToString();
+    box_.emplace(std::move(box).value());
   }
 
   std::unique_ptr<ClusterManager> StartManager(FakeService* service) {
@@ -102,6 +116,7 @@ class ClusterManagerTest : public ::testing::Test {
     options.service = service;
     options.node_name = "a";
     options.node_url = "ws://a:9925";
+    options.secret_box = &*box_;
     // A route to c: it must stay unlinked while c is removed.
     options.routes = json::array{json::value("c:9925")};
     auto manager = ClusterManager::Create(options);
@@ -112,10 +127,13 @@ class ClusterManagerTest : public ::testing::Test {
     return std::move(manager).value();
   }
 
-  static Result<std::string> AddNode(ClusterManager* m, const std::string& name) {
+  static Result<std::string> AddNode(ClusterManager* m, const std::string& name,
+                                     const std::string& retained_authorization = "") {
     AddNodeRequest req;
     req.name = name;
     req.url = "ws://" + name + ":9925";
+    req.authorization = retained_authorization;
+    req.retain_authorization = !retained_authorization.empty();
     std::promise<Result<std::string>> done;
     m->AddNode(req, false, [&](Result<std::string> r) { done.set_value(std::move(r)); });
     return done.get_future().get();
@@ -129,6 +147,7 @@ class ClusterManagerTest : public ::testing::Test {
 
   meshdb::testing::TempDir dir_{"meshdb-cluster-manager"};
   std::unique_ptr<storage::Store> store_;
+  std::optional<security::SecretBox> box_;
 };
 
 TEST_F(ClusterManagerTest, RemovedNodeStaysRefusedAcrossRestartUntilAddedAgain) {
@@ -192,6 +211,33 @@ TEST_F(ClusterManagerTest, ThisNodeIsNeverInItsOwnRefusalSet) {
   // It leaves the cluster (no peers), but refuses nobody: whoever adds it back must get in.
   ASSERT_TRUE(Eventually([&] { return !service.HasPeerUrl("ws://c:9925"); }));
   EXPECT_TRUE(service.removed().empty());
+}
+
+TEST_F(ClusterManagerTest, RetainedAuthorizationIsSealedAtRestAndStillUsed) {
+  FakeService service;
+  auto manager = StartManager(&service);
+  ASSERT_NE(manager, nullptr);
+  const std::string credentials = "Basic YWRtaW46c2VjcmV0LXBhc3N3b3Jk";  // admin:secret-password
+  ASSERT_TRUE(AddNode(manager.get(), "b", credentials).ok());
+  ASSERT_TRUE(Eventually([&] { return service.AuthorizationOf("b") == credentials; }));
+
+  auto snap = store_->Read("system");
+  ASSERT_TRUE(snap.ok());
+  auto row = (*snap)->Get("hdb_node_auth", json::value("b"));
+  ASSERT_TRUE(row.ok() && row->has_value());
+  const std::string stored = json::serialize((*row)->doc);
+  EXPECT_EQ(stored.find(credentials), std::string::npos) << stored;
+  EXPECT_EQ(stored.find("YWRtaW46c2VjcmV0"), std::string::npos) << stored;
+  const json::value* sealed = (*row)->doc.if_contains("authorization");
+  ASSERT_TRUE(sealed != nullptr && sealed->is_string()) << stored;
+  EXPECT_TRUE(security::SecretBox::IsSealed(sealed->get_string())) << stored;
+
+  // A restarted manager opens it again with the same key file.
+  manager.reset();
+  FakeService again;
+  auto restarted = StartManager(&again);
+  ASSERT_NE(restarted, nullptr);
+  EXPECT_TRUE(Eventually([&] { return again.AuthorizationOf("b") == credentials; }));
 }
 
 }  // namespace
