@@ -356,6 +356,12 @@ int Run(const RunOptions& options) {
     return Fail(kExitStartupFailed, "cannot start cluster membership: " + s.message());
   }
   log->info("replication: node '{}' at {}", node_name, node_url);
+  if (node_url.starts_with("ws://")) {
+    log->warn(
+        "replication is unencrypted: peers reach this node at {}, where records and credentials "
+        "cross the network in clear; set replication.securePort for wss:// (docs/security.md)",
+        node_url);
+  }
 
   // Stops replication (membership first, then the engine) before the operations API goes.
   auto stop_replication = [&] {
