@@ -25,32 +25,35 @@ RECORDS_BIG=${RECORDS_BIG:-200000}
 RECORDS_CONN=${RECORDS_CONN:-2000}
 
 ROOT=$(mktemp -d /tmp/meshdb-bench.XXXXXX)
-free_port() {  # a port nobody listens on (bash's /dev/tcp connect fails when the port is free)
-  local port
+free_port() {  # a port nobody listens on (bash's /dev/tcp connect fails when the port is free),
+  local port    # below the ephemeral range (32768+) so that no client socket holds it either
   for _ in $(seq 1 50); do
-    port=$(( 20000 + RANDOM % 20000 ))
+    port=$(( 20000 + RANDOM % 12000 ))
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
   done
   echo "$port"
 }
-PORT=$(free_port)
-SPORT=$(free_port)
-while [[ "$SPORT" == "$PORT" ]]; do SPORT=$(free_port); done
-declare -A URL=([http]="http://127.0.0.1:$PORT" [https]="https://127.0.0.1:$SPORT")
-
 TLS_ARGS=()
 if [[ " $PROTOCOLS " == *" https "* ]]; then
   mkdir -p "$ROOT/certs"
   "$CERTGEN" ca "$ROOT/certs" bench-ca
   "$CERTGEN" node "$ROOT/certs" bench-ca node 127.0.0.1 127.0.0.1
   TLS_ARGS=(--TLS_CERTIFICATE "$ROOT/certs/node.pem" --TLS_PRIVATEKEY "$ROOT/certs/node.key"
-            --TLS_CERTIFICATEAUTHORITY "$ROOT/certs/bench-ca.pem"
-            --OPERATIONSAPI_NETWORK_SECUREPORT "$SPORT")
+            --TLS_CERTIFICATEAUTHORITY "$ROOT/certs/bench-ca.pem")
 fi
 
-"$MESHDB" run --root "$ROOT/db" --OPERATIONSAPI_NETWORK_HOST 127.0.0.1 \
-  --OPERATIONSAPI_NETWORK_PORT "$PORT" "${TLS_ARGS[@]}" >"$ROOT/node.log" 2>&1 &
-NODE=$!
+NODE=
+start_node() {  # on new free ports; sets PORT, SPORT, URL and NODE
+  PORT=$(free_port)
+  SPORT=$(free_port)
+  while [[ "$SPORT" == "$PORT" ]]; do SPORT=$(free_port); done
+  declare -gA URL=([http]="http://127.0.0.1:$PORT" [https]="https://127.0.0.1:$SPORT")
+  local secure=()
+  if (( ${#TLS_ARGS[@]} )); then secure=("${TLS_ARGS[@]}" --OPERATIONSAPI_NETWORK_SECUREPORT "$SPORT"); fi
+  "$MESHDB" run --root "$ROOT/db" --OPERATIONSAPI_NETWORK_HOST 127.0.0.1 \
+    --OPERATIONSAPI_NETWORK_PORT "$PORT" "${secure[@]}" >"$ROOT/node.log" 2>&1 &
+  NODE=$!
+}
 cleanup() {
   kill -TERM "$NODE" 2>/dev/null || true
   for _ in $(seq 1 100); do kill -0 "$NODE" 2>/dev/null || break; sleep 0.1; done
@@ -60,8 +63,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+start_node
+attempts=1
 deadline=$(( SECONDS + 30 ))
 until curl -sf -m 1 "${URL[http]}/health" >/dev/null 2>&1; do
+  if ! kill -0 "$NODE" 2>/dev/null && (( attempts < 3 )) &&
+     grep -q "Address already in use" "$ROOT/node.log"; then  # lost a race for a port: again
+    wait "$NODE" 2>/dev/null || true
+    start_node
+    attempts=$(( attempts + 1 ))
+    continue
+  fi
   if (( SECONDS > deadline )) || ! kill -0 "$NODE" 2>/dev/null; then
     echo "meshdb did not become healthy on ${URL[http]}; its log:" >&2
     cat "$ROOT/node.log" >&2
