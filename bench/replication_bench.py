@@ -296,6 +296,7 @@ class Bench:
         print("  from the request: p50 %.2f ms  p99 %.2f ms  max %.2f ms   (A's insert latency p50 %.2f ms p99 %.2f ms)"
               % (pct(lag_start, 50), pct(lag_start, 99), max(lag_start or [float("nan")]), pct(write_ms, 50),
                  pct(write_ms, 99)))
+        self.record("lag @%d/s achieved w/s" % rate, achieved)  # compare lags at like rates only
         self.record("lag @%d/s p50 ms" % rate, pct(lag_start, 50))
         self.record("lag @%d/s p99 ms" % rate, pct(lag_start, 99))
         self.record("lag @%d/s ack p50 ms" % rate, pct(lag_ack, 50))
