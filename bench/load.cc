@@ -1,13 +1,17 @@
-// meshdb_load: an HTTP load generator for the operations API.
+// meshdb_load: an HTTP(S) load generator for the operations API.
 //
-//   meshdb_load --url http://127.0.0.1:9925 --user admin --password password
+//   meshdb_load --url http[s]://127.0.0.1:9925 --user admin --password password
 //       --records N --batch B --connections C [--database bench --table load] [--read]
-//       [--start-id S] [--fresh] [--threads T]
+//       [--start-id S] [--fresh] [--threads T] [--cacert FILE] [--new-connection]
 //
 // Creates the database and table, inserts N records (~180 bytes each) with `insert`
 // operations of B records over C keep-alive connections, and prints one line per phase:
 //   insert batch=B conns=C records=N secs=... rec/s=... p50_ms=... p99_ms=... errors=...
 // --read reads every record back with search_by_id (B ids per request) and prints `read`.
+// https:// URLs speak TLS (1.2 or later) and verify the server's certificate and name against
+// --cacert FILE (PEM), or against the system's authorities without it. --new-connection opens
+// a connection (and for https does a full handshake) for every request, sending
+// `Connection: close`; the latency then includes the connect and the handshake.
 // Only loopback-style targets are meant: it sends a bounded number of requests and stops.
 #include <algorithm>
 #include <atomic>
@@ -16,21 +20,27 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -39,6 +49,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+namespace ssl = asio::ssl;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using Clock = std::chrono::steady_clock;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds kRequestTimeout{60};
@@ -57,13 +69,16 @@ struct Options {
   int threads = 1;
   bool read = false;
   bool fresh = false;
+  bool tls = false;             // https:// URL
+  std::string cacert;           // --cacert: authorities that verify the server ("" = system's)
+  bool new_connection = false;  // --new-connection: a connection per request
 };
 
 [[noreturn]] void Usage(const std::string& error) {
   std::cerr << "meshdb_load: " << error << "\n"
-            << "usage: meshdb_load --url http://HOST:PORT --user U --password P --records N "
+            << "usage: meshdb_load --url http[s]://HOST:PORT --user U --password P --records N "
                "--batch B --connections C [--database D] [--table T] [--read] [--start-id S] "
-               "[--fresh] [--threads T]\n";
+               "[--fresh] [--threads T] [--cacert FILE] [--new-connection]\n";
   std::exit(2);
 }
 
@@ -85,13 +100,20 @@ Options ParseFlags(int argc, char** argv) {
     if (flag == "--url") {
       std::string url = value();
       std::string_view rest(url);
-      if (rest.substr(0, 7) != "http://") Usage("only http:// URLs are supported: " + url);
-      rest.remove_prefix(7);
+      if (rest.substr(0, 7) == "http://") {
+        o.tls = false;
+        rest.remove_prefix(7);
+      } else if (rest.substr(0, 8) == "https://") {
+        o.tls = true;
+        rest.remove_prefix(8);
+      } else {
+        Usage("only http:// and https:// URLs are supported: " + url);
+      }
       rest = rest.substr(0, rest.find('/'));
       size_t colon = rest.rfind(':');
       if (colon == std::string_view::npos) {
         o.host = std::string(rest);
-        o.port = "80";
+        o.port = o.tls ? "443" : "80";
       } else {
         o.host = std::string(rest.substr(0, colon));
         o.port = std::string(rest.substr(colon + 1));
@@ -118,6 +140,10 @@ Options ParseFlags(int argc, char** argv) {
       o.read = true;
     } else if (flag == "--fresh") {
       o.fresh = true;
+    } else if (flag == "--cacert") {
+      o.cacert = value();
+    } else if (flag == "--new-connection") {
+      o.new_connection = true;
     } else {
       Usage("unknown flag " + flag);
     }
@@ -154,7 +180,7 @@ std::string Base64(std::string_view in) {
 
 // One record of about 180 bytes: id, a ~10 char name, a number and 120 chars of text.
 void AppendRecord(std::string& out, long id) {
-  static const std::string kText = [] {
+  static const std::string text = [] {
     std::string t;
     const char* words = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do ";
     while (t.size() < 120) t += words;
@@ -170,7 +196,7 @@ void AppendRecord(std::string& out, long id) {
   out += R"(","num":)";
   out += std::to_string((id * 7919) % 100000);
   out += R"(,"text":")";
-  out += kText;
+  out += text;
   out += "\"}";
 }
 
@@ -220,24 +246,52 @@ std::string CheckReadCount(const std::string& body, long count) {
   return "";
 }
 
+template <class Stream>
+constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
+
+// The client TLS context: TLS 1.2+, the server's certificate verified against --cacert (or the
+// system's authorities); the name is checked per connection (see Runner::Connect).
+ssl::context MakeTlsContext(const Options& o) {
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  ctx.set_verify_mode(ssl::verify_peer);
+  boost::system::error_code ec;
+  if (o.cacert.empty()) {
+    ctx.set_default_verify_paths(ec);
+  } else {
+    ctx.load_verify_file(o.cacert, ec);
+  }
+  if (ec) {
+    std::fprintf(stderr, "meshdb_load: cannot load %s: %s\n",
+                 o.cacert.empty() ? "the system's authorities" : o.cacert.c_str(),
+                 ec.message().c_str());
+    std::exit(2);
+  }
+  return ctx;
+}
+
 class Runner {
  public:
-  explicit Runner(const Options& o) : o_(o), auth_("Basic " + Base64(o.user + ":" + o.password)) {}
+  Runner(const Options& o, ssl::context* tls)
+      : o_(o), tls_(tls), auth_("Basic " + Base64(o.user + ":" + o.password)) {}
 
   // One request on a fresh connection, for setup. Returns status (0 on I/O error) and body.
   std::pair<int, std::string> Once(const std::string& body) {
     asio::io_context ioc;
     std::pair<int, std::string> out{0, ""};
-    asio::co_spawn(
-        ioc,
-        [&]() -> asio::awaitable<void> {
-          beast::tcp_stream stream(ioc);
-          beast::flat_buffer buffer;
-          if (!co_await Connect(stream)) co_return;
-          auto [ec, status, reply] = co_await Request(stream, buffer, body);
-          out = {ec ? 0 : status, std::move(reply)};
-        },
-        asio::detached);
+    auto once = [&]<class Stream>(std::type_identity<Stream>) -> asio::awaitable<void> {
+      std::optional<Stream> stream;
+      beast::flat_buffer buffer;
+      if (!co_await Connect(ioc, stream)) co_return;
+      auto [ec, status, reply] = co_await Request(*stream, buffer, body, false);
+      out = {ec ? 0 : status, std::move(reply)};
+    };
+    if (o_.tls) {
+      asio::co_spawn(ioc, once(std::type_identity<TlsStream>{}), asio::detached);
+    } else {
+      asio::co_spawn(ioc, once(std::type_identity<beast::tcp_stream>{}), asio::detached);
+    }
     ioc.run();
     return out;
   }
@@ -249,7 +303,13 @@ class Runner {
     std::vector<std::vector<double>> latencies(o_.connections);
     asio::io_context ioc(o_.threads);
     for (int c = 0; c < o_.connections; ++c) {
-      asio::co_spawn(ioc, Connection(ioc, phase, requests, latencies[c]), asio::detached);
+      if (o_.tls) {
+        asio::co_spawn(ioc, Connection<TlsStream>(ioc, phase, requests, latencies[c]),
+                       asio::detached);
+      } else {
+        asio::co_spawn(ioc, Connection<beast::tcp_stream>(ioc, phase, requests, latencies[c]),
+                       asio::detached);
+      }
     }
     auto started = Clock::now();
     std::vector<std::thread> threads;
@@ -263,7 +323,8 @@ class Runner {
     std::sort(all.begin(), all.end());
     auto pct = [&](double p) {
       if (all.empty()) return 0.0;
-      size_t i = std::min(all.size() - 1, static_cast<size_t>(p * (all.size() - 1) + 0.5));
+      auto last = static_cast<double>(all.size() - 1);
+      size_t i = std::min(all.size() - 1, static_cast<size_t>(std::lround(p * last)));
       return all[i];
     };
     long sent = std::min(next_.load(), requests);
@@ -271,42 +332,63 @@ class Runner {
     std::printf(
         "%s batch=%ld conns=%d records=%ld secs=%.3f rec/s=%.0f p50_ms=%.3f "
         "p99_ms=%.3f errors=%ld\n",
-        phase.name, o_.batch, o_.connections, records, secs, secs > 0 ? records / secs : 0.0,
-        pct(0.50), pct(0.99), errors_.load());
+        phase.name, o_.batch, o_.connections, records, secs,
+        secs > 0 ? static_cast<double>(records) / secs : 0.0, pct(0.50), pct(0.99), errors_.load());
     std::fflush(stdout);
   }
 
-  long errors() const { return errors_.load(); }
+  [[nodiscard]] long errors() const { return errors_.load(); }
 
  private:
-  asio::awaitable<bool> Connect(beast::tcp_stream& stream) {
-    tcp::resolver resolver(stream.get_executor());
+  // Makes a new stream in `stream` (a TLS session cannot be reused after a close), connects it
+  // and, for TLS, does the handshake (SNI for host names, certificate and name verified).
+  template <class Stream>
+  asio::awaitable<bool> Connect(asio::io_context& ioc, std::optional<Stream>& stream) {
+    if constexpr (kIsTls<Stream>) {
+      stream.emplace(ioc, *tls_);
+    } else {
+      stream.emplace(ioc);
+    }
+    tcp::resolver resolver(ioc);
     auto [rec, endpoints] = co_await resolver.async_resolve(o_.host, o_.port, kTuple);
     if (rec) {
       ReportError("resolve " + o_.host + ": " + rec.message());
       co_return false;
     }
-    stream.expires_after(kRequestTimeout);
-    auto [ec, ep] = co_await stream.async_connect(endpoints, kTuple);
+    beast::tcp_stream& tcp_layer = beast::get_lowest_layer(*stream);
+    tcp_layer.expires_after(kRequestTimeout);
+    auto [ec, ep] = co_await tcp_layer.async_connect(endpoints, kTuple);
     if (ec) {
       ReportError("connect " + o_.host + ":" + o_.port + ": " + ec.message());
       co_return false;
     }
-    stream.socket().set_option(tcp::no_delay(true), ec);
+    tcp_layer.socket().set_option(tcp::no_delay(true), ec);
+    if constexpr (kIsTls<Stream>) {
+      boost::system::error_code not_ip;
+      asio::ip::make_address(o_.host, not_ip);
+      if (not_ip) SSL_set_tlsext_host_name(stream->native_handle(), o_.host.c_str());
+      stream->set_verify_callback(ssl::host_name_verification(o_.host));
+      auto [hec] = co_await stream->async_handshake(ssl::stream_base::client, kTuple);
+      if (hec) {
+        ReportError("TLS handshake with " + o_.host + ":" + o_.port + ": " + hec.message());
+        co_return false;
+      }
+    }
     co_return true;
   }
 
   // Sends `body` as POST / and reads the reply: (error, status, body).
+  template <class Stream>
   asio::awaitable<std::tuple<beast::error_code, int, std::string>> Request(
-      beast::tcp_stream& stream, beast::flat_buffer& buffer, std::string body) {
+      Stream& stream, beast::flat_buffer& buffer, std::string body, bool keep_alive) {
     http::request<http::string_body> req{http::verb::post, "/", 11};
     req.set(http::field::host, o_.host);
     req.set(http::field::content_type, "application/json");
     req.set(http::field::authorization, auth_);
-    req.keep_alive(true);
+    req.keep_alive(keep_alive);
     req.body() = std::move(body);
     req.prepare_payload();
-    stream.expires_after(kRequestTimeout);
+    beast::get_lowest_layer(stream).expires_after(kRequestTimeout);
     auto [wec, wn] = co_await http::async_write(stream, req, kTuple);
     if (wec) co_return std::make_tuple(wec, 0, std::string());
     http::response_parser<http::string_body> parser;
@@ -318,9 +400,18 @@ class Runner {
                               std::move(res.body()));
   }
 
+  template <class Stream>
+  void Close(std::optional<Stream>& stream) {
+    if (!stream) return;
+    beast::error_code ignored;
+    beast::get_lowest_layer(*stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(*stream).close();
+  }
+
+  template <class Stream>
   asio::awaitable<void> Connection(asio::io_context& ioc, const Phase& phase, long requests,
                                    std::vector<double>& latencies) {
-    beast::tcp_stream stream(ioc);
+    std::optional<Stream> stream;
     beast::flat_buffer buffer;
     bool connected = false;
     for (;;) {
@@ -329,22 +420,25 @@ class Runner {
       long first = o_.start_id + index * o_.batch;
       long count = std::min(o_.batch, o_.records - index * o_.batch);
       std::string body = phase.make_body(o_, first, count);
+      // With --new-connection the connect (and handshake) is part of the request's latency.
+      auto started = Clock::now();
       if (!connected) {
-        stream.close();  // async_connect opens it again
+        Close(stream);
         buffer.clear();
-        connected = co_await Connect(stream);
+        connected = co_await Connect(ioc, stream);
         if (!connected) {
           // The request is lost; give up on this connection (the others go on).
           co_return;
         }
       }
-      auto started = Clock::now();
-      auto [ec, status, reply] = co_await Request(stream, buffer, std::move(body));
+      if (!o_.new_connection) started = Clock::now();
+      auto [ec, status, reply] =
+          co_await Request(*stream, buffer, std::move(body), !o_.new_connection);
       latencies.push_back(
           std::chrono::duration<double, std::milli>(Clock::now() - started).count());
+      if (ec || o_.new_connection) connected = false;
       if (ec) {
         ReportError(std::string(phase.name) + " request failed: " + ec.message());
-        connected = false;
         continue;
       }
       if (status != 200) {
@@ -355,8 +449,7 @@ class Runner {
       std::string problem = phase.check(reply, count);
       if (!problem.empty()) ReportError(std::string(phase.name) + ": " + problem);
     }
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Close(stream);
   }
 
   void ReportError(const std::string& what) {
@@ -364,6 +457,7 @@ class Runner {
   }
 
   const Options& o_;
+  ssl::context* tls_;  // for https:// URLs
   const std::string auth_;
   std::atomic<long> next_{0};
   std::atomic<long> errors_{0};
@@ -373,7 +467,9 @@ class Runner {
 
 int main(int argc, char** argv) {
   Options o = ParseFlags(argc, argv);
-  Runner runner(o);
+  std::optional<ssl::context> tls;
+  if (o.tls) tls.emplace(MakeTlsContext(o));
+  Runner runner(o, tls ? &*tls : nullptr);
   const std::string db = Quote(o.database);
   const std::string table = Quote(o.table);
   if (o.fresh) {

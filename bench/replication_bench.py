@@ -7,6 +7,15 @@ cluster.py), links them with add_node, runs the workloads and prints the figures
     python3 bench/replication_bench.py --binary build/meshdb                 # everything
     python3 bench/replication_bench.py --binary build/meshdb --only lag --lag-rates 200,10000
     python3 bench/replication_bench.py --binary build/meshdb --only sync --records 1000000
+    python3 bench/replication_bench.py --binary build/meshdb --only lag --only throughput --transport both
+
+--transport ws (default) links the nodes over plain WebSockets; wss gives each node a certificate
+for its address from a temporary test CA (meshdb_certgen, --certgen), serves replication only on
+replication.securePort (so add_node's URLs are wss://) and checks every link is wss://; both
+runs the selected workloads over ws and then wss and prints a table: ws, wss and wss/ws. Clients
+always use the plain operations API, so only the replication transport differs. All data is
+random (20-character random keys, so inserts land in random key order; random numbers and
+20-80 characters of random text), made before the clock starts.
 
 Workloads (issue 3 "Benchmarks"):
   lag         single-record inserts on A at a fixed rate (several keep-alive client threads share
@@ -14,9 +23,9 @@ Workloads (issue 3 "Benchmarks"):
               tight loop; lag = time the poll that first found it returned - time the insert request
               started (also reported from A's answer; that one can be negative when B applied the
               write before the client read A's answer). p50/p99/max.
-  throughput  N records written to A in batches of 1000 by several threads as fast as possible;
+  throughput  N random records written to A in batches of 1000 by several threads as fast as possible;
               time from the first write until B's describe_table record_count is N.
-  sync        A holds N records (default 1M); a new node B runs add_node A; time from add_node
+  sync        A holds N random records (default 1M); a new node B runs add_node A; time from add_node
               until B's record_count is N.
   conflict    three linked nodes; three clients upsert/update/delete the same 100 keys for a few
               seconds; time from the last acknowledged write until all three hold identical data.
@@ -33,8 +42,10 @@ import http.client
 import json
 import os
 import random
+import shutil
 import sys
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -45,6 +56,8 @@ import cluster  # noqa: E402
 import harness  # noqa: E402
 
 DB = "bench"
+SECURE_PORT = 9933  # replication.securePort with --transport wss (as tests/integration/test_tls.py)
+HTTPS_PORT = 9926
 
 
 class Client:
@@ -56,7 +69,7 @@ class Client:
         self.conn = http.client.HTTPConnection(node.ip, node.port, timeout=timeout)
 
     def op(self, body):
-        data = json.dumps(body)
+        data = body if isinstance(body, str) else json.dumps(body)
         for attempt in range(2):
             try:
                 self.conn.request("POST", "/", data, {"Content-Type": "application/json", "Authorization": self.auth})
@@ -72,7 +85,8 @@ class Client:
     def ok(self, body):
         status, got = self.op(body)
         if status != 200:
-            raise RuntimeError("%s: %s -> %s %s" % (self.node.name, json.dumps(body)[:200], status, json.dumps(got)[:300]))
+            text = body if isinstance(body, str) else json.dumps(body)
+            raise RuntimeError("%s: %s -> %s %s" % (self.node.name, text[:200], status, json.dumps(got)[:300]))
         return got
 
 
@@ -81,6 +95,27 @@ def pct(values, p):
         return float("nan")
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
+
+
+def certgen_path(given=None):
+    """meshdb_certgen: --certgen, else $MESHDB_CERTGEN, else build/tests/integration/ (as test_tls.py)."""
+    path = given or os.environ.get("MESHDB_CERTGEN")
+    if not path:
+        path = os.path.join(HERE, "..", "build", "tests", "integration", "meshdb_certgen")
+    return os.path.normpath(path)
+
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def random_key(r):
+    return "".join(r.choices(ALPHABET, k=20))
+
+
+def random_record(r, key):
+    """A record of random text and numbers (about 130 bytes of JSON)."""
+    return {"id": key, "v": r.randint(0, 10**9), "f": r.random(),
+            "s": "".join(r.choices(ALPHABET, k=r.randint(20, 80)))}
 
 
 def record_count(node, table):
@@ -93,6 +128,27 @@ class Bench:
         self.args = args
         self.block = harness.address_block("replication_bench")
         self.nodes = []
+        self.transport = "ws"
+        self.certs = None  # temp dir holding the test CA and the nodes' certificates (wss)
+        self.results = {}  # (transport, figure) -> value, for the side-by-side table
+
+    def tls_args(self, n):
+        """wss: a certificate for the node's address issued by a bench CA that every node trusts;
+        replication on securePort only (so the node's own URL and add_node's are wss://)."""
+        if self.certs is None:
+            self.certs = tempfile.mkdtemp(prefix="meshdb-bench-certs-")
+            self.certgen("ca", self.certs, "bench-ca")
+        name = "%s-%s" % (n.name, n.ip)
+        self.certgen("node", self.certs, "bench-ca", name, n.ip, n.ip)
+        return ["--TLS_CERTIFICATE", os.path.join(self.certs, name + ".pem"),
+                "--TLS_PRIVATEKEY", os.path.join(self.certs, name + ".key"),
+                "--TLS_CERTIFICATEAUTHORITY", os.path.join(self.certs, "bench-ca.pem"),
+                "--REPLICATION_SECUREPORT", str(SECURE_PORT),
+                "--OPERATIONSAPI_NETWORK_SECUREPORT", str(HTTPS_PORT),
+                "--REPLICATION_ENABLEROOTCAS", "false"]
+
+    def certgen(self, *args):
+        subprocess.run([certgen_path(self.args.certgen)] + [str(a) for a in args], check=True)
 
     def node(self, label):
         n = harness.Node(self.block.next_ip(), name=label)
@@ -100,6 +156,8 @@ class Bench:
         args = ["--REPLICATION_HOSTNAME", n.ip] + cluster.RECONNECT_ARGS
         if self.args.write_async:
             args += ["--STORAGE_WRITEASYNC", "true"]
+        if self.transport == "wss":
+            args += self.tls_args(n)
         n.start(args)
         self.nodes.append(n)
         return n
@@ -109,6 +167,22 @@ class Bench:
                     "authorization": {"username": b.username, "password": b.password}})
         if "error" in got.get("message", ""):
             raise RuntimeError("add_node: %r" % got)
+        # The link must use the transport being measured (wss://B:9933, or ws:// on the ops port).
+        want = "%s://%s:" % (self.transport, b.ip)
+        urls = []
+
+        def linked():
+            urls[:] = [c.get("url", "") for c in a.ok({"operation": "cluster_status"}).get("connections", [])
+                       if c.get("name") == b.repl_name]
+            return any(u.startswith(want) for u in urls)
+
+        try:
+            harness.wait_until(linked, 10, "a %s... link from %s to %s" % (want, a.name, b.name))
+        except Exception:
+            raise RuntimeError("%s -> %s: expected a %s... link, cluster_status says %r" % (a.name, b.name, want, urls))
+
+    def record(self, figure, value):
+        self.results[(self.transport, figure)] = value
 
     def table(self, node, name, wait_on=()):
         node.ok({"operation": "create_table", "database": DB, "table": name, "primary_key": "id"})
@@ -147,7 +221,12 @@ class Bench:
             time.sleep(0.5)  # let the load reach its rate before sampling
         threads = max(1, min(self.args.threads, rate // 100 or 1))
         total = int(rate * seconds)
-        sent = {}  # id -> (start, ack)
+        # Random keys (so the inserts land in random key order) and random values, made beforehand.
+        r = random.Random("lag-%d" % rate)
+        keys = [random_key(r) for _ in range(total)]
+        bodies = [json.dumps({"operation": "insert", "database": DB, "table": t,
+                              "records": [random_record(r, k)]}) for k in keys]
+        sent = {}  # key -> (start, ack)
         lock = threading.Lock()
         pending = set()
         done = threading.Event()
@@ -161,12 +240,13 @@ class Bench:
                 now = time.perf_counter()
                 if due > now:
                     time.sleep(due - now)
+                key = keys[i]
                 start = time.perf_counter()
                 with lock:
-                    sent[i] = [start, None]
-                    pending.add(i)  # polled from now on: B may hold it before A's answer is read
-                c.ok({"operation": "insert", "database": DB, "table": t, "records": [{"id": i, "v": i}]})
-                sent[i][1] = time.perf_counter()
+                    sent[key] = [start, None]
+                    pending.add(key)  # polled from now on: B may hold it before A's answer is read
+                c.ok(bodies[i])
+                sent[key][1] = time.perf_counter()
 
         arrived = {}
 
@@ -174,7 +254,7 @@ class Bench:
             c = Client(b)
             while True:
                 with lock:
-                    ids = sorted(pending)[:2000]
+                    ids = list(pending)[:2000]
                 if not ids:
                     if done.is_set():
                         return
@@ -184,10 +264,10 @@ class Bench:
                              "get_attributes": ["id"]})
                 now = time.perf_counter()
                 with lock:
-                    for r in rows:
-                        if r["id"] in pending:
-                            pending.discard(r["id"])
-                            arrived[r["id"]] = now
+                    for row in rows:
+                        if row["id"] in pending:
+                            pending.discard(row["id"])
+                            arrived[row["id"]] = now
 
         ws = [threading.Thread(target=writer, args=(k,), daemon=True) for k in range(threads)]
         p = threading.Thread(target=poller, daemon=True)
@@ -209,24 +289,40 @@ class Bench:
         lag_ack = [(arrived[i] - sent[i][1]) * 1000 for i in arrived]
         lag_start = [(arrived[i] - sent[i][0]) * 1000 for i in arrived]
         write_ms = [(s[1] - s[0]) * 1000 for s in sent.values()]
-        print("lag @ %d writes/s target (%.0f achieved, %d writes, %d client threads): %d of %d arrived on B"
-              % (rate, achieved, total, threads, len(arrived), total))
+        print("lag @ %d writes/s target over %s (%.0f achieved, %d writes, %d client threads): %d of %d arrived on B"
+              % (rate, self.transport, achieved, total, threads, len(arrived), total))
         print("  from A's ack:     p50 %.2f ms  p99 %.2f ms  max %.2f ms"
               % (pct(lag_ack, 50), pct(lag_ack, 99), max(lag_ack or [float("nan")])))
         print("  from the request: p50 %.2f ms  p99 %.2f ms  max %.2f ms   (A's insert latency p50 %.2f ms p99 %.2f ms)"
               % (pct(lag_start, 50), pct(lag_start, 99), max(lag_start or [float("nan")]), pct(write_ms, 50),
                  pct(write_ms, 99)))
+        self.record("lag @%d/s achieved w/s" % rate, achieved)  # compare lags at like rates only
+        self.record("lag @%d/s p50 ms" % rate, pct(lag_start, 50))
+        self.record("lag @%d/s p99 ms" % rate, pct(lag_start, 99))
+        self.record("lag @%d/s ack p50 ms" % rate, pct(lag_ack, 50))
+        self.record("lag @%d/s ack p99 ms" % rate, pct(lag_ack, 99))
         self.close()
 
     # -- throughput ---------------------------------------------------------------------------
 
-    def load(self, node, table, n, batch=1000, threads=4):
+    @staticmethod
+    def random_batches(table, n, seed, batch=1000):
+        """Insert bodies (JSON text) for n records of random keys, text and numbers."""
+        r = random.Random(seed)
+        bodies = []
+        for start in range(0, n, batch):
+            bodies.append(json.dumps({"operation": "insert", "database": DB, "table": table,
+                                      "records": [random_record(r, random_key(r))
+                                                  for _ in range(start, min(n, start + batch))]}))
+        return bodies
+
+    @staticmethod
+    def send(node, bodies, threads):
+        """Sends the bodies to node over `threads` keep-alive connections, as fast as it takes them."""
         def worker(k):
             c = Client(node)
-            for start in range(k * batch, n, threads * batch):
-                c.ok({"operation": "insert", "database": DB, "table": table,
-                      "records": [{"id": i, "name": "rec-%d" % i, "group": i % 97, "pad": "x" * 40}
-                                  for i in range(start, min(n, start + batch))]})
+            for body in bodies[k::threads]:
+                c.ok(body)
 
         ts = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(threads)]
         for th in ts:
@@ -239,15 +335,17 @@ class Bench:
         self.link(b, a)
         t = "tp"
         self.table(a, t, [b])
+        bodies = self.random_batches(t, n, "throughput")  # made before the clock starts
         t0 = time.perf_counter()
-        self.load(a, t, n, threads=self.args.threads)
+        self.send(a, bodies, self.args.threads)
         t_written = time.perf_counter()
         harness.wait_until(lambda: record_count(b, t) >= n, 600, "B to hold %d records" % n, interval_s=0.01)
         t_done = time.perf_counter()
-        print("replicated throughput: %d records (batches of 1000, %d client threads) written to A in %.2f s "
+        print("replicated throughput over %s: %d random records (batches of 1000, %d client threads) written to A in %.2f s "
               "(%.0f rec/s); B held all %.2f s after the first write: %.0f rec/s replicated (B finished %.2f s "
-              "after A)" % (n, self.args.threads, t_written - t0, n / (t_written - t0), t_done - t0,
+              "after A)" % (self.transport, n, self.args.threads, t_written - t0, n / (t_written - t0), t_done - t0,
                             n / (t_done - t0), t_done - t_written))
+        self.record("throughput rec/s", n / (t_done - t0))
         self.close()
 
     # -- initial sync -------------------------------------------------------------------------
@@ -256,8 +354,9 @@ class Bench:
         a = self.node("A")
         t = "sync"
         self.table(a, t)
+        bodies = self.random_batches(t, n, "sync")
         t0 = time.perf_counter()
-        self.load(a, t, n, threads=self.args.threads)
+        self.send(a, bodies, self.args.threads)
         print("initial sync: loaded %d records into A in %.1f s" % (n, time.perf_counter() - t0))
         b = self.node("B")
         t1 = time.perf_counter()
@@ -316,22 +415,8 @@ class Bench:
 
     # -- a node joining a 3-node cluster ----------------------------------------------------------
 
-    def load_random(self, node, table, n, seed, batch=1000, threads=2):
-        def worker(k):
-            c = Client(node)
-            r = random.Random("%s-%d" % (seed, k))
-            alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-            for start in range(k * batch, n, threads * batch):
-                c.ok({"operation": "insert", "database": DB, "table": table,
-                      "records": [{"id": "".join(r.choices(alphabet, k=20)), "v": r.randint(0, 10**9),
-                                   "f": r.random(), "s": "".join(r.choices(alphabet, k=r.randint(20, 80)))}
-                                  for _ in range(start, min(n, start + batch))]})
-
-        ts = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(threads)]
-        for th in ts:
-            th.start()
-        for th in ts:
-            th.join()
+    def load_random(self, node, table, n, seed, threads=2):
+        self.send(node, self.random_batches(table, n, seed), threads)
 
     def join(self, n, runs):
         a, b, c = self.node("A"), self.node("B"), self.node("C")
@@ -407,6 +492,20 @@ class Bench:
         self.close()
 
 
+def print_side_by_side(results):
+    """The figures recorded for both ws and wss: ws, wss and wss/ws."""
+    figures = []
+    for (_, figure) in results:
+        if figure not in figures:
+            figures.append(figure)
+    print("\n%-26s %12s %12s %10s" % ("figure", "ws", "wss", "wss/ws"))
+    for figure in figures:
+        ws, wss = results.get(("ws", figure)), results.get(("wss", figure))
+        if ws is None or wss is None:
+            continue
+        print("%-26s %12.2f %12.2f %10.3f" % (figure, ws, wss, wss / ws if ws else float("nan")))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=os.path.join(HERE, "..", "build", "meshdb"))
@@ -424,24 +523,38 @@ def main():
     ap.add_argument("--threads", type=int, default=4, help="client threads for loads")
     ap.add_argument("--write-async", action="store_true", help="start nodes with storage.writeAsync true")
     ap.add_argument("--keep", action="store_true", help="keep the nodes' directories")
+    ap.add_argument("--transport", choices=["ws", "wss", "both"], default="ws",
+                    help="replication over ws, over wss (TLS, certificates from meshdb_certgen), or both in turn "
+                         "with a side-by-side table")
+    ap.add_argument("--certgen", help="meshdb_certgen for --transport wss/both "
+                                      "(default $MESHDB_CERTGEN or build/tests/integration/meshdb_certgen)")
     args = ap.parse_args()
     os.environ["MESHDB_BINARY"] = os.path.abspath(args.binary)
     bench = Bench(args)
     which = args.only or ["lag", "throughput", "sync", "conflict"]
+    transports = ["ws", "wss"] if args.transport == "both" else [args.transport]
     try:
-        if "lag" in which:
-            for rate in (int(r) for r in args.lag_rates.split(",")):
-                bench.lag(rate, args.lag_seconds, args.background_load)
-        if "throughput" in which:
-            bench.throughput(args.throughput_records)
-        if "sync" in which:
-            bench.sync(args.records)
-        if "conflict" in which:
-            bench.conflict(args.conflict_seconds)
-        if "join" in which:
-            bench.join(args.join_records, args.join_runs)
+        for transport in transports:
+            bench.transport = transport
+            if len(transports) > 1:
+                print("== replication over %s" % transport, flush=True)
+            if "lag" in which:
+                for rate in (int(r) for r in args.lag_rates.split(",")):
+                    bench.lag(rate, args.lag_seconds, args.background_load)
+            if "throughput" in which:
+                bench.throughput(args.throughput_records)
+            if "sync" in which:
+                bench.sync(args.records)
+            if "conflict" in which:
+                bench.conflict(args.conflict_seconds)
+            if "join" in which:
+                bench.join(args.join_records, args.join_runs)
+        if len(transports) > 1:
+            print_side_by_side(bench.results)
     finally:
         bench.close()
+        if bench.certs and not args.keep:
+            shutil.rmtree(bench.certs, ignore_errors=True)
 
 
 if __name__ == "__main__":
