@@ -123,7 +123,7 @@ void TransitionSlot(Slot* slot, const std::string& peer, const std::string& db, 
                     spdlog::logger& log) {
   LinkState old;
   {
-    std::lock_guard<std::mutex> lock(slot->mu);
+    common::MutexLock lock(slot->mu);
     old = slot->state;
     slot->state = s;
   }
@@ -140,7 +140,7 @@ void Link::SetState(LinkState s) {
 
 void Link::AbortCopy() {
   {
-    std::lock_guard<std::mutex> lock(copy_mu_);
+    common::MutexLock lock(copy_mu_);
     closed_ = true;
   }
   copy_cv_.notify_all();
@@ -306,7 +306,7 @@ asio::awaitable<Status> Link::RunSession() {
     }
   }
   {
-    std::lock_guard<std::mutex> lock(copy_mu_);
+    common::MutexLock lock(copy_mu_);
     closed_ = true;
   }
   copy_cv_.notify_all();
@@ -317,7 +317,7 @@ asio::awaitable<Status> Link::RunSession() {
   // A link replaced by a newer one for the same (peer, database) shares its slot: only the
   // registered link reports the slot disconnected.
   if (live_ && service_->UnregisterLink(this)) {
-    std::lock_guard<std::mutex> lock(slot_->mu);
+    common::MutexLock lock(slot_->mu);
     slot_->connected = false;
     slot_->copy_progress.reset();
   }
@@ -444,7 +444,7 @@ Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& clai
   live_ = true;
   if (!outbound_) SendMessage(mine);
   {
-    std::lock_guard<std::mutex> lock(slot_->mu);
+    common::MutexLock lock(slot_->mu);
     slot_->connected = true;
   }
   SendSubscribe();
@@ -457,7 +457,7 @@ Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& clai
 void Link::Send(std::string frame) {
   if (closing_ && !close_after_flush_) return;
   {
-    std::lock_guard<std::mutex> lock(copy_mu_);
+    common::MutexLock lock(copy_mu_);
     queued_bytes_ += frame.size();
   }
   queue_.push_back(std::make_shared<const std::string>(std::move(frame)));
@@ -474,14 +474,14 @@ asio::awaitable<void> Link::WriteLoop() {
     beast::error_code ec = co_await stream_->Write(asio::buffer(*frame));
     queue_.pop_front();
     {
-      std::lock_guard<std::mutex> lock(copy_mu_);
+      common::MutexLock lock(copy_mu_);
       queued_bytes_ -= frame->size();
     }
     copy_cv_.notify_all();
     if (ec) {
       writing_ = false;
       {
-        std::lock_guard<std::mutex> lock(copy_mu_);
+        common::MutexLock lock(copy_mu_);
         for (auto& f : queue_) queued_bytes_ -= f->size();
       }
       queue_.clear();
@@ -530,7 +530,7 @@ void Link::StartClose(std::string reason) {
   if (closing_) return;
   closing_ = true;
   {
-    std::lock_guard<std::mutex> lock(copy_mu_);
+    common::MutexLock lock(copy_mu_);
     closed_ = true;
   }
   copy_cv_.notify_all();
@@ -622,7 +622,7 @@ Status Link::Handle(Transactions&& t) {
 Status Link::Handle(Ack&& a) {
   window_.Acked(a.sender_sequence);
   {
-    std::lock_guard<std::mutex> lock(slot_->mu);
+    common::MutexLock lock(slot_->mu);
     slot_->acked_sequence = std::max(slot_->acked_sequence, a.sender_sequence);
     slot_->last_ack_ms = NowMs();
   }
@@ -650,7 +650,7 @@ Status Link::Handle(Ping&& p) {
 
 Status Link::Handle(Pong&& p) {
   uint64_t now = NowMs();
-  std::lock_guard<std::mutex> lock(slot_->mu);
+  common::MutexLock lock(slot_->mu);
   slot_->latency_ms = now >= p.sent_ms ? static_cast<double>(now - p.sent_ms) : 0.0;
   return Status::Ok();
 }

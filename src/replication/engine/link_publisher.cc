@@ -64,7 +64,7 @@ Status Link::OnSubscribe(Subscribe&& s) {
     return Status::Ok();
   }
   {
-    std::lock_guard<std::mutex> lock(slot_->mu);
+    common::MutexLock lock(slot_->mu);
     slot_->sent_sequence = next_seq_ - 1;
     slot_->acked_sequence = std::max(slot_->acked_sequence, next_seq_ - 1);
   }
@@ -105,7 +105,7 @@ void Link::Pump() {
   for (;;) {
     size_t queued;
     {
-      std::lock_guard<std::mutex> lock(copy_mu_);
+      common::MutexLock lock(copy_mu_);
       queued = queued_bytes_;
     }
     const size_t frames_allowed = window_.Available();
@@ -158,7 +158,7 @@ void Link::Pump() {
       SendMessage(f);
     }
     {
-      std::lock_guard<std::mutex> lock(slot_->mu);
+      common::MutexLock lock(slot_->mu);
       slot_->sent_sequence = next_seq_ - 1;
       if (window_.AllAcked()) slot_->acked_sequence = next_seq_ - 1;
     }
@@ -251,15 +251,16 @@ void Link::RunCopy() {
 
 bool Link::EnqueueFromCopyThread(std::string frame) {
   {
-    std::unique_lock<std::mutex> lock(copy_mu_);
-    copy_cv_.wait(lock, [&] { return closed_ || queued_bytes_ < kCopyQueueBytes; });
+    common::MutexLock lock(copy_mu_);
+    copy_cv_.wait(lock,
+                  [&]() REQUIRES(copy_mu_) { return closed_ || queued_bytes_ < kCopyQueueBytes; });
     if (closed_) return false;
     queued_bytes_ += frame.size();
   }
   asio::post(strand_, [self = shared_from_this(),
                        f = std::make_shared<const std::string>(std::move(frame))] {
     if (self->closing_) {
-      std::lock_guard<std::mutex> lock(self->copy_mu_);
+      common::MutexLock lock(self->copy_mu_);
       self->queued_bytes_ -= f->size();
       return;
     }

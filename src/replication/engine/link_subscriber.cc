@@ -56,7 +56,7 @@ void Link::SendSubscribe() {
     log_->info("starting initial copy of database {} from {}", database_, peer_name_);
     copying_ = true;
     SetState(LinkState::kCatchingUp);
-    std::lock_guard<std::mutex> lock(slot_->mu);
+    common::MutexLock lock(slot_->mu);
     slot_->copy_progress = std::make_pair(uint64_t{0}, uint64_t{0});
     ++slot_->copies_started;
   } else if (auto* t = std::get_if<StartFromTime>(&start)) {
@@ -161,7 +161,7 @@ void Link::OnTransactions(Transactions&& t) {
           svc->EndStoreCall();
         });
   }
-  std::lock_guard<std::mutex> lock(slot_->mu);
+  common::MutexLock lock(slot_->mu);
   slot_->received_sequence = t.entries.back().sender_sequence;
   slot_->last_received_version = t.entries.back().version;
   slot_->last_received_local_ms = now;
@@ -178,7 +178,7 @@ void Link::OnApplied(uint64_t peer_sequence, Status st, bool copy_end) {
   applied_seq_ = std::max(applied_seq_, peer_sequence);
   bool error_cleared = false;
   {
-    std::lock_guard<std::mutex> lock(slot_->mu);
+    common::MutexLock lock(slot_->mu);
     slot_->applied_sequence = applied_seq_;
     slot_->last_applied_local_ms = NowMs();
     if (!slot_->apply_error.empty() && applied_seq_ >= slot_->apply_error_sequence) {
@@ -210,7 +210,7 @@ void Link::StopApplying(uint64_t peer_sequence, const std::string& what, const S
       what + " of database " + database_ + " from " + peer_name_ + " failed: " + st.ToString();
   log_->error("{}; applying from this peer stopped, retrying in {} ms", error, retry_ms);
   {
-    std::lock_guard<std::mutex> lock(slot_->mu);
+    common::MutexLock lock(slot_->mu);
     slot_->apply_error = error;
     slot_->apply_error_sequence = peer_sequence;
     slot_->copy_progress.reset();
@@ -233,7 +233,7 @@ void Link::OnCopyBegin(CopyBegin&& c) {
   copy_total_ = c.total_records;
   copy_records_ = 0;
   SetState(LinkState::kCatchingUp);
-  std::lock_guard<std::mutex> lock(slot_->mu);
+  common::MutexLock lock(slot_->mu);
   slot_->copy_progress = std::make_pair(uint64_t{0}, copy_total_);
 }
 
@@ -277,7 +277,7 @@ void Link::OnCopyChunk(CopyChunk&& c) {
   ApplyChunk(std::move(chunk), "applying a copy chunk", [n](Link& link) {
     link.copy_records_ += n;
     link.NoteCopyProgress();
-    std::lock_guard<std::mutex> lock(link.slot_->mu);
+    common::MutexLock lock(link.slot_->mu);
     link.slot_->copy_progress = std::make_pair(link.copy_records_, link.copy_total_);
     link.slot_->copied_records += n;
   });
@@ -322,7 +322,7 @@ void Link::OnCopyEnd(CopyEnd&& c) {
     link.log_->info("initial copy of database {} from {} done ({} records)", link.database_,
                     link.peer_name_, link.copy_records_);
     {
-      std::lock_guard<std::mutex> lock(link.slot_->mu);
+      common::MutexLock lock(link.slot_->mu);
       link.slot_->copy_progress.reset();
       ++link.slot_->copies_completed;
     }

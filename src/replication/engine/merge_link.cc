@@ -209,11 +209,11 @@ void Link::FinishMerge(uint64_t records_sent) {
   if (!merge_new_tables_) {
     filter_.subscriber_vector.Merge(merge_vector_);
     next_seq_ = merge_last_ + 1;
-    std::lock_guard<std::mutex> lock(slot_->mu);
+    common::MutexLock lock(slot_->mu);
     slot_->sent_sequence = merge_last_;
   }
   {
-    std::lock_guard<std::mutex> lock(slot_->mu);
+    common::MutexLock lock(slot_->mu);
     ++slot_->merges_completed;
     slot_->merge_records_sent += records_sent;
     slot_->last_merge_ms = NowMs() - merge_started_ms_;
@@ -304,7 +304,7 @@ void Link::OnMergeEnd(MergeEnd&& m) {
   ApplyChunk(std::move(end), "finishing the merge", [seq](Link& link) {
     link.merging_ = false;
     {
-      std::lock_guard<std::mutex> lock(link.slot_->mu);
+      common::MutexLock lock(link.slot_->mu);
       ++link.slot_->merges_completed;
       link.slot_->merge_records_received += link.merge_received_;
       link.slot_->last_merge_ms = NowMs() - link.merge_sub_started_ms_;

@@ -137,7 +137,7 @@ void ServiceImpl::TrimLoop() {
           for (auto& entry : peers_) {
             if (entry->spec.name != peer) continue;
             std::shared_ptr<Slot> slot = entry->SlotFor(db);
-            std::lock_guard<std::mutex> slot_lock(slot->mu);
+            common::MutexLock slot_lock(slot->mu);
             ++slot->log_trimmed_past;
           }
         }
@@ -465,7 +465,7 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
       }
       logged_failure = true;
       {
-        std::lock_guard<std::mutex> slot_lock(slot->mu);
+        common::MutexLock slot_lock(slot->mu);
         ++slot->dial_failures;
         slot->last_dial_error = st.message();
       }
@@ -737,7 +737,7 @@ boost::json::array ServiceImpl::ConnectionsStatus() {
         continue;
       }
       Slot& slot = *it->second;
-      std::lock_guard<std::mutex> slot_lock(slot.mu);
+      common::MutexLock slot_lock(slot.mu);
       s["connected"] = slot.connected;
       if (slot.latency_ms >= 0) s["latency"] = slot.latency_ms;
       s["nodes"] = boost::json::array{boost::json::value(peer->spec.name)};

@@ -75,38 +75,43 @@ uint64_t NowMs();
 
 // Status of one (peer, database): written by its link and dialer, read by ConnectionsStatus.
 struct Slot {
-  std::string database;
-  std::mutex mu;
-  LinkState state = LinkState::kIdle;  // GUARDED_BY(mu) (all fields below too)
-  bool connected = false;
-  double latency_ms = -1;
-  uint64_t sent_sequence = 0;   // highest of our log sequences sent to the peer
-  uint64_t acked_sequence = 0;  // highest the peer acknowledged
-  uint64_t last_ack_ms = 0;
-  uint64_t received_sequence = 0;  // highest peer sequence received
-  uint64_t applied_sequence = 0;   // highest peer sequence committed here
-  uint64_t last_received_version = 0;
-  uint64_t last_received_local_ms = 0;
-  uint64_t last_applied_local_ms = 0;
-  double back_pressure = 0;
-  std::optional<std::pair<uint64_t, uint64_t>> copy_progress;  // records, total
+  std::string database;  // set once, by PeerEntry::SlotFor
+  // The status fields, written and read with mu held.
+  common::Mutex mu;
+  LinkState state GUARDED_BY(mu) = LinkState::kIdle;
+  bool connected GUARDED_BY(mu) = false;
+  double latency_ms GUARDED_BY(mu) = -1;
+  uint64_t sent_sequence GUARDED_BY(mu) = 0;   // highest of our log sequences sent to the peer
+  uint64_t acked_sequence GUARDED_BY(mu) = 0;  // highest the peer acknowledged
+  uint64_t last_ack_ms GUARDED_BY(mu) = 0;
+  uint64_t received_sequence GUARDED_BY(mu) = 0;  // highest peer sequence received
+  uint64_t applied_sequence GUARDED_BY(mu) = 0;   // highest peer sequence committed here
+  uint64_t last_received_version GUARDED_BY(mu) = 0;
+  uint64_t last_received_local_ms GUARDED_BY(mu) = 0;
+  uint64_t last_applied_local_ms GUARDED_BY(mu) = 0;
+  double back_pressure GUARDED_BY(mu) = 0;
+  std::optional<std::pair<uint64_t, uint64_t>> copy_progress GUARDED_BY(mu);  // records, total
   // Why applying the peer's transactions stopped ("" while they apply): shown as state
   // "Error" and last_error until the failed transaction (apply_error_sequence; 0 for a copy
   // or merge chunk) is applied by a later link.
-  std::string apply_error;
-  uint64_t apply_error_sequence = 0;
-  uint64_t copies_completed = 0;  // initial copies from this peer completed since start
-  uint64_t copied_records = 0;    // records applied from initial copies of this peer since start
+  std::string apply_error GUARDED_BY(mu);
+  uint64_t apply_error_sequence GUARDED_BY(mu) = 0;
+  uint64_t copies_completed GUARDED_BY(mu) =
+      0;  // initial copies from this peer completed since start
+  uint64_t copied_records GUARDED_BY(mu) =
+      0;  // records applied from initial copies of this peer since start
 
   // More counters for cluster_status, all since start (docs/replication.md).
-  uint64_t copies_started = 0;          // initial copies from this peer begun
-  uint64_t merges_completed = 0;        // merge resyncs with this peer finished (any side)
-  uint64_t merge_records_sent = 0;      // records those merges sent to the peer
-  uint64_t merge_records_received = 0;  // records those merges received from the peer
-  uint64_t last_merge_ms = 0;           // how long the latest merge took
-  uint64_t log_trimmed_past = 0;        // trims of our log past the position it confirmed
-  uint64_t dial_failures = 0;           // our dials to the peer that failed or were refused
-  std::string last_dial_error;          // why the latest of them failed ("" before the first)
+  uint64_t copies_started GUARDED_BY(mu) = 0;    // initial copies from this peer begun
+  uint64_t merges_completed GUARDED_BY(mu) = 0;  // merge resyncs with this peer finished (any side)
+  uint64_t merge_records_sent GUARDED_BY(mu) = 0;  // records those merges sent to the peer
+  uint64_t merge_records_received GUARDED_BY(mu) =
+      0;                                         // records those merges received from the peer
+  uint64_t last_merge_ms GUARDED_BY(mu) = 0;     // how long the latest merge took
+  uint64_t log_trimmed_past GUARDED_BY(mu) = 0;  // trims of our log past the position it confirmed
+  uint64_t dial_failures GUARDED_BY(mu) = 0;  // our dials to the peer that failed or were refused
+  std::string last_dial_error
+      GUARDED_BY(mu);  // why the latest of them failed ("" before the first)
 };
 
 // Sets slot->state and logs "peer P db D: Old -> New" when it changed.
@@ -365,10 +370,11 @@ class Link : public std::enable_shared_from_this<Link> {
 
   // Any thread.
   std::atomic<bool> pump_posted_{false};
-  std::mutex copy_mu_;
-  std::condition_variable copy_cv_;
-  size_t queued_bytes_ = 0;  // GUARDED_BY(copy_mu_)
-  bool closed_ = false;      // GUARDED_BY(copy_mu_)
+  // The send queue's size in bytes, shared with copy threads (EnqueueFromCopyThread).
+  common::Mutex copy_mu_;
+  std::condition_variable_any copy_cv_;  // queued_bytes_ dropped, or closed_ was set
+  size_t queued_bytes_ GUARDED_BY(copy_mu_) = 0;
+  bool closed_ GUARDED_BY(copy_mu_) = false;
 };
 
 class ServiceImpl final : public ReplicationService, public net::UpgradeHandler {
