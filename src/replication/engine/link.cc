@@ -156,13 +156,8 @@ void Link::WakeReader() {
   if (read_gate_) read_gate_->cancel();
 }
 
-asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authorization) {
-  peer_url_ = url;
-  auto parsed = ParseWsUrl(url);
-  if (!parsed.ok()) co_return Status::InvalidArgument("bad peer url '" + url + "'");
-  // TLS is a later issue: wss:// is dialled as plain ws.
-  const std::string host = parsed->host;
-  const std::string port = parsed->port != 0 ? std::to_string(parsed->port) : "80";
+asio::awaitable<Result<tcp::socket>> Link::Connect(const std::string& url, const std::string& host,
+                                                   const std::string& port) {
   tcp::resolver resolver(strand_);
   auto [rec, results] = co_await resolver.async_resolve(host, port, kTuple);
   if (rec || results.empty()) {
@@ -188,9 +183,22 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
     if (!ec) break;
   }
   if (ec) co_return Status::Unavailable("cannot connect to " + url + ": " + ec.message());
+  co_return std::move(socket);
+}
+
+asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authorization) {
+  peer_url_ = url;
+  auto parsed = ParseWsUrl(url);
+  if (!parsed.ok()) co_return Status::InvalidArgument("bad peer url '" + url + "'");
+  // TLS is a later issue: wss:// is dialled as plain ws.
+  const std::string host = parsed->host;
+  const std::string port = parsed->port != 0 ? std::to_string(parsed->port) : "80";
+  Result<tcp::socket> socket = co_await Connect(url, host, port);
+  if (!socket.ok()) co_return socket.status();
   if (closing_) co_return Status::Unavailable("closed");
-  socket.set_option(tcp::no_delay(true), ec);
-  auto owned = std::make_unique<TcpLinkStream>(std::move(socket));
+  beast::error_code ec;
+  socket->set_option(tcp::no_delay(true), ec);
+  auto owned = std::make_unique<TcpLinkStream>(std::move(*socket));
   TcpLinkStream* ws = owned.get();
   stream_ = std::move(owned);
   ws->ws().set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));

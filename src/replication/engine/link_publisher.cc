@@ -138,155 +138,189 @@ void LinkPublisher::Pump() {
   if (!subscribed_ || copy_running_ || merge_.running() || link_.closing() || !link_.live()) {
     return;
   }
-  const std::string& database = link_.database();
   storage::Store* store = link_.service().store();
   RefreshSchema();
-  const size_t peer_max = static_cast<size_t>(link_.peer_max_frame());
-  const size_t soft = std::min(kSoftFrameBytes, peer_max);
   for (;;) {
-    const size_t queued = link_.QueuedBytes();
     const size_t frames_allowed = window_.Available();
-    if (queued >= kPumpQueueBytes || frames_allowed == 0) break;
-    auto snap = store->Read(database);
+    if (link_.QueuedBytes() >= kPumpQueueBytes || frames_allowed == 0) break;
+    auto snap = store->Read(link_.database());
     if (!snap.ok()) return;
     if (merge_.StartIfTrimmed(**snap)) return;
     auto last = (*snap)->LastSequence();
     if (!last.ok() || next_seq_ > *last) break;
-    std::vector<Transactions> frames;
-    Transactions current{database, {}};
-    size_t current_bytes = 0;
-    size_t scanned = 0;
-    uint64_t next = next_seq_;
-    Status too_large = Status::Ok();
-    Status st = (*snap)->ScanLog(next_seq_, [&](const storage::LogEntry& e) {
-      std::optional<TxnEntry> out = FilterLogEntry(e, filter_);
-      if (out) {
-        size_t bytes = TxnEntryWireBytes(*out);
-        size_t overhead = TransactionsOverheadBytes(database, current.entries.size() + 1);
-        if (bytes + TransactionsOverheadBytes(database, 1) > peer_max) {
-          too_large = Status::TooLarge("transaction " + std::to_string(e.sequence) + " is " +
-                                       std::to_string(bytes) + " bytes");
-          return false;
-        }
-        if (!current.entries.empty() && current_bytes + bytes + overhead > soft) {
-          frames.push_back(std::move(current));
-          current = Transactions{database, {}};
-          current_bytes = 0;
-          if (frames.size() >= frames_allowed) return false;  // the entry waits for credit
-        }
-        current_bytes += bytes;
-        current.entries.push_back(std::move(*out));
-      }
-      next = e.sequence + 1;
-      return ++scanned < kMaxScanPerPump;
-    });
-    (void)st;
-    if (!current.entries.empty()) frames.push_back(std::move(current));
-    if (!too_large.ok()) {
-      link_.log().error("peer {} db {}: {}", link_.peer_name(), database, too_large.message());
-      link_.Fail(ErrorCode::kTooLarge, too_large.message());
+    Batch batch = ReadBatch(**snap, frames_allowed);
+    if (!batch.too_large.ok()) {
+      link_.log().error("peer {} db {}: {}", link_.peer_name(), link_.database(),
+                        batch.too_large.message());
+      link_.Fail(ErrorCode::kTooLarge, batch.too_large.message());
       return;
     }
-    const bool progressed = next != next_seq_;
-    next_seq_ = next;
-    for (auto& f : frames) {
-      uint64_t highest = f.entries.back().sender_sequence;
-      window_.Sent(highest);
-      link_.SendMessage(f);
-    }
-    {
-      Slot& slot = link_.slot();
-      common::MutexLock lock(slot.mu);
-      slot.sent_sequence = next_seq_ - 1;
-      if (window_.AllAcked()) slot.acked_sequence = next_seq_ - 1;
-    }
-    // Everything sent is acknowledged and the rest was filtered out (the peer needs none
-    // of it): the peer is confirmed through the scan position, for retention.
-    if (window_.AllAcked() && progressed) {
-      store->NotePeerConfirmed(database, link_.peer_name(), next_seq_ - 1);
-    }
+    const bool progressed = batch.next_seq != next_seq_;
+    SendBatch(std::move(batch));
     if (!progressed) break;
   }
 }
 
+LinkPublisher::Batch LinkPublisher::ReadBatch(storage::Snapshot& snap,
+                                              size_t frames_allowed) const {
+  const std::string& database = link_.database();
+  const size_t peer_max = static_cast<size_t>(link_.peer_max_frame());
+  const size_t soft = std::min(kSoftFrameBytes, peer_max);
+  Batch batch;
+  batch.next_seq = next_seq_;
+  Transactions current{database, {}};
+  size_t current_bytes = 0;
+  size_t scanned = 0;
+  Status st = snap.ScanLog(next_seq_, [&](const storage::LogEntry& e) {
+    std::optional<TxnEntry> out = FilterLogEntry(e, filter_);
+    if (out) {
+      size_t bytes = TxnEntryWireBytes(*out);
+      size_t overhead = TransactionsOverheadBytes(database, current.entries.size() + 1);
+      if (bytes + TransactionsOverheadBytes(database, 1) > peer_max) {
+        batch.too_large = Status::TooLarge("transaction " + std::to_string(e.sequence) + " is " +
+                                           std::to_string(bytes) + " bytes");
+        return false;
+      }
+      if (!current.entries.empty() && current_bytes + bytes + overhead > soft) {
+        batch.frames.push_back(std::move(current));
+        current = Transactions{database, {}};
+        current_bytes = 0;
+        if (batch.frames.size() >= frames_allowed) return false;  // the entry waits for credit
+      }
+      current_bytes += bytes;
+      current.entries.push_back(std::move(*out));
+    }
+    batch.next_seq = e.sequence + 1;
+    return ++scanned < kMaxScanPerPump;
+  });
+  (void)st;
+  if (!current.entries.empty()) batch.frames.push_back(std::move(current));
+  return batch;
+}
+
+void LinkPublisher::SendBatch(Batch&& batch) {
+  const bool progressed = batch.next_seq != next_seq_;
+  next_seq_ = batch.next_seq;
+  for (auto& f : batch.frames) {
+    uint64_t highest = f.entries.back().sender_sequence;
+    window_.Sent(highest);
+    link_.SendMessage(f);
+  }
+  {
+    Slot& slot = link_.slot();
+    common::MutexLock lock(slot.mu);
+    slot.sent_sequence = next_seq_ - 1;
+    if (window_.AllAcked()) slot.acked_sequence = next_seq_ - 1;
+  }
+  // Everything sent is acknowledged and the rest was filtered out (the peer needs none
+  // of it): the peer is confirmed through the scan position, for retention.
+  if (window_.AllAcked() && progressed) {
+    link_.service().store()->NotePeerConfirmed(link_.database(), link_.peer_name(), next_seq_ - 1);
+  }
+}
+
+void LinkPublisher::FailCopy(const std::string& why) {
+  link_.log().error("peer {} db {}: initial copy failed: {}", link_.peer_name(), link_.database(),
+                    why);
+  asio::post(link_.strand(), [link = link_.shared_link(), this, why] {
+    link_.Fail(ErrorCode::kInternal, "copy failed: " + why);
+  });
+}
+
 void LinkPublisher::RunCopy() {
   const std::string& database = link_.database();
-  const std::string& peer_name = link_.peer_name();
-  storage::Store* store = link_.service().store();
-  auto fail = [&](const std::string& why) {
-    link_.log().error("peer {} db {}: initial copy failed: {}", peer_name, database, why);
-    asio::post(link_.strand(), [link = link_.shared_link(), this, why] {
-      link_.Fail(ErrorCode::kInternal, "copy failed: " + why);
-    });
-  };
   uint64_t last = 0;
   VersionVector vector;
   uint64_t sent_records = 0;
   {
-    auto snap_or = store->Read(database);
-    std::unique_ptr<storage::Snapshot> snap;
-    if (snap_or.ok()) snap = std::move(snap_or).value();
-    std::vector<storage::TableDef> defs;
-    if (snap) {
-      auto v = snap->ReadVersionVector();
-      auto l = snap->LastSequence();
-      if (!v.ok() || !l.ok()) return fail(!v.ok() ? v.status().ToString() : l.status().ToString());
-      vector = VersionVector::FromEntries(*v);
-      last = *l;
-      if (auto d = store->ListTables(database); d.ok()) defs = std::move(d).value();
+    Result<CopyPlan> plan = PlanCopy();
+    if (!plan.ok()) return FailCopy(plan.status().ToString());
+    last = plan->last;
+    vector = plan->vector;
+    if (!link_.EnqueueFromCopyThread(
+            EncodeFrame(CopyBegin{database, vector, plan->total_records}))) {
+      return;
     }
-    auto tables = TablesToPublish(defs);
-    // A copy that leaves tables out does not hold everything the vector covers.
-    if (ExcludesTables(defs, tables)) vector = VersionVector();
-    uint64_t total = 0;
-    for (const auto& def : defs) {
-      if (!tables.contains(def.name)) continue;
-      if (auto stats = store->GetStats(database, def.name); stats.ok()) {
-        total += stats->record_count;
-      }
-    }
-    if (!link_.EnqueueFromCopyThread(EncodeFrame(CopyBegin{database, vector, total}))) return;
-    const size_t chunk_limit =
-        std::min(kCopyChunkBytes, static_cast<size_t>(link_.peer_max_frame()) / 2);
-    for (const auto& def : defs) {
-      if (!tables.contains(def.name)) continue;
-      CopyChunk chunk{database, def.name, TableDefToJson(def), {}};
-      size_t bytes = 0;
-      bool any_sent = false;
-      bool ok = true;
-      Status st = snap->ScanRaw(def.name, [&](std::string_view key, std::string_view value) {
-        chunk.records.push_back(CopyRecord{std::string(key), std::string(value)});
-        bytes += key.size() + value.size() + 8;
-        if (bytes >= chunk_limit) {
-          sent_records += chunk.records.size();
-          if (!link_.EnqueueFromCopyThread(EncodeFrame(chunk))) {
-            ok = false;
-            return false;
-          }
-          any_sent = true;
-          chunk.records.clear();
-          chunk.table_def_json.clear();
-          bytes = 0;
-        }
-        return true;
-      });
-      if (!ok) return;
-      if (!st.ok() && st.code() != Status::Code::kNotFound) return fail(st.ToString());
-      if (!chunk.records.empty() || !any_sent) {
-        sent_records += chunk.records.size();
-        if (!link_.EnqueueFromCopyThread(EncodeFrame(chunk))) return;
+    for (const auto& def : plan->defs) {
+      if (!plan->tables.contains(def.name)) continue;
+      Status error = Status::Ok();
+      if (!CopyTable(*plan->snap, def, &sent_records, &error)) {
+        if (!error.ok()) FailCopy(error.ToString());
+        return;
       }
     }
   }  // the snapshot closes here, on the thread that opened it
   if (!link_.EnqueueFromCopyThread(EncodeFrame(CopyEnd{database, last}))) return;
   link_.log().info("sent initial copy of database {} to {} ({} records, through sequence {})",
-                   database, peer_name, sent_records, last);
+                   database, link_.peer_name(), sent_records, last);
   asio::post(link_.strand(), [link = link_.shared_link(), this, vector = std::move(vector), last] {
     copy_running_ = false;
     ResumeAfter(vector, last);
     link_.SetState(LinkState::kStreaming);
     Pump();
   });
+}
+
+Result<LinkPublisher::CopyPlan> LinkPublisher::PlanCopy() const {
+  const std::string& database = link_.database();
+  storage::Store* store = link_.service().store();
+  CopyPlan plan;
+  if (auto snap = store->Read(database); snap.ok()) plan.snap = std::move(snap).value();
+  if (plan.snap) {
+    auto v = plan.snap->ReadVersionVector();
+    if (!v.ok()) return v.status();
+    auto l = plan.snap->LastSequence();
+    if (!l.ok()) return l.status();
+    plan.vector = VersionVector::FromEntries(*v);
+    plan.last = *l;
+    if (auto d = store->ListTables(database); d.ok()) plan.defs = std::move(d).value();
+  }
+  plan.tables = TablesToPublish(plan.defs);
+  // A copy that leaves tables out does not hold everything the vector covers.
+  if (ExcludesTables(plan.defs, plan.tables)) plan.vector = VersionVector();
+  for (const auto& def : plan.defs) {
+    if (!plan.tables.contains(def.name)) continue;
+    if (auto stats = store->GetStats(database, def.name); stats.ok()) {
+      plan.total_records += stats->record_count;
+    }
+  }
+  return plan;
+}
+
+bool LinkPublisher::CopyTable(storage::Snapshot& snap, const storage::TableDef& def,
+                              uint64_t* sent_records, Status* error) {
+  const size_t chunk_limit =
+      std::min(kCopyChunkBytes, static_cast<size_t>(link_.peer_max_frame()) / 2);
+  CopyChunk chunk{link_.database(), def.name, TableDefToJson(def), {}};
+  size_t bytes = 0;
+  bool any_sent = false;
+  bool open = true;
+  Status st = snap.ScanRaw(def.name, [&](std::string_view key, std::string_view value) {
+    chunk.records.push_back(CopyRecord{std::string(key), std::string(value)});
+    bytes += key.size() + value.size() + 8;
+    if (bytes >= chunk_limit) {
+      *sent_records += chunk.records.size();
+      if (!link_.EnqueueFromCopyThread(EncodeFrame(chunk))) {
+        open = false;
+        return false;
+      }
+      any_sent = true;
+      chunk.records.clear();
+      chunk.table_def_json.clear();
+      bytes = 0;
+    }
+    return true;
+  });
+  if (!open) return false;
+  if (!st.ok() && st.code() != Status::Code::kNotFound) {
+    *error = st;
+    return false;
+  }
+  if (!chunk.records.empty() || !any_sent) {
+    *sent_records += chunk.records.size();
+    if (!link_.EnqueueFromCopyThread(EncodeFrame(chunk))) return false;
+  }
+  return true;
 }
 
 }  // namespace meshdb::replication

@@ -59,7 +59,37 @@ class LinkPublisher {
 
  private:
   void RefreshSchema();
-  void RunCopy();  // on a copy thread
+  // --- Pump's steps. ---
+  // The Transactions frames cut from `snap`'s log from next_seq_: at most `frames_allowed`
+  // frames, each under the soft frame size, and kMaxScanPerPump entries scanned.
+  struct Batch {
+    std::vector<Transactions> frames;
+    uint64_t next_seq = 0;  // where the next step scans from
+    Status too_large;       // a transaction over the peer's frame limit (fails the link)
+  };
+  Batch ReadBatch(storage::Snapshot& snap, size_t frames_allowed) const;
+  // Sends `batch`, moves the position past it and records it in the slot (and, for
+  // retention, what the peer no longer needs).
+  void SendBatch(Batch&& batch);
+  // --- The initial copy, on a copy thread. ---
+  // What the copy sends: the snapshot it reads (null when the database does not exist
+  // yet), the vector and sequence it is taken at, and the published tables.
+  struct CopyPlan {
+    std::unique_ptr<storage::Snapshot> snap;
+    VersionVector vector;  // empty when tables are left out: the copy is no floor
+    uint64_t last = 0;
+    std::vector<storage::TableDef> defs;
+    std::unordered_set<std::string> tables;
+    uint64_t total_records = 0;
+  };
+  void RunCopy();
+  Result<CopyPlan> PlanCopy() const;
+  // Queues `def`'s rows as CopyChunk frames (the first carries the definition; an empty
+  // table still sends one). False when the copy stops: the link closed, or *error is set.
+  bool CopyTable(storage::Snapshot& snap, const storage::TableDef& def, uint64_t* sent_records,
+                 Status* error);
+  // Logs why the copy failed and fails the link (on the strand).
+  void FailCopy(const std::string& why);
 
   LinkContext& link_;
   // Strand-only (requested_tables_ is constant after Subscribe: copy threads read it).

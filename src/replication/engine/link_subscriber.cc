@@ -34,42 +34,49 @@ void LinkSubscriber::OnClose() {
 void LinkSubscriber::SendSubscribe() {
   assert(link_.OnStrand());
   const std::string& database = link_.database();
-  const std::string& peer_name = link_.peer_name();
   ServiceImpl& service = link_.service();
   storage::Store* store = service.store();
-  auto cursor_or = store->PeerCursor(database, peer_name);
+  auto cursor_or = store->PeerCursor(database, link_.peer_name());
   uint64_t cursor = cursor_or.ok() ? *cursor_or : 0;
   auto vector_or = store->ReadVersionVector(database);
   VersionVector vector = vector_or.ok() ? VersionVector::FromEntries(*vector_or) : VersionVector();
-  std::optional<uint64_t> start_time;
-  {
-    // PeerSpec is guarded by the service lock; copy what we need through the service.
-    start_time = service.StartTimeFor(link_.peer());
-    link_.LoadSubscriptions();
-  }
+  // PeerSpec is guarded by the service lock; copy what we need through the service.
+  std::optional<uint64_t> start_time = service.StartTimeFor(link_.peer());
+  link_.LoadSubscriptions();
   rules_ = RulesFor(link_.subscriptions(), database);
   SubscribeStart start = ChooseSubscribeStart(vector, cursor, start_time);
+  const bool copy = std::holds_alternative<StartWithCopy>(start);
   // One initial copy per database: other links wait for it, then stream from its vector.
-  if (std::holds_alternative<StartWithCopy>(start) && claim_.DeferSubscribe()) return;
+  if (copy && claim_.DeferSubscribe()) return;
   std::optional<std::vector<TableRule>> previous_rules;
-  if (!std::holds_alternative<StartWithCopy>(start)) {
-    // Rules our position was reached under: when they differ, the publisher first merges the
-    // tables they did not subscribe to, and the merge's end records today's rules.
-    auto stored = store->PeerView(database, peer_name);
-    std::optional<std::vector<TableRule>> before;
-    if (stored.ok() && stored->has_value()) {
-      if (auto decoded = DecodeRules(**stored); decoded.ok()) before = std::move(decoded).value();
-    }
-    if (cursor > 0 && before && *before != rules_) {
-      link_.log().info(
-          "peer {} db {}: subscriptions changed since position {}: tables newly "
-          "subscribed to will be merged first",
-          peer_name, database, cursor);
-      previous_rules = std::move(before);
-    } else if (stored.ok() && (!before || *before != rules_)) {
-      RecordRules();  // (a database not here yet has nothing to record)
-    }
+  if (!copy) previous_rules = PreviousRules(cursor);
+  EnterStart(start);
+  link_.SendMessage(Subscribe{database, {}, std::move(start), std::move(previous_rules)});
+  link_.SendMessage(Credit{database, kCreditFrames});
+}
+
+std::optional<std::vector<TableRule>> LinkSubscriber::PreviousRules(uint64_t cursor) {
+  auto stored = link_.service().store()->PeerView(link_.database(), link_.peer_name());
+  std::optional<std::vector<TableRule>> before;
+  if (stored.ok() && stored->has_value()) {
+    if (auto decoded = DecodeRules(**stored); decoded.ok()) before = std::move(decoded).value();
   }
+  if (cursor > 0 && before && *before != rules_) {
+    link_.log().info(
+        "peer {} db {}: subscriptions changed since position {}: tables newly "
+        "subscribed to will be merged first",
+        link_.peer_name(), link_.database(), cursor);
+    return before;
+  }
+  if (stored.ok() && (!before || *before != rules_)) {
+    RecordRules();  // (a database not here yet has nothing to record)
+  }
+  return std::nullopt;
+}
+
+void LinkSubscriber::EnterStart(const SubscribeStart& start) {
+  const std::string& database = link_.database();
+  const std::string& peer_name = link_.peer_name();
   if (std::holds_alternative<StartWithCopy>(start)) {
     link_.log().info("starting initial copy of database {} from {}", database, peer_name);
     copying_ = true;
@@ -83,7 +90,7 @@ void LinkSubscriber::SendSubscribe() {
                      t->start_time_ms);
     link_.SetState(LinkState::kStreaming);
   } else {
-    auto& v = std::get<StartFromVector>(start);
+    const auto& v = std::get<StartFromVector>(start);
     if (v.after_sender_sequence > 0) {
       link_.log().info("peer {} db {}: resuming from sequence {}", peer_name, database,
                        v.after_sender_sequence);
@@ -95,8 +102,6 @@ void LinkSubscriber::SendSubscribe() {
     acked_sent_ = applied_seq_;
     link_.SetState(LinkState::kStreaming);
   }
-  link_.SendMessage(Subscribe{database, {}, std::move(start), std::move(previous_rules)});
-  link_.SendMessage(Credit{database, kCreditFrames});
 }
 
 void LinkSubscriber::RecordRules() {

@@ -74,6 +74,12 @@ class LinkSubscriber {
   void EndApplied(uint64_t peer_sequence);
 
  private:
+  // SendSubscribe's steps, for a start that is not a copy: the rules our stored position
+  // was reached under when they differ from rules_ (the publisher then merges the tables
+  // they left out); else nullopt, recording rules_ when nothing or something else was.
+  std::optional<std::vector<TableRule>> PreviousRules(uint64_t cursor);
+  // Logs where the subscriber starts and enters the matching state.
+  void EnterStart(const SubscribeStart& start);
   // Persists rules_ as this peer's subscription view (Store::PeerView), cursor untouched.
   void RecordRules();
   void OnApplied(uint64_t peer_sequence, Status st);

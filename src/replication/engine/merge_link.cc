@@ -69,63 +69,70 @@ void MergePublisher::Start(uint64_t log_start,
                               only = std::move(only)] { RunMergeHashes(after, log_start, only); });
 }
 
+Result<MergePublisher::Hashes> MergePublisher::ReadHashes(
+    const std::optional<std::unordered_set<std::string>>& only) const {
+  const std::string& database = link_.database();
+  storage::Store* store = link_.service().store();
+  auto snap = store->Read(database);
+  if (!snap.ok()) return snap.status();
+  auto v = (*snap)->ReadVersionVector();
+  if (!v.ok()) return v.status();
+  auto l = (*snap)->LastSequence();
+  if (!l.ok()) return l.status();
+  Hashes out;
+  out.vector = VersionVector::FromEntries(*v);
+  out.last = *l;
+  std::vector<storage::TableDef> defs;
+  if (auto d = store->ListTables(database); d.ok()) defs = std::move(d).value();
+  auto tables = publisher_.TablesToPublish(defs);
+  if (only || ExcludesTables(defs, tables)) {
+    // Not every table the vector covers is merged: it is no floor, and a merge of newly
+    // subscribed tables leaves the subscriber's position where it is.
+    out.vector = VersionVector();
+  }
+  if (only) out.last = 0;
+  for (const auto& def : defs) {
+    if (!tables.contains(def.name) || (only && !only->contains(def.name))) continue;
+    uint64_t rows = 0;
+    if (auto stats = store->GetStats(database, def.name); stats.ok()) rows = stats->record_count;
+    const uint32_t buckets = storage::BucketCountFor(rows);
+    auto h = storage::HashTable(**snap, def.name, buckets);
+    if (!h.ok()) return h.status();
+    out.tables.push_back(
+        MergeHashes{database, def.name, TableDefToJson(def), buckets, std::move(h->buckets)});
+  }
+  return out;  // the snapshot closes here, on the thread that opened it
+}
+
 void MergePublisher::RunMergeHashes(uint64_t after, uint64_t log_start,
                                     std::optional<std::unordered_set<std::string>> only) {
   const std::string& database = link_.database();
-  storage::Store* store = link_.service().store();
-  auto fail = [&](const std::string& why) {
+  Result<Hashes> hashes = ReadHashes(only);
+  if (!hashes.ok()) {
+    const std::string why = hashes.status().ToString();
     link_.log().error("peer {} db {}: merge resync failed: {}", link_.peer_name(), database, why);
     asio::post(link_.strand(), [link = link_.shared_link(), this, why] {
       link_.Fail(ErrorCode::kInternal, "merge failed: " + why);
     });
-  };
-  VersionVector vector;
-  uint64_t last = 0;
-  std::vector<MergeHashes> hashes;
-  {
-    auto snap = store->Read(database);
-    if (!snap.ok()) return fail(snap.status().ToString());
-    auto v = (*snap)->ReadVersionVector();
-    auto l = (*snap)->LastSequence();
-    if (!v.ok() || !l.ok()) return fail(!v.ok() ? v.status().ToString() : l.status().ToString());
-    vector = VersionVector::FromEntries(*v);
-    last = *l;
-    std::vector<storage::TableDef> defs;
-    if (auto d = store->ListTables(database); d.ok()) defs = std::move(d).value();
-    auto tables = publisher_.TablesToPublish(defs);
-    if (only || ExcludesTables(defs, tables)) {
-      // Not every table the vector covers is merged: it is no floor, and a merge of newly
-      // subscribed tables leaves the subscriber's position where it is.
-      vector = VersionVector();
-    }
-    if (only) last = 0;
-    for (const auto& def : defs) {
-      if (!tables.contains(def.name) || (only && !only->contains(def.name))) continue;
-      uint64_t rows = 0;
-      if (auto stats = store->GetStats(database, def.name); stats.ok()) rows = stats->record_count;
-      const uint32_t buckets = storage::BucketCountFor(rows);
-      auto h = storage::HashTable(**snap, def.name, buckets);
-      if (!h.ok()) return fail(h.status().ToString());
-      hashes.push_back(
-          MergeHashes{database, def.name, TableDefToJson(def), buckets, std::move(h->buckets)});
-    }
-  }  // the snapshot closes on the thread that opened it
-  const uint32_t count = static_cast<uint32_t>(hashes.size());
+    return;
+  }
+  const uint32_t count = static_cast<uint32_t>(hashes->tables.size());
   std::map<std::string, uint32_t> bucket_counts;
-  for (const auto& h : hashes) bucket_counts[h.table] = h.bucket_count;
+  for (const auto& h : hashes->tables) bucket_counts[h.table] = h.bucket_count;
   // The state the requests need is in place before the first hash can be answered.
-  asio::post(link_.strand(), [link = link_.shared_link(), this, vector, last, count,
-                              bucket_counts = std::move(bucket_counts)]() mutable {
-    vector_ = std::move(vector);
-    last_ = last;
-    expected_ = count;
-    bucket_counts_ = std::move(bucket_counts);
-  });
+  asio::post(link_.strand(),
+             [link = link_.shared_link(), this, vector = hashes->vector, last = hashes->last, count,
+              bucket_counts = std::move(bucket_counts)]() mutable {
+               vector_ = std::move(vector);
+               last_ = last;
+               expected_ = count;
+               bucket_counts_ = std::move(bucket_counts);
+             });
   if (!link_.EnqueueFromCopyThread(
           EncodeFrame(MergeBegin{database, log_start, after, count, only.has_value()}))) {
     return;
   }
-  for (auto& h : hashes) {
+  for (auto& h : hashes->tables) {
     if (!link_.EnqueueFromCopyThread(EncodeFrame(h))) return;
   }
   if (count == 0) {

@@ -65,6 +65,13 @@ class MergePublisher {
   // Either merge: `only` restricts it to those tables (new tables: MergeBegin.new_tables).
   void Start(uint64_t log_start, std::optional<std::unordered_set<std::string>> only);
   // --- On a copy thread. ---
+  // The hashes of the tables a merge compares, from one snapshot S1.
+  struct Hashes {
+    VersionVector vector;  // S1's; empty when not every table it covers is merged
+    uint64_t last = 0;     // S1's sequence; 0 for new tables (the position stays)
+    std::vector<MergeHashes> tables;
+  };
+  Result<Hashes> ReadHashes(const std::optional<std::unordered_set<std::string>>& only) const;
   void RunMergeHashes(uint64_t after, uint64_t log_start,
                       std::optional<std::unordered_set<std::string>> only);
   void RunMergeRows(std::map<std::string, std::vector<uint32_t>> requests,

@@ -689,6 +689,113 @@ void ServiceImpl::Probe(const std::string& url, const std::string& authorization
       asio::detached);
 }
 
+namespace {
+
+boost::json::value SubscriptionsJson(const std::vector<TableSubscription>& subscriptions) {
+  if (subscriptions.empty()) return nullptr;
+  boost::json::array subs;
+  for (const auto& s : subscriptions) {
+    subs.push_back(boost::json::object{{"database", s.database},
+                                       {"table", s.table},
+                                       {"publish", s.publish},
+                                       {"subscribe", s.subscribe}});
+  }
+  return subs;
+}
+
+// The receiving side of one slot, for cluster_status (HarperDB's field names).
+void AddReceivedStatus(const Slot& slot, uint64_t now, boost::json::object& s) REQUIRES(slot.mu) {
+  if (slot.last_received_version) {
+    uint64_t ms = slot.last_received_version >> 16;
+    s["lastReceivedRemoteTime"] = HttpDate(ms);
+    s["lastReceivedVersion"] = static_cast<double>(ms) +
+                               static_cast<double>(slot.last_received_version & 0xffff) / 65536.0;
+  }
+  if (slot.last_received_local_ms) {
+    s["lastReceivedLocalTime"] = HttpDate(slot.last_received_local_ms);
+  }
+  s["backPressurePercent"] = 0;
+  const bool receiving = slot.received_sequence > slot.applied_sequence ||
+                         (slot.last_received_local_ms && now - slot.last_received_local_ms < 1000);
+  s["lastReceivedStatus"] = slot.copy_progress ? "Copying" : (receiving ? "Receiving" : "Waiting");
+}
+
+// meshdb's own counters of one slot (docs/replication.md).
+void AddSlotCounters(const Slot& slot, boost::json::object& s) REQUIRES(slot.mu) {
+  if (slot.copy_progress) {
+    s["copy_progress"] = boost::json::object{{"records", slot.copy_progress->first},
+                                             {"total", slot.copy_progress->second}};
+  } else {
+    s["copy_progress"] = nullptr;
+  }
+  s["copies_completed"] = slot.copies_completed;
+  s["copied_records"] = slot.copied_records;
+  s["copies_started"] = slot.copies_started;
+  s["merges_completed"] = slot.merges_completed;
+  s["merge_records_sent"] = slot.merge_records_sent;
+  s["merge_records_received"] = slot.merge_records_received;
+  s["last_merge_ms"] = slot.last_merge_ms;
+  s["log_trimmed_past"] = slot.log_trimmed_past;
+  s["dial_failures"] = slot.dial_failures;
+  if (slot.last_dial_error.empty()) {
+    s["last_dial_error"] = nullptr;
+  } else {
+    s["last_dial_error"] = slot.last_dial_error;
+  }
+}
+
+// One database socket of a peer with a slot; `local` and `log_start` are our log's.
+void AddSlotStatus(Slot& slot, const std::string& peer_name, uint64_t now, uint64_t local,
+                   uint64_t log_start, boost::json::object& s) {
+  common::MutexLock slot_lock(slot.mu);
+  s["connected"] = slot.connected;
+  if (slot.latency_ms >= 0) s["latency"] = slot.latency_ms;
+  s["nodes"] = boost::json::array{boost::json::value(peer_name)};
+  if (slot.last_ack_ms) s["lastCommitConfirmed"] = HttpDate(slot.last_ack_ms);
+  AddReceivedStatus(slot, now, s);
+  s["state"] = slot.apply_error.empty() ? LinkStateName(slot.state) : "Error";
+  if (slot.apply_error.empty()) {
+    s["last_error"] = nullptr;
+  } else {
+    s["last_error"] = slot.apply_error;
+  }
+  s["sent_sequence"] = slot.sent_sequence;
+  s["acked_sequence"] = slot.acked_sequence;
+  s["local_sequence"] = local;
+  s["log_start_sequence"] = log_start;
+  const uint64_t behind = local > slot.acked_sequence ? local - slot.acked_sequence : 0;
+  s["records_behind"] = behind;
+  s["ms_behind"] = behind == 0 || slot.last_ack_ms == 0 ? 0 : now - slot.last_ack_ms;
+  s["received_sequence"] = slot.received_sequence;
+  s["applied_sequence"] = slot.applied_sequence;
+  AddSlotCounters(slot, s);
+}
+
+}  // namespace
+
+boost::json::object ServiceImpl::DatabaseSocketStatus(const PeerEntry& peer, const std::string& db,
+                                                      uint64_t now) {
+  boost::json::object s;
+  s["database"] = db;
+  uint64_t local = 0;
+  if (auto l = options_.store->LastSequence(db); l.ok()) local = *l;
+  uint64_t log_start = 0;
+  if (auto snap = options_.store->Read(db); snap.ok()) {
+    if (auto start = (*snap)->LogStart(); start.ok()) log_start = *start;
+  }
+  auto it = peer.slots.find(db);
+  if (it == peer.slots.end()) {
+    s["connected"] = false;
+    s["nodes"] = boost::json::array{boost::json::value(peer.spec.name)};
+    s["state"] = LinkStateName(LinkState::kIdle);
+    s["local_sequence"] = local;
+    s["log_start_sequence"] = log_start;
+    return s;
+  }
+  AddSlotStatus(*it->second, peer.spec.name, now, local, log_start, s);
+  return s;
+}
+
 boost::json::array ServiceImpl::ConnectionsStatus() {
   boost::json::array out;
   const uint64_t now = NowMs();
@@ -700,101 +807,13 @@ boost::json::array ServiceImpl::ConnectionsStatus() {
     conn["url"] = peer->spec.url;
     conn["name"] = peer->spec.name;
     conn["replicates"] = true;
-    if (peer->spec.subscriptions.empty()) {
-      conn["subscriptions"] = nullptr;
-    } else {
-      boost::json::array subs;
-      for (const auto& s : peer->spec.subscriptions) {
-        subs.push_back(boost::json::object{{"database", s.database},
-                                           {"table", s.table},
-                                           {"publish", s.publish},
-                                           {"subscribe", s.subscribe}});
-      }
-      conn["subscriptions"] = std::move(subs);
-    }
+    conn["subscriptions"] = SubscriptionsJson(peer->spec.subscriptions);
     std::set<std::string> dbs(own.begin(), own.end());
     for (const auto& db : peer->remote_databases) {
       if (DatabaseReplicates(options_.databases, db)) dbs.insert(db);
     }
     boost::json::array sockets;
-    for (const auto& db : dbs) {
-      boost::json::object s;
-      s["database"] = db;
-      uint64_t local = 0;
-      if (auto l = options_.store->LastSequence(db); l.ok()) local = *l;
-      uint64_t log_start = 0;
-      if (auto snap = options_.store->Read(db); snap.ok()) {
-        if (auto start = (*snap)->LogStart(); start.ok()) log_start = *start;
-      }
-      auto it = peer->slots.find(db);
-      if (it == peer->slots.end()) {
-        s["connected"] = false;
-        s["nodes"] = boost::json::array{boost::json::value(peer->spec.name)};
-        s["state"] = LinkStateName(LinkState::kIdle);
-        s["local_sequence"] = local;
-        s["log_start_sequence"] = log_start;
-        sockets.push_back(std::move(s));
-        continue;
-      }
-      Slot& slot = *it->second;
-      common::MutexLock slot_lock(slot.mu);
-      s["connected"] = slot.connected;
-      if (slot.latency_ms >= 0) s["latency"] = slot.latency_ms;
-      s["nodes"] = boost::json::array{boost::json::value(peer->spec.name)};
-      if (slot.last_ack_ms) s["lastCommitConfirmed"] = HttpDate(slot.last_ack_ms);
-      if (slot.last_received_version) {
-        uint64_t ms = slot.last_received_version >> 16;
-        s["lastReceivedRemoteTime"] = HttpDate(ms);
-        s["lastReceivedVersion"] =
-            static_cast<double>(ms) +
-            static_cast<double>(slot.last_received_version & 0xffff) / 65536.0;
-      }
-      if (slot.last_received_local_ms) {
-        s["lastReceivedLocalTime"] = HttpDate(slot.last_received_local_ms);
-      }
-      s["backPressurePercent"] = 0;
-      const bool receiving =
-          slot.received_sequence > slot.applied_sequence ||
-          (slot.last_received_local_ms && now - slot.last_received_local_ms < 1000);
-      s["lastReceivedStatus"] =
-          slot.copy_progress ? "Copying" : (receiving ? "Receiving" : "Waiting");
-      s["state"] = slot.apply_error.empty() ? LinkStateName(slot.state) : "Error";
-      if (slot.apply_error.empty()) {
-        s["last_error"] = nullptr;
-      } else {
-        s["last_error"] = slot.apply_error;
-      }
-      s["sent_sequence"] = slot.sent_sequence;
-      s["acked_sequence"] = slot.acked_sequence;
-      s["local_sequence"] = local;
-      s["log_start_sequence"] = log_start;
-      const uint64_t behind = local > slot.acked_sequence ? local - slot.acked_sequence : 0;
-      s["records_behind"] = behind;
-      s["ms_behind"] = behind == 0 || slot.last_ack_ms == 0 ? 0 : now - slot.last_ack_ms;
-      s["received_sequence"] = slot.received_sequence;
-      s["applied_sequence"] = slot.applied_sequence;
-      if (slot.copy_progress) {
-        s["copy_progress"] = boost::json::object{{"records", slot.copy_progress->first},
-                                                 {"total", slot.copy_progress->second}};
-      } else {
-        s["copy_progress"] = nullptr;
-      }
-      s["copies_completed"] = slot.copies_completed;
-      s["copied_records"] = slot.copied_records;
-      s["copies_started"] = slot.copies_started;
-      s["merges_completed"] = slot.merges_completed;
-      s["merge_records_sent"] = slot.merge_records_sent;
-      s["merge_records_received"] = slot.merge_records_received;
-      s["last_merge_ms"] = slot.last_merge_ms;
-      s["log_trimmed_past"] = slot.log_trimmed_past;
-      s["dial_failures"] = slot.dial_failures;
-      if (slot.last_dial_error.empty()) {
-        s["last_dial_error"] = nullptr;
-      } else {
-        s["last_dial_error"] = slot.last_dial_error;
-      }
-      sockets.push_back(std::move(s));
-    }
+    for (const auto& db : dbs) sockets.push_back(DatabaseSocketStatus(*peer, db, now));
     conn["database_sockets"] = std::move(sockets);
     out.push_back(std::move(conn));
   }

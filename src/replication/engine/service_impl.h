@@ -204,6 +204,10 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   size_t QueuedBytes() override EXCLUDES(copy_mu_);
   bool EnqueueFromCopyThread(std::string frame) override EXCLUDES(copy_mu_);
 
+  // Resolves `host`:`port` and connects (from bind_address, when set) to the first address
+  // that answers.
+  asio::awaitable<Result<tcp::socket>> Connect(const std::string& url, const std::string& host,
+                                               const std::string& port);
   asio::awaitable<Status> RunSession();  // after the WebSocket is open
   // One frame read: a decoded message, nothing (skipped: closing, or a bad frame that failed
   // the link), or the end of the connection.
@@ -372,6 +376,9 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   void ForgetUnlistedPeerLocked(const std::string& name) REQUIRES(mu_);
   // Dropped by SetPeers or named by SetRemovedNodes: refused and never linked.
   bool RefusedLocked(const std::string& name) const REQUIRES(mu_);
+  // ConnectionsStatus's entry for `peer`'s socket of `db`.
+  boost::json::object DatabaseSocketStatus(const PeerEntry& peer, const std::string& db,
+                                           uint64_t now) REQUIRES(mu_);
   void OnCommit(const std::string& database);
   void TrimLoop();  // the retention thread
 
