@@ -242,6 +242,29 @@ std::vector<TableSubscription> ServiceImpl::SubscriptionsFor(
   return peer ? peer->spec.subscriptions : std::vector<TableSubscription>{};
 }
 
+std::shared_ptr<PeerEntry> ServiceImpl::MatchPeerLocked(const PeerSpec& spec,
+                                                        std::vector<bool>& matched) {
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    if (matched[i]) continue;
+    const auto& e = peers_[i];
+    bool same = (!spec.name.empty() && e->spec.name == spec.name) ||
+                (!spec.url.empty() && e->spec.url == spec.url &&
+                 (spec.name.empty() || e->spec.name.empty()));
+    if (same) {
+      matched[i] = true;
+      return e;
+    }
+  }
+  return nullptr;
+}
+
+void ServiceImpl::CollectLinksLocked(const std::string& peer_name,
+                                     std::vector<std::shared_ptr<Link>>* out) {
+  for (auto& [key, link] : links_) {
+    if (key.first == peer_name) out->push_back(link);
+  }
+}
+
 void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
   std::vector<std::shared_ptr<Link>> to_close;        // of removed peers
   std::vector<std::shared_ptr<Link>> to_resubscribe;  // of peers whose subscriptions changed
@@ -252,19 +275,7 @@ void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
     std::vector<bool> matched(peers_.size(), false);
     for (auto& spec : peers) {
       if (spec.name == options_.node_name && !spec.name.empty()) continue;  // ourselves
-      std::shared_ptr<PeerEntry> entry;
-      for (size_t i = 0; i < peers_.size(); ++i) {
-        if (matched[i]) continue;
-        const auto& e = peers_[i];
-        bool same = (!spec.name.empty() && e->spec.name == spec.name) ||
-                    (!spec.url.empty() && e->spec.url == spec.url &&
-                     (spec.name.empty() || e->spec.name.empty()));
-        if (same) {
-          matched[i] = true;
-          entry = e;
-          break;
-        }
-      }
+      std::shared_ptr<PeerEntry> entry = MatchPeerLocked(spec, matched);
       if (!entry) entry = std::make_shared<PeerEntry>();
       std::string learned = entry->spec.name;
       std::string old_url = entry->spec.url;
@@ -273,9 +284,7 @@ void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
         // with the new ones, resuming from their positions (newly subscribed tables are
         // merged first, see Subscribe.previous_rules).
         log_->info("peer {}: subscriptions changed, re-subscribing its links", entry->spec.name);
-        for (auto& [key, link] : links_) {
-          if (key.first == entry->spec.name) to_resubscribe.push_back(link);
-        }
+        CollectLinksLocked(entry->spec.name, &to_resubscribe);
       }
       entry->spec = std::move(spec);
       if (entry->spec.name.empty()) entry->spec.name = learned;
@@ -297,9 +306,7 @@ void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
         removed_names_.insert(e->spec.name);
         forgotten.push_back(e->spec.name);
         log_->info("peer {} removed: closing its connections", e->spec.name);
-        for (auto& [key, link] : links_) {
-          if (key.first == e->spec.name) to_close.push_back(link);
-        }
+        CollectLinksLocked(e->spec.name, &to_close);
       }
     }
     peers_ = std::move(next);
@@ -325,9 +332,7 @@ void ServiceImpl::SetRemovedNodes(std::vector<std::string> names) {
     for (const auto& name : next) {
       if (membership_removed_.contains(name)) continue;
       log_->info("node {} was removed from the cluster: refusing its connections", name);
-      for (auto& [key, link] : links_) {
-        if (key.first == name) to_close.push_back(link);
-      }
+      CollectLinksLocked(name, &to_close);
     }
     for (const auto& name : membership_removed_) {
       if (!next.contains(name)) log_->info("node {} is no longer refused", name);
@@ -407,6 +412,24 @@ std::string ServiceImpl::DialAuthorization(const PeerSpec& spec) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
+std::optional<ServiceImpl::DialTarget> ServiceImpl::NextDialTarget(PeerEntry& peer,
+                                                                   const std::string& db,
+                                                                   bool ever_live) {
+  common::MutexLock lock(mu_);
+  if (stopping_.load() || peer.removed || (!peer.spec.dial && ever_live)) return std::nullopt;
+  DialTarget target{peer.spec.name, peer.spec.url, peer.SlotFor(db),
+                    LiveLinkLocked(peer.spec.name, db), !key_ensured_};
+  key_ensured_ = true;
+  if (target.url.empty()) return std::nullopt;
+  return target;
+}
+
+void ServiceImpl::NoteDialFailure(Slot& slot, const Status& st) {
+  common::MutexLock slot_lock(slot.mu);
+  ++slot.dial_failures;
+  slot.last_dial_error = st.message();
+}
+
 asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std::string db,
                                             Strand strand) {
   // Spawned on `strand` (StartDialerLocked); every co_await below resumes there.
@@ -417,21 +440,9 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
   bool ever_live = false;
   bool logged_failure = false;
   for (;;) {
-    std::string name, url, authorization;
-    std::shared_ptr<Slot> slot;
-    bool live = false;
-    bool need_key = false;
-    {
-      common::MutexLock lock(mu_);
-      if (stopping_.load() || peer->removed || (!peer->spec.dial && ever_live)) break;
-      name = peer->spec.name;
-      url = peer->spec.url;
-      live = LiveLinkLocked(name, db);
-      slot = peer->SlotFor(db);
-      need_key = !key_ensured_;
-      key_ensured_ = true;
-    }
-    if (url.empty()) break;
+    std::optional<DialTarget> target = NextDialTarget(*peer, db, ever_live);
+    if (!target) break;
+    const auto& [name, url, slot, live, need_key] = *target;
     if (live) {
       backoff = options_.reconnect_min_ms;
       timer.expires_after(kLiveLinkPoll);
@@ -448,7 +459,7 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
       common::MutexLock lock(mu_);
       spec = peer->spec;
     }
-    authorization = DialAuthorization(spec);
+    const std::string authorization = DialAuthorization(spec);
     const std::string who = name.empty() ? url : name;
     TransitionSlot(slot.get(), who, db, LinkState::kConnecting, *log_);
     auto link = std::make_shared<Link>(this, strand, true, db, peer);
@@ -464,11 +475,7 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
         log_->warn("peer {} db {}: {}", who, db, st.message());
       }
       logged_failure = true;
-      {
-        common::MutexLock slot_lock(slot->mu);
-        ++slot->dial_failures;
-        slot->last_dial_error = st.message();
-      }
+      NoteDialFailure(*slot, st);
       backoff = std::min<uint64_t>(backoff * 2, options_.reconnect_max_ms);
     }
     {
@@ -517,6 +524,51 @@ Result<std::string> ServiceImpl::Authenticate(const std::string& authorization,
   return Status::Unauthenticated("unsupported Authorization scheme");
 }
 
+Status ServiceImpl::CheckDialledPeerLocked(const std::shared_ptr<PeerEntry>& peer,
+                                           const std::string& name, LinkRefusal* refusal) {
+  if (peer->removed) {
+    *refusal = LinkRefusal::kRemovedPeer;
+    return Status::PermissionDenied("peer removed");
+  }
+  if (peer->spec.name.empty()) peer->spec.name = name;
+  if (peer->spec.name != name) {
+    *refusal = LinkRefusal::kUnexpectedPeer;
+    return Status::PermissionDenied("dialled '" + peer->spec.name + "' but '" + name +
+                                    "' answered");
+  }
+  // An entry learned from the peer's inbound Hello before is now this one.
+  std::erase_if(peers_, [&](const std::shared_ptr<PeerEntry>& e) {
+    return e != peer && !e->listed && e->spec.name == name;
+  });
+  return Status::Ok();
+}
+
+Status ServiceImpl::FindInboundPeerLocked(const std::string& name, const std::string& url,
+                                          std::shared_ptr<PeerEntry>* peer_out,
+                                          LinkRefusal* refusal) {
+  std::shared_ptr<PeerEntry> peer;
+  for (auto& e : peers_) {
+    if (e->spec.name == name || (e->spec.name.empty() && !url.empty() && e->spec.url == url)) {
+      peer = e;
+      break;
+    }
+  }
+  if (!peer) {
+    peer = std::make_shared<PeerEntry>();
+    peer->spec.dial = false;
+    peer->spec.url = url;
+    peers_.push_back(peer);
+  }
+  if (peer->removed) {
+    *refusal = LinkRefusal::kRemovedPeer;
+    return Status::PermissionDenied("peer removed");
+  }
+  if (peer->spec.name.empty()) peer->spec.name = name;
+  if (peer->spec.url.empty()) peer->spec.url = url;
+  *peer_out = std::move(peer);
+  return Status::Ok();
+}
+
 Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello& hello,
                                  std::shared_ptr<PeerEntry>* peer_out, LinkRefusal* refusal) {
   auto refuse = [refusal](LinkRefusal why, Status st) {
@@ -525,8 +577,6 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
   };
   *refusal = LinkRefusal::kNone;
   std::shared_ptr<Link> to_close;
-  bool inbound_hello = false;
-  std::string url = hello.node_url;
   {
     common::MutexLock lock(mu_);
     if (stopping_.load()) return refuse(LinkRefusal::kStopping, Status::Unavailable("stopping"));
@@ -536,40 +586,9 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
                     Status::PermissionDenied("node '" + name + "' was removed from the cluster"));
     }
     std::shared_ptr<PeerEntry> peer = link->peer();
-    if (peer) {
-      if (peer->removed) {
-        return refuse(LinkRefusal::kRemovedPeer, Status::PermissionDenied("peer removed"));
-      }
-      if (peer->spec.name.empty()) peer->spec.name = name;
-      if (peer->spec.name != name) {
-        return refuse(LinkRefusal::kUnexpectedPeer,
-                      Status::PermissionDenied("dialled '" + peer->spec.name + "' but '" + name +
-                                               "' answered"));
-      }
-      // An entry learned from the peer's inbound Hello before is now this one.
-      std::erase_if(peers_, [&](const std::shared_ptr<PeerEntry>& e) {
-        return e != peer && !e->listed && e->spec.name == name;
-      });
-    } else {
-      inbound_hello = true;
-      for (auto& e : peers_) {
-        if (e->spec.name == name || (e->spec.name.empty() && !url.empty() && e->spec.url == url)) {
-          peer = e;
-          break;
-        }
-      }
-      if (!peer) {
-        peer = std::make_shared<PeerEntry>();
-        peer->spec.dial = false;
-        peer->spec.url = url;
-        peers_.push_back(peer);
-      }
-      if (peer->removed) {
-        return refuse(LinkRefusal::kRemovedPeer, Status::PermissionDenied("peer removed"));
-      }
-      if (peer->spec.name.empty()) peer->spec.name = name;
-      if (peer->spec.url.empty()) peer->spec.url = url;
-    }
+    Status found = peer ? CheckDialledPeerLocked(peer, name, refusal)
+                        : FindInboundPeerLocked(name, hello.node_url, &peer, refusal);
+    if (!found.ok()) return found;
     peer->remote_databases = hello.databases;
     const auto key = std::make_pair(name, link->database());
     auto it = links_.find(key);
@@ -589,7 +608,6 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
     *peer_out = peer;
     EnsureDialersLocked(peer);
   }
-  (void)inbound_hello;
   if (to_close) to_close->Close("duplicate");
   return Status::Ok();
 }

@@ -367,10 +367,37 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
 
  private:
   asio::awaitable<void> DialLoop(std::shared_ptr<PeerEntry> peer, std::string db, Strand strand);
+  // What DialLoop reads of its peer before each attempt; nullopt when the loop ends (stopping,
+  // the peer removed or without a URL, or a peer that dials us linked once).
+  struct DialTarget {
+    std::string name;
+    std::string url;
+    std::shared_ptr<Slot> slot;
+    bool live = false;      // a link to it for the database is registered: nothing to dial
+    bool need_key = false;  // the first dial of this node: a cluster key is ensured first
+  };
+  std::optional<DialTarget> NextDialTarget(PeerEntry& peer, const std::string& db, bool ever_live)
+      EXCLUDES(mu_);
+  static void NoteDialFailure(Slot& slot, const Status& st);
   void EnsureDialersLocked(const std::shared_ptr<PeerEntry>& peer) REQUIRES(mu_);
   void StartDialerLocked(const std::shared_ptr<PeerEntry>& peer, const std::string& db)
       REQUIRES(mu_);
   bool LiveLinkLocked(const std::string& peer_name, const std::string& db) REQUIRES(mu_);
+  // SetPeers: the entry of peers_ (not yet `matched`) that `spec` names, marked matched.
+  std::shared_ptr<PeerEntry> MatchPeerLocked(const PeerSpec& spec, std::vector<bool>& matched)
+      REQUIRES(mu_);
+  // Appends the registered links of `peer_name` to *out.
+  void CollectLinksLocked(const std::string& peer_name, std::vector<std::shared_ptr<Link>>* out)
+      REQUIRES(mu_);
+  // RegisterLink: an outbound link's `peer` answered as `name`; Ok, or why it is refused
+  // (*refusal set).
+  Status CheckDialledPeerLocked(const std::shared_ptr<PeerEntry>& peer, const std::string& name,
+                                LinkRefusal* refusal) REQUIRES(mu_);
+  // RegisterLink: the entry of the node `name` (at `url`) that dialled us, learned now if
+  // none is; Ok, or why it is refused (*refusal set).
+  Status FindInboundPeerLocked(const std::string& name, const std::string& url,
+                               std::shared_ptr<PeerEntry>* peer, LinkRefusal* refusal)
+      REQUIRES(mu_);
   // A peer known only from inbound Hellos (SetPeers never listed it: not a member) is
   // dropped once its last link closed, so a client that forged Hellos leaves no trace.
   void ForgetUnlistedPeerLocked(const std::string& name) REQUIRES(mu_);
