@@ -150,7 +150,12 @@ void Link::CloseCopyQueue() {
   copy_cv_.notify_all();
 }
 
-void Link::LoadSubscriptions() { subscriptions_ = service_->SubscriptionsFor(peer_); }
+void Link::LoadSubscriptions() {
+  std::vector<TableSubscription> subscriptions = service_->SubscriptionsFor(peer_);
+  // A copy thread may be reading them: rewritten only when they changed (and SetPeers closes
+  // the links of a peer whose subscriptions changed).
+  if (subscriptions != subscriptions_) subscriptions_ = std::move(subscriptions);
+}
 
 void Link::WakeReader() {
   if (read_gate_) read_gate_->cancel();

@@ -62,7 +62,8 @@ class LinkContext {
   virtual Link* self() = 0;
 
   // --- The peer's table subscriptions (from its PeerSpec). ---
-  // Read by the copy threads too: only reloaded on the strand while no copy runs.
+  // Copy threads read them too: LoadSubscriptions rewrites them only when they changed, and
+  // SetPeers then closes the link (a reload racing that close is the one unguarded case).
   virtual const std::vector<TableSubscription>& subscriptions() const = 0;
   // Reads them again from the service (SendSubscribe, or a first Subscribe).
   virtual void LoadSubscriptions() = 0;
