@@ -39,22 +39,24 @@ struct Slot;
 class LinkContext {
  public:
   virtual ~LinkContext() = default;
+  LinkContext(const LinkContext&) = delete;
+  LinkContext& operator=(const LinkContext&) = delete;
 
   // --- Any thread: constant after construction. ---
-  virtual ServiceImpl& service() const = 0;
-  virtual const Strand& strand() const = 0;
-  virtual spdlog::logger& log() const = 0;
-  virtual const std::string& database() const = 0;
-  virtual bool outbound() const = 0;
+  [[nodiscard]] virtual ServiceImpl& service() const = 0;
+  [[nodiscard]] virtual const Strand& strand() const = 0;
+  [[nodiscard]] virtual spdlog::logger& log() const = 0;
+  [[nodiscard]] virtual const std::string& database() const = 0;
+  [[nodiscard]] virtual bool outbound() const = 0;
   // Whether the caller runs on the link's strand (for the halves' asserts).
-  bool OnStrand() const { return strand().running_in_this_thread(); }
+  [[nodiscard]] bool OnStrand() const { return strand().running_in_this_thread(); }
 
   // --- Any thread: set at the Hello exchange, before any half runs. ---
-  virtual const std::string& peer_name() const = 0;
-  virtual const std::string& peer_url() const = 0;
-  virtual uint64_t peer_max_frame() const = 0;
-  virtual std::shared_ptr<PeerEntry> peer() const = 0;
-  virtual Slot& slot() const = 0;
+  [[nodiscard]] virtual const std::string& peer_name() const = 0;
+  [[nodiscard]] virtual const std::string& peer_url() const = 0;
+  [[nodiscard]] virtual uint64_t peer_max_frame() const = 0;
+  [[nodiscard]] virtual std::shared_ptr<PeerEntry> peer() const = 0;
+  [[nodiscard]] virtual Slot& slot() const = 0;
   // The link itself: keeps it (and so the half) alive in a completion handler, and names it
   // to the service (copy jobs, the initial-copy claim).
   virtual std::shared_ptr<Link> shared_link() = 0;
@@ -64,13 +66,15 @@ class LinkContext {
   // --- The peer's table subscriptions (from its PeerSpec). ---
   // Copy threads read them too: LoadSubscriptions rewrites them only when they changed, and
   // SetPeers then closes the link (a reload racing that close is the one unguarded case).
-  virtual const std::vector<TableSubscription>& subscriptions() const = 0;
+  [[nodiscard]] virtual const std::vector<TableSubscription>& subscriptions() const = 0;
   // Reads them again from the service (SendSubscribe, or a first Subscribe).
   virtual void LoadSubscriptions() = 0;
 
   // --- The session, on the strand. ---
-  virtual bool live() const = 0;     // the Hello exchange is done and the link registered
-  virtual bool closing() const = 0;  // Fail or StartClose ran: frames are no longer sent
+  // The Hello exchange is done and the link registered.
+  [[nodiscard]] virtual bool live() const = 0;
+  // Fail or StartClose ran: frames are no longer sent.
+  [[nodiscard]] virtual bool closing() const = 0;
   virtual void Send(std::string frame) = 0;
   void SendMessage(const Message& m) { Send(EncodeFrame(m)); }
   // Sends an Error frame to the peer, then closes.
@@ -88,8 +92,6 @@ class LinkContext {
 
  protected:
   LinkContext() = default;
-  LinkContext(const LinkContext&) = delete;
-  LinkContext& operator=(const LinkContext&) = delete;
 };
 
 }  // namespace meshdb::replication

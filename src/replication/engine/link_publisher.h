@@ -47,12 +47,15 @@ class LinkPublisher {
   void Pump();
 
   // For the merge (MergePublisher), on the strand.
-  uint64_t next_sequence() const { return next_seq_; }
+  [[nodiscard]] uint64_t next_sequence() const { return next_seq_; }
   // A peer that cannot merge skips the trimmed entries: streaming goes on from `sequence`.
   void SkipTo(uint64_t sequence) { next_seq_ = sequence; }
-  const std::unordered_set<std::string>& published_tables() const { return filter_.tables; }
+  [[nodiscard]] const std::unordered_set<std::string>& published_tables() const {
+    return filter_.tables;
+  }
   // The tables of `defs` this subscriber gets (any thread: constant after Subscribe).
-  std::unordered_set<std::string> TablesToPublish(const std::vector<storage::TableDef>& defs) const;
+  [[nodiscard]] std::unordered_set<std::string> TablesToPublish(
+      const std::vector<storage::TableDef>& defs) const;
   // A copy or merge sent the peer everything up to our `last` (with `vector`): streaming goes
   // on after it. Not called for a merge of newly subscribed tables (the position stays).
   void ResumeAfter(const VersionVector& vector, uint64_t last);
@@ -67,7 +70,7 @@ class LinkPublisher {
     uint64_t next_seq = 0;  // where the next step scans from
     Status too_large;       // a transaction over the peer's frame limit (fails the link)
   };
-  Batch ReadBatch(storage::Snapshot& snap, size_t frames_allowed) const;
+  [[nodiscard]] Batch ReadBatch(storage::Snapshot& snap, size_t frames_allowed) const;
   // Sends `batch`, moves the position past it and records it in the slot (and, for
   // retention, what the peer no longer needs).
   void SendBatch(Batch&& batch);
@@ -83,7 +86,7 @@ class LinkPublisher {
     uint64_t total_records = 0;
   };
   void RunCopy();
-  Result<CopyPlan> PlanCopy() const;
+  [[nodiscard]] Result<CopyPlan> PlanCopy() const;
   // Queues `def`'s rows as CopyChunk frames (the first carries the definition; an empty
   // table still sends one). False when the copy stops: the link closed, or *error is set.
   bool CopyTable(storage::Snapshot& snap, const storage::TableDef& def, uint64_t* sent_records,

@@ -48,9 +48,9 @@ class LinkSubscriber {
 
   // The read loop waits while this holds: too many copy chunks or transactions are being
   // applied.
-  bool ReadsPaused() const;
+  [[nodiscard]] bool ReadsPaused() const;
   // Applying failed (StopApplying): the peer's data frames are dropped.
-  bool apply_stopped() const { return apply_stopped_; }
+  [[nodiscard]] bool apply_stopped() const { return apply_stopped_; }
 
   // The peer's frames for this half.
   void OnSchema(Schema&& s);
@@ -61,10 +61,12 @@ class LinkSubscriber {
   MergeSubscriber& merge() { return merge_; }
 
   // For the merge and the copy claim, on the strand.
-  const std::vector<TableRule>& rules() const { return rules_; }
-  bool KnowsTable(const std::string& table) const { return known_tables_.contains(table); }
+  [[nodiscard]] const std::vector<TableRule>& rules() const { return rules_; }
+  [[nodiscard]] bool KnowsTable(const std::string& table) const {
+    return known_tables_.contains(table);
+  }
   void AddKnownTable(const std::string& table) { known_tables_.insert(table); }
-  uint64_t copy_records() const { return copy_records_; }
+  [[nodiscard]] uint64_t copy_records() const { return copy_records_; }
   // Applies copy or merge rows (or their closing floor) through the store's writer, in order
   // with this link's other store calls; then, on the strand, stops applying naming `what`
   // if the store failed, else runs `on_applied`.

@@ -49,7 +49,7 @@ class MergePublisher {
   // From the peer's Hello: it announced "merge".
   void set_peer_merges(bool v) { peer_merges_ = v; }
   // A merge runs: the publisher's stream waits for it.
-  bool running() const { return running_; }
+  [[nodiscard]] bool running() const { return running_; }
 
   // When the publisher's next sequence is below our log start (entries the peer needs were
   // trimmed): starts a merge and returns true (also while one runs). A peer that cannot
@@ -71,7 +71,8 @@ class MergePublisher {
     uint64_t last = 0;     // S1's sequence; 0 for new tables (the position stays)
     std::vector<MergeHashes> tables;
   };
-  Result<Hashes> ReadHashes(const std::optional<std::unordered_set<std::string>>& only) const;
+  [[nodiscard]] Result<Hashes> ReadHashes(
+      const std::optional<std::unordered_set<std::string>>& only) const;
   void RunMergeHashes(uint64_t after, uint64_t log_start,
                       std::optional<std::unordered_set<std::string>> only);
   void RunMergeRows(std::map<std::string, std::vector<uint32_t>> requests,
@@ -103,7 +104,7 @@ class MergeSubscriber {
   MergeSubscriber& operator=(const MergeSubscriber&) = delete;
 
   // Between MergeBegin and the commit of MergeEnd.
-  bool merging() const { return merging_; }
+  [[nodiscard]] bool merging() const { return merging_; }
 
   void OnBegin(MergeBegin&& m);
   void OnHashes(MergeHashes&& m);
