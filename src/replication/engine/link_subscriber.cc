@@ -183,15 +183,16 @@ void LinkSubscriber::OnTransactions(Transactions&& t) {
     ++pending_applies_;
     const uint64_t seq = e.sender_sequence;
     service.BeginStoreCall();
-    store->ApplyReplicatedAsync(
-        std::move(txn), [link = link_.shared_link(), this, seq](Result<storage::ApplyResult> r) {
-          Status st = r.ok() ? Status::Ok() : r.status();
-          ServiceImpl* svc = &link_.service();
-          asio::post(link_.strand(), [link, this, seq, st = std::move(st)]() mutable {
-            OnApplied(seq, std::move(st));
-          });
-          svc->EndStoreCall();
-        });
+    store->ApplyReplicatedAsync(std::move(txn), [link = link_.shared_link(), this,
+                                                 seq](Result<storage::ApplyResult> r) mutable {
+      Status st = r.ok() ? Status::Ok() : r.status();
+      ServiceImpl* svc = &link_.service();
+      // The handler takes the link over (see ApplyChunk).
+      asio::post(link_.strand(), [link = std::move(link), this, seq, st = std::move(st)]() mutable {
+        OnApplied(seq, std::move(st));
+      });
+      svc->EndStoreCall();
+    });
   }
   Slot& slot = link_.slot();
   common::MutexLock lock(slot.mu);
@@ -346,9 +347,12 @@ void LinkSubscriber::ApplyChunk(storage::CopyChunk chunk, std::string what,
        on_applied = std::move(on_applied)](Result<storage::ApplyResult> r) mutable {
         Status st = r.ok() ? Status::Ok() : r.status();
         ServiceImpl* svc = &link_.service();
+        // The handler takes the link over: the store's writer thread destroys this callback
+        // later, and must not drop the link's last reference then (after Stop, the
+        // io_context its stream belongs to may be gone).
         asio::post(link_.strand(),
-                   [link, this, what = std::move(what), on_applied = std::move(on_applied),
-                    st = std::move(st)]() mutable {
+                   [link = std::move(link), this, what = std::move(what),
+                    on_applied = std::move(on_applied), st = std::move(st)]() mutable {
                      --pending_chunks_;
                      link_.WakeReader();
                      if (!st.ok()) {
