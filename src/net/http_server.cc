@@ -125,7 +125,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // `*server` outlives the session's coroutine.
   Session(tcp::socket socket, ServerImpl* server);
 
-  asio::any_io_executor executor() const { return executor_; }
+  [[nodiscard]] asio::any_io_executor executor() const { return executor_; }
   asio::awaitable<void> Run();
   void RequestStop(bool force) override;
 
@@ -134,7 +134,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // The next request, or nothing when the connection is to end (an error was answered).
   asio::awaitable<std::optional<http::request<http::string_body>>> ReadRequest();
   // A WebSocket upgrade on the upgrade handler's path: HandOver gives it the connection.
-  bool IsHandedOver(const http::request<http::string_body>& req) const;
+  [[nodiscard]] bool IsHandedOver(const http::request<http::string_body>& req) const;
   void HandOver(http::request<http::string_body> req);
   // Routes the request; runs an operation (moves the body out).
   asio::awaitable<HttpReply> Serve(http::request<http::string_body>& req);

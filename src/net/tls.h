@@ -57,7 +57,7 @@ class TlsContext {
   static Result<std::shared_ptr<TlsContext>> Create(Role role, const TlsMaterial& material);
 
   boost::asio::ssl::context& native() { return context_; }
-  Role role() const { return role_; }
+  [[nodiscard]] Role role() const { return role_; }
 
   // Trusts one more CA (PEM, possibly several certificates) from now on, for new handshakes.
   // Certificates already trusted are skipped. InvalidArgument when nothing parses.
@@ -80,7 +80,7 @@ struct PeerCertificate {
   std::string serial_hex;  // upper-case hex, no separators
   // Whether `name` is the CN or one of the subjectAltNames (exact, case-insensitive for DNS
   // names; wildcards are never honoured).
-  bool Names(const std::string& name) const;
+  [[nodiscard]] bool Names(const std::string& name) const;
 };
 PeerCertificate InspectPeer(SSL* ssl);
 

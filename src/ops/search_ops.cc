@@ -28,9 +28,9 @@ bool Indexed(const storage::TableDef& def, const std::string& attribute) {
 }
 
 const json::value& AttributeOf(const json::object& doc, const std::string& attribute) {
-  static const json::value kNull;
+  static const json::value null_value;
   const json::value* v = doc.if_contains(attribute);
-  return v != nullptr ? *v : kNull;
+  return v != nullptr ? *v : null_value;
 }
 
 // Sorts by `attribute` (stable: ties keep their order), descending when asked.

@@ -21,10 +21,10 @@ class SecretBox {
   // file is not a key.
   static Result<SecretBox> LoadOrCreate(const std::string& key_path);
 
-  Result<std::string> Seal(std::string_view plaintext) const;
+  [[nodiscard]] Result<std::string> Seal(std::string_view plaintext) const;
   // InvalidArgument when `sealed` is not sealed text; Corruption when it does not
   // authenticate under this key (tampered, or sealed by another node's key).
-  Result<std::string> Open(std::string_view sealed) const;
+  [[nodiscard]] Result<std::string> Open(std::string_view sealed) const;
   // Whether `text` looks sealed (starts with the "sb1:" prefix).
   static bool IsSealed(std::string_view text);
 

@@ -24,7 +24,7 @@ Result<std::unique_ptr<TlsContexts>> TlsContexts::Create(
     const security::NodeTls& identity, const std::vector<std::string>& trusted_cas,
     bool trust_system_roots) {
   using Role = net::TlsContext::Role;
-  auto contexts = std::unique_ptr<TlsContexts>(new TlsContexts());
+  auto contexts = std::make_unique<TlsContexts>();
   const net::TlsMaterial node =
       MaterialFor(identity.node, identity.ciphers, trusted_cas, trust_system_roots);
   ASSIGN_OR_RETURN(contexts->replication_, net::TlsContext::Create(Role::kServer, node));

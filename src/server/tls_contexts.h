@@ -30,9 +30,15 @@ class TlsContexts {
                                                      const std::vector<std::string>& trusted_cas,
                                                      bool trust_system_roots);
 
-  const std::shared_ptr<net::TlsContext>& operations_server() const { return operations_; }
-  const std::shared_ptr<net::TlsContext>& replication_server() const { return replication_; }
-  const std::shared_ptr<net::TlsContext>& replication_client() const { return client_; }
+  [[nodiscard]] const std::shared_ptr<net::TlsContext>& operations_server() const {
+    return operations_;
+  }
+  [[nodiscard]] const std::shared_ptr<net::TlsContext>& replication_server() const {
+    return replication_;
+  }
+  [[nodiscard]] const std::shared_ptr<net::TlsContext>& replication_client() const {
+    return client_;
+  }
 
   // Trusts `ca_pem` in every context from the next handshake on (idempotent).
   Status Trust(const std::string& ca_pem);

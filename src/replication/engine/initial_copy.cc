@@ -1,19 +1,14 @@
-// One initial copy per database (docs/replication.md "Catch-up"). A node that holds nothing
-// for a database would otherwise copy it from every peer it links to, in parallel. Instead
-// the first link whose subscriber would start with a copy claims the database; the links of
-// other peers defer their Subscribe until that copy ends, then choose again: the copy's
-// vector floor is installed by then, so they stream from the vector. A copy that fails (its
-// link closes before CopyEnd committed, or it stalls while others wait) releases the claim
-// and a waiting link copies instead; rows already applied stay (copy rows apply
-// last-writer-wins, and the floor is only installed by CopyEnd).
-//
-// Only links whose own rules take every table coordinate: a link that leaves tables out
-// copies on its own, as its copy installs no floor anyway.
+// InitialCopyClaim (initial_copy.h) and the service's record of each database's initial copy
+// (ServiceImpl::ClaimInitialCopy and friends): one initial copy per database.
+#include "replication/engine/initial_copy.h"
+
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <cassert>
 #include <chrono>
 
 #include "common/log.h"
+#include "replication/engine/link_subscriber.h"
 #include "replication/engine/service_impl.h"
 #include "replication/engine/subscription_rules.h"
 #include "storage/store.h"
@@ -34,78 +29,79 @@ uint64_t SteadyMs() {
 }
 }  // namespace
 
-// --- Link (strand) ---
+// --- InitialCopyClaim (strand) ---
 
-bool Link::DeferSubscribeForCopy() {
-  if (RulesExcludeTables(rules_)) return false;
+bool InitialCopyClaim::DeferSubscribe() {
+  assert(link_.OnStrand());
+  if (RulesExcludeTables(subscriber_.rules())) return false;
   std::string holder;
   std::string note;
-  switch (service_->ClaimInitialCopy(shared_from_this(), &holder, &note)) {
+  switch (link_.service().ClaimInitialCopy(link_.shared_link(), &holder, &note)) {
     case ServiceImpl::CopyClaim::kClaimed:
-      copy_claimed_ = true;
-      NoteCopyProgress();
-      if (!note.empty()) log_->warn("{}; copying from {}", note, peer_name_);
-      WatchCopy();
+      claimed_ = true;
+      NoteProgress();
+      if (!note.empty()) link_.log().warn("{}; copying from {}", note, link_.peer_name());
+      Watch();
       return false;
     case ServiceImpl::CopyClaim::kWait:
-      log_->info("peer {} db {}: waiting for the initial copy from {}", peer_name_, database_,
-                 holder);
-      waiting_for_copy_ = true;
-      SetState(LinkState::kCatchingUp);
+      link_.log().info("peer {} db {}: waiting for the initial copy from {}", link_.peer_name(),
+                       link_.database(), holder);
+      waiting_ = true;
+      link_.SetState(LinkState::kCatchingUp);
       return true;
     case ServiceImpl::CopyClaim::kRecheck:
       // A copy committed since SendSubscribe read the vector: it streams from it now.
-      SendSubscribe();
+      subscriber_.SendSubscribe();
       return true;
   }
   return false;
 }
 
-void Link::ResumeAfterCopy() {
-  asio::post(strand_, [self = shared_from_this()] {
-    if (self->closing_ || !self->waiting_for_copy_) return;
-    self->waiting_for_copy_ = false;
-    self->SendSubscribe();
-  });
+void InitialCopyClaim::Resume() {
+  assert(link_.OnStrand());
+  if (link_.closing() || !waiting_) return;
+  waiting_ = false;
+  subscriber_.SendSubscribe();
 }
 
-void Link::ReleaseCopyClaim(bool completed) {
-  if (!copy_claimed_) return;
-  copy_claimed_ = false;
-  if (copy_watch_) copy_watch_->cancel();
-  service_->ReleaseInitialCopy(this, completed, copy_records_);
+void InitialCopyClaim::Release(bool completed) {
+  if (!claimed_) return;
+  claimed_ = false;
+  if (watch_) watch_->cancel();
+  link_.service().ReleaseInitialCopy(link_.self(), completed, subscriber_.copy_records());
 }
 
-void Link::LeaveInitialCopy() {
-  if (copy_claimed_) {
-    log_->warn("initial copy of database {} from {} failed after {} records: connection closed",
-               database_, peer_name_, copy_records_);
-    ReleaseCopyClaim(false);
+void InitialCopyClaim::Leave() {
+  if (claimed_) {
+    link_.log().warn(
+        "initial copy of database {} from {} failed after {} records: connection closed",
+        link_.database(), link_.peer_name(), subscriber_.copy_records());
+    Release(false);
   }
-  if (waiting_for_copy_) {
-    waiting_for_copy_ = false;
-    service_->ForgetCopyWaiter(this);
+  if (waiting_) {
+    waiting_ = false;
+    link_.service().ForgetCopyWaiter(link_.self());
   }
 }
 
-void Link::NoteCopyProgress() { copy_progress_ms_ = SteadyMs(); }
+void InitialCopyClaim::NoteProgress() { progress_ms_ = SteadyMs(); }
 
-void Link::WatchCopy() {
-  if (!copy_watch_) copy_watch_.emplace(strand_);
-  copy_watch_->expires_after(kCopyWatchInterval);
-  copy_watch_->async_wait([self = shared_from_this()](const beast::error_code& ec) {
-    if (ec || !self->copy_claimed_ || self->closing_) return;
-    const uint64_t idle_ms = SteadyMs() - self->copy_progress_ms_;
-    if (idle_ms >= kCopyStallMs && self->service_->CopyHasWaiters(self->database_)) {
-      self->log_->warn(
+void InitialCopyClaim::Watch() {
+  if (!watch_) watch_.emplace(link_.strand());
+  watch_->expires_after(kCopyWatchInterval);
+  watch_->async_wait([link = link_.shared_link(), this](const boost::system::error_code& ec) {
+    if (ec || !claimed_ || link_.closing()) return;
+    const uint64_t idle_ms = SteadyMs() - progress_ms_;
+    if (idle_ms >= kCopyStallMs && link_.service().CopyHasWaiters(link_.database())) {
+      link_.log().warn(
           "initial copy of database {} from {} failed after {} records: no progress for {} ms; "
           "closing the link so another peer's copy can start",
-          self->database_, self->peer_name_, self->copy_records_, idle_ms);
-      self->ReleaseCopyClaim(false);
-      self->StartClose("initial copy stalled");
+          link_.database(), link_.peer_name(), subscriber_.copy_records(), idle_ms);
+      Release(false);
+      link_.StartClose("initial copy stalled");
       return;
     }
-    self->WatchCopy();
+    Watch();
   });
 }
 

@@ -1,6 +1,7 @@
 // Link: one WebSocket connection for one (peer, database) — transport, Hello, and the frame
-// dispatch of the session (docs/protocol.md). The subscriber half is link_subscriber.cc, the
-// publisher half link_publisher.cc, merge resync and verify merge_link.cc.
+// dispatch of the session (docs/protocol.md). The subscriber half is LinkSubscriber
+// (link_subscriber.h), the publisher half LinkPublisher (link_publisher.h), merge resync
+// merge_link.h, verify link_verifier.h.
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -30,8 +31,7 @@ using TcpLinkStream = WsLinkStream<beast::tcp_stream>;
 using TlsLinkStream = WsLinkStream<net::TlsStream>;
 constexpr std::chrono::seconds kTlsHandshakeTimeout{10};
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr size_t kMaxPendingChunks = 3;        // copy chunks being applied
-constexpr size_t kMaxPendingApplies = 100000;  // transactions being applied
+constexpr size_t kCopyQueueBytes = 8u << 20;  // a copy thread waits above this
 constexpr std::chrono::seconds kPingInterval{1};
 
 // The kind of an Error code, for last_link_error.
@@ -122,8 +122,10 @@ Link::Link(ServiceImpl* service, Strand strand, bool outbound, std::string datab
       strand_(std::move(strand)),
       outbound_(outbound),
       database_(std::move(database)),
-      peer_(std::move(peer)),
       log_(log::For("replication")),
+      peer_(std::move(peer)),
+      publisher_(*this),
+      subscriber_(*this),
       verifier_(service->store(), database_) {}
 
 Link::~Link() = default;
@@ -132,7 +134,7 @@ void TransitionSlot(Slot* slot, const std::string& peer, const std::string& db, 
                     spdlog::logger& log) {
   LinkState old;
   {
-    std::lock_guard<std::mutex> lock(slot->mu);
+    common::MutexLock lock(slot->mu);
     old = slot->state;
     slot->state = s;
   }
@@ -147,12 +149,25 @@ void Link::SetState(LinkState s) {
     TransitionSlot(slot_.get(), peer_name_.empty() ? peer_url_ : peer_name_, database_, s, *log_);
 }
 
-void Link::AbortCopy() {
+void Link::AbortCopy() { CloseCopyQueue(); }
+
+void Link::CloseCopyQueue() {
   {
-    std::lock_guard<std::mutex> lock(copy_mu_);
+    common::MutexLock lock(copy_mu_);
     closed_ = true;
   }
   copy_cv_.notify_all();
+}
+
+void Link::LoadSubscriptions() {
+  std::vector<TableSubscription> subscriptions = service_->SubscriptionsFor(peer_);
+  // A copy thread may be reading them: rewritten only when they changed (and SetPeers closes
+  // the links of a peer whose subscriptions changed).
+  if (subscriptions != subscriptions_) subscriptions_ = std::move(subscriptions);
+}
+
+void Link::WakeReader() {
+  if (read_gate_) read_gate_->cancel();
 }
 
 asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authorization) {
@@ -372,8 +387,7 @@ asio::awaitable<Status> Link::RunSession() {
   auto [result, ended] = co_await Handshake(mine);
   // The session's frames; after a refusal only those read until the close completes.
   while (!ended) {
-    while (live_ && !closing_ &&
-           (pending_chunks_ >= kMaxPendingChunks || pending_applies_ >= kMaxPendingApplies)) {
+    while (live_ && !closing_ && subscriber_.ReadsPaused()) {
       read_gate_->expires_at(asio::steady_timer::time_point::max());
       co_await read_gate_->async_wait(kTuple);
     }
@@ -389,19 +403,14 @@ asio::awaitable<Status> Link::RunSession() {
       Fail(ErrorCode::kProtocol, st.message());
     }
   }
-  {
-    std::lock_guard<std::mutex> lock(copy_mu_);
-    closed_ = true;
-  }
-  copy_cv_.notify_all();
+  CloseCopyQueue();
   verifier_.FailPending("connection closed");
-  if (retry_timer_) retry_timer_->cancel();  // the link it would close is gone
-  LeaveInitialCopy();
+  subscriber_.OnClose();
   closing_ = true;
   // A link replaced by a newer one for the same (peer, database) shares its slot: only the
   // registered link reports the slot disconnected.
   if (live_ && service_->UnregisterLink(this)) {
-    std::lock_guard<std::mutex> lock(slot_->mu);
+    common::MutexLock lock(slot_->mu);
     slot_->connected = false;
     slot_->copy_progress.reset();
   }
@@ -516,7 +525,7 @@ Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& clai
   if (!hello->node_url.empty() && !outbound_) peer_url_ = hello->node_url;
   peer_max_frame_ = hello->max_frame_bytes;
   for (const auto& cap : hello->capabilities) {
-    if (cap == kCapMerge) peer_merge_ = true;
+    if (cap == kCapMerge) publisher_.set_peer_merges(true);
     if (cap == kCapVerify) verifier_.set_peer_verifies(true);
   }
   std::shared_ptr<PeerEntry> peer;
@@ -536,10 +545,10 @@ Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& clai
   live_ = true;
   if (!outbound_) SendMessage(mine);
   {
-    std::lock_guard<std::mutex> lock(slot_->mu);
+    common::MutexLock lock(slot_->mu);
     slot_->connected = true;
   }
-  SendSubscribe();
+  subscriber_.SendSubscribe();
   asio::co_spawn(strand_, PingLoop(), asio::detached);
   return Status::Ok();
 }
@@ -549,7 +558,7 @@ Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& clai
 void Link::Send(std::string frame) {
   if (closing_ && !close_after_flush_) return;
   {
-    std::lock_guard<std::mutex> lock(copy_mu_);
+    common::MutexLock lock(copy_mu_);
     queued_bytes_ += frame.size();
   }
   queue_.push_back(std::make_shared<const std::string>(std::move(frame)));
@@ -566,14 +575,14 @@ asio::awaitable<void> Link::WriteLoop() {
     beast::error_code ec = co_await stream_->Write(asio::buffer(*frame));
     queue_.pop_front();
     {
-      std::lock_guard<std::mutex> lock(copy_mu_);
+      common::MutexLock lock(copy_mu_);
       queued_bytes_ -= frame->size();
     }
     copy_cv_.notify_all();
     if (ec) {
       writing_ = false;
       {
-        std::lock_guard<std::mutex> lock(copy_mu_);
+        common::MutexLock lock(copy_mu_);
         for (auto& f : queue_) queued_bytes_ -= f->size();
       }
       queue_.clear();
@@ -588,7 +597,7 @@ asio::awaitable<void> Link::WriteLoop() {
     closing_ = false;  // let StartClose run
     StartClose(close_reason_);
   }
-  if (subscribed_) Pump();
+  publisher_.Pump();
 }
 
 asio::awaitable<void> Link::PingLoop() {
@@ -621,12 +630,8 @@ void Link::Fail(ErrorCode code, std::string reason) {
 void Link::StartClose(std::string reason) {
   if (closing_) return;
   closing_ = true;
-  {
-    std::lock_guard<std::mutex> lock(copy_mu_);
-    closed_ = true;
-  }
-  copy_cv_.notify_all();
-  if (read_gate_) read_gate_->cancel();
+  CloseCopyQueue();
+  WakeReader();
   if (!stream_) return;
   websocket::close_reason cr(static_cast<websocket::close_code>(close_code_),
                              reason.substr(0, 120));
@@ -648,7 +653,7 @@ void Link::WakePublisher() {
   if (pump_posted_.exchange(true)) return;
   asio::post(strand_, [self = shared_from_this()] {
     self->pump_posted_ = false;
-    self->Pump();
+    self->publisher_.Pump();
   });
 }
 
@@ -665,7 +670,8 @@ constexpr bool kChecksDatabase = requires(const T& t) {
 }  // namespace
 
 Status Link::OnFrame(Message&& m) {
-  if (apply_stopped_ && FeedsTheSubscriber(TypeOf(m))) return Status::Ok();  // see StopApplying
+  // A subscriber that stopped applying drops the peer's data (LinkSubscriber::StopApplying).
+  if (subscriber_.apply_stopped() && FeedsTheSubscriber(TypeOf(m))) return Status::Ok();
   return std::visit(
       [this](auto& frame) -> Status {
         using T = std::decay_t<decltype(frame)>;
@@ -689,49 +695,40 @@ Status Link::Handle(Error&& e) {
   return Status::Ok();
 }
 
-Status Link::Handle(Subscribe&& s) { return OnSubscribe(std::move(s)); }
+Status Link::Handle(Subscribe&& s) { return publisher_.OnSubscribe(std::move(s)); }
 
 Status Link::Handle(CopyBegin&& c) {
-  OnCopyBegin(std::move(c));
+  subscriber_.OnCopyBegin(std::move(c));
   return Status::Ok();
 }
 
 Status Link::Handle(CopyChunk&& c) {
-  OnCopyChunk(std::move(c));
+  subscriber_.OnCopyChunk(std::move(c));
   return Status::Ok();
 }
 
 Status Link::Handle(CopyEnd&& c) {
-  OnCopyEnd(std::move(c));
+  subscriber_.OnCopyEnd(std::move(c));
   return Status::Ok();
 }
 
 Status Link::Handle(Transactions&& t) {
-  OnTransactions(std::move(t));
+  subscriber_.OnTransactions(std::move(t));
   return Status::Ok();
 }
 
 Status Link::Handle(Ack&& a) {
-  window_.Acked(a.sender_sequence);
-  {
-    std::lock_guard<std::mutex> lock(slot_->mu);
-    slot_->acked_sequence = std::max(slot_->acked_sequence, a.sender_sequence);
-    slot_->last_ack_ms = NowMs();
-  }
-  // Retention never trims past what a known peer confirmed.
-  service_->store()->NotePeerConfirmed(database_, peer_name_, a.sender_sequence);
-  Pump();
+  publisher_.OnAck(a);
   return Status::Ok();
 }
 
 Status Link::Handle(Credit&& c) {
-  window_.SetCredit(c.frames);
-  Pump();
+  publisher_.OnCredit(c);
   return Status::Ok();
 }
 
 Status Link::Handle(Schema&& s) {
-  OnSchema(std::move(s));
+  subscriber_.OnSchema(std::move(s));
   return Status::Ok();
 }
 
@@ -742,33 +739,33 @@ Status Link::Handle(Ping&& p) {
 
 Status Link::Handle(Pong&& p) {
   uint64_t now = NowMs();
-  std::lock_guard<std::mutex> lock(slot_->mu);
+  common::MutexLock lock(slot_->mu);
   slot_->latency_ms = now >= p.sent_ms ? static_cast<double>(now - p.sent_ms) : 0.0;
   return Status::Ok();
 }
 
 Status Link::Handle(MergeBegin&& b) {
-  OnMergeBegin(std::move(b));
+  subscriber_.merge().OnBegin(std::move(b));
   return Status::Ok();
 }
 
 Status Link::Handle(MergeHashes&& h) {
-  if (!merging_) return Status::InvalidArgument("MergeHashes outside a merge");
-  OnMergeHashes(std::move(h));
+  if (!subscriber_.merge().merging()) return Status::InvalidArgument("MergeHashes outside a merge");
+  subscriber_.merge().OnHashes(std::move(h));
   return Status::Ok();
 }
 
-Status Link::Handle(MergeRequest&& r) { return OnMergeRequest(std::move(r)); }
+Status Link::Handle(MergeRequest&& r) { return publisher_.OnMergeRequest(std::move(r)); }
 
 Status Link::Handle(MergeRows&& r) {
-  if (!merging_) return Status::InvalidArgument("MergeRows outside a merge");
-  OnMergeRows(std::move(r));
+  if (!subscriber_.merge().merging()) return Status::InvalidArgument("MergeRows outside a merge");
+  subscriber_.merge().OnRows(std::move(r));
   return Status::Ok();
 }
 
 Status Link::Handle(MergeEnd&& e) {
-  if (!merging_) return Status::InvalidArgument("MergeEnd outside a merge");
-  OnMergeEnd(std::move(e));
+  if (!subscriber_.merge().merging()) return Status::InvalidArgument("MergeEnd outside a merge");
+  subscriber_.merge().OnEnd(std::move(e));
   return Status::Ok();
 }
 
@@ -780,6 +777,39 @@ Status Link::Handle(VerifyRequest&& r) {
 Status Link::Handle(VerifyResponse&& r) {
   verifier_.OnResponse(std::move(r));
   return Status::Ok();
+}
+
+size_t Link::QueuedBytes() {
+  common::MutexLock lock(copy_mu_);
+  return queued_bytes_;
+}
+
+bool Link::EnqueueFromCopyThread(std::string frame) {
+  {
+    common::MutexLock lock(copy_mu_);
+    copy_cv_.wait(lock,
+                  [&]() REQUIRES(copy_mu_) { return closed_ || queued_bytes_ < kCopyQueueBytes; });
+    if (closed_) return false;
+    queued_bytes_ += frame.size();
+  }
+  asio::post(strand_, [self = shared_from_this(),
+                       f = std::make_shared<const std::string>(std::move(frame))] {
+    if (self->closing_) {
+      common::MutexLock lock(self->copy_mu_);
+      self->queued_bytes_ -= f->size();
+      return;
+    }
+    self->queue_.push_back(f);
+    if (!self->writing_) {
+      self->writing_ = true;
+      asio::co_spawn(self->strand_, self->WriteLoop(), asio::detached);
+    }
+  });
+  return true;
+}
+
+void Link::ResumeAfterCopy() {
+  asio::post(strand_, [self = shared_from_this()] { self->subscriber_.ResumeAfterCopy(); });
 }
 
 void Link::RequestVerify(uint64_t request_id, std::string table,

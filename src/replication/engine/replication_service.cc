@@ -137,7 +137,7 @@ void ServiceImpl::TrimLoop() {
           for (auto& entry : peers_) {
             if (entry->spec.name != peer) continue;
             std::shared_ptr<Slot> slot = entry->SlotFor(db);
-            std::lock_guard<std::mutex> slot_lock(slot->mu);
+            common::MutexLock slot_lock(slot->mu);
             ++slot->log_trimmed_past;
           }
         }
@@ -242,6 +242,29 @@ std::vector<TableSubscription> ServiceImpl::SubscriptionsFor(
   return peer ? peer->spec.subscriptions : std::vector<TableSubscription>{};
 }
 
+std::shared_ptr<PeerEntry> ServiceImpl::MatchPeerLocked(const PeerSpec& spec,
+                                                        std::vector<bool>& matched) {
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    if (matched[i]) continue;
+    const auto& e = peers_[i];
+    bool same = (!spec.name.empty() && e->spec.name == spec.name) ||
+                (!spec.url.empty() && e->spec.url == spec.url &&
+                 (spec.name.empty() || e->spec.name.empty()));
+    if (same) {
+      matched[i] = true;
+      return e;
+    }
+  }
+  return nullptr;
+}
+
+void ServiceImpl::CollectLinksLocked(const std::string& peer_name,
+                                     std::vector<std::shared_ptr<Link>>* out) {
+  for (auto& [key, link] : links_) {
+    if (key.first == peer_name) out->push_back(link);
+  }
+}
+
 void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
   std::vector<std::shared_ptr<Link>> to_close;        // of removed peers
   std::vector<std::shared_ptr<Link>> to_resubscribe;  // of peers whose subscriptions changed
@@ -252,19 +275,7 @@ void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
     std::vector<bool> matched(peers_.size(), false);
     for (auto& spec : peers) {
       if (spec.name == options_.node_name && !spec.name.empty()) continue;  // ourselves
-      std::shared_ptr<PeerEntry> entry;
-      for (size_t i = 0; i < peers_.size(); ++i) {
-        if (matched[i]) continue;
-        const auto& e = peers_[i];
-        bool same = (!spec.name.empty() && e->spec.name == spec.name) ||
-                    (!spec.url.empty() && e->spec.url == spec.url &&
-                     (spec.name.empty() || e->spec.name.empty()));
-        if (same) {
-          matched[i] = true;
-          entry = e;
-          break;
-        }
-      }
+      std::shared_ptr<PeerEntry> entry = MatchPeerLocked(spec, matched);
       if (!entry) entry = std::make_shared<PeerEntry>();
       std::string learned = entry->spec.name;
       std::string old_url = entry->spec.url;
@@ -273,9 +284,7 @@ void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
         // with the new ones, resuming from their positions (newly subscribed tables are
         // merged first, see Subscribe.previous_rules).
         log_->info("peer {}: subscriptions changed, re-subscribing its links", entry->spec.name);
-        for (auto& [key, link] : links_) {
-          if (key.first == entry->spec.name) to_resubscribe.push_back(link);
-        }
+        CollectLinksLocked(entry->spec.name, &to_resubscribe);
       }
       entry->spec = std::move(spec);
       if (entry->spec.name.empty()) entry->spec.name = learned;
@@ -297,9 +306,7 @@ void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
         removed_names_.insert(e->spec.name);
         forgotten.push_back(e->spec.name);
         log_->info("peer {} removed: closing its connections", e->spec.name);
-        for (auto& [key, link] : links_) {
-          if (key.first == e->spec.name) to_close.push_back(link);
-        }
+        CollectLinksLocked(e->spec.name, &to_close);
       }
     }
     peers_ = std::move(next);
@@ -325,9 +332,7 @@ void ServiceImpl::SetRemovedNodes(std::vector<std::string> names) {
     for (const auto& name : next) {
       if (membership_removed_.contains(name)) continue;
       log_->info("node {} was removed from the cluster: refusing its connections", name);
-      for (auto& [key, link] : links_) {
-        if (key.first == name) to_close.push_back(link);
-      }
+      CollectLinksLocked(name, &to_close);
     }
     for (const auto& name : membership_removed_) {
       if (!next.contains(name)) log_->info("node {} is no longer refused", name);
@@ -407,6 +412,24 @@ std::string ServiceImpl::DialAuthorization(const PeerSpec& spec) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
+std::optional<ServiceImpl::DialTarget> ServiceImpl::NextDialTarget(PeerEntry& peer,
+                                                                   const std::string& db,
+                                                                   bool ever_live) {
+  common::MutexLock lock(mu_);
+  if (stopping_.load() || peer.removed || (!peer.spec.dial && ever_live)) return std::nullopt;
+  DialTarget target{peer.spec.name, peer.spec.url, peer.SlotFor(db),
+                    LiveLinkLocked(peer.spec.name, db), !key_ensured_};
+  key_ensured_ = true;
+  if (target.url.empty()) return std::nullopt;
+  return target;
+}
+
+void ServiceImpl::NoteDialFailure(Slot& slot, const Status& st) {
+  common::MutexLock slot_lock(slot.mu);
+  ++slot.dial_failures;
+  slot.last_dial_error = st.message();
+}
+
 asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std::string db,
                                             Strand strand) {
   // Spawned on `strand` (StartDialerLocked); every co_await below resumes there.
@@ -417,21 +440,9 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
   bool ever_live = false;
   bool logged_failure = false;
   for (;;) {
-    std::string name, url, authorization;
-    std::shared_ptr<Slot> slot;
-    bool live = false;
-    bool need_key = false;
-    {
-      common::MutexLock lock(mu_);
-      if (stopping_.load() || peer->removed || (!peer->spec.dial && ever_live)) break;
-      name = peer->spec.name;
-      url = peer->spec.url;
-      live = LiveLinkLocked(name, db);
-      slot = peer->SlotFor(db);
-      need_key = !key_ensured_;
-      key_ensured_ = true;
-    }
-    if (url.empty()) break;
+    std::optional<DialTarget> target = NextDialTarget(*peer, db, ever_live);
+    if (!target) break;
+    const auto& [name, url, slot, live, need_key] = *target;
     if (live) {
       backoff = options_.reconnect_min_ms;
       timer.expires_after(kLiveLinkPoll);
@@ -448,7 +459,7 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
       common::MutexLock lock(mu_);
       spec = peer->spec;
     }
-    authorization = DialAuthorization(spec);
+    const std::string authorization = DialAuthorization(spec);
     const std::string who = name.empty() ? url : name;
     TransitionSlot(slot.get(), who, db, LinkState::kConnecting, *log_);
     auto link = std::make_shared<Link>(this, strand, true, db, peer);
@@ -464,11 +475,7 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
         log_->warn("peer {} db {}: {}", who, db, st.message());
       }
       logged_failure = true;
-      {
-        std::lock_guard<std::mutex> slot_lock(slot->mu);
-        ++slot->dial_failures;
-        slot->last_dial_error = st.message();
-      }
+      NoteDialFailure(*slot, st);
       backoff = std::min<uint64_t>(backoff * 2, options_.reconnect_max_ms);
     }
     {
@@ -517,6 +524,51 @@ Result<std::string> ServiceImpl::Authenticate(const std::string& authorization,
   return Status::Unauthenticated("unsupported Authorization scheme");
 }
 
+Status ServiceImpl::CheckDialledPeerLocked(const std::shared_ptr<PeerEntry>& peer,
+                                           const std::string& name, LinkRefusal* refusal) {
+  if (peer->removed) {
+    *refusal = LinkRefusal::kRemovedPeer;
+    return Status::PermissionDenied("peer removed");
+  }
+  if (peer->spec.name.empty()) peer->spec.name = name;
+  if (peer->spec.name != name) {
+    *refusal = LinkRefusal::kUnexpectedPeer;
+    return Status::PermissionDenied("dialled '" + peer->spec.name + "' but '" + name +
+                                    "' answered");
+  }
+  // An entry learned from the peer's inbound Hello before is now this one.
+  std::erase_if(peers_, [&](const std::shared_ptr<PeerEntry>& e) {
+    return e != peer && !e->listed && e->spec.name == name;
+  });
+  return Status::Ok();
+}
+
+Status ServiceImpl::FindInboundPeerLocked(const std::string& name, const std::string& url,
+                                          std::shared_ptr<PeerEntry>* peer_out,
+                                          LinkRefusal* refusal) {
+  std::shared_ptr<PeerEntry> peer;
+  for (auto& e : peers_) {
+    if (e->spec.name == name || (e->spec.name.empty() && !url.empty() && e->spec.url == url)) {
+      peer = e;
+      break;
+    }
+  }
+  if (!peer) {
+    peer = std::make_shared<PeerEntry>();
+    peer->spec.dial = false;
+    peer->spec.url = url;
+    peers_.push_back(peer);
+  }
+  if (peer->removed) {
+    *refusal = LinkRefusal::kRemovedPeer;
+    return Status::PermissionDenied("peer removed");
+  }
+  if (peer->spec.name.empty()) peer->spec.name = name;
+  if (peer->spec.url.empty()) peer->spec.url = url;
+  *peer_out = std::move(peer);
+  return Status::Ok();
+}
+
 Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello& hello,
                                  std::shared_ptr<PeerEntry>* peer_out, LinkRefusal* refusal) {
   auto refuse = [refusal](LinkRefusal why, Status st) {
@@ -525,8 +577,6 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
   };
   *refusal = LinkRefusal::kNone;
   std::shared_ptr<Link> to_close;
-  bool inbound_hello = false;
-  std::string url = hello.node_url;
   {
     common::MutexLock lock(mu_);
     if (stopping_.load()) return refuse(LinkRefusal::kStopping, Status::Unavailable("stopping"));
@@ -536,40 +586,9 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
                     Status::PermissionDenied("node '" + name + "' was removed from the cluster"));
     }
     std::shared_ptr<PeerEntry> peer = link->peer();
-    if (peer) {
-      if (peer->removed) {
-        return refuse(LinkRefusal::kRemovedPeer, Status::PermissionDenied("peer removed"));
-      }
-      if (peer->spec.name.empty()) peer->spec.name = name;
-      if (peer->spec.name != name) {
-        return refuse(LinkRefusal::kUnexpectedPeer,
-                      Status::PermissionDenied("dialled '" + peer->spec.name + "' but '" + name +
-                                               "' answered"));
-      }
-      // An entry learned from the peer's inbound Hello before is now this one.
-      std::erase_if(peers_, [&](const std::shared_ptr<PeerEntry>& e) {
-        return e != peer && !e->listed && e->spec.name == name;
-      });
-    } else {
-      inbound_hello = true;
-      for (auto& e : peers_) {
-        if (e->spec.name == name || (e->spec.name.empty() && !url.empty() && e->spec.url == url)) {
-          peer = e;
-          break;
-        }
-      }
-      if (!peer) {
-        peer = std::make_shared<PeerEntry>();
-        peer->spec.dial = false;
-        peer->spec.url = url;
-        peers_.push_back(peer);
-      }
-      if (peer->removed) {
-        return refuse(LinkRefusal::kRemovedPeer, Status::PermissionDenied("peer removed"));
-      }
-      if (peer->spec.name.empty()) peer->spec.name = name;
-      if (peer->spec.url.empty()) peer->spec.url = url;
-    }
+    Status found = peer ? CheckDialledPeerLocked(peer, name, refusal)
+                        : FindInboundPeerLocked(name, hello.node_url, &peer, refusal);
+    if (!found.ok()) return found;
     peer->remote_databases = hello.databases;
     const auto key = std::make_pair(name, link->database());
     auto it = links_.find(key);
@@ -589,7 +608,6 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
     *peer_out = peer;
     EnsureDialersLocked(peer);
   }
-  (void)inbound_hello;
   if (to_close) to_close->Close("duplicate");
   return Status::Ok();
 }
@@ -716,6 +734,113 @@ void ServiceImpl::Probe(const std::string& url, const std::string& authorization
       asio::detached);
 }
 
+namespace {
+
+boost::json::value SubscriptionsJson(const std::vector<TableSubscription>& subscriptions) {
+  if (subscriptions.empty()) return nullptr;
+  boost::json::array subs;
+  for (const auto& s : subscriptions) {
+    subs.push_back(boost::json::object{{"database", s.database},
+                                       {"table", s.table},
+                                       {"publish", s.publish},
+                                       {"subscribe", s.subscribe}});
+  }
+  return subs;
+}
+
+// The receiving side of one slot, for cluster_status (HarperDB's field names).
+void AddReceivedStatus(const Slot& slot, uint64_t now, boost::json::object& s) REQUIRES(slot.mu) {
+  if (slot.last_received_version) {
+    uint64_t ms = slot.last_received_version >> 16;
+    s["lastReceivedRemoteTime"] = HttpDate(ms);
+    s["lastReceivedVersion"] = static_cast<double>(ms) +
+                               static_cast<double>(slot.last_received_version & 0xffff) / 65536.0;
+  }
+  if (slot.last_received_local_ms) {
+    s["lastReceivedLocalTime"] = HttpDate(slot.last_received_local_ms);
+  }
+  s["backPressurePercent"] = 0;
+  const bool receiving = slot.received_sequence > slot.applied_sequence ||
+                         (slot.last_received_local_ms && now - slot.last_received_local_ms < 1000);
+  s["lastReceivedStatus"] = slot.copy_progress ? "Copying" : (receiving ? "Receiving" : "Waiting");
+}
+
+// meshdb's own counters of one slot (docs/replication.md).
+void AddSlotCounters(const Slot& slot, boost::json::object& s) REQUIRES(slot.mu) {
+  if (slot.copy_progress) {
+    s["copy_progress"] = boost::json::object{{"records", slot.copy_progress->first},
+                                             {"total", slot.copy_progress->second}};
+  } else {
+    s["copy_progress"] = nullptr;
+  }
+  s["copies_completed"] = slot.copies_completed;
+  s["copied_records"] = slot.copied_records;
+  s["copies_started"] = slot.copies_started;
+  s["merges_completed"] = slot.merges_completed;
+  s["merge_records_sent"] = slot.merge_records_sent;
+  s["merge_records_received"] = slot.merge_records_received;
+  s["last_merge_ms"] = slot.last_merge_ms;
+  s["log_trimmed_past"] = slot.log_trimmed_past;
+  s["dial_failures"] = slot.dial_failures;
+  if (slot.last_dial_error.empty()) {
+    s["last_dial_error"] = nullptr;
+  } else {
+    s["last_dial_error"] = slot.last_dial_error;
+  }
+}
+
+// One database socket of a peer with a slot; `local` and `log_start` are our log's.
+void AddSlotStatus(Slot& slot, const std::string& peer_name, uint64_t now, uint64_t local,
+                   uint64_t log_start, boost::json::object& s) {
+  common::MutexLock slot_lock(slot.mu);
+  s["connected"] = slot.connected;
+  if (slot.latency_ms >= 0) s["latency"] = slot.latency_ms;
+  s["nodes"] = boost::json::array{boost::json::value(peer_name)};
+  if (slot.last_ack_ms) s["lastCommitConfirmed"] = HttpDate(slot.last_ack_ms);
+  AddReceivedStatus(slot, now, s);
+  s["state"] = slot.apply_error.empty() ? LinkStateName(slot.state) : "Error";
+  if (slot.apply_error.empty()) {
+    s["last_error"] = nullptr;
+  } else {
+    s["last_error"] = slot.apply_error;
+  }
+  s["sent_sequence"] = slot.sent_sequence;
+  s["acked_sequence"] = slot.acked_sequence;
+  s["local_sequence"] = local;
+  s["log_start_sequence"] = log_start;
+  const uint64_t behind = local > slot.acked_sequence ? local - slot.acked_sequence : 0;
+  s["records_behind"] = behind;
+  s["ms_behind"] = behind == 0 || slot.last_ack_ms == 0 ? 0 : now - slot.last_ack_ms;
+  s["received_sequence"] = slot.received_sequence;
+  s["applied_sequence"] = slot.applied_sequence;
+  AddSlotCounters(slot, s);
+}
+
+}  // namespace
+
+boost::json::object ServiceImpl::DatabaseSocketStatus(const PeerEntry& peer, const std::string& db,
+                                                      uint64_t now) {
+  boost::json::object s;
+  s["database"] = db;
+  uint64_t local = 0;
+  if (auto l = options_.store->LastSequence(db); l.ok()) local = *l;
+  uint64_t log_start = 0;
+  if (auto snap = options_.store->Read(db); snap.ok()) {
+    if (auto start = (*snap)->LogStart(); start.ok()) log_start = *start;
+  }
+  auto it = peer.slots.find(db);
+  if (it == peer.slots.end()) {
+    s["connected"] = false;
+    s["nodes"] = boost::json::array{boost::json::value(peer.spec.name)};
+    s["state"] = LinkStateName(LinkState::kIdle);
+    s["local_sequence"] = local;
+    s["log_start_sequence"] = log_start;
+    return s;
+  }
+  AddSlotStatus(*it->second, peer.spec.name, now, local, log_start, s);
+  return s;
+}
+
 boost::json::array ServiceImpl::ConnectionsStatus() {
   boost::json::array out;
   const uint64_t now = NowMs();
@@ -727,101 +852,13 @@ boost::json::array ServiceImpl::ConnectionsStatus() {
     conn["url"] = peer->spec.url;
     conn["name"] = peer->spec.name;
     conn["replicates"] = true;
-    if (peer->spec.subscriptions.empty()) {
-      conn["subscriptions"] = nullptr;
-    } else {
-      boost::json::array subs;
-      for (const auto& s : peer->spec.subscriptions) {
-        subs.push_back(boost::json::object{{"database", s.database},
-                                           {"table", s.table},
-                                           {"publish", s.publish},
-                                           {"subscribe", s.subscribe}});
-      }
-      conn["subscriptions"] = std::move(subs);
-    }
+    conn["subscriptions"] = SubscriptionsJson(peer->spec.subscriptions);
     std::set<std::string> dbs(own.begin(), own.end());
     for (const auto& db : peer->remote_databases) {
       if (DatabaseReplicates(options_.databases, db)) dbs.insert(db);
     }
     boost::json::array sockets;
-    for (const auto& db : dbs) {
-      boost::json::object s;
-      s["database"] = db;
-      uint64_t local = 0;
-      if (auto l = options_.store->LastSequence(db); l.ok()) local = *l;
-      uint64_t log_start = 0;
-      if (auto snap = options_.store->Read(db); snap.ok()) {
-        if (auto start = (*snap)->LogStart(); start.ok()) log_start = *start;
-      }
-      auto it = peer->slots.find(db);
-      if (it == peer->slots.end()) {
-        s["connected"] = false;
-        s["nodes"] = boost::json::array{boost::json::value(peer->spec.name)};
-        s["state"] = LinkStateName(LinkState::kIdle);
-        s["local_sequence"] = local;
-        s["log_start_sequence"] = log_start;
-        sockets.push_back(std::move(s));
-        continue;
-      }
-      Slot& slot = *it->second;
-      std::lock_guard<std::mutex> slot_lock(slot.mu);
-      s["connected"] = slot.connected;
-      if (slot.latency_ms >= 0) s["latency"] = slot.latency_ms;
-      s["nodes"] = boost::json::array{boost::json::value(peer->spec.name)};
-      if (slot.last_ack_ms) s["lastCommitConfirmed"] = HttpDate(slot.last_ack_ms);
-      if (slot.last_received_version) {
-        uint64_t ms = slot.last_received_version >> 16;
-        s["lastReceivedRemoteTime"] = HttpDate(ms);
-        s["lastReceivedVersion"] =
-            static_cast<double>(ms) +
-            static_cast<double>(slot.last_received_version & 0xffff) / 65536.0;
-      }
-      if (slot.last_received_local_ms) {
-        s["lastReceivedLocalTime"] = HttpDate(slot.last_received_local_ms);
-      }
-      s["backPressurePercent"] = 0;
-      const bool receiving =
-          slot.received_sequence > slot.applied_sequence ||
-          (slot.last_received_local_ms && now - slot.last_received_local_ms < 1000);
-      s["lastReceivedStatus"] =
-          slot.copy_progress ? "Copying" : (receiving ? "Receiving" : "Waiting");
-      s["state"] = slot.apply_error.empty() ? LinkStateName(slot.state) : "Error";
-      if (slot.apply_error.empty()) {
-        s["last_error"] = nullptr;
-      } else {
-        s["last_error"] = slot.apply_error;
-      }
-      s["sent_sequence"] = slot.sent_sequence;
-      s["acked_sequence"] = slot.acked_sequence;
-      s["local_sequence"] = local;
-      s["log_start_sequence"] = log_start;
-      const uint64_t behind = local > slot.acked_sequence ? local - slot.acked_sequence : 0;
-      s["records_behind"] = behind;
-      s["ms_behind"] = behind == 0 || slot.last_ack_ms == 0 ? 0 : now - slot.last_ack_ms;
-      s["received_sequence"] = slot.received_sequence;
-      s["applied_sequence"] = slot.applied_sequence;
-      if (slot.copy_progress) {
-        s["copy_progress"] = boost::json::object{{"records", slot.copy_progress->first},
-                                                 {"total", slot.copy_progress->second}};
-      } else {
-        s["copy_progress"] = nullptr;
-      }
-      s["copies_completed"] = slot.copies_completed;
-      s["copied_records"] = slot.copied_records;
-      s["copies_started"] = slot.copies_started;
-      s["merges_completed"] = slot.merges_completed;
-      s["merge_records_sent"] = slot.merge_records_sent;
-      s["merge_records_received"] = slot.merge_records_received;
-      s["last_merge_ms"] = slot.last_merge_ms;
-      s["log_trimmed_past"] = slot.log_trimmed_past;
-      s["dial_failures"] = slot.dial_failures;
-      if (slot.last_dial_error.empty()) {
-        s["last_dial_error"] = nullptr;
-      } else {
-        s["last_dial_error"] = slot.last_dial_error;
-      }
-      sockets.push_back(std::move(s));
-    }
+    for (const auto& db : dbs) sockets.push_back(DatabaseSocketStatus(*peer, db, now));
     conn["database_sockets"] = std::move(sockets);
     out.push_back(std::move(conn));
   }

@@ -33,8 +33,10 @@
 #include "common/work_pool.h"
 #include "net/tls.h"
 #include "net/upgrade_handler.h"
-#include "replication/engine/credit_window.h"
+#include "replication/engine/link_context.h"
+#include "replication/engine/link_publisher.h"
 #include "replication/engine/link_stream.h"
+#include "replication/engine/link_subscriber.h"
 #include "replication/engine/link_verifier.h"
 #include "replication/engine/publish_filter.h"
 #include "replication/engine/replication_service.h"
@@ -53,10 +55,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
-using Strand = asio::strand<asio::io_context::executor_type>;
-
-enum class LinkState { kConnecting, kCatchingUp, kStreaming, kBackoff, kIdle };
-const char* LinkStateName(LinkState s);
 
 // Why a link did not become live at the Hello exchange (Link::refusal()).
 enum class LinkRefusal {
@@ -77,38 +75,43 @@ uint64_t NowMs();
 
 // Status of one (peer, database): written by its link and dialer, read by ConnectionsStatus.
 struct Slot {
-  std::string database;
-  std::mutex mu;
-  LinkState state = LinkState::kIdle;  // GUARDED_BY(mu) (all fields below too)
-  bool connected = false;
-  double latency_ms = -1;
-  uint64_t sent_sequence = 0;   // highest of our log sequences sent to the peer
-  uint64_t acked_sequence = 0;  // highest the peer acknowledged
-  uint64_t last_ack_ms = 0;
-  uint64_t received_sequence = 0;  // highest peer sequence received
-  uint64_t applied_sequence = 0;   // highest peer sequence committed here
-  uint64_t last_received_version = 0;
-  uint64_t last_received_local_ms = 0;
-  uint64_t last_applied_local_ms = 0;
-  double back_pressure = 0;
-  std::optional<std::pair<uint64_t, uint64_t>> copy_progress;  // records, total
+  std::string database;  // set once, by PeerEntry::SlotFor
+  // The status fields, written and read with mu held.
+  common::Mutex mu;
+  LinkState state GUARDED_BY(mu) = LinkState::kIdle;
+  bool connected GUARDED_BY(mu) = false;
+  double latency_ms GUARDED_BY(mu) = -1;
+  uint64_t sent_sequence GUARDED_BY(mu) = 0;   // highest of our log sequences sent to the peer
+  uint64_t acked_sequence GUARDED_BY(mu) = 0;  // highest the peer acknowledged
+  uint64_t last_ack_ms GUARDED_BY(mu) = 0;
+  uint64_t received_sequence GUARDED_BY(mu) = 0;  // highest peer sequence received
+  uint64_t applied_sequence GUARDED_BY(mu) = 0;   // highest peer sequence committed here
+  uint64_t last_received_version GUARDED_BY(mu) = 0;
+  uint64_t last_received_local_ms GUARDED_BY(mu) = 0;
+  uint64_t last_applied_local_ms GUARDED_BY(mu) = 0;
+  double back_pressure GUARDED_BY(mu) = 0;
+  std::optional<std::pair<uint64_t, uint64_t>> copy_progress GUARDED_BY(mu);  // records, total
   // Why applying the peer's transactions stopped ("" while they apply): shown as state
   // "Error" and last_error until the failed transaction (apply_error_sequence; 0 for a copy
   // or merge chunk) is applied by a later link.
-  std::string apply_error;
-  uint64_t apply_error_sequence = 0;
-  uint64_t copies_completed = 0;  // initial copies from this peer completed since start
-  uint64_t copied_records = 0;    // records applied from initial copies of this peer since start
+  std::string apply_error GUARDED_BY(mu);
+  uint64_t apply_error_sequence GUARDED_BY(mu) = 0;
+  uint64_t copies_completed GUARDED_BY(mu) =
+      0;  // initial copies from this peer completed since start
+  uint64_t copied_records GUARDED_BY(mu) =
+      0;  // records applied from initial copies of this peer since start
 
   // More counters for cluster_status, all since start (docs/replication.md).
-  uint64_t copies_started = 0;          // initial copies from this peer begun
-  uint64_t merges_completed = 0;        // merge resyncs with this peer finished (any side)
-  uint64_t merge_records_sent = 0;      // records those merges sent to the peer
-  uint64_t merge_records_received = 0;  // records those merges received from the peer
-  uint64_t last_merge_ms = 0;           // how long the latest merge took
-  uint64_t log_trimmed_past = 0;        // trims of our log past the position it confirmed
-  uint64_t dial_failures = 0;           // our dials to the peer that failed or were refused
-  std::string last_dial_error;          // why the latest of them failed ("" before the first)
+  uint64_t copies_started GUARDED_BY(mu) = 0;    // initial copies from this peer begun
+  uint64_t merges_completed GUARDED_BY(mu) = 0;  // merge resyncs with this peer finished (any side)
+  uint64_t merge_records_sent GUARDED_BY(mu) = 0;  // records those merges sent to the peer
+  uint64_t merge_records_received GUARDED_BY(mu) =
+      0;                                         // records those merges received from the peer
+  uint64_t last_merge_ms GUARDED_BY(mu) = 0;     // how long the latest merge took
+  uint64_t log_trimmed_past GUARDED_BY(mu) = 0;  // trims of our log past the position it confirmed
+  uint64_t dial_failures GUARDED_BY(mu) = 0;  // our dials to the peer that failed or were refused
+  std::string last_dial_error
+      GUARDED_BY(mu);  // why the latest of them failed ("" before the first)
 };
 
 // Sets slot->state and logs "peer P db D: Old -> New" when it changed.
@@ -128,11 +131,20 @@ struct PeerEntry {
 
 class ServiceImpl;
 
-class Link : public std::enable_shared_from_this<Link> {
+// Link: one WebSocket connection for one (peer, database), the session of docs/protocol.md.
+// It owns the stream, the Hello exchange, the read and write loops, the send queue and the
+// close; it dispatches each frame to its halves: the LinkPublisher (our log to the peer) and
+// the LinkSubscriber (the peer's log to us), each with its side of a merge resync, and the
+// LinkVerifier (cluster_verify). The halves reach the session through LinkContext.
+//
+// Threads: every coroutine and handler of a link runs on its strand; the public methods
+// marked "any thread" post to it. The send queue's byte count is shared with copy threads
+// under copy_mu_.
+class Link final : public std::enable_shared_from_this<Link>, public LinkContext {
  public:
   Link(ServiceImpl* service, Strand strand, bool outbound, std::string database,
        std::shared_ptr<PeerEntry> peer);
-  ~Link();
+  ~Link() override;
 
   // Dials, upgrades, runs until closed. Ok when the Hello exchange completed (the link was
   // live), else why it failed.
@@ -167,17 +179,38 @@ class Link : public std::enable_shared_from_this<Link> {
                      std::function<void(VerifyResponse)> done);
 
   // Any thread: the database's initial-copy claim this link waited for was released; it
-  // subscribes now (initial_copy.cc).
+  // subscribes now (InitialCopyClaim).
   void ResumeAfterCopy();
 
-  bool outbound() const { return outbound_; }
-  const std::string& peer_name() const { return peer_name_; }  // set once at Hello
-  const std::string& database() const { return database_; }
-  std::shared_ptr<PeerEntry> peer() const { return peer_; }
+  bool outbound() const override { return outbound_; }
+  const std::string& peer_name() const override { return peer_name_; }  // set once at Hello
+  const std::string& database() const override { return database_; }
+  std::shared_ptr<PeerEntry> peer() const override { return peer_; }
   // Why the Hello exchange did not make the link live (kNone once live). Strand-only.
   LinkRefusal refusal() const { return refusal_; }
 
  private:
+  // --- LinkContext, for the halves. ---
+  ServiceImpl& service() const override { return *service_; }
+  const Strand& strand() const override { return strand_; }
+  spdlog::logger& log() const override { return *log_; }
+  const std::string& peer_url() const override { return peer_url_; }
+  uint64_t peer_max_frame() const override { return peer_max_frame_; }
+  Slot& slot() const override { return *slot_; }
+  std::shared_ptr<Link> shared_link() override { return shared_from_this(); }
+  Link* self() override { return this; }
+  const std::vector<TableSubscription>& subscriptions() const override { return subscriptions_; }
+  void LoadSubscriptions() override;
+  bool live() const override { return live_; }
+  bool closing() const override { return closing_; }
+  void Send(std::string frame) override;                   // on the strand
+  void Fail(ErrorCode code, std::string reason) override;  // Error frame, then close
+  void StartClose(std::string reason) override;            // on the strand
+  void SetState(LinkState s) override;
+  void WakeReader() override;
+  size_t QueuedBytes() override EXCLUDES(copy_mu_);
+  bool EnqueueFromCopyThread(std::string frame) override EXCLUDES(copy_mu_);
+
   // Outbound: TCP to the first address of host:port that answers.
   asio::awaitable<Result<tcp::socket>> Connect(const std::string& host, const std::string& port,
                                                const std::string& url);
@@ -217,14 +250,11 @@ class Link : public std::enable_shared_from_this<Link> {
   const std::string& PeerLabel() const;  // the peer's name, or its address before Hello
   asio::awaitable<void> WriteLoop();
   asio::awaitable<void> PingLoop();
-  void Send(std::string frame);  // on the strand
-  void SendMessage(const Message& m) { Send(EncodeFrame(m)); }
-  void Fail(ErrorCode code, std::string reason);  // Error frame, then close
-  void StartClose(std::string reason);            // on the strand
-  void SetState(LinkState s);
+  // Marks the send queue closed: copy threads blocked on it give up.
+  void CloseCopyQueue() EXCLUDES(copy_mu_);
 
   // Dispatches a frame by type (std::visit) to Handle: frames naming a database are checked
-  // against the link's first.
+  // against the link's first. Each Handle forwards to the half the frame is for.
   Status OnFrame(Message&& m);
   Status Handle(Hello&& h);
   Status Handle(Error&& e);
@@ -245,91 +275,27 @@ class Link : public std::enable_shared_from_this<Link> {
   Status Handle(MergeEnd&& e);
   Status Handle(VerifyRequest&& r);
   Status Handle(VerifyResponse&& r);
-  // Subscriber side.
-  void SendSubscribe();
-  // Persists rules_ as this peer's subscription view (Store::PeerView), cursor untouched.
-  void RecordRules();
-  void OnSchema(Schema&& s);
-  void OnTransactions(Transactions&& t);
-  void OnCopyBegin(CopyBegin&& c);
-  void OnCopyChunk(CopyChunk&& c);
-  // Applies copy or merge rows (or their closing floor) through the store's writer, in order
-  // with this link's other store calls; then, on the strand, fails the link naming `what` if
-  // the store failed, else runs `on_applied`.
-  void ApplyChunk(storage::CopyChunk chunk, std::string what,
-                  std::function<void(Link&)> on_applied);
-  void OnCopyEnd(CopyEnd&& c);
-  // --- One initial copy per database (initial_copy.cc). ---
-  // SendSubscribe is about to start with a copy: claims the database's copy (false: go on),
-  // or defers (true): waits for another link's copy, or subscribes again at once because a
-  // copy finished meanwhile.
-  bool DeferSubscribeForCopy();
-  // The claimed copy ended (completed: its CopyEnd committed) or was given up; wakes the
-  // links waiting for it. Idempotent.
-  void ReleaseCopyClaim(bool completed);
-  // At close: gives up a held claim, or stops waiting for one.
-  void LeaveInitialCopy();
-  // While the claim is held: gives it up and closes the link when the copy made no progress
-  // for kCopyStallMs while other links wait for it (a stopped or partitioned peer).
-  void WatchCopy();
-  // A copy frame arrived or a copy chunk committed (resets WatchCopy's stall clock).
-  void NoteCopyProgress();
-  void OnApplied(uint64_t peer_sequence, Status st, bool copy_end);
-  // A transaction (peer_sequence; 0 for a copy or merge chunk) could not be applied: logs
-  // and shows why (Slot::apply_error), stops applying and acknowledging on this link (the
-  // store refuses what was queued behind it: storage::ApplyChain) and closes the link after
-  // reconnect_max_ms so a new one retries from the stored position. The link stays open
-  // until then: the peer's pulls from us and cluster_verify go on working.
-  // OnApplied clears the slot's error once a later link applied past it.
-  void StopApplying(uint64_t peer_sequence, const std::string& what, const Status& st);
-  // Publisher side.
-  Status OnSubscribe(Subscribe&& s);
-  void Pump();
-  void RefreshSchema();
-  void RunCopy();  // on its own thread
-  bool EnqueueFromCopyThread(std::string frame);
 
-  // --- Merge resync and verify (merge_link.cc). ---
-  // Publisher: when next_seq_ is below our log start (entries the peer needs were trimmed),
-  // starts a merge and returns true.
-  bool StartMergeIfTrimmed(storage::Snapshot& snap);
-  // Publisher: the subscriber's position was reached under `previous_rules`; merges the
-  // published tables they did not subscribe to before streaming goes on from the position.
-  void StartNewTablesMerge(const std::vector<TableRule>& previous_rules);
-  // Either merge: `only` restricts it to those tables (new tables: MergeBegin.new_tables).
-  void StartMerge(uint64_t log_start, std::optional<std::unordered_set<std::string>> only);
-  void RunMergeHashes(uint64_t after, uint64_t log_start,  // own thread
-                      std::optional<std::unordered_set<std::string>> only);
-  Status OnMergeRequest(MergeRequest&& r);
-  void RunMergeRows(std::map<std::string, std::vector<uint32_t>> requests,  // own thread
-                    std::map<std::string, uint32_t> bucket_counts, VersionVector vector,
-                    uint64_t last);
-  void FinishMerge(uint64_t records_sent);
-  // Subscriber.
-  void OnMergeBegin(MergeBegin&& m);
-  void OnMergeHashes(MergeHashes&& m);
-  void OnMergeRows(MergeRows&& m);
-  void OnMergeEnd(MergeEnd&& m);
-
+  // Constant after construction.
   ServiceImpl* const service_;
-  Strand strand_;
+  const Strand strand_;
   const bool outbound_;
   const std::string database_;
+  std::shared_ptr<spdlog::logger> log_;
+  // Set before the session runs, or at the Hello exchange (strand); constant after it.
   std::shared_ptr<PeerEntry> peer_;
   std::shared_ptr<Slot> slot_;
-  std::shared_ptr<spdlog::logger> log_;
-  std::unique_ptr<LinkStream> stream_;  // set before the upgrade; strand-only
-  // Over TLS: what the handshake proved about the peer's certificate (set before Hello).
-  std::optional<net::PeerCertificate> peer_certificate_;
-  beast::flat_buffer buffer_;
   std::string peer_name_;
   std::string peer_url_;
   uint64_t peer_max_frame_ = kDefaultMaxFrameBytes;
   std::vector<TableSubscription> subscriptions_;  // from the peer's spec
-  std::vector<TableRule> rules_;                  // subscriber: RulesFor(subscriptions_, database_)
   bool probe_ = false;
 
   // Strand-only state.
+  std::unique_ptr<LinkStream> stream_;  // set before the upgrade
+  // Over TLS: what the handshake proved about the peer's certificate (set before Hello).
+  std::optional<net::PeerCertificate> peer_certificate_;
+  beast::flat_buffer buffer_;
   LinkState state_ = LinkState::kConnecting;
   std::deque<std::shared_ptr<const std::string>> queue_;
   bool writing_ = false;
@@ -339,60 +305,18 @@ class Link : public std::enable_shared_from_this<Link> {
   uint16_t close_code_ = 1000;
   bool live_ = false;  // Hello exchange done and registered
   LinkRefusal refusal_ = LinkRefusal::kNone;
-  // Subscriber.
-  size_t pending_applies_ = 0;
-  size_t pending_chunks_ = 0;
-  uint64_t applied_seq_ = 0;
-  uint64_t acked_sent_ = 0;
-  bool ack_posted_ = false;
-  bool copying_ = false;
-  uint64_t copy_records_ = 0;
-  uint64_t copy_total_ = 0;
-  VersionVector copy_vector_;
-  bool copy_is_partial_ = false;   // no vector floor: the copied rows are logged as ours
-  bool copy_claimed_ = false;      // this link holds its database's initial-copy claim
-  bool waiting_for_copy_ = false;  // Subscribe deferred until another link's copy ends
-  uint64_t copy_progress_ms_ = 0;  // steady clock: last copy frame received or chunk committed
-  std::optional<asio::steady_timer> copy_watch_;
-  std::unordered_set<std::string> known_tables_;
   std::optional<asio::steady_timer> read_gate_;  // wakes the read loop when applies drain
-  // Every store call of this link, in order: one failure stops the rest (StopApplying).
-  const std::shared_ptr<storage::ApplyChain> apply_chain_ = std::make_shared<storage::ApplyChain>();
-  bool apply_stopped_ = false;  // frames for the subscriber half are dropped
-  std::optional<asio::steady_timer> retry_timer_;
-  // Publisher.
-  bool subscribed_ = false;
-  bool copy_running_ = false;
-  uint64_t next_seq_ = 1;
-  PublishFilter filter_;
-  std::vector<std::string> requested_tables_;
-  std::optional<uint64_t> schema_version_;
-  std::map<std::string, std::string> sent_schema_;
-  CreditWindow window_;  // the subscriber's Credit and the frames it has not acked
-  // Merge resync (strand-only). Publisher side:
-  bool peer_merge_ = false;  // the peer announced "merge"
-  bool merge_running_ = false;
-  bool merge_new_tables_ = false;  // the running merge is of newly subscribed tables only
-  uint32_t merge_expected_ = 0;    // MergeRequests still awaited
-  std::map<std::string, uint32_t> merge_bucket_counts_;
-  std::map<std::string, std::vector<uint32_t>> merge_requests_;
-  VersionVector merge_vector_;
-  uint64_t merge_last_ = 0;
-  uint64_t merge_started_ms_ = 0;
-  // Subscriber side:
-  bool merging_ = false;
-  uint64_t merge_received_ = 0;
-  uint64_t merge_sub_started_ms_ = 0;
-  std::map<std::string, storage::TableDef> merge_defs_;  // sent with a table's first rows
-  // cluster_verify (either side).
-  LinkVerifier verifier_;
+  LinkPublisher publisher_;
+  LinkSubscriber subscriber_;
+  LinkVerifier verifier_;  // cluster_verify (either side)
 
   // Any thread.
   std::atomic<bool> pump_posted_{false};
-  std::mutex copy_mu_;
-  std::condition_variable copy_cv_;
-  size_t queued_bytes_ = 0;  // GUARDED_BY(copy_mu_)
-  bool closed_ = false;      // GUARDED_BY(copy_mu_)
+  // The send queue's size in bytes, shared with copy threads (EnqueueFromCopyThread).
+  common::Mutex copy_mu_;
+  std::condition_variable_any copy_cv_;  // queued_bytes_ dropped, or closed_ was set
+  size_t queued_bytes_ GUARDED_BY(copy_mu_) = 0;
+  bool closed_ GUARDED_BY(copy_mu_) = false;
 };
 
 class ServiceImpl final : public ReplicationService, public net::UpgradeHandler {
@@ -466,15 +390,45 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
 
  private:
   asio::awaitable<void> DialLoop(std::shared_ptr<PeerEntry> peer, std::string db, Strand strand);
+  // What DialLoop reads of its peer before each attempt; nullopt when the loop ends (stopping,
+  // the peer removed or without a URL, or a peer that dials us linked once).
+  struct DialTarget {
+    std::string name;
+    std::string url;
+    std::shared_ptr<Slot> slot;
+    bool live = false;      // a link to it for the database is registered: nothing to dial
+    bool need_key = false;  // the first dial of this node: a cluster key is ensured first
+  };
+  std::optional<DialTarget> NextDialTarget(PeerEntry& peer, const std::string& db, bool ever_live)
+      EXCLUDES(mu_);
+  static void NoteDialFailure(Slot& slot, const Status& st);
   void EnsureDialersLocked(const std::shared_ptr<PeerEntry>& peer) REQUIRES(mu_);
   void StartDialerLocked(const std::shared_ptr<PeerEntry>& peer, const std::string& db)
       REQUIRES(mu_);
   bool LiveLinkLocked(const std::string& peer_name, const std::string& db) REQUIRES(mu_);
+  // SetPeers: the entry of peers_ (not yet `matched`) that `spec` names, marked matched.
+  std::shared_ptr<PeerEntry> MatchPeerLocked(const PeerSpec& spec, std::vector<bool>& matched)
+      REQUIRES(mu_);
+  // Appends the registered links of `peer_name` to *out.
+  void CollectLinksLocked(const std::string& peer_name, std::vector<std::shared_ptr<Link>>* out)
+      REQUIRES(mu_);
+  // RegisterLink: an outbound link's `peer` answered as `name`; Ok, or why it is refused
+  // (*refusal set).
+  Status CheckDialledPeerLocked(const std::shared_ptr<PeerEntry>& peer, const std::string& name,
+                                LinkRefusal* refusal) REQUIRES(mu_);
+  // RegisterLink: the entry of the node `name` (at `url`) that dialled us, learned now if
+  // none is; Ok, or why it is refused (*refusal set).
+  Status FindInboundPeerLocked(const std::string& name, const std::string& url,
+                               std::shared_ptr<PeerEntry>* peer, LinkRefusal* refusal)
+      REQUIRES(mu_);
   // A peer known only from inbound Hellos (SetPeers never listed it: not a member) is
   // dropped once its last link closed, so a client that forged Hellos leaves no trace.
   void ForgetUnlistedPeerLocked(const std::string& name) REQUIRES(mu_);
   // Dropped by SetPeers or named by SetRemovedNodes: refused and never linked.
   bool RefusedLocked(const std::string& name) const REQUIRES(mu_);
+  // ConnectionsStatus's entry for `peer`'s socket of `db`.
+  boost::json::object DatabaseSocketStatus(const PeerEntry& peer, const std::string& db,
+                                           uint64_t now) REQUIRES(mu_);
   void OnCommit(const std::string& database);
   void TrimLoop();  // the retention thread
 

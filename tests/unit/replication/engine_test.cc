@@ -2,8 +2,6 @@
 // subscriber starts, and the duplicate-link rule.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <random>
 #include <string>
 
 #include "replication/engine/credit_window.h"
@@ -12,6 +10,7 @@
 #include "replication/engine/ws_url.h"
 #include "replication/wire/message.h"
 #include "storage/store.h"
+#include "temp_store.h"
 
 namespace meshdb::replication {
 namespace {
@@ -40,27 +39,6 @@ TEST(NodeToken, RoundTripAndRejections) {
   ASSERT_TRUE(parsed.has_value());
   EXPECT_EQ(parsed->node_name, "host:9925");
 }
-
-class TempStore : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("meshdb_engine_test_" + std::to_string(std::random_device{}()));
-    storage::StoreOptions options;
-    options.database_dir = dir_.string();
-    options.durable = false;
-    options.map_size_bytes = 64ull << 20;
-    auto store = storage::Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  std::filesystem::path dir_;
-  std::unique_ptr<storage::Store> store_;
-};
 
 TEST_F(TempStore, ClusterKeyCreatedOnceAndReplicated) {
   EXPECT_TRUE(LoadClusterKeys(store_.get()).empty());

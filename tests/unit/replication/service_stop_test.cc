@@ -3,14 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <filesystem>
 #include <future>
-#include <random>
 #include <string>
 #include <thread>
 
 #include "replication/engine/service_impl.h"
 #include "storage/store.h"
+#include "temp_store.h"
 
 namespace meshdb::replication {
 namespace {
@@ -18,23 +17,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-class ServiceStopTest : public ::testing::Test {
+class ServiceStopTest : public TempStore {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("meshdb_service_stop_test_" + std::to_string(std::random_device{}()));
-    storage::StoreOptions options;
-    options.database_dir = dir_.string();
-    options.durable = false;
-    options.map_size_bytes = 64ull << 20;
-    auto store = storage::Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
   ServiceOptions Options() {
     ServiceOptions o;
     o.store = store_.get();
@@ -42,8 +26,6 @@ class ServiceStopTest : public ::testing::Test {
     o.node_url = "ws://127.0.0.1:1";
     return o;  // retention on: the trim thread runs and waits its 60 s interval
   }
-  std::filesystem::path dir_;
-  std::unique_ptr<storage::Store> store_;
 };
 
 TEST_F(ServiceStopTest, IdleStopIsPrompt) {
