@@ -650,6 +650,22 @@ void ServiceImpl::OnCommit(const std::string& database) {
   }
 }
 
+namespace {
+
+// Runs an inbound link's coroutine on its strand; an exception ends only that link (logged).
+void SpawnInbound(const Strand& strand, std::shared_ptr<Link> link, asio::awaitable<void> run) {
+  asio::co_spawn(strand, std::move(run), [link = std::move(link)](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      log::For("replication")->error("inbound link failed: {}", ex.what());
+    }
+  });
+}
+
+}  // namespace
+
 void ServiceImpl::OnUpgrade(tcp::socket socket, http::request<http::string_body> request,
                             std::string remote_address) {
   beast::error_code ec;
@@ -675,16 +691,8 @@ void ServiceImpl::OnUpgrade(tcp::socket socket, http::request<http::string_body>
   std::string database = QueryParam(request.target(), "database");
   if (database.empty()) database = kSystemDatabase;
   auto link = std::make_shared<Link>(this, strand, false, database, nullptr);
-  asio::co_spawn(strand,
-                 link->RunInbound(std::move(mine), std::move(request), std::move(remote_address)),
-                 [link](std::exception_ptr e) {
-                   if (!e) return;
-                   try {
-                     std::rethrow_exception(e);
-                   } catch (const std::exception& ex) {
-                     log::For("replication")->error("inbound link failed: {}", ex.what());
-                   }
-                 });
+  SpawnInbound(strand, link,
+               link->RunInbound(std::move(mine), std::move(request), std::move(remote_address)));
 }
 
 void ServiceImpl::OnTlsUpgrade(std::unique_ptr<net::TlsStream> stream,
@@ -701,17 +709,9 @@ void ServiceImpl::OnTlsUpgrade(std::unique_ptr<net::TlsStream> stream,
   std::string database = QueryParam(request.target(), "database");
   if (database.empty()) database = kSystemDatabase;
   auto link = std::make_shared<Link>(this, strand, false, database, nullptr);
-  asio::co_spawn(strand,
-                 link->RunInboundTls(std::move(stream), std::move(request),
-                                     std::move(remote_address), std::move(peer)),
-                 [link](std::exception_ptr e) {
-                   if (!e) return;
-                   try {
-                     std::rethrow_exception(e);
-                   } catch (const std::exception& ex) {
-                     log::For("replication")->error("inbound link failed: {}", ex.what());
-                   }
-                 });
+  SpawnInbound(strand, link,
+               link->RunInboundTls(std::move(stream), std::move(request), std::move(remote_address),
+                                   std::move(peer)));
 }
 
 void ServiceImpl::Probe(const std::string& url, const std::string& authorization,
