@@ -45,28 +45,6 @@ Status ApplyPolicy(SSL_CTX* ctx, const std::string& ciphers) {
   return Status::Ok();
 }
 
-Status UseIdentity(SSL_CTX* ctx, const TlsMaterial& material) {
-  Result<std::vector<security::X509Cert>> chain =
-      security::ParseCertificateChainPem(material.certificate_chain_pem);
-  if (!chain.ok() || chain->empty()) {
-    return Status::InvalidArgument("the TLS certificate is not PEM");
-  }
-  if (SSL_CTX_use_certificate(ctx, chain->front().get()) != 1) {
-    return Status::InvalidArgument("the TLS certificate was refused: " + OpenSslError("?"));
-  }
-  for (size_t i = 1; i < chain->size(); ++i) {
-    // add_extra_chain_cert takes ownership on success.
-    if (SSL_CTX_add_extra_chain_cert(ctx, (*chain)[i].get()) == 1) (void)(*chain)[i].release();
-  }
-  Result<security::EvpPkey> key = security::ParsePrivateKeyPem(material.private_key_pem);
-  if (!key.ok()) return Status::InvalidArgument("the TLS private key is not PEM");
-  if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-    ERR_clear_error();
-    return Status::InvalidArgument("the TLS private key does not match the certificate");
-  }
-  return Status::Ok();
-}
-
 // Completes every handshake: the verification result stays in the SSL for InspectPeer.
 int AcceptAnyChain(int /*preverified*/, X509_STORE_CTX* /*ctx*/) { return 1; }
 
@@ -79,7 +57,50 @@ bool EqualsIgnoreCase(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-TlsContext::TlsContext(Role role, ssl::context::method method) : role_(role), context_(method) {}
+TlsContext::Identity::~Identity() { sk_X509_pop_free(chain, X509_free); }
+
+TlsContext::TlsContext(Role role, ssl::context::method method) : role_(role), context_(method) {
+  SSL_CTX_set_cert_cb(context_.native_handle(), &TlsContext::SelectIdentity, this);
+}
+
+int TlsContext::SelectIdentity(SSL* ssl, void* self) {
+  auto* context = static_cast<TlsContext*>(self);
+  std::shared_ptr<const Identity> identity;
+  {
+    common::MutexLock lock(context->identity_mu_);
+    identity = context->identity_;
+  }
+  if (!identity) return 1;  // a client without a certificate presents none
+  // Copies its references: the SSL keeps them after the identity is replaced.
+  return SSL_use_cert_and_key(ssl, identity->leaf.get(), identity->key.get(), identity->chain, 1) ==
+                 1
+             ? 1
+             : 0;
+}
+
+Status TlsContext::SetIdentity(const std::string& certificate_chain_pem,
+                               const std::string& private_key_pem) {
+  Result<std::vector<security::X509Cert>> certs =
+      security::ParseCertificateChainPem(certificate_chain_pem);
+  if (!certs.ok() || certs->empty())
+    return Status::InvalidArgument("the TLS certificate is not PEM");
+  Result<security::EvpPkey> key = security::ParsePrivateKeyPem(private_key_pem);
+  if (!key.ok()) return Status::InvalidArgument("the TLS private key is not PEM");
+  if (!security::KeyMatchesCertificate(certs->front().get(), key->get())) {
+    return Status::InvalidArgument("the TLS private key does not match the certificate");
+  }
+  auto identity = std::make_shared<Identity>();
+  identity->chain = sk_X509_new_null();
+  if (identity->chain == nullptr) return Status::Internal("out of memory");
+  for (size_t i = 1; i < certs->size(); ++i) {
+    if (sk_X509_push(identity->chain, (*certs)[i].get()) > 0) (void)(*certs)[i].release();
+  }
+  identity->leaf = std::move(certs->front());
+  identity->key = std::move(key).value();
+  common::MutexLock lock(identity_mu_);
+  identity_ = std::move(identity);
+  return Status::Ok();
+}
 
 Result<std::shared_ptr<TlsContext>> TlsContext::Create(Role role, const TlsMaterial& material) {
   const auto method = role == Role::kServer ? ssl::context::tls_server : ssl::context::tls_client;
@@ -87,7 +108,7 @@ Result<std::shared_ptr<TlsContext>> TlsContext::Create(Role role, const TlsMater
   SSL_CTX* ctx = made->context_.native_handle();
   RETURN_IF_ERROR(ApplyPolicy(ctx, material.ciphers));
   if (role == Role::kServer || !material.certificate_chain_pem.empty()) {
-    RETURN_IF_ERROR(UseIdentity(ctx, material));
+    RETURN_IF_ERROR(made->SetIdentity(material.certificate_chain_pem, material.private_key_pem));
   }
   for (const std::string& ca : material.trusted_ca_pems) RETURN_IF_ERROR(made->Trust(ca));
   if (material.trust_system_roots) {

@@ -14,8 +14,13 @@
 // takes a verified certificate as the peer's identity, otherwise it needs credentials; the
 // operations API ignores client certificates). InspectPeer says what was proven.
 //
-// Thread-safety: a TlsContext is used by many connections at once; Trust may be called from
-// any thread while it is (OpenSSL locks the certificate store).
+// The context's own certificate and key (its identity) are chosen per handshake, so
+// SetIdentity replaces them while connections use the context: a certificate renewed or
+// signed by a peer takes effect from the next handshake, and no connection is dropped.
+//
+// Thread-safety: a TlsContext is used by many connections at once; Trust and SetIdentity may
+// be called from any thread while it is (OpenSSL locks the certificate store; the identity
+// is swapped under a mutex).
 #pragma once
 
 #include <openssl/ssl.h>
@@ -27,6 +32,7 @@
 
 #include "common/status.h"
 #include "common/thread_annotations.h"
+#include "security/openssl_owners.h"
 
 namespace meshdb::net {
 
@@ -63,11 +69,28 @@ class TlsContext {
   // Certificates already trusted are skipped. InvalidArgument when nothing parses.
   Status Trust(const std::string& ca_pem);
 
+  // Presents `certificate_chain_pem` (own certificate first) with `private_key_pem` from the
+  // next handshake on. InvalidArgument when either does not parse or the key is not the
+  // certificate's; the identity in use is then unchanged.
+  Status SetIdentity(const std::string& certificate_chain_pem, const std::string& private_key_pem);
+
  private:
+  // A parsed certificate chain and its key.
+  struct Identity {
+    security::X509Cert leaf;
+    STACK_OF(X509) * chain = nullptr;  // owned; the certificates after the leaf
+    security::EvpPkey key;
+    ~Identity();
+  };
+
   TlsContext(Role role, boost::asio::ssl::context::method method);
+  // SSL_CTX_set_cert_cb's callback: hands the current identity to the handshake.
+  static int SelectIdentity(SSL* ssl, void* self);
 
   const Role role_;
   boost::asio::ssl::context context_;
+  common::Mutex identity_mu_;
+  std::shared_ptr<const Identity> identity_ GUARDED_BY(identity_mu_);  // null: none
 };
 
 // What the handshake proved about the peer's certificate (call after it completed).

@@ -176,6 +176,44 @@ TEST_F(TlsTest, AClientTrustingAnotherCaDoesNotVerifyTheServer) {
   EXPECT_FALSE(seen.verify_error.empty());
 }
 
+TEST_F(TlsTest, SetIdentitySwapsTheServersCertificateForTheNextHandshake) {
+  auto server = StartServer();
+  auto client = Client(foreign_.ca_pem);
+  {
+    beast::ssl_stream<beast::tcp_stream> stream(ioc_, client->native());
+    ASSERT_FALSE(Connect(stream, server->port()));
+    EXPECT_FALSE(InspectPeer(stream.native_handle()).verified);
+  }
+  auto [cert, key] = foreign_.Issue("node-a2", {"127.0.0.1"});
+  // A key that is not the certificate's changes nothing.
+  auto [other_cert, other_key] = foreign_.Issue("node-z", {});
+  EXPECT_EQ(server_context_->SetIdentity(cert, other_key).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(server_context_->SetIdentity("not pem", key).code(), Status::Code::kInvalidArgument);
+  ASSERT_TRUE(server_context_->SetIdentity(cert, key).ok());
+  beast::ssl_stream<beast::tcp_stream> stream(ioc_, client->native());
+  ASSERT_FALSE(Connect(stream, server->port()));
+  PeerCertificate seen = InspectPeer(stream.native_handle());
+  EXPECT_TRUE(seen.verified) << seen.verify_error;
+  EXPECT_TRUE(seen.Names("node-a2"));
+  EXPECT_FALSE(seen.Names("node-a"));
+}
+
+TEST_F(TlsTest, AClientIdentitySetLaterIsPresentedOnTheNextUpgrade) {
+  RecordingUpgrades upgrades;
+  auto server = StartServer(&upgrades);
+  auto client = Client(ca_.ca_pem);  // no certificate yet
+  auto [cert, key] = ca_.Issue("node-c", {"127.0.0.3"});
+  ASSERT_TRUE(client->SetIdentity(cert, key).ok());
+  beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
+  ASSERT_FALSE(Connect(ws.next_layer(), server->port()));
+  beast::error_code ec;
+  ws.handshake("localhost", "/replication", ec);
+  std::optional<PeerCertificate> peer = upgrades.Wait();
+  ASSERT_TRUE(peer.has_value());
+  EXPECT_TRUE(peer->verified) << peer->verify_error;
+  EXPECT_TRUE(peer->Names("node-c"));
+}
+
 TEST_F(TlsTest, UpgradeHandsOverTheClientsVerifiedCertificate) {
   RecordingUpgrades upgrades;
   auto server = StartServer(&upgrades);
