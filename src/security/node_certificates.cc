@@ -17,6 +17,8 @@ constexpr char kCaKeyFile[] = "caPrivateKey.pem";
 constexpr char kCaCertFile[] = "certificateAuthority.pem";
 constexpr char kNodeKeyFile[] = "privateKey.pem";
 constexpr char kNodeCertFile[] = "nodeCertificate.pem";
+constexpr char kReplicationCertFile[] = "replicationCertificate.pem";
+constexpr char kReplicationIssuerFile[] = "replicationIssuer.pem";
 // The generated CA outlives the node certificates it issues: ten years, or the node
 // validity when that is longer.
 constexpr int64_t kMinCaValidityDays = 3650;
@@ -99,14 +101,17 @@ Result<KeyAndCert> LoadOrCreateCa(const NodeTlsOptions& options, int64_t now_s,
   return ca;
 }
 
+bool IssuedBy(X509* cert, X509* ca) {
+  return X509_check_issued(ca, cert) == X509_V_OK && X509_verify(cert, X509_get0_pubkey(ca)) == 1;
+}
+
 // Why a stored node certificate cannot be used any more ("" when it can).
 std::string NodeCertProblem(const KeyAndCert& node, const KeyAndCert& ca,
                             const std::vector<std::string>& hosts, int64_t now_s) {
   if (!KeyMatchesCertificate(node.cert.get(), node.key.get())) {
     return "it does not match its private key";
   }
-  if (X509_check_issued(ca.cert.get(), node.cert.get()) != X509_V_OK ||
-      X509_verify(node.cert.get(), X509_get0_pubkey(ca.cert.get())) != 1) {
+  if (!IssuedBy(node.cert.get(), ca.cert.get())) {
     return "it was not issued by the certificate authority";
   }
   if (Status valid = CheckValidAt(node.cert.get(), now_s); !valid.ok()) return valid.message();
@@ -139,6 +144,47 @@ Result<KeyAndCert> LoadOrIssueNodeCert(const NodeTlsOptions& options, const KeyA
   return node;
 }
 
+// Why `cert_pem` cannot be this node's replication certificate ("" when it can).
+std::string ReplicationCertProblem(const std::string& node_name, const std::string& cert_pem,
+                                   const std::string& issuer_pem, EVP_PKEY* key, int64_t now_s) {
+  Result<X509Cert> cert = ParseCertificatePem(cert_pem);
+  if (!cert.ok()) return "the certificate does not parse: " + cert.status().message();
+  Result<X509Cert> issuer = ParseCertificatePem(issuer_pem);
+  if (!issuer.ok()) return "the issuer does not parse: " + issuer.status().message();
+  if (!KeyMatchesCertificate(cert->get(), key)) return "it is not for this node's key";
+  if (!IssuedBy(cert->get(), issuer->get())) return "it was not issued by its issuer";
+  if (Status valid = CheckValidAt(cert->get(), now_s); !valid.ok()) return valid.message();
+  if (!CoversName(cert->get(), node_name)) return "it does not cover '" + node_name + "'";
+  return "";
+}
+
+// The replication certificate kept by SaveReplicationCertificate, when still usable.
+TlsIdentity LoadReplicationIdentity(const NodeTlsOptions& options, const TlsIdentity& node,
+                                    EVP_PKEY* key, int64_t now_s,
+                                    std::vector<std::string>& warnings) {
+  const std::string cert_path = PathIn(options.keys_dir, kReplicationCertFile);
+  const std::string issuer_path = PathIn(options.keys_dir, kReplicationIssuerFile);
+  if (!Exists(cert_path)) return node;
+  Result<std::string> cert_pem = ReadWholeFile(cert_path);
+  Result<std::string> issuer_pem = ReadWholeFile(issuer_path);
+  std::string problem = !cert_pem.ok()     ? cert_pem.status().message()
+                        : !issuer_pem.ok() ? issuer_pem.status().message()
+                                           : ReplicationCertProblem(options.node_name, *cert_pem,
+                                                                    *issuer_pem, key, now_s);
+  if (!problem.empty()) {
+    warnings.push_back(cert_path + ": " + problem +
+                       ": replication presents the node certificate instead");
+    return node;
+  }
+  TlsIdentity id = node;
+  id.certificate_pem = std::move(cert_pem).value();
+  id.ca_certificate_pem = std::move(issuer_pem).value();
+  Result<X509Cert> issuer = ParseCertificatePem(id.ca_certificate_pem);
+  id.ca_name = issuer.ok() ? NamesOf(issuer->get()).common_name : std::string();
+  id.source = "replication";
+  return id;
+}
+
 Result<NodeTls> GenerateOrLoad(const NodeTlsOptions& options, int64_t now_s,
                                std::vector<std::string>& warnings) {
   RETURN_IF_ERROR(EnsurePrivateDirectory(options.keys_dir));
@@ -155,6 +201,7 @@ Result<NodeTls> GenerateOrLoad(const NodeTlsOptions& options, int64_t now_s,
   id.key_file = kNodeKeyFile;
   id.ca_key_file = kCaKeyFile;
   id.source = "generated";
+  tls.replication = LoadReplicationIdentity(options, id, node.key.get(), now_s, warnings);
   return tls;
 }
 
@@ -247,6 +294,21 @@ Result<TlsIdentity> LoadConfigured(const ConfiguredFiles& files, const NodeTlsOp
 
 }  // namespace
 
+Status SaveReplicationCertificate(const std::string& keys_dir, const std::string& node_name,
+                                  const std::string& certificate_pem,
+                                  const std::string& issuer_ca_pem,
+                                  const std::string& private_key_pem, int64_t now_s) {
+  if (now_s == 0) now_s = static_cast<int64_t>(std::time(nullptr));
+  Result<EvpPkey> key = ParsePrivateKeyPem(private_key_pem);
+  if (!key.ok()) return Status::InvalidArgument("this node's private key does not parse");
+  std::string problem =
+      ReplicationCertProblem(node_name, certificate_pem, issuer_ca_pem, key->get(), now_s);
+  if (!problem.empty()) return Status::InvalidArgument("the signed certificate: " + problem);
+  // The issuer first: a present certificate file means a complete pair.
+  RETURN_IF_ERROR(WritePrivateFile(PathIn(keys_dir, kReplicationIssuerFile), issuer_ca_pem));
+  return WritePrivateFile(PathIn(keys_dir, kReplicationCertFile), certificate_pem);
+}
+
 std::string GeneratedCaName(const std::string& node_name) {
   return "meshdb-Certificate-Authority-" + node_name;
 }
@@ -264,6 +326,7 @@ Result<ProvisionedTls> ProvisionNodeTls(const NodeTlsOptions& options) {
       "operationsApi.tls.certificateAuthority", options.ops_certificate_authority};
   if (node_files.any()) {
     ASSIGN_OR_RETURN(out.tls.node, LoadConfigured(node_files, options, now_s));
+    out.tls.replication = out.tls.node;
     ASSIGN_OR_RETURN(X509Cert leaf, ParseCertificatePem(out.tls.node.certificate_pem));
     if (!CoversName(leaf.get(), options.node_name)) {
       SubjectNames names = NamesOf(leaf.get());

@@ -8,11 +8,18 @@
 //   privateKey.pem            the node's private key (EC P-256)
 //   nodeCertificate.pem       the node certificate, signed by the CA: CN = node name, SANs =
 //                             node name, every listen address, localhost, 127.0.0.1, ::1
+//   replicationCertificate.pem  (after a cross-signed join) the node's certificate for
+//                               replication, signed by the CA of the node it joined through
+//                               for the node's own key: CN and SANs = node name and URL host
+//   replicationIssuer.pem       that CA's certificate
 // The names hold upper-case letters, so add_certificate's key files ("<[a-z0-9.-]>.pem")
 // never collide with them. Later starts load these files and generate nothing, except that
 // a node certificate which is expired, does not match its key, was not issued by the CA, or
 // no longer covers the node name and addresses is re-issued by the same CA (a warning says
-// so). A file that exists but does not parse is an error (nothing is overwritten).
+// so). A file that exists but does not parse is an error (nothing is overwritten). A
+// replication certificate that no longer verifies (expired, not the node key's, not issued by
+// replicationIssuer.pem, not covering the node name) is ignored with a warning: replication
+// then presents the node certificate.
 //
 // Configured: tls.certificate + tls.privateKey (both or neither; tls.certificateAuthority
 // optional) replace the generated identity; operationsApi.tls.{certificate, privateKey,
@@ -49,8 +56,11 @@ struct TlsIdentity {
 
 // What the listeners consume.
 struct NodeTls {
-  TlsIdentity node;            // replication (wss) and, unless overridden, the operations API
+  TlsIdentity node;            // the node certificate
   TlsIdentity operations_api;  // operationsApi.tls.*, else a copy of `node`
+  // What replication (wss, both directions) presents: the cross-signed replication
+  // certificate (its ca_certificate_pem is the issuer, to trust), else a copy of `node`.
+  TlsIdentity replication;
   // SECRET: the generated CA's private key (PEM), which signs peers' CSRs; "" when the CA
   // comes from tls.certificateAuthority (its key is not configured).
   std::string ca_private_key_pem;
@@ -79,6 +89,15 @@ struct ProvisionedTls {
   NodeTls tls;
   std::vector<std::string> warnings;  // to log at warn level (no key material in them)
 };
+
+// Keeps a certificate another node's CA signed for this node (the cross-signed join) as the
+// replication certificate (the files above), replacing any before. InvalidArgument when it
+// does not parse, is not for `private_key_pem`, does not cover `node_name`, is not valid at
+// `now_s` (0: now) or was not issued by `issuer_ca_pem`; nothing is written then.
+Status SaveReplicationCertificate(const std::string& keys_dir, const std::string& node_name,
+                                  const std::string& certificate_pem,
+                                  const std::string& issuer_ca_pem,
+                                  const std::string& private_key_pem, int64_t now_s = 0);
 
 // The CA name a generated identity uses: "meshdb-Certificate-Authority-<node_name>".
 std::string GeneratedCaName(const std::string& node_name);

@@ -31,6 +31,7 @@
 #include "security/node_certificates.h"
 #include "security/private_file.h"
 #include "security/secret_box.h"
+#include "server/node_identity.h"
 #include "server/shutdown_waiter.h"
 #include "server/tls_contexts.h"
 #include "storage/store.h"
@@ -298,6 +299,12 @@ int Run(const RunOptions& options) {
     return Fail(kExitBadConfig, "cannot set up TLS: " + contexts.status().message());
   }
   tls_contexts = std::move(contexts).value();
+  if (node_tls.replication.source == "replication") {
+    log->info("replication presents the certificate signed by '{}' (a cross-signed join)",
+              node_tls.replication.ca_name);
+  }
+  ServerNodeIdentity identity(node_tls, tls_contexts.get(), keys_dir, node_name,
+                              settings.certificate_validity_days);
 
   // Replication: always on (a lone node simply has no peers). The engine links to peers;
   // cluster membership decides who they are and answers the cluster operations.
@@ -320,6 +327,11 @@ int Run(const RunOptions& options) {
   repl_options.on_peer_hello = [&cluster](const std::string& name, const std::string& url) {
     if (cluster) cluster->OnPeerHello(name, url);
   };
+  repl_options.on_join =
+      [&cluster](const replication::JoinRequest& request) -> Result<replication::JoinGrant> {
+    if (!cluster) return Status::Unavailable("cluster membership is not running");
+    return cluster->GrantJoin(request);
+  };
   Result<std::unique_ptr<replication::ReplicationService>> service =
       replication::ReplicationService::Create(repl_options);
   if (!service.ok()) {
@@ -338,6 +350,7 @@ int Run(const RunOptions& options) {
   cluster_options.backup_dir = (fs::path(settings.root_path) / "backup").string();
   cluster_options.cluster_key = settings.replication_cluster_key;
   cluster_options.secret_box = &*secret_box;
+  cluster_options.identity = &identity;
   Result<std::unique_ptr<replication::ClusterManager>> created =
       replication::ClusterManager::Create(cluster_options);
   if (!created.ok()) {

@@ -4,7 +4,9 @@
 //   operations_server    operationsApi.network.securePort (its own certificate when
 //                        operationsApi.tls.* is configured)
 //   replication_server   replication.securePort
-//   replication_client   dialling wss:// peers (the node certificate is the client identity)
+//   replication_client   dialling wss:// peers
+// Replication presents the replication identity (the certificate a cross-signed join got,
+// else the node certificate) on both sides.
 //
 // Trusted for peers: the node's own CA, the configured tls.certificateAuthority, every
 // is_authority row of system.hdb_certificate, and the system roots when
@@ -42,6 +44,10 @@ class TlsContexts {
 
   // Trusts `ca_pem` in every context from the next handshake on (idempotent).
   Status Trust(const std::string& ca_pem);
+  // Replication (server and client) presents this certificate and key from the next
+  // handshake on (net::TlsContext::SetIdentity).
+  Status SetReplicationIdentity(const std::string& certificate_pem,
+                                const std::string& private_key_pem);
 
  private:
   std::shared_ptr<net::TlsContext> operations_;

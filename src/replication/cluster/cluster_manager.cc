@@ -85,6 +85,10 @@ void ClusterManager::GetRoutes(std::function<void(json::array)> done) {
   impl_->Post([this, done = std::move(done)] { done(impl_->RoutesInForce()); });
 }
 
+Result<JoinGrant> ClusterManager::GrantJoin(const JoinRequest& request) {
+  return impl_->GrantJoin(request);
+}
+
 void ClusterManager::OnPeerHello(const std::string& name, const std::string& url) {
   impl_->Post([this, name, url] { impl_->OnPeerHelloSync(name, url); });
 }

@@ -46,7 +46,10 @@ class SecretBox;
 
 namespace meshdb::replication {
 
+class NodeIdentity;
 class ReplicationService;
+struct JoinGrant;
+struct JoinRequest;
 
 inline constexpr const char* kNodesTable = "hdb_nodes";
 inline constexpr const char* kNodeAuthTable = "hdb_node_auth";
@@ -71,6 +74,10 @@ struct ClusterOptions {
   // Seals credentials kept by retain_authorization in hdb_node_auth (never stored in
   // clear). Required; outlives the manager.
   const security::SecretBox* secret_box = nullptr;
+  // The node's CA and replication certificate (the cross-signed join, revocation). Null: no
+  // TLS identity; add_node sends no certificate request and joins through this node are
+  // refused. Outlives the manager.
+  NodeIdentity* identity = nullptr;
 };
 
 // A validated add_node / update_node / set_node request (cluster_ops.h builds it).
@@ -82,6 +89,8 @@ struct AddNodeRequest {
   boost::json::value subscriptions;  // null or the array as given
   boost::json::value start_time;     // null, ISO text or ms, as given
   boost::json::value shard;          // null or a number
+  // wss:// first contact: false accepts a certificate that does not verify (bootstrap).
+  bool verify_tls = true;
 };
 
 class ClusterManager {
@@ -121,6 +130,12 @@ class ClusterManager {
 
   // ServiceOptions::on_peer_hello: records an unknown node in hdb_nodes.
   void OnPeerHello(const std::string& name, const std::string& url);
+  // ServiceOptions::on_join, for a JoinRequest that came with a super_user's credentials:
+  // signs the joiner's CSR when it names only the joiner (its node name and its URL's host;
+  // not this node, not another member, no wildcard), trusts its CA and records its
+  // hdb_nodes row (url, ca). PermissionDenied / InvalidArgument saying why not. Any thread;
+  // does not wait for the membership thread.
+  Result<JoinGrant> GrantJoin(const JoinRequest& request);
 
   const std::string& node_name() const;
   int default_port() const;

@@ -41,6 +41,7 @@
 #include "replication/cluster/cluster_manager.h"
 #include "replication/cluster/cluster_peers.h"
 #include "replication/cluster/cluster_routes.h"
+#include "replication/engine/replication_service.h"
 #include "storage/store.h"
 
 namespace meshdb::replication {
@@ -74,6 +75,8 @@ class ClusterManager::Impl {
   Result<RouteChange> ChangeRoutesSync(const boost::json::array& routes, bool add);
   boost::json::array RoutesInForce() const;
   void OnPeerHelloSync(const std::string& name, const std::string& url);
+  // Any thread (reads and writes only the store and the identity).
+  Result<JoinGrant> GrantJoin(const JoinRequest& request);
 
   const ClusterOptions& options() const { return options_; }
 
@@ -108,9 +111,18 @@ class ClusterManager::Impl {
   // Keeps `name` linked until its system-database socket acknowledged `sequence` (or the
   // link is down, or the timeout passes).
   void WaitForAck(const std::string& name, uint64_t sequence);
-  // Asks the service to probe `url` with `authorization`; Unavailable "timed out" after
-  // kProbeTimeout.
-  Status ProbeSync(const std::string& url, const std::string& authorization);
+  // Asks the service to probe `request`'s URL; Unavailable "timed out" after kProbeTimeout.
+  ProbeResult ProbeSync(ProbeRequest request);
+  // add_node's first contact: a probe, or a join for a wss:// target when there are
+  // credentials and a TLS identity. A grant is installed (its CA trusted, its certificate
+  // presented from then on) and its CA returned in `peer_ca` for the target's row.
+  Status FirstContact(const AddNodeRequest& req, std::string* peer_ca);
+  // Trusts the `ca` of every hdb_nodes row not trusted yet (gossip spreads members' CAs).
+  void TrustMemberCas(const std::vector<NodeRow>& rows);
+  // The union of every row's revoked_certificates: handed to the service when it changed,
+  // and kept in this node's own row (so it outlives the node that revoked them). Adds the
+  // own-row write to `write` when needed.
+  void ApplyRevocations(const std::vector<NodeRow>& rows, storage::WriteRequest& write);
 
   const ClusterOptions options_;
   std::shared_ptr<spdlog::logger> log_;
@@ -134,6 +146,8 @@ class ClusterManager::Impl {
   std::vector<std::string> last_removed_;  // last handed to SetRemovedNodes
   std::string last_key_;
   bool applied_once_ = false;
+  std::set<std::string> trusted_cas_;
+  std::set<std::string> last_revoked_;  // last handed to SetRevokedCertificates
 };
 
 }  // namespace meshdb::replication

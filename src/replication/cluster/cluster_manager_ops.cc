@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "replication/cluster/cluster_manager_impl.h"
+#include "replication/cluster/node_identity.h"
 #include "replication/engine/replication_service.h"
 #include "security/secret_box.h"
 
@@ -40,10 +41,13 @@ Result<std::string> ClusterManager::Impl::AddNodeSync(AddNodeRequest req, bool u
     return Status::InvalidArgument("'" + req.name + "' is this node");
   }
   // First contact, before anything is written: a wss:// target whose certificate we do not
-  // trust, or that is for another name, is refused outright (an unreachable target is
-  // added, and dialled until it answers, as HarperDB does).
-  Status probe = ProbeSync(req.url, req.authorization);
-  if (probe.code() == Status::Code::kPermissionDenied) {
+  // trust, or that is for another name, or that refuses to sign our certificate, is refused
+  // outright (an unreachable target is added, and dialled until it answers, as HarperDB
+  // does).
+  std::string peer_ca;
+  Status probe = FirstContact(req, &peer_ca);
+  if (probe.code() == Status::Code::kPermissionDenied ||
+      probe.code() == Status::Code::kInvalidArgument) {
     log_->warn("not adding node '{}' at {}: {}", req.name, req.url, probe.message());
     return Status::InvalidArgument("cannot add '" + req.url + "': " + probe.message());
   }
@@ -65,6 +69,7 @@ Result<std::string> ClusterManager::Impl::AddNodeSync(AddNodeRequest req, bool u
        req.subscriptions.is_array() ? json::value(options_.node_name) : json::value(nullptr)}};
   if (!req.start_time.is_null()) row["start_time"] = req.start_time;
   if (!req.shard.is_null()) row["shard"] = req.shard;
+  if (!peer_ca.empty()) row["ca"] = peer_ca;
   write.ops.push_back(Upsert(kNodesTable, req.name, std::move(row)));
   json::object local{
       {"added", true}, {"removed", false}, {"seen", true}, {"subscriptions", mine.subscriptions}};
@@ -104,6 +109,101 @@ Result<std::string> ClusterManager::Impl::AddNodeSync(AddNodeRequest req, bool u
   return message;
 }
 
+Status ClusterManager::Impl::FirstContact(const AddNodeRequest& req, std::string* peer_ca) {
+  ProbeRequest probe{req.url, req.authorization, req.verify_tls, std::nullopt};
+  Result<Route> target = ParseUrl(req.url);
+  const bool join = options_.identity != nullptr && !req.authorization.empty() && target.ok() &&
+                    target->scheme == "wss";
+  const bool want_certificate = join && options_.identity->UsesGeneratedCertificate();
+  if (join) {
+    probe.join = JoinRequest{options_.node_name, options_.node_url, "",
+                             options_.identity->CaCertificatePem()};
+  }
+  if (want_certificate) {
+    // The certificate this node will present to the cluster: its name and its URL's host.
+    std::set<std::string> names{options_.node_name};
+    if (Result<Route> own = ParseUrl(options_.node_url); own.ok()) names.insert(own->host);
+    Result<std::string> csr = options_.identity->CreateCsr(names);
+    if (!csr.ok()) return csr.status().WithPrefix("cannot make a certificate request");
+    probe.join->csr_pem = std::move(csr).value();
+  }
+  ProbeResult result = ProbeSync(std::move(probe));
+  if (join && result.status.code() == Status::Code::kUnauthenticated) {
+    // Without a certificate signed by the target, no link could ever come up.
+    return Status::PermissionDenied(result.status.message());
+  }
+  if (!result.status.ok() || !join) return result.status;
+  if (!result.grant) return Status::PermissionDenied("the target answered the join with nothing");
+  const JoinGrant& grant = *result.grant;
+  *peer_ca = grant.ca_pem;
+  if (!grant.member_cas_pem.empty()) {
+    if (Status s = options_.identity->TrustCa(grant.member_cas_pem); !s.ok()) {
+      log_->warn("not trusting every member CA '{}' sent: {}", grant.node_name, s.message());
+    }
+  }
+  if (!want_certificate) return Status::Ok();
+  if (grant.certificate_pem.empty()) {
+    return Status::PermissionDenied("'" + grant.node_name + "' signed no certificate");
+  }
+  if (Status s = options_.identity->InstallCertificate(grant.certificate_pem, grant.ca_pem);
+      !s.ok()) {
+    return Status::PermissionDenied("the certificate '" + grant.node_name +
+                                    "' signed cannot be used: " + s.message());
+  }
+  log_->info("joined through '{}' ({}): replication now presents the certificate it signed",
+             grant.node_name, req.url);
+  return Status::Ok();
+}
+
+Result<JoinGrant> ClusterManager::Impl::GrantJoin(const JoinRequest& request) {
+  if (options_.identity == nullptr) {
+    return Status::PermissionDenied("this node has no certificate authority");
+  }
+  Result<Route> url = ParseUrl(request.node_url);
+  if (request.node_name.empty() || !url.ok()) {
+    return Status::InvalidArgument("a join needs the joiner's node name and URL");
+  }
+  std::string own_host = options_.node_name;
+  if (Result<Route> own = ParseUrl(options_.node_url); own.ok()) own_host = own->host;
+  for (const std::string& name : {request.node_name, url->host}) {
+    if (name == options_.node_name || name == own_host) {
+      return Status::PermissionDenied("the joiner names this node ('" + name + "')");
+    }
+  }
+  std::string member_cas;
+  for (const NodeRow& row : ReadRows()) {
+    if (row.name != options_.node_name && row.name != request.node_name && !row.ca.empty()) {
+      member_cas += row.ca;
+    }
+    if (row.name != request.node_name && row.name == url->host) {
+      return Status::PermissionDenied("the joiner's URL names another member ('" + row.name + "')");
+    }
+    // The same node joining again keeps its CA (under its <root>/keys); another node
+    // claiming a member's name does not have it.
+    if (row.name == request.node_name && !row.ca.empty() && row.ca != request.ca_pem) {
+      return Status::PermissionDenied("'" + row.name +
+                                      "' is a member with another certificate authority");
+    }
+  }
+  // A node with a configured (bring-your-own) certificate asks for none.
+  std::string certificate;
+  if (!request.csr_pem.empty()) {
+    ASSIGN_OR_RETURN(certificate,
+                     options_.identity->SignCsr(request.csr_pem, {request.node_name, url->host}));
+  }
+  if (!request.ca_pem.empty()) RETURN_IF_ERROR(options_.identity->TrustCa(request.ca_pem));
+  // Its row (merged into any it has): dialled and trusted from now on, and gossiped.
+  json::object row{{"url", request.node_url}, {"replicates", true}};
+  if (!request.ca_pem.empty()) row["ca"] = request.ca_pem;
+  storage::WriteRequest write;
+  write.database = kSystemDb;
+  write.ops.push_back(Upsert(kNodesTable, request.node_name, std::move(row)));
+  Result<storage::WriteResult> written = options_.store->Write(std::move(write));
+  if (!written.ok()) return written.status();
+  return JoinGrant{options_.node_name, std::move(certificate),
+                   options_.identity->CaCertificatePem(), std::move(member_cas)};
+}
+
 Result<std::string> ClusterManager::Impl::RemoveNodeSync(const std::string& id) {
   std::vector<NodeRow> rows = ReadRows();
   const NodeRow* found = nullptr;
@@ -123,6 +223,19 @@ Result<std::string> ClusterManager::Impl::RemoveNodeSync(const std::string& id) 
   storage::WriteRequest write;
   write.database = kSystemDb;
   write.ops.push_back(Delete(kNodesTable, name));
+  // Its certificate is revoked everywhere: gossiped in this node's row, kept by every node.
+  if (!found->certificate_serial.empty()) {
+    json::array revoked{json::value(found->certificate_serial)};
+    for (const NodeRow& row : rows) {
+      if (row.name != options_.node_name) continue;
+      for (const std::string& s : row.revoked_certificates) {
+        if (s != found->certificate_serial) revoked.emplace_back(s);
+      }
+    }
+    write.ops.push_back(Upsert(kNodesTable, options_.node_name,
+                               json::object{{"revoked_certificates", std::move(revoked)}}));
+    log_->info("revoking the certificate {} of node '{}'", found->certificate_serial, name);
+  }
   write.ops.push_back(Upsert(kNodeAuthTable, name,
                              json::object{{"added", false},
                                           {"removed", true},

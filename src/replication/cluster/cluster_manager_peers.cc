@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "replication/cluster/cluster_manager_impl.h"
+#include "replication/cluster/node_identity.h"
 #include "replication/engine/replication_service.h"
 
 namespace meshdb::replication {
@@ -49,9 +50,11 @@ void ClusterManager::Impl::Recompute() {
   std::map<std::string, LocalNodeState> local = ReadLocal(&docs);
   std::set<std::string> present;
   for (const NodeRow& row : rows) present.insert(row.name);
+  TrustMemberCas(rows);
 
   storage::WriteRequest write;
   write.database = kSystemDb;
+  ApplyRevocations(rows, write);
   if (own_row_written_ && !self_removed_ && present.count(options_.node_name) == 0) {
     log_->warn(
         "this node's hdb_nodes row was deleted (remove_node elsewhere): leaving the "
@@ -208,15 +211,52 @@ void ClusterManager::Impl::WaitForAck(const std::string& name, uint64_t sequence
   draining_.erase(name);
 }
 
-Status ClusterManager::Impl::ProbeSync(const std::string& url, const std::string& authorization) {
-  auto promise = std::make_shared<std::promise<Status>>();
-  std::future<Status> result = promise->get_future();
-  options_.service->Probe(url, authorization,
-                          [promise](Status s) { promise->set_value(std::move(s)); });
+ProbeResult ClusterManager::Impl::ProbeSync(ProbeRequest request) {
+  auto promise = std::make_shared<std::promise<ProbeResult>>();
+  std::future<ProbeResult> result = promise->get_future();
+  options_.service->Probe(std::move(request),
+                          [promise](ProbeResult r) { promise->set_value(std::move(r)); });
   if (result.wait_for(kProbeTimeout) != std::future_status::ready) {
-    return Status::Unavailable("timed out");
+    return ProbeResult{Status::Unavailable("timed out"), std::nullopt};
   }
   return result.get();
+}
+
+void ClusterManager::Impl::ApplyRevocations(const std::vector<NodeRow>& rows,
+                                            storage::WriteRequest& write) {
+  std::set<std::string> all;
+  const NodeRow* own = nullptr;
+  for (const NodeRow& row : rows) {
+    all.insert(row.revoked_certificates.begin(), row.revoked_certificates.end());
+    if (row.name == options_.node_name) own = &row;
+  }
+  if (own != nullptr && !self_removed_ &&
+      std::set<std::string>(own->revoked_certificates.begin(), own->revoked_certificates.end()) !=
+          all) {
+    json::array serials;
+    for (const std::string& s : all) serials.emplace_back(s);
+    write.ops.push_back(
+        Upsert(kNodesTable, options_.node_name, json::object{{"revoked_certificates", serials}}));
+  }
+  if (all != last_revoked_) {
+    last_revoked_ = all;
+    options_.service->SetRevokedCertificates(std::vector<std::string>(all.begin(), all.end()));
+  }
+}
+
+void ClusterManager::Impl::TrustMemberCas(const std::vector<NodeRow>& rows) {
+  if (options_.identity == nullptr) return;
+  for (const NodeRow& row : rows) {
+    if (row.name == options_.node_name || row.ca.empty() || trusted_cas_.count(row.ca) != 0) {
+      continue;
+    }
+    if (Status s = options_.identity->TrustCa(row.ca); !s.ok()) {
+      log_->warn("not trusting the CA in node '{}''s row: {}", row.name, s.message());
+    } else {
+      log_->info("trusting the certificate authority of node '{}'", row.name);
+    }
+    trusted_cas_.insert(row.ca);  // tried once: a bad one is not retried on every commit
+  }
 }
 
 }  // namespace meshdb::replication

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "replication/cluster/cluster_manager_impl.h"
+#include "replication/cluster/node_identity.h"
 #include "security/hex.h"
 #include "security/secret_box.h"
 
@@ -54,10 +55,15 @@ storage::WriteOp Upsert(const char* table, const std::string& key, json::object 
 }
 
 storage::WriteOp ClusterManager::Impl::OwnRowOp(json::value peer_subscriptions) const {
-  return Upsert(kNodesTable, options_.node_name,
-                json::object{{"url", options_.node_url},
-                             {"replicates", true},
-                             {"peer_subscriptions", std::move(peer_subscriptions)}});
+  json::object fields{{"url", options_.node_url},
+                      {"replicates", true},
+                      {"peer_subscriptions", std::move(peer_subscriptions)}};
+  if (options_.identity != nullptr) {
+    // Members trust the CA that signs the certificates of nodes joining through this one.
+    fields["ca"] = options_.identity->CaCertificatePem();
+    fields["certificate_serial"] = options_.identity->CertificateSerial();
+  }
+  return Upsert(kNodesTable, options_.node_name, std::move(fields));
 }
 
 storage::WriteOp ClusterManager::Impl::OwnRowOp() {

@@ -169,6 +169,7 @@ Result<AddNodeRequest> ParseAddNodeRequest(const json::object& body) {
     request.start_time = *v;
   }
   if (const json::value* v = Field(body, "shard")) request.shard = *v;
+  if (const json::value* v = Field(body, "verify_tls")) request.verify_tls = v->get_bool();
   return request;
 }
 

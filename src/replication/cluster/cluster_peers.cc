@@ -89,6 +89,13 @@ NodeRow NodeRow::FromRecord(const json::object& doc) {
   NodeRow row;
   row.name = StringField(doc, "name");
   row.url = StringField(doc, "url");
+  row.ca = StringField(doc, "ca");
+  row.certificate_serial = StringField(doc, "certificate_serial");
+  if (const json::value* v = doc.if_contains("revoked_certificates"); v && v->is_array()) {
+    for (const json::value& serial : v->get_array()) {
+      if (serial.is_string()) row.revoked_certificates.emplace_back(serial.get_string());
+    }
+  }
   if (const json::value* v = doc.if_contains("subscriptions")) row.subscriptions = *v;
   if (const json::value* v = doc.if_contains("start_time")) row.start_time = *v;
   if (const json::value* v = doc.if_contains("peer_subscriptions"); v && v->is_object()) {

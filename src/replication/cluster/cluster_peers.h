@@ -41,6 +41,10 @@ struct NodeRow {
   // This row's node's explicit subscriptions by peer name, from ITS point of view (object of
   // arrays; null when none).
   boost::json::value peer_subscriptions;
+  std::string ca;                  // the node's CA certificate (PEM), "" when it has none
+  std::string certificate_serial;  // the certificate it presents (upper-case hex), or ""
+  // Serials this node knows revoked (remove_node), kept by every node in its own row.
+  std::vector<std::string> revoked_certificates;
 
   static NodeRow FromRecord(const boost::json::object& doc);
 };

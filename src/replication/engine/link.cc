@@ -237,7 +237,12 @@ asio::awaitable<Status> Link::TlsHandshake(net::TlsStream& stream, const std::st
   beast::get_lowest_layer(stream).expires_never();
   if (hec) co_return Status::Unavailable("TLS handshake with " + url + " failed: " + hec.message());
   net::PeerCertificate cert = net::InspectPeer(stream.native_handle());
-  if (!cert.verified) {
+  if (!cert.verified && probe_ && !verify_tls_ && cert.presented) {
+    log_->warn(
+        "accepting the unverified certificate of {} for this add_node only (verify_tls: "
+        "false): {}",
+        url, cert.verify_error);
+  } else if (!cert.verified) {
     co_return Status::PermissionDenied(
         "the certificate of " + url + " is not trusted: " +
         (cert.presented ? cert.verify_error : std::string("it presented none")));
@@ -245,6 +250,10 @@ asio::awaitable<Status> Link::TlsHandshake(net::TlsStream& stream, const std::st
   if (!cert.Names(host)) {
     co_return Status::PermissionDenied("the certificate of " + url + " is not for '" + host +
                                        "' (it names " + JoinNames(cert.names) + ")");
+  }
+  if (service_->IsRevoked(cert.serial_hex)) {
+    co_return Status::PermissionDenied("the certificate of " + url + " (serial " + cert.serial_hex +
+                                       ") was revoked");
   }
   peer_certificate_ = std::move(cert);
   co_return Status::Ok();
@@ -277,8 +286,12 @@ asio::awaitable<Status> Link::RunClient(std::unique_ptr<WsLinkStream<NextLayer>>
         (res.body().empty() ? "" : ": " + res.body()));
   }
   if (probe_) {
+    // Not a conditional expression: GCC 12 mis-destroys a co_await operand's temporaries in
+    // `?:` (it freed a Status twice here).
+    Status joined = Status::Ok();
+    if (join_) joined = co_await ExchangeJoin();
     co_await stream_->Close(websocket::close_reason("probe"));  // outcome unused
-    co_return Status::Ok();
+    co_return joined;
   }
   co_return co_await RunSession();
 }
@@ -323,6 +336,14 @@ asio::awaitable<void> Link::ServeUpgrade(NextLayer stream, http::request<http::s
     co_return;
   }
   std::string token_name = *who;
+  // A revoked certificate is no identity; a super_user's credentials may still join again.
+  if (peer_certificate_ && !token_name.empty() &&
+      service_->IsRevoked(peer_certificate_->serial_hex)) {
+    co_await refuse(http::status::unauthorized, "node '" + token_name + "' presented certificate " +
+                                                    peer_certificate_->serial_hex +
+                                                    ", which was revoked");
+    co_return;
+  }
   // Over TLS a node token is honoured only with a certificate we trust (mutual TLS); a
   // super_user's credentials (add_node's first contact) need none.
   if (peer_certificate_ && !token_name.empty() && !peer_certificate_->verified) {
@@ -490,6 +511,9 @@ Status Link::Refuse(LinkRefusal why, Status st) {
 Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& claimed_token_name) {
   const auto& opts = service_->options();
   auto* hello = std::get_if<Hello>(&m);
+  if (auto* join = std::get_if<JoinRequest>(&m); join != nullptr && !outbound_) {
+    return OnJoinRequest(std::move(*join), claimed_token_name);
+  }
   if (hello == nullptr) {
     if (auto* err = std::get_if<Error>(&m)) {
       log_->warn("peer {} db {}: refused: {}", peer_url_, database_, err->reason);
@@ -551,6 +575,51 @@ Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& clai
   subscriber_.SendSubscribe();
   asio::co_spawn(strand_, PingLoop(), asio::detached);
   return Status::Ok();
+}
+
+Status Link::OnJoinRequest(JoinRequest&& request, const std::string& claimed_token_name) {
+  const auto& on_join = service_->options().on_join;
+  Result<JoinGrant> grant = Status::PermissionDenied("this node does not sign certificates");
+  if (!claimed_token_name.empty()) {
+    // A node token is a member's credential, not an administrator's.
+    grant = Status::PermissionDenied("joining needs a super_user's credentials, not a node token");
+  } else if (on_join) {
+    grant = on_join(request);
+  }
+  if (!grant.ok()) {
+    log_->warn("refused the join of '{}' ({}) from {}: {}", request.node_name, request.node_url,
+               peer_url_, grant.status().message());
+    Fail(ErrorCode::kUnauthorized, grant.status().message());
+    return Refuse(LinkRefusal::kJoin, grant.status());
+  }
+  log_->info("'{}' ({}) joined through this node from {}: its certificate is signed",
+             request.node_name, request.node_url, peer_url_);
+  SendFinal(*grant, "joined", 1000);
+  return Refuse(LinkRefusal::kJoin, Status::Ok());
+}
+
+asio::awaitable<Status> Link::ExchangeJoin() {
+  const std::string& url = peer_url_;
+  stream_->SetBinary(service_->options().max_frame_bytes);
+  std::string frame = EncodeFrame(*join_);
+  beast::error_code wec = co_await stream_->Write(asio::buffer(frame));
+  if (wec)
+    co_return Status::Unavailable("sending the join to " + url + " failed: " + wec.message());
+  ReadResult read = co_await ReadFrame(/*before_hello=*/true);
+  if (read.ended) {
+    co_return Status::Unavailable("no answer to the join from " + url + ": " +
+                                  read.error.message());
+  }
+  if (!read.message) co_return Status::Unavailable("a bad answer to the join from " + url);
+  if (auto* grant = std::get_if<JoinGrant>(&*read.message)) {
+    join_grant_ = std::move(*grant);
+    co_return Status::Ok();
+  }
+  if (auto* err = std::get_if<Error>(&*read.message)) {
+    co_return Status::PermissionDenied(url + " refused the join: " + err->reason);
+  }
+  co_return Status::Unavailable("a bad answer to the join from " + url + ": " +
+                                std::string(MessageTypeName(TypeOf(*read.message))));
 }
 
 // --- Writing ---
@@ -615,11 +684,16 @@ void Link::Fail(ErrorCode code, std::string reason) {
   if (closing_) return;
   service_->NoteLinkError((peer_name_.empty() ? peer_url_ : peer_name_) + " db " + database_ +
                           ": " + ErrorKind(code) + ": " + reason);
-  SendMessage(Error{code, reason});
+  SendFinal(Error{code, reason}, reason, CloseCodeFor(code));
+}
+
+void Link::SendFinal(const Message& message, std::string reason, uint16_t close_code) {
+  if (closing_) return;
+  SendMessage(message);
   closing_ = true;
   close_after_flush_ = true;
   close_reason_ = reason.substr(0, 100);
-  close_code_ = CloseCodeFor(code);
+  close_code_ = close_code;
   if (!writing_) {
     close_after_flush_ = false;
     closing_ = false;
@@ -779,6 +853,12 @@ Status Link::Handle(VerifyResponse&& r) {
   return Status::Ok();
 }
 
+Status Link::Handle(JoinRequest&& /*r*/) {
+  return Status::InvalidArgument("JoinRequest after Hello");
+}
+
+Status Link::Handle(JoinGrant&& /*g*/) { return Status::InvalidArgument("unexpected JoinGrant"); }
+
 size_t Link::QueuedBytes() {
   common::MutexLock lock(copy_mu_);
   return queued_bytes_;
@@ -844,6 +924,8 @@ const char* LinkRefusalName(LinkRefusal r) {
       return "unexpected-peer";
     case LinkRefusal::kStopping:
       return "stopping";
+    case LinkRefusal::kJoin:
+      return "join";
   }
   return "unknown";
 }

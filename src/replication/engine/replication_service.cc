@@ -350,6 +350,32 @@ void ServiceImpl::SetRemovedNodes(std::vector<std::string> names) {
   for (auto& link : to_close) link->Close("removed");
 }
 
+void ServiceImpl::SetRevokedCertificates(std::vector<std::string> serials) {
+  std::vector<std::shared_ptr<Link>> to_close;
+  {
+    common::MutexLock lock(mu_);
+    std::set<std::string> next(serials.begin(), serials.end());
+    next.erase("");
+    if (next == revoked_serials_) return;
+    for (const auto& [key, link] : links_) {
+      std::string serial = link->peer_certificate_serial();
+      if (!serial.empty() && next.contains(serial) && !revoked_serials_.contains(serial)) {
+        log_->warn("closing the link to {} db {}: its certificate {} was revoked", key.first,
+                   key.second, serial);
+        to_close.push_back(link);
+      }
+    }
+    log_->info("{} revoked certificate(s)", next.size());
+    revoked_serials_ = std::move(next);
+  }
+  for (auto& link : to_close) link->Close("certificate revoked");
+}
+
+bool ServiceImpl::IsRevoked(const std::string& serial) const {
+  common::MutexLock lock(mu_);
+  return revoked_serials_.contains(serial);
+}
+
 bool ServiceImpl::RefusedLocked(const std::string& name) const {
   return removed_names_.contains(name) || membership_removed_.contains(name);
 }
@@ -714,22 +740,22 @@ void ServiceImpl::OnTlsUpgrade(std::unique_ptr<net::TlsStream> stream,
                                    std::move(peer)));
 }
 
-void ServiceImpl::Probe(const std::string& url, const std::string& authorization,
-                        std::function<void(Status)> done) {
+void ServiceImpl::Probe(ProbeRequest request, std::function<void(ProbeResult)> done) {
   if (!started_.load() || stopping_.load()) {
-    done(Status::Unavailable("replication is not running"));
+    done(ProbeResult{Status::Unavailable("replication is not running"), std::nullopt});
     return;
   }
   Strand strand = asio::make_strand(ioc_);
   auto link = std::make_shared<Link>(this, strand, true, kSystemDatabase, nullptr);
-  link->set_probe();
-  std::string auth = authorization;
+  link->set_probe(request.verify_tls, std::move(request.join));
+  std::string auth = request.authorization;
   if (auth.empty()) auth = DialAuthorization(PeerSpec{});
   asio::co_spawn(
       strand,
-      [link, url, auth, done = std::move(done)]() mutable -> asio::awaitable<void> {
+      [link, url = std::move(request.url), auth,
+       done = std::move(done)]() mutable -> asio::awaitable<void> {
         Status st = co_await link->RunOutbound(url, auth);
-        done(st);
+        done(ProbeResult{std::move(st), std::move(link->join_grant())});
       },
       asio::detached);
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "replication/wire/message.h"
 
 namespace meshdb::net {
 class UpgradeHandler;
@@ -80,6 +81,25 @@ struct ServiceOptions {
   // Called when a peer announced itself (Hello) on an inbound link, so membership can record
   // the node (name, url). May be called on any thread.
   std::function<void(const std::string& name, const std::string& url)> on_peer_hello;
+  // Answers a JoinRequest that arrived on a connection upgraded with a super_user's
+  // credentials (membership signs the joiner's CSR). Runs on a link's strand: it must not
+  // wait for other links. Null: joins are refused.
+  std::function<Result<JoinGrant>(const JoinRequest& request)> on_join;
+};
+
+// One connection attempt for add_node (ReplicationService::Probe).
+struct ProbeRequest {
+  std::string url;
+  std::string authorization;  // "" = the node token
+  // wss://: false accepts a certificate that does not verify (add_node's verify_tls: false,
+  // the bootstrap of a node whose CA we do not know yet). The name must still match.
+  bool verify_tls = true;
+  // Set: sent instead of Hello once upgraded; the peer's JoinGrant is the result.
+  std::optional<JoinRequest> join;
+};
+struct ProbeResult {
+  Status status;                   // Ok when the peer accepted the upgrade (and the join)
+  std::optional<JoinGrant> grant;  // the peer's answer to `join`
 };
 
 // One linked peer's answer to cluster_verify.
@@ -118,6 +138,13 @@ class ReplicationService {
   // is served.
   virtual void SetRemovedNodes(std::vector<std::string> names) = 0;
 
+  // Serial numbers (upper-case hex) of revoked certificates, replacing the previous set. A
+  // peer presenting one is refused from then on: an inbound upgrade authenticated by a node
+  // token (a super_user's credentials still pass, so a removed node can join again and get
+  // a new certificate), and any wss:// peer this node dials. Live links presenting one are
+  // closed.
+  virtual void SetRevokedCertificates(std::vector<std::string> serials) = 0;
+
   // Inbound WebSocket upgrades on /replication (hand to net::HttpServerOptions).
   virtual net::UpgradeHandler* upgrade_handler() = 0;
 
@@ -135,10 +162,12 @@ class ReplicationService {
   virtual void VerifyPeers(const std::string& database, const std::string& table,
                            std::function<void(std::vector<PeerVerifyResult>)> done) = 0;
 
-  // Tries one connection to `url` with `authorization` and reports whether the peer accepted
-  // it (for add_node's "error updating target node" message). Calls `done` once.
-  virtual void Probe(const std::string& url, const std::string& authorization,
-                     std::function<void(Status)> done) = 0;
+  // Tries one connection to request.url with its authorization and reports whether the peer
+  // accepted it (for add_node's "error updating target node" message) and, for a join, what
+  // it granted. A join refused by the peer is PermissionDenied with the peer's reason; a
+  // certificate we do not trust or that is for another name is PermissionDenied too. Calls
+  // `done` once, on a service thread.
+  virtual void Probe(ProbeRequest request, std::function<void(ProbeResult)> done) = 0;
 };
 
 }  // namespace meshdb::replication

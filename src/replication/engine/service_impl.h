@@ -68,6 +68,7 @@ enum class LinkRefusal {
   kRemovedPeer,          // the peer was dropped from the cluster (or is refused by name)
   kUnexpectedPeer,       // outbound: another node than the one dialled answered
   kStopping,             // the service is stopping
+  kJoin,                 // a join (JoinRequest) was answered: never a live link
 };
 const char* LinkRefusalName(LinkRefusal r);
 
@@ -168,8 +169,14 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
 
   // Set by the service (under its lock) before the link uses it.
   void set_slot(std::shared_ptr<Slot> slot) { slot_ = std::move(slot); }
-  // Probe mode: RunOutbound returns Ok right after the upgrade succeeded.
-  void set_probe() { probe_ = true; }
+  // Probe mode: RunOutbound returns right after the upgrade succeeded (Ok) or, with a join,
+  // after the peer answered it (join_grant() holds its grant). Before RunOutbound.
+  void set_probe(bool verify_tls, std::optional<JoinRequest> join) {
+    probe_ = true;
+    verify_tls_ = verify_tls;
+    join_ = std::move(join);
+  }
+  std::optional<JoinGrant>& join_grant() { return join_grant_; }
   // Any thread, at shutdown: a copy thread blocked on the send queue gives up.
   void AbortCopy();
   // Any thread: asks the peer for its per-table content hashes (cluster_verify). `done`
@@ -188,6 +195,11 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   std::shared_ptr<PeerEntry> peer() const override { return peer_; }
   // Why the Hello exchange did not make the link live (kNone once live). Strand-only.
   LinkRefusal refusal() const { return refusal_; }
+  // The serial of the peer's TLS certificate ("" without TLS). Set before the Hello exchange
+  // and constant after: readable from any thread once the link is registered.
+  [[nodiscard]] std::string peer_certificate_serial() const {
+    return peer_certificate_ ? peer_certificate_->serial_hex : std::string();
+  }
 
  private:
   // --- LinkContext, for the halves. ---
@@ -245,6 +257,12 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   };
   asio::awaitable<HandshakeResult> Handshake(const Hello& mine);
   Status OnPeerHello(Message&& m, const Hello& mine, const std::string& claimed_token_name);
+  // Inbound, instead of a Hello: answers a join with a grant or an Error, then closes.
+  Status OnJoinRequest(JoinRequest&& request, const std::string& claimed_token_name);
+  // Outbound probe: sends join_, reads the answer into join_grant_.
+  asio::awaitable<Status> ExchangeJoin();
+  // Queues `frame`'s message as the last one, then closes once it is written.
+  void SendFinal(const Message& message, std::string reason, uint16_t close_code);
   Status Refuse(LinkRefusal why, Status st);
   Hello OurHello() const;
   const std::string& PeerLabel() const;  // the peer's name, or its address before Hello
@@ -275,6 +293,8 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   Status Handle(MergeEnd&& e);
   Status Handle(VerifyRequest&& r);
   Status Handle(VerifyResponse&& r);
+  Status Handle(JoinRequest&& r);
+  Status Handle(JoinGrant&& g);
 
   // Constant after construction.
   ServiceImpl* const service_;
@@ -290,6 +310,9 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   uint64_t peer_max_frame_ = kDefaultMaxFrameBytes;
   std::vector<TableSubscription> subscriptions_;  // from the peer's spec
   bool probe_ = false;
+  bool verify_tls_ = true;               // probe: false accepts an unverified certificate
+  std::optional<JoinRequest> join_;      // probe: sent instead of Hello
+  std::optional<JoinGrant> join_grant_;  // probe: the peer's answer
 
   // Strand-only state.
   std::unique_ptr<LinkStream> stream_;  // set before the upgrade
@@ -328,13 +351,15 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   void Stop() override;
   void SetPeers(std::vector<PeerSpec> peers) override;
   void SetRemovedNodes(std::vector<std::string> names) override;
+  void SetRevokedCertificates(std::vector<std::string> serials) override;
+  // Whether `serial` was revoked (SetRevokedCertificates). Any thread.
+  bool IsRevoked(const std::string& serial) const EXCLUDES(mu_);
   net::UpgradeHandler* upgrade_handler() override { return this; }
   boost::json::array ConnectionsStatus() override;
   boost::json::object ServiceStatus() override;
   void VerifyPeers(const std::string& database, const std::string& table,
                    std::function<void(std::vector<PeerVerifyResult>)> done) override;
-  void Probe(const std::string& url, const std::string& authorization,
-             std::function<void(Status)> done) override;
+  void Probe(ProbeRequest request, std::function<void(ProbeResult)> done) override;
   void OnUpgrade(tcp::socket socket, http::request<http::string_body> request,
                  std::string remote_address) override;
   void OnTlsUpgrade(std::unique_ptr<net::TlsStream> stream,
@@ -450,6 +475,7 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   // persisted removed marks.
   std::set<std::string> removed_names_ GUARDED_BY(mu_);
   std::set<std::string> membership_removed_ GUARDED_BY(mu_);
+  std::set<std::string> revoked_serials_ GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, std::shared_ptr<Link>> links_ GUARDED_BY(mu_);
   std::set<std::string> known_databases_ GUARDED_BY(mu_);
   // Links with a copy job posted (running or waiting): Stop aborts their copy queues.

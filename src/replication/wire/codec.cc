@@ -201,6 +201,20 @@ void EncodeBody(WireWriter* w, const VerifyResponse& m) {
   }
 }
 
+void EncodeBody(WireWriter* w, const JoinRequest& m) {
+  w->PutBytes(m.node_name);
+  w->PutBytes(m.node_url);
+  w->PutBytes(m.csr_pem);
+  w->PutBytes(m.ca_pem);
+}
+
+void EncodeBody(WireWriter* w, const JoinGrant& m) {
+  w->PutBytes(m.node_name);
+  w->PutBytes(m.certificate_pem);
+  w->PutBytes(m.ca_pem);
+  w->PutBytes(m.member_cas_pem);
+}
+
 // ---------------------------------------------------------------- decoding
 
 Status ReadRecords(WireReader* r, std::vector<CopyRecord>* out) {
@@ -457,6 +471,22 @@ Status DecodeBody(WireReader* r, VerifyResponse* m) {
     RETURN_IF_ERROR(r->ReadVarint(&t.record_count, "tables.record_count"));
     m->tables.push_back(std::move(t));
   }
+  return r->ExpectEnd();
+}
+
+Status DecodeBody(WireReader* r, JoinRequest* m) {
+  RETURN_IF_ERROR(r->ReadBytes(&m->node_name, "node_name"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->node_url, "node_url"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->csr_pem, "csr_pem"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->ca_pem, "ca_pem"));
+  return r->ExpectEnd();
+}
+
+Status DecodeBody(WireReader* r, JoinGrant* m) {
+  RETURN_IF_ERROR(r->ReadBytes(&m->node_name, "node_name"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->certificate_pem, "certificate_pem"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->ca_pem, "ca_pem"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->member_cas_pem, "member_cas_pem"));
   return r->ExpectEnd();
 }
 

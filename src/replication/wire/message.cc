@@ -55,6 +55,10 @@ std::string_view MessageTypeName(MessageType type) {
       return "VerifyRequest";
     case MessageType::kVerifyResponse:
       return "VerifyResponse";
+    case MessageType::kJoinRequest:
+      return "JoinRequest";
+    case MessageType::kJoinGrant:
+      return "JoinGrant";
   }
   return "Unknown";
 }

@@ -62,8 +62,12 @@ enum class MessageType : uint8_t {
   // Capability "verify".
   kVerifyRequest = 18,
   kVerifyResponse = 19,
+  // The cross-signed join (docs/security.md): instead of Hello, on a connection upgraded
+  // with a super_user's credentials.
+  kJoinRequest = 20,
+  kJoinGrant = 21,
 };
-inline constexpr uint8_t kMaxMessageType = 19;
+inline constexpr uint8_t kMaxMessageType = 21;
 
 // "Hello", "Transactions", ...; "Unknown" for other values.
 std::string_view MessageTypeName(MessageType type);
@@ -292,9 +296,31 @@ struct VerifyResponse {
   bool operator==(const VerifyResponse&) const = default;
 };
 
-using Message = std::variant<Hello, Error, Subscribe, CopyBegin, CopyChunk, CopyEnd, Transactions,
-                             Ack, Credit, Schema, Ping, Pong, MergeBegin, MergeHashes, MergeRequest,
-                             MergeRows, MergeEnd, VerifyRequest, VerifyResponse>;
+// --- The cross-signed join: the joiner's first frame instead of Hello, on a connection
+// upgraded with a super_user's credentials (add_node). The other side answers JoinGrant, or
+// Error kUnauthorized with the reason, and closes. ---
+struct JoinRequest {
+  std::string node_name;  // the joiner's node name
+  std::string node_url;   // the joiner's replication URL (its host is the other name signed)
+  std::string csr_pem;    // a certificate signing request for the joiner's key
+  std::string ca_pem;     // the joiner's CA certificate: trusted from now on for its peers
+  bool operator==(const JoinRequest&) const = default;
+};
+
+struct JoinGrant {
+  std::string node_name;        // the granting node's name
+  std::string certificate_pem;  // the joiner's certificate, signed by ca_pem
+  std::string ca_pem;           // the granting node's CA certificate
+  // The CAs of the members the granting node knows (PEM, concatenated): the joiner trusts
+  // them at once, so its first links to them verify before gossip brings their rows.
+  std::string member_cas_pem;
+  bool operator==(const JoinGrant&) const = default;
+};
+
+using Message =
+    std::variant<Hello, Error, Subscribe, CopyBegin, CopyChunk, CopyEnd, Transactions, Ack, Credit,
+                 Schema, Ping, Pong, MergeBegin, MergeHashes, MergeRequest, MergeRows, MergeEnd,
+                 VerifyRequest, VerifyResponse, JoinRequest, JoinGrant>;
 
 inline MessageType TypeOf(const Message& m) { return static_cast<MessageType>(m.index() + 1); }
 

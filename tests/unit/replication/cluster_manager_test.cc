@@ -1,6 +1,7 @@
 // ClusterManager against a real store and a fake ReplicationService: the removed-node marks
 // persisted in system.hdb_node_auth become the service's refusal set, also after a restart,
-// until add_node lifts them.
+// until add_node lifts them; GrantJoin signs only a joiner's own names (real CSRs and a real
+// CA through security/x509.h).
 #include "replication/cluster/cluster_manager.h"
 
 #include <gtest/gtest.h>
@@ -11,12 +12,15 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "replication/cluster/node_identity.h"
 #include "replication/engine/replication_service.h"
 #include "security/secret_box.h"
+#include "security/x509.h"
 #include "storage/store.h"
 #include "temp_dir.h"
 
@@ -40,14 +44,15 @@ class FakeService : public ReplicationService {
     removed_ = std::move(names);
     ++removed_calls_;
   }
+  void SetRevokedCertificates(std::vector<std::string>) override {}
   net::UpgradeHandler* upgrade_handler() override { return nullptr; }
   json::array ConnectionsStatus() override { return {}; }
   void VerifyPeers(const std::string&, const std::string&,
                    std::function<void(std::vector<PeerVerifyResult>)> done) override {
     done({});
   }
-  void Probe(const std::string&, const std::string&, std::function<void(Status)> done) override {
-    done(Status::Ok());
+  void Probe(ProbeRequest, std::function<void(ProbeResult)> done) override {
+    done(ProbeResult{Status::Ok(), std::nullopt});
   }
 
   std::vector<std::string> removed() {
@@ -110,8 +115,10 @@ class ClusterManagerTest : public ::testing::Test {
     box_.emplace(std::move(box).value());
   }
 
-  std::unique_ptr<ClusterManager> StartManager(FakeService* service) {
+  std::unique_ptr<ClusterManager> StartManager(FakeService* service,
+                                               NodeIdentity* identity = nullptr) {
     ClusterOptions options;
+    options.identity = identity;
     options.store = store_.get();
     options.service = service;
     options.node_name = "a";
@@ -238,6 +245,121 @@ TEST_F(ClusterManagerTest, RetainedAuthorizationIsSealedAtRestAndStillUsed) {
   auto restarted = StartManager(&again);
   ASSERT_NE(restarted, nullptr);
   EXPECT_TRUE(Eventually([&] { return again.AuthorizationOf("b") == credentials; }));
+}
+
+// A CA that signs CSRs under the same policy as the server's identity, and records trust.
+class TestIdentity : public NodeIdentity {
+ public:
+  explicit TestIdentity(const std::string& name) {
+    key_ = std::move(security::GeneratePrivateKey()).value();
+    ca_ = std::move(
+              security::CreateCaCertificate(key_.get(), "ca-" + name, security::ValidForDays(1)))
+              .value();
+    ca_pem_ = security::CertificateToPem(ca_.get()).value();
+  }
+  [[nodiscard]] std::string CaCertificatePem() const override { return ca_pem_; }
+  [[nodiscard]] bool UsesGeneratedCertificate() const override { return true; }
+  [[nodiscard]] std::string CertificateSerial() const override { return "AB"; }
+  Result<std::string> CreateCsr(const std::set<std::string>&) override {
+    return Status::Internal("unused");
+  }
+  Result<std::string> SignCsr(const std::string& csr_pem,
+                              const std::set<std::string>& allowed) override {
+    ASSIGN_OR_RETURN(security::X509Req csr, security::ParseCsrPem(csr_pem));
+    ASSIGN_OR_RETURN(security::X509Cert cert,
+                     security::SignCsr(csr.get(), ca_.get(), key_.get(), security::ValidForDays(1),
+                                       security::AllowOnlyNames(allowed)));
+    return security::CertificateToPem(cert.get());
+  }
+  Status TrustCa(const std::string& ca_pem) override {
+    std::lock_guard lock(mu_);
+    trusted_.push_back(ca_pem);
+    return Status::Ok();
+  }
+  Status InstallCertificate(const std::string&, const std::string&) override {
+    return Status::Internal("unused");
+  }
+  bool Trusts(const std::string& ca_pem) {
+    std::lock_guard lock(mu_);
+    return std::find(trusted_.begin(), trusted_.end(), ca_pem) != trusted_.end();
+  }
+
+ private:
+  security::EvpPkey key_;
+  security::X509Cert ca_;
+  std::string ca_pem_;
+  std::mutex mu_;
+  std::vector<std::string> trusted_;
+};
+
+// A joiner's request for `names` (CN first) from `url`, with its own CA.
+JoinRequest JoinFor(const std::string& name, const std::string& url,
+                    const std::vector<std::string>& names, const std::string& ca_pem) {
+  security::EvpPkey key = std::move(security::GeneratePrivateKey()).value();
+  security::X509Req csr =
+      std::move(security::CreateCsr(key.get(), security::NamesForHosts(names.front(), names)))
+          .value();
+  return JoinRequest{name, url, security::CsrToPem(csr.get()).value(), ca_pem};
+}
+
+TEST_F(ClusterManagerTest, GrantJoinSignsOnlyTheJoinersOwnNames) {
+  FakeService service;
+  TestIdentity identity("a");
+  TestIdentity joiner("j");
+  auto manager = StartManager(&service, &identity);
+  ASSERT_NE(manager, nullptr);
+  ASSERT_TRUE(AddNode(manager.get(), "b").ok());  // a member
+
+  Result<JoinGrant> ok = manager->GrantJoin(
+      JoinFor("j", "wss://10.0.0.9:9933", {"j", "10.0.0.9"}, joiner.CaCertificatePem()));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->node_name, "a");
+  EXPECT_EQ(ok->ca_pem, identity.CaCertificatePem());
+  auto cert = security::ParseCertificatePem(ok->certificate_pem);
+  ASSERT_TRUE(cert.ok());
+  EXPECT_TRUE(security::CoversName(cert->get(), "j"));
+  EXPECT_TRUE(identity.Trusts(joiner.CaCertificatePem()));
+  auto snap = store_->Read("system");
+  ASSERT_TRUE(snap.ok());
+  auto row = (*snap)->Get("hdb_nodes", json::value("j"));
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ((*row)->doc.at("ca").as_string(), joiner.CaCertificatePem());
+
+  struct Case {
+    JoinRequest request;
+    const char* why;
+  };
+  const std::string ca = joiner.CaCertificatePem();
+  std::vector<Case> refused = {
+      {JoinFor("k", "wss://10.0.0.8:9933", {"k", "*.example.com"}, ca), "'*.example.com'"},
+      {JoinFor("k", "wss://10.0.0.8:9933", {"k", "b"}, ca), "'b'"},
+      {JoinFor("k", "wss://10.0.0.8:9933", {"k", "10.0.0.7"}, ca), "'10.0.0.7'"},
+      {JoinFor("a", "wss://10.0.0.8:9933", {"a"}, ca), "names this node"},
+      {JoinFor("k", "wss://b:9933", {"k", "b"}, ca), "names another member ('b')"},
+      {JoinFor("j", "wss://10.0.0.9:9933", {"j", "10.0.0.9"}, TestIdentity("x").CaCertificatePem()),
+       "'j' is a member with another certificate authority"},
+      {JoinRequest{"k", "not a url", "", ca}, "needs the joiner's node name and URL"},
+  };
+  for (const Case& c : refused) {
+    Result<JoinGrant> got = manager->GrantJoin(c.request);
+    ASSERT_FALSE(got.ok()) << c.why;
+    EXPECT_NE(got.status().message().find(c.why), std::string::npos)
+        << got.status().ToString() << " / expected " << c.why;
+  }
+  // Refusals wrote nothing.
+  auto after = store_->Read("system");
+  ASSERT_TRUE(after.ok());
+  auto k = (*after)->Get("hdb_nodes", json::value("k"));
+  ASSERT_TRUE(k.ok());
+  EXPECT_FALSE(k->has_value());
+}
+
+TEST_F(ClusterManagerTest, GrantJoinWithoutAnIdentityIsRefused) {
+  FakeService service;
+  auto manager = StartManager(&service);
+  ASSERT_NE(manager, nullptr);
+  Result<JoinGrant> got = manager->GrantJoin(JoinRequest{"j", "wss://j:9933", "", ""});
+  EXPECT_EQ(got.status().code(), Status::Code::kPermissionDenied);
 }
 
 }  // namespace

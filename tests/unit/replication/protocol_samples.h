@@ -78,6 +78,17 @@ inline std::vector<Message> SampleMessages() {
   m.push_back(VerifyResponse{
       1, "dev", "", {{"dog", std::numeric_limits<uint64_t>::max(), 3}, {"cat", 0, 0}}});
   m.push_back(VerifyResponse{2, "dev", "database 'dev' does not exist", {}});
+  m.push_back(JoinRequest{"node-c", "wss://node-c:9933",
+                          "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE "
+                          "REQUEST-----\n",
+                          "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n"});
+  m.push_back(JoinRequest{});
+  m.push_back(JoinGrant{"node-a", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                        "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n", ""});
+  m.push_back(JoinGrant{"node-b", "",
+                        "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n",
+                        "-----BEGIN CERTIFICATE-----\nMIID\n-----END CERTIFICATE-----\n"
+                        "-----BEGIN CERTIFICATE-----\nMIIE\n-----END CERTIFICATE-----\n"});
   return m;
 }
 

@@ -1,0 +1,177 @@
+"""The cross-signed join (docs/security.md "Joining a cluster"): nodes with the certificates they
+made themselves (no tls.* configured: each node has its own CA under <root>/keys) join over wss://
+with add_node and a super_user's credentials.
+
+The joiner sends a certificate signing request; the target signs it with its CA when it names only
+the joiner, both trust each other's CA, and every link between members is then mutual TLS. CAs
+spread in hdb_nodes rows, so a node that joined through A links to B.
+
+Refused, each with an error that says why and nothing written on either side: an unknown
+self-signed target while verify_tls is true (the default), a non-super_user's credentials, and a
+joiner that claims the name of another member.
+"""
+
+import json
+import os
+import socket
+import ssl
+
+import cluster
+import harness
+from cluster import wait_linked, wait_record
+
+SECURE_PORT = 9933
+
+
+class JoinTest(cluster.ClusterTestCase):
+    def wss_node(self, label, name=None):
+        """A node with generated certificates serving replication on wss:// only."""
+        node = self.new_repl_node(label)
+        if name:
+            node.repl_name = name
+        return self.start_repl_node(label, node=node, extra=["--REPLICATION_SECUREPORT", SECURE_PORT])
+
+    def join(self, node, peer, **fields):
+        return self.add_node(node, peer, verify_tls=False, **fields)
+
+    def add_node_refused(self, node, peer, words, **fields):
+        body = {"operation": "add_node", "hostname": peer.repl_name,
+                "authorization": {"username": peer.username, "password": peer.password}}
+        body.update(fields)
+        status, got = node.op(body)
+        text = json.dumps(got)
+        self.assertEqual(status, 400, text)
+        for word in words:
+            self.assertIn(word, text)
+        self.assertNotIn(peer.repl_name, cluster.node_rows(node))
+        return got
+
+    @staticmethod
+    def ca_file(node):
+        return os.path.join(node.root, "keys", "certificateAuthority.pem")
+
+    def replication_certificate_verifies_with(self, node, ca_node):
+        """Whether node's wss listener presents a certificate for its name that ca_node's CA
+        signed (a TLS handshake from this test, trusting only that CA)."""
+        context = ssl.create_default_context(cafile=self.ca_file(ca_node))
+        try:
+            with socket.create_connection((node.ip, SECURE_PORT), timeout=5) as raw:
+                with context.wrap_socket(raw, server_hostname=node.repl_name):
+                    return True
+        except ssl.SSLCertVerificationError:
+            return False
+
+    def test_an_unknown_target_is_refused_until_verify_tls_false_then_both_replicate(self):
+        a = self.wss_node("a")
+        b = self.wss_node("b")
+        self.add_node_refused(a, b, ["cannot add", "not trusted"])
+        self.assertNotIn(a.repl_name, cluster.node_rows(b))
+        self.assertFalse(self.replication_certificate_verifies_with(a, b))
+
+        self.join(a, b)
+        wait_linked(a, b, "system")
+        wait_linked(b, a, "system")
+        # a now presents the certificate b's CA signed for it; b still its own.
+        self.assertTrue(self.replication_certificate_verifies_with(a, b))
+        self.assertTrue(self.replication_certificate_verifies_with(b, b))
+        self.create_table(a, "dev", "dog")
+        self.wait_table(b, "dev", "dog")
+        self.insert(a, "dev", "dog", [{"id": 1, "name": "Penny"}])
+        wait_record(b, "dev", "dog", 1, expect={"name": "Penny"})
+        self.insert(b, "dev", "dog", [{"id": 2, "name": "Kato"}])
+        wait_record(a, "dev", "dog", 2, expect={"name": "Kato"})
+        # Each row carries its node's CA, never a private key.
+        rows = cluster.node_rows(b)
+        self.assertIn("BEGIN CERTIFICATE", rows[a.repl_name].get("ca", ""))
+        self.assertNotIn("PRIVATE KEY", json.dumps(rows))
+
+        # The signed certificate survives a restart: the link comes back over mutual TLS.
+        a.restart()
+        wait_linked(a, b, "system")
+        wait_linked(b, a, "system")
+        self.assertTrue(self.replication_certificate_verifies_with(a, b))
+        self.insert(b, "dev", "dog", [{"id": 3, "name": "Rex"}])
+        wait_record(a, "dev", "dog", 3, expect={"name": "Rex"})
+
+    def test_a_third_node_that_joined_through_a_links_to_b(self):
+        a = self.wss_node("a")
+        b = self.wss_node("b")
+        c = self.wss_node("c")
+        self.join(a, b)
+        wait_linked(a, b, "system")
+        self.join(c, a)
+        # b trusts a's CA (a's row), which signed c's certificate; c learned b's CA the same way.
+        wait_linked(c, b, "system", timeout_s=30)
+        wait_linked(b, c, "system", timeout_s=30)
+        self.create_table(b, "dev", "cat")
+        self.wait_table(c, "dev", "cat")
+        self.insert(b, "dev", "cat", [{"id": 7}])
+        wait_record(c, "dev", "cat", 7)
+        self.insert(c, "dev", "cat", [{"id": 8}])
+        wait_record(b, "dev", "cat", 8)
+
+    def test_a_non_super_user_cannot_join(self):
+        a = self.wss_node("a")
+        b = self.wss_node("b")
+        b.ok({"operation": "add_user", "username": "clusterer", "password": "pw-123",
+              "role": "cluster_user", "active": True})
+        self.add_node_refused(a, b, ["cannot add", "not a super_user"], verify_tls=False,
+                              authorization={"username": "clusterer", "password": "pw-123"})
+        self.assertNotIn(a.repl_name, cluster.node_rows(b))
+        self.assertFalse(self.replication_certificate_verifies_with(a, b))
+
+    def test_a_joiner_claiming_a_members_name_is_refused(self):
+        a = self.wss_node("a")
+        b = self.wss_node("b")
+        self.join(a, b)
+        wait_linked(a, b, "system")
+        # Another node calls itself b (its URL names b's address too): a refuses to sign it a
+        # certificate for b's name.
+        impostor = self.wss_node("impostor", name=b.repl_name)
+        body = {"operation": "add_node", "hostname": a.repl_name, "verify_tls": False,
+                "authorization": {"username": a.username, "password": a.password}}
+        status, got = impostor.op(body)
+        self.assertEqual(status, 400, got)
+        self.assertIn("is a member with another certificate authority", json.dumps(got))
+        self.create_table(a, "dev", "dog")
+        self.insert(a, "dev", "dog", [{"id": 1}])
+        wait_record(b, "dev", "dog", 1)
+        cluster.assert_stays_absent(self, impostor, "dev", "dog", 1)
+
+    def test_a_removed_nodes_certificate_is_revoked_everywhere_until_it_joins_again(self):
+        a = self.wss_node("a")
+        b = self.wss_node("b")
+        c = self.wss_node("c")
+        self.join(a, b)
+        wait_linked(a, b, "system")
+        self.join(c, a)
+        wait_linked(b, c, "system", timeout_s=30)
+        old_serial = cluster.node_rows(a)[c.repl_name].get("certificate_serial")
+        self.assertTrue(old_serial)
+        harness.assert_op(a, {"operation": "remove_node", "hostname": c.repl_name}, 200)
+
+        def revoked_in_own_row(node):
+            return old_serial in cluster.node_rows(node)[node.repl_name].get("revoked_certificates", [])
+
+        # Gossiped, and kept by every member in its own row.
+        harness.wait_until(lambda: revoked_in_own_row(a) and revoked_in_own_row(b), 15,
+                           "a and b to keep c's serial in revoked_certificates")
+        # Adding c back from the cluster's side meets its revoked certificate: refused.
+        got = self.add_node_refused(b, c, ["cannot add", "was revoked", old_serial],
+                                    verify_tls=False)
+        self.assertNotIn("error updating", json.dumps(got))
+        # c joins again with a super_user's credentials: a new certificate, a new serial.
+        self.join(c, a)
+        wait_linked(c, a, "system", timeout_s=30)
+        wait_linked(b, c, "system", timeout_s=30)
+        harness.wait_until(
+            lambda: cluster.node_rows(b).get(c.repl_name, {}).get("certificate_serial") not in
+            (None, old_serial), 15, "c's new serial to reach b")
+        self.assertTrue(revoked_in_own_row(b))
+        self.create_table(b, "dev", "dog")
+        self.insert(b, "dev", "dog", [{"id": 5}])
+        wait_record(c, "dev", "dog", 5)
+
+
+if __name__ == "__main__":
+    harness.main()
