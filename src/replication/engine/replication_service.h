@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/ip_allow_list.h"
 #include "common/status.h"
 
 namespace meshdb::net {
@@ -69,6 +70,9 @@ struct ServiceOptions {
   // replication.clusterKey: a cluster key known in addition to system.hdb_cluster_keys (node
   // tokens are signed with it when set). "" = none.
   std::string cluster_key;
+  // replication.allowedIps: addresses whose plain ws:// upgrades are accepted besides those
+  // SetPeerAddresses hands over (docs/security.md "Insecure mode"). Empty: none besides them.
+  common::IpAllowList allowed_ips;
   // Transaction-log retention (replication.logRetention / logRetentionBytes /
   // logTrimIntervalMs): see storage::RetentionPolicy. 0 disables a limit.
   uint64_t log_retention_ms = 7ull * 86400 * 1000;
@@ -117,6 +121,17 @@ class ReplicationService {
   // calls it after each SetPeers and whenever the set changes, before the upgrade handler
   // is served.
   virtual void SetRemovedNodes(std::vector<std::string> names) = 0;
+
+  // Insecure mode (docs/security.md): the addresses of the hosts of the routes in force and
+  // of the members' URLs, resolved by membership off the I/O threads. Replaces the previous
+  // set, atomically with respect to upgrades being authenticated. An inbound upgrade on a
+  // plain (non-TLS) connection is accepted only from an address in this set or in
+  // ServiceOptions::allowed_ips, unless it carries a super_user's Basic credentials (add_node's
+  // first contact); any other is answered 403 and counted in link_errors. Upgrades over TLS
+  // are not checked by address (the certificate is the identity). Until the first call the
+  // set is empty. Links already open are not re-checked. (Order: bad credentials are refused
+  // first, 401; a valid node token from an unknown address then gets the 403.)
+  virtual void SetPeerAddresses(common::IpAllowList addresses) = 0;
 
   // Inbound WebSocket upgrades on /replication (hand to net::HttpServerOptions).
   virtual net::UpgradeHandler* upgrade_handler() = 0;
