@@ -32,6 +32,7 @@ std::string AddressText(const addrinfo& info) {
 std::vector<std::string> PeerHosts(const std::vector<Route>& routes,
                                    const std::vector<NodeRow>& rows, const std::string& self_name) {
   std::vector<std::string> hosts;
+  hosts.reserve(routes.size() + rows.size());
   for (const Route& route : routes) hosts.push_back(route.host);
   for (const NodeRow& row : rows) {
     if (row.name == self_name) continue;

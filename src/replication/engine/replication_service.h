@@ -125,12 +125,13 @@ class ReplicationService {
   // Insecure mode (docs/security.md): the addresses of the hosts of the routes in force and
   // of the members' URLs, resolved by membership off the I/O threads. Replaces the previous
   // set, atomically with respect to upgrades being authenticated. An inbound upgrade on a
-  // plain (non-TLS) connection is accepted only from an address in this set or in
-  // ServiceOptions::allowed_ips, unless it carries a super_user's Basic credentials (add_node's
-  // first contact); any other is answered 403 and counted in link_errors. Upgrades over TLS
-  // are not checked by address (the certificate is the identity). Until the first call the
-  // set is empty. Links already open are not re-checked. (Order: bad credentials are refused
-  // first, 401; a valid node token from an unknown address then gets the 403.)
+  // plain (non-TLS) connection with a valid node token is accepted only from an address in
+  // this set or in ServiceOptions::allowed_ips; from any other it is answered 403, logged and
+  // counted in link_errors. A super_user's Basic credentials (add_node's first contact) are
+  // accepted from any address; bad credentials get 401 before the address is looked at.
+  // Upgrades over TLS are not checked by address (the certificate is the identity). Until the
+  // first call the set is empty (ClusterManager::Start makes one before the listeners open).
+  // Links already open are not re-checked.
   virtual void SetPeerAddresses(common::IpAllowList addresses) = 0;
 
   // Inbound WebSocket upgrades on /replication (hand to net::HttpServerOptions).
