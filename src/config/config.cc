@@ -181,6 +181,7 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
   s.replication_databases = ReadJson(tree, "replication.databases");
   if (s.replication_databases.is_null()) s.replication_databases = "*";
   s.replication_cluster_key = ReadString(tree, "replication.clusterKey", "");
+  s.replication_allowed_ips = internal::ReadIpList(tree, "replication.allowedIps");
   s.replication_reconnect_min_ms =
       static_cast<uint32_t>(ReadInt(tree, "replication.reconnectMinMs", 100));
   s.replication_reconnect_max_ms =

@@ -90,6 +90,7 @@ const std::vector<KeyInfo>& KnownKeys() {
       {"replication.databases", KeyKind::kDatabases},
       {"replication.enableRootCAs", KeyKind::kBool},
       {"replication.clusterKey", KeyKind::kString},
+      {"replication.allowedIps", KeyKind::kIpList},
       {"replication.reconnectMinMs", KeyKind::kPositiveInt},
       {"replication.reconnectMaxMs", KeyKind::kPositiveInt},
       {"replication.logRetention", KeyKind::kDuration},
@@ -183,6 +184,7 @@ json::value DefaultTree(const std::string& root) {
   SetPath(tree, "replication.routes", nullptr);
   SetPath(tree, "replication.databases", "*");
   SetPath(tree, "replication.enableRootCAs", true);
+  SetPath(tree, "replication.allowedIps", json::array());
   SetPath(tree, "replication.certificateValidityDays", 90);
   SetPath(tree, "clustering.hubServer.cluster.network.routes", nullptr);
   SetPath(tree, "tls.certificate", nullptr);

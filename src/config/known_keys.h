@@ -28,6 +28,8 @@ enum class KeyKind {
                     // host name lengths as kUrl)
   kDatabases,       // "*" or array of names or {name, sharded} objects
   kStringList,      // null or an array of non-empty strings
+  kIpList,          // null, an array of IP addresses / CIDR blocks, or one string of them
+                    // separated by commas (common/ip_allow_list.h)
 };
 
 struct KeyInfo {

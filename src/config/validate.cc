@@ -3,8 +3,12 @@
 #include <boost/json/serialize.hpp>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include "common/host_limits.h"
+#include "common/ip_allow_list.h"
 #include "config/config.h"
 #include "config/known_keys.h"
 
@@ -133,6 +137,47 @@ Status CheckDatabases(const std::string& key, const json::value& v) {
   return Status::Ok();
 }
 
+// A kIpList value's entries; nullopt when the shape is wrong (not null, an array of strings
+// or a string).
+std::optional<std::vector<std::string>> IpListEntries(const json::value& v) {
+  std::vector<std::string> out;
+  if (v.is_null()) return out;
+  if (v.is_string()) {
+    std::string_view rest = v.get_string();
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      std::string_view entry = rest.substr(0, comma);
+      while (!entry.empty() && entry.front() == ' ') entry.remove_prefix(1);
+      while (!entry.empty() && entry.back() == ' ') entry.remove_suffix(1);
+      out.emplace_back(entry);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    return out;
+  }
+  if (!v.is_array()) return std::nullopt;
+  for (const json::value& entry : v.get_array()) {
+    if (!entry.is_string()) return std::nullopt;
+    out.emplace_back(entry.get_string());
+  }
+  return out;
+}
+
+Status CheckIpList(const std::string& key, const json::value& v) {
+  std::optional<std::vector<std::string>> entries = IpListEntries(v);
+  if (!entries) {
+    return Status::InvalidArgument("'" + key +
+                                   "' must be an array of IP addresses and CIDR blocks" + Got(v));
+  }
+  for (const std::string& entry : *entries) {
+    Result<common::IpBlock> block = common::ParseIpBlock(entry);
+    if (!block.ok()) {
+      return Status::InvalidArgument("'" + key + "': " + block.status().message());
+    }
+  }
+  return Status::Ok();
+}
+
 Status CheckOne(const KeyInfo& info, const json::value& v) {
   const std::string key = info.path;
   switch (info.kind) {
@@ -212,6 +257,8 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
         if (all) return Status::Ok();
       }
       return Status::InvalidArgument("'" + key + "' must be an array of file names" + Got(v));
+    case KeyKind::kIpList:
+      return CheckIpList(key, v);
   }
   return Status::Ok();
 }
@@ -243,6 +290,12 @@ bool ReadBool(const json::value& tree, const char* path, bool fallback) {
   const json::value* v = FindPath(tree, path);
   if (v == nullptr || !v->is_bool()) return fallback;
   return v->get_bool();
+}
+
+std::vector<std::string> ReadIpList(const json::value& tree, const char* path) {
+  const json::value* v = FindPath(tree, path);
+  if (v == nullptr) return {};
+  return IpListEntries(*v).value_or(std::vector<std::string>{});
 }
 
 }  // namespace internal

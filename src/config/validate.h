@@ -3,6 +3,7 @@
 
 #include <boost/json/value.hpp>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -18,5 +19,8 @@ std::string ReadString(const boost::json::value& tree, const char* path,
                        const std::string& fallback);
 int64_t ReadInt(const boost::json::value& tree, const char* path, int64_t fallback);
 bool ReadBool(const boost::json::value& tree, const char* path, bool fallback);
+// The entries of a kIpList value: the array's strings, or a string split at commas (blanks
+// around entries dropped); none for null. Entries are not checked here (ValidateTree does).
+std::vector<std::string> ReadIpList(const boost::json::value& tree, const char* path);
 
 }  // namespace meshdb::config::internal

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/ip_allow_list.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "config/config.h"
@@ -320,6 +321,13 @@ int Run(const RunOptions& options) {
   repl_options.reconnect_min_ms = settings.replication_reconnect_min_ms;
   repl_options.reconnect_max_ms = settings.replication_reconnect_max_ms;
   repl_options.cluster_key = settings.replication_cluster_key;
+  // Validated at load (config/validate.cc): a bad entry never gets here.
+  Result<common::IpAllowList> allowed_ips =
+      common::IpAllowList::Parse(settings.replication_allowed_ips);
+  if (!allowed_ips.ok()) {
+    return Fail(kExitBadConfig, "replication.allowedIps: " + allowed_ips.status().message());
+  }
+  repl_options.allowed_ips = *allowed_ips;
   repl_options.log_retention_ms = settings.replication_log_retention_s * 1000;
   repl_options.log_retention_bytes = settings.replication_log_retention_bytes;
   repl_options.log_trim_interval_ms = settings.replication_log_trim_interval_ms;
@@ -372,8 +380,10 @@ int Run(const RunOptions& options) {
   if (node_url.starts_with("ws://")) {
     log->warn(
         "replication is unencrypted: peers reach this node at {}, where records and credentials "
-        "cross the network in clear; set replication.securePort for wss:// (docs/security.md)",
-        node_url);
+        "cross the network in clear; peers on plain ws:// connections are authenticated by IP "
+        "address (the routes' and members' hosts, and replication.allowedIps [{}]); set "
+        "replication.securePort for wss:// (docs/security.md)",
+        node_url, allowed_ips->empty() ? "none" : allowed_ips->ToString());
   }
 
   // Stops replication (membership first, then the engine) before the operations API goes.

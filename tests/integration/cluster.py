@@ -292,8 +292,16 @@ def assert_stays_absent(test, node, db, table, pk, duration_s=1.5):
 class ClusterTestCase(harness.NodeTestCase):
     """NodeTestCase with replication nodes: start_repl_node(), add_node(), helpers."""
 
+    # Plain ws:// replication is authenticated by IP address (docs/security.md "Insecure
+    # mode"): by default the nodes allow the module's loopback block, as an operator allows a
+    # closed network's subnet, so nodes sharing a cluster key link by one-way routes. None:
+    # only routes, members and what a test passes itself (test_replication_insecure.py).
+    ALLOW_MODULE_BLOCK = True
+
     def repl_args(self, node, cluster_key=None, routes=None, extra=()):
         args = ["--REPLICATION_HOSTNAME", node.repl_name] + RECONNECT_ARGS
+        if self.ALLOW_MODULE_BLOCK:
+            args += ["--REPLICATION_ALLOWEDIPS", json.dumps([self.block().prefix + "0/24"])]
         if cluster_key:
             args += ["--REPLICATION_CLUSTERKEY", cluster_key]
         if routes:

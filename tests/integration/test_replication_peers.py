@@ -254,8 +254,10 @@ class BadPeerTest(cluster.ClusterTestCase):
         cls.node = cls.new_node(name="A")
         cls.node.repl_name = cls.node.ip
         cls._class_nodes = [cls.node]
-        cls.node.start(["--REPLICATION_HOSTNAME", cls.node.ip, "--REPLICATION_CLUSTERKEY", cls.key]
-                       + cluster.RECONNECT_ARGS)
+        # The raw clients connect from 127.0.0.1 (or a source in the block): these tests probe
+        # what a peer past the address check (docs/security.md "Insecure mode") can do.
+        cls.node.start(["--REPLICATION_HOSTNAME", cls.node.ip, "--REPLICATION_CLUSTERKEY", cls.key,
+                        "--REPLICATION_ALLOWEDIPS", '["127.0.0.0/8"]'] + cluster.RECONNECT_ARGS)
         n = cls.node
         n.ok({"operation": "create_table", "database": DB, "table": T, "primary_key": "id"})
         n.ok({"operation": "insert", "database": DB, "table": T, "records": [{"id": i, "v": i} for i in range(20)]})

@@ -239,6 +239,18 @@ class StartupTest(harness.NodeTestCase):
             with self.subTest(message=message):
                 self._expect_start_failure(args, [message])
 
+    def test_bad_allowed_ips_exit_naming_key_and_entry(self):
+        # Issue 9, insecure mode: replication.allowedIps entries are checked at start.
+        cases = [
+            (["--REPLICATION_ALLOWEDIPS", json.dumps(["127.0.0.9", "10.0.0.0/33"])],
+             "'replication.allowedIps': '10.0.0.0/33': the prefix length must be 0-32"),
+            (["--REPLICATION_ALLOWEDIPS", "node2.example"],
+             "'replication.allowedIps': 'node2.example' is not an IP address or a CIDR block"),
+        ]
+        for args, message in cases:
+            with self.subTest(message=message):
+                self._expect_start_failure(args, [message])
+
     def test_env_override_and_cli_wins(self):
         node = self.start_node(env={"LOGGING_LEVEL": "debug"})
         self.assertEqual(logging_level(node), "debug", "env LOGGING_LEVEL must override the file default")

@@ -35,6 +35,7 @@
 
 #include "common/status.h"
 #include "replication/cluster/cluster_routes.h"
+#include "replication/cluster/peer_addresses.h"
 
 namespace meshdb::storage {
 class Store;
@@ -78,6 +79,10 @@ struct ClusterOptions {
   // TLS identity; add_node sends no certificate request and joins through this node are
   // refused. Outlives the manager.
   NodeIdentity* identity = nullptr;
+  // Resolves the routes' and members' hosts for ReplicationService::SetPeerAddresses (insecure
+  // mode), on the membership thread. Null: ResolveHosts (the system resolver); tests inject a
+  // fake.
+  std::function<ResolvedHosts(const std::vector<std::string>& hosts)> resolve_hosts;
 };
 
 // A validated add_node / update_node / set_node request (cluster_ops.h builds it).

@@ -10,7 +10,8 @@
 //                              hdb_cluster_keys (ReadRows, ReadLocal, ReadKeys, OwnRowOp,
 //                              EnsureClusterKey) and the write helpers shared by the others;
 //   cluster_manager_peers.cc   the peer set: Recompute, DropUsedAuthorizations, WaitForAck,
-//                              ProbeSync.
+//                              ProbeSync;
+//   cluster_manager_addresses.cc  insecure mode: the peers' addresses (RefreshPeerAddresses).
 //
 // Threads: Start, Stop and Post are called from any thread. Every other member function runs on the
 // membership thread, one task at a time, and only it touches the members under "Membership thread
@@ -22,6 +23,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -106,6 +108,10 @@ class ClusterManager::Impl {
   // Recomputes the peer set from the stored membership and hands it to the service when it
   // changed. Also records gossip-learned nodes and removals seen through gossip.
   void Recompute();
+  // Insecure mode: resolves the hosts of the routes in force and of `rows`' URLs and hands
+  // their addresses to ReplicationService::SetPeerAddresses, when the hosts changed since the
+  // last call (or some did not resolve and kRetryUnresolved passed). Blocks on DNS.
+  void RefreshPeerAddresses(const std::vector<NodeRow>& rows);
   // One-time authorizations are dropped once the peer is connected on the system database.
   void DropUsedAuthorizations();
   // Keeps `name` linked until its system-database socket acknowledged `sequence` (or the
@@ -148,6 +154,11 @@ class ClusterManager::Impl {
   bool applied_once_ = false;
   std::set<std::string> trusted_cas_;
   std::set<std::string> last_revoked_;  // last handed to SetRevokedCertificates
+  // RefreshPeerAddresses: the hosts last resolved, those that did not resolve, and when.
+  std::vector<std::string> peer_hosts_;
+  std::vector<std::string> unresolved_hosts_;
+  std::chrono::steady_clock::time_point last_resolve_;
+  bool resolved_once_ = false;
 };
 
 }  // namespace meshdb::replication

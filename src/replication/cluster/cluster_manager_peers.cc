@@ -46,6 +46,7 @@ std::string SpecKey(const PeerSpec& p) {
 void ClusterManager::Impl::Recompute() {
   recompute_queued_.store(false);
   std::vector<NodeRow> rows = ReadRows();
+  RefreshPeerAddresses(rows);
   std::map<std::string, json::object> docs;
   std::map<std::string, LocalNodeState> local = ReadLocal(&docs);
   std::set<std::string> present;

@@ -344,6 +344,14 @@ asio::awaitable<void> Link::ServeUpgrade(NextLayer stream, http::request<http::s
                                                     ", which was revoked");
     co_return;
   }
+  // Insecure mode: over plain ws:// a node token is honoured only from a known address; a
+  // super_user's credentials (add_node's first contact) are honoured from any.
+  if (!peer_certificate_ && !token_name.empty()) {
+    if (Status known = service_->CheckPlainPeerAddress(remote_address); !known.ok()) {
+      co_await refuse(http::status::forbidden, known.message());
+      co_return;
+    }
+  }
   // Over TLS a node token is honoured only with a certificate we trust (mutual TLS); a
   // super_user's credentials (add_node's first contact) need none.
   if (peer_certificate_ && !token_name.empty() && !peer_certificate_->verified) {

@@ -522,6 +522,32 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
 #pragma GCC diagnostic pop
 #endif
 
+void ServiceImpl::SetPeerAddresses(common::IpAllowList addresses) {
+  const std::string text = addresses.ToString();
+  bool changed = false;
+  {
+    common::MutexLock lock(addresses_mu_);
+    changed = peer_addresses_.blocks() != addresses.blocks();
+    peer_addresses_ = std::move(addresses);
+  }
+  if (changed) {
+    log_->info(
+        "plain ws:// replication is accepted from the peers' addresses [{}] and "
+        "replication.allowedIps [{}]",
+        text, options_.allowed_ips.ToString());
+  }
+}
+
+Status ServiceImpl::CheckPlainPeerAddress(const std::string& remote_address) {
+  if (options_.allowed_ips.Contains(remote_address)) return Status::Ok();
+  {
+    common::MutexLock lock(addresses_mu_);
+    if (peer_addresses_.Contains(remote_address)) return Status::Ok();
+  }
+  return Status::PermissionDenied("replication from " + remote_address +
+                                  " refused: not a route, a member or in replication.allowedIps");
+}
+
 Result<std::string> ServiceImpl::Authenticate(const std::string& authorization,
                                               const std::string& remote_address) {
   if (authorization.starts_with(std::string(kNodeTokenScheme) + " ")) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/ip_allow_list.h"
 #include "common/status.h"
 #include "replication/wire/message.h"
 
@@ -70,6 +71,9 @@ struct ServiceOptions {
   // replication.clusterKey: a cluster key known in addition to system.hdb_cluster_keys (node
   // tokens are signed with it when set). "" = none.
   std::string cluster_key;
+  // replication.allowedIps: addresses whose plain ws:// upgrades are accepted besides those
+  // SetPeerAddresses hands over (docs/security.md "Insecure mode"). Empty: none besides them.
+  common::IpAllowList allowed_ips;
   // Transaction-log retention (replication.logRetention / logRetentionBytes /
   // logTrimIntervalMs): see storage::RetentionPolicy. 0 disables a limit.
   uint64_t log_retention_ms = 7ull * 86400 * 1000;
@@ -144,6 +148,17 @@ class ReplicationService {
   // a new certificate), and any wss:// peer this node dials. Live links presenting one are
   // closed.
   virtual void SetRevokedCertificates(std::vector<std::string> serials) = 0;
+  // Insecure mode (docs/security.md): the addresses of the hosts of the routes in force and
+  // of the members' URLs, resolved by membership off the I/O threads. Replaces the previous
+  // set, atomically with respect to upgrades being authenticated. An inbound upgrade on a
+  // plain (non-TLS) connection with a valid node token is accepted only from an address in
+  // this set or in ServiceOptions::allowed_ips; from any other it is answered 403, logged and
+  // counted in link_errors. A super_user's Basic credentials (add_node's first contact) are
+  // accepted from any address; bad credentials get 401 before the address is looked at.
+  // Upgrades over TLS are not checked by address (the certificate is the identity). Until the
+  // first call the set is empty (ClusterManager::Start makes one before the listeners open).
+  // Links already open are not re-checked.
+  virtual void SetPeerAddresses(common::IpAllowList addresses) = 0;
 
   // Inbound WebSocket upgrades on /replication (hand to net::HttpServerOptions).
   virtual net::UpgradeHandler* upgrade_handler() = 0;

@@ -354,6 +354,7 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   void SetRevokedCertificates(std::vector<std::string> serials) override;
   // Whether `serial` was revoked (SetRevokedCertificates). Any thread.
   bool IsRevoked(const std::string& serial) const EXCLUDES(mu_);
+  void SetPeerAddresses(common::IpAllowList addresses) override EXCLUDES(addresses_mu_);
   net::UpgradeHandler* upgrade_handler() override { return this; }
   boost::json::array ConnectionsStatus() override;
   boost::json::object ServiceStatus() override;
@@ -371,6 +372,11 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   storage::Store* store() const { return options_.store; }
   std::vector<std::string> ReplicatedDatabases() const;
   std::string DialAuthorization(const PeerSpec& spec);
+  // Insecure mode: Ok when a node token on a plain (non-TLS) upgrade from `remote_address` is
+  // honoured: the address is a peer's (SetPeerAddresses) or in replication.allowedIps. Else
+  // PermissionDenied "replication from <address> refused: ...". (A super_user's Basic
+  // credentials are honoured from any address and not checked here.)
+  Status CheckPlainPeerAddress(const std::string& remote_address) EXCLUDES(addresses_mu_);
   // Who may connect: the verified node name of a token ("" for Basic), or why not.
   Result<std::string> Authenticate(const std::string& authorization,
                                    const std::string& remote_address);
@@ -505,6 +511,10 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   common::Mutex trim_mu_;
   std::condition_variable_any trim_cv_;  // stopping_ was set
   std::atomic<uint64_t> next_verify_id_{1};
+
+  // Insecure mode: the peers' addresses from SetPeerAddresses.
+  common::Mutex addresses_mu_;
+  common::IpAllowList peer_addresses_ GUARDED_BY(addresses_mu_);
 };
 
 }  // namespace meshdb::replication

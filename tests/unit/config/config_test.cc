@@ -289,6 +289,68 @@ TEST_F(ConfigTest, ReplicationClusterKeyAndReconnectSettings) {
       << config.status().message();
 }
 
+// Issue 9, insecure mode: replication.allowedIps is a list of IP addresses and CIDR blocks,
+// empty by default; a bad entry stops the load with an error naming the key and the entry.
+TEST_F(ConfigTest, ReplicationAllowedIps) {
+  Result<Config> config = LoadWith({});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_TRUE(config->settings().replication_allowed_ips.empty());
+  EXPECT_NE(ReadConfig().find("allowedIps:"), std::string::npos) << ReadConfig();
+
+  config = LoadWith({{"REPLICATION_ALLOWEDIPS", R"(["127.0.0.9","10.0.0.0/8","fd00::/8"])"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->settings().replication_allowed_ips,
+            (std::vector<std::string>{"127.0.0.9", "10.0.0.0/8", "fd00::/8"}));
+
+  // One string: entries separated by commas.
+  config = LoadWith({}, {{"replication.allowedIps", "127.0.0.9, 192.168.0.0/16"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->settings().replication_allowed_ips,
+            (std::vector<std::string>{"127.0.0.9", "192.168.0.0/16"}));
+
+  config = LoadWith({{"REPLICATION_ALLOWEDIPS", "127.0.0.9"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->settings().replication_allowed_ips, std::vector<std::string>{"127.0.0.9"});
+
+  WriteConfig("replication:\n  allowedIps:\n    - 127.0.0.7\n    - ::1\n");
+  config = LoadWith({});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->settings().replication_allowed_ips,
+            (std::vector<std::string>{"127.0.0.7", "::1"}));
+}
+
+TEST_F(ConfigTest, BadReplicationAllowedIpsNameTheKeyAndEntry) {
+  struct Case {
+    std::string value, message;
+  };
+  const Case cases[] = {
+      {R"(["127.0.0.9","node2.example"])",
+       "'replication.allowedIps': 'node2.example' is not an IP address or a CIDR block "
+       "(10.0.0.0/8, fd00::/8)"},
+      {R"(["10.0.0.0/33"])",
+       "'replication.allowedIps': '10.0.0.0/33': the prefix length must be 0-32 for an IPv4 "
+       "block"},
+      {"10.0.0.1/8",
+       "'replication.allowedIps': '10.0.0.1/8' has bits set past its /8 prefix (did you mean "
+       "10.0.0.0/8?)"},
+      {"127.0.0.1,,127.0.0.2",
+       "'replication.allowedIps': '' is not an IP address or a CIDR block (10.0.0.0/8, "
+       "fd00::/8)"},
+      {"[42]",
+       "'replication.allowedIps' must be an array of IP addresses and CIDR blocks, got "
+       "'[42]'"},
+      {"true",
+       "'replication.allowedIps' must be an array of IP addresses and CIDR blocks, got "
+       "'true'"},
+  };
+  for (const Case& c : cases) {
+    Result<Config> config = LoadWith({}, {{"REPLICATION_ALLOWEDIPS", c.value}});
+    ASSERT_FALSE(config.ok()) << c.value;
+    EXPECT_TRUE(config.status().IsInvalidArgument());
+    EXPECT_EQ(config.status().message(), c.message);
+  }
+}
+
 TEST_F(ConfigTest, SchemaFilesAreResolvedUnderTheRoot) {
   Result<Config> config = LoadWith({});
   ASSERT_TRUE(config.ok()) << config.status().ToString();

@@ -54,6 +54,15 @@ class FakeService : public ReplicationService {
   void Probe(ProbeRequest, std::function<void(ProbeResult)> done) override {
     done(ProbeResult{Status::Ok(), std::nullopt});
   }
+  void SetPeerAddresses(common::IpAllowList addresses) override {
+    std::lock_guard lock(mu_);
+    addresses_ = addresses.ToString();
+  }
+  // The addresses membership handed over last, as IpAllowList::ToString.
+  std::string addresses() {
+    std::lock_guard lock(mu_);
+    return addresses_;
+  }
 
   std::vector<std::string> removed() {
     std::lock_guard lock(mu_);
@@ -87,6 +96,7 @@ class FakeService : public ReplicationService {
   std::vector<PeerSpec> peers_;
   std::vector<std::string> removed_;
   int removed_calls_ = 0;
+  std::string addresses_;
 };
 
 // Polls `pred` for up to 5 s (the manager applies commits on its own thread).
@@ -126,6 +136,9 @@ class ClusterManagerTest : public ::testing::Test {
     options.secret_box = &*box_;
     // A route to c: it must stay unlinked while c is removed.
     options.routes = json::array{json::value("c:9925")};
+    options.resolve_hosts = [this](const std::vector<std::string>& hosts) {
+      return FakeResolve(hosts);
+    };
     auto manager = ClusterManager::Create(options);
     EXPECT_TRUE(manager.ok()) << manager.status().ToString();
     if (!manager.ok()) return nullptr;
@@ -152,6 +165,30 @@ class ClusterManagerTest : public ::testing::Test {
     return done.get_future().get();
   }
 
+  // Single-letter hosts resolve to 10.0.0.<letter - 'a' + 1>; "unknown" to nothing; IP
+  // literals to themselves. Records every lookup.
+  ResolvedHosts FakeResolve(const std::vector<std::string>& hosts) {
+    ResolvedHosts out;
+    std::lock_guard lock(resolve_mu_);
+    for (const std::string& host : hosts) {
+      resolved_.push_back(host);
+      if (host.size() == 1) {
+        out.addresses.Add(*common::ParseIpBlock("10.0.0." + std::to_string(host[0] - 'a' + 1)));
+      } else if (Result<common::IpBlock> ip = common::ParseIpBlock(host); ip.ok()) {
+        out.addresses.Add(*ip);
+      } else {
+        out.unresolved.push_back(host + ": not found");
+      }
+    }
+    return out;
+  }
+  size_t resolve_count() {
+    std::lock_guard lock(resolve_mu_);
+    return resolved_.size();
+  }
+
+  std::mutex resolve_mu_;
+  std::vector<std::string> resolved_;
   meshdb::testing::TempDir dir_{"meshdb-cluster-manager"};
   std::unique_ptr<storage::Store> store_;
   std::optional<security::SecretBox> box_;
@@ -198,6 +235,37 @@ TEST_F(ClusterManagerTest, RemovedNodeStaysRefusedAcrossRestartUntilAddedAgain) 
   ASSERT_NE(manager, nullptr);
   EXPECT_TRUE(after.removed().empty());
   EXPECT_TRUE(after.HasPeer("c"));
+}
+
+// Insecure mode: membership hands the service the addresses of the routes' and the members'
+// hosts, before anything can connect and again when they change; an unchanged host set is not
+// resolved again.
+TEST_F(ClusterManagerTest, PeerAddressesFollowRoutesAndMembers) {
+  FakeService service;
+  auto manager = StartManager(&service);
+  ASSERT_NE(manager, nullptr);
+  EXPECT_EQ(service.addresses(), "10.0.0.3");  // the route to c, not this node (a)
+  const size_t lookups = resolve_count();
+
+  ASSERT_TRUE(AddNode(manager.get(), "b").ok());
+  EXPECT_TRUE(Eventually([&] { return service.addresses() == "10.0.0.2, 10.0.0.3"; }))
+      << service.addresses();
+  // A member known by an IP URL (gossip of another node's row).
+  manager->OnPeerHello("e", "ws://192.168.1.5:9925");
+  EXPECT_TRUE(Eventually([&] { return service.addresses() == "192.168.1.5, 10.0.0.2, 10.0.0.3"; }))
+      << service.addresses();
+  const size_t after_changes = resolve_count();
+  EXPECT_GT(after_changes, lookups);
+
+  // A commit that changes no host resolves nothing.
+  manager->OnPeerHello("e", "ws://192.168.1.5:9925");
+  (void)AddNode(manager.get(), "b");  // its row rewritten as it was
+  EXPECT_EQ(resolve_count(), after_changes);
+
+  // A removed member's address goes.
+  ASSERT_TRUE(RemoveNode(manager.get(), "b").ok());
+  EXPECT_TRUE(Eventually([&] { return service.addresses() == "192.168.1.5, 10.0.0.3"; }))
+      << service.addresses();
 }
 
 TEST_F(ClusterManagerTest, ThisNodeIsNeverInItsOwnRefusalSet) {
