@@ -11,7 +11,7 @@
 #      binary, its corpus replayed, then a short fuzzing pass (ctest label `fuzz`)
 #   4. ./build-sanitizers (gcc, Debug, AddressSanitizer + UndefinedBehaviorSanitizer): unit tests
 #   5. ./build-tsan (clang, ThreadSanitizer): the unit tests of the modules that run threads of
-#      their own (ctest label `threads`: common, storage, net, replication engine and cluster,
+#      their own (ctest label `unit_threads`: common, storage, net, replication engine and cluster,
 #      server; not config, security, ops, the wire format or the fuzz corpus replay, whose code
 #      runs only on its caller's thread), and the integration modules in
 #      $MESHDB_TSAN_INTEGRATION against build-tsan/meshdb; only those targets are built
@@ -82,7 +82,7 @@ if ((CI)); then
   rm -rf "$TSAN_LOG_DIR" && mkdir -p "$TSAN_LOG_DIR"
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$TSAN_LOG_DIR/tsan"
   tsan_failed=0
-  ctest --test-dir "$TSAN_DIR" -L threads --output-on-failure -j2 || tsan_failed=1
+  ctest --test-dir "$TSAN_DIR" -L unit_threads --output-on-failure -j2 || tsan_failed=1
   # ctest runs them with MESHDB_BINARY=build-tsan/meshdb.
   TSAN_INTEGRATION="${MESHDB_TSAN_INTEGRATION:-replication_links replication_data}"
   with_lock ctest --test-dir "$TSAN_DIR" --output-on-failure -j2 \
