@@ -10,10 +10,10 @@
 #   3. ./build-fuzz (clang, MESHDB_BUILD_FUZZERS=ON): frame_decoder_fuzz as a libFuzzer
 #      binary, its corpus replayed, then a short fuzzing pass (ctest label `fuzz`)
 #   4. ./build-sanitizers (gcc, Debug, AddressSanitizer + UndefinedBehaviorSanitizer): unit tests
-#   5. ./build-tsan (clang, ThreadSanitizer): the unit tests of the modules that run threads of
-#      their own (ctest label `unit_threads`: common, storage, net, replication engine and cluster,
-#      server; not config, security, ops, the wire format or the fuzz corpus replay, whose code
-#      runs only on its caller's thread), and the integration modules in
+#   5. ./build-tsan (clang, ThreadSanitizer): the unit tests of the modules that run threads
+#      of their own (ctest label `unit_threads`: common, storage, net, replication engine and
+#      cluster, server; not config, security, ops, the wire format or the fuzz corpus replay,
+#      whose code runs only on its caller's thread), and the integration modules in
 #      $MESHDB_TSAN_INTEGRATION against build-tsan/meshdb; only those targets are built
 # Any sanitizer report fails the run.
 #
