@@ -10,8 +10,11 @@
 #   3. ./build-fuzz (clang, MESHDB_BUILD_FUZZERS=ON): frame_decoder_fuzz as a libFuzzer
 #      binary, its corpus replayed, then a short fuzzing pass (ctest label `fuzz`)
 #   4. ./build-sanitizers (gcc, Debug, AddressSanitizer + UndefinedBehaviorSanitizer): unit tests
-#   5. ./build-tsan (clang, ThreadSanitizer): unit tests and the integration modules in
-#      $MESHDB_TSAN_INTEGRATION against build-tsan/meshdb
+#   5. ./build-tsan (clang, ThreadSanitizer): the unit tests of the modules that run threads
+#      of their own (ctest label `unit_threads`: common, storage, net, replication engine and
+#      cluster, server; not config, security, ops, the wire format or the fuzz corpus replay,
+#      whose code runs only on its caller's thread), and the integration modules in
+#      $MESHDB_TSAN_INTEGRATION against build-tsan/meshdb; only those targets are built
 # Any sanitizer report fails the run.
 #
 # MESHDB_INTEGRATION_LOCK=FILE: run the ctest commands that start integration tests under
@@ -67,11 +70,11 @@ if ((CI)); then
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$SANITIZER_DIR" -L unit --output-on-failure -j2
 
-  stage "TSan build (clang) and unit + replication integration tests"
+  stage "TSan build (clang) and threaded unit + replication integration tests"
   TSAN_DIR="$REPO_ROOT/build-tsan"
   CC=clang CXX=clang++ MESHDB_BUILD_DIR="$TSAN_DIR" \
     MESHDB_CMAKE_ARGS="-DMESHDB_ENABLE_TSAN=ON -DMESHDB_BUILD_BENCH=OFF -DMESHDB_WERROR=ON -DMESHDB_LINE_TABLES_ONLY=ON" \
-    "$REPO_ROOT/tools/setup.sh"
+    "$REPO_ROOT/tools/setup.sh" meshdb threaded_unit_tests
   # Reports go to files (log_path), not only to the failing process's stderr: a meshdb
   # process that an integration test stops or kills may exit without its status being
   # looked at, so the run fails if any report file exists afterwards.
@@ -79,7 +82,7 @@ if ((CI)); then
   rm -rf "$TSAN_LOG_DIR" && mkdir -p "$TSAN_LOG_DIR"
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$TSAN_LOG_DIR/tsan"
   tsan_failed=0
-  ctest --test-dir "$TSAN_DIR" -L unit --output-on-failure -j2 || tsan_failed=1
+  ctest --test-dir "$TSAN_DIR" -L unit_threads --output-on-failure -j2 || tsan_failed=1
   # ctest runs them with MESHDB_BINARY=build-tsan/meshdb.
   TSAN_INTEGRATION="${MESHDB_TSAN_INTEGRATION:-replication_links replication_data}"
   with_lock ctest --test-dir "$TSAN_DIR" --output-on-failure -j2 \
