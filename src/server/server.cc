@@ -332,8 +332,9 @@ int Run(const RunOptions& options) {
   repl_options.log_retention_bytes = settings.replication_log_retention_bytes;
   repl_options.log_trim_interval_ms = settings.replication_log_trim_interval_ms;
   // `cluster` is set before the service starts and reset only after it stopped.
-  repl_options.on_peer_hello = [&cluster](const std::string& name, const std::string& url) {
-    if (cluster) cluster->OnPeerHello(name, url);
+  repl_options.on_peer_hello = [&cluster](const std::string& name, const std::string& url,
+                                          bool by_credentials) {
+    if (cluster) cluster->OnPeerHello(name, url, by_credentials);
   };
   repl_options.on_join =
       [&cluster](const replication::JoinRequest& request) -> Result<replication::JoinGrant> {

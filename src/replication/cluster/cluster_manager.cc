@@ -89,8 +89,10 @@ Result<JoinGrant> ClusterManager::GrantJoin(const JoinRequest& request) {
   return impl_->GrantJoin(request);
 }
 
-void ClusterManager::OnPeerHello(const std::string& name, const std::string& url) {
-  impl_->Post([this, name, url] { impl_->OnPeerHelloSync(name, url); });
+void ClusterManager::OnPeerHello(const std::string& name, const std::string& url,
+                                 bool by_credentials) {
+  impl_->Post(
+      [this, name, url, by_credentials] { impl_->OnPeerHelloSync(name, url, by_credentials); });
 }
 
 const std::string& ClusterManager::node_name() const { return impl_->options().node_name; }

@@ -133,8 +133,10 @@ class ClusterManager {
   // The routes in force.
   void GetRoutes(std::function<void(boost::json::array)> done);
 
-  // ServiceOptions::on_peer_hello: records an unknown node in hdb_nodes.
-  void OnPeerHello(const std::string& name, const std::string& url);
+  // ServiceOptions::on_peer_hello: records an unknown node in hdb_nodes. A node that was
+  // removed from the cluster rejoins only when the link came with credentials (add_node); a
+  // node token from a member that has not learned of the removal yet changes nothing.
+  void OnPeerHello(const std::string& name, const std::string& url, bool by_credentials);
   // ServiceOptions::on_join, for a JoinRequest that came with a super_user's credentials:
   // signs the joiner's CSR when it names only the joiner (its node name and its URL's host;
   // not this node, not another member, no wildcard), trusts its CA and records its

@@ -76,7 +76,7 @@ class ClusterManager::Impl {
   boost::json::object StatusSync();
   Result<RouteChange> ChangeRoutesSync(const boost::json::array& routes, bool add);
   boost::json::array RoutesInForce() const;
-  void OnPeerHelloSync(const std::string& name, const std::string& url);
+  void OnPeerHelloSync(const std::string& name, const std::string& url, bool by_credentials);
   // Any thread (reads and writes only the store and the identity).
   Result<JoinGrant> GrantJoin(const JoinRequest& request);
 
@@ -123,6 +123,8 @@ class ClusterManager::Impl {
   // credentials and a TLS identity. A grant is installed (its CA trusted, its certificate
   // presented from then on) and its CA returned in `peer_ca` for the target's row.
   Status FirstContact(const AddNodeRequest& req, std::string* peer_ca);
+  // Whether this node's own row carries its identity's CA and certificate serial.
+  bool OwnCertificateFieldsMatch(const NodeRow& own) const;
   // Trusts the `ca` of every hdb_nodes row not trusted yet (gossip spreads members' CAs).
   void TrustMemberCas(const std::vector<NodeRow>& rows);
   // The union of every row's revoked_certificates: handed to the service when it changed,

@@ -407,7 +407,8 @@ json::array ClusterManager::Impl::RoutesInForce() const {
   return routes_.is_array() ? routes_.get_array() : json::array();
 }
 
-void ClusterManager::Impl::OnPeerHelloSync(const std::string& name, const std::string& url) {
+void ClusterManager::Impl::OnPeerHelloSync(const std::string& name, const std::string& url,
+                                           bool by_credentials) {
   if (name.empty() || name == options_.node_name) return;
   std::map<std::string, LocalNodeState> local = ReadLocal(nullptr);
   if (auto it = local.find(name); it != local.end() && it->second.removed) {
@@ -416,6 +417,15 @@ void ClusterManager::Impl::OnPeerHelloSync(const std::string& name, const std::s
   }
   storage::WriteRequest write;
   write.database = kSystemDb;
+  if (self_removed_ && !by_credentials) {
+    // A member that has not learned of the removal yet: rejoining on its word would bring
+    // this node's row back everywhere.
+    log_->info(
+        "'{}' linked to this node, which was removed: staying out of the cluster until "
+        "added again (add_node with credentials)",
+        name);
+    return;
+  }
   if (self_removed_) {
     log_->info("rejoining the cluster: linked by '{}'", name);
     self_removed_ = false;

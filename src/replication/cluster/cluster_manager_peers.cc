@@ -65,11 +65,13 @@ void ClusterManager::Impl::Recompute() {
         Upsert(kNodeAuthTable, options_.node_name, json::object{{"removed", true}}));
   }
   if (own_row_written_ && !self_removed_) {
-    // The own row's peer_subscriptions follow the local choices (a row rewritten by a
-    // peer that did not know them yet is repaired).
+    // The own row's peer_subscriptions follow the local choices, and its ca and
+    // certificate_serial this node's identity (a row rewritten by a peer that did not know
+    // them yet is repaired: rows replicate whole, last writer wins).
     json::value want = PeerSubscriptionsOf(local);
     for (const NodeRow& row : rows) {
-      if (row.name == options_.node_name && row.peer_subscriptions != want) {
+      if (row.name == options_.node_name &&
+          (row.peer_subscriptions != want || !OwnCertificateFieldsMatch(row))) {
         write.ops.push_back(OwnRowOp(want));
       }
     }
@@ -221,6 +223,12 @@ ProbeResult ClusterManager::Impl::ProbeSync(ProbeRequest request) {
     return ProbeResult{Status::Unavailable("timed out"), std::nullopt};
   }
   return result.get();
+}
+
+bool ClusterManager::Impl::OwnCertificateFieldsMatch(const NodeRow& own) const {
+  return options_.identity == nullptr ||
+         (own.ca == options_.identity->CaCertificatePem() &&
+          own.certificate_serial == options_.identity->CertificateSerial());
 }
 
 void ClusterManager::Impl::ApplyRevocations(const std::vector<NodeRow>& rows,

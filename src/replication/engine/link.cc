@@ -382,6 +382,7 @@ asio::awaitable<void> Link::ServeUpgrade(NextLayer stream, http::request<http::s
     co_return;
   }
   peer_name_ = token_name;  // checked against Hello in RunSession ("" for Basic)
+  by_credentials_ = token_name.empty();
   Status st = co_await RunSession();
   if (!st.ok()) log_->debug("inbound link from {} ended: {}", remote_address, st.ToString());
 }

@@ -48,6 +48,8 @@ class LinkContext {
   [[nodiscard]] virtual spdlog::logger& log() const = 0;
   [[nodiscard]] virtual const std::string& database() const = 0;
   [[nodiscard]] virtual bool outbound() const = 0;
+  // Inbound: the upgrade carried a super_user's credentials (add_node), not a node token.
+  [[nodiscard]] virtual bool by_credentials() const = 0;
   // Whether the caller runs on the link's strand (for the halves' asserts).
   [[nodiscard]] bool OnStrand() const { return strand().running_in_this_thread(); }
 

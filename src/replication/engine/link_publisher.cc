@@ -39,7 +39,9 @@ Status LinkPublisher::OnSubscribe(Subscribe&& s) {
   }
   subscribed_ = true;
   requested_tables_ = std::move(s.tables);
-  if (!link_.outbound()) service.PeerSubscribed(peer_name, link_.peer_url(), database);
+  if (!link_.outbound()) {
+    service.PeerSubscribed(peer_name, link_.peer_url(), database, link_.by_credentials());
+  }
   filter_.subscriber_id = NodeIdForName(peer_name);
   if (link_.subscriptions().empty()) link_.LoadSubscriptions();
   storage::Store* store = service.store();

@@ -665,8 +665,10 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
 }
 
 void ServiceImpl::PeerSubscribed(const std::string& name, const std::string& url,
-                                 const std::string& db) {
-  if (options_.on_peer_hello && db == kSystemDatabase) options_.on_peer_hello(name, url);
+                                 const std::string& db, bool by_credentials) {
+  if (options_.on_peer_hello && db == kSystemDatabase) {
+    options_.on_peer_hello(name, url, by_credentials);
+  }
 }
 
 bool ServiceImpl::UnregisterLink(Link* link) {

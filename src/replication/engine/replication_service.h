@@ -82,9 +82,11 @@ struct ServiceOptions {
   // Initial copies and merge resyncs (publisher side) run on a pool of at most this many
   // threads; more wait for a free one (in order). Each blocks while its peer drains the link.
   size_t copy_threads = 4;
-  // Called when a peer announced itself (Hello) on an inbound link, so membership can record
-  // the node (name, url). May be called on any thread.
-  std::function<void(const std::string& name, const std::string& url)> on_peer_hello;
+  // Called when a peer subscribed on an inbound system-database link, so membership can
+  // record the node (name, url); `by_credentials` when the link was upgraded with a
+  // super_user's credentials (add_node) rather than a node token. May be called on any thread.
+  std::function<void(const std::string& name, const std::string& url, bool by_credentials)>
+      on_peer_hello;
   // Answers a JoinRequest that arrived on a connection upgraded with a super_user's
   // credentials (membership signs the joiner's CSR). Runs on a link's strand: it must not
   // wait for other links. Null: joins are refused.

@@ -190,6 +190,7 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   void ResumeAfterCopy();
 
   bool outbound() const override { return outbound_; }
+  bool by_credentials() const override { return by_credentials_; }
   const std::string& peer_name() const override { return peer_name_; }  // set once at Hello
   const std::string& database() const override { return database_; }
   std::shared_ptr<PeerEntry> peer() const override { return peer_; }
@@ -310,8 +311,9 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   uint64_t peer_max_frame_ = kDefaultMaxFrameBytes;
   std::vector<TableSubscription> subscriptions_;  // from the peer's spec
   bool probe_ = false;
-  bool verify_tls_ = true;               // probe: false accepts an unverified certificate
-  std::optional<JoinRequest> join_;      // probe: sent instead of Hello
+  bool by_credentials_ = false;      // inbound upgrade authenticated by a super_user's credentials
+  bool verify_tls_ = true;           // probe: false accepts an unverified certificate
+  std::optional<JoinRequest> join_;  // probe: sent instead of Hello
   std::optional<JoinGrant> join_grant_;  // probe: the peer's answer
 
   // Strand-only state.
@@ -387,7 +389,8 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   // False when `link` was no longer the registered one (replaced as a duplicate).
   bool UnregisterLink(Link* link);
   // An inbound peer subscribed (a well-behaved peer, past Hello): tells membership.
-  void PeerSubscribed(const std::string& name, const std::string& url, const std::string& db);
+  void PeerSubscribed(const std::string& name, const std::string& url, const std::string& db,
+                      bool by_credentials);
   // Runs `job` (a copy or merge of `link`, blocking on its send queue) on the bounded copy
   // pool (ServiceOptions::copy_threads): at once, or when a pool thread frees up. Stop aborts
   // the link's copy queue, so a running job returns, and drops jobs that never started.

@@ -219,8 +219,8 @@ TEST_F(ClusterManagerTest, RemovedNodeStaysRefusedAcrossRestartUntilAddedAgain) 
 
   // A Hello from c does not bring it back into hdb_nodes. Hellos are handled in order on the
   // manager's thread: once d's (a node never seen) made d a peer, c's was handled too.
-  manager->OnPeerHello("c", "ws://c:9925");
-  manager->OnPeerHello("d", "ws://d:9925");
+  manager->OnPeerHello("c", "ws://c:9925", false);
+  manager->OnPeerHello("d", "ws://d:9925", false);
   ASSERT_TRUE(Eventually([&] { return service.HasPeer("d"); }));
   EXPECT_EQ(service.removed(), std::vector<std::string>{"c"});
   EXPECT_FALSE(service.HasPeer("c"));
@@ -251,14 +251,14 @@ TEST_F(ClusterManagerTest, PeerAddressesFollowRoutesAndMembers) {
   EXPECT_TRUE(Eventually([&] { return service.addresses() == "10.0.0.2, 10.0.0.3"; }))
       << service.addresses();
   // A member known by an IP URL (gossip of another node's row).
-  manager->OnPeerHello("e", "ws://192.168.1.5:9925");
+  manager->OnPeerHello("e", "ws://192.168.1.5:9925", false);
   EXPECT_TRUE(Eventually([&] { return service.addresses() == "192.168.1.5, 10.0.0.2, 10.0.0.3"; }))
       << service.addresses();
   const size_t after_changes = resolve_count();
   EXPECT_GT(after_changes, lookups);
 
   // A commit that changes no host resolves nothing.
-  manager->OnPeerHello("e", "ws://192.168.1.5:9925");
+  manager->OnPeerHello("e", "ws://192.168.1.5:9925", false);
   (void)AddNode(manager.get(), "b");  // its row rewritten as it was
   EXPECT_EQ(resolve_count(), after_changes);
 
