@@ -24,9 +24,9 @@ struct IpBlock {
 
   // Whether `address` (a block of one address, or the first address of a block) lies in
   // this block.
-  bool Contains(const IpBlock& address) const;
+  [[nodiscard]] bool Contains(const IpBlock& address) const;
   // "10.0.0.0/8", "fd00::/8"; a single address without its prefix: "127.0.0.2", "::1".
-  std::string ToString() const;
+  [[nodiscard]] std::string ToString() const;
   bool operator==(const IpBlock&) const = default;
 };
 
@@ -51,12 +51,12 @@ class IpAllowList {
   // Whether `address`, the text of one IP address as the network layer gives it
   // ("127.0.0.2", "::1", "::ffff:10.0.0.1"), lies in one of the blocks. False for text that
   // is not an IP address, and for any address when the list is empty.
-  bool Contains(std::string_view address) const;
+  [[nodiscard]] bool Contains(std::string_view address) const;
 
-  bool empty() const { return blocks_.empty(); }
-  const std::vector<IpBlock>& blocks() const { return blocks_; }
+  [[nodiscard]] bool empty() const { return blocks_.empty(); }
+  [[nodiscard]] const std::vector<IpBlock>& blocks() const { return blocks_; }
   // The blocks, comma-separated in insertion order ("" when empty).
-  std::string ToString() const;
+  [[nodiscard]] std::string ToString() const;
 
  private:
   std::vector<IpBlock> blocks_;

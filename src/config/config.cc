@@ -4,9 +4,11 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json/object.hpp>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -25,6 +27,7 @@ namespace fs = std::filesystem;
 using internal::FindPath;
 using internal::ReadBool;
 using internal::ReadInt;
+using internal::ReadNumber;
 using internal::ReadString;
 
 namespace {
@@ -213,7 +216,8 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
       ResolveUnder(s.root_path, ReadString(tree, "operationsApi.tls.privateKey", ""));
   s.ops_tls_certificate_authority =
       ResolveUnder(s.root_path, ReadString(tree, "operationsApi.tls.certificateAuthority", ""));
-  s.certificate_validity_days = ReadInt(tree, "replication.certificateValidityDays", 90);
+  s.certificate_validity_s = std::max<int64_t>(
+      1, std::llround(ReadNumber(tree, "replication.certificateValidityDays", 90) * 86400));
   return s;
 }
 

@@ -73,10 +73,11 @@ struct Settings {
   std::string ops_tls_certificate;
   std::string ops_tls_private_key;
   std::string ops_tls_certificate_authority;
-  // replication.certificateValidityDays [90]: lifetime of the node certificates this node
-  // generates or signs. Short enough that a leaked key ages out within a season, long enough
-  // that a node renewing at a third of its validity left has a month of margin.
-  int64_t certificate_validity_days = 90;
+  // replication.certificateValidityDays [90], in seconds: lifetime of the node certificates
+  // this node generates or signs. Short enough that a leaked key ages out within a season,
+  // long enough that a node renewing at a third of its validity left has a month of margin.
+  // Fractions of a day are allowed (tests use seconds).
+  int64_t certificate_validity_s = int64_t{90} * 86400;
 };
 
 struct LoadOptions {

@@ -96,7 +96,7 @@ const std::vector<KeyInfo>& KnownKeys() {
       {"replication.logRetention", KeyKind::kDuration},
       {"replication.logRetentionBytes", KeyKind::kPositiveInt},
       {"replication.logTrimIntervalMs", KeyKind::kPositiveInt},
-      {"replication.certificateValidityDays", KeyKind::kPositiveInt},
+      {"replication.certificateValidityDays", KeyKind::kPositiveNumber},
       {"clustering.hubServer.cluster.network.routes", KeyKind::kRoutes},
       {"schema.files", KeyKind::kStringList},
       {"tls.certificate", KeyKind::kString},

@@ -19,6 +19,7 @@ enum class KeyKind {
   kPort,            // 1-65535, number or numeric string; null allowed
   kPortOrAny,       // as kPort, 0 also allowed ("pick any free port")
   kPositiveInt,     // integer > 0
+  kPositiveNumber,  // number > 0 (fractions allowed)
   kNonNegativeInt,  // integer >= 0
   kBool,            // true / false
   kLogLevel,        // notify, fatal, error, warn, info, debug, trace

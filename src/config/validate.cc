@@ -81,6 +81,16 @@ std::optional<int64_t> AsInt(const json::value& v) {
   return std::nullopt;
 }
 
+// A number, or a string that casts to one (command-line and environment values arrive as text).
+std::optional<double> AsNumber(const json::value& v) {
+  if (v.is_number()) return v.to_number<double>();
+  if (v.is_string()) {
+    json::value cast = CastValue(v.get_string());
+    if (cast.is_number()) return cast.to_number<double>();
+  }
+  return std::nullopt;
+}
+
 Status CheckPort(const std::string& key, const json::value& v, bool allow_zero) {
   std::optional<int64_t> port = AsInt(v);
   int64_t low = allow_zero ? 0 : 1;
@@ -204,6 +214,14 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
         return Status::InvalidArgument("'" + key + "' must be a positive integer" + Got(v));
       return Status::Ok();
     }
+    case KeyKind::kPositiveNumber: {
+      std::optional<double> d = AsNumber(v);
+      if (!d || !(*d > 0) || *d > 36500) {
+        return Status::InvalidArgument("'" + key + "' must be a number > 0 (at most 36500)" +
+                                       Got(v));
+      }
+      return Status::Ok();
+    }
     case KeyKind::kNonNegativeInt: {
       if (v.is_null()) return Status::Ok();
       std::optional<int64_t> n = AsInt(v);
@@ -216,9 +234,9 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
       if (v.is_bool()) return Status::Ok();
       return Status::InvalidArgument("'" + key + "' must be a boolean" + Got(v));
     case KeyKind::kLogLevel: {
-      static const char* kLevels[] = {"notify", "fatal", "error", "warn", "info", "debug", "trace"};
+      static const char* levels[] = {"notify", "fatal", "error", "warn", "info", "debug", "trace"};
       if (v.is_string()) {
-        for (const char* level : kLevels) {
+        for (const char* level : levels) {
           if (v.get_string() == level) return Status::Ok();
         }
       }
@@ -284,6 +302,12 @@ int64_t ReadInt(const json::value& tree, const char* path, int64_t fallback) {
   const json::value* v = FindPath(tree, path);
   if (v == nullptr || v->is_null()) return fallback;
   return AsInt(*v).value_or(fallback);
+}
+
+double ReadNumber(const json::value& tree, const char* path, double fallback) {
+  const json::value* v = FindPath(tree, path);
+  if (v == nullptr || v->is_null()) return fallback;
+  return AsNumber(*v).value_or(fallback);
 }
 
 bool ReadBool(const json::value& tree, const char* path, bool fallback) {

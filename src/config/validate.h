@@ -18,6 +18,8 @@ Status ValidateTree(const boost::json::value& tree);
 std::string ReadString(const boost::json::value& tree, const char* path,
                        const std::string& fallback);
 int64_t ReadInt(const boost::json::value& tree, const char* path, int64_t fallback);
+// A number (or numeric text) at `path`, else `fallback`.
+double ReadNumber(const boost::json::value& tree, const char* path, double fallback);
 bool ReadBool(const boost::json::value& tree, const char* path, bool fallback);
 // The entries of a kIpList value: the array's strings, or a string split at commas (blanks
 // around entries dropped); none for null. Entries are not checked here (ValidateTree does).

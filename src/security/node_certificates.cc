@@ -92,10 +92,10 @@ Result<KeyAndCert> LoadOrCreateCa(const NodeTlsOptions& options, int64_t now_s,
                          ": a new certificate authority is generated");
     }
   }
-  const int64_t days = std::max(kMinCaValidityDays, options.validity_days);
+  const int64_t seconds = std::max(kMinCaValidityDays * 86400, options.validity_s);
   ASSIGN_OR_RETURN(EvpPkey key, GeneratePrivateKey());
   ASSIGN_OR_RETURN(X509Cert cert, CreateCaCertificate(key.get(), GeneratedCaName(options.node_name),
-                                                      ValidForDays(days)));
+                                                      ValidForSeconds(seconds)));
   KeyAndCert ca{std::move(key), std::move(cert)};
   RETURN_IF_ERROR(WritePair(key_path, cert_path, ca));
   return ca;
@@ -138,7 +138,7 @@ Result<KeyAndCert> LoadOrIssueNodeCert(const NodeTlsOptions& options, const KeyA
   ASSIGN_OR_RETURN(
       X509Cert cert,
       IssueCertificate(key.get(), NamesForHosts(options.node_name, hosts), ca.cert.get(),
-                       ca.key.get(), ValidForDays(options.validity_days)));
+                       ca.key.get(), ValidForSeconds(options.validity_s)));
   KeyAndCert node{std::move(key), std::move(cert)};
   RETURN_IF_ERROR(WritePair(key_path, cert_path, node));
   return node;

@@ -73,7 +73,8 @@ struct NodeTlsOptions {
   // Addresses the node listens on (operationsApi.network.host, ...); wildcard addresses
   // (0.0.0.0, ::) and "" are skipped.
   std::vector<std::string> listen_addresses;
-  int64_t validity_days = 365;  // replication.certificateValidityDays, for generated certs
+  int64_t validity_s =
+      int64_t{90} * 86400;  // replication.certificateValidityDays, for generated certs
   // Configured files ("" when unset), absolute paths.
   std::string tls_certificate;
   std::string tls_private_key;

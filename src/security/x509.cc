@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <optional>
 
@@ -456,6 +457,15 @@ Status CheckValidAt(X509* cert, int64_t unix_time_s) {
                                    TimeText(X509_get0_notBefore(cert)));
   }
   return Status::Ok();
+}
+
+ValidityWindow ValidityOf(X509* cert) {
+  auto seconds = [](const ASN1_TIME* t) -> int64_t {
+    std::tm tm{};
+    if (ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+    return static_cast<int64_t>(timegm(&tm));
+  };
+  return ValidityWindow{seconds(X509_get0_notBefore(cert)), seconds(X509_get0_notAfter(cert))};
 }
 
 bool CoversName(X509* cert, std::string_view name) {

@@ -99,6 +99,12 @@ bool KeyMatchesCertificate(X509* cert, EVP_PKEY* key);
 // Ok when `unix_time_s` lies within the validity window; InvalidArgument
 // "certificate expired on <valid_to>" or "certificate is not valid before <valid_from>".
 Status CheckValidAt(X509* cert, int64_t unix_time_s);
+// The validity window of `cert` in Unix seconds.
+struct ValidityWindow {
+  int64_t not_before_s = 0;
+  int64_t not_after_s = 0;
+};
+ValidityWindow ValidityOf(X509* cert);
 // Whether the CN or a subjectAltName covers `name`: an IP literal matches an IP entry (or
 // the CN text); a host name matches a DNS entry or the CN, case-insensitively, where a
 // "*.example.com" entry covers exactly one leftmost label.

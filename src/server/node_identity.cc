@@ -1,5 +1,10 @@
 #include "server/node_identity.h"
 
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+#include "common/log.h"
 #include "security/x509.h"
 #include "server/tls_contexts.h"
 
@@ -9,18 +14,78 @@ namespace sec = security;
 
 ServerNodeIdentity::ServerNodeIdentity(const security::NodeTls& tls, TlsContexts* contexts,
                                        std::string keys_dir, std::string node_name,
-                                       int64_t validity_days)
+                                       int64_t validity_s)
     : contexts_(contexts),
       keys_dir_(std::move(keys_dir)),
       node_name_(std::move(node_name)),
-      validity_days_(validity_days),
+      validity_s_(validity_s),
       generated_(tls.node.source == "generated"),
       ca_certificate_pem_(tls.node.ca_certificate_pem),
       ca_private_key_pem_(tls.ca_private_key_pem),
       private_key_pem_(tls.replication.private_key_pem),
       certificate_pem_(tls.replication.certificate_pem) {}
 
+ServerNodeIdentity::~ServerNodeIdentity() { StopRenewal(); }
+
 std::string ServerNodeIdentity::CaCertificatePem() const { return ca_certificate_pem_; }
+
+void ServerNodeIdentity::StartRenewal(std::function<void()> on_renewed) {
+  if (!generated_ || ca_private_key_pem_.empty() || renewal_thread_.joinable()) return;
+  renewal_thread_ = std::thread([this, on_renewed = std::move(on_renewed)] {
+    auto logger = log::For("tls");
+    common::MutexLock lock(mu_);
+    while (!stopping_) {
+      lock.unlock();
+      const int64_t now_s = static_cast<int64_t>(std::time(nullptr));
+      Result<bool> renewed = RenewIfDue(now_s);
+      if (!renewed.ok()) {
+        logger->error("cannot renew the replication certificate: {}", renewed.status().message());
+      } else if (*renewed && on_renewed) {
+        on_renewed();
+      }
+      // Look again at a tenth of the lifetime (at most a minute, at least a second).
+      const int64_t wait_s = std::clamp<int64_t>(validity_s_ / 10, 1, 60);
+      lock.lock();
+      renewal_cv_.wait_for(lock, std::chrono::seconds(wait_s),
+                           [this]() REQUIRES(mu_) { return stopping_; });
+    }
+  });
+}
+
+void ServerNodeIdentity::StopRenewal() {
+  {
+    common::MutexLock lock(mu_);
+    stopping_ = true;
+  }
+  renewal_cv_.notify_all();
+  if (renewal_thread_.joinable()) renewal_thread_.join();
+}
+
+Result<bool> ServerNodeIdentity::RenewIfDue(int64_t now_s) {
+  std::string current;
+  {
+    common::MutexLock lock(mu_);
+    current = certificate_pem_;
+  }
+  ASSIGN_OR_RETURN(sec::X509Cert cert, sec::ParseCertificatePem(current));
+  const sec::ValidityWindow window = sec::ValidityOf(cert.get());
+  const int64_t lifetime = window.not_after_s - window.not_before_s;
+  if (window.not_after_s - now_s > lifetime / 3) return false;
+  ASSIGN_OR_RETURN(sec::EvpPkey key, sec::ParsePrivateKeyPem(private_key_pem_));
+  ASSIGN_OR_RETURN(sec::X509Cert ca, sec::ParseCertificatePem(ca_certificate_pem_));
+  ASSIGN_OR_RETURN(sec::EvpPkey ca_key, sec::ParsePrivateKeyPem(ca_private_key_pem_));
+  ASSIGN_OR_RETURN(sec::X509Cert renewed,
+                   sec::IssueCertificate(key.get(), sec::NamesOf(cert.get()), ca.get(),
+                                         ca_key.get(), sec::ValidForSeconds(validity_s_)));
+  ASSIGN_OR_RETURN(std::string pem, sec::CertificateToPem(renewed.get()));
+  RETURN_IF_ERROR(InstallCertificate(pem, ca_certificate_pem_));
+  log::For("tls")->info(
+      "renewed the replication certificate (serial {} -> {}), valid {} s, issued by this node's "
+      "CA",
+      sec::DetailsOf(cert.get()).serial_number, sec::DetailsOf(renewed.get()).serial_number,
+      validity_s_);
+  return true;
+}
 
 std::string ServerNodeIdentity::CertificateSerial() const {
   common::MutexLock lock(mu_);
@@ -53,7 +118,7 @@ Result<std::string> ServerNodeIdentity::SignCsr(const std::string& csr_pem,
   ASSIGN_OR_RETURN(sec::EvpPkey ca_key, sec::ParsePrivateKeyPem(ca_private_key_pem_));
   ASSIGN_OR_RETURN(sec::X509Cert signed_cert,
                    sec::SignCsr(csr.get(), ca.get(), ca_key.get(),
-                                sec::ValidForDays(validity_days_), sec::AllowOnlyNames(allowed)));
+                                sec::ValidForSeconds(validity_s_), sec::AllowOnlyNames(allowed)));
   return sec::CertificateToPem(signed_cert.get());
 }
 

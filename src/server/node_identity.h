@@ -7,12 +7,21 @@
 // <root>/keys (security::SaveReplicationCertificate) and presented by replication from the
 // next handshake on, in both directions.
 //
+// Renewal: StartRenewal runs a thread that, once less than a third of the replication
+// certificate's lifetime is left, issues a new one for the same key and names from the
+// node's own CA (which every member trusts through this node's hdb_nodes row), keeps it like
+// an installed one and presents it from the next handshake on: links already up are not
+// touched. Only a generated identity renews (a configured certificate is the operator's).
+//
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
+#include <condition_variable>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "common/thread_annotations.h"
 #include "replication/cluster/node_identity.h"
@@ -25,9 +34,20 @@ class TlsContexts;
 class ServerNodeIdentity final : public replication::NodeIdentity {
  public:
   // `tls` as provisioned at start (holds private keys; kept in memory only). `contexts`
-  // outlives this object. `validity_days`: replication.certificateValidityDays.
+  // outlives this object. `validity_s`: replication.certificateValidityDays in seconds.
   ServerNodeIdentity(const security::NodeTls& tls, TlsContexts* contexts, std::string keys_dir,
-                     std::string node_name, int64_t validity_days);
+                     std::string node_name, int64_t validity_s);
+  ~ServerNodeIdentity() override;  // StopRenewal()
+  ServerNodeIdentity(const ServerNodeIdentity&) = delete;
+  ServerNodeIdentity& operator=(const ServerNodeIdentity&) = delete;
+
+  // Starts the renewal thread; `on_renewed` runs on it after each renewal (membership then
+  // rewrites this node's row with the new serial). No-op for a configured identity.
+  void StartRenewal(std::function<void()> on_renewed);
+  // Stops and joins the renewal thread (idempotent).
+  void StopRenewal();
+  // Renews now when less than a third of the lifetime is left at `now_s`; whether it did.
+  Result<bool> RenewIfDue(int64_t now_s);
 
   [[nodiscard]] std::string CaCertificatePem() const override;
   [[nodiscard]] bool UsesGeneratedCertificate() const override { return generated_; }
@@ -43,7 +63,7 @@ class ServerNodeIdentity final : public replication::NodeIdentity {
   TlsContexts* const contexts_;
   const std::string keys_dir_;
   const std::string node_name_;
-  const int64_t validity_days_;
+  const int64_t validity_s_;
   const bool generated_;
   const std::string ca_certificate_pem_;  // the node's own CA
   const std::string ca_private_key_pem_;  // SECRET; "" when the CA's key is not known
@@ -52,6 +72,9 @@ class ServerNodeIdentity final : public replication::NodeIdentity {
   mutable common::Mutex mu_;
   std::string certificate_pem_ GUARDED_BY(mu_);  // what replication presents now
   std::set<std::string> trusted_ GUARDED_BY(mu_);
+  std::condition_variable_any renewal_cv_;  // stopping_ was set
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::thread renewal_thread_;
 };
 
 }  // namespace meshdb::server

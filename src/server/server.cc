@@ -195,7 +195,7 @@ int Run(const RunOptions& options) {
   if (Result<replication::Route> url = replication::ParseUrl(node_url); url.ok()) {
     tls_options.listen_addresses.push_back(url->host);
   }
-  tls_options.validity_days = settings.certificate_validity_days;
+  tls_options.validity_s = settings.certificate_validity_s;
   tls_options.tls_certificate = settings.tls_certificate;
   tls_options.tls_private_key = settings.tls_private_key;
   tls_options.tls_certificate_authority = settings.tls_certificate_authority;
@@ -305,7 +305,7 @@ int Run(const RunOptions& options) {
               node_tls.replication.ca_name);
   }
   ServerNodeIdentity identity(node_tls, tls_contexts.get(), keys_dir, node_name,
-                              settings.certificate_validity_days);
+                              settings.certificate_validity_s);
 
   // Replication: always on (a lone node simply has no peers). The engine links to peers;
   // cluster membership decides who they are and answers the cluster operations.
@@ -389,6 +389,7 @@ int Run(const RunOptions& options) {
 
   // Stops replication (membership first, then the engine) before the operations API goes.
   auto stop_replication = [&] {
+    identity.StopRenewal();  // its callback reaches the cluster manager
     if (cluster) cluster->Stop();
     if (*service) (*service)->Stop();
   };
@@ -444,6 +445,8 @@ int Run(const RunOptions& options) {
             listeners.front()->port(), settings.storage_path,
             store_options.durable ? "durable" : "writeAsync");
 
+  // Stopped by stop_replication, before the cluster manager goes.
+  identity.StartRenewal([&cluster] { cluster->RefreshOwnRow(); });
   ShutdownWaiter::Reason reason = waiter->Wait();
   if (reason == ShutdownWaiter::Reason::kRestart) {
     log->info("restart requested: shutting down, then starting again");

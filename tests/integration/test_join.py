@@ -24,12 +24,13 @@ SECURE_PORT = 9933
 
 
 class JoinTest(cluster.ClusterTestCase):
-    def wss_node(self, label, name=None):
+    def wss_node(self, label, name=None, extra=()):
         """A node with generated certificates serving replication on wss:// only."""
         node = self.new_repl_node(label)
         if name:
             node.repl_name = name
-        return self.start_repl_node(label, node=node, extra=["--REPLICATION_SECUREPORT", SECURE_PORT])
+        return self.start_repl_node(label, node=node,
+                                    extra=["--REPLICATION_SECUREPORT", SECURE_PORT] + list(extra))
 
     def join(self, node, peer, **fields):
         return self.add_node(node, peer, verify_tls=False, **fields)
@@ -171,6 +172,39 @@ class JoinTest(cluster.ClusterTestCase):
         self.create_table(b, "dev", "dog")
         self.insert(b, "dev", "dog", [{"id": 5}])
         wait_record(c, "dev", "dog", 5)
+
+    def test_certificates_renew_before_they_expire_without_a_restart(self):
+        # 0.0002 days = 17.28 s: each node renews once less than a third is left (~11.5 s).
+        short = ["--REPLICATION_CERTIFICATEVALIDITYDAYS", "0.0002"]
+        a = self.wss_node("a", extra=short)
+        b = self.wss_node("b", extra=short)
+        self.join(a, b)
+        wait_linked(a, b, "system")
+        wait_linked(b, a, "system")
+        serials = []  # a's serials as b sees them in a's row, in order
+
+        def renewed():
+            now = cluster.node_rows(b).get(a.repl_name, {}).get("certificate_serial")
+            if now and (not serials or now != serials[-1]):
+                serials.append(now)
+            return len(serials) >= 3
+
+        # Two renewals after the first serial b saw, each gossiped: by the second, the
+        # certificate b signed has expired.
+        harness.wait_until(renewed, 40, "a's certificate to be renewed twice")
+        self.assertTrue(cluster.connected(a, b, "system"))
+        self.insert_and_see(a, b, 1)
+        # New connections verify the renewed certificates both ways.
+        b.restart()
+        wait_linked(a, b, "system", timeout_s=30)
+        wait_linked(b, a, "system", timeout_s=30)
+        self.insert_and_see(b, a, 2)
+
+    def insert_and_see(self, writer, reader, pk):
+        if "dog" not in cluster.describe_database(writer, "dev"):
+            self.create_table(writer, "dev", "dog")
+        self.insert(writer, "dev", "dog", [{"id": pk}])
+        wait_record(reader, "dev", "dog", pk)
 
 
 if __name__ == "__main__":

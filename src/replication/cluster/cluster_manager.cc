@@ -85,6 +85,10 @@ void ClusterManager::GetRoutes(std::function<void(json::array)> done) {
   impl_->Post([this, done = std::move(done)] { done(impl_->RoutesInForce()); });
 }
 
+void ClusterManager::RefreshOwnRow() {
+  impl_->Post([this] { impl_->RefreshOwnRowSync(); });
+}
+
 Result<JoinGrant> ClusterManager::GrantJoin(const JoinRequest& request) {
   return impl_->GrantJoin(request);
 }

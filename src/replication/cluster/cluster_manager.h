@@ -144,8 +144,12 @@ class ClusterManager {
   // does not wait for the membership thread.
   Result<JoinGrant> GrantJoin(const JoinRequest& request);
 
-  const std::string& node_name() const;
-  int default_port() const;
+  // This node's certificate changed (renewed): its hdb_nodes row is rewritten with the new
+  // serial. Any thread.
+  void RefreshOwnRow();
+
+  [[nodiscard]] const std::string& node_name() const;
+  [[nodiscard]] int default_port() const;
 
  private:
   class Impl;

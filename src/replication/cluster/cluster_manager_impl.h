@@ -75,12 +75,14 @@ class ClusterManager::Impl {
   Result<boost::json::value> ConfigureClusterSync(std::vector<AddNodeRequest> requests);
   boost::json::object StatusSync();
   Result<RouteChange> ChangeRoutesSync(const boost::json::array& routes, bool add);
-  boost::json::array RoutesInForce() const;
+  [[nodiscard]] boost::json::array RoutesInForce() const;
   void OnPeerHelloSync(const std::string& name, const std::string& url, bool by_credentials);
+  // The identity changed: Recompute rewrites the own row (OwnCertificateFieldsMatch).
+  void RefreshOwnRowSync() { Recompute(); }
   // Any thread (reads and writes only the store and the identity).
   Result<JoinGrant> GrantJoin(const JoinRequest& request);
 
-  const ClusterOptions& options() const { return options_; }
+  [[nodiscard]] const ClusterOptions& options() const { return options_; }
 
  private:
   // The membership thread's loop: runs posted tasks until Stop.
@@ -90,7 +92,7 @@ class ClusterManager::Impl {
   Status StartOnThread();
 
   // This node's own hdb_nodes row, carrying its explicit subscriptions by peer.
-  storage::WriteOp OwnRowOp(boost::json::value peer_subscriptions) const;
+  [[nodiscard]] storage::WriteOp OwnRowOp(boost::json::value peer_subscriptions) const;
   storage::WriteOp OwnRowOp();
   // Creates a cluster key when none exists.
   Status EnsureClusterKey();
@@ -124,7 +126,7 @@ class ClusterManager::Impl {
   // presented from then on) and its CA returned in `peer_ca` for the target's row.
   Status FirstContact(const AddNodeRequest& req, std::string* peer_ca);
   // Whether this node's own row carries its identity's CA and certificate serial.
-  bool OwnCertificateFieldsMatch(const NodeRow& own) const;
+  [[nodiscard]] bool OwnCertificateFieldsMatch(const NodeRow& own) const;
   // Trusts the `ca` of every hdb_nodes row not trusted yet (gossip spreads members' CAs).
   void TrustMemberCas(const std::vector<NodeRow>& rows);
   // The union of every row's revoked_certificates: handed to the service when it changed,

@@ -351,6 +351,23 @@ TEST_F(ConfigTest, BadReplicationAllowedIpsNameTheKeyAndEntry) {
   }
 }
 
+TEST_F(ConfigTest, CertificateValidityDaysTakesFractionsAndRefusesTheRest) {
+  Result<Config> config = LoadWith({});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->settings().certificate_validity_s, 90 * 86400);
+  config = LoadWith({{"REPLICATION_CERTIFICATEVALIDITYDAYS", "0.5"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->settings().certificate_validity_s, 43200);
+  for (const char* bad : {"0", "-1", "abc", "36501"}) {
+    config = LoadWith({{"REPLICATION_CERTIFICATEVALIDITYDAYS", bad}});
+    ASSERT_FALSE(config.ok()) << bad;
+    EXPECT_NE(config.status().message().find(
+                  "'replication.certificateValidityDays' must be a number > 0 (at most 36500)"),
+              std::string::npos)
+        << config.status().ToString();
+  }
+}
+
 TEST_F(ConfigTest, SchemaFilesAreResolvedUnderTheRoot) {
   Result<Config> config = LoadWith({});
   ASSERT_TRUE(config.ok()) << config.status().ToString();

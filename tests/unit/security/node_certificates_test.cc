@@ -34,7 +34,7 @@ class NodeCertificatesTest : public ::testing::Test {
     o.keys_dir = dir_.path() + "/keys";
     o.node_name = "node1";
     o.listen_addresses = {"127.0.0.5", "0.0.0.0"};
-    o.validity_days = 30;
+    o.validity_s = 30 * 86400;
     return o;
   }
   [[nodiscard]] std::string Key(const char* file) const { return dir_.path() + "/keys/" + file; }
@@ -85,7 +85,7 @@ TEST_F(NodeCertificatesTest, FirstStartGeneratesPrivateFiles) {
   X509Cert ca = std::move(ParseCertificatePem(id.ca_certificate_pem)).value();
   EXPECT_TRUE(IsCertificateAuthority(ca.get()));
   EXPECT_TRUE(IsSelfSigned(ca.get()));
-  // The node certificate lives validity_days.
+  // The node certificate lives validity_s.
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   EXPECT_TRUE(CheckValidAt(cert.get(), now + 29 * 86400).ok());
   EXPECT_FALSE(CheckValidAt(cert.get(), now + 31 * 86400).ok());
