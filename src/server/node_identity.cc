@@ -12,6 +12,15 @@ namespace meshdb::server {
 
 namespace sec = security;
 
+namespace {
+
+std::string SerialOf(const std::string& certificate_pem) {
+  Result<sec::X509Cert> cert = sec::ParseCertificatePem(certificate_pem);
+  return cert.ok() ? sec::DetailsOf(cert->get()).serial_number : std::string();
+}
+
+}  // namespace
+
 ServerNodeIdentity::ServerNodeIdentity(const security::NodeTls& tls, TlsContexts* contexts,
                                        std::string keys_dir, std::string node_name,
                                        int64_t validity_s)
@@ -23,7 +32,8 @@ ServerNodeIdentity::ServerNodeIdentity(const security::NodeTls& tls, TlsContexts
       ca_certificate_pem_(tls.node.ca_certificate_pem),
       ca_private_key_pem_(tls.ca_private_key_pem),
       private_key_pem_(tls.replication.private_key_pem),
-      certificate_pem_(tls.replication.certificate_pem) {}
+      certificate_pem_(tls.replication.certificate_pem),
+      certificate_serial_(SerialOf(certificate_pem_)) {}
 
 ServerNodeIdentity::~ServerNodeIdentity() { StopRenewal(); }
 
@@ -89,8 +99,7 @@ Result<bool> ServerNodeIdentity::RenewIfDue(int64_t now_s) {
 
 std::string ServerNodeIdentity::CertificateSerial() const {
   common::MutexLock lock(mu_);
-  Result<sec::X509Cert> cert = sec::ParseCertificatePem(certificate_pem_);
-  return cert.ok() ? sec::DetailsOf(cert->get()).serial_number : std::string();
+  return certificate_serial_;
 }
 
 Result<std::string> ServerNodeIdentity::CreateCsr(const std::set<std::string>& names) {
@@ -149,8 +158,10 @@ Status ServerNodeIdentity::InstallCertificate(const std::string& certificate_pem
                                                   issuer_ca_pem, private_key_pem_));
   RETURN_IF_ERROR(TrustCa(issuer_ca_pem));
   RETURN_IF_ERROR(contexts_->SetReplicationIdentity(certificate_pem, private_key_pem_));
+  std::string serial = SerialOf(certificate_pem);
   common::MutexLock lock(mu_);
   certificate_pem_ = certificate_pem;
+  certificate_serial_ = std::move(serial);
   return Status::Ok();
 }
 

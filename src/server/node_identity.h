@@ -70,7 +70,8 @@ class ServerNodeIdentity final : public replication::NodeIdentity {
   const std::string private_key_pem_;     // SECRET: the replication identity's key
 
   mutable common::Mutex mu_;
-  std::string certificate_pem_ GUARDED_BY(mu_);  // what replication presents now
+  std::string certificate_pem_ GUARDED_BY(mu_);     // what replication presents now
+  std::string certificate_serial_ GUARDED_BY(mu_);  // its serial (membership asks often)
   std::set<std::string> trusted_ GUARDED_BY(mu_);
   std::condition_variable_any renewal_cv_;  // stopping_ was set
   bool stopping_ GUARDED_BY(mu_) = false;

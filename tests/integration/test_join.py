@@ -35,6 +35,19 @@ class JoinTest(cluster.ClusterTestCase):
     def join(self, node, peer, **fields):
         return self.add_node(node, peer, verify_tls=False, **fields)
 
+    def three_joined_through_a(self):
+        """a joins b, then c joins a; returns (a, b, c) once c and b are linked both ways."""
+        a = self.wss_node("a")
+        b = self.wss_node("b")
+        c = self.wss_node("c")
+        self.join(a, b)
+        wait_linked(a, b, "system")
+        self.join(c, a)
+        # b trusts a's CA (a's row), which signed c's certificate; c learned b's CA the same way.
+        wait_linked(c, b, "system", timeout_s=30)
+        wait_linked(b, c, "system", timeout_s=30)
+        return a, b, c
+
     def add_node_refused(self, node, peer, words, **fields):
         body = {"operation": "add_node", "hostname": peer.repl_name,
                 "authorization": {"username": peer.username, "password": peer.password}}
@@ -95,15 +108,7 @@ class JoinTest(cluster.ClusterTestCase):
         wait_record(a, "dev", "dog", 3, expect={"name": "Rex"})
 
     def test_a_third_node_that_joined_through_a_links_to_b(self):
-        a = self.wss_node("a")
-        b = self.wss_node("b")
-        c = self.wss_node("c")
-        self.join(a, b)
-        wait_linked(a, b, "system")
-        self.join(c, a)
-        # b trusts a's CA (a's row), which signed c's certificate; c learned b's CA the same way.
-        wait_linked(c, b, "system", timeout_s=30)
-        wait_linked(b, c, "system", timeout_s=30)
+        _, b, c = self.three_joined_through_a()
         self.create_table(b, "dev", "cat")
         self.wait_table(c, "dev", "cat")
         self.insert(b, "dev", "cat", [{"id": 7}])
@@ -140,13 +145,7 @@ class JoinTest(cluster.ClusterTestCase):
         cluster.assert_stays_absent(self, impostor, "dev", "dog", 1)
 
     def test_a_removed_nodes_certificate_is_revoked_everywhere_until_it_joins_again(self):
-        a = self.wss_node("a")
-        b = self.wss_node("b")
-        c = self.wss_node("c")
-        self.join(a, b)
-        wait_linked(a, b, "system")
-        self.join(c, a)
-        wait_linked(b, c, "system", timeout_s=30)
+        a, b, c = self.three_joined_through_a()
         old_serial = cluster.node_rows(a)[c.repl_name].get("certificate_serial")
         self.assertTrue(old_serial)
         harness.assert_op(a, {"operation": "remove_node", "hostname": c.repl_name}, 200)

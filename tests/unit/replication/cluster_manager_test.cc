@@ -22,7 +22,7 @@
 #include "security/secret_box.h"
 #include "security/x509.h"
 #include "storage/store.h"
-#include "temp_dir.h"
+#include "temp_store.h"
 
 namespace meshdb::replication {
 namespace {
@@ -110,16 +110,10 @@ bool Eventually(Pred pred) {
   return pred();
 }
 
-class ClusterManagerTest : public ::testing::Test {
+class ClusterManagerTest : public TempStore {
  protected:
   void SetUp() override {
-    storage::StoreOptions options;
-    options.database_dir = dir_.path();
-    options.durable = false;
-    options.map_size_bytes = 64ull << 20;
-    auto store = storage::Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
+    TempStore::SetUp();
     auto box = security::SecretBox::LoadOrCreate(dir_.path() + "/secret-box.key");
     ASSERT_TRUE(box.ok()) << box.status().ToString();
     box_.emplace(std::move(box).value());
@@ -189,8 +183,6 @@ class ClusterManagerTest : public ::testing::Test {
 
   std::mutex resolve_mu_;
   std::vector<std::string> resolved_;
-  meshdb::testing::TempDir dir_{"meshdb-cluster-manager"};
-  std::unique_ptr<storage::Store> store_;
   std::optional<security::SecretBox> box_;
 };
 
