@@ -218,6 +218,12 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
       ResolveUnder(s.root_path, ReadString(tree, "operationsApi.tls.certificateAuthority", ""));
   s.certificate_validity_s = std::max<int64_t>(
       1, std::llround(ReadNumber(tree, "replication.certificateValidityDays", 90) * 86400));
+  s.discovery_mode = ReadString(tree, "discovery.mode", "");
+  if (const json::value* disco = internal::FindPath(tree, "discovery.config")) {
+    s.discovery_config = *disco;
+  }
+  s.discovery_key = ReadString(tree, "discovery.key", "meshdb");
+  s.discovery_authorization = ReadString(tree, "discovery.authorization", "");
   return s;
 }
 
@@ -306,6 +312,28 @@ Result<Config> Config::Load(const LoadOptions& options) {
   config.settings_ = ToSettings(tree, root);
   config.tree_ = std::move(tree);
   return config;
+}
+
+json::value Config::RedactedTree() const {
+  static constexpr const char* kRedacted = "[redacted]";
+  json::value tree = tree_;
+  for (const char* path : {"replication.clusterKey", "discovery.authorization"}) {
+    const json::value* v = FindPath(tree, path);
+    if (v != nullptr && !v->is_null()) internal::SetPath(tree, path, kRedacted);
+  }
+  const json::value* disco = FindPath(tree, "discovery.config");
+  if (disco != nullptr && disco->is_object()) {
+    json::object redacted = disco->get_object();
+    for (const char* field : {"password", "token"}) {
+      if (redacted.contains(field)) redacted[field] = kRedacted;
+    }
+    internal::SetPath(tree, "discovery.config", std::move(redacted));
+  } else if (disco != nullptr && disco->is_string() &&
+             (disco->get_string().find("password") != json::string::npos ||
+              disco->get_string().find("token") != json::string::npos)) {
+    internal::SetPath(tree, "discovery.config", kRedacted);  // JSON text holding a secret
+  }
+  return tree;
 }
 
 Status Config::SetInFile(const std::string& file_path, const std::string& backup_dir,

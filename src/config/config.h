@@ -78,6 +78,15 @@ struct Settings {
   // long enough that a node renewing at a third of its validity left has a month of margin.
   // Fractions of a day are allowed (tests use seconds).
   int64_t certificate_validity_s = int64_t{90} * 86400;
+  // Self-forming clusters (docs/discovery.md): discovery.mode (--disco-mode) ["": off],
+  // discovery.config (--disco-config: an object, JSON text or a JSON file's path, parsed at
+  // start by discovery/discovery_settings.h) [null], discovery.key (--disco-key) ["meshdb"],
+  // discovery.authorization (the credentials joins present; a secret: never logged or
+  // returned) [""].
+  std::string discovery_mode;
+  boost::json::value discovery_config;
+  std::string discovery_key = "meshdb";
+  std::string discovery_authorization;
 };
 
 struct LoadOptions {
@@ -99,6 +108,10 @@ class Config {
   [[nodiscard]] const std::string& file_path() const { return file_path_; }
   // The effective configuration (file + overrides) as a JSON tree, for get_configuration.
   [[nodiscard]] const boost::json::value& tree() const { return tree_; }
+  // tree() with every secret replaced by "[redacted]" (replication.clusterKey,
+  // discovery.authorization, discovery.config's password and token): what get_configuration
+  // shows.
+  [[nodiscard]] boost::json::value RedactedTree() const;
 
   // Keys accepted (validated, kept in the file, shown by get_configuration) but not acted on
   // yet: meshdb always logs to stderr (logging.stdStreams). Those of them this configuration

@@ -32,6 +32,10 @@ constexpr Alias kAliases[] = {
     {"log_level", "logging.level"},
     {"hdb_root", "rootPath"},
     {"max_hdb_processes", "threads.count"},
+    // rqlite's flags (meshdb run --disco-mode etcd-kv ...).
+    {"disco-mode", "discovery.mode"},
+    {"disco-config", "discovery.config"},
+    {"disco-key", "discovery.key"},
 };
 
 bool IsNumberText(std::string_view s) {
@@ -103,6 +107,10 @@ const std::vector<KeyInfo>& KnownKeys() {
       {"tls.privateKey", KeyKind::kString},
       {"tls.certificateAuthority", KeyKind::kString},
       {"tls.ciphers", KeyKind::kString},
+      {"discovery.mode", KeyKind::kDiscoveryMode},
+      {"discovery.config", KeyKind::kObjectOrText},
+      {"discovery.key", KeyKind::kDiscoveryKey},
+      {"discovery.authorization", KeyKind::kString},
   };
   return keys;
 }
@@ -191,6 +199,10 @@ json::value DefaultTree(const std::string& root) {
   SetPath(tree, "tls.privateKey", nullptr);
   SetPath(tree, "tls.certificateAuthority", nullptr);
   SetPath(tree, "tls.ciphers", nullptr);
+  SetPath(tree, "discovery.mode", nullptr);
+  SetPath(tree, "discovery.config", nullptr);
+  SetPath(tree, "discovery.key", "meshdb");
+  SetPath(tree, "discovery.authorization", nullptr);
   return tree;
 }
 

@@ -31,6 +31,9 @@ enum class KeyKind {
   kStringList,      // null or an array of non-empty strings
   kIpList,          // null, an array of IP addresses / CIDR blocks, or one string of them
                     // separated by commas (common/ip_allow_list.h)
+  kDiscoveryMode,   // null, "", "etcd-kv" or "consul-kv"
+  kDiscoveryKey,    // 1-128 of [a-z0-9_-] (a key segment both etcd and Consul accept)
+  kObjectOrText,    // null, an object, or a string (JSON text or a file path, read at start)
 };
 
 struct KeyInfo {

@@ -277,6 +277,28 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
       return Status::InvalidArgument("'" + key + "' must be an array of file names" + Got(v));
     case KeyKind::kIpList:
       return CheckIpList(key, v);
+    case KeyKind::kDiscoveryMode:
+      if (v.is_null() || (v.is_string() && (v.get_string().empty() ||
+                                            v.get_string() == "etcd-kv" ||
+                                            v.get_string() == "consul-kv"))) {
+        return Status::Ok();
+      }
+      return Status::InvalidArgument("'" + key + "' (--disco-mode) must be etcd-kv or consul-kv" +
+                                     Got(v));
+    case KeyKind::kDiscoveryKey: {
+      bool valid = v.is_string() && !v.get_string().empty() && v.get_string().size() <= 128;
+      for (char c : valid ? std::string_view(v.get_string()) : std::string_view()) {
+        valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
+      }
+      if (valid) return Status::Ok();
+      return Status::InvalidArgument("'" + key +
+                                     "' (--disco-key) must be 1-128 of a-z, 0-9, '_' and '-'" +
+                                     Got(v));
+    }
+    case KeyKind::kObjectOrText:
+      if (v.is_null() || v.is_object() || v.is_string()) return Status::Ok();
+      return Status::InvalidArgument("'" + key + "' must be a JSON object, JSON text or a file path" +
+                                     Got(v));
   }
   return Status::Ok();
 }

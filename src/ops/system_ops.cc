@@ -158,7 +158,7 @@ void SystemInformation(OpCall call) {
   call.Reply(std::move(out));
 }
 
-void GetConfiguration(OpCall call) { call.Reply(call.env->config->tree()); }
+void GetConfiguration(OpCall call) { call.Reply(call.env->config->RedactedTree()); }
 
 void SetConfiguration(OpCall call) {
   json::object flat;

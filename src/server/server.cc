@@ -32,6 +32,7 @@
 #include "security/node_certificates.h"
 #include "security/private_file.h"
 #include "security/secret_box.h"
+#include "server/node_discovery.h"
 #include "server/node_identity.h"
 #include "server/shutdown_waiter.h"
 #include "server/tls_contexts.h"
@@ -186,6 +187,15 @@ int Run(const RunOptions& options) {
         names);
   }
 
+  // Self-forming clusters (docs/discovery.md): checked now, so a bad flag stops the start
+  // before anything is opened.
+  Result<std::optional<discovery::DiscoverySettings>> discovery_settings =
+      ReadDiscoverySettings(settings, node_name);
+  if (!discovery_settings.ok()) {
+    log->error("{}", discovery_settings.status().message());
+    return Fail(kExitBadConfig, discovery_settings.status().message());
+  }
+
   // The node's TLS identity (docs/security.md): generated under <root>/keys on first start,
   // loaded after, or the configured tls.* files. A bad configured file stops the start.
   security::NodeTlsOptions tls_options;
@@ -310,6 +320,7 @@ int Run(const RunOptions& options) {
   // Replication: always on (a lone node simply has no peers). The engine links to peers;
   // cluster membership decides who they are and answers the cluster operations.
   std::unique_ptr<replication::ClusterManager> cluster;
+  std::unique_ptr<discovery::DiscoveryService> node_discovery;
   replication::ServiceOptions repl_options;
   repl_options.store = store->get();
   repl_options.auth = (*operations)->auth();
@@ -360,6 +371,12 @@ int Run(const RunOptions& options) {
   cluster_options.cluster_key = settings.replication_cluster_key;
   cluster_options.secret_box = &*secret_box;
   cluster_options.identity = &identity;
+  if (*discovery_settings) {
+    // `node_discovery` is set before membership starts and reset only after it stopped.
+    cluster_options.discovery_status = [&node_discovery] {
+      return node_discovery ? node_discovery->Status() : boost::json::object();
+    };
+  }
   Result<std::unique_ptr<replication::ClusterManager>> created =
       replication::ClusterManager::Create(cluster_options);
   if (!created.ok()) {
@@ -368,6 +385,25 @@ int Run(const RunOptions& options) {
                 "cannot start cluster membership: " + created.status().message());
   }
   cluster = std::move(created).value();
+  if (*discovery_settings) {
+    NodeDiscoveryInputs inputs;
+    inputs.settings = std::move(**discovery_settings);
+    inputs.self = {node_name, node_url,
+                   std::string(settings.operations_port != 0 ? "http" : "https") + "://" +
+                       settings.operations_host + ":" +
+                       std::to_string(settings.operations_port != 0
+                                          ? settings.operations_port
+                                          : settings.operations_secure_port),
+                   identity.CaCertificatePem()};
+    inputs.cluster = cluster.get();
+    inputs.identity = &identity;
+    Result<std::unique_ptr<discovery::DiscoveryService>> made = CreateNodeDiscovery(inputs);
+    if (!made.ok()) {
+      log->error("{}", made.status().message());
+      return Fail(kExitBadConfig, made.status().message());
+    }
+    node_discovery = std::move(made).value();
+  }
   replication::RegisterClusterOperations(operations->get(), cluster.get());
   replication::RegisterVerifyOperation(operations->get(), store->get(), service->get(), node_name);
   (*service)->Start();
@@ -390,6 +426,9 @@ int Run(const RunOptions& options) {
   // Stops replication (membership first, then the engine) before the operations API goes.
   auto stop_replication = [&] {
     identity.StopRenewal();  // its callback reaches the cluster manager
+    // Leaves the store (its keys go at once, so another node claims the seed now); joins
+    // reach the cluster manager.
+    if (node_discovery) node_discovery->Stop(true);
     if (cluster) cluster->Stop();
     if (*service) (*service)->Stop();
   };
@@ -447,6 +486,7 @@ int Run(const RunOptions& options) {
 
   // Stopped by stop_replication, before the cluster manager goes.
   identity.StartRenewal([&cluster] { cluster->RefreshOwnRow(); });
+  if (node_discovery) node_discovery->Start();
   ShutdownWaiter::Reason reason = waiter->Wait();
   if (reason == ShutdownWaiter::Reason::kRestart) {
     log->info("restart requested: shutting down, then starting again");
@@ -463,6 +503,7 @@ int Run(const RunOptions& options) {
   stop_listeners();
   listeners.clear();
   cluster.reset();
+  node_discovery.reset();
   service->reset();
   log->info("stopping the operations API");
   operations->reset();

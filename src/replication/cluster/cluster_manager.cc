@@ -85,6 +85,12 @@ void ClusterManager::GetRoutes(std::function<void(json::array)> done) {
   impl_->Post([this, done = std::move(done)] { done(impl_->RoutesInForce()); });
 }
 
+void ClusterManager::IsMember(std::string name, std::function<void(bool)> done) {
+  impl_->Post([this, name = std::move(name), done = std::move(done)] {
+    done(impl_->IsMemberSync(name));
+  });
+}
+
 void ClusterManager::RefreshOwnRow() {
   impl_->Post([this] { impl_->RefreshOwnRowSync(); });
 }

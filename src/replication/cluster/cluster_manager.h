@@ -83,6 +83,9 @@ struct ClusterOptions {
   // mode), on the membership thread. Null: ResolveHosts (the system resolver); tests inject a
   // fake.
   std::function<ResolvedHosts(const std::vector<std::string>& hosts)> resolve_hosts;
+  // cluster_status's "discovery" section (discovery/discovery_service.h), called on the
+  // membership thread. Null: no such section.
+  std::function<boost::json::object()> discovery_status;
 };
 
 // A validated add_node / update_node / set_node request (cluster_ops.h builds it).
@@ -132,6 +135,9 @@ class ClusterManager {
   void DeleteRoutes(boost::json::array routes, std::function<void(Result<RouteChange>)> done);
   // The routes in force.
   void GetRoutes(std::function<void(boost::json::array)> done);
+  // Whether `name` is a member this node links with: it has an hdb_nodes row and is not
+  // marked removed here (discovery's island rule).
+  void IsMember(std::string name, std::function<void(bool)> done);
 
   // ServiceOptions::on_peer_hello: records an unknown node in hdb_nodes. A node that was
   // removed from the cluster rejoins only when the link came with credentials (add_node); a

@@ -74,6 +74,7 @@ class ClusterManager::Impl {
   Result<std::string> RemoveNodeSync(const std::string& id);
   Result<boost::json::value> ConfigureClusterSync(std::vector<AddNodeRequest> requests);
   boost::json::object StatusSync();
+  bool IsMemberSync(const std::string& name);
   Result<RouteChange> ChangeRoutesSync(const boost::json::array& routes, bool add);
   [[nodiscard]] boost::json::array RoutesInForce() const;
   void OnPeerHelloSync(const std::string& name, const std::string& url, bool by_credentials);

@@ -1,4 +1,5 @@
 // The cluster operations of ClusterManager::Impl, run on the membership thread.
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <map>
 #include <set>
@@ -363,7 +364,18 @@ json::object ClusterManager::Impl::StatusSync() {
   if (options_.service != nullptr) {
     for (auto& kv : options_.service->ServiceStatus()) status[kv.key()] = kv.value();
   }
+  if (options_.discovery_status) status["discovery"] = options_.discovery_status();
   return status;
+}
+
+bool ClusterManager::Impl::IsMemberSync(const std::string& name) {
+  std::vector<NodeRow> rows = ReadRows();
+  bool has_row = std::any_of(rows.begin(), rows.end(),
+                             [&](const NodeRow& row) { return row.name == name; });
+  if (!has_row) return false;
+  std::map<std::string, LocalNodeState> local = ReadLocal(nullptr);
+  auto it = local.find(name);
+  return it == local.end() || !it->second.removed;
 }
 
 Result<RouteChange> ClusterManager::Impl::ChangeRoutesSync(const json::array& routes, bool add) {
