@@ -177,6 +177,17 @@ class ConsulStandin:
     def running(self):
         return self._server is not None
 
+    def entries(self, prefix):
+        """{key: entry} under prefix, as GET ?recurse shows them but with Value as text; lets a
+        test look at the store without going through HTTP."""
+        with self._cond:
+            return {k: dict(self._public(self._entries[k]), Value=self._entries[k]["Value"].decode("utf-8", "replace"))
+                    for k in self._matching(prefix)}
+
+    def list_prefix(self, prefix):
+        """{key: value as text} under prefix."""
+        return {k: e["Value"] for k, e in self.entries(prefix).items()}
+
     def blocked_queries(self):
         """How many blocking GETs are waiting now (tests wait for theirs to be parked)."""
         with self._cond:
