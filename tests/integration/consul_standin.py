@@ -283,9 +283,10 @@ class ConsulStandin:
                 if sid not in self._sessions:
                     raise HttpError(500, 'invalid session "%s"' % sid)
                 if existing and existing["Session"] not in ("", sid):
-                    return False
-                lock_index = existing["LockIndex"] if existing and existing["Session"] == sid else \
-                    (existing["LockIndex"] if existing else 0) + 1
+                    return False  # held by another session
+                lock_index = existing["LockIndex"] if existing else 0
+                if not existing or existing["Session"] != sid:
+                    lock_index += 1  # a new holder (re-acquiring keeps LockIndex)
                 self._write(key, value, flags, sid, lock_index)
             elif "release" in params:
                 sid = params["release"][0]
