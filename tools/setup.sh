@@ -26,6 +26,9 @@ PACKAGES=(
   liblmdb-dev libssl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libargon2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
+  # The discovery tests start their own etcd (tests/integration/etcd_fixture.py), never the
+  # package's systemd service on port 2379.
+  etcd-server etcd-client
 )
 # shellcheck disable=SC2206  # a space-separated list on purpose
 PACKAGES+=(${MESHDB_EXTRA_PACKAGES:-})

@@ -239,11 +239,9 @@ class Node:
         return self.proc is not None and self.proc.poll() is None
 
     def wait_ready(self, deadline_s=30):
-        def ready():
+        def ready_or_exited():
             if not self.running():
-                code = self.proc.returncode if self.proc else None
-                raise NodeError("%s exited with code %s before becoming ready; output:\n%s"
-                                % (self.name, code, self.tail(self.output_text(), 40)))
+                return "exited"  # returned, not raised: wait_until would retry on an exception
             try:
                 status, _, body = self.request("GET", "/health", timeout=2)
                 return status == 200
@@ -251,12 +249,13 @@ class Node:
                 return False
 
         try:
-            wait_until(ready, deadline_s, "%s (%s) to answer GET /health" % (self.name, self.ip))
-        except NodeError:
-            raise
+            outcome = wait_until(ready_or_exited, deadline_s, "%s (%s) to answer GET /health" % (self.name, self.ip))
         except AssertionError:
             raise NodeError("%s did not become ready within %ss; output:\n%s"
                             % (self.name, deadline_s, self.tail(self.output_text(), 40)))
+        if outcome == "exited":
+            raise NodeError("%s exited with code %s before becoming ready; output:\n%s"
+                            % (self.name, self.proc.returncode, self.tail(self.output_text(), 40)))
 
     def stop(self, deadline_s=15):
         """SIGTERM, then waits; returns the exit code. Fails (after a kill -9) if it hangs."""
