@@ -126,7 +126,7 @@ Result<SeedClaim> ConsulStore::ClaimOrRead(const std::string& key, const std::st
   // Missing (404): the holder's session ended between the two calls, or the key is in its
   // lock-delay after one did; the next round claims it.
   if (response.status == 404 || values.empty()) {
-    return Status::NotFound("'" + key + "' has no holder yet");
+    return Status::Conflict("'" + key + "' has no holder yet");
   }
   return SeedClaim{false, values.front()};
 }

@@ -191,7 +191,7 @@ Result<SeedClaim> EtcdStore::ClaimOrRead(const std::string& key, const std::stri
       return SeedClaim{StringField(kv, "lease") == lease_id_, ValueOf(kv)};
     }
   }
-  return Status::NotFound("'" + key + "' vanished while it was claimed");
+  return Status::Conflict("'" + key + "' vanished while it was claimed");
 }
 
 Result<std::vector<std::string>> EtcdStore::List(const std::string& prefix) {

@@ -37,8 +37,9 @@ class KvStore {
   // (Consul locks; an earlier incarnation of this node whose session has not expired yet).
   virtual Status PutBound(const std::string& key, const std::string& value) = 0;
   // Creates key = value bound to the handle unless the key exists; either way reports who
-  // holds it. A key this handle already holds counts as won. NotFound when it exists but has
-  // no value to report (it was deleted between two calls: ask again later).
+  // holds it. A key this handle already holds counts as won. Conflict when no holder can be
+  // reported (it was deleted between two calls, or is in Consul's lock-delay: ask again
+  // later).
   virtual Result<SeedClaim> ClaimOrRead(const std::string& key, const std::string& value) = 0;
   // The values of every key under `prefix` ("meshdb/nodes/").
   virtual Result<std::vector<std::string>> List(const std::string& prefix) = 0;
