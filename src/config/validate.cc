@@ -278,8 +278,7 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
     case KeyKind::kIpList:
       return CheckIpList(key, v);
     case KeyKind::kDiscoveryMode:
-      if (v.is_null() || (v.is_string() && (v.get_string().empty() ||
-                                            v.get_string() == "etcd-kv" ||
+      if (v.is_null() || (v.is_string() && (v.get_string().empty() || v.get_string() == "etcd-kv" ||
                                             v.get_string() == "consul-kv"))) {
         return Status::Ok();
       }
@@ -291,14 +290,13 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
         valid = valid && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
       }
       if (valid) return Status::Ok();
-      return Status::InvalidArgument("'" + key +
-                                     "' (--disco-key) must be 1-128 of a-z, 0-9, '_' and '-'" +
-                                     Got(v));
+      return Status::InvalidArgument(
+          "'" + key + "' (--disco-key) must be 1-128 of a-z, 0-9, '_' and '-'" + Got(v));
     }
     case KeyKind::kObjectOrText:
       if (v.is_null() || v.is_object() || v.is_string()) return Status::Ok();
-      return Status::InvalidArgument("'" + key + "' must be a JSON object, JSON text or a file path" +
-                                     Got(v));
+      return Status::InvalidArgument("'" + key +
+                                     "' must be a JSON object, JSON text or a file path" + Got(v));
   }
   return Status::Ok();
 }

@@ -1,8 +1,8 @@
 #include "discovery/discovery_service.h"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <algorithm>
 #include <random>
 #include <utility>
 
@@ -103,7 +103,8 @@ json::object DiscoveryService::Status() const {
 milliseconds DiscoveryService::NextDelay(int failures) const {
   if (failures == 0) return options_.refresh;
   milliseconds base = std::min<milliseconds>(options_.refresh, milliseconds(1000));
-  milliseconds delay = std::min<milliseconds>(kMaxBackoff, base * (int64_t{1} << std::min(failures - 1, 15)));
+  milliseconds delay =
+      std::min<milliseconds>(kMaxBackoff, base * (int64_t{1} << std::min(failures - 1, 15)));
   // Jitter: 75-125 %, so nodes that lost the store together do not return together.
   thread_local std::mt19937 random{std::random_device{}()};
   std::uniform_int_distribution<int64_t> spread(delay.count() * 3 / 4, delay.count() * 5 / 4);
@@ -154,10 +155,9 @@ meshdb::Status DiscoveryService::Round() {
     registered = registered_;
   }
   if (!registered) {
-    RETURN_IF_ERROR(options_.store->PutBound(
-        options_.key + "/nodes/" + NodeKeyId(options_.self.name), record));
-    log_->info("registered as {}/nodes/{}", options_.key,
-               NodeKeyId(options_.self.name));
+    RETURN_IF_ERROR(
+        options_.store->PutBound(options_.key + "/nodes/" + NodeKeyId(options_.self.name), record));
+    log_->info("registered as {}/nodes/{}", options_.key, NodeKeyId(options_.self.name));
     common::MutexLock lock(mu_);
     registered_ = true;
   }
@@ -170,8 +170,7 @@ meshdb::Status DiscoveryService::Round() {
   {
     common::MutexLock lock(mu_);
     if (seed_ != seed->name) {
-      log_->info("the seed is {}{}", seed->name,
-                 claim.won ? " (this node)" : "");
+      log_->info("the seed is {}{}", seed->name, claim.won ? " (this node)" : "");
     }
     seed_ = seed->name;
   }

@@ -74,7 +74,7 @@ Result<double> SecondsField(const json::object& config, const char* name, bool f
   if (!(seconds > 0) || seconds > kMaxTtlSeconds || (!fractional && !whole)) {
     return ConfigError("'" + std::string(name) + "' must be " +
                        (fractional ? "a number of seconds" : "a whole number of seconds") +
-                       " (or \"10s\", \"1m\") between 1 and 86400");
+                       R"( (or "10s", "1m") between 1 and 86400)");
   }
   return seconds;
 }
@@ -85,8 +85,8 @@ Status RefuseUnknownFields(const json::object& config, const std::set<std::strin
     if (known.count(std::string(field.key())) == 0) {
       std::string list;
       for (const std::string& name : known) list += (list.empty() ? "" : ", ") + name;
-      return ConfigError("unknown field '" + std::string(field.key()) + "' (" + mode +
-                         " takes " + list + ")");
+      return ConfigError("unknown field '" + std::string(field.key()) + "' (" + mode + " takes " +
+                         list + ")");
     }
   }
   return Status::Ok();
@@ -119,8 +119,7 @@ bool UsesTls(const HttpTlsFiles& tls) { return !tls.ca_file.empty() || !tls.cert
 
 Status ParseEtcd(const json::object& config, DiscoverySettings& out) {
   RETURN_IF_ERROR(RefuseUnknownFields(
-      config,
-      {"endpoints", "username", "password", "ca", "cert", "key", "ttl", "refresh_interval"},
+      config, {"endpoints", "username", "password", "ca", "cert", "key", "ttl", "refresh_interval"},
       kEtcdMode));
   ASSIGN_OR_RETURN(out.etcd.tls, TlsFiles(config));
   const std::string scheme = UsesTls(out.etcd.tls) ? "https" : "http";
@@ -143,10 +142,10 @@ Status ParseEtcd(const json::object& config, DiscoverySettings& out) {
 
 Status ParseConsul(const json::object& config, const std::string& node_name,
                    DiscoverySettings& out) {
-  RETURN_IF_ERROR(RefuseUnknownFields(config,
-                                      {"address", "scheme", "token", "datacenter", "ca", "cert",
-                                       "key", "ttl", "refresh_interval"},
-                                      kConsulMode));
+  RETURN_IF_ERROR(RefuseUnknownFields(
+      config,
+      {"address", "scheme", "token", "datacenter", "ca", "cert", "key", "ttl", "refresh_interval"},
+      kConsulMode));
   ASSIGN_OR_RETURN(out.consul.tls, TlsFiles(config));
   ASSIGN_OR_RETURN(std::string scheme, TextField(config, "scheme"));
   if (scheme.empty()) scheme = UsesTls(out.consul.tls) ? "https" : "http";
@@ -179,8 +178,10 @@ Result<std::optional<DiscoverySettings>> ParseDiscoverySettings(const DiscoveryI
   out.mode = inputs.mode;
   out.key = inputs.key;
   if (out.mode != kEtcdMode && out.mode != kConsulMode) {
-    return Status::InvalidArgument("--disco-mode (discovery.mode) must be etcd-kv or consul-kv, "
-                                   "got '" + out.mode + "'");
+    return Status::InvalidArgument(
+        "--disco-mode (discovery.mode) must be etcd-kv or consul-kv, "
+        "got '" +
+        out.mode + "'");
   }
   ASSIGN_OR_RETURN(json::object config, ConfigObject(inputs.config));
   if (out.mode == kEtcdMode) {

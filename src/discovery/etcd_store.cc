@@ -57,8 +57,8 @@ Status EtcdStore::Authenticate(const std::string& endpoint) {
   HttpRequest request;
   request.method = "POST";
   request.target = "/v3/auth/authenticate";
-  request.body = json::serialize(
-      json::object{{"name", options_.username}, {"password", options_.password}});
+  request.body =
+      json::serialize(json::object{{"name", options_.username}, {"password", options_.password}});
   ASSIGN_OR_RETURN(HttpResponse response, client_.Send(endpoint, request, options_.timeout));
   boost::system::error_code ec;
   json::value body = ParseJson(response.body, ec);
@@ -128,8 +128,7 @@ Result<json::object> EtcdStore::Call(const std::string& path, const json::object
 }
 
 Status EtcdStore::OpenSession(std::chrono::seconds ttl) {
-  ASSIGN_OR_RETURN(json::object reply,
-                   Call("/v3/lease/grant", json::object{{"TTL", ttl.count()}}));
+  ASSIGN_OR_RETURN(json::object reply, Call("/v3/lease/grant", json::object{{"TTL", ttl.count()}}));
   std::string id = StringField(reply, "ID");
   if (id.empty()) return Status::Unavailable("etcd granted a lease without an ID");
   lease_id_ = std::move(id);
@@ -138,7 +137,8 @@ Status EtcdStore::OpenSession(std::chrono::seconds ttl) {
 
 Status EtcdStore::KeepAlive() {
   if (lease_id_.empty()) return Status::NotFound("no lease");
-  ASSIGN_OR_RETURN(json::object reply, Call("/v3/lease/keepalive", json::object{{"ID", lease_id_}}));
+  ASSIGN_OR_RETURN(json::object reply,
+                   Call("/v3/lease/keepalive", json::object{{"ID", lease_id_}}));
   // A lease that expired or was revoked still answers 200, without a TTL.
   std::string ttl = StringField(reply, "TTL");
   if (ttl.empty() || ttl == "0") {
@@ -175,14 +175,15 @@ Result<SeedClaim> EtcdStore::ClaimOrRead(const std::string& key, const std::stri
   if (reply.status().IsNotFound()) lease_id_.clear();
   if (!reply.ok()) return reply.status();
   // A failed transaction has no "succeeded" field at all.
-  if (const json::value* ok = reply->if_contains("succeeded"); ok && ok->is_bool() && ok->get_bool()) {
+  if (const json::value* ok = reply->if_contains("succeeded");
+      ok && ok->is_bool() && ok->get_bool()) {
     return SeedClaim{true, value};
   }
   const json::value* responses = reply->if_contains("responses");
   if (responses != nullptr && responses->is_array() && !responses->get_array().empty()) {
     const json::value& first = responses->get_array().front();
-    const json::value* range = first.is_object() ? first.get_object().if_contains("response_range")
-                                                 : nullptr;
+    const json::value* range =
+        first.is_object() ? first.get_object().if_contains("response_range") : nullptr;
     const json::value* kvs =
         range != nullptr && range->is_object() ? range->get_object().if_contains("kvs") : nullptr;
     if (kvs != nullptr && kvs->is_array() && !kvs->get_array().empty() &&
@@ -196,10 +197,10 @@ Result<SeedClaim> EtcdStore::ClaimOrRead(const std::string& key, const std::stri
 
 Result<std::vector<std::string>> EtcdStore::List(const std::string& prefix) {
   std::string begin = "/" + prefix;
-  ASSIGN_OR_RETURN(json::object reply,
-                   Call("/v3/kv/range",
-                        json::object{{"key", security::Base64Encode(begin)},
-                                     {"range_end", security::Base64Encode(PrefixEnd(begin))}}));
+  ASSIGN_OR_RETURN(
+      json::object reply,
+      Call("/v3/kv/range", json::object{{"key", security::Base64Encode(begin)},
+                                        {"range_end", security::Base64Encode(PrefixEnd(begin))}}));
   std::vector<std::string> values;
   if (const json::value* kvs = reply.if_contains("kvs"); kvs && kvs->is_array()) {
     for (const json::value& kv : kvs->get_array()) {

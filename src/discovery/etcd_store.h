@@ -51,9 +51,9 @@ class EtcdStore final : public KvStore {
 
   EtcdOptions options_;
   HttpClient client_;
-  size_t current_ = 0;     // index of the endpoint in use
-  std::string token_;      // auth token ("" = none yet)
-  std::string lease_id_;   // decimal, as etcd prints int64 ("" = no lease)
+  size_t current_ = 0;    // index of the endpoint in use
+  std::string token_;     // auth token ("" = none yet)
+  std::string lease_id_;  // decimal, as etcd prints int64 ("" = no lease)
 };
 
 }  // namespace meshdb::discovery

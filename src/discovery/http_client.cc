@@ -1,5 +1,8 @@
 #include "discovery/http_client.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -12,8 +15,6 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
 #include <exception>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <optional>
 
 namespace meshdb::discovery {
@@ -80,8 +81,8 @@ asio::awaitable<void> Run(const Endpoint& endpoint, asio::ssl::context* tls,
   }
   beast::ssl_stream<beast::tcp_stream> stream(executor, *tls);
   if (!SSL_set_tlsext_host_name(stream.native_handle(), endpoint.host.c_str())) {
-    throw beast::system_error(beast::error_code(static_cast<int>(::ERR_get_error()),
-                                                asio::error::get_ssl_category()));
+    throw beast::system_error(
+        beast::error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()));
   }
   stream.set_verify_callback(asio::ssl::host_name_verification(endpoint.host));
   beast::get_lowest_layer(stream).expires_after(timeout);

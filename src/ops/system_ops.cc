@@ -10,6 +10,7 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -28,11 +29,11 @@ namespace json = boost::json;
 #define ASSIGN_OR_RETURN_VOID_FAIL(lhs, expr)                                                      \
   auto MESHDB_CONCAT(_r_, __LINE__) = (expr);                                                      \
   if (!MESHDB_CONCAT(_r_, __LINE__).ok()) return call.Fail(MESHDB_CONCAT(_r_, __LINE__).status()); \
-  lhs = std::move(MESHDB_CONCAT(_r_, __LINE__)).value()
+  lhs = std::move(MESHDB_CONCAT(_r_, __LINE__)).value()  // NOLINT(bugprone-macro-parentheses)
 
 namespace {
 
-const auto kStartTime = std::chrono::steady_clock::now();
+const auto process_start = std::chrono::steady_clock::now();
 
 // Resident set size of this process in bytes, from /proc/self/statm.
 uint64_t ResidentBytes() {
@@ -57,7 +58,7 @@ json::object SystemSection(const config::Settings& settings) {
 json::object TimeSection() {
   auto now = std::chrono::system_clock::now();
   double uptime_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - kStartTime).count();
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - process_start).count();
   return {{"current",
            std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count()},
           {"uptime", uptime_s},
@@ -113,7 +114,7 @@ json::array TableSizes(storage::Store& store) {
 
 void SystemInformation(OpCall call) {
   const config::Settings& settings = call.env->config->settings();
-  static const char* kAll[] = {
+  static constexpr const char* kAll[] = {
       "system",     "time",    "cpu",    "memory", "disk", "network", "harperdb_processes",
       "table_size", "metrics", "threads"};
   std::vector<std::string> wanted;
@@ -217,8 +218,8 @@ std::optional<json::object> ParseLogLine(std::string_view line) {
 }  // namespace
 
 void ReadLog(OpCall call) {
-  static const std::vector<std::string> kLevels = {"notify", "fatal", "error", "warn",
-                                                   "info",   "debug", "trace"};
+  static constexpr std::string_view kLevels[] = {"notify", "fatal", "error", "warn",
+                                                 "info",   "debug", "trace"};
   const json::object& body = call.body;
   int64_t limit = 1000, start = 0;
   for (auto [name, target, min] : {std::tuple{"limit", &limit, 1}, {"start", &start, 0}}) {
@@ -232,7 +233,8 @@ void ReadLog(OpCall call) {
     *target = it->value().get_int64();
   }
   ASSIGN_OR_RETURN_VOID_FAIL(std::string level, OptionalString(body, "level"));
-  if (!level.empty() && std::find(kLevels.begin(), kLevels.end(), level) == kLevels.end()) {
+  if (!level.empty() &&
+      std::find(std::begin(kLevels), std::end(kLevels), level) == std::end(kLevels)) {
     return call.Fail(Status::InvalidArgument(
         "'level' must be one of [notify, fatal, error, warn, info, debug, trace]"));
   }

@@ -42,13 +42,15 @@ Result<std::optional<discovery::DiscoverySettings>> ReadDiscoverySettings(
   return discovery::ParseDiscoverySettings(inputs);
 }
 
-Result<std::unique_ptr<discovery::DiscoveryService>> CreateNodeDiscovery(NodeDiscoveryInputs inputs) {
+Result<std::unique_ptr<discovery::DiscoveryService>> CreateNodeDiscovery(
+    NodeDiscoveryInputs inputs) {
   ASSIGN_OR_RETURN(std::unique_ptr<discovery::KvStore> store,
                    discovery::OpenKvStore(inputs.settings));
   if (inputs.settings.authorization.empty()) {
     log::For("discovery")
-        ->warn("discovery.authorization is not set: joins carry no credentials, and a seed "
-               "refuses them unless this node is already a member (docs/discovery.md)");
+        ->warn(
+            "discovery.authorization is not set: joins carry no credentials, and a seed "
+            "refuses them unless this node is already a member (docs/discovery.md)");
   }
   replication::ClusterManager* cluster = inputs.cluster;
   replication::NodeIdentity* identity = inputs.identity;
@@ -60,8 +62,8 @@ Result<std::unique_ptr<discovery::DiscoveryService>> CreateNodeDiscovery(NodeDis
   options.ttl = inputs.settings.ttl;
   options.refresh = inputs.settings.refresh;
   options.is_member = [cluster](const std::string& name) {
-    std::optional<bool> member = Await<bool>(
-        [&](auto done) { cluster->IsMember(name, std::move(done)); }, kJoinTimeout);
+    std::optional<bool> member =
+        Await<bool>([&](auto done) { cluster->IsMember(name, std::move(done)); }, kJoinTimeout);
     return member.value_or(true);  // unknown: do not join twice
   };
   options.join = [cluster, identity, authorization = inputs.settings.authorization](

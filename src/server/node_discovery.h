@@ -33,6 +33,7 @@ struct NodeDiscoveryInputs {
 };
 
 // The service (not started). InvalidArgument when a TLS file for the store cannot be loaded.
-Result<std::unique_ptr<discovery::DiscoveryService>> CreateNodeDiscovery(NodeDiscoveryInputs inputs);
+Result<std::unique_ptr<discovery::DiscoveryService>> CreateNodeDiscovery(
+    NodeDiscoveryInputs inputs);
 
 }  // namespace meshdb::server

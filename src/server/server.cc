@@ -388,13 +388,13 @@ int Run(const RunOptions& options) {
   if (*discovery_settings) {
     NodeDiscoveryInputs inputs;
     inputs.settings = std::move(**discovery_settings);
-    inputs.self = {node_name, node_url,
-                   std::string(settings.operations_port != 0 ? "http" : "https") + "://" +
-                       settings.operations_host + ":" +
-                       std::to_string(settings.operations_port != 0
-                                          ? settings.operations_port
-                                          : settings.operations_secure_port),
-                   identity.CaCertificatePem()};
+    inputs.self = {
+        node_name, node_url,
+        std::string(settings.operations_port != 0 ? "http" : "https") + "://" +
+            settings.operations_host + ":" +
+            std::to_string(settings.operations_port != 0 ? settings.operations_port
+                                                         : settings.operations_secure_port),
+        identity.CaCertificatePem()};
     inputs.cluster = cluster.get();
     inputs.identity = &identity;
     Result<std::unique_ptr<discovery::DiscoveryService>> made = CreateNodeDiscovery(inputs);

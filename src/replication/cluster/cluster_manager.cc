@@ -86,9 +86,8 @@ void ClusterManager::GetRoutes(std::function<void(json::array)> done) {
 }
 
 void ClusterManager::IsMember(std::string name, std::function<void(bool)> done) {
-  impl_->Post([this, name = std::move(name), done = std::move(done)] {
-    done(impl_->IsMemberSync(name));
-  });
+  impl_->Post(
+      [this, name = std::move(name), done = std::move(done)] { done(impl_->IsMemberSync(name)); });
 }
 
 void ClusterManager::RefreshOwnRow() {

@@ -370,8 +370,8 @@ json::object ClusterManager::Impl::StatusSync() {
 
 bool ClusterManager::Impl::IsMemberSync(const std::string& name) {
   std::vector<NodeRow> rows = ReadRows();
-  bool has_row = std::any_of(rows.begin(), rows.end(),
-                             [&](const NodeRow& row) { return row.name == name; });
+  bool has_row =
+      std::any_of(rows.begin(), rows.end(), [&](const NodeRow& row) { return row.name == name; });
   if (!has_row) return false;
   std::map<std::string, LocalNodeState> local = ReadLocal(nullptr);
   auto it = local.find(name);

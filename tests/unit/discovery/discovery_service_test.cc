@@ -66,7 +66,9 @@ class FakeStore final : public KvStore {
     auto [it, inserted] = world_->keys.try_emplace(key, value, session);
     return SeedClaim{it->second.second == session, it->second.first};
   }
-  Result<std::vector<std::string>> List(const std::string&) override { return Status::Internal("unused"); }
+  Result<std::vector<std::string>> List(const std::string&) override {
+    return Status::Internal("unused");
+  }
   void CloseSession() override { closed = true; }
   [[nodiscard]] std::string Endpoint() const override { return "fake://store"; }
 
@@ -83,8 +85,7 @@ class FakeStore final : public KvStore {
 
 // One node: its service, the store it talks through, and what it joined.
 struct FakeNode {
-  FakeNode(FakeWorld* world, const std::string& name)
- {
+  FakeNode(FakeWorld* world, const std::string& name) {
     auto owned = std::make_unique<FakeStore>(world);
     store = owned.get();
     DiscoveryServiceOptions options;
@@ -105,7 +106,7 @@ struct FakeNode {
     };
     service = std::make_unique<DiscoveryService>(std::move(options));
   }
-  boost::json::object Status() const { return service->Status(); }
+  [[nodiscard]] boost::json::object Status() const { return service->Status(); }
 
   FakeStore* store = nullptr;
   std::mutex mu;

@@ -71,15 +71,16 @@ TEST(DiscoverySettingsTest, BadInputNamesTheFlag) {
   bad_mode.mode = "zookeeper";
   EXPECT_NE(ErrorOf(bad_mode).find("--disco-mode"), std::string::npos);
 
-  EXPECT_NE(ErrorOf(Etcd(json::string("{not json"))).find("--disco-config (discovery.config): "
-                                                          "invalid JSON at offset 1"),
+  EXPECT_NE(ErrorOf(Etcd(json::string("{not json")))
+                .find("--disco-config (discovery.config): "
+                      "invalid JSON at offset 1"),
             std::string::npos);
   EXPECT_NE(ErrorOf(Etcd(json::string("/nonexistent/disco.json"))).find("cannot read the file"),
             std::string::npos);
   EXPECT_NE(ErrorOf(Etcd(json::parse("{}"))).find("needs 'endpoints'"), std::string::npos);
-  EXPECT_NE(ErrorOf(Etcd(json::parse(R"({"endpoints":["e:1"],"ttll":3})")))
-                .find("unknown field 'ttll'"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf(Etcd(json::parse(R"({"endpoints":["e:1"],"ttll":3})"))).find("unknown field 'ttll'"),
+      std::string::npos);
   EXPECT_NE(ErrorOf(Etcd(json::parse(R"({"endpoints":["e:1"],"ttl":0})"))).find("'ttl'"),
             std::string::npos);
   EXPECT_NE(ErrorOf(Etcd(json::parse(R"({"endpoints":["e:1"],"ttl":3,"refresh_interval":3})")))
