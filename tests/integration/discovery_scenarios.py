@@ -15,6 +15,7 @@ node, never a secret).
 """
 
 import json
+import os
 import random
 import secrets
 import subprocess
@@ -80,15 +81,15 @@ class DiscoveryCase:
                 "--disco-key", key or self.disco_key,
                 "--DISCOVERY_AUTHORIZATION", "%s:%s" % (harness.DEFAULT_USER, PASSWORD)]
 
-    def start_disco_node(self, label, key=None, wait=True):
-        return self.start_repl_node(label, extra=self.disco_args(key), wait=wait)
+    def start_disco_node(self, label, key=None, wait=True, extra=()):
+        return self.start_repl_node(label, extra=self.disco_args(key) + list(extra), wait=wait)
 
-    def start_disco_nodes(self, labels, key=None):
+    def start_disco_nodes(self, labels, key=None, extra=()):
         """Launches the nodes at once in a random order, then waits until each answers; returns
         them in the order of labels and the time the last one was launched."""
         order = list(labels)
         random.shuffle(order)
-        nodes = {label: self.start_disco_node(label, key, wait=False) for label in order}
+        nodes = {label: self.start_disco_node(label, key, wait=False, extra=extra) for label in order}
         launched = time.monotonic()
         for node in nodes.values():
             node.wait_ready()
@@ -238,6 +239,25 @@ class Scenarios(DiscoveryCase):
         self.wait_one_seed(nodes)
         self.assert_registered(nodes)
         self.assert_writes_reach_all(nodes, "four")
+
+    def test_nodes_on_wss_join_with_a_signed_certificate_and_link_by_mutual_tls(self):
+        # Each node has its own generated CA; the joiner trusts the CA the seed published and
+        # joins as add_node does (verify_tls on), so its certificate gets signed by the seed.
+        nodes, _ = self.start_disco_nodes(["a", "b", "c"], extra=["--REPLICATION_SECUREPORT", "9933"])
+        self.wait_full_mesh(nodes)
+        for n in nodes:
+            self.assertTrue(cluster.cluster_status(n)["url"].startswith("wss://"), n.name)
+            self.assertIn("BEGIN CERTIFICATE", self.registrations()[node_id(n.repl_name)]["ca"])
+        seed = self.wait_one_seed(nodes)
+        for n in nodes:
+            if n is seed:
+                continue
+            # The certificate a joiner presents now was issued by the seed's CA.
+            issuer = open(os.path.join(n.root, "keys", "replicationIssuer.pem")).read()
+            self.assertEqual(issuer.strip(), self.registrations()[node_id(seed.repl_name)]["ca"].strip(),
+                             n.name)
+        self.assert_writes_reach_all(nodes, "wss")
+        self.assert_nothing_secret()
 
     def test_the_seed_moves_when_its_holder_is_killed_and_a_fifth_node_joins_the_survivors(self):
         nodes = self.meshed_cluster(("a", "b", "c", "d"))
