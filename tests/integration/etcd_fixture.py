@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import socket
 import subprocess
 import sys
@@ -54,7 +55,8 @@ def prefix_end(prefix):
 class EtcdFixture:
     """One etcd process; start()/stop() any number of times on the same data dir and ports."""
 
-    def __init__(self, host="127.0.0.1"):
+    def __init__(self, host="127.0.0.1", tls=None):
+        """tls: None, or (certificate file, key file, CA file) to serve clients over https."""
         self.binary = shutil.which("etcd")
         if self.binary is None:
             raise unittest.SkipTest("no etcd on PATH (tools/setup.sh installs etcd-server)")
@@ -64,10 +66,15 @@ class EtcdFixture:
         self.data_dir = os.path.join(self.tmpdir, "data")
         self.log_path = os.path.join(self.tmpdir, "etcd.log")
         self.proc = None
+        self.tls = tls
+        self.token = None  # set by enable_auth
+        self._ssl = None
+        if tls:
+            self._ssl = ssl.create_default_context(cafile=tls[2])
 
     @property
     def url(self):
-        return "http://%s:%d" % (self.host, self.client_port)
+        return "%s://%s:%d" % ("https" if self.tls else "http", self.host, self.client_port)
 
     def command(self):
         peer = "http://%s:%d" % (self.host, self.peer_port)
@@ -76,7 +83,8 @@ class EtcdFixture:
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", "t=" + peer,
                 "--heartbeat-interval", str(HEARTBEAT_MS), "--election-timeout", str(ELECTION_MS),
-                "--logger", "zap", "--log-outputs", "stderr"]
+                "--logger", "zap", "--log-outputs", "stderr"] + (
+                    ["--cert-file", self.tls[0], "--key-file", self.tls[1]] if self.tls else [])
 
     def start(self, deadline_s=15):
         """Launches etcd and waits until GET /health answers {"health":"true"}; returns self."""
@@ -100,7 +108,7 @@ class EtcdFixture:
 
     def healthy(self):
         try:
-            with urllib.request.urlopen(self.url + "/health", timeout=2) as resp:
+            with urllib.request.urlopen(self.url + "/health", timeout=2, context=self._ssl) as resp:
                 return json.loads(resp.read()).get("health") == "true"
         except (OSError, ValueError):
             return False
@@ -152,11 +160,21 @@ class EtcdFixture:
     def call(self, path, body):
         """POST /v3/<path> with a JSON body; returns the parsed answer (errors raise)."""
         req = urllib.request.Request(self.url + "/v3/" + path, data=json.dumps(body).encode(), method="POST")
+        if self.token:
+            req.add_header("Authorization", self.token)
         try:
-            with urllib.request.urlopen(req, timeout=5) as resp:
+            with urllib.request.urlopen(req, timeout=5, context=self._ssl) as resp:
                 return json.loads(resp.read())
         except urllib.error.HTTPError as e:
             raise AssertionError("etcd %s %s: %s %s" % (path, body, e.code, e.read()[:500]))
+
+    def enable_auth(self, password):
+        """Turns on etcd's authentication with a root user; later calls authenticate as root."""
+        self.call("auth/user/add", {"name": "root", "password": password})
+        self.call("auth/role/add", {"name": "root"})
+        self.call("auth/user/grant", {"user": "root", "role": "root"})
+        self.call("auth/enable", {})
+        self.token = self.call("auth/authenticate", {"name": "root", "password": password})["token"]
 
     def range(self, key, range_end=None):
         """The kvs of a range, each with key and value decoded to text (other fields as etcd

@@ -8,7 +8,10 @@ keys' leases and a config without endpoints. Skipped when no etcd is on PATH.
 
 import json
 import os
+import secrets
+import shutil
 import sys
+import tempfile
 import unittest
 
 import cluster
@@ -16,6 +19,7 @@ import discovery_scenarios
 import harness
 from discovery_scenarios import TTL_S
 from etcd_fixture import EtcdFixture
+from test_tls import certgen
 
 
 class EtcdStore:
@@ -83,6 +87,64 @@ class EtcdDiscoveryTest(EtcdStore, discovery_scenarios.Scenarios, cluster.Cluste
     def test_an_etcd_config_without_endpoints_is_refused_at_start(self):
         args = self.disco_args_with("--disco-config", json.dumps({"ttl": TTL_S}))
         self.assert_refused_at_start(args, "disco-config", "endpoints")
+
+
+class EtcdSecuredStore(EtcdStore):
+    """etcd serving clients over https only, with authentication on (a root user)."""
+
+    ROOT_PASSWORD = "etcd-" + secrets.token_hex(8)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certs = tempfile.mkdtemp(prefix="meshdb-it-etcd-certs-")
+        certgen("ca", cls.certs, "etcd-ca")
+        certgen("node", cls.certs, "etcd-ca", "etcd", "etcd", "127.0.0.1")
+        cert = os.path.join(cls.certs, "etcd")
+        cls.ca_file = os.path.join(cls.certs, "etcd-ca.pem")
+        cls.etcd = EtcdFixture(tls=(cert + ".pem", cert + ".key", cls.ca_file)).start()
+        cls.etcd.enable_auth(cls.ROOT_PASSWORD)
+        super(EtcdStore, cls).setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.certs, ignore_errors=True)
+
+    def store_config(self):
+        return {"endpoints": [self.etcd.url], "ca": self.ca_file, "username": "root",
+                "password": self.ROOT_PASSWORD}
+
+
+class EtcdOverTlsWithAuthTest(EtcdSecuredStore, discovery_scenarios.DiscoveryCase, cluster.ClusterTestCase):
+    def test_nodes_reach_etcd_over_tls_with_a_password_that_stays_secret(self):
+        nodes = self.meshed_cluster(("a", "b"))
+        self.wait_one_seed(nodes)
+        for n in nodes:
+            self.assert_discovery_section(n)
+            shown = n.ok({"operation": "get_configuration"})["discovery"]
+            self.assertEqual(shown["config"]["password"], "[redacted]")
+            self.assertEqual(shown["authorization"], "[redacted]")
+            # What the node wrote (the harness records the command line in the output too).
+            written = [line for line in (n.log_text() + n.output_text()).splitlines()
+                       if not line.startswith("=== start")]
+            self.assertNotIn(self.ROOT_PASSWORD, "\n".join(written))
+        self.assert_registered(nodes)
+        self.assert_nothing_secret()
+        values = json.dumps(self.store_keys(self.key_path(None, "")))
+        self.assertNotIn(self.ROOT_PASSWORD, values)
+
+    def test_a_wrong_password_or_an_untrusted_etcd_is_reported_and_the_node_keeps_serving(self):
+        wrong = dict(self.store_config(), password="not-" + self.ROOT_PASSWORD, ttl=TTL_S)
+        untrusted = dict(self.store_config(), ttl=TTL_S)
+        del untrusted["ca"]  # the system's CAs do not know the test CA
+        for label, config, words in (("w", wrong, "refused user 'root'"), ("u", untrusted, "certificate")):
+            node = self.start_repl_node(label, extra=self.disco_args_with("--disco-config", json.dumps(config)))
+            harness.wait_until(lambda: discovery_scenarios.discovery(node)["last_error"], 15,
+                               "%s to report the store's refusal" % label)
+            status = discovery_scenarios.discovery(node)
+            self.assertIn(words, status["last_error"], status)
+            self.assertFalse(status["registered"], status)
+            self.assertEqual(node.ok({"operation": "describe_all"}), {})  # it still serves
 
 
 class EtcdFixtureTest(unittest.TestCase):
