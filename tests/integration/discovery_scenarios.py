@@ -293,6 +293,9 @@ class Scenarios(DiscoveryCase):
             self.insert(nodes[1], DB, TABLE, [{"id": "during-outage", "from": nodes[1].name}])
             for n in nodes:
                 cluster.wait_record(n, DB, TABLE, "during-outage")
+            # A node started while the store is away starts anyway (and reports the store).
+            late = self.start_disco_node("late")
+            wait_until(lambda: discovery(late)["last_error"], 3 * TTL_S, "the late node to report the store")
             time.sleep(max(0.0, 10 - (time.monotonic() - stopped)))  # the outage under test: 10 s
         finally:
             self.start_store()
@@ -300,6 +303,9 @@ class Scenarios(DiscoveryCase):
         self.assertEqual(writer.errors, [])
         self.assertGreater(len(writer.acked), 0)
         self.assertTrue(all(n.running() for n in nodes))
+        # Once the store answers, the late node finds the cluster by itself.
+        nodes.append(late)
+        self.wait_full_mesh(nodes)
         cluster.wait_converged(nodes, DB, min_rows=len(writer.acked) + 4)
         self.wait_registered_again(nodes)
         self.wait_one_seed(nodes)
