@@ -3,6 +3,7 @@
 //   meshdb_load --url http[s]://127.0.0.1:9925 --user admin --password password
 //       --records N --batch B --connections C [--database bench --table load] [--read]
 //       [--start-id S] [--fresh] [--threads T] [--cacert FILE] [--new-connection]
+//       [--data random|sequential] [--keys int|uuid]
 //
 // Creates the database and table, inserts N records (~180 bytes each) with `insert`
 // operations of B records over C keep-alive connections, and prints one line per phase:
@@ -13,6 +14,13 @@
 // a connection (and for https does a full handshake) for every request, sending
 // `Connection: close`; the latency then includes the connect and the handshake.
 // Only loopback-style targets are meant: it sends a bounded number of requests and stops.
+//
+// Data (--data): `random` (the default) is what users' tables hold: keys in random order
+// (integers below 2^53, or UUIDs with --keys uuid), `user-N` names with N random, random
+// numbers, and 120 characters of random words. `sequential` is the old flattering data:
+// keys 0, 1, 2, ..., names and numbers derived from the key and one repeated text, so index
+// inserts land next to each other (a B-tree looks 2-3x faster than on real data). Record i is
+// the same in every run (a hash of i), so two systems get the same data and --read finds it.
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -72,13 +80,16 @@ struct Options {
   bool tls = false;             // https:// URL
   std::string cacert;           // --cacert: authorities that verify the server ("" = system's)
   bool new_connection = false;  // --new-connection: a connection per request
+  bool random_data = true;      // --data random|sequential
+  bool uuid_keys = false;       // --keys uuid (random data only)
 };
 
 [[noreturn]] void Usage(const std::string& error) {
   std::cerr << "meshdb_load: " << error << "\n"
             << "usage: meshdb_load --url http[s]://HOST:PORT --user U --password P --records N "
                "--batch B --connections C [--database D] [--table T] [--read] [--start-id S] "
-               "[--fresh] [--threads T] [--cacert FILE] [--new-connection]\n";
+               "[--fresh] [--threads T] [--cacert FILE] [--new-connection] "
+               "[--data random|sequential] [--keys int|uuid]\n";
   std::exit(2);
 }
 
@@ -144,10 +155,19 @@ Options ParseFlags(int argc, char** argv) {
       o.cacert = value();
     } else if (flag == "--new-connection") {
       o.new_connection = true;
+    } else if (flag == "--data") {
+      std::string data = value();
+      if (data != "random" && data != "sequential") Usage("--data is random or sequential");
+      o.random_data = data == "random";
+    } else if (flag == "--keys") {
+      std::string keys = value();
+      if (keys != "int" && keys != "uuid") Usage("--keys is int or uuid");
+      o.uuid_keys = keys == "uuid";
     } else {
       Usage("unknown flag " + flag);
     }
   }
+  if (o.uuid_keys && !o.random_data) Usage("--keys uuid needs --data random");
   return o;
 }
 
@@ -178,25 +198,85 @@ std::string Base64(std::string_view in) {
   return out;
 }
 
-// One record of about 180 bytes: id, a ~10 char name, a number and 120 chars of text.
-void AppendRecord(std::string& out, long id) {
-  static const std::string text = [] {
-    std::string t;
-    const char* words = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do ";
-    while (t.size() < 120) t += words;
-    t.resize(120);
-    return t;
+// splitmix64: a bijection on 64-bit values whose outputs look random. Record i's values are
+// drawn from Mix(i), Mix(Mix(i)), ... so every run generates the same records.
+uint64_t Mix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+// Record `index`'s primary key as JSON: the index itself (sequential), a random integer
+// below 2^53 (exact in a double, as JSON clients need), or a UUID.
+std::string KeyJson(const Options& o, long index) {
+  if (!o.random_data) return std::to_string(index);
+  uint64_t h = Mix(static_cast<uint64_t>(index));
+  if (!o.uuid_keys) return std::to_string(h >> 11);
+  uint64_t l = Mix(h);
+  char uuid[40];
+  std::snprintf(uuid, sizeof(uuid), "\"%08x-%04x-4%03x-%04x-%012llx\"",
+                static_cast<unsigned>(h >> 32), static_cast<unsigned>((h >> 16) & 0xffff),
+                static_cast<unsigned>(h & 0xfff),
+                static_cast<unsigned>(0x8000 | ((l >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(l & 0xffffffffffffULL));
+  return uuid;
+}
+
+// 512 made-up words of 2-9 letters, the same in every run.
+const std::vector<std::string>& Words() {
+  static const std::vector<std::string> words = [] {
+    std::vector<std::string> out;
+    uint64_t state = 42;
+    for (int i = 0; i < 512; ++i) {
+      state = Mix(state);
+      std::string word(2 + state % 8, 'a');
+      for (size_t c = 0; c < word.size(); ++c)
+        word[c] = static_cast<char>('a' + (state >> (8 + 5 * c)) % 26);
+      out.push_back(std::move(word));
+    }
+    return out;
   }();
-  char name[32];
-  std::snprintf(name, sizeof(name), "name%06ld", id % 1000000);
+  return words;
+}
+
+// One record of about 180 bytes: id, a name, a number and 120 characters of text.
+void AppendRecord(const Options& o, std::string& out, long index) {
   out += R"({"id":)";
-  out += std::to_string(id);
-  out += R"(,"name":")";
-  out += name;
+  out += KeyJson(o, index);
+  if (!o.random_data) {
+    static const std::string text = [] {
+      std::string t;
+      const char* words = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do ";
+      while (t.size() < 120) t += words;
+      t.resize(120);
+      return t;
+    }();
+    char name[32];
+    std::snprintf(name, sizeof(name), "name%06ld", index % 1000000);
+    out += R"(,"name":")";
+    out += name;
+    out += R"(","num":)";
+    out += std::to_string((index * 7919) % 100000);
+    out += R"(,"text":")";
+    out += text;
+    out += "\"}";
+    return;
+  }
+  uint64_t h = Mix(Mix(static_cast<uint64_t>(index)) ^ 0x5DEECE66DULL);
+  out += R"(,"name":"user-)";
+  out += std::to_string(h % 10000000);
   out += R"(","num":)";
-  out += std::to_string((id * 7919) % 100000);
+  h = Mix(h);
+  out += std::to_string(h % 1000000000);
   out += R"(,"text":")";
-  out += text;
+  size_t text_start = out.size();
+  while (out.size() - text_start < 120) {
+    h = Mix(h);
+    if (out.size() > text_start) out += ' ';
+    out += Words()[h % Words().size()];
+  }
+  out.resize(text_start + 120);
   out += "\"}";
 }
 
@@ -216,7 +296,7 @@ std::string InsertBody(const Options& o, long first, long count) {
   body.reserve(body.size() + static_cast<size_t>(count) * 190 + 4);
   for (long i = 0; i < count; ++i) {
     if (i > 0) body += ',';
-    AppendRecord(body, first + i);
+    AppendRecord(o, body, first + i);
   }
   body += "]}";
   return body;
@@ -227,7 +307,7 @@ std::string ReadBody(const Options& o, long first, long count) {
                      R"(,"table":)" + Quote(o.table) + R"(,"ids":[)";
   for (long i = 0; i < count; ++i) {
     if (i > 0) body += ',';
-    body += std::to_string(first + i);
+    body += KeyJson(o, first + i);
   }
   body += R"(],"get_attributes":["*"]})";
   return body;
