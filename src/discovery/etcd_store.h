@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "discovery/http_client.h"
+#include "common/http_client.h"
 #include "discovery/kv_store.h"
 
 namespace meshdb::discovery {

@@ -1,6 +1,6 @@
-// A blocking HTTP/1.1 client for the discovery stores' JSON APIs (etcd's v3 gateway,
-// Consul's /v1): one request per connection, one deadline for the whole exchange (resolve,
-// connect, handshake, write, read), plain or TLS. Replies sent chunked (etcd's keepalive)
+// A blocking HTTP/1.1 client, for the discovery stores' JSON APIs (etcd's v3 gateway,
+// Consul's /v1) and csv_url_load: one request per connection, one deadline for the whole exchange
+// (resolve, connect, handshake, write, read), plain or TLS. Replies sent chunked (etcd's keepalive)
 // are read whole.
 //
 // TLS: the server's certificate is verified against `ca_file` (else the system's CAs) and
@@ -12,6 +12,7 @@
 
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -19,7 +20,7 @@
 
 #include "common/status.h"
 
-namespace meshdb::discovery {
+namespace meshdb {
 
 struct HttpTlsFiles {
   std::string ca_file;    // PEM CA bundle that signs the server ("" = the system's)
@@ -32,6 +33,7 @@ struct HttpRequest {
   std::string target;          // path and query: "/v3/kv/range", "/v1/kv/k?cas=0"
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  uint64_t max_response_bytes = uint64_t{8} << 20;  // a larger body is an error
 };
 
 struct HttpResponse {
@@ -56,4 +58,4 @@ class HttpClient {
   std::shared_ptr<boost::asio::ssl::context> tls_;
 };
 
-}  // namespace meshdb::discovery
+}  // namespace meshdb

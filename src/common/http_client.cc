@@ -1,4 +1,4 @@
-#include "discovery/http_client.h"
+#include "common/http_client.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -17,7 +17,7 @@
 #include <exception>
 #include <optional>
 
-namespace meshdb::discovery {
+namespace meshdb {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -56,7 +56,7 @@ http::verb VerbOf(const std::string& method) {
 // One exchange over a connected stream (plain or TLS).
 template <typename Stream>
 asio::awaitable<void> Exchange(Stream& stream, http::request<http::string_body>& request,
-                               http::response<http::string_body>& response) {
+                               http::response_parser<http::string_body>& response) {
   co_await http::async_write(stream, request, asio::use_awaitable);
   beast::flat_buffer buffer;
   co_await http::async_read(stream, buffer, response, asio::use_awaitable);
@@ -64,7 +64,7 @@ asio::awaitable<void> Exchange(Stream& stream, http::request<http::string_body>&
 
 asio::awaitable<void> Run(const Endpoint& endpoint, asio::ssl::context* tls,
                           http::request<http::string_body>& request,
-                          http::response<http::string_body>& response,
+                          http::response_parser<http::string_body>& response,
                           std::chrono::milliseconds timeout) {
   auto executor = co_await asio::this_coro::executor;
   tcp::resolver resolver(executor);
@@ -129,7 +129,8 @@ Result<HttpResponse> HttpClient::Send(const std::string& base_url, const HttpReq
     message.body() = request.body;
     message.prepare_payload();
   }
-  http::response<http::string_body> response;
+  http::response_parser<http::string_body> response;
+  response.body_limit(request.max_response_bytes);
 
   asio::io_context io;
   std::optional<std::string> failure;
@@ -151,9 +152,9 @@ Result<HttpResponse> HttpClient::Send(const std::string& base_url, const HttpReq
   if (!done) failure = "timed out";
   if (failure) return Status::Unavailable("cannot reach " + base_url + ": " + *failure);
   HttpResponse out;
-  out.status = static_cast<int>(response.result_int());
-  out.body = std::move(response.body());
+  out.status = static_cast<int>(response.get().result_int());
+  out.body = std::move(response.get().body());
   return out;
 }
 
-}  // namespace meshdb::discovery
+}  // namespace meshdb
