@@ -168,6 +168,17 @@ void WriteRecords(OpCall call, WriteKind kind) {
 
 }  // namespace
 
+Result<storage::WriteResult> WriteRecordsNow(storage::Store& store, const storage::TableDef& def,
+                                             WriteKind kind, const json::array& records) {
+  storage::WriteRequest request;
+  std::vector<bool> generated;
+  RETURN_IF_ERROR(BuildWrite(def, kind, records, &request, &generated));
+  if (request.ops.empty()) return storage::WriteResult{};
+  Result<storage::WriteResult> result = store.Write(std::move(request));
+  if (!result.ok()) return NotFoundAsInvalid(result.status());
+  return result;
+}
+
 void Insert(OpCall call) { WriteRecords(std::move(call), WriteKind::kInsert); }
 void Update(OpCall call) { WriteRecords(std::move(call), WriteKind::kUpdate); }
 void Upsert(OpCall call) { WriteRecords(std::move(call), WriteKind::kUpsert); }

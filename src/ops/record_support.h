@@ -3,6 +3,7 @@
 // limit/offset paging.
 #pragma once
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstddef>
@@ -64,5 +65,12 @@ Result<Paging> PagingFields(const boost::json::object& body);
 
 // Drops the first `offset` records and keeps at most `limit`.
 void ApplyPaging(const Paging& paging, std::vector<boost::json::object>* records);
+
+// The write path of insert / update / upsert, for callers that already hold records
+// (csv loads): validates `records` (objects) for `def` and writes them as one transaction.
+// Defined in record_ops.cc.
+Result<storage::WriteResult> WriteRecordsNow(storage::Store& store, const storage::TableDef& def,
+                                             storage::WriteKind kind,
+                                             const boost::json::array& records);
 
 }  // namespace meshdb::ops

@@ -20,7 +20,9 @@
 #include "config/config.h"
 #include "net/http_server.h"
 #include "ops/certificate_rows.h"
+#include "ops/csv_load_ops.h"
 #include "ops/graphql_schema.h"
+#include "ops/jobs.h"
 #include "ops/node_operations.h"
 #include "replication/cluster/cluster_manager.h"
 #include "replication/cluster/cluster_ops.h"
@@ -292,6 +294,14 @@ int Run(const RunOptions& options) {
     return Fail(kExitStartupFailed,
                 "cannot start the operations API: " + operations.status().message());
   }
+  // Background jobs (csv loads); stopped after the listeners, before storage closes.
+  Result<std::unique_ptr<ops::Jobs>> jobs = ops::Jobs::Create(store->get());
+  if (!jobs.ok()) {
+    log->error("cannot start the jobs runner: {}", jobs.status().ToString());
+    return Fail(kExitStartupFailed, "cannot start the jobs runner: " + jobs.status().message());
+  }
+  ops::RegisterJobOperations(operations->get(), jobs->get());
+  ops::RegisterCsvLoadOperations(operations->get(), store->get(), jobs->get());
   if (Status s = ops::RecordNodeCertificates(store->get(), node_tls); !s.ok()) {
     log->error("cannot record the node's certificates in system.hdb_certificate: {}", s.ToString());
     return Fail(kExitStartupFailed, "cannot record the node's certificates: " + s.message());
@@ -506,6 +516,7 @@ int Run(const RunOptions& options) {
   node_discovery.reset();
   service->reset();
   log->info("stopping the operations API");
+  (*jobs)->Stop();
   operations->reset();
   log->info("closing storage");
   store->reset();
