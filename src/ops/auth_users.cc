@@ -36,8 +36,13 @@ bool Present(const json::object& body, const char* name) {
   return v != nullptr && !v->is_null() && !(v->is_string() && v->get_string().empty());
 }
 
+// What list_users and user_info show of a user row: HarperDB shows neither the secrets nor
+// the row's hash function and timestamps.
 void StripSecrets(json::object* user) {
   for (const char* field : kSecretFields) user->erase(field);
+  for (const char* field : {"hash_function", "__createdtime__", "__updatedtime__"}) {
+    user->erase(field);
+  }
 }
 
 // list_users shows each role with the system tables it may read (read = super_user).

@@ -200,18 +200,17 @@ std::optional<json::object> ParseLogLine(std::string_view line) {
   if (level == "warning") level = "warn";
   if (level == "critical") level = "fatal";
   rest.remove_prefix(space + 1);
-  json::array tags;
-  // Skip "[node x] ", then take "[subsystem] " as the tag.
+  // Skip "[node x] " and "[subsystem] ": HarperDB's own lines carry no tags (the file keeps
+  // the subsystem).
   for (int i = 0; i < 2 && !rest.empty() && rest[0] == '['; ++i) {
     size_t close = rest.find("] ");
     if (close == std::string_view::npos) break;
-    if (i == 1) tags.emplace_back(rest.substr(1, close - 1));
     rest.remove_prefix(close + 2);
   }
   return json::object{{"timestamp", timestamp},
                       {"thread", "main/0"},
                       {"level", level},
-                      {"tags", std::move(tags)},
+                      {"tags", json::array()},
                       {"message", rest}};
 }
 

@@ -142,16 +142,19 @@ class AuthTest(harness.NodeTestCase):
         admin = [u for u in users if u["username"] == "admin"]
         self.assertEqual(len(admin), 1)
         for u in users:
-            for secret in ("password", "hash", "refresh_token"):
-                self.assertNotIn(secret, u, "list_users must not return %s" % secret)
+            # Secrets, and (as HarperDB) not the hash function or the row's timestamps.
+            for field in ("password", "hash", "refresh_token", "hash_function", "__createdtime__",
+                          "__updatedtime__"):
+                self.assertNotIn(field, u, "list_users must not return %s" % field)
         self.assertIsInstance(admin[0]["role"], dict, "role is expanded to the role object")
         self.assertEqual(admin[0]["role"]["permission"].get("super_user"), True)
         self.assertEqual(admin[0]["role"]["role"], "super_user")
         info = assert_op(n, {"operation": "user_info"}, 200,
                          {"username": "admin", "active": True,
                           "role": {"permission": {"super_user": True}, "role": "super_user", "id": ANY}})
-        for secret in ("password", "hash", "refresh_token"):
-            self.assertNotIn(secret, info)
+        for field in ("password", "hash", "refresh_token", "hash_function", "__createdtime__",
+                      "__updatedtime__"):
+            self.assertNotIn(field, info)
 
     def test_alter_and_drop_user(self):
         n = self.node
