@@ -3,11 +3,16 @@
 //   meshdb_load --url http[s]://127.0.0.1:9925 --user admin --password password
 //       --records N --batch B --connections C [--database bench --table load] [--read]
 //       [--start-id S] [--fresh] [--threads T] [--cacert FILE] [--new-connection]
+//       [--sql] [--no-insert]
 //
 // Creates the database and table, inserts N records (~180 bytes each) with `insert`
 // operations of B records over C keep-alive connections, and prints one line per phase:
 //   insert batch=B conns=C records=N secs=... rec/s=... p50_ms=... p99_ms=... errors=...
 // --read reads every record back with search_by_id (B ids per request) and prints `read`.
+// --sql reads them back with the `sql` operation: `sql_by_id` (B=1: `WHERE id = X`, a
+// primary-key lookup; else a primary-key range of B ids), `sql_by_name` (B=1: `WHERE name =
+// 'nameX'`, a secondary-index lookup; else `name IN (...)`), then one `SELECT COUNT(*)`
+// (`sql_count`, its latency). --no-insert skips the insert phase (data already loaded).
 // https:// URLs speak TLS (1.2 or later) and verify the server's certificate and name against
 // --cacert FILE (PEM), or against the system's authorities without it. --new-connection opens
 // a connection (and for https does a full handshake) for every request, sending
@@ -72,13 +77,15 @@ struct Options {
   bool tls = false;             // https:// URL
   std::string cacert;           // --cacert: authorities that verify the server ("" = system's)
   bool new_connection = false;  // --new-connection: a connection per request
+  bool sql = false;             // --sql: the sql read phases
+  bool insert = true;           // false: --no-insert
 };
 
 [[noreturn]] void Usage(const std::string& error) {
   std::cerr << "meshdb_load: " << error << "\n"
             << "usage: meshdb_load --url http[s]://HOST:PORT --user U --password P --records N "
                "--batch B --connections C [--database D] [--table T] [--read] [--start-id S] "
-               "[--fresh] [--threads T] [--cacert FILE] [--new-connection]\n";
+               "[--fresh] [--threads T] [--cacert FILE] [--new-connection] [--sql] [--no-insert]\n";
   std::exit(2);
 }
 
@@ -144,6 +151,10 @@ Options ParseFlags(int argc, char** argv) {
       o.cacert = value();
     } else if (flag == "--new-connection") {
       o.new_connection = true;
+    } else if (flag == "--sql") {
+      o.sql = true;
+    } else if (flag == "--no-insert") {
+      o.insert = false;
     } else {
       Usage("unknown flag " + flag);
     }
@@ -231,6 +242,33 @@ std::string ReadBody(const Options& o, long first, long count) {
   }
   body += R"(],"get_attributes":["*"]})";
   return body;
+}
+
+std::string SqlBody(const std::string& statement) {
+  return R"({"operation":"sql","sql":)" + Quote(statement) + "}";
+}
+
+std::string QualifiedTable(const Options& o) { return "`" + o.database + "`.`" + o.table + "`"; }
+
+std::string SqlByIdBody(const Options& o, long first, long count) {
+  std::string where =
+      count == 1 ? "id = " + std::to_string(first)
+                 : "id >= " + std::to_string(first) + " AND id < " + std::to_string(first + count);
+  return SqlBody("SELECT * FROM " + QualifiedTable(o) + " WHERE " + where);
+}
+
+std::string SqlByNameBody(const Options& o, long first, long count) {
+  auto name = [](long id) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "'name%06ld'", id % 1000000);
+    return std::string(buf);
+  };
+  std::string where = count == 1 ? "name = " + name(first) : "name IN (";
+  if (count > 1) {
+    for (long i = 0; i < count; ++i) where += (i > 0 ? "," : "") + name(first + i);
+    where += ")";
+  }
+  return SqlBody("SELECT id, name, num FROM " + QualifiedTable(o) + " WHERE " + where);
 }
 
 std::string CheckNothing(const std::string&, long) { return ""; }
@@ -491,11 +529,24 @@ int main(int argc, char** argv) {
     return 1;
   }
   long errors = 0;
-  runner.RunPhase(Phase{"insert", InsertBody, CheckNothing});
-  errors += runner.errors();
+  if (o.insert) {
+    runner.RunPhase(Phase{"insert", InsertBody, CheckNothing});
+    errors += runner.errors();
+  }
   if (o.read) {
     runner.RunPhase(Phase{"read", ReadBody, CheckReadCount});
     errors += runner.errors();
+  }
+  if (o.sql) {
+    runner.RunPhase(Phase{"sql_by_id", SqlByIdBody, CheckReadCount});
+    errors += runner.errors();
+    runner.RunPhase(Phase{"sql_by_name", SqlByNameBody, CheckReadCount});
+    errors += runner.errors();
+    const auto start = Clock::now();
+    auto [status, body] = runner.Once(SqlBody("SELECT COUNT(*) AS n FROM " + QualifiedTable(o)));
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    std::printf("sql_count status=%d ms=%.3f reply=%s\n", status, ms, body.substr(0, 80).c_str());
+    if (status != 200) ++errors;
   }
   return errors == 0 ? 0 : 1;
 }

@@ -1,8 +1,13 @@
 #include "sql/vtab.h"
 
+#include <algorithm>
 #include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <cctype>
+#include <cmath>
+#include <iterator>
 #include <set>
+#include <string_view>
 #include <utility>
 
 #include "sql/index_plan.h"
@@ -140,12 +145,27 @@ int BestIndex(sqlite3_vtab* vtab, sqlite3_index_info* info) {
     info->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
   }
   // Full and primary-key range scans come in primary-key order, as SQLite orders keys
-  // (numbers before strings, strings bytewise).
+  // (numbers before strings, strings bytewise): ORDER BY <primary key> needs no sort.
   const bool key_order = choice.kind == IndexChoice::Kind::kFullScan ||
                          (choice.kind == IndexChoice::Kind::kPrimaryKey && choice.eq < 0);
   if (key_order && info->nOrderBy == 1 && info->aOrderBy[0].iColumn == table->pk_column &&
       table->pk_column >= 0 && info->aOrderBy[0].desc == 0) {
     info->orderByConsumed = 1;
+  } else if (info->nOrderBy > 0) {
+    // Any other ORDER BY on this table's columns: xFilter sorts the rows itself, as SQLite's
+    // sorter would, so values reach the result without passing through the sorter, which
+    // would drop their JSON and boolean subtypes (sql/values.h).
+    std::string order;
+    for (int i = 0; i < info->nOrderBy; ++i) {
+      const auto& term = info->aOrderBy[i];
+      if (term.iColumn < 0) return SQLITE_OK;  // the rowid: leave it to SQLite
+      order += std::to_string(term.iColumn) + (term.desc != 0 ? "-" : "+");
+    }
+    info->idxStr = sqlite3_mprintf("%s", order.c_str());
+    info->needToFreeIdxStr = 1;
+    info->orderByConsumed = 1;
+    const auto rows_out = static_cast<double>(choice.rows);
+    info->estimatedCost += rows_out * std::log2(rows_out + 2) / 8;
   }
   return SQLITE_OK;
 }
@@ -274,9 +294,70 @@ Status RunFilter(Cursor* cursor, int idx_num, int argc, sqlite3_value** argv) {
   return NextBatch(cursor);
 }
 
-int Filter(sqlite3_vtab_cursor* base, int idx_num, const char*, int argc, sqlite3_value** argv) {
+// SQLite's order of the values of one column: NULL, then numbers (booleans are 0/1), then
+// text bytewise (objects and arrays as their JSON text). <0, 0, >0.
+int CompareAsSqlite(const json::value* a, const json::value* b) {
+  auto rank = [](const json::value* v) {
+    if (v == nullptr || v->is_null()) return 0;
+    if (v->is_bool() || v->is_number()) return 1;
+    return 2;
+  };
+  const int ra = rank(a);
+  const int rb = rank(b);
+  if (ra != rb || ra == 0) return ra - rb;
+  if (ra == 1) {
+    auto number = [](const json::value* v) {
+      return v->is_bool() ? (v->get_bool() ? 1.0 : 0.0) : v->to_number<double>();
+    };
+    const double x = number(a);
+    const double y = number(b);
+    return x < y ? -1 : (x > y ? 1 : 0);
+  }
+  auto text = [](const json::value* v) {
+    return v->is_string() ? std::string(v->get_string()) : json::serialize(*v);
+  };
+  return text(a).compare(text(b));
+}
+
+// Sorts every row the filter yields by `order` ("<column>+" / "<column>-" terms, see
+// BestIndex). Streamed scans are read to the end first.
+Status SortRows(Cursor* cursor, std::string_view order) {
+  while (cursor->streaming) {
+    std::vector<storage::Record> rows = std::move(cursor->rows);
+    RETURN_IF_ERROR(NextBatch(cursor));
+    rows.insert(rows.end(), std::make_move_iterator(cursor->rows.begin()),
+                std::make_move_iterator(cursor->rows.end()));
+    cursor->rows = std::move(rows);
+  }
+  cursor->pos = 0;
+  std::vector<std::pair<const std::string*, bool>> terms;  // column, descending
+  const Table* table = cursor->table();
+  for (size_t i = 0; i < order.size();) {
+    size_t end = order.find_first_of("+-", i);
+    if (end == std::string_view::npos)
+      return Status::Internal("meshdb: bad order " + std::string(order));
+    const size_t column = std::stoul(std::string(order.substr(i, end - i)));
+    if (column >= table->columns.size()) return Status::Internal("meshdb: bad order column");
+    terms.emplace_back(&table->columns[column], order[end] == '-');
+    i = end + 1;
+  }
+  std::stable_sort(cursor->rows.begin(), cursor->rows.end(),
+                   [&](const storage::Record& a, const storage::Record& b) {
+                     for (const auto& [column, descending] : terms) {
+                       int c =
+                           CompareAsSqlite(a.doc.if_contains(*column), b.doc.if_contains(*column));
+                       if (c != 0) return descending ? c > 0 : c < 0;
+                     }
+                     return false;
+                   });
+  return Status::Ok();
+}
+
+int Filter(sqlite3_vtab_cursor* base, int idx_num, const char* idx_str, int argc,
+           sqlite3_value** argv) {
   Cursor* cursor = AsCursor(base);
   Status s = RunFilter(cursor, idx_num, argc, argv);
+  if (s.ok() && idx_str != nullptr && !cursor->count_only) s = SortRows(cursor, idx_str);
   if (!s.ok()) return Fail(base->pVtab, s);
   return SQLITE_OK;
 }

@@ -125,6 +125,16 @@ TEST_F(StatementTest, WhereOrderLimitDistinctAggregates) {
             R"([{"id":1}])");
 }
 
+TEST_F(StatementTest, OrderedResultsKeepJsonTypes) {
+  // Sorted by the virtual table, not SQLite's sorter (which drops subtypes).
+  EXPECT_EQ(Query("SELECT id, good, tags FROM dev.dog WHERE id <= 2 ORDER BY name"),
+            R"([{"id":2,"good":false,"tags":null},{"id":1,"good":true,"tags":["a","b"]}])");
+  EXPECT_EQ(Query("SELECT id FROM dev.dog ORDER BY owner_id DESC, age"),
+            R"([{"id":2},{"id":1},{"id":3},{"id":4}])");
+  EXPECT_EQ(Query("SELECT address FROM dev.dog WHERE address IS NOT NULL ORDER BY age DESC"),
+            R"([{"address":{"city":"Denver"}}])");
+}
+
 TEST_F(StatementTest, JoinsReadBothTables) {
   auto statement = Prepare(
       "SELECT d.name AS dog, o.name AS owner FROM dev.dog d LEFT JOIN dev.owner o "
