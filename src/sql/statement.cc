@@ -232,7 +232,7 @@ Status Statement::PrepareText() {
           "Only SELECT, INSERT, UPDATE and DELETE statements are supported");
     }
     if (attempt >= kMaxLearnedColumns || !LearnColumn(sqlite3_errmsg(db_.get()))) {
-      return Error(rc);
+      return Error();
     }
   }
   // What the statement does with each table.
@@ -251,7 +251,7 @@ Status Statement::PrepareText() {
   return Status::Ok();
 }
 
-Status Statement::Error(int rc) const {
+Status Statement::Error() const {
   const std::string message = sqlite3_errmsg(db_.get());
   if (message.find("syntax error") != std::string::npos ||
       message.rfind("incomplete input", 0) == 0 || message.rfind("unrecognized token", 0) == 0) {
@@ -274,7 +274,6 @@ Status Statement::Error(int rc) const {
   if (message.rfind(kNoColumn, 0) == 0) {
     return Status::Internal("unknown column " + message.substr(kNoColumn.size()));
   }
-  (void)rc;
   return Status::InvalidArgument(message);
 }
 
@@ -295,7 +294,7 @@ Result<json::array> Statement::Query() {
       row[names[static_cast<size_t>(i)]] = ToJson(sqlite3_column_value(stmt, i));
     rows.push_back(std::move(row));
   }
-  if (rc != SQLITE_DONE) return Error(rc);
+  if (rc != SQLITE_DONE) return Error();
   return rows;
 }
 
@@ -303,7 +302,7 @@ Result<CollectedWrite> Statement::Collect() {
   int rc;
   while ((rc = sqlite3_step(stmt_.get())) == SQLITE_ROW) {
   }
-  if (rc != SQLITE_DONE) return Error(rc);
+  if (rc != SQLITE_DONE) return Error();
   CollectedWrite write = session_->write();
   if (!session_->has_write() && target_ != nullptr) {
     write.database = target_->database;

@@ -74,7 +74,8 @@ class Statement {
   Status Open(storage::Store* store, const std::string& sql, Session::HiddenAttribute hidden);
   Status Declare(const std::string& database, const std::string& table, bool redeclare);
   Status PrepareText();
-  Status Error(int rc) const;
+  // The last SQLite error as the Status HarperDB would answer (see the file comment).
+  [[nodiscard]] Status Error() const;
   // The attributes SQLite reported missing ("table t has no column named c"): declared as
   // extra columns of the INSERT's table; false when the error is something else.
   bool LearnColumn(const std::string& message);
