@@ -4,11 +4,16 @@
 //       --records N --batch B --connections C [--database bench --table load] [--read]
 //       [--start-id S] [--fresh] [--threads T] [--cacert FILE] [--new-connection]
 //       [--data random|sequential] [--keys int|uuid]
+//       [--sql] [--no-insert]
 //
 // Creates the database and table, inserts N records (~180 bytes each) with `insert`
 // operations of B records over C keep-alive connections, and prints one line per phase:
 //   insert batch=B conns=C records=N secs=... rec/s=... p50_ms=... p99_ms=... errors=...
 // --read reads every record back with search_by_id (B ids per request) and prints `read`.
+// --sql reads them back with the `sql` operation: `sql_by_id` (B=1: `WHERE id = X`, a
+// primary-key lookup; else a primary-key range of B ids), `sql_by_name` (B=1: `WHERE name =
+// <record X's name>`, a secondary-index lookup; else `name IN (...)`), then one `SELECT COUNT(*)`
+// (`sql_count`, its latency). --no-insert skips the insert phase (data already loaded).
 // https:// URLs speak TLS (1.2 or later) and verify the server's certificate and name against
 // --cacert FILE (PEM), or against the system's authorities without it. --new-connection opens
 // a connection (and for https does a full handshake) for every request, sending
@@ -82,6 +87,8 @@ struct Options {
   bool new_connection = false;  // --new-connection: a connection per request
   bool random_data = true;      // --data random|sequential
   bool uuid_keys = false;       // --keys uuid (random data only)
+  bool sql = false;             // --sql: the sql read phases
+  bool insert = true;           // false: --no-insert
 };
 
 [[noreturn]] void Usage(const std::string& error) {
@@ -89,7 +96,7 @@ struct Options {
             << "usage: meshdb_load --url http[s]://HOST:PORT --user U --password P --records N "
                "--batch B --connections C [--database D] [--table T] [--read] [--start-id S] "
                "[--fresh] [--threads T] [--cacert FILE] [--new-connection] "
-               "[--data random|sequential] [--keys int|uuid]\n";
+               "[--data random|sequential] [--keys int|uuid] [--sql] [--no-insert]\n";
   std::exit(2);
 }
 
@@ -163,6 +170,10 @@ Options ParseFlags(int argc, char** argv) {
       std::string keys = value();
       if (keys != "int" && keys != "uuid") Usage("--keys is int or uuid");
       o.uuid_keys = keys == "uuid";
+    } else if (flag == "--sql") {
+      o.sql = true;
+    } else if (flag == "--no-insert") {
+      o.insert = false;
     } else {
       Usage("unknown flag " + flag);
     }
@@ -240,6 +251,18 @@ const std::vector<std::string>& Words() {
   return words;
 }
 
+// Record `index`'s name: `nameNNNNNN` (sequential) or `user-N` with N random below 10^7 (so
+// about 5% of a million names are shared by two records).
+std::string NameOf(const Options& o, long index) {
+  if (!o.random_data) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "name%06ld", index % 1000000);
+    return name;
+  }
+  uint64_t h = Mix(Mix(static_cast<uint64_t>(index)) ^ 0x5DEECE66DULL);
+  return "user-" + std::to_string(h % 10000000);
+}
+
 // One record of about 180 bytes: id, a name, a number and 120 characters of text.
 void AppendRecord(const Options& o, std::string& out, long index) {
   out += R"({"id":)";
@@ -252,10 +275,8 @@ void AppendRecord(const Options& o, std::string& out, long index) {
       t.resize(120);
       return t;
     }();
-    char name[32];
-    std::snprintf(name, sizeof(name), "name%06ld", index % 1000000);
     out += R"(,"name":")";
-    out += name;
+    out += NameOf(o, index);
     out += R"(","num":)";
     out += std::to_string((index * 7919) % 100000);
     out += R"(,"text":")";
@@ -264,8 +285,8 @@ void AppendRecord(const Options& o, std::string& out, long index) {
     return;
   }
   uint64_t h = Mix(Mix(static_cast<uint64_t>(index)) ^ 0x5DEECE66DULL);
-  out += R"(,"name":"user-)";
-  out += std::to_string(h % 10000000);
+  out += R"(,"name":")";
+  out += NameOf(o, index);
   out += R"(","num":)";
   h = Mix(h);
   out += std::to_string(h % 1000000000);
@@ -313,6 +334,43 @@ std::string ReadBody(const Options& o, long first, long count) {
   return body;
 }
 
+std::string SqlBody(const std::string& statement) {
+  return R"({"operation":"sql","sql":)" + Quote(statement) + "}";
+}
+
+std::string QualifiedTable(const Options& o) { return "`" + o.database + "`.`" + o.table + "`"; }
+
+// Record `index`'s key as an SQL literal (UUIDs in single quotes).
+std::string SqlKey(const Options& o, long index) {
+  std::string key = KeyJson(o, index);
+  if (key.front() == '"') key = "'" + key.substr(1, key.size() - 2) + "'";
+  return key;
+}
+
+std::string SqlByIdBody(const Options& o, long first, long count) {
+  std::string where;
+  if (count == 1) {
+    where = "id = " + SqlKey(o, first);
+  } else if (!o.random_data) {
+    where = "id >= " + std::to_string(first) + " AND id < " + std::to_string(first + count);
+  } else {  // random keys: no range holds exactly these
+    where = "id IN (";
+    for (long i = 0; i < count; ++i) where += (i > 0 ? "," : "") + SqlKey(o, first + i);
+    where += ")";
+  }
+  return SqlBody("SELECT * FROM " + QualifiedTable(o) + " WHERE " + where);
+}
+
+std::string SqlByNameBody(const Options& o, long first, long count) {
+  auto name = [&o](long index) { return "'" + NameOf(o, index) + "'"; };
+  std::string where = count == 1 ? "name = " + name(first) : "name IN (";
+  if (count > 1) {
+    for (long i = 0; i < count; ++i) where += (i > 0 ? "," : "") + name(first + i);
+    where += ")";
+  }
+  return SqlBody("SELECT id, name, num FROM " + QualifiedTable(o) + " WHERE " + where);
+}
+
 std::string CheckNothing(const std::string&, long) { return ""; }
 
 std::string CheckReadCount(const std::string& body, long count) {
@@ -321,6 +379,18 @@ std::string CheckReadCount(const std::string& body, long count) {
   if (ec || !v.is_array()) return "read reply is not a JSON array";
   if (static_cast<long>(v.get_array().size()) != count) {
     return "read returned " + std::to_string(v.get_array().size()) + " of " +
+           std::to_string(count) + " records";
+  }
+  return "";
+}
+
+// As CheckReadCount, but names may be shared: at least `count` records.
+std::string CheckAtLeastCount(const std::string& body, long count) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(body, ec);
+  if (ec || !v.is_array()) return "read reply is not a JSON array";
+  if (static_cast<long>(v.get_array().size()) < count) {
+    return "read returned " + std::to_string(v.get_array().size()) + " of at least " +
            std::to_string(count) + " records";
   }
   return "";
@@ -571,11 +641,24 @@ int main(int argc, char** argv) {
     return 1;
   }
   long errors = 0;
-  runner.RunPhase(Phase{"insert", InsertBody, CheckNothing});
-  errors += runner.errors();
+  if (o.insert) {
+    runner.RunPhase(Phase{"insert", InsertBody, CheckNothing});
+    errors += runner.errors();
+  }
   if (o.read) {
     runner.RunPhase(Phase{"read", ReadBody, CheckReadCount});
     errors += runner.errors();
+  }
+  if (o.sql) {
+    runner.RunPhase(Phase{"sql_by_id", SqlByIdBody, CheckReadCount});
+    errors += runner.errors();
+    runner.RunPhase(Phase{"sql_by_name", SqlByNameBody, CheckAtLeastCount});
+    errors += runner.errors();
+    const auto start = Clock::now();
+    auto [status, body] = runner.Once(SqlBody("SELECT COUNT(*) AS n FROM " + QualifiedTable(o)));
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    std::printf("sql_count status=%d ms=%.3f reply=%s\n", status, ms, body.substr(0, 80).c_str());
+    if (status != 200) ++errors;
   }
   return errors == 0 ? 0 : 1;
 }

@@ -50,6 +50,8 @@ const std::unordered_map<std::string_view, OpSpec>& OperationTable() {
       {"search_by_hash", {SearchById, nullptr, nullptr, Access::kRead}},
       {"search_by_value", {SearchByValue, nullptr, nullptr, Access::kRead}},
       {"search_by_conditions", {SearchByConditions, nullptr, nullptr, Access::kRead}},
+      // Checks each table the statement names itself (sql_ops.cc).
+      {"sql", {Sql}},
       // Users, roles, tokens.
       {"add_role", {nullptr, &Auth::AddRole, "addRole"}},
       {"alter_role", {nullptr, &Auth::AlterRole, "alterRole"}},

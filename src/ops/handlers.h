@@ -1,5 +1,5 @@
-// Operation handlers, one function per operation, grouped by file:
-// schema_ops.cc, record_ops.cc, search_ops.cc, certificate_ops.cc, system_ops.cc. User/role/token
+// Operation handlers, one function per operation, grouped by file: schema_ops.cc,
+// record_ops.cc, search_ops.cc, sql_ops.cc, certificate_ops.cc, system_ops.cc. User/role/token
 // handlers are methods of Auth (auth.h). The dispatcher (dispatcher.cc) authenticates, checks
 // permissions and calls these; handlers validate their own fields.
 #pragma once
@@ -28,6 +28,9 @@ void Delete(OpCall call);
 void SearchById(OpCall call);
 void SearchByValue(OpCall call);
 void SearchByConditions(OpCall call);
+
+// sql_ops.cc
+void Sql(OpCall call);
 
 // certificate_ops.cc
 void AddCertificate(OpCall call);
