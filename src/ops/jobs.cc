@@ -102,7 +102,7 @@ class Jobs::Impl {
     if (thread_.joinable()) thread_.join();
   }
 
-  storage::Store* store() const { return store_; }
+  [[nodiscard]] storage::Store* store() const { return store_; }
 
  private:
   void Run() {

@@ -56,7 +56,7 @@ struct Paging {
   std::optional<size_t> limit;  // nullopt: no limit
 
   // Whether `count` results (before paging) already cover offset + limit.
-  bool Full(size_t count) const { return limit && count >= offset + *limit; }
+  [[nodiscard]] bool Full(size_t count) const { return limit && count >= offset + *limit; }
 };
 
 // Reads `limit` and `offset`: non-negative integers; "'limit' must be a number" /
