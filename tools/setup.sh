@@ -32,6 +32,11 @@ PACKAGES=(
 )
 # shellcheck disable=SC2206  # a space-separated list on purpose
 PACKAGES+=(${MESHDB_EXTRA_PACKAGES:-})
+# The client tests (tests/clients: harperive from npm) need Node.js; Debian's only when the
+# machine has none of its own.
+if ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
