@@ -1,4 +1,5 @@
 // system_information, get_configuration, set_configuration, restart.
+#include <netdb.h>
 #include <sys/statvfs.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
@@ -7,8 +8,13 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cmath>
+#include <ctime>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -43,13 +49,70 @@ uint64_t ResidentBytes() {
   return pages_resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
+// KEY=value lines of /etc/os-release (quotes removed).
+std::map<std::string, std::string> OsRelease() {
+  std::map<std::string, std::string> out;
+  std::ifstream file("/etc/os-release");
+  std::string line;
+  while (std::getline(file, line)) {
+    size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string value = line.substr(eq + 1);
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'')) {
+      value = value.substr(1, value.size() - 2);
+    }
+    out[line.substr(0, eq)] = value;
+  }
+  return out;
+}
+
+// The host's canonical name (the resolver's), else its plain name.
+std::string FullyQualifiedName(const std::string& hostname) {
+  addrinfo hints{};
+  hints.ai_flags = AI_CANONNAME;
+  addrinfo* found = nullptr;
+  std::string fqdn = hostname;
+  if (getaddrinfo(hostname.c_str(), nullptr, &hints, &found) == 0) {
+    if (found != nullptr && found->ai_canonname != nullptr) fqdn = found->ai_canonname;
+    freeaddrinfo(found);
+  }
+  return fqdn;
+}
+
+// As HarperDB's (the systeminformation package): platform, distro, release (the
+// distribution's version), codename, kernel, arch, hostname, fqdn.
+// This process's CPU use since it started, in percent of one core (user + system time over
+// wall time, from /proc/self/stat).
+double ProcessCpuPercent() {
+  std::ifstream stat("/proc/self/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  size_t close = text.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  uint64_t utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {  // fields 3.. after the name
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  double cpu_s = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  double wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - process_start).count();
+  return wall_s > 0 ? std::round(cpu_s / wall_s * 10000) / 100 : 0;
+}
+
 json::object SystemSection(const config::Settings& settings) {
   struct utsname uts {};
   uname(&uts);
-  return {{"platform", uts.sysname},
-          {"release", uts.release},
-          {"hostname", uts.nodename},
+  std::map<std::string, std::string> os = OsRelease();
+  return {{"platform", "linux"},
+          {"distro", os.count("NAME") ? os["NAME"] : std::string(uts.sysname)},
+          {"release", os.count("VERSION_ID") ? os["VERSION_ID"] : std::string()},
+          {"codename", os.count("VERSION_CODENAME") ? os["VERSION_CODENAME"] : std::string()},
+          {"kernel", uts.release},
           {"arch", uts.machine},
+          {"hostname", uts.nodename},
+          {"fqdn", FullyQualifiedName(uts.nodename)},
           {"node_version", "meshdb 0.1.0"},
           {"node_name", settings.replication_hostname.empty() ? settings.operations_host
                                                               : settings.replication_hostname}};
@@ -59,10 +122,17 @@ json::object TimeSection() {
   auto now = std::chrono::system_clock::now();
   double uptime_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - process_start).count();
+  // The local zone as the C library knows it (TZ, /etc/localtime): "GMT+0100" and its name.
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm local{};
+  localtime_r(&t, &local);
+  char offset[8] = "+0000";
+  std::strftime(offset, sizeof offset, "%z", &local);
   return {{"current",
            std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count()},
           {"uptime", uptime_s},
-          {"timezone", "UTC"}};
+          {"timezone", std::string("GMT") + offset},
+          {"timezoneName", local.tm_zone != nullptr ? local.tm_zone : "UTC"}};
 }
 
 json::object CpuSection() {
@@ -147,6 +217,7 @@ void SystemInformation(OpCall call) {
           json::object{{"core", json::array{json::object{{"pid", getpid()},
                                                          {"parentPid", getppid()},
                                                          {"name", "meshdb"},
+                                                         {"cpu", ProcessCpuPercent()},
                                                          {"mem", ResidentBytes()}}}},
                        {"clustering", json::array{}}};
     } else if (section == "table_size")

@@ -167,6 +167,21 @@ class RemovedNodeRestartTest(cluster.ClusterTestCase):
         self.readd_c_and_check(a, b, c)
 
 
+class HarperDbAnswersTest(cluster.ClusterTestCase):
+    def test_cluster_network_answers_as_harperdb_in_replication_mode(self):
+        # HARPERDB-OPS.md §2.0: the NATS-era operation needs clustering.enabled.
+        a = self.start_repl_node("A")
+        harness.assert_op(a, {"operation": "cluster_network"}, 400,
+                          harness.error_body("Clustering must be enabled to perform this operation."))
+
+    def test_a_route_that_never_answered_shows_the_host_it_dials(self):
+        a = self.start_repl_node("A")
+        silent = self.block().next_ip()  # nothing listens there
+        a.ok({"operation": "cluster_set_routes", "routes": [{"host": silent, "port": 9925}]})
+        wait_until(lambda: [c.get("name") for c in cluster.cluster_status(a)["connections"]] == [silent], 10,
+                   "the unanswered route listed under the host it dials")
+
+
 class OverLongHostsAndUrlsTest(cluster.ClusterTestCase):
     """Issue 8 item 6: every cluster operation refuses a host name longer than 253 characters
     or a URL longer than 2048 with a 400 naming the field, and changes nothing (membership

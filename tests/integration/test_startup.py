@@ -293,6 +293,15 @@ class StartupTest(harness.NodeTestCase):
                     "metrics", "threads"):
             self.assertIn(key, info)
         self.assertIn(node.proc.pid, [p.get("pid") for p in info["harperdb_processes"]["core"]])
+        # What Linux can tell, as HarperDB's systeminformation reports it.
+        uname = os.uname()
+        harness.assert_subset({"platform": "linux", "kernel": uname.release, "hostname": uname.nodename,
+                               "distro": Any(str), "codename": Any(str), "fqdn": Any(str)}, info["system"])
+        harness.assert_subset({"timezone": Any(str), "timezoneName": Any(str)}, info["time"])
+        self.assertTrue(info["time"]["timezone"].startswith("GMT"), info["time"])
+        core = [p for p in info["harperdb_processes"]["core"] if p.get("pid") == node.proc.pid][0]
+        self.assertIsInstance(core["cpu"], (int, float))
+        self.assertGreaterEqual(core["cpu"], 0)
         only = node.ok({"operation": "system_information", "attributes": ["memory", "cpu"]})
         self.assertEqual(sorted(only), ["cpu", "memory"])
         # CORS preflight (§1.1).

@@ -332,7 +332,12 @@ json::object ClusterManager::Impl::StatusSync() {
     } else if (conn.contains("url")) {
       out["url"] = conn.at("url");
     }
-    out["name"] = json::string(name);
+    // A route that has not answered yet has no name: show the host it dials (HarperDB does).
+    std::string shown = name;
+    if (shown.empty() && conn.contains("url") && conn.at("url").is_string()) {
+      shown = HostOf(std::string(conn.at("url").get_string()));
+    }
+    out["name"] = json::string(shown);
     if (const json::value* replicates = conn.if_contains("replicates")) {
       out["replicates"] = *replicates;
     }

@@ -220,6 +220,13 @@ void RegisterClusterOperations(ops::NodeOperations* ops, ClusterManager* m) {
         m->GetRoutes([shared](json::array routes) { shared->Reply(std::move(routes)); });
       },
       "getRoutes");
+  // The legacy (NATS) clustering operation: in replication mode HarperDB 4.7 answers this.
+  ops->RegisterOperation(
+      "cluster_network",
+      [](ops::OpCall call) {
+        call.Fail(Status::InvalidArgument("Clustering must be enabled to perform this operation."));
+      },
+      "clusterNetwork");
 }
 
 }  // namespace meshdb::replication
