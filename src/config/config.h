@@ -45,7 +45,7 @@ struct Settings {
   std::string replication_hostname;              // replication.hostname [""]
   std::string replication_url;                   // replication.url [""]
   int replication_port = 0;                      // replication.port [0: unset]
-  int replication_secure_port = 0;               // replication.securePort [0: unset]
+  int replication_secure_port = 0;               // replication.securePort [9933; 0: null]
   int operations_secure_port = 0;                // operationsApi.network.securePort [0: unset]
   bool replication_enable_root_cas = true;       // replication.enableRootCAs [true]
   boost::json::value replication_routes;         // replication.routes [null]

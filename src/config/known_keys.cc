@@ -188,7 +188,9 @@ json::value DefaultTree(const std::string& root) {
   SetPath(tree, "replication.hostname", nullptr);
   SetPath(tree, "replication.url", nullptr);
   SetPath(tree, "replication.port", nullptr);
-  SetPath(tree, "replication.securePort", nullptr);
+  // wss:// by default, as HarperDB: a new node's own URL is wss://<name>:9933 (an explicit
+  // replication.port still comes first and gives ws://; null turns the listener off).
+  SetPath(tree, "replication.securePort", 9933);
   SetPath(tree, "replication.routes", nullptr);
   SetPath(tree, "replication.databases", "*");
   SetPath(tree, "replication.enableRootCAs", true);

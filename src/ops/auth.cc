@@ -227,11 +227,13 @@ Status AuthImpl::WarnAboutDefaultPasswords() const {
     }
     ASSIGN_OR_RETURN(Caller caller, CallerFor(user));
     if (!caller.super_user) continue;
+    // Names the user, never the password: no secret reaches a log line, not even a
+    // well-known one.
     log::For("ops")->warn(
-        "super_user '{}' still has the default password '{}': anyone who can reach this node "
-        "can log in as it. Change it with alter_user (or set HDB_ADMIN_PASSWORD before the "
-        "first start)",
-        caller.username, kDefaultAdminPassword);
+        "super_user '{}' still has the default password: anyone who can reach this node can "
+        "log in as it. Change it with alter_user (or set HDB_ADMIN_PASSWORD before the first "
+        "start)",
+        caller.username);
   }
   return Status::Ok();
 }

@@ -3,7 +3,9 @@
 Standard library only. A `ClusterTestCase` starts nodes on distinct loopback addresses of its
 module's block (harness.AddressBlock), each with its own data directory, named by its address
 (`--REPLICATION_HOSTNAME <ip>`), with the same admin credentials and fast reconnects. Tests link
-them with `add_node`, routes, or a shared cluster key.
+them with `add_node`, routes, or a shared cluster key. They replicate over wss:// (the default of
+a new configuration) with certificates from a CA made for the test, or over plain ws:// where a
+class says so (ClusterTestCase.SCHEME, SHARED_CA).
 
 The checker (`checksum`, `table_contents`, `wait_converged`) compares the full contents of every
 table of a database across nodes: primary key, every attribute including `__createdtime__` and
@@ -15,8 +17,12 @@ version that won).
 import base64
 import hashlib
 import json
+import os
 import secrets
+import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -25,6 +31,12 @@ from harness import wait_until
 
 
 RECONNECT_ARGS = ["--REPLICATION_RECONNECTMINMS", "50", "--REPLICATION_RECONNECTMAXMS", "500"]
+
+# replication.securePort of a new configuration: where the nodes serve wss://.
+REPLICATION_SECURE_PORT = 9933
+
+# The CA each wss test makes to sign its nodes' certificates (ClusterTestCase.SHARED_CA).
+CLUSTER_CA = "cluster-ca"
 
 # Databases that are not user data (never compared by the checker).
 SYSTEM_DB = "system"
@@ -289,8 +301,33 @@ def assert_stays_absent(test, node, db, table, pk, duration_s=1.5):
 # Clusters
 
 
+def certgen(*args):
+    """Runs meshdb_certgen (tests/integration/certgen.cc): $MESHDB_CERTGEN (set by ctest), else
+    ../../build/tests/integration/meshdb_certgen."""
+    path = os.environ.get("MESHDB_CERTGEN")
+    if not path:
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.normpath(os.path.join(here, "..", "..", "build", "tests", "integration",
+                                             "meshdb_certgen"))
+    subprocess.run([path] + [str(a) for a in args], check=True)
+
+
 class ClusterTestCase(harness.NodeTestCase):
     """NodeTestCase with replication nodes: start_repl_node(), add_node(), helpers."""
+
+    # How the nodes replicate (docs/security.md).
+    # "wss" (the default, as in a new configuration): replication.securePort 9933 serves wss://,
+    #   and each node's own URL is wss://<ip>:9933.
+    # "ws": insecure mode, as an operator of a closed network sets it: replication.port = the
+    #   operations port, so each node's own URL is ws://<ip>:9925.
+    SCHEME = "wss"
+    # With wss, how the nodes come to trust each other. True: one CA made for the test signs
+    # every node's certificate (CN and SAN = its replication name, SAN its address too), given
+    # as tls.certificate / tls.privateKey / tls.certificateAuthority, the trust path of an
+    # operator who brings their own CA; nodes linked only by routes and a cluster key then
+    # verify each other. False: each node keeps the CA and certificate it generates, and nodes
+    # trust each other only after an add_node join with credentials (test_join.py).
+    SHARED_CA = True
 
     # Plain ws:// replication is authenticated by IP address (docs/security.md "Insecure
     # mode"): by default the nodes allow the module's loopback block, as an operator allows a
@@ -298,8 +335,59 @@ class ClusterTestCase(harness.NodeTestCase):
     # only routes, members and what a test passes itself (test_replication_insecure.py).
     ALLOW_MODULE_BLOCK = True
 
+    def setUp(self):
+        super().setUp()
+        self._certificates_dir = None
+
+    def certificates_dir(self):
+        """This test's directory of certificates, with its CA `cluster-ca` (made on first use)."""
+        if self._certificates_dir is None:
+            self._certificates_dir = tempfile.mkdtemp(prefix="meshdb-it-certs-")
+            self.addCleanup(shutil.rmtree, self._certificates_dir, True)
+            certgen("ca", self._certificates_dir, CLUSTER_CA)
+        return self._certificates_dir
+
+    def ca_path(self, name=CLUSTER_CA):
+        return os.path.join(self.certificates_dir(), name + ".pem")
+
+    def node_certificate(self, label, ca=CLUSTER_CA, cn=None, sans=None):
+        """Makes <label>.pem and <label>.key, issued by `ca`; returns their paths."""
+        certgen("node", self.certificates_dir(), ca, label, cn, *sans)
+        base = os.path.join(self.certificates_dir(), label)
+        return base + ".pem", base + ".key"
+
+    def scheme_args(self, node):
+        """The arguments that make node replicate over this class's SCHEME."""
+        if self.SCHEME == "ws":
+            return ["--REPLICATION_PORT", node.port]
+        if not self.SHARED_CA:
+            return []
+        certificate, key = self._shared_ca_files(node)
+        if not os.path.exists(certificate):  # a restart presents the same certificate
+            self.reissue_certificate(node)
+        return ["--TLS_CERTIFICATE", certificate, "--TLS_PRIVATEKEY", key,
+                "--TLS_CERTIFICATEAUTHORITY", self.ca_path()]
+
+    def _shared_ca_files(self, node):
+        base = os.path.join(self.certificates_dir(), "node-%s-%s" % (node.ip, node.repl_name))
+        return base + ".pem", base + ".key"
+
+    def reissue_certificate(self, node):
+        """(SHARED_CA) A new key and certificate for node from the test's CA, with a new serial,
+        in the files it was started with: it presents them from its next start."""
+        label = os.path.basename(self._shared_ca_files(node)[0])[:-len(".pem")]
+        self.node_certificate(label, cn=node.repl_name, sans=sorted({node.repl_name, node.ip}))
+
+    def repl_port(self):
+        """The port the nodes' own URLs name: the operations port for ws, else securePort."""
+        return harness.OPS_PORT if self.SCHEME == "ws" else REPLICATION_SECURE_PORT
+
+    def url(self, host, port=None):
+        """A replication URL of this class's SCHEME: the nodes' own port unless one is given."""
+        return "%s://%s:%d" % (self.SCHEME, host, self.repl_port() if port is None else port)
+
     def repl_args(self, node, cluster_key=None, routes=None, extra=()):
-        args = ["--REPLICATION_HOSTNAME", node.repl_name] + RECONNECT_ARGS
+        args = ["--REPLICATION_HOSTNAME", node.repl_name] + RECONNECT_ARGS + self.scheme_args(node)
         if self.ALLOW_MODULE_BLOCK:
             args += ["--REPLICATION_ALLOWEDIPS", json.dumps([self.block().prefix + "0/24"])]
         if cluster_key:

@@ -2,6 +2,7 @@
 C, and C's hdb_nodes row disappears on every node through gossip; the refusal survives the
 members' restarts until an admin adds C again."""
 
+import json
 import os
 import time
 
@@ -70,11 +71,9 @@ class RemoveNodeTest(cluster.ClusterTestCase):
             self.assertNotIn(c.repl_name, cluster.node_rows(n), n.name)
 
 
-class RemovedNodeRestartTest(cluster.ClusterTestCase):
-    """A removed node stays refused after the members restart (each member persists the mark
-    in its local system.hdb_node_auth and loads it at start-up), until an admin adds it again.
-    C is started with routes to A and B and shares their cluster key, so it can always dial
-    them with a valid node token."""
+class RemovedNodeCase(cluster.ClusterTestCase):
+    """Three nodes; C is started with routes to A and B and shares their cluster key, so it can
+    always dial them with a valid node token."""
 
     def start_three(self):
         key = cluster.new_cluster_key()
@@ -131,6 +130,14 @@ class RemovedNodeRestartTest(cluster.ClusterTestCase):
         self.assert_c_stays_out((a, b), c, "from-c-" + tag, 4.0)
         cluster.assert_stays_absent(self, c, DB, "t", "from-a-" + tag, 0.5)
 
+    def wait_members_refused_c(self, a, b, c):
+        """C did dial: each restarted member refused it, saying why (cluster_status counts the
+        refusals since the restart and shows the latest reason)."""
+        reason = "node '%s' was removed from the cluster" % c.repl_name
+        for n in (a, b):
+            wait_until(lambda n=n: cluster.link_errors(n)[0] > 0 and reason in (cluster.link_errors(n)[1] or ""),
+                       10, "%s's cluster_status to show it refused C after its restart" % n.name)
+
     def readd_c_and_check(self, a, b, c):
         """add_node C on A lifts the refusal: data flows between C and both members."""
         self.add_node(a, c)
@@ -141,6 +148,17 @@ class RemovedNodeRestartTest(cluster.ClusterTestCase):
         cluster.wait_record(c, DB, "t", "from-a-readded", 20)
         wait_until(lambda: c.repl_name in cluster.node_rows(b), 15, "B to know C again")
 
+
+
+class RemovedNodeRestartTest(RemovedNodeCase):
+    """A removed node stays refused after the members restart (each member persists the mark
+    in its local system.hdb_node_auth and loads it at start-up), until an admin adds it again.
+
+    On plain ws://: the mark by name is what refuses C here. Over wss:// C's revoked
+    certificate refuses it first (RevokedCertificateTest below, test_join.py)."""
+
+    SCHEME = "ws"
+
     def test_node_removed_while_down_stays_refused_across_member_restarts(self):
         # C is down when it is removed: it never learns of it and, started again, keeps dialing
         # A and B (routes, valid token) and keeps its own hdb_nodes row.
@@ -149,12 +167,7 @@ class RemovedNodeRestartTest(cluster.ClusterTestCase):
         self.remove_c(a, b, c)
         c.start()
         self.restart_members_and_check(a, b, c, "down")
-        # C did dial: each restarted member refused it, saying why (cluster_status counts the
-        # refusals since the restart and shows the latest reason).
-        reason = "node '%s' was removed from the cluster" % c.repl_name
-        for n in (a, b):
-            wait_until(lambda n=n: cluster.link_errors(n)[0] > 0 and reason in (cluster.link_errors(n)[1] or ""),
-                       10, "%s's cluster_status to show it refused C after its restart" % n.name)
+        self.wait_members_refused_c(a, b, c)
         self.readd_c_and_check(a, b, c)
 
     def test_running_removed_node_stays_out_and_can_be_added_back(self):
@@ -164,6 +177,33 @@ class RemovedNodeRestartTest(cluster.ClusterTestCase):
         self.remove_c(a, b, c)
         wait_until(lambda: c.repl_name not in cluster.node_rows(c), 15, "C to drop its own row")
         self.restart_members_and_check(a, b, c, "running")
+        self.readd_c_and_check(a, b, c)
+
+
+class RevokedCertificateTest(RemovedNodeCase):
+    """Over wss:// with the cluster's own CA (tls.* files): remove_node revokes C's certificate
+    on every member, so C stays out across the members' restarts; add_node with C's revoked
+    certificate is refused and writes nothing; once the operator gives C a new certificate from
+    the cluster CA, add_node brings it back."""
+
+    def test_removed_node_returns_only_with_a_new_certificate(self):
+        # C is down when it is removed: started again, it keeps dialing A and B (routes, a
+        # valid token) with its revoked certificate.
+        a, b, c = self.start_three()
+        c.stop()
+        self.remove_c(a, b, c)
+        c.start()
+        self.restart_members_and_check(a, b, c, "revoked")
+        self.wait_members_refused_c(a, b, c)
+
+        status, body = a.op({"operation": "add_node", "hostname": c.repl_name,
+                             "authorization": {"username": c.username, "password": c.password}})
+        self.assertEqual(status, 400, body)
+        self.assertIn("was revoked", json.dumps(body))
+        self.assert_c_stays_out((a, b), c, "from-c-revoked", 1.0)
+
+        self.reissue_certificate(c)
+        c.restart()
         self.readd_c_and_check(a, b, c)
 
 
@@ -204,7 +244,7 @@ class OverLongHostsAndUrlsTest(cluster.ClusterTestCase):
     def test_over_long_hosts_and_urls_are_refused_naming_the_field(self):
         a, b = self.start_repl_nodes(["A", "B"])
         self.add_node(a, b)
-        a.ok({"operation": "cluster_set_routes", "server": "hub", "routes": [{"hostname": b.repl_name, "port": 9925}]})
+        a.ok({"operation": "cluster_set_routes", "server": "hub", "routes": [{"hostname": b.repl_name, "port": self.repl_port()}]})
         self.create_table(a, DB, "t")
         self.wait_table(b, DB, "t")
         cluster.wait_linked(a, b, DB)

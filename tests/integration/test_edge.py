@@ -112,7 +112,7 @@ class EdgeTest(cluster.ClusterTestCase):
     def test_edge_to_cloud(self):
         cloud = self.start_repl_node("cloud")
         edge = self.new_repl_node("edge")
-        edge_args = ["--REPLICATION_URL", "ws://%s:1" % edge.ip]
+        edge_args = ["--REPLICATION_URL", self.url(edge.ip, 1)]
         self.start_repl_node("edge", node=edge, extra=edge_args)
 
         # The cloud owns the thresholds; the edge its readings and alerts.
@@ -144,7 +144,7 @@ class EdgeTest(cluster.ClusterTestCase):
         subs, owner = subs_of(cloud, edge)
         self.assertEqual(by_table(subs), {"thresholds": (True, False), "alerts": (False, True)})
         # The cloud knows the edge only at its unreachable URL.
-        self.assertEqual(cluster.node_rows(cloud)[edge.repl_name]["url"], "ws://%s:1" % edge.ip)
+        self.assertEqual(cluster.node_rows(cloud)[edge.repl_name]["url"], self.url(edge.ip, 1))
 
         app = EdgeApp(edge, "e")
         app.start()
@@ -222,7 +222,7 @@ class CloudClusterTest(cluster.ClusterTestCase):
 
     def setup_cloud_cluster(self):
         edge = self.new_repl_node("edge")  # the lowest name: the edge dials gossip-learned nodes
-        self.start_repl_node("edge", node=edge, extra=["--REPLICATION_URL", "ws://%s:1" % edge.ip])
+        self.start_repl_node("edge", node=edge, extra=["--REPLICATION_URL", self.url(edge.ip, 1)])
         cloud, cloud2 = self.start_repl_nodes(["cloud", "cloud2"])
         self.create_table(cloud, DB, "thresholds", primary_key="sensor")
         self.add_node(cloud, cloud2)
@@ -277,7 +277,7 @@ class UpdateNodeTest(cluster.ClusterTestCase):
     def link(self, publish_alerts):
         cloud = self.start_repl_node("cloud")
         edge = self.new_repl_node("edge")
-        self.start_repl_node("edge", node=edge, extra=["--REPLICATION_URL", "ws://%s:1" % edge.ip])
+        self.start_repl_node("edge", node=edge, extra=["--REPLICATION_URL", self.url(edge.ip, 1)])
         self.create_table(cloud, DB, "thresholds", primary_key="sensor")
         self.create_table(edge, DB, "alerts")
         subs = [{"database": DB, "table": "thresholds", "publish": False, "subscribe": True},

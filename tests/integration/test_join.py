@@ -20,17 +20,19 @@ import cluster
 import harness
 from cluster import wait_linked, wait_record
 
-SECURE_PORT = 9933
+SECURE_PORT = cluster.REPLICATION_SECURE_PORT
 
 
 class JoinTest(cluster.ClusterTestCase):
+    SHARED_CA = False  # each node keeps the CA it generated
+
     def wss_node(self, label, name=None, extra=()):
-        """A node with generated certificates serving replication on wss:// only."""
+        """A node with generated certificates serving replication on wss:// (the default
+        replication.securePort: no port is given)."""
         node = self.new_repl_node(label)
         if name:
             node.repl_name = name
-        return self.start_repl_node(label, node=node,
-                                    extra=["--REPLICATION_SECUREPORT", SECURE_PORT] + list(extra))
+        return self.start_repl_node(label, node=node, extra=extra)
 
     def join(self, node, peer, **fields):
         return self.add_node(node, peer, verify_tls=False, **fields)

@@ -486,7 +486,7 @@ class RecordsTest(harness.NodeTestCase):
         # A lone node's hdb_nodes holds only its own row (written by replication at start, as
         # HarperDB does once replication.hostname is set); hdb_certificate its generated node
         # certificate and CA (docs/security.md).
-        expected_rows = {"hdb_nodes": [{"name": n.ip, "url": "ws://%s:9925" % n.ip, "replicates": True}],
+        expected_rows = {"hdb_nodes": [{"name": n.ip, "url": "wss://%s:9933" % n.ip, "replicates": True}],
                          "hdb_certificate": [{"name": n.ip}, {"name": "meshdb-Certificate-Authority-" + n.ip}]}
         for table, rows in expected_rows.items():
             with self.subTest(table=table):

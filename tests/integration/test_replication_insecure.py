@@ -26,6 +26,7 @@ def count_prefix(node, prefix):
 
 
 class InsecureModeTest(cluster.ClusterTestCase):
+    SCHEME = "ws"  # replication.port set: the nodes' own URLs are ws://, as an operator opts in
     ALLOW_MODULE_BLOCK = False
 
     def wait_count(self, node, prefix, n, what, timeout_s=20):
@@ -100,6 +101,11 @@ class InsecureModeTest(cluster.ClusterTestCase):
         # nothing of F. add_node on F with A's super_user credentials is the authentication.
         a = self.start_repl_node("A")
         f = self.start_repl_node("F")
+        # replication.port comes before the default securePort: both nodes are on plain ws://.
+        for n in (a, f):
+            url = "ws://%s:%d" % (n.ip, harness.OPS_PORT)
+            wait_until(lambda: cluster.node_rows(n).get(n.repl_name, {}).get("url") == url, 10,
+                       "%s's own row to say %s (now %r)" % (n.name, url, cluster.node_rows(n).get(n.repl_name)))
         self.create_table(a, DB, T)
         self.insert(a, DB, T, [{"id": "a%d" % i} for i in range(5)])
         self.add_node(f, a)

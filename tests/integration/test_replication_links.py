@@ -107,12 +107,12 @@ class LinksTest(cluster.ClusterTestCase):
         a, b, c = (self.new_repl_node(x) for x in "ABC")
         for n in (a, b, c):
             n.repl_name = "chain-%s-%s" % (n.name.lower(), n.ip)
-        c_url = ["--REPLICATION_URL", "ws://%s:1" % c.ip]
+        c_url = ["--REPLICATION_URL", self.url(c.ip, 1)]
         self.start_repl_node("C", cluster_key=key, extra=c_url, node=c)
         self.start_repl_node("B", cluster_key=key, routes=[c], node=b,
-                             extra=["--REPLICATION_URL", "ws://%s:%d" % (b.ip, harness.OPS_PORT)])
+                             extra=["--REPLICATION_URL", self.url(b.ip)])
         self.start_repl_node("A", cluster_key=key, routes=[b], node=a,
-                             extra=["--REPLICATION_URL", "ws://%s:%d" % (a.ip, harness.OPS_PORT)])
+                             extra=["--REPLICATION_URL", self.url(a.ip)])
         self.create_table(a, DB, T)
         self.wait_table(c, DB, T)
         self.insert(a, DB, T, [{"id": "a%d" % i, "from": "A"} for i in range(10)])
@@ -137,7 +137,7 @@ class LinksTest(cluster.ClusterTestCase):
         b = self.start_repl_node("B", cluster_key=key)
         self.create_table(a, DB, T)
         self.create_table(b, DB, T)
-        route = {"hostname": b.ip, "port": harness.OPS_PORT}
+        route = {"hostname": b.ip, "port": self.repl_port()}
         assert_op(a, {"operation": "cluster_get_routes"}, 200, [])
         assert_op(a, {"operation": "cluster_set_routes", "routes": [route]}, 200,
                   {"message": "cluster routes successfully set", "set": [route], "skipped": []})
@@ -154,7 +154,7 @@ class LinksTest(cluster.ClusterTestCase):
         wait_record(a, DB, T, "b1")
         wait_linked(a, b, DB)
         # Delete: unknown routes are skipped; the link goes away live.
-        other = {"hostname": "127.0.0.254", "port": harness.OPS_PORT}
+        other = {"hostname": "127.0.0.254", "port": self.repl_port()}
         assert_op(a, {"operation": "cluster_delete_routes", "routes": [route, other]}, 200,
                   {"message": "cluster routes successfully deleted", "deleted": [route], "skipped": [other]})
         assert_op(a, {"operation": "cluster_get_routes"}, 200, [])
@@ -230,7 +230,7 @@ class ClusterOperationsShapeTest(cluster.ClusterTestCase):
 
     def test_add_node_status_and_node_rows(self):
         a, b = self.start_repl_nodes(["A", "B"])
-        url_b = "ws://%s:%d" % (b.ip, harness.OPS_PORT)
+        url_b = self.url(b.ip)
         got = self.add_node(a, b)
         self.assertEqual(got, {"message": "Successfully added '%s' to cluster" % url_b})
         self.create_table(a, DB, T)

@@ -244,11 +244,11 @@ class MergeTest(cluster.ClusterTestCase):
         a, b, c = (self.new_repl_node(x) for x in "ABC")
         for n in (a, b, c):
             n.repl_name = "chain-%s-%s" % (n.name.lower(), n.ip)
-        self.start_repl_node("C", KEY, node=c, extra=RETENTION + ["--REPLICATION_URL", "ws://%s:1" % c.ip])
+        self.start_repl_node("C", KEY, node=c, extra=RETENTION + ["--REPLICATION_URL", self.url(c.ip, 1)])
         self.start_repl_node("B", KEY, routes=[c], node=b, extra=RETENTION + [
-            "--REPLICATION_URL", "ws://%s:%d" % (b.ip, harness.OPS_PORT)])
+            "--REPLICATION_URL", self.url(b.ip)])
         self.start_repl_node("A", KEY, routes=[b], node=a, extra=RETENTION + [
-            "--REPLICATION_URL", "ws://%s:%d" % (a.ip, harness.OPS_PORT)])
+            "--REPLICATION_URL", self.url(a.ip)])
         expected = self.seed(a, [a, b, c], 20)
 
         # --- B down; A writes until its log is trimmed past B's position. C stays up, idle.

@@ -3,6 +3,8 @@
 import json
 import os
 import re
+import socket
+import ssl
 import stat
 import subprocess
 import time
@@ -36,6 +38,7 @@ class StartupTest(harness.NodeTestCase):
             self.assertRegex(text, r"(?m)^%s" % re.escape(section), "config file lacks %s" % section)
         self.assertRegex(text, r"(?m)^\s+level:\s*info\b", "default logging.level info not written")
         self.assertRegex(text, r"(?m)^\s+maxBodySize:\s*104857600\b")
+        self.assertRegex(text, r"(?m)^\s+securePort:\s*9933\b", "replication.securePort 9933 not written")
 
         status, headers, body = node.request("GET", "/health")
         self.assertEqual(status, 200)
@@ -65,7 +68,42 @@ class StartupTest(harness.NodeTestCase):
         status, body = node.op({"operation": "user_info"}, auth=None)
         self.assertEqual((status, body), (401, {"error": "Must login"}))
 
-    DEFAULT_PASSWORD_WARNING = "super_user '%s' still has the default password 'password'"
+    def own_url(self, node):
+        rows = node.ok({"operation": "search_by_value", "database": "system", "table": "hdb_nodes",
+                        "search_attribute": "name", "search_value": node.ip, "get_attributes": ["url"]})
+        return rows[0]["url"] if rows else None
+
+    def test_replication_is_wss_on_9933_unless_a_plain_port_is_configured(self):
+        # A new configuration: replication.securePort 9933 serves wss:// with the certificate
+        # the node generated, and is the node's own URL; nothing warns of clear text.
+        node = self.start_node()
+        wait_until(lambda: self.own_url(node), 10, "the node's own hdb_nodes row")
+        self.assertEqual(self.own_url(node), "wss://%s:9933" % node.ip)
+        ca = os.path.join(node.root, "keys", "certificateAuthority.pem")
+        context = ssl.create_default_context(cafile=ca)
+        with socket.create_connection((node.ip, 9933), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname=node.ip) as tls:
+                self.assertIn(tls.version(), ("TLSv1.2", "TLSv1.3"))
+        self.assertNotIn("replication is unencrypted", node.log_text())
+
+        # replication.port set explicitly comes first (HarperDB's order): ws://, with the warning.
+        node.restart(["--REPLICATION_PORT", node.port])
+        self.assertEqual(self.own_url(node), "ws://%s:%d" % (node.ip, node.port))
+        self.assertIn("replication is unencrypted", node.log_text())
+
+        # A file written before wss:// was the default (securePort: null) keeps plain ws://
+        # on the operations port.
+        config_path = os.path.join(node.root, "harperdb-config.yaml")
+        with open(config_path) as f:
+            text = f.read()
+        with open(config_path, "w") as f:
+            f.write(re.sub(r"(?m)^(\s+securePort:)\s*9933\b", r"\1 null", text, count=1))
+        node.restart([])
+        self.assertEqual(self.own_url(node), "ws://%s:%d" % (node.ip, node.port))
+        with self.assertRaises(OSError):
+            socket.create_connection((node.ip, 9933), timeout=2).close()
+
+    DEFAULT_PASSWORD_WARNING = "super_user '%s' still has the default password:"
 
     def test_default_admin_password_is_warned_about_at_every_start(self):
         # Issue 8 item 7: the admin created with HDB_ADMIN_PASSWORD unset gets "password"
@@ -74,6 +112,9 @@ class StartupTest(harness.NodeTestCase):
         admin_warning = self.DEFAULT_PASSWORD_WARNING % "admin"
         wait_until(lambda: admin_warning in node.log_text(), 10, "the default-password warning in hdb.log")
         self.assertIn(admin_warning, node.output_text(), "the warning must reach the console too")
+        # The warning names the user, never the password itself.
+        for text in (node.log_text(), node.output_text()):
+            self.assertNotIn("'%s'" % harness.DEFAULT_PASSWORD, text)
         node.ok({"operation": "add_user", "username": "ops", "password": "password", "role": "super_user",
                  "active": True})
         node.ok({"operation": "add_user", "username": "bob", "password": "password", "role": "cluster_user",

@@ -13,44 +13,30 @@ import http.client
 import json
 import os
 import ssl
-import subprocess
-import tempfile
 
 import cluster
 import harness
 from cluster import wait_linked, wait_record
 
-SECURE_PORT = 9933
+SECURE_PORT = cluster.REPLICATION_SECURE_PORT
 HTTPS_PORT = 9926
 
 
-def certgen(*args):
-    path = os.environ.get("MESHDB_CERTGEN")
-    if not path:
-        here = os.path.dirname(os.path.abspath(__file__))
-        path = os.path.normpath(os.path.join(here, "..", "..", "build", "tests", "integration",
-                                             "meshdb_certgen"))
-    subprocess.run([path] + [str(a) for a in args], check=True)
-
-
 class TlsTestCase(cluster.ClusterTestCase):
+    SHARED_CA = False  # tls_node gives each node the certificate its test needs
+
     def setUp(self):
         super().setUp()
-        self.certs = tempfile.mkdtemp(prefix="meshdb-it-certs-")
-        certgen("ca", self.certs, "cluster-ca")
-        certgen("ca", self.certs, "foreign-ca")
+        cluster.certgen("ca", self.certificates_dir(), "foreign-ca")
 
-    def ca_path(self, name="cluster-ca"):
-        return os.path.join(self.certs, name + ".pem")
-
-    def tls_node(self, label, ca="cluster-ca", cn=None, sans=None, extra=(), start=True):
+    def tls_node(self, label, ca=cluster.CLUSTER_CA, cn=None, sans=None, extra=(), start=True):
         """A node whose certificate (CN cn, default its address) is issued by `ca`, trusting the
         cluster CA, serving wss on SECURE_PORT and HTTPS on HTTPS_PORT."""
         node = self.new_repl_node(label)
-        cn = cn or node.ip
-        certgen("node", self.certs, ca, label, cn, *(sans if sans is not None else [node.ip]))
-        args = ["--TLS_CERTIFICATE", os.path.join(self.certs, label + ".pem"),
-                "--TLS_PRIVATEKEY", os.path.join(self.certs, label + ".key"),
+        certificate, key = self.node_certificate(label, ca, cn or node.ip,
+                                                 sans if sans is not None else [node.ip])
+        args = ["--TLS_CERTIFICATE", certificate,
+                "--TLS_PRIVATEKEY", key,
                 "--TLS_CERTIFICATEAUTHORITY", self.ca_path(),
                 "--REPLICATION_SECUREPORT", SECURE_PORT,
                 "--OPERATIONSAPI_NETWORK_SECUREPORT", HTTPS_PORT,

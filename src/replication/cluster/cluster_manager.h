@@ -60,11 +60,10 @@ struct ClusterOptions {
   ReplicationService* service = nullptr;  // outlives the manager
   std::string node_name;
   std::string node_url;
-  // Completes routes and hostnames given without a port (replication.port, else the
-  // operations port).
+  // Complete routes and hostnames given without a port or a scheme: the port and scheme of
+  // this node's own URL (replication.port → ws, else replication.securePort → wss, else the
+  // operations API's), as HarperDB builds a peer's URL from this node's port settings.
   int default_port = 9925;
-  // The scheme of a URL made from a hostname: "wss" when this node's own URL is (HarperDB
-  // builds a peer's URL from this node's port settings).
   std::string default_scheme = "ws";
   boost::json::value routes;  // the routes in force at start (null = none)
   // Where cluster_set_routes / cluster_delete_routes persist replication.routes ("" = only

@@ -266,7 +266,7 @@ std::vector<PeerSpec> ComputePeers(const PeerInputs& in) {
   Result<Route> self_route = ParseUrl(in.self_url);
   std::vector<PeerSpec> unnamed;
   for (const Route& route : in.routes) {
-    std::string url = route.Url(in.default_port);
+    std::string url = route.Url(in.default_port, in.default_scheme);
     if (url == in.self_url || (self_route.ok() && SameRoute(*self_route, route, in.default_port))) {
       continue;  // a route to this node itself
     }

@@ -63,7 +63,7 @@ struct PeerInputs {
   std::string self_name;
   std::string self_url;
   int default_port = 9925;            // port that completes a route or a hostname without one
-  std::string default_scheme = "ws";  // scheme of a URL made from a hostname ("wss": TLS)
+  std::string default_scheme = "ws";  // scheme that completes a route or a hostname ("wss": TLS)
   std::vector<Route> routes;
   std::vector<NodeRow> nodes;
   std::map<std::string, LocalNodeState> local;

@@ -120,9 +120,10 @@ bool ContainsRoute(const std::vector<Route>& routes, const Route& route, int def
 
 }  // namespace
 
-std::string Route::Url(int default_port) const {
+std::string Route::Url(int default_port, std::string_view default_scheme) const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return scheme + "://" + h + ":" + std::to_string(EffectivePort(default_port));
+  std::string_view s = scheme.empty() ? default_scheme : std::string_view(scheme);
+  return std::string(s) + "://" + h + ":" + std::to_string(EffectivePort(default_port));
 }
 
 Result<Route> ParseUrl(std::string_view url, std::string_view field) {

@@ -3,10 +3,13 @@
 // cluster_set_routes / cluster_delete_routes. Pure functions; no I/O.
 //
 // Accepted route forms:
-//   "host"                      -> ws://host:<default port>
-//   "host:port"                 -> ws://host:port   (HarperDB mis-parses this one; we do not)
+//   "host"                      -> <default scheme>://host:<default port>
+//   "host:port"                 -> <default scheme>://host:port   (HarperDB mis-parses this
+//                                  one; we do not)
 //   "ws://host:port", "wss://host:port" (a path, if any, is dropped)
 //   {"hostname": "host", "port": 9925} or {"host": "host", "port": "9925"}; port optional
+// The defaults are the node's own: the scheme and port of its own URL (wss://…:9933 in a new
+// configuration, docs/configuration.md), as HarperDB completes a route from its own ports.
 // IPv6 literals are written in brackets: "[::1]:9925", "ws://[::1]:9925". Hosts and URLs are
 // parsed with Boost.URL.
 #pragma once
@@ -24,14 +27,17 @@
 namespace meshdb::replication {
 
 struct Route {
-  std::string scheme = "ws";    // "ws" or "wss"
+  std::string scheme;           // "ws", "wss", or empty: not given (the node's own applies)
   std::string host;             // without brackets
   int port = 0;                 // 0: not given (the node's default port applies)
   boost::json::value original;  // the entry as configured
 
-  // ws://host:port with `default_port` standing in for a missing port.
-  std::string Url(int default_port) const;
-  int EffectivePort(int default_port) const { return port != 0 ? port : default_port; }
+  // scheme://host:port with `default_scheme` and `default_port` standing in for what the
+  // route does not give.
+  [[nodiscard]] std::string Url(int default_port, std::string_view default_scheme) const;
+  [[nodiscard]] int EffectivePort(int default_port) const {
+    return port != 0 ? port : default_port;
+  }
 };
 
 // InvalidArgument describing the problem when `entry` is not a route, or when it breaks the

@@ -126,9 +126,11 @@ Link::Link(ServiceImpl* service, Strand strand, bool outbound, std::string datab
       peer_(std::move(peer)),
       publisher_(*this),
       subscriber_(*this),
-      verifier_(service->store(), database_) {}
+      verifier_(service->store(), database_) {
+  service_->LinkCreated();
+}
 
-Link::~Link() = default;
+Link::~Link() { service_->LinkDestroyed(); }
 
 void TransitionSlot(Slot* slot, const std::string& peer, const std::string& db, LinkState s,
                     spdlog::logger& log) {
@@ -582,7 +584,7 @@ Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& clai
     slot_->connected = true;
   }
   subscriber_.SendSubscribe();
-  asio::co_spawn(strand_, PingLoop(), asio::detached);
+  asio::co_spawn(strand_, PingLoop(weak_from_this(), strand_), asio::detached);
   return Status::Ok();
 }
 
@@ -678,12 +680,15 @@ asio::awaitable<void> Link::WriteLoop() {
   publisher_.Pump();
 }
 
-asio::awaitable<void> Link::PingLoop() {
-  auto self = shared_from_this();
-  asio::steady_timer timer(strand_);
+asio::awaitable<void> Link::PingLoop(std::weak_ptr<Link> link, Strand strand) {
+  asio::steady_timer timer(strand);
   uint64_t nonce = 0;
-  while (!closing_) {
-    SendMessage(Ping{++nonce, NowMs()});
+  while (true) {
+    {
+      std::shared_ptr<Link> self = link.lock();
+      if (!self || self->closing_) co_return;
+      self->SendMessage(Ping{++nonce, NowMs()});
+    }
     timer.expires_after(kPingInterval);
     co_await timer.async_wait(kTuple);
   }

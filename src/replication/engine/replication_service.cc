@@ -185,10 +185,6 @@ void ServiceImpl::Stop() {
                  kStopStoreCallsTimeout.count());
     }
   }
-  work_.reset();
-  ioc_.stop();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
   {
     common::MutexLock lock(mu_);
     for (auto& weak : copy_links_) {
@@ -196,8 +192,23 @@ void ServiceImpl::Stop() {
     }
     copy_links_.clear();
   }
-  // Running copy jobs return now (their queues are aborted); waiting ones never start.
+  // Running copy jobs return now (their queues are aborted); waiting ones never start and
+  // release their links.
   copy_pool_.Shutdown();
+  {
+    // Closed links finish their close handshakes while our threads and the listeners' still
+    // run; no Link may outlive Stop() (LinkCreated).
+    common::MutexLock lock(calls_mu_);
+    if (!calls_cv_.wait_for(lock, kStopLinksTimeout,
+                            [this]() REQUIRES(calls_mu_) { return live_links_ == 0; })) {
+      log_->warn("stopping: {} closed link(s) still finishing after {} ms", live_links_,
+                 kStopLinksTimeout.count());
+    }
+  }
+  work_.reset();
+  ioc_.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
   common::MutexLock lock(mu_);
   links_.clear();
   peers_.clear();
@@ -229,6 +240,16 @@ void ServiceImpl::BeginStoreCall() {
 void ServiceImpl::EndStoreCall() {
   common::MutexLock lock(calls_mu_);
   if (--inflight_store_calls_ == 0) calls_cv_.notify_all();
+}
+
+void ServiceImpl::LinkCreated() {
+  common::MutexLock lock(calls_mu_);
+  ++live_links_;
+}
+
+void ServiceImpl::LinkDestroyed() {
+  common::MutexLock lock(calls_mu_);
+  if (--live_links_ == 0) calls_cv_.notify_all();
 }
 
 std::optional<uint64_t> ServiceImpl::StartTimeFor(const std::shared_ptr<PeerEntry>& peer) {

@@ -268,7 +268,11 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   Hello OurHello() const;
   const std::string& PeerLabel() const;  // the peer's name, or its address before Hello
   asio::awaitable<void> WriteLoop();
-  asio::awaitable<void> PingLoop();
+  // Pings every kPingInterval until the link closes. Holds the link only while it sends: a
+  // wait must not keep a closed link alive, because an inbound TLS link's stream lives on the
+  // accepting listener's io_context, and this frame would otherwise hold it until the
+  // service's io_context is destroyed, after the listeners (net/upgrade_handler.h).
+  static asio::awaitable<void> PingLoop(std::weak_ptr<Link> link, Strand strand);
   // Marks the send queue closed: copy threads blocked on it give up.
   void CloseCopyQueue() EXCLUDES(copy_mu_);
 
@@ -416,6 +420,12 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   // Bracket every Store call whose callback posts to our io_context: Stop() waits for them.
   void BeginStoreCall() EXCLUDES(calls_mu_);
   void EndStoreCall() EXCLUDES(calls_mu_);
+  // Count every Link object (registered or not, closing or not): Stop() waits until none is
+  // left, because a link that left links_ may still be finishing its close handshake, and an
+  // inbound TLS link's stream lives on the accepting listener's io_context, which stops after
+  // replication (net/upgrade_handler.h).
+  void LinkCreated() EXCLUDES(calls_mu_);
+  void LinkDestroyed() EXCLUDES(calls_mu_);
   bool stopping() const { return stopping_.load(); }
   // A replication connection refused, or a link closed with an Error to the peer (bad
   // credentials, a removed node, a bad frame or Hello, a failed apply): counted, and the
@@ -476,6 +486,7 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   common::Mutex calls_mu_;
   std::condition_variable_any calls_cv_;  // inflight_store_calls_ dropped to 0
   int inflight_store_calls_ GUARDED_BY(calls_mu_) = 0;
+  int live_links_ GUARDED_BY(calls_mu_) = 0;  // LinkCreated - LinkDestroyed; calls_cv_ on 0
 
   mutable common::Mutex mu_;
   std::condition_variable_any links_cv_;  // a link left links_ (Stop waits for none)

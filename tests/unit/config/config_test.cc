@@ -87,8 +87,12 @@ TEST_F(ConfigTest, FirstLoadWritesDefaults) {
   EXPECT_EQ(s.replication_cluster_key, "");
   EXPECT_EQ(s.replication_reconnect_min_ms, 100u);
   EXPECT_EQ(s.replication_reconnect_max_ms, 5000u);
+  // Replication over wss:// by default, as HarperDB; no plain ws:// listener.
+  EXPECT_EQ(s.replication_secure_port, 9933);
+  EXPECT_EQ(s.replication_port, 0);
 
   std::string text = ReadConfig();
+  EXPECT_NE(text.find("securePort: 9933"), std::string::npos) << text;
   EXPECT_NE(text.find("operationsApi:"), std::string::npos) << text;
   EXPECT_NE(text.find("port: 9925"), std::string::npos) << text;
   EXPECT_NE(text.find("level: info"), std::string::npos) << text;
@@ -99,6 +103,28 @@ TEST_F(ConfigTest, FirstLoadWritesDefaults) {
   Result<Config> again = Config::Load(Options());
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(json::serialize(again->tree()), json::serialize(config->tree()));
+}
+
+// A file written before wss:// was the default says `securePort: null`: it keeps meaning plain
+// ws:// on the operations port. A file that does not mention the key gets the default, and an
+// explicit replication.port stands beside it (the node's URL then uses ws://, server.cc).
+TEST_F(ConfigTest, ReplicationSecurePortKeepsWhatAnExistingFileSays) {
+  WriteConfig("replication:\n  port: null\n  securePort: null\n");
+  Result<Config> old_file = Config::Load(Options());
+  ASSERT_TRUE(old_file.ok()) << old_file.status().ToString();
+  EXPECT_EQ(old_file->settings().replication_secure_port, 0);
+  EXPECT_EQ(old_file->settings().replication_port, 0);
+  EXPECT_NE(ReadConfig().find("securePort: null"), std::string::npos) << ReadConfig();
+
+  WriteConfig("replication:\n  port: 9932\n");
+  Result<Config> silent = Config::Load(Options());
+  ASSERT_TRUE(silent.ok()) << silent.status().ToString();
+  EXPECT_EQ(silent->settings().replication_secure_port, 9933);
+  EXPECT_EQ(silent->settings().replication_port, 9932);
+
+  Result<Config> off = LoadWith({{"REPLICATION_SECUREPORT", "null"}});
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->settings().replication_secure_port, 0);
 }
 
 TEST_F(ConfigTest, ReadsFileValues) {

@@ -19,13 +19,17 @@ TEST(ClusterRoutesTest, ParsesEveryForm) {
   Route host = Parse(R"("node2.example")");
   EXPECT_EQ(host.host, "node2.example");
   EXPECT_EQ(host.port, 0);
-  EXPECT_EQ(host.Url(9925), "ws://node2.example:9925");
+  EXPECT_EQ(host.scheme, "");
+  // A bare host takes the node's own scheme and port (wss://…:9933 in a new configuration).
+  EXPECT_EQ(host.Url(9933, "wss"), "wss://node2.example:9933");
+  EXPECT_EQ(host.Url(9925, "ws"), "ws://node2.example:9925");
 
   // HarperDB turned this into wss://127.0.0.9:199:19999; we keep host and port apart.
   Route host_port = Parse(R"("127.0.0.9:19999")");
   EXPECT_EQ(host_port.host, "127.0.0.9");
   EXPECT_EQ(host_port.port, 19999);
-  EXPECT_EQ(host_port.Url(9925), "ws://127.0.0.9:19999");
+  EXPECT_EQ(host_port.Url(9925, "ws"), "ws://127.0.0.9:19999");
+  EXPECT_EQ(host_port.Url(9933, "wss"), "wss://127.0.0.9:19999");
 
   Route url = Parse(R"("wss://server-two:9933/replication")");
   EXPECT_EQ(url.scheme, "wss");
@@ -33,12 +37,15 @@ TEST(ClusterRoutesTest, ParsesEveryForm) {
   EXPECT_EQ(url.port, 9933);
 
   Route ws = Parse(R"("ws://127.0.0.2:18925")");
-  EXPECT_EQ(ws.Url(1), "ws://127.0.0.2:18925");
+  // A scheme given in the route wins over the node's own.
+  EXPECT_EQ(ws.Url(1, "wss"), "ws://127.0.0.2:18925");
+  EXPECT_EQ(url.Url(1, "ws"), "wss://server-two:9933");
 
   Route obj = Parse(R"({"hostname":"server-three","port":9930})");
   EXPECT_EQ(obj.host, "server-three");
   EXPECT_EQ(obj.port, 9930);
   EXPECT_EQ(obj.original, json::parse(R"({"hostname":"server-three","port":9930})"));
+  EXPECT_EQ(obj.Url(9933, "wss"), "wss://server-three:9930");
 
   // Legacy {host, port} with the port as a string.
   Route legacy = Parse(R"({"host":"127.0.0.3","port":"18925"})");
@@ -48,7 +55,7 @@ TEST(ClusterRoutesTest, ParsesEveryForm) {
   Route v6 = Parse(R"("[::1]:9940")");
   EXPECT_EQ(v6.host, "::1");
   EXPECT_EQ(v6.port, 9940);
-  EXPECT_EQ(v6.Url(0), "ws://[::1]:9940");
+  EXPECT_EQ(v6.Url(0, "ws"), "ws://[::1]:9940");
 }
 
 TEST(ClusterRoutesTest, RejectsBadRoutes) {
