@@ -148,20 +148,32 @@ meshdb::Status DiscoveryService::EnsureSession() {
 
 meshdb::Status DiscoveryService::Round() {
   RETURN_IF_ERROR(EnsureSession());
-  const std::string record = options_.self.ToJson();
+  NodeRecord self = options_.self;
+  if (options_.current_ca) self.ca = options_.current_ca();
+  const std::string record = self.ToJson();
   bool registered = false;
   {
     common::MutexLock lock(mu_);
     registered = registered_;
   }
-  if (!registered) {
+  if (!registered || record != registered_record_) {
     RETURN_IF_ERROR(
         options_.store->PutBound(options_.key + "/nodes/" + NodeKeyId(options_.self.name), record));
-    log_->info("registered as {}/nodes/{}", options_.key, NodeKeyId(options_.self.name));
+    if (!registered) {
+      log_->info("registered as {}/nodes/{}", options_.key, NodeKeyId(options_.self.name));
+    }
+    registered_record_ = record;
     common::MutexLock lock(mu_);
     registered_ = true;
   }
-  ASSIGN_OR_RETURN(SeedClaim claim, options_.store->ClaimOrRead(options_.key + "/seed", record));
+  const std::string seed_key = options_.key + "/seed";
+  ASSIGN_OR_RETURN(SeedClaim claim, options_.store->ClaimOrRead(seed_key, record));
+  // Held from an earlier round with an older record (a join has signed a new certificate
+  // since): the seed's value must say what verifies this node now.
+  if (claim.won && claim.holder_value != record) {
+    RETURN_IF_ERROR(options_.store->PutBound(seed_key, record));
+    claim.holder_value = record;
+  }
   Result<NodeRecord> seed = NodeRecord::FromJson(claim.holder_value);
   if (!seed.ok()) {
     return meshdb::Status::Unavailable("the seed key holds no node record: " +

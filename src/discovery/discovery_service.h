@@ -57,6 +57,9 @@ struct DiscoveryServiceOptions {
   std::string mode;  // for status
   std::string key;   // the key prefix: <key>/seed, <key>/nodes/<id>
   NodeRecord self;
+  // The CA certificates (PEM, concatenated) a peer needs to verify this node now, asked
+  // every round: the certificate a node presents changes when a join signs it. Null: self.ca.
+  std::function<std::string()> current_ca;
   std::chrono::seconds ttl{10};
   std::chrono::milliseconds refresh{3333};
   // Whether `name` is a member this node links with (blocking; discovery thread).
@@ -103,6 +106,7 @@ class DiscoveryService {
   std::string endpoint_ GUARDED_BY(mu_);
   bool session_open_ GUARDED_BY(mu_) = false;
   bool registered_ GUARDED_BY(mu_) = false;
+  std::string registered_record_;  // the value last written to nodes/<id> (discovery thread)
   std::optional<std::string> seed_ GUARDED_BY(mu_);
   std::optional<std::string> last_error_ GUARDED_BY(mu_);
 };

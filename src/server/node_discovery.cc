@@ -59,6 +59,13 @@ Result<std::unique_ptr<discovery::DiscoveryService>> CreateNodeDiscovery(
   options.mode = inputs.settings.mode;
   options.key = inputs.settings.key;
   options.self = std::move(inputs.self);
+  if (identity != nullptr) {
+    options.current_ca = [identity] {
+      std::string own = identity->CaCertificatePem();
+      std::string issuer = identity->PresentedIssuerPem();
+      return issuer.empty() || issuer == own ? own : own + issuer;
+    };
+  }
   options.ttl = inputs.settings.ttl;
   options.refresh = inputs.settings.refresh;
   options.is_member = [cluster](const std::string& name) {

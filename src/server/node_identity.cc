@@ -33,11 +33,19 @@ ServerNodeIdentity::ServerNodeIdentity(const security::NodeTls& tls, TlsContexts
       ca_private_key_pem_(tls.ca_private_key_pem),
       private_key_pem_(tls.replication.private_key_pem),
       certificate_pem_(tls.replication.certificate_pem),
-      certificate_serial_(SerialOf(certificate_pem_)) {}
+      certificate_serial_(SerialOf(certificate_pem_)),
+      issuer_pem_(tls.replication.ca_certificate_pem.empty() ? tls.node.ca_certificate_pem
+                                                             : tls.replication.ca_certificate_pem) {
+}
 
 ServerNodeIdentity::~ServerNodeIdentity() { StopRenewal(); }
 
 std::string ServerNodeIdentity::CaCertificatePem() const { return ca_certificate_pem_; }
+
+std::string ServerNodeIdentity::PresentedIssuerPem() const {
+  common::MutexLock lock(mu_);
+  return issuer_pem_;
+}
 
 void ServerNodeIdentity::StartRenewal(std::function<void()> on_renewed) {
   if (!generated_ || ca_private_key_pem_.empty() || renewal_thread_.joinable()) return;
@@ -162,6 +170,7 @@ Status ServerNodeIdentity::InstallCertificate(const std::string& certificate_pem
   common::MutexLock lock(mu_);
   certificate_pem_ = certificate_pem;
   certificate_serial_ = std::move(serial);
+  issuer_pem_ = issuer_ca_pem;
   return Status::Ok();
 }
 

@@ -50,6 +50,7 @@ class ServerNodeIdentity final : public replication::NodeIdentity {
   Result<bool> RenewIfDue(int64_t now_s);
 
   [[nodiscard]] std::string CaCertificatePem() const override;
+  [[nodiscard]] std::string PresentedIssuerPem() const override;
   [[nodiscard]] bool UsesGeneratedCertificate() const override { return generated_; }
   [[nodiscard]] std::string CertificateSerial() const override;
   Result<std::string> CreateCsr(const std::set<std::string>& names) override;
@@ -72,6 +73,7 @@ class ServerNodeIdentity final : public replication::NodeIdentity {
   mutable common::Mutex mu_;
   std::string certificate_pem_ GUARDED_BY(mu_);     // what replication presents now
   std::string certificate_serial_ GUARDED_BY(mu_);  // its serial (membership asks often)
+  std::string issuer_pem_ GUARDED_BY(mu_);          // the CA that issued it
   std::set<std::string> trusted_ GUARDED_BY(mu_);
   std::condition_variable_any renewal_cv_;  // stopping_ was set
   bool stopping_ GUARDED_BY(mu_) = false;

@@ -60,6 +60,9 @@ class DiscoveryCase:
     """
 
     ALLOW_MODULE_BLOCK = False
+    # Identical nodes, each with the CA and certificate it generates (no CA shared by the
+    # test): over wss a joiner trusts the CA the seed published in the store.
+    SHARED_CA = False
 
     def setUp(self):
         super().setUp()

@@ -19,7 +19,7 @@ import discovery_scenarios
 import harness
 from discovery_scenarios import TTL_S
 from etcd_fixture import EtcdFixture
-from test_tls import certgen
+from cluster import certgen
 
 
 class EtcdStore:

@@ -28,6 +28,9 @@ class NodeIdentity {
   // This node's CA certificate (PEM): what a node must trust to accept certificates this
   // node signs. Carried in this node's hdb_nodes row (`ca`), so it spreads by gossip.
   [[nodiscard]] virtual std::string CaCertificatePem() const = 0;
+  // The CA that issued the certificate this node presents now (PEM): its own CA, or the
+  // member's that signed it at a join. A peer must trust it to verify this node.
+  [[nodiscard]] virtual std::string PresentedIssuerPem() const = 0;
   // Whether the node made its certificate itself (its own CA): a join then asks the target
   // to sign one. A configured (bring-your-own) certificate is presented as it is.
   [[nodiscard]] virtual bool UsesGeneratedCertificate() const = 0;

@@ -318,6 +318,7 @@ class TestIdentity : public NodeIdentity {
     ca_pem_ = security::CertificateToPem(ca_.get()).value();
   }
   [[nodiscard]] std::string CaCertificatePem() const override { return ca_pem_; }
+  [[nodiscard]] std::string PresentedIssuerPem() const override { return ca_pem_; }
   [[nodiscard]] bool UsesGeneratedCertificate() const override { return true; }
   [[nodiscard]] std::string CertificateSerial() const override { return "AB"; }
   Result<std::string> CreateCsr(const std::set<std::string>&) override {
