@@ -10,7 +10,7 @@ to $MESHDB_TEST_OUTPUT_DIR/console (ctest: build/test-output/console).
 
 import json
 import os
-import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -220,27 +220,50 @@ class ConsoleTest(cluster.ClusterTestCase):
         self.login()
         self.wait_logged_in()
         self.add_node(d, a)
-        # The bar of the copy of `big` from A shows at least three different counts below the
-        # total: it moves while the copy runs.
+        # A copy of 200k records takes about a second here, less than the page's polls need
+        # to show it move. So the test paces it: A (the publisher) is stopped with SIGSTOP
+        # whenever D's cluster_status shows the copy 10,000 records further, the page must then
+        # show the count D settles at, and A continues. Three steps: the bar moves, with a rate.
         bar = "#progress .progress[data-kind=\"copy\"][data-peer=%s][data-db=\"big\"]" % js_str(a.repl_name)
-        seen = set()
-        deadline = time.monotonic() + 60
-        while len(seen) < 3:
-            self.assertLess(time.monotonic(), deadline, "copy progress seen: %s" % sorted(seen))
-            done = self.browser.wait(
-                "(() => { const e = document.querySelector('%s'); const d = e && Number(e.dataset.done);"
-                " return e && d < Number(e.dataset.total) && !%s.includes(d) ? String(d) : false })()"
-                % (bar.replace("'", "\\'"), json.dumps(sorted(int(x) for x in seen))), timeout_s=30)
-            seen.add(done)
-            if len(seen) == 2:
-                self.browser.screenshot("initial-copy")
-        self.assertEqual(self.browser.eval("document.querySelector('%s').dataset.total" % bar.replace("'", "\\'")),
-                         "200000")
-        self.assertRegex(self.browser.text(bar), r"rec/s")
+        query = "document.querySelector('%s')" % bar.replace("'", "\\'")
+
+        def copied():
+            s = cluster.database_socket(cluster.cluster_status(d), a.repl_name, "big")
+            return (s or {}).get("copy_progress")
+
+        def shown_on_page():
+            progress = copied()
+            self.assertIsNotNone(progress, "the copy ended while A was stopped")
+            return progress if self.browser.eval(query + "?.dataset.done") == str(progress["records"]) else None
+
+        wait_until(lambda: (copied() or {}).get("records"), 30, "the copy from A to start", interval_s=0.01)
+        seen = []
+        os.kill(a.proc.pid, signal.SIGSTOP)
+        try:
+            for step in range(3):
+                # Frames already sent still apply after the stop: wait for the count to settle
+                # and the page to show it.
+                progress = wait_until(lambda: shown_on_page(), 10, "the page to show D's copy count")
+                self.assertEqual(progress["total"], 200000)
+                self.assertLess(progress["records"], 200000)
+                seen.append(progress["records"])
+                if step == 2:
+                    self.assertRegex(self.browser.eval(query + ".textContent"), r"\d rec/s · ETA \d")
+                    self.browser.screenshot("initial-copy")
+                os.kill(a.proc.pid, signal.SIGCONT)
+                target = progress["records"] + 10000
+                wait_until(lambda: (copied() or {"records": target})["records"] >= target, 30,
+                           "the copy to pass %d records" % target, interval_s=0.01)
+                os.kill(a.proc.pid, signal.SIGSTOP)
+        finally:
+            os.kill(a.proc.pid, signal.SIGCONT)
+        self.assertEqual(seen, sorted(set(seen)), "the bar went back")
+        self.assertEqual(self.browser.eval(query + ".dataset.total"), "200000")
         # When it is done the bar goes and the link streams.
-        self.browser.wait("!document.querySelector('%s')" % bar.replace("'", "\\'"), timeout_s=60)
+        self.browser.wait("!" + query, timeout_s=60)
         self.browser.wait("document.querySelector('%s')?.dataset.state === 'streaming'" % self.link_selector(a),
                           timeout_s=20)
+        self.assertEqual(harness.count_records(d, "big", "rows"), 200000)
 
     def test_expired_token_shows_a_message(self):
         a = self.start_node_a()
