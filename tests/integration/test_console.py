@@ -168,14 +168,20 @@ class ConsoleTest(cluster.ClusterTestCase):
         self.wait_logged_in()
         self.browser.wait("document.querySelector('%s')?.dataset.state === 'streaming'" % self.link_selector(b))
         self.browser.wait("document.querySelector('#links tr[data-peer=%s][data-db=\"dev\"]')" % js_str(b.repl_name))
+        self.assertEqual(self.browser.text("#peers tr[data-peer=%s] .subscriptions" % js_str(b.repl_name)),
+                         "all tables, both ways")
 
-        # The new link appears within 2 s of add_node's reply.
-        self.add_node(a, c)
+        # The new link appears within 2 s of add_node's reply; its explicit subscriptions are
+        # shown per table.
+        self.add_node(a, c, subscriptions=[{"database": "dev", "table": "dog", "publish": True, "subscribe": False}])
         added = time.monotonic()
         self.browser.wait("document.querySelector('%s')" % self.link_selector(c), timeout_s=2)
         self.assertLessEqual(time.monotonic() - added, 2.0)
         self.browser.wait("document.querySelector('%s')?.dataset.state === 'streaming'" % self.link_selector(c),
                           timeout_s=15)
+
+        self.browser.wait("document.querySelector('#peers tr[data-peer=%s] .subscriptions')?.textContent"
+                          ".startsWith('dev.dog: publish (defined by ')" % js_str(c.repl_name))
 
         # Databases and the table browser, with paging.
         self.browser.wait("document.querySelector('#databases tr[data-db=\"dev\"][data-table=\"dog\"] .records')"

@@ -189,6 +189,14 @@ export function linkAlerts(status) {
   return alerts;
 }
 
+// The alert for one cluster_verify reply of `database`, or null when it found no difference
+// (members it could not reach are not a difference: the links table shows them).
+export function verifyAlert(database, result) {
+  const tables = result?.differing_tables ?? [];
+  if (!tables.length) return null;
+  return `cluster_verify found a difference in database ${database}: tables ${tables.join(", ")}`;
+}
+
 export class ClusterView {
   constructor(root) {
     this.root = root;

@@ -4,7 +4,7 @@
 
 import { $, h, fill } from "./dom.js";
 import { AuthError, NodeUnreachable, OpError, Session } from "./api.js";
-import { ClusterView, linkAlerts } from "./cluster.js";
+import { ClusterView, linkAlerts, verifyAlert } from "./cluster.js";
 import { DataView } from "./data.js";
 import { OperationBox } from "./operations.js";
 
@@ -99,10 +99,8 @@ async function verifyAll() {
   }
   for (const database of databases) {
     try {
-      const r = await session.op({ operation: "cluster_verify", database });
-      if (r.differing_tables?.length) {
-        found.push(`cluster_verify found a difference in database ${database}: tables ${r.differing_tables.join(", ")}`);
-      }
+      const alert = verifyAlert(database, await session.op({ operation: "cluster_verify", database }));
+      if (alert) found.push(alert);
     } catch (e) {
       if (!(e instanceof OpError)) return onError(e);
     }
