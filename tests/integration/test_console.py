@@ -175,7 +175,9 @@ class ConsoleTest(cluster.ClusterTestCase):
         # shown per table.
         self.add_node(a, c, subscriptions=[{"database": "dev", "table": "dog", "publish": True, "subscribe": False}])
         added = time.monotonic()
-        self.browser.wait("document.querySelector('%s')" % self.link_selector(c), timeout_s=2)
+        # Until C's Hello the link is known by its URL only.
+        self.browser.wait("document.querySelector('#cluster-map g.link[data-url=\"ws://%s:%d\"]')" % (c.ip, c.port),
+                          timeout_s=2)
         self.assertLessEqual(time.monotonic() - added, 2.0)
         self.browser.wait("document.querySelector('%s')?.dataset.state === 'streaming'" % self.link_selector(c),
                           timeout_s=15)

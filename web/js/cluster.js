@@ -86,7 +86,7 @@ function clusterMap(status) {
     links.append(
       h(
         "svg:g",
-        { class: `link state-${state}`, data: { peer: name, state, connected: String(connected) } },
+        { class: `link state-${state}`, data: { peer: name, url: connection.url || "", state, connected: String(connected) } },
         h("svg:line", { x1: cx, y1: cy, x2: x, y2: y }),
         h("svg:text", { x: (cx + x) / 2, y: (cy + y) / 2 - 6, class: "link-label", text: label }),
         h("svg:title", { text: `${status.node_name} ↔ ${name}: ${label}` }),
