@@ -29,11 +29,14 @@ PACKAGES=(
   # The discovery tests start their own etcd (tests/integration/etcd_fixture.py), never the
   # package's systemd service on port 2379.
   etcd-server etcd-client
+  # The web console's browser test (tests/integration/test_console.py) drives Debian's
+  # chromium with puppeteer-core from tests/console (npm ci below; never a browser download).
+  chromium
 )
 # shellcheck disable=SC2206  # a space-separated list on purpose
 PACKAGES+=(${MESHDB_EXTRA_PACKAGES:-})
-# The client tests (tests/clients: harperive from npm) need Node.js; Debian's only when the
-# machine has none of its own.
+# The client tests (tests/clients: harperive from npm) and the console test (tests/console:
+# puppeteer-core) need Node.js; Debian's only when the machine has none of its own.
 if ! command -v npm >/dev/null 2>&1; then
   PACKAGES+=(nodejs npm)
 fi
@@ -59,6 +62,15 @@ if ((${#missing[@]} > 0)); then
   export DEBIAN_FRONTEND=noninteractive
   "${SUDO[@]}" apt-get update -q
   "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# puppeteer-core for the console test, at the versions of tests/console/package-lock.json.
+CONSOLE_TEST_DIR="$REPO_ROOT/tests/console"
+if [[ ! -d "$CONSOLE_TEST_DIR/node_modules" ||
+      "$CONSOLE_TEST_DIR/package-lock.json" -nt "$CONSOLE_TEST_DIR/node_modules" ]]; then
+  echo "setup: npm ci in tests/console"
+  (cd "$CONSOLE_TEST_DIR" && npm ci --no-audit --no-fund)
+  touch "$CONSOLE_TEST_DIR/node_modules"
 fi
 
 if [[ "${1:-}" == "--no-build" ]]; then

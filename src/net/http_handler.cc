@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "common/json_text.h"
+#include "net/console_route.h"
 #include "net/http_status.h"
 #include "ops/operations.h"
 
@@ -71,6 +72,7 @@ HttpReply TooLargeReply(uint64_t limit_bytes) {
 std::variant<HttpReply, ops::OpRequest> RouteHttpRequest(HttpRequest request) {
   std::string_view path(request.target);
   path = path.substr(0, path.find('?'));
+  if (auto console = ConsoleReply(request.method, path)) return std::move(*console);
 
   if (request.method == "OPTIONS") {
     HttpReply r;

@@ -124,7 +124,7 @@ TEST(HttpHandlerTest, OptionsIs204WithCors) {
 TEST(HttpHandlerTest, OtherMethodsAndPathsAre404) {
   FakeOperations ops;
   for (auto [method, target] :
-       {std::pair{"PUT", "/"}, std::pair{"GET", "/"}, std::pair{"GET", "/status"},
+       {std::pair{"PUT", "/"}, std::pair{"GET", "/index.htm"}, std::pair{"GET", "/status"},
         std::pair{"POST", "/other"}, std::pair{"DELETE", "/"}}) {
     HttpRequest request = Post("application/json", "{}");
     request.method = method;

@@ -1,0 +1,62 @@
+// The console's pure logic (no DOM), with Node's own test runner: which state a link shows,
+// which alerts the page raises, the rate behind the progress bars. ctest: console_logic.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { linkAlerts, socketState, verifyAlert } from "../../web/js/cluster.js";
+import { RateTracker } from "../../web/js/progress.js";
+
+const socket = (fields) => ({ database: "dev", connected: false, state: "Idle", ...fields });
+
+test("a connected socket shows what it is doing", () => {
+  assert.equal(socketState(socket({ connected: true, state: "Streaming" })), "streaming");
+  assert.equal(socketState(socket({ connected: true, state: "CatchingUp", copy_progress: { records: 1, total: 9 } })), "copying");
+  assert.equal(socketState(socket({ connected: true, state: "CatchingUp", merge_progress: { records: 1, total: 9 } })), "merging");
+  assert.equal(socketState(socket({ connected: true, state: "CatchingUp" })), "catching-up");
+  assert.equal(socketState(socket({ connected: true, state: "Error", last_error: "x" })), "error");
+});
+
+test("a peer's refusal is told apart from a stopped peer", () => {
+  const refused = "peer ws://b:9925 refused our credentials (401): Login failed";
+  assert.equal(socketState(socket({ state: "Backoff", last_dial_error: refused })), "refused");
+  assert.equal(socketState(socket({ state: "Backoff", last_dial_error: "peer refused: removed node" })), "refused");
+  // A TCP "Connection refused" is a node that is down, not a refusal.
+  const down = "cannot connect to ws://b:9925: Connection refused";
+  assert.equal(socketState(socket({ state: "Backoff", last_dial_error: down })), "backoff");
+  assert.equal(socketState(socket({ state: "Connecting" })), "connecting");
+  assert.equal(socketState(socket({})), "idle");
+});
+
+test("alerts name the link in error, the refusal and discovery's error", () => {
+  const status = {
+    connections: [
+      { name: "b", database_sockets: [socket({ connected: true, state: "Error", last_error: "applying transaction 2 failed" })] },
+      { name: "c", database_sockets: [socket({ state: "Backoff", last_dial_error: "peer refused: removed node" }), socket({ database: "x", connected: true, state: "Streaming" })] },
+    ],
+    discovery: { mode: "etcd-kv", last_error: "etcd: connection refused" },
+  };
+  assert.deepEqual(linkAlerts(status), [
+    "Link to b (database dev) is in error: applying transaction 2 failed",
+    "c refused the link for dev: peer refused: removed node",
+    "Discovery: etcd: connection refused",
+  ]);
+  assert.deepEqual(linkAlerts({ connections: [{ name: "b", database_sockets: [socket({ connected: true, state: "Streaming" })] }] }), []);
+});
+
+test("cluster_verify alerts on a difference only", () => {
+  assert.equal(verifyAlert("dev", { matches: false, differing_tables: ["dog", "cat"], unreachable: [] }),
+    "cluster_verify found a difference in database dev: tables dog, cat");
+  assert.equal(verifyAlert("dev", { matches: false, differing_tables: [], unreachable: ["c"] }), null);
+  assert.equal(verifyAlert("dev", { matches: true, differing_tables: [] }), null);
+});
+
+test("the rate is records per second over the samples, and restarts with a new copy", () => {
+  const rates = new RateTracker();
+  assert.equal(rates.sample("k", 0, 1000), null);
+  assert.equal(rates.sample("k", 5000, 2000), 5000);
+  assert.equal(rates.sample("k", 8000, 3000), 4000);
+  // A smaller count is a new copy: the samples start over.
+  assert.equal(rates.sample("k", 100, 4000), null);
+  rates.retain(new Set());
+  assert.equal(rates.sample("k", 50, 5000), null);
+});

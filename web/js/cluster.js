@@ -1,0 +1,255 @@
+// The cluster view, drawn from cluster_status: a picture of this node and every peer it
+// knows with the state of each link, a table of links per database (lag, latency,
+// subscriptions), progress bars for initial copies and merges, the discovery and TLS panel,
+// and alerts for links in an error state.
+
+import { h, fill, fmtCount, fmtMs } from "./dom.js";
+import { RateTracker, progressBar } from "./progress.js";
+
+// A dial error the peer chose (credentials, certificate, removed node), as opposed to a
+// network failure such as a TCP "Connection refused" from a stopped node.
+const kRefusal = /refused our credentials|peer refused|refused the join|certificate of/i;
+
+// The state shown for one (peer, database) socket of cluster_status:
+// streaming, copying, merging, catching-up, error, connecting, backoff, refused, idle.
+export function socketState(socket) {
+  if (socket.state === "Error") return "error";
+  if (socket.connected) {
+    if (socket.copy_progress) return "copying";
+    if (socket.merge_progress) return "merging";
+    if (socket.state === "CatchingUp") return "catching-up";
+    return "streaming";
+  }
+  if (socket.last_dial_error && kRefusal.test(socket.last_dial_error)) return "refused";
+  if (socket.state === "Backoff") return "backoff";
+  if (socket.state === "Connecting") return "connecting";
+  return "idle";
+}
+
+// The state of a whole link (all its databases): the most pressing of its sockets'.
+const kSeverity = ["error", "refused", "backoff", "connecting", "idle", "copying", "merging", "catching-up", "streaming"];
+function linkState(connection) {
+  const states = (connection.database_sockets || []).map(socketState);
+  if (!states.length) return "idle";
+  return kSeverity.find((s) => states.includes(s));
+}
+
+function isConnected(connection) {
+  return (connection.database_sockets || []).some((s) => s.connected);
+}
+
+function peerName(connection) {
+  return connection.name || connection.url || "?";
+}
+
+function subscriptionText(connection) {
+  if (!Array.isArray(connection.subscriptions)) return "all tables, both ways";
+  const parts = connection.subscriptions.map((s) => {
+    const ways = [s.publish ? "publish" : null, s.subscribe ? "subscribe" : null].filter(Boolean);
+    return `${s.database}.${s.table}: ${ways.join(" + ") || "none"}`;
+  });
+  const owner = connection.subscriptions_owner ? ` (defined by ${connection.subscriptions_owner})` : "";
+  return parts.join("; ") + owner;
+}
+
+function tlsOf(url) {
+  if (!url) return "";
+  return url.startsWith("wss://") ? "TLS (wss)" : url.startsWith("ws://") ? "no TLS (ws)" : "";
+}
+
+// The picture: this node in the middle, its peers on a circle, one line per link.
+function clusterMap(status) {
+  const connections = status.connections || [];
+  const width = 640;
+  const height = 340;
+  const cx = width / 2;
+  const cy = height / 2;
+  // Peers on an ellipse around this node, the first one up and to the right.
+  const rx = 230;
+  const ry = 115;
+  const svg = h("svg:svg", {
+    id: "cluster-map",
+    viewBox: `0 0 ${width} ${height}`,
+    role: "img",
+    "aria-label": "cluster map",
+  });
+  const links = h("svg:g", { class: "links" });
+  const nodes = h("svg:g", { class: "nodes" });
+  connections.forEach((connection, i) => {
+    const angle = (2 * Math.PI * i) / connections.length - Math.PI / 4;
+    const x = cx + rx * Math.cos(angle);
+    const y = cy + ry * Math.sin(angle);
+    const state = linkState(connection);
+    const connected = isConnected(connection);
+    const name = peerName(connection);
+    const label = connected ? state : `disconnected (${state})`;
+    links.append(
+      h(
+        "svg:g",
+        { class: `link state-${state}`, data: { peer: name, url: connection.url || "", state, connected: String(connected) } },
+        h("svg:line", { x1: cx, y1: cy, x2: x, y2: y }),
+        h("svg:text", { x: (cx + x) / 2, y: (cy + y) / 2 - 6, class: "link-label", text: label }),
+        h("svg:title", { text: `${status.node_name} ↔ ${name}: ${label}` }),
+      ),
+    );
+    nodes.append(
+      h(
+        "svg:g",
+        { class: `node peer ${connected ? "up" : "down"}`, data: { node: name } },
+        h("svg:circle", { cx: x, cy: y, r: 26 }),
+        h("svg:text", { x, y: y + 42, class: "node-label", text: name }),
+      ),
+    );
+  });
+  nodes.append(
+    h(
+      "svg:g",
+      { class: "node self", data: { node: status.node_name } },
+      h("svg:circle", { cx, cy, r: 32 }),
+      h("svg:text", { x: cx, y: cy + 50, class: "node-label", text: `${status.node_name} (this node)` }),
+    ),
+  );
+  svg.append(links, nodes);
+  return svg;
+}
+
+function linkRows(connection) {
+  const name = peerName(connection);
+  return (connection.database_sockets || []).map((s) => {
+    const state = socketState(s);
+    return h(
+      "tr",
+      { class: `state-${state}`, data: { peer: name, db: s.database, state, connected: String(Boolean(s.connected)) } },
+      h("td", { text: name }),
+      h("td", { text: s.database }),
+      h("td", {}, h("span", { class: `badge state-${state}`, text: state })),
+      h("td", { text: s.connected ? "connected" : "disconnected" }),
+      h("td", { class: "num", text: fmtCount(s.records_behind ?? 0) }),
+      h("td", { class: "num", text: fmtMs(s.ms_behind ?? 0) }),
+      h("td", { class: "num", text: typeof s.latency === "number" ? fmtMs(s.latency) : "–" }),
+      h("td", { class: "small", text: s.last_error || s.last_dial_error || "" }),
+    );
+  });
+}
+
+function linksTable(connections) {
+  if (!connections.length) return h("p", { class: "muted", text: "No peers: this node is not linked to any other." });
+  return h(
+    "table",
+    { id: "links" },
+    h(
+      "thead",
+      {},
+      h("tr", {}, ...["peer", "database", "state", "link", "records behind", "ms behind", "latency", "last error"].map((t) => h("th", { text: t }))),
+    ),
+    h("tbody", {}, ...connections.flatMap(linkRows)),
+  );
+}
+
+function peersTable(connections) {
+  return h(
+    "table",
+    { id: "peers" },
+    h("thead", {}, h("tr", {}, ...["peer", "url", "transport", "subscriptions"].map((t) => h("th", { text: t })))),
+    h(
+      "tbody",
+      {},
+      ...connections.map((c) =>
+        h(
+          "tr",
+          { data: { peer: peerName(c) } },
+          h("td", { text: peerName(c) }),
+          h("td", { text: c.url || "" }),
+          h("td", { text: tlsOf(c.url) }),
+          h("td", { class: "subscriptions", text: subscriptionText(c) }),
+        ),
+      ),
+    ),
+  );
+}
+
+function discoveryPanel(discovery) {
+  const rows = ["mode", "key", "endpoint", "registered", "is_seed", "seed", "ttl_s", "last_error"]
+    .filter((k) => k in discovery)
+    .map((k) => h("tr", {}, h("th", { text: k }), h("td", { text: discovery[k] === null ? "–" : String(discovery[k]) })));
+  return h("section", { id: "discovery", class: "card" }, h("h3", { text: "Discovery" }), h("table", { class: "kv" }, ...rows));
+}
+
+// Alerts of links in an error state (an apply error, or a peer refusing us).
+export function linkAlerts(status) {
+  const alerts = [];
+  for (const c of status.connections || []) {
+    for (const s of c.database_sockets || []) {
+      const state = socketState(s);
+      if (state === "error") alerts.push(`Link to ${peerName(c)} (database ${s.database}) is in error: ${s.last_error}`);
+      if (state === "refused") alerts.push(`${peerName(c)} refused the link for ${s.database}: ${s.last_dial_error}`);
+    }
+  }
+  if (status.discovery?.last_error) alerts.push(`Discovery: ${status.discovery.last_error}`);
+  return alerts;
+}
+
+// The alert for one cluster_verify reply of `database`, or null when it found no difference
+// (members it could not reach are not a difference: the links table shows them).
+export function verifyAlert(database, result) {
+  const tables = result?.differing_tables ?? [];
+  if (!tables.length) return null;
+  return `cluster_verify found a difference in database ${database}: tables ${tables.join(", ")}`;
+}
+
+export class ClusterView {
+  constructor(root) {
+    this.root = root;
+    this.rates = new RateTracker();
+  }
+
+  progressBars(connections) {
+    const live = new Set();
+    const bars = [];
+    for (const c of connections) {
+      for (const s of c.database_sockets || []) {
+        for (const [kind, p] of [["copy", s.copy_progress], ["merge", s.merge_progress]]) {
+          if (!p) continue;
+          const key = `${kind}|${peerName(c)}|${s.database}`;
+          live.add(key);
+          const rate = this.rates.sample(key, p.records);
+          bars.push(progressBar({ kind, peer: peerName(c), database: s.database, done: p.records, total: p.total, rate }));
+        }
+      }
+    }
+    this.rates.retain(live);
+    return bars;
+  }
+
+  // Draws `status`; true while a copy or merge runs.
+  render(status) {
+    const connections = status.connections || [];
+    const bars = this.progressBars(connections);
+    const up = connections.filter(isConnected).length;
+    const summary = h(
+      "p",
+      { id: "cluster-summary" },
+      `This node: ${status.node_name}`,
+      status.url ? ` · ${status.url} · ${tlsOf(status.url)}` : "",
+      ` · ${connections.length} peer(s), ${up} connected`,
+      ` · refused/failed links since start: ${status.link_errors ?? 0}`,
+    );
+    const lastLinkError = status.last_link_error
+      ? h("p", { class: "small muted", text: `Last link error: ${status.last_link_error}` })
+      : null;
+    fill(
+      this.root,
+      summary,
+      lastLinkError,
+      clusterMap(status),
+      h("h3", { text: "Links" }),
+      linksTable(connections),
+      h("h3", { text: "Copy and merge progress" }),
+      h("div", { id: "progress" }, ...(bars.length ? bars : [h("p", { class: "muted", text: "No initial copy or merge running." })])),
+      connections.length ? h("h3", { text: "Peers and subscriptions" }) : null,
+      connections.length ? peersTable(connections) : null,
+      status.discovery ? discoveryPanel(status.discovery) : null,
+    );
+    return bars.length > 0;
+  }
+}
