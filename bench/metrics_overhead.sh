@@ -5,7 +5,7 @@
 #   bench/metrics_overhead.sh [BUILD_DIR]   (default: build)
 # Each run drops the table, inserts RECORDS records one per request (writeAsync: no fsync, so
 # the request path, not the disk, is timed) and reads them back one search_by_id each.
-# Env: RECORDS (per run, default 5000), CONNECTIONS (default 4), RUNS (default 10).
+# Env: RECORDS (per run, default 5000), CONNECTIONS (default 4), RUNS (default 10), SWAP.
 set -euo pipefail
 BUILD=${1:-build}
 MESHDB="$BUILD/meshdb"
@@ -33,13 +33,16 @@ start() {  # start NAME PORT ENABLED
   echo "node $1 did not start" >&2; cat "$ROOT/$1.log" >&2; exit 1
 }
 PORT_ON=$(( 21000 + RANDOM % 5000 )); PORT_OFF=$(( PORT_ON + 1 ))
-start on "$PORT_ON" true
-start off "$PORT_OFF" false
+# SWAP=1 starts the "off" node first and on the first port: a check that the order and port
+# themselves bias nothing (A is then metrics off).
+if [[ "${SWAP:-0}" == 1 ]]; then ON=false; OFF=true; else ON=true; OFF=false; fi
+start on "$PORT_ON" "$ON"
+start off "$PORT_OFF" "$OFF"
 load() {  # load PORT
   echo "$LOAD --url http://127.0.0.1:$1 --user admin --password password --records $RECORDS" \
        "--batch 1 --connections $CONNECTIONS --fresh --read"
 }
-echo "A = metrics on (port $PORT_ON), B = metrics off (port $PORT_OFF)"
+echo "A = port $PORT_ON (metrics.enabled $ON), B = port $PORT_OFF (metrics.enabled $OFF)"
 # shellcheck disable=SC2046
 farm-bench -n "$RUNS" --timeout 1800 --vs "$(load "$PORT_OFF")" -- $(load "$PORT_ON")
 curl -s "http://127.0.0.1:$PORT_ON/metrics" | grep -E '^meshdb_operations_total' | head -5
