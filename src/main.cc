@@ -1,17 +1,24 @@
-// meshdb: flags only; everything else is server::Run.
+// meshdb: flags only. `run` starts a node (server::Run); anything else is the command line
+// client (cli/cli.h: operations, status, stop, --version).
 //
 //   meshdb run [--root DIR] [--config FILE] [--KEY value | --KEY=value ...]
+//   meshdb <operation> [key=value ...] | status | stop | --version
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "cli/cli.h"
 #include "server/server.h"
+
+extern char** environ;  // NOLINT(readability-redundant-declaration)
 
 namespace {
 
 constexpr char kUsage[] =
     "usage: meshdb run [--root DIR] [--config FILE] [--KEY value ...]\n"
+    "       meshdb <operation> [key=value ...] | status | stop | --version  (meshdb help)\n"
     "\n"
     "  --root DIR      data directory (default: $HDB_ROOT, else ./data)\n"
     "  --config FILE   configuration file (default: DIR/harperdb-config.yaml)\n"
@@ -29,10 +36,15 @@ int Usage(FILE* out, int code) {
 int main(int argc, char** argv) {
   if (argc < 2) return Usage(stderr, 2);
   std::string command = argv[1];
-  if (command == "--help" || command == "-h" || command == "help") return Usage(stdout, 0);
   if (command != "run") {
-    std::fprintf(stderr, "meshdb: unknown command '%s'\n", command.c_str());
-    return Usage(stderr, 2);
+    std::map<std::string, std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string text(*e);
+      if (size_t eq = text.find('='); eq != std::string::npos) {
+        env.emplace(text.substr(0, eq), text.substr(eq + 1));
+      }
+    }
+    return meshdb::cli::Main(std::vector<std::string>(argv + 1, argv + argc), env);
   }
 
   meshdb::server::RunOptions options;

@@ -1,11 +1,14 @@
 #include "common/log.h"
 
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <chrono>
 #include <mutex>
 #include <vector>
 
+#include "common/rotating_file_sink.h"
 #include "common/thread_annotations.h"
 
 namespace meshdb::log {
@@ -45,18 +48,29 @@ spdlog::level::level_enum ParseLevel(std::string_view level) {
   return spdlog::level::info;
 }
 
-void Init(std::string_view node_name, std::string_view level, const std::string& file_path) {
+std::string Init(std::string_view node_name, std::string_view level, const FileOptions& file) {
   State& s = GetState();
   MutexLock lock(s.mu);
   s.node_name = std::string(node_name);
   s.level = ParseLevel(level);
   s.sinks.clear();
   s.sinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  if (!file_path.empty()) {
+  std::string error;
+  if (!file.path.empty()) {
     try {
-      s.sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(file_path));
-    } catch (const spdlog::spdlog_ex&) {
-      // The stderr sink still works; the caller checks the log directory separately.
+      if (file.rotate && file.rotate_interval_s != 0) {
+        s.sinks.push_back(std::make_shared<RotatingFileSink>(
+            file.path, file.rotate_bytes, std::chrono::seconds(file.rotate_interval_s),
+            file.keep_files));
+      } else if (file.rotate && file.rotate_bytes != 0) {
+        // By size only: spdlog's own sink does it.
+        s.sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+            file.path, file.rotate_bytes, file.keep_files));
+      } else {
+        s.sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(file.path));
+      }
+    } catch (const spdlog::spdlog_ex& e) {
+      error = e.what();  // the stderr sink still works
     }
   }
   // apply_all runs the lambda here, under the lock; the analysis cannot see into it, so the
@@ -66,7 +80,18 @@ void Init(std::string_view node_name, std::string_view level, const std::string&
     logger->sinks() = sinks;
     logger->set_pattern(pattern);
     logger->set_level(level);
-    logger->flush_on(spdlog::level::info);
+    // Every line written is flushed (debug lines too, once the level allows them).
+    logger->flush_on(spdlog::level::trace);
+  });
+  return error;
+}
+
+void SetLevel(std::string_view level) {
+  State& s = GetState();
+  MutexLock lock(s.mu);
+  s.level = ParseLevel(level);
+  spdlog::apply_all([level = s.level](const std::shared_ptr<spdlog::logger>& logger) {
+    logger->set_level(level);
   });
 }
 
@@ -79,7 +104,7 @@ std::shared_ptr<spdlog::logger> For(std::string_view subsystem) {
   auto logger = std::make_shared<spdlog::logger>(name, s.sinks.begin(), s.sinks.end());
   logger->set_pattern(PatternFor(s.node_name));
   logger->set_level(s.level);
-  logger->flush_on(spdlog::level::info);
+  logger->flush_on(spdlog::level::trace);
   spdlog::register_logger(logger);
   return logger;
 }

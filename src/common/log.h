@@ -6,16 +6,32 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 
 namespace meshdb::log {
 
-// Configures the sinks: stderr always, plus `file_path` when not empty. `level` is one of
-// HarperDB's levels (notify, fatal, error, warn, info, debug, trace). Call once at start-up;
-// loggers made before are reconfigured.
-void Init(std::string_view node_name, std::string_view level, const std::string& file_path);
+// The log file and its rotation (logging.rotation.*; common/rotating_file_sink.h).
+struct FileOptions {
+  std::string path;  // "" for no file
+  bool rotate = false;
+  uint64_t rotate_bytes = 0;       // 0: no size limit
+  uint64_t rotate_interval_s = 0;  // 0: no age limit
+  size_t keep_files = 10;          // rotated files kept: hdb.1.log (newest) .. hdb.10.log
+};
+
+// Configures the sinks: stderr always, plus the file when `file.path` is not empty. `level` is
+// one of HarperDB's levels (notify, fatal, error, warn, info, debug, trace). Call once at
+// start-up; loggers made before are reconfigured. Returns why the file could not be opened
+// ("" when it was, or none was asked for): stderr still works.
+std::string Init(std::string_view node_name, std::string_view level, const FileOptions& file);
+
+// Changes the level of every logger, those made later included (set_configuration
+// logging_level takes effect at once).
+void SetLevel(std::string_view level);
 
 // The logger for a subsystem ("storage", "http", "ops", ...). Cheap after the first call.
 std::shared_ptr<spdlog::logger> For(std::string_view subsystem);

@@ -161,6 +161,18 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
   s.threads = static_cast<int>(ReadInt(tree, "threads.count", 0));
   s.log_level = ReadString(tree, "logging.level", "info");
   s.log_dir = ResolveUnder(s.root_path, ReadString(tree, "logging.root", "log"));
+  s.log_rotation_enabled = ReadBool(tree, "logging.rotation.enabled", true);
+  // Validated already: "" (null or missing) is the only text that does not parse.
+  Result<uint64_t> max_bytes = ParseLogSize(ReadString(tree, "logging.rotation.maxSize", ""));
+  s.log_rotation_max_bytes = max_bytes.ok() ? *max_bytes : 0;
+  Result<uint64_t> interval = ParseLogInterval(ReadString(tree, "logging.rotation.interval", ""));
+  s.log_rotation_interval_s = interval.ok() ? *interval : 0;
+  s.metrics_enabled = ReadBool(tree, "metrics.enabled", true);
+  if (const json::value* ips = FindPath(tree, "metrics.allowedIps"); ips && !ips->is_null()) {
+    s.metrics_allowed_ips = internal::ReadIpList(tree, "metrics.allowedIps");
+  } else {
+    s.metrics_allowed_ips = {"127.0.0.0/8", "::1"};
+  }
   s.authorize_local = ReadBool(tree, "authentication.authorizeLocal", false);
   s.operation_token_timeout_s =
       ReadDurationSeconds(tree, "authentication.operationTokenTimeout", 86400);
@@ -359,9 +371,17 @@ Status Config::SetPathInFile(const std::string& file_path, const std::string& ba
   return WriteValidated(file_path, backup_dir, file_tree);
 }
 
+std::string FormatYaml(const json::value& tree) { return internal::EmitYaml(tree, ""); }
+
+std::string Config::KnownKeyPath(std::string_view flat_key) {
+  return internal::MatchKnownKey(flat_key).value_or("");
+}
+
 const std::vector<std::string>& Config::InertKeys() {
   static const std::vector<std::string> keys = {
       "logging.stdStreams",
+      "logging.rotation.compress",
+      "logging.rotation.path",
   };
   return keys;
 }
@@ -373,6 +393,7 @@ std::vector<std::string> Config::InertKeysSet() const {
     if (v == nullptr || v->is_null()) continue;
     const bool default_true = key == "replication.enableRootCAs" || key == "logging.stdStreams";
     if (default_true && v->is_bool() && v->get_bool()) continue;
+    if (!default_true && v->is_bool() && !v->get_bool()) continue;
     if (v->is_string() && v->get_string().empty()) continue;
     set.push_back(key);
   }

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -28,13 +29,23 @@ namespace meshdb::config {
 
 // The typed, validated view of the keys the server uses. Defaults in brackets.
 struct Settings {
-  std::string root_path;                         // rootPath [the --root directory, "./data"]
-  std::string operations_host;                   // operationsApi.network.host ["127.0.0.1"]
-  int operations_port = 9925;                    // operationsApi.network.port [9925]
-  uint64_t max_body_bytes = 0;                   // operationsApi.network.maxBodySize [104857600]
-  int threads = 0;                               // threads.count [0: one per core]
-  std::string log_level;                         // logging.level ["info"]
-  std::string log_dir;                           // logging.root ["<root>/log"]
+  std::string root_path;        // rootPath [the --root directory, "./data"]
+  std::string operations_host;  // operationsApi.network.host ["127.0.0.1"]
+  int operations_port = 9925;   // operationsApi.network.port [9925]
+  uint64_t max_body_bytes = 0;  // operationsApi.network.maxBodySize [104857600]
+  int threads = 0;              // threads.count [0: one per core]
+  std::string log_level;        // logging.level ["info"]
+  std::string log_dir;          // logging.root ["<root>/log"]
+  // logging.rotation.enabled [true], .maxSize ["64M": 64,000,000 bytes; 0 when null],
+  // .interval [null: 0]: hdb.log is renamed hdb.1.log (older ones shifted up, the 10 newest
+  // kept) when it reaches maxSize or interval after it was opened (docs/operations.md).
+  bool log_rotation_enabled = true;
+  uint64_t log_rotation_max_bytes = 0;
+  uint64_t log_rotation_interval_s = 0;
+  // metrics.enabled [true], metrics.allowedIps [["127.0.0.0/8", "::1"]]: who may read
+  // GET /metrics (docs/operations.md). Null allowedIps reads as the default; [] allows nobody.
+  bool metrics_enabled = true;
+  std::vector<std::string> metrics_allowed_ips;
   bool authorize_local = false;                  // authentication.authorizeLocal [false]
   uint64_t operation_token_timeout_s = 0;        // authentication.operationTokenTimeout ["1d"]
   uint64_t refresh_token_timeout_s = 0;          // authentication.refreshTokenTimeout ["30d"]
@@ -114,9 +125,11 @@ class Config {
   [[nodiscard]] boost::json::value RedactedTree() const;
 
   // Keys accepted (validated, kept in the file, shown by get_configuration) but not acted on
-  // yet: meshdb always logs to stderr (logging.stdStreams). Those of them this configuration
-  // sets to anything but the generated default (null; true for the booleans), in InertKeys()
-  // order. The server warns about them at start.
+  // yet: meshdb always logs to stderr (logging.stdStreams), does not compress rotated logs
+  // (logging.rotation.compress) and keeps them next to hdb.log (logging.rotation.path). Those
+  // of them this configuration sets to anything but the default (null, "", true for
+  // stdStreams, false for compress), in InertKeys() order. The server warns about them at
+  // start.
   [[nodiscard]] std::vector<std::string> InertKeysSet() const;
   static const std::vector<std::string>& InertKeys();
 
@@ -129,6 +142,10 @@ class Config {
 
   // Replaces the value at a dotted path (e.g. "replication.routes") in the file, keeping the
   // rest; used by cluster_set_routes. Validates and backs up as SetInFile does.
+  // The dotted path of a flattened key as set_configuration and env vars name it
+  // ("LOGGING_LEVEL", "log_level" -> "logging.level"), or "" when meshdb knows no such key.
+  static std::string KnownKeyPath(std::string_view flat_key);
+
   static Status SetPathInFile(const std::string& file_path, const std::string& backup_dir,
                               const std::string& dotted_path, const boost::json::value& value);
 
@@ -138,7 +155,17 @@ class Config {
   boost::json::value tree_;
 };
 
+// `tree` as block YAML (the CLI's output; strings that would read back as another type are
+// quoted).
+std::string FormatYaml(const boost::json::value& tree);
+
 // Parses "1d", "30d", "12h", "15m", "45s", "500" (seconds) into seconds.
 Result<uint64_t> ParseDurationSeconds(const std::string& text);
+// logging.rotation.maxSize, as HarperDB reads it: "64M" -> 64000000 (K, M, G are powers of
+// 1000). InvalidArgument for anything else (no unit, zero, a fraction).
+Result<uint64_t> ParseLogSize(const std::string& text);
+// logging.rotation.interval in seconds: "1D", "12H", "30M" (minutes, as HarperDB reads it),
+// and "10S" (seconds: meshdb's addition). InvalidArgument for anything else.
+Result<uint64_t> ParseLogInterval(const std::string& text);
 
 }  // namespace meshdb::config

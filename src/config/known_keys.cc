@@ -79,6 +79,13 @@ const std::vector<KeyInfo>& KnownKeys() {
       {"logging.level", KeyKind::kLogLevel},
       {"logging.root", KeyKind::kString},
       {"logging.stdStreams", KeyKind::kBool},
+      {"logging.rotation.enabled", KeyKind::kBool},
+      {"logging.rotation.maxSize", KeyKind::kLogSize},
+      {"logging.rotation.interval", KeyKind::kLogInterval},
+      {"logging.rotation.compress", KeyKind::kBool},
+      {"logging.rotation.path", KeyKind::kString},
+      {"metrics.enabled", KeyKind::kBool},
+      {"metrics.allowedIps", KeyKind::kIpList},
       {"authentication.authorizeLocal", KeyKind::kBool},
       {"authentication.operationTokenTimeout", KeyKind::kDuration},
       {"authentication.refreshTokenTimeout", KeyKind::kDuration},
@@ -178,6 +185,11 @@ json::value DefaultTree(const std::string& root) {
   SetPath(tree, "logging.level", "info");
   SetPath(tree, "logging.root", json::string(root + "/log"));
   SetPath(tree, "logging.stdStreams", true);
+  SetPath(tree, "logging.rotation.enabled", true);
+  SetPath(tree, "logging.rotation.maxSize", "64M");
+  SetPath(tree, "logging.rotation.interval", nullptr);
+  SetPath(tree, "metrics.enabled", true);
+  SetPath(tree, "metrics.allowedIps", json::array{"127.0.0.0/8", "::1"});
   SetPath(tree, "authentication.authorizeLocal", false);
   SetPath(tree, "authentication.operationTokenTimeout", "1d");
   SetPath(tree, "authentication.refreshTokenTimeout", "30d");

@@ -34,6 +34,8 @@ enum class KeyKind {
   kDiscoveryMode,   // null, "", "etcd-kv" or "consul-kv"
   kDiscoveryKey,    // 1-128 of [a-z0-9_-] (a key segment both etcd and Consul accept)
   kObjectOrText,    // null, an object, or a string (JSON text or a file path, read at start)
+  kLogSize,         // null or a size with a K, M or G unit: "64M" (config.h ParseLogSize)
+  kLogInterval,     // null or a time with a D, H, M or S unit: "1D" (config.h ParseLogInterval)
 };
 
 struct KeyInfo {

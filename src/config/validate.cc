@@ -1,10 +1,13 @@
 #include "config/validate.h"
 
 #include <boost/json/serialize.hpp>
+#include <cctype>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/host_limits.h"
@@ -49,6 +52,46 @@ Result<uint64_t> ParseDurationSeconds(const std::string& text) {
     n = n * 10 + static_cast<uint64_t>(c - '0');
   }
   return n * multiplier;
+}
+
+namespace {
+
+constexpr const char* kLogSizeShape =
+    "a size such as \"64M\" (K, M or G: thousands, millions or billions of bytes)";
+constexpr const char* kLogIntervalShape =
+    "an interval such as \"1D\" (D days, H hours, M minutes, S seconds)";
+
+// "<digits><unit>" with the unit's multiplier from `units` (upper-case letters; lower case is
+// accepted too); InvalidArgument quoting `text` with `shape` otherwise.
+Result<uint64_t> ParseUnitValue(const std::string& text,
+                                std::initializer_list<std::pair<char, uint64_t>> units,
+                                const char* shape) {
+  auto invalid = [&] { return Status::InvalidArgument("'" + text + "' is not " + shape); };
+  if (text.size() < 2 || text.size() > 16) return invalid();
+  const char unit = static_cast<char>(std::toupper(static_cast<unsigned char>(text.back())));
+  uint64_t multiplier = 0;
+  for (const auto& [u, m] : units) {
+    if (u == unit) multiplier = m;
+  }
+  if (multiplier == 0) return invalid();
+  uint64_t n = 0;
+  for (size_t i = 0; i + 1 < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') return invalid();
+    n = n * 10 + static_cast<uint64_t>(text[i] - '0');
+  }
+  if (n == 0) return invalid();
+  return n * multiplier;
+}
+
+}  // namespace
+
+Result<uint64_t> ParseLogSize(const std::string& text) {
+  return ParseUnitValue(text, {{'K', 1000}, {'M', 1000 * 1000}, {'G', 1000 * 1000 * 1000}},
+                        kLogSizeShape);
+}
+
+Result<uint64_t> ParseLogInterval(const std::string& text) {
+  return ParseUnitValue(text, {{'D', 86400}, {'H', 3600}, {'M', 60}, {'S', 1}}, kLogIntervalShape);
 }
 
 namespace internal {
@@ -292,6 +335,19 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
       if (valid) return Status::Ok();
       return Status::InvalidArgument(
           "'" + key + "' (--disco-key) must be 1-128 of a-z, 0-9, '_' and '-'" + Got(v));
+    }
+    case KeyKind::kLogSize:
+    case KeyKind::kLogInterval: {
+      if (v.is_null()) return Status::Ok();
+      const bool size = info.kind == KeyKind::kLogSize;
+      if (!v.is_string()) {
+        return Status::InvalidArgument("'" + key + "' must be " +
+                                       (size ? kLogSizeShape : kLogIntervalShape) + Got(v));
+      }
+      const std::string text(v.get_string());
+      Result<uint64_t> parsed = size ? ParseLogSize(text) : ParseLogInterval(text);
+      if (parsed.ok()) return Status::Ok();
+      return Status::InvalidArgument("'" + key + "': " + parsed.status().message());
     }
     case KeyKind::kObjectOrText:
       if (v.is_null() || v.is_object() || v.is_string()) return Status::Ok();

@@ -7,6 +7,7 @@
 #include "common/json_text.h"
 #include "net/console_route.h"
 #include "net/http_status.h"
+#include "net/metrics_endpoint.h"
 #include "ops/operations.h"
 
 namespace meshdb::net {
@@ -91,6 +92,7 @@ std::variant<HttpReply, ops::OpRequest> RouteHttpRequest(HttpRequest request) {
     r.body = "HarperDB is running.";
     return r;
   }
+  if (request.method == "GET" && path == "/metrics") return MetricsReply(request);
   if (request.method != "POST" || path != "/") return NotFound();
 
   if (!request.content_type.has_value()) {

@@ -37,6 +37,7 @@
 #include "common/log.h"
 #include "common/thread_annotations.h"
 #include "net/http_handler.h"
+#include "net/metrics_endpoint.h"
 #include "net/tls.h"
 #include "net/upgrade_handler.h"
 #include "ops/operations.h"
@@ -366,6 +367,7 @@ asio::awaitable<HttpReply> Session<Stream>::Serve(http::request<http::string_bod
 
 template <typename Stream>
 asio::awaitable<void> Session<Stream>::Run() {
+  OpenConnectionCount counted;  // until the connection ends or is handed over
   if constexpr (kTls) {
     if (!co_await Handshake()) co_return;
   }

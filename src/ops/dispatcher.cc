@@ -1,5 +1,6 @@
 #include "ops/dispatcher.h"
 
+#include <chrono>
 #include <string_view>
 #include <unordered_map>
 
@@ -130,18 +131,38 @@ OpResult ParseError(const boost::system::error_code& ec, size_t position, size_t
       Status::InvalidArgument(ec.message() + " in JSON at position " + std::to_string(position)));
 }
 
+// Wraps an operation's completion to record its outcome and time (OpMetrics).
+struct RecordingDone {
+  Operations::Done inner;
+  OpMetrics::Slot* slot;  // set once the operation's name is known
+  std::chrono::steady_clock::time_point started;
+  void operator()(OpResult result) const {
+    slot->Record(result.status, std::chrono::steady_clock::now() - started);
+    inner(std::move(result));
+  }
+};
+
 }  // namespace
 
 Dispatcher::Dispatcher(OpEnv env, std::unique_ptr<Auth> auth) : auth_(std::move(auth)), env_(env) {
   env_.auth = auth_.get();
+  for (const auto& [name, spec] : OperationTable()) metrics_.Register(name);
 }
 
 void Dispatcher::RegisterOperation(std::string name, std::function<void(OpCall)> handler,
                                    const char* super_user_name) {
+  metrics_.Register(name);
   added_[std::move(name)] = AddedOperation{std::move(handler), super_user_name};
 }
 
 void Dispatcher::Execute(OpRequest request, Done done) {
+  // Every answer below goes through the recorder; its slot is set as soon as the name is
+  // known, before `done` is moved anywhere (the target stays where std::function put it).
+  RecordingDone* recorder = nullptr;
+  if (metrics::RecordingEnabled()) {
+    done = RecordingDone{std::move(done), metrics_.Find(""), std::chrono::steady_clock::now()};
+    recorder = done.target<RecordingDone>();
+  }
   // 1. The body must be a JSON object naming an operation (before authentication, as
   //    HarperDB parses first).
   boost::system::error_code ec;
@@ -174,6 +195,7 @@ void Dispatcher::Execute(OpRequest request, Done done) {
     return done(Error(Status::InvalidArgument("'operation' must be a string")));
   }
   const std::string operation(op_it->value().get_string());
+  if (recorder != nullptr) recorder->slot = metrics_.Find(operation);
 
   // 2. Who is calling. Two operations authenticate by what the body carries instead.
   Caller caller;

@@ -10,6 +10,7 @@
 #include "ops/auth.h"
 #include "ops/node_operations.h"
 #include "ops/op_context.h"
+#include "ops/op_metrics.h"
 #include "ops/operations.h"
 
 namespace meshdb::ops {
@@ -32,6 +33,8 @@ class Dispatcher final : public NodeOperations {
   std::unordered_map<std::string, AddedOperation> added_;
   std::unique_ptr<Auth> auth_;
   OpEnv env_;  // Constant after construction; env_.auth points into auth_.
+  // Every operation's metrics; written with added_, then read-only.
+  OpMetrics metrics_;
 };
 
 }  // namespace meshdb::ops

@@ -10,6 +10,7 @@
 #include "ops/conditions.h"
 #include "ops/fields.h"
 #include "ops/handlers.h"
+#include "ops/op_metrics.h"
 #include "ops/record_support.h"
 #include "ops/secret_attributes.h"
 #include "storage/store.h"
@@ -43,6 +44,7 @@ void SortBy(const std::string& attribute, bool descending, std::vector<json::obj
 
 json::array ToArray(const Projection& projection, const storage::TableDef& def,
                     const std::vector<json::object>& docs) {
+  CountRecordsRead(def.database, docs.size());
   json::array out;
   out.reserve(docs.size());
   for (const json::object& doc : docs) {

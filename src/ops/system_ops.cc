@@ -248,6 +248,13 @@ void SetConfiguration(OpCall call) {
   if (!status.ok()) return call.Fail(status);
   log::For("ops")->info("set_configuration wrote {} key(s) to {}", flat.size(),
                         call.env->config->file_path());
+  // Going beyond HarperDB: the log level applies at once (the rest waits for a restart).
+  for (const auto& [key, value] : flat) {
+    if (value.is_string() && config::Config::KnownKeyPath(key) == "logging.level") {
+      log::SetLevel(value.get_string());
+      log::For("ops")->info("logging.level is now '{}'", std::string_view(value.get_string()));
+    }
+  }
   call.ReplyMessage(
       "Configuration successfully set. You must restart HarperDB for new config settings to take "
       "effect.");

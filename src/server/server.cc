@@ -36,6 +36,7 @@
 #include "security/secret_box.h"
 #include "server/node_discovery.h"
 #include "server/node_identity.h"
+#include "server/node_metrics.h"
 #include "server/shutdown_waiter.h"
 #include "server/tls_contexts.h"
 #include "storage/store.h"
@@ -176,16 +177,32 @@ int Run(const RunOptions& options) {
     return Fail(kExitStartupFailed,
                 "cannot create log directory '" + settings.log_dir + "': " + ec.message());
   }
-  log::Init(node_name, settings.log_level, settings.log_dir + "/hdb.log");
+  log::FileOptions log_file;
+  log_file.path = settings.log_dir + "/hdb.log";
+  log_file.rotate = settings.log_rotation_enabled;
+  log_file.rotate_bytes = settings.log_rotation_max_bytes;
+  log_file.rotate_interval_s = settings.log_rotation_interval_s;
+  const std::string log_error = log::Init(node_name, settings.log_level, log_file);
   auto log = log::For("server");
   log->info("starting meshdb: node '{}', root '{}', config '{}'", node_name, settings.root_path,
             config.file_path());
+  if (!log_error.empty()) log->error("cannot open the log file: {}", log_error);
+  if (settings.log_rotation_enabled && settings.log_rotation_max_bytes == 0 &&
+      settings.log_rotation_interval_s == 0) {
+    log->warn(
+        "logging.rotation.enabled is true but neither logging.rotation.maxSize nor "
+        "logging.rotation.interval is set: hdb.log is not rotated");
+  }
+  if (Status s = NodeMetrics::ApplyAccess(settings); !s.ok()) {
+    log->error("{}", s.message());
+    return Fail(kExitBadConfig, s.message());
+  }
   if (std::vector<std::string> inert = config.InertKeysSet(); !inert.empty()) {
     std::string names;
     for (const std::string& key : inert) names += (names.empty() ? "" : ", ") + key;
     log->warn(
-        "configuration keys accepted but not acted on: {} (meshdb always logs to stderr; "
-        "docs/configuration.md)",
+        "configuration keys accepted but not acted on: {} (meshdb always logs to stderr, does "
+        "not compress rotated logs and keeps them next to hdb.log; docs/configuration.md)",
         names);
   }
 
@@ -414,6 +431,8 @@ int Run(const RunOptions& options) {
     }
     node_discovery = std::move(made).value();
   }
+  // Scrape-time metrics; removed before the service and the store go.
+  auto node_metrics = std::make_unique<NodeMetrics>(store->get(), service->get());
   replication::RegisterClusterOperations(operations->get(), cluster.get());
   replication::RegisterVerifyOperation(operations->get(), store->get(), service->get(), node_name);
   (*service)->Start();
@@ -512,6 +531,7 @@ int Run(const RunOptions& options) {
   log->info("stopping the HTTP listeners");
   stop_listeners();
   listeners.clear();
+  node_metrics.reset();
   cluster.reset();
   node_discovery.reset();
   service->reset();

@@ -349,6 +349,11 @@ class Store {
                                     const std::string& table) const = 0;
   virtual Result<TableStats> GetStats(const std::string& database,
                                       const std::string& table) const = 0;
+  // Bytes of `database`'s environment in use (up to its last page; the file is larger, see
+  // LmdbEnv::ReserveAhead). NotFound when the database does not exist.
+  virtual Result<uint64_t> UsedBytes(const std::string& database) const = 0;
+  // Write requests waiting for the writer thread (local, replicated and copy chunks).
+  virtual size_t QueuedWrites() const = 0;
 
   // --- Records. ---
   // Queues `request`; `done` runs on the writer thread once it is committed (or failed), so

@@ -411,6 +411,17 @@ Result<TableStats> StoreImpl::GetStats(const std::string& database,
   return stats;
 }
 
+Result<uint64_t> StoreImpl::UsedBytes(const std::string& database) const {
+  auto db = FindDatabase(database);
+  if (!db) return Status::NotFound(DatabaseNotFound(database));
+  return db->env.UsedBytes();
+}
+
+size_t StoreImpl::QueuedWrites() const {
+  common::MutexLock lock(queue_mu_);
+  return queue_.size();
+}
+
 Result<uint64_t> StoreImpl::LastSequence(const std::string& database) const {
   auto db = FindDatabase(database);
   if (!db) return Status::NotFound(DatabaseNotFound(database));

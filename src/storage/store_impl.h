@@ -87,6 +87,8 @@ class StoreImpl final : public Store {
   Result<std::vector<TableDef>> ListTables(const std::string& database) const override;
   Result<TableDef> GetTable(const std::string& database, const std::string& table) const override;
   Result<TableStats> GetStats(const std::string& database, const std::string& table) const override;
+  Result<uint64_t> UsedBytes(const std::string& database) const override;
+  size_t QueuedWrites() const override;
 
   void WriteAsync(WriteRequest request, WriteCallback done) override;
   Result<WriteResult> Write(WriteRequest request) override;
@@ -191,7 +193,7 @@ class StoreImpl final : public Store {
   mutable common::SharedMutex mu_;
   std::map<std::string, std::shared_ptr<Database>> databases_ GUARDED_BY(mu_);
 
-  common::Mutex queue_mu_;
+  mutable common::Mutex queue_mu_;
   std::condition_variable_any queue_cv_;  // an item was queued, or stopping_ was set
   std::deque<PendingWrite> queue_ GUARDED_BY(queue_mu_);
   bool stopping_ GUARDED_BY(queue_mu_) = false;

@@ -1,9 +1,12 @@
 // The writer thread's side of StoreImpl: validating and applying write requests, one LMDB
 // write transaction per database per group commit.
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <unordered_map>
 
 #include "common/json_parse.h"
+#include "common/metrics.h"
 #include "storage/key_codec.h"
 #include "storage/record_codec.h"
 #include "storage/store_impl.h"
@@ -34,6 +37,59 @@ void ForEachIndexValue(const json::value& v, Fn&& fn) {
     fn(v);
   }
 }
+
+// The writer's metrics (docs/operations.md). The per-database cache is per thread (each
+// store has its own writer thread), so it needs no lock after a database's first group.
+class WriterMetrics {
+ public:
+  enum Source { kLocal = 0, kReplication = 1, kCopy = 2 };
+
+  static WriterMetrics& Get() {
+    static auto* metrics = new WriterMetrics();
+    return *metrics;
+  }
+
+  void RecordGroup(size_t writes, std::chrono::nanoseconds commit) const {
+    if (!metrics::RecordingEnabled()) return;
+    batch_->Observe(writes);
+    commit_->Observe(static_cast<uint64_t>(std::max<int64_t>(0, commit.count())));
+  }
+
+  void CountWritten(const std::string& database, Source source, uint64_t records) const {
+    if (records == 0 || !metrics::RecordingEnabled()) return;
+    thread_local std::unordered_map<std::string, std::array<metrics::Counter*, 3>> cache;
+    auto it = cache.find(database);
+    if (it == cache.end()) {
+      std::array<metrics::Counter*, 3> cells{written_->GetCounter({database, "local"}),
+                                             written_->GetCounter({database, "replication"}),
+                                             written_->GetCounter({database, "copy"})};
+      it = cache.emplace(database, cells).first;
+    }
+    it->second[source]->Add(records);
+  }
+
+ private:
+  WriterMetrics() {
+    metrics::Registry& r = metrics::Registry::Default();
+    batch_ = r.AddHistogram("meshdb_storage_group_commit_writes",
+                            "Write requests (local and replicated) folded into one LMDB commit.",
+                            {}, metrics::PowersOfTwoBounds(), 1)
+                 ->GetHistogram({});
+    commit_ = r.AddHistogram("meshdb_storage_commit_duration_seconds",
+                             "Time of one group commit's LMDB commit, including its fsync "
+                             "(durable mode).",
+                             {}, metrics::LatencyBoundsNs(), 1e9)
+                  ->GetHistogram({});
+    written_ = r.AddCounter("meshdb_records_written_total",
+                            "Records written, by database and source (local writes, replicated "
+                            "transactions, initial copies).",
+                            {"database", "source"});
+  }
+
+  metrics::Histogram* batch_ = nullptr;
+  metrics::Histogram* commit_ = nullptr;
+  metrics::Family* written_ = nullptr;
+};
 
 }  // namespace
 
@@ -144,7 +200,10 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database,
   if (batch_status.ok() && schema_changed) {
     batch_status = BumpSchemaVersion(txn.get(), *db, &schema_version);
   }
+  const auto commit_started = std::chrono::steady_clock::now();
   if (batch_status.ok()) batch_status = txn.Commit();
+  WriterMetrics& metrics = WriterMetrics::Get();
+  metrics.RecordGroup(writes.size(), std::chrono::steady_clock::now() - commit_started);
 
   if (!batch_status.ok()) {
     // Nothing of the batch is applied; WriteTxn's destructor aborted it (closing the handles
@@ -177,8 +236,14 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database,
     if (!ctx.status.ok()) {
       ctx.item->Fail(ctx.status);
     } else if (ctx.item->is_local()) {
+      metrics.CountWritten(database, WriterMetrics::kLocal,
+                           std::count(ctx.result.outcomes.begin(), ctx.result.outcomes.end(),
+                                      WriteOutcome::kApplied));
       ctx.item->done(std::move(ctx.result));
     } else {
+      metrics.CountWritten(database,
+                           ctx.item->copy ? WriterMetrics::kCopy : WriterMetrics::kReplication,
+                           ctx.apply_result.rows_applied);
       ctx.item->apply_done(ctx.apply_result);
     }
   }

@@ -483,6 +483,7 @@ asio::awaitable<Link::ReadResult> Link::ReadFrame(bool before_hello) {
     co_return out;
   }
   auto data = buffer_.data();
+  if (slot_) slot_->bytes_received.fetch_add(data.size(), std::memory_order_relaxed);
   std::string_view bytes(static_cast<const char*>(data.data()), data.size());
   Result<Message> decoded = DecodeFrame(bytes, opts.max_frame_bytes);
   buffer_.consume(buffer_.size());
@@ -654,6 +655,7 @@ asio::awaitable<void> Link::WriteLoop() {
     std::shared_ptr<const std::string> frame = queue_.front();
     beast::error_code ec = co_await stream_->Write(asio::buffer(*frame));
     queue_.pop_front();
+    if (!ec && slot_) slot_->bytes_sent.fetch_add(frame->size(), std::memory_order_relaxed);
     {
       common::MutexLock lock(copy_mu_);
       queued_bytes_ -= frame->size();

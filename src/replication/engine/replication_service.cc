@@ -857,6 +857,8 @@ void AddSlotCounters(const Slot& slot, boost::json::object& s) REQUIRES(slot.mu)
   s["last_merge_ms"] = slot.last_merge_ms;
   s["log_trimmed_past"] = slot.log_trimmed_past;
   s["dial_failures"] = slot.dial_failures;
+  s["bytes_sent"] = slot.bytes_sent.load(std::memory_order_relaxed);
+  s["bytes_received"] = slot.bytes_received.load(std::memory_order_relaxed);
   if (slot.last_dial_error.empty()) {
     s["last_dial_error"] = nullptr;
   } else {

@@ -113,6 +113,11 @@ struct Slot {
   uint64_t dial_failures GUARDED_BY(mu) = 0;  // our dials to the peer that failed or were refused
   std::string last_dial_error
       GUARDED_BY(mu);  // why the latest of them failed ("" before the first)
+
+  // WebSocket payload bytes of this (peer, database)'s links since start, counted by the
+  // link's read and write loops without the lock.
+  std::atomic<uint64_t> bytes_sent{0};
+  std::atomic<uint64_t> bytes_received{0};
 };
 
 // Sets slot->state and logs "peer P db D: Old -> New" when it changed.

@@ -270,6 +270,52 @@ TEST_F(ConfigTest, InertKeysAreReportedOnlyWhenSet) {
   EXPECT_EQ(config->InertKeysSet(), (std::vector<std::string>{"logging.stdStreams"}));
 }
 
+TEST(LogRotationTest, SizesAndIntervalsInHarperDbUnits) {
+  EXPECT_EQ(64000000u, *ParseLogSize("64M"));
+  EXPECT_EQ(20000u, *ParseLogSize("20K"));
+  EXPECT_EQ(2000000000u, *ParseLogSize("2G"));
+  EXPECT_EQ(86400u, *ParseLogInterval("1D"));
+  EXPECT_EQ(12u * 3600, *ParseLogInterval("12H"));
+  EXPECT_EQ(30u * 60, *ParseLogInterval("30M"));  // minutes, as HarperDB reads M
+  EXPECT_EQ(10u, *ParseLogInterval("10S"));
+  for (const char* bad : {"", "64", "M", "0M", "1.5M", "64X", "-1M", "64MB"}) {
+    EXPECT_FALSE(ParseLogSize(bad).ok()) << bad;
+  }
+  EXPECT_EQ(
+      "InvalidArgument: 'soon' is not an interval such as \"1D\" (D days, H hours, M "
+      "minutes, S seconds)",
+      ParseLogInterval("soon").status().ToString());
+}
+
+TEST_F(ConfigTest, RotationAndMetricsSettings) {
+  Result<Config> plain = LoadWith({});
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_TRUE(plain->settings().log_rotation_enabled);
+  EXPECT_EQ(64000000u, plain->settings().log_rotation_max_bytes);
+  EXPECT_EQ(0u, plain->settings().log_rotation_interval_s);
+  EXPECT_TRUE(plain->settings().metrics_enabled);
+  EXPECT_EQ((std::vector<std::string>{"127.0.0.0/8", "::1"}),
+            plain->settings().metrics_allowed_ips);
+
+  Result<Config> set = LoadWith({}, {{"LOGGING_ROTATION_MAXSIZE", "null"},
+                                     {"LOGGING_ROTATION_INTERVAL", "12H"},
+                                     {"METRICS_ALLOWEDIPS", "10.0.0.0/8,::1"},
+                                     {"LOGGING_ROTATION_COMPRESS", "true"}});
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(0u, set->settings().log_rotation_max_bytes);
+  EXPECT_EQ(43200u, set->settings().log_rotation_interval_s);
+  EXPECT_EQ((std::vector<std::string>{"10.0.0.0/8", "::1"}), set->settings().metrics_allowed_ips);
+  EXPECT_EQ(set->InertKeysSet(), (std::vector<std::string>{"logging.rotation.compress"}));
+
+  Result<Config> bad = LoadWith({}, {{"LOGGING_ROTATION_MAXSIZE", "64X"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(
+      "InvalidArgument: 'logging.rotation.maxSize': '64X' is not a size such as \"64M\" "
+      "(K, M or G: thousands, millions or billions of bytes)",
+      bad.status().ToString());
+  EXPECT_FALSE(LoadWith({}, {{"METRICS_ALLOWEDIPS", "[\"nope\"]"}}).ok());
+}
+
 TEST_F(ConfigTest, HashFunctionIsOneOfThree) {
   for (const char* name : {"md5", "sha256", "argon2id"}) {
     Result<Config> config = LoadWith({}, {{"AUTHENTICATION_HASHFUNCTION", name}});
