@@ -77,7 +77,7 @@ struct TableDef {
   // __createdtime__ and __updatedtime__ follow it.
   std::vector<AttributeDef> attributes;
 
-  const AttributeDef* FindAttribute(const std::string& attr) const;
+  [[nodiscard]] const AttributeDef* FindAttribute(const std::string& attr) const;
 };
 
 struct TableStats {
@@ -342,18 +342,19 @@ class Store {
                                  const AttributeDef& attribute) = 0;
 
   // --- Catalog (in memory, consistent with the last committed schema change). ---
-  virtual std::vector<std::string> ListDatabases() const = 0;  // sorted
-  virtual Result<std::vector<TableDef>> ListTables(const std::string& database) const = 0;
+  [[nodiscard]] virtual std::vector<std::string> ListDatabases() const = 0;  // sorted
+  [[nodiscard]] virtual Result<std::vector<TableDef>> ListTables(
+      const std::string& database) const = 0;
   // NotFound "database 'db' does not exist" or "Table 'db.t' does not exist".
-  virtual Result<TableDef> GetTable(const std::string& database,
-                                    const std::string& table) const = 0;
-  virtual Result<TableStats> GetStats(const std::string& database,
-                                      const std::string& table) const = 0;
+  [[nodiscard]] virtual Result<TableDef> GetTable(const std::string& database,
+                                                  const std::string& table) const = 0;
+  [[nodiscard]] virtual Result<TableStats> GetStats(const std::string& database,
+                                                    const std::string& table) const = 0;
   // Bytes of `database`'s environment in use (up to its last page; the file is larger, see
   // LmdbEnv::ReserveAhead). NotFound when the database does not exist.
   virtual Result<uint64_t> UsedBytes(const std::string& database) const = 0;
   // Write requests waiting for the writer thread (local, replicated and copy chunks).
-  virtual size_t QueuedWrites() const = 0;
+  [[nodiscard]] virtual size_t QueuedWrites() const = 0;
 
   // --- Records. ---
   // Queues `request`; `done` runs on the writer thread once it is committed (or failed), so
@@ -366,7 +367,8 @@ class Store {
   virtual Result<WriteResult> Write(WriteRequest request) = 0;
 
   // A read snapshot of one database. NotFound "database 'db' does not exist".
-  virtual Result<std::unique_ptr<Snapshot>> Read(const std::string& database) const = 0;
+  [[nodiscard]] virtual Result<std::unique_ptr<Snapshot>> Read(
+      const std::string& database) const = 0;
 
   // Highest transaction-log sequence committed in `database` (0 when empty).
   virtual Result<uint64_t> LastSequence(const std::string& database) const = 0;
@@ -403,10 +405,11 @@ class Store {
                                       const std::string& peer_name) const = 0;
   // The subscription view persisted for `peer_name` by a CopyChunk's peer_view (opaque
   // bytes); nullopt when never written. NotFound for a missing database.
-  virtual Result<std::optional<std::string>> PeerView(const std::string& database,
-                                                      const std::string& peer_name) const = 0;
+  [[nodiscard]] virtual Result<std::optional<std::string>> PeerView(
+      const std::string& database, const std::string& peer_name) const = 0;
   // The committed version vector of `database` (a snapshot read).
-  virtual Result<VersionVector> ReadVersionVector(const std::string& database) const = 0;
+  [[nodiscard]] virtual Result<VersionVector> ReadVersionVector(
+      const std::string& database) const = 0;
 
   // Bumped (and persisted) by every schema change of the database: CreateTable, DropTable,
   // CreateAttribute, ApplyTableDef, attributes added by writes. 0 for a new database.
@@ -429,7 +432,7 @@ class Store {
   // which only makes trimming more conservative. Unknown databases are ignored.
   virtual void NotePeerConfirmed(const std::string& database, const std::string& peer_name,
                                  uint64_t sequence) = 0;
-  virtual Result<std::map<std::string, uint64_t>> PeerConfirmedPositions(
+  [[nodiscard]] virtual Result<std::map<std::string, uint64_t>> PeerConfirmedPositions(
       const std::string& database) const = 0;
   // Drops a peer's confirmed position (remove_node): it no longer holds the log back; its
   // subscription view ("view:<peer>") is deleted too. Asynchronous like NotePeerConfirmed;

@@ -41,11 +41,11 @@ struct PendingWrite {
   std::unique_ptr<CopyChunk> copy;
   ApplyCallback apply_done;  // for replicated and copy
 
-  const std::string& database() const {
+  [[nodiscard]] const std::string& database() const {
     return replicated ? replicated->database : copy ? copy->database : request.database;
   }
-  bool is_local() const { return !replicated && !copy; }
-  ApplyChain* chain() const {
+  [[nodiscard]] bool is_local() const { return !replicated && !copy; }
+  [[nodiscard]] ApplyChain* chain() const {
     return replicated ? replicated->chain.get() : copy ? copy->chain.get() : nullptr;
   }
   // Marks the item's chain broken (when it has one): its later items will not apply.
