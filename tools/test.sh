@@ -74,7 +74,7 @@ if ((CI)); then
   TSAN_DIR="$REPO_ROOT/build-tsan"
   CC=clang CXX=clang++ MESHDB_BUILD_DIR="$TSAN_DIR" \
     MESHDB_CMAKE_ARGS="-DMESHDB_ENABLE_TSAN=ON -DMESHDB_BUILD_BENCH=OFF -DMESHDB_WERROR=ON -DMESHDB_LINE_TABLES_ONLY=ON" \
-    "$REPO_ROOT/tools/setup.sh" meshdb threaded_unit_tests
+    "$REPO_ROOT/tools/setup.sh" meshdb meshdb_certgen threaded_unit_tests
   # Reports go to files (log_path), not only to the failing process's stderr: a meshdb
   # process that an integration test stops or kills may exit without its status being
   # looked at, so the run fails if any report file exists afterwards.

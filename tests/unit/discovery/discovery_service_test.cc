@@ -107,11 +107,15 @@ struct FakeNode {
     service = std::make_unique<DiscoveryService>(std::move(options));
   }
   [[nodiscard]] boost::json::object Status() const { return service->Status(); }
+  std::set<std::string> Joined() {
+    std::lock_guard lock(mu);
+    return joined;
+  }
 
   FakeStore* store = nullptr;
   std::mutex mu;
   std::set<std::string> joined;
-  int joins = 0;
+  std::atomic<int> joins{0};
   std::unique_ptr<DiscoveryService> service;
 };
 
@@ -139,7 +143,7 @@ TEST(DiscoveryServiceTest, FirstNodeHoldsTheSeedAndOthersJoinIt) {
   b.service->Start();
   c.service->Start();
   ASSERT_TRUE(WaitFor([&] { return b.joins == 1 && c.joins == 1; }));
-  EXPECT_EQ(b.joined, std::set<std::string>{"a"});
+  EXPECT_EQ(b.Joined(), std::set<std::string>{"a"});
   EXPECT_TRUE(IsTrue(b.Status(), "registered"));
   EXPECT_EQ(b.Status().at("seed"), "a");
   EXPECT_TRUE(world.Get("k/nodes/b").has_value());
@@ -163,7 +167,7 @@ TEST(DiscoveryServiceTest, ASurvivorClaimsTheSeedWhenTheHolderExpires) {
   FakeNode late(&world, "late");
   late.service->Start();
   ASSERT_TRUE(WaitFor([&] { return late.joins == 1; }));
-  EXPECT_EQ(late.joined, std::set<std::string>{"b"});
+  EXPECT_EQ(late.Joined(), std::set<std::string>{"b"});
 }
 
 TEST(DiscoveryServiceTest, AnUnreachableStoreIsRetriedAndTheNodeRegistersAgain) {
