@@ -56,7 +56,14 @@
 #include <type_traits>
 #include <vector>
 
+#include "record_data.h"
+
 namespace {
+
+namespace bench = meshdb::bench;
+using bench::AppendRecord;
+using bench::KeyJson;
+using bench::NameOf;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -85,8 +92,7 @@ struct Options {
   bool tls = false;             // https:// URL
   std::string cacert;           // --cacert: authorities that verify the server ("" = system's)
   bool new_connection = false;  // --new-connection: a connection per request
-  bool random_data = true;      // --data random|sequential
-  bool uuid_keys = false;       // --keys uuid (random data only)
+  bench::DataShape shape;       // --data random|sequential, --keys int|uuid
   bool sql = false;             // --sql: the sql read phases
   bool insert = true;           // false: --no-insert
 };
@@ -165,11 +171,11 @@ Options ParseFlags(int argc, char** argv) {
     } else if (flag == "--data") {
       std::string data = value();
       if (data != "random" && data != "sequential") Usage("--data is random or sequential");
-      o.random_data = data == "random";
+      o.shape.data = data == "random" ? bench::DataKind::kRandom : bench::DataKind::kSequential;
     } else if (flag == "--keys") {
       std::string keys = value();
       if (keys != "int" && keys != "uuid") Usage("--keys is int or uuid");
-      o.uuid_keys = keys == "uuid";
+      o.shape.keys = keys == "uuid" ? bench::KeyKind::kUuid : bench::KeyKind::kInt;
     } else if (flag == "--sql") {
       o.sql = true;
     } else if (flag == "--no-insert") {
@@ -178,7 +184,8 @@ Options ParseFlags(int argc, char** argv) {
       Usage("unknown flag " + flag);
     }
   }
-  if (o.uuid_keys && !o.random_data) Usage("--keys uuid needs --data random");
+  if (o.shape.keys == bench::KeyKind::kUuid && o.shape.data == bench::DataKind::kSequential)
+    Usage("--keys uuid needs --data random");
   return o;
 }
 
@@ -209,98 +216,6 @@ std::string Base64(std::string_view in) {
   return out;
 }
 
-// splitmix64: a bijection on 64-bit values whose outputs look random. Record i's values are
-// drawn from Mix(i), Mix(Mix(i)), ... so every run generates the same records.
-uint64_t Mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
-
-// Record `index`'s primary key as JSON: the index itself (sequential), a random integer
-// below 2^53 (exact in a double, as JSON clients need), or a UUID.
-std::string KeyJson(const Options& o, long index) {
-  if (!o.random_data) return std::to_string(index);
-  uint64_t h = Mix(static_cast<uint64_t>(index));
-  if (!o.uuid_keys) return std::to_string(h >> 11);
-  uint64_t l = Mix(h);
-  char uuid[40];
-  std::snprintf(uuid, sizeof(uuid), "\"%08x-%04x-4%03x-%04x-%012llx\"",
-                static_cast<unsigned>(h >> 32), static_cast<unsigned>((h >> 16) & 0xffff),
-                static_cast<unsigned>(h & 0xfff),
-                static_cast<unsigned>(0x8000 | ((l >> 48) & 0x3fff)),
-                static_cast<unsigned long long>(l & 0xffffffffffffULL));
-  return uuid;
-}
-
-// 512 made-up words of 2-9 letters, the same in every run.
-const std::vector<std::string>& Words() {
-  static const std::vector<std::string> words = [] {
-    std::vector<std::string> out;
-    uint64_t state = 42;
-    for (int i = 0; i < 512; ++i) {
-      state = Mix(state);
-      std::string word(2 + state % 8, 'a');
-      for (size_t c = 0; c < word.size(); ++c)
-        word[c] = static_cast<char>('a' + (state >> (8 + 5 * c)) % 26);
-      out.push_back(std::move(word));
-    }
-    return out;
-  }();
-  return words;
-}
-
-// Record `index`'s name: `nameNNNNNN` (sequential) or `user-N` with N random below 10^7 (so
-// about 5% of a million names are shared by two records).
-std::string NameOf(const Options& o, long index) {
-  if (!o.random_data) {
-    char name[32];
-    std::snprintf(name, sizeof(name), "name%06ld", index % 1000000);
-    return name;
-  }
-  uint64_t h = Mix(Mix(static_cast<uint64_t>(index)) ^ 0x5DEECE66DULL);
-  return "user-" + std::to_string(h % 10000000);
-}
-
-// One record of about 180 bytes: id, a name, a number and 120 characters of text.
-void AppendRecord(const Options& o, std::string& out, long index) {
-  out += R"({"id":)";
-  out += KeyJson(o, index);
-  if (!o.random_data) {
-    static const std::string text = [] {
-      std::string t;
-      const char* words = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do ";
-      while (t.size() < 120) t += words;
-      t.resize(120);
-      return t;
-    }();
-    out += R"(,"name":")";
-    out += NameOf(o, index);
-    out += R"(","num":)";
-    out += std::to_string((index * 7919) % 100000);
-    out += R"(,"text":")";
-    out += text;
-    out += "\"}";
-    return;
-  }
-  uint64_t h = Mix(Mix(static_cast<uint64_t>(index)) ^ 0x5DEECE66DULL);
-  out += R"(,"name":")";
-  out += NameOf(o, index);
-  out += R"(","num":)";
-  h = Mix(h);
-  out += std::to_string(h % 1000000000);
-  out += R"(,"text":")";
-  size_t text_start = out.size();
-  while (out.size() - text_start < 120) {
-    h = Mix(h);
-    if (out.size() > text_start) out += ' ';
-    out += Words()[h % Words().size()];
-  }
-  out.resize(text_start + 120);
-  out += "\"}";
-}
-
 std::string Quote(const std::string& s) { return boost::json::serialize(boost::json::value(s)); }
 
 struct Phase {
@@ -317,7 +232,7 @@ std::string InsertBody(const Options& o, long first, long count) {
   body.reserve(body.size() + static_cast<size_t>(count) * 190 + 4);
   for (long i = 0; i < count; ++i) {
     if (i > 0) body += ',';
-    AppendRecord(o, body, first + i);
+    AppendRecord(o.shape, body, first + i);
   }
   body += "]}";
   return body;
@@ -328,7 +243,7 @@ std::string ReadBody(const Options& o, long first, long count) {
                      R"(,"table":)" + Quote(o.table) + R"(,"ids":[)";
   for (long i = 0; i < count; ++i) {
     if (i > 0) body += ',';
-    body += KeyJson(o, first + i);
+    body += KeyJson(o.shape, first + i);
   }
   body += R"(],"get_attributes":["*"]})";
   return body;
@@ -342,7 +257,7 @@ std::string QualifiedTable(const Options& o) { return "`" + o.database + "`.`" +
 
 // Record `index`'s key as an SQL literal (UUIDs in single quotes).
 std::string SqlKey(const Options& o, long index) {
-  std::string key = KeyJson(o, index);
+  std::string key = KeyJson(o.shape, index);
   if (key.front() == '"') key = "'" + key.substr(1, key.size() - 2) + "'";
   return key;
 }
@@ -351,7 +266,7 @@ std::string SqlByIdBody(const Options& o, long first, long count) {
   std::string where;
   if (count == 1) {
     where = "id = " + SqlKey(o, first);
-  } else if (!o.random_data) {
+  } else if (o.shape.data == bench::DataKind::kSequential) {
     where = "id >= " + std::to_string(first) + " AND id < " + std::to_string(first + count);
   } else {  // random keys: no range holds exactly these
     where = "id IN (";
@@ -362,7 +277,7 @@ std::string SqlByIdBody(const Options& o, long first, long count) {
 }
 
 std::string SqlByNameBody(const Options& o, long first, long count) {
-  auto name = [&o](long index) { return "'" + NameOf(o, index) + "'"; };
+  auto name = [&o](long index) { return "'" + NameOf(o.shape, index) + "'"; };
   std::string where = count == 1 ? "name = " + name(first) : "name IN (";
   if (count > 1) {
     for (long i = 0; i < count; ++i) where += (i > 0 ? "," : "") + name(first + i);

@@ -13,6 +13,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "common/status.h"
 
@@ -46,7 +47,7 @@ class LmdbEnv {
   // file is `path`, the lock file `path` + "-lock"). IOError on failure.
   static Result<LmdbEnv> Open(const std::string& path, const LmdbEnvOptions& options);
 
-  MDB_env* get() const { return env_; }
+  [[nodiscard]] MDB_env* get() const { return env_; }
 
   // Keeps at least `headroom_bytes / 2` of allocated file space beyond the last used page,
   // growing the file by posix_fallocate to used + headroom_bytes when it runs short.
@@ -57,7 +58,7 @@ class LmdbEnv {
   Status ReserveAhead(uint64_t headroom_bytes);
 
   // Bytes used by pages in the data file (not counting space reserved ahead).
-  uint64_t UsedBytes() const;
+  [[nodiscard]] uint64_t UsedBytes() const;
 
  private:
   MDB_env* env_ = nullptr;
@@ -77,7 +78,7 @@ class ReadTxn {
   // `env` must outlive the transaction.
   static Result<ReadTxn> Begin(MDB_env* env);
 
-  MDB_txn* get() const { return txn_; }
+  [[nodiscard]] MDB_txn* get() const { return txn_; }
 
  private:
   void Reset();
@@ -101,7 +102,7 @@ class WriteTxn {
   Status Commit();
   void Abort();
 
-  MDB_txn* get() const { return txn_; }
+  [[nodiscard]] MDB_txn* get() const { return txn_; }
 
  private:
   MDB_txn* txn_ = nullptr;
@@ -115,11 +116,18 @@ class Cursor {
     if (cursor_ != nullptr) mdb_cursor_close(cursor_);
   }
   Cursor(Cursor&& other) noexcept : cursor_(other.cursor_) { other.cursor_ = nullptr; }
+  Cursor& operator=(Cursor&& other) noexcept {
+    if (this != &other) {
+      if (cursor_ != nullptr) mdb_cursor_close(cursor_);
+      cursor_ = std::exchange(other.cursor_, nullptr);
+    }
+    return *this;
+  }
   Cursor(const Cursor&) = delete;
   Cursor& operator=(const Cursor&) = delete;
 
   static Result<Cursor> Open(MDB_txn* txn, MDB_dbi dbi);
-  MDB_cursor* get() const { return cursor_; }
+  [[nodiscard]] MDB_cursor* get() const { return cursor_; }
 
  private:
   MDB_cursor* cursor_ = nullptr;

@@ -16,63 +16,6 @@ namespace json = boost::json;
 
 namespace {
 
-// Calls fn(scalar) for each value an attribute contributes to its index (as write_apply.cc).
-template <typename Fn>
-void ForEachIndexValue(const json::value& v, Fn&& fn) {
-  if (v.is_array()) {
-    for (const auto& e : v.get_array()) {
-      if (IsScalar(e)) fn(e);
-    }
-  } else if (!v.is_object()) {
-    fn(v);
-  }
-}
-
-Status EditIndex(MDB_txn* txn, MDB_dbi index, const std::string& attr, const json::value& v,
-                 const std::string& enc_key, bool put, std::string* buf) {
-  Status s;
-  ForEachIndexValue(v, [&](const json::value& e) {
-    if (!s.ok()) return;
-    EncodeIndexKey(attr, e, buf);
-    MDB_val ik = ToVal(*buf), iv = ToVal(enc_key);
-    int rc = put ? mdb_put(txn, index, &ik, &iv, MDB_NODUPDATA) : mdb_del(txn, index, &ik, &iv);
-    if (rc != 0 && rc != (put ? MDB_KEYEXIST : MDB_NOTFOUND)) {
-      s = LmdbError(put ? "put index entry" : "delete index entry", rc);
-    }
-  });
-  return s;
-}
-
-// Moves a record's index entries from `before` to `after` (either may be null: absent or a
-// tombstone). Values equal on both sides keep their entries.
-Status UpdateIndexes(MDB_txn* txn, const TableState& table, const std::string& enc_key,
-                     const json::object* before, const json::object* after, std::string* buf) {
-  auto indexed = [&](const std::string& attr) {
-    if (attr == table.def.primary_key) return false;  // served by the records sub-db
-    const AttributeDef* def = table.Find(attr);
-    return def != nullptr && def->indexed;
-  };
-  if (before != nullptr) {
-    for (const auto& [name, v] : *before) {
-      std::string attr(name);
-      if (!indexed(attr)) continue;
-      const json::value* now = after != nullptr ? after->if_contains(name) : nullptr;
-      if (now != nullptr && *now == v) continue;
-      RETURN_IF_ERROR(EditIndex(txn, table.index_dbi, attr, v, enc_key, false, buf));
-    }
-  }
-  if (after != nullptr) {
-    for (const auto& [name, v] : *after) {
-      std::string attr(name);
-      if (!indexed(attr)) continue;
-      const json::value* was = before != nullptr ? before->if_contains(name) : nullptr;
-      if (was != nullptr && *was == v) continue;
-      RETURN_IF_ERROR(EditIndex(txn, table.index_dbi, attr, v, enc_key, true, buf));
-    }
-  }
-  return Status::Ok();
-}
-
 Status CheckTableDef(const TableDef& def) {
   if (def.name.empty() || def.primary_key.empty()) {
     return Status::InvalidArgument("table definition without a name or primary key");
@@ -244,8 +187,8 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
         if (pt->state().Find(attr) == nullptr) pt->AddAttribute(AttributeDef{attr, "", true});
       }
     }
-    RETURN_IF_ERROR(UpdateIndexes(txn, pt->state(), *row.key, old_live ? &old_doc : nullptr,
-                                  new_live ? &row.doc : nullptr, &index_key_buf_));
+    group.index_edits.Update(pt->state(), *row.key, old_live ? &old_doc : nullptr,
+                             new_live ? &row.doc : nullptr);
     MDB_val v = ToVal(*row.value);
     rc = mdb_put(txn, pt->state().records_dbi, &k, &v, 0);
     if (rc != 0) return LmdbError("put record", rc);

@@ -20,6 +20,7 @@
 #include "common/hlc.h"
 #include "common/thread_annotations.h"
 #include "storage/catalog.h"
+#include "storage/index_edits.h"
 #include "storage/store.h"
 #include "storage/uuid_generator.h"
 
@@ -177,8 +178,10 @@ class StoreImpl final : public Store {
   Result<TrimResult> DoTrimLog(Database& db, const RetentionPolicy& policy);
   // Writes schema_version + 1 in `txn`; the caller publishes it after the commit.
   Status BumpSchemaVersion(MDB_txn* txn, Database& db, uint64_t* next);
+  // Writes one local op's record; its index changes go to `index_edits` (applied at commit).
   Status ApplyOp(MDB_txn* txn, WriteOp& op, const std::string& enc_key, PendingTable& table,
-                 uint64_t version, double txn_time_ms, WriteOutcome* outcome, LogEntry* entry);
+                 uint64_t version, double txn_time_ms, IndexEdits& index_edits,
+                 WriteOutcome* outcome, LogEntry* entry);
   Result<std::shared_ptr<Database>> DoCreateDatabase(const std::string& database);
   Status DoCreateTable(const TableDef& def);
   Status DoDropTable(const std::string& database, const std::string& table);

@@ -25,19 +25,6 @@ constexpr uint64_t kFileHeadroomBytes = 32ull << 20;
 constexpr const char* kCreatedTime = "__createdtime__";
 constexpr const char* kUpdatedTime = "__updatedtime__";
 
-// Calls fn(scalar) for each value an attribute contributes to its index: the value itself
-// when scalar, each scalar element of an array, nothing for objects.
-template <typename Fn>
-void ForEachIndexValue(const json::value& v, Fn&& fn) {
-  if (v.is_array()) {
-    for (const auto& e : v.get_array()) {
-      if (IsScalar(e)) fn(e);
-    }
-  } else if (!v.is_object()) {
-    fn(v);
-  }
-}
-
 // The writer's metrics (docs/operations.md). The per-database cache is per thread (each
 // store has its own writer thread), so it needs no lock after a database's first group.
 class WriterMetrics {
@@ -196,6 +183,7 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database,
   bool schema_changed = false;
   for (const auto& [name, pt] : group.tables) schema_changed |= pt.modified != nullptr;
   uint64_t schema_version = db->schema_version.load();
+  if (batch_status.ok()) batch_status = group.index_edits.Apply(txn.get());
   if (batch_status.ok()) batch_status = PersistGroup(txn.get(), *db, group);
   if (batch_status.ok() && schema_changed) {
     batch_status = BumpSchemaVersion(txn.get(), *db, &schema_version);
@@ -323,7 +311,8 @@ Status StoreImpl::ApplyRequest(MDB_txn* txn, Database& db, RequestCtx& ctx, Grou
     WriteOp& op = req.ops[i];
     PendingTable* pt = Touch(db, group, op.table);  // validated: never null
     WriteOutcome outcome = WriteOutcome::kSkipped;
-    RETURN_IF_ERROR(ApplyOp(txn, op, ctx.enc_keys[i], *pt, version, txn_time_ms, &outcome, &entry));
+    RETURN_IF_ERROR(ApplyOp(txn, op, ctx.enc_keys[i], *pt, version, txn_time_ms, group.index_edits,
+                            &outcome, &entry));
     ctx.result.outcomes.push_back(outcome);
   }
   if (entry.writes.empty()) {
@@ -359,11 +348,10 @@ Status StoreImpl::AppendToLog(MDB_txn* txn, Database& db, GroupCtx& group, LogEn
 }
 
 Status StoreImpl::ApplyOp(MDB_txn* txn, WriteOp& op, const std::string& enc_key, PendingTable& pt,
-                          uint64_t version, double txn_time_ms, WriteOutcome* outcome,
-                          LogEntry* entry) {
+                          uint64_t version, double txn_time_ms, IndexEdits& index_edits,
+                          WriteOutcome* outcome, LogEntry* entry) {
   const TableState& table = pt.state();
   const MDB_dbi records = table.records_dbi;
-  const MDB_dbi index = table.index_dbi;
   const std::string& pk = table.def.primary_key;
   MDB_val k = ToVal(enc_key);
   MDB_val old_val;
@@ -388,40 +376,9 @@ Status StoreImpl::ApplyOp(MDB_txn* txn, WriteOp& op, const std::string& enc_key,
     old_doc = std::move(parsed.get_object());
   }
 
-  auto put_index = [&](const std::string& attr, const json::value& v) -> Status {
-    Status s;
-    ForEachIndexValue(v, [&](const json::value& e) {
-      if (!s.ok()) return;
-      EncodeIndexKey(attr, e, &index_key_buf_);
-      MDB_val ik = ToVal(index_key_buf_), iv = ToVal(enc_key);
-      int r = mdb_put(txn, index, &ik, &iv, MDB_NODUPDATA);
-      if (r != 0 && r != MDB_KEYEXIST) s = LmdbError("put index entry", r);
-    });
-    return s;
-  };
-  auto del_index = [&](const std::string& attr, const json::value& v) -> Status {
-    Status s;
-    ForEachIndexValue(v, [&](const json::value& e) {
-      if (!s.ok()) return;
-      EncodeIndexKey(attr, e, &index_key_buf_);
-      MDB_val ik = ToVal(index_key_buf_), iv = ToVal(enc_key);
-      int r = mdb_del(txn, index, &ik, &iv);
-      if (r != 0 && r != MDB_NOTFOUND) s = LmdbError("delete index entry", r);
-    });
-    return s;
-  };
-  auto indexed = [&](const std::string& attr) {
-    if (attr == pk) return false;  // served by the records sub-db itself
-    const AttributeDef* def = pt.state().Find(attr);
-    return def != nullptr && def->indexed;
-  };
-
   if (op.kind == WriteKind::kDelete) {
     if (old_live) {
-      for (const auto& [name, v] : old_doc) {
-        std::string attr(name);
-        if (indexed(attr)) RETURN_IF_ERROR(del_index(attr, v));
-      }
+      index_edits.Update(table, enc_key, &old_doc, nullptr);
       --pt.count_delta;
     }
     EncodeRecordHeader(RecordHeader{true, version, options_.local_node_id}, &record_buf_);
@@ -446,16 +403,7 @@ Status StoreImpl::ApplyOp(MDB_txn* txn, WriteOp& op, const std::string& enc_key,
         }
       }
     }
-    for (const auto& [name, v] : doc) {
-      std::string attr(name);
-      if (!indexed(attr)) continue;
-      const json::value* before = old_live ? old_doc.if_contains(name) : nullptr;
-      if (before != nullptr) {
-        if (*before == v) continue;
-        RETURN_IF_ERROR(del_index(attr, *before));
-      }
-      RETURN_IF_ERROR(put_index(attr, v));
-    }
+    index_edits.Update(pt.state(), enc_key, old_live ? &old_doc : nullptr, &doc);
     if (!old_live) ++pt.count_delta;
     EncodeRecord(RecordHeader{false, version, options_.local_node_id}, doc, &record_buf_);
   }

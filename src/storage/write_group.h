@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "storage/catalog.h"
+#include "storage/index_edits.h"
 #include "storage/record_codec.h"
 #include "storage/store_impl.h"
 
@@ -25,7 +26,7 @@ struct StoreImpl::PendingTable {
   double last_updated_ms = 0;  // 0: keep the stored value
   bool touched = false;        // stats (and the definition when modified) are written
 
-  const TableState& state() const { return modified ? *modified : *base; }
+  [[nodiscard]] const TableState& state() const { return modified ? *modified : *base; }
   void AddAttribute(const AttributeDef& attribute) {
     if (!modified) modified = base->Clone();
     modified->def.attributes.push_back(attribute);
@@ -59,6 +60,7 @@ struct StoreImpl::GroupCtx {
   std::set<uint32_t> vector_dirty;      // entries to write
   std::map<std::string, uint64_t> cursors;
   uint64_t max_version = 0;  // highest record version written in this group
+  IndexEdits index_edits;    // applied just before the commit
 };
 
 // Wall-clock milliseconds with microsecond fraction (the __updatedtime__ unit).
