@@ -158,6 +158,8 @@ class Bench:
             args += ["--STORAGE_WRITEASYNC", "true"]
         if self.transport == "wss":
             args += self.tls_args(n)
+        else:  # a new configuration serves wss:// on securePort; ws:// needs replication.port
+            args += ["--REPLICATION_PORT", n.port]
         n.start(args)
         self.nodes.append(n)
         return n
