@@ -3,7 +3,7 @@
 // HarperDB 4.7.29's installed harperdb-config.yaml (its package default, with the paths the
 // installer fills in); where meshdb acts on a key its own default is used (the operations API
 // on plain HTTP 9925, logging.level info, threads.count 0, tls.privateKey unset).
-// docs/configuration.md describes each key; keep the two in step.
+// docs/configuration.md describes each key; keep the two in step (key_docs_test.cc checks).
 #include <boost/json/parse.hpp>
 #include <boost/json/string.hpp>
 #include <cstdio>
