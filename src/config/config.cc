@@ -329,9 +329,10 @@ Result<Config> Config::Load(const LoadOptions& options) {
 json::value Config::RedactedTree() const {
   static constexpr const char* kRedacted = "[redacted]";
   json::value tree = tree_;
-  for (const char* path : {"replication.clusterKey", "discovery.authorization"}) {
-    const json::value* v = FindPath(tree, path);
-    if (v != nullptr && !v->is_null()) internal::SetPath(tree, path, kRedacted);
+  for (const internal::KeyInfo& info : internal::KnownKeys()) {
+    if (!info.secret) continue;
+    const json::value* v = FindPath(tree, info.path);
+    if (v != nullptr && !v->is_null()) internal::SetPath(tree, info.path, kRedacted);
   }
   const json::value* disco = FindPath(tree, "discovery.config");
   if (disco != nullptr && disco->is_object()) {
@@ -348,18 +349,27 @@ json::value Config::RedactedTree() const {
   return tree;
 }
 
-Status Config::SetInFile(const std::string& file_path, const std::string& backup_dir,
-                         const json::object& flat) {
+Result<Config::SetReport> Config::SetInFile(const std::string& file_path,
+                                            const std::string& backup_dir,
+                                            const json::object& flat) {
   std::lock_guard lock(FileMutex());
   ASSIGN_OR_RETURN(json::value file_tree, ReadConfigFile(file_path));
+  SetReport report;
   for (const auto& kv : flat) {
     std::optional<std::string> path = internal::MatchKey(kv.key(), file_tree);
-    if (!path) continue;  // unknown keys are ignored, as HarperDB does
+    if (!path) {  // unknown keys are ignored, as HarperDB does
+      report.ignored.emplace_back(kv.key());
+      continue;
+    }
     json::value value =
         kv.value().is_string() ? internal::CastValue(kv.value().get_string()) : kv.value();
     internal::SetPath(file_tree, *path, std::move(value));
+    const internal::KeyInfo* info = internal::FindKey(*path);
+    if (info == nullptr || info->use == internal::KeyUse::kInert) report.inert.push_back(*path);
+    report.keys.push_back(std::move(*path));
   }
-  return WriteValidated(file_path, backup_dir, file_tree);
+  RETURN_IF_ERROR(WriteValidated(file_path, backup_dir, file_tree));
+  return report;
 }
 
 Status Config::SetPathInFile(const std::string& file_path, const std::string& backup_dir,
@@ -377,27 +387,31 @@ std::string Config::KnownKeyPath(std::string_view flat_key) {
   return internal::MatchKnownKey(flat_key).value_or("");
 }
 
-const std::vector<std::string>& Config::InertKeys() {
-  static const std::vector<std::string> keys = {
-      "logging.stdStreams",
-      "logging.rotation.compress",
-      "logging.rotation.path",
-  };
+std::vector<std::string> Config::InertKeys() {
+  std::vector<std::string> keys;
+  for (const internal::KeyInfo& info : internal::KnownKeys()) {
+    if (info.use == internal::KeyUse::kInert) keys.emplace_back(info.path);
+  }
   return keys;
 }
 
 std::vector<std::string> Config::InertKeysSet() const {
   std::vector<std::string> set;
-  for (const std::string& key : InertKeys()) {
-    const json::value* v = FindPath(tree_, key);
+  for (const internal::KeyInfo& info : internal::KnownKeys()) {
+    if (info.use != internal::KeyUse::kInert) continue;
+    const json::value* v = FindPath(tree_, info.path);
+    // Null reads as HarperDB's default too (HarperDB fills in the paths at install).
     if (v == nullptr || v->is_null()) continue;
-    const bool default_true = key == "replication.enableRootCAs" || key == "logging.stdStreams";
-    if (default_true && v->is_bool() && v->get_bool()) continue;
-    if (!default_true && v->is_bool() && !v->get_bool()) continue;
-    if (v->is_string() && v->get_string().empty()) continue;
-    set.push_back(key);
+    if (*v == internal::DefaultValue(info, settings_.root_path)) continue;
+    set.emplace_back(info.path);
   }
   return set;
+}
+
+std::vector<std::string> Config::UnknownKeysSet() const {
+  std::vector<std::string> unknown;
+  internal::CollectUnknownLeaves(tree_, "", unknown);
+  return unknown;
 }
 
 }  // namespace meshdb::config

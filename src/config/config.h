@@ -119,26 +119,40 @@ class Config {
   [[nodiscard]] const std::string& file_path() const { return file_path_; }
   // The effective configuration (file + overrides) as a JSON tree, for get_configuration.
   [[nodiscard]] const boost::json::value& tree() const { return tree_; }
-  // tree() with every secret replaced by "[redacted]" (replication.clusterKey,
-  // discovery.authorization, discovery.config's password and token): what get_configuration
-  // shows.
+  // tree() with every secret replaced by "[redacted]" (the keys key_table.cc marks secret:
+  // replication.clusterKey, discovery.authorization; and discovery.config's password and
+  // token): what get_configuration shows.
   [[nodiscard]] boost::json::value RedactedTree() const;
 
-  // Keys accepted (validated, kept in the file, shown by get_configuration) but not acted on
-  // yet: meshdb always logs to stderr (logging.stdStreams), does not compress rotated logs
-  // (logging.rotation.compress) and keeps them next to hdb.log (logging.rotation.path). Those
-  // of them this configuration sets to anything but the default (null, "", true for
-  // stdStreams, false for compress), in InertKeys() order. The server warns about them at
-  // start.
+  // Keys accepted (validated, kept in the file, shown by get_configuration) but not acted on:
+  // HarperDB's keys for the parts meshdb does not have or does its own way (http.*, mqtt.*,
+  // analytics.*, componentsRoot, localStudio.enabled, logging.stdStreams, ...; the table in
+  // key_table.cc, listed in docs/configuration.md). InertKeysSet() returns those this
+  // configuration sets to anything but null or their default, in table order; the server
+  // warns about them at start.
   [[nodiscard]] std::vector<std::string> InertKeysSet() const;
-  static const std::vector<std::string>& InertKeys();
+  static std::vector<std::string> InertKeys();
+  // Leaves of the configuration that meshdb does not know at all (a HarperDB file's
+  // clustering.enabled, http.sessionAffinity, ...): kept in the file, shown by
+  // get_configuration, not checked and not acted on; the server names them at start.
+  [[nodiscard]] std::vector<std::string> UnknownKeysSet() const;
+
+  // What SetInFile wrote, by dotted path.
+  struct SetReport {
+    std::vector<std::string> keys;  // every key written, in request order
+    // Of those, the keys meshdb does not act on: inert ones and keys it does not know that
+    // were already in the file.
+    std::vector<std::string> inert;
+    std::vector<std::string> ignored;  // the request's keys that matched nothing (not written)
+  };
 
   // set_configuration: `flat` maps flattened keys (replication_routes, logging_level, ...)
-  // to values (cast as above). Unknown keys are ignored, as HarperDB does. The merged file
+  // to values (cast as above). Unknown keys are ignored, as HarperDB does (and listed in the
+  // report). The merged file
   // is validated first (InvalidArgument naming the key; nothing written), then the old file
   // is copied to <root>/backup/<time>-harperdb-config.yaml.bak and the new one written.
-  static Status SetInFile(const std::string& file_path, const std::string& backup_dir,
-                          const boost::json::object& flat);
+  static Result<SetReport> SetInFile(const std::string& file_path, const std::string& backup_dir,
+                                     const boost::json::object& flat);
 
   // Replaces the value at a dotted path (e.g. "replication.routes") in the file, keeping the
   // rest; used by cluster_set_routes. Validates and backs up as SetInFile does.

@@ -65,61 +65,26 @@ void CollectLeaves(const json::value& v, const std::string& prefix, std::vector<
 
 }  // namespace
 
-const std::vector<KeyInfo>& KnownKeys() {
-  static const std::vector<KeyInfo> keys = {
-      {"rootPath", KeyKind::kString},
-      {"operationsApi.network.host", KeyKind::kHostName},
-      {"operationsApi.network.port", KeyKind::kPortOrAny},
-      {"operationsApi.network.securePort", KeyKind::kPort},
-      {"operationsApi.network.maxBodySize", KeyKind::kPositiveInt},
-      {"operationsApi.tls.certificate", KeyKind::kString},
-      {"operationsApi.tls.privateKey", KeyKind::kString},
-      {"operationsApi.tls.certificateAuthority", KeyKind::kString},
-      {"threads.count", KeyKind::kNonNegativeInt},
-      {"logging.level", KeyKind::kLogLevel},
-      {"logging.root", KeyKind::kString},
-      {"logging.stdStreams", KeyKind::kBool},
-      {"logging.rotation.enabled", KeyKind::kBool},
-      {"logging.rotation.maxSize", KeyKind::kLogSize},
-      {"logging.rotation.interval", KeyKind::kLogInterval},
-      {"logging.rotation.compress", KeyKind::kBool},
-      {"logging.rotation.path", KeyKind::kString},
-      {"metrics.enabled", KeyKind::kBool},
-      {"metrics.allowedIps", KeyKind::kIpList},
-      {"authentication.authorizeLocal", KeyKind::kBool},
-      {"authentication.operationTokenTimeout", KeyKind::kDuration},
-      {"authentication.refreshTokenTimeout", KeyKind::kDuration},
-      {"authentication.cacheTTL", KeyKind::kNonNegativeInt},
-      {"authentication.hashFunction", KeyKind::kHashFunction},
-      {"storage.path", KeyKind::kString},
-      {"storage.writeAsync", KeyKind::kBool},
-      {"replication.hostname", KeyKind::kHostName},
-      {"replication.url", KeyKind::kUrl},
-      {"replication.port", KeyKind::kPort},
-      {"replication.securePort", KeyKind::kPort},
-      {"replication.routes", KeyKind::kRoutes},
-      {"replication.databases", KeyKind::kDatabases},
-      {"replication.enableRootCAs", KeyKind::kBool},
-      {"replication.clusterKey", KeyKind::kString},
-      {"replication.allowedIps", KeyKind::kIpList},
-      {"replication.reconnectMinMs", KeyKind::kPositiveInt},
-      {"replication.reconnectMaxMs", KeyKind::kPositiveInt},
-      {"replication.logRetention", KeyKind::kDuration},
-      {"replication.logRetentionBytes", KeyKind::kPositiveInt},
-      {"replication.logTrimIntervalMs", KeyKind::kPositiveInt},
-      {"replication.certificateValidityDays", KeyKind::kPositiveNumber},
-      {"clustering.hubServer.cluster.network.routes", KeyKind::kRoutes},
-      {"schema.files", KeyKind::kStringList},
-      {"tls.certificate", KeyKind::kString},
-      {"tls.privateKey", KeyKind::kString},
-      {"tls.certificateAuthority", KeyKind::kString},
-      {"tls.ciphers", KeyKind::kString},
-      {"discovery.mode", KeyKind::kDiscoveryMode},
-      {"discovery.config", KeyKind::kObjectOrText},
-      {"discovery.key", KeyKind::kDiscoveryKey},
-      {"discovery.authorization", KeyKind::kString},
-  };
-  return keys;
+const KeyInfo* FindKey(std::string_view dotted_path) {
+  for (const KeyInfo& info : KnownKeys()) {
+    if (dotted_path == info.path) return &info;
+  }
+  return nullptr;
+}
+
+void CollectUnknownLeaves(const json::value& tree, const std::string& prefix,
+                          std::vector<std::string>& out) {
+  if (!tree.is_object()) return;
+  for (const auto& kv : tree.as_object()) {
+    std::string path =
+        prefix.empty() ? std::string(kv.key()) : prefix + "." + std::string(kv.key());
+    if (FindKey(path) != nullptr) continue;
+    if (kv.value().is_object() && !kv.value().as_object().empty()) {
+      CollectUnknownLeaves(kv.value(), path, out);
+    } else {
+      out.push_back(std::move(path));
+    }
+  }
 }
 
 std::string FlattenPath(std::string_view dotted_path) {
@@ -176,47 +141,7 @@ json::value CastValue(std::string_view text) {
 
 json::value DefaultTree(const std::string& root) {
   json::value tree = json::object();
-  SetPath(tree, "rootPath", json::string(root));
-  SetPath(tree, "operationsApi.network.host", "127.0.0.1");
-  SetPath(tree, "operationsApi.network.port", 9925);
-  SetPath(tree, "operationsApi.network.securePort", nullptr);
-  SetPath(tree, "operationsApi.network.maxBodySize", 104857600);
-  SetPath(tree, "threads.count", 0);
-  SetPath(tree, "logging.level", "info");
-  SetPath(tree, "logging.root", json::string(root + "/log"));
-  SetPath(tree, "logging.stdStreams", true);
-  SetPath(tree, "logging.rotation.enabled", true);
-  SetPath(tree, "logging.rotation.maxSize", "64M");
-  SetPath(tree, "logging.rotation.interval", nullptr);
-  SetPath(tree, "metrics.enabled", true);
-  SetPath(tree, "metrics.allowedIps", json::array{"127.0.0.0/8", "::1"});
-  SetPath(tree, "authentication.authorizeLocal", false);
-  SetPath(tree, "authentication.operationTokenTimeout", "1d");
-  SetPath(tree, "authentication.refreshTokenTimeout", "30d");
-  SetPath(tree, "authentication.cacheTTL", 30000);
-  SetPath(tree, "authentication.hashFunction", "sha256");
-  SetPath(tree, "storage.path", json::string(root + "/database"));
-  SetPath(tree, "storage.writeAsync", false);
-  SetPath(tree, "replication.hostname", nullptr);
-  SetPath(tree, "replication.url", nullptr);
-  SetPath(tree, "replication.port", nullptr);
-  // wss:// by default, as HarperDB: a new node's own URL is wss://<name>:9933 (an explicit
-  // replication.port still comes first and gives ws://; null turns the listener off).
-  SetPath(tree, "replication.securePort", 9933);
-  SetPath(tree, "replication.routes", nullptr);
-  SetPath(tree, "replication.databases", "*");
-  SetPath(tree, "replication.enableRootCAs", true);
-  SetPath(tree, "replication.allowedIps", json::array());
-  SetPath(tree, "replication.certificateValidityDays", 90);
-  SetPath(tree, "clustering.hubServer.cluster.network.routes", nullptr);
-  SetPath(tree, "tls.certificate", nullptr);
-  SetPath(tree, "tls.privateKey", nullptr);
-  SetPath(tree, "tls.certificateAuthority", nullptr);
-  SetPath(tree, "tls.ciphers", nullptr);
-  SetPath(tree, "discovery.mode", nullptr);
-  SetPath(tree, "discovery.config", nullptr);
-  SetPath(tree, "discovery.key", "meshdb");
-  SetPath(tree, "discovery.authorization", nullptr);
+  for (const KeyInfo& info : KnownKeys()) SetPath(tree, info.path, DefaultValue(info, root));
   return tree;
 }
 

@@ -1,6 +1,7 @@
-// Internal to config/: the table of configuration keys meshdb knows, their defaults, and the
-// flattened-key matching and value casting HarperDB applies to env vars, CLI arguments and
-// set_configuration. Not part of the public API (config.h is).
+// Internal to config/: the table of configuration keys meshdb knows (key_table.cc: their
+// kinds, defaults and whether meshdb acts on them), and the flattened-key matching and value
+// casting HarperDB applies to env vars, CLI arguments and set_configuration. Not part of the
+// public API (config.h is).
 #pragma once
 
 #include <boost/json/value.hpp>
@@ -36,15 +37,45 @@ enum class KeyKind {
   kObjectOrText,    // null, an object, or a string (JSON text or a file path, read at start)
   kLogSize,         // null or a size with a K, M or G unit: "64M" (config.h ParseLogSize)
   kLogInterval,     // null or a time with a D, H, M or S unit: "1D" (config.h ParseLogInterval)
+  kNumber,          // null or a number >= 0 (fractions allowed)
+  kBoolOrObject,    // true / false or an object (HarperDB's mtls, threads.debug, compression)
+  kOriginList,      // null or an array of strings and nulls (HarperDB's corsAccessList)
+};
+
+// Whether meshdb acts on a key.
+enum class KeyUse {
+  kActedOn,  // read by the server (docs/configuration.md "Keys")
+  kInert,    // HarperDB's key: accepted, validated, kept in the file and shown by
+             // get_configuration, but meshdb does not act on it; reported when set to anything
+             // but its default (docs/configuration.md "Keys accepted but not acted on")
 };
 
 struct KeyInfo {
   const char* path;  // dotted, HarperDB's spelling: "operationsApi.network.port"
   KeyKind kind;
+  // The value a new file gets, as JSON text. A string starting with "<root>" stands for the
+  // node's root directory followed by the rest ("<root>/log").
+  const char* default_json;
+  KeyUse use = KeyUse::kActedOn;
+  // Shown as "[redacted]" by get_configuration (discovery.config's password and token are
+  // redacted inside it: config.cc).
+  bool secret = false;
 };
 
-// Every key meshdb knows, in file order.
+// Every key meshdb knows, in the order a new file lists them (HarperDB's sections first, in
+// HarperDB's order, then meshdb's own). The one place keys, kinds and defaults are written.
 const std::vector<KeyInfo>& KnownKeys();
+
+// The default of `info` for a node whose root is `root` (an absolute path).
+boost::json::value DefaultValue(const KeyInfo& info, const std::string& root);
+
+// The table entry of a dotted path (exact spelling), or nullptr.
+const KeyInfo* FindKey(std::string_view dotted_path);
+
+// Appends to `out` the dotted paths of the leaves of `tree` (under `prefix`) that are not
+// known keys; a known key's value is not looked into (discovery.config's fields are its own).
+void CollectUnknownLeaves(const boost::json::value& tree, const std::string& prefix,
+                          std::vector<std::string>& out);
 
 // "operationsApi.network.port" -> "operationsapi_network_port".
 std::string FlattenPath(std::string_view dotted_path);
@@ -63,7 +94,8 @@ std::optional<std::string> MatchKey(std::string_view flat_key, const boost::json
 // string itself.
 boost::json::value CastValue(std::string_view text);
 
-// The default configuration tree for a node whose root is `root` (an absolute path).
+// The default configuration tree for a node whose root is `root` (an absolute path): every
+// known key at its default, as a new file is written.
 boost::json::value DefaultTree(const std::string& root);
 
 // Helpers on JSON trees addressed by dotted paths.

@@ -349,6 +349,27 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
       if (parsed.ok()) return Status::Ok();
       return Status::InvalidArgument("'" + key + "': " + parsed.status().message());
     }
+    case KeyKind::kNumber: {
+      if (v.is_null()) return Status::Ok();
+      std::optional<double> d = AsNumber(v);
+      if (!d || !(*d >= 0)) {
+        return Status::InvalidArgument("'" + key + "' must be a number >= 0" + Got(v));
+      }
+      return Status::Ok();
+    }
+    case KeyKind::kBoolOrObject:
+      if (v.is_bool() || v.is_object()) return Status::Ok();
+      return Status::InvalidArgument("'" + key + "' must be one of [boolean, object]" + Got(v));
+    case KeyKind::kOriginList:
+      if (v.is_null()) return Status::Ok();
+      if (v.is_array()) {
+        bool all = true;
+        for (const json::value& origin : v.get_array()) {
+          all = all && (origin.is_string() || origin.is_null());
+        }
+        if (all) return Status::Ok();
+      }
+      return Status::InvalidArgument("'" + key + "' must be an array of origins" + Got(v));
     case KeyKind::kObjectOrText:
       if (v.is_null() || v.is_object() || v.is_string()) return Status::Ok();
       return Status::InvalidArgument("'" + key +

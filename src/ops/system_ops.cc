@@ -239,15 +239,29 @@ void SetConfiguration(OpCall call) {
     flat[key] = value;
   }
   const config::Settings& settings = call.env->config->settings();
-  Status status = config::Config::SetInFile(call.env->config->file_path(),
-                                            settings.root_path + "/backup", flat);
-  if (status.IsInvalidArgument()) {
-    return call.Fail(
-        Status::InvalidArgument("HarperDB config file validation error: " + status.message()));
+  Result<config::Config::SetReport> report = config::Config::SetInFile(
+      call.env->config->file_path(), settings.root_path + "/backup", flat);
+  if (report.status().IsInvalidArgument()) {
+    return call.Fail(Status::InvalidArgument("HarperDB config file validation error: " +
+                                             report.status().message()));
   }
-  if (!status.ok()) return call.Fail(status);
-  log::For("ops")->info("set_configuration wrote {} key(s) to {}", flat.size(),
-                        call.env->config->file_path());
+  if (!report.ok()) return call.Fail(report.status());
+  auto joined = [](const std::vector<std::string>& keys) {
+    std::string out;
+    for (const std::string& key : keys) out += (out.empty() ? "" : ", ") + key;
+    return out;
+  };
+  auto log = log::For("ops");
+  log->info("set_configuration wrote {} key(s) to {}", report->keys.size(),
+            call.env->config->file_path());
+  if (!report->inert.empty()) {
+    log->warn("set_configuration wrote keys meshdb does not act on: {} (docs/configuration.md)",
+              joined(report->inert));
+  }
+  if (!report->ignored.empty()) {
+    log->warn("set_configuration ignored keys that name no configuration key: {}",
+              joined(report->ignored));
+  }
   // Going beyond HarperDB: the log level applies at once (the rest waits for a restart).
   for (const auto& [key, value] : flat) {
     if (value.is_string() && config::Config::KnownKeyPath(key) == "logging.level") {
@@ -255,9 +269,18 @@ void SetConfiguration(OpCall call) {
       log::For("ops")->info("logging.level is now '{}'", std::string_view(value.get_string()));
     }
   }
-  call.ReplyMessage(
-      "Configuration successfully set. You must restart HarperDB for new config settings to take "
-      "effect.");
+  // HarperDB's answer; the keys meshdb will not act on, or did not write, are named beside
+  // the message (docs/configuration.md "set_configuration") so nothing is accepted silently.
+  json::object out{{"message",
+                    "Configuration successfully set. You must restart HarperDB for new config "
+                    "settings to take effect."}};
+  if (!report->inert.empty()) {
+    out["inert_keys"] = json::array(report->inert.begin(), report->inert.end());
+  }
+  if (!report->ignored.empty()) {
+    out["ignored_keys"] = json::array(report->ignored.begin(), report->ignored.end());
+  }
+  call.Reply(std::move(out));
 }
 
 namespace {

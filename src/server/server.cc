@@ -201,8 +201,17 @@ int Run(const RunOptions& options) {
     std::string names;
     for (const std::string& key : inert) names += (names.empty() ? "" : ", ") + key;
     log->warn(
-        "configuration keys accepted but not acted on: {} (meshdb always logs to stderr, does "
-        "not compress rotated logs and keeps them next to hdb.log; docs/configuration.md)",
+        "configuration keys accepted but not acted on: {} (HarperDB keys set to other than their "
+        "defaults; meshdb ignores them: docs/configuration.md \"Keys accepted but not acted "
+        "on\")",
+        names);
+  }
+  if (std::vector<std::string> unknown = config.UnknownKeysSet(); !unknown.empty()) {
+    std::string names;
+    for (const std::string& key : unknown) names += (names.empty() ? "" : ", ") + key;
+    log->warn(
+        "configuration keys meshdb does not know: {} (kept in the file, not checked, not acted "
+        "on: docs/configuration.md)",
         names);
   }
 

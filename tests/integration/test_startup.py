@@ -167,6 +167,26 @@ class StartupTest(harness.NodeTestCase):
         self.assertIn(self.INERT_WARNING, node.output_text(), "the warning must reach the console too")
         assert_op(node, {"operation": "user_info"}, 200, {"username": "admin"})
 
+    def test_inert_harperdb_keys_are_named_at_start(self):
+        # HarperDB's http.* and mqtt.* keys are accepted (CLI included) but meshdb serves
+        # neither: set to anything but their defaults, they are named in the same line, in
+        # table order; a key meshdb does not know at all, left in the file, gets its own line.
+        node = self.new_node()
+        self._test_nodes.append(node)
+        os.makedirs(node.root, exist_ok=True)
+        with open(os.path.join(node.root, "harperdb-config.yaml"), "w") as f:
+            f.write("custom:\n  flag: true\n")
+        node.start(["--HTTP_PORT", "19926", "--MQTT_NETWORK_PORT", "11883", "--LOGGING_STDSTREAMS", "false"])
+        log = node.log_text()
+        line = next((l for l in log.splitlines() if self.INERT_WARNING in l), None)
+        self.assertIsNotNone(line, log)
+        named = line.split(self.INERT_WARNING, 1)[1].split(" (", 1)[0].split(", ")
+        self.assertEqual(named, ["http.port", "logging.stdStreams", "mqtt.network.port"], line)
+        self.assertIn("configuration keys meshdb does not know: custom.flag (", log)
+        # Nothing listens on the inert port.
+        with self.assertRaises(OSError):
+            socket.create_connection((node.ip, 19926), timeout=2).close()
+
     def test_no_inert_keys_warning_by_default(self):
         node = self.start_node()
         self.assertIn("starting meshdb", node.log_text())
@@ -392,6 +412,63 @@ class StartupTest(harness.NodeTestCase):
         self.assertEqual(desc["record_count"], 49)
         # The admin user persisted as well.
         assert_op(node, {"operation": "user_info"}, 200, {"username": "admin"})
+
+    # HarperDB 4.7.29's installed defaults for the keys meshdb does not act on (issue 11):
+    # a new node's file and get_configuration hold them all.
+    HARPERDB_INERT_DEFAULTS = {
+        "http": {"compressionThreshold": 0, "cors": False, "corsAccessList": [None],
+                 "keepAliveTimeout": 30000, "port": None, "securePort": 9926, "mtls": False,
+                 "http2": False, "timeout": 120000},
+        "analytics": {"aggregatePeriod": 60, "replicate": False},
+        "localStudio": {"enabled": True},
+        "mqtt": {"network": {"port": 1883, "securePort": 8883, "mtls": False}, "webSocket": True,
+                 "requireAuthentication": True},
+    }
+
+    def test_get_configuration_shows_every_harperdb_section_and_redacts_secrets(self):
+        node = self.start_node(["--REPLICATION_CLUSTERKEY", "a-cluster-secret"])
+        config = get_config(node)
+        for section, expected in self.HARPERDB_INERT_DEFAULTS.items():
+            self.assertEqual(config.get(section), expected, section)
+        self.assertEqual(config["componentsRoot"], os.path.join(node.root, "components"))
+        self.assertEqual(config["rootPath"], node.root)
+        self.assertEqual(config["threads"]["debug"], False)
+        self.assertEqual(config["authentication"]["enableSessions"], True)
+        self.assertEqual(config["logging"]["auditRetention"], "3d")
+        self.assertEqual(config["logging"]["rotation"]["path"], os.path.join(node.root, "log"))
+        self.assertEqual(config["operationsApi"]["network"]["corsAccessList"], ["*"])
+        self.assertEqual(config["operationsApi"]["network"]["domainSocket"],
+                         os.path.join(node.root, "operations-server"))
+        self.assertEqual(config["storage"]["compression"], True)
+        # Secrets stay redacted.
+        self.assertEqual(config["replication"]["clusterKey"], "[redacted]")
+        self.assertNotIn("a-cluster-secret", json.dumps(config))
+        # The file itself holds the HarperDB sections (the defaults were written, not merged in).
+        with open(os.path.join(node.root, "harperdb-config.yaml")) as f:
+            text = f.read()
+        for section in ("http:", "analytics:", "componentsRoot:", "localStudio:", "mqtt:"):
+            self.assertRegex(text, r"(?m)^%s" % re.escape(section))
+
+    def test_set_configuration_of_an_inert_key_says_so(self):
+        node = self.start_node()
+        message = "Configuration successfully set. You must restart HarperDB for new config settings to take effect."
+        # HarperDB's answer, with the keys meshdb will not act on named beside it.
+        self.assertEqual(node.op({"operation": "set_configuration", "http_cors": "true", "logging_level": "warn"}),
+                         (200, {"message": message, "inert_keys": ["http.cors"]}))
+        self.assertEqual(node.op({"operation": "set_configuration", "logging_level": "info", "no_such_key": 1}),
+                         (200, {"message": message, "ignored_keys": ["no_such_key"]}))
+        # Only acted-on keys: exactly HarperDB's answer.
+        self.assertEqual(node.op({"operation": "set_configuration", "logging_level": "info"}),
+                         (200, {"message": message}))
+        # An inert key is validated as HarperDB validates it; nothing is written.
+        status, body = node.op({"operation": "set_configuration", "localStudio_enabled": "yes"})
+        self.assertEqual((status, body), (400, {"error": "HarperDB config file validation error: "
+                                                         "'localStudio.enabled' must be a boolean, got 'yes'"}))
+        with open(os.path.join(node.root, "harperdb-config.yaml")) as f:
+            text = f.read()
+        self.assertRegex(text, r"(?m)^  cors: true$")
+        self.assertRegex(text, r"(?m)^  enabled: true$")
+        self.assertIn("set_configuration wrote keys meshdb does not act on: http.cors", node.log_text())
 
     def test_restart_operation_applies_set_configuration(self):
         node = self.start_node()

@@ -2,12 +2,18 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "config/yaml_json.h"
 
 namespace meshdb::config {
 namespace {
@@ -268,6 +274,278 @@ TEST_F(ConfigTest, InertKeysAreReportedOnlyWhenSet) {
                                         {"LOGGING_STDSTREAMS", "false"}});
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->InertKeysSet(), (std::vector<std::string>{"logging.stdStreams"}));
+}
+
+// The harperdb-config.yaml HarperDB 4.7.29 writes at install (`harperdb install` with the
+// package defaults, "prod"; ROOT stands for its root), copied from a real install.
+constexpr char kHarperDbInstalledConfig[] = R"(
+http:
+  compressionThreshold: 0
+  cors: false
+  corsAccessList:
+    - null
+  keepAliveTimeout: 30000
+  port: null
+  securePort: 9926
+  mtls: false
+  http2: false
+  timeout: 120000
+threads:
+  count: 2
+  debug: false
+authentication:
+  authorizeLocal: false
+  cacheTTL: 30000
+  enableSessions: true
+  operationTokenTimeout: 1d
+  refreshTokenTimeout: 30d
+analytics:
+  aggregatePeriod: 60
+  replicate: false
+replication:
+  securePort: 9933
+  enableRootCAs: true
+  hostname: 127.0.0.1
+  databases: '*'
+  routes: null
+componentsRoot: ROOT/components
+localStudio:
+  enabled: true
+logging:
+  auditAuthEvents:
+    logFailed: false
+    logSuccessful: false
+  auditLog: true
+  auditRetention: 3d
+  file: true
+  level: warn
+  root: ROOT/log
+  rotation:
+    enabled: true
+    compress: false
+    interval: null
+    maxSize: 64M
+    path: ROOT/log
+  stdStreams: false
+mqtt:
+  network:
+    port: 1883
+    securePort: 8883
+    mtls: false
+  webSocket: true
+  requireAuthentication: true
+operationsApi:
+  network:
+    cors: true
+    corsAccessList:
+      - '*'
+    domainSocket: ROOT/operations-server
+    port: null
+    securePort: 9925
+rootPath: ROOT
+storage:
+  writeAsync: false
+  caching: true
+  compression: true
+  noReadAhead: false
+  path: ROOT/database
+  prefetchWrites: true
+tls:
+  privateKey: ROOT/keys/privateKey.pem
+)";
+
+std::string ReplaceAll(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+// "a.b" -> value for every leaf of `v` (arrays are leaves).
+void Leaves(const json::value& v, const std::string& prefix,
+            std::map<std::string, json::value>& out) {
+  if (v.is_object()) {
+    for (const auto& kv : v.as_object()) {
+      Leaves(kv.value(),
+             prefix.empty() ? std::string(kv.key()) : prefix + "." + std::string(kv.key()), out);
+    }
+    return;
+  }
+  out[prefix] = v;
+}
+
+// Issue 11: a new file holds every key of HarperDB's, with HarperDB's value except where
+// meshdb acts on the key its own way; get_configuration shows them all.
+TEST_F(ConfigTest, NewFileHasEveryHarperDbKeyWithItsDefault) {
+  Result<Config> config = Config::Load(Options());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  Result<json::value> written = internal::ParseYaml(ReadConfig(), "written");
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  Result<json::value> harperdb =
+      internal::ParseYaml(ReplaceAll(kHarperDbInstalledConfig, "ROOT", root_), "harperdb");
+  ASSERT_TRUE(harperdb.ok()) << harperdb.status().ToString();
+
+  // Where meshdb's default differs, deliberately (docs/configuration.md).
+  const std::map<std::string, json::value> meshdb_own = {
+      {"threads.count", 0},                  // one thread per core
+      {"replication.hostname", nullptr},     // the operations host
+      {"logging.level", "info"},             // HarperDB's dev default
+      {"logging.stdStreams", true},          // meshdb always logs to stderr
+      {"operationsApi.network.port", 9925},  // plain HTTP, as HarperDB's dev default
+      {"operationsApi.network.securePort", nullptr},
+      {"tls.privateKey", nullptr},  // the node generates its own under keys/
+  };
+  std::map<std::string, json::value> expected, in_file, shown;
+  Leaves(*harperdb, "", expected);
+  Leaves(*written, "", in_file);
+  Leaves(config->RedactedTree(), "", shown);
+  for (const auto& [key, harperdb_value] : expected) {
+    auto own = meshdb_own.find(key);
+    const json::value& want = own == meshdb_own.end() ? harperdb_value : own->second;
+    ASSERT_TRUE(in_file.count(key)) << key << " is not in the new file:\n" << ReadConfig();
+    EXPECT_EQ(json::serialize(in_file[key]), json::serialize(want)) << key;
+    ASSERT_TRUE(shown.count(key)) << key << " is not shown by get_configuration";
+    EXPECT_EQ(json::serialize(shown[key]), json::serialize(want)) << key;
+  }
+  // Each of HarperDB's keys is either one meshdb acts on (this list) or an inert one.
+  const std::set<std::string> acted_on = {"threads.count",
+                                          "authentication.authorizeLocal",
+                                          "authentication.cacheTTL",
+                                          "authentication.operationTokenTimeout",
+                                          "authentication.refreshTokenTimeout",
+                                          "replication.securePort",
+                                          "replication.enableRootCAs",
+                                          "replication.hostname",
+                                          "replication.databases",
+                                          "replication.routes",
+                                          "logging.level",
+                                          "logging.root",
+                                          "logging.rotation.enabled",
+                                          "logging.rotation.interval",
+                                          "logging.rotation.maxSize",
+                                          "operationsApi.network.port",
+                                          "operationsApi.network.securePort",
+                                          "rootPath",
+                                          "storage.writeAsync",
+                                          "storage.path",
+                                          "tls.privateKey"};
+  const std::vector<std::string> inert = Config::InertKeys();
+  for (const auto& [key, unused] : expected) {
+    const bool is_inert = std::find(inert.begin(), inert.end(), key) != inert.end();
+    EXPECT_NE(is_inert, acted_on.count(key) == 1) << key;
+  }
+  // The sections the issue names, as whole sections.
+  for (const char* section : {"http", "analytics", "componentsRoot", "localStudio", "mqtt"}) {
+    EXPECT_NE(ReadConfig().find(std::string("\n") + section + ":"), std::string::npos) << section;
+  }
+  // Nothing HarperDB sets is reported as inert on a new node, and nothing is unknown.
+  EXPECT_TRUE(config->InertKeysSet().empty());
+  EXPECT_TRUE(config->UnknownKeysSet().empty());
+}
+
+// A file written by an older meshdb (few keys) keeps working unchanged: it is not rewritten,
+// and get_configuration still shows HarperDB's sections at their defaults.
+TEST_F(ConfigTest, OlderFileIsNotRewrittenAndShowsEveryKey) {
+  const std::string old_file =
+      "operationsApi:\n  network:\n    host: 127.0.0.1\n    port: 19925\n"
+      "logging:\n  level: debug\n  stdStreams: true\nreplication:\n  securePort: null\n";
+  WriteConfig(old_file);
+  Result<Config> config = Config::Load(Options());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(ReadConfig(), old_file);
+  json::value shown = config->RedactedTree();
+  EXPECT_EQ(shown.at("http").at("securePort"), json::value(9926));
+  EXPECT_EQ(shown.at("analytics").at("aggregatePeriod"), json::value(60));
+  EXPECT_EQ(shown.at("componentsRoot"), json::value(root_ + "/components"));
+  EXPECT_EQ(shown.at("localStudio").at("enabled"), json::value(true));
+  EXPECT_EQ(shown.at("operationsApi").at("network").at("port"), json::value(19925));
+  EXPECT_TRUE(config->InertKeysSet().empty());
+  EXPECT_TRUE(config->UnknownKeysSet().empty());
+}
+
+TEST_F(ConfigTest, SecretsAreRedactedAndNothingElse) {
+  Result<Config> config =
+      LoadWith({}, {{"REPLICATION_CLUSTERKEY", "s3cret-key"},
+                    {"DISCOVERY_AUTHORIZATION", "admin:pw"},
+                    {"DISCOVERY_CONFIG", R"({"endpoints":["x"],"password":"p"})"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  json::value shown = config->RedactedTree();
+  EXPECT_EQ(shown.at("replication").at("clusterKey"), json::value("[redacted]"));
+  EXPECT_EQ(shown.at("discovery").at("authorization"), json::value("[redacted]"));
+  EXPECT_EQ(shown.at("discovery").at("config").at("password"), json::value("[redacted]"));
+  EXPECT_EQ(shown.at("discovery").at("config").at("endpoints"), json::value(json::array{"x"}));
+  std::string text = json::serialize(shown);
+  EXPECT_EQ(text.find("s3cret-key"), std::string::npos) << text;
+  EXPECT_EQ(text.find("admin:pw"), std::string::npos) << text;
+  // Only the secrets changed: the rest is the tree itself.
+  json::value unredacted = config->tree();
+  unredacted.as_object()["replication"].as_object()["clusterKey"] = "[redacted]";
+  unredacted.as_object()["discovery"].as_object()["authorization"] = "[redacted]";
+  unredacted.as_object()["discovery"].as_object()["config"].as_object()["password"] = "[redacted]";
+  EXPECT_EQ(json::serialize(shown), json::serialize(unredacted));
+}
+
+// A HarperDB file (its dev defaults) starts meshdb; the inert keys it sets otherwise than
+// meshdb's defaults are named, and so are the keys meshdb does not know.
+TEST_F(ConfigTest, HarperDbFileNamesInertAndUnknownKeys) {
+  WriteConfig(
+      "http:\n  cors: true\n  corsAccessList:\n    - '*'\n  port: 9926\n  securePort: null\n"
+      "  sessionAffinity: ip\n"
+      "threads:\n  count: 1\n  debug: true\n"
+      "logging:\n  stdStreams: true\n  rotation:\n    path: " +
+      root_ +
+      "/log\n"
+      "componentsRoot: " +
+      root_ +
+      "/components\n"
+      "clustering:\n  enabled: false\n  hubServer:\n    cluster:\n      network:\n"
+      "        routes: null\n"
+      "discovery:\n  config:\n    endpoints: [x]\n");
+  Result<Config> config = Config::Load(Options());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->InertKeysSet(), (std::vector<std::string>{"http.cors", "http.corsAccessList",
+                                                              "http.port", "threads.debug"}));
+  EXPECT_EQ(config->UnknownKeysSet(),
+            (std::vector<std::string>{"http.sessionAffinity", "clustering.enabled"}));
+  // Every HarperDB key not acted on is in the inert list the docs describe.
+  std::vector<std::string> inert = Config::InertKeys();
+  for (const char* key : {"http.port", "mqtt.network.port", "analytics.aggregatePeriod",
+                          "componentsRoot", "localStudio.enabled", "storage.caching",
+                          "operationsApi.network.domainSocket", "logging.stdStreams"}) {
+    EXPECT_NE(std::find(inert.begin(), inert.end(), key), inert.end()) << key;
+  }
+  for (const char* key : {"logging.level", "operationsApi.network.port", "rootPath"}) {
+    EXPECT_EQ(std::find(inert.begin(), inert.end(), key), inert.end()) << key;
+  }
+}
+
+// Inert keys are validated as HarperDB validates them, and are accepted from the CLI.
+TEST_F(ConfigTest, InertKeysAreValidated) {
+  struct Case {
+    const char* key;
+    const char* value;
+    const char* message;
+  };
+  for (const Case& c : {
+           Case{"LOCALSTUDIO_ENABLED", "yes", "'localStudio.enabled' must be a boolean, got 'yes'"},
+           Case{"ANALYTICS_AGGREGATEPERIOD", "abc",
+                "'analytics.aggregatePeriod' must be a number >= 0, got 'abc'"},
+           Case{"STORAGE_COMPRESSION", "maybe",
+                "'storage.compression' must be one of [boolean, object], got 'maybe'"},
+           Case{"HTTP_PORT", "70000", "'http.port' must be a port number (1-65535), got '70000'"},
+           Case{"HTTP_CORSACCESSLIST", "[1]",
+                "'http.corsAccessList' must be an array of origins, got '[1]'"},
+       }) {
+    Result<Config> config = LoadWith({}, {{c.key, c.value}});
+    ASSERT_FALSE(config.ok()) << c.key;
+    EXPECT_EQ(config.status().message(), c.message);
+  }
+  Result<Config> config = LoadWith({}, {{"HTTP_PORT", "19926"},
+                                        {"STORAGE_COMPRESSION", R"({"dictionary":null})"},
+                                        {"THREADS_DEBUG", "true"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->InertKeysSet(),
+            (std::vector<std::string>{"http.port", "threads.debug", "storage.compression"}));
 }
 
 TEST(LogRotationTest, SizesAndIntervalsInHarperDbUnits) {
@@ -565,8 +843,14 @@ TEST_F(ConfigTest, SetInFileWritesCastValuesAndBacksUp) {
   flat["replication_port"] = 9940;
   flat["not_a_key"] = "ignored";
   flat["operation"] = "set_configuration";
-  Status s = Config::SetInFile(FilePath(), BackupDir(), flat);
-  ASSERT_TRUE(s.ok()) << s.ToString();
+  Result<Config::SetReport> report = Config::SetInFile(FilePath(), BackupDir(), flat);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  // boost::json::object keeps insertion order: the report follows the request.
+  EXPECT_EQ(report->keys,
+            (std::vector<std::string>{"logging.level", "authentication.authorizeLocal",
+                                      "replication.routes", "replication.port"}));
+  EXPECT_TRUE(report->inert.empty());
+  EXPECT_EQ(report->ignored, (std::vector<std::string>{"not_a_key", "operation"}));
 
   ASSERT_EQ(BackupCount(), 1u);
   fs::path backup = fs::directory_iterator(BackupDir())->path();
@@ -591,10 +875,17 @@ TEST_F(ConfigTest, SetInFileWritesCastValuesAndBacksUp) {
 }
 
 TEST_F(ConfigTest, SetInFileMatchesKeysPresentInTheFile) {
-  WriteConfig("http:\n  port: 9926\n");
+  WriteConfig("http:\n  port: 9926\nclustering:\n  enabled: false\n");
   json::object flat;
   flat["HTTP_PORT"] = "19926";
-  ASSERT_TRUE(Config::SetInFile(FilePath(), BackupDir(), flat).ok());
+  flat["CLUSTERING_ENABLED"] = "true";  // unknown to meshdb, but in the file
+  Result<Config::SetReport> report = Config::SetInFile(FilePath(), BackupDir(), flat);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  // http.port is HarperDB's and inert; clustering.enabled is unknown but was in the file:
+  // both are written and both are reported as not acted on.
+  EXPECT_EQ(report->keys, (std::vector<std::string>{"http.port", "clustering.enabled"}));
+  EXPECT_EQ(report->inert, (std::vector<std::string>{"http.port", "clustering.enabled"}));
+  EXPECT_TRUE(report->ignored.empty());
   Result<Config> config = Config::Load(Options());
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->tree().at("http").at("port"), json::value(19926));
@@ -606,7 +897,7 @@ TEST_F(ConfigTest, SetInFileInvalidLeavesFileUntouched) {
   json::object flat;
   flat["logging_level"] = "debug";
   flat["logging_level"] = "verbose";
-  Status s = Config::SetInFile(FilePath(), BackupDir(), flat);
+  Status s = Config::SetInFile(FilePath(), BackupDir(), flat).status();
   ASSERT_TRUE(s.IsInvalidArgument());
   EXPECT_EQ(s.message(),
             "'logging.level' must be one of [notify, fatal, error, warn, info, debug, trace]");
@@ -615,7 +906,7 @@ TEST_F(ConfigTest, SetInFileInvalidLeavesFileUntouched) {
 
   flat = json::object();
   flat["replication_routes"] = R"([{"hostname":"x","port":"no"}])";
-  s = Config::SetInFile(FilePath(), BackupDir(), flat);
+  s = Config::SetInFile(FilePath(), BackupDir(), flat).status();
   ASSERT_TRUE(s.IsInvalidArgument());
   EXPECT_NE(s.message().find("'replication.routes[0].port'"), std::string::npos) << s.message();
   EXPECT_EQ(ReadConfig(), before);
