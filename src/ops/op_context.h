@@ -31,7 +31,7 @@ struct Caller {
   // The role row: {role, id, permission:{...}, __createdtime__, __updatedtime__}.
   boost::json::object role;
   // role["permission"] as an object (empty when absent).
-  const boost::json::object& permission() const;
+  [[nodiscard]] const boost::json::object& permission() const;
 };
 
 // Node services shared by every handler. Constant after construction; pointees outlive it.
