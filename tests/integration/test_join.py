@@ -159,6 +159,10 @@ class JoinTest(cluster.ClusterTestCase):
         # Gossiped, and kept by every member in its own row.
         harness.wait_until(lambda: revoked_in_own_row(a) and revoked_in_own_row(b), 15,
                            "a and b to keep c's serial in revoked_certificates")
+        # c's CA is no longer trusted either (no restart): its row went on every member.
+        distrusted = "no longer trusting the certificate authority of node '%s'" % c.repl_name
+        harness.wait_until(lambda: distrusted in a.log_text() and distrusted in b.log_text(), 15,
+                           "a and b to stop trusting c's CA")
         # Adding c back from the cluster's side meets its revoked certificate: refused.
         got = self.add_node_refused(b, c, ["cannot add", "was revoked", old_serial],
                                     verify_tls=False)
