@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
+#include <cstring>
 
 #include "security/openssl_owners.h"
 #include "security/x509.h"
@@ -55,12 +57,108 @@ bool EqualsIgnoreCase(const std::string& a, const std::string& b) {
          });
 }
 
+// One PEM per certificate in `ca_pem`, re-encoded, so equal certificates compare equal.
+Result<std::vector<std::string>> SplitCertificates(const std::string& ca_pem) {
+  Result<std::vector<security::X509Cert>> certs = security::ParseCertificateChainPem(ca_pem);
+  if (!certs.ok() || certs->empty()) {
+    return Status::InvalidArgument("a trusted CA is not a PEM certificate");
+  }
+  std::vector<std::string> out;
+  for (const security::X509Cert& cert : *certs) {
+    ASSIGN_OR_RETURN(std::string pem, security::CertificateToPem(cert.get()));
+    out.push_back(std::move(pem));
+  }
+  return out;
+}
+
 }  // namespace
 
 TlsContext::Identity::~Identity() { sk_X509_pop_free(chain, X509_free); }
 
 TlsContext::TlsContext(Role role, ssl::context::method method) : role_(role), context_(method) {
-  SSL_CTX_set_cert_cb(context_.native_handle(), &TlsContext::SelectIdentity, this);
+  SSL_CTX* ctx = context_.native_handle();
+  SSL_CTX_set_cert_cb(ctx, &TlsContext::SelectIdentity, this);
+  SSL_CTX_set_cert_verify_callback(ctx, &TlsContext::VerifyChain, this);
+  if (role == Role::kServer) {
+    SSL_CTX_set_session_ticket_cb(ctx, &TlsContext::StampTicket, &TlsContext::CheckTicket, this);
+  }
+}
+
+int TlsContext::VerifyChain(X509_STORE_CTX* ctx, void* self) {
+  std::shared_ptr<X509_STORE> store = static_cast<TlsContext*>(self)->TrustSnapshot();
+  X509_STORE_CTX* mine = X509_STORE_CTX_new();
+  int error = X509_V_ERR_OUT_OF_MEM;
+  if (mine != nullptr && X509_STORE_CTX_init(mine, store.get(), X509_STORE_CTX_get0_cert(ctx),
+                                             X509_STORE_CTX_get0_untrusted(ctx)) == 1) {
+    // The same purpose and checks as OpenSSL set up for this handshake.
+    X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(mine), X509_STORE_CTX_get0_param(ctx));
+    error = X509_verify_cert(mine) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(mine);
+  }
+  X509_STORE_CTX_free(mine);
+  ERR_clear_error();
+  X509_STORE_CTX_set_error(ctx, error);  // what SSL_get_verify_result reports
+  return 1;  // the handshake completes; InspectPeer says whether the peer verified
+}
+
+int TlsContext::StampTicket(SSL* ssl, void* self) {
+  const uint32_t generation = static_cast<TlsContext*>(self)->trust_generation_.load();
+  return SSL_SESSION_set1_ticket_appdata(SSL_get0_session(ssl), &generation, sizeof generation);
+}
+
+SSL_TICKET_RETURN TlsContext::CheckTicket(SSL* /*ssl*/, SSL_SESSION* session,
+                                          const unsigned char* /*key*/, size_t /*key_len*/,
+                                          SSL_TICKET_STATUS status, void* self) {
+  switch (status) {
+    case SSL_TICKET_FATAL_ERR_MALLOC:
+    case SSL_TICKET_FATAL_ERR_OTHER:
+      return SSL_TICKET_RETURN_ABORT;
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW: {
+      void* data = nullptr;
+      size_t size = 0;
+      uint32_t generation = 0;
+      if (SSL_SESSION_get0_ticket_appdata(session, &data, &size) == 1 &&
+          size == sizeof generation) {
+        std::memcpy(&generation, data, sizeof generation);
+      }
+      if (generation == static_cast<TlsContext*>(self)->trust_generation_.load()) {
+        return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+      }
+      return SSL_TICKET_RETURN_IGNORE_RENEW;  // verified under a trust that changed since
+    }
+    default:
+      return SSL_TICKET_RETURN_IGNORE_RENEW;
+  }
+}
+
+std::shared_ptr<X509_STORE> TlsContext::TrustSnapshot() const {
+  common::MutexLock lock(trust_mu_);
+  return trust_store_;
+}
+
+Status TlsContext::RebuildTrustLocked(bool shrank) {
+  std::shared_ptr<X509_STORE> store(X509_STORE_new(), X509_STORE_free);
+  if (!store) return Status::Internal("out of memory");
+  std::set<std::string> all;
+  for (const auto& [source, pems] : trusted_) all.insert(pems.begin(), pems.end());
+  for (const std::string& pem : all) {
+    Result<security::X509Cert> cert = security::ParseCertificatePem(pem);
+    // Adding a certificate the store already has is not an error since OpenSSL 1.1.1.
+    if (!cert.ok() || X509_STORE_add_cert(store.get(), cert->get()) != 1) {
+      return Status::InvalidArgument("cannot trust a CA: " + OpenSslError("?"));
+    }
+  }
+  if (trust_system_roots_ && X509_STORE_set_default_paths(store.get()) != 1) {
+    return Status::InvalidArgument("cannot load the system root CAs: " + OpenSslError("?"));
+  }
+  trust_store_ = std::move(store);
+  if (shrank) {
+    // Sessions verified under the old trust are not resumed: tickets carry the generation,
+    // and the server's cache is emptied.
+    trust_generation_.fetch_add(1);
+    if (role_ == Role::kServer) SSL_CTX_flush_sessions(context_.native_handle(), LONG_MAX);
+  }
+  return Status::Ok();
 }
 
 int TlsContext::SelectIdentity(SSL* ssl, void* self) {
@@ -110,35 +208,54 @@ Result<std::shared_ptr<TlsContext>> TlsContext::Create(Role role, const TlsMater
   if (role == Role::kServer || !material.certificate_chain_pem.empty()) {
     RETURN_IF_ERROR(made->SetIdentity(material.certificate_chain_pem, material.private_key_pem));
   }
-  for (const std::string& ca : material.trusted_ca_pems) RETURN_IF_ERROR(made->Trust(ca));
-  if (material.trust_system_roots) {
-    boost::system::error_code ec;
-    made->context_.set_default_verify_paths(ec);
-    if (ec) return Status::InvalidArgument("cannot load the system root CAs: " + ec.message());
-  }
+  made->trust_system_roots_ = material.trust_system_roots;
+  RETURN_IF_ERROR(made->SetTrusted(kInitialTrust, material.trusted_ca_pems));
   if (role == Role::kServer) {
     SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof kSessionIdContext - 1);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
   } else {
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
   }
-  // Both sides ask for the other's certificate; InspectPeer (or the dialer) decides.
+  // Both sides ask for the other's certificate; VerifyChain checks it against the trust of
+  // the moment and InspectPeer (or the dialer) decides.
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, AcceptAnyChain);
   return made;
 }
 
-Status TlsContext::Trust(const std::string& ca_pem) {
-  Result<std::vector<security::X509Cert>> certs = security::ParseCertificateChainPem(ca_pem);
-  if (!certs.ok()) return Status::InvalidArgument("a trusted CA is not a PEM certificate");
-  X509_STORE* store = SSL_CTX_get_cert_store(context_.native_handle());
-  for (const security::X509Cert& cert : *certs) {
-    if (X509_STORE_add_cert(store, cert.get()) != 1) {
-      // Adding a certificate the store already has is not an error since OpenSSL 1.1.1;
-      // anything else is.
-      return Status::InvalidArgument("cannot trust a CA: " + OpenSslError("?"));
-    }
+Status TlsContext::Trust(const std::string& ca_pem, const std::string& source) {
+  ASSIGN_OR_RETURN(std::vector<std::string> pems, SplitCertificates(ca_pem));
+  common::MutexLock lock(trust_mu_);
+  std::set<std::string>& trusted = trusted_[source];
+  const size_t before = trusted.size();
+  trusted.insert(pems.begin(), pems.end());
+  return trusted.size() == before ? Status::Ok() : RebuildTrustLocked(/*shrank=*/false);
+}
+
+void TlsContext::Distrust(const std::string& ca_pem, const std::string& source) {
+  Result<std::vector<std::string>> pems = SplitCertificates(ca_pem);
+  if (!pems.ok()) return;
+  common::MutexLock lock(trust_mu_);
+  std::set<std::string>& trusted = trusted_[source];
+  size_t erased = 0;
+  for (const std::string& pem : *pems) erased += trusted.erase(pem);
+  if (erased == 0) return;
+  // Rebuilding from certificates that all parsed before cannot fail.
+  (void)RebuildTrustLocked(/*shrank=*/true);
+}
+
+Status TlsContext::SetTrusted(const std::string& source, const std::vector<std::string>& ca_pems) {
+  std::set<std::string> wanted;
+  for (const std::string& ca : ca_pems) {
+    ASSIGN_OR_RETURN(std::vector<std::string> pems, SplitCertificates(ca));
+    wanted.insert(pems.begin(), pems.end());
   }
-  return Status::Ok();
+  common::MutexLock lock(trust_mu_);
+  std::set<std::string>& trusted = trusted_[source];
+  if (trusted == wanted && trust_store_) return Status::Ok();
+  const bool shrank = std::any_of(trusted.begin(), trusted.end(),
+                                  [&](const std::string& pem) { return !wanted.contains(pem); });
+  trusted = std::move(wanted);
+  return RebuildTrustLocked(shrank);
 }
 
 bool PeerCertificate::Names(const std::string& name) const {

@@ -14,19 +14,28 @@
 // takes a verified certificate as the peer's identity, otherwise it needs credentials; the
 // operations API ignores client certificates). InspectPeer says what was proven.
 //
+// Trust is live: peers are verified against the union of named sets of CAs ("sources", e.g.
+// the node's own, the added certificates, the cluster members'), snapshotted per handshake.
+// A CA removed from every source is no longer trusted from the next handshake on, and
+// sessions verified before are not resumed (a server context refuses their tickets and
+// forgets its cache), so a removed CA takes effect without a restart.
+//
 // The context's own certificate and key (its identity) are chosen per handshake, so
 // SetIdentity replaces them while connections use the context: a certificate renewed or
 // signed by a peer takes effect from the next handshake, and no connection is dropped.
 //
-// Thread-safety: a TlsContext is used by many connections at once; Trust and SetIdentity may
-// be called from any thread while it is (OpenSSL locks the certificate store; the identity
-// is swapped under a mutex).
+// Thread-safety: a TlsContext is used by many connections at once; Trust, Distrust,
+// SetTrusted and SetIdentity may be called from any thread while it is (the trust store and
+// the identity are immutable snapshots swapped under a mutex).
 #pragma once
 
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <boost/asio/ssl/context.hpp>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,7 +51,8 @@ struct TlsMaterial {
   std::string certificate_chain_pem;  // own certificate first, then any intermediates
   std::string private_key_pem;        // the key of that certificate
   // Peers' certificates are verified against these (and the system roots when
-  // trust_system_roots). Each entry may hold several PEM certificates.
+  // trust_system_roots). Each entry may hold several PEM certificates. They form the
+  // source kInitialTrust.
   std::vector<std::string> trusted_ca_pems;
   bool trust_system_roots = false;
   std::string ciphers;  // TLS 1.2 cipher list in OpenSSL syntax; "" for kDefaultTls12Ciphers
@@ -53,6 +63,9 @@ inline constexpr const char* kDefaultTls12Ciphers =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+// The source the CAs of TlsMaterial::trusted_ca_pems belong to.
+inline constexpr const char* kInitialTrust = "initial";
 
 class TlsContext {
  public:
@@ -65,9 +78,16 @@ class TlsContext {
   boost::asio::ssl::context& native() { return context_; }
   [[nodiscard]] Role role() const { return role_; }
 
-  // Trusts one more CA (PEM, possibly several certificates) from now on, for new handshakes.
-  // Certificates already trusted are skipped. InvalidArgument when nothing parses.
-  Status Trust(const std::string& ca_pem);
+  // Trusts the CA(s) in `ca_pem` (PEM, possibly several certificates) as part of `source`
+  // from the next handshake on. Idempotent. InvalidArgument when it does not parse (nothing
+  // changes then).
+  Status Trust(const std::string& ca_pem, const std::string& source = kInitialTrust);
+  // `source` no longer vouches for the CA(s) in `ca_pem`: they stay trusted only while another
+  // source holds them. Unparsable or unknown PEM changes nothing.
+  void Distrust(const std::string& ca_pem, const std::string& source);
+  // Replaces everything `source` vouches for. InvalidArgument when an entry does not parse
+  // (nothing changes then).
+  Status SetTrusted(const std::string& source, const std::vector<std::string>& ca_pems);
 
   // Presents `certificate_chain_pem` (own certificate first) with `private_key_pem` from the
   // next handshake on. InvalidArgument when either does not parse or the key is not the
@@ -86,9 +106,28 @@ class TlsContext {
   TlsContext(Role role, boost::asio::ssl::context::method method);
   // SSL_CTX_set_cert_cb's callback: hands the current identity to the handshake.
   static int SelectIdentity(SSL* ssl, void* self);
+  // SSL_CTX_set_cert_verify_callback's: verifies the peer's chain against the trust snapshot
+  // of the moment, records the result for InspectPeer and lets the handshake complete.
+  static int VerifyChain(X509_STORE_CTX* ctx, void* self);
+  // Session tickets carry the trust generation they were issued under; a ticket from an
+  // older generation is not resumed (a full handshake verifies the peer again).
+  static int StampTicket(SSL* ssl, void* self);
+  static SSL_TICKET_RETURN CheckTicket(SSL* ssl, SSL_SESSION* session, const unsigned char* key,
+                                       size_t key_len, SSL_TICKET_STATUS status, void* self);
+  // The trust store of the moment (never null after Create).
+  std::shared_ptr<X509_STORE> TrustSnapshot() const;
+  // Rebuilds the store from trusted_ (each PEM in it is one certificate); when a CA left the
+  // union, starts a new generation: older sessions are not resumed.
+  Status RebuildTrustLocked(bool shrank) REQUIRES(trust_mu_);
 
   const Role role_;
   boost::asio::ssl::context context_;
+  bool trust_system_roots_ = false;  // set by Create, constant after
+  std::atomic<uint32_t> trust_generation_{1};
+  mutable common::Mutex trust_mu_;
+  // source -> the certificates it vouches for (PEM, one certificate each, as re-encoded).
+  std::map<std::string, std::set<std::string>> trusted_ GUARDED_BY(trust_mu_);
+  std::shared_ptr<X509_STORE> trust_store_ GUARDED_BY(trust_mu_);
   common::Mutex identity_mu_;
   std::shared_ptr<const Identity> identity_ GUARDED_BY(identity_mu_);  // null: none
 };

@@ -3,6 +3,7 @@
 // never into a row, a response or a log line.
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,6 +70,44 @@ struct AddRequest {
 bool Absent(const json::object& body, const char* name) {
   const json::value* v = body.if_contains(name);
   return v == nullptr || v->is_null();
+}
+
+// `replicated: true` (HARPERDB-OPS.md §2.7): whether the request goes to every member too.
+Result<bool> Replicated(const json::object& body) {
+  if (Absent(body, "replicated")) return false;
+  if (!body.at("replicated").is_bool()) {
+    return Status::InvalidArgument("'replicated' must be a boolean");
+  }
+  return body.at("replicated").get_bool();
+}
+
+// Answers {"message": message}, with HarperDB's "replicated" array of every other member's
+// answer when the request asked for the fan-out.
+void ReplyAndFanOut(OpCall call, std::string message, bool replicated) {
+  if (!replicated) return call.ReplyMessage(message);
+  json::object request = call.body;
+  request.erase("replicated");
+  const OpEnv* env = call.env;
+  auto shared = std::make_shared<OpCall>(std::move(call));
+  env->fan_out(std::move(request), [shared, message = std::move(message)](json::array results) {
+    shared->Reply(json::object{{"message", message}, {"replicated", std::move(results)}});
+  });
+}
+
+// Checks `replicated` before anything is written: a fan-out needs cluster membership, and
+// a private key never leaves the node.
+Result<bool> CheckReplicated(const OpCall& call) {
+  ASSIGN_OR_RETURN(bool replicated, Replicated(call.body));
+  if (!replicated) return false;
+  if (!call.env->fan_out) {
+    return Status::InvalidArgument("'replicated' needs cluster membership, which is not running");
+  }
+  if (!Absent(call.body, "private_key")) {
+    return Status::InvalidArgument(
+        "'replicated' cannot be used with 'private_key': a private key is never sent to other "
+        "nodes (add the certificate on each node, or fan out a CA without its key)");
+  }
+  return true;
 }
 
 // HarperDB's messages, joined in field order: "'name' is required. 'certificate' is required.
@@ -171,6 +210,8 @@ Result<std::string> SettleKey(const AddRequest& req, X509* cert,
 void AddCertificate(OpCall call) {
   Result<AddRequest> req = ParseAddRequest(call.body);
   if (!req.ok()) return call.Fail(req.status());
+  Result<bool> replicated = CheckReplicated(call);
+  if (!replicated.ok()) return call.Fail(replicated.status());
   Result<security::X509Cert> cert = security::ParseCertificatePem(req->certificate);
   if (!cert.ok()) return call.Fail(Status::Internal(cert.status().message()));
   Result<std::vector<json::object>> rows = ReadCertificateRows(call.env->store);
@@ -192,10 +233,9 @@ void AddCertificate(OpCall call) {
   if (Status s = ReplaceCertificateRow(call.env->store, std::move(*row)); !s.ok()) {
     return call.Fail(s);
   }
-  if (req->is_authority && call.env->on_authority_added) {
-    call.env->on_authority_added(req->certificate);
-  }
-  call.ReplyMessage("Successfully added certificate: " + SanitisedName(req->name));
+  if (call.env->on_certificates_changed) call.env->on_certificates_changed();
+  ReplyAndFanOut(std::move(call), "Successfully added certificate: " + SanitisedName(req->name),
+                 *replicated);
 }
 
 void ListCertificates(OpCall call) {
@@ -212,6 +252,8 @@ void ListCertificates(OpCall call) {
 void RemoveCertificate(OpCall call) {
   Result<std::string> name = RequiredString(call.body, "name");
   if (!name.ok()) return call.Fail(name.status());
+  Result<bool> replicated = CheckReplicated(call);
+  if (!replicated.ok()) return call.Fail(replicated.status());
   Result<std::vector<json::object>> rows = ReadCertificateRows(call.env->store);
   if (!rows.ok()) return call.Fail(rows.status());
   const json::object* row = FindRow(*rows, *name);
@@ -238,7 +280,8 @@ void RemoveCertificate(OpCall call) {
     std::error_code ec;
     std::filesystem::remove(KeysDir(call) + "/" + key_file, ec);
   }
-  call.ReplyMessage("Successfully removed " + *name);
+  if (call.env->on_certificates_changed) call.env->on_certificates_changed();
+  ReplyAndFanOut(std::move(call), "Successfully removed " + *name, *replicated);
 }
 
 }  // namespace meshdb::ops

@@ -275,4 +275,25 @@ void Dispatcher::Execute(OpRequest request, Done done) {
   }
 }
 
+void Dispatcher::ExecuteFannedOut(json::object body, Done done) {
+  const json::value* op = body.if_contains("operation");
+  const std::string operation =
+      op != nullptr && op->is_string() ? std::string(op->get_string()) : "";
+  Handler handler = operation == "add_certificate"      ? AddCertificate
+                    : operation == "remove_certificate" ? RemoveCertificate
+                                                        : nullptr;
+  if (handler == nullptr) {
+    return done(Error(Status::InvalidArgument(
+        "'" + operation + "' is not an operation members fan out to each other")));
+  }
+  if (body.contains("private_key")) {
+    return done(Error(Status::InvalidArgument("a private key is never sent between nodes")));
+  }
+  body.erase("replicated");
+  Caller caller;
+  caller.username = "cluster member";
+  caller.super_user = true;
+  handler(OpCall{&env_, std::move(caller), std::move(body), std::move(done)});
+}
+
 }  // namespace meshdb::ops

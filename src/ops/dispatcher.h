@@ -23,6 +23,7 @@ class Dispatcher final : public NodeOperations {
   void RegisterOperation(std::string name, std::function<void(OpCall)> handler,
                          const char* super_user_name) override;
   Auth* auth() override { return auth_.get(); }
+  void ExecuteFannedOut(boost::json::object body, Done done) override;
 
  private:
   struct AddedOperation {

@@ -14,7 +14,8 @@ Result<std::unique_ptr<NodeOperations>> CreateNodeOperations(const OpsDeps& deps
   OpEnv env;
   env.store = deps.store;
   env.config = deps.config;
-  env.on_authority_added = deps.on_authority_added;
+  env.on_certificates_changed = deps.on_certificates_changed;
+  env.fan_out = deps.fan_out;
   return std::unique_ptr<NodeOperations>(std::make_unique<Dispatcher>(env, std::move(auth)));
 }
 

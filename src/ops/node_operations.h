@@ -1,6 +1,8 @@
 // The factory that builds this node's Operations (the HarperDB-compatible operations API).
 #pragma once
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,9 +29,16 @@ struct OpsDeps {
   const config::Config* config = nullptr;              // must outlive the Operations
   std::string admin_username = "admin";                // HDB_ADMIN_USERNAME
   std::string admin_password = kDefaultAdminPassword;  // HDB_ADMIN_PASSWORD
-  // Called after add_certificate stored an is_authority certificate (its PEM), so the TLS
-  // contexts trust it from the next handshake. May be empty.
-  std::function<void(const std::string& ca_pem)> on_authority_added;
+  // Called after add_certificate or remove_certificate changed system.hdb_certificate, so
+  // the TLS contexts trust exactly its is_authority rows (ops::TrustedCaPems) from the next
+  // handshake: an added CA at once, a removed one no longer. May be empty.
+  std::function<void()> on_certificates_changed;
+  // `replicated: true` on add_certificate / remove_certificate: sends the request (without
+  // `replicated`; never with a private key) to every other member and calls `done` with
+  // HarperDB's `replicated` array, one entry per member. May be empty (the request is then
+  // refused).
+  std::function<void(boost::json::object request, std::function<void(boost::json::array)> done)>
+      fan_out;
 };
 
 class Auth;
@@ -46,6 +55,11 @@ class NodeOperations : public Operations {
                                  const char* super_user_name) = 0;
   // Users, roles and credential checks; lives as long as this object.
   virtual Auth* auth() = 0;
+  // Runs a certificate operation another member fanned out (`replicated: true`, received
+  // over its authenticated link) as a super_user would: add_certificate or
+  // remove_certificate only, never fanned out again (`replicated` is dropped) and never with
+  // a private key (refused). InvalidArgument for anything else. `done` as for Execute.
+  virtual void ExecuteFannedOut(boost::json::object body, Done done) = 0;
 };
 
 // Bootstraps the system database (hdb_user, hdb_role, hdb_nodes, hdb_certificate, hdb_info),

@@ -2,6 +2,7 @@
 // body, and the completion to call exactly once.
 #pragma once
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <functional>
@@ -30,7 +31,7 @@ struct Caller {
   // The role row: {role, id, permission:{...}, __createdtime__, __updatedtime__}.
   boost::json::object role;
   // role["permission"] as an object (empty when absent).
-  const boost::json::object& permission() const;
+  [[nodiscard]] const boost::json::object& permission() const;
 };
 
 // Node services shared by every handler. Constant after construction; pointees outlive it.
@@ -38,8 +39,11 @@ struct OpEnv {
   storage::Store* store = nullptr;
   const config::Config* config = nullptr;
   Auth* auth = nullptr;
-  // See OpsDeps::on_authority_added.
-  std::function<void(const std::string& ca_pem)> on_authority_added;
+  // See OpsDeps::on_certificates_changed.
+  std::function<void()> on_certificates_changed;
+  // See OpsDeps::fan_out.
+  std::function<void(boost::json::object request, std::function<void(boost::json::array)> done)>
+      fan_out;
 };
 
 // One invocation of an operation handler.

@@ -309,6 +309,10 @@ Status SaveReplicationCertificate(const std::string& keys_dir, const std::string
   return WritePrivateFile(PathIn(keys_dir, kReplicationCertFile), certificate_pem);
 }
 
+Status SaveNodeCertificate(const std::string& keys_dir, const std::string& certificate_pem) {
+  return WritePrivateFile(PathIn(keys_dir, kNodeCertFile), certificate_pem);
+}
+
 std::string GeneratedCaName(const std::string& node_name) {
   return "meshdb-Certificate-Authority-" + node_name;
 }

@@ -100,6 +100,10 @@ Status SaveReplicationCertificate(const std::string& keys_dir, const std::string
                                   const std::string& issuer_ca_pem,
                                   const std::string& private_key_pem, int64_t now_s = 0);
 
+// Replaces the generated node certificate (nodeCertificate.pem) with `certificate_pem`, a
+// renewal by the node's own CA. IOError naming the file.
+Status SaveNodeCertificate(const std::string& keys_dir, const std::string& certificate_pem);
+
 // The CA name a generated identity uses: "meshdb-Certificate-Authority-<node_name>".
 std::string GeneratedCaName(const std::string& node_name);
 

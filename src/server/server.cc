@@ -37,6 +37,7 @@
 #include "server/node_discovery.h"
 #include "server/node_identity.h"
 #include "server/node_metrics.h"
+#include "server/peer_calls.h"
 #include "server/shutdown_waiter.h"
 #include "server/tls_contexts.h"
 #include "storage/store.h"
@@ -303,12 +304,20 @@ int Run(const RunOptions& options) {
 
   // Set once the TLS contexts exist (below), before any request can arrive.
   std::unique_ptr<TlsContexts> tls_contexts;
+  // Set before the listeners open; `cluster` reset only after replication stopped.
+  std::unique_ptr<replication::ClusterManager> cluster;
+  replication::ReplicationService* replication_service = nullptr;
   ops::OpsDeps deps;
-  deps.on_authority_added = [&tls_contexts, log](const std::string& ca_pem) {
+  deps.fan_out = [&cluster, &replication_service](boost::json::object request,
+                                                  std::function<void(boost::json::array)> done) {
+    if (!cluster || replication_service == nullptr) return done(boost::json::array{});
+    FanOutOperation(cluster.get(), replication_service, std::move(request), std::move(done));
+  };
+  deps.on_certificates_changed = [&tls_contexts, &store, log] {
     if (!tls_contexts) return;
-    if (Status s = tls_contexts->Trust(ca_pem); !s.ok()) {
-      log->warn("cannot trust the added certificate authority: {}", s.message());
-    }
+    Result<std::vector<std::string>> cas = ops::TrustedCaPems(store->get());
+    Status s = cas.ok() ? tls_contexts->SetTrustedCertificates(*cas) : cas.status();
+    if (!s.ok()) log->warn("cannot update the trusted certificate authorities: {}", s.message());
   };
   deps.store = store->get();
   deps.config = &config;
@@ -355,7 +364,6 @@ int Run(const RunOptions& options) {
 
   // Replication: always on (a lone node simply has no peers). The engine links to peers;
   // cluster membership decides who they are and answers the cluster operations.
-  std::unique_ptr<replication::ClusterManager> cluster;
   std::unique_ptr<discovery::DiscoveryService> node_discovery;
   replication::ServiceOptions repl_options;
   repl_options.store = store->get();
@@ -388,12 +396,20 @@ int Run(const RunOptions& options) {
     if (!cluster) return Status::Unavailable("cluster membership is not running");
     return cluster->GrantJoin(request);
   };
+  repl_options.on_peer_call = [&cluster, &operations](
+                                  const replication::PeerCaller& caller,
+                                  const replication::PeerCall& call,
+                                  std::function<void(replication::PeerCallResult)> reply) {
+    if (!cluster) return reply(replication::PeerCallResult{call.request_id, "not running", ""});
+    AnswerPeerCall(cluster.get(), operations->get(), caller, call, std::move(reply));
+  };
   Result<std::unique_ptr<replication::ReplicationService>> service =
       replication::ReplicationService::Create(repl_options);
   if (!service.ok()) {
     log->error("cannot start replication: {}", service.status().ToString());
     return Fail(kExitStartupFailed, "cannot start replication: " + service.status().message());
   }
+  replication_service = service->get();
   replication::ClusterOptions cluster_options;
   cluster_options.store = store->get();
   cluster_options.service = service->get();
@@ -523,7 +539,16 @@ int Run(const RunOptions& options) {
             store_options.durable ? "durable" : "writeAsync");
 
   // Stopped by stop_replication, before the cluster manager goes.
-  identity.StartRenewal([&cluster] { cluster->RefreshOwnRow(); });
+  identity.StartRenewal(
+      [&cluster, replication_service](const std::string& csr, const std::string& issuer) {
+        return RenewThroughIssuer(cluster.get(), replication_service, csr, issuer);
+      },
+      [&cluster, &identity, &store, log] {
+        cluster->RefreshOwnRow();
+        if (Status s = ops::RecordNodeCertificates(store->get(), identity.CurrentTls()); !s.ok()) {
+          log->warn("cannot record the renewed certificates: {}", s.message());
+        }
+      });
   if (node_discovery) node_discovery->Start();
   ShutdownWaiter::Reason reason = waiter->Wait();
   if (reason == ShutdownWaiter::Reason::kRestart) {

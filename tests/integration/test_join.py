@@ -21,6 +21,7 @@ import harness
 from cluster import wait_linked, wait_record
 
 SECURE_PORT = cluster.REPLICATION_SECURE_PORT
+HTTPS_PORT = 9926
 
 
 class JoinTest(cluster.ClusterTestCase):
@@ -158,6 +159,10 @@ class JoinTest(cluster.ClusterTestCase):
         # Gossiped, and kept by every member in its own row.
         harness.wait_until(lambda: revoked_in_own_row(a) and revoked_in_own_row(b), 15,
                            "a and b to keep c's serial in revoked_certificates")
+        # c's CA is no longer trusted either (no restart): its row went on every member.
+        distrusted = "no longer trusting the certificate authority of node '%s'" % c.repl_name
+        harness.wait_until(lambda: distrusted in a.log_text() and distrusted in b.log_text(), 15,
+                           "a and b to stop trusting c's CA")
         # Adding c back from the cluster's side meets its revoked certificate: refused.
         got = self.add_node_refused(b, c, ["cannot add", "was revoked", old_serial],
                                     verify_tls=False)
@@ -200,6 +205,51 @@ class JoinTest(cluster.ClusterTestCase):
         wait_linked(a, b, "system", timeout_s=30)
         wait_linked(b, a, "system", timeout_s=30)
         self.insert_and_see(b, a, 2)
+
+    def https_serial(self, node):
+        """The serial of the certificate node's HTTPS listener presents to a new connection,
+        verified against node's own CA."""
+        context = ssl.create_default_context(cafile=self.ca_file(node))
+        with socket.create_connection((node.ip, HTTPS_PORT), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname=node.ip) as tls:
+                return tls.getpeercert()["serialNumber"]
+
+    def test_a_joined_node_renews_through_its_signer_over_the_link_and_https_renews_too(self):
+        # 0.0002 days = 17.28 s: renewal once less than a third is left (~11.5 s).
+        short = ["--REPLICATION_CERTIFICATEVALIDITYDAYS", "0.0002"]
+        a = self.wss_node("a", extra=short + ["--OPERATIONSAPI_NETWORK_SECUREPORT", HTTPS_PORT])
+        b = self.wss_node("b", extra=short)
+        first_https = self.https_serial(a)
+        self.join(a, b)
+        wait_linked(a, b, "system")
+        wait_linked(b, a, "system")
+        joined = cluster.node_rows(b)[a.repl_name]["certificate_serial"]
+        signed_by_b = "over the replication link: '%s' signed it" % b.repl_name
+        harness.wait_until(lambda: signed_by_b in a.log_text(), 40,
+                           "a to renew its certificate through b")
+        harness.wait_until(
+            lambda: cluster.node_rows(b)[a.repl_name].get("certificate_serial") != joined, 15,
+            "a's renewed serial to reach b")
+        # The renewed certificate is again b's CA's, and the link it renewed over stayed up.
+        self.assertTrue(self.replication_certificate_verifies_with(a, b))
+        self.assertFalse(self.replication_certificate_verifies_with(a, a))
+        self.assertTrue(cluster.connected(a, b, "system"))
+        self.assertIn("signed a renewed replication certificate for member '%s'" % a.repl_name,
+                      b.log_text())
+        self.insert_and_see(b, a, 1)
+        # HTTPS presents the renewed node certificate to new connections, no restart.
+        harness.wait_until(lambda: self.https_serial(a) != first_https, 30,
+                           "a's HTTPS listener to present a renewed certificate")
+
+        # With its signer gone, a renews from its own CA and says why.
+        b.stop()
+        harness.wait_until(lambda: "renewed the replication certificate locally" in a.log_text(), 40,
+                           "a to renew locally while b is down")
+        self.assertIn("did not renew it", a.log_text())
+        harness.wait_until(lambda: self.replication_certificate_verifies_with(a, a), 15,
+                           "a to present the certificate its own CA renewed")
+        for node in (a, b):
+            self.assertNotIn("PRIVATE KEY", node.log_text())
 
     def insert_and_see(self, writer, reader, pk):
         if "dog" not in cluster.describe_database(writer, "dev"):

@@ -16,7 +16,7 @@ import ssl
 
 import cluster
 import harness
-from cluster import wait_linked, wait_record
+from cluster import database_socket, wait_linked, wait_record
 
 SECURE_PORT = cluster.REPLICATION_SECURE_PORT
 HTTPS_PORT = 9926
@@ -114,6 +114,69 @@ class WssTest(TlsTestCase):
         self.create_table(a, "dev", "dog")
         self.insert(a, "dev", "dog", [{"id": 1}])
         cluster.assert_stays_absent(self, impostor, "dev", "dog", 1)
+
+
+class CertificateTrustTest(TlsTestCase):
+    """add_certificate / remove_certificate of an authority act on new handshakes at once, and
+    `replicated: true` fans them out to every member over the replication links."""
+
+    def certificate_names(self, node):
+        return [row["name"] for row in node.ok({"operation": "list_certificates"})]
+
+    def test_a_ca_added_then_removed_everywhere_stops_being_trusted_without_a_restart(self):
+        a = self.tls_node("a")
+        b = self.tls_node("b")
+        self.add_node(a, b)
+        wait_linked(a, b, "system")
+        wait_linked(b, a, "system")
+        with open(self.ca_path("foreign-ca")) as f:
+            foreign = f.read()
+        # A private key is never sent to another node.
+        status, body = a.op({"operation": "add_certificate", "name": "foreign", "certificate": foreign,
+                             "is_authority": True, "private_key": "x", "replicated": True})
+        self.assertEqual(status, 400, body)
+        self.assertIn("private key is never sent", json.dumps(body))
+        status, body = a.op({"operation": "add_certificate", "name": "foreign", "certificate": foreign,
+                             "is_authority": True, "replicated": "yes"})
+        self.assertEqual((status, body.get("error")), (400, "'replicated' must be a boolean"), body)
+
+        added = a.ok({"operation": "add_certificate", "name": "foreign", "certificate": foreign,
+                      "is_authority": True, "replicated": True})
+        self.assertEqual(added, {"message": "Successfully added certificate: foreign",
+                                 "replicated": [{"message": "Successfully added certificate: foreign",
+                                                 "node": b.repl_name}]})
+        self.assertIn("foreign", self.certificate_names(b))
+
+        # A node whose certificate chains to that CA now links to both.
+        stranger = self.tls_node("stranger", ca="foreign-ca")
+        self.add_node(stranger, a)
+        wait_linked(a, stranger, "system", timeout_s=30)
+        wait_linked(b, stranger, "system", timeout_s=30)
+        self.create_table(a, "dev", "dog")
+        self.insert(a, "dev", "dog", [{"id": 1}])
+        wait_record(stranger, "dev", "dog", 1)
+
+        removed = a.ok({"operation": "remove_certificate", "name": "foreign", "replicated": True})
+        # Every member is asked, in name order; the stranger never had the certificate.
+        self.assertEqual(removed, {"message": "Successfully removed foreign", "replicated": [
+            {"message": "Successfully removed foreign", "node": b.repl_name},
+            {"status": "failed", "reason": "'%s': foreign not found" % stranger.repl_name,
+             "node": stranger.repl_name}]})
+        self.assertNotIn("foreign", self.certificate_names(b))
+        # No restart of a or b: the stranger's next connections are refused both ways.
+        stranger.restart()
+
+        def refused(node):
+            s = database_socket(cluster.cluster_status(node), stranger.repl_name, "system")
+            return s is not None and not s.get("connected") and \
+                "not trusted" in (s.get("last_dial_error") or "")
+
+        harness.wait_until(lambda: refused(a) and refused(b), 20,
+                           "a and b to refuse the stranger's certificate")
+        self.insert(a, "dev", "dog", [{"id": 2}])
+        cluster.assert_stays_absent(self, stranger, "dev", "dog", 2)
+        for node in (a, b):
+            self.assertNotIn("PRIVATE KEY", node.log_text())
 
 
 class HttpsTest(TlsTestCase):

@@ -94,6 +94,19 @@ void ClusterManager::RefreshOwnRow() {
   impl_->Post([this] { impl_->RefreshOwnRowSync(); });
 }
 
+void ClusterManager::Members(std::function<void(std::vector<std::string>)> done) {
+  impl_->Post([this, done = std::move(done)] { done(impl_->MembersSync()); });
+}
+
+Result<std::string> ClusterManager::SignRenewal(const PeerCaller& caller,
+                                                const std::string& csr_pem) {
+  return impl_->SignRenewal(caller, csr_pem);
+}
+
+std::string ClusterManager::MemberHoldingCa(const std::string& ca_pem) {
+  return impl_->MemberHoldingCa(ca_pem);
+}
+
 Result<JoinGrant> ClusterManager::GrantJoin(const JoinRequest& request) {
   return impl_->GrantJoin(request);
 }

@@ -51,6 +51,7 @@ class NodeIdentity;
 class ReplicationService;
 struct JoinGrant;
 struct JoinRequest;
+struct PeerCaller;
 
 inline constexpr const char* kNodesTable = "hdb_nodes";
 inline constexpr const char* kNodeAuthTable = "hdb_node_auth";
@@ -152,6 +153,17 @@ class ClusterManager {
   // This node's certificate changed (renewed): its hdb_nodes row is rewritten with the new
   // serial. Any thread.
   void RefreshOwnRow();
+
+  // The other members (hdb_nodes rows not marked removed here), by name: whom a
+  // `replicated: true` operation goes to.
+  void Members(std::function<void(std::vector<std::string>)> done);
+  // A linked member's "renew-certificate" call: signs its CSR with this node's CA when the
+  // CSR names only that member (its node name and its URL's host: the join's rule).
+  // PermissionDenied saying why not (not a member, removed, another name). Any thread.
+  Result<std::string> SignRenewal(const PeerCaller& caller, const std::string& csr_pem);
+  // The member (not this node, not removed) whose hdb_nodes row carries `ca_pem`: who can
+  // renew a certificate that CA issued. "" when none. Any thread.
+  std::string MemberHoldingCa(const std::string& ca_pem);
 
   [[nodiscard]] const std::string& node_name() const;
   [[nodiscard]] int default_port() const;

@@ -82,6 +82,10 @@ class ClusterManager::Impl {
   void RefreshOwnRowSync() { Recompute(); }
   // Any thread (reads and writes only the store and the identity).
   Result<JoinGrant> GrantJoin(const JoinRequest& request);
+  Result<std::string> SignRenewal(const PeerCaller& caller, const std::string& csr_pem);
+  std::string MemberHoldingCa(const std::string& ca_pem);
+  // On the membership thread.
+  std::vector<std::string> MembersSync();
 
   [[nodiscard]] const ClusterOptions& options() const { return options_; }
 
@@ -126,9 +130,15 @@ class ClusterManager::Impl {
   // credentials and a TLS identity. A grant is installed (its CA trusted, its certificate
   // presented from then on) and its CA returned in `peer_ca` for the target's row.
   Status FirstContact(const AddNodeRequest& req, std::string* peer_ca);
+  // A certificate for node `name` reached at `host` names that node only: neither this node
+  // nor another member (`who` names the asker in the PermissionDenied text).
+  Status CheckNamesOnlyNode(const std::string& name, const std::string& host,
+                            const std::vector<NodeRow>& rows, const std::string& who) const;
   // Whether this node's own row carries its identity's CA and certificate serial.
   [[nodiscard]] bool OwnCertificateFieldsMatch(const NodeRow& own) const;
-  // Trusts the `ca` of every hdb_nodes row not trusted yet (gossip spreads members' CAs).
+  // Trusts the `ca` of every hdb_nodes row not trusted yet (gossip spreads members' CAs), and
+  // no longer trusts the CA of a member whose row went (remove_node) unless a row still
+  // carries it.
   void TrustMemberCas(const std::vector<NodeRow>& rows);
   // The union of every row's revoked_certificates: handed to the service when it changed,
   // and kept in this node's own row (so it outlives the node that revoked them). Adds the
@@ -158,7 +168,8 @@ class ClusterManager::Impl {
   std::string last_key_;
   bool applied_once_ = false;
   std::set<std::string> trusted_cas_;
-  std::set<std::string> last_revoked_;  // last handed to SetRevokedCertificates
+  std::map<std::string, std::string> member_cas_;  // member name -> the ca its row carried
+  std::set<std::string> last_revoked_;             // last handed to SetRevokedCertificates
   // RefreshPeerAddresses: the hosts last resolved, those that did not resolve, and when.
   std::vector<std::string> peer_hosts_;
   std::vector<std::string> unresolved_hosts_;

@@ -164,20 +164,12 @@ Result<JoinGrant> ClusterManager::Impl::GrantJoin(const JoinRequest& request) {
   if (request.node_name.empty() || !url.ok()) {
     return Status::InvalidArgument("a join needs the joiner's node name and URL");
   }
-  std::string own_host = options_.node_name;
-  if (Result<Route> own = ParseUrl(options_.node_url); own.ok()) own_host = own->host;
-  for (const std::string& name : {request.node_name, url->host}) {
-    if (name == options_.node_name || name == own_host) {
-      return Status::PermissionDenied("the joiner names this node ('" + name + "')");
-    }
-  }
+  const std::vector<NodeRow> rows = ReadRows();
+  RETURN_IF_ERROR(CheckNamesOnlyNode(request.node_name, url->host, rows, "the joiner"));
   std::string member_cas;
-  for (const NodeRow& row : ReadRows()) {
+  for (const NodeRow& row : rows) {
     if (row.name != options_.node_name && row.name != request.node_name && !row.ca.empty()) {
       member_cas += row.ca;
-    }
-    if (row.name != request.node_name && row.name == url->host) {
-      return Status::PermissionDenied("the joiner's URL names another member ('" + row.name + "')");
     }
     // The same node joining again keeps its CA (under its <root>/keys); another node
     // claiming a member's name does not have it.
@@ -203,6 +195,70 @@ Result<JoinGrant> ClusterManager::Impl::GrantJoin(const JoinRequest& request) {
   if (!written.ok()) return written.status();
   return JoinGrant{options_.node_name, std::move(certificate),
                    options_.identity->CaCertificatePem(), std::move(member_cas)};
+}
+
+Status ClusterManager::Impl::CheckNamesOnlyNode(const std::string& name, const std::string& host,
+                                                const std::vector<NodeRow>& rows,
+                                                const std::string& who) const {
+  std::string own_host = options_.node_name;
+  if (Result<Route> own = ParseUrl(options_.node_url); own.ok()) own_host = own->host;
+  for (const std::string& n : {name, host}) {
+    if (n == options_.node_name || n == own_host) {
+      return Status::PermissionDenied(who + " names this node ('" + n + "')");
+    }
+  }
+  for (const NodeRow& row : rows) {
+    if (row.name != name && row.name == host) {
+      return Status::PermissionDenied(who + "'s URL names another member ('" + row.name + "')");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::string> ClusterManager::Impl::SignRenewal(const PeerCaller& caller,
+                                                      const std::string& csr_pem) {
+  if (options_.identity == nullptr) {
+    return Status::PermissionDenied("this node has no certificate authority");
+  }
+  const std::vector<NodeRow> rows = ReadRows();
+  auto row = std::find_if(rows.begin(), rows.end(),
+                          [&](const NodeRow& r) { return r.name == caller.name; });
+  if (caller.name.empty() || caller.name == options_.node_name || row == rows.end()) {
+    return Status::PermissionDenied("'" + caller.name + "' is not a member");
+  }
+  std::map<std::string, LocalNodeState> local = ReadLocal(nullptr);
+  if (auto it = local.find(caller.name); it != local.end() && it->second.removed) {
+    return Status::PermissionDenied("'" + caller.name + "' was removed from the cluster");
+  }
+  Result<Route> url = ParseUrl(row->url.empty() ? caller.url : row->url);
+  if (!url.ok()) return Status::PermissionDenied("'" + caller.name + "' has no URL");
+  RETURN_IF_ERROR(CheckNamesOnlyNode(caller.name, url->host, rows, "the requester"));
+  ASSIGN_OR_RETURN(std::string certificate,
+                   options_.identity->SignCsr(csr_pem, {caller.name, url->host}));
+  log_->info("signed a renewed replication certificate for member '{}' over its link", caller.name);
+  return certificate;
+}
+
+std::string ClusterManager::Impl::MemberHoldingCa(const std::string& ca_pem) {
+  if (ca_pem.empty()) return "";
+  std::map<std::string, LocalNodeState> local = ReadLocal(nullptr);
+  for (const NodeRow& row : ReadRows()) {
+    if (row.name == options_.node_name || row.ca.find(ca_pem) == std::string::npos) continue;
+    if (auto it = local.find(row.name); it != local.end() && it->second.removed) continue;
+    return row.name;
+  }
+  return "";
+}
+
+std::vector<std::string> ClusterManager::Impl::MembersSync() {
+  std::map<std::string, LocalNodeState> local = ReadLocal(nullptr);
+  std::vector<std::string> out;
+  for (const NodeRow& row : ReadRows()) {
+    if (row.name == options_.node_name) continue;
+    if (auto it = local.find(row.name); it != local.end() && it->second.removed) continue;
+    out.push_back(row.name);
+  }
+  return out;
 }
 
 Result<std::string> ClusterManager::Impl::RemoveNodeSync(const std::string& id) {

@@ -255,10 +255,13 @@ void ClusterManager::Impl::ApplyRevocations(const std::vector<NodeRow>& rows,
 
 void ClusterManager::Impl::TrustMemberCas(const std::vector<NodeRow>& rows) {
   if (options_.identity == nullptr) return;
+  std::map<std::string, std::string> now;
+  std::set<std::string> carried;
   for (const NodeRow& row : rows) {
-    if (row.name == options_.node_name || row.ca.empty() || trusted_cas_.count(row.ca) != 0) {
-      continue;
-    }
+    if (row.name == options_.node_name || row.ca.empty()) continue;
+    now[row.name] = row.ca;
+    carried.insert(row.ca);
+    if (trusted_cas_.count(row.ca) != 0) continue;
     if (Status s = options_.identity->TrustCa(row.ca); !s.ok()) {
       log_->warn("not trusting the CA in node '{}''s row: {}", row.name, s.message());
     } else {
@@ -266,6 +269,13 @@ void ClusterManager::Impl::TrustMemberCas(const std::vector<NodeRow>& rows) {
     }
     trusted_cas_.insert(row.ca);  // tried once: a bad one is not retried on every commit
   }
+  for (const auto& [name, ca] : member_cas_) {
+    if (now.count(name) != 0 || carried.count(ca) != 0) continue;
+    log_->info("no longer trusting the certificate authority of node '{}' (removed)", name);
+    options_.identity->DistrustCa(ca);
+    trusted_cas_.erase(ca);
+  }
+  member_cas_ = std::move(now);
 }
 
 }  // namespace meshdb::replication

@@ -49,6 +49,10 @@ class NodeIdentity {
   // next handshake on (idempotent). InvalidArgument when one is not a CA certificate; the
   // ones before it are trusted.
   virtual Status TrustCa(const std::string& ca_pem) = 0;
+  // A removed member's CA (one or several certificates): no longer trusted for peers from
+  // the next handshake on, unless another source (hdb_certificate, this node's own) holds it.
+  // When it issued the certificate this node presents, that certificate is renewed at once.
+  virtual void DistrustCa(const std::string& ca_pem) = 0;
   // Presents `certificate_pem` (issued for this node's key by `issuer_ca_pem`) from the next
   // handshake on, and keeps it across restarts. InvalidArgument when it is not for this
   // node's key or name, or does not verify against `issuer_ca_pem`; nothing changes then.

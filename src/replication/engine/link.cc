@@ -357,11 +357,12 @@ asio::awaitable<void> Link::ServeUpgrade(NextLayer stream, http::request<http::s
   // Over TLS a node token is honoured only with a certificate we trust (mutual TLS); a
   // super_user's credentials (add_node's first contact) need none.
   if (peer_certificate_ && !token_name.empty() && !peer_certificate_->verified) {
-    co_await refuse(
-        http::status::unauthorized,
-        "node '" + token_name + "' presented no trusted certificate (" +
-            (peer_certificate_->presented ? peer_certificate_->verify_error : std::string("none")) +
-            ")");
+    // Built before the co_await: GCC 12 frees a `?:` temporary in a co_await operand twice
+    // (it crashed here: free(): double free).
+    std::string why = "none";
+    if (peer_certificate_->presented) why = peer_certificate_->verify_error;
+    std::string reason = "node '" + token_name + "' presented no trusted certificate (" + why + ")";
+    co_await refuse(http::status::unauthorized, std::move(reason));
     co_return;
   }
   std::string_view protocols = req[http::field::sec_websocket_protocol];
@@ -394,8 +395,8 @@ Hello Link::OurHello() const {
   Hello mine;
   mine.node_name = opts.node_name;
   mine.node_url = opts.node_url;
-  mine.capabilities = {std::string(kCapTxnBatch), std::string(kCapCopy), std::string(kCapCredit),
-                       std::string(kCapMerge), std::string(kCapVerify)};
+  mine.capabilities = {std::string(kCapTxnBatch), std::string(kCapCopy),   std::string(kCapCredit),
+                       std::string(kCapMerge),    std::string(kCapVerify), std::string(kCapCall)};
   mine.max_frame_bytes = opts.max_frame_bytes;
   mine.databases = service_->ReplicatedDatabases();
   return mine;
@@ -437,6 +438,7 @@ asio::awaitable<Status> Link::RunSession() {
   }
   CloseCopyQueue();
   verifier_.FailPending("connection closed");
+  calls_.FailPending("connection closed");
   subscriber_.OnClose();
   closing_ = true;
   // A link replaced by a newer one for the same (peer, database) shares its slot: only the
@@ -563,6 +565,7 @@ Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& clai
   for (const auto& cap : hello->capabilities) {
     if (cap == kCapMerge) publisher_.set_peer_merges(true);
     if (cap == kCapVerify) verifier_.set_peer_verifies(true);
+    if (cap == kCapCall) calls_.set_peer_answers(true);
   }
   std::shared_ptr<PeerEntry> peer;
   LinkRefusal why = LinkRefusal::kNone;
@@ -875,6 +878,26 @@ Status Link::Handle(JoinRequest&& /*r*/) {
 
 Status Link::Handle(JoinGrant&& /*g*/) { return Status::InvalidArgument("unexpected JoinGrant"); }
 
+Status Link::Handle(PeerCall&& c) {
+  const auto& on_call = service_->options().on_peer_call;
+  if (!on_call) {
+    SendMessage(PeerCallResult{c.request_id, "this node answers no calls", ""});
+    return Status::Ok();
+  }
+  auto reply = [self = shared_from_this()](PeerCallResult result) {
+    asio::post(self->strand_, [self, result = std::move(result)] {
+      if (!self->closing_) self->SendMessage(result);
+    });
+  };
+  on_call(PeerCaller{peer_name_, peer_url_}, c, std::move(reply));
+  return Status::Ok();
+}
+
+Status Link::Handle(PeerCallResult&& r) {
+  calls_.OnResult(std::move(r));
+  return Status::Ok();
+}
+
 size_t Link::QueuedBytes() {
   common::MutexLock lock(copy_mu_);
   return queued_bytes_;
@@ -915,6 +938,16 @@ void Link::RequestVerify(uint64_t request_id, std::string table,
     auto request = self->verifier_.Request(request_id, std::move(table), std::move(done),
                                            !self->closing_ && self->live_);
     if (request) self->SendMessage(*request);
+  });
+}
+
+void Link::RequestCall(uint64_t request_id, std::string method, std::string payload,
+                       std::function<void(PeerCallResult)> done) {
+  asio::post(strand_, [self = shared_from_this(), request_id, method = std::move(method),
+                       payload = std::move(payload), done = std::move(done)]() mutable {
+    auto call = self->calls_.Request(request_id, std::move(method), std::move(payload),
+                                     std::move(done), !self->closing_ && self->live_);
+    if (call) self->SendMessage(*call);
   });
 }
 

@@ -55,6 +55,13 @@ struct PeerSpec {
   std::optional<uint64_t> start_time_ms;
 };
 
+// Who made a PeerCall: the peer its link authenticated (by its verified certificate or its
+// node token, as for any link), never a name the call's payload claims.
+struct PeerCaller {
+  std::string name;  // its node name
+  std::string url;   // its replication URL, from its Hello
+};
+
 struct ServiceOptions {
   storage::Store* store = nullptr;  // outlives the service
   ops::Auth* auth = nullptr;        // outlives the service; verifies Basic credentials
@@ -91,6 +98,11 @@ struct ServiceOptions {
   // credentials (membership signs the joiner's CSR). Runs on a link's strand: it must not
   // wait for other links. Null: joins are refused.
   std::function<Result<JoinGrant>(const JoinRequest& request)> on_join;
+  // Answers a PeerCall from a live link's peer. `reply` must be called exactly once, from any
+  // thread (it posts to the link). Null: every call is answered with an error.
+  std::function<void(const PeerCaller& caller, const PeerCall& call,
+                     std::function<void(PeerCallResult)> reply)>
+      on_peer_call;
 };
 
 // One connection attempt for add_node (ReplicationService::Probe).
@@ -178,6 +190,14 @@ class ReplicationService {
   // (a peer SetPeers listed, not removed) is in the results too, as unreachable.
   virtual void VerifyPeers(const std::string& database, const std::string& table,
                            std::function<void(std::vector<PeerVerifyResult>)> done) = 0;
+
+  // Calls `method` of the member `name` with `payload` over a live link to it (its system
+  // database link when that is live, else any). `done` runs once, on a service thread, with
+  // the answer's payload; Unavailable when no link to it is live, it takes no calls, the link
+  // closes first or no answer came within 10 s; PermissionDenied with the peer's error text
+  // when it answered with one.
+  virtual void CallPeer(const std::string& name, std::string method, std::string payload,
+                        std::function<void(Result<std::string>)> done) = 0;
 
   // Tries one connection to request.url with its authorization and reports whether the peer
   // accepted it (for add_node's "error updating target node" message) and, for a join, what

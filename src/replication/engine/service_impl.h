@@ -33,6 +33,7 @@
 #include "common/work_pool.h"
 #include "net/tls.h"
 #include "net/upgrade_handler.h"
+#include "replication/engine/link_calls.h"
 #include "replication/engine/link_context.h"
 #include "replication/engine/link_publisher.h"
 #include "replication/engine/link_stream.h"
@@ -189,6 +190,10 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   // peer lacks "verify" or the link closes first.
   void RequestVerify(uint64_t request_id, std::string table,
                      std::function<void(VerifyResponse)> done);
+  // Any thread: a PeerCall to the peer. `done` runs once, on the link's strand: with the
+  // peer's answer, or an error result when the peer lacks "call" or the link closes first.
+  void RequestCall(uint64_t request_id, std::string method, std::string payload,
+                   std::function<void(PeerCallResult)> done);
 
   // Any thread: the database's initial-copy claim this link waited for was released; it
   // subscribes now (InitialCopyClaim).
@@ -305,6 +310,8 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   Status Handle(VerifyResponse&& r);
   Status Handle(JoinRequest&& r);
   Status Handle(JoinGrant&& g);
+  Status Handle(PeerCall&& c);
+  Status Handle(PeerCallResult&& r);
 
   // Constant after construction.
   ServiceImpl* const service_;
@@ -343,6 +350,7 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   LinkPublisher publisher_;
   LinkSubscriber subscriber_;
   LinkVerifier verifier_;  // cluster_verify (either side)
+  LinkCalls calls_;        // our PeerCalls waiting for the peer's answer
 
   // Any thread.
   std::atomic<bool> pump_posted_{false};
@@ -372,6 +380,8 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   void VerifyPeers(const std::string& database, const std::string& table,
                    std::function<void(std::vector<PeerVerifyResult>)> done) override;
   void Probe(ProbeRequest request, std::function<void(ProbeResult)> done) override;
+  void CallPeer(const std::string& name, std::string method, std::string payload,
+                std::function<void(Result<std::string>)> done) override;
   void OnUpgrade(tcp::socket socket, http::request<http::string_body> request,
                  std::string remote_address) override;
   void OnTlsUpgrade(std::unique_ptr<net::TlsStream> stream,
@@ -530,6 +540,7 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   common::Mutex trim_mu_;
   std::condition_variable_any trim_cv_;  // stopping_ was set
   std::atomic<uint64_t> next_verify_id_{1};
+  std::atomic<uint64_t> next_call_id_{1};
 
   // Insecure mode: the peers' addresses from SetPeerAddresses.
   common::Mutex addresses_mu_;

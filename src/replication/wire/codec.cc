@@ -215,6 +215,18 @@ void EncodeBody(WireWriter* w, const JoinGrant& m) {
   w->PutBytes(m.member_cas_pem);
 }
 
+void EncodeBody(WireWriter* w, const PeerCall& m) {
+  w->PutVarint(m.request_id);
+  w->PutBytes(m.method);
+  w->PutBytes(m.payload);
+}
+
+void EncodeBody(WireWriter* w, const PeerCallResult& m) {
+  w->PutVarint(m.request_id);
+  w->PutBytes(m.error);
+  w->PutBytes(m.payload);
+}
+
 // ---------------------------------------------------------------- decoding
 
 Status ReadRecords(WireReader* r, std::vector<CopyRecord>* out) {
@@ -487,6 +499,20 @@ Status DecodeBody(WireReader* r, JoinGrant* m) {
   RETURN_IF_ERROR(r->ReadBytes(&m->certificate_pem, "certificate_pem"));
   RETURN_IF_ERROR(r->ReadBytes(&m->ca_pem, "ca_pem"));
   RETURN_IF_ERROR(r->ReadBytes(&m->member_cas_pem, "member_cas_pem"));
+  return r->ExpectEnd();
+}
+
+Status DecodeBody(WireReader* r, PeerCall* m) {
+  RETURN_IF_ERROR(r->ReadVarint(&m->request_id, "request_id"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->method, "method"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->payload, "payload"));
+  return r->ExpectEnd();
+}
+
+Status DecodeBody(WireReader* r, PeerCallResult* m) {
+  RETURN_IF_ERROR(r->ReadVarint(&m->request_id, "request_id"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->error, "error"));
+  RETURN_IF_ERROR(r->ReadBytes(&m->payload, "payload"));
   return r->ExpectEnd();
 }
 

@@ -59,6 +59,10 @@ std::string_view MessageTypeName(MessageType type) {
       return "JoinRequest";
     case MessageType::kJoinGrant:
       return "JoinGrant";
+    case MessageType::kPeerCall:
+      return "PeerCall";
+    case MessageType::kPeerCallResult:
+      return "PeerCallResult";
   }
   return "Unknown";
 }

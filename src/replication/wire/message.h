@@ -35,6 +35,7 @@ inline constexpr std::string_view kCapCopy = "copy";           // CopyBegin/Chun
 inline constexpr std::string_view kCapCredit = "credit";       // Credit flow control
 inline constexpr std::string_view kCapMerge = "merge";         // MergeBegin..MergeEnd (types 13-17)
 inline constexpr std::string_view kCapVerify = "verify";       // VerifyRequest/Response (18-19)
+inline constexpr std::string_view kCapCall = "call";           // PeerCall/PeerCallResult (22-23)
 
 // A node's id: FNV-1a 32-bit of its node name, with 0 mapped to 1 (0 means "no node").
 // Storage records carry it as their origin. Stable across versions and platforms.
@@ -66,8 +67,11 @@ enum class MessageType : uint8_t {
   // with a super_user's credentials.
   kJoinRequest = 20,
   kJoinGrant = 21,
+  // Capability "call": a request one member makes of another over a live link.
+  kPeerCall = 22,
+  kPeerCallResult = 23,
 };
-inline constexpr uint8_t kMaxMessageType = 21;
+inline constexpr uint8_t kMaxMessageType = 23;
 
 // "Hello", "Transactions", ...; "Unknown" for other values.
 std::string_view MessageTypeName(MessageType type);
@@ -317,10 +321,31 @@ struct JoinGrant {
   bool operator==(const JoinGrant&) const = default;
 };
 
+// --- A request one member makes of another on a live link (either side asks): the
+// receiver answers PeerCallResult with the same request_id. The caller is the peer the link
+// authenticated (its certificate or node token), never a name the payload claims. Methods:
+//   "renew-certificate"  payload: a CSR for the caller's key (PEM); result: the certificate
+//                        (PEM) signed by the receiver's CA (docs/security.md "Renewal")
+//   "operation"          payload: an add_certificate / remove_certificate request (JSON, never
+//                        with a private key); result: the operation's answer (JSON)
+struct PeerCall {
+  uint64_t request_id = 0;
+  std::string method;
+  std::string payload;
+  bool operator==(const PeerCall&) const = default;
+};
+
+struct PeerCallResult {
+  uint64_t request_id = 0;
+  std::string error;  // "" on success
+  std::string payload;
+  bool operator==(const PeerCallResult&) const = default;
+};
+
 using Message =
     std::variant<Hello, Error, Subscribe, CopyBegin, CopyChunk, CopyEnd, Transactions, Ack, Credit,
                  Schema, Ping, Pong, MergeBegin, MergeHashes, MergeRequest, MergeRows, MergeEnd,
-                 VerifyRequest, VerifyResponse, JoinRequest, JoinGrant>;
+                 VerifyRequest, VerifyResponse, JoinRequest, JoinGrant, PeerCall, PeerCallResult>;
 
 inline MessageType TypeOf(const Message& m) { return static_cast<MessageType>(m.index() + 1); }
 

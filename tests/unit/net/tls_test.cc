@@ -267,6 +267,41 @@ TEST_F(TlsTest, AForeignClientCertificateIsHandedOverUnverifiedUntilItsCaIsTrust
   EXPECT_TRUE(peer->verified) << peer->verify_error;
 }
 
+TEST_F(TlsTest, ACaStaysTrustedWhileASourceHoldsItAndNotAfter) {
+  StartServer()->Stop();  // makes server_context_, which the servers below share
+  auto client = Client(ca_.ca_pem, foreign_.Issue("node-x", {}));
+  // One upgrade over a new connection: what the server proved about the client.
+  auto handshake = [&]() -> std::optional<PeerCertificate> {
+    RecordingUpgrades upgrades;
+    HttpServerOptions options;
+    options.port = 0;
+    options.threads = 1;
+    options.tls = server_context_;
+    options.upgrade_handler = &upgrades;
+    auto server = HttpServer::Start(options, &ops_);
+    if (!server.ok()) return std::nullopt;
+    beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
+    if (Connect(ws.next_layer(), (*server)->port())) return std::nullopt;
+    beast::error_code ec;
+    ws.handshake("localhost", "/replication", ec);
+    std::optional<PeerCertificate> peer = upgrades.Wait();
+    (*server)->Stop();
+    return peer;
+  };
+  ASSERT_TRUE(server_context_->Trust(foreign_.ca_pem, "added").ok());
+  ASSERT_TRUE(server_context_->SetTrusted("members", {foreign_.ca_pem}).ok());
+  server_context_->Distrust(foreign_.ca_pem, "added");  // "members" still holds it
+  std::optional<PeerCertificate> peer = handshake();
+  ASSERT_TRUE(peer.has_value());
+  EXPECT_TRUE(peer->verified) << peer->verify_error;
+  ASSERT_TRUE(server_context_->SetTrusted("members", {}).ok());  // no source holds it now
+  peer = handshake();
+  ASSERT_TRUE(peer.has_value());
+  EXPECT_TRUE(peer->presented);
+  EXPECT_FALSE(peer->verified);
+  EXPECT_EQ(peer->verify_error, "unable to get local issuer certificate");
+}
+
 TEST_F(TlsTest, AnExpiredClientCertificateIsNotVerified) {
   RecordingUpgrades upgrades;
   auto server = StartServer(&upgrades);

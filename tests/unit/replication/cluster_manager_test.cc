@@ -51,6 +51,10 @@ class FakeService : public ReplicationService {
                    std::function<void(std::vector<PeerVerifyResult>)> done) override {
     done({});
   }
+  void CallPeer(const std::string&, std::string, std::string,
+                std::function<void(Result<std::string>)> done) override {
+    done(Status::Unavailable("no links in this test"));
+  }
   void Probe(ProbeRequest, std::function<void(ProbeResult)> done) override {
     done(ProbeResult{Status::Ok(), std::nullopt});
   }
@@ -336,6 +340,10 @@ class TestIdentity : public NodeIdentity {
     std::lock_guard lock(mu_);
     trusted_.push_back(ca_pem);
     return Status::Ok();
+  }
+  void DistrustCa(const std::string& ca_pem) override {
+    std::lock_guard lock(mu_);
+    std::erase(trusted_, ca_pem);
   }
   Status InstallCertificate(const std::string&, const std::string&) override {
     return Status::Internal("unused");

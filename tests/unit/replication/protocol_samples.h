@@ -89,6 +89,13 @@ inline std::vector<Message> SampleMessages() {
                         "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n",
                         "-----BEGIN CERTIFICATE-----\nMIID\n-----END CERTIFICATE-----\n"
                         "-----BEGIN CERTIFICATE-----\nMIIE\n-----END CERTIFICATE-----\n"});
+  m.push_back(PeerCall{7, "renew-certificate",
+                       "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE "
+                       "REQUEST-----\n"});
+  m.push_back(PeerCall{});
+  m.push_back(
+      PeerCallResult{7, "", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"});
+  m.push_back(PeerCallResult{8, "'x' is not a member", ""});
   return m;
 }
 
