@@ -60,7 +60,7 @@ class AuthTest : public ::testing::Test {
     ASSERT_TRUE(auth.ok()) << auth.status().ToString();
     auth_ = std::move(auth).value();
     ASSERT_TRUE(auth_->Bootstrap("admin", "adminpw").ok());
-    env_ = OpEnv{store_.get(), config_.get(), auth_.get(), nullptr};
+    env_ = OpEnv{store_.get(), config_.get(), auth_.get(), nullptr, nullptr};
   }
 
   // Runs a handler and waits for its completion.
