@@ -54,12 +54,9 @@ def dev_sockets(node):
 
 
 class InitialCopyTest(cluster.ClusterTestCase):
-    # Plain ws:// for now. Over wss:// a join makes the joined node dial the joiner at the
-    # moment the joiner dials it; the duplicate link's close can cut the copy that just
-    # started on it. The copy restarts at 0 records and completes, but test_01's "one copy
-    # starts" fails about 1 run in 3 (a known bug, to fix in the engine's duplicate-link
-    # resolution: keep the link that carries a copy).
-    SCHEME = "ws"
+    # wss:// (cluster.py's default). A join over wss:// makes the joined node dial the joiner
+    # at the moment the joiner dials it: test_01's "one copy starts" also checks that closing
+    # the duplicate connection never cuts the copy (docs/replication.md "Links").
 
     def three_node_cluster(self, records):
         """A, B and C linked in a mesh, `records` random rows written on the three of them."""

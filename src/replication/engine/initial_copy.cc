@@ -33,15 +33,16 @@ uint64_t SteadyMs() {
 
 bool InitialCopyClaim::DeferSubscribe() {
   assert(link_.OnStrand());
-  if (RulesExcludeTables(subscriber_.rules())) return false;
+  const bool coordinate = !RulesExcludeTables(subscriber_.rules());
   std::string holder;
   std::string note;
-  switch (link_.service().ClaimInitialCopy(link_.shared_link(), &holder, &note)) {
+  switch (link_.service().ClaimInitialCopy(link_.shared_link(), coordinate, &holder, &note)) {
     case ServiceImpl::CopyClaim::kClaimed:
       claimed_ = true;
+      coordinated_ = coordinate;
       NoteProgress();
       if (!note.empty()) link_.log().warn("{}; copying from {}", note, link_.peer_name());
-      Watch();
+      if (coordinated_) Watch();
       return false;
     case ServiceImpl::CopyClaim::kWait:
       link_.log().info("peer {} db {}: waiting for the initial copy from {}", link_.peer_name(),
@@ -52,6 +53,18 @@ bool InitialCopyClaim::DeferSubscribe() {
     case ServiceImpl::CopyClaim::kRecheck:
       // A copy committed since SendSubscribe read the vector: it streams from it now.
       subscriber_.SendSubscribe();
+      return true;
+    case ServiceImpl::CopyClaim::kAfterDial:
+      link_.log().info(
+          "peer {} db {}: the initial copy waits for this node's own connection to {}, which "
+          "would replace this one",
+          link_.peer_name(), link_.database(), link_.peer_name());
+      waiting_for_dial_ = true;
+      link_.SetState(LinkState::kCatchingUp);
+      return true;
+    case ServiceImpl::CopyClaim::kReplaced:
+      link_.log().debug("peer {} db {}: no initial copy on a connection replaced as a duplicate",
+                        link_.peer_name(), link_.database());
       return true;
   }
   return false;
@@ -64,9 +77,17 @@ void InitialCopyClaim::Resume() {
   subscriber_.SendSubscribe();
 }
 
+void InitialCopyClaim::ResumeAfterDial() {
+  assert(link_.OnStrand());
+  if (link_.closing() || !waiting_for_dial_) return;
+  waiting_for_dial_ = false;
+  subscriber_.SendSubscribe();
+}
+
 void InitialCopyClaim::Release(bool completed) {
   if (!claimed_) return;
   claimed_ = false;
+  coordinated_ = false;
   if (watch_) watch_->cancel();
   link_.service().ReleaseInitialCopy(link_.self(), completed, subscriber_.copy_records());
 }
@@ -82,6 +103,7 @@ void InitialCopyClaim::Leave() {
     waiting_ = false;
     link_.service().ForgetCopyWaiter(link_.self());
   }
+  waiting_for_dial_ = false;
 }
 
 void InitialCopyClaim::NoteProgress() { progress_ms_ = SteadyMs(); }
@@ -108,8 +130,23 @@ void InitialCopyClaim::Watch() {
 // --- ServiceImpl (any thread) ---
 
 ServiceImpl::CopyClaim ServiceImpl::ClaimInitialCopy(const std::shared_ptr<Link>& link,
-                                                     std::string* holder, std::string* note) {
+                                                     bool coordinate, std::string* holder,
+                                                     std::string* note) {
   common::MutexLock lock(mu_);
+  // Decided under the lock RegisterLink takes: a duplicate registered before this replaced the
+  // link, one registered after it sees the mark (duplicate_links.cc).
+  if (!RegisteredLocked(*link)) return CopyClaim::kReplaced;
+  if (OwnDialWouldReplaceLocked(*link)) return CopyClaim::kAfterDial;
+  if (coordinate) {
+    CopyClaim claim = ClaimDatabaseLocked(link, holder, note);
+    if (claim != CopyClaim::kClaimed) return claim;
+  }
+  copying_links_.insert(link.get());
+  return CopyClaim::kClaimed;
+}
+
+ServiceImpl::CopyClaim ServiceImpl::ClaimDatabaseLocked(const std::shared_ptr<Link>& link,
+                                                        std::string* holder, std::string* note) {
   InitialCopy& c = initial_copies_[link->database()];
   if (c.holder != nullptr && c.holder != link.get()) {
     const bool listed = std::any_of(c.waiters.begin(), c.waiters.end(),
@@ -136,6 +173,7 @@ void ServiceImpl::ReleaseInitialCopy(Link* link, bool completed, uint64_t record
   std::vector<std::weak_ptr<Link>> waiters;
   {
     common::MutexLock lock(mu_);
+    copying_links_.erase(link);
     auto it = initial_copies_.find(link->database());
     if (it == initial_copies_.end() || it->second.holder != link) return;
     InitialCopy& c = it->second;

@@ -11,6 +11,12 @@
 // Only links whose own rules take every table coordinate: a link that leaves tables out
 // copies on its own, as its copy installs no floor anyway.
 //
+// Every claimed copy, coordinated or not, also marks its link as carrying a copy until it
+// ends, and the duplicate-link rule keeps such a link (duplicate_links.cc). Before claiming, a
+// copy waits for this node's own dial to the peer when that dial, once live, would replace the
+// link, and a link already replaced as a duplicate never copies: a copy only starts on the
+// connection that stays.
+//
 // Owned by a LinkSubscriber; strand-only.
 #pragma once
 
@@ -32,12 +38,15 @@ class InitialCopyClaim {
   InitialCopyClaim(const InitialCopyClaim&) = delete;
   InitialCopyClaim& operator=(const InitialCopyClaim&) = delete;
 
-  // SendSubscribe is about to start with a copy: claims the database's copy (false: go on),
-  // or defers (true): waits for another link's copy, or subscribes again at once because a
-  // copy finished meanwhile.
+  // SendSubscribe is about to start with a copy: claims the copy (false: go on), or defers
+  // (true): waits for another link's copy or for our own dial to the peer, subscribes again
+  // at once because a copy finished meanwhile, or never copies (the link was replaced).
   bool DeferSubscribe();
   // The copy this link waited for was released: subscribes now (unless closing).
   void Resume();
+  // Our own dial to the peer, which this link waited for, ended without replacing it:
+  // subscribes now (unless closing).
+  void ResumeAfterDial();
   // The claimed copy ended (completed: its CopyEnd committed) or was given up; wakes the
   // links waiting for it. Idempotent.
   void Release(bool completed);
@@ -53,9 +62,11 @@ class InitialCopyClaim {
 
   LinkContext& link_;
   LinkSubscriber& subscriber_;
-  bool claimed_ = false;      // this link holds its database's initial-copy claim
-  bool waiting_ = false;      // Subscribe deferred until another link's copy ends
-  uint64_t progress_ms_ = 0;  // steady clock: last copy frame received or chunk committed
+  bool claimed_ = false;           // this link's copy is claimed (marked in the service)
+  bool coordinated_ = false;       // ... and holds its database's claim (the others wait for it)
+  bool waiting_ = false;           // Subscribe deferred until another link's copy ends
+  bool waiting_for_dial_ = false;  // Subscribe deferred until our own dial to the peer ends
+  uint64_t progress_ms_ = 0;       // steady clock: last copy frame received or chunk committed
   std::optional<asio::steady_timer> watch_;
 };
 

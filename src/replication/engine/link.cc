@@ -931,6 +931,10 @@ void Link::ResumeAfterCopy() {
   asio::post(strand_, [self = shared_from_this()] { self->subscriber_.ResumeAfterCopy(); });
 }
 
+void Link::ResumeAfterDial() {
+  asio::post(strand_, [self = shared_from_this()] { self->subscriber_.ResumeAfterDial(); });
+}
+
 void Link::RequestVerify(uint64_t request_id, std::string table,
                          std::function<void(VerifyResponse)> done) {
   asio::post(strand_, [self = shared_from_this(), request_id, table = std::move(table),

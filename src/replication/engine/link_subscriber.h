@@ -43,6 +43,8 @@ class LinkSubscriber {
   void SendSubscribe();
   // The copy claim this link waited for was released (ServiceImpl::ReleaseInitialCopy).
   void ResumeAfterCopy() { claim_.Resume(); }
+  // Our own dial to the peer, which the copy waited for, ended (ServiceImpl::EndDialAttempt).
+  void ResumeAfterDial() { claim_.ResumeAfterDial(); }
   // The link closes: no retry, and the copy claim is given up.
   void OnClose();
 

@@ -468,6 +468,9 @@ std::optional<ServiceImpl::DialTarget> ServiceImpl::NextDialTarget(PeerEntry& pe
                     LiveLinkLocked(peer.spec.name, db), !key_ensured_};
   key_ensured_ = true;
   if (target.url.empty()) return std::nullopt;
+  // Marked under the same lock that found no live link: a connection the peer dials from now
+  // on sees this attempt before its copy starts (OwnDialWouldReplaceLocked).
+  if (!target.live) peer.attempting.insert(db);
   return target;
 }
 
@@ -512,6 +515,7 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
     auto link = std::make_shared<Link>(this, strand, true, db, peer);
     link->set_slot(slot);
     Status st = co_await link->RunOutbound(url, authorization);
+    EndDialAttempt(*peer, db);
     if (stopping_.load()) break;
     if (st.ok()) {
       ever_live = true;
@@ -666,17 +670,14 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
     const auto key = std::make_pair(name, link->database());
     auto it = links_.find(key);
     if (it != links_.end() && it->second != link) {
-      const std::shared_ptr<Link>& existing = it->second;
-      if (existing->outbound() != link->outbound()) {
-        const std::string& existing_dialer = existing->outbound() ? options_.node_name : name;
-        const std::string& new_dialer = link->outbound() ? options_.node_name : name;
-        if (KeepFirstOfDuplicate(existing_dialer, new_dialer)) {
-          return refuse(LinkRefusal::kDuplicate, Status::Conflict("duplicate"));
-        }
+      if (KeepExistingLinkLocked(*it->second, *link)) {
+        return refuse(LinkRefusal::kDuplicate, Status::Conflict("duplicate"));
       }
-      to_close = existing;  // the newer connection (or the one dialled by the lower name) wins
+      to_close = it->second;  // duplicate_links.cc: the newer one, or the lower name's, wins
     }
     links_[key] = link;
+    // Our dial for this database is live: it no longer holds back a copy (EndDialAttempt).
+    if (link->outbound()) peer->attempting.erase(link->database());
     link->set_slot(peer->SlotFor(link->database()));
     *peer_out = peer;
     EnsureDialersLocked(peer);

@@ -132,6 +132,10 @@ struct PeerEntry {
   bool removed = false;  // dropped by SetPeers: dialers stop, links close
   std::vector<std::string> remote_databases;  // from the peer's latest Hello
   std::set<std::string> dialing;              // databases with a running dial loop
+  // Databases whose dial loop has a dial under way: from NextDialTarget until the link
+  // registers or the attempt fails. A link the peer dialled that this dial would replace
+  // starts no initial copy meanwhile (ServiceImpl::ClaimInitialCopy, kAfterDial).
+  std::set<std::string> attempting;
   std::map<std::string, std::shared_ptr<Slot>> slots;
   std::shared_ptr<Slot> SlotFor(const std::string& db);
 };
@@ -198,6 +202,9 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   // Any thread: the database's initial-copy claim this link waited for was released; it
   // subscribes now (InitialCopyClaim).
   void ResumeAfterCopy();
+  // Any thread: this node's own dial to the peer, which this link's copy waited for
+  // (CopyClaim::kAfterDial), ended; the subscriber chooses again (InitialCopyClaim).
+  void ResumeAfterDial();
 
   bool outbound() const override { return outbound_; }
   bool by_credentials() const override { return by_credentials_; }
@@ -415,17 +422,26 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   // the link's copy queue, so a running job returns, and drops jobs that never started.
   void RunCopyJob(std::shared_ptr<Link> link, std::function<void()> job) EXCLUDES(mu_);
   // One initial copy per database (initial_copy.cc, docs/replication.md "Catch-up"): a link
-  // whose subscriber would start with a copy claims the database first.
+  // whose subscriber would start with a copy claims the database first. A claimed copy also
+  // marks its link as carrying a copy, which RegisterLink keeps over a duplicate connection
+  // (docs/replication.md "Links"), so a copy is never cut by the duplicate rule.
   enum class CopyClaim {
-    kClaimed,  // copy now; *note names a failed earlier attempt ("" if none)
-    kWait,     // another link (of peer *holder) copies: subscribe after ResumeAfterCopy
-    kRecheck,  // a copy finished meanwhile: the vector is no longer empty, choose again
+    kClaimed,    // copy now; *note names a failed earlier attempt ("" if none)
+    kWait,       // another link (of peer *holder) copies: subscribe after ResumeAfterCopy
+    kRecheck,    // a copy finished meanwhile: the vector is no longer empty, choose again
+    kAfterDial,  // our own dial to this peer is under way and, once live, replaces this link:
+                 // choose again after ResumeAfterDial (the copy then runs on the survivor)
+    kReplaced,   // the link is no longer the registered one (a duplicate, closing): no copy
   };
-  CopyClaim ClaimInitialCopy(const std::shared_ptr<Link>& link, std::string* holder,
-                             std::string* note);
-  // By the holder: wakes every waiter (each re-subscribes; one may claim again). A failed
-  // copy (completed false) is remembered for the next claimer's log line.
-  void ReleaseInitialCopy(Link* link, bool completed, uint64_t records);
+  // `coordinate`: the link's rules take every table, so it takes part in "one copy per
+  // database" (initial_copy.h); false: it copies on its own, and is only marked.
+  CopyClaim ClaimInitialCopy(const std::shared_ptr<Link>& link, bool coordinate,
+                             std::string* holder, std::string* note) EXCLUDES(mu_);
+  // The copy `link` claimed ended (completed: its end committed) or was given up: the link
+  // no longer carries a copy, and a holder wakes every waiter (each re-subscribes; one may
+  // claim again). A failed copy (completed false) is remembered for the next claimer's log
+  // line.
+  void ReleaseInitialCopy(Link* link, bool completed, uint64_t records) EXCLUDES(mu_);
   // A waiter closed.
   void ForgetCopyWaiter(Link* link);
   bool CopyHasWaiters(const std::string& database);
@@ -450,7 +466,8 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
  private:
   asio::awaitable<void> DialLoop(std::shared_ptr<PeerEntry> peer, std::string db, Strand strand);
   // What DialLoop reads of its peer before each attempt; nullopt when the loop ends (stopping,
-  // the peer removed or without a URL, or a peer that dials us linked once).
+  // the peer removed or without a URL, or a peer that dials us linked once). A target that is
+  // not live is an attempt under way from here on (PeerEntry::attempting, EndDialAttempt).
   struct DialTarget {
     std::string name;
     std::string url;
@@ -465,6 +482,21 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   void StartDialerLocked(const std::shared_ptr<PeerEntry>& peer, const std::string& db)
       REQUIRES(mu_);
   bool LiveLinkLocked(const std::string& peer_name, const std::string& db) REQUIRES(mu_);
+  // Whether `link` is the registered link of its (peer, database): not yet replaced as a
+  // duplicate.
+  bool RegisteredLocked(const Link& link) REQUIRES(mu_);
+  // ClaimInitialCopy's database claim, for a link that may copy: one copy per database.
+  CopyClaim ClaimDatabaseLocked(const std::shared_ptr<Link>& link, std::string* holder,
+                                std::string* note) REQUIRES(mu_);
+  // RegisterLink's duplicate rule, for `link` arriving while `existing` is registered for the
+  // same (peer, database): true keeps `existing` (and refuses `link`). See the definition.
+  bool KeepExistingLinkLocked(const Link& existing, const Link& link) REQUIRES(mu_);
+  // Whether our dial to `link`'s peer for its database is under way and would, once live,
+  // replace `link` (a connection the peer dialled) under the duplicate rule.
+  bool OwnDialWouldReplaceLocked(const Link& link) REQUIRES(mu_);
+  // DialLoop, after an attempt returned: the attempt (if it never registered) no longer
+  // holds back the copy of the peer's connection for the database (ResumeAfterDial).
+  void EndDialAttempt(PeerEntry& peer, const std::string& db) EXCLUDES(mu_);
   // SetPeers: the entry of peers_ (not yet `matched`) that `spec` names, marked matched.
   std::shared_ptr<PeerEntry> MatchPeerLocked(const PeerSpec& spec, std::vector<bool>& matched)
       REQUIRES(mu_);
@@ -528,6 +560,10 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
     uint64_t failed_records = 0;
   };
   std::map<std::string, InitialCopy> initial_copies_ GUARDED_BY(mu_);
+  // Links whose subscriber receives an initial copy now: from the claim until
+  // ReleaseInitialCopy (compared, never dereferenced). RegisterLink keeps them over a
+  // duplicate.
+  std::set<const Link*> copying_links_ GUARDED_BY(mu_);
 
   asio::io_context ioc_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;

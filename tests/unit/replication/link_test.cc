@@ -66,7 +66,9 @@ class Peer {
     ASSERT_FALSE(ec) << ec.message();
   }
   void Send(const Message& m) { SendBytes(FrameOf(m)); }
-  std::string FrameOf(const Message& m) const { return WsFrame(EncodeFrame(m), 2, is_client_); }
+  [[nodiscard]] std::string FrameOf(const Message& m) const {
+    return WsFrame(EncodeFrame(m), 2, is_client_);
+  }
   void Close() {
     if (raw_closed_) return;
     raw_closed_ = true;
@@ -110,7 +112,9 @@ class Peer {
       }
       if (rest.size() < pos + len) break;
       std::string payload(rest.substr(pos, len));
-      for (size_t i = 0; i < payload.size(); ++i) payload[i] ^= key[i % 4];
+      for (size_t i = 0; i < payload.size(); ++i) {
+        payload[i] = static_cast<char>(payload[i] ^ key[i % 4]);
+      }
       consumed_ += pos + len;
       const uint8_t opcode = b0 & 0x0f;
       if (opcode == 8) {
@@ -131,7 +135,7 @@ class Peer {
     // An unfinished fragmented message is parsed again, whole, by a later call.
     consumed_ = whole_;
   }
-  bool closed() const { return closed_; }
+  [[nodiscard]] bool closed() const { return closed_; }
 
  private:
   test::stream& raw_;
@@ -244,7 +248,7 @@ class LinkTest : public ::testing::Test {
     std::unique_ptr<websocket::stream<test::stream>> peer_ws;
     std::shared_ptr<Peer> peer;
     bool upgraded = false;
-    bool ended() const { return result->has_value(); }
+    [[nodiscard]] bool ended() const { return result->has_value(); }
   };
   Running Start(Node& node, bool outbound, const std::string& peer_name,
                 test::fail_count* fc = nullptr, std::string token_name = "",
@@ -426,6 +430,89 @@ TEST_F(LinkTest, DuplicateConnectionIsRefusedAndTheKeptOneStaysLive) {
   EXPECT_EQ(kept.link->refusal(), LinkRefusal::kNone);
   kept.link->Close("test over");
   EXPECT_TRUE(RunUntil([&] { return kept.ended(); }));
+}
+
+// --- Duplicates and initial copies: a copy only runs on the connection that stays. ---
+
+// Whether `ms` holds a Subscribe that asks for an initial copy.
+bool AsksForCopy(const std::vector<Message>& ms) {
+  for (const auto& s : OfType<Subscribe>(ms)) {
+    if (std::holds_alternative<StartWithCopy>(s.start)) return true;
+  }
+  return false;
+}
+
+TEST_F(LinkTest, ConnectionCarryingACopyIsKeptOverTheLowerNamesDuplicate) {
+  // node-b (empty: it copies) dialled node-a and asked for a copy; node-a's own dial arrives
+  // next. "node-a" < "node-b" would keep node-a's connection, but that would cut the copy: the
+  // copying connection stays until its copy ended.
+  Node& b = AddNode("node-b");
+  Running copying = Start(b, /*outbound=*/true, "node-a", nullptr, "", std::nullopt);
+  copying.peer->Send(HelloFrom("node-a"));
+  ASSERT_TRUE(RunUntil([&] { return AsksForCopy(copying.peer->Received()); }));
+  Running dup = Start(b, /*outbound=*/false, "node-a");
+  dup.peer->Send(HelloFrom("node-a"));
+  ASSERT_TRUE(RunUntil([&] { return dup.ended(); }));
+  EXPECT_EQ(dup.link->refusal(), LinkRefusal::kDuplicate);
+  EXPECT_TRUE(OfType<Hello>(dup.peer->Received()).empty());  // refused before our Hello
+  Drain();
+  EXPECT_FALSE(copying.ended());
+  // The copy ends (its end committed and acknowledged): the connection no longer carries one,
+  // and the duplicate rule is the name rule again.
+  constexpr uint64_t kSnapshot = 5;
+  copying.peer->Send(CopyBegin{kDb, VersionVector(), 0});
+  copying.peer->Send(CopyEnd{kDb, kSnapshot});
+  ASSERT_TRUE(RunUntil([&] {
+    auto acks = OfType<Ack>(copying.peer->Received());
+    return std::any_of(acks.begin(), acks.end(),
+                       [](const Ack& a) { return a.sender_sequence == kSnapshot; });
+  }));
+  Running kept = Start(b, /*outbound=*/false, "node-a");
+  kept.peer->Send(HelloFrom("node-a"));
+  ASSERT_TRUE(RunUntil([&] { return copying.ended(); }));
+  EXPECT_FALSE(kept.ended());
+  EXPECT_EQ(kept.link->refusal(), LinkRefusal::kNone);
+  kept.link->Close("test over");
+  EXPECT_TRUE(RunUntil([&] { return kept.ended(); }));
+}
+
+TEST_F(LinkTest, CopyWaitsForOwnDialThatWouldReplaceTheConnection) {
+  // node-a (empty: it copies) dials node-b; node-b's connection arrives while that dial is
+  // under way. Once live, node-a's dial would replace it ("node-a" < "node-b"), so node-a
+  // starts no copy on it until its dial ended: here the dial fails, and the copy starts on
+  // node-b's connection, the one that stays.
+  Node& a = AddNode("node-a");
+  // node-b's address: the TCP connection is accepted by the kernel, the upgrade never answered.
+  asio::io_context listener_ioc;
+  tcp::acceptor listener(listener_ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const std::string url = "ws://127.0.0.1:" + std::to_string(listener.local_endpoint().port());
+  PeerSpec spec;
+  spec.name = "node-b";
+  spec.url = url;
+  a.service->SetPeers({spec});
+  auto dial_state = [&] {
+    for (const auto& conn : a.service->ConnectionsStatus()) {
+      for (const auto& socket : conn.as_object().at("database_sockets").as_array()) {
+        if (socket.as_object().at("database") == kDb) {
+          return std::string(socket.as_object().at("state").as_string());
+        }
+      }
+    }
+    return std::string();
+  };
+  ASSERT_TRUE(RunUntil([&] { return dial_state() == "Connecting"; }));
+  Running in = Start(a, /*outbound=*/false, "node-b");
+  in.peer->Send(HelloFrom("node-b"));
+  ASSERT_TRUE(RunUntil([&] { return !OfType<Hello>(in.peer->Received()).empty(); }));
+  RunFor(std::chrono::milliseconds(100));
+  EXPECT_TRUE(OfType<Subscribe>(in.peer->Received()).empty()) << "copied while our dial ran";
+  EXPECT_EQ(dial_state(), "CatchingUp");
+  // The dial fails (the listener goes, and with it the connection it never accepted).
+  listener.close();
+  ASSERT_TRUE(RunUntil([&] { return AsksForCopy(in.peer->Received()); }));
+  EXPECT_FALSE(in.ended());
+  in.link->Close("test over");
+  EXPECT_TRUE(RunUntil([&] { return in.ended(); }));
 }
 
 // --- A frame cut at every byte never applies part of it. ---
