@@ -491,13 +491,10 @@ int Run(const RunOptions& options) {
   // upgrades on every one of them and on replication.port / replication.securePort.
   ShutdownWaiter* waiter_ptr = waiter.get();  // outlives the listeners (stopped first)
   net::UpgradeHandler* upgrades = (*service)->upgrade_handler();
+  // Replication's own ports listen first and the plain operations API last: a client that
+  // sees /health answer may at once call add_node on this node, whose peer then dials back
+  // to the replication port.
   std::vector<ListenerSpec> specs;
-  specs.push_back({"operations API", settings.operations_port, nullptr, operations->get()});
-  if (settings.operations_secure_port != 0) {
-    specs.push_back({"operations API (operationsApi.network.securePort)",
-                     settings.operations_secure_port, tls_contexts->operations_server(),
-                     operations->get()});
-  }
   if (settings.replication_port != 0 && settings.replication_port != settings.operations_port) {
     specs.push_back(
         {"replication (replication.port)", settings.replication_port, nullptr, nullptr});
@@ -506,6 +503,12 @@ int Run(const RunOptions& options) {
     specs.push_back({"replication (replication.securePort)", settings.replication_secure_port,
                      tls_contexts->replication_server(), nullptr});
   }
+  if (settings.operations_secure_port != 0) {
+    specs.push_back({"operations API (operationsApi.network.securePort)",
+                     settings.operations_secure_port, tls_contexts->operations_server(),
+                     operations->get()});
+  }
+  specs.push_back({"operations API", settings.operations_port, nullptr, operations->get()});
   std::vector<std::unique_ptr<net::HttpServer>> listeners;
   auto stop_listeners = [&listeners] {
     for (auto& listener : listeners) listener->Stop();
@@ -535,7 +538,7 @@ int Run(const RunOptions& options) {
     listeners.push_back(std::move(started).value());
   }
   log->info("node '{}' serving the operations API on port {}, data dir '{}', {}", node_name,
-            listeners.front()->port(), settings.storage_path,
+            listeners.back()->port(), settings.storage_path,
             store_options.durable ? "durable" : "writeAsync");
 
   // Stopped by stop_replication, before the cluster manager goes.
