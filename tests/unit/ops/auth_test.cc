@@ -3,9 +3,9 @@
 #include "ops/auth.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 
