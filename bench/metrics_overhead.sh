@@ -43,6 +43,16 @@ load() {  # load PORT
        "--batch 1 --connections $CONNECTIONS --fresh --read"
 }
 echo "A = port $PORT_ON (metrics.enabled $ON), B = port $PORT_OFF (metrics.enabled $OFF)"
+cpu_seconds() {  # cpu_seconds PID: user + system CPU time the process has used
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+CPU_START=("$(cpu_seconds "${PIDS[0]}")" "$(cpu_seconds "${PIDS[1]}")")
 # shellcheck disable=SC2046
 farm-bench -n "$RUNS" --timeout 1800 --vs "$(load "$PORT_OFF")" -- $(load "$PORT_ON")
+# Both nodes served the same requests: their CPU time is the figure least disturbed by other
+# work on the machine (wall time is not).
+awk -v a0="${CPU_START[0]}" -v a1="$(cpu_seconds "${PIDS[0]}")" \
+    -v b0="${CPU_START[1]}" -v b1="$(cpu_seconds "${PIDS[1]}")" 'BEGIN {
+  printf "server CPU seconds over all runs: A %.2f, B %.2f, A/B %.3f\n", a1 - a0, b1 - b0,
+         (a1 - a0) / (b1 - b0) }'
 curl -s "http://127.0.0.1:$PORT_ON/metrics" | grep -E '^meshdb_operations_total' | head -5

@@ -144,14 +144,14 @@ Result<std::string> TargetUrl(const Options& o, const std::map<std::string, std:
   load.env = env;
   ASSIGN_OR_RETURN(config::Config cfg, config::Config::Load(load));
   const config::Settings& s = cfg.settings();
-  if (s.operations_port == 0) {
+  if (!s.operations_port) {
     return Status::InvalidArgument("the local node serves only https (securePort " +
                                    std::to_string(s.operations_secure_port) +
                                    "); the CLI needs operationsApi.network.port or --target");
   }
   std::string host = s.operations_host == "0.0.0.0" ? "127.0.0.1" : s.operations_host;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return "http://" + host + ":" + std::to_string(s.operations_port);
+  return "http://" + host + ":" + std::to_string(*s.operations_port);
 }
 
 std::string Authorization(const Options& o) {

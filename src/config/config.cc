@@ -155,7 +155,12 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
   Settings s;
   s.root_path = AbsolutePath(ReadString(tree, "rootPath", root));
   s.operations_host = ReadString(tree, "operationsApi.network.host", "127.0.0.1");
-  s.operations_port = static_cast<int>(ReadInt(tree, "operationsApi.network.port", 9925));
+  if (const json::value* port = FindPath(tree, "operationsApi.network.port");
+      port != nullptr && port->is_null()) {
+    s.operations_port.reset();
+  } else {
+    s.operations_port = static_cast<int>(ReadInt(tree, "operationsApi.network.port", 9925));
+  }
   s.max_body_bytes =
       static_cast<uint64_t>(ReadInt(tree, "operationsApi.network.maxBodySize", 104857600));
   s.threads = static_cast<int>(ReadInt(tree, "threads.count", 0));

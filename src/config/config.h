@@ -18,6 +18,7 @@
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,7 +32,10 @@ namespace meshdb::config {
 struct Settings {
   std::string root_path;        // rootPath [the --root directory, "./data"]
   std::string operations_host;  // operationsApi.network.host ["127.0.0.1"]
-  int operations_port = 9925;   // operationsApi.network.port [9925]
+  // operationsApi.network.port [9925]; 0 picks any free port. Empty when the file sets it to
+  // null, as HarperDB's production default does: the operations API is then served on
+  // operations_secure_port only (validation requires one of the two).
+  std::optional<int> operations_port = 9925;
   uint64_t max_body_bytes = 0;  // operationsApi.network.maxBodySize [104857600]
   int threads = 0;              // threads.count [0: one per core]
   std::string log_level;        // logging.level ["info"]

@@ -18,7 +18,7 @@ enum class KeyKind {
   kHostName,        // as kString, at most kMaxHostNameLength (253) characters
   kUrl,             // as kString, at most kMaxUrlLength (2048) characters, host at most 253
   kPort,            // 1-65535, number or numeric string; null allowed
-  kPortOrAny,       // as kPort, 0 also allowed ("pick any free port")
+  kPortOrAny,       // as kPort, 0 also allowed ("pick any free port"); null: no listener
   kPositiveInt,     // integer > 0
   kPositiveNumber,  // number > 0 (fractions allowed)
   kNonNegativeInt,  // integer >= 0

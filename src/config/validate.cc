@@ -250,6 +250,7 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
       if (v.is_null()) return Status::Ok();
       return CheckPort(key, v, false);
     case KeyKind::kPortOrAny:
+      if (v.is_null()) return Status::Ok();
       return CheckPort(key, v, true);
     case KeyKind::kPositiveInt: {
       std::optional<int64_t> n = AsInt(v);
@@ -378,6 +379,20 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
   return Status::Ok();
 }
 
+// HarperDB's production file sets operationsApi.network.port to null and serves the
+// operations API on securePort alone; with both null or unset there would be no API at all.
+Status CheckOperationsApiHasAPort(const json::value& tree) {
+  const json::value* port = FindPath(tree, "operationsApi.network.port");
+  if (port == nullptr || !port->is_null()) return Status::Ok();
+  const json::value* secure = FindPath(tree, "operationsApi.network.securePort");
+  if (secure != nullptr && !secure->is_null() && AsInt(*secure).value_or(0) != 0) {
+    return Status::Ok();
+  }
+  return Status::InvalidArgument(
+      "'operationsApi.network.port' is null, so 'operationsApi.network.securePort' must be set: "
+      "the operations API needs a port");
+}
+
 }  // namespace
 
 Status ValidateTree(const json::value& tree) {
@@ -386,7 +401,7 @@ Status ValidateTree(const json::value& tree) {
     if (v == nullptr) continue;
     RETURN_IF_ERROR(CheckOne(info, *v));
   }
-  return Status::Ok();
+  return CheckOperationsApiHasAPort(tree);
 }
 
 std::string ReadString(const json::value& tree, const char* path, const std::string& fallback) {

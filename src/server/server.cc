@@ -60,9 +60,7 @@ struct ReplicationEndpoint {
 ReplicationEndpoint OwnReplicationEndpoint(const config::Settings& settings) {
   if (settings.replication_port != 0) return {"ws", settings.replication_port};
   if (settings.replication_secure_port != 0) return {"wss", settings.replication_secure_port};
-  if (settings.operations_port != 0 || settings.operations_secure_port == 0) {
-    return {"ws", settings.operations_port};
-  }
+  if (settings.operations_port) return {"ws", *settings.operations_port};
   return {"wss", settings.operations_secure_port};
 }
 
@@ -442,10 +440,9 @@ int Run(const RunOptions& options) {
     inputs.settings = std::move(**discovery_settings);
     inputs.self = {
         node_name, node_url,
-        std::string(settings.operations_port != 0 ? "http" : "https") + "://" +
+        std::string(settings.operations_port ? "http" : "https") + "://" +
             settings.operations_host + ":" +
-            std::to_string(settings.operations_port != 0 ? settings.operations_port
-                                                         : settings.operations_secure_port),
+            std::to_string(settings.operations_port.value_or(settings.operations_secure_port)),
         identity.CaCertificatePem()};
     inputs.cluster = cluster.get();
     inputs.identity = &identity;
@@ -508,7 +505,9 @@ int Run(const RunOptions& options) {
                      settings.operations_secure_port, tls_contexts->operations_server(),
                      operations->get()});
   }
-  specs.push_back({"operations API", settings.operations_port, nullptr, operations->get()});
+  if (settings.operations_port) {
+    specs.push_back({"operations API", *settings.operations_port, nullptr, operations->get()});
+  }
   std::vector<std::unique_ptr<net::HttpServer>> listeners;
   auto stop_listeners = [&listeners] {
     for (auto& listener : listeners) listener->Stop();

@@ -1,5 +1,6 @@
 """Start-up, configuration, authentication basics, shutdown and restart (as HarperDB behaves)."""
 
+import http.client
 import json
 import os
 import re
@@ -102,6 +103,47 @@ class StartupTest(harness.NodeTestCase):
         self.assertEqual(self.own_url(node), "ws://%s:%d" % (node.ip, node.port))
         with self.assertRaises(OSError):
             socket.create_connection((node.ip, 9933), timeout=2).close()
+
+    def test_a_null_port_serves_the_operations_api_on_https_only(self):
+        # HarperDB's production file: operationsApi.network.port null, securePort 9925. The
+        # operations API is then HTTPS alone, with the certificate the node generated.
+        https_port = 9926
+        node = self.start_node(["--OPERATIONSAPI_NETWORK_PORT", "null",
+                                "--OPERATIONSAPI_NETWORK_SECUREPORT", https_port], wait=False)
+        ca = os.path.join(node.root, "keys", "certificateAuthority.pem")
+
+        def https_op(body):
+            conn = http.client.HTTPSConnection(node.ip, https_port, timeout=5,
+                                               context=ssl.create_default_context(cafile=ca))
+            try:
+                conn.request("POST", "/", json.dumps(body), {
+                    "Content-Type": "application/json", "Authorization": node.auth_header()})
+                resp = conn.getresponse()
+                return resp.status, json.loads(resp.read().decode())
+            finally:
+                conn.close()
+
+        def answers():
+            if node.proc.poll() is not None:
+                return "exited"  # returned, not raised: wait_until retries on an exception
+            try:
+                return https_op({"operation": "user_info"})[0] == 200
+            except (OSError, ssl.SSLError):
+                return False
+
+        outcome = wait_until(answers, 30, "the operations API on https://%s:%d" % (node.ip, https_port))
+        self.assertNotEqual(outcome, "exited", node.output_text())
+        status, body = https_op({"operation": "get_configuration"})
+        self.assertEqual(status, 200, body)
+        self.assertIsNone(body["operationsApi"]["network"]["port"])
+        with self.assertRaises(OSError):
+            socket.create_connection((node.ip, node.port), timeout=2).close()
+        self.assertIn("serving the operations API on port %d" % https_port, node.log_text())
+
+    def test_a_null_port_without_a_secure_port_exits_nonzero_naming_the_keys(self):
+        self._expect_start_failure(["--OPERATIONSAPI_NETWORK_PORT", "null"],
+                                   ["'operationsApi.network.port' is null, so "
+                                    "'operationsApi.network.securePort' must be set"])
 
     DEFAULT_PASSWORD_WARNING = "super_user '%s' still has the default password:"
 

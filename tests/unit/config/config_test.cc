@@ -820,6 +820,23 @@ TEST_F(ConfigTest, PortZeroMeansAnyForTheOperationsApi) {
   EXPECT_EQ(config->settings().operations_port, 0);
 }
 
+// HarperDB's production file: no plain port, the operations API on HTTPS only.
+TEST_F(ConfigTest, NullPortServesTheOperationsApiOnTheSecurePortOnly) {
+  WriteConfig("operationsApi:\n  network:\n    port: null\n    securePort: 9925\n");
+  Result<Config> config = Config::Load(Options());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_FALSE(config->settings().operations_port.has_value());
+  EXPECT_EQ(config->settings().operations_secure_port, 9925);
+}
+
+TEST_F(ConfigTest, NullPortWithoutASecurePortIsRefused) {
+  Result<Config> config = LoadWith({}, {{"OPERATIONSAPI_NETWORK_PORT", "null"}});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "'operationsApi.network.port' is null, so 'operationsApi.network.securePort' must be "
+            "set: the operations API needs a port");
+}
+
 TEST_F(ConfigTest, InvalidFileIsReported) {
   WriteConfig("logging:\n  level: [unclosed\n");
   Result<Config> config = Config::Load(Options());
