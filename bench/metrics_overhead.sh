@@ -24,7 +24,7 @@ trap cleanup EXIT
 start() {  # start NAME PORT ENABLED
   "$MESHDB" run --root "$ROOT/$1" --OPERATIONSAPI_NETWORK_HOST 127.0.0.1 \
     --OPERATIONSAPI_NETWORK_PORT "$2" --METRICS_ENABLED "$3" --STORAGE_WRITEASYNC true \
-    --LOGGING_LEVEL warn >"$ROOT/$1.log" 2>&1 &
+    --REPLICATION_SECUREPORT null --LOGGING_LEVEL warn >"$ROOT/$1.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 1 200); do
     curl -sf "http://127.0.0.1:$2/health" >/dev/null && return 0
