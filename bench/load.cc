@@ -4,11 +4,19 @@
 //       --records N --batch B --connections C [--database bench --table load] [--read]
 //       [--start-id S] [--fresh] [--threads T] [--cacert FILE] [--new-connection]
 //       [--data random|sequential] [--keys int|uuid]
-//       [--sql] [--no-insert]
+//       [--sql] [--no-insert] [--server-pid PID]
 //
 // Creates the database and table, inserts N records (~180 bytes each) with `insert`
 // operations of B records over C keep-alive connections, and prints one line per phase:
 //   insert batch=B conns=C records=N secs=... rec/s=... p50_ms=... p99_ms=... errors=...
+//       cli_cpu_us=... [srv_cpu_us=...]
+// The keep-alive connections are opened (and for https handshaken) before a phase's clock
+// starts, so secs, rec/s and the latencies are the requests' alone; --new-connection counts
+// each connect and handshake. cli_cpu_us is this process's CPU time (user + system, all
+// threads) per request during the phase; with --server-pid PID, srv_cpu_us is that process's
+// (from /proc/PID/stat, 10 ms ticks): on a machine the client shares with the server, CPU per
+// request is the fairer figure for comparing HTTP with HTTPS, since rates also pay the
+// client's work.
 // --read reads every record back with search_by_id (B ids per request) and prints `read`.
 // --sql reads them back with the `sql` operation: `sql_by_id` (B=1: `WHERE id = X`, a
 // primary-key lookup; else a primary-key range of B ids), `sql_by_name` (B=1: `WHERE name =
@@ -26,6 +34,9 @@
 // keys 0, 1, 2, ..., names and numbers derived from the key and one repeated text, so index
 // inserts land next to each other (a B-tree looks 2-3x faster than on real data). Record i is
 // the same in every run (a hash of i), so two systems get the same data and --read finds it.
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -48,8 +59,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -95,6 +108,7 @@ struct Options {
   bench::DataShape shape;       // --data random|sequential, --keys int|uuid
   bool sql = false;             // --sql: the sql read phases
   bool insert = true;           // false: --no-insert
+  long server_pid = 0;          // --server-pid: report that process's CPU per request
 };
 
 [[noreturn]] void Usage(const std::string& error) {
@@ -102,7 +116,8 @@ struct Options {
             << "usage: meshdb_load --url http[s]://HOST:PORT --user U --password P --records N "
                "--batch B --connections C [--database D] [--table T] [--read] [--start-id S] "
                "[--fresh] [--threads T] [--cacert FILE] [--new-connection] "
-               "[--data random|sequential] [--keys int|uuid] [--sql] [--no-insert]\n";
+               "[--data random|sequential] [--keys int|uuid] [--sql] [--no-insert] "
+               "[--server-pid PID]\n";
   std::exit(2);
 }
 
@@ -180,6 +195,8 @@ Options ParseFlags(int argc, char** argv) {
       o.sql = true;
     } else if (flag == "--no-insert") {
       o.insert = false;
+    } else if (flag == "--server-pid") {
+      o.server_pid = ParseLong(flag, value(), 1);
     } else {
       Usage("unknown flag " + flag);
     }
@@ -362,26 +379,47 @@ class Runner {
   }
 
   void RunPhase(const Phase& phase) {
+    if (o_.tls) {
+      RunPhaseOver<TlsStream>(phase);
+    } else {
+      RunPhaseOver<beast::tcp_stream>(phase);
+    }
+  }
+
+  [[nodiscard]] long errors() const { return errors_.load(); }
+
+ private:
+  template <class Stream>
+  void RunPhaseOver(const Phase& phase) {
     const long requests = (o_.records + o_.batch - 1) / o_.batch;
     next_.store(0);
     errors_.store(0);
     std::vector<std::vector<double>> latencies(o_.connections);
     asio::io_context ioc(o_.threads);
-    for (int c = 0; c < o_.connections; ++c) {
-      if (o_.tls) {
-        asio::co_spawn(ioc, Connection<TlsStream>(ioc, phase, requests, latencies[c]),
-                       asio::detached);
-      } else {
-        asio::co_spawn(ioc, Connection<beast::tcp_stream>(ioc, phase, requests, latencies[c]),
-                       asio::detached);
+    std::vector<std::optional<Stream>> streams(o_.connections);  // destroyed before ioc
+    // Keep-alive connections are opened before the clock starts (in parallel), so the phase
+    // times requests, not handshakes; one that fails to open is retried in Connection.
+    if (!o_.new_connection) {
+      for (int c = 0; c < o_.connections; ++c) {
+        asio::co_spawn(
+            ioc,
+            [this, &ioc, &stream = streams[c]]() -> asio::awaitable<void> {
+              if (!co_await Connect(ioc, stream)) stream.reset();
+            },
+            asio::detached);
       }
+      RunThreads(ioc);
+      ioc.restart();
     }
+    for (int c = 0; c < o_.connections; ++c) {
+      asio::co_spawn(ioc, Connection(ioc, phase, requests, streams[c], latencies[c]),
+                     asio::detached);
+    }
+    const CpuTimes before = Cpu();
     auto started = Clock::now();
-    std::vector<std::thread> threads;
-    for (int t = 1; t < o_.threads; ++t) threads.emplace_back([&] { ioc.run(); });
-    ioc.run();
-    for (auto& t : threads) t.join();
+    RunThreads(ioc);
     double secs = std::chrono::duration<double>(Clock::now() - started).count();
+    const CpuTimes after = Cpu();
 
     std::vector<double> all;
     for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
@@ -394,17 +432,67 @@ class Runner {
     };
     long sent = std::min(next_.load(), requests);
     long records = std::min(o_.records, sent * o_.batch);
+    auto per_request = [sent](double us) {
+      return sent > 0 ? us / static_cast<double>(sent) : 0.0;
+    };
+    std::string server_cpu;
+    if (before.server_us >= 0 && after.server_us >= 0) {
+      char text[48];
+      std::snprintf(text, sizeof text, " srv_cpu_us=%.1f",
+                    per_request(after.server_us - before.server_us));
+      server_cpu = text;
+    }
     std::printf(
         "%s batch=%ld conns=%d records=%ld secs=%.3f rec/s=%.0f p50_ms=%.3f "
-        "p99_ms=%.3f errors=%ld\n",
+        "p99_ms=%.3f errors=%ld cli_cpu_us=%.1f%s\n",
         phase.name, o_.batch, o_.connections, records, secs,
-        secs > 0 ? static_cast<double>(records) / secs : 0.0, pct(0.50), pct(0.99), errors_.load());
+        secs > 0 ? static_cast<double>(records) / secs : 0.0, pct(0.50), pct(0.99), errors_.load(),
+        per_request(after.client_us - before.client_us), server_cpu.c_str());
+    for (auto& stream : streams) Close(stream);
     std::fflush(stdout);
   }
 
-  [[nodiscard]] long errors() const { return errors_.load(); }
+  void RunThreads(asio::io_context& ioc) const {
+    std::vector<std::thread> threads;
+    for (int t = 1; t < o_.threads; ++t) threads.emplace_back([&] { ioc.run(); });
+    ioc.run();
+    for (auto& t : threads) t.join();
+  }
 
- private:
+  // CPU time (user + system, microseconds) used so far by this process and by --server-pid
+  // (-1 without one or when it cannot be read).
+  struct CpuTimes {
+    double client_us = 0;
+    double server_us = -1;
+  };
+  [[nodiscard]] CpuTimes Cpu() const {
+    CpuTimes out;
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    auto us = [](const timeval& tv) {
+      return static_cast<double>(tv.tv_sec) * 1e6 + static_cast<double>(tv.tv_usec);
+    };
+    out.client_us = us(usage.ru_utime) + us(usage.ru_stime);
+    if (o_.server_pid > 0) {
+      std::ifstream in("/proc/" + std::to_string(o_.server_pid) + "/stat");
+      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      // Fields after the command (which may hold spaces) start at the last ')': state is
+      // field 3, utime and stime are fields 14 and 15 (clock ticks).
+      size_t paren = stat.rfind(')');
+      if (paren != std::string::npos) {
+        std::istringstream fields(stat.substr(paren + 1));
+        std::string field;
+        double ticks = 0;
+        int index = 2;
+        while (fields >> field && ++index <= 15) {
+          if (index >= 14) ticks += std::strtod(field.c_str(), nullptr);
+        }
+        if (index > 15) out.server_us = ticks * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+      }
+    }
+    return out;
+  }
+
   // Makes a new stream in `stream` (a TLS session cannot be reused after a close), connects it
   // and, for TLS, does the handshake (SNI for host names, certificate and name verified).
   template <class Stream>
@@ -473,12 +561,13 @@ class Runner {
     beast::get_lowest_layer(*stream).close();
   }
 
+  // Sends requests until the phase's are all taken, over `stream` (opened before the clock
+  // started; opened here when empty, and for every request with --new-connection).
   template <class Stream>
   asio::awaitable<void> Connection(asio::io_context& ioc, const Phase& phase, long requests,
-                                   std::vector<double>& latencies) {
-    std::optional<Stream> stream;
+                                   std::optional<Stream>& stream, std::vector<double>& latencies) {
     beast::flat_buffer buffer;
-    bool connected = false;
+    bool connected = stream.has_value();
     for (;;) {
       long index = next_.fetch_add(1);
       if (index >= requests) break;
@@ -514,7 +603,6 @@ class Runner {
       std::string problem = phase.check(reply, count);
       if (!problem.empty()) ReportError(std::string(phase.name) + ": " + problem);
     }
-    Close(stream);
   }
 
   void ReportError(const std::string& what) {

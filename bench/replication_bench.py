@@ -118,6 +118,13 @@ def random_record(r, key):
             "s": "".join(r.choices(ALPHABET, k=r.randint(20, 80)))}
 
 
+def cpu_seconds(node):
+    """The node process's CPU time so far (user + system, all threads), from /proc/PID/stat."""
+    with open("/proc/%d/stat" % node.proc.pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def record_count(node, table):
     status, body = node.op({"operation": "describe_table", "database": DB, "table": table})
     return body.get("record_count", -1) if status == 200 else -1
@@ -234,6 +241,7 @@ class Bench:
         done = threading.Event()
         t0 = time.perf_counter() + 0.2
         interval = 1.0 / rate
+        cpu0 = (cpu_seconds(a), cpu_seconds(b))
 
         def writer(k):
             c = Client(a)
@@ -285,6 +293,7 @@ class Bench:
             time.sleep(0.01)
         done.set()
         p.join(10)
+        cpu_a, cpu_b = cpu_seconds(a) - cpu0[0], cpu_seconds(b) - cpu0[1]
         if loader is not None:
             out, _ = loader.communicate(timeout=300)
             print("background load on A: " + out.strip().replace("\n", " | "))
@@ -298,11 +307,15 @@ class Bench:
         print("  from the request: p50 %.2f ms  p99 %.2f ms  max %.2f ms   (A's insert latency p50 %.2f ms p99 %.2f ms)"
               % (pct(lag_start, 50), pct(lag_start, 99), max(lag_start or [float("nan")]), pct(write_ms, 50),
                  pct(write_ms, 99)))
+        # B's CPU also pays the poller's search_by_id requests (the same on ws and wss).
+        print("  CPU per write: A %.1f us, B %.1f us" % (cpu_a * 1e6 / total, cpu_b * 1e6 / total))
         self.record("lag @%d/s achieved w/s" % rate, achieved)  # compare lags at like rates only
         self.record("lag @%d/s p50 ms" % rate, pct(lag_start, 50))
         self.record("lag @%d/s p99 ms" % rate, pct(lag_start, 99))
         self.record("lag @%d/s ack p50 ms" % rate, pct(lag_ack, 50))
         self.record("lag @%d/s ack p99 ms" % rate, pct(lag_ack, 99))
+        self.record("lag @%d/s A cpu us/w" % rate, cpu_a * 1e6 / total)
+        self.record("lag @%d/s B cpu us/w" % rate, cpu_b * 1e6 / total)
         self.close()
 
     # -- throughput ---------------------------------------------------------------------------
@@ -338,16 +351,22 @@ class Bench:
         t = "tp"
         self.table(a, t, [b])
         bodies = self.random_batches(t, n, "throughput")  # made before the clock starts
+        cpu0 = (cpu_seconds(a), cpu_seconds(b))
         t0 = time.perf_counter()
         self.send(a, bodies, self.args.threads)
         t_written = time.perf_counter()
         harness.wait_until(lambda: record_count(b, t) >= n, 600, "B to hold %d records" % n, interval_s=0.01)
         t_done = time.perf_counter()
+        cpu_a, cpu_b = cpu_seconds(a) - cpu0[0], cpu_seconds(b) - cpu0[1]
         print("replicated throughput over %s: %d random records (batches of 1000, %d client threads) written to A in %.2f s "
               "(%.0f rec/s); B held all %.2f s after the first write: %.0f rec/s replicated (B finished %.2f s "
               "after A)" % (self.transport, n, self.args.threads, t_written - t0, n / (t_written - t0), t_done - t0,
                             n / (t_done - t0), t_done - t_written))
+        # B's CPU is mostly applying what the link brings (and its describe_table polls).
+        print("  CPU per record: A %.2f us, B %.2f us" % (cpu_a * 1e6 / n, cpu_b * 1e6 / n))
         self.record("throughput rec/s", n / (t_done - t0))
+        self.record("throughput A cpu us/rec", cpu_a * 1e6 / n)
+        self.record("throughput B cpu us/rec", cpu_b * 1e6 / n)
         self.close()
 
     # -- initial sync -------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 # Starts a fresh meshdb on loopback serving the operations API over HTTP and HTTPS (a test CA and
 # certificate made with meshdb_certgen), runs the load matrix with meshdb_load over each (row by
 # row, HTTP then HTTPS, so both see the same node and database size), prints every meshdb_load
-# line and then a side-by-side table (HTTP, HTTPS, HTTPS/HTTP), and stops the node.
+# line and then a side-by-side table (HTTP, HTTPS, HTTPS/HTTP) of rec/s, p50, p99 and the node's
+# CPU time per request (us, user + system, from /proc/PID/stat), and stops the node.
 #   bench/run_http_bench.sh [BUILD_DIR]   (default: build; needs meshdb, meshdb_load and
 #                                          tests/integration/meshdb_certgen built)
 # Env: RECORDS_SMALL (batch 1 runs, default 20000), RECORDS_BIG (batched runs, default 200000),
@@ -92,14 +93,14 @@ run() {  # run RECORDS BATCH CONNECTIONS [meshdb_load flags...]: once per protoc
   for proto in $PROTOCOLS; do
     while IFS= read -r line; do
       echo "$proto $line"
-      # "PROTO|PHASE LABEL|rec/s|p50|p99"
+      # "PROTO|PHASE LABEL|rec/s|p50|p99|server CPU us per request"
       awk -v proto="$proto" -v label="$label" '{
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-        printf "%s|%s %s|%s|%s|%s\n", proto, $1, label, v["rec/s"], v["p50_ms"], v["p99_ms"] }' \
-        <<<"$line" >>"$RESULTS"
+        printf "%s|%s %s|%s|%s|%s|%s\n", proto, $1, label, v["rec/s"], v["p50_ms"], v["p99_ms"],
+               v["srv_cpu_us"] }' <<<"$line" >>"$RESULTS"
     done < <("$LOAD" --url "${URL[$proto]}" --cacert "$ROOT/certs/bench-ca.pem" --user admin \
                --password password --records "$records" --batch "$batch" --connections "$conns" \
-               --start-id "$start" --read "$@")
+               --start-id "$start" --server-pid "$NODE" --read "$@")
     start=$(( start + records ))
   done
 }
@@ -115,16 +116,18 @@ if [[ "$PROTOCOLS" == "http https" ]]; then
   echo
   awk -F'|' '
     { key = $2; if (!(key in seen)) { seen[key] = 1; order[n++] = key }
-      rate[$1, key] = $3; p50[$1, key] = $4; p99[$1, key] = $5 }
+      rate[$1, key] = $3; p50[$1, key] = $4; p99[$1, key] = $5; cpu[$1, key] = $6 }
     END {
-      printf "%-44s %9s %9s %6s  %8s %8s %6s  %8s %8s %6s\n", "run", "http r/s", "https r/s",
-             "ratio", "http p50", "https p50", "ratio", "http p99", "https p99", "ratio"
+      printf "%-44s %9s %9s %6s  %8s %8s %6s  %8s %8s %6s  %7s %7s %6s\n", "run", "http r/s",
+             "https r/s", "ratio", "http p50", "https p50", "ratio", "http p99", "https p99", "ratio",
+             "http us", "https us", "ratio"
       for (i = 0; i < n; i++) {
         k = order[i]
-        printf "%-44s %9.0f %9.0f %6.3f  %8.3f %8.3f %6.3f  %8.3f %8.3f %6.3f\n", k,
+        printf "%-44s %9.0f %9.0f %6.3f  %8.3f %8.3f %6.3f  %8.3f %8.3f %6.3f  %7.1f %7.1f %6.3f\n", k,
                rate["http", k], rate["https", k], rate["http", k] ? rate["https", k] / rate["http", k] : 0,
                p50["http", k], p50["https", k], p50["http", k] ? p50["https", k] / p50["http", k] : 0,
-               p99["http", k], p99["https", k], p99["http", k] ? p99["https", k] / p99["http", k] : 0
+               p99["http", k], p99["https", k], p99["http", k] ? p99["https", k] / p99["http", k] : 0,
+               cpu["http", k], cpu["https", k], cpu["http", k] ? cpu["https", k] / cpu["http", k] : 0
       }
     }' "$RESULTS"
 fi
