@@ -202,7 +202,10 @@ struct PeerCertificate {
   // The handshake resumed an earlier session: nothing was verified now, and the fields above
   // are those the session recorded when it was verified.
   bool resumed = false;
-  std::shared_ptr<const PeerChain> chain;  // null when none was presented
+  // Null when none was presented. A server's resumed session (from a ticket) keeps only the
+  // peer's own certificate, so a peer whose chain needs intermediates it sent then fails
+  // TlsContext::Reverify ("unable to get local issuer certificate").
+  std::shared_ptr<const PeerChain> chain;
   // Whether `name` is the CN or one of the subjectAltNames (exact, case-insensitive for DNS
   // names; wildcards are never honoured).
   [[nodiscard]] bool Names(const std::string& name) const;
