@@ -73,6 +73,15 @@ Result<std::vector<std::string>> SplitCertificates(const std::string& ca_pem) {
 
 }  // namespace
 
+struct PeerChain {
+  security::X509Cert leaf;
+  STACK_OF(X509) * untrusted = nullptr;  // owned; the certificates the peer sent after its own
+  PeerChain() = default;
+  PeerChain(const PeerChain&) = delete;
+  PeerChain& operator=(const PeerChain&) = delete;
+  ~PeerChain() { sk_X509_pop_free(untrusted, X509_free); }
+};
+
 TlsContext::Identity::~Identity() { sk_X509_pop_free(chain, X509_free); }
 
 TlsContext::TlsContext(Role role, ssl::context::method method) : role_(role), context_(method) {
@@ -136,11 +145,13 @@ std::shared_ptr<X509_STORE> TlsContext::TrustSnapshot() const {
   return trust_store_;
 }
 
-Status TlsContext::RebuildTrustLocked(bool shrank) {
+Result<bool> TlsContext::RebuildTrustLocked() {
   std::shared_ptr<X509_STORE> store(X509_STORE_new(), X509_STORE_free);
   if (!store) return Status::Internal("out of memory");
   std::set<std::string> all;
   for (const auto& [source, pems] : trusted_) all.insert(pems.begin(), pems.end());
+  const bool shrank = std::any_of(trusted_union_.begin(), trusted_union_.end(),
+                                  [&](const std::string& pem) { return !all.contains(pem); });
   for (const std::string& pem : all) {
     Result<security::X509Cert> cert = security::ParseCertificatePem(pem);
     // Adding a certificate the store already has is not an error since OpenSSL 1.1.1.
@@ -152,13 +163,79 @@ Status TlsContext::RebuildTrustLocked(bool shrank) {
     return Status::InvalidArgument("cannot load the system root CAs: " + OpenSslError("?"));
   }
   trust_store_ = std::move(store);
+  trusted_union_ = std::move(all);
   if (shrank) {
     // Sessions verified under the old trust are not resumed: tickets carry the generation,
-    // and the server's cache is emptied.
+    // the server's cache is emptied, and a client forgets the sessions it kept.
     trust_generation_.fetch_add(1);
+    session_epoch_.fetch_add(1);
     if (role_ == Role::kServer) SSL_CTX_flush_sessions(context_.native_handle(), LONG_MAX);
+    common::MutexLock lock(sessions_mu_);
+    sessions_.clear();
   }
-  return Status::Ok();
+  return shrank;
+}
+
+void TlsContext::SetTrustShrankHandler(std::function<void()> on_shrink) {
+  common::MutexLock lock(handler_mu_);
+  on_trust_shrank_ = std::move(on_shrink);
+}
+
+void TlsContext::NotifyTrustShrank() {
+  common::MutexLock lock(handler_mu_);
+  if (on_trust_shrank_) on_trust_shrank_();
+}
+
+Status TlsContext::Reverify(const PeerCertificate& peer, bool peer_is_client) const {
+  if (!peer.chain || !peer.chain->leaf) return Status::PermissionDenied("it presented none");
+  std::shared_ptr<X509_STORE> store = TrustSnapshot();
+  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+  int error = X509_V_ERR_OUT_OF_MEM;
+  if (ctx != nullptr &&
+      X509_STORE_CTX_init(ctx, store.get(), peer.chain->leaf.get(), peer.chain->untrusted) == 1) {
+    // The purpose and checks OpenSSL sets up for a handshake (ssl_verify_cert_chain).
+    X509_STORE_CTX_set_default(ctx, peer_is_client ? "ssl_client" : "ssl_server");
+    error = X509_verify_cert(ctx) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
+  }
+  X509_STORE_CTX_free(ctx);
+  ERR_clear_error();
+  if (error == X509_V_OK) return Status::Ok();
+  return Status::PermissionDenied(X509_verify_cert_error_string(error));
+}
+
+uint64_t TlsContext::OfferSession(SSL* ssl, const std::string& peer) {
+  const uint64_t epoch = session_epoch_.load();
+  common::MutexLock lock(sessions_mu_);
+  auto it = sessions_.find(peer);
+  if (it == sessions_.end()) return epoch;
+  if (it->second.epoch != epoch || SSL_SESSION_is_resumable(it->second.session.get()) != 1) {
+    sessions_.erase(it);
+    return epoch;
+  }
+  // Takes its own reference. A session OpenSSL finds unusable for this connection (another
+  // version, say) only means a full handshake.
+  (void)SSL_set_session(ssl, it->second.session.get());
+  return epoch;
+}
+
+void TlsContext::KeepSession(SSL* ssl, const std::string& peer, uint64_t epoch) {
+  if (SSL_get_verify_result(ssl) != X509_V_OK) return;
+  // The latest session (with TLS 1.3, the one of the last ticket read), copied: OpenSSL
+  // marks a connection's session unresumable when the connection later fails, which says
+  // nothing about the ticket.
+  std::unique_ptr<SSL_SESSION, SessionFree> session(SSL_SESSION_dup(SSL_get0_session(ssl)));
+  if (!session || SSL_SESSION_is_resumable(session.get()) != 1) return;
+  common::MutexLock lock(sessions_mu_);
+  if (epoch != session_epoch_.load()) return;  // trust or identity changed since the offer
+  if (sessions_.size() >= kMaxKeptSessions && !sessions_.contains(peer)) {
+    sessions_.erase(sessions_.begin());
+  }
+  sessions_[peer] = KeptSession{std::move(session), epoch};
+}
+
+void TlsContext::ForgetSession(const std::string& peer) {
+  common::MutexLock lock(sessions_mu_);
+  sessions_.erase(peer);
 }
 
 int TlsContext::SelectIdentity(SSL* ssl, void* self) {
@@ -195,8 +272,15 @@ Status TlsContext::SetIdentity(const std::string& certificate_chain_pem,
   }
   identity->leaf = std::move(certs->front());
   identity->key = std::move(key).value();
-  common::MutexLock lock(identity_mu_);
-  identity_ = std::move(identity);
+  {
+    common::MutexLock lock(identity_mu_);
+    identity_ = std::move(identity);
+  }
+  // A kept session would present the old certificate again (the server resumes what it
+  // verified then): the next handshakes are full ones.
+  session_epoch_.fetch_add(1);
+  common::MutexLock lock(sessions_mu_);
+  sessions_.clear();
   return Status::Ok();
 }
 
@@ -214,7 +298,8 @@ Result<std::shared_ptr<TlsContext>> TlsContext::Create(Role role, const TlsMater
     SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof kSessionIdContext - 1);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
   } else {
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+    // Sessions are kept per peer by KeepSession, not in OpenSSL's cache.
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   }
   // Both sides ask for the other's certificate; VerifyChain checks it against the trust of
   // the moment and InspectPeer (or the dialer) decides.
@@ -228,19 +313,25 @@ Status TlsContext::Trust(const std::string& ca_pem, const std::string& source) {
   std::set<std::string>& trusted = trusted_[source];
   const size_t before = trusted.size();
   trusted.insert(pems.begin(), pems.end());
-  return trusted.size() == before ? Status::Ok() : RebuildTrustLocked(/*shrank=*/false);
+  if (trusted.size() == before) return Status::Ok();
+  return RebuildTrustLocked().status();  // adding never shrinks the union
 }
 
 void TlsContext::Distrust(const std::string& ca_pem, const std::string& source) {
   Result<std::vector<std::string>> pems = SplitCertificates(ca_pem);
   if (!pems.ok()) return;
-  common::MutexLock lock(trust_mu_);
-  std::set<std::string>& trusted = trusted_[source];
-  size_t erased = 0;
-  for (const std::string& pem : *pems) erased += trusted.erase(pem);
-  if (erased == 0) return;
-  // Rebuilding from certificates that all parsed before cannot fail.
-  (void)RebuildTrustLocked(/*shrank=*/true);
+  bool shrank = false;
+  {
+    common::MutexLock lock(trust_mu_);
+    std::set<std::string>& trusted = trusted_[source];
+    size_t erased = 0;
+    for (const std::string& pem : *pems) erased += trusted.erase(pem);
+    if (erased == 0) return;
+    // Rebuilding from certificates that all parsed before fails only out of memory.
+    Result<bool> rebuilt = RebuildTrustLocked();
+    shrank = rebuilt.ok() && *rebuilt;
+  }
+  if (shrank) NotifyTrustShrank();
 }
 
 Status TlsContext::SetTrusted(const std::string& source, const std::vector<std::string>& ca_pems) {
@@ -249,13 +340,16 @@ Status TlsContext::SetTrusted(const std::string& source, const std::vector<std::
     ASSIGN_OR_RETURN(std::vector<std::string> pems, SplitCertificates(ca));
     wanted.insert(pems.begin(), pems.end());
   }
-  common::MutexLock lock(trust_mu_);
-  std::set<std::string>& trusted = trusted_[source];
-  if (trusted == wanted && trust_store_) return Status::Ok();
-  const bool shrank = std::any_of(trusted.begin(), trusted.end(),
-                                  [&](const std::string& pem) { return !wanted.contains(pem); });
-  trusted = std::move(wanted);
-  return RebuildTrustLocked(shrank);
+  bool shrank = false;
+  {
+    common::MutexLock lock(trust_mu_);
+    std::set<std::string>& trusted = trusted_[source];
+    if (trusted == wanted && trust_store_) return Status::Ok();
+    trusted = std::move(wanted);
+    ASSIGN_OR_RETURN(shrank, RebuildTrustLocked());
+  }
+  if (shrank) NotifyTrustShrank();
+  return Status::Ok();
 }
 
 bool PeerCertificate::Names(const std::string& name) const {
@@ -265,6 +359,7 @@ bool PeerCertificate::Names(const std::string& name) const {
 
 PeerCertificate InspectPeer(SSL* ssl) {
   PeerCertificate out;
+  out.resumed = SSL_session_reused(ssl) == 1;
   security::X509Cert cert(SSL_get1_peer_certificate(ssl));
   if (!cert) return out;
   out.presented = true;
@@ -276,6 +371,19 @@ PeerCertificate InspectPeer(SSL* ssl) {
   for (std::string& dns : names.dns_names) out.names.push_back(std::move(dns));
   for (std::string& ip : names.ip_addresses) out.names.push_back(std::move(ip));
   out.serial_hex = security::DetailsOf(cert.get()).serial_number;
+  auto chain = std::make_shared<PeerChain>();
+  chain->leaf = std::move(cert);
+  // A client's chain holds the leaf (the peer sent it); a server's does not (the peer's
+  // certificate is got separately): either way the leaf is skipped.
+  if (STACK_OF(X509)* sent = SSL_get_peer_cert_chain(ssl); sent != nullptr) {
+    chain->untrusted = sk_X509_new_null();
+    for (int i = 0; chain->untrusted != nullptr && i < sk_X509_num(sent); ++i) {
+      X509* one = sk_X509_value(sent, i);
+      if (X509_cmp(one, chain->leaf.get()) == 0) continue;
+      if (X509_up_ref(one) == 1 && sk_X509_push(chain->untrusted, one) <= 0) X509_free(one);
+    }
+  }
+  out.chain = std::move(chain);
   return out;
 }
 

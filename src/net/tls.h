@@ -3,9 +3,9 @@
 // peer's certificate.
 //
 // Policy, for every context: TLS 1.2 at least (1.3 preferred: OpenSSL negotiates the highest
-// both sides speak), no compression or renegotiation, session resumption on the server side
-// (a session cache and TLS 1.3 tickets; the replication dialer does not yet offer a session
-// to resume), and a
+// both sides speak), no compression or renegotiation, session resumption (a server keeps a
+// session cache and issues TLS 1.3 tickets; a client keeps one session per peer, in memory,
+// and offers it on its next connection to that peer: OfferSession / KeepSession), and a
 // TLS 1.2 cipher list limited to ECDHE with AEAD ciphers unless the operator sets `ciphers`
 // (tls.ciphers). TLS 1.3 ciphersuites are OpenSSL's defaults, all of them AEAD.
 //
@@ -18,7 +18,9 @@
 // the node's own, the added certificates, the cluster members'), snapshotted per handshake.
 // A CA removed from every source is no longer trusted from the next handshake on, and
 // sessions verified before are not resumed (a server context refuses their tickets and
-// forgets its cache), so a removed CA takes effect without a restart.
+// forgets its cache, a client context forgets the sessions it kept), so a removed CA takes
+// effect without a restart. Connections already up are the owner's to re-check
+// (SetTrustShrankHandler, Reverify).
 //
 // The context's own certificate and key (its identity) are chosen per handshake, so
 // SetIdentity replaces them while connections use the context: a certificate renewed or
@@ -33,6 +35,8 @@
 
 #include <atomic>
 #include <boost/asio/ssl/context.hpp>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -67,6 +71,8 @@ inline constexpr const char* kDefaultTls12Ciphers =
 // The source the CAs of TlsMaterial::trusted_ca_pems belong to.
 inline constexpr const char* kInitialTrust = "initial";
 
+struct PeerCertificate;
+
 class TlsContext {
  public:
   enum class Role { kServer, kClient };
@@ -94,6 +100,36 @@ class TlsContext {
   // certificate's; the identity in use is then unchanged.
   Status SetIdentity(const std::string& certificate_chain_pem, const std::string& private_key_pem);
 
+  // Whether `peer` (what a handshake with a context trusting the same CAs proved) still
+  // verifies against the trust of this moment, at this time: Ok, else PermissionDenied with
+  // OpenSSL's reason ("unable to get local issuer certificate", "certificate has expired",
+  // ...; "it presented none" without a certificate). `peer_is_client`: the peer was the TLS
+  // client of that handshake, so its certificate is checked for client use (else for
+  // server use). Any thread.
+  [[nodiscard]] Status Reverify(const PeerCertificate& peer, bool peer_is_client) const;
+  // Calls `on_shrink` after every change that made a CA leave a source (Distrust, or a
+  // SetTrusted that dropped one), on the thread that made it and with no lock of this context
+  // held, so the owner can Reverify its connections (the CA may still be trusted through
+  // another source). Replaces the previous handler; an empty function removes it, and once
+  // that call returned the old handler is not running and never runs again.
+  void SetTrustShrankHandler(std::function<void()> on_shrink);
+
+  // Client contexts: session resumption, per peer (`peer` is any stable key, e.g. the URL
+  // dialled), in memory. Before the handshake of a connection to `peer`: sets the session
+  // KeepSession kept for it on `ssl`, unless a CA stopped being trusted or the identity changed
+  // since it was kept (then it is forgotten: the handshake is a full one, verified against
+  // today's CAs, presenting today's certificate). Returns the epoch to hand to KeepSession.
+  uint64_t OfferSession(SSL* ssl, const std::string& peer);
+  // After the connection on `ssl` proved good (e.g. a replication link went live): keeps its
+  // session for `peer`, replacing the previous one, when the peer's certificate verified, the
+  // session is resumable and `epoch` (OfferSession's) is still current. TLS 1.3 tickets
+  // arrive after the handshake, so call it after the first read from the peer. At most
+  // kMaxKeptSessions peers are kept (an arbitrary one is dropped beyond).
+  void KeepSession(SSL* ssl, const std::string& peer, uint64_t epoch);
+  // Forgets the session kept for `peer` (a connection that resumed it failed).
+  void ForgetSession(const std::string& peer);
+  static constexpr size_t kMaxKeptSessions = 1024;
+
  private:
   // A parsed certificate chain and its key.
   struct Identity {
@@ -117,20 +153,43 @@ class TlsContext {
   // The trust store of the moment (never null after Create).
   std::shared_ptr<X509_STORE> TrustSnapshot() const;
   // Rebuilds the store from trusted_ (each PEM in it is one certificate); when a CA left the
-  // union, starts a new generation: older sessions are not resumed.
-  Status RebuildTrustLocked(bool shrank) REQUIRES(trust_mu_);
+  // union, starts a new generation (older sessions are not resumed) and returns true.
+  Result<bool> RebuildTrustLocked() REQUIRES(trust_mu_);
+  // Runs the SetTrustShrankHandler handler, if any.
+  void NotifyTrustShrank() EXCLUDES(handler_mu_);
+
+  struct SessionFree {
+    void operator()(SSL_SESSION* session) const { SSL_SESSION_free(session); }
+  };
+  struct KeptSession {
+    std::unique_ptr<SSL_SESSION, SessionFree> session;
+    uint64_t epoch = 0;
+  };
 
   const Role role_;
   boost::asio::ssl::context context_;
   bool trust_system_roots_ = false;  // set by Create, constant after
   std::atomic<uint32_t> trust_generation_{1};
+  // Moves on with trust_generation_ and with every SetIdentity: a client's kept sessions
+  // from an older epoch are not offered.
+  std::atomic<uint64_t> session_epoch_{1};
   mutable common::Mutex trust_mu_;
   // source -> the certificates it vouches for (PEM, one certificate each, as re-encoded).
   std::map<std::string, std::set<std::string>> trusted_ GUARDED_BY(trust_mu_);
   std::shared_ptr<X509_STORE> trust_store_ GUARDED_BY(trust_mu_);
+  std::set<std::string> trusted_union_ GUARDED_BY(trust_mu_);  // what trust_store_ was built of
   common::Mutex identity_mu_;
   std::shared_ptr<const Identity> identity_ GUARDED_BY(identity_mu_);  // null: none
+  // Held while the handler runs, so that replacing it waits for a call in progress.
+  common::Mutex handler_mu_;
+  std::function<void()> on_trust_shrank_ GUARDED_BY(handler_mu_);
+  common::Mutex sessions_mu_;
+  // A client's kept sessions, by peer. Locked after trust_mu_ when both are.
+  std::map<std::string, KeptSession> sessions_ GUARDED_BY(sessions_mu_);
 };
+
+// The certificates a peer sent (its own first), kept for TlsContext::Reverify (tls.cc).
+struct PeerChain;
 
 // What the handshake proved about the peer's certificate (call after it completed).
 struct PeerCertificate {
@@ -140,6 +199,13 @@ struct PeerCertificate {
   // The subject CN, then every DNS and IP subjectAltName (IPs in their text form).
   std::vector<std::string> names;
   std::string serial_hex;  // upper-case hex, no separators
+  // The handshake resumed an earlier session: nothing was verified now, and the fields above
+  // are those the session recorded when it was verified.
+  bool resumed = false;
+  // Null when none was presented. A server's resumed session (from a ticket) keeps only the
+  // peer's own certificate, so a peer whose chain needs intermediates it sent then fails
+  // TlsContext::Reverify ("unable to get local issuer certificate").
+  std::shared_ptr<const PeerChain> chain;
   // Whether `name` is the CN or one of the subjectAltNames (exact, case-insensitive for DNS
   // names; wildcards are never honoured).
   [[nodiscard]] bool Names(const std::string& name) const;

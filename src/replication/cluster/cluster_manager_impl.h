@@ -72,6 +72,12 @@ class ClusterManager::Impl {
 
   Result<std::string> AddNodeSync(AddNodeRequest req, bool update);
   Result<std::string> RemoveNodeSync(const std::string& id);
+  // What remove_node revokes of `removed` (logged, each with where it was found): the serial
+  // its hdb_nodes row carries and those it presented on links to this node
+  // (ReplicationService::PresentedCertificateSerials), so the removal holds even when its
+  // own row has not arrived yet. Never this node's serial or one another row carries.
+  std::vector<std::string> SerialsToRevoke(const NodeRow& removed,
+                                           const std::vector<NodeRow>& rows);
   Result<boost::json::value> ConfigureClusterSync(std::vector<AddNodeRequest> requests);
   boost::json::object StatusSync();
   bool IsMemberSync(const std::string& name);

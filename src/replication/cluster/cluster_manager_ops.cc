@@ -261,6 +261,26 @@ std::vector<std::string> ClusterManager::Impl::MembersSync() {
   return out;
 }
 
+std::vector<std::string> ClusterManager::Impl::SerialsToRevoke(const NodeRow& removed,
+                                                               const std::vector<NodeRow>& rows) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& serial, const char* where) {
+    if (serial.empty() || std::find(out.begin(), out.end(), serial) != out.end()) return;
+    // Never this node's own certificate, nor one another member's row says it presents.
+    for (const NodeRow& row : rows) {
+      if (row.name != removed.name && row.certificate_serial == serial) return;
+    }
+    if (options_.identity != nullptr && options_.identity->CertificateSerial() == serial) return;
+    log_->info("revoking the certificate {} of node '{}' ({})", serial, removed.name, where);
+    out.push_back(serial);
+  };
+  add(removed.certificate_serial, "its hdb_nodes row");
+  for (const std::string& serial : options_.service->PresentedCertificateSerials(removed.name)) {
+    add(serial, "presented on a link to this node");
+  }
+  return out;
+}
+
 Result<std::string> ClusterManager::Impl::RemoveNodeSync(const std::string& id) {
   std::vector<NodeRow> rows = ReadRows();
   const NodeRow* found = nullptr;
@@ -280,18 +300,19 @@ Result<std::string> ClusterManager::Impl::RemoveNodeSync(const std::string& id) 
   storage::WriteRequest write;
   write.database = kSystemDb;
   write.ops.push_back(Delete(kNodesTable, name));
-  // Its certificate is revoked everywhere: gossiped in this node's row, kept by every node.
-  if (!found->certificate_serial.empty()) {
-    json::array revoked{json::value(found->certificate_serial)};
+  // Its certificates are revoked everywhere: gossiped in this node's row, kept by every node.
+  const std::vector<std::string> serials = SerialsToRevoke(*found, rows);
+  if (!serials.empty()) {
+    std::set<std::string> revoked(serials.begin(), serials.end());
     for (const NodeRow& row : rows) {
-      if (row.name != options_.node_name) continue;
-      for (const std::string& s : row.revoked_certificates) {
-        if (s != found->certificate_serial) revoked.emplace_back(s);
+      if (row.name == options_.node_name) {
+        revoked.insert(row.revoked_certificates.begin(), row.revoked_certificates.end());
       }
     }
+    json::array list;
+    for (const std::string& s : revoked) list.emplace_back(s);
     write.ops.push_back(Upsert(kNodesTable, options_.node_name,
-                               json::object{{"revoked_certificates", std::move(revoked)}}));
-    log_->info("revoking the certificate {} of node '{}'", found->certificate_serial, name);
+                               json::object{{"revoked_certificates", std::move(list)}}));
   }
   write.ops.push_back(Upsert(kNodeAuthTable, name,
                              json::object{{"added", false},

@@ -193,9 +193,15 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
                                  host + ":" + port, authorization);
   }
   auto owned = std::make_unique<TlsLinkStream>(std::move(*socket), tls_context->native());
-  Status trusted = co_await TlsHandshake(owned->ws().next_layer(), host, url);
-  if (!trusted.ok()) co_return trusted;
-  co_return co_await RunClient(std::move(owned), url, host + ":" + port, authorization);
+  tls_ssl_ = owned->ws().next_layer().native_handle();  // lives as long as the stream
+  tls_session_epoch_ = tls_context->OfferSession(tls_ssl_, url);
+  Status st = co_await TlsHandshake(owned->ws().next_layer(), host, url);
+  if (st.ok()) st = co_await RunClient(std::move(owned), url, host + ":" + port, authorization);
+  // The session is kept once the link is live (OnPeerHello); an attempt that resumed it and
+  // failed forgets it, so the next dial is a full handshake (the peer's trust in us, or ours
+  // in it, may have changed since the session was made).
+  if (!st.ok() && !live_ && SSL_session_reused(tls_ssl_) == 1) tls_context->ForgetSession(url);
+  co_return st;
 }
 
 asio::awaitable<Result<tcp::socket>> Link::Connect(const std::string& host, const std::string& port,
@@ -583,9 +589,15 @@ Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& clai
   peer_ = std::move(peer);  // slot_ was set by RegisterLink
   live_ = true;
   if (!outbound_) SendMessage(mine);
+  // The peer's Hello was read, so a TLS 1.3 ticket sent after the handshake has been too.
+  if (tls_ssl_ != nullptr) {
+    opts.tls_client->KeepSession(tls_ssl_, peer_url_, tls_session_epoch_);
+  }
   {
     common::MutexLock lock(slot_->mu);
     slot_->connected = true;
+    slot_->tls_resumed.reset();
+    if (peer_certificate_) slot_->tls_resumed = peer_certificate_->resumed;
   }
   subscriber_.SendSubscribe();
   asio::co_spawn(strand_, PingLoop(weak_from_this(), strand_), asio::detached);
@@ -969,6 +981,8 @@ const char* LinkRefusalName(LinkRefusal r) {
       return "token-mismatch";
     case LinkRefusal::kCertificateMismatch:
       return "certificate-mismatch";
+    case LinkRefusal::kUntrustedCertificate:
+      return "untrusted-certificate";
     case LinkRefusal::kDuplicate:
       return "duplicate";
     case LinkRefusal::kRemovedPeer:

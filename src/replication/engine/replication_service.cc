@@ -96,6 +96,9 @@ void ServiceImpl::Start() {
   for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
   listener_id_ = options_.store->AddCommitListener(
       [this](const std::string& database, uint64_t) { OnCommit(database); });
+  if (options_.tls_client) {
+    options_.tls_client->SetTrustShrankHandler([this] { RecheckPeerCertificates(); });
+  }
   common::MutexLock lock(mu_);
   for (const auto& db : ReplicatedDatabases()) known_databases_.insert(db);
   for (auto& peer : peers_) EnsureDialersLocked(peer);
@@ -157,6 +160,7 @@ void ServiceImpl::Stop() {
   trim_cv_.notify_all();
   if (trim_thread_.joinable()) trim_thread_.join();
   if (listener_id_ != 0) options_.store->RemoveCommitListener(listener_id_);
+  if (options_.tls_client) options_.tls_client->SetTrustShrankHandler({});  // waits for a call
   std::vector<std::shared_ptr<Link>> links;
   {
     common::MutexLock lock(mu_);
@@ -390,6 +394,38 @@ void ServiceImpl::SetRevokedCertificates(std::vector<std::string> serials) {
     revoked_serials_ = std::move(next);
   }
   for (auto& link : to_close) link->Close("certificate revoked");
+}
+
+std::vector<std::string> ServiceImpl::PresentedCertificateSerials(const std::string& name) {
+  common::MutexLock lock(mu_);
+  auto it = presented_serials_.find(name);
+  return it == presented_serials_.end() ? std::vector<std::string>() : it->second;
+}
+
+Status ServiceImpl::StillTrusted(const Link& link) const {
+  const net::PeerCertificate* cert = link.peer_certificate();
+  if (cert == nullptr || !cert->verified || !options_.tls_client) return Status::Ok();
+  return options_.tls_client->Reverify(*cert, /*peer_is_client=*/!link.outbound());
+}
+
+void ServiceImpl::RecheckPeerCertificates() {
+  std::vector<std::pair<std::string, std::shared_ptr<Link>>> links;  // (peer, link)
+  {
+    common::MutexLock lock(mu_);
+    for (const auto& [key, link] : links_) links.emplace_back(key.first, link);
+  }
+  // Verified outside mu_; a link registered meanwhile was verified by RegisterLink against
+  // the new trust already.
+  for (const auto& [peer, link] : links) {
+    Status still = StillTrusted(*link);
+    if (still.ok()) continue;
+    std::string what = "closing the link to " + peer + " db " + link->database() +
+                       ": its certificate " + link->peer_certificate_serial() +
+                       " is no longer trusted: " + still.message();
+    log_->warn("{}", what);
+    NoteLinkError(what);
+    link->Close("certificate no longer trusted");
+  }
 }
 
 bool ServiceImpl::IsRevoked(const std::string& serial) const {
@@ -666,6 +702,14 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
     Status found = peer ? CheckDialledPeerLocked(peer, name, refusal)
                         : FindInboundPeerLocked(name, hello.node_url, &peer, refusal);
     if (!found.ok()) return found;
+    // Under mu_, so a CA distrusted from here on finds the link in links_
+    // (RecheckPeerCertificates), and one distrusted before is seen now.
+    if (Status trusted = StillTrusted(*link); !trusted.ok()) {
+      return refuse(LinkRefusal::kUntrustedCertificate,
+                    Status::PermissionDenied("the certificate of node '" + name + "' (serial " +
+                                             link->peer_certificate_serial() +
+                                             ") is no longer trusted: " + trusted.message()));
+    }
     peer->remote_databases = hello.databases;
     const auto key = std::make_pair(name, link->database());
     auto it = links_.find(key);
@@ -676,6 +720,12 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
       to_close = it->second;  // duplicate_links.cc: the newer one, or the lower name's, wins
     }
     links_[key] = link;
+    if (const net::PeerCertificate* cert = link->peer_certificate(); cert && cert->verified) {
+      std::vector<std::string>& serials = presented_serials_[name];
+      std::erase(serials, cert->serial_hex);
+      serials.push_back(cert->serial_hex);
+      if (serials.size() > kPresentedSerialsPerNode) serials.erase(serials.begin());
+    }
     // Our dial for this database is live: it no longer holds back a copy (EndDialAttempt).
     if (link->outbound()) peer->attempting.erase(link->database());
     link->set_slot(peer->SlotFor(link->database()));
@@ -872,6 +922,7 @@ void AddSlotStatus(Slot& slot, const std::string& peer_name, uint64_t now, uint6
                    uint64_t log_start, boost::json::object& s) {
   common::MutexLock slot_lock(slot.mu);
   s["connected"] = slot.connected;
+  if (slot.tls_resumed) s["tls_resumed"] = *slot.tls_resumed;
   if (slot.latency_ms >= 0) s["latency"] = slot.latency_ms;
   s["nodes"] = boost::json::array{boost::json::value(peer_name)};
   if (slot.last_ack_ms) s["lastCommitConfirmed"] = HttpDate(slot.last_ack_ms);

@@ -69,7 +69,12 @@ struct ServiceOptions {
   std::string node_url;
   std::string bind_address;  // local address for outgoing connections
   // Dials wss:// peers with this client context (its certificate is our identity, its
-  // trusted CAs decide whom we trust). Null: wss:// URLs cannot be dialled.
+  // trusted CAs decide whom we trust; it keeps each peer's session, so a redial resumes it).
+  // Null: wss:// URLs cannot be dialled. Its trust is also the trust of the inbound wss://
+  // links (the replication listener's context trusts the same CAs, server/tls_contexts.h):
+  // when a CA stops being trusted, every live link whose peer certificate no longer verifies
+  // against it is closed, in either direction (the service is its SetTrustShrankHandler
+  // from Start to Stop).
   std::shared_ptr<net::TlsContext> tls_client;
   std::vector<std::string> databases;  // replication.databases; empty = all
   uint32_t reconnect_min_ms = 100;
@@ -162,6 +167,13 @@ class ReplicationService {
   // a new certificate), and any wss:// peer this node dials. Live links presenting one are
   // closed.
   virtual void SetRevokedCertificates(std::vector<std::string> serials) = 0;
+  // Serials (upper-case hex) of the verified TLS certificates the node `name` presented on
+  // links to or from this node since start, live or closed, most recent last (a few per
+  // name), so remove_node can revoke what the node really uses even before its hdb_nodes row
+  // (certificate_serial) arrived. Empty without TLS. Any thread.
+  virtual std::vector<std::string> PresentedCertificateSerials(const std::string& /*name*/) {
+    return {};
+  }
   // Insecure mode (docs/security.md): the addresses of the hosts of the routes in force and
   // of the members' URLs, resolved by membership off the I/O threads. Replaces the previous
   // set, atomically with respect to upgrades being authenticated. An inbound upgrade on a

@@ -59,17 +59,18 @@ using tcp = asio::ip::tcp;
 
 // Why a link did not become live at the Hello exchange (Link::refusal()).
 enum class LinkRefusal {
-  kNone,                 // live, or closed before any Hello arrived
-  kNotHello,             // the peer's first frame was neither Hello nor Error
-  kRefusedByPeer,        // the peer answered with an Error frame instead of its Hello
-  kBadHello,             // CheckPeerHello refused the peer's Hello (version, name, ...)
-  kTokenMismatch,        // inbound: the Hello names another node than the peer's token
-  kCertificateMismatch,  // the Hello names a node its verified TLS certificate does not
-  kDuplicate,            // a link for this (peer, database) is kept instead of this one
-  kRemovedPeer,          // the peer was dropped from the cluster (or is refused by name)
-  kUnexpectedPeer,       // outbound: another node than the one dialled answered
-  kStopping,             // the service is stopping
-  kJoin,                 // a join (JoinRequest) was answered: never a live link
+  kNone,                  // live, or closed before any Hello arrived
+  kNotHello,              // the peer's first frame was neither Hello nor Error
+  kRefusedByPeer,         // the peer answered with an Error frame instead of its Hello
+  kBadHello,              // CheckPeerHello refused the peer's Hello (version, name, ...)
+  kTokenMismatch,         // inbound: the Hello names another node than the peer's token
+  kCertificateMismatch,   // the Hello names a node its verified TLS certificate does not
+  kUntrustedCertificate,  // its certificate no longer verifies (a CA stopped being trusted)
+  kDuplicate,             // a link for this (peer, database) is kept instead of this one
+  kRemovedPeer,           // the peer was dropped from the cluster (or is refused by name)
+  kUnexpectedPeer,        // outbound: another node than the one dialled answered
+  kStopping,              // the service is stopping
+  kJoin,                  // a join (JoinRequest) was answered: never a live link
 };
 const char* LinkRefusalName(LinkRefusal r);
 
@@ -114,6 +115,9 @@ struct Slot {
   uint64_t dial_failures GUARDED_BY(mu) = 0;  // our dials to the peer that failed or were refused
   std::string last_dial_error
       GUARDED_BY(mu);  // why the latest of them failed ("" before the first)
+  // Whether the TLS handshake of the latest live link resumed a session (nullopt: that link
+  // was not TLS, or none went live yet).
+  std::optional<bool> tls_resumed GUARDED_BY(mu);
 
   // WebSocket payload bytes of this (peer, database)'s links since start, counted by the
   // link's read and write loops without the lock.
@@ -217,6 +221,11 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   // and constant after: readable from any thread once the link is registered.
   [[nodiscard]] std::string peer_certificate_serial() const {
     return peer_certificate_ ? peer_certificate_->serial_hex : std::string();
+  }
+  // What the TLS handshake proved about the peer's certificate (null without TLS); the same
+  // lifetime and threads as peer_certificate_serial.
+  [[nodiscard]] const net::PeerCertificate* peer_certificate() const {
+    return peer_certificate_ ? &*peer_certificate_ : nullptr;
   }
 
  private:
@@ -341,6 +350,10 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
 
   // Strand-only state.
   std::unique_ptr<LinkStream> stream_;  // set before the upgrade
+  // An outbound wss:// link: the connection's SSL (owned by stream_) and the epoch its
+  // session was offered in (net::TlsContext::OfferSession), to keep its session once live.
+  SSL* tls_ssl_ = nullptr;
+  uint64_t tls_session_epoch_ = 0;
   // Over TLS: what the handshake proved about the peer's certificate (set before Hello).
   std::optional<net::PeerCertificate> peer_certificate_;
   beast::flat_buffer buffer_;
@@ -378,8 +391,14 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   void SetPeers(std::vector<PeerSpec> peers) override;
   void SetRemovedNodes(std::vector<std::string> names) override;
   void SetRevokedCertificates(std::vector<std::string> serials) override;
+  std::vector<std::string> PresentedCertificateSerials(const std::string& name) override
+      EXCLUDES(mu_);
   // Whether `serial` was revoked (SetRevokedCertificates). Any thread.
   bool IsRevoked(const std::string& serial) const EXCLUDES(mu_);
+  // A CA stopped being trusted (tls_client's SetTrustShrankHandler): closes every registered
+  // link whose peer certificate, verified at its handshake, no longer verifies (logged and
+  // counted in link_errors with the peer and the reason). Any thread.
+  void RecheckPeerCertificates() EXCLUDES(mu_);
   void SetPeerAddresses(common::IpAllowList addresses) override EXCLUDES(addresses_mu_);
   net::UpgradeHandler* upgrade_handler() override { return this; }
   boost::json::array ConnectionsStatus() override;
@@ -517,6 +536,9 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   void ForgetUnlistedPeerLocked(const std::string& name) REQUIRES(mu_);
   // Dropped by SetPeers or named by SetRemovedNodes: refused and never linked.
   bool RefusedLocked(const std::string& name) const REQUIRES(mu_);
+  // Ok when `link` has no verified peer certificate or it still verifies against the
+  // trust of the moment (tls_client); else why not.
+  Status StillTrusted(const Link& link) const;
   // ConnectionsStatus's entry for `peer`'s socket of `db`.
   boost::json::object DatabaseSocketStatus(const PeerEntry& peer, const std::string& db,
                                            uint64_t now) REQUIRES(mu_);
@@ -543,6 +565,10 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   std::set<std::string> removed_names_ GUARDED_BY(mu_);
   std::set<std::string> membership_removed_ GUARDED_BY(mu_);
   std::set<std::string> revoked_serials_ GUARDED_BY(mu_);
+  // PresentedCertificateSerials: node name -> the serials of the verified certificates it
+  // presented on registered links, oldest first, at most kPresentedSerialsPerNode each.
+  static constexpr size_t kPresentedSerialsPerNode = 4;
+  std::map<std::string, std::vector<std::string>> presented_serials_ GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, std::shared_ptr<Link>> links_ GUARDED_BY(mu_);
   std::set<std::string> known_databases_ GUARDED_BY(mu_);
   // Links with a copy job posted (running or waiting): Stop aborts their copy queues.

@@ -302,6 +302,107 @@ TEST_F(TlsTest, ACaStaysTrustedWhileASourceHoldsItAndNotAfter) {
   EXPECT_EQ(peer->verify_error, "unable to get local issuer certificate");
 }
 
+// One replication upgrade from `client` over a new connection to a server on
+// server_context_, offering and then keeping the session kept for "peer": whether the client
+// resumed, and what the server proved about the client (nullopt when no upgrade arrived).
+struct Resumption {
+  bool client_resumed = false;
+  std::optional<PeerCertificate> server_saw;
+};
+
+TEST_F(TlsTest, AClientResumesTheSessionItKeptUntilTrustShrinksOrItsIdentityChanges) {
+  StartServer()->Stop();  // makes server_context_, which the servers below share (tickets)
+  auto client = Client(ca_.ca_pem, ca_.Issue("node-x", {}));
+  auto upgrade = [&]() -> Resumption {
+    Resumption out;
+    RecordingUpgrades upgrades;
+    HttpServerOptions options;
+    options.port = 0;
+    options.threads = 1;
+    options.tls = server_context_;
+    options.upgrade_handler = &upgrades;
+    auto server = HttpServer::Start(options, &ops_);
+    if (!server.ok()) return out;
+    beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
+    SSL* ssl = ws.next_layer().native_handle();
+    const uint64_t epoch = client->OfferSession(ssl, "peer");
+    if (Connect(ws.next_layer(), (*server)->port())) return out;
+    out.client_resumed = SSL_session_reused(ssl) == 1;
+    beast::error_code ec;
+    ws.handshake("localhost", "/replication", ec);  // reads the TLS 1.3 tickets, then EOF
+    out.server_saw = upgrades.Wait();
+    client->KeepSession(ssl, "peer", epoch);
+    (*server)->Stop();
+    return out;
+  };
+  int shrank = 0;
+  client->SetTrustShrankHandler([&] { ++shrank; });
+
+  Resumption first = upgrade();
+  ASSERT_TRUE(first.server_saw.has_value());
+  EXPECT_FALSE(first.client_resumed);
+  EXPECT_FALSE(first.server_saw->resumed);
+  Resumption second = upgrade();
+  ASSERT_TRUE(second.server_saw.has_value());
+  EXPECT_TRUE(second.client_resumed);
+  EXPECT_TRUE(second.server_saw->resumed);
+  EXPECT_TRUE(second.server_saw->verified) << second.server_saw->verify_error;
+  EXPECT_TRUE(second.server_saw->Names("node-x"));
+
+  // Trust that grows keeps the session; trust that shrinks drops it (and says so).
+  ASSERT_TRUE(client->Trust(foreign_.ca_pem, "extra").ok());
+  EXPECT_TRUE(upgrade().client_resumed);
+  EXPECT_EQ(shrank, 0);
+  client->Distrust(foreign_.ca_pem, "extra");
+  EXPECT_EQ(shrank, 1);
+  EXPECT_FALSE(upgrade().client_resumed);
+  EXPECT_TRUE(upgrade().client_resumed);  // the full handshake's session was kept
+
+  // A new identity: the server must see the new certificate, so no resumption.
+  auto [cert, key] = ca_.Issue("node-x", {});
+  ASSERT_TRUE(client->SetIdentity(cert, key).ok());
+  EXPECT_FALSE(upgrade().client_resumed);
+  EXPECT_TRUE(upgrade().client_resumed);
+
+  // The server's trust shrank: it refuses the ticket (a full handshake), though it is offered.
+  ASSERT_TRUE(server_context_->Trust(foreign_.ca_pem, "extra").ok());
+  server_context_->Distrust(foreign_.ca_pem, "extra");
+  Resumption refused = upgrade();
+  EXPECT_FALSE(refused.client_resumed);
+  ASSERT_TRUE(refused.server_saw.has_value());
+  EXPECT_FALSE(refused.server_saw->resumed);
+
+  // Forgotten: a full handshake.
+  client->ForgetSession("peer");
+  EXPECT_FALSE(upgrade().client_resumed);
+  client->SetTrustShrankHandler({});
+  client->Distrust(ca_.ca_pem, kInitialTrust);
+  EXPECT_EQ(shrank, 1);  // the handler was removed
+}
+
+TEST_F(TlsTest, ReverifyChecksAPeerAgainstTheTrustOfTheMoment) {
+  RecordingUpgrades upgrades;
+  auto server = StartServer(&upgrades);
+  ASSERT_TRUE(server_context_->Trust(foreign_.ca_pem, "added").ok());
+  auto client = Client(ca_.ca_pem, foreign_.Issue("node-x", {}));
+  beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
+  ASSERT_FALSE(Connect(ws.next_layer(), server->port()));
+  PeerCertificate the_server = InspectPeer(ws.next_layer().native_handle());
+  beast::error_code ec;
+  ws.handshake("localhost", "/replication", ec);
+  std::optional<PeerCertificate> the_client = upgrades.Wait();
+  ASSERT_TRUE(the_client.has_value());
+  ASSERT_TRUE(the_client->verified) << the_client->verify_error;
+  EXPECT_TRUE(server_context_->Reverify(*the_client, /*peer_is_client=*/true).ok());
+  EXPECT_TRUE(client->Reverify(the_server, /*peer_is_client=*/false).ok());
+
+  server_context_->Distrust(foreign_.ca_pem, "added");
+  Status now = server_context_->Reverify(*the_client, /*peer_is_client=*/true);
+  EXPECT_TRUE(now.IsPermissionDenied()) << now.ToString();
+  EXPECT_EQ(now.message(), "unable to get local issuer certificate");
+  EXPECT_EQ(server_context_->Reverify(PeerCertificate{}, true).message(), "it presented none");
+}
+
 TEST_F(TlsTest, AnExpiredClientCertificateIsNotVerified) {
   RecordingUpgrades upgrades;
   auto server = StartServer(&upgrades);

@@ -1,7 +1,8 @@
 // ClusterManager against a real store and a fake ReplicationService: the removed-node marks
 // persisted in system.hdb_node_auth become the service's refusal set, also after a restart,
-// until add_node lifts them; GrantJoin signs only a joiner's own names (real CSRs and a real
-// CA through security/x509.h).
+// until add_node lifts them; remove_node revokes the certificates the node presented;
+// GrantJoin signs only a joiner's own names (real CSRs and a real CA through
+// security/x509.h).
 #include "replication/cluster/cluster_manager.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <future>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -44,7 +46,22 @@ class FakeService : public ReplicationService {
     removed_ = std::move(names);
     ++removed_calls_;
   }
-  void SetRevokedCertificates(std::vector<std::string>) override {}
+  void SetRevokedCertificates(std::vector<std::string> serials) override {
+    std::lock_guard lock(mu_);
+    revoked_ = std::move(serials);
+  }
+  std::vector<std::string> PresentedCertificateSerials(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return presented_[name];
+  }
+  void SetPresented(const std::string& name, std::vector<std::string> serials) {
+    std::lock_guard lock(mu_);
+    presented_[name] = std::move(serials);
+  }
+  std::vector<std::string> revoked() {
+    std::lock_guard lock(mu_);
+    return revoked_;
+  }
   net::UpgradeHandler* upgrade_handler() override { return nullptr; }
   json::array ConnectionsStatus() override { return {}; }
   void VerifyPeers(const std::string&, const std::string&,
@@ -99,6 +116,8 @@ class FakeService : public ReplicationService {
   std::mutex mu_;
   std::vector<PeerSpec> peers_;
   std::vector<std::string> removed_;
+  std::vector<std::string> revoked_;
+  std::map<std::string, std::vector<std::string>> presented_;
   int removed_calls_ = 0;
   std::string addresses_;
 };
@@ -231,6 +250,23 @@ TEST_F(ClusterManagerTest, RemovedNodeStaysRefusedAcrossRestartUntilAddedAgain) 
   ASSERT_NE(manager, nullptr);
   EXPECT_TRUE(after.removed().empty());
   EXPECT_TRUE(after.HasPeer("c"));
+}
+
+// remove_node revokes the certificate the node presented on its links even when its own
+// hdb_nodes row (with certificate_serial) has not reached this node: here c's row is the one
+// add_node wrote, which has no serial.
+TEST_F(ClusterManagerTest, RemoveNodeRevokesTheCertificatesTheNodePresentedOnItsLinks) {
+  FakeService service;
+  auto manager = StartManager(&service);
+  ASSERT_NE(manager, nullptr);
+  ASSERT_TRUE(AddNode(manager.get(), "c").ok());
+  ASSERT_TRUE(Eventually([&] { return service.HasPeer("c"); }));
+  service.SetPresented("c", {"C0FFEE01", "C0FFEE02"});
+  service.SetPresented("d", {"D00D"});
+  ASSERT_TRUE(RemoveNode(manager.get(), "c").ok());
+  EXPECT_TRUE(Eventually([&] {
+    return service.revoked() == std::vector<std::string>{"C0FFEE01", "C0FFEE02"};
+  })) << ::testing::PrintToString(service.revoked());
 }
 
 // Insecure mode: membership hands the service the addresses of the routes' and the members'
