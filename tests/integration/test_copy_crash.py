@@ -158,8 +158,8 @@ class CopyCrashTest(cluster.ClusterTestCase):
         b = self.join(a, env={"MESHDB_INDEX_BUILD_DELAY_MS_FOR_TESTING": "5000"})
         wait_until(lambda: "building the index of %s.%s" % (DB, T) in b.log_text(), 120,
                    "B to start building the index its copy deferred", interval_s=0.01)
+        # (The last chunks may share the end's group commit: the count need not be TOTAL yet.)
         self.assertFalse(copy_socket(b, a).get("copies_completed"), "the copy must not be done yet")
-        self.assertEqual(record_count(b), TOTAL, "every row is applied before the copy's end")
         b.kill9()
         b.env_overrides = {}
         self.restart_and_check(a, b, rows, expect_open_build=True)
