@@ -1,11 +1,17 @@
 """Initial sync of N records (default 5M; bench/README.md "Initial sync"): A loaded by meshdb_load (random ~180-byte records, every attribute indexed),
 then a fresh B copies it (deferred index build); B's peak VmHWM / RssAnon polled every 50 ms."""
-import os, subprocess, sys, time
-sys.path.insert(0, "/work/wt-copy/bench")
-sys.path.insert(0, "/work/wt-copy/tests/integration")
-os.environ["MESHDB_BINARY"] = "/work/wt-copy/build/meshdb"
-import replication_bench as rb
-import harness
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.environ.get("MESHDB_BUILD_DIR", os.path.join(HERE, "..", "build"))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+os.environ.setdefault("MESHDB_BINARY", os.path.join(BUILD, "meshdb"))
+import replication_bench as rb  # noqa: E402
+import harness  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 5_000_000
 class Args:
@@ -17,7 +23,7 @@ bench.transport = "ws"
 try:
     a = bench.node("A")
     t0 = time.time()
-    subprocess.run(["/work/wt-copy/build/meshdb_load", "--url", "http://%s:%d" % (a.ip, a.port), "--user", a.username,
+    subprocess.run([os.path.join(BUILD, "meshdb_load"), "--url", "http://%s:%d" % (a.ip, a.port), "--user", a.username,
                     "--password", a.password, "--records", str(N), "--batch", "1000", "--connections", "4",
                     "--database", "bench", "--table", "load", "--fresh"], check=True)
     print("loaded %d into A in %.1f s" % (N, time.time() - t0), flush=True)
