@@ -43,6 +43,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import sys
 import subprocess
 import tempfile
@@ -125,6 +126,20 @@ def cpu_seconds(node):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def proc_status(pid):
+    """/proc/<pid>/status memory fields in kB ({} when the process is gone)."""
+    got = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                if value.strip().endswith("kB"):
+                    got[name] = int(value.split()[0])
+    except OSError:
+        pass
+    return got
+
+
 def record_count(node, table):
     status, body = node.op({"operation": "describe_table", "database": DB, "table": table})
     return body.get("record_count", -1) if status == 200 else -1
@@ -157,7 +172,7 @@ class Bench:
     def certgen(self, *args):
         subprocess.run([certgen_path(self.args.certgen)] + [str(a) for a in args], check=True)
 
-    def node(self, label):
+    def node(self, label, env=None):
         n = harness.Node(self.block.next_ip(), name=label)
         n.repl_name = n.ip
         args = ["--REPLICATION_HOSTNAME", n.ip] + cluster.RECONNECT_ARGS
@@ -167,7 +182,7 @@ class Bench:
             args += self.tls_args(n)
         else:  # a new configuration serves wss:// on securePort; ws:// needs replication.port
             args += ["--REPLICATION_PORT", n.port]
-        n.start(args)
+        n.start(args, env=env)
         self.nodes.append(n)
         return n
 
@@ -372,20 +387,91 @@ class Bench:
     # -- initial sync -------------------------------------------------------------------------
 
     def sync(self, n):
+        """A is loaded once; --sync-runs fresh B's copy it in turn, their binary taken in turn from
+        --sync-binaries (default --binary), so old and new binaries interleave on the same data.
+        Done = B's record_count is n and its copy from A completed (copies_completed: the copy's
+        end, which builds the indexes the copy deferred, committed)."""
         a = self.node("A")
         t = "sync"
         self.table(a, t)
         bodies = self.random_batches(t, n, "sync")
         t0 = time.perf_counter()
         self.send(a, bodies, self.args.threads)
-        print("initial sync: loaded %d records into A in %.1f s" % (n, time.perf_counter() - t0))
-        b = self.node("B")
-        t1 = time.perf_counter()
-        self.link(b, a)
-        harness.wait_until(lambda: record_count(b, t) >= n, 1200, "B to hold %d records" % n, interval_s=0.02)
-        took = time.perf_counter() - t1
-        print("initial sync: new node held all %d records %.2f s after add_node (%.0f rec/s)" % (n, took, n / took))
+        del bodies
+        print("initial sync: loaded %d records into A in %.1f s" % (n, time.perf_counter() - t0), flush=True)
+        # Each variant: a binary, optionally ":VAR=VALUE" (an environment variable for B).
+        variants = (self.args.sync_binaries or self.args.binary).split(",")
+        a_binary = os.environ["MESHDB_BINARY"]
+        took = {v: [] for v in variants}
+        for run in range(self.args.sync_runs):
+            variant = variants[run % len(variants)]
+            binary, _, env_text = variant.partition(":")
+            env = dict([env_text.split("=", 1)]) if env_text else None
+            os.environ["MESHDB_BINARY"] = os.path.abspath(binary)
+            try:
+                b = self.node("B%d" % run, env=env)
+            finally:
+                os.environ["MESHDB_BINARY"] = a_binary
+            perfs = self.start_perf(run, a, b)
+            rss = {"hwm_kb": 0, "anon_kb": 0}
+            t1 = time.perf_counter()
+            self.link(b, a)
+            t_count = [None]
+
+            def synced():
+                status = proc_status(b.proc.pid)
+                rss["hwm_kb"] = max(rss["hwm_kb"], status.get("VmHWM", 0))
+                rss["anon_kb"] = max(rss["anon_kb"], status.get("RssAnon", 0))
+                if t_count[0] is None:
+                    if record_count(b, t) < n:
+                        return False
+                    t_count[0] = time.perf_counter()
+                for conn in b.ok({"operation": "cluster_status"}).get("connections", []):
+                    if conn.get("name") != a.repl_name:
+                        continue
+                    for s in conn.get("database_sockets", []):
+                        if s.get("database") == DB and s.get("copies_completed", 0) >= 1:
+                            return True
+                return False
+
+            harness.wait_until(synced, 3600, "B to hold %d records and finish its copy" % n, interval_s=0.02)
+            done = time.perf_counter() - t1
+            self.stop_perf(perfs)
+            took[variant].append(done)
+            print("initial sync run %d (%s): B held all %d records %.2f s after add_node, copy done after %.2f s "
+                  "(%.0f rec/s); B's peak RSS %.0f MB (VmHWM, file pages included), peak RssAnon %.0f MB"
+                  % (run + 1, variant, n, t_count[0] - t1, done, n / done, rss["hwm_kb"] / 1024.0,
+                     rss["anon_kb"] / 1024.0), flush=True)
+            b.stop(60)
+            self.nodes.remove(b)
+            if not self.args.keep:
+                b.cleanup()
+        for variant, times in took.items():
+            times.sort()
+            if times:
+                print("initial sync of %d records, %s: median %.2f s over %d runs (%s)"
+                      % (n, variant, times[len(times) // 2], len(times), ", ".join("%.2f" % x for x in times)))
         self.close()
+
+    def start_perf(self, run, a, b):
+        """--perf DIR: perf record -g of A (the sender) and B (the receiver) during the copy."""
+        if not self.args.perf:
+            return []
+        os.makedirs(self.args.perf, exist_ok=True)
+        procs = []
+        for node, side in ((a, "sender"), (b, "receiver")):
+            out = os.path.join(self.args.perf, "sync-run%d-%s.data" % (run + 1, side))
+            procs.append(subprocess.Popen(["perf", "record", "-g", "-F", "499", "-o", out, "-p", str(node.proc.pid)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(0.3)  # perf attaches
+        return procs
+
+    @staticmethod
+    def stop_perf(procs):
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        for p in procs:
+            p.wait(60)
 
     # -- conflicts ----------------------------------------------------------------------------
 
@@ -538,6 +624,12 @@ def main():
     ap.add_argument("--load-binary", default=os.path.join(HERE, "..", "build", "meshdb_load"))
     ap.add_argument("--throughput-records", type=int, default=200_000)
     ap.add_argument("--records", type=int, default=1_000_000, help="records for the initial sync")
+    ap.add_argument("--sync-runs", type=int, default=1, help="sync: fresh nodes that copy A in turn")
+    ap.add_argument("--sync-binaries", help="sync: comma-separated meshdb binaries the fresh nodes use in turn, "
+                                            "each optionally followed by :VAR=VALUE, an environment variable for "
+                                            "that node (default --binary; A always runs --binary)")
+    ap.add_argument("--perf", metavar="DIR", help="sync: perf record -g the sender and the receiver during each "
+                                                  "copy into DIR/sync-runN-{sender,receiver}.data")
     ap.add_argument("--conflict-seconds", type=float, default=3)
     ap.add_argument("--join-records", type=int, default=100_000, help="records for the join of a 4th node")
     ap.add_argument("--join-runs", type=int, default=3, help="joins of a fresh 4th node (median printed)")

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -45,6 +46,11 @@ inline std::string RecordsDbName(const std::string& table) { return "r:" + table
 inline std::string IndexDbName(const std::string& table) { return "x:" + table; }
 inline std::string MetaTableKey(const std::string& table) { return "table:" + table; }
 inline std::string MetaStatsKey(const std::string& table) { return "stats:" + table; }
+// Present while a table's secondary index is deferred by an initial copy (index_build.h).
+inline constexpr std::string_view kMetaIndexPendingPrefix = "index_pending:";
+inline std::string MetaIndexPendingKey(const std::string& table) {
+  return std::string(kMetaIndexPendingPrefix) + table;
+}
 
 // One table: immutable once published (the writer publishes a new one on change), apart from
 // the counters, which only the writer thread stores to.
@@ -77,6 +83,9 @@ struct Database {
   std::atomic<uint64_t> schema_version{0};
   uint64_t max_version = 0;  // as loaded at open (the writer keeps it current in meta)
   std::atomic<bool> dropped{false};
+  // Writer thread only: tables whose secondary index waits for the end of an initial copy
+  // (meta "index_pending:<t>"; docs/storage.md "Deferred index build").
+  std::set<std::string> index_pending;
 
   // Peer -> highest of our log sequences it confirmed (loaded from meta at open, raised by
   // NotePeerConfirmed, persisted by TrimLog).

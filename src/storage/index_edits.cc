@@ -10,23 +10,6 @@ namespace meshdb::storage {
 
 namespace json = boost::json;
 
-namespace {
-
-// Calls fn(scalar) for each value an attribute contributes to its index: the value itself
-// when scalar, each scalar element of an array, nothing for objects.
-template <typename Fn>
-void ForEachIndexValue(const json::value& v, Fn&& fn) {
-  if (v.is_array()) {
-    for (const auto& e : v.get_array()) {
-      if (IsScalar(e)) fn(e);
-    }
-  } else if (!v.is_object()) {
-    fn(v);
-  }
-}
-
-}  // namespace
-
 void IndexEdits::Update(const TableState& table, std::string_view enc_key,
                         const json::object* before, const json::object* after) {
   auto indexed = [&](const std::string& attr) {

@@ -23,8 +23,22 @@
 
 #include "common/status.h"
 #include "storage/catalog.h"
+#include "storage/key_codec.h"
 
 namespace meshdb::storage {
+
+// Calls fn(scalar) for each value an attribute contributes to its index: the value itself
+// when scalar, each scalar element of an array, nothing for objects.
+template <typename Fn>
+void ForEachIndexValue(const boost::json::value& v, Fn&& fn) {
+  if (v.is_array()) {
+    for (const auto& e : v.get_array()) {
+      if (IsScalar(e)) fn(e);
+    }
+  } else if (!v.is_object()) {
+    fn(v);
+  }
+}
 
 class IndexEdits {
  public:

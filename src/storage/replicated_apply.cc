@@ -6,6 +6,7 @@
 
 #include "common/json_parse.h"
 #include "storage/key_codec.h"
+#include "storage/lmdb_handles.h"
 #include "storage/record_codec.h"
 #include "storage/store_impl.h"
 #include "storage/write_group.h"
@@ -116,6 +117,25 @@ Status StoreImpl::EnsureTable(MDB_txn* txn, Database& db, GroupCtx& group, const
   return Status::Ok();
 }
 
+Result<bool> StoreImpl::DeferIndex(MDB_txn* txn, Database& db, GroupCtx& group,
+                                   const std::string& table) {
+  if (IndexPending(db, group, table)) return true;
+  PendingTable* pt = Touch(db, group, table);
+  if (pt == nullptr) return false;
+  MDB_stat stat;
+  int rc = mdb_stat(txn, pt->state().records_dbi, &stat);
+  if (rc != 0) return LmdbError("stat records", rc);
+  if (stat.ms_entries != 0) return false;  // rows of its own: indexed row by row as usual
+  // The marker commits with the first rows: a crash before the index is built leaves it, and
+  // the next open builds the index (StoreImpl::OpenDatabase).
+  std::string key = MetaIndexPendingKey(table);
+  MDB_val k = ToVal(key), v{0, nullptr};
+  rc = mdb_put(txn, db.meta_dbi, &k, &v, 0);
+  if (rc != 0) return LmdbError("put index marker", rc);
+  group.index_pending_added.insert(table);
+  return true;
+}
+
 Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group) {
   PendingWrite& item = *ctx.item;
   ApplyResult& result = ctx.apply_result;
@@ -146,11 +166,22 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
     RETURN_IF_ERROR(EnsureTable(txn, db, group, *item.copy->table_def));
   }
 
+  // An initial copy into a table with no rows defers the table's index (index_build.h).
+  bool defer_index = false;
+  if (item.copy && item.copy->build_indexes) group.index_build_all = true;
+  if (item.copy && item.copy->bulk && !ctx.rows.empty()) {
+    ASSIGN_OR_RETURN(defer_index, DeferIndex(txn, db, group, item.copy->table));
+  }
+
+  Cursor append_cursor;  // records cursor of a deferred-index copy chunk (one table)
+
   const double now_ms = NowMs();
   const bool log_winners = item.copy && item.copy->log_rows;
   std::vector<const RemoteRow*> winners;
   for (RemoteRow& row : ctx.rows) {
     PendingTable* pt = Touch(db, group, row.table);  // validated or created: never null
+    // Any other write to a table whose index is deferred builds it in this commit.
+    if (!defer_index && IndexPending(db, group, row.table)) group.index_build.insert(row.table);
     // Later local writes must order after every version this node holds.
     clock_.Observe(row.header.version);
     group.max_version = std::max(group.max_version, row.header.version);
@@ -171,7 +202,7 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
         continue;
       }
       old_live = !old.tombstone;
-      if (old_live) {
+      if (old_live && !defer_index) {  // the old document only matters to index edits
         boost::system::error_code ec;
         json::value parsed = ParseJson(old_json, ec);
         if (ec || !parsed.is_object())
@@ -187,10 +218,22 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
         if (pt->state().Find(attr) == nullptr) pt->AddAttribute(AttributeDef{attr, "", true});
       }
     }
-    group.index_edits.Update(pt->state(), *row.key, old_live ? &old_doc : nullptr,
-                             new_live ? &row.doc : nullptr);
+    if (!defer_index) {
+      group.index_edits.Update(pt->state(), *row.key, old_live ? &old_doc : nullptr,
+                               new_live ? &row.doc : nullptr);
+    }
     MDB_val v = ToVal(*row.value);
-    rc = mdb_put(txn, pt->state().records_dbi, &k, &v, 0);
+    if (defer_index && rc == MDB_NOTFOUND) {
+      // A copy into an empty table arrives in key order: appended, the rows fill each page
+      // instead of splitting it in half (MDB_KEYEXIST: not past the last key, put as usual).
+      if (append_cursor.get() == nullptr) {
+        ASSIGN_OR_RETURN(append_cursor, Cursor::Open(txn, pt->state().records_dbi));
+      }
+      rc = mdb_cursor_put(append_cursor.get(), &k, &v, MDB_APPEND);
+      if (rc == MDB_KEYEXIST) rc = mdb_put(txn, pt->state().records_dbi, &k, &v, 0);
+    } else {
+      rc = mdb_put(txn, pt->state().records_dbi, &k, &v, 0);
+    }
     if (rc != 0) return LmdbError("put record", rc);
     if (old_live && !new_live) --pt->count_delta;
     if (!old_live && new_live) ++pt->count_delta;

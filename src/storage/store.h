@@ -249,6 +249,16 @@ struct CopyChunk {
   // received): the record keeps its own version/origin header, so receivers still resolve
   // it by LWW on the row's version. ApplyResult::sequence is the entry's sequence (0: none).
   bool log_rows = false;
+  // Rows of an initial copy. When the table has no rows when such a chunk first reaches it
+  // (or its index is already pending), its secondary index is not written row by row: the
+  // table is marked "index_pending:<t>" in meta in the chunk's commit, and its whole index is
+  // built in one sorted pass later, in the commit of a chunk with build_indexes, of any other
+  // write to the table, or when the database is opened (docs/storage.md "Deferred index
+  // build"). Until then searches by attribute may miss the copied rows.
+  bool bulk = false;
+  // Builds the index of every table of the database whose index is pending, in this chunk's
+  // commit (the end of an initial copy sets it, with the vector floor).
+  bool build_indexes = false;
   // Optional: the link's chain (see ApplyChain).
   std::shared_ptr<ApplyChain> chain;
 };

@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "common/log.h"
+#include "storage/index_build.h"
 #include "storage/record_codec.h"
 #include "storage/snapshot_impl.h"
 #include "storage/table_def_json.h"
@@ -80,6 +81,7 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
   // Table definitions and stats from meta.
   std::vector<std::pair<std::string, std::string>> defs;
   std::map<std::string, std::string> stats;
+  std::vector<std::string> index_pending;
   {
     ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn.get(), db->meta_dbi));
     MDB_val k, v;
@@ -88,6 +90,8 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
       std::string_view key = FromVal(k);
       if (key.starts_with("table:")) {
         defs.emplace_back(std::string(key.substr(6)), std::string(FromVal(v)));
+      } else if (key.starts_with(kMetaIndexPendingPrefix)) {
+        index_pending.emplace_back(key.substr(kMetaIndexPendingPrefix.size()));
       } else if (key.starts_with("stats:")) {
         stats.emplace(std::string(key.substr(6)), std::string(FromVal(v)));
       } else if (key == kMetaLastSequence && v.mv_size == 8) {
@@ -127,6 +131,24 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
     state->last_updated_ms = updated;
     common::WriterMutexLock lock(db->mu);  // not shared yet; the lock is for the analysis
     db->tables.emplace(table, std::move(state));
+  }
+  // An initial copy deferred these indexes and the process stopped before they were built
+  // (docs/storage.md "Deferred index build"): build them now, before anything reads them.
+  for (const std::string& table : index_pending) {
+    std::shared_ptr<const TableState> state = db->FindTable(table);
+    if (state) {
+      IndexBuildStats built;
+      RETURN_IF_ERROR(
+          RebuildIndex(txn.get(), *state, options_.database_dir, kIndexBuildRunBytes, &built));
+      log::For("storage")->warn(
+          "database {} table {}: its index was left unbuilt by an interrupted initial copy; built "
+          "it at open ({} rows, {} entries)",
+          name, table, built.rows, built.entries);
+    }
+    std::string key = MetaIndexPendingKey(table);
+    MDB_val k = ToVal(key);
+    rc = mdb_del(txn.get(), db->meta_dbi, &k, nullptr);
+    if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("delete index marker of " + name, rc);
   }
   RETURN_IF_ERROR(txn.Commit());
   return db;
@@ -274,7 +296,8 @@ Status StoreImpl::DoDropTable(const std::string& database, const std::string& ta
   if (rc != 0) return LmdbError("drop table", rc);
   rc = mdb_drop(txn.get(), it->second->index_dbi, 0);
   if (rc != 0) return LmdbError("drop table index", rc);
-  for (const std::string& key : {MetaTableKey(table), MetaStatsKey(table)}) {
+  for (const std::string& key :
+       {MetaTableKey(table), MetaStatsKey(table), MetaIndexPendingKey(table)}) {
     MDB_val k = ToVal(key);
     rc = mdb_del(txn.get(), db->meta_dbi, &k, nullptr);
     if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("drop table meta", rc);
@@ -286,6 +309,7 @@ Status StoreImpl::DoDropTable(const std::string& database, const std::string& ta
     common::WriterMutexLock lock(db->mu);
     db->tables.erase(table);
   }
+  db->index_pending.erase(table);
   db->schema_version.store(schema_version);
   NotifyCommit(db->name, db->last_sequence.load());
   return Status::Ok();

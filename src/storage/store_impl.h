@@ -172,7 +172,15 @@ class StoreImpl final : public Store {
   Status ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group);
   // Last-writer-wins application of the rows, then the log entry, vector and cursor.
   Status ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group);
+  // For a bulk copy chunk's table: true when its index is (now) deferred, marking it pending
+  // in `txn` when the table has no rows yet.
+  Result<bool> DeferIndex(MDB_txn* txn, Database& db, GroupCtx& group, const std::string& table);
   Status PersistGroup(MDB_txn* txn, Database& db, GroupCtx& group);
+  // Whether `table`'s secondary index is deferred (pending) as of this group.
+  static bool IndexPending(const Database& db, const GroupCtx& group, const std::string& table);
+  // Builds the pending indexes this group asks for (group.index_build / index_build_all)
+  // and deletes their meta markers, in `txn`.
+  Status BuildPendingIndexes(MDB_txn* txn, Database& db, GroupCtx& group);
   void NotifyCommit(const std::string& database, uint64_t last_sequence);
   Status DoApplyTableDef(const TableDef& def);
   Result<TrimResult> DoTrimLog(Database& db, const RetentionPolicy& policy);

@@ -3,10 +3,14 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <unordered_map>
 
 #include "common/json_parse.h"
+#include "common/log.h"
 #include "common/metrics.h"
+#include "storage/index_build.h"
 #include "storage/key_codec.h"
 #include "storage/record_codec.h"
 #include "storage/store_impl.h"
@@ -183,6 +187,7 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database,
   bool schema_changed = false;
   for (const auto& [name, pt] : group.tables) schema_changed |= pt.modified != nullptr;
   uint64_t schema_version = db->schema_version.load();
+  if (batch_status.ok()) batch_status = BuildPendingIndexes(txn.get(), *db, group);
   if (batch_status.ok()) batch_status = group.index_edits.Apply(txn.get());
   if (batch_status.ok()) batch_status = PersistGroup(txn.get(), *db, group);
   if (batch_status.ok() && schema_changed) {
@@ -213,6 +218,8 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database,
       if (pt.modified) db->tables[name] = pt.modified;
     }
   }
+  for (const std::string& t : group.index_pending_added) db->index_pending.insert(t);
+  for (const std::string& t : group.index_build) db->index_pending.erase(t);
   const bool advanced = group.sequence != db->last_sequence.load();
   db->last_sequence.store(group.sequence);
   db->schema_version.store(schema_version);
@@ -235,6 +242,47 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database,
       ctx.item->apply_done(ctx.apply_result);
     }
   }
+}
+
+bool StoreImpl::IndexPending(const Database& db, const GroupCtx& group, const std::string& table) {
+  return db.index_pending.contains(table) || group.index_pending_added.contains(table);
+}
+
+Status StoreImpl::BuildPendingIndexes(MDB_txn* txn, Database& db, GroupCtx& group) {
+  std::set<std::string> build;
+  for (const auto* set : {&db.index_pending, &group.index_pending_added}) {
+    for (const std::string& t : *set) {
+      if (group.index_build_all || group.index_build.contains(t)) build.insert(t);
+    }
+  }
+  group.index_build = build;  // what the commit publishes as built
+  for (const std::string& table : build) {
+    if (PendingTable* pt = Touch(db, group, table); pt != nullptr) {
+      log::For("storage")->info("building the index of {}.{} (deferred by an initial copy)",
+                                db.name, table);
+      const auto started = std::chrono::steady_clock::now();
+      IndexBuildStats stats;
+      RETURN_IF_ERROR(
+          RebuildIndex(txn, pt->state(), options_.database_dir, kIndexBuildRunBytes, &stats));
+      // Lets tests kill the process while the build's transaction is open.
+      static const int delay_ms = [] {
+        const char* v = std::getenv("MESHDB_INDEX_BUILD_DELAY_MS_FOR_TESTING");
+        return v != nullptr ? std::atoi(v) : 0;
+      }();
+      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+      log::For("storage")->info(
+          "built the index of {}.{}: {} rows, {} entries, {} sorted runs, {} ms", db.name, table,
+          stats.rows, stats.entries, stats.runs, ms);
+    }
+    std::string key = MetaIndexPendingKey(table);
+    MDB_val k = ToVal(key);
+    int rc = mdb_del(txn, db.meta_dbi, &k, nullptr);
+    if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("delete index marker", rc);
+  }
+  return Status::Ok();
 }
 
 Status StoreImpl::PersistGroup(MDB_txn* txn, Database& db, GroupCtx& group) {
@@ -310,6 +358,8 @@ Status StoreImpl::ApplyRequest(MDB_txn* txn, Database& db, RequestCtx& ctx, Grou
   for (size_t i = 0; i < req.ops.size(); ++i) {
     WriteOp& op = req.ops[i];
     PendingTable* pt = Touch(db, group, op.table);  // validated: never null
+    // A table whose index an initial copy deferred gets it built before this write commits.
+    if (IndexPending(db, group, op.table)) group.index_build.insert(op.table);
     WriteOutcome outcome = WriteOutcome::kSkipped;
     RETURN_IF_ERROR(ApplyOp(txn, op, ctx.enc_keys[i], *pt, version, txn_time_ms, group.index_edits,
                             &outcome, &entry));

@@ -61,6 +61,11 @@ struct StoreImpl::GroupCtx {
   std::map<std::string, uint64_t> cursors;
   uint64_t max_version = 0;  // highest record version written in this group
   IndexEdits index_edits;    // applied just before the commit
+  // Deferred index builds (index_build.h): tables marked pending in this group, tables whose
+  // pending index this group builds, and whether it builds every pending one.
+  std::set<std::string> index_pending_added;
+  std::set<std::string> index_build;
+  bool index_build_all = false;
 };
 
 // Wall-clock milliseconds with microsecond fraction (the __updatedtime__ unit).

@@ -114,7 +114,17 @@ void InitialCopyClaim::Watch() {
   watch_->async_wait([link = link_.shared_link(), this](const boost::system::error_code& ec) {
     if (ec || !claimed_ || link_.closing()) return;
     const uint64_t idle_ms = SteadyMs() - progress_ms_;
-    if (idle_ms >= kCopyStallMs && link_.service().CopyHasWaiters(link_.database())) {
+    // Every row applied: what remains is the copy's end, whose commit builds the indexes the
+    // copy deferred (seconds per million rows). That is this node's work, not a stalled peer.
+    bool rows_applied = false;
+    {
+      Slot& slot = link_.slot();
+      common::MutexLock lock(slot.mu);
+      rows_applied = slot.copy_progress && slot.copy_progress->second > 0 &&
+                     slot.copy_progress->first >= slot.copy_progress->second;
+    }
+    if (idle_ms >= kCopyStallMs && !rows_applied &&
+        link_.service().CopyHasWaiters(link_.database())) {
       link_.log().warn(
           "initial copy of database {} from {} failed after {} records: no progress for {} ms; "
           "closing the link so another peer's copy can start",
