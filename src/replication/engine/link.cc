@@ -449,8 +449,12 @@ asio::awaitable<Status> Link::RunSession() {
     common::MutexLock lock(slot_->mu);
     slot_->connected = false;
     slot_->copy_progress.reset();
-    slot_->merge_receive.reset();
-    slot_->merge_send.reset();
+  }
+  // Its merges end with it, registered or not (a duplicate's merge shows until it closes).
+  if (slot_) {
+    common::MutexLock lock(slot_->mu);
+    if (slot_->merge_receive && slot_->merge_receive->owner == this) slot_->merge_receive.reset();
+    if (slot_->merge_send && slot_->merge_send->owner == this) slot_->merge_send.reset();
   }
   co_return result;
 }

@@ -20,6 +20,11 @@ namespace meshdb::replication {
 namespace {
 constexpr size_t kMergeChunkBytes = 1u << 20;
 
+// Whether `p` is the progress of a merge on `link` (not on a duplicate link sharing the slot).
+bool Owns(const std::optional<MergeProgress>& p, LinkContext& link) {
+  return p.has_value() && p->owner == static_cast<const void*>(link.self());
+}
+
 // Rows of `rows_per_bucket` in the `buckets` asked for.
 uint64_t RowsIn(const std::vector<uint32_t>& rows_per_bucket,
                 const std::vector<uint32_t>& buckets) {
@@ -79,6 +84,7 @@ void MergePublisher::Start(uint64_t log_start,
     slot.merge_send.emplace();
     slot.merge_send->phase = "hashing";
     slot.merge_send->started_ms = started_ms_;
+    slot.merge_send->owner = link_.self();
   }
   link_.SetState(LinkState::kCatchingUp);
   const uint64_t after = publisher_.next_sequence() - 1;
@@ -149,7 +155,7 @@ void MergePublisher::RunMergeHashes(uint64_t after, uint64_t log_start,
     bucket_rows_ = std::move(bucket_rows);
     Slot& slot = link_.slot();
     common::MutexLock lock(slot.mu);
-    if (slot.merge_send) slot.merge_send->phase = "comparing";
+    if (Owns(slot.merge_send, link_)) slot.merge_send->phase = "comparing";
   });
   if (!link_.EnqueueFromCopyThread(
           EncodeFrame(MergeBegin{database, log_start, after, count, only.has_value()}))) {
@@ -163,7 +169,7 @@ void MergePublisher::RunMergeHashes(uint64_t after, uint64_t log_start,
       {
         Slot& slot = link_.slot();
         common::MutexLock lock(slot.mu);
-        if (slot.merge_send) {
+        if (Owns(slot.merge_send, link_)) {
           slot.merge_send->phase = "sending";
           slot.merge_send->total_known = true;
           slot.merge_send->rows_started_ms = NowMs();
@@ -198,7 +204,7 @@ Status MergePublisher::OnRequest(MergeRequest&& r) {
   {
     Slot& slot = link_.slot();
     common::MutexLock lock(slot.mu);
-    if (slot.merge_send) {
+    if (Owns(slot.merge_send, link_)) {
       slot.merge_send->phase = "sending";
       slot.merge_send->total = rows;
       slot.merge_send->total_known = true;
@@ -226,7 +232,7 @@ void MergePublisher::RunMergeRows(std::map<std::string, std::vector<uint32_t>> r
   auto report = [&] {
     Slot& slot = link_.slot();
     common::MutexLock lock(slot.mu);
-    if (slot.merge_send) slot.merge_send->records = sent;
+    if (Owns(slot.merge_send, link_)) slot.merge_send->records = sent;
   };
   {
     auto snap = store->Read(database);
@@ -283,7 +289,7 @@ void MergePublisher::Finish(uint64_t records_sent) {
     ++slot.merges_completed;
     slot.merge_records_sent += records_sent;
     slot.last_merge_ms = NowMs() - started_ms_;
-    slot.merge_send.reset();
+    if (Owns(slot.merge_send, link_)) slot.merge_send.reset();
   }
   link_.log().info("merge resync of {} with {} done: {} records sent, 0 received ({} ms)",
                    link_.database(), link_.peer_name(), records_sent, NowMs() - started_ms_);
@@ -308,6 +314,7 @@ void MergeSubscriber::OnBegin(MergeBegin&& m) {
     slot.merge_receive.emplace();
     slot.merge_receive->phase = "comparing";
     slot.merge_receive->started_ms = started_ms_;
+    slot.merge_receive->owner = link_.self();
   }
   link_.SetState(LinkState::kCatchingUp);
 }
@@ -350,7 +357,7 @@ void MergeSubscriber::OnTotal(MergeTotal&& m) {
   assert(link_.OnStrand());
   Slot& slot = link_.slot();
   common::MutexLock lock(slot.mu);
-  if (!slot.merge_receive) return;
+  if (!Owns(slot.merge_receive, link_)) return;
   slot.merge_receive->phase = "receiving";
   slot.merge_receive->total = m.records;
   slot.merge_receive->total_known = true;
@@ -363,7 +370,7 @@ void MergeSubscriber::OnRows(MergeRows&& m) {
     // A publisher without merge-total: the rows phase begins with its first rows.
     Slot& slot = link_.slot();
     common::MutexLock lock(slot.mu);
-    if (slot.merge_receive && slot.merge_receive->rows_started_ms == 0) {
+    if (Owns(slot.merge_receive, link_) && slot.merge_receive->rows_started_ms == 0) {
       slot.merge_receive->phase = "receiving";
       slot.merge_receive->rows_started_ms = NowMs();
     }
@@ -393,7 +400,7 @@ void MergeSubscriber::OnRows(MergeRows&& m) {
     received_ += n;
     Slot& slot = link_.slot();
     common::MutexLock lock(slot.mu);
-    if (slot.merge_receive) slot.merge_receive->records = received_;
+    if (Owns(slot.merge_receive, link_)) slot.merge_receive->records = received_;
   });
 }
 
@@ -416,7 +423,7 @@ void MergeSubscriber::OnEnd(MergeEnd&& m) {
       ++slot.merges_completed;
       slot.merge_records_received += received_;
       slot.last_merge_ms = NowMs() - started_ms_;
-      slot.merge_receive.reset();
+      if (Owns(slot.merge_receive, link_)) slot.merge_receive.reset();
     }
     link_.log().info("merge resync of {} with {} done: 0 records sent, {} received ({} ms)",
                      link_.database(), link_.peer_name(), received_, NowMs() - started_ms_);

@@ -86,6 +86,9 @@ struct MergeProgress {
   bool total_known = false;      // false before the rows phase, or from a peer without merge-total
   uint64_t started_ms = 0;       // NowMs() at MergeBegin
   uint64_t rows_started_ms = 0;  // NowMs() when the rows phase began (0 before): the rate
+  // The link whose merge it is: a duplicate link for the same (peer, database) shares the
+  // slot, and only the owner updates or clears the entry. Compared, never dereferenced.
+  const void* owner = nullptr;
 };
 
 // Status of one (peer, database): written by its link and dialer, read by ConnectionsStatus.
