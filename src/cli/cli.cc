@@ -34,8 +34,9 @@ constexpr char kUsage[] =
     "       meshdb stop [--root DIR]                                    stop the local node\n"
     "       meshdb --version\n"
     "\n"
-    "options: --target URL (default: the local config's operations API), --user U,\n"
-    "         --password P (or CLI_TARGET_USERNAME / CLI_TARGET_PASSWORD), --json,\n"
+    "options: --target URL (http:// or https://; default: the local config's operations API),\n"
+    "         --user U, --password P (or CLI_TARGET_USERNAME / CLI_TARGET_PASSWORD), --json,\n"
+    "         --cacert FILE (CA to verify an https:// node; default: the local node's CA),\n"
     "         --root DIR (default $HDB_ROOT, else ./data)\n"
     "values that parse as JSON are sent as JSON: limit=10 records='[{\"id\":1}]'\n"
     "(docs/operations.md)\n";
@@ -47,7 +48,15 @@ struct Options {
   std::string user;
   std::string password;
   std::string root;
+  std::string cacert;
   bool json_output = false;
+};
+
+// Where to send the request, and the CA that must have signed an https:// node's certificate.
+struct Target {
+  std::string url;
+  std::string ca_file;    // "" = the system's CAs
+  std::string ca_source;  // where ca_file came from, for errors ("--cacert", a config key, ...)
 };
 
 int Error(const std::string& message) {
@@ -86,12 +95,14 @@ std::optional<Options> Parse(const std::vector<std::string>& args,
       o.json_output = true;
     } else if (arg == "--yaml") {
       o.json_output = false;
-    } else if (arg == "--target" || arg == "--user" || arg == "--password" || arg == "--root") {
+    } else if (arg == "--target" || arg == "--user" || arg == "--password" || arg == "--root" ||
+               arg == "--cacert") {
       std::optional<std::string> v = value(arg.c_str());
       if (!v) return std::nullopt;
       (arg == "--target"     ? o.target
        : arg == "--user"     ? o.user
        : arg == "--password" ? o.password
+       : arg == "--cacert"   ? o.cacert
                              : o.root) = *v;
     } else if (arg.starts_with("--")) {
       std::fprintf(stderr, "meshdb: unknown option '%s'\n", arg.c_str());
@@ -127,31 +138,82 @@ std::optional<Options> Parse(const std::vector<std::string>& args,
   return o;
 }
 
-// --target, else the local configuration's operations API address.
-Result<std::string> TargetUrl(const Options& o, const std::map<std::string, std::string>& env) {
-  if (!o.target.empty()) {
-    if (o.target.find("://") == std::string::npos) return "http://" + o.target;
-    return o.target;
-  }
+// The local configuration under --root, when there is one (nullopt: no file).
+Result<std::optional<config::Config>> LocalConfig(const Options& o,
+                                                  const std::map<std::string, std::string>& env) {
   const fs::path file = fs::path(o.root) / "harperdb-config.yaml";
   std::error_code ec;
-  if (!fs::exists(file, ec)) {
-    return Status::NotFound("no meshdb configuration at " + file.string() +
-                            " (give --root DIR or --target URL)");
-  }
+  if (!fs::exists(file, ec)) return std::optional<config::Config>();
   config::LoadOptions load;
   load.root = o.root;
   load.env = env;
   ASSIGN_OR_RETURN(config::Config cfg, config::Config::Load(load));
-  const config::Settings& s = cfg.settings();
-  if (!s.operations_port) {
-    return Status::InvalidArgument("the local node serves only https (securePort " +
-                                   std::to_string(s.operations_secure_port) +
-                                   "); the CLI needs operationsApi.network.port or --target");
+  return std::optional<config::Config>(std::move(cfg));
+}
+
+// The CA for an https:// node: --cacert, else the local node's (the CA that issued the
+// certificate its operations API serves: operationsApi.tls.certificateAuthority,
+// tls.certificateAuthority, else the one it generated under <root>/keys), else the system's.
+void ChooseCa(const Options& o, const config::Config* local, Target& t) {
+  if (!o.cacert.empty()) {
+    t.ca_file = o.cacert;
+    t.ca_source = "--cacert";
+    return;
   }
-  std::string host = s.operations_host == "0.0.0.0" ? "127.0.0.1" : s.operations_host;
-  if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return "http://" + host + ":" + std::to_string(*s.operations_port);
+  if (local == nullptr) return;
+  const config::Settings& s = local->settings();
+  if (!s.ops_tls_certificate_authority.empty()) {
+    t.ca_file = s.ops_tls_certificate_authority;
+    t.ca_source = "operationsApi.tls.certificateAuthority";
+  } else if (!s.tls_certificate_authority.empty()) {
+    t.ca_file = s.tls_certificate_authority;
+    t.ca_source = "tls.certificateAuthority";
+  } else {
+    const fs::path generated = fs::path(s.root_path) / "keys" / "certificateAuthority.pem";
+    std::error_code ec;
+    if (fs::exists(generated, ec)) {
+      t.ca_file = generated.string();
+      t.ca_source = "the local node's CA";
+    }
+  }
+}
+
+// --target, else the local configuration's operations API address: https:// on its securePort
+// when the file sets no plain port (or 0), else http:// on its port; with the CA to verify an
+// https:// node by.
+Result<Target> ResolveTarget(const Options& o, const std::map<std::string, std::string>& env) {
+  Result<std::optional<config::Config>> local = LocalConfig(o, env);
+  Target t;
+  if (!o.target.empty()) {
+    t.url = o.target.find("://") == std::string::npos ? "http://" + o.target : o.target;
+  } else {
+    if (!local.ok()) return local.status();
+    if (!local->has_value()) {
+      return Status::NotFound("no meshdb configuration at " +
+                              (fs::path(o.root) / "harperdb-config.yaml").string() +
+                              " (give --root DIR or --target URL)");
+    }
+    const config::Settings& s = (*local)->settings();
+    std::string host = s.operations_host == "0.0.0.0" ? "127.0.0.1" : s.operations_host;
+    if (host == "::") host = "::1";
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    // Only an HTTPS port: securePort, with port null (HarperDB's production file) or 0.
+    const bool https_only = s.operations_secure_port != 0 && s.operations_port.value_or(0) == 0;
+    if (https_only) {
+      t.url = "https://" + host + ":" + std::to_string(s.operations_secure_port);
+    } else if (s.operations_port.value_or(0) != 0) {
+      t.url = "http://" + host + ":" + std::to_string(*s.operations_port);
+    } else {
+      return Status::InvalidArgument(
+          "the local configuration's operations API port is 0 (any free port): give --target "
+          "URL");
+    }
+  }
+  // A local configuration that does not load only matters when it names the target.
+  if (t.url.starts_with("https://")) {
+    ChooseCa(o, local.ok() && local->has_value() ? &**local : nullptr, t);
+  }
+  return t;
 }
 
 std::string Authorization(const Options& o) {
@@ -191,14 +253,24 @@ void PrettyJson(const json::value& v, std::string& out, int indent) {
 // Runs `body` on the node; the parsed answer, or the one-line error already printed (nullopt).
 std::optional<json::value> Run(const Options& o, const std::map<std::string, std::string>& env,
                                const json::object& body) {
-  Result<std::string> url = TargetUrl(o, env);
-  if (!url.ok()) {
-    Error(url.status().message());
+  Result<Target> target = ResolveTarget(o, env);
+  if (!target.ok()) {
+    Error(target.status().message());
     return std::nullopt;
   }
-  Result<HttpAnswer> answer = Call(*url, Authorization(o), json::serialize(body), kTimeoutS);
+  Result<HttpAnswer> answer =
+      Call(target->url, Authorization(o), json::serialize(body), target->ca_file, kTimeoutS);
   if (!answer.ok()) {
-    Error(answer.status().message());
+    std::string message = answer.status().message();
+    if (message.find("certificate verify failed") != std::string::npos) {
+      // Either the CA did not issue the certificate or it does not name the URL's host.
+      message += " (the node's certificate must be issued by " +
+                 (target->ca_file.empty()
+                      ? std::string("one of the system's CAs")
+                      : "the CA in " + target->ca_file + " (" + target->ca_source + ")") +
+                 " and name the host of the URL; give --cacert FILE)";
+    }
+    Error(message);
     return std::nullopt;
   }
   boost::system::error_code ec;

@@ -1,4 +1,5 @@
-// A blocking HTTP/1.1 client for one request to a node's operations API (http:// only).
+// One request of the CLI to a node's operations API, over http:// or https://, through the
+// shared blocking client (common/http_client.h).
 // Thread-safety: none needed; each call uses its own connection.
 #pragma once
 
@@ -10,14 +11,16 @@ namespace meshdb::cli {
 
 struct HttpAnswer {
   int status = 0;
-  std::string content_type;
   std::string body;
 };
 
-// POSTs `json_body` to `url` ("http://host:port[/]") with `authorization` ("" for none), or
-// GETs it when `json_body` is empty. Unavailable "cannot connect to <url>: <reason>" when the
-// node cannot be reached within `timeout_s`; InvalidArgument for a URL it cannot use.
+// POSTs `json_body` to `url` ("http[s]://host[:port][/path]"; port 9925 when an http:// URL
+// has none, 443 for https://) with `authorization` ("" for none), or GETs it when
+// `json_body` is empty. For https:// the node's certificate must verify against `ca_file`
+// (PEM; "" = the system's CAs) and name the URL's host. Unavailable "cannot reach <url>:
+// <reason>" when the node cannot be reached, does not answer within `timeout_s`, or fails
+// the TLS check; InvalidArgument for a URL it cannot use or a CA file it cannot load.
 Result<HttpAnswer> Call(const std::string& url, const std::string& authorization,
-                        const std::string& json_body, int timeout_s);
+                        const std::string& json_body, const std::string& ca_file, int timeout_s);
 
 }  // namespace meshdb::cli

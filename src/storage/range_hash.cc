@@ -51,6 +51,7 @@ uint32_t BucketCountFor(uint64_t rows) {
 Result<TableHash> HashTable(Snapshot& snapshot, const std::string& table, uint32_t bucket_count) {
   TableHash out;
   out.buckets.assign(bucket_count, 0);
+  out.bucket_rows.assign(bucket_count, 0);
   Status bad = Status::Ok();
   Status st = snapshot.ScanRaw(table, [&](std::string_view key, std::string_view value) {
     RecordHeader header;
@@ -66,7 +67,11 @@ Result<TableHash> HashTable(Snapshot& snapshot, const std::string& table, uint32
       out.live_hash += h;
       ++out.live_rows;
     }
-    if (bucket_count > 0) out.buckets[KeyBucket(key, bucket_count)] += h;
+    if (bucket_count > 0) {
+      const uint32_t b = KeyBucket(key, bucket_count);
+      out.buckets[b] += h;
+      ++out.bucket_rows[b];
+    }
     return true;
   });
   RETURN_IF_ERROR(st);

@@ -33,7 +33,8 @@ struct TableHash {
   uint64_t rows = 0;       // rows, tombstones included
   uint64_t live_hash = 0;  // sum over live rows only (what cluster_verify compares)
   uint64_t live_rows = 0;
-  std::vector<uint64_t> buckets;  // per bucket sum (tombstones included); empty when 0 asked
+  std::vector<uint64_t> buckets;      // per bucket sum (tombstones included); empty when 0 asked
+  std::vector<uint32_t> bucket_rows;  // per bucket rows (tombstones included); likewise
 };
 
 // Hashes every stored row of `table`. bucket_count 0: no buckets. NotFound for a missing

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { linkAlerts, socketState, verifyAlert } from "../../web/js/cluster.js";
-import { RateTracker } from "../../web/js/progress.js";
+import { linkAlerts, progressItems, socketState, verifyAlert } from "../../web/js/cluster.js";
+import { RateTracker, etaMs, progressLabel } from "../../web/js/progress.js";
 
 const socket = (fields) => ({ database: "dev", connected: false, state: "Idle", ...fields });
 
@@ -12,6 +12,7 @@ test("a connected socket shows what it is doing", () => {
   assert.equal(socketState(socket({ connected: true, state: "Streaming" })), "streaming");
   assert.equal(socketState(socket({ connected: true, state: "CatchingUp", copy_progress: { records: 1, total: 9 } })), "copying");
   assert.equal(socketState(socket({ connected: true, state: "CatchingUp", merge_progress: { records: 1, total: 9 } })), "merging");
+  assert.equal(socketState(socket({ connected: true, state: "CatchingUp", merge_send_progress: { phase: "hashing", records: 0, total: null } })), "merging");
   assert.equal(socketState(socket({ connected: true, state: "CatchingUp" })), "catching-up");
   assert.equal(socketState(socket({ connected: true, state: "Error", last_error: "x" })), "error");
 });
@@ -59,4 +60,35 @@ test("the rate is records per second over the samples, and restarts with a new c
   assert.equal(rates.sample("k", 100, 4000), null);
   rates.retain(new Set());
   assert.equal(rates.sample("k", 50, 5000), null);
+});
+
+test("copies and merges each get a bar, merges in both directions with their phase", () => {
+  const connections = [
+    {
+      name: "b",
+      database_sockets: [
+        socket({ connected: true, copy_progress: { records: 10, total: 100 } }),
+        socket({ database: "x", connected: true, merge_progress: { phase: "receiving", records: 5, total: 50, rate: 2 } }),
+        socket({ database: "y", connected: true, merge_send_progress: { phase: "hashing", records: 0, total: null, rate: 0 } }),
+        socket({ database: "z", connected: true, state: "Streaming", merge_progress: null, merge_send_progress: null }),
+      ],
+    },
+  ];
+  const items = progressItems(connections).map(({ kind, key, database, done, total, phase, moving }) =>
+    [kind, key, database, done, total, phase ?? "", moving].join(" "));
+  assert.deepEqual(items, [
+    "copy copy|b|dev dev 10 100  true",
+    "merge merge|b|x x 5 50 receiving true",
+    "merge-send merge-send|b|y y 0  hashing false",
+  ]);
+  assert.equal(progressLabel({ kind: "copy", peer: "b", database: "dev" }), "initial copy of dev from b");
+  assert.equal(progressLabel({ kind: "merge", peer: "b", database: "x", phase: "receiving" }), "merge resync of x from b (receiving)");
+  assert.equal(progressLabel({ kind: "merge-send", peer: "b", database: "y", phase: "comparing" }), "merge resync of y to b (comparing)");
+});
+
+test("the ETA is the records left at the rate, unknown without a rate or a total", () => {
+  assert.equal(etaMs(50, 150, 10), 10000);
+  assert.equal(etaMs(50, 150, null), null);
+  assert.equal(etaMs(50, null, 10), null);
+  assert.equal(etaMs(150, 150, 10), null);
 });

@@ -4,7 +4,7 @@ driven by puppeteer-core (tests/console/driver.mjs, installed by tools/setup.sh 
 Real nodes on loopback; the page is checked through its DOM, waiting on what it shows with
 deadlines (never a bare sleep): login and its failures, the live cluster picture after
 add_node and after kill -9 of a peer, copy progress moving during a 200k-record initial copy,
-an expired token, the node going away, and a non-super_user's narrower view. Screenshots go
+merge progress moving during a 150k-record merge resync, an expired token, the node going away, and a non-super_user's narrower view. Screenshots go
 to $MESHDB_TEST_OUTPUT_DIR/console (ctest: build/test-output/console).
 """
 
@@ -271,6 +271,82 @@ class ConsoleTest(cluster.ClusterTestCase):
         self.browser.wait("document.querySelector('%s')?.dataset.state === 'streaming'" % self.link_selector(a),
                           timeout_s=20)
         self.assertEqual(harness.count_records(d, "big", "rows"), 200000)
+
+    def test_merge_progress_moves(self):
+        # A merge resync: A and B link by routes with a tiny log retention; B is killed, A
+        # writes 150k rows until its log is trimmed past B's position, B returns and A sends
+        # them by merge resync. The page on A shows the merge to B.
+        key = cluster.new_cluster_key()
+        retention = ["--REPLICATION_LOGRETENTION", "1s", "--REPLICATION_LOGRETENTIONBYTES", "16384",
+                     "--REPLICATION_LOGTRIMINTERVALMS", "200"]
+        a, b = self.new_repl_node("a"), self.new_repl_node("b")
+        # One route (B to A): two dials could make a duplicate link, whose closing cuts a merge.
+        self.start_repl_node("a", key, extra=retention, node=a)
+        self.start_repl_node("b", key, routes=[a], extra=retention, node=b)
+        cluster.wait_linked(a, b, "system")
+        a.ok({"operation": "create_database", "database": "big"})
+        self.create_table(a, "big", "rows")
+        self.wait_table(b, "big", "rows")
+        self.insert(a, "big", "rows", [{"id": -i} for i in range(1, 11)])
+        cluster.wait_converged([a, b], "big", 30, min_rows=10)
+        b.kill9()
+        trimmed = cluster.socket_counter(a, b, "big", "log_trimmed_past")
+        filler = "x" * 200
+        batch = 25000
+        for start in range(0, 150000, batch):
+            self.insert(a, "big", "rows", [{"id": i, "v": filler} for i in range(start, start + batch)])
+        wait_until(lambda: cluster.socket_counter(a, b, "big", "log_trimmed_past") > trimmed, 30,
+                   "A's log to be trimmed past B's position")
+        self.open_console(a)
+        self.login()
+        self.wait_logged_in()
+        b.start()
+        # Paced as the copy above, but by stopping the receiver: while B is stopped, A's send
+        # queue fills and the count A shows stands still until B continues.
+        bar = "#progress .progress[data-kind=\"merge-send\"][data-peer=%s][data-db=\"big\"]" % js_str(b.repl_name)
+        query = "document.querySelector('%s')" % bar.replace("'", "\\'")
+
+        def sending():
+            s = cluster.database_socket(cluster.cluster_status(a), b.repl_name, "big")
+            return (s or {}).get("merge_send_progress")
+
+        def shown_on_page():
+            progress = sending()
+            self.assertIsNotNone(progress, "the merge ended while B was stopped")
+            return progress if self.browser.eval(query + "?.dataset.done") == str(progress["records"]) else None
+
+        first = wait_until(lambda: (lambda p: p if p and p["phase"] == "sending" and p["records"] else None)(sending()),
+                           60, "A's merge to B to send rows", interval_s=0.01)
+        os.kill(b.proc.pid, signal.SIGSTOP)
+        seen = []
+        try:
+            total = first["total"]
+            self.assertGreaterEqual(total, 150000)
+            for step in range(3):
+                progress = wait_until(lambda: shown_on_page(), 10, "the page to show A's merge count")
+                self.assertEqual(progress["total"], total)
+                self.assertLess(progress["records"], total)
+                seen.append(progress["records"])
+                self.assertEqual(self.browser.eval(query + ".dataset.phase"), "sending")
+                if step == 2:
+                    text = self.browser.eval(query + ".textContent")
+                    self.assertIn("merge resync of big to %s (sending)" % b.repl_name, text)
+                    self.assertRegex(text, r"\d rec/s · ETA \d")
+                    self.browser.screenshot("merge-resync")
+                os.kill(b.proc.pid, signal.SIGCONT)
+                target = progress["records"] + 10000
+                wait_until(lambda: (sending() or {"records": target})["records"] >= target, 30,
+                           "the merge to pass %d records" % target, interval_s=0.01)
+                os.kill(b.proc.pid, signal.SIGSTOP)
+        finally:
+            os.kill(b.proc.pid, signal.SIGCONT)
+        self.assertEqual(seen, sorted(set(seen)), "the bar went back")
+        self.assertEqual(self.browser.eval(query + ".dataset.total"), str(total))
+        # When it is done the bar goes and the link streams.
+        self.browser.wait("!" + query, timeout_s=60)
+        self.browser.wait("document.querySelector('%s')?.dataset.state === 'streaming'" % self.link_selector(b),
+                          timeout_s=20)
+        wait_until(lambda: harness.count_records(b, "big", "rows") == 150010, 30, "B to hold every row")
 
     def test_expired_token_shows_a_message(self):
         a = self.start_node_a()

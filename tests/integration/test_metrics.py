@@ -83,6 +83,11 @@ class MetricsTest(cluster.ClusterTestCase):
         self.assertEqual(10, prom_text.value(f, "meshdb_records_written_total", database=DB,
                                              source="replication")
                          + (prom_text.value(f, "meshdb_records_written_total", database=DB, source="copy") or 0))
+        # No merge runs: its progress gauges are there, at 0, for both directions.
+        for part in ("records", "total"):
+            for direction in ("receive", "send"):
+                self.assertEqual(0, prom_text.value(f, "meshdb_replication_merge_progress_" + part,
+                                                    peer=a.repl_name, database=DB, direction=direction))
         for state in ("Connecting", "CatchingUp", "Streaming", "Backoff", "Idle", "Error"):
             self.assertIsNotNone(prom_text.value(f, "meshdb_replication_link_state", peer=a.repl_name,
                                                  database=DB, state=state))

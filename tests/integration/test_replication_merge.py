@@ -10,13 +10,19 @@
 2. Figure: merge resync of 100k keys with 1% differing (printed).
 3. Chain A - B - C (no A-C link): B is killed, A writes past its retention, B returns and
    merges with A; C, which stayed up behind B, must end holding what A holds.
+4. Progress: during a merge of 150k rows, cluster_status shows it on both sides (B's
+   merge_progress, A's merge_send_progress) with the same total, the count moves and never
+   goes back, the rows B received end at that total, and /metrics has the same gauges.
 """
 
 import json
+import os
+import signal
 import time
 
 import cluster
 import harness
+import prom_text
 from cluster import wait_converged, wait_linked
 from harness import wait_until
 
@@ -294,6 +300,83 @@ class MergeTest(cluster.ClusterTestCase):
             self.assertFalse(s and s.get("connected"),
                              "%s has a connected socket to %s; the chain test needs no A-C link: %r"
                              % (x.name, y.name, s))
+
+    def test_05_merge_progress_moves_and_ends_at_total(self):
+        # One route, B to A: with routes both ways the two dials can make a duplicate link,
+        # whose closing cuts a merge already begun on it (then another merge starts over).
+        a, b = self.new_repl_node("A"), self.new_repl_node("B")
+        self.start_repl_node("A", KEY, extra=RETENTION, node=a)
+        self.start_repl_node("B", KEY, routes=[a], extra=RETENTION, node=b)
+        wait_linked(a, b, "system")
+        seed = self.seed(a, [a, b], 10)
+        b.kill9()
+        trimmed = self.trimmed_past(a, b)
+        n, batch, pad = 150000, 15000, "y" * 200
+        for start in range(0, n, batch):
+            self.insert(a, DB, T, [{"id": "m-%06d" % k, "v": k, "pad": pad} for k in range(start, start + batch)])
+        self.wait_trimmed(a, b, trimmed, 30)
+        b.start()
+
+        def progress(node, peer, field):
+            return (cluster.database_socket(cluster.cluster_status(node), peer.repl_name, DB) or {}).get(field)
+
+        def receiving():
+            p = progress(b, a, "merge_progress")
+            return p if p and p["phase"] == "receiving" and p["records"] > 0 else None
+
+        # The rows phase on B: the total is known from A's MergeTotal. B is stopped at once, so
+        # A (whose send queue then fills) stays in its rows phase while its side is read.
+        first = wait_until(receiving, 60, "B's merge from A to receive rows", interval_s=0.01)
+        os.kill(b.proc.pid, signal.SIGSTOP)
+        try:
+            total = first["total"]
+            # Every row A wrote while B was down, and the seed rows sharing their buckets.
+            self.assertGreaterEqual(total, n, first)
+            self.assertLessEqual(total, n + len(seed), first)
+            self.assertLess(first["records"], total, first)
+            self.assertGreaterEqual(first["rate"], 0, first)
+            sent = progress(a, b, "merge_send_progress")
+            self.assertIsNotNone(sent, "A shows no merge to B while B holds it up")
+            self.assertEqual((sent["phase"], sent["total"]), ("sending", total), sent)
+            self.assertLessEqual(sent["records"], total, sent)
+            status, _, body = a.request("GET", "/metrics")
+            self.assertEqual(status, 200)
+            f = prom_text.parse(body.decode())
+            self.assertEqual(prom_text.value(f, "meshdb_replication_merge_progress_total", peer=b.repl_name,
+                                             database=DB, direction="send"), total)
+            self.assertEqual(prom_text.value(f, "meshdb_replication_merge_progress_total", peer=b.repl_name,
+                                             database=DB, direction="receive"), 0)
+        finally:
+            os.kill(b.proc.pid, signal.SIGCONT)
+
+        # Paced by stopping A: each step the count B shows is further on, below the total.
+        seen = [first["records"]]
+        os.kill(a.proc.pid, signal.SIGSTOP)
+        try:
+            for _ in range(3):
+                target = seen[-1] + 5000
+                os.kill(a.proc.pid, signal.SIGCONT)
+                wait_until(lambda: (progress(b, a, "merge_progress") or {"records": target})["records"] >= target,
+                           30, "B's merge to pass %d records" % target, interval_s=0.01)
+                os.kill(a.proc.pid, signal.SIGSTOP)
+                p = progress(b, a, "merge_progress")
+                self.assertIsNotNone(p, "the merge ended while A was stopped")
+                self.assertEqual((p["phase"], p["total"]), ("receiving", total), p)
+                self.assertLess(p["records"], total, p)
+                self.assertGreater(p["rate"], 0, p)
+                seen.append(p["records"])
+        finally:
+            os.kill(a.proc.pid, signal.SIGCONT)
+        self.assertEqual(seen, sorted(set(seen)), "the count went back or stood still: %r" % seen)
+
+        # The end: A sent exactly the total, and B holds every row. With a 16 KiB log this
+        # merge is not the last: the rows B logs as it merges come back to A and trim A's log
+        # past B's position again, so A starts another (short) merge at once. A's counter is
+        # read as soon as the first merge ends, long before another can.
+        sent_total = wait_until(lambda: cluster.socket_counter(a, b, DB, "merge_records_sent"), 60,
+                                "A's merge to B to finish", interval_s=0.01)
+        self.assertEqual(sent_total, total)
+        wait_until(lambda: harness.count_records(b, DB, T) == n + len(seed), 60, "B to hold every row")
 
 
 if __name__ == "__main__":

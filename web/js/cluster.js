@@ -16,7 +16,7 @@ export function socketState(socket) {
   if (socket.state === "Error") return "error";
   if (socket.connected) {
     if (socket.copy_progress) return "copying";
-    if (socket.merge_progress) return "merging";
+    if (socket.merge_progress || socket.merge_send_progress) return "merging";
     if (socket.state === "CatchingUp") return "catching-up";
     return "streaming";
   }
@@ -197,6 +197,33 @@ export function verifyAlert(database, result) {
   return `cluster_verify found a difference in database ${database}: tables ${tables.join(", ")}`;
 }
 
+// The copies and merges running on the sockets of `connections`, one item per bar: kind
+// "copy" (copy_progress), "merge" (merge_progress: the peer's rows coming here) or
+// "merge-send" (merge_send_progress: ours going to the peer). A merge's rows move in its last
+// phase only ("sending" / "receiving"), so only then is it `moving` (its rate is sampled).
+export function progressItems(connections) {
+  const items = [];
+  for (const c of connections) {
+    for (const s of c.database_sockets || []) {
+      const running = [["copy", s.copy_progress], ["merge", s.merge_progress], ["merge-send", s.merge_send_progress]];
+      for (const [kind, p] of running) {
+        if (!p) continue;
+        items.push({
+          kind,
+          key: `${kind}|${peerName(c)}|${s.database}`,
+          peer: peerName(c),
+          database: s.database,
+          done: p.records,
+          total: p.total ?? null,
+          phase: p.phase,
+          moving: kind === "copy" || p.phase === "sending" || p.phase === "receiving",
+        });
+      }
+    }
+  }
+  return items;
+}
+
 export class ClusterView {
   constructor(root) {
     this.root = root;
@@ -206,16 +233,10 @@ export class ClusterView {
   progressBars(connections) {
     const live = new Set();
     const bars = [];
-    for (const c of connections) {
-      for (const s of c.database_sockets || []) {
-        for (const [kind, p] of [["copy", s.copy_progress], ["merge", s.merge_progress]]) {
-          if (!p) continue;
-          const key = `${kind}|${peerName(c)}|${s.database}`;
-          live.add(key);
-          const rate = this.rates.sample(key, p.records);
-          bars.push(progressBar({ kind, peer: peerName(c), database: s.database, done: p.records, total: p.total, rate }));
-        }
-      }
+    for (const item of progressItems(connections)) {
+      live.add(item.key);
+      const rate = item.moving ? this.rates.sample(item.key, item.done) : null;
+      bars.push(progressBar({ ...item, rate }));
     }
     this.rates.retain(live);
     return bars;

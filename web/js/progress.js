@@ -1,6 +1,7 @@
 // Progress bars with rate and ETA for long replication work (initial copy, merge resync).
-// cluster_status gives only {records, total} at each poll; the rate comes from the samples
-// this page saw over the last few seconds.
+// cluster_status gives {records, total} at each poll (a merge also its phase, and a total of
+// null until the rows phase begins); the rate comes from the samples this page saw over the
+// last few seconds.
 
 import { h, fmtCount, fmtMs } from "./dom.js";
 
@@ -29,21 +30,43 @@ export class RateTracker {
   }
 }
 
-// One bar: `kind` "copy" or "merge", `done` of `total` records at `rate` per second.
-export function progressBar({ kind, peer, database, done, total, rate }) {
-  const fraction = total > 0 ? Math.min(1, done / total) : 0;
-  const eta = rate > 0 && total > done ? ((total - done) / rate) * 1000 : null;
-  const label = kind === "copy" ? "initial copy" : "merge resync";
+// The label of a bar: what runs, which way, and (a merge) its phase.
+export function progressLabel({ kind, peer, database, phase }) {
+  if (kind === "copy") return `initial copy of ${database} from ${peer}`;
+  const way = kind === "merge-send" ? `to ${peer}` : `from ${peer}`;
+  return `merge resync of ${database} ${way}` + (phase ? ` (${phase})` : "");
+}
+
+// Time left at `rate` records per second, in ms; null while unknown.
+export function etaMs(done, total, rate) {
+  return rate > 0 && total !== null && total > done ? ((total - done) / rate) * 1000 : null;
+}
+
+// One bar: `kind` "copy", "merge" (rows coming here) or "merge-send" (rows going to the peer),
+// `done` of `total` records (null: not known yet) at `rate` per second.
+export function progressBar({ kind, peer, database, done, total, rate, phase }) {
+  const known = total !== null && total !== undefined;
+  const fraction = known && total > 0 ? Math.min(1, done / total) : known ? 1 : 0;
+  const eta = etaMs(done, known ? total : null, rate);
   const details = [
-    `${fmtCount(done)} / ${fmtCount(total)} records (${(fraction * 100).toFixed(1)} %)`,
+    known
+      ? `${fmtCount(done)} / ${fmtCount(total)} records (${(fraction * 100).toFixed(1)} %)`
+      : `${fmtCount(done)} records, total not known yet`,
     rate === null ? "rate –" : `${fmtCount(Math.round(rate))} rec/s`,
     eta === null ? "ETA –" : `ETA ${fmtMs(eta)}`,
   ].join(" · ");
+  // A <progress> without a value is drawn as indeterminate (the total is not known yet).
+  const bar = known
+    ? h("progress", { max: String(total || 1), value: String(total > 0 ? done : 1) })
+    : h("progress", {});
   return h(
     "div",
-    { class: "progress", data: { kind, peer, db: database, done: String(done), total: String(total) } },
-    h("div", { class: "progress-label", text: `${label} of ${database} from ${peer}` }),
-    h("progress", { max: String(total || 1), value: String(done) }),
+    {
+      class: "progress",
+      data: { kind, peer, db: database, phase: phase || "", done: String(done), total: known ? String(total) : "" },
+    },
+    h("div", { class: "progress-label", text: progressLabel({ kind, peer, database, phase }) }),
+    bar,
     h("div", { class: "progress-details", text: details }),
   );
 }

@@ -80,6 +80,7 @@ bool FeedsTheSubscriber(MessageType type) {
     case MessageType::kMergeHashes:
     case MessageType::kMergeRows:
     case MessageType::kMergeEnd:
+    case MessageType::kMergeTotal:
       return true;
     default:
       return false;
@@ -401,8 +402,9 @@ Hello Link::OurHello() const {
   Hello mine;
   mine.node_name = opts.node_name;
   mine.node_url = opts.node_url;
-  mine.capabilities = {std::string(kCapTxnBatch), std::string(kCapCopy),   std::string(kCapCredit),
-                       std::string(kCapMerge),    std::string(kCapVerify), std::string(kCapCall)};
+  mine.capabilities = {std::string(kCapTxnBatch),  std::string(kCapCopy),   std::string(kCapCredit),
+                       std::string(kCapMerge),     std::string(kCapVerify), std::string(kCapCall),
+                       std::string(kCapMergeTotal)};
   mine.max_frame_bytes = opts.max_frame_bytes;
   mine.databases = service_->ReplicatedDatabases();
   return mine;
@@ -453,6 +455,12 @@ asio::awaitable<Status> Link::RunSession() {
     common::MutexLock lock(slot_->mu);
     slot_->connected = false;
     slot_->copy_progress.reset();
+  }
+  // Its merges end with it, registered or not (a duplicate's merge shows until it closes).
+  if (slot_) {
+    common::MutexLock lock(slot_->mu);
+    if (slot_->merge_receive && slot_->merge_receive->owner == this) slot_->merge_receive.reset();
+    if (slot_->merge_send && slot_->merge_send->owner == this) slot_->merge_send.reset();
   }
   co_return result;
 }
@@ -570,6 +578,7 @@ Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& clai
   peer_max_frame_ = hello->max_frame_bytes;
   for (const auto& cap : hello->capabilities) {
     if (cap == kCapMerge) publisher_.set_peer_merges(true);
+    if (cap == kCapMergeTotal) publisher_.set_peer_takes_merge_total(true);
     if (cap == kCapVerify) verifier_.set_peer_verifies(true);
     if (cap == kCapCall) calls_.set_peer_answers(true);
   }
@@ -865,6 +874,12 @@ Status Link::Handle(MergeRequest&& r) { return publisher_.OnMergeRequest(std::mo
 Status Link::Handle(MergeRows&& r) {
   if (!subscriber_.merge().merging()) return Status::InvalidArgument("MergeRows outside a merge");
   subscriber_.merge().OnRows(std::move(r));
+  return Status::Ok();
+}
+
+Status Link::Handle(MergeTotal&& t) {
+  if (!subscriber_.merge().merging()) return Status::InvalidArgument("MergeTotal outside a merge");
+  subscriber_.merge().OnTotal(std::move(t));
   return Status::Ok();
 }
 

@@ -35,6 +35,8 @@ class LinkPublisher {
 
   // From the peer's Hello: it announced "merge".
   void set_peer_merges(bool v) { merge_.set_peer_merges(v); }
+  // From the peer's Hello: it announced "merge-total".
+  void set_peer_takes_merge_total(bool v) { merge_.set_peer_takes_total(v); }
 
   // The peer's frames for this half. An error fails the link as a protocol error.
   Status OnSubscribe(Subscribe&& s);

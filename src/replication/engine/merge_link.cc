@@ -19,6 +19,21 @@ namespace meshdb::replication {
 
 namespace {
 constexpr size_t kMergeChunkBytes = 1u << 20;
+
+// Whether `p` is the progress of a merge on `link` (not on a duplicate link sharing the slot).
+bool Owns(const std::optional<MergeProgress>& p, LinkContext& link) {
+  return p.has_value() && p->owner == static_cast<const void*>(link.self());
+}
+
+// Rows of `rows_per_bucket` in the `buckets` asked for.
+uint64_t RowsIn(const std::vector<uint32_t>& rows_per_bucket,
+                const std::vector<uint32_t>& buckets) {
+  uint64_t n = 0;
+  for (uint32_t b : buckets) {
+    if (b < rows_per_bucket.size()) n += rows_per_bucket[b];
+  }
+  return n;
+}
 }  // namespace
 
 // --- Publisher ---
@@ -62,6 +77,15 @@ void MergePublisher::Start(uint64_t log_start,
   started_ms_ = NowMs();
   requests_.clear();
   bucket_counts_.clear();
+  bucket_rows_.clear();
+  {
+    Slot& slot = link_.slot();
+    common::MutexLock lock(slot.mu);
+    slot.merge_send.emplace();
+    slot.merge_send->phase = "hashing";
+    slot.merge_send->started_ms = started_ms_;
+    slot.merge_send->owner = link_.self();
+  }
   link_.SetState(LinkState::kCatchingUp);
   const uint64_t after = publisher_.next_sequence() - 1;
   link_.service().RunCopyJob(link_.shared_link(),
@@ -98,6 +122,7 @@ Result<MergePublisher::Hashes> MergePublisher::ReadHashes(
     const uint32_t buckets = storage::BucketCountFor(rows);
     auto h = storage::HashTable(**snap, def.name, buckets);
     if (!h.ok()) return h.status();
+    out.bucket_rows[def.name] = std::move(h->bucket_rows);
     out.tables.push_back(
         MergeHashes{database, def.name, TableDefToJson(def), buckets, std::move(h->buckets)});
   }
@@ -120,14 +145,18 @@ void MergePublisher::RunMergeHashes(uint64_t after, uint64_t log_start,
   std::map<std::string, uint32_t> bucket_counts;
   for (const auto& h : hashes->tables) bucket_counts[h.table] = h.bucket_count;
   // The state the requests need is in place before the first hash can be answered.
-  asio::post(link_.strand(),
-             [link = link_.shared_link(), this, vector = hashes->vector, last = hashes->last, count,
-              bucket_counts = std::move(bucket_counts)]() mutable {
-               vector_ = std::move(vector);
-               last_ = last;
-               expected_ = count;
-               bucket_counts_ = std::move(bucket_counts);
-             });
+  asio::post(link_.strand(), [link = link_.shared_link(), this, vector = hashes->vector,
+                              last = hashes->last, count, bucket_counts = std::move(bucket_counts),
+                              bucket_rows = std::move(hashes->bucket_rows)]() mutable {
+    vector_ = std::move(vector);
+    last_ = last;
+    expected_ = count;
+    bucket_counts_ = std::move(bucket_counts);
+    bucket_rows_ = std::move(bucket_rows);
+    Slot& slot = link_.slot();
+    common::MutexLock lock(slot.mu);
+    if (Owns(slot.merge_send, link_)) slot.merge_send->phase = "comparing";
+  });
   if (!link_.EnqueueFromCopyThread(
           EncodeFrame(MergeBegin{database, log_start, after, count, only.has_value()}))) {
     return;
@@ -137,8 +166,19 @@ void MergePublisher::RunMergeHashes(uint64_t after, uint64_t log_start,
   }
   if (count == 0) {
     asio::post(link_.strand(), [link = link_.shared_link(), this] {
-      link_.service().RunCopyJob(link, [link, this, vector = vector_, last = last_] {
-        RunMergeRows({}, {}, vector, last);
+      {
+        Slot& slot = link_.slot();
+        common::MutexLock lock(slot.mu);
+        if (Owns(slot.merge_send, link_)) {
+          slot.merge_send->phase = "sending";
+          slot.merge_send->total_known = true;
+          slot.merge_send->rows_started_ms = NowMs();
+        }
+      }
+      std::optional<uint64_t> total;
+      if (peer_takes_total_) total = 0;
+      link_.service().RunCopyJob(link, [link, this, vector = vector_, last = last_, total] {
+        RunMergeRows({}, {}, vector, last, total);
       });
     });
   }
@@ -158,20 +198,42 @@ Status MergePublisher::OnRequest(MergeRequest&& r) {
   }
   requests_[r.table] = std::move(r.buckets);
   if (--expected_ > 0) return Status::Ok();
+  uint64_t rows = 0;
+  for (const auto& [table, buckets] : requests_) rows += RowsIn(bucket_rows_[table], buckets);
+  bucket_rows_.clear();
+  {
+    Slot& slot = link_.slot();
+    common::MutexLock lock(slot.mu);
+    if (Owns(slot.merge_send, link_)) {
+      slot.merge_send->phase = "sending";
+      slot.merge_send->total = rows;
+      slot.merge_send->total_known = true;
+      slot.merge_send->rows_started_ms = NowMs();
+    }
+  }
+  std::optional<uint64_t> total;
+  if (peer_takes_total_) total = rows;
   link_.service().RunCopyJob(
       link_.shared_link(),
       [link = link_.shared_link(), this, req = std::move(requests_), counts = bucket_counts_,
-       vector = vector_, last = last_] { RunMergeRows(req, counts, vector, last); });
+       vector = vector_, last = last_, total] { RunMergeRows(req, counts, vector, last, total); });
   requests_.clear();
   return Status::Ok();
 }
 
 void MergePublisher::RunMergeRows(std::map<std::string, std::vector<uint32_t>> requests,
                                   std::map<std::string, uint32_t> counts, VersionVector vector,
-                                  uint64_t last) {
+                                  uint64_t last, std::optional<uint64_t> total) {
   const std::string& database = link_.database();
   storage::Store* store = link_.service().store();
+  if (total && !link_.EnqueueFromCopyThread(EncodeFrame(MergeTotal{database, *total}))) return;
   uint64_t sent = 0;
+  // Counts the rows queued so far in the slot (a copy thread: under the slot's lock).
+  auto report = [&] {
+    Slot& slot = link_.slot();
+    common::MutexLock lock(slot.mu);
+    if (Owns(slot.merge_send, link_)) slot.merge_send->records = sent;
+  };
   {
     auto snap = store->Read(database);
     const size_t limit =
@@ -194,6 +256,7 @@ void MergePublisher::RunMergeRows(std::map<std::string, std::vector<uint32_t>> r
             ok = false;
             return false;
           }
+          report();
           rows.records.clear();
           bytes = 0;
         }
@@ -204,6 +267,7 @@ void MergePublisher::RunMergeRows(std::map<std::string, std::vector<uint32_t>> r
       if (!rows.records.empty()) {
         sent += rows.records.size();
         if (!link_.EnqueueFromCopyThread(EncodeFrame(rows))) return;
+        report();
       }
     }
   }
@@ -225,6 +289,7 @@ void MergePublisher::Finish(uint64_t records_sent) {
     ++slot.merges_completed;
     slot.merge_records_sent += records_sent;
     slot.last_merge_ms = NowMs() - started_ms_;
+    if (Owns(slot.merge_send, link_)) slot.merge_send.reset();
   }
   link_.log().info("merge resync of {} with {} done: {} records sent, 0 received ({} ms)",
                    link_.database(), link_.peer_name(), records_sent, NowMs() - started_ms_);
@@ -243,6 +308,14 @@ void MergeSubscriber::OnBegin(MergeBegin&& m) {
   received_ = 0;
   started_ms_ = NowMs();
   defs_.clear();
+  {
+    Slot& slot = link_.slot();
+    common::MutexLock lock(slot.mu);
+    slot.merge_receive.emplace();
+    slot.merge_receive->phase = "comparing";
+    slot.merge_receive->started_ms = started_ms_;
+    slot.merge_receive->owner = link_.self();
+  }
   link_.SetState(LinkState::kCatchingUp);
 }
 
@@ -280,8 +353,28 @@ void MergeSubscriber::OnHashes(MergeHashes&& m) {
   link_.SendMessage(request);
 }
 
+void MergeSubscriber::OnTotal(MergeTotal&& m) {
+  assert(link_.OnStrand());
+  Slot& slot = link_.slot();
+  common::MutexLock lock(slot.mu);
+  if (!Owns(slot.merge_receive, link_)) return;
+  slot.merge_receive->phase = "receiving";
+  slot.merge_receive->total = m.records;
+  slot.merge_receive->total_known = true;
+  if (slot.merge_receive->rows_started_ms == 0) slot.merge_receive->rows_started_ms = NowMs();
+}
+
 void MergeSubscriber::OnRows(MergeRows&& m) {
   assert(link_.OnStrand());
+  {
+    // A publisher without merge-total: the rows phase begins with its first rows.
+    Slot& slot = link_.slot();
+    common::MutexLock lock(slot.mu);
+    if (Owns(slot.merge_receive, link_) && slot.merge_receive->rows_started_ms == 0) {
+      slot.merge_receive->phase = "receiving";
+      slot.merge_receive->rows_started_ms = NowMs();
+    }
+  }
   const size_t n = m.records.size();
   storage::CopyChunk chunk;
   chunk.database = link_.database();
@@ -303,7 +396,12 @@ void MergeSubscriber::OnRows(MergeRows&& m) {
   }
   // Logged as our transaction: a node pulling from us gets the rows too.
   chunk.log_rows = true;
-  subscriber_.ApplyChunk(std::move(chunk), "applying merge rows", [this, n] { received_ += n; });
+  subscriber_.ApplyChunk(std::move(chunk), "applying merge rows", [this, n] {
+    received_ += n;
+    Slot& slot = link_.slot();
+    common::MutexLock lock(slot.mu);
+    if (Owns(slot.merge_receive, link_)) slot.merge_receive->records = received_;
+  });
 }
 
 void MergeSubscriber::OnEnd(MergeEnd&& m) {
@@ -325,6 +423,7 @@ void MergeSubscriber::OnEnd(MergeEnd&& m) {
       ++slot.merges_completed;
       slot.merge_records_received += received_;
       slot.last_merge_ms = NowMs() - started_ms_;
+      if (Owns(slot.merge_receive, link_)) slot.merge_receive.reset();
     }
     link_.log().info("merge resync of {} with {} done: 0 records sent, {} received ({} ms)",
                      link_.database(), link_.peer_name(), received_, NowMs() - started_ms_);

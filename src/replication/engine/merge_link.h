@@ -16,6 +16,11 @@
 // commit. Each direction of a connection merges on its own, so the returning node's own
 // writes reach the other side through its publisher.
 //
+// Progress: each side keeps its Slot's merge_send / merge_receive (service_impl.h) up to date,
+// for cluster_status merge_send_progress / merge_progress. The publisher counts, while hashing
+// S1, the rows of each bucket, so once the requests are in it knows how many rows it will send
+// and tells a subscriber that announced "merge-total" (MergeTotal, before the first MergeRows).
+//
 // Threads: both run on the link's strand, except MergePublisher's RunMergeHashes and
 // RunMergeRows, which run on the service's copy pool and reach the strand by posting.
 #pragma once
@@ -48,6 +53,8 @@ class MergePublisher {
 
   // From the peer's Hello: it announced "merge".
   void set_peer_merges(bool v) { peer_merges_ = v; }
+  // From the peer's Hello: it announced "merge-total" (it takes MergeTotal).
+  void set_peer_takes_total(bool v) { peer_takes_total_ = v; }
   // A merge runs: the publisher's stream waits for it.
   [[nodiscard]] bool running() const { return running_; }
 
@@ -70,14 +77,16 @@ class MergePublisher {
     VersionVector vector;  // S1's; empty when not every table it covers is merged
     uint64_t last = 0;     // S1's sequence; 0 for new tables (the position stays)
     std::vector<MergeHashes> tables;
+    std::map<std::string, std::vector<uint32_t>> bucket_rows;  // table -> rows per bucket
   };
   [[nodiscard]] Result<Hashes> ReadHashes(
       const std::optional<std::unordered_set<std::string>>& only) const;
   void RunMergeHashes(uint64_t after, uint64_t log_start,
                       std::optional<std::unordered_set<std::string>> only);
+  // `total`: sent first as MergeTotal when set (the peer takes it).
   void RunMergeRows(std::map<std::string, std::vector<uint32_t>> requests,
                     std::map<std::string, uint32_t> bucket_counts, VersionVector vector,
-                    uint64_t last);
+                    uint64_t last, std::optional<uint64_t> total);
   // --- On the strand. ---
   void Finish(uint64_t records_sent);
 
@@ -85,10 +94,12 @@ class MergePublisher {
   LinkPublisher& publisher_;
   // Strand-only.
   bool peer_merges_ = false;
+  bool peer_takes_total_ = false;
   bool running_ = false;
   bool new_tables_ = false;  // the running merge is of newly subscribed tables only
   uint32_t expected_ = 0;    // MergeRequests still awaited
   std::map<std::string, uint32_t> bucket_counts_;
+  std::map<std::string, std::vector<uint32_t>> bucket_rows_;  // S1's rows per bucket
   std::map<std::string, std::vector<uint32_t>> requests_;
   VersionVector vector_;
   uint64_t last_ = 0;
@@ -108,6 +119,7 @@ class MergeSubscriber {
 
   void OnBegin(MergeBegin&& m);
   void OnHashes(MergeHashes&& m);
+  void OnTotal(MergeTotal&& m);
   void OnRows(MergeRows&& m);
   void OnEnd(MergeEnd&& m);
 

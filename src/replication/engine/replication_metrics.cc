@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "common/metrics.h"
 
@@ -135,6 +136,29 @@ void WriteReplicationMetrics(const json::array& connections, const json::object&
         v = Number(progress->get_object().if_contains(part)).value_or(0);
       }
       out.Sample({{"peer", peer}, {"database", Text(socket, "database")}}, v);
+    });
+  }
+  // A running merge resync, per direction: "receive" (merge_progress, the peer's rows coming
+  // here) and "send" (merge_send_progress); 0 when none runs, total 0 while not yet known.
+  for (const char* part : {"records", "total"}) {
+    const std::string name = std::string("meshdb_replication_merge_progress_") + part;
+    const std::string help = std::string(part) == "records"
+                                 ? "Records a running merge resync with the peer has received "
+                                   "and committed, or sent (0 when none runs)."
+                                 : "Records the running merge resync with the peer receives or "
+                                   "sends in all (0 when none runs or not yet known).";
+    if (!out.Begin(name, help, metrics::Type::kGauge)) continue;
+    ForEachSocket(connections, [&](std::string_view peer, const json::object& socket) {
+      for (const auto& [direction, field] :
+           {std::pair{"receive", "merge_progress"}, std::pair{"send", "merge_send_progress"}}) {
+        const json::value* progress = socket.if_contains(field);
+        double v = 0;
+        if (progress != nullptr && progress->is_object()) {
+          v = Number(progress->get_object().if_contains(part)).value_or(0);
+        }
+        out.Sample(
+            {{"peer", peer}, {"database", Text(socket, "database")}, {"direction", direction}}, v);
+      }
     });
   }
 }

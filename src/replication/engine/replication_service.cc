@@ -891,14 +891,35 @@ void AddReceivedStatus(const Slot& slot, uint64_t now, boost::json::object& s) R
   s["lastReceivedStatus"] = slot.copy_progress ? "Copying" : (receiving ? "Receiving" : "Waiting");
 }
 
+// One side of a running merge resync (merge_progress, merge_send_progress); null when none.
+boost::json::value MergeProgressJson(const std::optional<MergeProgress>& p, uint64_t now) {
+  if (!p) return nullptr;
+  boost::json::object o{{"phase", p->phase}, {"records", p->records}};
+  if (p->total_known) {
+    o["total"] = p->total;
+  } else {
+    o["total"] = nullptr;
+  }
+  // Records per second since the rows phase began (0 before it, or before a full ms).
+  double rate = 0;
+  if (p->rows_started_ms != 0 && now > p->rows_started_ms) {
+    rate = static_cast<double>(p->records) * 1000.0 / static_cast<double>(now - p->rows_started_ms);
+  }
+  o["rate"] = rate;
+  o["elapsed_ms"] = now > p->started_ms ? now - p->started_ms : 0;
+  return o;
+}
+
 // meshdb's own counters of one slot (docs/replication.md).
-void AddSlotCounters(const Slot& slot, boost::json::object& s) REQUIRES(slot.mu) {
+void AddSlotCounters(const Slot& slot, uint64_t now, boost::json::object& s) REQUIRES(slot.mu) {
   if (slot.copy_progress) {
     s["copy_progress"] = boost::json::object{{"records", slot.copy_progress->first},
                                              {"total", slot.copy_progress->second}};
   } else {
     s["copy_progress"] = nullptr;
   }
+  s["merge_progress"] = MergeProgressJson(slot.merge_receive, now);
+  s["merge_send_progress"] = MergeProgressJson(slot.merge_send, now);
   s["copies_completed"] = slot.copies_completed;
   s["copied_records"] = slot.copied_records;
   s["copies_started"] = slot.copies_started;
@@ -942,7 +963,7 @@ void AddSlotStatus(Slot& slot, const std::string& peer_name, uint64_t now, uint6
   s["ms_behind"] = behind == 0 || slot.last_ack_ms == 0 ? 0 : now - slot.last_ack_ms;
   s["received_sequence"] = slot.received_sequence;
   s["applied_sequence"] = slot.applied_sequence;
-  AddSlotCounters(slot, s);
+  AddSlotCounters(slot, now, s);
 }
 
 }  // namespace

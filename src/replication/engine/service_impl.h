@@ -76,6 +76,22 @@ const char* LinkRefusalName(LinkRefusal r);
 
 uint64_t NowMs();
 
+// Progress of one side of a running merge resync (Slot::merge_receive, merge_send).
+struct MergeProgress {
+  // "hashing" (the publisher reads its bucket hashes), "comparing" (the subscriber compares
+  // them with its own; the publisher waits for its answers), then "sending" or "receiving"
+  // the rows of the buckets that differ.
+  const char* phase = "";
+  uint64_t records = 0;          // rows sent (queued to the peer) or received and committed
+  uint64_t total = 0;            // rows the merge sends, once known (total_known)
+  bool total_known = false;      // false before the rows phase, or from a peer without merge-total
+  uint64_t started_ms = 0;       // NowMs() at MergeBegin
+  uint64_t rows_started_ms = 0;  // NowMs() when the rows phase began (0 before): the rate
+  // The link whose merge it is: a duplicate link for the same (peer, database) shares the
+  // slot, and only the owner updates or clears the entry. Compared, never dereferenced.
+  const void* owner = nullptr;
+};
+
 // Status of one (peer, database): written by its link and dialer, read by ConnectionsStatus.
 struct Slot {
   std::string database;  // set once, by PeerEntry::SlotFor
@@ -94,6 +110,11 @@ struct Slot {
   uint64_t last_applied_local_ms GUARDED_BY(mu) = 0;
   double back_pressure GUARDED_BY(mu) = 0;
   std::optional<std::pair<uint64_t, uint64_t>> copy_progress GUARDED_BY(mu);  // records, total
+  // A running merge resync, one per direction: merge_receive brings the peer's rows here
+  // (MergeSubscriber), merge_send sends ours to the peer (MergePublisher). nullopt when none
+  // runs. cluster_status merge_progress / merge_send_progress.
+  std::optional<MergeProgress> merge_receive GUARDED_BY(mu);
+  std::optional<MergeProgress> merge_send GUARDED_BY(mu);
   // Why applying the peer's transactions stopped ("" while they apply): shown as state
   // "Error" and last_error until the failed transaction (apply_error_sequence; 0 for a copy
   // or merge chunk) is applied by a later link.
@@ -322,6 +343,7 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   Status Handle(MergeRequest&& r);
   Status Handle(MergeRows&& r);
   Status Handle(MergeEnd&& e);
+  Status Handle(MergeTotal&& t);
   Status Handle(VerifyRequest&& r);
   Status Handle(VerifyResponse&& r);
   Status Handle(JoinRequest&& r);

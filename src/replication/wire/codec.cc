@@ -183,6 +183,11 @@ void EncodeBody(WireWriter* w, const MergeEnd& m) {
   w->PutVarint(m.records_sent);
 }
 
+void EncodeBody(WireWriter* w, const MergeTotal& m) {
+  w->PutBytes(m.database);
+  w->PutVarint(m.records);
+}
+
 void EncodeBody(WireWriter* w, const VerifyRequest& m) {
   w->PutVarint(m.request_id);
   w->PutBytes(m.database);
@@ -452,6 +457,12 @@ Status DecodeBody(WireReader* r, MergeRows* m) {
   RETURN_IF_ERROR(r->ReadBytes(&m->database, "database"));
   RETURN_IF_ERROR(r->ReadBytes(&m->table, "table"));
   RETURN_IF_ERROR(ReadRecords(r, &m->records));
+  return r->ExpectEnd();
+}
+
+Status DecodeBody(WireReader* r, MergeTotal* m) {
+  RETURN_IF_ERROR(r->ReadBytes(&m->database, "database"));
+  RETURN_IF_ERROR(r->ReadVarint(&m->records, "records"));
   return r->ExpectEnd();
 }
 

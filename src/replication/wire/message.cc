@@ -63,6 +63,8 @@ std::string_view MessageTypeName(MessageType type) {
       return "PeerCall";
     case MessageType::kPeerCallResult:
       return "PeerCallResult";
+    case MessageType::kMergeTotal:
+      return "MergeTotal";
   }
   return "Unknown";
 }

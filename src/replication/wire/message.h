@@ -36,6 +36,7 @@ inline constexpr std::string_view kCapCredit = "credit";       // Credit flow co
 inline constexpr std::string_view kCapMerge = "merge";         // MergeBegin..MergeEnd (types 13-17)
 inline constexpr std::string_view kCapVerify = "verify";       // VerifyRequest/Response (18-19)
 inline constexpr std::string_view kCapCall = "call";           // PeerCall/PeerCallResult (22-23)
+inline constexpr std::string_view kCapMergeTotal = "merge-total";  // MergeTotal (24)
 
 // A node's id: FNV-1a 32-bit of its node name, with 0 mapped to 1 (0 means "no node").
 // Storage records carry it as their origin. Stable across versions and platforms.
@@ -70,8 +71,10 @@ enum class MessageType : uint8_t {
   // Capability "call": a request one member makes of another over a live link.
   kPeerCall = 22,
   kPeerCallResult = 23,
+  // Capability "merge-total": the rows a merge resync will send, before its MergeRows.
+  kMergeTotal = 24,
 };
-inline constexpr uint8_t kMaxMessageType = 23;
+inline constexpr uint8_t kMaxMessageType = 24;
 
 // "Hello", "Transactions", ...; "Unknown" for other values.
 std::string_view MessageTypeName(MessageType type);
@@ -277,6 +280,16 @@ struct MergeEnd {
   bool operator==(const MergeEnd&) const = default;
 };
 
+// Publisher -> subscriber, when the subscriber announced "merge-total": sent once every
+// MergeRequest is in, before the first MergeRows. `records`: the rows of the requested buckets
+// in the hashed snapshot S1, which the MergeRows frames carry (rows written to those buckets
+// after S1 may add a few; progress only, never checked).
+struct MergeTotal {
+  std::string database;
+  uint64_t records = 0;
+  bool operator==(const MergeTotal&) const = default;
+};
+
 // --- cluster_verify: either side asks, the other answers on the same connection. ---
 struct VerifyRequest {
   uint64_t request_id = 0;
@@ -342,10 +355,10 @@ struct PeerCallResult {
   bool operator==(const PeerCallResult&) const = default;
 };
 
-using Message =
-    std::variant<Hello, Error, Subscribe, CopyBegin, CopyChunk, CopyEnd, Transactions, Ack, Credit,
-                 Schema, Ping, Pong, MergeBegin, MergeHashes, MergeRequest, MergeRows, MergeEnd,
-                 VerifyRequest, VerifyResponse, JoinRequest, JoinGrant, PeerCall, PeerCallResult>;
+using Message = std::variant<Hello, Error, Subscribe, CopyBegin, CopyChunk, CopyEnd, Transactions,
+                             Ack, Credit, Schema, Ping, Pong, MergeBegin, MergeHashes, MergeRequest,
+                             MergeRows, MergeEnd, VerifyRequest, VerifyResponse, JoinRequest,
+                             JoinGrant, PeerCall, PeerCallResult, MergeTotal>;
 
 inline MessageType TypeOf(const Message& m) { return static_cast<MessageType>(m.index() + 1); }
 

@@ -73,6 +73,8 @@ inline std::vector<Message> SampleMessages() {
   m.push_back(MergeRequest{"dev", "dog", {}});
   m.push_back(MergeRows{"dev", "dog", {{SampleBytes({0, 1}), std::string(40, 'r')}, {"k", ""}}});
   m.push_back(MergeEnd{"dev", vv, 77, 1000});
+  m.push_back(MergeTotal{"dev", 0});
+  m.push_back(MergeTotal{"dev", std::numeric_limits<uint64_t>::max()});
   m.push_back(VerifyRequest{std::numeric_limits<uint64_t>::max(), "dev", ""});
   m.push_back(VerifyRequest{1, "dev", "dog"});
   m.push_back(VerifyResponse{

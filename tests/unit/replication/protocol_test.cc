@@ -50,6 +50,7 @@ TEST(ProtocolTest, ExactBytesOfSmallFrames) {
   EXPECT_EQ(EncodeFrame(Subscribe{"d", {}, StartWithCopy{}, std::nullopt}),
             Bytes({3, 1, 'd', 0, 1, 0}));
   EXPECT_EQ(EncodeFrame(Credit{"d", 16}), Bytes({9, 1, 'd', 16}));
+  EXPECT_EQ(EncodeFrame(MergeTotal{"d", 300}), Bytes({24, 1, 'd', 0xac, 0x02}));
   VersionVector vv;
   vv.Advance(3, 200);
   EXPECT_EQ(EncodeFrame(Subscribe{"d", {"t"}, StartFromVector{vv, 7}, std::nullopt}),
@@ -133,7 +134,7 @@ TEST(ProtocolTest, OversizedFrameIsTooLarge) {
 
 TEST(ProtocolTest, UnknownAndEmptyFramesAreCorruption) {
   EXPECT_EQ(DecodeFrame("", kMax).status().ToString(), "Corruption: empty frame");
-  for (int t : {0, 24, 127, 200, 255}) {
+  for (int t : {0, 25, 127, 200, 255}) {
     auto d = DecodeFrame(Bytes({t, 0, 0}), kMax);
     EXPECT_EQ(d.status().ToString(), "Corruption: unknown message type " + std::to_string(t));
   }

@@ -254,6 +254,12 @@ TEST_F(RangeHashTest, EqualIffSameContents) {
   EXPECT_EQ(ha.rows, 200u);
   EXPECT_EQ(ha.live_rows, 199u);
   EXPECT_NE(ha.live_hash, ha.hash);  // the tombstone counts only in the full hash
+  // Rows per bucket (what a merge's total is counted from): every row, tombstones included.
+  ASSERT_EQ(ha.bucket_rows.size(), 64u);
+  uint64_t counted = 0;
+  for (uint32_t n : ha.bucket_rows) counted += n;
+  EXPECT_EQ(counted, 200u);
+  EXPECT_EQ(ha.bucket_rows, hb.bucket_rows);
 
   // One row changes on b: exactly its bucket differs.
   ASSERT_TRUE(b->Write(Req("dev", {Op(K::kUpsert, "dog", 42, {{"n", -1}})})).ok());
