@@ -338,13 +338,21 @@ class Node:
             return "Bearer " + auth
         raise TypeError("auth must be ADMIN, None, (user, password) or a bearer token")
 
-    def request(self, method, path, body=None, headers=None, timeout=30, source_ip=None):
+    def request(self, method, path, body=None, headers=None, timeout=30, source_ip=None, port=None,
+                tls=None):
         """One raw HTTP request on a fresh connection: returns (status, headers dict, body bytes).
 
         Header names in the returned dict are lower-case. source_ip binds the client side.
+        port: another port than the operations API's (default self.port).
+        tls: an ssl.SSLContext to speak HTTPS with (to a securePort), else plain HTTP.
         """
-        conn = http.client.HTTPConnection(self.ip, self.port, timeout=timeout,
-                                          source_address=(source_ip, 0) if source_ip else None)
+        source = (source_ip, 0) if source_ip else None
+        if tls is not None:
+            conn = http.client.HTTPSConnection(self.ip, port or self.port, timeout=timeout,
+                                               source_address=source, context=tls)
+        else:
+            conn = http.client.HTTPConnection(self.ip, port or self.port, timeout=timeout,
+                                              source_address=source)
         try:
             conn.putrequest(method, path, skip_accept_encoding=True)
             for k, v in (headers or {}).items():
@@ -361,7 +369,7 @@ class Node:
             conn.close()
 
     def op(self, body, auth=ADMIN, raw=False, content_type="application/json", headers=None, timeout=30,
-           source_ip=None):
+           source_ip=None, port=None, tls=None):
         """POST / with an operation body; returns (status, parsed JSON or text).
 
         body: a dict/list (sent as JSON), or str/bytes sent as they are.
@@ -369,6 +377,7 @@ class Node:
               a string for Bearer, or None for no Authorization header.
         raw:  return the response body as text without parsing it.
         content_type: None sends no Content-Type header.
+        port, tls: as for request(), e.g. HTTPS on a securePort.
         """
         if isinstance(body, (dict, list)):
             data = json.dumps(body).encode()
@@ -384,7 +393,7 @@ class Node:
             h["Authorization"] = a
         h.update(headers or {})
         try:
-            status, _, payload = self.request("POST", "/", data, h, timeout, source_ip)
+            status, _, payload = self.request("POST", "/", data, h, timeout, source_ip, port, tls)
         except OSError as e:
             if not self.running():
                 raise NodeError("%s is not running (exit code %s); request failed: %r"

@@ -1,6 +1,5 @@
 """Start-up, configuration, authentication basics, shutdown and restart (as HarperDB behaves)."""
 
-import http.client
 import json
 import os
 import re
@@ -113,15 +112,7 @@ class StartupTest(harness.NodeTestCase):
         ca = os.path.join(node.root, "keys", "certificateAuthority.pem")
 
         def https_op(body):
-            conn = http.client.HTTPSConnection(node.ip, https_port, timeout=5,
-                                               context=ssl.create_default_context(cafile=ca))
-            try:
-                conn.request("POST", "/", json.dumps(body), {
-                    "Content-Type": "application/json", "Authorization": node.auth_header()})
-                resp = conn.getresponse()
-                return resp.status, json.loads(resp.read().decode())
-            finally:
-                conn.close()
+            return node.op(body, timeout=5, port=https_port, tls=ssl.create_default_context(cafile=ca))
 
         def answers():
             if node.proc.poll() is not None:

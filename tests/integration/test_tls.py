@@ -9,7 +9,6 @@ Refused, each with an error that says why and nothing replicated: a target whose
 chains to a CA we do not trust, and one whose certificate is for another name.
 """
 
-import http.client
 import json
 import os
 import ssl
@@ -46,14 +45,7 @@ class TlsTestCase(cluster.ClusterTestCase):
         return node
 
     def https_op(self, node, body, context):
-        conn = http.client.HTTPSConnection(node.ip, HTTPS_PORT, timeout=10, context=context)
-        try:
-            conn.request("POST", "/", json.dumps(body), {
-                "Content-Type": "application/json", "Authorization": node.auth_header()})
-            resp = conn.getresponse()
-            return resp.status, json.loads(resp.read().decode())
-        finally:
-            conn.close()
+        return node.op(body, timeout=10, port=HTTPS_PORT, tls=context)
 
     def add_node_expecting_refusal(self, node, peer, words):
         status, body = node.op({"operation": "add_node", "hostname": peer.repl_name,
