@@ -10,19 +10,18 @@
 #include <vector>
 
 #include "common/hlc.h"
+#include "dog_table_fixture.h"
 #include "storage/index_edits.h"
 #include "storage/key_codec.h"
 #include "storage/lmdb_handles.h"
 #include "storage/record_codec.h"
-#include "temp_dir.h"
 #include "test_util.h"
 
 namespace meshdb::storage {
 namespace {
 
 namespace json = boost::json;
-
-std::string Key(int id) { return EncodeKey(json::value(id)).value(); }
+using testing::Key;
 
 std::string Rec(json::object doc, bool tombstone = false) {
   std::string out;
@@ -46,28 +45,8 @@ json::object Dog(int i) {
   return doc;
 }
 
-class RebuildIndexTest : public ::testing::Test {
+class RebuildIndexTest : public testing::DogTableTest {
  protected:
-  void SetUp() override {
-    LmdbEnvOptions options;
-    options.map_size_bytes = 64ull << 20;
-    options.durable = false;
-    auto env = LmdbEnv::Open(dir_.path() + "/t.mdb", options);
-    ASSERT_TRUE(env.ok()) << env.status().ToString();
-    env_ = std::move(env).value();
-    auto txn = WriteTxn::Begin(env_.get());
-    ASSERT_TRUE(txn.ok());
-    ASSERT_EQ(mdb_dbi_open(txn->get(), "r:dog", MDB_CREATE, &table_.records_dbi), 0);
-    ASSERT_EQ(mdb_dbi_open(txn->get(), "x:dog", MDB_CREATE | MDB_DUPSORT, &table_.index_dbi), 0);
-    ASSERT_TRUE(txn->Commit().ok());
-    table_.def.primary_key = "id";
-    for (const char* attr : {"id", "name", "tags", "age"}) {
-      table_.def.attributes.push_back(AttributeDef{attr, "", true});
-    }
-    table_.def.attributes.push_back(AttributeDef{"note", "", false});
-    table_.RebuildPositions();
-  }
-
   // Every index entry as raw "key|record", in index order.
   std::vector<std::string> Entries() {
     std::vector<std::string> out;
@@ -89,10 +68,6 @@ class RebuildIndexTest : public ::testing::Test {
     RETURN_IF_ERROR(RebuildIndex(txn->get(), table_, dir_.path(), run_bytes, stats));
     return txn->Commit();
   }
-
-  meshdb::testing::TempDir dir_;
-  LmdbEnv env_;
-  TableState table_;
 };
 
 TEST_F(RebuildIndexTest, WritesWhatRowByRowEditsWriteInOneRunOrMerged) {

@@ -8,36 +8,18 @@
 #include <string>
 #include <vector>
 
+#include "dog_table_fixture.h"
 #include "storage/key_codec.h"
 #include "storage/lmdb_handles.h"
-#include "temp_dir.h"
 
 namespace meshdb::storage {
 namespace {
 
 namespace json = boost::json;
+using testing::Key;
 
-class IndexEditsTest : public ::testing::Test {
+class IndexEditsTest : public testing::DogTableTest {
  protected:
-  void SetUp() override {
-    LmdbEnvOptions options;
-    options.map_size_bytes = 64ull << 20;
-    options.durable = false;
-    auto env = LmdbEnv::Open(dir_.path() + "/t.mdb", options);
-    ASSERT_TRUE(env.ok()) << env.status().ToString();
-    env_ = std::move(env).value();
-    auto txn = WriteTxn::Begin(env_.get());
-    ASSERT_TRUE(txn.ok());
-    ASSERT_EQ(mdb_dbi_open(txn->get(), "x:dog", MDB_CREATE | MDB_DUPSORT, &table_.index_dbi), 0);
-    ASSERT_TRUE(txn->Commit().ok());
-    table_.def.primary_key = "id";
-    for (const char* attr : {"id", "name", "tags", "age"}) {
-      table_.def.attributes.push_back(AttributeDef{attr, "", true});
-    }
-    table_.def.attributes.push_back(AttributeDef{"note", "", false});
-    table_.RebuildPositions();
-  }
-
   // Applies `edits` in one transaction; false on failure.
   bool Apply(IndexEdits& edits) {
     auto txn = WriteTxn::Begin(env_.get());
@@ -64,12 +46,6 @@ class IndexEditsTest : public ::testing::Test {
     }
     return out;
   }
-
-  static std::string Key(int id) { return EncodeKey(json::value(id)).value(); }
-
-  testing::TempDir dir_;
-  LmdbEnv env_;
-  TableState table_;
 };
 
 TEST_F(IndexEditsTest, IndexesEachIndexedAttributeButNotThePrimaryKey) {

@@ -1,0 +1,48 @@
+// A fixture for the index tests: one LMDB environment in a temporary directory holding the
+// table "dog" (records "r:dog", index "x:dog"), primary key `id`, attributes id, name, tags and
+// age indexed and note not.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <string>
+
+#include "storage/catalog.h"
+#include "storage/key_codec.h"
+#include "storage/lmdb_handles.h"
+#include "temp_dir.h"
+
+namespace meshdb::storage::testing {
+
+// The encoded primary key of record `id`.
+inline std::string Key(int id) { return EncodeKey(boost::json::value(id)).value(); }
+
+class DogTableTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LmdbEnvOptions options;
+    options.map_size_bytes = 64ull << 20;
+    options.durable = false;
+    auto env = LmdbEnv::Open(dir_.path() + "/t.mdb", options);
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    env_ = std::move(env).value();
+    auto txn = WriteTxn::Begin(env_.get());
+    ASSERT_TRUE(txn.ok());
+    ASSERT_EQ(mdb_dbi_open(txn->get(), "r:dog", MDB_CREATE, &table_.records_dbi), 0);
+    ASSERT_EQ(mdb_dbi_open(txn->get(), "x:dog", MDB_CREATE | MDB_DUPSORT, &table_.index_dbi), 0);
+    ASSERT_TRUE(txn->Commit().ok());
+    table_.def.primary_key = "id";
+    for (const char* attr : {"id", "name", "tags", "age"}) {
+      table_.def.attributes.push_back(AttributeDef{attr, "", true});
+    }
+    table_.def.attributes.push_back(AttributeDef{"note", "", false});
+    table_.RebuildPositions();
+  }
+
+  meshdb::testing::TempDir dir_;
+  LmdbEnv env_;
+  TableState table_;
+};
+
+}  // namespace meshdb::storage::testing
