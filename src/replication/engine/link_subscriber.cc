@@ -5,8 +5,6 @@
 #include <boost/asio/post.hpp>
 #include <cassert>
 #include <chrono>
-#include <cstdlib>
-#include <string_view>
 #include <utility>
 
 #include "common/log.h"
@@ -23,16 +21,6 @@ constexpr uint32_t kCreditFrames = 16;
 constexpr size_t kMaxPendingChunks = 3;        // copy chunks being applied
 constexpr size_t kMaxPendingApplies = 100000;  // transactions being applied
 
-// MESHDB_COPY_ROW_BY_ROW=1 applies initial copies as before the deferred index build (every
-// row's index entries in its chunk's commit): the benchmarks' baseline in the same binary
-// (bench/README.md). Read once.
-bool CopyRowByRow() {
-  static const bool row_by_row = [] {
-    const char* v = std::getenv("MESHDB_COPY_ROW_BY_ROW");
-    return v != nullptr && std::string_view(v) == "1";
-  }();
-  return row_by_row;
-}
 }  // namespace
 
 bool LinkSubscriber::ReadsPaused() const {
@@ -337,7 +325,7 @@ void LinkSubscriber::OnCopyChunk(CopyChunk&& c) {
     chunk.rows.push_back(storage::RawRow{std::move(r.key), std::move(r.value)});
   }
   chunk.log_rows = copy_is_partial_;
-  chunk.bulk = !CopyRowByRow();  // a table empty here gets its index built at the copy's end
+  chunk.bulk = true;  // a table empty here gets its index built at the copy's end
   ApplyChunk(std::move(chunk), "applying a copy chunk", [this, n] {
     copy_records_ += n;
     claim_.NoteProgress();
@@ -390,7 +378,7 @@ void LinkSubscriber::OnCopyEnd(CopyEnd&& c) {
   end.peer_view = EncodeRules(rules_);
   // The indexes the copy deferred are built in the commit that installs the floor, so a copy
   // that reports done has complete indexes.
-  end.build_indexes = !CopyRowByRow();
+  end.build_indexes = true;
   const uint64_t seq = c.snapshot_sequence;
   ApplyChunk(std::move(end), "finishing the copy", [this, seq] {
     copying_ = false;
