@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <cstdlib>
-#include <thread>
 #include <unordered_map>
 
 #include "common/json_parse.h"
@@ -264,12 +262,6 @@ Status StoreImpl::BuildPendingIndexes(MDB_txn* txn, Database& db, GroupCtx& grou
       IndexBuildStats stats;
       RETURN_IF_ERROR(
           RebuildIndex(txn, pt->state(), options_.database_dir, kIndexBuildRunBytes, &stats));
-      // Lets tests kill the process while the build's transaction is open.
-      static const int delay_ms = [] {
-        const char* v = std::getenv("MESHDB_INDEX_BUILD_DELAY_MS_FOR_TESTING");
-        return v != nullptr ? std::atoi(v) : 0;
-      }();
-      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();

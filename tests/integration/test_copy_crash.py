@@ -9,8 +9,9 @@ that a crash left unbuilt. Checked here, each time on a fresh receiver B of a so
    the copy left pending (logged), it copies again, and then holds every row of A; searches by
    every attribute (an index range covering all values, and equality on sampled rows) return
    exactly what A returns;
-2. B is killed while the copy's end builds the deferred index (its transaction held open by
-   the MESHDB_INDEX_BUILD_DELAY_MS_FOR_TESTING hook): the same checks after the restart.
+2. B is killed while the copy's end builds the deferred index (paused there by
+   tests/integration/lmdb_pause_shim.cc, an LD_PRELOAD library): the same checks after the
+   restart.
 
 Observable state: cluster_status `copy_progress` / `copies_completed`, describe_table's
 record_count, search_by_conditions / search_by_value answers, B's log.
@@ -18,7 +19,9 @@ record_count, search_by_conditions / search_by_value answers, B's log.
 
 import os
 import random
+import shutil
 import string
+import tempfile
 import threading
 import time
 
@@ -28,6 +31,17 @@ from harness import wait_until
 
 DB, T = "dev", "rows"
 TOTAL = 120_000
+
+
+def pause_shim_path():
+    """lmdb_pause_shim.so: $MESHDB_LMDB_PAUSE_SHIM (set by ctest), else next to meshdb_certgen."""
+    path = os.environ.get("MESHDB_LMDB_PAUSE_SHIM")
+    if not path:
+        certgen = os.environ.get("MESHDB_CERTGEN") or os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "tests", "integration",
+            "meshdb_certgen")
+        path = os.path.join(os.path.dirname(certgen), "liblmdb_pause_shim.so")
+    return os.path.normpath(path)
 
 
 def random_records(rng, n):
@@ -153,16 +167,22 @@ class CopyCrashTest(cluster.ClusterTestCase):
 
     def test_02_receiver_killed_during_index_build(self):
         a, rows = self.source()
-        # The build's transaction stays open 5 s after the build (a test hook), so the kill
-        # lands inside it however fast the machine is.
-        b = self.join(a, env={"MESHDB_INDEX_BUILD_DELAY_MS_FOR_TESTING": "5000"})
-        wait_until(lambda: "building the index of %s.%s" % (DB, T) in b.log_text(), 120,
+        # lmdb_pause_shim (LD_PRELOAD) pauses B at the index build's first sorted append, inside
+        # the transaction of the copy's end, and creates `marker` when it does: the kill lands
+        # in that transaction however fast the machine is.
+        marker_dir = tempfile.mkdtemp(prefix="meshdb-it-shim-")
+        self.addCleanup(shutil.rmtree, marker_dir, ignore_errors=True)
+        marker = os.path.join(marker_dir, "B-in-index-build")
+        b = self.join(a, env={"LD_PRELOAD": pause_shim_path(), "LMDB_PAUSE_SHIM_MARKER": marker,
+                              "LMDB_PAUSE_SHIM_MS": "30000"})
+        wait_until(lambda: os.path.exists(marker), 120,
                    "B to start building the index its copy deferred", interval_s=0.01)
         # (The last chunks may share the end's group commit: the count need not be TOTAL yet.)
         self.assertFalse(copy_socket(b, a).get("copies_completed"), "the copy must not be done yet")
         b.kill9()
         b.env_overrides = {}
         self.restart_and_check(a, b, rows, expect_open_build=True)
+
 
 if __name__ == "__main__":
     harness.main()
