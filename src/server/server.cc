@@ -64,6 +64,12 @@ ReplicationEndpoint OwnReplicationEndpoint(const config::Settings& settings) {
   return {"wss", settings.operations_secure_port};
 }
 
+// Threads of replication's own listeners. A plain one only reads upgrade requests: the
+// replication service takes each socket over. Inbound wss:// links run on the TLS one's threads
+// (a TLS stream cannot move to another io_context), as many as the service has of its own.
+constexpr int kPlainReplicationListenerThreads = 1;
+constexpr int kTlsReplicationListenerThreads = 2;
+
 // One listener the node opens: TLS when `tls` is set; the operations API when `ops` is set,
 // else replication upgrades only.
 struct ListenerSpec {
@@ -517,7 +523,9 @@ int Run(const RunOptions& options) {
     http_options.host = settings.operations_host;
     http_options.port = spec.port;
     http_options.max_body_bytes = settings.max_body_bytes;
-    http_options.threads = spec.ops != nullptr ? settings.threads : 1;
+    http_options.threads = spec.ops != nullptr ? settings.threads
+                           : spec.tls          ? kTlsReplicationListenerThreads
+                                               : kPlainReplicationListenerThreads;
     http_options.on_restart_requested = [waiter_ptr] { waiter_ptr->RequestRestart(); };
     http_options.upgrade_handler = upgrades;
     http_options.tls = spec.tls;

@@ -828,10 +828,15 @@ void ServiceImpl::OnTlsUpgrade(std::unique_ptr<net::TlsStream> stream,
     beast::get_lowest_layer(*stream).close();
     return;
   }
-  // The stream stays on the HTTP server's io_context (a TLS session cannot move): its I/O
-  // completes there and resumes the link on our strand. The node stops replication before
-  // its listeners (server.cc), so no link outlives that io_context.
-  Strand strand = asio::make_strand(ioc_);
+  // The stream stays on the HTTP server's io_context (a TLS session cannot move), and so does
+  // the link: it runs on the connection's own strand, so each read and write completes on the
+  // thread that goes on with the link, as a plain link's does on ours. On a strand of ours,
+  // every completion ran on the listener's thread first and then had to wake one of ours (for
+  // a write, the listener's thread too): on a loaded machine those wake-ups were the wss p99
+  // lag stalls (bench/README.md "TLS cost"). The node stops replication before its listeners
+  // (server.cc), so no link outlives that io_context.
+  const Strand* own = stream->get_executor().target<Strand>();
+  Strand strand = own != nullptr ? *own : asio::make_strand(ioc_);
   std::string database = QueryParam(request.target(), "database");
   if (database.empty()) database = kSystemDatabase;
   auto link = std::make_shared<Link>(this, strand, false, database, nullptr);
