@@ -86,6 +86,21 @@ test("copies and merges each get a bar, merges in both directions with their pha
   assert.equal(progressLabel({ kind: "merge-send", peer: "b", database: "y", phase: "comparing" }), "merge resync of y to b (comparing)");
 });
 
+test("a duplicate connection's merge gets a bar of its own", () => {
+  const sending = { phase: "sending", records: 5, total: 50, rate: 1 };
+  const connections = [
+    {
+      name: "b",
+      database_sockets: [
+        socket({ connected: true, state: "CatchingUp", merge_send_progress: sending }),
+        socket({ connected: true, state: "CatchingUp", duplicate: true, merge_send_progress: { ...sending, phase: "comparing" } }),
+      ],
+    },
+  ];
+  const keys = progressItems(connections).map((item) => item.key);
+  assert.deepEqual(keys, ["merge-send|b|dev", "merge-send|b|dev|duplicate"]);
+});
+
 test("the ETA is the records left at the rate, unknown without a rate or a total", () => {
   assert.equal(etaMs(50, 150, 10), 10000);
   assert.equal(etaMs(50, 150, null), null);

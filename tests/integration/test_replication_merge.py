@@ -13,10 +13,16 @@
 4. Progress: during a merge of 150k rows, cluster_status shows it on both sides (B's
    merge_progress, A's merge_send_progress) with the same total, the count moves and never
    goes back, the rows B received end at that total, and /metrics has the same gauges.
+6. Routes both ways and a 16 KiB log: B returns and merges with A, followed by further merges
+   at once (B's merged rows come back to A and trim A's log past B again). No link fails
+   ("... outside a merge": a MergeBegin that reached B before the previous merge's end had
+   committed), every merge A started finishes (none is cut by a duplicate connection), and
+   both nodes end equal.
 """
 
 import json
 import os
+import re
 import signal
 import time
 
@@ -377,6 +383,46 @@ class MergeTest(cluster.ClusterTestCase):
                                 "A's merge to B to finish", interval_s=0.01)
         self.assertEqual(sent_total, total)
         wait_until(lambda: harness.count_records(b, DB, T) == n + len(seed), 60, "B to hold every row")
+
+    def test_06_back_to_back_merges_with_both_dialing(self):
+        a, b = self.start_pair()  # routes both ways: B's return may be dialled twice
+        expected = self.seed(a, [a, b], 10)
+        b.kill9()
+        trimmed = self.trimmed_past(a, b)
+        n, batch, pad = 30000, 5000, "y" * 200
+        for start in range(0, n, batch):
+            rows = [{"id": "m-%06d" % k, "v": k, "pad": pad} for k in range(start, start + batch)]
+            self.insert(a, DB, T, rows)
+            expected.update((r["id"], r) for r in rows)
+        self.wait_trimmed(a, b, trimmed, 30)
+        copied_a = cluster.Baseline(a, "copies_started")
+        b.start()
+        contents = wait_converged([a, b], DB, 90, min_rows=len(expected))
+        self.assert_rows(user_rows(contents[T]), expected)
+
+        # Every merge ended on both sides (one cut by a duplicate connection never logs its
+        # end): per node, the merges it started (sending) and was asked for (receiving) with
+        # the other one, and the "done" lines both kinds log.
+        def merges(node, peer):
+            log, p = node.log_text(), re.escape(peer.repl_name)
+            started = len(re.findall(r"starting merge resync of database %s with %s \(" % (DB, p), log))
+            requested = len(re.findall(r"peer %s db %s: merge resync requested" % (p, DB), log))
+            done = len(re.findall(r"merge resync of %s with %s done: " % (DB, p), log))
+            return started, requested, done
+
+        def all_ended():
+            counts = [merges(a, b), merges(b, a)]
+            return counts[0][0] >= 1 and all(s + r == d for s, r, d in counts)
+
+        wait_until(all_ended, 30, "every merge between A and B to end on both sides")
+        print("\nback-to-back merges (started, requested, done): A %r, B %r"
+              % (merges(a, b), merges(b, a)))
+        for node in (a, b):
+            self.assertNotIn("outside a merge", node.log_text())
+        self.assertEqual(copied_a.since() + cluster.counter_total(b, "copies_started"), 0,
+                         "a full copy ran instead of a merge: %r" % cluster.db_sockets(b))
+        got = self.verify(a)
+        self.assertEqual(got["differing_tables"], [], got)
 
 
 if __name__ == "__main__":

@@ -210,7 +210,7 @@ export function progressItems(connections) {
         if (!p) continue;
         items.push({
           kind,
-          key: `${kind}|${peerName(c)}|${s.database}`,
+          key: `${kind}|${peerName(c)}|${s.database}${s.duplicate ? "|duplicate" : ""}`,
           peer: peerName(c),
           database: s.database,
           done: p.records,

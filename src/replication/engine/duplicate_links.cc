@@ -1,6 +1,6 @@
 // The duplicate-link rule (docs/replication.md "Links"): which of two connections between the
-// same two nodes for one database stays, and how that rule and initial copies keep out of
-// each other's way.
+// same two nodes for one database stays, and how that rule, initial copies and merge resyncs
+// keep out of each other's way.
 //
 // Two nodes that learn of each other at once both dial (a join over wss:// writes the joiner's
 // row on the joined node, which dials it back while the joiner dials it). Each node decides
@@ -20,6 +20,11 @@
 //      under way when the copy started. If our dial would win rule 3, the copy waits for it
 //      (OwnDialWouldReplaceLocked, CopyClaim::kAfterDial); if it would lose, the peer refuses
 //      it by rule 3 as well.
+//    A merge resync is kept the same way, with the publishing node in the copying node's place:
+//    only it knows of the merge before the peer reads MergeBegin. It marks the link when the
+//    merge starts (ClaimMerge, under mu_, on a registered link; a merge that our own dial
+//    would replace waits for that dial, MergeClaim::kAfterDial) and unmarks it once MergeEnd
+//    is queued. When both nodes marked the link (each for its own copy or merge), both keep it.
 // 3. Otherwise the connection dialled by the lower node name stays (KeepFirstOfDuplicate).
 #include <memory>
 #include <string>
@@ -43,6 +48,11 @@ bool ServiceImpl::KeepExistingLinkLocked(const Link& existing, const Link& link)
                existing.peer_name(), existing.database());
     return true;
   }
+  if (merging_links_.contains(&existing)) {  // rule 2, a merge
+    log_->info("peer {} db {}: keeping the connection that carries a merge resync",
+               existing.peer_name(), existing.database());
+    return true;
+  }
   const std::string& existing_dialer =
       existing.outbound() ? options_.node_name : existing.peer_name();
   const std::string& new_dialer = link.outbound() ? options_.node_name : link.peer_name();
@@ -56,6 +66,20 @@ bool ServiceImpl::OwnDialWouldReplaceLocked(const Link& link) {
          KeepFirstOfDuplicate(options_.node_name, link.peer_name());
 }
 
+ServiceImpl::MergeClaim ServiceImpl::ClaimMerge(const std::shared_ptr<Link>& link) {
+  common::MutexLock lock(mu_);
+  // As ClaimInitialCopy: decided under the lock RegisterLink takes.
+  if (!RegisteredLocked(*link)) return MergeClaim::kReplaced;
+  if (OwnDialWouldReplaceLocked(*link)) return MergeClaim::kAfterDial;
+  merging_links_.insert(link.get());
+  return MergeClaim::kClaimed;
+}
+
+void ServiceImpl::ReleaseMerge(const Link* link) {
+  common::MutexLock lock(mu_);
+  merging_links_.erase(link);
+}
+
 void ServiceImpl::EndDialAttempt(PeerEntry& peer, const std::string& db) {
   std::shared_ptr<Link> waiting;
   {
@@ -65,7 +89,7 @@ void ServiceImpl::EndDialAttempt(PeerEntry& peer, const std::string& db) {
     auto it = links_.find({peer.spec.name, db});
     if (it != links_.end() && !it->second->outbound()) waiting = it->second;
   }
-  // The peer's connection stays: if its copy waited for this attempt, it starts now.
+  // The peer's connection stays: if its copy or merge waited for this attempt, it starts now.
   if (waiting) waiting->ResumeAfterDial();
 }
 

@@ -457,10 +457,10 @@ asio::awaitable<Status> Link::RunSession() {
     slot_->copy_progress.reset();
   }
   // Its merges end with it, registered or not (a duplicate's merge shows until it closes).
+  service_->ReleaseMerge(this);
   if (slot_) {
     common::MutexLock lock(slot_->mu);
-    if (slot_->merge_receive && slot_->merge_receive->owner == this) slot_->merge_receive.reset();
-    if (slot_->merge_send && slot_->merge_send->owner == this) slot_->merge_send.reset();
+    slot_->merges.erase(this);
   }
   co_return result;
 }
@@ -959,7 +959,10 @@ void Link::ResumeAfterCopy() {
 }
 
 void Link::ResumeAfterDial() {
-  asio::post(strand_, [self = shared_from_this()] { self->subscriber_.ResumeAfterDial(); });
+  asio::post(strand_, [self = shared_from_this()] {
+    self->subscriber_.ResumeAfterDial();
+    self->publisher_.ResumeAfterDial();
+  });
 }
 
 void Link::RequestVerify(uint64_t request_id, std::string table,

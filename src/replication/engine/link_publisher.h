@@ -43,6 +43,8 @@ class LinkPublisher {
   void OnAck(const Ack& a);
   void OnCredit(const Credit& c);
   Status OnMergeRequest(MergeRequest&& r) { return merge_.OnRequest(std::move(r)); }
+  // Our own dial to the peer ended: a merge that waited for it starts (MergePublisher).
+  void ResumeAfterDial() { merge_.ResumeAfterDial(); }
 
   // Sends what the log holds past the position, as far as credit and the send queue allow.
   // Does nothing before Subscribe, during a copy or merge, or once the link closes.

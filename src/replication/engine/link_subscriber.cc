@@ -24,7 +24,10 @@ constexpr size_t kMaxPendingApplies = 100000;  // transactions being applied
 }  // namespace
 
 bool LinkSubscriber::ReadsPaused() const {
-  return pending_chunks_ >= kMaxPendingChunks || pending_applies_ >= kMaxPendingApplies;
+  // A merge's end commits before the next frame is read (MergeSubscriber::ending), unless
+  // applying stopped: then the peer's data frames are dropped anyway.
+  return pending_chunks_ >= kMaxPendingChunks || pending_applies_ >= kMaxPendingApplies ||
+         (merge_.ending() && !apply_stopped_);
 }
 
 void LinkSubscriber::OnClose() {

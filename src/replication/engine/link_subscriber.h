@@ -49,7 +49,7 @@ class LinkSubscriber {
   void OnClose();
 
   // The read loop waits while this holds: too many copy chunks or transactions are being
-  // applied.
+  // applied, or a merge's end is being committed.
   [[nodiscard]] bool ReadsPaused() const;
   // Applying failed (StopApplying): the peer's data frames are dropped.
   [[nodiscard]] bool apply_stopped() const { return apply_stopped_; }

@@ -20,9 +20,38 @@ namespace meshdb::replication {
 namespace {
 constexpr size_t kMergeChunkBytes = 1u << 20;
 
-// Whether `p` is the progress of a merge on `link` (not on a duplicate link sharing the slot).
-bool Owns(const std::optional<MergeProgress>& p, LinkContext& link) {
-  return p.has_value() && p->owner == static_cast<const void*>(link.self());
+// One side of a link's merges (LinkMerges::receive or ::send).
+using Side = std::optional<MergeProgress> LinkMerges::*;
+
+// The progress of `link`'s running merge on `side`, in its slot; null when none runs (a link
+// sharing the slot keeps its own: Slot::merges).
+MergeProgress* Progress(Slot& slot, LinkContext& link, Side side) REQUIRES(slot.mu) {
+  auto it = slot.merges.find(link.self());
+  if (it == slot.merges.end() || !(it->second.*side)) return nullptr;
+  return &*(it->second.*side);
+}
+
+// A merge on `side` of `link` begins (started_ms): its progress, in `phase`.
+void BeginProgress(Slot& slot, LinkContext& link, Side side, const char* phase, uint64_t started_ms)
+    REQUIRES(slot.mu) {
+  MergeProgress& p = (slot.merges[link.self()].*side).emplace();
+  p.phase = phase;
+  p.started_ms = started_ms;
+}
+
+// The merge on `side` of `link` ended: its progress goes (and the link's entry with it once
+// neither side runs).
+void EndProgress(Slot& slot, LinkContext& link, Side side) REQUIRES(slot.mu) {
+  auto it = slot.merges.find(link.self());
+  if (it == slot.merges.end()) return;
+  (it->second.*side).reset();
+  if (!it->second.receive && !it->second.send) slot.merges.erase(it);
+}
+
+// The rows phase of `p` begins (the rate is counted from here).
+void BeginRows(MergeProgress& p, const char* phase) {
+  p.phase = phase;
+  if (p.rows_started_ms == 0) p.rows_started_ms = NowMs();
 }
 
 // Rows of `rows_per_bucket` in the `buckets` asked for.
@@ -52,27 +81,42 @@ bool MergePublisher::StartIfTrimmed(storage::Snapshot& snap) {
     publisher_.SkipTo(*log_start);
     return false;
   }
-  link_.log().info(
-      "starting merge resync of database {} with {} (position {} older than log start {})",
-      link_.database(), link_.peer_name(), next_seq - 1, *log_start);
   Start(*log_start, std::nullopt);
   return true;
 }
 
 void MergePublisher::StartNewTables(const std::vector<TableRule>& previous_rules) {
   assert(link_.OnStrand());
-  auto tables =
-      NewlySubscribedTables(publisher_.published_tables(), previous_rules, link_.database());
-  std::string names;
-  for (const auto& t : tables) names += (names.empty() ? "" : ", ") + t;
-  link_.log().info("starting merge of newly subscribed tables of database {} with {}: [{}]",
-                   link_.database(), link_.peer_name(), names);
-  Start(0, std::move(tables));
+  Start(0, NewlySubscribedTables(publisher_.published_tables(), previous_rules, link_.database()));
 }
 
 void MergePublisher::Start(uint64_t log_start,
                            std::optional<std::unordered_set<std::string>> only) {
-  running_ = true;
+  running_ = true;  // the stream waits, also while the merge waits for our dial
+  switch (link_.service().ClaimMerge(link_.shared_link())) {
+    case ServiceImpl::MergeClaim::kClaimed:
+      break;
+    case ServiceImpl::MergeClaim::kAfterDial:
+      link_.log().info(
+          "peer {} db {}: the merge resync waits for this node's own connection to the peer, "
+          "which would replace this one",
+          link_.peer_name(), link_.database());
+      after_dial_ = PendingStart{log_start, std::move(only)};
+      link_.SetState(LinkState::kCatchingUp);
+      return;
+    case ServiceImpl::MergeClaim::kReplaced:
+      return;  // the link closes: the merge runs on the connection that replaced it
+  }
+  if (only) {
+    std::string names;
+    for (const auto& t : *only) names += (names.empty() ? "" : ", ") + t;
+    link_.log().info("starting merge of newly subscribed tables of database {} with {}: [{}]",
+                     link_.database(), link_.peer_name(), names);
+  } else {
+    link_.log().info(
+        "starting merge resync of database {} with {} (position {} older than log start {})",
+        link_.database(), link_.peer_name(), publisher_.next_sequence() - 1, log_start);
+  }
   new_tables_ = only.has_value();
   started_ms_ = NowMs();
   requests_.clear();
@@ -81,10 +125,7 @@ void MergePublisher::Start(uint64_t log_start,
   {
     Slot& slot = link_.slot();
     common::MutexLock lock(slot.mu);
-    slot.merge_send.emplace();
-    slot.merge_send->phase = "hashing";
-    slot.merge_send->started_ms = started_ms_;
-    slot.merge_send->owner = link_.self();
+    BeginProgress(slot, link_, &LinkMerges::send, "hashing", started_ms_);
   }
   link_.SetState(LinkState::kCatchingUp);
   const uint64_t after = publisher_.next_sequence() - 1;
@@ -155,7 +196,7 @@ void MergePublisher::RunMergeHashes(uint64_t after, uint64_t log_start,
     bucket_rows_ = std::move(bucket_rows);
     Slot& slot = link_.slot();
     common::MutexLock lock(slot.mu);
-    if (Owns(slot.merge_send, link_)) slot.merge_send->phase = "comparing";
+    if (MergeProgress* p = Progress(slot, link_, &LinkMerges::send)) p->phase = "comparing";
   });
   if (!link_.EnqueueFromCopyThread(
           EncodeFrame(MergeBegin{database, log_start, after, count, only.has_value()}))) {
@@ -169,10 +210,9 @@ void MergePublisher::RunMergeHashes(uint64_t after, uint64_t log_start,
       {
         Slot& slot = link_.slot();
         common::MutexLock lock(slot.mu);
-        if (Owns(slot.merge_send, link_)) {
-          slot.merge_send->phase = "sending";
-          slot.merge_send->total_known = true;
-          slot.merge_send->rows_started_ms = NowMs();
+        if (MergeProgress* p = Progress(slot, link_, &LinkMerges::send)) {
+          BeginRows(*p, "sending");
+          p->total_known = true;
         }
       }
       std::optional<uint64_t> total;
@@ -182,6 +222,14 @@ void MergePublisher::RunMergeHashes(uint64_t after, uint64_t log_start,
       });
     });
   }
+}
+
+void MergePublisher::ResumeAfterDial() {
+  assert(link_.OnStrand());
+  if (link_.closing() || !after_dial_) return;
+  PendingStart start = std::move(*after_dial_);
+  after_dial_.reset();
+  Start(start.log_start, std::move(start.only));
 }
 
 Status MergePublisher::OnRequest(MergeRequest&& r) {
@@ -204,11 +252,10 @@ Status MergePublisher::OnRequest(MergeRequest&& r) {
   {
     Slot& slot = link_.slot();
     common::MutexLock lock(slot.mu);
-    if (Owns(slot.merge_send, link_)) {
-      slot.merge_send->phase = "sending";
-      slot.merge_send->total = rows;
-      slot.merge_send->total_known = true;
-      slot.merge_send->rows_started_ms = NowMs();
+    if (MergeProgress* p = Progress(slot, link_, &LinkMerges::send)) {
+      BeginRows(*p, "sending");
+      p->total = rows;
+      p->total_known = true;
     }
   }
   std::optional<uint64_t> total;
@@ -232,7 +279,7 @@ void MergePublisher::RunMergeRows(std::map<std::string, std::vector<uint32_t>> r
   auto report = [&] {
     Slot& slot = link_.slot();
     common::MutexLock lock(slot.mu);
-    if (Owns(slot.merge_send, link_)) slot.merge_send->records = sent;
+    if (MergeProgress* p = Progress(slot, link_, &LinkMerges::send)) p->records = sent;
   };
   {
     auto snap = store->Read(database);
@@ -278,6 +325,8 @@ void MergePublisher::RunMergeRows(std::map<std::string, std::vector<uint32_t>> r
 void MergePublisher::Finish(uint64_t records_sent) {
   assert(link_.OnStrand());
   running_ = false;
+  // MergeEnd is queued: the duplicate rule no longer keeps the link for it.
+  link_.service().ReleaseMerge(link_.self());
   Slot& slot = link_.slot();
   if (!new_tables_) {
     publisher_.ResumeAfter(vector_, last_);
@@ -289,7 +338,7 @@ void MergePublisher::Finish(uint64_t records_sent) {
     ++slot.merges_completed;
     slot.merge_records_sent += records_sent;
     slot.last_merge_ms = NowMs() - started_ms_;
-    if (Owns(slot.merge_send, link_)) slot.merge_send.reset();
+    EndProgress(slot, link_, &LinkMerges::send);
   }
   link_.log().info("merge resync of {} with {} done: {} records sent, 0 received ({} ms)",
                    link_.database(), link_.peer_name(), records_sent, NowMs() - started_ms_);
@@ -311,10 +360,7 @@ void MergeSubscriber::OnBegin(MergeBegin&& m) {
   {
     Slot& slot = link_.slot();
     common::MutexLock lock(slot.mu);
-    slot.merge_receive.emplace();
-    slot.merge_receive->phase = "comparing";
-    slot.merge_receive->started_ms = started_ms_;
-    slot.merge_receive->owner = link_.self();
+    BeginProgress(slot, link_, &LinkMerges::receive, "comparing", started_ms_);
   }
   link_.SetState(LinkState::kCatchingUp);
 }
@@ -357,11 +403,11 @@ void MergeSubscriber::OnTotal(MergeTotal&& m) {
   assert(link_.OnStrand());
   Slot& slot = link_.slot();
   common::MutexLock lock(slot.mu);
-  if (!Owns(slot.merge_receive, link_)) return;
-  slot.merge_receive->phase = "receiving";
-  slot.merge_receive->total = m.records;
-  slot.merge_receive->total_known = true;
-  if (slot.merge_receive->rows_started_ms == 0) slot.merge_receive->rows_started_ms = NowMs();
+  MergeProgress* p = Progress(slot, link_, &LinkMerges::receive);
+  if (p == nullptr) return;
+  BeginRows(*p, "receiving");
+  p->total = m.records;
+  p->total_known = true;
 }
 
 void MergeSubscriber::OnRows(MergeRows&& m) {
@@ -370,10 +416,7 @@ void MergeSubscriber::OnRows(MergeRows&& m) {
     // A publisher without merge-total: the rows phase begins with its first rows.
     Slot& slot = link_.slot();
     common::MutexLock lock(slot.mu);
-    if (Owns(slot.merge_receive, link_) && slot.merge_receive->rows_started_ms == 0) {
-      slot.merge_receive->phase = "receiving";
-      slot.merge_receive->rows_started_ms = NowMs();
-    }
+    if (MergeProgress* p = Progress(slot, link_, &LinkMerges::receive)) BeginRows(*p, "receiving");
   }
   const size_t n = m.records.size();
   storage::CopyChunk chunk;
@@ -400,7 +443,7 @@ void MergeSubscriber::OnRows(MergeRows&& m) {
     received_ += n;
     Slot& slot = link_.slot();
     common::MutexLock lock(slot.mu);
-    if (Owns(slot.merge_receive, link_)) slot.merge_receive->records = received_;
+    if (MergeProgress* p = Progress(slot, link_, &LinkMerges::receive)) p->records = received_;
   });
 }
 
@@ -415,7 +458,9 @@ void MergeSubscriber::OnEnd(MergeEnd&& m) {
   end.peer_sequence = m.snapshot_sequence;  // 0 for new tables: the cursor stays
   end.peer_view = EncodeRules(rules);
   const uint64_t seq = m.snapshot_sequence;
+  ending_ = true;
   subscriber_.ApplyChunk(std::move(end), "finishing the merge", [this, seq] {
+    ending_ = false;
     merging_ = false;
     {
       Slot& slot = link_.slot();
@@ -423,7 +468,7 @@ void MergeSubscriber::OnEnd(MergeEnd&& m) {
       ++slot.merges_completed;
       slot.merge_records_received += received_;
       slot.last_merge_ms = NowMs() - started_ms_;
-      if (Owns(slot.merge_receive, link_)) slot.merge_receive.reset();
+      EndProgress(slot, link_, &LinkMerges::receive);
     }
     link_.log().info("merge resync of {} with {} done: 0 records sent, {} received ({} ms)",
                      link_.database(), link_.peer_name(), received_, NowMs() - started_ms_);

@@ -16,8 +16,8 @@
 // commit. Each direction of a connection merges on its own, so the returning node's own
 // writes reach the other side through its publisher.
 //
-// Progress: each side keeps its Slot's merge_send / merge_receive (service_impl.h) up to date,
-// for cluster_status merge_send_progress / merge_progress. The publisher counts, while hashing
+// Progress: each side keeps its link's entry of Slot::merges (service_impl.h) up to date, for
+// cluster_status merge_send_progress / merge_progress. The publisher counts, while hashing
 // S1, the rows of each bucket, so once the requests are in it knows how many rows it will send
 // and tells a subscriber that announced "merge-total" (MergeTotal, before the first MergeRows).
 //
@@ -67,9 +67,13 @@ class MergePublisher {
   void StartNewTables(const std::vector<TableRule>& previous_rules);
   // The subscriber's answer to one MergeHashes; an error fails the link.
   Status OnRequest(MergeRequest&& r);
+  // Our own dial to the peer, which a merge waited for (ServiceImpl::MergeClaim::kAfterDial),
+  // ended without replacing this link: the merge starts now.
+  void ResumeAfterDial();
 
  private:
   // Either merge: `only` restricts it to those tables (new tables: MergeBegin.new_tables).
+  // The link is marked as carrying it (ServiceImpl::ClaimMerge) until Finish or the close.
   void Start(uint64_t log_start, std::optional<std::unordered_set<std::string>> only);
   // --- On a copy thread. ---
   // The hashes of the tables a merge compares, from one snapshot S1.
@@ -95,9 +99,15 @@ class MergePublisher {
   // Strand-only.
   bool peer_merges_ = false;
   bool peer_takes_total_ = false;
-  bool running_ = false;
+  bool running_ = false;     // also while it waits for our dial (after_dial_)
   bool new_tables_ = false;  // the running merge is of newly subscribed tables only
-  uint32_t expected_ = 0;    // MergeRequests still awaited
+  // A merge that waits for our own dial to end (Start's arguments).
+  struct PendingStart {
+    uint64_t log_start = 0;
+    std::optional<std::unordered_set<std::string>> only;
+  };
+  std::optional<PendingStart> after_dial_;
+  uint32_t expected_ = 0;  // MergeRequests still awaited
   std::map<std::string, uint32_t> bucket_counts_;
   std::map<std::string, std::vector<uint32_t>> bucket_rows_;  // S1's rows per bucket
   std::map<std::string, std::vector<uint32_t>> requests_;
@@ -116,6 +126,10 @@ class MergeSubscriber {
 
   // Between MergeBegin and the commit of MergeEnd.
   [[nodiscard]] bool merging() const { return merging_; }
+  // Between MergeEnd and its commit. The link reads no frame meanwhile
+  // (LinkSubscriber::ReadsPaused): a publisher whose log was trimmed again starts its next
+  // merge right after MergeEnd, and that merge's frames must find this one committed.
+  [[nodiscard]] bool ending() const { return ending_; }
 
   void OnBegin(MergeBegin&& m);
   void OnHashes(MergeHashes&& m);
@@ -128,6 +142,7 @@ class MergeSubscriber {
   LinkSubscriber& subscriber_;
   // Strand-only.
   bool merging_ = false;
+  bool ending_ = false;
   uint64_t received_ = 0;
   uint64_t started_ms_ = 0;
   std::map<std::string, storage::TableDef> defs_;  // sent with a table's first rows

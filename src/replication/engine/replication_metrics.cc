@@ -71,9 +71,19 @@ std::string_view Text(const json::object& o, std::string_view key) {
   return v != nullptr && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
 }
 
+// A socket entry of a duplicate link, which only shows that link's merges
+// (ServiceImpl::AddDatabaseSockets).
+bool IsDuplicate(const json::object& socket) {
+  const json::value* v = socket.if_contains("duplicate");
+  return v != nullptr && v->is_bool() && v->get_bool();
+}
+
+// Whether ForEachSocket includes the entries of duplicate links.
+enum class Duplicates { kSkip, kInclude };
+
 // Calls fn(peer, socket) for every database socket of every connection.
 template <typename Fn>
-void ForEachSocket(const json::array& connections, Fn&& fn) {
+void ForEachSocket(const json::array& connections, Duplicates duplicates, Fn&& fn) {
   for (const json::value& c : connections) {
     const json::object* conn = c.if_object();
     if (conn == nullptr) continue;
@@ -82,9 +92,15 @@ void ForEachSocket(const json::array& connections, Fn&& fn) {
     const json::value* sockets = conn->if_contains("database_sockets");
     if (sockets == nullptr || !sockets->is_array()) continue;
     for (const json::value& s : sockets->get_array()) {
-      if (const json::object* socket = s.if_object()) fn(peer, *socket);
+      const json::object* socket = s.if_object();
+      if (socket == nullptr) continue;
+      if (duplicates == Duplicates::kInclude || !IsDuplicate(*socket)) fn(peer, *socket);
     }
   }
+}
+template <typename Fn>
+void ForEachSocket(const json::array& connections, Fn&& fn) {
+  ForEachSocket(connections, Duplicates::kSkip, std::forward<Fn>(fn));
 }
 
 }  // namespace
@@ -139,7 +155,9 @@ void WriteReplicationMetrics(const json::array& connections, const json::object&
     });
   }
   // A running merge resync, per direction: "receive" (merge_progress, the peer's rows coming
-  // here) and "send" (merge_send_progress); 0 when none runs, total 0 while not yet known.
+  // here) and "send" (merge_send_progress); 0 when none runs, total 0 while not yet known. A
+  // duplicate link's merge (a link replaced by a newer one, until it has closed) is a series
+  // of its own, labelled link="duplicate".
   for (const char* part : {"records", "total"}) {
     const std::string name = std::string("meshdb_replication_merge_progress_") + part;
     const std::string help = std::string(part) == "records"
@@ -148,18 +166,21 @@ void WriteReplicationMetrics(const json::array& connections, const json::object&
                                  : "Records the running merge resync with the peer receives or "
                                    "sends in all (0 when none runs or not yet known).";
     if (!out.Begin(name, help, metrics::Type::kGauge)) continue;
-    ForEachSocket(connections, [&](std::string_view peer, const json::object& socket) {
-      for (const auto& [direction, field] :
-           {std::pair{"receive", "merge_progress"}, std::pair{"send", "merge_send_progress"}}) {
-        const json::value* progress = socket.if_contains(field);
-        double v = 0;
-        if (progress != nullptr && progress->is_object()) {
-          v = Number(progress->get_object().if_contains(part)).value_or(0);
-        }
-        out.Sample(
-            {{"peer", peer}, {"database", Text(socket, "database")}, {"direction", direction}}, v);
-      }
-    });
+    ForEachSocket(
+        connections, Duplicates::kInclude, [&](std::string_view peer, const json::object& socket) {
+          for (const auto& [direction, field] :
+               {std::pair{"receive", "merge_progress"}, std::pair{"send", "merge_send_progress"}}) {
+            const json::value* progress = socket.if_contains(field);
+            double v = 0;
+            if (progress != nullptr && progress->is_object()) {
+              v = Number(progress->get_object().if_contains(part)).value_or(0);
+            }
+            metrics::Labels labels{
+                {"peer", peer}, {"database", Text(socket, "database")}, {"direction", direction}};
+            if (IsDuplicate(socket)) labels.emplace_back("link", "duplicate");
+            out.Sample(labels, v);
+          }
+        });
   }
 }
 

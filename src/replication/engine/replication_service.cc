@@ -14,6 +14,7 @@
 #include <ctime>
 #include <random>
 #include <utility>
+#include <vector>
 
 #include "common/log.h"
 #include "common/unique_fd.h"
@@ -915,16 +916,20 @@ boost::json::value MergeProgressJson(const std::optional<MergeProgress>& p, uint
   return o;
 }
 
+// merge_progress and merge_send_progress of one link (null: it runs no merge).
+void AddMergeProgress(const LinkMerges* merges, uint64_t now, boost::json::object& s) {
+  s["merge_progress"] = merges ? MergeProgressJson(merges->receive, now) : nullptr;
+  s["merge_send_progress"] = merges ? MergeProgressJson(merges->send, now) : nullptr;
+}
+
 // meshdb's own counters of one slot (docs/replication.md).
-void AddSlotCounters(const Slot& slot, uint64_t now, boost::json::object& s) REQUIRES(slot.mu) {
+void AddSlotCounters(const Slot& slot, boost::json::object& s) REQUIRES(slot.mu) {
   if (slot.copy_progress) {
     s["copy_progress"] = boost::json::object{{"records", slot.copy_progress->first},
                                              {"total", slot.copy_progress->second}};
   } else {
     s["copy_progress"] = nullptr;
   }
-  s["merge_progress"] = MergeProgressJson(slot.merge_receive, now);
-  s["merge_send_progress"] = MergeProgressJson(slot.merge_send, now);
   s["copies_completed"] = slot.copies_completed;
   s["copied_records"] = slot.copied_records;
   s["copies_started"] = slot.copies_started;
@@ -943,10 +948,30 @@ void AddSlotCounters(const Slot& slot, uint64_t now, boost::json::object& s) REQ
   }
 }
 
-// One database socket of a peer with a slot; `local` and `log_start` are our log's.
-void AddSlotStatus(Slot& slot, const std::string& peer_name, uint64_t now, uint64_t local,
-                   uint64_t log_start, boost::json::object& s) {
+// One database socket of a peer with a slot, showing the merges of `registered` (the
+// registered link, null when none); `local` and `log_start` are our log's. Each other link of
+// the slot that runs a merge (a duplicate, until it has closed) gets an entry of its own in
+// *others: database, nodes, connected, state (a merging link catches up), "duplicate": true
+// and its merges.
+void AddSlotStatus(Slot& slot, const std::string& peer_name, const void* registered, uint64_t now,
+                   uint64_t local, uint64_t log_start, boost::json::object& s,
+                   std::vector<boost::json::object>* others) {
   common::MutexLock slot_lock(slot.mu);
+  const LinkMerges* registered_merges = nullptr;
+  for (const auto& [link, merges] : slot.merges) {
+    if (link == registered) {
+      registered_merges = &merges;
+      continue;
+    }
+    boost::json::object other{{"database", slot.database},
+                              {"nodes", boost::json::array{boost::json::value(peer_name)}},
+                              {"connected", true},
+                              {"state", LinkStateName(LinkState::kCatchingUp)},
+                              {"duplicate", true}};
+    AddMergeProgress(&merges, now, other);
+    others->push_back(std::move(other));
+  }
+  AddMergeProgress(registered_merges, now, s);
   s["connected"] = slot.connected;
   if (slot.tls_resumed) s["tls_resumed"] = *slot.tls_resumed;
   if (slot.latency_ms >= 0) s["latency"] = slot.latency_ms;
@@ -968,13 +993,13 @@ void AddSlotStatus(Slot& slot, const std::string& peer_name, uint64_t now, uint6
   s["ms_behind"] = behind == 0 || slot.last_ack_ms == 0 ? 0 : now - slot.last_ack_ms;
   s["received_sequence"] = slot.received_sequence;
   s["applied_sequence"] = slot.applied_sequence;
-  AddSlotCounters(slot, now, s);
+  AddSlotCounters(slot, s);
 }
 
 }  // namespace
 
-boost::json::object ServiceImpl::DatabaseSocketStatus(const PeerEntry& peer, const std::string& db,
-                                                      uint64_t now) {
+void ServiceImpl::AddDatabaseSockets(const PeerEntry& peer, const std::string& db, uint64_t now,
+                                     boost::json::array& out) {
   boost::json::object s;
   s["database"] = db;
   uint64_t local = 0;
@@ -990,10 +1015,16 @@ boost::json::object ServiceImpl::DatabaseSocketStatus(const PeerEntry& peer, con
     s["state"] = LinkStateName(LinkState::kIdle);
     s["local_sequence"] = local;
     s["log_start_sequence"] = log_start;
-    return s;
+    out.push_back(std::move(s));
+    return;
   }
-  AddSlotStatus(*it->second, peer.spec.name, now, local, log_start, s);
-  return s;
+  auto registered = links_.find({peer.spec.name, db});
+  std::vector<boost::json::object> others;
+  AddSlotStatus(*it->second, peer.spec.name,
+                registered == links_.end() ? nullptr : registered->second.get(), now, local,
+                log_start, s, &others);
+  out.push_back(std::move(s));
+  for (auto& other : others) out.push_back(std::move(other));
 }
 
 boost::json::array ServiceImpl::ConnectionsStatus() {
@@ -1013,7 +1044,7 @@ boost::json::array ServiceImpl::ConnectionsStatus() {
       if (DatabaseReplicates(options_.databases, db)) dbs.insert(db);
     }
     boost::json::array sockets;
-    for (const auto& db : dbs) sockets.push_back(DatabaseSocketStatus(*peer, db, now));
+    for (const auto& db : dbs) AddDatabaseSockets(*peer, db, now, sockets);
     conn["database_sockets"] = std::move(sockets);
     out.push_back(std::move(conn));
   }

@@ -76,7 +76,7 @@ const char* LinkRefusalName(LinkRefusal r);
 
 uint64_t NowMs();
 
-// Progress of one side of a running merge resync (Slot::merge_receive, merge_send).
+// Progress of one side of a running merge resync (LinkMerges).
 struct MergeProgress {
   // "hashing" (the publisher reads its bucket hashes), "comparing" (the subscriber compares
   // them with its own; the publisher waits for its answers), then "sending" or "receiving"
@@ -87,9 +87,14 @@ struct MergeProgress {
   bool total_known = false;      // false before the rows phase, or from a peer without merge-total
   uint64_t started_ms = 0;       // NowMs() at MergeBegin
   uint64_t rows_started_ms = 0;  // NowMs() when the rows phase began (0 before): the rate
-  // The link whose merge it is: a duplicate link for the same (peer, database) shares the
-  // slot, and only the owner updates or clears the entry. Compared, never dereferenced.
-  const void* owner = nullptr;
+};
+
+// The running merge resyncs of one link, one per direction: `receive` brings the peer's rows
+// here (MergeSubscriber), `send` sends ours to the peer (MergePublisher); nullopt when none
+// runs.
+struct LinkMerges {
+  std::optional<MergeProgress> receive;
+  std::optional<MergeProgress> send;
 };
 
 // Status of one (peer, database): written by its link and dialer, read by ConnectionsStatus.
@@ -110,11 +115,12 @@ struct Slot {
   uint64_t last_applied_local_ms GUARDED_BY(mu) = 0;
   double back_pressure GUARDED_BY(mu) = 0;
   std::optional<std::pair<uint64_t, uint64_t>> copy_progress GUARDED_BY(mu);  // records, total
-  // A running merge resync, one per direction: merge_receive brings the peer's rows here
-  // (MergeSubscriber), merge_send sends ours to the peer (MergePublisher). nullopt when none
-  // runs. cluster_status merge_progress / merge_send_progress.
-  std::optional<MergeProgress> merge_receive GUARDED_BY(mu);
-  std::optional<MergeProgress> merge_send GUARDED_BY(mu);
+  // Running merge resyncs, per link (the key: compared, never dereferenced). The links of one
+  // (peer, database) share the slot, and a replaced one runs until it has closed, so each
+  // keeps its own entry, erased when neither side runs or the link closes. cluster_status
+  // shows the registered link's as merge_progress / merge_send_progress and each other
+  // link's on a socket entry of its own ("duplicate": true).
+  std::map<const void*, LinkMerges> merges GUARDED_BY(mu);
   // Why applying the peer's transactions stopped ("" while they apply): shown as state
   // "Error" and last_error until the failed transaction (apply_error_sequence; 0 for a copy
   // or merge chunk) is applied by a later link.
@@ -227,8 +233,9 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   // Any thread: the database's initial-copy claim this link waited for was released; it
   // subscribes now (InitialCopyClaim).
   void ResumeAfterCopy();
-  // Any thread: this node's own dial to the peer, which this link's copy waited for
-  // (CopyClaim::kAfterDial), ended; the subscriber chooses again (InitialCopyClaim).
+  // Any thread: this node's own dial to the peer, which this link's copy or merge waited for
+  // (CopyClaim / MergeClaim::kAfterDial), ended; the subscriber chooses again
+  // (InitialCopyClaim) and the publisher starts its merge (MergePublisher).
   void ResumeAfterDial();
 
   bool outbound() const override { return outbound_; }
@@ -483,6 +490,17 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   // claim again). A failed copy (completed false) is remembered for the next claimer's log
   // line.
   void ReleaseInitialCopy(Link* link, bool completed, uint64_t records) EXCLUDES(mu_);
+  // A merge resync `link` publishes (MergePublisher) marks the link as carrying a merge,
+  // which RegisterLink keeps over a duplicate connection like a copy (duplicate_links.cc).
+  enum class MergeClaim {
+    kClaimed,    // marked: merge now
+    kAfterDial,  // our own dial to this peer is under way and, once live, replaces this link:
+                 // start after ResumeAfterDial (or not at all: the merge runs on the survivor)
+    kReplaced,   // the link is no longer the registered one (a duplicate, closing): no merge
+  };
+  MergeClaim ClaimMerge(const std::shared_ptr<Link>& link) EXCLUDES(mu_);
+  // The merge `link` claimed ended (its MergeEnd is queued) or the link closed. Idempotent.
+  void ReleaseMerge(const Link* link) EXCLUDES(mu_);
   // A waiter closed.
   void ForgetCopyWaiter(Link* link);
   bool CopyHasWaiters(const std::string& database);
@@ -561,9 +579,10 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   // Ok when `link` has no verified peer certificate or it still verifies against the
   // trust of the moment (tls_client); else why not.
   Status StillTrusted(const Link& link) const;
-  // ConnectionsStatus's entry for `peer`'s socket of `db`.
-  boost::json::object DatabaseSocketStatus(const PeerEntry& peer, const std::string& db,
-                                           uint64_t now) REQUIRES(mu_);
+  // Appends ConnectionsStatus's entry for `peer`'s socket of `db` to `out`, then one entry
+  // per other link of it that runs a merge resync (a duplicate still closing: Slot::merges).
+  void AddDatabaseSockets(const PeerEntry& peer, const std::string& db, uint64_t now,
+                          boost::json::array& out) REQUIRES(mu_);
   void OnCommit(const std::string& database);
   void TrimLoop();  // the retention thread
 
@@ -612,6 +631,9 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
   // ReleaseInitialCopy (compared, never dereferenced). RegisterLink keeps them over a
   // duplicate.
   std::set<const Link*> copying_links_ GUARDED_BY(mu_);
+  // Links whose publisher sends a merge resync now: from ClaimMerge until ReleaseMerge
+  // (compared, never dereferenced). RegisterLink keeps them over a duplicate.
+  std::set<const Link*> merging_links_ GUARDED_BY(mu_);
 
   asio::io_context ioc_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;

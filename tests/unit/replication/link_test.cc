@@ -20,10 +20,14 @@
 #include <string>
 #include <vector>
 
+#include "common/hlc.h"
+#include "common/metrics.h"
 #include "replication/engine/link_stream.h"
+#include "replication/engine/replication_metrics.h"
 #include "replication/engine/service_impl.h"
 #include "replication/wire/codec.h"
 #include "replication/wire/message.h"
+#include "replication/wire/table_def_json.h"
 #include "storage/store.h"
 
 namespace meshdb::replication {
@@ -119,8 +123,7 @@ class Peer {
       const uint8_t opcode = b0 & 0x0f;
       if (opcode == 8) {
         closed_ = true;
-        SendBytes(WsFrame("", 8, is_client_));
-        Close();
+        if (answers_close_) AnswerClose();
         return;
       }
       if (opcode >= 8) continue;  // ping, pong
@@ -136,6 +139,13 @@ class Peer {
     consumed_ = whole_;
   }
   [[nodiscard]] bool closed() const { return closed_; }
+  // The link's close frame is left unanswered (its close waits) until AnswerClose.
+  void HoldClose() { answers_close_ = false; }
+  void AnswerClose() {
+    if (raw_closed_) return;
+    SendBytes(WsFrame("", 8, is_client_));
+    Close();
+  }
 
  private:
   test::stream& raw_;
@@ -144,6 +154,7 @@ class Peer {
   size_t whole_ = 0;     // end of the last whole message parsed
   bool closed_ = false;  // the link sent a close frame
   bool raw_closed_ = false;
+  bool answers_close_ = true;
   std::vector<Message> inbox_;
 };
 
@@ -240,6 +251,29 @@ class LinkTest : public ::testing::Test {
     return out;
   }
 
+  // The raw rows of the node's table, as MergeRows carries them.
+  static std::vector<CopyRecord> RawRows(Node& n) {
+    std::vector<CopyRecord> out;
+    auto snap = n.store->Read(kDb);
+    EXPECT_TRUE(snap.ok());
+    EXPECT_TRUE((*snap)
+                    ->ScanRaw(kTable,
+                              [&](std::string_view key, std::string_view value) {
+                                out.push_back(CopyRecord{std::string(key), std::string(value)});
+                                return true;
+                              })
+                    .ok());
+    return out;
+  }
+  // Trims the node's log to its last entry: a peer at any earlier position needs a merge.
+  static void TrimWholeLog(Node& n) {
+    storage::RetentionPolicy p;
+    p.now_ms = HybridClock::Millis(~0ull >> 1);  // far future: every entry is old
+    p.max_age_ms = 1;
+    auto r = n.store->TrimLog(kDb, p);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+
   // A link of `node` on a fresh test::stream pair, upgraded; the peer end is returned in
   // *peer_raw. Outbound links are the WebSocket client.
   struct Running {
@@ -313,6 +347,13 @@ class LinkTest : public ::testing::Test {
     h.databases = {std::string(kSystemDatabase), kDb};
     return h;
   }
+  // A Hello from a peer that merges (a publisher whose log no longer reaches its position
+  // merges with it instead of streaming).
+  static Hello MergingHelloFrom(const std::string& name) {
+    Hello h = HelloFrom(name);
+    h.capabilities.emplace_back(kCapMerge);
+    return h;
+  }
 
   // Runs the io_context (scripted peers answer close frames meanwhile) until `done()` or
   // `timeout`; true when done.
@@ -329,6 +370,16 @@ class LinkTest : public ::testing::Test {
       if (ioc_->stopped()) ioc_->restart();
       ioc_->run_one_for(std::chrono::milliseconds(2));
     }
+  }
+  // A merge the link publishes to the scripted `peer`: waits for its MergeHashes (the link
+  // then waits for the peer's MergeRequest).
+  std::vector<MergeHashes> AwaitMergeHashes(Peer& peer) {
+    std::vector<MergeHashes> hashes;
+    EXPECT_TRUE(RunUntil([&] {
+      for (auto& h : OfType<MergeHashes>(peer.Received())) hashes.push_back(std::move(h));
+      return !hashes.empty();
+    }));
+    return hashes;
   }
   // Runs whatever is ready (and what store callbacks post) for `d`.
   void RunFor(std::chrono::milliseconds d) {
@@ -513,6 +564,228 @@ TEST_F(LinkTest, CopyWaitsForOwnDialThatWouldReplaceTheConnection) {
   EXPECT_FALSE(in.ended());
   in.link->Close("test over");
   EXPECT_TRUE(RunUntil([&] { return in.ended(); }));
+}
+
+// --- Duplicates and merge resyncs: a merge only runs on the connection that stays. ---
+
+TEST_F(LinkTest, ConnectionCarryingAMergeIsKeptOverTheLowerNamesDuplicate) {
+  // node-b's log no longer reaches node-a's position, so node-b merges with node-a over the
+  // connection node-b dialled; node-a's own dial arrives meanwhile. "node-a" < "node-b" would
+  // keep node-a's connection and cut the merge: the merging connection stays until its
+  // MergeEnd is queued.
+  Node& b = AddNode("node-b");
+  WriteRows(b, 1, 10);
+  TrimWholeLog(b);
+  Running merging = Start(b, /*outbound=*/true, "node-a");
+  merging.peer->Send(MergingHelloFrom("node-a"));
+  merging.peer->Send(Subscribe{kDb, {}, StartFromVector{VersionVector(), 1}, std::nullopt});
+  merging.peer->Send(Credit{kDb, 16});
+  std::vector<MergeHashes> hashes = AwaitMergeHashes(*merging.peer);
+  ASSERT_EQ(hashes.size(), 1u);
+  Running dup = Start(b, /*outbound=*/false, "node-a");
+  dup.peer->Send(HelloFrom("node-a"));
+  ASSERT_TRUE(RunUntil([&] { return dup.ended(); }));
+  EXPECT_EQ(dup.link->refusal(), LinkRefusal::kDuplicate);
+  EXPECT_TRUE(OfType<Hello>(dup.peer->Received()).empty());  // refused before our Hello
+  Drain();
+  ASSERT_FALSE(merging.ended());
+  // The merge goes on: node-a asks for every bucket and gets every row, then MergeEnd.
+  MergeRequest request{kDb, kTable, {}};
+  for (uint32_t i = 0; i < hashes[0].bucket_count; ++i) request.buckets.push_back(i);
+  merging.peer->Send(request);
+  uint64_t rows = 0;
+  std::optional<MergeEnd> end;
+  ASSERT_TRUE(RunUntil([&] {
+    for (const auto& m : merging.peer->Received()) {
+      if (auto* r = std::get_if<MergeRows>(&m)) rows += r->records.size();
+      if (auto* e = std::get_if<MergeEnd>(&m)) end = *e;
+    }
+    return end.has_value() || merging.ended();
+  }));
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(rows, 10u);
+  EXPECT_EQ(end->records_sent, 10u);
+  // The merge is over once streaming goes on after it: a new row arrives as a transaction.
+  WriteRows(b, 11, 1);
+  ASSERT_TRUE(RunUntil(
+      [&] { return !OfType<Transactions>(merging.peer->Received()).empty() || merging.ended(); }));
+  // The connection no longer carries a merge, and the duplicate rule is the name rule again.
+  Running kept = Start(b, /*outbound=*/false, "node-a");
+  kept.peer->Send(HelloFrom("node-a"));
+  ASSERT_TRUE(RunUntil([&] { return merging.ended(); }));
+  EXPECT_FALSE(kept.ended());
+  EXPECT_EQ(kept.link->refusal(), LinkRefusal::kNone);
+  kept.link->Close("test over");
+  EXPECT_TRUE(RunUntil([&] { return kept.ended(); }));
+}
+
+TEST_F(LinkTest, MergeWaitsForOwnDialThatWouldReplaceTheConnection) {
+  // node-a's log no longer reaches node-b's position. node-b's connection arrives while
+  // node-a's own dial to node-b is under way; once live, that dial would replace it
+  // ("node-a" < "node-b"), so node-a starts no merge on it until its dial ended: here the
+  // dial fails, and the merge starts on node-b's connection, the one that stays.
+  Node& a = AddNode("node-a");
+  WriteRows(a, 1, 10);
+  TrimWholeLog(a);
+  // node-b's address: the TCP connection is accepted by the kernel, the upgrade never answered.
+  asio::io_context listener_ioc;
+  tcp::acceptor listener(listener_ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  PeerSpec spec;
+  spec.name = "node-b";
+  spec.url = "ws://127.0.0.1:" + std::to_string(listener.local_endpoint().port());
+  a.service->SetPeers({spec});
+  auto dialing = [&] {
+    for (const auto& conn : a.service->ConnectionsStatus()) {
+      for (const auto& socket : conn.as_object().at("database_sockets").as_array()) {
+        if (socket.as_object().at("database") == kDb &&
+            socket.as_object().at("state") == "Connecting") {
+          return true;
+        }
+      }
+    }
+    return false;
+  };
+  ASSERT_TRUE(RunUntil(dialing));
+  Running in = Start(a, /*outbound=*/false, "node-b");
+  in.peer->Send(MergingHelloFrom("node-b"));
+  // (node-b's position 1 is long trimmed here.)
+  in.peer->Send(Subscribe{kDb, {}, StartFromVector{VersionVector(), 1}, std::nullopt});
+  in.peer->Send(Credit{kDb, 16});
+  ASSERT_TRUE(RunUntil([&] { return !OfType<Hello>(in.peer->Received()).empty(); }));
+  RunFor(std::chrono::milliseconds(100));
+  EXPECT_TRUE(OfType<MergeBegin>(in.peer->Received()).empty()) << "merged while our dial ran";
+  // The dial fails (the listener goes, and with it the connection it never accepted).
+  listener.close();
+  EXPECT_EQ(AwaitMergeHashes(*in.peer).size(), 1u);
+  EXPECT_FALSE(in.ended());
+  in.link->Close("test over");
+  EXPECT_TRUE(RunUntil([&] { return in.ended(); }));
+}
+
+TEST_F(LinkTest, EachLinkShowsItsOwnMergeOnItsOwnSocketEntry) {
+  // node-a dials node-b again while its first connection still merges; the newer connection
+  // replaces it (same direction), and merges too, while the replaced one is still closing.
+  // Both merges show, each on a socket entry of its own.
+  Node& b = AddNode("node-b");
+  WriteRows(b, 1, 10);
+  TrimWholeLog(b);
+  auto start_merge = [&](Running& r) {
+    r.peer->Send(MergingHelloFrom("node-a"));
+    r.peer->Send(Subscribe{kDb, {}, StartFromVector{VersionVector(), 1}, std::nullopt});
+    r.peer->Send(Credit{kDb, 16});
+    EXPECT_EQ(AwaitMergeHashes(*r.peer).size(), 1u);
+  };
+  auto sockets = [&] {
+    std::vector<boost::json::object> out;
+    for (const auto& conn : b.service->ConnectionsStatus()) {
+      if (conn.as_object().at("name") != "node-a") continue;
+      for (const auto& socket : conn.as_object().at("database_sockets").as_array()) {
+        if (socket.as_object().at("database") == kDb) out.push_back(socket.as_object());
+      }
+    }
+    return out;
+  };
+  Running replaced = Start(b, /*outbound=*/false, "node-a");
+  start_merge(replaced);
+  replaced.peer->HoldClose();  // it stays open, closing, until the test answers its close
+  Running current = Start(b, /*outbound=*/false, "node-a");
+  start_merge(current);
+  // Replaced: its close frame was sent.
+  ASSERT_TRUE(RunUntil([&] { return replaced.peer->closed(); }));
+  ASSERT_FALSE(replaced.ended());
+  std::vector<boost::json::object> shown = sockets();
+  ASSERT_EQ(shown.size(), 2u);
+  EXPECT_FALSE(shown[0].contains("duplicate"));  // the registered link's entry
+  EXPECT_TRUE(shown[0].at("merge_send_progress").is_object());
+  EXPECT_TRUE(shown[0].at("merge_progress").is_null());
+  EXPECT_EQ(shown[1].at("duplicate"), true);
+  EXPECT_EQ(shown[1].at("connected"), true);
+  EXPECT_TRUE(shown[1].at("merge_send_progress").is_object());
+  EXPECT_EQ(shown[1].at("merge_send_progress").at("phase"), "comparing");
+  // /metrics: the duplicate's merge is a series of its own; nothing else counts it twice.
+  metrics::Exposition exposition;
+  WriteReplicationMetrics(b.service->ConnectionsStatus(), b.service->ServiceStatus(), exposition);
+  const std::string& text = exposition.text();
+  EXPECT_NE(text.find("meshdb_replication_merge_progress_records{peer=\"node-a\",database=\"dev\","
+                      "direction=\"send\",link=\"duplicate\"} "),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("meshdb_replication_link_connected{peer=\"node-a\",database=\"dev\"}"),
+            text.rfind("meshdb_replication_link_connected{peer=\"node-a\",database=\"dev\"}"))
+      << text;
+  // The replaced connection closes: its entry goes with it.
+  replaced.peer->AnswerClose();
+  ASSERT_TRUE(RunUntil([&] { return replaced.ended(); }));
+  shown = sockets();
+  ASSERT_EQ(shown.size(), 1u);
+  EXPECT_TRUE(shown[0].at("merge_send_progress").is_object());
+  current.link->Close("test over");
+  EXPECT_TRUE(RunUntil([&] { return current.ended(); }));
+}
+
+// --- Merge resync, the subscriber's side. ---
+
+TEST_F(LinkTest, MergeThatFollowsAtOnceStartsAfterThePreviousEndCommitted) {
+  // A publisher whose log was trimmed again while it merged starts the next merge right after
+  // MergeEnd, so its MergeBegin can arrive before the first merge's end has committed here.
+  // The link must not fail ("MergeHashes/MergeRows outside a merge"): the second merge runs
+  // after the first, in order, and both merges' rows and the second's cursor are committed.
+  Node& a = AddNode("node-a");  // only the source of raw rows
+  Node& b = AddNode("node-b");
+  constexpr int kRows = 4000;  // enough for the first merge's commit to take a while
+  WriteRows(a, 1, kRows, 200);
+  std::vector<CopyRecord> rows = RawRows(a);
+  ASSERT_EQ(rows.size(), static_cast<size_t>(kRows));
+  const std::vector<CopyRecord> first(rows.begin(), rows.begin() + kRows / 2);
+  const std::vector<CopyRecord> second(rows.begin() + kRows / 2, rows.end());
+  auto def = a.store->GetTable(kDb, kTable);
+  ASSERT_TRUE(def.ok());
+  auto entries = a.store->ReadVersionVector(kDb);
+  ASSERT_TRUE(entries.ok());
+  const VersionVector vector = VersionVector::FromEntries(*entries);
+  // One bucket whose sum differs from node-b's: node-b asks for it.
+  const MergeHashes hashes{kDb, kTable, TableDefToJson(*def), 1, {1}};
+  constexpr uint64_t kFirstEnd = 10;
+  constexpr uint64_t kSecondEnd = 20;
+
+  Running r = Start(b, /*outbound=*/true, "node-a");
+  r.peer->Send(MergingHelloFrom("node-a"));
+  ASSERT_TRUE(RunUntil([&] { return !OfType<Subscribe>(r.peer->Received()).empty(); }));
+  r.peer->Send(MergeBegin{kDb, 5, 0, 1, false});
+  r.peer->Send(hashes);
+  ASSERT_TRUE(RunUntil([&] { return !OfType<MergeRequest>(r.peer->Received()).empty(); }));
+  // The first merge's rows and end, and the next merge's begin and hashes, at once.
+  r.peer->SendBytes(r.peer->FrameOf(MergeRows{kDb, kTable, first}) +
+                    r.peer->FrameOf(MergeEnd{kDb, vector, kFirstEnd, first.size()}) +
+                    r.peer->FrameOf(MergeBegin{kDb, 15, kFirstEnd, 1, false}) +
+                    r.peer->FrameOf(hashes));
+  std::vector<Message> received;
+  ASSERT_TRUE(RunUntil([&] {
+    for (auto& m : r.peer->Received()) received.push_back(std::move(m));
+    return !OfType<MergeRequest>(received).empty() || r.ended();
+  }));
+  ASSERT_FALSE(r.ended()) << "the link failed at the second merge";
+  // The second merge's hashes were compared with the first merge committed.
+  EXPECT_EQ(Cursor(b, "node-a"), kFirstEnd);
+  r.peer->SendBytes(r.peer->FrameOf(MergeRows{kDb, kTable, second}) +
+                    r.peer->FrameOf(MergeEnd{kDb, vector, kSecondEnd, second.size()}));
+  auto acked = [&](uint64_t seq) {
+    auto acks = OfType<Ack>(received);
+    return std::any_of(acks.begin(), acks.end(),
+                       [&](const Ack& ack) { return ack.sender_sequence == seq; });
+  };
+  ASSERT_TRUE(RunUntil([&] {
+    for (auto& m : r.peer->Received()) received.push_back(std::move(m));
+    return acked(kSecondEnd) || r.ended();
+  }));
+  EXPECT_FALSE(r.ended());
+  EXPECT_TRUE(OfType<Error>(received).empty());
+  EXPECT_EQ(Cursor(b, "node-a"), kSecondEnd);
+  for (int k = 1; k <= kRows; ++k) {
+    if (!HasRow(b, k)) ADD_FAILURE() << "row " << k << " missing";
+  }
+  r.link->Close("test over");
+  EXPECT_TRUE(RunUntil([&] { return r.ended(); }));
 }
 
 // --- A frame cut at every byte never applies part of it. ---
