@@ -159,16 +159,17 @@ class CertificateTrustTest(TlsTestCase):
         for node in (a, b):
             for db in ("system", "dev"):
                 wait_linked(node, stranger, db, timeout_s=30)
+        # The stranger trusts that CA too (its own certificate's issuer): the removal must
+        # reach it although a and b stop trusting the stranger's certificate with it.
+        stranger.ok({"operation": "add_certificate", "name": "foreign", "certificate": foreign,
+                     "is_authority": True})
         removed = a.ok({"operation": "remove_certificate", "name": "foreign", "replicated": True})
-        # Every member is asked, in name order. The stranger never had the certificate, and
-        # a cuts its links to it as soon as the certificate is gone here, so its answer is a
-        # failure either way: 'foreign not found' if the call got through first, else no link.
-        self.assertEqual(removed["message"], "Successfully removed foreign", removed)
-        self.assertEqual(removed["replicated"][0],
-                         {"message": "Successfully removed foreign", "node": b.repl_name})
-        self.assertEqual(len(removed["replicated"]), 2, removed)
-        self.assertEqual((removed["replicated"][1]["status"], removed["replicated"][1]["node"]),
-                         ("failed", stranger.repl_name), removed)
+        # Every member reachable when it was issued is asked, in name order, before a itself
+        # removes the CA and cuts its links to the stranger: each answer is that member's own.
+        self.assertEqual(removed, {"message": "Successfully removed foreign", "replicated": [
+            {"message": "Successfully removed foreign", "node": b.repl_name},
+            {"message": "Successfully removed foreign", "node": stranger.repl_name}]})
+        self.assertNotIn("foreign", self.certificate_names(stranger))
         self.assertNotIn("foreign", self.certificate_names(b))
         # No restart of anyone: the live links to the stranger are cut at once, in both
         # directions and for every database, and its next connections are refused both ways.
@@ -194,6 +195,13 @@ class CertificateTrustTest(TlsTestCase):
             self.assertIn("is no longer trusted: unable to get local issuer certificate",
                           node.log_text())
             self.assertNotIn("PRIVATE KEY", node.log_text())
+        # A member that does not hold the certificate answers with its own error.
+        a.ok({"operation": "add_certificate", "name": "foreign", "certificate": foreign,
+              "is_authority": True})
+        removed = a.ok({"operation": "remove_certificate", "name": "foreign", "replicated": True})
+        self.assertEqual(removed["replicated"][0],
+                         {"status": "failed", "reason": "'%s': foreign not found" % b.repl_name,
+                          "node": b.repl_name}, removed)
 
 
 class ResumptionTest(cluster.ClusterTestCase):
