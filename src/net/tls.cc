@@ -71,6 +71,80 @@ Result<std::vector<std::string>> SplitCertificates(const std::string& ca_pem) {
   return out;
 }
 
+// The SSL ex_data slot of the peer's intermediate certificates restored from a session
+// ticket (CheckTicket): a resumed session keeps only the peer's own certificate.
+void FreeTicketChain(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/,
+                     long /*argl*/, void* /*argp*/) {
+  sk_X509_pop_free(static_cast<STACK_OF(X509)*>(ptr), X509_free);
+}
+int TicketChainIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, &FreeTicketChain);
+  return index;
+}
+
+// The certificates the peer sent after its own: from the handshake, or on a resumed one from
+// its ticket (TicketChainIndex). Null when there are none.
+STACK_OF(X509) * PeerIntermediates(SSL* ssl) {
+  STACK_OF(X509)* sent = SSL_get_peer_cert_chain(ssl);
+  if (SSL_session_reused(ssl) == 1 && (sent == nullptr || sk_X509_num(sent) == 0)) {
+    sent = static_cast<STACK_OF(X509)*>(SSL_get_ex_data(ssl, TicketChainIndex()));
+  }
+  return sent;
+}
+
+// A ticket's app data: the trust generation (4 bytes, host order), then each intermediate
+// certificate the peer sent (not its own), as a 4-byte length and DER.
+std::string EncodeTicketData(uint32_t generation, SSL* ssl) {
+  std::string out(reinterpret_cast<const char*>(&generation), sizeof generation);
+  STACK_OF(X509)* chain = PeerIntermediates(ssl);
+  X509* leaf = SSL_get0_peer_certificate(ssl);
+  for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {
+    X509* one = sk_X509_value(chain, i);
+    if (leaf != nullptr && X509_cmp(one, leaf) == 0) continue;
+    const int size = i2d_X509(one, nullptr);
+    if (size <= 0) continue;
+    const auto length = static_cast<uint32_t>(size);
+    out.append(reinterpret_cast<const char*>(&length), sizeof length);
+    std::string der(static_cast<size_t>(size), '\0');
+    auto* p = reinterpret_cast<unsigned char*>(der.data());
+    if (i2d_X509(one, &p) != size) return out.substr(0, sizeof generation);
+    out += der;
+  }
+  return out;
+}
+
+// The generation and the intermediates (owned by the caller; null when none, or when the
+// data is malformed) of EncodeTicketData's text.
+uint32_t DecodeTicketData(const unsigned char* data, size_t size, STACK_OF(X509) * *chain) {
+  *chain = nullptr;
+  uint32_t generation = 0;
+  if (size < sizeof generation) return 0;
+  std::memcpy(&generation, data, sizeof generation);
+  size_t at = sizeof generation;
+  STACK_OF(X509)* out = nullptr;
+  while (at + sizeof(uint32_t) <= size) {
+    uint32_t length = 0;
+    std::memcpy(&length, data + at, sizeof length);
+    at += sizeof length;
+    const unsigned char* p = data + at;
+    X509* one = length <= size - at ? d2i_X509(nullptr, &p, static_cast<long>(length)) : nullptr;
+    if (one == nullptr) {
+      sk_X509_pop_free(out, X509_free);
+      ERR_clear_error();
+      return 0;  // a generation no context has: the ticket is not resumed
+    }
+    if (out == nullptr) out = sk_X509_new_null();
+    if (out == nullptr || sk_X509_push(out, one) <= 0) {
+      X509_free(one);
+      sk_X509_pop_free(out, X509_free);
+      return 0;
+    }
+    at += length;
+  }
+  *chain = out;
+  return generation;
+}
+
 }  // namespace
 
 struct PeerChain {
@@ -111,10 +185,11 @@ int TlsContext::VerifyChain(X509_STORE_CTX* ctx, void* self) {
 
 int TlsContext::StampTicket(SSL* ssl, void* self) {
   const uint32_t generation = static_cast<TlsContext*>(self)->trust_generation_.load();
-  return SSL_SESSION_set1_ticket_appdata(SSL_get0_session(ssl), &generation, sizeof generation);
+  const std::string data = EncodeTicketData(generation, ssl);
+  return SSL_SESSION_set1_ticket_appdata(SSL_get0_session(ssl), data.data(), data.size());
 }
 
-SSL_TICKET_RETURN TlsContext::CheckTicket(SSL* /*ssl*/, SSL_SESSION* session,
+SSL_TICKET_RETURN TlsContext::CheckTicket(SSL* ssl, SSL_SESSION* session,
                                           const unsigned char* /*key*/, size_t /*key_len*/,
                                           SSL_TICKET_STATUS status, void* self) {
   switch (status) {
@@ -125,15 +200,20 @@ SSL_TICKET_RETURN TlsContext::CheckTicket(SSL* /*ssl*/, SSL_SESSION* session,
     case SSL_TICKET_SUCCESS_RENEW: {
       void* data = nullptr;
       size_t size = 0;
+      STACK_OF(X509)* chain = nullptr;
       uint32_t generation = 0;
-      if (SSL_SESSION_get0_ticket_appdata(session, &data, &size) == 1 &&
-          size == sizeof generation) {
-        std::memcpy(&generation, data, sizeof generation);
+      if (SSL_SESSION_get0_ticket_appdata(session, &data, &size) == 1) {
+        generation = DecodeTicketData(static_cast<const unsigned char*>(data), size, &chain);
       }
-      if (generation == static_cast<TlsContext*>(self)->trust_generation_.load()) {
-        return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+      if (generation != static_cast<TlsContext*>(self)->trust_generation_.load()) {
+        sk_X509_pop_free(chain, X509_free);
+        return SSL_TICKET_RETURN_IGNORE_RENEW;  // verified under a trust that changed since
       }
-      return SSL_TICKET_RETURN_IGNORE_RENEW;  // verified under a trust that changed since
+      // The peer's intermediates, for InspectPeer (and so Reverify) and the renewed ticket.
+      sk_X509_pop_free(static_cast<STACK_OF(X509)*>(SSL_get_ex_data(ssl, TicketChainIndex())),
+                       X509_free);
+      SSL_set_ex_data(ssl, TicketChainIndex(), chain);
+      return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
     }
     default:
       return SSL_TICKET_RETURN_IGNORE_RENEW;
@@ -375,7 +455,7 @@ PeerCertificate InspectPeer(SSL* ssl) {
   chain->leaf = std::move(cert);
   // A client's chain holds the leaf (the peer sent it); a server's does not (the peer's
   // certificate is got separately): either way the leaf is skipped.
-  if (STACK_OF(X509)* sent = SSL_get_peer_cert_chain(ssl); sent != nullptr) {
+  if (STACK_OF(X509)* sent = PeerIntermediates(ssl); sent != nullptr) {
     chain->untrusted = sk_X509_new_null();
     for (int i = 0; chain->untrusted != nullptr && i < sk_X509_num(sent); ++i) {
       X509* one = sk_X509_value(sent, i);

@@ -145,8 +145,9 @@ class TlsContext {
   // SSL_CTX_set_cert_verify_callback's: verifies the peer's chain against the trust snapshot
   // of the moment, records the result for InspectPeer and lets the handshake complete.
   static int VerifyChain(X509_STORE_CTX* ctx, void* self);
-  // Session tickets carry the trust generation they were issued under; a ticket from an
-  // older generation is not resumed (a full handshake verifies the peer again).
+  // Session tickets carry the trust generation they were issued under and the intermediate
+  // certificates the peer sent; a ticket from an older generation is not resumed (a full
+  // handshake verifies the peer again).
   static int StampTicket(SSL* ssl, void* self);
   static SSL_TICKET_RETURN CheckTicket(SSL* ssl, SSL_SESSION* session, const unsigned char* key,
                                        size_t key_len, SSL_TICKET_STATUS status, void* self);
@@ -202,9 +203,10 @@ struct PeerCertificate {
   // The handshake resumed an earlier session: nothing was verified now, and the fields above
   // are those the session recorded when it was verified.
   bool resumed = false;
-  // Null when none was presented. A server's resumed session (from a ticket) keeps only the
-  // peer's own certificate, so a peer whose chain needs intermediates it sent then fails
-  // TlsContext::Reverify ("unable to get local issuer certificate").
+  // Null when none was presented. On a resumed handshake it holds what the first one
+  // proved: a server's session (a ticket) keeps only the peer's own certificate, so the
+  // intermediates the peer sent travel inside the ticket (encrypted with it) and come back
+  // here, and TlsContext::Reverify checks the whole chain again.
   std::shared_ptr<const PeerChain> chain;
   // Whether `name` is the CN or one of the subjectAltNames (exact, case-insensitive for DNS
   // names; wildcards are never honoured).

@@ -205,6 +205,44 @@ Result<std::string> SettleKey(const AddRequest& req, X509* cert,
   return file;
 }
 
+// Deletes the hdb_certificate row `name` and the key file add_certificate wrote for it when
+// no other row uses that file. The TLS contexts are not told (TrustChanged).
+Status RemoveCertificateHere(const OpCall& call, const std::string& name) {
+  ASSIGN_OR_RETURN(std::vector<json::object> rows, ReadCertificateRows(call.env->store));
+  const json::object* row = FindRow(rows, name);
+  if (row == nullptr) return Status::InvalidArgument(name + " not found");
+  const std::string key_file = StringField(*row, "private_key_name");
+
+  storage::WriteRequest request;
+  request.database = "system";
+  storage::WriteOp op;
+  op.kind = storage::WriteKind::kDelete;
+  op.table = kCertificateTable;
+  op.key = json::value(name);
+  request.ops.push_back(std::move(op));
+  RETURN_IF_ERROR(call.env->store->Write(std::move(request)).status());
+
+  bool still_used = false;
+  for (const json::object& other : rows) {
+    if (StringField(other, "name") != name && StringField(other, "private_key_name") == key_file) {
+      still_used = true;
+    }
+  }
+  if (!key_file.empty() && !still_used && IsAddedKeyFile(key_file)) {
+    std::error_code ec;
+    std::filesystem::remove(KeysDir(call) + "/" + key_file, ec);
+  }
+  return Status::Ok();
+}
+
+// The TLS contexts trust exactly the is_authority rows from the next handshake on; a CA
+// that left cuts the live links whose peer certificate no longer verifies. Called after the
+// answer is on its way, so a member answering a fanned-out removal of the CA its caller's
+// certificate chains to still sends its answer first.
+void TrustChanged(const OpEnv* env) {
+  if (env->on_certificates_changed) env->on_certificates_changed();
+}
+
 }  // namespace
 
 void AddCertificate(OpCall call) {
@@ -256,32 +294,29 @@ void RemoveCertificate(OpCall call) {
   if (!replicated.ok()) return call.Fail(replicated.status());
   Result<std::vector<json::object>> rows = ReadCertificateRows(call.env->store);
   if (!rows.ok()) return call.Fail(rows.status());
-  const json::object* row = FindRow(*rows, *name);
-  if (row == nullptr) return call.Fail(Status::InvalidArgument(*name + " not found"));
-  const std::string key_file = StringField(*row, "private_key_name");
-
-  storage::WriteRequest request;
-  request.database = "system";
-  storage::WriteOp op;
-  op.kind = storage::WriteKind::kDelete;
-  op.table = kCertificateTable;
-  op.key = json::value(*name);
-  request.ops.push_back(std::move(op));
-  Result<storage::WriteResult> written = call.env->store->Write(std::move(request));
-  if (!written.ok()) return call.Fail(written.status());
-
-  bool still_used = false;
-  for (const json::object& other : *rows) {
-    if (StringField(other, "name") != *name && StringField(other, "private_key_name") == key_file) {
-      still_used = true;
-    }
+  if (FindRow(*rows, *name) == nullptr) {
+    return call.Fail(Status::InvalidArgument(*name + " not found"));
   }
-  if (!key_file.empty() && !still_used && IsAddedKeyFile(key_file)) {
-    std::error_code ec;
-    std::filesystem::remove(KeysDir(call) + "/" + key_file, ec);
+  if (!*replicated) {
+    if (Status s = RemoveCertificateHere(call, *name); !s.ok()) return call.Fail(s);
+    const OpEnv* env = call.env;
+    call.ReplyMessage("Successfully removed " + *name);
+    TrustChanged(env);
+    return;
   }
-  if (call.env->on_certificates_changed) call.env->on_certificates_changed();
-  ReplyAndFanOut(std::move(call), "Successfully removed " + *name, *replicated);
+  // The members first: removing a CA here cuts the links to the nodes it vouched for (and
+  // to any member whose certificate chains to it), so done first it would keep the
+  // operation from reaching them. Every member reachable now is asked; then this node.
+  json::object request = call.body;
+  request.erase("replicated");
+  const OpEnv* env = call.env;
+  auto shared = std::make_shared<OpCall>(std::move(call));
+  env->fan_out(std::move(request), [shared, name = *name](json::array results) {
+    if (Status s = RemoveCertificateHere(*shared, name); !s.ok()) return shared->Fail(s);
+    shared->Reply(json::object{{"message", "Successfully removed " + name},
+                               {"replicated", std::move(results)}});
+    TrustChanged(shared->env);
+  });
 }
 
 }  // namespace meshdb::ops

@@ -406,9 +406,14 @@ Result<std::string> CertificateToPem(X509* cert) {
 
 Result<X509Cert> CreateCaCertificate(EVP_PKEY* key, const std::string& common_name,
                                      const Validity& validity) {
+  return IssueCaCertificate(key, common_name, nullptr, key, validity);  // self-signed
+}
+
+Result<X509Cert> IssueCaCertificate(EVP_PKEY* key, const std::string& common_name, X509* ca_cert,
+                                    EVP_PKEY* ca_key, const Validity& validity) {
   SubjectNames names;
   names.common_name = common_name;
-  return BuildCertificate(Profile{key, &names, nullptr, key, true, validity});
+  return BuildCertificate(Profile{key, &names, ca_cert, ca_key, true, validity});
 }
 
 Result<X509Cert> IssueCertificate(EVP_PKEY* subject_key, const SubjectNames& names, X509* ca_cert,

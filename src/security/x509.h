@@ -84,6 +84,11 @@ Result<std::string> CertificateToPem(X509* cert);
 Result<X509Cert> CreateCaCertificate(EVP_PKEY* key, const std::string& common_name,
                                      const Validity& validity);
 
+// An intermediate CA certificate for `key` with subject CN `common_name`, issued by `ca_cert`
+// (whose private key is `ca_key`).
+Result<X509Cert> IssueCaCertificate(EVP_PKEY* key, const std::string& common_name, X509* ca_cert,
+                                    EVP_PKEY* ca_key, const Validity& validity);
+
 // A node certificate for `subject_key`'s public half and `names`, issued by `ca_cert`
 // (whose private key is `ca_key`). InvalidArgument when an IP entry is not an IP address or
 // a name is empty.

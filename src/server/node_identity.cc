@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <utility>
 
 #include "common/log.h"
 #include "security/x509.h"
@@ -56,9 +57,10 @@ void ServerNodeIdentity::StartRenewal(RemoteRenewer remote, std::function<void()
     while (!stopping_) {
       const bool force = force_renewal_;
       force_renewal_ = false;
+      const std::optional<std::string> refused = std::exchange(refused_, std::nullopt);
       lock.unlock();
       const int64_t now_s = static_cast<int64_t>(std::time(nullptr));
-      Result<bool> renewed = RenewIfDue(now_s, force);
+      Result<bool> renewed = refused ? RenewFromOwnCa(*refused) : RenewIfDue(now_s, force);
       if (!renewed.ok()) {
         logger->error("cannot renew the replication certificate: {}", renewed.status().message());
       }
@@ -72,8 +74,9 @@ void ServerNodeIdentity::StartRenewal(RemoteRenewer remote, std::function<void()
       // Look again at a tenth of the lifetime (at most a minute, at least a second).
       const int64_t wait_s = std::clamp<int64_t>(validity_s_ / 10, 1, 60);
       lock.lock();
-      renewal_cv_.wait_for(lock, std::chrono::seconds(wait_s),
-                           [this]() REQUIRES(mu_) { return stopping_ || force_renewal_; });
+      renewal_cv_.wait_for(lock, std::chrono::seconds(wait_s), [this]() REQUIRES(mu_) {
+        return stopping_ || force_renewal_ || refused_.has_value();
+      });
     }
   });
 }
@@ -147,6 +150,29 @@ Result<bool> ServerNodeIdentity::RenewLocally(const std::string& current_pem,
       sec::DetailsOf(current.get()).serial_number, sec::DetailsOf(renewed.get()).serial_number,
       validity_s_, why);
   return true;
+}
+
+void ServerNodeIdentity::RenewFromOwnCaAfterRefusal(const std::string& peer,
+                                                    const std::string& reason) {
+  if (!generated_ || ca_private_key_pem_.empty()) return;
+  {
+    common::MutexLock lock(mu_);
+    if (issuer_pem_ == ca_certificate_pem_ || refused_) return;
+    refused_ = "member '" + peer + "' refused the certificate another member's CA issued (" +
+               reason + "); every member trusts this node's own CA through its hdb_nodes row";
+  }
+  renewal_cv_.notify_all();
+}
+
+Result<bool> ServerNodeIdentity::RenewFromOwnCa(const std::string& why) {
+  std::string current;
+  {
+    common::MutexLock lock(mu_);
+    if (issuer_pem_ == ca_certificate_pem_) return false;
+    current = certificate_pem_;
+  }
+  ASSIGN_OR_RETURN(sec::X509Cert cert, sec::ParseCertificatePem(current));
+  return RenewLocally(current, cert, why);
 }
 
 Result<bool> ServerNodeIdentity::InstallIfUnchanged(const std::string& expected_pem,

@@ -24,6 +24,7 @@
 #include <condition_variable>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -69,6 +70,13 @@ class ServerNodeIdentity final : public replication::NodeIdentity {
   Result<bool> RenewIfDue(int64_t now_s, bool force = false);
   // The same for the node certificate HTTPS presents (only when it is the generated one).
   Result<bool> RenewNodeCertificateIfDue(int64_t now_s);
+  // A member this node dialled refused its replication certificate as untrusted
+  // (ServiceOptions::on_certificate_refused): when another member's CA issued it -- one whose
+  // member was removed, so no member trusts it any more -- the renewal thread replaces it
+  // at once with one from this node's own CA, which every member trusts through this node's
+  // hdb_nodes row, and logs why. Does not block. No-op for a configured identity or one its
+  // own CA issued (a refusal of that is no CA's doing: revocation, removal).
+  void RenewFromOwnCaAfterRefusal(const std::string& peer, const std::string& reason);
   // The identity as it is now (renewed certificates included), for hdb_certificate rows.
   [[nodiscard]] security::NodeTls CurrentTls() const;
 
@@ -89,6 +97,8 @@ class ServerNodeIdentity final : public replication::NodeIdentity {
   // False when another certificate was installed meanwhile (a join): nothing changes then.
   Result<bool> RenewLocally(const std::string& current_pem, const security::X509Cert& current,
                             const std::string& why);
+  // RenewLocally of what replication presents now, unless the node's own CA issued it.
+  Result<bool> RenewFromOwnCa(const std::string& why);
   // InstallCertificate, only while `expected_pem` is still what replication presents (a
   // renewal must not replace a certificate a join installed while it ran). Whether it did.
   Result<bool> InstallIfUnchanged(const std::string& expected_pem,
@@ -118,6 +128,8 @@ class ServerNodeIdentity final : public replication::NodeIdentity {
   std::condition_variable_any renewal_cv_;  // stopping_ or force_renewal_ was set
   bool stopping_ GUARDED_BY(mu_) = false;
   bool force_renewal_ GUARDED_BY(mu_) = false;  // the issuer's CA was distrusted
+  // Set by RenewFromOwnCaAfterRefusal: why the renewal thread renews from the own CA now.
+  std::optional<std::string> refused_ GUARDED_BY(mu_);
   std::thread renewal_thread_;
 };
 

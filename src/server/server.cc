@@ -407,6 +407,10 @@ int Run(const RunOptions& options) {
     if (!cluster) return reply(replication::PeerCallResult{call.request_id, "not running", ""});
     AnswerPeerCall(cluster.get(), operations->get(), caller, call, std::move(reply));
   };
+  repl_options.on_certificate_refused = [&identity](const std::string& peer,
+                                                    const std::string& reason) {
+    identity.RenewFromOwnCaAfterRefusal(peer, reason);
+  };
   Result<std::unique_ptr<replication::ReplicationService>> service =
       replication::ReplicationService::Create(repl_options);
   if (!service.ok()) {

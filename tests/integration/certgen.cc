@@ -3,6 +3,8 @@
 //
 //   meshdb_certgen ca DIR NAME
 //       DIR/NAME.pem (a self-signed CA, CN NAME, valid 1 day) and DIR/NAME.key
+//   meshdb_certgen intermediate DIR CA NAME
+//       DIR/NAME.pem (a CA, CN NAME, valid 1 day, issued by DIR/CA.{pem,key}) and DIR/NAME.key
 //   meshdb_certgen node DIR CA NAME CN [HOST ...] [--seconds N] [--expired]
 //       DIR/NAME.pem and DIR/NAME.key: CN, SANs HOST..., issued by DIR/CA.{pem,key};
 //       valid 1 day, N seconds with --seconds, or expired an hour ago with --expired
@@ -59,6 +61,31 @@ int MakeCa(const std::string& dir, const std::string& name) {
   return Save(dir, name, cert->get(), key->get());
 }
 
+// DIR/CA.pem and DIR/CA.key, or a message saying why not.
+struct Issuer {
+  sec::X509Cert cert;
+  sec::EvpPkey key;
+};
+meshdb::Result<Issuer> ReadIssuer(const std::string& dir, const std::string& ca) {
+  auto ca_cert = sec::ParseCertificatePem(ReadFile(dir + "/" + ca + ".pem"));
+  auto ca_key = sec::ParsePrivateKeyPem(ReadFile(dir + "/" + ca + ".key"));
+  if (!ca_cert.ok() || !ca_key.ok()) {
+    return meshdb::Status::InvalidArgument("cannot read CA " + ca + " in " + dir);
+  }
+  return Issuer{std::move(ca_cert).value(), std::move(ca_key).value()};
+}
+
+int MakeIntermediate(const std::string& dir, const std::string& ca, const std::string& name) {
+  auto issuer = ReadIssuer(dir, ca);
+  if (!issuer.ok()) return Fail(issuer.status().message());
+  auto key = sec::GeneratePrivateKey();
+  if (!key.ok()) return Fail(key.status().ToString());
+  auto cert = sec::IssueCaCertificate(key->get(), name, issuer->cert.get(), issuer->key.get(),
+                                      sec::ValidForDays(1));
+  if (!cert.ok()) return Fail(cert.status().ToString());
+  return Save(dir, name, cert->get(), key->get());
+}
+
 int MakeNode(const std::string& dir, const std::string& ca, const std::string& name,
              const std::vector<std::string>& args) {
   std::string cn;
@@ -76,13 +103,12 @@ int MakeNode(const std::string& dir, const std::string& ca, const std::string& n
     }
   }
   if (cn.empty()) return Fail("node needs a CN");
-  auto ca_cert = sec::ParseCertificatePem(ReadFile(dir + "/" + ca + ".pem"));
-  auto ca_key = sec::ParsePrivateKeyPem(ReadFile(dir + "/" + ca + ".key"));
-  if (!ca_cert.ok() || !ca_key.ok()) return Fail("cannot read CA " + ca + " in " + dir);
+  auto issuer = ReadIssuer(dir, ca);
+  if (!issuer.ok()) return Fail(issuer.status().message());
   auto key = sec::GeneratePrivateKey();
   if (!key.ok()) return Fail(key.status().ToString());
-  auto cert = sec::IssueCertificate(key->get(), sec::NamesForHosts(cn, hosts), ca_cert->get(),
-                                    ca_key->get(), validity);
+  auto cert = sec::IssueCertificate(key->get(), sec::NamesForHosts(cn, hosts), issuer->cert.get(),
+                                    issuer->key.get(), validity);
   if (!cert.ok()) return Fail(cert.status().ToString());
   return Save(dir, name, cert->get(), key->get());
 }
@@ -92,10 +118,14 @@ int MakeNode(const std::string& dir, const std::string& ca, const std::string& n
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() >= 3 && args[0] == "ca") return MakeCa(args[1], args[2]);
+  if (args.size() >= 4 && args[0] == "intermediate") {
+    return MakeIntermediate(args[1], args[2], args[3]);
+  }
   if (args.size() >= 5 && args[0] == "node") {
     return MakeNode(args[1], args[2], args[3], {args.begin() + 4, args.end()});
   }
   return Fail(
-      "usage: meshdb_certgen ca DIR NAME | node DIR CA NAME CN [HOST ...] "
+      "usage: meshdb_certgen ca DIR NAME | intermediate DIR CA NAME | node DIR CA NAME CN "
+      "[HOST ...] "
       "[--seconds N] [--expired]");
 }

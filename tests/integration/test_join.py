@@ -15,6 +15,8 @@ import json
 import os
 import socket
 import ssl
+import sys
+import time
 
 import cluster
 import harness
@@ -38,11 +40,13 @@ class JoinTest(cluster.ClusterTestCase):
     def join(self, node, peer, **fields):
         return self.add_node(node, peer, verify_tls=False, **fields)
 
-    def three_joined_through_a(self):
-        """a joins b, then c joins a; returns (a, b, c) once c and b are linked both ways."""
+    def three_joined_through_a(self, c_dials_b=False):
+        """a joins b, then c joins a; returns (a, b, c) once c and b are linked both ways.
+        Of two members the lower name dials: `c_dials_b` gives c the lower address."""
         a = self.wss_node("a")
+        c = self.wss_node("c") if c_dials_b else None
         b = self.wss_node("b")
-        c = self.wss_node("c")
+        c = c or self.wss_node("c")
         self.join(a, b)
         wait_linked(a, b, "system")
         self.join(c, a)
@@ -178,6 +182,63 @@ class JoinTest(cluster.ClusterTestCase):
         self.create_table(b, "dev", "dog")
         self.insert(b, "dev", "dog", [{"id": 5}])
         wait_record(c, "dev", "dog", 5)
+
+    def relinks_with_its_own_ca(self, a, b, c, serials, since, since_what):
+        """c (which joined through a, removed) links to b again by itself, presenting a
+        certificate from its own CA; nothing written meanwhile (ids 1, 2) is lost; a stays out."""
+        def relinked():
+            return cluster.node_rows(b).get(c.repl_name, {}).get("certificate_serial") not in (None, serials[c]) \
+                and all(cluster.connected(b, c, db) and cluster.connected(c, b, db) for db in ("system", "dev"))
+
+        harness.wait_until(relinked, 20, "c to link to b again with a certificate b trusts")
+        sys.stderr.write("c linked to b again %.1f s after %s\n" % (time.monotonic() - since, since_what))
+        self.assertTrue(self.replication_certificate_verifies_with(c, c))
+        self.assertIn("renewed the replication certificate locally", c.log_text())
+        wait_record(b, "dev", "dog", 1)
+        wait_record(c, "dev", "dog", 2)
+        self.insert(c, "dev", "dog", [{"id": 3}])
+        wait_record(b, "dev", "dog", 3)
+        # a's own certificate stays refused everywhere.
+        harness.wait_until(
+            lambda: all(serials[a] in cluster.node_rows(n)[n.repl_name].get("revoked_certificates", [])
+                        for n in (b, c)), 15, "b and c to keep a's serial revoked")
+        for node in (b, c):
+            self.assertFalse(cluster.connected(node, a, "system"))
+            self.assertNotIn("PRIVATE KEY", node.log_text())
+
+    def joined_through_a_with_a_table(self, c_dials_b=False):
+        a, b, c = self.three_joined_through_a(c_dials_b)
+        self.create_table(b, "dev", "dog")
+        self.wait_table(c, "dev", "dog")
+        for db in ("system", "dev"):
+            wait_linked(c, b, db, timeout_s=30)
+        self.assertTrue(self.replication_certificate_verifies_with(c, a))  # a's CA signed c's
+        rows = cluster.node_rows(b)
+        return a, b, c, {n: rows[n.repl_name]["certificate_serial"] for n in (a, c)}
+
+    def test_a_node_that_joined_through_a_removed_member_links_again_by_itself(self):
+        # c is linked when a is removed: the removal reaches c by gossip as b cuts c's links.
+        a, b, c, serials = self.joined_through_a_with_a_table()
+        removed_at = time.monotonic()
+        harness.assert_op(b, {"operation": "remove_node", "hostname": a.repl_name}, 200)
+        self.insert(c, "dev", "dog", [{"id": 1}])
+        self.insert(b, "dev", "dog", [{"id": 2}])
+        self.relinks_with_its_own_ca(a, b, c, serials, removed_at, "remove_node")
+
+    def test_a_node_down_while_its_signer_was_removed_links_again_by_itself(self):
+        # c and a are down when a is removed (a decommissioned node): no gossip can reach c
+        # when it comes back, and b refuses its certificate when c dials it. (When b is the
+        # dialer, c is not told: docs/security.md says what is still open.)
+        a, b, c, serials = self.joined_through_a_with_a_table(c_dials_b=True)
+        c.stop()
+        a.stop()
+        harness.assert_op(b, {"operation": "remove_node", "hostname": a.repl_name}, 200)
+        self.insert(b, "dev", "dog", [{"id": 2}])
+        restarted_at = time.monotonic()
+        c.start()
+        self.insert(c, "dev", "dog", [{"id": 1}])
+        self.relinks_with_its_own_ca(a, b, c, serials, restarted_at, "c's restart began")
+        self.assertIn("refused the certificate another member's CA issued", c.log_text())
 
     def test_certificates_renew_before_they_expire_without_a_restart(self):
         # 0.0002 days = 17.28 s: each node renews once less than a third is left (~11.5 s).

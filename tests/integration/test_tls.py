@@ -28,12 +28,19 @@ class TlsTestCase(cluster.ClusterTestCase):
         super().setUp()
         cluster.certgen("ca", self.certificates_dir(), "foreign-ca")
 
-    def tls_node(self, label, ca=cluster.CLUSTER_CA, cn=None, sans=None, extra=(), start=True):
+    def tls_node(self, label, ca=cluster.CLUSTER_CA, cn=None, sans=None, extra=(), start=True,
+                 chain=()):
         """A node whose certificate (CN cn, default its address) is issued by `ca`, trusting the
-        cluster CA, serving wss on SECURE_PORT and HTTPS on HTTPS_PORT."""
+        cluster CA, serving wss on SECURE_PORT and HTTPS on HTTPS_PORT. `chain`: the
+        intermediate CAs its certificate file holds after its own certificate."""
         node = self.new_repl_node(label)
         certificate, key = self.node_certificate(label, ca, cn or node.ip,
                                                  sans if sans is not None else [node.ip])
+        if chain:
+            with open(certificate, "a") as out:
+                for intermediate in chain:
+                    with open(self.ca_path(intermediate)) as f:
+                        out.write(f.read())
         args = ["--TLS_CERTIFICATE", certificate,
                 "--TLS_PRIVATEKEY", key,
                 "--TLS_CERTIFICATEAUTHORITY", self.ca_path(),
@@ -151,16 +158,17 @@ class CertificateTrustTest(TlsTestCase):
         for node in (a, b):
             for db in ("system", "dev"):
                 wait_linked(node, stranger, db, timeout_s=30)
+        # The stranger trusts that CA too (its own certificate's issuer): the removal must
+        # reach it although a and b stop trusting the stranger's certificate with it.
+        stranger.ok({"operation": "add_certificate", "name": "foreign", "certificate": foreign,
+                     "is_authority": True})
         removed = a.ok({"operation": "remove_certificate", "name": "foreign", "replicated": True})
-        # Every member is asked, in name order. The stranger never had the certificate, and
-        # a cuts its links to it as soon as the certificate is gone here, so its answer is a
-        # failure either way: 'foreign not found' if the call got through first, else no link.
-        self.assertEqual(removed["message"], "Successfully removed foreign", removed)
-        self.assertEqual(removed["replicated"][0],
-                         {"message": "Successfully removed foreign", "node": b.repl_name})
-        self.assertEqual(len(removed["replicated"]), 2, removed)
-        self.assertEqual((removed["replicated"][1]["status"], removed["replicated"][1]["node"]),
-                         ("failed", stranger.repl_name), removed)
+        # Every member reachable when it was issued is asked, in name order, before a itself
+        # removes the CA and cuts its links to the stranger: each answer is that member's own.
+        self.assertEqual(removed, {"message": "Successfully removed foreign", "replicated": [
+            {"message": "Successfully removed foreign", "node": b.repl_name},
+            {"message": "Successfully removed foreign", "node": stranger.repl_name}]})
+        self.assertNotIn("foreign", self.certificate_names(stranger))
         self.assertNotIn("foreign", self.certificate_names(b))
         # No restart of anyone: the live links to the stranger are cut at once, in both
         # directions and for every database, and its next connections are refused both ways.
@@ -186,16 +194,37 @@ class CertificateTrustTest(TlsTestCase):
             self.assertIn("is no longer trusted: unable to get local issuer certificate",
                           node.log_text())
             self.assertNotIn("PRIVATE KEY", node.log_text())
+        # A member that does not hold the certificate answers with its own error.
+        a.ok({"operation": "add_certificate", "name": "foreign", "certificate": foreign,
+              "is_authority": True})
+        removed = a.ok({"operation": "remove_certificate", "name": "foreign", "replicated": True})
+        self.assertEqual(removed["replicated"][0],
+                         {"status": "failed", "reason": "'%s': foreign not found" % b.repl_name,
+                          "node": b.repl_name}, removed)
+
+
+def tls_resumed(node, peer):
+    """{database: tls_resumed} of node's connected sockets to peer."""
+    return {s.get("database"): s.get("tls_resumed")
+            for name, s in cluster.db_sockets(node) if name == peer.repl_name and s.get("connected")}
+
+
+def relink_resumed(a, b, route):
+    """Drops a's route to b and sets it again: every a-b link closes, comes back and, at both
+    ends, resumed its TLS session."""
+    a.ok({"operation": "cluster_delete_routes", "routes": [route]})
+    harness.wait_until(lambda: not tls_resumed(a, b) and not tls_resumed(b, a), 10,
+                       "the a-b links to close")
+    a.ok({"operation": "cluster_set_routes", "routes": [route]})
+    # Both ends of every link see the abbreviated handshake.
+    want = {"system": True, "dev": True}
+    harness.wait_until(lambda: tls_resumed(a, b) == want and tls_resumed(b, a) == want,
+                       20, "the a-b links to come back, resumed")
 
 
 class ResumptionTest(cluster.ClusterTestCase):
     """A wss link that drops and comes back resumes the TLS session of the last one (the dialer
     keeps each peer's session; the listener accepts its ticket), and cluster_status says so."""
-
-    def tls_resumed(self, node, peer):
-        """{database: tls_resumed} of node's connected sockets to peer."""
-        return {s.get("database"): s.get("tls_resumed")
-                for name, s in cluster.db_sockets(node) if name == peer.repl_name and s.get("connected")}
 
     def test_a_link_that_drops_and_reconnects_resumes_its_tls_session(self):
         key = cluster.new_cluster_key()
@@ -210,19 +239,40 @@ class ResumptionTest(cluster.ClusterTestCase):
             wait_linked(b, a, db)
         # The first links: nothing to resume yet (a dial that started after another went live
         # may already resume, so only the first one is certain), and TLS links say so.
-        first = self.tls_resumed(a, b)
+        first = tls_resumed(a, b)
         self.assertIn(False, first.values(), first)
         self.assertTrue(all(isinstance(v, bool) for v in first.values()), first)
-        self.assertIn(False, self.tls_resumed(b, a).values())
+        self.assertIn(False, tls_resumed(b, a).values())
 
-        a.ok({"operation": "cluster_delete_routes", "routes": [route]})
-        harness.wait_until(lambda: not self.tls_resumed(a, b) and not self.tls_resumed(b, a), 10,
-                           "the a-b links to close")
+        relink_resumed(a, b, route)
+        self.insert(a, "dev", "dog", [{"id": 1}])
+        wait_record(b, "dev", "dog", 1)
+
+
+class IntermediateChainTest(TlsTestCase):
+    """Bring-your-own certificates issued by an intermediate CA (root -> intermediate -> node;
+    each node's certificate file holds the intermediate, the nodes trust only the root): a link
+    that drops resumes its session at both ends, and the listener's resumed session still
+    verifies the whole chain, so the link registers at the first try."""
+
+    def test_a_chain_through_an_intermediate_resumes_and_verifies_again(self):
+        cluster.certgen("intermediate", self.certificates_dir(), cluster.CLUSTER_CA, "intermediate-ca")
+        key = cluster.new_cluster_key()
+        nodes = [self.tls_node(label, ca="intermediate-ca", chain=["intermediate-ca"],
+                               extra=["--REPLICATION_CLUSTERKEY", key]) for label in ("a", "b")]
+        a, b = nodes
+        self.create_table(a, "dev", "dog")
+        self.create_table(b, "dev", "dog")
+        route = {"hostname": b.ip, "port": SECURE_PORT}
         a.ok({"operation": "cluster_set_routes", "routes": [route]})
-        # Both ends of every link see the abbreviated handshake.
-        want = {"system": True, "dev": True}
-        harness.wait_until(lambda: self.tls_resumed(a, b) == want and self.tls_resumed(b, a) == want,
-                           20, "the a-b links to come back, resumed")
+        for db in ("system", "dev"):
+            wait_linked(a, b, db)
+            wait_linked(b, a, db)
+        for _ in range(2):  # the ticket renewed on a resumed handshake keeps the chain too
+            relink_resumed(a, b, route)
+        for node in (a, b):
+            self.assertNotIn("no longer trusted", node.log_text())
+            self.assertNotIn("untrusted-certificate", node.log_text())
         self.insert(a, "dev", "dog", [{"id": 1}])
         wait_record(b, "dev", "dog", 1)
 

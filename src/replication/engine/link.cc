@@ -286,6 +286,8 @@ asio::awaitable<Status> Link::RunClient(std::unique_ptr<WsLinkStream<NextLayer>>
   auto [hec] = co_await ws->ws().async_handshake(res, host_port, target, kTuple);
   if (hec) {
     if (res.result() == http::status::unauthorized) {
+      peer_refused_our_certificate_ =
+          res.body().find(kUntrustedCertificateWords) != std::string::npos;
       co_return Status::Unauthenticated("peer " + url +
                                         " refused our credentials (401): " + res.body());
     }
@@ -368,7 +370,8 @@ asio::awaitable<void> Link::ServeUpgrade(NextLayer stream, http::request<http::s
     // (it crashed here: free(): double free).
     std::string why = "none";
     if (peer_certificate_->presented) why = peer_certificate_->verify_error;
-    std::string reason = "node '" + token_name + "' presented no trusted certificate (" + why + ")";
+    std::string reason =
+        "node '" + token_name + "' " + std::string(kUntrustedCertificateWords) + " (" + why + ")";
     co_await refuse(http::status::unauthorized, std::move(reason));
     co_return;
   }
@@ -545,6 +548,8 @@ Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& clai
   if (hello == nullptr) {
     if (auto* err = std::get_if<Error>(&m)) {
       log_->warn("peer {} db {}: refused: {}", peer_url_, database_, err->reason);
+      peer_refused_our_certificate_ =
+          err->reason.find(kUntrustedCertificateWords) != std::string::npos;
       StartClose("refused");
       return Refuse(LinkRefusal::kRefusedByPeer,
                     Status::Unavailable("peer refused: " + err->reason));

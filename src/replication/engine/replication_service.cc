@@ -564,6 +564,9 @@ asio::awaitable<void> ServiceImpl::DialLoop(std::shared_ptr<PeerEntry> peer, std
       }
       logged_failure = true;
       NoteDialFailure(*slot, st);
+      if (link->peer_refused_our_certificate() && options_.on_certificate_refused) {
+        options_.on_certificate_refused(who, st.message());
+      }
       backoff = std::min<uint64_t>(backoff * 2, options_.reconnect_max_ms);
     }
     {
@@ -707,9 +710,10 @@ Status ServiceImpl::RegisterLink(const std::shared_ptr<Link>& link, const Hello&
     // (RecheckPeerCertificates), and one distrusted before is seen now.
     if (Status trusted = StillTrusted(*link); !trusted.ok()) {
       return refuse(LinkRefusal::kUntrustedCertificate,
-                    Status::PermissionDenied("the certificate of node '" + name + "' (serial " +
-                                             link->peer_certificate_serial() +
-                                             ") is no longer trusted: " + trusted.message()));
+                    Status::PermissionDenied(
+                        "node '" + name + "' " + std::string(kUntrustedCertificateWords) +
+                        ": its certificate (serial " + link->peer_certificate_serial() +
+                        ") is no longer trusted: " + trusted.message()));
     }
     peer->remote_databases = hello.databases;
     const auto key = std::make_pair(name, link->database());

@@ -108,6 +108,10 @@ struct ServiceOptions {
   std::function<void(const PeerCaller& caller, const PeerCall& call,
                      std::function<void(PeerCallResult)> reply)>
       on_peer_call;
+  // Called when a peer this node dialled refused its TLS certificate as untrusted (e.g. its
+  // issuer was a removed member's CA): `peer` names it, `reason` is its answer. Runs on a
+  // dialer's strand: it must not block. Null: nothing is done.
+  std::function<void(const std::string& peer, const std::string& reason)> on_certificate_refused;
 };
 
 // One connection attempt for add_node (ReplicationService::Probe).

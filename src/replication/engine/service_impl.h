@@ -24,6 +24,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -182,6 +183,10 @@ class ServiceImpl;
 // Threads: every coroutine and handler of a link runs on its strand; the public methods
 // marked "any thread" post to it. The send queue's byte count is shared with copy threads
 // under copy_mu_.
+// The words in every refusal of a peer's certificate as untrusted (an HTTP 401 body, an
+// Error frame's reason), by which the refused node tells (Link::peer_refused_our_certificate).
+inline constexpr std::string_view kUntrustedCertificateWords = "presented no trusted certificate";
+
 class Link final : public std::enable_shared_from_this<Link>, public LinkContext {
  public:
   Link(ServiceImpl* service, Strand strand, bool outbound, std::string database,
@@ -245,6 +250,10 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   std::shared_ptr<PeerEntry> peer() const override { return peer_; }
   // Why the Hello exchange did not make the link live (kNone once live). Strand-only.
   LinkRefusal refusal() const { return refusal_; }
+  // Whether the peer refused this node's TLS certificate as untrusted (an outbound link's
+  // upgrade answered 401, or its Hello answered with an Error, carrying
+  // kUntrustedCertificateWords). Strand-only.
+  [[nodiscard]] bool peer_refused_our_certificate() const { return peer_refused_our_certificate_; }
   // The serial of the peer's TLS certificate ("" without TLS). Set before the Hello exchange
   // and constant after: readable from any thread once the link is registered.
   [[nodiscard]] std::string peer_certificate_serial() const {
@@ -395,6 +404,7 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   uint16_t close_code_ = 1000;
   bool live_ = false;  // Hello exchange done and registered
   LinkRefusal refusal_ = LinkRefusal::kNone;
+  bool peer_refused_our_certificate_ = false;
   std::optional<asio::steady_timer> read_gate_;  // wakes the read loop when applies drain
   LinkPublisher publisher_;
   LinkSubscriber subscriber_;

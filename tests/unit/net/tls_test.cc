@@ -45,6 +45,14 @@ struct Authority {
     cert = std::move(sec::CreateCaCertificate(key.get(), name, sec::ValidForDays(1))).value();
     ca_pem = sec::CertificateToPem(cert.get()).value();
   }
+  // An intermediate CA that `parent` issued.
+  Authority(const std::string& name, const Authority& parent) {
+    key = std::move(sec::GeneratePrivateKey()).value();
+    cert = std::move(sec::IssueCaCertificate(key.get(), name, parent.cert.get(), parent.key.get(),
+                                             sec::ValidForDays(1)))
+               .value();
+    ca_pem = sec::CertificateToPem(cert.get()).value();
+  }
   // {certificate PEM, key PEM} for `names` (CN first).
   std::pair<std::string, std::string> Issue(const std::string& cn,
                                             const std::vector<std::string>& hosts,
@@ -91,6 +99,13 @@ class RecordingUpgrades : public UpgradeHandler {
   std::optional<PeerCertificate> peer_;
 };
 
+// What one upgrade of TlsTest::UpgradeResuming saw: whether the client resumed, and what
+// the server proved about the client (nullopt when no upgrade arrived).
+struct Resumption {
+  bool client_resumed = false;
+  std::optional<PeerCertificate> server_saw;
+};
+
 class TlsTest : public ::testing::Test {
  protected:
   TlsTest() : ca_("test-ca"), foreign_("foreign-ca") {}
@@ -129,6 +144,31 @@ class TlsTest : public ::testing::Test {
     if (ec) return ec;
     stream.handshake(asio::ssl::stream_base::client, ec);
     return ec;
+  }
+
+  // One replication upgrade from `client` over a new connection to a server on
+  // server_context_, offering and then keeping the session kept for "peer".
+  Resumption UpgradeResuming(const std::shared_ptr<TlsContext>& client) {
+    Resumption out;
+    RecordingUpgrades upgrades;
+    HttpServerOptions options;
+    options.port = 0;
+    options.threads = 1;
+    options.tls = server_context_;
+    options.upgrade_handler = &upgrades;
+    auto server = HttpServer::Start(options, &ops_);
+    if (!server.ok()) return out;
+    beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
+    SSL* ssl = ws.next_layer().native_handle();
+    const uint64_t epoch = client->OfferSession(ssl, "peer");
+    if (Connect(ws.next_layer(), (*server)->port())) return out;
+    out.client_resumed = SSL_session_reused(ssl) == 1;
+    beast::error_code ec;
+    ws.handshake("localhost", "/replication", ec);  // reads the TLS 1.3 tickets, then EOF
+    out.server_saw = upgrades.Wait();
+    client->KeepSession(ssl, "peer", epoch);
+    (*server)->Stop();
+    return out;
   }
 
   Authority ca_;
@@ -302,39 +342,10 @@ TEST_F(TlsTest, ACaStaysTrustedWhileASourceHoldsItAndNotAfter) {
   EXPECT_EQ(peer->verify_error, "unable to get local issuer certificate");
 }
 
-// One replication upgrade from `client` over a new connection to a server on
-// server_context_, offering and then keeping the session kept for "peer": whether the client
-// resumed, and what the server proved about the client (nullopt when no upgrade arrived).
-struct Resumption {
-  bool client_resumed = false;
-  std::optional<PeerCertificate> server_saw;
-};
-
 TEST_F(TlsTest, AClientResumesTheSessionItKeptUntilTrustShrinksOrItsIdentityChanges) {
   StartServer()->Stop();  // makes server_context_, which the servers below share (tickets)
   auto client = Client(ca_.ca_pem, ca_.Issue("node-x", {}));
-  auto upgrade = [&]() -> Resumption {
-    Resumption out;
-    RecordingUpgrades upgrades;
-    HttpServerOptions options;
-    options.port = 0;
-    options.threads = 1;
-    options.tls = server_context_;
-    options.upgrade_handler = &upgrades;
-    auto server = HttpServer::Start(options, &ops_);
-    if (!server.ok()) return out;
-    beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
-    SSL* ssl = ws.next_layer().native_handle();
-    const uint64_t epoch = client->OfferSession(ssl, "peer");
-    if (Connect(ws.next_layer(), (*server)->port())) return out;
-    out.client_resumed = SSL_session_reused(ssl) == 1;
-    beast::error_code ec;
-    ws.handshake("localhost", "/replication", ec);  // reads the TLS 1.3 tickets, then EOF
-    out.server_saw = upgrades.Wait();
-    client->KeepSession(ssl, "peer", epoch);
-    (*server)->Stop();
-    return out;
-  };
+  auto upgrade = [&] { return UpgradeResuming(client); };
   int shrank = 0;
   client->SetTrustShrankHandler([&] { ++shrank; });
 
@@ -378,6 +389,31 @@ TEST_F(TlsTest, AClientResumesTheSessionItKeptUntilTrustShrinksOrItsIdentityChan
   client->SetTrustShrankHandler({});
   client->Distrust(ca_.ca_pem, kInitialTrust);
   EXPECT_EQ(shrank, 1);  // the handler was removed
+}
+
+TEST_F(TlsTest, AResumedSessionKeepsTheIntermediatesTheClientSent) {
+  StartServer()->Stop();  // makes server_context_ (trusting only the root, ca_)
+  Authority intermediate("test-intermediate", ca_);
+  auto [leaf, key] = intermediate.Issue("node-x", {});
+  auto client = Client(ca_.ca_pem, {leaf + intermediate.ca_pem, key});
+
+  Resumption first = UpgradeResuming(client);
+  ASSERT_TRUE(first.server_saw.has_value());
+  ASSERT_FALSE(first.server_saw->resumed);
+  ASSERT_TRUE(first.server_saw->verified) << first.server_saw->verify_error;
+  EXPECT_TRUE(server_context_->Reverify(*first.server_saw, /*peer_is_client=*/true).ok());
+
+  // The server's session comes from its ticket, which keeps the client's intermediate: the
+  // chain verifies again, and a ticket renewed on the resumed handshake keeps it too.
+  for (int round = 0; round < 2; ++round) {
+    Resumption resumed = UpgradeResuming(client);
+    ASSERT_TRUE(resumed.server_saw.has_value());
+    EXPECT_TRUE(resumed.client_resumed);
+    EXPECT_TRUE(resumed.server_saw->resumed);
+    EXPECT_TRUE(resumed.server_saw->verified) << resumed.server_saw->verify_error;
+    Status again = server_context_->Reverify(*resumed.server_saw, /*peer_is_client=*/true);
+    EXPECT_TRUE(again.ok()) << "round " << round << ": " << again.ToString();
+  }
 }
 
 TEST_F(TlsTest, ReverifyChecksAPeerAgainstTheTrustOfTheMoment) {

@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "ops/certificate_rows.h"
@@ -170,6 +172,42 @@ TEST_F(CertificateOpsTest, AddListRemove) {
   EXPECT_EQ(Text(RemoveCertificate, {{"name", "node1"}}),
             R"({"message":"Successfully removed node1"})");
   EXPECT_TRUE(std::filesystem::exists(keys_dir() + "/privateKey.pem"));
+}
+
+// remove_certificate with `replicated: true` asks the members while the CA is still trusted
+// here (removing it first would cut the links the request travels on), then removes it here,
+// answers, and only then changes the trust.
+TEST_F(CertificateOpsTest, ReplicatedRemovalReachesTheMembersBeforeTheTrustChangesHere) {
+  Issued foreign = IssueForeign("peer");
+  ASSERT_TRUE(Run(AddCertificate,
+                  {{"name", "foreign"}, {"certificate", foreign.ca_pem}, {"is_authority", true}})
+                  .status.ok());
+  std::vector<std::string> events;
+  env_.on_certificates_changed = [&] { events.emplace_back("trust changed"); };
+  env_.fan_out = [&](json::object request, std::function<void(json::array)> done) {
+    events.push_back(std::string("fan-out, row ") + (Row("foreign").empty() ? "gone" : "here"));
+    EXPECT_FALSE(request.contains("replicated"));
+    done(json::array{json::object{{"message", "Successfully removed foreign"}, {"node", "b"}}});
+  };
+  auto promise = std::make_shared<std::promise<OpResult>>();
+  std::future<OpResult> future = promise->get_future();
+  RemoveCertificate(OpCall{
+      &env_, caller_, {{"name", "foreign"}, {"replicated", true}}, [&, promise](OpResult r) {
+        events.push_back(std::string("answer, row ") + (Row("foreign").empty() ? "gone" : "here"));
+        promise->set_value(std::move(r));
+      }});
+  OpResult r = future.get();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(json::serialize(r.body), R"({"message":"Successfully removed foreign","replicated":)"
+                                     R"([{"message":"Successfully removed foreign","node":"b"}]})");
+  EXPECT_EQ(events,
+            (std::vector<std::string>{"fan-out, row here", "answer, row gone", "trust changed"}));
+
+  // An unknown name fans nothing out.
+  events.clear();
+  EXPECT_EQ(Text(RemoveCertificate, {{"name", "foreign"}, {"replicated", true}}),
+            "InvalidArgument: foreign not found");
+  EXPECT_TRUE(events.empty());
 }
 
 TEST_F(CertificateOpsTest, AddErrorsChangeNothing) {

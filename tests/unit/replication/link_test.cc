@@ -462,6 +462,21 @@ TEST_F(LinkTest, ReportsThePeersRefusal) {
   ASSERT_TRUE(RunUntil([&] { return r.ended(); }));
   EXPECT_EQ(r.link->refusal(), LinkRefusal::kRefusedByPeer);
   EXPECT_NE(r.result->value().message().find("not today"), std::string::npos);
+  EXPECT_FALSE(r.link->peer_refused_our_certificate());
+}
+
+// The refused node tells a refusal of its certificate as untrusted from any other refusal
+// (it then presents a certificate from its own CA: server/node_identity.h).
+TEST_F(LinkTest, ReportsThatThePeerRefusedOurCertificate) {
+  Node& a = AddNode("node-a");
+  Running r = Start(a, /*outbound=*/true, "node-b");
+  r.peer->Send(Error{ErrorCode::kUnauthorized,
+                     "node 'node-a' " + std::string(kUntrustedCertificateWords) +
+                         ": its certificate (serial 01) is no longer trusted: unable to get "
+                         "local issuer certificate"});
+  ASSERT_TRUE(RunUntil([&] { return r.ended(); }));
+  EXPECT_EQ(r.link->refusal(), LinkRefusal::kRefusedByPeer);
+  EXPECT_TRUE(r.link->peer_refused_our_certificate());
 }
 
 TEST_F(LinkTest, DuplicateConnectionIsRefusedAndTheKeptOneStaysLive) {
