@@ -98,12 +98,14 @@ class LinksTest(cluster.ClusterTestCase):
         wait_record(c, DB, T, "from-b", timeout_s=15)
         wait_converged([b, c], DB, 20, min_rows=3)
 
-    def test_03_chain_converges_both_ways(self):
+    def start_chain(self):
+        """A-B-C linked as a chain: routes A->B and B->C only, and no A-C link.
+
+        Node records gossip, and a node dials the peers it learns of when its name is the lower
+        one (docs/replication.md, Links), so A would dial C: C announces a URL nobody can reach
+        (port 1), which makes this a chain where A and C never talk. Names chain-a < chain-b <
+        chain-c fix who would dial whom."""
         key = cluster.new_cluster_key()
-        # Routes A->B and B->C only. Node records gossip, and a node dials the peers it learns of
-        # when its name is the lower one (docs/replication.md, Links), so A would dial C: C announces a URL
-        # nobody can reach (port 1), which makes this a chain where A and C never talk and
-        # A's writes reach C only through B. Names chain-a < chain-b < chain-c fix who would dial whom.
         a, b, c = (self.new_repl_node(x) for x in "ABC")
         for n in (a, b, c):
             n.repl_name = "chain-%s-%s" % (n.name.lower(), n.ip)
@@ -113,6 +115,11 @@ class LinksTest(cluster.ClusterTestCase):
                              extra=["--REPLICATION_URL", self.url(b.ip)])
         self.start_repl_node("A", cluster_key=key, routes=[b], node=a,
                              extra=["--REPLICATION_URL", self.url(a.ip)])
+        return a, b, c
+
+    def test_03_chain_converges_both_ways(self):
+        # A's writes reach C only through B.
+        a, b, c = self.start_chain()
         self.create_table(a, DB, T)
         self.wait_table(c, DB, T)
         self.insert(a, DB, T, [{"id": "a%d" % i, "from": "A"} for i in range(10)])
@@ -130,6 +137,65 @@ class LinksTest(cluster.ClusterTestCase):
             s = cluster.database_socket(cluster.cluster_status(x), y.repl_name, DB)
             self.assertFalse(s and s.get("connected"),
                              "%s has a connected socket to %s; the chain test needs no A-C link: %r" % (x.name, y.name, s))
+
+    def test_peer_links_show_the_links_of_peers(self):
+        # cluster_status with peer_links: true on A tells B's link to C, a link A is not part
+        # of, and its change when C is killed; the default answer stays HarperDB's.
+        a, b, c = self.start_chain()
+        self.create_table(a, DB, T)
+        self.wait_table(c, DB, T)
+        wait_linked(b, c, DB)
+
+        def b_to_c(status):
+            """A's view of B's socket to C for DB (None while not shown), and C's entry."""
+            entries = {e["node_name"]: e for e in status["peer_links"]}
+            for link in entries.get(b.repl_name, {}).get("links", []):
+                if link["name"] == c.repl_name:
+                    return ({s["database"]: s for s in link["database_sockets"]}.get(DB),
+                            entries.get(c.repl_name))
+            return None, entries.get(c.repl_name)
+
+        def with_peer_links():
+            return a.ok({"operation": "cluster_status", "peer_links": True})
+
+        status = wait_until(lambda: (lambda st: st if (b_to_c(st)[0] or {}).get("state") == "Streaming" else None)(
+            with_peer_links()), 20, "A's peer_links to show B's link to C streaming")
+        socket, _ = b_to_c(status)
+        self.assertIs(socket["connected"], True)
+        self.assertIsInstance(socket["records_behind"], int)
+        self.assertIsInstance(socket["ms_behind"], int)
+        # Only what draws a link: no URL, sequence, counter or apply error of B's.
+        self.assertEqual(sorted(socket), ["connected", "copy_progress", "database", "last_dial_error",
+                                          "merge_progress", "merge_send_progress", "ms_behind",
+                                          "records_behind", "state"])
+        b_entry = [e for e in status["peer_links"] if e["node_name"] == b.repl_name][0]
+        self.assertEqual(b_entry["status"], "ok")
+        self.assertEqual(sorted(l["name"] for l in b_entry["links"]), sorted([a.repl_name, c.repl_name]))
+        self.assertNotIn("url", json.dumps(b_entry))
+        # A has no live link to C (it cannot reach C's URL): C's links are not known from A,
+        # which says so instead of failing.
+        for entry in status["peer_links"]:
+            if entry["node_name"] != b.repl_name:
+                self.assertEqual(entry["node_name"], c.repl_name)
+                self.assertEqual(entry["status"], "unknown", entry)
+                self.assertIn("no live replication link", entry["reason"])
+        # The default answer has no such field; a bad value is refused.
+        self.assertNotIn("peer_links", cluster.cluster_status(a))
+        self.assertNotIn("peer_links", a.ok({"operation": "cluster_status", "peer_links": False}))
+        assert_op(a, {"operation": "cluster_status", "peer_links": "yes"}, 400,
+                  {"error": "'peer_links' must be a boolean"})
+
+        # kill -9 of C: A sees B's link to C go down within a few seconds.
+        c.kill9()
+        killed = time.monotonic()
+        status = wait_until(lambda: (lambda st: st if (b_to_c(st)[0] or {}).get("connected") is False else None)(
+            with_peer_links()), 10, "A's peer_links to show B's link to C disconnected")
+        self.assertNotEqual(b_to_c(status)[0]["state"], "Streaming")
+        self.assertLess(time.monotonic() - killed, 10)
+        # Asking B stays quick while C is gone.
+        started = time.monotonic()
+        with_peer_links()
+        self.assertLess(time.monotonic() - started, 1.5)
 
     def test_13_routes_set_and_delete_link_and_unlink_live(self):
         key = cluster.new_cluster_key()
