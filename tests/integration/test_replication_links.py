@@ -98,14 +98,12 @@ class LinksTest(cluster.ClusterTestCase):
         wait_record(c, DB, T, "from-b", timeout_s=15)
         wait_converged([b, c], DB, 20, min_rows=3)
 
-    def start_chain(self):
-        """A-B-C linked as a chain: routes A->B and B->C only, and no A-C link.
-
-        Node records gossip, and a node dials the peers it learns of when its name is the lower
-        one (docs/replication.md, Links), so A would dial C: C announces a URL nobody can reach
-        (port 1), which makes this a chain where A and C never talk. Names chain-a < chain-b <
-        chain-c fix who would dial whom."""
+    def test_03_chain_converges_both_ways(self):
         key = cluster.new_cluster_key()
+        # Routes A->B and B->C only. Node records gossip, and a node dials the peers it learns of
+        # when its name is the lower one (docs/replication.md, Links), so A would dial C: C announces a URL
+        # nobody can reach (port 1), which makes this a chain where A and C never talk and
+        # A's writes reach C only through B. Names chain-a < chain-b < chain-c fix who would dial whom.
         a, b, c = (self.new_repl_node(x) for x in "ABC")
         for n in (a, b, c):
             n.repl_name = "chain-%s-%s" % (n.name.lower(), n.ip)
@@ -115,11 +113,6 @@ class LinksTest(cluster.ClusterTestCase):
                              extra=["--REPLICATION_URL", self.url(b.ip)])
         self.start_repl_node("A", cluster_key=key, routes=[b], node=a,
                              extra=["--REPLICATION_URL", self.url(a.ip)])
-        return a, b, c
-
-    def test_03_chain_converges_both_ways(self):
-        # A's writes reach C only through B.
-        a, b, c = self.start_chain()
         self.create_table(a, DB, T)
         self.wait_table(c, DB, T)
         self.insert(a, DB, T, [{"id": "a%d" % i, "from": "A"} for i in range(10)])
@@ -141,10 +134,14 @@ class LinksTest(cluster.ClusterTestCase):
     def test_peer_links_show_the_links_of_peers(self):
         # cluster_status with peer_links: true on A tells B's link to C, a link A is not part
         # of, and its change when C is killed; the default answer stays HarperDB's.
-        a, b, c = self.start_chain()
+        a, b, c = self.start_repl_nodes(["A", "B", "C"])
+        self.add_node(a, b)
         self.create_table(a, DB, T)
-        self.wait_table(c, DB, T)
-        wait_linked(b, c, DB)
+        self.wait_table(b, DB, T)
+        # C knows only A; node records gossip and C links to B too.
+        self.add_node(c, a)
+        wait_linked(b, c, DB, 20)
+        wait_linked(c, b, DB, 20)
 
         def b_to_c(status):
             """A's view of B's socket to C for DB (None while not shown), and C's entry."""
@@ -172,13 +169,11 @@ class LinksTest(cluster.ClusterTestCase):
         self.assertEqual(b_entry["status"], "ok")
         self.assertEqual(sorted(l["name"] for l in b_entry["links"]), sorted([a.repl_name, c.repl_name]))
         self.assertNotIn("url", json.dumps(b_entry))
-        # A has no live link to C (it cannot reach C's URL): C's links are not known from A,
-        # which says so instead of failing.
-        for entry in status["peer_links"]:
-            if entry["node_name"] != b.repl_name:
-                self.assertEqual(entry["node_name"], c.repl_name)
-                self.assertEqual(entry["status"], "unknown", entry)
-                self.assertIn("no live replication link", entry["reason"])
+        # One entry per peer of A, by name; C tells its link to B as well.
+        self.assertEqual([e["node_name"] for e in status["peer_links"]], sorted([b.repl_name, c.repl_name]))
+        c_entry = b_to_c(status)[1]
+        self.assertEqual(c_entry["status"], "ok", c_entry)
+        self.assertIn(b.repl_name, [l["name"] for l in c_entry["links"]])
         # The default answer has no such field; a bad value is refused.
         self.assertNotIn("peer_links", cluster.cluster_status(a))
         self.assertNotIn("peer_links", a.ok({"operation": "cluster_status", "peer_links": False}))
@@ -192,6 +187,11 @@ class LinksTest(cluster.ClusterTestCase):
             with_peer_links()), 10, "A's peer_links to show B's link to C disconnected")
         self.assertNotEqual(b_to_c(status)[0]["state"], "Streaming")
         self.assertLess(time.monotonic() - killed, 10)
+        # C's own links are not known any more, and A says why instead of failing.
+        c_entry = wait_until(lambda: (lambda e: e if e and e["status"] == "unknown" else None)(
+            b_to_c(with_peer_links())[1]), 10, "A's peer_links to mark C unknown")
+        self.assertTrue(c_entry["reason"], c_entry)
+        self.assertNotIn("links", c_entry)
         # Asking B stays quick while C is gone.
         started = time.monotonic()
         with_peer_links()
