@@ -60,9 +60,12 @@ function clusterMap(status, edges) {
   const rx = 230;
   const ry = 115;
   const count = connections.length + remote.length;
+  // With links between the others, an odd number of places: no two of them face each other
+  // across this node, so no such line runs through it.
+  const slots = edges.length && count % 2 === 0 ? count + 1 : count;
   const place = new Map();
   const spot = (i) => {
-    const angle = (2 * Math.PI * i) / count - Math.PI / 4;
+    const angle = (2 * Math.PI * i) / slots - Math.PI / 4;
     return { x: cx + rx * Math.cos(angle), y: cy + ry * Math.sin(angle) };
   };
   connections.forEach((c, i) => place.set(peerName(c), spot(i)));
@@ -164,7 +167,7 @@ function peerLinksTable(status, edges) {
     ? h(
         "table",
         { id: "peer-links" },
-        h("thead", {}, h("tr", {}, ...["link (as its first node tells)", "database", "state", "link", "records behind", "ms behind"].map((t) => h("th", { text: t })))),
+        h("thead", {}, h("tr", {}, ...["link (told by the node on the left)", "database", "state", "link", "records behind", "ms behind"].map((t) => h("th", { text: t })))),
         h("tbody", {}, ...rows),
       )
     : h("p", { class: "muted", text: "No links between the peers of this node." });
