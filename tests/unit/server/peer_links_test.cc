@@ -13,7 +13,7 @@ namespace {
 namespace json = boost::json;
 
 // A ConnectionsStatus entry as cluster_status shows it, with fields that must not leave.
-const char* kConnections = R"([
+constexpr const char* kConnections = R"([
   {"name": "c", "url": "wss://c:9933", "replicates": true, "subscriptions": null,
    "database_sockets": [
      {"database": "dev", "state": "Backoff", "connected": false, "records_behind": 40,
