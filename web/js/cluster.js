@@ -105,7 +105,8 @@ function clusterMap(status, edges) {
         "svg:g",
         { class: `link state-${state}`, data: { peer: name, url: connection.url || "", state, connected: String(connected) } },
         h("svg:line", { x1: cx, y1: cy, x2: x, y2: y }),
-        h("svg:text", { x: (cx + x) / 2, y: (cy + y) / 2 - 6, class: "link-label", text: label }),
+        // Nearer the peer than the middle: clear of this node's own label.
+        h("svg:text", { x: cx + 0.65 * (x - cx), y: cy + 0.65 * (y - cy) - 6, class: "link-label", text: label }),
         h("svg:title", { text: `${status.node_name} ↔ ${name}: ${label}` }),
       ),
     );
