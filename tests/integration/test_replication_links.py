@@ -255,6 +255,7 @@ class ClusterOperationsShapeTest(cluster.ClusterTestCase):
             ({"operation": "remove_node", "hostname": "127.0.0.9"}, "removeNode"),
             ({"operation": "configure_cluster", "connections": []}, "configureCluster"),
             ({"operation": "cluster_status"}, "clusterStatus"),
+            ({"operation": "cluster_status", "peer_links": True}, "clusterStatus"),
             ({"operation": "cluster_set_routes", "routes": [route]}, "setRoutes"),
             ({"operation": "cluster_get_routes"}, "getRoutes"),
             ({"operation": "cluster_delete_routes", "routes": [route]}, "deleteRoutes"),
