@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 #include <cstdio>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace meshdb::cli {
@@ -44,6 +45,27 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+// "records/total" of a progress object ("?" for a total not known yet), "-" when none runs.
+std::string ProgressText(const json::object& socket, std::string_view key) {
+  const json::value* p = socket.if_contains(key);
+  if (p == nullptr || !p->is_object()) return "-";
+  return Text(p->get_object(), "records", "0") + "/" + Text(p->get_object(), "total", "?");
+}
+
+// The merge resyncs of a socket: "in <phase> records/total" for the peer's rows coming here
+// (merge_progress), "out ..." for ours going there (merge_send_progress); "-" when none runs.
+std::string MergeText(const json::object& socket) {
+  std::string out;
+  for (auto [key, way] :
+       {std::pair{"merge_progress", "in "}, std::pair{"merge_send_progress", "out "}}) {
+    const json::value* p = socket.if_contains(key);
+    if (p == nullptr || !p->is_object()) continue;
+    if (!out.empty()) out += ", ";
+    out += way + Text(p->get_object(), "phase", "?") + " " + ProgressText(socket, key);
+  }
+  return out.empty() ? "-" : out;
+}
+
 }  // namespace
 
 std::string FormatStatus(const json::value& status) {
@@ -59,7 +81,7 @@ std::string FormatStatus(const json::value& status) {
   }
   if (peers == 0) return out + "no peers (add_node or replication.routes to add one)\n";
   std::vector<std::vector<std::string>> rows = {{"PEER", "DATABASE", "STATE", "CONNECTED", "BEHIND",
-                                                 "LAG_MS", "LATENCY_MS", "COPY", "ERROR"}};
+                                                 "LAG_MS", "LATENCY_MS", "COPY", "MERGE", "ERROR"}};
   for (const json::value& c : conns->get_array()) {
     const json::object* conn = c.if_object();
     if (conn == nullptr) continue;
@@ -70,16 +92,13 @@ std::string FormatStatus(const json::value& status) {
     for (const json::value& sv : sockets->get_array()) {
       const json::object* sock = sv.if_object();
       if (sock == nullptr) continue;
-      std::string copy = "-";
-      if (const json::value* p = sock->if_contains("copy_progress"); p && p->is_object()) {
-        copy = Text(p->get_object(), "records") + "/" + Text(p->get_object(), "total");
-      }
       std::string error = Text(*sock, "last_error", "");
       if (error.empty()) error = Text(*sock, "last_dial_error");
       rows.push_back({peer, Text(*sock, "database"), Text(*sock, "state"),
                       Text(*sock, "connected") == "true" ? "yes" : "no",
                       Text(*sock, "records_behind", "0"), Text(*sock, "ms_behind", "0"),
-                      Text(*sock, "latency"), copy, error});
+                      Text(*sock, "latency"), ProgressText(*sock, "copy_progress"),
+                      MergeText(*sock), error});
     }
   }
   return out + Table(rows);

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "replication/cluster/cluster_manager.h"
 #include "replication/engine/replication_service.h"
 #include "replication/wire/message.h"
+#include "server/peer_links.h"
 
 namespace meshdb::server {
 
@@ -42,7 +44,7 @@ json::object FanOutEntry(const std::string& node, const Result<std::string>& ans
 }
 
 // Gathers one answer per member; the last one calls done.
-struct FanOutGather {
+struct CallGather {
   common::Mutex mu;
   std::map<std::string, json::object> entries GUARDED_BY(mu);
   size_t remaining GUARDED_BY(mu) = 0;
@@ -60,11 +62,32 @@ struct FanOutGather {
   }
 };
 
+// Calls `method` of each of `nodes` with `payload` (each within `timeout`); `done` gets
+// entry(node, answer) of each, in name order, once the last one is in (at once when none).
+void CallEach(replication::ReplicationService* service, const std::vector<std::string>& nodes,
+              const char* method, const std::string& payload, std::chrono::milliseconds timeout,
+              json::object (*entry)(const std::string&, const Result<std::string>&),
+              std::function<void(json::array)> done) {
+  if (nodes.empty()) return done(json::array{});
+  auto gather = std::make_shared<CallGather>();
+  gather->done = std::move(done);
+  {
+    common::MutexLock lock(gather->mu);
+    gather->remaining = nodes.size();
+  }
+  for (const std::string& node : nodes) {
+    service->CallPeer(node, method, payload, timeout,
+                      [gather, node, entry](Result<std::string> answer) {
+                        gather->Add(node, entry(node, answer));
+                      });
+  }
+}
+
 }  // namespace
 
 void AnswerPeerCall(replication::ClusterManager* cluster, ops::NodeOperations* operations,
-                    const replication::PeerCaller& caller, const replication::PeerCall& call,
-                    std::function<void(PeerCallResult)> reply) {
+                    replication::ReplicationService* service, const replication::PeerCaller& caller,
+                    const replication::PeerCall& call, std::function<void(PeerCallResult)> reply) {
   const uint64_t id = call.request_id;
   if (call.method == kRenewCertificateCall) {
     Result<std::string> signed_cert = cluster->SignRenewal(caller, call.payload);
@@ -89,6 +112,11 @@ void AnswerPeerCall(replication::ClusterManager* cluster, ops::NodeOperations* o
                                  });
     return;
   }
+  if (call.method == kLinkSummaryCall) {
+    reply(PeerCallResult{id, "",
+                         LinkSummaryAnswer(cluster->node_name(), service->ConnectionsStatus())});
+    return;
+  }
   reply(PeerCallResult{id, "unknown call '" + call.method + "'", ""});
 }
 
@@ -96,20 +124,22 @@ void FanOutOperation(replication::ClusterManager* cluster, replication::Replicat
                      json::object request, std::function<void(json::array)> done) {
   cluster->Members([service, payload = json::serialize(request),
                     done = std::move(done)](std::vector<std::string> members) mutable {
-    if (members.empty()) return done(json::array{});
-    auto gather = std::make_shared<FanOutGather>();
-    gather->done = std::move(done);
-    {
-      common::MutexLock lock(gather->mu);
-      gather->remaining = members.size();
-    }
-    for (const std::string& member : members) {
-      service->CallPeer(member, kOperationCall, payload,
-                        [gather, member](Result<std::string> answer) {
-                          gather->Add(member, FanOutEntry(member, answer));
-                        });
-    }
+    CallEach(service, members, kOperationCall, payload, replication::kPeerCallTimeout, FanOutEntry,
+             std::move(done));
   });
+}
+
+void GatherPeerLinks(replication::ReplicationService* service,
+                     std::function<void(json::array)> done) {
+  std::set<std::string> peers;
+  for (const json::value& entry : service->ConnectionsStatus()) {
+    const json::value* name = entry.is_object() ? entry.get_object().if_contains("name") : nullptr;
+    if (name != nullptr && name->is_string() && !name->get_string().empty()) {
+      peers.emplace(name->get_string());
+    }
+  }
+  CallEach(service, std::vector<std::string>(peers.begin(), peers.end()), kLinkSummaryCall, "",
+           kPeerLinksTimeout, PeerLinksEntry, std::move(done));
 }
 
 Result<RemoteRenewal> RenewThroughIssuer(replication::ClusterManager* cluster,
@@ -122,7 +152,7 @@ Result<RemoteRenewal> RenewThroughIssuer(replication::ClusterManager* cluster,
   }
   auto promise = std::make_shared<std::promise<Result<std::string>>>();
   std::future<Result<std::string>> answer = promise->get_future();
-  service->CallPeer(signer, kRenewCertificateCall, csr_pem,
+  service->CallPeer(signer, kRenewCertificateCall, csr_pem, replication::kPeerCallTimeout,
                     [promise](Result<std::string> r) { promise->set_value(std::move(r)); });
   if (answer.wait_for(kRenewalWait) != std::future_status::ready) {
     return Status::Unavailable("'" + signer + "' did not answer");

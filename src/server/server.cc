@@ -400,12 +400,15 @@ int Run(const RunOptions& options) {
     if (!cluster) return Status::Unavailable("cluster membership is not running");
     return cluster->GrantJoin(request);
   };
-  repl_options.on_peer_call = [&cluster, &operations](
+  repl_options.on_peer_call = [&cluster, &operations, &replication_service](
                                   const replication::PeerCaller& caller,
                                   const replication::PeerCall& call,
                                   std::function<void(replication::PeerCallResult)> reply) {
-    if (!cluster) return reply(replication::PeerCallResult{call.request_id, "not running", ""});
-    AnswerPeerCall(cluster.get(), operations->get(), caller, call, std::move(reply));
+    if (!cluster || replication_service == nullptr) {
+      return reply(replication::PeerCallResult{call.request_id, "not running", ""});
+    }
+    AnswerPeerCall(cluster.get(), operations->get(), replication_service, caller, call,
+                   std::move(reply));
   };
   repl_options.on_certificate_refused = [&identity](const std::string& peer,
                                                     const std::string& reason) {
@@ -465,7 +468,11 @@ int Run(const RunOptions& options) {
   }
   // Scrape-time metrics; removed before the service and the store go.
   auto node_metrics = std::make_unique<NodeMetrics>(store->get(), service->get());
-  replication::RegisterClusterOperations(operations->get(), cluster.get());
+  replication::RegisterClusterOperations(
+      operations->get(), cluster.get(),
+      [service = replication_service](std::function<void(boost::json::array)> done) {
+        GatherPeerLinks(service, std::move(done));
+      });
   replication::RegisterVerifyOperation(operations->get(), store->get(), service->get(), node_name);
   (*service)->Start();
   if (Status s = cluster->Start(); !s.ok()) {

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { linkAlerts, progressItems, socketState, verifyAlert } from "../../web/js/cluster.js";
+import { peerEdges, remoteNodes, unknownPeers } from "../../web/js/peer_links.js";
 import { RateTracker, etaMs, progressLabel } from "../../web/js/progress.js";
 
 const socket = (fields) => ({ database: "dev", connected: false, state: "Idle", ...fields });
@@ -42,6 +43,47 @@ test("alerts name the link in error, the refusal and discovery's error", () => {
     "Discovery: etcd: connection refused",
   ]);
   assert.deepEqual(linkAlerts({ connections: [{ name: "b", database_sockets: [socket({ connected: true, state: "Streaming" })] }] }), []);
+});
+
+// cluster_status of "a" linked to b and c, where b and c tell their own links.
+function withPeerLinks(bToC, cToB) {
+  const link = (name, fields) => ({ name, database_sockets: [socket(fields)] });
+  return {
+    node_name: "a",
+    connections: [{ name: "b", database_sockets: [] }, { name: "c", database_sockets: [] }],
+    peer_links: [
+      { node_name: "b", status: "ok", links: [link("a", { connected: true, state: "Streaming" }), link("c", bToC), link("d", { connected: true, state: "Streaming", records_behind: 4, ms_behind: 90 })] },
+      cToB ? { node_name: "c", status: "ok", links: [link("b", cToB)] } : { node_name: "c", status: "unknown", reason: "no live replication link to 'c'" },
+    ],
+  };
+}
+
+test("a link two peers both tell is one edge, in its most pressing state", () => {
+  const edges = peerEdges(withPeerLinks({ connected: true, state: "Streaming" }, { connected: true, state: "CatchingUp", merge_progress: { records: 1 } }));
+  assert.deepEqual(edges.map((e) => [e.a, e.b, e.state, e.connected]), [["b", "c", "merging", true], ["b", "d", "streaming", true]]);
+  assert.deepEqual(edges[0].reporters, ["b", "c"]);
+  assert.deepEqual(edges[1].lag, { records: 4, ms: 90 });
+  // Links to this node are its own view's, never a peer edge.
+  assert.ok(!edges.some((e) => e.a === "a" || e.b === "a"));
+});
+
+test("a peer that does not answer is unknown; the other end still tells the link", () => {
+  const status = withPeerLinks({ state: "Backoff", last_dial_error: "cannot connect to ws://c:9925: Connection refused" }, null);
+  const edges = peerEdges(status);
+  assert.deepEqual(edges.map((e) => [e.a, e.b, e.state, e.connected]), [["b", "c", "backoff", false], ["b", "d", "streaming", true]]);
+  assert.deepEqual(unknownPeers(status), [{ node: "c", reason: "no live replication link to 'c'" }]);
+  // d is linked to b only: known from b's links.
+  assert.deepEqual(remoteNodes(status, edges), ["d"]);
+  // A node too old to send peer_links: nothing beyond its own links.
+  assert.deepEqual(peerEdges({ node_name: "a", connections: [] }), []);
+});
+
+test("a peer link in error or refused raises an alert", () => {
+  const status = withPeerLinks({ state: "Backoff", last_dial_error: "peer refused: removed node" }, { connected: true, state: "Error" });
+  assert.deepEqual(linkAlerts(status), [
+    "c refused b's link for dev: peer refused: removed node",
+    "c's link to b (database dev) is in error",
+  ]);
 });
 
 test("cluster_verify alerts on a difference only", () => {

@@ -3,7 +3,7 @@ driven by puppeteer-core (tests/console/driver.mjs, installed by tools/setup.sh 
 
 Real nodes on loopback; the page is checked through its DOM, waiting on what it shows with
 deadlines (never a bare sleep): login and its failures, the live cluster picture after
-add_node and after kill -9 of a peer, copy progress moving during a 200k-record initial copy,
+add_node and after kill -9 of a peer (with the link between two peers, as they tell it), copy progress moving during a 200k-record initial copy,
 merge progress moving during a 150k-record merge resync, an expired token, the node going away, and a non-super_user's narrower view. Screenshots go
 to $MESHDB_TEST_OUTPUT_DIR/console (ctest: build/test-output/console).
 """
@@ -123,6 +123,11 @@ class ConsoleTest(cluster.ClusterTestCase):
     def link_selector(self, peer):
         return "#cluster-map g.link[data-peer=%s]" % js_str(peer.repl_name)
 
+    def peer_link_selector(self, x, y):
+        """The picture's line between two peers of the node the page is on (names sorted)."""
+        a, b = sorted([x.repl_name, y.repl_name])
+        return "#cluster-map g.peer-link[data-a=%s][data-b=%s]" % (js_str(a), js_str(b))
+
     def start_node_a(self):
         return self.start_repl_node("a", extra=["--AUTHENTICATION_OPERATIONTOKENTIMEOUT", TOKEN_TIMEOUT])
 
@@ -184,6 +189,14 @@ class ConsoleTest(cluster.ClusterTestCase):
         self.browser.wait("document.querySelector('#peers tr[data-peer=%s] .subscriptions')?.textContent"
                           ".startsWith('dev.dog: publish (defined by ')" % js_str(c.repl_name))
 
+        # B and C learn of each other (hdb_nodes gossips) and link: a link A is not part of,
+        # drawn once from what B and C tell (peer_links), with its rows in the table.
+        bc = self.peer_link_selector(b, c)
+        self.browser.wait("document.querySelector('%s')?.dataset.state === 'streaming'" % bc, timeout_s=15)
+        self.assertEqual(self.browser.eval("document.querySelectorAll('#cluster-map g.peer-link').length"), 1)
+        self.browser.wait("document.querySelector('#peer-links tr[data-from=%s][data-to=%s][data-db=\"dev\"]')"
+                          % (js_str(b.repl_name), js_str(c.repl_name)))
+
         # Databases and the table browser, with paging.
         self.browser.wait("document.querySelector('#databases tr[data-db=\"dev\"][data-table=\"dog\"] .records')"
                           "?.textContent === '60'", timeout_s=12)
@@ -212,6 +225,10 @@ class ConsoleTest(cluster.ClusterTestCase):
                           % js_str(c.repl_name))
         self.assertEqual(self.browser.eval("document.querySelector('%s').dataset.connected" % self.link_selector(b)),
                          "true")
+        # B's link to C, as B tells it, goes down too; C itself answers nothing now.
+        self.browser.wait("document.querySelector('%s')?.dataset.connected === 'false'" % bc, timeout_s=10)
+        self.assertIn("disconnected", self.browser.text(bc))
+        self.browser.wait("document.querySelector('#cluster .unknown-peer[data-node=%s]')" % js_str(c.repl_name))
         self.browser.screenshot("peer-killed")
 
     def test_copy_progress_moves(self):

@@ -131,6 +131,72 @@ class LinksTest(cluster.ClusterTestCase):
             self.assertFalse(s and s.get("connected"),
                              "%s has a connected socket to %s; the chain test needs no A-C link: %r" % (x.name, y.name, s))
 
+    def test_peer_links_show_the_links_of_peers(self):
+        # cluster_status with peer_links: true on A tells B's link to C, a link A is not part
+        # of, and its change when C is killed; the default answer stays HarperDB's.
+        a, b, c = self.start_repl_nodes(["A", "B", "C"])
+        self.add_node(a, b)
+        self.create_table(a, DB, T)
+        self.wait_table(b, DB, T)
+        # C knows only A; node records gossip and C links to B too.
+        self.add_node(c, a)
+        wait_linked(b, c, DB, 20)
+        wait_linked(c, b, DB, 20)
+
+        def b_to_c(status):
+            """A's view of B's socket to C for DB (None while not shown), and C's entry."""
+            entries = {e["node_name"]: e for e in status["peer_links"]}
+            for link in entries.get(b.repl_name, {}).get("links", []):
+                if link["name"] == c.repl_name:
+                    return ({s["database"]: s for s in link["database_sockets"]}.get(DB),
+                            entries.get(c.repl_name))
+            return None, entries.get(c.repl_name)
+
+        def with_peer_links():
+            return a.ok({"operation": "cluster_status", "peer_links": True})
+
+        status = wait_until(lambda: (lambda st: st if (b_to_c(st)[0] or {}).get("state") == "Streaming" else None)(
+            with_peer_links()), 20, "A's peer_links to show B's link to C streaming")
+        socket, _ = b_to_c(status)
+        self.assertIs(socket["connected"], True)
+        self.assertIsInstance(socket["records_behind"], int)
+        self.assertIsInstance(socket["ms_behind"], int)
+        # Only what draws a link: no URL, sequence, counter or apply error of B's.
+        self.assertEqual(sorted(socket), ["connected", "copy_progress", "database", "last_dial_error",
+                                          "merge_progress", "merge_send_progress", "ms_behind",
+                                          "records_behind", "state"])
+        b_entry = [e for e in status["peer_links"] if e["node_name"] == b.repl_name][0]
+        self.assertEqual(b_entry["status"], "ok")
+        self.assertEqual(sorted(l["name"] for l in b_entry["links"]), sorted([a.repl_name, c.repl_name]))
+        self.assertNotIn("url", json.dumps(b_entry))
+        # One entry per peer of A, by name; C tells its link to B as well.
+        self.assertEqual([e["node_name"] for e in status["peer_links"]], sorted([b.repl_name, c.repl_name]))
+        c_entry = b_to_c(status)[1]
+        self.assertEqual(c_entry["status"], "ok", c_entry)
+        self.assertIn(b.repl_name, [l["name"] for l in c_entry["links"]])
+        # The default answer has no such field; a bad value is refused.
+        self.assertNotIn("peer_links", cluster.cluster_status(a))
+        self.assertNotIn("peer_links", a.ok({"operation": "cluster_status", "peer_links": False}))
+        assert_op(a, {"operation": "cluster_status", "peer_links": "yes"}, 400,
+                  {"error": "'peer_links' must be a boolean"})
+
+        # kill -9 of C: A sees B's link to C go down within a few seconds.
+        c.kill9()
+        killed = time.monotonic()
+        status = wait_until(lambda: (lambda st: st if (b_to_c(st)[0] or {}).get("connected") is False else None)(
+            with_peer_links()), 10, "A's peer_links to show B's link to C disconnected")
+        self.assertNotEqual(b_to_c(status)[0]["state"], "Streaming")
+        self.assertLess(time.monotonic() - killed, 10)
+        # C's own links are not known any more, and A says why instead of failing.
+        c_entry = wait_until(lambda: (lambda e: e if e and e["status"] == "unknown" else None)(
+            b_to_c(with_peer_links())[1]), 10, "A's peer_links to mark C unknown")
+        self.assertTrue(c_entry["reason"], c_entry)
+        self.assertNotIn("links", c_entry)
+        # Asking B stays quick while C is gone.
+        started = time.monotonic()
+        with_peer_links()
+        self.assertLess(time.monotonic() - started, 1.5)
+
     def test_13_routes_set_and_delete_link_and_unlink_live(self):
         key = cluster.new_cluster_key()
         a = self.start_repl_node("A", cluster_key=key)
@@ -189,6 +255,7 @@ class ClusterOperationsShapeTest(cluster.ClusterTestCase):
             ({"operation": "remove_node", "hostname": "127.0.0.9"}, "removeNode"),
             ({"operation": "configure_cluster", "connections": []}, "configureCluster"),
             ({"operation": "cluster_status"}, "clusterStatus"),
+            ({"operation": "cluster_status", "peer_links": True}, "clusterStatus"),
             ({"operation": "cluster_set_routes", "routes": [route]}, "setRoutes"),
             ({"operation": "cluster_get_routes"}, "getRoutes"),
             ({"operation": "cluster_delete_routes", "routes": [route]}, "deleteRoutes"),

@@ -1,41 +1,22 @@
-// The cluster view, drawn from cluster_status: a picture of this node and every peer it
-// knows with the state of each link, a table of links per database (lag, latency,
-// subscriptions), progress bars for initial copies and merges, the discovery and TLS panel,
-// and alerts for links in an error state.
+// The cluster view, drawn from cluster_status: a picture of this node, every peer it knows
+// and the nodes its peers link to, with the state of each link (this node's own, and the
+// links between its peers that they tell: peer_links.js), a table of links per database (lag,
+// latency, subscriptions), progress bars for initial copies and merges, the discovery and TLS
+// panel, and alerts for links in an error state.
 
 import { h, fill, fmtCount, fmtMs } from "./dom.js";
+import { anyConnected, linkStateOf, socketState } from "./link_state.js";
+import { peerEdges, peerLinkAlerts, remoteNodes, unknownPeers } from "./peer_links.js";
 import { RateTracker, progressBar } from "./progress.js";
 
-// A dial error the peer chose (credentials, certificate, removed node), as opposed to a
-// network failure such as a TCP "Connection refused" from a stopped node.
-const kRefusal = /refused our credentials|peer refused|refused the join|certificate of/i;
+export { socketState };
 
-// The state shown for one (peer, database) socket of cluster_status:
-// streaming, copying, merging, catching-up, error, connecting, backoff, refused, idle.
-export function socketState(socket) {
-  if (socket.state === "Error") return "error";
-  if (socket.connected) {
-    if (socket.copy_progress) return "copying";
-    if (socket.merge_progress || socket.merge_send_progress) return "merging";
-    if (socket.state === "CatchingUp") return "catching-up";
-    return "streaming";
-  }
-  if (socket.last_dial_error && kRefusal.test(socket.last_dial_error)) return "refused";
-  if (socket.state === "Backoff") return "backoff";
-  if (socket.state === "Connecting") return "connecting";
-  return "idle";
-}
-
-// The state of a whole link (all its databases): the most pressing of its sockets'.
-const kSeverity = ["error", "refused", "backoff", "connecting", "idle", "copying", "merging", "catching-up", "streaming"];
 function linkState(connection) {
-  const states = (connection.database_sockets || []).map(socketState);
-  if (!states.length) return "idle";
-  return kSeverity.find((s) => states.includes(s));
+  return linkStateOf(connection.database_sockets || []);
 }
 
 function isConnected(connection) {
-  return (connection.database_sockets || []).some((s) => s.connected);
+  return anyConnected(connection.database_sockets || []);
 }
 
 function peerName(connection) {
@@ -57,16 +38,38 @@ function tlsOf(url) {
   return url.startsWith("wss://") ? "TLS (wss)" : url.startsWith("ws://") ? "no TLS (ws)" : "";
 }
 
-// The picture: this node in the middle, its peers on a circle, one line per link.
-function clusterMap(status) {
+function stateLabel(state, connected) {
+  return connected ? state : `disconnected (${state})`;
+}
+
+function lagText(lag) {
+  return `${fmtCount(lag.records)} records, ${fmtMs(lag.ms)} behind`;
+}
+
+// The picture: this node in the middle; its peers, then the nodes only its peers link to, on
+// an ellipse around it; a line per link: this node's own, and those between the others.
+function clusterMap(status, edges) {
   const connections = status.connections || [];
+  const unknown = new Map(unknownPeers(status).map((u) => [u.node, u.reason]));
+  const remote = remoteNodes(status, edges);
   const width = 640;
   const height = 340;
   const cx = width / 2;
   const cy = height / 2;
-  // Peers on an ellipse around this node, the first one up and to the right.
+  // The others on an ellipse around this node, the first one up and to the right.
   const rx = 230;
   const ry = 115;
+  const count = connections.length + remote.length;
+  // With links between the others, an odd number of places: no two of them face each other
+  // across this node, so no such line runs through it.
+  const slots = edges.length && count % 2 === 0 ? count + 1 : count;
+  const place = new Map();
+  const spot = (i) => {
+    const angle = (2 * Math.PI * i) / slots - Math.PI / 4;
+    return { x: cx + rx * Math.cos(angle), y: cy + ry * Math.sin(angle) };
+  };
+  connections.forEach((c, i) => place.set(peerName(c), spot(i)));
+  remote.forEach((name, i) => place.set(name, spot(connections.length + i)));
   const svg = h("svg:svg", {
     id: "cluster-map",
     viewBox: `0 0 ${width} ${height}`,
@@ -75,32 +78,62 @@ function clusterMap(status) {
   });
   const links = h("svg:g", { class: "links" });
   const nodes = h("svg:g", { class: "nodes" });
-  connections.forEach((connection, i) => {
-    const angle = (2 * Math.PI * i) / connections.length - Math.PI / 4;
-    const x = cx + rx * Math.cos(angle);
-    const y = cy + ry * Math.sin(angle);
+  // Links between the others first, under this node's own.
+  for (const edge of edges) {
+    const p = place.get(edge.a);
+    const q = place.get(edge.b);
+    if (!p || !q) continue;
+    const label = stateLabel(edge.state, edge.connected);
+    links.append(
+      h(
+        "svg:g",
+        { class: `peer-link state-${edge.state}`, data: { a: edge.a, b: edge.b, state: edge.state, connected: String(edge.connected) } },
+        h("svg:line", { x1: p.x, y1: p.y, x2: q.x, y2: q.y }),
+        h("svg:text", { x: (p.x + q.x) / 2, y: (p.y + q.y) / 2 - 6, class: "link-label", text: label }),
+        h("svg:title", { text: `${edge.a} ↔ ${edge.b}: ${label}, ${lagText(edge.lag)} (told by ${edge.reporters.join(" and ")})` }),
+      ),
+    );
+  }
+  connections.forEach((connection) => {
+    const name = peerName(connection);
+    const { x, y } = place.get(name);
     const state = linkState(connection);
     const connected = isConnected(connection);
-    const name = peerName(connection);
-    const label = connected ? state : `disconnected (${state})`;
+    const label = stateLabel(state, connected);
     links.append(
       h(
         "svg:g",
         { class: `link state-${state}`, data: { peer: name, url: connection.url || "", state, connected: String(connected) } },
         h("svg:line", { x1: cx, y1: cy, x2: x, y2: y }),
-        h("svg:text", { x: (cx + x) / 2, y: (cy + y) / 2 - 6, class: "link-label", text: label }),
+        // Nearer the peer than the middle: clear of this node's own label.
+        h("svg:text", { x: cx + 0.65 * (x - cx), y: cy + 0.65 * (y - cy) - 6, class: "link-label", text: label }),
         h("svg:title", { text: `${status.node_name} ↔ ${name}: ${label}` }),
       ),
     );
+    const linksUnknown = unknown.has(name);
     nodes.append(
       h(
         "svg:g",
-        { class: `node peer ${connected ? "up" : "down"}`, data: { node: name } },
+        { class: `node peer ${connected ? "up" : "down"}${linksUnknown ? " links-unknown" : ""}`, data: { node: name } },
         h("svg:circle", { cx: x, cy: y, r: 26 }),
         h("svg:text", { x, y: y + 42, class: "node-label", text: name }),
+        linksUnknown ? h("svg:title", { text: `${name}: its links are not known (${unknown.get(name)})` }) : null,
       ),
     );
   });
+  for (const name of remote) {
+    const { x, y } = place.get(name);
+    const up = edges.some((e) => e.connected && (e.a === name || e.b === name));
+    nodes.append(
+      h(
+        "svg:g",
+        { class: `node remote ${up ? "up" : "down"}`, data: { node: name } },
+        h("svg:circle", { cx: x, cy: y, r: 22 }),
+        h("svg:text", { x, y: y + 38, class: "node-label", text: name }),
+        h("svg:title", { text: `${name}: not linked to this node; known from its peers' links` }),
+      ),
+    );
+  }
   nodes.append(
     h(
       "svg:g",
@@ -111,6 +144,38 @@ function clusterMap(status) {
   );
   svg.append(links, nodes);
   return svg;
+}
+
+// Each socket of the links between the others, as the end that told it sees it.
+function peerLinksTable(status, edges) {
+  const unknown = unknownPeers(status);
+  const rows = edges.flatMap((edge) =>
+    edge.sockets.map((s) => {
+      const state = socketState(s);
+      return h(
+        "tr",
+        { class: `state-${state}`, data: { from: s.reporter, to: s.peer, db: s.database, state, connected: String(Boolean(s.connected)) } },
+        h("td", { text: `${s.reporter} → ${s.peer}` }),
+        h("td", { text: s.database }),
+        h("td", {}, h("span", { class: `badge state-${state}`, text: state })),
+        h("td", { text: s.connected ? "connected" : "disconnected" }),
+        h("td", { class: "num", text: fmtCount(s.records_behind ?? 0) }),
+        h("td", { class: "num", text: fmtMs(s.ms_behind ?? 0) }),
+      );
+    }),
+  );
+  const table = rows.length
+    ? h(
+        "table",
+        { id: "peer-links" },
+        h("thead", {}, h("tr", {}, ...["link (told by the node on the left)", "database", "state", "link", "records behind", "ms behind"].map((t) => h("th", { text: t })))),
+        h("tbody", {}, ...rows),
+      )
+    : h("p", { class: "muted", text: "No links between the peers of this node." });
+  const notes = unknown.map((u) =>
+    h("p", { class: "small muted unknown-peer", data: { node: u.node }, text: `${u.node}: its links are not known (${u.reason}).` }),
+  );
+  return [table, ...notes];
 }
 
 function linkRows(connection) {
@@ -185,6 +250,7 @@ export function linkAlerts(status) {
       if (state === "refused") alerts.push(`${peerName(c)} refused the link for ${s.database}: ${s.last_dial_error}`);
     }
   }
+  alerts.push(...peerLinkAlerts(peerEdges(status)));
   if (status.discovery?.last_error) alerts.push(`Discovery: ${status.discovery.last_error}`);
   return alerts;
 }
@@ -245,6 +311,7 @@ export class ClusterView {
   // Draws `status`; true while a copy or merge runs.
   render(status) {
     const connections = status.connections || [];
+    const edges = peerEdges(status);
     const bars = this.progressBars(connections);
     const up = connections.filter(isConnected).length;
     const summary = h(
@@ -262,9 +329,12 @@ export class ClusterView {
       this.root,
       summary,
       lastLinkError,
-      clusterMap(status),
+      clusterMap(status, edges),
       h("h3", { text: "Links" }),
       linksTable(connections),
+      // A node too old to tell its peers' links has no peer_links: nothing to show.
+      status.peer_links ? h("h3", { text: "Links between peers" }) : null,
+      status.peer_links ? peerLinksTable(status, edges) : null,
       h("h3", { text: "Copy and merge progress" }),
       h("div", { id: "progress" }, ...(bars.length ? bars : [h("p", { class: "muted", text: "No initial copy or merge running." })])),
       connections.length ? h("h3", { text: "Peers and subscriptions" }) : null,

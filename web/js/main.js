@@ -60,7 +60,9 @@ function onError(e) {
 async function pollCluster(view, mine) {
   let status;
   try {
-    status = await session.op({ operation: "cluster_status" });
+    // peer_links: the links between this node's peers too (a node too old to know the field
+    // ignores it, and the page shows what it has).
+    status = await session.op({ operation: "cluster_status", peer_links: true });
   } catch (e) {
     if (mine !== generation) return false; // logged out meanwhile
     if (e instanceof OpError && e.status === 403) {

@@ -2,6 +2,7 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
+#include <memory>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -184,7 +185,40 @@ Result<std::string> ParseRemoveNodeTarget(const json::object& body) {
   return Status::InvalidArgument("'hostname' is required");
 }
 
-void RegisterClusterOperations(ops::NodeOperations* ops, ClusterManager* m) {
+Result<bool> ParsePeerLinksFlag(const json::object& body) {
+  const json::value* v = Field(body, "peer_links");
+  if (v == nullptr) return false;
+  if (!v->is_bool()) return Status::InvalidArgument("'peer_links' must be a boolean");
+  return v->get_bool();
+}
+
+namespace {
+
+// cluster_status: this node's status, with the members' own links when asked for. The
+// members are asked first, so this node's part is as fresh as the answer.
+void HandleClusterStatus(ClusterManager* manager, const PeerLinksGatherer& peer_links,
+                         ops::OpCall call) {
+  Result<bool> with_peer_links = ParsePeerLinksFlag(call.body);
+  if (!with_peer_links.ok()) return call.Fail(with_peer_links.status());
+  auto shared = std::make_shared<ops::OpCall>(std::move(call));
+  if (!*with_peer_links) {
+    manager->GetStatus([shared](json::object status) { shared->Reply(std::move(status)); });
+    return;
+  }
+  auto with_links = [manager, shared](json::array links) {
+    manager->GetStatus([shared, links = std::move(links)](json::object status) mutable {
+      status["peer_links"] = std::move(links);
+      shared->Reply(std::move(status));
+    });
+  };
+  if (!peer_links) return with_links(json::array{});
+  peer_links(std::move(with_links));
+}
+
+}  // namespace
+
+void RegisterClusterOperations(ops::NodeOperations* ops, ClusterManager* m,
+                               PeerLinksGatherer peer_links) {
   ops->RegisterOperation(
       "add_node", [m](ops::OpCall call) { HandleAddNode(m, std::move(call), false); }, "addNode");
   ops->RegisterOperation(
@@ -202,9 +236,8 @@ void RegisterClusterOperations(ops::NodeOperations* ops, ClusterManager* m) {
       "configureCluster");
   ops->RegisterOperation(
       "cluster_status",
-      [m](ops::OpCall call) {
-        auto shared = std::make_shared<ops::OpCall>(std::move(call));
-        m->GetStatus([shared](json::object status) { shared->Reply(std::move(status)); });
+      [m, peer_links = std::move(peer_links)](ops::OpCall call) {
+        HandleClusterStatus(m, peer_links, std::move(call));
       },
       "clusterStatus");
   ops->RegisterOperation(

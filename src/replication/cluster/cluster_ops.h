@@ -5,12 +5,15 @@
 //   update_node, set_node_replication   super_user ("updateNode"); adds the node if missing
 //   remove_node                         super_user ("removeNode")
 //   configure_cluster                   super_user ("configureCluster"); replaces the set
-//   cluster_status                      super_user ("clusterStatus")
+//   cluster_status                      super_user ("clusterStatus"); `peer_links: true`
+//                                       adds the linked members' own links
 //   cluster_set_routes / cluster_get_routes / cluster_delete_routes
 //                                       super_user ("setRoutes" / "getRoutes" / "deleteRoutes")
 #pragma once
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <functional>
 #include <string>
 
 #include "common/status.h"
@@ -37,7 +40,18 @@ Result<AddNodeRequest> ParseAddNodeRequest(const boost::json::object& body);
 // field when it is longer than kMaxHostNameLength (kMaxUrlLength for `url`).
 Result<std::string> ParseRemoveNodeTarget(const boost::json::object& body);
 
-// Registers every cluster operation on `ops`. `manager` must outlive `ops`' use of them.
-void RegisterClusterOperations(ops::NodeOperations* ops, ClusterManager* manager);
+// cluster_status's `peer_links`: what each linked member tells of its own links, one entry
+// per member (server/peer_links.h); calls `done` once, from any thread.
+using PeerLinksGatherer = std::function<void(std::function<void(boost::json::array)> done)>;
+
+// cluster_status's optional `peer_links` field: absent, null or false (the answer is
+// HarperDB's), true (the answer gains "peer_links"); anything else is InvalidArgument
+// "'peer_links' must be a boolean".
+Result<bool> ParsePeerLinksFlag(const boost::json::object& body);
+
+// Registers every cluster operation on `ops`. `manager` must outlive `ops`' use of them, and
+// so must what `peer_links` uses (empty: `peer_links: true` answers an empty array).
+void RegisterClusterOperations(ops::NodeOperations* ops, ClusterManager* manager,
+                               PeerLinksGatherer peer_links);
 
 }  // namespace meshdb::replication

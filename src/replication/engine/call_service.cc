@@ -11,8 +11,6 @@ namespace meshdb::replication {
 
 namespace {
 
-constexpr std::chrono::seconds kPeerCallTimeout{10};
-
 // The caller's `done`, run once: by the answer or by the deadline, whichever comes first.
 struct PendingCall {
   common::Mutex mu;
@@ -34,6 +32,7 @@ struct PendingCall {
 }  // namespace
 
 void ServiceImpl::CallPeer(const std::string& name, std::string method, std::string payload,
+                           std::chrono::milliseconds timeout,
                            std::function<void(Result<std::string>)> done) {
   std::shared_ptr<Link> link;
   {
@@ -52,7 +51,7 @@ void ServiceImpl::CallPeer(const std::string& name, std::string method, std::str
     });
     return;
   }
-  pending->timer = std::make_unique<asio::steady_timer>(ioc_, kPeerCallTimeout);
+  pending->timer = std::make_unique<asio::steady_timer>(ioc_, timeout);
   pending->timer->async_wait([pending, name](boost::system::error_code ec) {
     if (!ec) pending->Fire(Status::Unavailable("'" + name + "' did not answer in time"));
   });

@@ -8,6 +8,7 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -31,6 +32,9 @@ class Store;
 }
 
 namespace meshdb::replication {
+
+// How long a PeerCall waits for its answer unless its caller asks for less (docs/protocol.md).
+inline constexpr std::chrono::milliseconds kPeerCallTimeout{10000};
 
 // Per-table replication choice for one peer (add_node `subscriptions`).
 struct TableSubscription {
@@ -210,9 +214,10 @@ class ReplicationService {
   // Calls `method` of the member `name` with `payload` over a live link to it (its system
   // database link when that is live, else any). `done` runs once, on a service thread, with
   // the answer's payload; Unavailable when no link to it is live, it takes no calls, the link
-  // closes first or no answer came within 10 s; PermissionDenied with the peer's error text
-  // when it answered with one.
+  // closes first or no answer came within `timeout` (kPeerCallTimeout unless the caller needs
+  // a shorter one); PermissionDenied with the peer's error text when it answered with one.
   virtual void CallPeer(const std::string& name, std::string method, std::string payload,
+                        std::chrono::milliseconds timeout,
                         std::function<void(Result<std::string>)> done) = 0;
 
   // Tries one connection to request.url with its authorization and reports whether the peer

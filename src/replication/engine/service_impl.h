@@ -446,6 +446,7 @@ class ServiceImpl final : public ReplicationService, public net::UpgradeHandler 
                    std::function<void(std::vector<PeerVerifyResult>)> done) override;
   void Probe(ProbeRequest request, std::function<void(ProbeResult)> done) override;
   void CallPeer(const std::string& name, std::string method, std::string payload,
+                std::chrono::milliseconds timeout,
                 std::function<void(Result<std::string>)> done) override;
   void OnUpgrade(tcp::socket socket, http::request<http::string_body> request,
                  std::string remote_address) override;

@@ -68,7 +68,7 @@ class FakeService : public ReplicationService {
                    std::function<void(std::vector<PeerVerifyResult>)> done) override {
     done({});
   }
-  void CallPeer(const std::string&, std::string, std::string,
+  void CallPeer(const std::string&, std::string, std::string, std::chrono::milliseconds,
                 std::function<void(Result<std::string>)> done) override {
     done(Status::Unavailable("no links in this test"));
   }
