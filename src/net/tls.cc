@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <cctype>
@@ -234,6 +235,12 @@ Result<bool> TlsContext::RebuildTrustLocked() {
                                   [&](const std::string& pem) { return !all.contains(pem); });
   for (const std::string& pem : all) {
     Result<security::X509Cert> cert = security::ParseCertificatePem(pem);
+    // OpenSSL 3.0 fills a certificate's cache of decoded extensions (key identifiers, ...)
+    // lazily, on first use; two handshakes verifying against the same new CA at once raced
+    // there (ThreadSanitizer: one thread writing the CA's subject key identifier under the
+    // store's lock while another compared it). X509_check_purpose(-1) fills it now, before
+    // any handshake can see the certificate.
+    if (cert.ok()) X509_check_purpose(cert->get(), -1, 0);
     // Adding a certificate the store already has is not an error since OpenSSL 1.1.1.
     if (!cert.ok() || X509_STORE_add_cert(store.get(), cert->get()) != 1) {
       return Status::InvalidArgument("cannot trust a CA: " + OpenSslError("?"));
