@@ -24,7 +24,9 @@ Workloads (issue 3 "Benchmarks"):
               started (also reported from A's answer; that one can be negative when B applied the
               write before the client read A's answer). p50/p99/max.
   throughput  N random records written to A in batches of 1000 by several threads as fast as possible;
-              time from the first write until B's describe_table record_count is N.
+              time from the first write until B's describe_table record_count is N. With
+              --alone-rounds R: R rounds of the same records written to a node alone, then A -> B;
+              prints replicated / alone per round and the median (issue 13: >= 0.9).
   sync        A holds N random records (default 1M); a new node B runs add_node A; time from add_node
               until B's record_count is N.
   conflict    three linked nodes; three clients upsert/update/delete the same 100 keys for a few
@@ -360,6 +362,22 @@ class Bench:
         for th in ts:
             th.join()
 
+    def alone(self, n):
+        """The same random records written to a node with no peers: what A ingests alone."""
+        a = self.node("A")
+        t = "tp"
+        self.table(a, t)
+        bodies = self.random_batches(t, n, "throughput")
+        cpu0 = cpu_seconds(a)
+        t0 = time.perf_counter()
+        self.send(a, bodies, self.args.threads)
+        secs = time.perf_counter() - t0
+        print("A alone: %d random records (batches of 1000, %d client threads) in %.2f s (%.0f rec/s); "
+              "CPU per record %.2f us" % (n, self.args.threads, secs, n / secs, (cpu_seconds(a) - cpu0) * 1e6 / n))
+        self.record("alone rec/s", n / secs)
+        self.close()
+        return n / secs
+
     def throughput(self, n):
         a, b = self.node("A"), self.node("B")
         self.link(b, a)
@@ -383,6 +401,20 @@ class Bench:
         self.record("throughput A cpu us/rec", cpu_a * 1e6 / n)
         self.record("throughput B cpu us/rec", cpu_b * 1e6 / n)
         self.close()
+        return n / (t_done - t0)
+
+    def throughput_against_alone(self, n, rounds):
+        """Rounds of (A alone, A -> B): the replicated rate as a share of A's rate alone, per round."""
+        ratios = []
+        for r in range(rounds):
+            alone = self.alone(n)
+            replicated = self.throughput(n)
+            ratios.append(replicated / alone)
+            print("round %d: replicated / alone = %.3f" % (r + 1, ratios[-1]), flush=True)
+        ratios.sort()
+        print("replicated / alone over %d rounds: median %.3f (min %.3f, max %.3f)"
+              % (rounds, ratios[len(ratios) // 2], ratios[0], ratios[-1]))
+        self.record("replicated/alone", ratios[len(ratios) // 2])
 
     # -- initial sync -------------------------------------------------------------------------
 
@@ -623,6 +655,8 @@ def main():
                     help="lag: records meshdb_load writes to A meanwhile (single inserts, 64 connections)")
     ap.add_argument("--load-binary", default=os.path.join(HERE, "..", "build", "meshdb_load"))
     ap.add_argument("--throughput-records", type=int, default=200_000)
+    ap.add_argument("--alone-rounds", type=int, default=0,
+                    help="throughput: rounds of (A alone, A -> B) with the same records; prints replicated / alone")
     ap.add_argument("--records", type=int, default=1_000_000, help="records for the initial sync")
     ap.add_argument("--sync-runs", type=int, default=1, help="sync: fresh nodes that copy A in turn")
     ap.add_argument("--sync-binaries", help="sync: comma-separated meshdb binaries the fresh nodes use in turn, "
@@ -654,7 +688,9 @@ def main():
             if "lag" in which:
                 for rate in (int(r) for r in args.lag_rates.split(",")):
                     bench.lag(rate, args.lag_seconds, args.background_load)
-            if "throughput" in which:
+            if "throughput" in which and args.alone_rounds:
+                bench.throughput_against_alone(args.throughput_records, args.alone_rounds)
+            elif "throughput" in which:
                 bench.throughput(args.throughput_records)
             if "sync" in which:
                 bench.sync(args.records)
