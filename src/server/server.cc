@@ -17,6 +17,7 @@
 #include "common/ip_allow_list.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/work_pool.h"
 #include "config/config.h"
 #include "net/http_server.h"
 #include "ops/certificate_rows.h"
@@ -314,11 +315,22 @@ int Run(const RunOptions& options) {
   // Set before the listeners open; `cluster` reset only after replication stopped.
   std::unique_ptr<replication::ClusterManager> cluster;
   replication::ReplicationService* replication_service = nullptr;
+  // A fanned-out operation finishes here (replicated add/remove_certificate write their row
+  // and change trust after the members answered): its completion comes on the replication
+  // thread that got the last answer, which must not wait there for a commit.
+  common::WorkPool fan_out_completions(1, "fan-out completions");
   ops::OpsDeps deps;
-  deps.fan_out = [&cluster, &replication_service](boost::json::object request,
-                                                  std::function<void(boost::json::array)> done) {
+  deps.fan_out = [&cluster, &replication_service, &fan_out_completions](
+                     boost::json::object request, std::function<void(boost::json::array)> done) {
     if (!cluster || replication_service == nullptr) return done(boost::json::array{});
-    FanOutOperation(cluster.get(), replication_service, std::move(request), std::move(done));
+    FanOutOperation(cluster.get(), replication_service, std::move(request),
+                    [&fan_out_completions, done = std::move(done)](boost::json::array results) {
+                      std::function<void()> finish = [done, results = std::move(results)] {
+                        done(results);
+                      };
+                      // Refused only once shutdown began: then it finishes on this thread.
+                      if (!fan_out_completions.Post(finish)) finish();
+                    });
   };
   deps.on_certificates_changed = [&tls_contexts, &store, log] {
     if (!tls_contexts) return;
@@ -594,6 +606,7 @@ int Run(const RunOptions& options) {
   node_discovery.reset();
   service->reset();
   log->info("stopping the operations API");
+  fan_out_completions.Shutdown();
   (*jobs)->Stop();
   operations->reset();
   log->info("closing storage");
