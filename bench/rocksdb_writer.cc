@@ -110,11 +110,12 @@ void RocksDbWriter::Run() {
         doc[kPrimaryKey] = op.key;
         doc["__createdtime__"] = now_ms;
         doc["__updatedtime__"] = now_ms;
-        for (const auto& [name, v] : doc) {
+        for (const auto& field : doc) {
+          const std::string_view name(field.key().data(), field.key().size());
           if (name == kPrimaryKey) continue;
-          storage::ForEachIndexValue(v, [&](const json::value& scalar) {
+          storage::ForEachIndexValue(field.value(), [&](const json::value& scalar) {
             index_key.assign("x");
-            storage::EncodeIndexKey(std::string_view(name.data(), name.size()), scalar, &index_key);
+            storage::EncodeIndexKey(name, scalar, &index_key);
             index_key.append(enc_key);
             batch.Put(index_key, rocksdb::Slice());
           });
