@@ -5,10 +5,13 @@
 //
 // Usage: storage_bench [--records N=200000] [--batch B=1000] [--in-flight C=4]
 //                      [--data random|sequential] [--keys int|uuid|generated]
-//                      [--curve STEP] [--no-durable] [--dir DIR] [--keep]
+//                      [--curve STEP] [--no-durable] [--writemap on|off] [--dir DIR] [--keep]
+//                      [--engine lmdb|rocksdb]
 // Prints one line per STEP records written (`rows=…-… rec/s=…`, the insert rate as the table
-// grows; STEP defaults to N), then `total …` with the database's size on disk. `generated`
-// leaves the primary key out, so the store makes a UUID per record (an insert without ids).
+// grows, with the requests' p50/p99 latency; STEP defaults to N), then `total …` with the
+// database's size on disk. `generated` leaves the primary key out, so the store makes a UUID
+// per record (an insert without ids). `--engine rocksdb` (built only when librocksdb-dev is
+// installed) writes the same bytes to RocksDB instead (rocksdb_writer.h).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,11 +22,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "record_data.h"
+#ifdef MESHDB_BENCH_ROCKSDB
+#include "rocksdb_writer.h"
+#endif
 #include "storage/store.h"
 
 namespace {
@@ -46,7 +54,9 @@ struct Options {
   DataShape shape;
   bool generated_keys = false;
   bool durable = true;
+  bool write_map = StoreOptions{}.write_map;
   bool keep = false;
+  bool rocksdb = false;
   std::string dir;
 };
 
@@ -54,7 +64,8 @@ struct Options {
   std::fprintf(stderr,
                "storage_bench: %s\nusage: storage_bench [--records N] [--batch B] "
                "[--in-flight C] [--data random|sequential] [--keys int|uuid|generated] "
-               "[--curve STEP] [--no-durable] [--dir DIR] [--keep]\n",
+               "[--curve STEP] [--no-durable] [--writemap on|off] [--dir DIR] [--keep] "
+               "[--engine lmdb|rocksdb]\n",
                error.c_str());
   std::exit(2);
 }
@@ -90,6 +101,18 @@ Options ParseArgs(int argc, char** argv) {
       o.generated_keys = keys == "generated";
     } else if (flag == "--no-durable") {
       o.durable = false;
+    } else if (flag == "--writemap") {
+      std::string on = value();
+      if (on != "on" && on != "off") Usage("--writemap is on or off");
+      o.write_map = on == "on";
+    } else if (flag == "--engine") {
+      std::string engine = value();
+      if (engine != "lmdb" && engine != "rocksdb") Usage("--engine is lmdb or rocksdb");
+#ifndef MESHDB_BENCH_ROCKSDB
+      if (engine == "rocksdb")
+        Usage("built without RocksDB (install librocksdb-dev, re-run cmake)");
+#endif
+      o.rocksdb = engine == "rocksdb";
     } else if (flag == "--dir") {
       o.dir = value();
     } else if (flag == "--keep") {
@@ -127,22 +150,36 @@ std::vector<WriteRequest> BuildRequests(const Options& o, long first, long count
   return requests;
 }
 
-// Writes `requests` with at most o.in_flight outstanding; returns the seconds taken.
-double WriteAll(Store& store, const Options& o, std::vector<WriteRequest> requests) {
+using Submit = std::function<void(WriteRequest, meshdb::storage::WriteCallback)>;
+
+struct Segment {
+  double secs = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+};
+
+// Writes `requests` through `submit` with at most o.in_flight outstanding; returns the time
+// taken and the requests' latency percentiles.
+Segment WriteAll(const Submit& submit, const Options& o, std::vector<WriteRequest> requests) {
+  using Clock = std::chrono::steady_clock;
   std::mutex mu;
   std::condition_variable cv;
   int outstanding = 0;
   int failures = 0;
   std::string first_error;
-  auto start = std::chrono::steady_clock::now();
+  std::vector<double> latencies_ms;
+  latencies_ms.reserve(requests.size());
+  auto start = Clock::now();
   for (auto& req : requests) {
     {
       std::unique_lock lock(mu);
       cv.wait(lock, [&] { return outstanding < o.in_flight; });
       ++outstanding;
     }
-    store.WriteAsync(std::move(req), [&](meshdb::Result<WriteResult> r) {
+    submit(std::move(req), [&, sent = Clock::now()](meshdb::Result<WriteResult> r) {
+      double ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
       std::lock_guard lock(mu);
+      latencies_ms.push_back(ms);
       if (!r.ok() && failures++ == 0) first_error = r.status().ToString();
       --outstanding;
       cv.notify_all();
@@ -152,7 +189,14 @@ double WriteAll(Store& store, const Options& o, std::vector<WriteRequest> reques
   cv.wait(lock, [&] { return outstanding == 0; });
   if (failures > 0)
     std::fprintf(stderr, "%d failed requests, first: %s\n", failures, first_error.c_str());
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Segment seg;
+  seg.secs = std::chrono::duration<double>(Clock::now() - start).count();
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  if (!latencies_ms.empty()) {
+    seg.p50_ms = latencies_ms[latencies_ms.size() / 2];
+    seg.p99_ms = latencies_ms[latencies_ms.size() * 99 / 100];
+  }
+  return seg;
 }
 
 uint64_t DirectoryBytes(const std::string& dir) {
@@ -172,35 +216,66 @@ uint64_t DirectoryBytes(const std::string& dir) {
 int main(int argc, char** argv) {
   Options o = ParseArgs(argc, argv);
   std::filesystem::remove_all(o.dir);
-  StoreOptions options;
-  options.database_dir = o.dir;
-  options.durable = o.durable;
-  options.map_size_bytes = 64ull << 30;
-  auto store = Store::Open(options);
-  if (!store.ok()) {
-    std::fprintf(stderr, "open: %s\n", store.status().ToString().c_str());
-    return 1;
+  std::unique_ptr<Store> store;
+#ifdef MESHDB_BENCH_ROCKSDB
+  std::unique_ptr<meshdb::bench::RocksDbWriter> rocks;
+#endif
+  Submit submit;
+  if (!o.rocksdb) {
+    StoreOptions options;
+    options.database_dir = o.dir;
+    options.durable = o.durable;
+    options.write_map = o.write_map;
+    options.map_size_bytes = 64ull << 30;
+    auto opened = Store::Open(options);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "open: %s\n", opened.status().ToString().c_str());
+      return 1;
+    }
+    store = std::move(opened).value();
+    meshdb::storage::TableDef def;
+    def.database = "bench";
+    def.name = "load";
+    def.primary_key = "id";
+    if (auto s = store->CreateTable(def); !s.ok()) {
+      std::fprintf(stderr, "create table: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    submit = [&](WriteRequest req, meshdb::storage::WriteCallback done) {
+      store->WriteAsync(std::move(req), std::move(done));
+    };
+  } else {
+#ifdef MESHDB_BENCH_ROCKSDB
+    auto opened = meshdb::bench::RocksDbWriter::Open(o.dir, o.durable);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "open: %s\n", opened.status().ToString().c_str());
+      return 1;
+    }
+    rocks = std::move(opened).value();
+    submit = [&](WriteRequest req, meshdb::storage::WriteCallback done) {
+      rocks->WriteAsync(std::move(req), std::move(done));
+    };
+#endif
   }
-  meshdb::storage::TableDef def;
-  def.database = "bench";
-  def.name = "load";
-  def.primary_key = "id";
-  if (auto s = (*store)->CreateTable(def); !s.ok()) {
-    std::fprintf(stderr, "create table: %s\n", s.ToString().c_str());
-    return 1;
-  }
+  const char* engine = o.rocksdb ? "rocksdb" : (o.write_map ? "lmdb-writemap" : "lmdb");
   double total_secs = 0;
   for (long first = 0; first < o.records; first += o.curve_step) {
     long count = std::min(o.curve_step, o.records - first);
-    double secs = WriteAll(**store, o, BuildRequests(o, first, count));
-    total_secs += secs;
-    std::printf("rows=%ld-%ld batch=%ld in_flight=%d durable=%d rec/s=%.0f\n", first, first + count,
-                o.batch, o.in_flight, o.durable, static_cast<double>(count) / secs);
+    Segment seg = WriteAll(submit, o, BuildRequests(o, first, count));
+    total_secs += seg.secs;
+    std::printf(
+        "rows=%ld-%ld engine=%s batch=%ld in_flight=%d durable=%d rec/s=%.0f p50_ms=%.3f "
+        "p99_ms=%.3f\n",
+        first, first + count, engine, o.batch, o.in_flight, o.durable,
+        static_cast<double>(count) / seg.secs, seg.p50_ms, seg.p99_ms);
     std::fflush(stdout);
   }
-  store->reset();
-  std::printf("total records=%ld secs=%.1f rec/s=%.0f disk_mb=%.0f\n", o.records, total_secs,
-              static_cast<double>(o.records) / total_secs,
+  store.reset();
+#ifdef MESHDB_BENCH_ROCKSDB
+  rocks.reset();
+#endif
+  std::printf("total records=%ld engine=%s secs=%.1f rec/s=%.0f disk_mb=%.0f\n", o.records, engine,
+              total_secs, static_cast<double>(o.records) / total_secs,
               static_cast<double>(DirectoryBytes(o.dir)) / 1e6);
   if (!o.keep) std::filesystem::remove_all(o.dir);
   return 0;

@@ -1,7 +1,6 @@
 #include "storage/lmdb_handles.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -39,17 +38,17 @@ Status LmdbEnv::ReserveAhead(uint64_t headroom_bytes) {
   if (reserved_bytes_ >= used + headroom_bytes / 2) return Status::Ok();
   int fd = -1;
   if (int rc = mdb_env_get_fd(env_, &fd); rc != 0) return LmdbError("mdb_env_get_fd", rc);
-  struct stat st {};
-  if (fstat(fd, &st) != 0) return Status::IOError(std::string("fstat: ") + std::strerror(errno));
+  // Allocates [0, target): blocks already allocated cost a walk of the extent tree, once per
+  // process; after that only the new tail. Not judged by the file size, which under
+  // MDB_WRITEMAP is the map size whatever is allocated.
   uint64_t target = used + headroom_bytes;
-  if (static_cast<uint64_t>(st.st_size) < target) {
-    int err = posix_fallocate(fd, 0, static_cast<off_t>(target));
-    // Filesystems without fallocate (EOPNOTSUPP) still work, only slower.
-    if (err != 0 && err != EOPNOTSUPP && err != EINVAL) {
-      return Status::IOError(std::string("posix_fallocate: ") + std::strerror(err));
-    }
+  uint64_t from = std::min(reserved_bytes_, used);
+  int err = posix_fallocate(fd, static_cast<off_t>(from), static_cast<off_t>(target - from));
+  // Filesystems without fallocate (EOPNOTSUPP) still work, only slower.
+  if (err != 0 && err != EOPNOTSUPP && err != EINVAL) {
+    return Status::IOError(std::string("posix_fallocate: ") + std::strerror(err));
   }
-  reserved_bytes_ = std::max<uint64_t>(target, static_cast<uint64_t>(st.st_size));
+  reserved_bytes_ = target;
   return Status::Ok();
 }
 
@@ -65,6 +64,7 @@ Result<LmdbEnv> LmdbEnv::Open(const std::string& path, const LmdbEnvOptions& opt
   if (rc != 0) return LmdbError("mdb_env_set_maxreaders", rc);
   unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
   if (!options.durable) flags |= MDB_NOSYNC;
+  if (options.write_map) flags |= MDB_WRITEMAP;
   rc = mdb_env_open(env.env_, path.c_str(), flags, 0644);
   if (rc != 0) return LmdbError("mdb_env_open " + path, rc);
   return env;

@@ -49,6 +49,11 @@ struct StoreOptions {
   bool durable = true;
   // Largest LMDB map per database. Sparse: costs address space, not disk. Default 64 GiB.
   uint64_t map_size_bytes = 64ull << 30;
+  // true: LMDB's MDB_WRITEMAP: a commit's dirty pages are written in place through the map
+  // and flushed with msync, instead of being copied to the file by pwrite/writev. The file
+  // then has the map's length (sparse; LmdbEnv::ReserveAhead allocates its blocks ahead).
+  // Not persistent: a file written either way opens either way. See docs/storage.md.
+  bool write_map = false;
   // Most write requests the writer folds into one commit. Default 4096.
   size_t max_group_commit = 4096;
   // Most write requests waiting for the writer; past it WriteAsync answers Unavailable.

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <boost/json.hpp>
@@ -401,6 +402,31 @@ TEST_F(StoreOpsTest, DropTableAndDatabase) {
   EXPECT_TRUE(store_->ListDatabases().empty());
   EXPECT_TRUE(store_->CreateDatabase("dev").ok());
   EXPECT_TRUE(store_->ListTables("dev")->empty());
+}
+
+// MDB_WRITEMAP makes the data file as long as the map (sparse); ReserveAhead must still
+// allocate the blocks the writer will touch through the map (else a full disk is a SIGBUS),
+// and the file must open either way.
+TEST_F(StoreOpsTest, WriteMapFileIsSparseWithBlocksAllocatedAheadAndOpensEitherWay) {
+  Reopen([](StoreOptions& o) { o.write_map = true; });
+  std::vector<WriteOp> ops;
+  for (int i = 0; i < 500; ++i)
+    ops.push_back(Op(K::kInsert, "dog", i, {{"name", "n" + std::to_string(i)}}));
+  ASSERT_TRUE(Write("dev", std::move(ops)).ok());
+  const std::string file = (std::filesystem::path(dir_.path()) / "dev.mdb").string();
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  const uint64_t used = *store_->UsedBytes("dev");
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), 256ull << 20);  // the map size
+  const uint64_t allocated = static_cast<uint64_t>(st.st_blocks) * 512;
+  EXPECT_GE(allocated, used + (16ull << 20));               // headroom allocated ahead
+  EXPECT_LT(allocated, static_cast<uint64_t>(st.st_size));  // not the whole map
+  Reopen();                                                 // without MDB_WRITEMAP
+  EXPECT_EQ(store_->GetStats("dev", "dog")->record_count, 500u);
+  EXPECT_EQ(Get("dev", "dog", 499)->doc.at("name"), "n499");
+  ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 1000, {})}).ok());
+  Reopen([](StoreOptions& o) { o.write_map = true; });
+  EXPECT_EQ(store_->GetStats("dev", "dog")->record_count, 501u);
 }
 
 TEST(StoreBatchFailureTest, MapFullFailsWholeBatchWithIOError) {
