@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json/object.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -35,7 +36,7 @@ Status FileError(const std::string& what) {
 
 // An anonymous temporary file in `dir`: unlinked at once, so a crash leaves nothing behind.
 Result<UniqueFile> OpenTempFile(const std::string& dir) {
-  static uint64_t counter = 0;
+  static std::atomic<uint64_t> counter{0};  // background threads of several tables
   std::string path =
       dir + "/.index-build-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
   UniqueFile f(std::fopen(path.c_str(), "w+b"));
@@ -89,6 +90,8 @@ uint64_t Prefix8(std::string_view s, size_t from) {
   return v;
 }
 
+}  // namespace
+
 // One run of entries in memory: keys and record keys back to back, and per entry the first
 // bytes of its value and record key. Why: a sort that compares through offsets misses the
 // CPU cache on nearly every comparison (the bytes lie anywhere in a 64 MiB buffer); with the
@@ -107,6 +110,11 @@ class RunBuffer {
   }
   [[nodiscard]] size_t bytes() const { return bytes_.size() + entries_.size() * sizeof(Entry); }
   [[nodiscard]] bool empty() const { return entries_.empty(); }
+
+  // Replaces each entry's rank r by order[r].
+  void Rerank(const std::vector<uint32_t>& order) {
+    for (Entry& e : entries_) e.rank = order[e.rank];
+  }
 
   // (index key, record key) byte order: the attribute names sort as the keys' first bytes do
   // (0x00 ends each name and is below every other byte), then the values, then record keys.
@@ -150,6 +158,18 @@ class RunBuffer {
   std::string bytes_;
   std::vector<Entry> entries_;
 };
+
+// A spilled run: an unlinked temporary file.
+class RunFile {
+ public:
+  explicit RunFile(UniqueFile f) : f_(std::move(f)) {}
+  UniqueFile Release() { return std::move(f_); }
+
+ private:
+  UniqueFile f_;
+};
+
+namespace {
 
 Status WriteRun(const RunBuffer& run, std::FILE* f) {
   return run.ForEach([f](std::string_view key, std::string_view record) {
@@ -221,28 +241,124 @@ Status MergeRuns(std::vector<UniqueFile> files, Appender& out, IndexBuildStats* 
 
 }  // namespace
 
+IndexCollector::IndexCollector(std::string temp_dir, size_t run_bytes)
+    : temp_dir_(std::move(temp_dir)),
+      run_bytes_(run_bytes),
+      current_(std::make_unique<RunBuffer>()),
+      spilling_(std::make_unique<RunBuffer>()) {}
+
+IndexCollector::~IndexCollector() {
+  if (worker_.joinable()) worker_.join();
+}
+
+int32_t IndexCollector::AttributeId(const TableState& table, std::string_view name) {
+  if (auto it = attributes_.find(name); it != attributes_.end()) return it->second;
+  const std::string attr(name);
+  const AttributeDef* def = table.Find(attr);
+  int32_t id = -1;
+  // The primary key has no entries: r:<t> serves it.
+  if (def != nullptr && def->indexed && attr != table.def.primary_key) {
+    id = static_cast<int32_t>(names_.size());
+    names_.push_back(attr);
+  }
+  attributes_.emplace(attr, id);
+  return id;
+}
+
+bool IndexCollector::MatchesDefinition(const TableState& table) const {
+  for (const auto& [name, id] : attributes_) {
+    const AttributeDef* def = table.Find(name);
+    const bool indexed = def != nullptr && def->indexed && name != table.def.primary_key;
+    if (indexed != (id >= 0)) return false;
+  }
+  return true;
+}
+
+Status IndexCollector::AddRow(const TableState& table, std::string_view record_key,
+                              const json::object& doc) {
+  for (const auto& [name, value] : doc) {
+    const int32_t id = AttributeId(table, std::string_view(name.data(), name.size()));
+    if (id < 0) continue;
+    const std::string& attr = names_[static_cast<size_t>(id)];
+    ForEachIndexValue(value, [&](const json::value& scalar) {
+      EncodeIndexKey(attr, scalar, &key_buf_);
+      current_->Add(static_cast<uint32_t>(id), attr.size() + 1, key_buf_, record_key);
+    });
+  }
+  ++rows_;
+  return current_->bytes() >= run_bytes_ ? Spill() : Status::Ok();
+}
+
+void IndexCollector::Rerank(RunBuffer& run) const {
+  std::vector<uint32_t> by_name(names_.size());
+  for (uint32_t i = 0; i < by_name.size(); ++i) by_name[i] = i;
+  std::sort(by_name.begin(), by_name.end(),
+            [this](uint32_t a, uint32_t b) { return names_[a] < names_[b]; });
+  std::vector<uint32_t> order(names_.size());
+  for (uint32_t pos = 0; pos < by_name.size(); ++pos) order[by_name[pos]] = pos;
+  run.Rerank(order);
+}
+
+Status IndexCollector::Join() {
+  if (!worker_.joinable()) return Status::Ok();
+  worker_.join();
+  spilling_->Clear();  // keeps its memory for the next run
+  if (worker_file_) files_.push_back(std::move(worker_file_));
+  return worker_status_;
+}
+
+Status IndexCollector::Spill() {
+  RETURN_IF_ERROR(Join());
+  Rerank(*current_);
+  std::swap(current_, spilling_);
+  worker_ = std::thread([this] {
+    RunBuffer& run = *spilling_;
+    run.Sort();
+    auto f = OpenTempFile(temp_dir_);
+    if (!f.ok()) {
+      worker_status_ = f.status();
+      return;
+    }
+    worker_status_ = WriteRun(run, f->get());
+    if (worker_status_.ok()) worker_file_ = std::make_unique<RunFile>(std::move(f).value());
+  });
+  return Status::Ok();
+}
+
+Status IndexCollector::Finish(MDB_txn* txn, MDB_dbi index_dbi, IndexBuildStats* stats) {
+  RETURN_IF_ERROR(Join());
+  stats->rows = rows_;
+  int rc = mdb_drop(txn, index_dbi, 0);
+  if (rc != 0) return LmdbError("empty index", rc);
+  ASSIGN_OR_RETURN(Cursor index, Cursor::Open(txn, index_dbi));
+  Appender out(index.get());
+  Rerank(*current_);
+  current_->Sort();
+  if (files_.empty()) {
+    stats->runs = current_->empty() ? 0 : 1;
+    return current_->ForEach(
+        [&](std::string_view key, std::string_view record) { return out.Put(key, record, stats); });
+  }
+  std::vector<UniqueFile> runs;
+  for (auto& f : files_) runs.push_back(f->Release());
+  files_.clear();
+  if (!current_->empty()) {
+    ASSIGN_OR_RETURN(UniqueFile f, OpenTempFile(temp_dir_));
+    RETURN_IF_ERROR(WriteRun(*current_, f.get()));
+    runs.push_back(std::move(f));
+    current_->Clear();
+  }
+  stats->runs = runs.size();
+  return MergeRuns(std::move(runs), out, stats);
+}
+
 Status RebuildIndex(MDB_txn* txn, const TableState& table, const std::string& temp_dir,
                     size_t run_bytes, IndexBuildStats* stats) {
-  int rc = mdb_drop(txn, table.index_dbi, 0);
-  if (rc != 0) return LmdbError("empty index", rc);
-  // Indexed attributes (the primary key has no entries: r:<t> serves it), ranked by name.
-  std::vector<std::string> names;
-  for (const AttributeDef& a : table.def.attributes) {
-    if (a.indexed && a.name != table.def.primary_key) names.push_back(a.name);
-  }
-  std::sort(names.begin(), names.end());
-  names.erase(std::unique(names.begin(), names.end()), names.end());
-  auto rank_of = [&names](const std::string& attr) -> int64_t {
-    auto it = std::lower_bound(names.begin(), names.end(), attr);
-    return it != names.end() && *it == attr ? it - names.begin() : -1;
-  };
-
-  RunBuffer run;
-  std::vector<UniqueFile> run_files;
-  std::string key_buf;
+  IndexCollector collector(temp_dir, run_bytes);
   {
     ASSIGN_OR_RETURN(Cursor rows, Cursor::Open(txn, table.records_dbi));
     MDB_val k, v;
+    int rc;
     for (rc = mdb_cursor_get(rows.get(), &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(rows.get(), &k, &v, MDB_NEXT)) {
       RecordHeader header;
@@ -253,44 +369,11 @@ Status RebuildIndex(MDB_txn* txn, const TableState& table, const std::string& te
       json::value parsed = ParseJson(text, ec);
       if (ec || !parsed.is_object())
         return Status::Corruption("stored record is not a JSON object");
-      const std::string_view record_key = FromVal(k);
-      for (const auto& [name, value] : parsed.get_object()) {
-        const std::string attr(name);
-        const int64_t rank = rank_of(attr);
-        if (rank < 0) continue;
-        ForEachIndexValue(value, [&](const json::value& scalar) {
-          EncodeIndexKey(attr, scalar, &key_buf);
-          run.Add(static_cast<uint32_t>(rank), attr.size() + 1, key_buf, record_key);
-        });
-      }
-      ++stats->rows;
-      if (run.bytes() >= run_bytes) {
-        run.Sort();
-        ASSIGN_OR_RETURN(UniqueFile f, OpenTempFile(temp_dir));
-        RETURN_IF_ERROR(WriteRun(run, f.get()));
-        run_files.push_back(std::move(f));
-        run.Clear();
-      }
+      RETURN_IF_ERROR(collector.AddRow(table, FromVal(k), parsed.get_object()));
     }
     if (rc != MDB_NOTFOUND) return LmdbError("scan records", rc);
   }
-
-  ASSIGN_OR_RETURN(Cursor index, Cursor::Open(txn, table.index_dbi));
-  Appender out(index.get());
-  run.Sort();
-  if (run_files.empty()) {
-    stats->runs = run.empty() ? 0 : 1;
-    return run.ForEach(
-        [&](std::string_view key, std::string_view record) { return out.Put(key, record, stats); });
-  }
-  if (!run.empty()) {
-    ASSIGN_OR_RETURN(UniqueFile f, OpenTempFile(temp_dir));
-    RETURN_IF_ERROR(WriteRun(run, f.get()));
-    run_files.push_back(std::move(f));
-    run.Clear();
-  }
-  stats->runs = run_files.size();
-  return MergeRuns(std::move(run_files), out, stats);
+  return collector.Finish(txn, table.index_dbi, stats);
 }
 
 }  // namespace meshdb::storage
