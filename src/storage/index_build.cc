@@ -6,11 +6,15 @@
 #include <atomic>
 #include <boost/json/object.hpp>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <queue>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "common/json_parse.h"
@@ -111,6 +115,11 @@ class RunBuffer {
   [[nodiscard]] size_t bytes() const { return bytes_.size() + entries_.size() * sizeof(Entry); }
   [[nodiscard]] bool empty() const { return entries_.empty(); }
 
+  [[nodiscard]] size_t size() const { return entries_.size(); }
+  [[nodiscard]] std::pair<std::string_view, std::string_view> At(size_t i) const {
+    return {KeyOf(entries_[i]), RecordOf(entries_[i])};
+  }
+
   // Replaces each entry's rank r by order[r].
   void Rerank(const std::vector<uint32_t>& order) {
     for (Entry& e : entries_) e.rank = order[e.rank];
@@ -132,6 +141,12 @@ class RunBuffer {
   Status ForEach(Fn&& fn) const {
     for (const Entry& e : entries_) RETURN_IF_ERROR(fn(KeyOf(e), RecordOf(e)));
     return Status::Ok();
+  }
+  // Room for a run of `run_bytes` (address space only until written): filled by doubling, each
+  // run would copy the buffer several times and fault in fresh pages for every copy.
+  void Reserve(size_t run_bytes) {
+    entries_.reserve(run_bytes / sizeof(Entry) + 1);
+    bytes_.reserve(run_bytes + 2 * 1024);
   }
   void Clear() {
     entries_.clear();
@@ -183,12 +198,21 @@ Status WriteRun(const RunBuffer& run, std::FILE* f) {
   });
 }
 
-// Reads one sorted run back, entry by entry.
-class RunReader {
+// One sorted run being merged: a spilled file or the last run, still in memory.
+class RunSource {
+ public:
+  virtual ~RunSource() = default;
+  // False at the end of the run; sets *status on a read error.
+  virtual bool Next(Status* status) = 0;
+  [[nodiscard]] virtual std::string_view key() const = 0;
+  [[nodiscard]] virtual std::string_view record() const = 0;
+};
+
+// Reads one spilled run back, entry by entry.
+class RunReader : public RunSource {
  public:
   explicit RunReader(UniqueFile f) : f_(std::move(f)) {}
-  // False at the end of the run; sets *status on a read error.
-  bool Next(Status* status) {
+  bool Next(Status* status) override {
     uint32_t sizes[2];
     if (std::fread(sizes, sizeof(sizes), 1, f_.get()) != 1) {
       if (std::ferror(f_.get())) *status = FileError("read run");
@@ -203,8 +227,8 @@ class RunReader {
     }
     return true;
   }
-  [[nodiscard]] const std::string& key() const { return key_; }
-  [[nodiscard]] const std::string& record() const { return record_; }
+  [[nodiscard]] std::string_view key() const override { return key_; }
+  [[nodiscard]] std::string_view record() const override { return record_; }
 
  private:
   UniqueFile f_;
@@ -212,31 +236,131 @@ class RunReader {
   std::string record_;
 };
 
-Status MergeRuns(std::vector<UniqueFile> files, Appender& out, IndexBuildStats* stats) {
-  std::vector<RunReader> readers;
-  readers.reserve(files.size());
-  for (auto& f : files) {
-    if (std::fseek(f.get(), 0, SEEK_SET) != 0) return FileError("rewind run");
-    readers.emplace_back(std::move(f));
+class MemoryRunReader : public RunSource {
+ public:
+  explicit MemoryRunReader(const RunBuffer& run) : run_(run) {}
+  bool Next(Status* /*status*/) override {
+    if (next_ >= run_.size()) return false;
+    std::tie(key_, record_) = run_.At(next_++);
+    return true;
   }
-  auto greater = [&readers](size_t a, size_t b) {
-    int c = readers[a].key().compare(readers[b].key());
-    return c != 0 ? c > 0 : readers[a].record() > readers[b].record();
+  [[nodiscard]] std::string_view key() const override { return key_; }
+  [[nodiscard]] std::string_view record() const override { return record_; }
+
+ private:
+  const RunBuffer& run_;
+  size_t next_ = 0;
+  std::string_view key_, record_;
+};
+
+// Merged entries travel from the merging thread to the writer in blocks of
+// [u32 key size][u32 record size][key][record]...
+constexpr size_t kMergeBlockBytes = 1u << 20;
+constexpr size_t kMergeBlocksInFlight = 4;
+
+class BlockQueue {
+ public:
+  // Producer: false when the consumer gave up.
+  bool Push(std::string block) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return blocks_.size() < kMergeBlocksInFlight || closed_; });
+    if (closed_) return false;
+    blocks_.push_back(std::move(block));
+    cv_.notify_all();
+    return true;
+  }
+  // Producer: no more blocks; `status` is the merge's outcome.
+  void Finish(Status status) {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    status_ = std::move(status);
+    cv_.notify_all();
+  }
+  // Consumer: false at the end (then status()).
+  bool Pop(std::string* block) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !blocks_.empty() || done_; });
+    if (blocks_.empty()) return false;
+    *block = std::move(blocks_.front());
+    blocks_.pop_front();
+    cv_.notify_all();
+    return true;
+  }
+  // Consumer: stops the producer (on an error of its own).
+  void Close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  Status status() {
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> blocks_;
+  bool done_ = false;
+  bool closed_ = false;
+  Status status_;
+};
+
+// Merges the sorted runs into `queue` (runs on its own thread).
+Status MergeInto(std::vector<std::unique_ptr<RunSource>>& sources, BlockQueue& queue) {
+  auto greater = [&sources](size_t a, size_t b) {
+    int c = sources[a]->key().compare(sources[b]->key());
+    return c != 0 ? c > 0 : sources[a]->record() > sources[b]->record();
   };
   std::priority_queue<size_t, std::vector<size_t>, decltype(greater)> heap(greater);
   Status status;
-  for (size_t i = 0; i < readers.size(); ++i) {
-    if (readers[i].Next(&status)) heap.push(i);
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (sources[i]->Next(&status)) heap.push(i);
     RETURN_IF_ERROR(status);
   }
+  std::string block;
   while (!heap.empty()) {
     size_t i = heap.top();
     heap.pop();
-    RETURN_IF_ERROR(out.Put(readers[i].key(), readers[i].record(), stats));
-    if (readers[i].Next(&status)) heap.push(i);
+    const std::string_view key = sources[i]->key(), record = sources[i]->record();
+    uint32_t sizes[2] = {static_cast<uint32_t>(key.size()), static_cast<uint32_t>(record.size())};
+    block.append(reinterpret_cast<const char*>(sizes), sizeof(sizes));
+    block += key;
+    block += record;
+    if (block.size() >= kMergeBlockBytes) {
+      if (!queue.Push(std::move(block))) return Status::Ok();  // the writer gave up
+      block = std::string();
+      block.reserve(kMergeBlockBytes + 2 * 1024);
+    }
+    if (sources[i]->Next(&status)) heap.push(i);
     RETURN_IF_ERROR(status);
   }
+  if (!block.empty()) queue.Push(std::move(block));
   return Status::Ok();
+}
+
+// Merges the runs on a second thread while this one appends the entries to the index: the
+// merge (reading, comparing) and LMDB's appends each take about half of the work.
+Status MergeRuns(std::vector<std::unique_ptr<RunSource>> sources, Appender& out,
+                 IndexBuildStats* stats) {
+  BlockQueue queue;
+  std::thread merger([&] { queue.Finish(MergeInto(sources, queue)); });
+  Status status;
+  std::string block;
+  while (status.ok() && queue.Pop(&block)) {
+    for (size_t at = 0; at < block.size() && status.ok();) {
+      uint32_t sizes[2];
+      std::memcpy(sizes, block.data() + at, sizeof(sizes));
+      at += sizeof(sizes);
+      const std::string_view key(block.data() + at, sizes[0]);
+      const std::string_view record(block.data() + at + sizes[0], sizes[1]);
+      at += sizes[0] + sizes[1];
+      status = out.Put(key, record, stats);
+    }
+  }
+  queue.Close();
+  merger.join();
+  return status.ok() ? queue.status() : status;
 }
 
 }  // namespace
@@ -245,7 +369,9 @@ IndexCollector::IndexCollector(std::string temp_dir, size_t run_bytes)
     : temp_dir_(std::move(temp_dir)),
       run_bytes_(run_bytes),
       current_(std::make_unique<RunBuffer>()),
-      spilling_(std::make_unique<RunBuffer>()) {}
+      spilling_(std::make_unique<RunBuffer>()) {
+  current_->Reserve(run_bytes_);
+}
 
 IndexCollector::~IndexCollector() {
   if (worker_.joinable()) worker_.join();
@@ -311,6 +437,7 @@ Status IndexCollector::Spill() {
   RETURN_IF_ERROR(Join());
   Rerank(*current_);
   std::swap(current_, spilling_);
+  current_->Reserve(run_bytes_);  // no-op once it has held a run
   worker_ = std::thread([this] {
     RunBuffer& run = *spilling_;
     run.Sort();
@@ -339,15 +466,14 @@ Status IndexCollector::Finish(MDB_txn* txn, MDB_dbi index_dbi, IndexBuildStats* 
     return current_->ForEach(
         [&](std::string_view key, std::string_view record) { return out.Put(key, record, stats); });
   }
-  std::vector<UniqueFile> runs;
-  for (auto& f : files_) runs.push_back(f->Release());
-  files_.clear();
-  if (!current_->empty()) {
-    ASSIGN_OR_RETURN(UniqueFile f, OpenTempFile(temp_dir_));
-    RETURN_IF_ERROR(WriteRun(*current_, f.get()));
-    runs.push_back(std::move(f));
-    current_->Clear();
+  std::vector<std::unique_ptr<RunSource>> runs;
+  for (auto& f : files_) {
+    UniqueFile file = f->Release();
+    if (std::fseek(file.get(), 0, SEEK_SET) != 0) return FileError("rewind run");
+    runs.push_back(std::make_unique<RunReader>(std::move(file)));
   }
+  files_.clear();
+  if (!current_->empty()) runs.push_back(std::make_unique<MemoryRunReader>(*current_));
   stats->runs = runs.size();
   return MergeRuns(std::move(runs), out, stats);
 }
