@@ -146,7 +146,7 @@ class RunBuffer {
   // run would copy the buffer several times and fault in fresh pages for every copy.
   void Reserve(size_t run_bytes) {
     entries_.reserve(run_bytes / sizeof(Entry) + 1);
-    bytes_.reserve(run_bytes + 2 * 1024);
+    bytes_.reserve(run_bytes + 2 * kMaxKeyBytes);  // the entry that fills it
   }
   void Clear() {
     entries_.clear();
@@ -330,7 +330,7 @@ Status MergeInto(std::vector<std::unique_ptr<RunSource>>& sources, BlockQueue& q
     if (block.size() >= kMergeBlockBytes) {
       if (!queue.Push(std::move(block))) return Status::Ok();  // the writer gave up
       block = std::string();
-      block.reserve(kMergeBlockBytes + 2 * 1024);
+      block.reserve(kMergeBlockBytes + 2 * kMaxKeyBytes + 2 * sizeof(uint32_t));
     }
     if (sources[i]->Next(&status)) heap.push(i);
     RETURN_IF_ERROR(status);
