@@ -105,10 +105,10 @@ class RunBuffer {
   // `rank`: the attribute's position among the table's indexed attribute names, sorted;
   // `value_offset`: where the value starts in `key` (after the attribute and its 0x00).
   void Add(uint32_t rank, size_t value_offset, std::string_view key, std::string_view record) {
-    entries_.push_back(Entry{Prefix8(key, value_offset), Prefix8(key, value_offset + 8),
-                             Prefix8(record, 0), static_cast<uint32_t>(bytes_.size()), rank,
-                             static_cast<uint16_t>(key.size()),
-                             static_cast<uint16_t>(record.size())});
+    entries_.push_back(Entry{
+        Prefix8(key, value_offset), Prefix8(key, value_offset + 8), Prefix8(record, 0),
+        static_cast<uint32_t>(bytes_.size()), rank, static_cast<uint16_t>(key.size()),
+        static_cast<uint16_t>(record.size()), static_cast<uint16_t>(key.size() - value_offset)});
     bytes_ += key;
     bytes_ += record;
   }
@@ -132,7 +132,13 @@ class RunBuffer {
       if (a.rank != b.rank) return a.rank < b.rank;
       if (a.value0 != b.value0) return a.value0 < b.value0;
       if (a.value1 != b.value1) return a.value1 < b.value1;
-      if (int c = KeyOf(a).compare(KeyOf(b)); c != 0) return c < 0;
+      if (a.value_size <= 16 && b.value_size <= 16) {
+        // Both values are inline (zero-padded): equal, or the shorter is a prefix of the
+        // longer. Ties are common (a batch's rows share their timestamps), and skip memcmp.
+        if (a.value_size != b.value_size) return a.value_size < b.value_size;
+      } else if (int c = KeyOf(a).compare(KeyOf(b)); c != 0) {
+        return c < 0;
+      }
       if (a.record0 != b.record0) return a.record0 < b.record0;
       return RecordOf(a) < RecordOf(b);
     });
@@ -162,6 +168,7 @@ class RunBuffer {
     uint32_t rank;
     uint16_t key_size;  // index keys and record keys are at most kMaxKeyBytes
     uint16_t record_size;
+    uint16_t value_size;  // key_size less the attribute and its 0x00 (same attribute: same)
   };
   [[nodiscard]] std::string_view KeyOf(const Entry& e) const {
     return std::string_view(bytes_).substr(e.offset, e.key_size);
