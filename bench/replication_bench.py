@@ -446,6 +446,7 @@ class Bench:
                 os.environ["MESHDB_BINARY"] = a_binary
             perfs = self.start_perf(run, a, b)
             rss = {"hwm_kb": 0, "anon_kb": 0}
+            cpu0 = (cpu_seconds(a), cpu_seconds(b))
             t1 = time.perf_counter()
             self.link(b, a)
             t_count = [None]
@@ -468,12 +469,14 @@ class Bench:
 
             harness.wait_until(synced, 3600, "B to hold %d records and finish its copy" % n, interval_s=0.02)
             done = time.perf_counter() - t1
+            cpu_a, cpu_b = cpu_seconds(a) - cpu0[0], cpu_seconds(b) - cpu0[1]
             self.stop_perf(perfs)
             took[variant].append(done)
             print("initial sync run %d (%s): B held all %d records %.2f s after add_node, copy done after %.2f s "
-                  "(%.0f rec/s); B's peak RSS %.0f MB (VmHWM, file pages included), peak RssAnon %.0f MB"
+                  "(%.0f rec/s); B's peak RSS %.0f MB (VmHWM, file pages included), peak RssAnon %.0f MB; "
+                  "CPU during the copy: A %.2f s, B %.2f s"
                   % (run + 1, variant, n, t_count[0] - t1, done, n / done, rss["hwm_kb"] / 1024.0,
-                     rss["anon_kb"] / 1024.0), flush=True)
+                     rss["anon_kb"] / 1024.0, cpu_a, cpu_b), flush=True)
             b.stop(60)
             self.nodes.remove(b)
             if not self.args.keep:

@@ -26,6 +26,8 @@
 
 namespace meshdb::storage {
 
+class IndexCollector;  // index_build.h
+
 // Sub-database names and meta keys (docs/storage.md).
 inline constexpr const char* kMetaDb = "meta";
 inline constexpr const char* kLogDb = "txlog";
@@ -86,6 +88,10 @@ struct Database {
   // Writer thread only: tables whose secondary index waits for the end of an initial copy
   // (meta "index_pending:<t>"; docs/storage.md "Deferred index build").
   std::set<std::string> index_pending;
+  // Writer thread only: for pending tables marked by this process, the index entries of every
+  // row the copy appended since the marker (index_build.h IndexCollector). A table without
+  // one, or whose rows were written any other way, gets its index rebuilt from its rows.
+  std::map<std::string, std::shared_ptr<IndexCollector>> index_collectors;
 
   // Peer -> highest of our log sequences it confirmed (loaded from meta at open, raised by
   // NotePeerConfirmed, persisted by TrimLog).

@@ -3,13 +3,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json/object.hpp>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <queue>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "common/json_parse.h"
@@ -35,7 +40,7 @@ Status FileError(const std::string& what) {
 
 // An anonymous temporary file in `dir`: unlinked at once, so a crash leaves nothing behind.
 Result<UniqueFile> OpenTempFile(const std::string& dir) {
-  static uint64_t counter = 0;
+  static std::atomic<uint64_t> counter{0};  // background threads of several tables
   std::string path =
       dir + "/.index-build-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
   UniqueFile f(std::fopen(path.c_str(), "w+b"));
@@ -89,6 +94,8 @@ uint64_t Prefix8(std::string_view s, size_t from) {
   return v;
 }
 
+}  // namespace
+
 // One run of entries in memory: keys and record keys back to back, and per entry the first
 // bytes of its value and record key. Why: a sort that compares through offsets misses the
 // CPU cache on nearly every comparison (the bytes lie anywhere in a 64 MiB buffer); with the
@@ -98,15 +105,25 @@ class RunBuffer {
   // `rank`: the attribute's position among the table's indexed attribute names, sorted;
   // `value_offset`: where the value starts in `key` (after the attribute and its 0x00).
   void Add(uint32_t rank, size_t value_offset, std::string_view key, std::string_view record) {
-    entries_.push_back(Entry{Prefix8(key, value_offset), Prefix8(key, value_offset + 8),
-                             Prefix8(record, 0), static_cast<uint32_t>(bytes_.size()), rank,
-                             static_cast<uint16_t>(key.size()),
-                             static_cast<uint16_t>(record.size())});
+    entries_.push_back(Entry{
+        Prefix8(key, value_offset), Prefix8(key, value_offset + 8), Prefix8(record, 0),
+        static_cast<uint32_t>(bytes_.size()), rank, static_cast<uint16_t>(key.size()),
+        static_cast<uint16_t>(record.size()), static_cast<uint16_t>(key.size() - value_offset)});
     bytes_ += key;
     bytes_ += record;
   }
   [[nodiscard]] size_t bytes() const { return bytes_.size() + entries_.size() * sizeof(Entry); }
   [[nodiscard]] bool empty() const { return entries_.empty(); }
+
+  [[nodiscard]] size_t size() const { return entries_.size(); }
+  [[nodiscard]] std::pair<std::string_view, std::string_view> At(size_t i) const {
+    return {KeyOf(entries_[i]), RecordOf(entries_[i])};
+  }
+
+  // Replaces each entry's rank r by order[r].
+  void Rerank(const std::vector<uint32_t>& order) {
+    for (Entry& e : entries_) e.rank = order[e.rank];
+  }
 
   // (index key, record key) byte order: the attribute names sort as the keys' first bytes do
   // (0x00 ends each name and is below every other byte), then the values, then record keys.
@@ -115,7 +132,13 @@ class RunBuffer {
       if (a.rank != b.rank) return a.rank < b.rank;
       if (a.value0 != b.value0) return a.value0 < b.value0;
       if (a.value1 != b.value1) return a.value1 < b.value1;
-      if (int c = KeyOf(a).compare(KeyOf(b)); c != 0) return c < 0;
+      if (a.value_size <= 16 && b.value_size <= 16) {
+        // Both values are inline (zero-padded): equal, or the shorter is a prefix of the
+        // longer. Ties are common (a batch's rows share their timestamps), and skip memcmp.
+        if (a.value_size != b.value_size) return a.value_size < b.value_size;
+      } else if (int c = KeyOf(a).compare(KeyOf(b)); c != 0) {
+        return c < 0;
+      }
       if (a.record0 != b.record0) return a.record0 < b.record0;
       return RecordOf(a) < RecordOf(b);
     });
@@ -124,6 +147,12 @@ class RunBuffer {
   Status ForEach(Fn&& fn) const {
     for (const Entry& e : entries_) RETURN_IF_ERROR(fn(KeyOf(e), RecordOf(e)));
     return Status::Ok();
+  }
+  // Room for a run of `run_bytes` (address space only until written): filled by doubling, each
+  // run would copy the buffer several times and fault in fresh pages for every copy.
+  void Reserve(size_t run_bytes) {
+    entries_.reserve(run_bytes / sizeof(Entry) + 1);
+    bytes_.reserve(run_bytes + 2 * kMaxKeyBytes);  // the entry that fills it
   }
   void Clear() {
     entries_.clear();
@@ -139,6 +168,7 @@ class RunBuffer {
     uint32_t rank;
     uint16_t key_size;  // index keys and record keys are at most kMaxKeyBytes
     uint16_t record_size;
+    uint16_t value_size;  // key_size less the attribute and its 0x00 (same attribute: same)
   };
   [[nodiscard]] std::string_view KeyOf(const Entry& e) const {
     return std::string_view(bytes_).substr(e.offset, e.key_size);
@@ -150,6 +180,18 @@ class RunBuffer {
   std::string bytes_;
   std::vector<Entry> entries_;
 };
+
+// A spilled run: an unlinked temporary file.
+class RunFile {
+ public:
+  explicit RunFile(UniqueFile f) : f_(std::move(f)) {}
+  UniqueFile Release() { return std::move(f_); }
+
+ private:
+  UniqueFile f_;
+};
+
+namespace {
 
 Status WriteRun(const RunBuffer& run, std::FILE* f) {
   return run.ForEach([f](std::string_view key, std::string_view record) {
@@ -163,12 +205,21 @@ Status WriteRun(const RunBuffer& run, std::FILE* f) {
   });
 }
 
-// Reads one sorted run back, entry by entry.
-class RunReader {
+// One sorted run being merged: a spilled file or the last run, still in memory.
+class RunSource {
+ public:
+  virtual ~RunSource() = default;
+  // False at the end of the run; sets *status on a read error.
+  virtual bool Next(Status* status) = 0;
+  [[nodiscard]] virtual std::string_view key() const = 0;
+  [[nodiscard]] virtual std::string_view record() const = 0;
+};
+
+// Reads one spilled run back, entry by entry.
+class RunReader : public RunSource {
  public:
   explicit RunReader(UniqueFile f) : f_(std::move(f)) {}
-  // False at the end of the run; sets *status on a read error.
-  bool Next(Status* status) {
+  bool Next(Status* status) override {
     uint32_t sizes[2];
     if (std::fread(sizes, sizeof(sizes), 1, f_.get()) != 1) {
       if (std::ferror(f_.get())) *status = FileError("read run");
@@ -183,8 +234,8 @@ class RunReader {
     }
     return true;
   }
-  [[nodiscard]] const std::string& key() const { return key_; }
-  [[nodiscard]] const std::string& record() const { return record_; }
+  [[nodiscard]] std::string_view key() const override { return key_; }
+  [[nodiscard]] std::string_view record() const override { return record_; }
 
  private:
   UniqueFile f_;
@@ -192,57 +243,255 @@ class RunReader {
   std::string record_;
 };
 
-Status MergeRuns(std::vector<UniqueFile> files, Appender& out, IndexBuildStats* stats) {
-  std::vector<RunReader> readers;
-  readers.reserve(files.size());
-  for (auto& f : files) {
-    if (std::fseek(f.get(), 0, SEEK_SET) != 0) return FileError("rewind run");
-    readers.emplace_back(std::move(f));
+class MemoryRunReader : public RunSource {
+ public:
+  explicit MemoryRunReader(const RunBuffer& run) : run_(run) {}
+  bool Next(Status* /*status*/) override {
+    if (next_ >= run_.size()) return false;
+    std::tie(key_, record_) = run_.At(next_++);
+    return true;
   }
-  auto greater = [&readers](size_t a, size_t b) {
-    int c = readers[a].key().compare(readers[b].key());
-    return c != 0 ? c > 0 : readers[a].record() > readers[b].record();
+  [[nodiscard]] std::string_view key() const override { return key_; }
+  [[nodiscard]] std::string_view record() const override { return record_; }
+
+ private:
+  const RunBuffer& run_;
+  size_t next_ = 0;
+  std::string_view key_, record_;
+};
+
+// Merged entries travel from the merging thread to the writer in blocks of
+// [u32 key size][u32 record size][key][record]...
+constexpr size_t kMergeBlockBytes = 1u << 20;
+constexpr size_t kMergeBlocksInFlight = 4;
+
+class BlockQueue {
+ public:
+  // Producer: false when the consumer gave up.
+  bool Push(std::string block) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return blocks_.size() < kMergeBlocksInFlight || closed_; });
+    if (closed_) return false;
+    blocks_.push_back(std::move(block));
+    cv_.notify_all();
+    return true;
+  }
+  // Producer: no more blocks; `status` is the merge's outcome.
+  void Finish(Status status) {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    status_ = std::move(status);
+    cv_.notify_all();
+  }
+  // Consumer: false at the end (then status()).
+  bool Pop(std::string* block) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !blocks_.empty() || done_; });
+    if (blocks_.empty()) return false;
+    *block = std::move(blocks_.front());
+    blocks_.pop_front();
+    cv_.notify_all();
+    return true;
+  }
+  // Consumer: stops the producer (on an error of its own).
+  void Close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  Status status() {
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> blocks_;
+  bool done_ = false;
+  bool closed_ = false;
+  Status status_;
+};
+
+// Merges the sorted runs into `queue` (runs on its own thread).
+Status MergeInto(std::vector<std::unique_ptr<RunSource>>& sources, BlockQueue& queue) {
+  auto greater = [&sources](size_t a, size_t b) {
+    int c = sources[a]->key().compare(sources[b]->key());
+    return c != 0 ? c > 0 : sources[a]->record() > sources[b]->record();
   };
   std::priority_queue<size_t, std::vector<size_t>, decltype(greater)> heap(greater);
   Status status;
-  for (size_t i = 0; i < readers.size(); ++i) {
-    if (readers[i].Next(&status)) heap.push(i);
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (sources[i]->Next(&status)) heap.push(i);
     RETURN_IF_ERROR(status);
   }
+  std::string block;
   while (!heap.empty()) {
     size_t i = heap.top();
     heap.pop();
-    RETURN_IF_ERROR(out.Put(readers[i].key(), readers[i].record(), stats));
-    if (readers[i].Next(&status)) heap.push(i);
+    const std::string_view key = sources[i]->key(), record = sources[i]->record();
+    uint32_t sizes[2] = {static_cast<uint32_t>(key.size()), static_cast<uint32_t>(record.size())};
+    block.append(reinterpret_cast<const char*>(sizes), sizeof(sizes));
+    block += key;
+    block += record;
+    if (block.size() >= kMergeBlockBytes) {
+      if (!queue.Push(std::move(block))) return Status::Ok();  // the writer gave up
+      block = std::string();
+      block.reserve(kMergeBlockBytes + 2 * kMaxKeyBytes + 2 * sizeof(uint32_t));
+    }
+    if (sources[i]->Next(&status)) heap.push(i);
     RETURN_IF_ERROR(status);
   }
+  if (!block.empty()) queue.Push(std::move(block));
   return Status::Ok();
+}
+
+// Merges the runs on a second thread while this one appends the entries to the index: the
+// merge (reading, comparing) and LMDB's appends each take about half of the work.
+Status MergeRuns(std::vector<std::unique_ptr<RunSource>> sources, Appender& out,
+                 IndexBuildStats* stats) {
+  BlockQueue queue;
+  std::thread merger([&] { queue.Finish(MergeInto(sources, queue)); });
+  Status status;
+  std::string block;
+  while (status.ok() && queue.Pop(&block)) {
+    for (size_t at = 0; at < block.size() && status.ok();) {
+      uint32_t sizes[2];
+      std::memcpy(sizes, block.data() + at, sizeof(sizes));
+      at += sizeof(sizes);
+      const std::string_view key(block.data() + at, sizes[0]);
+      const std::string_view record(block.data() + at + sizes[0], sizes[1]);
+      at += sizes[0] + sizes[1];
+      status = out.Put(key, record, stats);
+    }
+  }
+  queue.Close();
+  merger.join();
+  return status.ok() ? queue.status() : status;
 }
 
 }  // namespace
 
+IndexCollector::IndexCollector(std::string temp_dir, size_t run_bytes)
+    : temp_dir_(std::move(temp_dir)),
+      run_bytes_(run_bytes),
+      current_(std::make_unique<RunBuffer>()),
+      spilling_(std::make_unique<RunBuffer>()) {
+  current_->Reserve(run_bytes_);
+}
+
+IndexCollector::~IndexCollector() {
+  if (worker_.joinable()) worker_.join();
+}
+
+int32_t IndexCollector::AttributeId(const TableState& table, std::string_view name) {
+  if (auto it = attributes_.find(name); it != attributes_.end()) return it->second;
+  const std::string attr(name);
+  const AttributeDef* def = table.Find(attr);
+  int32_t id = -1;
+  // The primary key has no entries: r:<t> serves it.
+  if (def != nullptr && def->indexed && attr != table.def.primary_key) {
+    id = static_cast<int32_t>(names_.size());
+    names_.push_back(attr);
+  }
+  attributes_.emplace(attr, id);
+  return id;
+}
+
+bool IndexCollector::MatchesDefinition(const TableState& table) const {
+  for (const auto& [name, id] : attributes_) {
+    const AttributeDef* def = table.Find(name);
+    const bool indexed = def != nullptr && def->indexed && name != table.def.primary_key;
+    if (indexed != (id >= 0)) return false;
+  }
+  return true;
+}
+
+Status IndexCollector::AddRow(const TableState& table, std::string_view record_key,
+                              const json::object& doc) {
+  for (const auto& [name, value] : doc) {
+    const int32_t id = AttributeId(table, std::string_view(name.data(), name.size()));
+    if (id < 0) continue;
+    const std::string& attr = names_[static_cast<size_t>(id)];
+    ForEachIndexValue(value, [&](const json::value& scalar) {
+      EncodeIndexKey(attr, scalar, &key_buf_);
+      current_->Add(static_cast<uint32_t>(id), attr.size() + 1, key_buf_, record_key);
+    });
+  }
+  ++rows_;
+  return current_->bytes() >= run_bytes_ ? Spill() : Status::Ok();
+}
+
+void IndexCollector::Rerank(RunBuffer& run) const {
+  std::vector<uint32_t> by_name(names_.size());
+  for (uint32_t i = 0; i < by_name.size(); ++i) by_name[i] = i;
+  std::sort(by_name.begin(), by_name.end(),
+            [this](uint32_t a, uint32_t b) { return names_[a] < names_[b]; });
+  std::vector<uint32_t> order(names_.size());
+  for (uint32_t pos = 0; pos < by_name.size(); ++pos) order[by_name[pos]] = pos;
+  run.Rerank(order);
+}
+
+Status IndexCollector::Join() {
+  if (!worker_.joinable()) return Status::Ok();
+  worker_.join();
+  spilling_->Clear();  // keeps its memory for the next run
+  if (worker_file_) files_.push_back(std::move(worker_file_));
+  return worker_status_;
+}
+
+Status IndexCollector::Spill() {
+  RETURN_IF_ERROR(Join());
+  Rerank(*current_);
+  std::swap(current_, spilling_);
+  current_->Reserve(run_bytes_);  // no-op once it has held a run
+  worker_ = std::thread([this] {
+    RunBuffer& run = *spilling_;
+    run.Sort();
+    auto f = OpenTempFile(temp_dir_);
+    if (!f.ok()) {
+      worker_status_ = f.status();
+      return;
+    }
+    worker_status_ = WriteRun(run, f->get());
+    if (worker_status_.ok()) worker_file_ = std::make_unique<RunFile>(std::move(f).value());
+  });
+  return Status::Ok();
+}
+
+Status IndexCollector::Finish(MDB_txn* txn, MDB_dbi index_dbi, IndexBuildStats* stats) {
+  RETURN_IF_ERROR(Join());
+  stats->rows = rows_;
+  int rc = mdb_drop(txn, index_dbi, 0);
+  if (rc != 0) return LmdbError("empty index", rc);
+  ASSIGN_OR_RETURN(Cursor index, Cursor::Open(txn, index_dbi));
+  Appender out(index.get());
+  Rerank(*current_);
+  current_->Sort();
+  if (files_.empty()) {
+    stats->runs = current_->empty() ? 0 : 1;
+    return current_->ForEach(
+        [&](std::string_view key, std::string_view record) { return out.Put(key, record, stats); });
+  }
+  std::vector<std::unique_ptr<RunSource>> runs;
+  for (auto& f : files_) {
+    UniqueFile file = f->Release();
+    if (std::fseek(file.get(), 0, SEEK_SET) != 0) return FileError("rewind run");
+    runs.push_back(std::make_unique<RunReader>(std::move(file)));
+  }
+  files_.clear();
+  if (!current_->empty()) runs.push_back(std::make_unique<MemoryRunReader>(*current_));
+  stats->runs = runs.size();
+  return MergeRuns(std::move(runs), out, stats);
+}
+
 Status RebuildIndex(MDB_txn* txn, const TableState& table, const std::string& temp_dir,
                     size_t run_bytes, IndexBuildStats* stats) {
-  int rc = mdb_drop(txn, table.index_dbi, 0);
-  if (rc != 0) return LmdbError("empty index", rc);
-  // Indexed attributes (the primary key has no entries: r:<t> serves it), ranked by name.
-  std::vector<std::string> names;
-  for (const AttributeDef& a : table.def.attributes) {
-    if (a.indexed && a.name != table.def.primary_key) names.push_back(a.name);
-  }
-  std::sort(names.begin(), names.end());
-  names.erase(std::unique(names.begin(), names.end()), names.end());
-  auto rank_of = [&names](const std::string& attr) -> int64_t {
-    auto it = std::lower_bound(names.begin(), names.end(), attr);
-    return it != names.end() && *it == attr ? it - names.begin() : -1;
-  };
-
-  RunBuffer run;
-  std::vector<UniqueFile> run_files;
-  std::string key_buf;
+  IndexCollector collector(temp_dir, run_bytes);
   {
     ASSIGN_OR_RETURN(Cursor rows, Cursor::Open(txn, table.records_dbi));
     MDB_val k, v;
+    int rc;
     for (rc = mdb_cursor_get(rows.get(), &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(rows.get(), &k, &v, MDB_NEXT)) {
       RecordHeader header;
@@ -253,44 +502,11 @@ Status RebuildIndex(MDB_txn* txn, const TableState& table, const std::string& te
       json::value parsed = ParseJson(text, ec);
       if (ec || !parsed.is_object())
         return Status::Corruption("stored record is not a JSON object");
-      const std::string_view record_key = FromVal(k);
-      for (const auto& [name, value] : parsed.get_object()) {
-        const std::string attr(name);
-        const int64_t rank = rank_of(attr);
-        if (rank < 0) continue;
-        ForEachIndexValue(value, [&](const json::value& scalar) {
-          EncodeIndexKey(attr, scalar, &key_buf);
-          run.Add(static_cast<uint32_t>(rank), attr.size() + 1, key_buf, record_key);
-        });
-      }
-      ++stats->rows;
-      if (run.bytes() >= run_bytes) {
-        run.Sort();
-        ASSIGN_OR_RETURN(UniqueFile f, OpenTempFile(temp_dir));
-        RETURN_IF_ERROR(WriteRun(run, f.get()));
-        run_files.push_back(std::move(f));
-        run.Clear();
-      }
+      RETURN_IF_ERROR(collector.AddRow(table, FromVal(k), parsed.get_object()));
     }
     if (rc != MDB_NOTFOUND) return LmdbError("scan records", rc);
   }
-
-  ASSIGN_OR_RETURN(Cursor index, Cursor::Open(txn, table.index_dbi));
-  Appender out(index.get());
-  run.Sort();
-  if (run_files.empty()) {
-    stats->runs = run.empty() ? 0 : 1;
-    return run.ForEach(
-        [&](std::string_view key, std::string_view record) { return out.Put(key, record, stats); });
-  }
-  if (!run.empty()) {
-    ASSIGN_OR_RETURN(UniqueFile f, OpenTempFile(temp_dir));
-    RETURN_IF_ERROR(WriteRun(run, f.get()));
-    run_files.push_back(std::move(f));
-    run.Clear();
-  }
-  stats->runs = run_files.size();
-  return MergeRuns(std::move(run_files), out, stats);
+  return collector.Finish(txn, table.index_dbi, stats);
 }
 
 }  // namespace meshdb::storage

@@ -14,9 +14,16 @@
 
 #include <lmdb.h>
 
+#include <boost/json/object.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "common/status.h"
 #include "storage/catalog.h"
@@ -31,6 +38,69 @@ struct IndexBuildStats {
 };
 
 inline constexpr size_t kIndexBuildRunBytes = 64u << 20;
+
+class RunBuffer;
+class RunFile;
+
+// Collects the index entries of a table's live rows, one row at a time, and writes them sorted
+// into the table's empty index: the engine of RebuildIndex, and fed directly by the bulk chunks
+// of an initial copy as they append the rows of a table whose index is deferred, so that the
+// copy's end only merges (docs/storage.md "Deferred index build").
+//
+// A full run (`run_bytes`) is sorted and spilled to an unlinked temporary file on a background
+// thread while rows keep coming; at most one run sorts while the next one fills, so memory stays
+// at two runs. Whether an attribute is indexed is decided by the table's definition when the
+// first row carrying it is added; MatchesDefinition tells whether those decisions still hold.
+// Writer thread only (the background thread is internal and joined before anything returns
+// a result that depends on it).
+class IndexCollector {
+ public:
+  IndexCollector(std::string temp_dir, size_t run_bytes);
+  ~IndexCollector();  // waits for a run being sorted
+  IndexCollector(const IndexCollector&) = delete;
+  IndexCollector& operator=(const IndexCollector&) = delete;
+
+  // Adds the entries of live row `record_key` (encoded primary key) with document `doc`, as
+  // IndexEdits would write them for `table`. IOError when spilling a run failed.
+  Status AddRow(const TableState& table, std::string_view record_key,
+                const boost::json::object& doc);
+  // True when every attribute name seen in the added rows is indexed by `table`'s definition
+  // now exactly when it was at its first row (an attribute that became indexed later, or
+  // stopped being, makes the collected entries wrong for the table).
+  [[nodiscard]] bool MatchesDefinition(const TableState& table) const;
+  // Empties `index_dbi` and appends every collected entry, sorted (merging the spilled runs).
+  // Call once. IOError on an LMDB or file error (the caller aborts the transaction).
+  Status Finish(MDB_txn* txn, MDB_dbi index_dbi, IndexBuildStats* stats);
+
+  [[nodiscard]] uint64_t rows() const { return rows_; }
+
+ private:
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // The id of `name` in names_ when `table` indexes it, -1 when not (decided once per name).
+  int32_t AttributeId(const TableState& table, std::string_view name);
+  // Ranks the buffer's entries by attribute name order (ids are in order of first sight).
+  void Rerank(RunBuffer& run) const;
+  // Hands the full current run to the background thread (after the previous one is written).
+  Status Spill();
+  // Waits for the background thread; its run file joins files_. Its error, if any.
+  Status Join();
+
+  std::string temp_dir_;
+  size_t run_bytes_;
+  uint64_t rows_ = 0;
+  std::unordered_map<std::string, int32_t, NameHash, std::equal_to<>> attributes_;
+  std::vector<std::string> names_;  // indexed attributes by id
+  std::string key_buf_;
+  std::unique_ptr<RunBuffer> current_;   // filling (writer thread)
+  std::unique_ptr<RunBuffer> spilling_;  // owned by worker_ while it runs
+  std::thread worker_;
+  Status worker_status_;                  // written by worker_, read after Join
+  std::unique_ptr<RunFile> worker_file_;  // idem
+  std::vector<std::unique_ptr<RunFile>> files_;
+};
 
 // Rebuilds `table`'s secondary index from its rows inside `txn`: empties x:<table>, reads
 // every live row of r:<table> (key order), and writes the entries of every indexed attribute

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "common/json_parse.h"
+#include "storage/index_build.h"
 #include "storage/key_codec.h"
 #include "storage/lmdb_handles.h"
 #include "storage/record_codec.h"
@@ -133,6 +134,10 @@ Result<bool> StoreImpl::DeferIndex(MDB_txn* txn, Database& db, GroupCtx& group,
   rc = mdb_put(txn, db.meta_dbi, &k, &v, 0);
   if (rc != 0) return LmdbError("put index marker", rc);
   group.index_pending_added.insert(table);
+  // Every row of the table from here on comes through this chunk's append path, which
+  // collects its index entries (an aborted group drops the collector with the marker).
+  db.index_collectors[table] =
+      std::make_shared<IndexCollector>(options_.database_dir, kIndexBuildRunBytes);
   return true;
 }
 
@@ -174,6 +179,18 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
   }
 
   Cursor append_cursor;  // records cursor of a deferred-index copy chunk (one table)
+  // The deferred table's collected index entries: only while every row since its marker went
+  // through the append path below (a row put otherwise drops it, and the end rebuilds).
+  IndexCollector* collector = nullptr;
+  if (defer_index) {
+    auto it = db.index_collectors.find(item.copy->table);
+    if (it != db.index_collectors.end()) collector = it->second.get();
+  }
+  auto drop_collector = [&] {
+    if (collector == nullptr) return;
+    db.index_collectors.erase(item.copy->table);
+    collector = nullptr;
+  };
 
   const double now_ms = NowMs();
   const bool log_winners = item.copy && item.copy->log_rows;
@@ -230,8 +247,15 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
         ASSIGN_OR_RETURN(append_cursor, Cursor::Open(txn, pt->state().records_dbi));
       }
       rc = mdb_cursor_put(append_cursor.get(), &k, &v, MDB_APPEND);
-      if (rc == MDB_KEYEXIST) rc = mdb_put(txn, pt->state().records_dbi, &k, &v, 0);
+      if (rc == MDB_KEYEXIST) {
+        drop_collector();
+        rc = mdb_put(txn, pt->state().records_dbi, &k, &v, 0);
+      } else if (rc == 0 && new_live && collector != nullptr) {
+        // Parsed once, at validation.
+        RETURN_IF_ERROR(collector->AddRow(pt->state(), *row.key, row.doc));
+      }
     } else {
+      if (defer_index) drop_collector();  // a row replaced
       rc = mdb_put(txn, pt->state().records_dbi, &k, &v, 0);
     }
     if (rc != 0) return LmdbError("put record", rc);

@@ -311,6 +311,7 @@ Status StoreImpl::DoDropTable(const std::string& database, const std::string& ta
     db->tables.erase(table);
   }
   db->index_pending.erase(table);
+  db->index_collectors.erase(table);
   db->schema_version.store(schema_version);
   NotifyCommit(db->name, db->last_sequence.load());
   return Status::Ok();

@@ -199,6 +199,9 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database,
   if (!batch_status.ok()) {
     // Nothing of the batch is applied; WriteTxn's destructor aborted it (closing the handles
     // of tables created in it).
+    // Collected index entries may include rows this batch added: the builds fall back to
+    // their rows.
+    for (const auto& [name, pt] : group.tables) db->index_collectors.erase(name);
     Status failed = Status::IOError(batch_status.message());
     for (auto& ctx : ctxs) ctx.item->Fail(ctx.status.ok() ? failed : ctx.status);
     return;
@@ -253,15 +256,30 @@ Status StoreImpl::BuildPendingIndexes(MDB_txn* txn, Database& db, GroupCtx& grou
       if (group.index_build_all || group.index_build.contains(t)) build.insert(t);
     }
   }
+  // Tables this group wrote rows to other than by a copy's append (index_build before the
+  // line below) cannot use the entries collected during the copy.
+  const std::set<std::string> written_as_usual = std::move(group.index_build);
   group.index_build = build;  // what the commit publishes as built
   for (const std::string& table : build) {
+    std::shared_ptr<IndexCollector> collector;
+    if (auto it = db.index_collectors.find(table); it != db.index_collectors.end()) {
+      collector = std::move(it->second);
+      db.index_collectors.erase(it);
+    }
     if (PendingTable* pt = Touch(db, group, table); pt != nullptr) {
-      log::For("storage")->info("building the index of {}.{} (deferred by an initial copy)",
-                                db.name, table);
+      const bool use_collected = collector != nullptr && !written_as_usual.contains(table) &&
+                                 collector->MatchesDefinition(pt->state());
+      log::For("storage")->info(
+          "building the index of {}.{} (deferred by an initial copy){}", db.name, table,
+          use_collected ? " from the entries collected during the copy" : " from its rows");
       const auto started = std::chrono::steady_clock::now();
       IndexBuildStats stats;
-      RETURN_IF_ERROR(
-          RebuildIndex(txn, pt->state(), options_.database_dir, kIndexBuildRunBytes, &stats));
+      if (use_collected) {
+        RETURN_IF_ERROR(collector->Finish(txn, pt->state().index_dbi, &stats));
+      } else {
+        RETURN_IF_ERROR(
+            RebuildIndex(txn, pt->state(), options_.database_dir, kIndexBuildRunBytes, &stats));
+      }
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();

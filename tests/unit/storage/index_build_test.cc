@@ -1,6 +1,8 @@
-// The deferred index build of initial copies: RebuildIndex writes exactly the entries that
-// IndexEdits writes row by row, in one run or merged from many; a bulk copy chunk into an empty
-// table defers the index until the copy's end, any other write to the table, or the next open.
+// The deferred index build of initial copies: RebuildIndex and IndexCollector write exactly the
+// entries that IndexEdits writes row by row, in one run or merged from many; a bulk copy chunk
+// into an empty table defers the index until the copy's end, any other write to the table, or
+// the next open; the entries collected while the copy appends are used only when every row
+// came that way, and the index always agrees with the rows.
 #include "storage/index_build.h"
 
 #include <gtest/gtest.h>
@@ -23,9 +25,9 @@ namespace {
 namespace json = boost::json;
 using testing::Key;
 
-std::string Rec(json::object doc, bool tombstone = false) {
+std::string Rec(json::object doc, bool tombstone = false, uint64_t millis = 1000) {
   std::string out;
-  RecordHeader header{tombstone, HybridClock::Pack(1000, 0), 9};
+  RecordHeader header{tombstone, HybridClock::Pack(millis, 0), 9};
   if (tombstone) {
     EncodeRecordHeader(header, &out);
   } else {
@@ -118,6 +120,65 @@ TEST_F(RebuildIndexTest, WritesWhatRowByRowEditsWriteInOneRunOrMerged) {
   EXPECT_EQ(many.fallback_puts, 0u);
 }
 
+TEST_F(RebuildIndexTest, CollectorFedRowByRowWritesWhatRowByRowEditsWrite) {
+  std::vector<json::object> docs;
+  for (int i = 0; i < 600; ++i) {
+    docs.push_back(Dog(i));
+    // Ties, and short values one of which is the other's prefix followed by 0x00 (equal
+    // zero-padded inline prefixes, different sizes).
+    if (i % 4 == 0) docs.back()["age"] = json::string(std::string("ab\0", 3));
+    if (i % 4 == 1) docs.back()["age"] = "ab";
+  }
+  {
+    auto txn = WriteTxn::Begin(env_.get());
+    ASSERT_TRUE(txn.ok());
+    IndexEdits edits;
+    for (int i = 0; i < 600; ++i) edits.Update(table_, Key(i), nullptr, &docs[i]);
+    ASSERT_TRUE(edits.Apply(txn->get()).ok());
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  const std::vector<std::string> expected = Entries();
+  ASSERT_GT(expected.size(), 2000u);
+  for (size_t run_bytes : {size_t{64u << 20}, size_t{4096}}) {
+    IndexCollector collector(dir_.path(), run_bytes);
+    for (int i = 0; i < 600; ++i) ASSERT_TRUE(collector.AddRow(table_, Key(i), docs[i]).ok());
+    EXPECT_TRUE(collector.MatchesDefinition(table_));
+    auto txn = WriteTxn::Begin(env_.get());
+    ASSERT_TRUE(txn.ok());
+    IndexBuildStats stats;
+    ASSERT_TRUE(collector.Finish(txn->get(), table_.index_dbi, &stats).ok());
+    ASSERT_TRUE(txn->Commit().ok());
+    EXPECT_EQ(Entries(), expected) << run_bytes;
+    EXPECT_EQ(stats.rows, 600u);
+    EXPECT_EQ(stats.entries, expected.size());
+    EXPECT_EQ(stats.fallback_puts, 0u);  // sorted as LMDB orders: every entry appended
+    if (run_bytes == 4096) {
+      EXPECT_GT(stats.runs, 10u);  // spilled by the background thread
+    }
+  }
+}
+
+TEST_F(RebuildIndexTest, CollectorNoticesAnAttributeWhoseIndexingChanged) {
+  IndexCollector collector(dir_.path(), 64u << 20);
+  ASSERT_TRUE(collector.AddRow(table_, Key(1), Dog(1)).ok());
+  EXPECT_TRUE(collector.MatchesDefinition(table_));
+  TableState noted;  // "note" (seen unindexed) now indexed
+  noted.def = table_.def;
+  noted.def.attributes.back().indexed = true;
+  noted.RebuildPositions();
+  EXPECT_FALSE(collector.MatchesDefinition(noted));
+  TableState aged;  // "age" (seen indexed) no longer
+  aged.def = table_.def;
+  aged.def.attributes[3].indexed = false;
+  aged.RebuildPositions();
+  EXPECT_FALSE(collector.MatchesDefinition(aged));
+  TableState grown;  // a new attribute no row had: the entries still hold
+  grown.def = table_.def;
+  grown.def.attributes.push_back(AttributeDef{"weight", "", true});
+  grown.RebuildPositions();
+  EXPECT_TRUE(collector.MatchesDefinition(grown));
+}
+
 class DeferredIndexTest : public testing::StoreTest {
  protected:
   void SetUp() override {
@@ -156,6 +217,46 @@ class DeferredIndexTest : public testing::StoreTest {
     return n;
   }
 
+  // Closes the store and checks that x:dog holds exactly what RebuildIndex builds from r:dog
+  // (the rows), and at least `min_entries`; then reopens.
+  void ExpectIndexAgreesWithRows(size_t min_entries) {
+    auto def = store_->GetTable("dev", "dog");
+    ASSERT_TRUE(def.ok());
+    store_.reset();
+    {
+      LmdbEnvOptions options;
+      options.map_size_bytes = 256ull << 20;
+      options.durable = false;
+      auto env = LmdbEnv::Open(dir_.path() + "/dev.mdb", options);
+      ASSERT_TRUE(env.ok()) << env.status().ToString();
+      auto txn = WriteTxn::Begin(env->get());
+      ASSERT_TRUE(txn.ok());
+      TableState table;
+      table.def = *def;
+      table.RebuildPositions();
+      ASSERT_EQ(mdb_dbi_open(txn->get(), "r:dog", 0, &table.records_dbi), 0);
+      ASSERT_EQ(mdb_dbi_open(txn->get(), "x:dog", MDB_DUPSORT, &table.index_dbi), 0);
+      const std::vector<std::string> built = Entries(txn->get(), table.index_dbi);
+      IndexBuildStats stats;
+      ASSERT_TRUE(RebuildIndex(txn->get(), table, dir_.path(), 64u << 20, &stats).ok());
+      const std::vector<std::string> from_rows = Entries(txn->get(), table.index_dbi);
+      EXPECT_GE(built.size(), min_entries);
+      EXPECT_EQ(built, from_rows);
+    }  // aborted
+    Reopen();
+  }
+  static std::vector<std::string> Entries(MDB_txn* txn, MDB_dbi dbi) {
+    std::vector<std::string> out;
+    auto cursor = Cursor::Open(txn, dbi);
+    if (!cursor.ok()) return out;
+    MDB_val k, d;
+    for (int rc = mdb_cursor_get(cursor->get(), &k, &d, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cursor->get(), &k, &d, MDB_NEXT)) {
+      out.push_back(std::string(FromVal(k)) + "|" + std::string(FromVal(d)));
+    }
+    return out;
+  }
+
   TableDef def_;
 };
 
@@ -173,11 +274,90 @@ TEST_F(DeferredIndexTest, CopyIntoEmptyTableBuildsTheIndexAtTheEnd) {
   EXPECT_EQ(Indexed("age"), 260u);
 }
 
+// Dogs 0..249 have at least 5 entries each (name, age, three tags less repeats: >= 4).
+constexpr size_t kEntriesOf250 = 250 * 4;
+
+TEST_F(DeferredIndexTest, EntriesCollectedDuringTheCopyMatchTheRows) {
+  Apply(Chunk(0, 100));
+  Apply(Chunk(100, 200));
+  CopyChunk with_tombstone = Chunk(200, 250);
+  with_tombstone.rows[10].value = Rec(json::object{}, /*tombstone=*/true);  // a new key, deleted
+  Apply(std::move(with_tombstone));
+  End();
+  EXPECT_EQ(Indexed("age"), 249u);
+  ExpectIndexAgreesWithRows(kEntriesOf250 - 5);
+}
+
+// Each of these writes a row of the pending table other than by appending it: the entries
+// collected so far would disagree with the rows, so the build must start from the rows.
+TEST_F(DeferredIndexTest, ARowReplacedDuringTheCopyFallsBackToTheRows) {
+  Apply(Chunk(0, 100));
+  CopyChunk newer = Chunk(100, 250);
+  json::object changed = Dog(50);
+  changed["age"] = 1234;
+  changed["name"] = "renamed";
+  newer.rows.insert(newer.rows.begin(), RawRow{Key(50), Rec(changed, false, 2000)});
+  Apply(std::move(newer));
+  End();
+  ExpectIndexAgreesWithRows(kEntriesOf250);
+  IndexRange exact;
+  exact.lower = exact.upper = json::value(1234);
+  auto snap = store_->Read("dev");
+  ASSERT_TRUE(snap.ok());
+  size_t found = 0;
+  ASSERT_TRUE((*snap)
+                  ->ScanIndex("dog", "age", exact,
+                              [&](const Record&) {
+                                ++found;
+                                return true;
+                              })
+                  .ok());
+  EXPECT_EQ(found, 1u);
+}
+
+TEST_F(DeferredIndexTest, ATombstoneReplacingARowDuringTheCopyFallsBackToTheRows) {
+  Apply(Chunk(0, 100));
+  CopyChunk deleting = Chunk(100, 250);
+  deleting.rows.insert(deleting.rows.begin(),
+                       RawRow{Key(20), Rec(json::object{}, /*tombstone=*/true, 2000)});
+  Apply(std::move(deleting));
+  End();
+  EXPECT_EQ(Indexed("age"), 249u);
+  ExpectIndexAgreesWithRows(kEntriesOf250 - 5);
+}
+
+TEST_F(DeferredIndexTest, KeysOutOfOrderFallBackToTheRows) {
+  Apply(Chunk(100, 250));
+  Apply(Chunk(0, 100));  // not past the last key: put as usual, not collected
+  End();
+  EXPECT_EQ(Indexed("age"), 250u);
+  ExpectIndexAgreesWithRows(kEntriesOf250);
+}
+
+TEST_F(DeferredIndexTest, ARestartedCopyFallsBackToTheRows) {
+  Apply(Chunk(0, 150));
+  // The copy starts over from the beginning (rows now newer at the source).
+  CopyChunk again;
+  again.database = "dev";
+  again.table_def = def_;
+  again.bulk = true;
+  for (int i = 0; i < 250; ++i) {
+    json::object doc = Dog(i);
+    doc["age"] = 500 + i;
+    again.rows.push_back(RawRow{Key(i), Rec(doc, false, 3000)});
+  }
+  Apply(std::move(again));
+  End();
+  EXPECT_EQ(Indexed("age"), 250u);
+  ExpectIndexAgreesWithRows(kEntriesOf250);
+}
+
 TEST_F(DeferredIndexTest, OpenBuildsAnIndexACrashLeftPending) {
   Apply(Chunk(0, 300));
   EXPECT_EQ(Indexed("age"), 0u);
   Reopen();  // as after kill -9 before the copy's end: the marker is committed with the rows
   EXPECT_EQ(Indexed("age"), 300u);
+  ExpectIndexAgreesWithRows(300 * 4);
   EXPECT_EQ(Indexed("tags"), 300u);
   // Built once: a copy of the same rows now applies row by row (all skipped as identical).
   Apply(Chunk(0, 300));
@@ -191,8 +371,10 @@ TEST_F(DeferredIndexTest, AnyOtherWriteToThePendingTableBuildsItFirst) {
   ASSERT_TRUE(Write("dev", {testing::Op(WriteKind::kUpsert, "dog", 1000, {{"age", 5}})}).ok());
   EXPECT_EQ(Indexed("age"), 51u);
   EXPECT_EQ(Indexed("name"), 50u);  // the new row has no name
+  Apply(Chunk(50, 80));             // indexed row by row now
   End();                            // nothing left to build
-  EXPECT_EQ(Indexed("age"), 51u);
+  EXPECT_EQ(Indexed("age"), 81u);
+  ExpectIndexAgreesWithRows(80 * 4);
 }
 
 TEST_F(DeferredIndexTest, TableWithRowsIsIndexedRowByRow) {
