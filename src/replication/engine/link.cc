@@ -148,7 +148,7 @@ void TransitionSlot(Slot* slot, const std::string& peer, const std::string& db, 
 
 void Link::SetState(LinkState s) {
   state_ = s;
-  if (slot_)
+  if (slot_ && !ended_)
     TransitionSlot(slot_.get(), peer_name_.empty() ? peer_url_ : peer_name_, database_, s, *log_);
 }
 
@@ -452,6 +452,7 @@ asio::awaitable<Status> Link::RunSession() {
   calls_.FailPending("connection closed");
   subscriber_.OnClose();
   closing_ = true;
+  ended_ = true;
   // A link replaced by a newer one for the same (peer, database) shares its slot: only the
   // registered link reports the slot disconnected.
   if (live_ && service_->UnregisterLink(this)) {

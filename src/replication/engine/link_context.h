@@ -82,7 +82,8 @@ class LinkContext {
   // Sends an Error frame to the peer, then closes.
   virtual void Fail(ErrorCode code, std::string reason) = 0;
   virtual void StartClose(std::string reason) = 0;
-  // Sets the link's (and its slot's) state, logging a transition.
+  // Sets the link's (and its slot's) state, logging a transition. Once the link's read loop
+  // has ended the slot is left alone: it shows the dialer's state (Backoff, Connecting).
   virtual void SetState(LinkState s) = 0;
   // Wakes the read loop, which pauses while the subscriber has too much being applied.
   virtual void WakeReader() = 0;

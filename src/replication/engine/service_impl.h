@@ -403,6 +403,9 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   std::string close_reason_;
   uint16_t close_code_ = 1000;
   bool live_ = false;  // Hello exchange done and registered
+  // The read loop ended: the slot belongs to whatever dials next, and late completions on
+  // this link (a copy's end, a chunk's commit) must not set its state.
+  bool ended_ = false;
   LinkRefusal refusal_ = LinkRefusal::kNone;
   bool peer_refused_our_certificate_ = false;
   std::optional<asio::steady_timer> read_gate_;  // wakes the read loop when applies drain
