@@ -221,8 +221,8 @@ Status MergeRuns(std::vector<UniqueFile> files, Appender& out, IndexBuildStats* 
 
 }  // namespace
 
-Status RebuildIndex(MDB_txn* txn, const TableState& table, const std::string& temp_dir,
-                    size_t run_bytes, IndexBuildStats* stats) {
+Status RebuildIndex(MDB_txn* txn, const Database& db, const TableState& table,
+                    const std::string& temp_dir, size_t run_bytes, IndexBuildStats* stats) {
   int rc = mdb_drop(txn, table.index_dbi, 0);
   if (rc != 0) return LmdbError("empty index", rc);
   // Indexed attributes (the primary key has no entries: r:<t> serves it), ranked by name.
@@ -240,14 +240,16 @@ Status RebuildIndex(MDB_txn* txn, const TableState& table, const std::string& te
   RunBuffer run;
   std::vector<UniqueFile> run_files;
   std::string key_buf;
+  std::string record_buf;
   {
     ASSIGN_OR_RETURN(Cursor rows, Cursor::Open(txn, table.records_dbi));
     MDB_val k, v;
     for (rc = mdb_cursor_get(rows.get(), &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(rows.get(), &k, &v, MDB_NEXT)) {
+      ASSIGN_OR_RETURN(std::string_view record, UnpackRecord(txn, db, FromVal(v), &record_buf));
       RecordHeader header;
       std::string_view text;
-      RETURN_IF_ERROR(DecodeRecordHeader(FromVal(v), &header, &text));
+      RETURN_IF_ERROR(DecodeRecordHeader(record, &header, &text));
       if (header.tombstone) continue;
       boost::system::error_code ec;
       json::value parsed = ParseJson(text, ec);

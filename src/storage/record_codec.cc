@@ -155,6 +155,7 @@ Status DecodeLogEntry(uint64_t sequence, std::string_view bytes, LogEntry* entry
   entry->writes.clear();
   thread_local std::string body;
   if (compressed) {
+    body.clear();
     if (Status s = ZstdDecompress(r.in, nullptr, &body); !s.ok()) {
       return Status::Corruption("bad log entry: " + s.message());
     }

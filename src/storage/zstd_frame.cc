@@ -65,16 +65,17 @@ Status ZstdDecompress(std::string_view frame, const ZstdDictionary* dict, std::s
       size > kMaxZstdContentBytes) {
     return Status::Corruption("bad compressed frame");
   }
-  out->resize(size);
+  const size_t start = out->size();
+  out->resize(start + size);
   ZSTD_DCtx* dctx = ThreadDCtx();
   ZSTD_DCtx_reset(dctx, ZSTD_reset_session_and_parameters);
   const size_t n =
       dict != nullptr
-          ? ZSTD_decompress_usingDDict(dctx, out->data(), out->size(), frame.data(), frame.size(),
+          ? ZSTD_decompress_usingDDict(dctx, out->data() + start, size, frame.data(), frame.size(),
                                        dict->ddict())
-          : ZSTD_decompressDCtx(dctx, out->data(), out->size(), frame.data(), frame.size());
+          : ZSTD_decompressDCtx(dctx, out->data() + start, size, frame.data(), frame.size());
   if (ZSTD_isError(n) || n != size) {
-    out->clear();
+    out->resize(start);
     return Status::Corruption(std::string("bad compressed frame: ") +
                               (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short content"));
   }

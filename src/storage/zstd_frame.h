@@ -44,7 +44,7 @@ class ZstdDictionary {
 // Appends one zstd frame of `in` to *out. `dict` may be null (then `level` applies).
 void ZstdCompress(std::string_view in, int level, const ZstdDictionary* dict, std::string* out);
 
-// Replaces *out with the content of the single frame `frame`. Corruption when the frame is
+// Appends to *out the content of the single frame `frame`. Corruption when the frame is
 // malformed, declares no size or more than kMaxZstdContentBytes, needs a dictionary other
 // than `dict`, or does not decompress to exactly its declared size.
 Status ZstdDecompress(std::string_view frame, const ZstdDictionary* dict, std::string* out);

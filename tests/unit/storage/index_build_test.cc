@@ -65,9 +65,11 @@ class RebuildIndexTest : public testing::DogTableTest {
   Status Rebuild(size_t run_bytes, IndexBuildStats* stats) {
     auto txn = WriteTxn::Begin(env_.get());
     if (!txn.ok()) return txn.status();
-    RETURN_IF_ERROR(RebuildIndex(txn->get(), table_, dir_.path(), run_bytes, stats));
+    RETURN_IF_ERROR(RebuildIndex(txn->get(), db_, table_, dir_.path(), run_bytes, stats));
     return txn->Commit();
   }
+
+  Database db_;  // rows here are stored raw: its meta and dictionaries are never read
 };
 
 TEST_F(RebuildIndexTest, WritesWhatRowByRowEditsWriteInOneRunOrMerged) {
