@@ -1,5 +1,6 @@
 #include "storage/zstd_frame.h"
 
+#define ZDICT_STATIC_LINKING_ONLY  // ZDICT_trainFromBuffer_fastCover (exported by libzstd.so)
 #include <zdict.h>
 #include <zstd.h>
 
@@ -83,11 +84,19 @@ Status ZstdDecompress(std::string_view frame, const ZstdDictionary* dict, std::s
 }
 
 std::string ZstdTrainDictionary(std::string_view samples, const std::vector<size_t>& sample_sizes,
-                                size_t max_bytes) {
+                                size_t max_bytes, int level) {
   std::string dict(max_bytes, '\0');
+  // Fixed fastCover parameters instead of ZDICT_trainFromBuffer's search over them: ~7x faster
+  // (0.08 s instead of 0.6 s for 1000 rows of meshdb_load's data) for 1% less compression.
+  ZDICT_fastCover_params_t params{};
+  params.k = 100;
+  params.d = 6;
+  params.f = 18;
+  params.splitPoint = 1.0;
+  params.zParams.compressionLevel = level;
   const size_t n =
-      ZDICT_trainFromBuffer(dict.data(), dict.size(), samples.data(), sample_sizes.data(),
-                            static_cast<unsigned>(sample_sizes.size()));
+      ZDICT_trainFromBuffer_fastCover(dict.data(), dict.size(), samples.data(), sample_sizes.data(),
+                                      static_cast<unsigned>(sample_sizes.size()), params);
   if (ZDICT_isError(n)) return {};
   dict.resize(n);
   return dict;
