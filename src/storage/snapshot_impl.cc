@@ -19,7 +19,7 @@ struct EncodedRange {
   std::optional<std::string> lower, upper, prefix;
   bool lower_inclusive = true, upper_inclusive = true;
 
-  Position Classify(std::string_view v) const {
+  [[nodiscard]] Position Classify(std::string_view v) const {
     if (prefix) {
       if (v.starts_with(*prefix)) return Position::kIn;
       return v < std::string_view(*prefix) ? Position::kBelow : Position::kAbove;
@@ -35,7 +35,7 @@ struct EncodedRange {
     return Position::kIn;
   }
   // Where a cursor starts.
-  std::string_view Start() const {
+  [[nodiscard]] std::string_view Start() const {
     if (prefix) return *prefix;
     if (lower) return *lower;
     return {};

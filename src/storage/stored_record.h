@@ -40,7 +40,7 @@ inline constexpr std::string_view kMetaTableDictPrefix = "zdict_table:";
 // Rows a table holds before its dictionary is trained, and most samples the training reads.
 inline constexpr uint64_t kDictTrainRows = 1000;
 inline constexpr size_t kDictTrainMaxSampleBytes = size_t{1} << 20;
-inline constexpr size_t kDictMaxBytes = 16 * 1024;
+inline constexpr size_t kDictMaxBytes = size_t{16} * 1024;
 inline constexpr int kRecordCompressLevel = 3;
 // Documents shorter than this are stored raw; without a dictionary, shorter than the second.
 inline constexpr size_t kRecordCompressMinBytes = 48;

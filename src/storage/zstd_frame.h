@@ -32,8 +32,8 @@ class ZstdDictionary {
   ZstdDictionary(const ZstdDictionary&) = delete;
   ZstdDictionary& operator=(const ZstdDictionary&) = delete;
 
-  const ZSTD_CDict_s* cdict() const { return cdict_; }
-  const ZSTD_DDict_s* ddict() const { return ddict_; }
+  [[nodiscard]] const ZSTD_CDict_s* cdict() const { return cdict_; }
+  [[nodiscard]] const ZSTD_DDict_s* ddict() const { return ddict_; }
 
  private:
   ZstdDictionary() = default;
