@@ -42,6 +42,12 @@ struct Reader {
   }
 };
 
+// Thread-local scratch buffers keep their capacity between entries, but not that of a rare
+// huge one.
+void ReleaseIfLarge(std::string* buffer) {
+  if (buffer->capacity() > (size_t{16} << 20)) std::string().swap(*buffer);
+}
+
 }  // namespace
 
 void PutU64(std::string* out, uint64_t v) {
@@ -132,6 +138,7 @@ void EncodeLogEntry(const LogEntry& entry, std::string* out) {
     if (!compressed) out->resize(header);
   }
   if (!compressed) out->append(body);
+  ReleaseIfLarge(&body);
   unsigned char format = entry.partial ? kLogFormatPartial : kLogFormatComplete;
   if (compressed) format = entry.partial ? kLogFormatPartialZstd : kLogFormatCompleteZstd;
   (*out)[0] = static_cast<char>(format);
@@ -183,7 +190,9 @@ Status DecodeLogEntry(uint64_t sequence, std::string_view bytes, LogEntry* entry
     w.value.assign(v, GetU32(q));
     entry->writes.push_back(std::move(w));
   }
-  if (!r.ok || !r.in.empty()) return Status::Corruption("bad log entry");
+  const bool ok = r.ok && r.in.empty();
+  ReleaseIfLarge(&body);
+  if (!ok) return Status::Corruption("bad log entry");
   return Status::Ok();
 }
 
