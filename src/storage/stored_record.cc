@@ -46,7 +46,7 @@ Result<uint32_t> TrainTableDictionary(MDB_txn* txn, MDB_dbi meta, MDB_dbi record
     sizes.push_back(json.size());
   }
   if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("scan rows for a dictionary", rc);
-  const std::string dict = ZstdTrainDictionary(samples, sizes, kDictMaxBytes, kRecordCompressLevel);
+  const std::string dict = ZstdTrainDictionary(samples, sizes, kDictMaxBytes);
   const uint32_t id = dict.empty() ? 0 : ZstdDictionaryId(dict);
   if (id == 0 || ZstdDictionary::Load(dict, kRecordCompressLevel) == nullptr) return 0;
   std::string key = DictKey(id);

@@ -50,9 +50,9 @@ void ZstdCompress(std::string_view in, int level, const ZstdDictionary* dict, st
 Status ZstdDecompress(std::string_view frame, const ZstdDictionary* dict, std::string* out);
 
 // Trains a dictionary of at most `max_bytes` from `samples` (concatenated) cut at
-// `sample_sizes`, for compression at `level`; empty when zstd finds nothing worth a dictionary.
+// `sample_sizes`; empty when zstd finds nothing worth a dictionary.
 std::string ZstdTrainDictionary(std::string_view samples, const std::vector<size_t>& sample_sizes,
-                                size_t max_bytes, int level);
+                                size_t max_bytes);
 
 // The id zstd wrote into a trained dictionary (0 for none / not a dictionary).
 uint32_t ZstdDictionaryId(std::string_view dictionary);
