@@ -23,6 +23,7 @@
 #include "common/thread_annotations.h"
 #include "storage/lmdb_handles.h"
 #include "storage/store.h"
+#include "storage/stored_record.h"
 
 namespace meshdb::storage {
 
@@ -85,6 +86,8 @@ struct Database {
   std::atomic<uint64_t> schema_version{0};
   uint64_t max_version = 0;  // as loaded at open (the writer keeps it current in meta)
   std::atomic<bool> dropped{false};
+  // Compression dictionaries of the records sub-dbs (stored_record.h); thread-safe.
+  mutable RecordDictionaries record_dicts;
   // Writer thread only: tables whose secondary index waits for the end of an initial copy
   // (meta "index_pending:<t>"; docs/storage.md "Deferred index build").
   std::set<std::string> index_pending;
@@ -115,6 +118,13 @@ struct Database {
     return tables;
   }
 };
+
+// The record bytes (record_codec.h) of a value read from one of `db`'s records sub-dbs, which
+// may be stored compressed (stored_record.h): the value itself, or decompressed into *scratch.
+inline Result<std::string_view> UnpackRecord(MDB_txn* txn, const Database& db,
+                                             std::string_view stored, std::string* scratch) {
+  return UnpackStoredRecord(txn, db.meta_dbi, db.record_dicts, stored, scratch);
+}
 
 // The normal form every stored definition has: the primary key first; for untyped tables
 // __createdtime__ and __updatedtime__ next; then the other attributes, duplicates dropped.

@@ -485,18 +485,20 @@ Status IndexCollector::Finish(MDB_txn* txn, MDB_dbi index_dbi, IndexBuildStats* 
   return MergeRuns(std::move(runs), out, stats);
 }
 
-Status RebuildIndex(MDB_txn* txn, const TableState& table, const std::string& temp_dir,
-                    size_t run_bytes, IndexBuildStats* stats) {
+Status RebuildIndex(MDB_txn* txn, const Database& db, const TableState& table,
+                    const std::string& temp_dir, size_t run_bytes, IndexBuildStats* stats) {
   IndexCollector collector(temp_dir, run_bytes);
+  std::string record_buf;
   {
     ASSIGN_OR_RETURN(Cursor rows, Cursor::Open(txn, table.records_dbi));
     MDB_val k, v;
     int rc;
     for (rc = mdb_cursor_get(rows.get(), &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(rows.get(), &k, &v, MDB_NEXT)) {
+      ASSIGN_OR_RETURN(std::string_view record, UnpackRecord(txn, db, FromVal(v), &record_buf));
       RecordHeader header;
       std::string_view text;
-      RETURN_IF_ERROR(DecodeRecordHeader(FromVal(v), &header, &text));
+      RETURN_IF_ERROR(DecodeRecordHeader(record, &header, &text));
       if (header.tombstone) continue;
       boost::system::error_code ec;
       json::value parsed = ParseJson(text, ec);

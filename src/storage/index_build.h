@@ -102,12 +102,12 @@ class IndexCollector {
   std::vector<std::unique_ptr<RunFile>> files_;
 };
 
-// Rebuilds `table`'s secondary index from its rows inside `txn`: empties x:<table>, reads
+// Rebuilds `table` (of `db`)'s secondary index from its rows inside `txn`: empties x:<table>, reads
 // every live row of r:<table> (key order), and writes the entries of every indexed attribute
 // (as IndexEdits would), sorted. Temporary run files go to `temp_dir`. IOError on an LMDB
 // or file error, Corruption on a stored record that does not decode (the caller aborts the
 // transaction).
-Status RebuildIndex(MDB_txn* txn, const TableState& table, const std::string& temp_dir,
-                    size_t run_bytes, IndexBuildStats* stats);
+Status RebuildIndex(MDB_txn* txn, const Database& db, const TableState& table,
+                    const std::string& temp_dir, size_t run_bytes, IndexBuildStats* stats);
 
 }  // namespace meshdb::storage

@@ -3,6 +3,7 @@
 #include <boost/json/serializer.hpp>
 
 #include "common/json_parse.h"
+#include "storage/zstd_frame.h"
 
 namespace meshdb::storage {
 namespace {
@@ -40,6 +41,12 @@ struct Reader {
     return p;
   }
 };
+
+// Thread-local scratch buffers keep their capacity between entries, but not that of a rare
+// huge one.
+void ReleaseIfLarge(std::string* buffer) {
+  if (buffer->capacity() > (size_t{16} << 20)) std::string().swap(*buffer);
+}
 
 }  // namespace
 
@@ -106,37 +113,63 @@ Status DecodeRecord(std::string_view bytes, Record* record, bool* tombstone) {
 }
 
 void EncodeLogEntry(const LogEntry& entry, std::string* out) {
+  // The writes, raw, then compressed behind the header when that is smaller.
+  thread_local std::string body;
+  body.clear();
+  for (const auto& w : entry.writes) {
+    PutU16(&body, static_cast<uint16_t>(w.table.size()));
+    body.append(w.table);
+    PutU16(&body, static_cast<uint16_t>(w.key.size()));
+    body.append(w.key);
+    PutU32(&body, static_cast<uint32_t>(w.value.size()));
+    body.append(w.value);
+  }
   out->clear();
-  out->push_back(static_cast<char>(entry.partial ? kLogFormatPartial : kLogFormatComplete));
+  out->push_back(0);  // format, set below
   PutU32(out, entry.origin);
   PutU64(out, entry.origin_sequence);
   PutU64(out, entry.version);
   PutU32(out, static_cast<uint32_t>(entry.writes.size()));
-  for (const auto& w : entry.writes) {
-    PutU16(out, static_cast<uint16_t>(w.table.size()));
-    out->append(w.table);
-    PutU16(out, static_cast<uint16_t>(w.key.size()));
-    out->append(w.key);
-    PutU32(out, static_cast<uint32_t>(w.value.size()));
-    out->append(w.value);
+  const size_t header = out->size();
+  bool compressed = false;
+  if (body.size() >= kLogCompressMinBytes) {
+    ZstdCompress(body, kLogCompressLevel, nullptr, out);
+    compressed = out->size() - header < body.size();
+    if (!compressed) out->resize(header);
   }
+  if (!compressed) out->append(body);
+  ReleaseIfLarge(&body);
+  unsigned char format = entry.partial ? kLogFormatPartial : kLogFormatComplete;
+  if (compressed) format = entry.partial ? kLogFormatPartialZstd : kLogFormatCompleteZstd;
+  (*out)[0] = static_cast<char>(format);
 }
 
 Status DecodeLogEntry(uint64_t sequence, std::string_view bytes, LogEntry* entry) {
   Reader r{bytes};
-  const char* p = r.Take(1 + 4 + 8 + 8 + 4);
+  const char* p = r.Take(kLogHeaderBytes);
   if (p == nullptr) return Status::Corruption("bad log entry header");
   const auto format = static_cast<unsigned char>(p[0]);
-  if (format != kLogFormatComplete && format != kLogFormatPartial) {
+  const bool compressed = format == kLogFormatCompleteZstd || format == kLogFormatPartialZstd;
+  if (format != kLogFormatComplete && format != kLogFormatPartial && !compressed) {
     return Status::Corruption("bad log entry format " + std::to_string(format));
   }
   entry->sequence = sequence;
-  entry->partial = format == kLogFormatPartial;
+  entry->partial = format == kLogFormatPartial || format == kLogFormatPartialZstd;
   entry->origin = GetU32(p + 1);
   entry->origin_sequence = GetU64(p + 5);
   entry->version = GetU64(p + 13);
   uint32_t n = GetU32(p + 21);
   entry->writes.clear();
+  thread_local std::string body;
+  if (compressed) {
+    body.clear();
+    if (Status s = ZstdDecompress(r.in, nullptr, &body); !s.ok()) {
+      return Status::Corruption("bad log entry: " + s.message());
+    }
+    r.in = body;
+  }
+  // Every write takes at least 8 bytes: a count beyond that is corrupt, not a reason to reserve.
+  if (n > r.in.size() / 8) return Status::Corruption("bad log entry write count");
   entry->writes.reserve(n);
   for (uint32_t i = 0; i < n; ++i) {
     LogEntry::Write w;
@@ -157,7 +190,9 @@ Status DecodeLogEntry(uint64_t sequence, std::string_view bytes, LogEntry* entry
     w.value.assign(v, GetU32(q));
     entry->writes.push_back(std::move(w));
   }
-  if (!r.ok || !r.in.empty()) return Status::Corruption("bad log entry");
+  const bool ok = r.ok && r.in.empty();
+  ReleaseIfLarge(&body);
+  if (!ok) return Status::Corruption("bad log entry");
   return Status::Ok();
 }
 

@@ -6,9 +6,10 @@
 //
 // Log entry value ("txlog", key = u64 big-endian sequence):
 //   [u8 format][u32 origin][u64 origin_sequence][u64 version][u32 write count]
-//   (format: 1 complete, 2 partial = LogEntry::partial)
-//   then per write: [u16 table length][table][u16 key length][key bytes]
-//                   [u32 value length][record bytes]
+//   (format: 1 complete, 2 partial = LogEntry::partial; 3 and 4 the same with the body
+//   compressed), then the body: per write [u16 table length][table][u16 key length][key bytes]
+//   [u32 value length][record bytes] — for formats 3 and 4, one zstd frame of those bytes.
+//   The header stays uncompressed: retention and time lookups read the version at offset 13.
 // All integers big-endian.
 // Thread-safety: pure functions.
 #pragma once
@@ -29,6 +30,12 @@ inline constexpr size_t kRecordHeaderBytes = 14;
 // Leading byte of a log entry: LogEntry::partial false / true.
 inline constexpr unsigned char kLogFormatComplete = 1;
 inline constexpr unsigned char kLogFormatPartial = 2;
+inline constexpr unsigned char kLogFormatCompleteZstd = 3;
+inline constexpr unsigned char kLogFormatPartialZstd = 4;
+inline constexpr size_t kLogHeaderBytes = 1 + 4 + 8 + 8 + 4;
+// Bodies shorter than this are stored raw; longer ones compressed when that makes them smaller.
+inline constexpr size_t kLogCompressMinBytes = 128;
+inline constexpr int kLogCompressLevel = 1;
 
 struct RecordHeader {
   bool tombstone = false;
@@ -46,8 +53,11 @@ Status DecodeRecordHeader(std::string_view bytes, RecordHeader* header, std::str
 // Full decode; the document of a tombstone is empty.
 Status DecodeRecord(std::string_view bytes, Record* record, bool* tombstone);
 
+// Compresses the body when that pays (formats 3/4); these bytes are for the txlog only, never
+// for the wire (replication ships LogEntry fields and raw record bytes).
 void EncodeLogEntry(const LogEntry& entry, std::string* out);
-// `sequence` comes from the log key, not from the value.
+// `sequence` comes from the log key, not from the value. Reads all four formats; Corruption on
+// anything malformed (a bad frame included).
 Status DecodeLogEntry(uint64_t sequence, std::string_view bytes, LogEntry* entry);
 
 // Big-endian helpers.

@@ -210,9 +210,11 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
     json::object old_doc;
     bool old_live = false;
     if (rc == 0) {
+      ASSIGN_OR_RETURN(std::string_view old_record,
+                       UnpackRecord(txn, db, FromVal(old_val), &old_record_buf_));
       RecordHeader old;
       std::string_view old_json;
-      RETURN_IF_ERROR(DecodeRecordHeader(FromVal(old_val), &old, &old_json));
+      RETURN_IF_ERROR(DecodeRecordHeader(old_record, &old, &old_json));
       // Last-writer-wins: the higher (version, origin) pair; equal pairs are the same write.
       if (std::tie(row.header.version, row.header.origin) <= std::tie(old.version, old.origin)) {
         ++result.rows_skipped;
@@ -239,7 +241,11 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
       group.index_edits.Update(pt->state(), *row.key, old_live ? &old_doc : nullptr,
                                new_live ? &row.doc : nullptr);
     }
-    MDB_val v = ToVal(*row.value);
+    // Stored compressed when that pays; the log below still carries the bytes as received.
+    ASSIGN_OR_RETURN(std::string_view stored,
+                     PackRecord(txn, db.meta_dbi, pt->state().records_dbi, db.record_dicts,
+                                row.table, *row.value, &stored_buf_));
+    MDB_val v = ToVal(stored);
     if (defer_index && rc == MDB_NOTFOUND) {
       // A copy into an empty table arrives in key order: appended, the rows fill each page
       // instead of splitting it in half (MDB_KEYEXIST: not past the last key, put as usual).

@@ -237,6 +237,8 @@ Result<TrimResult> StoreImpl::DoTrimLog(Database& db, const RetentionPolicy& pol
              rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
           RecordHeader header;
           std::string_view json;
+          // Tombstones are always stored raw (stored_record.h): a compressed value is a live
+          // row, and like any value that is not a record header it is left alone.
           if (!DecodeRecordHeader(FromVal(v), &header, &json).ok()) continue;
           if (header.tombstone && header.version < horizon) {
             rc = mdb_cursor_del(cursor.get(), 0);

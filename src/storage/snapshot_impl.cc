@@ -19,7 +19,7 @@ struct EncodedRange {
   std::optional<std::string> lower, upper, prefix;
   bool lower_inclusive = true, upper_inclusive = true;
 
-  Position Classify(std::string_view v) const {
+  [[nodiscard]] Position Classify(std::string_view v) const {
     if (prefix) {
       if (v.starts_with(*prefix)) return Position::kIn;
       return v < std::string_view(*prefix) ? Position::kBelow : Position::kAbove;
@@ -35,7 +35,7 @@ struct EncodedRange {
     return Position::kIn;
   }
   // Where a cursor starts.
-  std::string_view Start() const {
+  [[nodiscard]] std::string_view Start() const {
     if (prefix) return *prefix;
     if (lower) return *lower;
     return {};
@@ -63,10 +63,12 @@ Result<EncodedRange> EncodeRange(const IndexRange& range) {
   return r;
 }
 
-// Decodes a live record; false for a tombstone.
-Result<bool> DecodeLive(const MDB_val& v, Record* record) {
+// Decodes a live record stored in one of `db`'s records sub-dbs; false for a tombstone.
+Result<bool> DecodeLive(MDB_txn* txn, const Database& db, const MDB_val& v, Record* record) {
+  thread_local std::string scratch;
+  ASSIGN_OR_RETURN(std::string_view bytes, UnpackRecord(txn, db, FromVal(v), &scratch));
   bool tombstone = false;
-  RETURN_IF_ERROR(DecodeRecord(FromVal(v), record, &tombstone));
+  RETURN_IF_ERROR(DecodeRecord(bytes, record, &tombstone));
   return !tombstone;
 }
 
@@ -107,7 +109,7 @@ Result<std::optional<Record>> SnapshotImpl::Get(const std::string& table, const 
   if (rc == MDB_NOTFOUND || rc == EINVAL) return std::optional<Record>();
   if (rc != 0) return LmdbError("get", rc);
   Record record;
-  ASSIGN_OR_RETURN(bool live, DecodeLive(v, &record));
+  ASSIGN_OR_RETURN(bool live, DecodeLive(txn_.get(), *db_, v, &record));
   if (!live) return std::optional<Record>();
   return std::optional<Record>(std::move(record));
 }
@@ -124,7 +126,7 @@ Status SnapshotImpl::ScanTable(const std::string& table, const RecordVisitor& vi
   Record record;
   for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
-    ASSIGN_OR_RETURN(bool live, DecodeLive(v, &record));
+    ASSIGN_OR_RETURN(bool live, DecodeLive(txn_.get(), *db_, v, &record));
     if (live && !visit(record)) return Status::Ok();
   }
   if (rc != MDB_NOTFOUND) return LmdbError("scan table", rc);
@@ -162,7 +164,7 @@ Status SnapshotImpl::ScanIndex(const std::string& table, const std::string& attr
       Position pos = r.Classify(FromVal(k));
       if (pos == Position::kAbove) return Status::Ok();
       if (pos == Position::kBelow) continue;
-      ASSIGN_OR_RETURN(bool live, DecodeLive(v, &record));
+      ASSIGN_OR_RETURN(bool live, DecodeLive(txn_.get(), *db_, v, &record));
       if (live && !visit(record)) return Status::Ok();
     }
     if (rc != MDB_NOTFOUND) return LmdbError("scan index", rc);
@@ -193,7 +195,7 @@ Status SnapshotImpl::ScanIndex(const std::string& table, const std::string& attr
     int grc = mdb_get(txn_.get(), t->records_dbi, &rk, &rv);
     if (grc == MDB_NOTFOUND) continue;
     if (grc != 0) return LmdbError("get indexed record", grc);
-    ASSIGN_OR_RETURN(bool live, DecodeLive(rv, &record));
+    ASSIGN_OR_RETURN(bool live, DecodeLive(txn_.get(), *db_, rv, &record));
     if (!live) continue;
     if (truncated && !DocMatches(record.doc, attribute, r)) continue;
     seen.insert(std::move(pk));
@@ -251,9 +253,13 @@ Status SnapshotImpl::ScanRaw(const std::string& table, const RawVisitor& visit) 
   mdb_cursor_close(probe);
   ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn_.get(), t->records_dbi));
   MDB_val k, v;
+  std::string scratch;
   for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
-    if (!visit(FromVal(k), FromVal(v))) return Status::Ok();
+    // Record bytes as they were written, whatever form they take at rest: what copies ship
+    // and range hashes hash is the same on every node.
+    ASSIGN_OR_RETURN(std::string_view record, UnpackRecord(txn_.get(), *db_, FromVal(v), &scratch));
+    if (!visit(FromVal(k), record)) return Status::Ok();
   }
   if (rc != MDB_NOTFOUND) return LmdbError("scan raw", rc);
   return Status::Ok();

@@ -140,7 +140,7 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
     if (state) {
       IndexBuildStats built;
       RETURN_IF_ERROR(
-          RebuildIndex(txn.get(), *state, options_.database_dir, kIndexBuildRunBytes, &built));
+          RebuildIndex(txn.get(), *db, *state, options_.database_dir, kIndexBuildRunBytes, &built));
       log::For("storage")->warn(
           "database {} table {}: its index was left unbuilt by an interrupted initial copy; built "
           "it at open ({} rows, {} entries)",

@@ -187,8 +187,8 @@ class StoreImpl final : public Store {
   // Writes schema_version + 1 in `txn`; the caller publishes it after the commit.
   Status BumpSchemaVersion(MDB_txn* txn, Database& db, uint64_t* next);
   // Writes one local op's record; its index changes go to `index_edits` (applied at commit).
-  Status ApplyOp(MDB_txn* txn, WriteOp& op, const std::string& enc_key, PendingTable& table,
-                 uint64_t version, double txn_time_ms, IndexEdits& index_edits,
+  Status ApplyOp(MDB_txn* txn, Database& db, WriteOp& op, const std::string& enc_key,
+                 PendingTable& table, uint64_t version, double txn_time_ms, IndexEdits& index_edits,
                  WriteOutcome* outcome, LogEntry* entry);
   Result<std::shared_ptr<Database>> DoCreateDatabase(const std::string& database);
   Status DoCreateTable(const TableDef& def);
@@ -220,6 +220,8 @@ class StoreImpl final : public Store {
 
   // Writer thread only: scratch buffers reused across records.
   std::string record_buf_;
+  std::string stored_buf_;      // record_buf_ as stored (stored_record.h)
+  std::string old_record_buf_;  // a stored record read back, decompressed
   std::string index_key_buf_;
   std::string log_buf_;
   UuidGenerator uuids_;  // generated primary keys

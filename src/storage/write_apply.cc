@@ -278,7 +278,7 @@ Status StoreImpl::BuildPendingIndexes(MDB_txn* txn, Database& db, GroupCtx& grou
         RETURN_IF_ERROR(collector->Finish(txn, pt->state().index_dbi, &stats));
       } else {
         RETURN_IF_ERROR(
-            RebuildIndex(txn, pt->state(), options_.database_dir, kIndexBuildRunBytes, &stats));
+            RebuildIndex(txn, db, pt->state(), options_.database_dir, kIndexBuildRunBytes, &stats));
       }
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started)
@@ -371,8 +371,8 @@ Status StoreImpl::ApplyRequest(MDB_txn* txn, Database& db, RequestCtx& ctx, Grou
     // A table whose index an initial copy deferred gets it built before this write commits.
     if (IndexPending(db, group, op.table)) group.index_build.insert(op.table);
     WriteOutcome outcome = WriteOutcome::kSkipped;
-    RETURN_IF_ERROR(ApplyOp(txn, op, ctx.enc_keys[i], *pt, version, txn_time_ms, group.index_edits,
-                            &outcome, &entry));
+    RETURN_IF_ERROR(ApplyOp(txn, db, op, ctx.enc_keys[i], *pt, version, txn_time_ms,
+                            group.index_edits, &outcome, &entry));
     ctx.result.outcomes.push_back(outcome);
   }
   if (entry.writes.empty()) {
@@ -407,9 +407,9 @@ Status StoreImpl::AppendToLog(MDB_txn* txn, Database& db, GroupCtx& group, LogEn
   return Status::Ok();
 }
 
-Status StoreImpl::ApplyOp(MDB_txn* txn, WriteOp& op, const std::string& enc_key, PendingTable& pt,
-                          uint64_t version, double txn_time_ms, IndexEdits& index_edits,
-                          WriteOutcome* outcome, LogEntry* entry) {
+Status StoreImpl::ApplyOp(MDB_txn* txn, Database& db, WriteOp& op, const std::string& enc_key,
+                          PendingTable& pt, uint64_t version, double txn_time_ms,
+                          IndexEdits& index_edits, WriteOutcome* outcome, LogEntry* entry) {
   const TableState& table = pt.state();
   const MDB_dbi records = table.records_dbi;
   const std::string& pk = table.def.primary_key;
@@ -420,8 +420,10 @@ Status StoreImpl::ApplyOp(MDB_txn* txn, WriteOp& op, const std::string& enc_key,
   bool old_live = false;
   std::string_view old_json;
   if (rc == 0) {
+    ASSIGN_OR_RETURN(std::string_view old_record,
+                     UnpackRecord(txn, db, FromVal(old_val), &old_record_buf_));
     RecordHeader h;
-    RETURN_IF_ERROR(DecodeRecordHeader(FromVal(old_val), &h, &old_json));
+    RETURN_IF_ERROR(DecodeRecordHeader(old_record, &h, &old_json));
     old_live = !h.tombstone;
   }
   if ((op.kind == WriteKind::kInsert && old_live) || (op.kind == WriteKind::kUpdate && !old_live)) {
@@ -467,7 +469,9 @@ Status StoreImpl::ApplyOp(MDB_txn* txn, WriteOp& op, const std::string& enc_key,
     if (!old_live) ++pt.count_delta;
     EncodeRecord(RecordHeader{false, version, options_.local_node_id}, doc, &record_buf_);
   }
-  MDB_val v = ToVal(record_buf_);
+  ASSIGN_OR_RETURN(std::string_view stored, PackRecord(txn, db.meta_dbi, records, db.record_dicts,
+                                                       op.table, record_buf_, &stored_buf_));
+  MDB_val v = ToVal(stored);
   rc = mdb_put(txn, records, &k, &v, 0);
   if (rc != 0) return LmdbError("put record", rc);
   pt.touched = true;

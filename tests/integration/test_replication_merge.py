@@ -231,9 +231,11 @@ class MergeTest(cluster.ClusterTestCase):
         b.kill9()
         trimmed = self.trimmed_past(a, b)
         changed = list(range(0, n, 100))  # 1%
+        # Random padding: the log stores entries compressed, and 1000 copies of one text would
+        # not grow it past the retention cap.
         for start in range(0, len(changed), 100):
-            self.insert(a, DB, "big", [{"id": k, "v": -k, "pad": PAD} for k in changed[start:start + 100]],
-                        op="upsert")
+            self.insert(a, DB, "big", [{"id": k, "v": -k, "pad": os.urandom(150).hex()}
+                                       for k in changed[start:start + 100]], op="upsert")
         self.wait_trimmed(a, b, trimmed, 30)
         t0 = time.time()
         b.start()

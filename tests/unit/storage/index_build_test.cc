@@ -67,9 +67,11 @@ class RebuildIndexTest : public testing::DogTableTest {
   Status Rebuild(size_t run_bytes, IndexBuildStats* stats) {
     auto txn = WriteTxn::Begin(env_.get());
     if (!txn.ok()) return txn.status();
-    RETURN_IF_ERROR(RebuildIndex(txn->get(), table_, dir_.path(), run_bytes, stats));
+    RETURN_IF_ERROR(RebuildIndex(txn->get(), db_, table_, dir_.path(), run_bytes, stats));
     return txn->Commit();
   }
+
+  Database db_;  // rows here are stored raw: its meta and dictionaries are never read
 };
 
 TEST_F(RebuildIndexTest, WritesWhatRowByRowEditsWriteInOneRunOrMerged) {
@@ -236,9 +238,11 @@ class DeferredIndexTest : public testing::StoreTest {
       table.RebuildPositions();
       ASSERT_EQ(mdb_dbi_open(txn->get(), "r:dog", 0, &table.records_dbi), 0);
       ASSERT_EQ(mdb_dbi_open(txn->get(), "x:dog", MDB_DUPSORT, &table.index_dbi), 0);
+      Database db;  // meta, for the dictionaries of compressed rows
+      ASSERT_EQ(mdb_dbi_open(txn->get(), "meta", 0, &db.meta_dbi), 0);
       const std::vector<std::string> built = Entries(txn->get(), table.index_dbi);
       IndexBuildStats stats;
-      ASSERT_TRUE(RebuildIndex(txn->get(), table, dir_.path(), 64u << 20, &stats).ok());
+      ASSERT_TRUE(RebuildIndex(txn->get(), db, table, dir_.path(), 64u << 20, &stats).ok());
       const std::vector<std::string> from_rows = Entries(txn->get(), table.index_dbi);
       EXPECT_GE(built.size(), min_entries);
       EXPECT_EQ(built, from_rows);

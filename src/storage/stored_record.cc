@@ -1,0 +1,154 @@
+#include "storage/stored_record.h"
+
+#include <vector>
+
+#include "storage/lmdb_handles.h"
+#include "storage/record_codec.h"
+
+namespace meshdb::storage {
+namespace {
+
+void PutU32(std::string* out, uint32_t v) {
+  for (int shift : {24, 16, 8, 0}) out->push_back(static_cast<char>(v >> shift));
+}
+uint32_t GetU32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+std::string DictKey(uint32_t id) {
+  std::string k(kMetaDictPrefix);
+  PutU32(&k, id);
+  return k;
+}
+
+// Trains a dictionary from the first rows of `records` and persists it; returns its id, or 0
+// when zstd finds nothing worth one (then the table is compressed without a dictionary).
+Result<uint32_t> TrainTableDictionary(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,
+                                      RecordDictionaries& dicts) {
+  std::string samples;
+  std::vector<size_t> sizes;
+  std::string scratch;
+  ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn, records));
+  MDB_val k, v;
+  int rc;
+  for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST);
+       rc == 0 && sizes.size() < 2 * kDictTrainRows && samples.size() < kDictTrainMaxSampleBytes;
+       rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
+    ASSIGN_OR_RETURN(std::string_view record,
+                     UnpackStoredRecord(txn, meta, dicts, FromVal(v), &scratch));
+    RecordHeader header;
+    std::string_view json;
+    RETURN_IF_ERROR(DecodeRecordHeader(record, &header, &json));
+    if (header.tombstone || json.empty()) continue;
+    samples.append(json);
+    sizes.push_back(json.size());
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("scan rows for a dictionary", rc);
+  const std::string dict = ZstdTrainDictionary(samples, sizes, kDictMaxBytes);
+  const uint32_t id = dict.empty() ? 0 : ZstdDictionaryId(dict);
+  if (id == 0 || ZstdDictionary::Load(dict, kRecordCompressLevel) == nullptr) return 0;
+  std::string key = DictKey(id);
+  MDB_val dk = ToVal(key), existing;
+  rc = mdb_get(txn, meta, &dk, &existing);
+  if (rc == 0) return FromVal(existing) == dict ? id : 0;  // an id taken by other bytes: none
+  if (rc != MDB_NOTFOUND) return LmdbError("read dictionary", rc);
+  MDB_val dv = ToVal(dict);
+  rc = mdb_put(txn, meta, &dk, &dv, 0);
+  if (rc != 0) return LmdbError("write dictionary", rc);
+  return id;
+}
+
+// The dictionary id new rows of `table` use; nullopt while the table is too small to train.
+Result<std::optional<uint32_t>> TableDictionaryId(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,
+                                                  RecordDictionaries& dicts,
+                                                  const std::string& table) {
+  std::string key = std::string(kMetaTableDictPrefix) + table;
+  MDB_val k = ToVal(key), v;
+  int rc = mdb_get(txn, meta, &k, &v);
+  if (rc == 0) {
+    if (v.mv_size != 4) return Status::Corruption("bad table dictionary entry for " + table);
+    return std::optional<uint32_t>(GetU32(static_cast<const char*>(v.mv_data)));
+  }
+  if (rc != MDB_NOTFOUND) return LmdbError("read table dictionary", rc);
+  MDB_stat stat;
+  rc = mdb_stat(txn, records, &stat);
+  if (rc != 0) return LmdbError("stat records", rc);
+  if (stat.ms_entries < kDictTrainRows) return std::optional<uint32_t>();
+  ASSIGN_OR_RETURN(uint32_t id, TrainTableDictionary(txn, meta, records, dicts));
+  std::string idv;
+  PutU32(&idv, id);
+  MDB_val iv = ToVal(idv);
+  rc = mdb_put(txn, meta, &k, &iv, 0);
+  if (rc != 0) return LmdbError("write table dictionary", rc);
+  return std::optional<uint32_t>(id);
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const ZstdDictionary>> RecordDictionaries::Get(MDB_txn* txn, MDB_dbi meta,
+                                                                      uint32_t id) {
+  {
+    common::MutexLock lock(mu_);
+    auto it = by_id_.find(id);
+    if (it != by_id_.end()) return it->second;
+  }
+  std::string key = DictKey(id);
+  MDB_val k = ToVal(key), v;
+  int rc = mdb_get(txn, meta, &k, &v);
+  if (rc == MDB_NOTFOUND) {
+    return Status::Corruption("record names compression dictionary " + std::to_string(id) +
+                              ", which meta lacks");
+  }
+  if (rc != 0) return LmdbError("read dictionary", rc);
+  auto dict = ZstdDictionary::Load(FromVal(v), kRecordCompressLevel);
+  if (dict == nullptr) {
+    return Status::Corruption("compression dictionary " + std::to_string(id) + " is unusable");
+  }
+  common::MutexLock lock(mu_);
+  return by_id_.emplace(id, std::move(dict)).first->second;
+}
+
+Result<std::string_view> UnpackStoredRecord(MDB_txn* txn, MDB_dbi meta, RecordDictionaries& dicts,
+                                            std::string_view stored, std::string* scratch) {
+  if (stored.empty() || static_cast<unsigned char>(stored[0]) != kStoredFormatZstd) return stored;
+  if (stored.size() < kStoredZstdHeaderBytes) return Status::Corruption("bad stored record");
+  const uint32_t id = GetU32(stored.data() + 14);
+  std::shared_ptr<const ZstdDictionary> dict;
+  if (id != 0) {
+    ASSIGN_OR_RETURN(dict, dicts.Get(txn, meta, id));
+  }
+  scratch->assign(stored.data(), 14);
+  (*scratch)[0] = static_cast<char>(kRecordFormat);
+  if (Status s = ZstdDecompress(stored.substr(kStoredZstdHeaderBytes), dict.get(), scratch);
+      !s.ok()) {
+    return Status::Corruption("bad stored record: " + s.message());
+  }
+  return std::string_view(*scratch);
+}
+
+Result<std::string_view> PackRecord(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,
+                                    RecordDictionaries& dicts, const std::string& table,
+                                    std::string_view record, std::string* scratch) {
+  RecordHeader header;
+  std::string_view json;
+  RETURN_IF_ERROR(DecodeRecordHeader(record, &header, &json));
+  if (header.tombstone || json.size() < kRecordCompressMinBytes) return record;
+  ASSIGN_OR_RETURN(std::optional<uint32_t> id, TableDictionaryId(txn, meta, records, dicts, table));
+  if (!id) return record;  // too few rows to train yet
+  std::shared_ptr<const ZstdDictionary> dict;
+  if (*id != 0) {
+    ASSIGN_OR_RETURN(dict, dicts.Get(txn, meta, *id));
+  } else if (json.size() < kRecordCompressNoDictMinBytes) {
+    return record;
+  }
+  scratch->assign(record.data(), 14);
+  (*scratch)[0] = static_cast<char>(kStoredFormatZstd);
+  PutU32(scratch, *id);
+  ZstdCompress(json, kRecordCompressLevel, dict.get(), scratch);
+  if (scratch->size() >= record.size()) return record;
+  return std::string_view(*scratch);
+}
+
+}  // namespace meshdb::storage
