@@ -23,7 +23,7 @@ namespace tls_detail {
 namespace {
 
 // Holds the largest TLS record (16 KB of plaintext, 256 bytes of expansion, the header).
-constexpr size_t kInputBytes = 17 * 1024;
+constexpr size_t kInputBytes = size_t{17} * 1024;
 
 Core* CoreOf(BIO* bio) { return static_cast<Core*>(BIO_get_data(bio)); }
 
@@ -247,7 +247,8 @@ TlsStream::TlsStream(asio::ip::tcp::socket socket, asio::ssl::context& context) 
   core_ = std::make_shared<tls_detail::Core>(std::move(socket), ssl);
 }
 
-void teardown(boost::beast::role_type, TlsStream& stream, error_code& ec) {
+void teardown(  // NOLINT(readability-identifier-naming): Beast's name
+    boost::beast::role_type, TlsStream& stream, error_code& ec) {
   // Only websocket::stream's synchronous close would call this; meshdb closes asynchronously.
   stream.close();
   ec = {};

@@ -237,14 +237,20 @@ class TlsStream {
                                       WriteAttempt(buffers));
   }
 
-  // websocket::stream's close: a TLS shutdown, as for beast::ssl_stream.
+  // websocket::stream's close: a TLS shutdown, as for beast::ssl_stream. (These three are
+  // Beast's customization points, found by argument-dependent lookup: their names are Beast's.)
   template <typename Handler>
-  friend void async_teardown(boost::beast::role_type, TlsStream& stream, Handler&& handler) {
+  friend void async_teardown(  // NOLINT(readability-identifier-naming)
+      boost::beast::role_type, TlsStream& stream, Handler&& handler) {
     stream.async_shutdown(std::forward<Handler>(handler));
   }
-  friend void teardown(boost::beast::role_type, TlsStream& stream, boost::beast::error_code& ec);
+  friend void teardown(  // NOLINT(readability-identifier-naming)
+      boost::beast::role_type, TlsStream& stream, boost::beast::error_code& ec);
   // beast::close_socket (websocket::stream's timeouts).
-  friend void beast_close_socket(TlsStream& stream) { stream.close(); }
+  friend void beast_close_socket(  // NOLINT(readability-identifier-naming)
+      TlsStream& stream) {
+    stream.close();
+  }
 
  private:
   template <typename Buffer, typename Sequence>
@@ -261,7 +267,7 @@ class TlsStream {
   // all there is, else a copy of the first 16 KB into the core's coalescing buffer.
   template <typename ConstBufferSequence>
   auto WriteAttempt(const ConstBufferSequence& buffers) {
-    constexpr size_t kRecord = 16 * 1024;
+    constexpr size_t kRecord = size_t{16} * 1024;
     boost::asio::const_buffer first = FirstNonEmpty<boost::asio::const_buffer>(buffers);
     const size_t total = boost::asio::buffer_size(buffers);
     if (first.size() < total && first.size() < kRecord) {
