@@ -146,14 +146,18 @@ Progress Core::Read(asio::mutable_buffer buffer, error_code& ec, size_t& bytes) 
 }
 
 Progress Core::Write(asio::const_buffer buffer, error_code& ec, size_t& bytes) {
-  bytes = 0;
-  if (buffer.size() == 0) {
-    ec = {};
-    return Progress::kDone;
+  // `bytes` is what the operation's earlier attempts wrote (0 at first): the rest goes on, a
+  // record per SSL_write_ex, so a large buffer is one operation rather than one per record.
+  const auto* data = static_cast<const unsigned char*>(buffer.data());
+  while (bytes < buffer.size()) {
+    ERR_clear_error();
+    size_t written = 0;
+    const int result = SSL_write_ex(ssl, data + bytes, buffer.size() - bytes, &written);
+    if (result != 1) return Outcome(result, ec);
+    bytes += written;
   }
-  ERR_clear_error();
-  const int result = SSL_write_ex(ssl, buffer.data(), buffer.size(), &bytes);
-  return result == 1 ? (ec = {}, Progress::kDone) : Outcome(result, ec);
+  ec = {};
+  return Progress::kDone;
 }
 
 asio::mutable_buffer Core::InputSpace() {

@@ -21,7 +21,8 @@
 //   SSL_read/SSL_write: a read may need the socket writable and a write readable, and waits
 //   for it.
 // - Writes of several buffers are coalesced up to one record (16 KB), so an HTTP header and
-//   a small body go out as one record and one send.
+//   a small body go out as one record and one send; a larger buffer is written whole, a
+//   record (and a send) per 16 KB, in one operation.
 //
 // Thread-safety: as for asio::ssl::stream: one read and one write may be outstanding at a
 // time, all operations started from the stream's executor (a strand). A moved-from stream
@@ -67,7 +68,8 @@ class Core : public std::enable_shared_from_this<Core> {
   boost::asio::ip::tcp::socket socket;
   SSL* const ssl;
 
-  // One attempt at an SSL call. kDone: `ec` and `bytes` are the outcome.
+  // One attempt at an SSL call. kDone: `ec` and `bytes` are the outcome. A write's `bytes`
+  // carries over between the attempts of one operation (it writes the whole buffer).
   Progress Handshake(boost::beast::error_code& ec);
   Progress Shutdown(boost::beast::error_code& ec);
   Progress Read(boost::asio::mutable_buffer buffer, boost::beast::error_code& ec, size_t& bytes);
