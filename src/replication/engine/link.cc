@@ -33,6 +33,8 @@ constexpr std::chrono::seconds kTlsHandshakeTimeout{10};
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kCopyQueueBytes = 8u << 20;  // a copy thread waits above this
 constexpr std::chrono::seconds kPingInterval{1};
+// How long Close waits for the answers to peer calls in progress (see Link::Close).
+constexpr std::chrono::seconds kCloseWaitForAnswers{2};
 
 // The kind of an Error code, for last_link_error.
 const char* ErrorKind(ErrorCode code) {
@@ -736,6 +738,11 @@ void Link::Fail(ErrorCode code, std::string reason) {
 void Link::SendFinal(const Message& message, std::string reason, uint16_t close_code) {
   if (closing_) return;
   SendMessage(message);
+  CloseAfterFlush(std::move(reason), close_code);
+}
+
+void Link::CloseAfterFlush(std::string reason, uint16_t close_code) {
+  if (closing_) return;
   closing_ = true;
   close_after_flush_ = true;
   close_reason_ = reason.substr(0, 100);
@@ -765,8 +772,24 @@ void Link::StartClose(std::string reason) {
 }
 
 void Link::Close(std::string reason) {
-  asio::post(strand_,
-             [self = shared_from_this(), reason = std::move(reason)] { self->StartClose(reason); });
+  asio::post(strand_, [self = shared_from_this(), reason = std::move(reason)] {
+    if (self->closing_ || self->close_when_answered_) return;
+    if (self->calls_unanswered_ > 0) {
+      self->close_when_answered_ = reason;
+    } else {
+      self->CloseAfterFlush(reason, 1000);
+    }
+    // A peer that does not read (or a call that is never answered) holds the close back no
+    // longer than this.
+    auto timer = std::make_shared<asio::steady_timer>(self->strand_, kCloseWaitForAnswers);
+    timer->async_wait([self, timer, reason](boost::system::error_code) {
+      if (!self->close_when_answered_ && !self->close_after_flush_) return;  // closing already
+      self->close_when_answered_.reset();
+      self->close_after_flush_ = false;
+      self->closing_ = false;
+      self->StartClose(reason);
+    });
+  });
 }
 
 void Link::WakePublisher() {
@@ -917,9 +940,15 @@ Status Link::Handle(PeerCall&& c) {
     SendMessage(PeerCallResult{c.request_id, "this node answers no calls", ""});
     return Status::Ok();
   }
+  ++calls_unanswered_;
   auto reply = [self = shared_from_this()](PeerCallResult result) {
     asio::post(self->strand_, [self, result = std::move(result)] {
-      if (!self->closing_) self->SendMessage(result);
+      --self->calls_unanswered_;
+      self->SendMessage(result);  // dropped once the link is closing without a flush
+      if (self->calls_unanswered_ == 0 && self->close_when_answered_) {
+        std::string reason = *std::exchange(self->close_when_answered_, std::nullopt);
+        self->CloseAfterFlush(std::move(reason), 1000);
+      }
     });
   };
   on_call(PeerCaller{peer_name_, peer_url_}, c, std::move(reply));

@@ -211,6 +211,9 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
 
   // Any thread.
   void WakePublisher();
+  // Closes the link once the frames already queued are written and the peer calls it is
+  // answering are answered (a member that removes, at a peer's request, the CA the peer's own
+  // certificate chains to still tells the peer it did); after 2 s it closes regardless.
   void Close(std::string reason);
 
   // Set by the service (under its lock) before the link uses it.
@@ -327,6 +330,8 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   asio::awaitable<Status> ExchangeJoin();
   // Queues `frame`'s message as the last one, then closes once it is written.
   void SendFinal(const Message& message, std::string reason, uint16_t close_code);
+  // Closes once the frames queued so far are written.
+  void CloseAfterFlush(std::string reason, uint16_t close_code);
   Status Refuse(LinkRefusal why, Status st);
   Hello OurHello() const;
   const std::string& PeerLabel() const;  // the peer's name, or its address before Hello
@@ -402,6 +407,9 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   bool close_after_flush_ = false;
   std::string close_reason_;
   uint16_t close_code_ = 1000;
+  // Peer calls handed to on_peer_call and not answered yet, and a Close waiting for them.
+  int calls_unanswered_ = 0;
+  std::optional<std::string> close_when_answered_;
   bool live_ = false;  // Hello exchange done and registered
   // The read loop ended: the slot belongs to whatever dials next, and late completions on
   // this link (a copy's end, a chunk's commit) must not set its state.
