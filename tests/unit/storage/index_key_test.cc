@@ -112,7 +112,7 @@ TEST(IndexKeyLayoutTest, MalformedLayoutsAreCorruption) {
 }
 
 // 47 string bytes: with its tag, exactly what a compact key keeps of a string.
-const std::string kP(kCompactIndexValueBytes - 1, 'p');
+const std::string p47(kCompactIndexValueBytes - 1, 'p');
 
 class CutValueTest : public StoreTest {
  protected:
@@ -121,15 +121,15 @@ class CutValueTest : public StoreTest {
     ASSERT_TRUE(store_->CreateTable(Untyped("dev", "dog")).ok());
     // Primary-key order differs from value order among the values sharing their cut part.
     ASSERT_TRUE(
-        Write("dev", {Op(K::kInsert, "dog", 1, {{"text", kP + "b" + std::string(100, 'z')}}),
-                      Op(K::kInsert, "dog", 2, {{"text", kP + "a" + std::string(100, 'x')}}),
-                      Op(K::kInsert, "dog", 3, {{"text", kP}}),
-                      Op(K::kInsert, "dog", 4, {{"text", kP + "c"}}),
-                      Op(K::kInsert, "dog", 5, {{"text", kP.substr(1) + "q"}}),
+        Write("dev", {Op(K::kInsert, "dog", 1, {{"text", p47 + "b" + std::string(100, 'z')}}),
+                      Op(K::kInsert, "dog", 2, {{"text", p47 + "a" + std::string(100, 'x')}}),
+                      Op(K::kInsert, "dog", 3, {{"text", p47}}),
+                      Op(K::kInsert, "dog", 4, {{"text", p47 + "c"}}),
+                      Op(K::kInsert, "dog", 5, {{"text", p47.substr(1) + "q"}}),
                       Op(K::kInsert, "dog", 6, {{"text", "short"}}),
                       Op(K::kInsert, "dog", 7,
-                         {{"tags", json::array{kP + "k2" + std::string(60, 'k'),
-                                               kP + "k1" + std::string(60, 'k'), 5}}})})
+                         {{"tags", json::array{p47 + "k2" + std::string(60, 'k'),
+                                               p47 + "k1" + std::string(60, 'k'), 5}}})})
             .ok());
   }
   std::string Scan(const std::string& attr, const IndexRange& range, size_t limit = 100) {
@@ -191,11 +191,11 @@ class CutValueTest : public StoreTest {
 };
 
 TEST_F(CutValueTest, EqualityAcrossTheCut) {
-  EXPECT_EQ(Scan("text", Eq(S(kP + "a" + std::string(100, 'x')))), "[2]");
-  EXPECT_EQ(Scan("text", Eq(S(kP + "a" + std::string(99, 'x')))), "[]");
-  EXPECT_EQ(Scan("text", Eq(S(kP))), "[3]");
-  EXPECT_EQ(Scan("text", Eq(S(kP + "c"))), "[4]");
-  EXPECT_EQ(Scan("text", Eq(S(kP + "d"))), "[]");
+  EXPECT_EQ(Scan("text", Eq(S(p47 + "a" + std::string(100, 'x')))), "[2]");
+  EXPECT_EQ(Scan("text", Eq(S(p47 + "a" + std::string(99, 'x')))), "[]");
+  EXPECT_EQ(Scan("text", Eq(S(p47))), "[3]");
+  EXPECT_EQ(Scan("text", Eq(S(p47 + "c"))), "[4]");
+  EXPECT_EQ(Scan("text", Eq(S(p47 + "d"))), "[]");
   EXPECT_EQ(Scan("text", Eq("short")), "[6]");
 }
 
@@ -203,40 +203,40 @@ TEST_F(CutValueTest, RangesAndOrderAcrossTheCut) {
   // Values in index order, not in the record-key order of the entries sharing a cut key.
   EXPECT_EQ(Scan("text", IndexRange{}), "[3,2,1,4,5,6]");
   EXPECT_EQ(Scan("text", IndexRange{}, 2), "[3,2]");  // a visitor's stop is honoured
-  EXPECT_EQ(Scan("text", Between(S(kP + "a"), true, S(kP + "b"), true)), "[2]");
-  EXPECT_EQ(Scan("text", Between(S(kP), false, S(kP + "c"), true)), "[2,1,4]");
-  EXPECT_EQ(Scan("text", Between(S(kP), true, S(kP + "c"), false)), "[3,2,1]");
-  EXPECT_EQ(Scan("text", Between(S(kP + "b"), true, S("s"), false)), "[1,4,5]");
+  EXPECT_EQ(Scan("text", Between(S(p47 + "a"), true, S(p47 + "b"), true)), "[2]");
+  EXPECT_EQ(Scan("text", Between(S(p47), false, S(p47 + "c"), true)), "[2,1,4]");
+  EXPECT_EQ(Scan("text", Between(S(p47), true, S(p47 + "c"), false)), "[3,2,1]");
+  EXPECT_EQ(Scan("text", Between(S(p47 + "b"), true, S("s"), false)), "[1,4,5]");
   IndexRange above;
-  above.lower = kP + "bz";
+  above.lower = p47 + "bz";
   above.lower_inclusive = false;
   EXPECT_EQ(Scan("text", above), "[1,4,5,6]");
 }
 
 TEST_F(CutValueTest, StartsWithAcrossTheCut) {
-  EXPECT_EQ(Scan("text", Prefix(kP)), "[3,2,1,4]");
-  EXPECT_EQ(Scan("text", Prefix(kP + "b")), "[1]");
-  EXPECT_EQ(Scan("text", Prefix(kP + "ax")), "[2]");
-  EXPECT_EQ(Scan("text", Prefix(kP + "ay")), "[]");
-  EXPECT_EQ(Scan("text", Prefix(kP.substr(0, 10))), "[3,2,1,4,5]");
+  EXPECT_EQ(Scan("text", Prefix(p47)), "[3,2,1,4]");
+  EXPECT_EQ(Scan("text", Prefix(p47 + "b")), "[1]");
+  EXPECT_EQ(Scan("text", Prefix(p47 + "ax")), "[2]");
+  EXPECT_EQ(Scan("text", Prefix(p47 + "ay")), "[]");
+  EXPECT_EQ(Scan("text", Prefix(p47.substr(0, 10))), "[3,2,1,4,5]");
 }
 
 TEST_F(CutValueTest, ArraysUpdatesAndDeletesKeepExactEntries) {
-  const std::string k1 = kP + "k1" + std::string(60, 'k'), k2 = kP + "k2" + std::string(60, 'k');
-  EXPECT_EQ(Scan("tags", Prefix(kP + "k2")), "[7]");
+  const std::string k1 = p47 + "k1" + std::string(60, 'k'), k2 = p47 + "k2" + std::string(60, 'k');
+  EXPECT_EQ(Scan("tags", Prefix(p47 + "k2")), "[7]");
   EXPECT_EQ(Scan("tags", Eq(S(k1))), "[7]");
   EXPECT_EQ(Scan("tags", Eq(5)), "[7]");
   EXPECT_EQ(Scan("tags", IndexRange{}), "[7]");  // visited once
 
   // Both long elements share one entry; dropping one keeps it, dropping both removes it.
   ASSERT_TRUE(Write("dev", {Op(K::kUpdate, "dog", 7, {{"tags", json::array{k1}}})}).ok());
-  EXPECT_EQ(Scan("tags", Prefix(kP + "k2")), "[]");
+  EXPECT_EQ(Scan("tags", Prefix(p47 + "k2")), "[]");
   EXPECT_EQ(Scan("tags", Eq(S(k1))), "[7]");
   EXPECT_EQ(Scan("tags", Eq(5)), "[]");
   ASSERT_TRUE(Write("dev", {Op(K::kUpdate, "dog", 1, {{"text", "changed"}}),
                             Op(K::kDelete, "dog", 2), Op(K::kDelete, "dog", 7)})
                   .ok());
-  EXPECT_EQ(Scan("text", Prefix(kP)), "[3,4]");
+  EXPECT_EQ(Scan("text", Prefix(p47)), "[3,4]");
   EXPECT_EQ(Scan("text", Eq("changed")), "[1]");
   EXPECT_EQ(Scan("tags", IndexRange{}), "[]");
 
@@ -248,10 +248,10 @@ TEST_F(CutValueTest, ArraysUpdatesAndDeletesKeepExactEntries) {
     EXPECT_EQ(key.find('\0'), std::string::npos);  // no attribute names
   }
   // After the reopen the layout (ids) is the same.
-  EXPECT_EQ(Scan("text", Prefix(kP)), "[3,4]");
-  ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 8, {{"late", kP + "late"}})}).ok());
+  EXPECT_EQ(Scan("text", Prefix(p47)), "[3,4]");
+  ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 8, {{"late", p47 + "late"}})}).ok());
   RawEntries();  // reopen: the new attribute's id was stored
-  EXPECT_EQ(Scan("late", Eq(S(kP + "late"))), "[8]");
+  EXPECT_EQ(Scan("late", Eq(S(p47 + "late"))), "[8]");
   EXPECT_EQ(Scan("text", Eq("changed")), "[1]");
 }
 
@@ -262,7 +262,7 @@ TEST_F(CutValueTest, LegacyTablesKeepTheirFormat) {
   ASSERT_TRUE(store_->CreateTable(Untyped("dev", "old")).ok());
   ASSERT_TRUE(
       Write("dev", {Op(K::kInsert, "old", 1, {{"name", "rex"}, {"text", long_text}}),
-                    Op(K::kInsert, "old", 2, {{"name", "rover"}, {"text", kP + "x"}}),
+                    Op(K::kInsert, "old", 2, {{"name", "rover"}, {"text", p47 + "x"}}),
                     Op(K::kInsert, "old", 3, {{"name", "fido"}, {"tags", json::array{"a", "b"}}})})
           .ok());
   // Rewrite "old" as an older binary left it.
@@ -291,7 +291,7 @@ TEST_F(CutValueTest, LegacyTablesKeepTheirFormat) {
     put("name", "rex", 1);
     put("text", json::value(long_text), 1);
     put("name", "rover", 2);
-    put("text", json::value(kP + "x"), 2);
+    put("text", json::value(p47 + "x"), 2);
     put("name", "fido", 3);
     put("tags", "a", 3);
     put("tags", "b", 3);
@@ -309,7 +309,7 @@ TEST_F(CutValueTest, LegacyTablesKeepTheirFormat) {
   };
   EXPECT_EQ(scan("text", Eq(S(long_text))), "[1]");
   EXPECT_EQ(scan("text", Eq(S(long_text.substr(0, 599)))), "[]");
-  EXPECT_EQ(scan("text", Eq(S(kP + "x"))), "[2]");
+  EXPECT_EQ(scan("text", Eq(S(p47 + "x"))), "[2]");
   EXPECT_EQ(scan("name", Prefix("r")), "[1,2]");
   EXPECT_EQ(scan("tags", Eq("b")), "[3]");
 
