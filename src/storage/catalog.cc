@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "storage/record_codec.h"
+#include "storage/table_def_json.h"
 
 namespace meshdb::storage {
 
@@ -13,6 +14,7 @@ namespace json = boost::json;
 void TableState::RebuildPositions() {
   attr_pos.clear();
   for (size_t i = 0; i < def.attributes.size(); ++i) attr_pos.emplace(def.attributes[i].name, i);
+  index_keys.AssignIds(def);
 }
 
 std::shared_ptr<TableState> TableState::Clone() const {
@@ -21,9 +23,21 @@ std::shared_ptr<TableState> TableState::Clone() const {
   t->records_dbi = records_dbi;
   t->index_dbi = index_dbi;
   t->attr_pos = attr_pos;
+  t->index_keys = index_keys;
   t->record_count.store(record_count.load());
   t->last_updated_ms.store(last_updated_ms.load());
   return t;
+}
+
+Status PutTableDefinition(MDB_txn* txn, MDB_dbi meta_dbi, const TableState& table) {
+  auto put = [&](const std::string& key, const std::string& value) -> Status {
+    MDB_val k = ToVal(key), v = ToVal(value);
+    int rc = mdb_put(txn, meta_dbi, &k, &v, 0);
+    return rc == 0 ? Status::Ok() : LmdbError("put table definition", rc);
+  };
+  RETURN_IF_ERROR(put(MetaTableKey(table.def.name), TableDefToJson(table.def)));
+  if (!table.index_keys.compact()) return Status::Ok();
+  return put(MetaIndexKeysKey(table.def.name), table.index_keys.Serialize());
 }
 
 std::string MetaVectorKey(uint32_t origin) {

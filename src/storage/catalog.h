@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "common/thread_annotations.h"
+#include "storage/index_key.h"
 #include "storage/lmdb_handles.h"
 #include "storage/store.h"
 #include "storage/stored_record.h"
@@ -49,6 +50,11 @@ inline std::string RecordsDbName(const std::string& table) { return "r:" + table
 inline std::string IndexDbName(const std::string& table) { return "x:" + table; }
 inline std::string MetaTableKey(const std::string& table) { return "table:" + table; }
 inline std::string MetaStatsKey(const std::string& table) { return "stats:" + table; }
+// A compact-keyed table's index key layout (index_key.h); absent for legacy-keyed tables.
+inline constexpr std::string_view kMetaIndexKeysPrefix = "index_keys:";
+inline std::string MetaIndexKeysKey(const std::string& table) {
+  return std::string(kMetaIndexKeysPrefix) + table;
+}
 // Present while a table's secondary index is deferred by an initial copy (index_build.h).
 inline constexpr std::string_view kMetaIndexPendingPrefix = "index_pending:";
 inline std::string MetaIndexPendingKey(const std::string& table) {
@@ -61,6 +67,8 @@ struct TableState {
   TableDef def;
   MDB_dbi records_dbi = 0;
   MDB_dbi index_dbi = 0;
+  // How index_dbi's keys are laid out; RebuildPositions gives new attributes their ids.
+  IndexKeyLayout index_keys;
   // attribute name -> position in def.attributes
   std::unordered_map<std::string, size_t> attr_pos;
 
@@ -71,6 +79,7 @@ struct TableState {
     auto it = attr_pos.find(name);
     return it == attr_pos.end() ? nullptr : &def.attributes[it->second];
   }
+  // Also assigns index key ids to attributes that have none.
   void RebuildPositions();
   // A copy with the same handles and counters (for the writer to extend).
   std::shared_ptr<TableState> Clone() const;
@@ -125,6 +134,10 @@ inline Result<std::string_view> UnpackRecord(MDB_txn* txn, const Database& db,
                                              std::string_view stored, std::string* scratch) {
   return UnpackStoredRecord(txn, db.meta_dbi, db.record_dicts, stored, scratch);
 }
+
+// Puts `table`'s definition ("table:<t>") and, when compact, its index key layout
+// ("index_keys:<t>") into meta.
+Status PutTableDefinition(MDB_txn* txn, MDB_dbi meta_dbi, const TableState& table);
 
 // The normal form every stored definition has: the primary key first; for untyped tables
 // __createdtime__ and __updatedtime__ next; then the other attributes, duplicates dropped.

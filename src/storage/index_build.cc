@@ -103,7 +103,7 @@ uint64_t Prefix8(std::string_view s, size_t from) {
 class RunBuffer {
  public:
   // `rank`: the attribute's position among the table's indexed attribute names, sorted;
-  // `value_offset`: where the value starts in `key` (after the attribute and its 0x00).
+  // `value_offset`: where the value starts in `key` (after the attribute's key prefix).
   void Add(uint32_t rank, size_t value_offset, std::string_view key, std::string_view record) {
     entries_.push_back(Entry{
         Prefix8(key, value_offset), Prefix8(key, value_offset + 8), Prefix8(record, 0),
@@ -389,10 +389,13 @@ int32_t IndexCollector::AttributeId(const TableState& table, std::string_view na
   const std::string attr(name);
   const AttributeDef* def = table.Find(attr);
   int32_t id = -1;
+  std::string prefix;
   // The primary key has no entries: r:<t> serves it.
-  if (def != nullptr && def->indexed && attr != table.def.primary_key) {
+  if (def != nullptr && def->indexed && attr != table.def.primary_key &&
+      table.index_keys.Prefix(attr, &prefix)) {
     id = static_cast<int32_t>(names_.size());
     names_.push_back(attr);
+    prefixes_.push_back(std::move(prefix));
   }
   attributes_.emplace(attr, id);
   return id;
@@ -414,8 +417,9 @@ Status IndexCollector::AddRow(const TableState& table, std::string_view record_k
     if (id < 0) continue;
     const std::string& attr = names_[static_cast<size_t>(id)];
     ForEachIndexValue(value, [&](const json::value& scalar) {
-      EncodeIndexKey(attr, scalar, &key_buf_);
-      current_->Add(static_cast<uint32_t>(id), attr.size() + 1, key_buf_, record_key);
+      table.index_keys.Encode(attr, scalar, &key_buf_);
+      current_->Add(static_cast<uint32_t>(id), prefixes_[static_cast<size_t>(id)].size(), key_buf_,
+                    record_key);
     });
   }
   ++rows_;
@@ -426,7 +430,7 @@ void IndexCollector::Rerank(RunBuffer& run) const {
   std::vector<uint32_t> by_name(names_.size());
   for (uint32_t i = 0; i < by_name.size(); ++i) by_name[i] = i;
   std::sort(by_name.begin(), by_name.end(),
-            [this](uint32_t a, uint32_t b) { return names_[a] < names_[b]; });
+            [this](uint32_t a, uint32_t b) { return prefixes_[a] < prefixes_[b]; });
   std::vector<uint32_t> order(names_.size());
   for (uint32_t pos = 0; pos < by_name.size(); ++pos) order[by_name[pos]] = pos;
   run.Rerank(order);

@@ -81,7 +81,8 @@ class IndexCollector {
   };
   // The id of `name` in names_ when `table` indexes it, -1 when not (decided once per name).
   int32_t AttributeId(const TableState& table, std::string_view name);
-  // Ranks the buffer's entries by attribute name order (ids are in order of first sight).
+  // Ranks the buffer's entries by their attributes' key prefix order (ids are in order of
+  // first sight).
   void Rerank(RunBuffer& run) const;
   // Hands the full current run to the background thread (after the previous one is written).
   Status Spill();
@@ -92,7 +93,8 @@ class IndexCollector {
   size_t run_bytes_;
   uint64_t rows_ = 0;
   std::unordered_map<std::string, int32_t, NameHash, std::equal_to<>> attributes_;
-  std::vector<std::string> names_;  // indexed attributes by id
+  std::vector<std::string> names_;     // indexed attributes by id
+  std::vector<std::string> prefixes_;  // their index key prefixes (IndexKeyLayout::Prefix)
   std::string key_buf_;
   std::unique_ptr<RunBuffer> current_;   // filling (writer thread)
   std::unique_ptr<RunBuffer> spilling_;  // owned by worker_ while it runs

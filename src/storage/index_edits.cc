@@ -24,18 +24,18 @@ void IndexEdits::Update(const TableState& table, std::string_view enc_key,
       if (!indexed(attr)) continue;
       const json::value* there = other != nullptr ? other->if_contains(name) : nullptr;
       if (there != nullptr && *there == v) continue;
-      Queue(table.index_dbi, put, attr, v, enc_key);
+      Queue(table, put, attr, v, enc_key);
     }
   };
   if (before != nullptr) queue_changed(*before, after, /*put=*/false);
   if (after != nullptr) queue_changed(*after, before, /*put=*/true);
 }
 
-void IndexEdits::Queue(MDB_dbi dbi, bool put, const std::string& attribute,
+void IndexEdits::Queue(const TableState& table, bool put, const std::string& attribute,
                        const json::value& value, std::string_view enc_key) {
   ForEachIndexValue(value, [&](const json::value& scalar) {
-    EncodeIndexKey(attribute, scalar, &key_buf_);
-    Edit e{dbi,
+    if (!table.index_keys.Encode(attribute, scalar, &key_buf_)) return;  // no id: not indexed
+    Edit e{table.index_dbi,
            put,
            static_cast<uint32_t>(edits_.size()),
            static_cast<uint32_t>(bytes_.size()),

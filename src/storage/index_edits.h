@@ -65,8 +65,8 @@ class IndexEdits {
     uint32_t record_size;
   };
 
-  void Queue(MDB_dbi dbi, bool put, const std::string& attribute, const boost::json::value& value,
-             std::string_view enc_key);
+  void Queue(const TableState& table, bool put, const std::string& attribute,
+             const boost::json::value& value, std::string_view enc_key);
   [[nodiscard]] std::string_view KeyOf(const Edit& e) const {
     return std::string_view(bytes_).substr(e.key_offset, e.key_size);
   }

@@ -11,8 +11,9 @@
 // Integers are stored as doubles: exact up to 2^53. Decoding gives int64 for integral values
 // in that range, so the key 1 round-trips as 1, and double otherwise.
 //
-// An index key is <attribute name> 0x00 <encoded value>, cut to kMaxKeyBytes when longer
-// (a scan re-checks the record when it meets a key of exactly that length).
+// A legacy index key is <attribute name> 0x00 <encoded value>, cut to kMaxKeyBytes when
+// longer (a scan re-checks the record when it meets a key of exactly that length); tables
+// created since have compact keys (index_key.h, which chooses between the two).
 // Thread-safety: pure functions.
 #pragma once
 

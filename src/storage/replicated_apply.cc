@@ -99,6 +99,7 @@ Status StoreImpl::EnsureTable(MDB_txn* txn, Database& db, GroupCtx& group, const
     auto state = std::make_shared<TableState>();
     state->def = NormalizeTableDef(in);
     state->def.database = db.name;
+    state->index_keys = IndexKeyLayout::Compact();  // new tables get compact index keys
     state->RebuildPositions();
     // Handles opened in a write transaction are closed by LMDB if it aborts.
     int rc = mdb_dbi_open(txn, RecordsDbName(in.name).c_str(), MDB_CREATE, &state->records_dbi);

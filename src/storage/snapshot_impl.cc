@@ -3,6 +3,8 @@
 #include <unordered_set>
 
 #include "common/hlc.h"
+#include "storage/index_edits.h"
+#include "storage/index_key.h"
 #include "storage/key_codec.h"
 #include "storage/record_codec.h"
 
@@ -72,22 +74,22 @@ Result<bool> DecodeLive(MDB_txn* txn, const Database& db, const MDB_val& v, Reco
   return !tombstone;
 }
 
-// Whether any index value of attribute `attr` in `doc` lies in `range` (exact re-check for
-// truncated index keys).
-bool DocMatches(const json::object& doc, const std::string& attr, const EncodedRange& range) {
+// The smallest encoding of attribute `attr`'s index values in `doc` that lies in `range` and
+// starts with `cut` (an index entry's possibly cut value), if any: the exact re-check of a
+// cut entry, and its place in index order.
+std::optional<std::string> MatchingValue(const json::object& doc, const std::string& attr,
+                                         const EncodedRange& range, std::string_view cut) {
   const json::value* v = doc.if_contains(attr);
-  if (v == nullptr) return false;
-  auto check = [&](const json::value& e) {
-    std::string enc;
-    return AppendEncodedValue(e, &enc).ok() && range.Classify(enc) == Position::kIn;
-  };
-  if (v->is_array()) {
-    for (const auto& e : v->get_array()) {
-      if (IsScalar(e) && check(e)) return true;
-    }
-    return false;
-  }
-  return IsScalar(*v) && check(*v);
+  if (v == nullptr) return std::nullopt;
+  std::optional<std::string> best;
+  std::string enc;
+  ForEachIndexValue(*v, [&](const json::value& e) {
+    enc.clear();
+    if (!AppendEncodedValue(e, &enc).ok() || !enc.starts_with(cut)) return;
+    if (range.Classify(enc) != Position::kIn) return;
+    if (!best || enc < *best) best = enc;
+  });
+  return best;
 }
 
 }  // namespace
@@ -171,24 +173,44 @@ Status SnapshotImpl::ScanIndex(const std::string& table, const std::string& attr
     return Status::Ok();
   }
 
+  const IndexKeyLayout& layout = t->index_keys;
+  std::string prefix;
+  if (!layout.Prefix(attribute, &prefix)) return Status::Ok();  // no entry has been written
   ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn_.get(), t->index_dbi));
-  const std::string prefix = attribute + '\0';
+  // Cutting is monotonic: every entry whose value is >= the start has a cut >= its cut.
   std::string start = prefix;
-  start.append(r.Start());
-  if (start.size() > kMaxKeyBytes) start.resize(kMaxKeyBytes);
+  start.append(layout.Cut(r.Start(), prefix.size()));
   k = ToVal(start);
+  // An equality range matches one value: the records under a cut entry need no sorting.
+  const bool single_value = r.lower && r.upper && *r.lower == *r.upper;
   std::unordered_set<std::string> seen;
+  // The records of the run of possibly cut entries sharing key `group_key`, with their
+  // matching values: LMDB orders them by record key, so they are sorted by value and
+  // visited when the run ends.
+  std::vector<std::pair<std::string, Record>> group;
+  std::string group_key;
+  auto flush = [&]() {
+    std::stable_sort(group.begin(), group.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    bool more = true;
+    for (auto& [value, rec] : group) {
+      if (more) more = visit(rec);
+    }
+    group.clear();
+    return more;
+  };
   for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_SET_RANGE); rc == 0;
        rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
     std::string_view key = FromVal(k);
+    if (!group.empty() && key != group_key && !flush()) return Status::Ok();
     if (!key.starts_with(prefix)) break;
     std::string_view value = key.substr(prefix.size());
-    const bool truncated = MaybeTruncated(key);
+    const bool cut = layout.MaybeCut(key, prefix.size());
     Position pos = r.Classify(value);
-    // A truncated value is a prefix of the real one (so never above it): "above" is final,
+    // A cut value is a prefix of the real one (so never above it): "above" is final,
     // anything else needs the record to decide.
     if (pos == Position::kAbove) break;
-    if (pos == Position::kBelow && !truncated) continue;
+    if (pos == Position::kBelow && !cut) continue;
     std::string pk(FromVal(v));
     if (seen.count(pk) != 0) continue;
     MDB_val rk = ToVal(pk), rv;
@@ -197,11 +219,22 @@ Status SnapshotImpl::ScanIndex(const std::string& table, const std::string& attr
     if (grc != 0) return LmdbError("get indexed record", grc);
     ASSIGN_OR_RETURN(bool live, DecodeLive(txn_.get(), *db_, rv, &record));
     if (!live) continue;
-    if (truncated && !DocMatches(record.doc, attribute, r)) continue;
-    seen.insert(std::move(pk));
+    if (cut) {
+      std::optional<std::string> matching = MatchingValue(record.doc, attribute, r, value);
+      if (!matching) continue;
+      seen.insert(std::move(pk));
+      if (!single_value) {
+        group_key.assign(key);
+        group.emplace_back(std::move(*matching), std::move(record));
+        continue;
+      }
+    } else {
+      seen.insert(std::move(pk));
+    }
     if (!visit(record)) return Status::Ok();
   }
   if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("scan index", rc);
+  if (!group.empty()) flush();
   return Status::Ok();
 }
 

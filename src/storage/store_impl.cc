@@ -83,6 +83,7 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
   std::vector<std::pair<std::string, std::string>> defs;
   std::map<std::string, std::string> stats;
   std::vector<std::string> index_pending;
+  std::map<std::string, std::string> index_keys;
   {
     ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn.get(), db->meta_dbi));
     MDB_val k, v;
@@ -93,6 +94,9 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
         defs.emplace_back(std::string(key.substr(6)), std::string(FromVal(v)));
       } else if (key.starts_with(kMetaIndexPendingPrefix)) {
         index_pending.emplace_back(key.substr(kMetaIndexPendingPrefix.size()));
+      } else if (key.starts_with(kMetaIndexKeysPrefix)) {
+        index_keys.emplace(std::string(key.substr(kMetaIndexKeysPrefix.size())),
+                           std::string(FromVal(v)));
       } else if (key.starts_with("stats:")) {
         stats.emplace(std::string(key.substr(6)), std::string(FromVal(v)));
       } else if (key == kMetaLastSequence && v.mv_size == 8) {
@@ -118,6 +122,15 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
     TableDef def = std::move(parsed).value();
     auto state = std::make_shared<TableState>();
     state->def = std::move(def);
+    // Tables stored without a layout were written with legacy keys, and keep them.
+    if (auto it = index_keys.find(table); it != index_keys.end()) {
+      auto layout = IndexKeyLayout::Parse(it->second);
+      if (!layout.ok()) {
+        return Status::Corruption("stored index key layout of table '" + table + "' in database '" +
+                                  name + "': " + layout.status().message());
+      }
+      state->index_keys = std::move(layout).value();
+    }
     state->RebuildPositions();
     rc = mdb_dbi_open(txn.get(), RecordsDbName(table).c_str(), MDB_CREATE, &state->records_dbi);
     if (rc != 0) return LmdbError("open records of " + name + "." + table, rc);
@@ -260,6 +273,7 @@ Status StoreImpl::DoCreateTable(const TableDef& in) {
   auto state = std::make_shared<TableState>();
   TableDef& def = state->def;
   def = NormalizeTableDef(in);
+  state->index_keys = IndexKeyLayout::Compact();  // new tables get compact index keys
   state->RebuildPositions();
 
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
@@ -269,7 +283,7 @@ Status StoreImpl::DoCreateTable(const TableDef& in) {
   rc = mdb_dbi_open(txn.get(), IndexDbName(def.name).c_str(), MDB_CREATE | MDB_DUPSORT,
                     &state->index_dbi);
   if (rc != 0) return LmdbError("create table index", rc);
-  RETURN_IF_ERROR(PutMeta(txn.get(), db->meta_dbi, MetaTableKey(def.name), TableDefToJson(def)));
+  RETURN_IF_ERROR(PutTableDefinition(txn.get(), db->meta_dbi, *state));
   RETURN_IF_ERROR(PutMeta(txn.get(), db->meta_dbi, MetaStatsKey(def.name), EncodeTableStats(0, 0)));
   uint64_t schema_version = 0;
   RETURN_IF_ERROR(BumpSchemaVersion(txn.get(), *db, &schema_version));
@@ -297,8 +311,8 @@ Status StoreImpl::DoDropTable(const std::string& database, const std::string& ta
   if (rc != 0) return LmdbError("drop table", rc);
   rc = mdb_drop(txn.get(), it->second->index_dbi, 0);
   if (rc != 0) return LmdbError("drop table index", rc);
-  for (const std::string& key :
-       {MetaTableKey(table), MetaStatsKey(table), MetaIndexPendingKey(table)}) {
+  for (const std::string& key : {MetaTableKey(table), MetaStatsKey(table),
+                                 MetaIndexPendingKey(table), MetaIndexKeysKey(table)}) {
     MDB_val k = ToVal(key);
     rc = mdb_del(txn.get(), db->meta_dbi, &k, nullptr);
     if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("drop table meta", rc);
@@ -331,8 +345,7 @@ Status StoreImpl::DoCreateAttribute(const std::string& database, const std::stri
   state->def.attributes.push_back(attribute);
   state->RebuildPositions();
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
-  RETURN_IF_ERROR(
-      PutMeta(txn.get(), db->meta_dbi, MetaTableKey(table), TableDefToJson(state->def)));
+  RETURN_IF_ERROR(PutTableDefinition(txn.get(), db->meta_dbi, *state));
   uint64_t schema_version = 0;
   RETURN_IF_ERROR(BumpSchemaVersion(txn.get(), *db, &schema_version));
   RETURN_IF_ERROR(txn.Commit());
@@ -366,8 +379,7 @@ Status StoreImpl::DoApplyTableDef(const TableDef& def) {
   for (AttributeDef& a : missing) state->def.attributes.push_back(std::move(a));
   state->RebuildPositions();
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
-  RETURN_IF_ERROR(
-      PutMeta(txn.get(), db->meta_dbi, MetaTableKey(def.name), TableDefToJson(state->def)));
+  RETURN_IF_ERROR(PutTableDefinition(txn.get(), db->meta_dbi, *state));
   uint64_t schema_version = 0;
   RETURN_IF_ERROR(BumpSchemaVersion(txn.get(), *db, &schema_version));
   RETURN_IF_ERROR(txn.Commit());

@@ -312,8 +312,7 @@ Status StoreImpl::PersistGroup(MDB_txn* txn, Database& db, GroupCtx& group) {
                         EncodeTableStats(count < 0 ? 0 : static_cast<uint64_t>(count), updated),
                         "put table stats"));
     if (pt.modified) {
-      RETURN_IF_ERROR(
-          put(MetaTableKey(name), TableDefToJson(pt.modified->def), "put table definition"));
+      RETURN_IF_ERROR(PutTableDefinition(txn, db.meta_dbi, *pt.modified));
     }
   }
   if (group.sequence != db.last_sequence.load()) {

@@ -31,6 +31,7 @@ struct StoreImpl::PendingTable {
     if (!modified) modified = base->Clone();
     modified->def.attributes.push_back(attribute);
     modified->attr_pos.emplace(attribute.name, modified->def.attributes.size() - 1);
+    modified->index_keys.AssignIds(modified->def);
     touched = true;
   }
 };

@@ -235,11 +235,19 @@ class DeferredIndexTest : public testing::StoreTest {
       ASSERT_TRUE(txn.ok());
       TableState table;
       table.def = *def;
-      table.RebuildPositions();
       ASSERT_EQ(mdb_dbi_open(txn->get(), "r:dog", 0, &table.records_dbi), 0);
       ASSERT_EQ(mdb_dbi_open(txn->get(), "x:dog", MDB_DUPSORT, &table.index_dbi), 0);
       Database db;  // meta, for the dictionaries of compressed rows
       ASSERT_EQ(mdb_dbi_open(txn->get(), "meta", 0, &db.meta_dbi), 0);
+      // The table's own index key layout (compact: it was created by this binary).
+      const std::string layout_key = MetaIndexKeysKey("dog");
+      MDB_val lk = ToVal(layout_key), lv;
+      ASSERT_EQ(mdb_get(txn->get(), db.meta_dbi, &lk, &lv), 0);
+      auto layout = IndexKeyLayout::Parse(FromVal(lv));
+      ASSERT_TRUE(layout.ok()) << layout.status().ToString();
+      ASSERT_TRUE(layout->compact());
+      table.index_keys = *layout;
+      table.RebuildPositions();
       const std::vector<std::string> built = Entries(txn->get(), table.index_dbi);
       IndexBuildStats stats;
       ASSERT_TRUE(RebuildIndex(txn->get(), db, table, dir_.path(), 64u << 20, &stats).ok());
