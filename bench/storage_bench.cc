@@ -5,7 +5,7 @@
 //
 // Usage: storage_bench [--records N=200000] [--batch B=1000] [--in-flight C=4]
 //                      [--data random|sequential] [--keys int|uuid|generated]
-//                      [--curve STEP] [--no-durable] [--sync deferred|full|nometasync|nosync]
+//                      [--curve STEP] [--no-durable] [--sync full|nometasync|nosync]
 //                      [--writemap on|off] [--dir DIR] [--keep]
 //                      [--engine lmdb|rocksdb]
 // Prints one line per STEP records written (`rows=…-… rec/s=…`, the insert rate as the table
@@ -56,7 +56,7 @@ struct Options {
   bool generated_keys = false;
   bool durable = true;
   StoreOptions::CommitSync commit_sync = StoreOptions{}.commit_sync;
-  std::string sync_name = "deferred";
+  std::string sync_name = "full";
   bool write_map = StoreOptions{}.write_map;
   bool keep = false;
   bool rocksdb = false;
@@ -67,9 +67,8 @@ struct Options {
   std::fprintf(stderr,
                "storage_bench: %s\nusage: storage_bench [--records N] [--batch B] "
                "[--in-flight C] [--data random|sequential] [--keys int|uuid|generated] "
-               "[--curve STEP] [--no-durable] [--sync deferred|full|nometasync|nosync] [--writemap "
-               "on|off] [--dir DIR] [--keep] "
-               "[--engine lmdb|rocksdb]\n",
+               "[--curve STEP] [--no-durable] [--sync full|nometasync|nosync] "
+               "[--writemap on|off] [--dir DIR] [--keep] [--engine lmdb|rocksdb]\n",
                error.c_str());
   std::exit(2);
 }
@@ -108,14 +107,12 @@ Options ParseArgs(int argc, char** argv) {
     } else if (flag == "--sync") {
       std::string mode = value();
       using CommitSync = StoreOptions::CommitSync;
-      if (mode == "deferred") {
-        o.commit_sync = CommitSync::kDeferredMeta;
-      } else if (mode == "full") {
+      if (mode == "full") {
         o.commit_sync = CommitSync::kLmdbDefault;
       } else if (mode == "nometasync") {
         o.commit_sync = CommitSync::kUnsafeNoMetaSync;
       } else if (mode != "nosync") {
-        Usage("--sync is deferred, full, nometasync or nosync");
+        Usage("--sync is full, nometasync or nosync");
       }
       o.durable = mode != "nosync";
       o.sync_name = mode;
@@ -284,8 +281,7 @@ int main(int argc, char** argv) {
     total_secs += seg.secs;
     std::printf(
         "rows=%ld-%ld engine=%s batch=%ld in_flight=%d durable=%d sync=%s rec/s=%.0f "
-        "p50_ms=%.3f "
-        "p99_ms=%.3f\n",
+        "p50_ms=%.3f p99_ms=%.3f\n",
         first, first + count, engine, o.batch, o.in_flight, o.durable,
         o.durable ? o.sync_name.c_str() : "nosync", static_cast<double>(count) / seg.secs,
         seg.p50_ms, seg.p99_ms);

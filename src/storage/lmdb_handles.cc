@@ -13,31 +13,6 @@ Status LmdbError(std::string_view what, int rc) {
   return Status::IOError(std::string(what) + ": " + mdb_strerror(rc));
 }
 
-Status DurablePoint::SyncThrough(MDB_env* env, uint64_t txnid) {
-  if (durable() >= txnid) return Status::Ok();
-  common::MutexLock lock(sync_mu_);
-  if (durable() >= txnid) return Status::Ok();  // another caller's sync covered it
-  if (int rc = mdb_env_sync(env, 1); rc != 0) return LmdbError("mdb_env_sync", rc);
-  Advance(txnid);
-  return Status::Ok();
-}
-
-void DurablePoint::Advance(uint64_t txnid) {
-  uint64_t seen = durable_.load(std::memory_order_relaxed);
-  while (seen < txnid && !durable_.compare_exchange_weak(seen, txnid, std::memory_order_release)) {
-  }
-}
-
-DurablePoint* LmdbEnv::DurablePointOf(MDB_env* env) {
-  return static_cast<DurablePoint*>(mdb_env_get_userctx(env));
-}
-
-uint64_t LmdbEnv::LastTxnId(MDB_env* env) {
-  MDB_envinfo info;
-  if (mdb_env_info(env, &info) != 0) return 0;
-  return info.me_last_txnid;
-}
-
 LmdbEnv::~LmdbEnv() {
   if (env_ != nullptr) mdb_env_close(env_);
 }
@@ -46,7 +21,6 @@ LmdbEnv& LmdbEnv::operator=(LmdbEnv&& other) noexcept {
   if (this != &other) {
     if (env_ != nullptr) mdb_env_close(env_);
     env_ = std::exchange(other.env_, nullptr);
-    durable_ = std::move(other.durable_);
     reserved_bytes_ = std::exchange(other.reserved_bytes_, 0);
   }
   return *this;
@@ -90,18 +64,10 @@ Result<LmdbEnv> LmdbEnv::Open(const std::string& path, const LmdbEnvOptions& opt
   if (rc != 0) return LmdbError("mdb_env_set_maxreaders", rc);
   unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
   if (!options.durable) flags |= MDB_NOSYNC;
-  using MetaSync = LmdbEnvOptions::MetaSync;
-  if (options.durable && options.meta_sync != MetaSync::kInCommit) flags |= MDB_NOMETASYNC;
+  if (options.durable && !options.sync_meta) flags |= MDB_NOMETASYNC;
   if (options.write_map) flags |= MDB_WRITEMAP;
   rc = mdb_env_open(env.env_, path.c_str(), flags, 0644);
   if (rc != 0) return LmdbError("mdb_env_open " + path, rc);
-  if (options.durable && options.meta_sync == MetaSync::kDeferred) {
-    rc = mdb_env_sync(env.env_, 1);
-    if (rc != 0) return LmdbError("mdb_env_sync " + path, rc);
-    env.durable_ = std::make_unique<DurablePoint>(LastTxnId(env.env_));
-    rc = mdb_env_set_userctx(env.env_, env.durable_.get());
-    if (rc != 0) return LmdbError("mdb_env_set_userctx", rc);
-  }
   return env;
 }
 
@@ -124,9 +90,6 @@ Result<ReadTxn> ReadTxn::Begin(MDB_env* env) {
   ReadTxn txn;
   int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn.txn_);
   if (rc != 0) return LmdbError("mdb_txn_begin(read)", rc);
-  if (DurablePoint* point = LmdbEnv::DurablePointOf(env)) {
-    RETURN_IF_ERROR(point->SyncThrough(env, mdb_txn_id(txn.txn_)));
-  }
   return txn;
 }
 
@@ -149,26 +112,8 @@ Status WriteTxn::Commit() {
   // mdb_txn_commit frees the handle even when it fails.
   MDB_txn* txn = std::exchange(txn_, nullptr);
   if (txn == nullptr) return Status::Internal("commit of a finished transaction");
-  MDB_env* env = mdb_txn_env(txn);
   int rc = mdb_txn_commit(txn);
   if (rc != 0) return LmdbError("mdb_txn_commit", rc);
-  DurablePoint* point = LmdbEnv::DurablePointOf(env);
-  return point == nullptr ? Status::Ok() : point->SyncThrough(env, LmdbEnv::LastTxnId(env));
-}
-
-Status WriteTxn::CommitUnsynced(uint64_t* committed) {
-  MDB_txn* txn = std::exchange(txn_, nullptr);
-  if (txn == nullptr) return Status::Internal("commit of a finished transaction");
-  MDB_env* env = mdb_txn_env(txn);
-  const uint64_t id = mdb_txn_id(txn);  // meta's txnid + 1 for a write transaction
-  int rc = mdb_txn_commit(txn);
-  if (rc != 0) return LmdbError("mdb_txn_commit", rc);
-  *committed = LmdbEnv::LastTxnId(env);
-  // A commit that wrote pages (*committed == id) synced the file before writing its meta
-  // page, which made the previous transaction's meta page durable. An empty one wrote nothing.
-  if (DurablePoint* point = LmdbEnv::DurablePointOf(env); point != nullptr && *committed == id) {
-    point->Advance(id - 1);
-  }
   return Status::Ok();
 }
 

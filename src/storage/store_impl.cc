@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <future>
-#include <set>
 #include <system_error>
 
 #include "common/log.h"
@@ -73,18 +72,7 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
   env_options.map_size_bytes = options_.map_size_bytes;
   env_options.durable = options_.durable;
   env_options.write_map = options_.write_map;
-  using MetaSync = LmdbEnvOptions::MetaSync;
-  switch (options_.commit_sync) {
-    case StoreOptions::CommitSync::kDeferredMeta:
-      env_options.meta_sync = MetaSync::kDeferred;
-      break;
-    case StoreOptions::CommitSync::kLmdbDefault:
-      env_options.meta_sync = MetaSync::kInCommit;
-      break;
-    case StoreOptions::CommitSync::kUnsafeNoMetaSync:
-      env_options.meta_sync = MetaSync::kNever;
-      break;
-  }
+  env_options.sync_meta = options_.commit_sync != StoreOptions::CommitSync::kUnsafeNoMetaSync;
   ASSIGN_OR_RETURN(db->env, LmdbEnv::Open(db->path, env_options));
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
   int rc = mdb_dbi_open(txn.get(), kMetaDb, MDB_CREATE, &db->meta_dbi);
@@ -509,18 +497,10 @@ void StoreImpl::WriterLoop() {
   std::vector<PendingWrite> batch;
   const size_t max_batch = std::max<size_t>(1, options_.max_group_commit);
   for (;;) {
-    bool idle = false;
-    {
-      common::MutexLock lock(queue_mu_);
-      idle = queue_.empty();
-    }
-    // Under load the next group's commit makes this one's meta page durable; going idle, a
-    // sync does (docs/storage.md "One fsync per group commit").
-    if (idle) AnswerHeld(/*sync=*/true);
     {
       common::MutexLock lock(queue_mu_);
       queue_cv_.wait(lock, [&]() REQUIRES(queue_mu_) { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and drained (answered above)
+      if (queue_.empty()) return;  // stopping, and drained
       while (!queue_.empty() && batch.size() < max_batch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -528,54 +508,7 @@ void StoreImpl::WriterLoop() {
     }
     ProcessBatch(batch);
     batch.clear();
-    AnswerHeld(/*sync=*/false);
   }
-}
-
-void StoreImpl::HoldAnswer(std::shared_ptr<Database> db, uint64_t txnid,
-                           std::function<void(const Status&)> answer) {
-  AssertOnWriterThread();
-  const DurablePoint* point = db->env.durable_point();
-  if (held_answers_.empty() && (point == nullptr || point->durable() >= txnid)) {
-    answer(Status::Ok());
-    return;
-  }
-  held_answers_.push_back(HeldAnswer{std::move(db), txnid, std::move(answer)});
-}
-
-void StoreImpl::AnswerHeld(bool sync) {
-  AssertOnWriterThread();
-  if (held_answers_.empty()) return;
-  std::map<Database*, Status> synced;  // sync: each database's sync result
-  if (sync) {
-    std::map<Database*, uint64_t> needed;
-    for (const HeldAnswer& h : held_answers_) {
-      uint64_t& txnid = needed[h.db.get()];
-      txnid = std::max(txnid, h.txnid);
-    }
-    for (auto [db, txnid] : needed) {
-      Status st = db->env.durable_point()->SyncThrough(db->env.get(), txnid);
-      if (!st.ok()) {
-        log::For("storage")->error("sync of database '{}' failed: {}", db->name, st.ToString());
-      }
-      synced.emplace(db, std::move(st));
-    }
-  }
-  // In commit order; an answer of a database waits for that database's earlier ones.
-  std::set<Database*> blocked;
-  std::deque<HeldAnswer> still_held;
-  for (HeldAnswer& h : held_answers_) {
-    Database* db = h.db.get();
-    if (auto it = synced.find(db); it != synced.end()) {
-      h.answer(it->second);
-    } else if (!blocked.contains(db) && h.db->env.durable_point()->durable() >= h.txnid) {
-      h.answer(Status::Ok());
-    } else {
-      blocked.insert(db);
-      still_held.push_back(std::move(h));
-    }
-  }
-  held_answers_ = std::move(still_held);
 }
 
 void StoreImpl::ProcessBatch(std::vector<PendingWrite>& batch) {
@@ -587,9 +520,6 @@ void StoreImpl::ProcessBatch(std::vector<PendingWrite>& batch) {
     if (item.task) {
       ApplyWrites(writes);
       writes.clear();
-      // A schema task may drop a database, and answers its caller at once: what came before
-      // it is answered first.
-      AnswerHeld(/*sync=*/true);
       item.task();
     } else {
       writes.push_back(&item);

@@ -182,14 +182,6 @@ class StoreImpl final : public Store {
   // and deletes their meta markers, in `txn`.
   Status BuildPendingIndexes(MDB_txn* txn, Database& db, GroupCtx& group);
   void NotifyCommit(const std::string& database, uint64_t last_sequence);
-  // Runs `answer` (a group commit's listeners and callbacks) once LMDB transaction `txnid` of
-  // `db` is durable: at once when it is (or the environment is not durable), else from
-  // AnswerHeld. `answer` gets OK, or the IOError of a failed sync. Writer thread only.
-  void HoldAnswer(std::shared_ptr<Database> db, uint64_t txnid,
-                  std::function<void(const Status&)> answer);
-  // Runs the held answers whose transactions are durable now, in order; with `sync`, syncs
-  // each database that has any first, so none is left. Writer thread only.
-  void AnswerHeld(bool sync);
   Status DoApplyTableDef(const TableDef& def);
   Result<TrimResult> DoTrimLog(Database& db, const RetentionPolicy& policy);
   // Writes schema_version + 1 in `txn`; the caller publishes it after the commit.
@@ -225,14 +217,6 @@ class StoreImpl final : public Store {
   common::Mutex listeners_mu_;
   std::map<uint64_t, CommitListener> listeners_ GUARDED_BY(listeners_mu_);
   uint64_t next_listener_id_ GUARDED_BY(listeners_mu_) = 1;
-
-  // Writer thread only: group commits answered when durable (HoldAnswer), in commit order.
-  struct HeldAnswer {
-    std::shared_ptr<Database> db;
-    uint64_t txnid = 0;
-    std::function<void(const Status&)> answer;
-  };
-  std::deque<HeldAnswer> held_answers_;
 
   // Writer thread only: scratch buffers reused across records.
   std::string record_buf_;

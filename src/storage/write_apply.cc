@@ -192,8 +192,7 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database,
     batch_status = BumpSchemaVersion(txn.get(), *db, &schema_version);
   }
   const auto commit_started = std::chrono::steady_clock::now();
-  uint64_t txnid = 0;  // to be durable before anyone learns of the commit
-  if (batch_status.ok()) batch_status = txn.CommitUnsynced(&txnid);
+  if (batch_status.ok()) batch_status = txn.Commit();
   WriterMetrics& metrics = WriterMetrics::Get();
   metrics.RecordGroup(writes.size(), std::chrono::steady_clock::now() - commit_started);
 
@@ -226,53 +225,24 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database,
   db->last_sequence.store(group.sequence);
   db->schema_version.store(schema_version);
   db->max_version = std::max(db->max_version, group.max_version);
-  // Answered once durable (HoldAnswer): until then no caller, listener or reader (ReadTxn)
-  // sees the commit. Listeners before callbacks: a caller answered after a commit can rely
-  // on listeners having seen it.
-  struct Answer {
-    WriteCallback done;        // local
-    ApplyCallback apply_done;  // replicated / copy
-    Status status;
-    WriteResult result;
-    ApplyResult apply_result;
-  };
-  std::vector<Answer> answers;
-  answers.reserve(ctxs.size());
+  // Listeners before callbacks: a caller answered after a commit can rely on listeners
+  // having seen it.
+  if (advanced || schema_changed) NotifyCommit(database, group.sequence);
   for (auto& ctx : ctxs) {
-    PendingWrite& item = *ctx.item;
     if (!ctx.status.ok()) {
-      item.BreakChain();  // now: the chain's later items may be in the next group
-    } else if (item.is_local()) {
+      ctx.item->Fail(ctx.status);
+    } else if (ctx.item->is_local()) {
       metrics.CountWritten(database, WriterMetrics::kLocal,
                            std::count(ctx.result.outcomes.begin(), ctx.result.outcomes.end(),
                                       WriteOutcome::kApplied));
+      ctx.item->done(std::move(ctx.result));
     } else {
-      metrics.CountWritten(database, item.copy ? WriterMetrics::kCopy : WriterMetrics::kReplication,
+      metrics.CountWritten(database,
+                           ctx.item->copy ? WriterMetrics::kCopy : WriterMetrics::kReplication,
                            ctx.apply_result.rows_applied);
+      ctx.item->apply_done(ctx.apply_result);
     }
-    answers.push_back(Answer{std::move(item.done), std::move(item.apply_done),
-                             std::move(ctx.status), std::move(ctx.result), ctx.apply_result});
   }
-  const bool notify = advanced || schema_changed;
-  HoldAnswer(db, txnid,
-             [this, database, notify, sequence = group.sequence,
-              answers = std::move(answers)](const Status& synced) mutable {
-               if (synced.ok() && notify) NotifyCommit(database, sequence);
-               for (Answer& a : answers) {
-                 const Status& st = !a.status.ok() ? a.status : synced;
-                 if (a.done) {
-                   if (st.ok()) {
-                     a.done(std::move(a.result));
-                   } else {
-                     a.done(st);
-                   }
-                 } else if (st.ok()) {
-                   a.apply_done(a.apply_result);
-                 } else {
-                   a.apply_done(st);
-                 }
-               }
-             });
 }
 
 bool StoreImpl::IndexPending(const Database& db, const GroupCtx& group, const std::string& table) {
