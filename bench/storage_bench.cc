@@ -5,7 +5,8 @@
 //
 // Usage: storage_bench [--records N=200000] [--batch B=1000] [--in-flight C=4]
 //                      [--data random|sequential] [--keys int|uuid|generated]
-//                      [--curve STEP] [--no-durable] [--writemap on|off] [--dir DIR] [--keep]
+//                      [--curve STEP] [--no-durable] [--sync full|nometasync|nosync]
+//                      [--writemap on|off] [--dir DIR] [--keep]
 //                      [--engine lmdb|rocksdb]
 // Prints one line per STEP records written (`rows=…-… rec/s=…`, the insert rate as the table
 // grows, with the requests' p50/p99 latency; STEP defaults to N), then `total …` with the
@@ -54,6 +55,8 @@ struct Options {
   DataShape shape;
   bool generated_keys = false;
   bool durable = true;
+  StoreOptions::CommitSync commit_sync = StoreOptions{}.commit_sync;
+  std::string sync_name = "full";
   bool write_map = StoreOptions{}.write_map;
   bool keep = false;
   bool rocksdb = false;
@@ -64,8 +67,8 @@ struct Options {
   std::fprintf(stderr,
                "storage_bench: %s\nusage: storage_bench [--records N] [--batch B] "
                "[--in-flight C] [--data random|sequential] [--keys int|uuid|generated] "
-               "[--curve STEP] [--no-durable] [--writemap on|off] [--dir DIR] [--keep] "
-               "[--engine lmdb|rocksdb]\n",
+               "[--curve STEP] [--no-durable] [--sync full|nometasync|nosync] "
+               "[--writemap on|off] [--dir DIR] [--keep] [--engine lmdb|rocksdb]\n",
                error.c_str());
   std::exit(2);
 }
@@ -101,6 +104,18 @@ Options ParseArgs(int argc, char** argv) {
       o.generated_keys = keys == "generated";
     } else if (flag == "--no-durable") {
       o.durable = false;
+    } else if (flag == "--sync") {
+      std::string mode = value();
+      using CommitSync = StoreOptions::CommitSync;
+      if (mode == "full") {
+        o.commit_sync = CommitSync::kLmdbDefault;
+      } else if (mode == "nometasync") {
+        o.commit_sync = CommitSync::kUnsafeNoMetaSync;
+      } else if (mode != "nosync") {
+        Usage("--sync is full, nometasync or nosync");
+      }
+      o.durable = mode != "nosync";
+      o.sync_name = mode;
     } else if (flag == "--writemap") {
       std::string on = value();
       if (on != "on" && on != "off") Usage("--writemap is on or off");
@@ -226,6 +241,7 @@ int main(int argc, char** argv) {
     options.database_dir = o.dir;
     options.durable = o.durable;
     options.write_map = o.write_map;
+    options.commit_sync = o.commit_sync;
     options.map_size_bytes = 64ull << 30;
     auto opened = Store::Open(options);
     if (!opened.ok()) {
@@ -264,10 +280,11 @@ int main(int argc, char** argv) {
     Segment seg = WriteAll(submit, o, BuildRequests(o, first, count));
     total_secs += seg.secs;
     std::printf(
-        "rows=%ld-%ld engine=%s batch=%ld in_flight=%d durable=%d rec/s=%.0f p50_ms=%.3f "
-        "p99_ms=%.3f\n",
+        "rows=%ld-%ld engine=%s batch=%ld in_flight=%d durable=%d sync=%s rec/s=%.0f "
+        "p50_ms=%.3f p99_ms=%.3f\n",
         first, first + count, engine, o.batch, o.in_flight, o.durable,
-        static_cast<double>(count) / seg.secs, seg.p50_ms, seg.p99_ms);
+        o.durable ? o.sync_name.c_str() : "nosync", static_cast<double>(count) / seg.secs,
+        seg.p50_ms, seg.p99_ms);
     std::fflush(stdout);
   }
   store.reset();

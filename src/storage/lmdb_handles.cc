@@ -64,6 +64,7 @@ Result<LmdbEnv> LmdbEnv::Open(const std::string& path, const LmdbEnvOptions& opt
   if (rc != 0) return LmdbError("mdb_env_set_maxreaders", rc);
   unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
   if (!options.durable) flags |= MDB_NOSYNC;
+  if (options.durable && !options.sync_meta) flags |= MDB_NOMETASYNC;
   if (options.write_map) flags |= MDB_WRITEMAP;
   rc = mdb_env_open(env.env_, path.c_str(), flags, 0644);
   if (rc != 0) return LmdbError("mdb_env_open " + path, rc);

@@ -32,6 +32,9 @@ struct LmdbEnvOptions {
   unsigned max_dbs = 1024;
   unsigned max_readers = 1024;
   bool durable = true;  // false: MDB_NOSYNC
+  // false (with durable): MDB_NOMETASYNC, an unsafe mode for storage_bench only
+  // (StoreOptions::CommitSync::kUnsafeNoMetaSync).
+  bool sync_meta = true;
   // true: MDB_WRITEMAP, see StoreOptions::write_map.
   bool write_map = false;
 };

@@ -72,6 +72,7 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
   env_options.map_size_bytes = options_.map_size_bytes;
   env_options.durable = options_.durable;
   env_options.write_map = options_.write_map;
+  env_options.sync_meta = options_.commit_sync != StoreOptions::CommitSync::kUnsafeNoMetaSync;
   ASSIGN_OR_RETURN(db->env, LmdbEnv::Open(db->path, env_options));
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
   int rc = mdb_dbi_open(txn.get(), kMetaDb, MDB_CREATE, &db->meta_dbi);
