@@ -289,5 +289,76 @@ TEST_F(StoredRecordStoreTest, CompressedRowsBehaveLikeRawOnesEverywhere) {
   check_all();
 }
 
+// A copy's rows prepared ahead (Store::PrepareCopyRows: parsed and packed off the writer
+// thread) are stored as the writer would have stored them; a packing made with a dictionary
+// that is not the table's is redone by the writer, never stored.
+TEST_F(StoredRecordStoreTest, PreparedCopyRowsStoreWhatTheWriterWould) {
+  ASSERT_TRUE(store_->CreateTable(Untyped("dev", "dog")).ok());
+  std::mt19937_64 rng(5);
+  const int per_chunk = static_cast<int>(kDictTrainRows) + 200;
+  std::vector<std::string> records;
+  auto chunk_of = [&](int first) {
+    CopyChunk chunk;
+    chunk.database = "dev";
+    chunk.table = "dog";
+    chunk.bulk = true;
+    for (int i = first; i < first + per_chunk; ++i) {
+      records.push_back(RecordBytes(rng, i));
+      chunk.rows.push_back(RawRow{*EncodeKey(json::value(i)), records.back()});
+    }
+    return chunk;
+  };
+  // Before the table has a dictionary: documents parsed, nothing packed.
+  CopyChunk first = chunk_of(0);
+  store_->PrepareCopyRows("dev", "dog", first.rows);
+  EXPECT_TRUE(first.rows[0].doc.has_value());
+  EXPECT_FALSE(first.rows[0].packed_dictionary.has_value());
+  ASSERT_TRUE(store_->ApplyCopyChunk(std::move(first)).ok());
+  // The first chunk trained the dictionary: now rows are packed ahead.
+  CopyChunk second = chunk_of(per_chunk);
+  store_->PrepareCopyRows("dev", "dog", second.rows);
+  ASSERT_TRUE(second.rows[0].packed_dictionary.has_value());
+  ASSERT_NE(*second.rows[0].packed_dictionary, 0u);
+  ASSERT_FALSE(second.rows[0].packed.empty());
+  EXPECT_EQ(static_cast<unsigned char>(second.rows[0].packed[0]), kStoredFormatZstd);
+  // A stale packing (another dictionary id, another row's bytes) must not be stored.
+  second.rows[7].packed = second.rows[8].packed;
+  second.rows[7].packed_dictionary = *second.rows[7].packed_dictionary + 1;
+  ASSERT_TRUE(store_->ApplyCopyChunk(std::move(second)).ok());
+  CopyChunk end;
+  end.database = "dev";
+  end.build_indexes = true;
+  ASSERT_TRUE(store_->ApplyCopyChunk(std::move(end)).ok());
+
+  // Byte for byte what was copied, and the index found through the collected entries.
+  auto snap = store_->Read("dev");
+  ASSERT_TRUE(snap.ok());
+  size_t i = 0;
+  ASSERT_TRUE((*snap)
+                  ->ScanRaw("dog",
+                            [&](std::string_view key, std::string_view value) {
+                              EXPECT_EQ(key, *EncodeKey(json::value(static_cast<int>(i))));
+                              EXPECT_EQ(value, records[i]) << i;
+                              ++i;
+                              return true;
+                            })
+                  .ok());
+  EXPECT_EQ(i, records.size());
+  const int probe = per_chunk + 7;
+  auto rec = (*snap)->Get("dog", probe);
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  int found = 0;
+  ASSERT_TRUE((*snap)
+                  ->ScanIndex("dog", "name",
+                              IndexRange{(*rec)->doc.at("name"), true, (*rec)->doc.at("name"), true,
+                                         std::nullopt},
+                              [&](const Record& r) {
+                                found += r.doc.at("id") == probe;
+                                return true;
+                              })
+                  .ok());
+  EXPECT_EQ(found, 1);
+}
+
 }  // namespace
 }  // namespace meshdb::storage::testing
