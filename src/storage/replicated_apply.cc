@@ -10,7 +10,6 @@
 #include "storage/lmdb_handles.h"
 #include "storage/record_codec.h"
 #include "storage/store_impl.h"
-#include "storage/stored_record.h"
 #include "storage/write_group.h"
 
 namespace meshdb::storage {
@@ -33,7 +32,6 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
   std::vector<const TableDef*> defs;
   std::vector<std::pair<const std::string*, const std::string*>> rows;  // key, value
   std::vector<const std::string*> row_tables;
-  std::vector<RawRow*> prepared;  // a copy chunk's rows, in order
   if (item.replicated) {
     ReplicatedTxn& t = *item.replicated;
     if (t.origin == 0 || t.origin_sequence == 0) {
@@ -57,10 +55,9 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
     if (!c.rows.empty() && c.table.empty()) {
       return Status::InvalidArgument("copy chunk rows without a table");
     }
-    for (auto& r : c.rows) {
+    for (const auto& r : c.rows) {
       rows.emplace_back(&r.key, &r.value);
       row_tables.push_back(&c.table);
-      prepared.push_back(&r);
     }
   }
   for (const TableDef* d : defs) RETURN_IF_ERROR(CheckTableDef(*d));
@@ -83,10 +80,7 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
     }
     std::string_view text;
     RETURN_IF_ERROR(DecodeRecordHeader(*row.value, &row.header, &text));
-    if (!prepared.empty()) row.prepared = prepared[i];
-    if (!row.header.tombstone && row.prepared != nullptr && row.prepared->doc) {
-      row.doc = std::move(*prepared[i]->doc);  // parsed by PrepareCopyRows
-    } else if (!row.header.tombstone) {
+    if (!row.header.tombstone) {
       boost::system::error_code ec;
       json::value parsed = ParseJson(text, ec);
       if (ec || !parsed.is_object()) {
@@ -97,57 +91,6 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
     ctx.rows.push_back(std::move(row));
   }
   return Status::Ok();
-}
-
-void StoreImpl::PrepareCopyRows(const std::string& database, const std::string& table,
-                                std::vector<RawRow>& rows) const {
-  // The table's dictionary as committed now (none yet: the writer packs, and trains one).
-  std::optional<uint32_t> dictionary_id;
-  std::shared_ptr<const ZstdDictionary> dictionary;
-  if (std::shared_ptr<Database> db = FindDatabase(database)) {
-    if (auto txn = ReadTxn::Begin(db->env.get()); txn.ok()) {
-      auto id = ReadTableDictionaryId(txn->get(), db->meta_dbi, table);
-      if (id.ok() && id->has_value() && **id != 0) {
-        if (auto d = db->record_dicts.Get(txn->get(), db->meta_dbi, **id); d.ok()) {
-          dictionary = std::move(d).value();
-          dictionary_id = **id;
-        }
-      } else if (id.ok() && id->has_value()) {
-        dictionary_id = 0;
-      }
-    }
-  }
-  std::string scratch;
-  for (RawRow& r : rows) {
-    RecordHeader header;
-    std::string_view text;
-    if (!DecodeRecordHeader(r.value, &header, &text).ok()) continue;  // the writer reports it
-    if (!header.tombstone) {
-      boost::system::error_code ec;
-      json::value parsed = ParseJson(text, ec);
-      if (ec || !parsed.is_object()) continue;
-      r.doc = std::move(parsed.get_object());
-    }
-    if (!dictionary_id) continue;
-    std::string_view stored = PackRecordWith(r.value, *dictionary_id, dictionary.get(), &scratch);
-    r.packed_dictionary = dictionary_id;
-    if (stored.data() != r.value.data()) r.packed.assign(stored);
-  }
-}
-
-Result<std::string_view> StoreImpl::StoredForm(MDB_txn* txn, Database& db, const TableState& table,
-                                               const RemoteRow& row) {
-  if (row.prepared != nullptr && row.prepared->packed_dictionary) {
-    ASSIGN_OR_RETURN(std::optional<uint32_t> id,
-                     ReadTableDictionaryId(txn, db.meta_dbi, row.table));
-    if (id == row.prepared->packed_dictionary) {
-      return row.prepared->packed.empty() ? std::string_view(*row.value)
-                                          : std::string_view(row.prepared->packed);
-    }
-  }
-  // Stored compressed when that pays; the log still carries the bytes as received.
-  return PackRecord(txn, db.meta_dbi, table.records_dbi, db.record_dicts, row.table, *row.value,
-                    &stored_buf_);
 }
 
 Status StoreImpl::EnsureTable(MDB_txn* txn, Database& db, GroupCtx& group, const TableDef& in) {
@@ -299,7 +242,9 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
                                new_live ? &row.doc : nullptr);
     }
     // Stored compressed when that pays; the log below still carries the bytes as received.
-    ASSIGN_OR_RETURN(std::string_view stored, StoredForm(txn, db, pt->state(), row));
+    ASSIGN_OR_RETURN(std::string_view stored,
+                     PackRecord(txn, db.meta_dbi, pt->state().records_dbi, db.record_dicts,
+                                row.table, *row.value, &stored_buf_));
     MDB_val v = ToVal(stored);
     if (defer_index && rc == MDB_NOTFOUND) {
       // A copy into an empty table arrives in key order: appended, the rows fill each page

@@ -33,7 +33,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -225,18 +224,8 @@ struct ReplicatedTxn {
 
 // One row of a consistent copy: raw stored bytes as Snapshot::ScanRaw gave them.
 struct RawRow {
-  RawRow() = default;
-  RawRow(std::string k, std::string v) : key(std::move(k)), value(std::move(v)) {}
-
   std::string key;
   std::string value;
-  // Filled ahead by Store::PrepareCopyRows (optional; the writer does what is missing or
-  // no longer holds): the value's JSON document, parsed (not for tombstones, nor a value that
-  // does not parse: the writer reports that), and the stored form of the value for the
-  // table's dictionary `packed_dictionary` (empty `packed`: stored as it is).
-  std::optional<boost::json::object> doc;
-  std::optional<uint32_t> packed_dictionary;
-  std::string packed;
 };
 
 // A chunk of an initial copy, applied in one commit. Every part is optional.
@@ -419,14 +408,6 @@ class Store {
   // streaming from the snapshot's vector, which the last chunk (or SetVersionVectorFloor)
   // installs. Same errors as ApplyReplicatedAsync.
   virtual void ApplyCopyChunkAsync(CopyChunk chunk, ApplyCallback done) = 0;
-  // Any thread, before ApplyCopyChunk(Async): does ahead the per-row work the writer thread
-  // would do for `rows` of `table` (parsing each document, compressing it with the table's
-  // current dictionary; RawRow), so that a copy's chunks are prepared on the caller's thread
-  // while the writer applies the previous ones. Optional and never an error: what it cannot
-  // do (an unknown table, no dictionary yet, a bad row) is left to the writer, which also
-  // redoes a packing whose dictionary is no longer the table's.
-  virtual void PrepareCopyRows(const std::string& database, const std::string& table,
-                               std::vector<RawRow>& rows) const = 0;
   virtual Result<ApplyResult> ApplyCopyChunk(CopyChunk chunk) = 0;
   // Raises the database's vector to at least `floor` (per origin maximum) in one commit.
   virtual Status SetVersionVectorFloor(const std::string& database, const VersionVector& floor) = 0;

@@ -67,8 +67,6 @@ struct PendingWrite {
   }
 };
 
-struct RemoteRow;
-
 class StoreImpl final : public Store {
  public:
   explicit StoreImpl(const StoreOptions& options);
@@ -102,8 +100,6 @@ class StoreImpl final : public Store {
   void ApplyReplicatedAsync(ReplicatedTxn txn, ApplyCallback done) override;
   Result<ApplyResult> ApplyReplicated(ReplicatedTxn txn) override;
   void ApplyCopyChunkAsync(CopyChunk chunk, ApplyCallback done) override;
-  void PrepareCopyRows(const std::string& database, const std::string& table,
-                       std::vector<RawRow>& rows) const override;
   Result<ApplyResult> ApplyCopyChunk(CopyChunk chunk) override;
   Status SetVersionVectorFloor(const std::string& database, const VersionVector& floor) override;
   Status SetPeerCursor(const std::string& database, const std::string& peer_name,
@@ -176,10 +172,6 @@ class StoreImpl final : public Store {
   Status ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group);
   // Last-writer-wins application of the rows, then the log entry, vector and cursor.
   Status ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group);
-  // What to store for a remote row: its form packed ahead (PrepareCopyRows) while the table's
-  // dictionary is still the one it was packed with, else PackRecord's.
-  Result<std::string_view> StoredForm(MDB_txn* txn, Database& db, const TableState& table,
-                                      const RemoteRow& row);
   // For a bulk copy chunk's table: true when its index is (now) deferred, marking it pending
   // in `txn` when the table has no rows yet.
   Result<bool> DeferIndex(MDB_txn* txn, Database& db, GroupCtx& group, const std::string& table);

@@ -64,15 +64,19 @@ Result<uint32_t> TrainTableDictionary(MDB_txn* txn, MDB_dbi meta, MDB_dbi record
 Result<std::optional<uint32_t>> TableDictionaryId(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,
                                                   RecordDictionaries& dicts,
                                                   const std::string& table) {
-  ASSIGN_OR_RETURN(std::optional<uint32_t> chosen, ReadTableDictionaryId(txn, meta, table));
-  if (chosen) return chosen;
+  std::string key = std::string(kMetaTableDictPrefix) + table;
+  MDB_val k = ToVal(key), v;
+  int rc = mdb_get(txn, meta, &k, &v);
+  if (rc == 0) {
+    if (v.mv_size != 4) return Status::Corruption("bad table dictionary entry for " + table);
+    return std::optional<uint32_t>(GetU32(static_cast<const char*>(v.mv_data)));
+  }
+  if (rc != MDB_NOTFOUND) return LmdbError("read table dictionary", rc);
   MDB_stat stat;
-  int rc = mdb_stat(txn, records, &stat);
+  rc = mdb_stat(txn, records, &stat);
   if (rc != 0) return LmdbError("stat records", rc);
   if (stat.ms_entries < kDictTrainRows) return std::optional<uint32_t>();
   ASSIGN_OR_RETURN(uint32_t id, TrainTableDictionary(txn, meta, records, dicts));
-  std::string key = std::string(kMetaTableDictPrefix) + table;
-  MDB_val k = ToVal(key);
   std::string idv;
   PutU32(&idv, id);
   MDB_val iv = ToVal(idv);
@@ -136,32 +140,13 @@ Result<std::string_view> PackRecord(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,
   std::shared_ptr<const ZstdDictionary> dict;
   if (*id != 0) {
     ASSIGN_OR_RETURN(dict, dicts.Get(txn, meta, *id));
+  } else if (json.size() < kRecordCompressNoDictMinBytes) {
+    return record;
   }
-  return PackRecordWith(record, *id, dict.get(), scratch);
-}
-
-Result<std::optional<uint32_t>> ReadTableDictionaryId(MDB_txn* txn, MDB_dbi meta,
-                                                      const std::string& table) {
-  std::string key = std::string(kMetaTableDictPrefix) + table;
-  MDB_val k = ToVal(key), v;
-  int rc = mdb_get(txn, meta, &k, &v);
-  if (rc == MDB_NOTFOUND) return std::optional<uint32_t>();
-  if (rc != 0) return LmdbError("read table dictionary", rc);
-  if (v.mv_size != 4) return Status::Corruption("bad table dictionary entry for " + table);
-  return std::optional<uint32_t>(GetU32(static_cast<const char*>(v.mv_data)));
-}
-
-std::string_view PackRecordWith(std::string_view record, uint32_t id, const ZstdDictionary* dict,
-                                std::string* scratch) {
-  RecordHeader header;
-  std::string_view json;
-  if (!DecodeRecordHeader(record, &header, &json).ok()) return record;
-  if (header.tombstone || json.size() < kRecordCompressMinBytes) return record;
-  if (id == 0 && json.size() < kRecordCompressNoDictMinBytes) return record;
   scratch->assign(record.data(), 14);
   (*scratch)[0] = static_cast<char>(kStoredFormatZstd);
-  PutU32(scratch, id);
-  ZstdCompress(json, kRecordCompressLevel, dict, scratch);
+  PutU32(scratch, *id);
+  ZstdCompress(json, kRecordCompressLevel, dict.get(), scratch);
   if (scratch->size() >= record.size()) return record;
   return std::string_view(*scratch);
 }

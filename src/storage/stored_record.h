@@ -24,7 +24,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -69,16 +68,5 @@ Result<std::string_view> UnpackStoredRecord(MDB_txn* txn, MDB_dbi meta, RecordDi
 Result<std::string_view> PackRecord(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,
                                     RecordDictionaries& dicts, const std::string& table,
                                     std::string_view record, std::string* scratch);
-
-// The dictionary id new rows of `table` use as `txn` sees meta (0: compressed without one);
-// nullopt while none is chosen yet (PackRecord trains one at kDictTrainRows rows). Read-only.
-Result<std::optional<uint32_t>> ReadTableDictionaryId(MDB_txn* txn, MDB_dbi meta,
-                                                      const std::string& table);
-
-// What PackRecord stores for `record` once the table's dictionary is `id` (0: none) and
-// `dict` that dictionary loaded (null when `id` is 0): `record` itself or a value built in
-// *scratch. Pure: any thread (a copy chunk's rows are packed ahead, off the writer thread).
-std::string_view PackRecordWith(std::string_view record, uint32_t id, const ZstdDictionary* dict,
-                                std::string* scratch);
 
 }  // namespace meshdb::storage

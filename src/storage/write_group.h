@@ -42,8 +42,6 @@ struct RemoteRow {
   const std::string* value = nullptr;  // idem
   RecordHeader header;
   boost::json::object doc;  // empty for tombstones
-  // A copy chunk's row: its work done ahead by PrepareCopyRows (the packed form), or null.
-  const RawRow* prepared = nullptr;
 };
 
 struct StoreImpl::RequestCtx {

@@ -329,9 +329,6 @@ void LinkSubscriber::OnCopyChunk(CopyChunk&& c) {
   }
   chunk.log_rows = copy_is_partial_;
   chunk.bulk = true;  // a table empty here gets its index built at the copy's end
-  // Parsed and compressed here, on this link's thread, while the writer thread applies the
-  // chunks before it (a copy's two pipeline stages on two cores).
-  link_.service().store()->PrepareCopyRows(database, chunk.table, chunk.rows);
   ApplyChunk(std::move(chunk), "applying a copy chunk", [this, n] {
     copy_records_ += n;
     claim_.NoteProgress();
