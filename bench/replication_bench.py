@@ -128,6 +128,29 @@ def cpu_seconds(node):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def thread_cpu(node):
+    """CPU seconds so far per thread (user + system), keyed "name/tid", from
+    /proc/PID/task/*/stat."""
+    got = {}
+    task_dir = "/proc/%d/task" % node.proc.pid
+    for tid in os.listdir(task_dir):
+        try:
+            with open(os.path.join(task_dir, tid, "stat")) as f:
+                text = f.read()
+        except OSError:
+            continue  # the thread ended
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        got["%s/%s" % (name, tid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return got
+
+
+def thread_cpu_delta(before, after):
+    """'name/tid 1.23, ...' for the threads that used CPU between two thread_cpu() readings."""
+    spent = sorted(((after[k] - before.get(k, 0.0), k) for k in after), reverse=True)
+    return ", ".join("%s %.2f" % (k, v) for v, k in spent if v >= 0.05)
+
+
 def proc_status(pid):
     """/proc/<pid>/status memory fields in kB ({} when the process is gone)."""
     got = {}
@@ -447,6 +470,7 @@ class Bench:
             perfs = self.start_perf(run, a, b)
             rss = {"hwm_kb": 0, "anon_kb": 0}
             cpu0 = (cpu_seconds(a), cpu_seconds(b))
+            threads0 = (thread_cpu(a), thread_cpu(b))
             t1 = time.perf_counter()
             self.link(b, a)
             t_count = [None]
@@ -470,6 +494,7 @@ class Bench:
             harness.wait_until(synced, 3600, "B to hold %d records and finish its copy" % n, interval_s=0.02)
             done = time.perf_counter() - t1
             cpu_a, cpu_b = cpu_seconds(a) - cpu0[0], cpu_seconds(b) - cpu0[1]
+            threads = (thread_cpu_delta(threads0[0], thread_cpu(a)), thread_cpu_delta(threads0[1], thread_cpu(b)))
             self.stop_perf(perfs)
             took[variant].append(done)
             print("initial sync run %d (%s): B held all %d records %.2f s after add_node, copy done after %.2f s "
@@ -477,6 +502,8 @@ class Bench:
                   "CPU during the copy: A %.2f s, B %.2f s"
                   % (run + 1, variant, n, t_count[0] - t1, done, n / done, rss["hwm_kb"] / 1024.0,
                      rss["anon_kb"] / 1024.0, cpu_a, cpu_b), flush=True)
+            print("  per-thread CPU s: A: %s; B: %s; load average %s"
+                  % (threads[0], threads[1], " ".join(open("/proc/loadavg").read().split()[:3])), flush=True)
             b.stop(60)
             self.nodes.remove(b)
             if not self.args.keep:
