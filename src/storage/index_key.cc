@@ -105,12 +105,27 @@ bool IndexKeyLayout::Encode(std::string_view attribute, const boost::json::value
     return true;
   }
   if (!Prefix(attribute, out)) return false;
-  const size_t prefix_size = out->size();
-  Status s = AppendEncodedValue(value, out);
+  std::string encoded;
+  Status s = AppendEncodedValue(value, &encoded);
   assert(s.ok() && "index values are scalars");
   (void)s;
-  out->resize(prefix_size + Cut(std::string_view(*out).substr(prefix_size), prefix_size).size());
+  AppendValuePart(encoded, out);
   return true;
+}
+
+void IndexKeyLayout::AppendValuePart(std::string_view encoded, std::string* out) const {
+  assert(compact_);
+  if (encoded.size() <= value_bytes_) {
+    out->append(encoded);
+    return;
+  }
+  out->append(encoded.substr(0, value_bytes_));
+  // FNV-1a, 64 bits, big-endian: stored in keys, so it must never change.
+  uint64_t hash = 14695981039346656037ULL;
+  for (const char c : encoded) {
+    hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  }
+  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(hash >> shift));
 }
 
 std::string_view IndexKeyLayout::Cut(std::string_view value, size_t prefix_size) const {
@@ -121,7 +136,12 @@ std::string_view IndexKeyLayout::Cut(std::string_view value, size_t prefix_size)
 
 bool IndexKeyLayout::MaybeCut(std::string_view key, size_t prefix_size) const {
   if (!compact_) return MaybeTruncated(key);
-  return key.size() >= prefix_size + value_bytes_;
+  return key.size() == prefix_size + value_bytes_ + kCutHashBytes;
+}
+
+std::string_view IndexKeyLayout::CutValue(std::string_view key, size_t prefix_size) const {
+  std::string_view value = key.substr(prefix_size);
+  return compact_ ? value.substr(0, value_bytes_) : value;
 }
 
 }  // namespace meshdb::storage

@@ -178,17 +178,25 @@ Status SnapshotImpl::ScanIndex(const std::string& table, const std::string& attr
   if (!layout.Prefix(attribute, &prefix)) return Status::Ok();  // no entry has been written
   ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn_.get(), t->index_dbi));
   // Cutting is monotonic: every entry whose value is >= the start has a cut >= its cut.
-  std::string start = prefix;
-  start.append(layout.Cut(r.Start(), prefix.size()));
-  k = ToVal(start);
   // An equality range matches one value: the records under a cut entry need no sorting.
   const bool single_value = r.lower && r.upper && *r.lower == *r.upper;
+  std::string start = prefix;
+  // A long value looked up by equality: its entries are exactly the ones whose key is its
+  // cut and hash (compact layout).
+  const bool exact_key =
+      single_value && layout.compact() && r.Start().size() > layout.value_bytes();
+  if (exact_key) {
+    layout.AppendValuePart(r.Start(), &start);
+  } else {
+    start.append(layout.Cut(r.Start(), prefix.size()));
+  }
+  k = ToVal(start);
   std::unordered_set<std::string> seen;
-  // The records of the run of possibly cut entries sharing key `group_key`, with their
-  // matching values: LMDB orders them by record key, so they are sorted by value and
-  // visited when the run ends.
+  // The records of the run of cut entries sharing the cut value `group_cut`, with their
+  // matching values: LMDB orders them by hash and record key, so they are sorted by value
+  // and visited when the run ends.
   std::vector<std::pair<std::string, Record>> group;
-  std::string group_key;
+  std::string group_cut;
   auto flush = [&]() {
     std::stable_sort(group.begin(), group.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -202,9 +210,10 @@ Status SnapshotImpl::ScanIndex(const std::string& table, const std::string& attr
   for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_SET_RANGE); rc == 0;
        rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
     std::string_view key = FromVal(k);
-    if (!group.empty() && key != group_key && !flush()) return Status::Ok();
+    if (exact_key && key != start) break;
     if (!key.starts_with(prefix)) break;
-    std::string_view value = key.substr(prefix.size());
+    std::string_view value = layout.CutValue(key, prefix.size());
+    if (!group.empty() && value != group_cut && !flush()) return Status::Ok();
     const bool cut = layout.MaybeCut(key, prefix.size());
     Position pos = r.Classify(value);
     // A cut value is a prefix of the real one (so never above it): "above" is final,
@@ -224,7 +233,7 @@ Status SnapshotImpl::ScanIndex(const std::string& table, const std::string& attr
       if (!matching) continue;
       seen.insert(std::move(pk));
       if (!single_value) {
-        group_key.assign(key);
+        group_cut.assign(value);
         group.emplace_back(std::move(*matching), std::move(record));
         continue;
       }

@@ -53,10 +53,23 @@ TEST(IndexKeyLayoutTest, CompactKeysUseIdsAndCutLongValues) {
 
   const std::string long_text(120, 'x');
   ASSERT_TRUE(layout.Encode("text", json::value(long_text), &key));
-  EXPECT_EQ(key.size(), 1u + kCompactIndexValueBytes);
-  EXPECT_EQ(key, "\x03\x05" + long_text.substr(0, kCompactIndexValueBytes - 1));
+  // The cut, then a hash of the whole value: long values sharing their cut get keys of their own.
+  EXPECT_EQ(key.size(), 1u + kCompactIndexValueBytes + IndexKeyLayout::kCutHashBytes);
+  EXPECT_EQ(layout.CutValue(key, 1), "\x05" + long_text.substr(0, kCompactIndexValueBytes - 1));
   EXPECT_TRUE(layout.MaybeCut(key, 1));
   EXPECT_EQ(layout.Cut("\x05" + long_text, 1).size(), kCompactIndexValueBytes);
+  std::string other_key;
+  ASSERT_TRUE(layout.Encode("text", json::value(long_text + "y"), &other_key));
+  EXPECT_NE(other_key, key);
+  EXPECT_EQ(layout.CutValue(other_key, 1), layout.CutValue(key, 1));
+  std::string again;
+  ASSERT_TRUE(layout.Encode("text", json::value(long_text), &again));
+  EXPECT_EQ(again, key);  // the hash is a function of the value alone
+  // A value of exactly the cut's length is kept whole and is not cut.
+  ASSERT_TRUE(
+      layout.Encode("text", json::value(long_text.substr(0, kCompactIndexValueBytes - 1)), &key));
+  EXPECT_EQ(key.size(), 1u + kCompactIndexValueBytes);
+  EXPECT_FALSE(layout.MaybeCut(key, 1));
 
   EXPECT_FALSE(layout.Encode("unknown", json::value(1), &key));  // no id, no entries
   std::string prefix;
@@ -228,7 +241,7 @@ TEST_F(CutValueTest, ArraysUpdatesAndDeletesKeepExactEntries) {
   EXPECT_EQ(Scan("tags", Eq(5)), "[7]");
   EXPECT_EQ(Scan("tags", IndexRange{}), "[7]");  // visited once
 
-  // Both long elements share one entry; dropping one keeps it, dropping both removes it.
+  // Each long element has its own entry (its cut and hash): dropping one keeps the other's.
   ASSERT_TRUE(Write("dev", {Op(K::kUpdate, "dog", 7, {{"tags", json::array{k1}}})}).ok());
   EXPECT_EQ(Scan("tags", Prefix(p47 + "k2")), "[]");
   EXPECT_EQ(Scan("tags", Eq(S(k1))), "[7]");
@@ -244,7 +257,7 @@ TEST_F(CutValueTest, ArraysUpdatesAndDeletesKeepExactEntries) {
   auto entries = RawEntries();
   EXPECT_EQ(entries.size(), 15u);  // text and two timestamps of 1, 3, 4, 5, 6
   for (const auto& [key, record] : entries) {
-    EXPECT_LE(key.size(), 1u + kCompactIndexValueBytes);
+    EXPECT_LE(key.size(), 1u + kCompactIndexValueBytes + IndexKeyLayout::kCutHashBytes);
     // A one-byte attribute id (no name), then a value tag (numbers may hold 0x00 bytes).
     ASSERT_GE(key.size(), 2u);
     EXPECT_LT(static_cast<unsigned char>(key[0]), 0x80);
