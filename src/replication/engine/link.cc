@@ -782,7 +782,11 @@ void Link::Close(std::string reason) {
     // A peer that does not read (or a call that is never answered) holds the close back no
     // longer than this.
     auto timer = std::make_shared<asio::steady_timer>(self->strand_, kCloseWaitForAnswers);
-    timer->async_wait([self, timer, reason](boost::system::error_code) {
+    // The wait holds the link only weakly: a closed link must not outlive its io_context's
+    // listeners for this timer (see PingLoop).
+    timer->async_wait([link = std::weak_ptr<Link>(self), timer, reason](boost::system::error_code) {
+      std::shared_ptr<Link> self = link.lock();
+      if (!self) return;
       if (!self->close_when_answered_ && !self->close_after_flush_) return;  // closing already
       self->close_when_answered_.reset();
       self->close_after_flush_ = false;
