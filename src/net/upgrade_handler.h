@@ -8,15 +8,13 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <memory>
 #include <string>
 
 #include "net/tls.h"
+#include "net/tls_stream.h"
 
 namespace meshdb::net {
-
-using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
 class UpgradeHandler {
  public:

@@ -1,15 +1,23 @@
 // TLS on a real HttpServer over loopback: an HTTPS request, what a TLS upgrade hands over
 // (the client's certificate, verified or not), trust added while running, and the policy
-// (no TLS 1.1, a bad cipher list, a key that is not the certificate's).
+// (no TLS 1.1, a bad cipher list, a key that is not the certificate's). Then TlsStream
+// (net/tls_stream.h) on its own against Asio's TLS stream: large and coalesced writes, key
+// updates both ways, close_notify, truncation, timeouts.
 #include "net/tls.h"
 
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -22,6 +30,7 @@
 
 #include "net/fake_operations.h"
 #include "net/http_server.h"
+#include "net/tls_stream.h"
 #include "net/upgrade_handler.h"
 #include "security/x509.h"
 
@@ -481,6 +490,181 @@ TEST_F(TlsTest, BadMaterialIsRefusedWithoutQuotingTheKey) {
   auto bad_ca =
       TlsContext::Create(TlsContext::Role::kClient, TlsMaterial{"", "", {"garbage"}, false, ""});
   ASSERT_FALSE(bad_ca.ok());
+}
+
+// TlsStream (ours) at one end of a loopback connection, Asio's TLS stream at the other.
+class TlsStreamTest : public TlsTest {
+ protected:
+  using AsioTls = beast::ssl_stream<beast::tcp_stream>;
+  static constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+  TlsStreamTest() {
+    auto [cert, key] = ca_.Issue("node-a", {"localhost", "127.0.0.1"});
+    auto context = TlsContext::Create(TlsContext::Role::kServer,
+                                      TlsMaterial{cert, key, {ca_.ca_pem}, false, ""});
+    EXPECT_TRUE(context.ok()) << context.status().ToString();
+    server_context_ = *context;
+    client_context_ = Client(ca_.ca_pem);
+  }
+
+  // A connected pair over loopback: {accepted, dialled}.
+  std::pair<tcp::socket, tcp::socket> SocketPair() {
+    tcp::acceptor acceptor(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    tcp::socket dialled(ioc_);
+    dialled.connect(acceptor.local_endpoint());
+    return {acceptor.accept(), std::move(dialled)};
+  }
+
+  // Runs both coroutines to their end; fails the test when they take more than 10 s.
+  void RunBoth(asio::awaitable<void> a, asio::awaitable<void> b) {
+    int done = 0;
+    auto finish = [&done](const std::exception_ptr& e) {
+      ++done;
+      if (e) ADD_FAILURE() << "a coroutine threw";
+    };
+    asio::co_spawn(ioc_, std::move(a), finish);
+    asio::co_spawn(ioc_, std::move(b), finish);
+    ioc_.run_for(std::chrono::seconds(10));
+    ioc_.restart();
+    EXPECT_EQ(done, 2) << "timed out";
+  }
+
+  static std::string Pattern(size_t size, char seed) {
+    std::string out(size, '\0');
+    for (size_t i = 0; i < size; ++i) out[i] = static_cast<char>(seed + i % 61);
+    return out;
+  }
+
+  std::shared_ptr<TlsContext> client_context_;
+};
+
+TEST_F(TlsStreamTest, LargeAndCoalescedWritesArriveWholeBothWaysAcrossKeyUpdates) {
+  auto [accepted, dialled] = SocketPair();
+  TlsStream ours(std::move(accepted), server_context_->native());
+  AsioTls theirs(std::move(dialled), client_context_->native());
+  const std::string request = Pattern(100000, 'a');
+  const std::string header = "header:";
+  const std::string body = Pattern(70000, 'k');
+  auto server = [&]() -> asio::awaitable<void> {
+    auto [hec] = co_await ours.async_handshake(asio::ssl::stream_base::server, kTuple);
+    EXPECT_FALSE(hec) << hec.message();
+    std::string got(request.size(), '\0');
+    auto [rec, n] = co_await asio::async_read(ours, asio::buffer(got), kTuple);
+    EXPECT_FALSE(rec) << rec.message();
+    EXPECT_TRUE(got == request);
+    // Our key update, answered by the peer while it reads; then two buffers, coalesced.
+    EXPECT_EQ(SSL_key_update(ours.native_handle(), SSL_KEY_UPDATE_REQUESTED), 1);
+    std::array<asio::const_buffer, 2> reply{asio::buffer(header), asio::buffer(body)};
+    auto [wec, w] = co_await asio::async_write(ours, reply, kTuple);
+    EXPECT_FALSE(wec) << wec.message();
+    EXPECT_EQ(w, header.size() + body.size());
+  };
+  auto client = [&]() -> asio::awaitable<void> {
+    auto [hec] = co_await theirs.async_handshake(asio::ssl::stream_base::client, kTuple);
+    EXPECT_FALSE(hec) << hec.message();
+    // Their key update: our read must answer it (a write from inside SSL_read).
+    EXPECT_EQ(SSL_key_update(theirs.native_handle(), SSL_KEY_UPDATE_REQUESTED), 1);
+    auto [wec, w] = co_await asio::async_write(theirs, asio::buffer(request), kTuple);
+    EXPECT_FALSE(wec) << wec.message();
+    std::string got(header.size() + body.size(), '\0');
+    auto [rec, n] = co_await asio::async_read(theirs, asio::buffer(got), kTuple);
+    EXPECT_FALSE(rec) << rec.message();
+    EXPECT_TRUE(got == header + body);
+  };
+  RunBoth(server(), client());
+  EXPECT_EQ(SSL_version(ours.native_handle()), TLS1_3_VERSION);
+}
+
+TEST_F(TlsStreamTest, AsAClientItVerifiesTheServerAndReadsPastTheTickets) {
+  auto [accepted, dialled] = SocketPair();
+  AsioTls theirs(std::move(accepted), server_context_->native());
+  TlsStream ours(std::move(dialled), client_context_->native());
+  auto server = [&]() -> asio::awaitable<void> {
+    auto [hec] = co_await theirs.async_handshake(asio::ssl::stream_base::server, kTuple);
+    EXPECT_FALSE(hec) << hec.message();
+    std::array<char, 4> ping{};
+    auto [rec, n] = co_await asio::async_read(theirs, asio::buffer(ping), kTuple);
+    EXPECT_FALSE(rec) << rec.message();
+    auto [wec, w] = co_await asio::async_write(theirs, asio::buffer(std::string("pong")), kTuple);
+    EXPECT_FALSE(wec) << wec.message();
+  };
+  auto client = [&]() -> asio::awaitable<void> {
+    auto [hec] = co_await ours.async_handshake(asio::ssl::stream_base::client, kTuple);
+    EXPECT_FALSE(hec) << hec.message();
+    PeerCertificate seen = InspectPeer(ours.native_handle());
+    EXPECT_TRUE(seen.verified) << seen.verify_error;
+    EXPECT_TRUE(seen.Names("node-a"));
+    auto [wec, w] = co_await asio::async_write(ours, asio::buffer(std::string("ping")), kTuple);
+    EXPECT_FALSE(wec) << wec.message();
+    std::string pong(4, '\0');
+    auto [rec, n] = co_await asio::async_read(ours, asio::buffer(pong), kTuple);
+    EXPECT_FALSE(rec) << rec.message();
+    EXPECT_EQ(pong, "pong");
+  };
+  RunBoth(server(), client());
+}
+
+TEST_F(TlsStreamTest, CloseNotifyReadsAsEofAndBothShutdownsComplete) {
+  auto [accepted, dialled] = SocketPair();
+  TlsStream ours(std::move(accepted), server_context_->native());
+  AsioTls theirs(std::move(dialled), client_context_->native());
+  auto server = [&]() -> asio::awaitable<void> {
+    co_await ours.async_handshake(asio::ssl::stream_base::server, kTuple);
+    std::array<char, 16> buffer{};
+    auto [rec, n] = co_await ours.async_read_some(asio::buffer(buffer), kTuple);
+    EXPECT_EQ(rec, asio::error::eof) << rec.message();
+    auto [sec] = co_await ours.async_shutdown(kTuple);
+    EXPECT_FALSE(sec) << sec.message();
+  };
+  auto client = [&]() -> asio::awaitable<void> {
+    co_await theirs.async_handshake(asio::ssl::stream_base::client, kTuple);
+    auto [sec] = co_await theirs.async_shutdown(kTuple);  // waits for ours
+    EXPECT_FALSE(sec) << sec.message();
+  };
+  RunBoth(server(), client());
+}
+
+TEST_F(TlsStreamTest, AConnectionEndedWithoutCloseNotifyIsATruncation) {
+  auto [accepted, dialled] = SocketPair();
+  TlsStream ours(std::move(accepted), server_context_->native());
+  AsioTls theirs(std::move(dialled), client_context_->native());
+  auto server = [&]() -> asio::awaitable<void> {
+    co_await ours.async_handshake(asio::ssl::stream_base::server, kTuple);
+    co_await asio::async_write(ours, asio::buffer(std::string("hi")), kTuple);  // and tickets
+    std::array<char, 16> buffer{};
+    auto [rec, n] = co_await ours.async_read_some(asio::buffer(buffer), kTuple);
+    EXPECT_EQ(rec, asio::ssl::error::stream_truncated) << rec.message();
+  };
+  auto client = [&]() -> asio::awaitable<void> {
+    co_await theirs.async_handshake(asio::ssl::stream_base::client, kTuple);
+    std::array<char, 2> hi{};
+    co_await asio::async_read(theirs, asio::buffer(hi), kTuple);
+    beast::get_lowest_layer(theirs).close();
+  };
+  RunBoth(server(), client());
+}
+
+TEST_F(TlsStreamTest, AnExpiredDeadlineClosesTheStreamWithTimeout) {
+  auto [accepted, dialled] = SocketPair();
+  TlsStream ours(std::move(accepted), server_context_->native());
+  AsioTls theirs(std::move(dialled), client_context_->native());
+  auto server = [&]() -> asio::awaitable<void> {
+    co_await ours.async_handshake(asio::ssl::stream_base::server, kTuple);
+    beast::get_lowest_layer(ours).expires_after(std::chrono::seconds(30));
+    beast::get_lowest_layer(ours).expires_after(std::chrono::milliseconds(200));  // sooner
+    const auto started = std::chrono::steady_clock::now();
+    std::array<char, 16> buffer{};
+    auto [rec, n] = co_await ours.async_read_some(asio::buffer(buffer), kTuple);
+    EXPECT_EQ(rec, beast::error::timeout) << rec.message();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+    EXPECT_FALSE(ours.socket().is_open());
+  };
+  auto client = [&]() -> asio::awaitable<void> {
+    co_await theirs.async_handshake(asio::ssl::stream_base::client, kTuple);
+    std::array<char, 16> buffer{};  // waits for the server to give up
+    co_await theirs.async_read_some(asio::buffer(buffer), kTuple);
+  };
+  RunBoth(server(), client());
 }
 
 }  // namespace
