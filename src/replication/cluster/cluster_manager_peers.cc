@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <future>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
@@ -149,6 +150,12 @@ void ClusterManager::Impl::Recompute() {
   last_key_ = key;
   last_peers_ = peers;
   applied_once_ = true;
+  // Refusals this update lifts go first: SetPeers starts dialing a node added back, and a
+  // dial that ran before the lift would be refused by our own stale mark.
+  std::vector<std::string> still_removed;
+  std::set_intersection(last_removed_.begin(), last_removed_.end(), removed.begin(), removed.end(),
+                        std::back_inserter(still_removed));
+  if (still_removed != last_removed_) options_.service->SetRemovedNodes(still_removed);
   options_.service->SetPeers(std::move(peers));
   // After SetPeers: the persisted marks, not the peers SetPeers just dropped, decide who is
   // refused (a node that left the cluster must still accept the node that adds it back).

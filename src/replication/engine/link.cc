@@ -201,9 +201,11 @@ asio::awaitable<Status> Link::RunOutbound(std::string url, std::string authoriza
   Status st = co_await TlsHandshake(owned->ws().next_layer(), host, url);
   if (st.ok()) st = co_await RunClient(std::move(owned), url, host + ":" + port, authorization);
   // The session is kept once the link is live (OnPeerHello); an attempt that resumed it and
-  // failed forgets it, so the next dial is a full handshake (the peer's trust in us, or ours
-  // in it, may have changed since the session was made).
-  if (!st.ok() && !live_ && SSL_session_reused(tls_ssl_) == 1) tls_context->ForgetSession(url);
+  // failed on its account forgets it, so the next dial is a full handshake (the peer's trust
+  // in us, or ours in it, may have changed since the session was made).
+  if (!st.ok() && !live_ && SSL_session_reused(tls_ssl_) == 1 && FailureMayBeTheTlsSession()) {
+    tls_context->ForgetSession(url);
+  }
   co_return st;
 }
 
@@ -535,6 +537,27 @@ asio::awaitable<Link::HandshakeResult> Link::Handshake(const Hello& mine) {
                                 false};
     }
   }
+}
+
+bool Link::FailureMayBeTheTlsSession() const {
+  switch (refusal_) {
+    case LinkRefusal::kNone:  // the handshake or the connection failed before any answer
+    case LinkRefusal::kNotHello:
+    case LinkRefusal::kCertificateMismatch:
+    case LinkRefusal::kUntrustedCertificate:
+    case LinkRefusal::kUnexpectedPeer:
+      return true;
+    case LinkRefusal::kRefusedByPeer:
+      return peer_refused_our_certificate_;
+    case LinkRefusal::kBadHello:
+    case LinkRefusal::kTokenMismatch:
+    case LinkRefusal::kDuplicate:
+    case LinkRefusal::kRemovedPeer:
+    case LinkRefusal::kStopping:
+    case LinkRefusal::kJoin:
+      return false;
+  }
+  return true;
 }
 
 Status Link::Refuse(LinkRefusal why, Status st) {

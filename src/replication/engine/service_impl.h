@@ -333,6 +333,11 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   // Closes once the frames queued so far are written.
   void CloseAfterFlush(std::string reason, uint16_t close_code);
   Status Refuse(LinkRefusal why, Status st);
+  // After a dial that resumed a TLS session failed: whether the session may be why, so the
+  // next dial should make a full handshake. Not when the peer answered over it and refused
+  // for a reason of the cluster's (a removed node, a duplicate link, ...): a full handshake
+  // would be refused the same way, and the session is proven good.
+  bool FailureMayBeTheTlsSession() const;
   Hello OurHello() const;
   const std::string& PeerLabel() const;  // the peer's name, or its address before Hello
   asio::awaitable<void> WriteLoop();

@@ -38,6 +38,11 @@ class FakeService : public ReplicationService {
   void Stop() override {}
   void SetPeers(std::vector<PeerSpec> peers) override {
     std::lock_guard lock(mu_);
+    for (const PeerSpec& p : peers) {
+      if (std::binary_search(removed_.begin(), removed_.end(), p.name)) {
+        handed_while_refused_.push_back(p.name);
+      }
+    }
     peers_ = std::move(peers);
   }
   void SetRemovedNodes(std::vector<std::string> names) override {
@@ -89,6 +94,11 @@ class FakeService : public ReplicationService {
     std::lock_guard lock(mu_);
     return removed_;
   }
+  // Peers handed to SetPeers (to dial) while the refusal set still held them.
+  std::vector<std::string> handed_while_refused() {
+    std::lock_guard lock(mu_);
+    return handed_while_refused_;
+  }
   int removed_calls() {
     std::lock_guard lock(mu_);
     return removed_calls_;
@@ -116,6 +126,7 @@ class FakeService : public ReplicationService {
   std::mutex mu_;
   std::vector<PeerSpec> peers_;
   std::vector<std::string> removed_;
+  std::vector<std::string> handed_while_refused_;
   std::vector<std::string> revoked_;
   std::map<std::string, std::vector<std::string>> presented_;
   int removed_calls_ = 0;
@@ -240,9 +251,11 @@ TEST_F(ClusterManagerTest, RemovedNodeStaysRefusedAcrossRestartUntilAddedAgain) 
   EXPECT_EQ(service.removed(), std::vector<std::string>{"c"});
   EXPECT_FALSE(service.HasPeer("c"));
 
-  // add_node lifts it.
+  // add_node lifts it, before c is handed over to be dialed (a dial that ran first would be
+  // refused by this node's own stale mark).
   ASSERT_TRUE(AddNode(manager.get(), "c").ok());
   EXPECT_TRUE(Eventually([&] { return service.removed().empty() && service.HasPeer("c"); }));
+  EXPECT_TRUE(service.handed_while_refused().empty());
   manager.reset();
 
   FakeService after;
