@@ -124,9 +124,10 @@ void NoteWrite(int fd, off_t offset, ssize_t written) {
   }
 }
 
-template <typename SyncFn>
-int Sync(const char* name, int fd) {
-  static const auto real = Real<SyncFn>(name);
+using SyncFn = int (*)(int);
+
+// fsync or fdatasync (`real`) of `fd`, copying into the image what the sync covered.
+int Sync(SyncFn real, int fd) {
   std::vector<std::pair<off_t, size_t>> covered;
   std::string path;
   {
@@ -229,7 +230,14 @@ ssize_t writev(int fd, const struct iovec* iov, int count) {
   return rc;
 }
 
-int fdatasync(int fd) { return Sync<int (*)(int)>("fdatasync", fd); }
-int fsync(int fd) { return Sync<int (*)(int)>("fsync", fd); }
+int fdatasync(int fd) {
+  static const auto real = Real<SyncFn>("fdatasync");
+  return Sync(real, fd);
+}
+
+int fsync(int fd) {
+  static const auto real = Real<SyncFn>("fsync");
+  return Sync(real, fd);
+}
 
 }  // extern "C"
