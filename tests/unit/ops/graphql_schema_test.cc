@@ -8,13 +8,14 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
-#include <future>
 #include <memory>
 #include <string>
 
+#include "call_op.h"
 #include "ops/handlers.h"
 #include "storage/store.h"
 #include "temp_dir.h"
+#include "test_store.h"
 
 namespace meshdb::ops {
 namespace {
@@ -111,13 +112,7 @@ class SchemaStoreTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_FALSE(temp_.path().empty());
     dir_ = temp_.path();
-    storage::StoreOptions options;
-    options.database_dir = dir_ + "/db";
-    options.durable = false;
-    options.map_size_bytes = 64ull << 20;
-    auto store = storage::Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
+    ASSERT_NO_FATAL_FAILURE(meshdb::testing::OpenTestStore(dir_ + "/db", 64ull << 20, &store_));
     env_.store = store_.get();
     caller_.username = "admin";
     caller_.super_user = true;
@@ -129,12 +124,7 @@ class SchemaStoreTest : public ::testing::Test {
     return path;
   }
   OpResult Run(Handler handler, const std::string& body) {
-    auto promise = std::make_shared<std::promise<OpResult>>();
-    std::future<OpResult> future = promise->get_future();
-    OpCall call{&env_, caller_, json::parse(body).as_object(),
-                [promise](OpResult r) { promise->set_value(std::move(r)); }};
-    handler(std::move(call));
-    return future.get();
+    return testing::CallOp(handler, &env_, caller_, json::parse(body).as_object());
   }
 
   meshdb::testing::TempDir temp_{"meshdb-gql"};  // outlives store_

@@ -5,14 +5,15 @@
 
 #include <boost/json.hpp>
 #include <filesystem>
-#include <future>
 #include <memory>
 #include <string>
 
+#include "call_op.h"
 #include "ops/auth.h"
 #include "ops/handlers.h"
 #include "storage/store.h"
 #include "temp_dir.h"
+#include "test_store.h"
 
 namespace meshdb::ops {
 namespace {
@@ -53,13 +54,7 @@ class OpsTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_FALSE(temp_.path().empty());
     dir_ = temp_.path();
-    storage::StoreOptions options;
-    options.database_dir = dir_;
-    options.durable = false;
-    options.map_size_bytes = 64ull << 20;
-    auto store = storage::Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
+    ASSERT_NO_FATAL_FAILURE(meshdb::testing::OpenTestStore(dir_, 64ull << 20, &store_));
     env_.store = store_.get();
     caller_.username = "admin";
     caller_.super_user = true;
@@ -68,12 +63,7 @@ class OpsTest : public ::testing::Test {
 
   // Runs `handler` on `body` (JSON text) and waits for its result.
   OpResult Run(Handler handler, const std::string& body) {
-    auto promise = std::make_shared<std::promise<OpResult>>();
-    std::future<OpResult> future = promise->get_future();
-    OpCall call{&env_, caller_, json::parse(body).as_object(),
-                [promise](OpResult r) { promise->set_value(std::move(r)); }};
-    handler(std::move(call));
-    return future.get();
+    return testing::CallOp(handler, &env_, caller_, json::parse(body).as_object());
   }
   // The response of a call that must succeed.
   json::value Ok(Handler handler, const std::string& body) {
