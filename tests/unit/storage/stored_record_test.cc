@@ -267,13 +267,7 @@ TEST_F(StoredRecordStoreTest, CompressedRowsBehaveLikeRawOnesEverywhere) {
   auto snap = store_->Read("dev");
   ASSERT_TRUE(snap.ok());
   std::vector<LogEntry> log;
-  ASSERT_TRUE((*snap)
-                  ->ScanLog(0,
-                            [&](const LogEntry& e) {
-                              log.push_back(e);
-                              return true;
-                            })
-                  .ok());
+  ASSERT_NO_FATAL_FAILURE(ReadLog(**snap, 0, &log));
   ASSERT_FALSE(log.empty());
   EXPECT_EQ(log.back().writes[0].value, older);
   // Everything survives a reopen (dictionaries reloaded from meta).
