@@ -11,11 +11,9 @@
 #include <memory>
 #include <string>
 
-#include "call_op.h"
 #include "ops/handlers.h"
+#include "ops_fixture.h"
 #include "storage/store.h"
-#include "temp_dir.h"
-#include "test_store.h"
 
 namespace meshdb::ops {
 namespace {
@@ -107,31 +105,13 @@ TEST(GraphqlSchema, ErrorsNameLineColumnAndWhatWasExpected) {
   EXPECT_EQ(ParseErr("type A @table { id: [ID }"), "schema.graphql:1:25: expected ']', got '}'");
 }
 
-class SchemaStoreTest : public ::testing::Test {
+class SchemaStoreTest : public testing::OpsStoreTest {
  protected:
-  void SetUp() override {
-    ASSERT_FALSE(temp_.path().empty());
-    dir_ = temp_.path();
-    ASSERT_NO_FATAL_FAILURE(meshdb::testing::OpenTestStore(dir_ + "/db", 64ull << 20, &store_));
-    env_.store = store_.get();
-    caller_.username = "admin";
-    caller_.super_user = true;
-  }
-  void TearDown() override { store_.reset(); }
   std::string Write(const std::string& name, const std::string& text) {
     std::string path = dir_ + "/" + name;
     std::ofstream(path) << text;
     return path;
   }
-  OpResult Run(Handler handler, const std::string& body) {
-    return testing::CallOp(handler, &env_, caller_, json::parse(body).as_object());
-  }
-
-  meshdb::testing::TempDir temp_{"meshdb-gql"};  // outlives store_
-  std::string dir_;
-  std::unique_ptr<storage::Store> store_;
-  OpEnv env_;
-  Caller caller_;
 };
 
 TEST_F(SchemaStoreTest, LoadCreatesMissingTablesThenAddsNewAttributes) {

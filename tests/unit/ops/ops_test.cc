@@ -8,12 +8,10 @@
 #include <memory>
 #include <string>
 
-#include "call_op.h"
 #include "ops/auth.h"
 #include "ops/handlers.h"
+#include "ops_fixture.h"
 #include "storage/store.h"
-#include "temp_dir.h"
-#include "test_store.h"
 
 namespace meshdb::ops {
 namespace {
@@ -49,22 +47,8 @@ class DescribeOnlyDogs : public Auth {
   void RefreshOperationToken(OpCall) override {}
 };
 
-class OpsTest : public ::testing::Test {
+class OpsTest : public testing::OpsStoreTest {
  protected:
-  void SetUp() override {
-    ASSERT_FALSE(temp_.path().empty());
-    dir_ = temp_.path();
-    ASSERT_NO_FATAL_FAILURE(meshdb::testing::OpenTestStore(dir_, 64ull << 20, &store_));
-    env_.store = store_.get();
-    caller_.username = "admin";
-    caller_.super_user = true;
-  }
-  void TearDown() override { store_.reset(); }
-
-  // Runs `handler` on `body` (JSON text) and waits for its result.
-  OpResult Run(Handler handler, const std::string& body) {
-    return testing::CallOp(handler, &env_, caller_, json::parse(body).as_object());
-  }
   // The response of a call that must succeed.
   json::value Ok(Handler handler, const std::string& body) {
     OpResult r = Run(handler, body);
@@ -93,12 +77,6 @@ class OpsTest : public ::testing::Test {
     for (const auto& r : result.as_array()) ids.push_back(r.as_object().at("id"));
     return json::serialize(ids);
   }
-
-  meshdb::testing::TempDir temp_{"meshdb-ops"};  // outlives store_
-  std::string dir_;
-  std::unique_ptr<storage::Store> store_;
-  OpEnv env_;
-  Caller caller_;
 };
 
 // --- Databases and tables ---------------------------------------------------------------
