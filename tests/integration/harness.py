@@ -597,6 +597,11 @@ class NodeTestCase(unittest.TestCase):
         return assert_op(node, body, status, expected_subset, **kwargs)
 
 
+def table_perm(read=False, insert=False, update=False, delete=False):
+    """A role's permission on one table (add_role / alter_role), no attribute permissions."""
+    return {"read": read, "insert": insert, "update": update, "delete": delete, "attribute_permissions": []}
+
+
 def count_records(node, database, table, primary_key="id"):
     """Number of records in a table, through search_by_value with "*"."""
     rows = node.ok({"operation": "search_by_value", "database": database, "table": table,
