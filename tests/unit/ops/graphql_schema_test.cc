@@ -3,7 +3,6 @@
 #include "ops/graphql_schema.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <boost/json.hpp>
 #include <filesystem>

@@ -1,7 +1,6 @@
 // The data operations (schema, record and search handlers) against a real Store in a
 // temporary directory.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -164,11 +163,11 @@ TEST_F(OpsTest, SystemDatabaseIsProtectedAndHidden) {
   ASSERT_TRUE(store_->CreateTable(users).ok());
   Ok(CreateTable, R"({"database":"dev","table":"dog","primary_key":"id"})");
   Ok(CreateDatabase, R"({"database":"empty"})");
-  const std::string kDrop =
+  const std::string system_refusal =
       "PermissionDenied: The 'system' database, tables and records are used internally by "
       "HarperDB and cannot be updated or removed.";
-  EXPECT_EQ(Err(DropDatabase, R"({"database":"system"})"), kDrop);
-  EXPECT_EQ(Err(DropTable, R"({"database":"system","table":"hdb_user"})"), kDrop);
+  EXPECT_EQ(Err(DropDatabase, R"({"database":"system"})"), system_refusal);
+  EXPECT_EQ(Err(DropTable, R"({"database":"system","table":"hdb_user"})"), system_refusal);
   json::object all = Ok(DescribeAll, "{}").as_object();
   EXPECT_FALSE(all.contains("system"));
   EXPECT_TRUE(all.at("dev").as_object().contains("dog"));
