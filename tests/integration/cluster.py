@@ -440,6 +440,16 @@ class ClusterTestCase(harness.NodeTestCase):
     def insert(self, node, db, table, records, op="insert"):
         return node.ok({"operation": op, "database": db, "table": table, "records": records})
 
+    def check_replicates_both_ways(self, a, b):
+        """Creates dev.dog on linked nodes `a` and `b`: the table, a row inserted on `a` and one
+        on `b` each reach the other node."""
+        self.create_table(a, "dev", "dog")
+        self.wait_table(b, "dev", "dog")
+        self.insert(a, "dev", "dog", [{"id": 1, "name": "Penny"}])
+        wait_record(b, "dev", "dog", 1, expect={"name": "Penny"})
+        self.insert(b, "dev", "dog", [{"id": 2, "name": "Kato"}])
+        wait_record(a, "dev", "dog", 2, expect={"name": "Kato"})
+
     def converge(self, nodes, db, timeout_s=30, min_rows=None):
         return wait_converged(nodes, db, timeout_s, min_rows=min_rows)
 

@@ -75,6 +75,19 @@ def binary_path():
     return path
 
 
+def shim_library_path(env_var, file_name):
+    """A library the build puts next to meshdb_certgen (an LD_PRELOAD shim of tests/integration):
+    $<env_var> (set by ctest), else file_name in $MESHDB_CERTGEN's directory, else in
+    ../../build/tests/integration."""
+    path = os.environ.get(env_var)
+    if not path:
+        certgen = os.environ.get("MESHDB_CERTGEN") or os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "tests", "integration",
+            "meshdb_certgen")
+        path = os.path.join(os.path.dirname(certgen), file_name)
+    return os.path.normpath(path)
+
+
 def wait_until(pred, timeout_s, what, interval_s=0.05):
     """Polls pred() until it returns a truthy value, which is returned.
 
@@ -582,6 +595,11 @@ class NodeTestCase(unittest.TestCase):
 
     def assert_op(self, node, body, status, expected_subset=None, **kwargs):
         return assert_op(node, body, status, expected_subset, **kwargs)
+
+
+def table_perm(read=False, insert=False, update=False, delete=False):
+    """A role's permission on one table (add_role / alter_role), no attribute permissions."""
+    return {"read": read, "insert": insert, "update": update, "delete": delete, "attribute_permissions": []}
 
 
 def count_records(node, database, table, primary_key="id"):

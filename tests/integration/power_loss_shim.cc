@@ -124,9 +124,10 @@ void NoteWrite(int fd, off_t offset, ssize_t written) {
   }
 }
 
-template <typename SyncFn>
-int Sync(const char* name, int fd) {
-  static const auto real = Real<SyncFn>(name);
+using SyncFn = int (*)(int);
+
+// fsync or fdatasync (`real`) of `fd`, copying into the image what the sync covered.
+int Sync(SyncFn real, int fd) {
   std::vector<std::pair<off_t, size_t>> covered;
   std::string path;
   {
@@ -149,35 +150,34 @@ int Sync(const char* name, int fd) {
   return rc;
 }
 
+// open or open64 (`real`) of `path`, its mode read from `ap` when `flags` create; tracks the fd.
+int OpenTracked(OpenFn real, const char* path, int flags, va_list ap) {
+  mode_t mode = 0;
+  if ((flags & O_CREAT) != 0) mode = static_cast<mode_t>(va_arg(ap, int));
+  int fd = real(path, flags, mode);
+  NoteOpen(fd, path, flags);
+  return fd;
+}
+
 }  // namespace
 
 extern "C" {
 
 int open(const char* path, int flags, ...) {
   static const auto real = Real<OpenFn>("open");
-  mode_t mode = 0;
-  if ((flags & O_CREAT) != 0) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = static_cast<mode_t>(va_arg(ap, int));
-    va_end(ap);
-  }
-  int fd = real(path, flags, mode);
-  NoteOpen(fd, path, flags);
+  va_list ap;
+  va_start(ap, flags);
+  int fd = OpenTracked(real, path, flags, ap);
+  va_end(ap);
   return fd;
 }
 
 int open64(const char* path, int flags, ...) {
   static const auto real = Real<OpenFn>("open64");
-  mode_t mode = 0;
-  if ((flags & O_CREAT) != 0) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = static_cast<mode_t>(va_arg(ap, int));
-    va_end(ap);
-  }
-  int fd = real(path, flags, mode);
-  NoteOpen(fd, path, flags);
+  va_list ap;
+  va_start(ap, flags);
+  int fd = OpenTracked(real, path, flags, ap);
+  va_end(ap);
   return fd;
 }
 
@@ -229,7 +229,14 @@ ssize_t writev(int fd, const struct iovec* iov, int count) {
   return rc;
 }
 
-int fdatasync(int fd) { return Sync<int (*)(int)>("fdatasync", fd); }
-int fsync(int fd) { return Sync<int (*)(int)>("fsync", fd); }
+int fdatasync(int fd) {
+  static const auto real = Real<SyncFn>("fdatasync");
+  return Sync(real, fd);
+}
+
+int fsync(int fd) {
+  static const auto real = Real<SyncFn>("fsync");
+  return Sync(real, fd);
+}
 
 }  // extern "C"

@@ -8,7 +8,7 @@ import json
 import unittest
 
 import harness
-from harness import ANY, Any, assert_op
+from harness import ANY, Any, assert_op, table_perm
 
 NOT_AUTHORIZED = "This operation is not authorized due to role restrictions and/or invalid database items"
 
@@ -28,10 +28,6 @@ def table_denied(table, perms, schema="dev"):
             "unauthorized_access": [{"schema": schema, "table": table, "required_table_permissions": perms,
                                      "required_attribute_permissions": []}],
             "invalid_schema_items": []}
-
-
-def table_perm(read=False, insert=False, update=False, delete=False):
-    return {"read": read, "insert": insert, "update": update, "delete": delete, "attribute_permissions": []}
 
 
 DOGS = [{"id": 1, "name": "Rex"}, {"id": 2, "name": "Ace"}]

@@ -128,6 +128,48 @@ class ConsoleTest(cluster.ClusterTestCase):
         a, b = sorted([x.repl_name, y.repl_name])
         return "#cluster-map g.peer-link[data-a=%s][data-b=%s]" % (js_str(a), js_str(b))
 
+    def check_paced_progress(self, kind, progress, page_node, peer, total, at_step):
+        """Paces a copy or merge (`kind`) that the page on `page_node` shows as a bar for `peer`
+        and database big, and checks that the bar follows it. `progress()` is the node's
+        cluster_status progress object (None once it ended); SIGSTOP on `peer` holds the count
+        still. Three steps: wait for the page to show the settled count, check it against
+        `total`, call at_step(step, query) (query: the bar element's JS), then let it run 10,000
+        records further. Then: the bar never went back and showed `total`, and once it ended the
+        bar goes and the link to `peer` streams."""
+        bar = "#progress .progress[data-kind=\"%s\"][data-peer=%s][data-db=\"big\"]" % (
+            "copy" if kind == "copy" else "merge-send", js_str(peer.repl_name))
+        query = "document.querySelector('%s')" % bar.replace("'", "\\'")
+
+        def shown_on_page():
+            shown = progress()
+            self.assertIsNotNone(shown, "the %s ended while %s was stopped" % (kind, peer.name.upper()))
+            return shown if self.browser.eval(query + "?.dataset.done") == str(shown["records"]) else None
+
+        seen = []
+        os.kill(peer.proc.pid, signal.SIGSTOP)
+        try:
+            for step in range(3):
+                # Frames already sent still apply after the stop: wait for the count to settle
+                # and the page to show it.
+                shown = wait_until(shown_on_page, 10, "the page to show %s's %s count" % (page_node.name.upper(), kind))
+                self.assertEqual(shown["total"], total)
+                self.assertLess(shown["records"], total)
+                seen.append(shown["records"])
+                at_step(step, query)
+                os.kill(peer.proc.pid, signal.SIGCONT)
+                target = shown["records"] + 10000
+                wait_until(lambda: (progress() or {"records": target})["records"] >= target, 30,
+                           "the %s to pass %d records" % (kind, target), interval_s=0.01)
+                os.kill(peer.proc.pid, signal.SIGSTOP)
+        finally:
+            os.kill(peer.proc.pid, signal.SIGCONT)
+        self.assertEqual(seen, sorted(set(seen)), "the bar went back")
+        self.assertEqual(self.browser.eval(query + ".dataset.total"), str(total))
+        # When it is done the bar goes and the link streams.
+        self.browser.wait("!" + query, timeout_s=60)
+        self.browser.wait("document.querySelector('%s')?.dataset.state === 'streaming'" % self.link_selector(peer),
+                          timeout_s=20)
+
     def start_node_a(self):
         return self.start_repl_node("a", extra=["--AUTHENTICATION_OPERATIONTOKENTIMEOUT", TOKEN_TIMEOUT])
 
@@ -248,45 +290,18 @@ class ConsoleTest(cluster.ClusterTestCase):
         # to show it move. So the test paces it: A (the publisher) is stopped with SIGSTOP
         # whenever D's cluster_status shows the copy 10,000 records further, the page must then
         # show the count D settles at, and A continues. Three steps: the bar moves, with a rate.
-        bar = "#progress .progress[data-kind=\"copy\"][data-peer=%s][data-db=\"big\"]" % js_str(a.repl_name)
-        query = "document.querySelector('%s')" % bar.replace("'", "\\'")
 
         def copied():
             s = cluster.database_socket(cluster.cluster_status(d), a.repl_name, "big")
             return (s or {}).get("copy_progress")
 
-        def shown_on_page():
-            progress = copied()
-            self.assertIsNotNone(progress, "the copy ended while A was stopped")
-            return progress if self.browser.eval(query + "?.dataset.done") == str(progress["records"]) else None
+        def at_step(step, query):
+            if step == 2:
+                self.assertRegex(self.browser.eval(query + ".textContent"), r"\d rec/s · ETA \d")
+                self.browser.screenshot("initial-copy")
 
         wait_until(lambda: (copied() or {}).get("records"), 30, "the copy from A to start", interval_s=0.01)
-        seen = []
-        os.kill(a.proc.pid, signal.SIGSTOP)
-        try:
-            for step in range(3):
-                # Frames already sent still apply after the stop: wait for the count to settle
-                # and the page to show it.
-                progress = wait_until(lambda: shown_on_page(), 10, "the page to show D's copy count")
-                self.assertEqual(progress["total"], 200000)
-                self.assertLess(progress["records"], 200000)
-                seen.append(progress["records"])
-                if step == 2:
-                    self.assertRegex(self.browser.eval(query + ".textContent"), r"\d rec/s · ETA \d")
-                    self.browser.screenshot("initial-copy")
-                os.kill(a.proc.pid, signal.SIGCONT)
-                target = progress["records"] + 10000
-                wait_until(lambda: (copied() or {"records": target})["records"] >= target, 30,
-                           "the copy to pass %d records" % target, interval_s=0.01)
-                os.kill(a.proc.pid, signal.SIGSTOP)
-        finally:
-            os.kill(a.proc.pid, signal.SIGCONT)
-        self.assertEqual(seen, sorted(set(seen)), "the bar went back")
-        self.assertEqual(self.browser.eval(query + ".dataset.total"), "200000")
-        # When it is done the bar goes and the link streams.
-        self.browser.wait("!" + query, timeout_s=60)
-        self.browser.wait("document.querySelector('%s')?.dataset.state === 'streaming'" % self.link_selector(a),
-                          timeout_s=20)
+        self.check_paced_progress("copy", copied, d, a, 200000, at_step)
         self.assertEqual(harness.count_records(d, "big", "rows"), 200000)
 
     def test_merge_progress_moves(self):
@@ -320,49 +335,24 @@ class ConsoleTest(cluster.ClusterTestCase):
         b.start()
         # Paced as the copy above, but by stopping the receiver: while B is stopped, A's send
         # queue fills and the count A shows stands still until B continues.
-        bar = "#progress .progress[data-kind=\"merge-send\"][data-peer=%s][data-db=\"big\"]" % js_str(b.repl_name)
-        query = "document.querySelector('%s')" % bar.replace("'", "\\'")
 
         def sending():
             s = cluster.database_socket(cluster.cluster_status(a), b.repl_name, "big")
             return (s or {}).get("merge_send_progress")
 
-        def shown_on_page():
-            progress = sending()
-            self.assertIsNotNone(progress, "the merge ended while B was stopped")
-            return progress if self.browser.eval(query + "?.dataset.done") == str(progress["records"]) else None
+        def at_step(step, query):
+            self.assertEqual(self.browser.eval(query + ".dataset.phase"), "sending")
+            if step == 2:
+                text = self.browser.eval(query + ".textContent")
+                self.assertIn("merge resync of big to %s (sending)" % b.repl_name, text)
+                self.assertRegex(text, r"\d rec/s · ETA \d")
+                self.browser.screenshot("merge-resync")
 
         first = wait_until(lambda: (lambda p: p if p and p["phase"] == "sending" and p["records"] else None)(sending()),
                            60, "A's merge to B to send rows", interval_s=0.01)
-        os.kill(b.proc.pid, signal.SIGSTOP)
-        seen = []
-        try:
-            total = first["total"]
-            self.assertGreaterEqual(total, 150000)
-            for step in range(3):
-                progress = wait_until(lambda: shown_on_page(), 10, "the page to show A's merge count")
-                self.assertEqual(progress["total"], total)
-                self.assertLess(progress["records"], total)
-                seen.append(progress["records"])
-                self.assertEqual(self.browser.eval(query + ".dataset.phase"), "sending")
-                if step == 2:
-                    text = self.browser.eval(query + ".textContent")
-                    self.assertIn("merge resync of big to %s (sending)" % b.repl_name, text)
-                    self.assertRegex(text, r"\d rec/s · ETA \d")
-                    self.browser.screenshot("merge-resync")
-                os.kill(b.proc.pid, signal.SIGCONT)
-                target = progress["records"] + 10000
-                wait_until(lambda: (sending() or {"records": target})["records"] >= target, 30,
-                           "the merge to pass %d records" % target, interval_s=0.01)
-                os.kill(b.proc.pid, signal.SIGSTOP)
-        finally:
-            os.kill(b.proc.pid, signal.SIGCONT)
-        self.assertEqual(seen, sorted(set(seen)), "the bar went back")
-        self.assertEqual(self.browser.eval(query + ".dataset.total"), str(total))
-        # When it is done the bar goes and the link streams.
-        self.browser.wait("!" + query, timeout_s=60)
-        self.browser.wait("document.querySelector('%s')?.dataset.state === 'streaming'" % self.link_selector(b),
-                          timeout_s=20)
+        total = first["total"]
+        self.assertGreaterEqual(total, 150000)
+        self.check_paced_progress("merge", sending, a, b, total, at_step)
         wait_until(lambda: harness.count_records(b, "big", "rows") == 150010, 30, "B to hold every row")
 
     def test_expired_token_shows_a_message(self):

@@ -33,17 +33,6 @@ DB, T = "dev", "rows"
 TOTAL = 120_000
 
 
-def pause_shim_path():
-    """lmdb_pause_shim.so: $MESHDB_LMDB_PAUSE_SHIM (set by ctest), else next to meshdb_certgen."""
-    path = os.environ.get("MESHDB_LMDB_PAUSE_SHIM")
-    if not path:
-        certgen = os.environ.get("MESHDB_CERTGEN") or os.path.join(
-            os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "tests", "integration",
-            "meshdb_certgen")
-        path = os.path.join(os.path.dirname(certgen), "liblmdb_pause_shim.so")
-    return os.path.normpath(path)
-
-
 def random_records(rng, n):
     return [{"id": "".join(rng.choices(string.ascii_lowercase + string.digits, k=20)),
              "v": rng.randint(-10**9, 10**9),
@@ -173,7 +162,8 @@ class CopyCrashTest(cluster.ClusterTestCase):
         marker_dir = tempfile.mkdtemp(prefix="meshdb-it-shim-")
         self.addCleanup(shutil.rmtree, marker_dir, ignore_errors=True)
         marker = os.path.join(marker_dir, "B-in-index-build")
-        b = self.join(a, env={"LD_PRELOAD": pause_shim_path(), "LMDB_PAUSE_SHIM_MARKER": marker,
+        shim = harness.shim_library_path("MESHDB_LMDB_PAUSE_SHIM", "liblmdb_pause_shim.so")
+        b = self.join(a, env={"LD_PRELOAD": shim, "LMDB_PAUSE_SHIM_MARKER": marker,
                               "LMDB_PAUSE_SHIM_MS": "30000"})
         wait_until(lambda: os.path.exists(marker), 120,
                    "B to start building the index its copy deferred", interval_s=0.01)

@@ -75,17 +75,6 @@ class Loader(threading.Thread):
                 self.bad_answers.append((name, resp.status, data[:300]))
 
 
-def power_loss_shim_path():
-    """libpower_loss_shim.so: $MESHDB_POWER_LOSS_SHIM (set by ctest), else next to meshdb_certgen."""
-    path = os.environ.get("MESHDB_POWER_LOSS_SHIM")
-    if not path:
-        certgen = os.environ.get("MESHDB_CERTGEN") or os.path.join(
-            os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "tests", "integration",
-            "meshdb_certgen")
-        path = os.path.join(os.path.dirname(certgen), "libpower_loss_shim.so")
-    return os.path.normpath(path)
-
-
 class CrashTest(harness.NodeTestCase):
 
     def all_records(self, node):
@@ -117,7 +106,7 @@ class CrashTest(harness.NodeTestCase):
         self.kill_cycles()
 
     def test_power_loss_under_write_load(self):
-        shim = power_loss_shim_path()
+        shim = harness.shim_library_path("MESHDB_POWER_LOSS_SHIM", "libpower_loss_shim.so")
         self.assertTrue(os.path.exists(shim), "build power_loss_shim first: %s" % shim)
         images = tempfile.mkdtemp(prefix="meshdb-it-powerloss-")
         self.addCleanup(shutil.rmtree, images, True)

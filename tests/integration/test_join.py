@@ -95,12 +95,7 @@ class JoinTest(cluster.ClusterTestCase):
         # a now presents the certificate b's CA signed for it; b still its own.
         self.assertTrue(self.replication_certificate_verifies_with(a, b))
         self.assertTrue(self.replication_certificate_verifies_with(b, b))
-        self.create_table(a, "dev", "dog")
-        self.wait_table(b, "dev", "dog")
-        self.insert(a, "dev", "dog", [{"id": 1, "name": "Penny"}])
-        wait_record(b, "dev", "dog", 1, expect={"name": "Penny"})
-        self.insert(b, "dev", "dog", [{"id": 2, "name": "Kato"}])
-        wait_record(a, "dev", "dog", 2, expect={"name": "Kato"})
+        self.check_replicates_both_ways(a, b)
         # Each row carries its node's CA, never a private key.
         rows = cluster.node_rows(b)
         self.assertIn("BEGIN CERTIFICATE", rows[a.repl_name].get("ca", ""))

@@ -96,6 +96,19 @@ class MergeTest(cluster.ClusterTestCase):
         self.wait_trimmed(node, peer, before)
         return i
 
+    def write_alone(self, node, peer, prefix, upserts, deleted, expected):
+        """While peer is down: node writes 60 rows, upserts `upserts` ((id, v) pairs, by node) and
+        deletes row `deleted`, then writes until its log was trimmed past peer's position.
+        `expected` follows every change."""
+        self.write_rows(node, prefix, range(60), expected)
+        for rid, v in upserts:
+            expected[rid] = {"id": rid, "v": v, "by": node.name}
+            self.insert(node, DB, T, [dict(expected[rid])], op="upsert")
+        node.ok({"operation": "delete", "database": DB, "table": T, "ids": [deleted]})
+        del expected[deleted]
+        # Keeps writing until the trim passes peer's confirmed position.
+        self.write_until_trimmed(node, peer, prefix, expected, 60)
+
     def wait_trimmed(self, node, peer, before, timeout_s=20):
         wait_until(lambda: self.trimmed_past(node, peer) > before, timeout_s,
                    "%s's log of %s to be trimmed past %s's position" % (node.name, DB, peer.name))
@@ -128,29 +141,14 @@ class MergeTest(cluster.ClusterTestCase):
 
         # --- B down; A writes past its log retention.
         b.kill9()
-        self.write_rows(a, "a", range(60), expected)
-        self.insert(a, DB, T, [{"id": "s-005", "v": 1005, "by": "A"}], op="upsert")
-        self.insert(a, DB, T, [{"id": "s-010", "v": 1010, "by": "A"}], op="upsert")
-        expected["s-005"] = {"id": "s-005", "v": 1005, "by": "A"}
-        expected["s-010"] = {"id": "s-010", "v": 1010, "by": "A"}
-        a.ok({"operation": "delete", "database": DB, "table": T, "ids": ["s-007"]})
-        del expected["s-007"]
-        # Keeps writing until the trim passes B's confirmed position.
-        self.write_until_trimmed(a, b, "a", expected, 60)
+        self.write_alone(a, b, "a", [("s-005", 1005), ("s-010", 1010)], "s-007", expected)
 
         # --- A down; B starts alone and writes past its own retention.
         a.kill9()
         time.sleep(0.05)
         b.start()
-        self.write_rows(b, "b", range(60), expected)
         # s-010: A changed it first, B later: B's version wins everywhere.
-        self.insert(b, DB, T, [{"id": "s-010", "v": 2010, "by": "B"}], op="upsert")
-        self.insert(b, DB, T, [{"id": "s-020", "v": 2020, "by": "B"}], op="upsert")
-        expected["s-010"] = {"id": "s-010", "v": 2010, "by": "B"}
-        expected["s-020"] = {"id": "s-020", "v": 2020, "by": "B"}
-        b.ok({"operation": "delete", "database": DB, "table": T, "ids": ["s-030"]})
-        del expected["s-030"]
-        self.write_until_trimmed(b, a, "b", expected, 60)
+        self.write_alone(b, a, "b", [("s-010", 2010), ("s-020", 2020)], "s-030", expected)
 
         # --- A returns: both merge. (A's counters start at 0 with the process; B's count since
         # its start, when A was down and nothing merged or copied.)

@@ -7,7 +7,7 @@ import unittest
 
 import cluster
 import harness
-from harness import ANY, assert_op
+from harness import ANY, assert_op, table_perm
 
 DB = "dev"
 INVALID_TAIL = (". Please ensure your SQL is valid. Try adding backticks to reserved words and schema "
@@ -23,10 +23,6 @@ DOGS = [
 ]
 OWNERS = [{"id": 1, "name": "Kyle"}, {"id": 2, "name": "Zach"}, {"id": 3, "name": "Stephen"}]
 BREEDS = [{"id": 10, "name": "Mutt"}, {"id": 11, "name": "Husky"}, {"id": 12, "name": "Poodle"}]
-
-
-def table_perm(read=False, insert=False, update=False, delete=False):
-    return {"read": read, "insert": insert, "update": update, "delete": delete, "attribute_permissions": []}
 
 
 class SqlTest(harness.NodeTestCase):

@@ -74,12 +74,7 @@ class WssTest(TlsTestCase):
         wait_linked(b, a, "system")
         urls = {c.get("name"): c.get("url") for c in cluster.cluster_status(a)["connections"]}
         self.assertEqual(urls.get(b.repl_name), "wss://%s:%d" % (b.ip, SECURE_PORT), urls)
-        self.create_table(a, "dev", "dog")
-        self.wait_table(b, "dev", "dog")
-        self.insert(a, "dev", "dog", [{"id": 1, "name": "Penny"}])
-        wait_record(b, "dev", "dog", 1, expect={"name": "Penny"})
-        self.insert(b, "dev", "dog", [{"id": 2, "name": "Kato"}])
-        wait_record(a, "dev", "dog", 2, expect={"name": "Kato"})
+        self.check_replicates_both_ways(a, b)
 
     def test_a_third_node_joining_through_a_links_to_b(self):
         a = self.tls_node("a")

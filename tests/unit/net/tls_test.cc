@@ -125,14 +125,36 @@ class TlsTest : public ::testing::Test {
     auto context = TlsContext::Create(TlsContext::Role::kServer, material);
     EXPECT_TRUE(context.ok()) << context.status().ToString();
     server_context_ = *context;
+    auto server = StartOnContext(upgrades);
+    EXPECT_TRUE(server.ok()) << server.status().ToString();
+    return std::move(server).value();
+  }
+
+  // A server on the existing server_context_ (made by StartServer), on a port of its own.
+  Result<std::unique_ptr<HttpServer>> StartOnContext(UpgradeHandler* upgrades) {
     HttpServerOptions options;
     options.port = 0;
     options.threads = 1;
     options.tls = server_context_;
     options.upgrade_handler = upgrades;
-    auto server = HttpServer::Start(options, &ops_);
-    EXPECT_TRUE(server.ok()) << server.status().ToString();
-    return std::move(server).value();
+    return HttpServer::Start(options, &ops_);
+  }
+
+  // One WebSocket upgrade to `target` from `client` over a new connection to `port`: what
+  // `upgrades` (the server's handler) was handed about the client, nullopt when no upgrade
+  // arrived. `server_seen`, if given, receives what the client saw of the server. Adds a
+  // failure if the TLS connection fails.
+  std::optional<PeerCertificate> Upgrade(const std::shared_ptr<TlsContext>& client, int port,
+                                         RecordingUpgrades& upgrades,
+                                         const std::string& target = "/replication",
+                                         PeerCertificate* server_seen = nullptr) {
+    beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
+    beast::error_code ec = Connect(ws.next_layer(), port);
+    EXPECT_FALSE(ec) << ec.message();
+    if (ec) return std::nullopt;
+    if (server_seen) *server_seen = InspectPeer(ws.next_layer().native_handle());
+    ws.handshake("localhost", target, ec);
+    return upgrades.Wait();
   }
 
   // A client context trusting `trusted` and presenting `identity` ({} for none).
@@ -160,12 +182,7 @@ class TlsTest : public ::testing::Test {
   Resumption UpgradeResuming(const std::shared_ptr<TlsContext>& client) {
     Resumption out;
     RecordingUpgrades upgrades;
-    HttpServerOptions options;
-    options.port = 0;
-    options.threads = 1;
-    options.tls = server_context_;
-    options.upgrade_handler = &upgrades;
-    auto server = HttpServer::Start(options, &ops_);
+    auto server = StartOnContext(&upgrades);
     if (!server.ok()) return out;
     beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
     SSL* ssl = ws.next_layer().native_handle();
@@ -253,11 +270,7 @@ TEST_F(TlsTest, AClientIdentitySetLaterIsPresentedOnTheNextUpgrade) {
   auto client = Client(ca_.ca_pem);  // no certificate yet
   auto [cert, key] = ca_.Issue("node-c", {"127.0.0.3"});
   ASSERT_TRUE(client->SetIdentity(cert, key).ok());
-  beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
-  ASSERT_FALSE(Connect(ws.next_layer(), server->port()));
-  beast::error_code ec;
-  ws.handshake("localhost", "/replication", ec);
-  std::optional<PeerCertificate> peer = upgrades.Wait();
+  std::optional<PeerCertificate> peer = Upgrade(client, server->port(), upgrades);
   ASSERT_TRUE(peer.has_value());
   EXPECT_TRUE(peer->verified) << peer->verify_error;
   EXPECT_TRUE(peer->Names("node-c"));
@@ -267,11 +280,9 @@ TEST_F(TlsTest, UpgradeHandsOverTheClientsVerifiedCertificate) {
   RecordingUpgrades upgrades;
   auto server = StartServer(&upgrades);
   auto client = Client(ca_.ca_pem, ca_.Issue("node-b", {"127.0.0.2"}));
-  beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
-  ASSERT_FALSE(Connect(ws.next_layer(), server->port()));
-  beast::error_code ec;
-  ws.handshake("localhost", "/replication?database=dev", ec);  // the handler just closes
-  std::optional<PeerCertificate> peer = upgrades.Wait();
+  // (the handler just closes)
+  std::optional<PeerCertificate> peer =
+      Upgrade(client, server->port(), upgrades, "/replication?database=dev");
   ASSERT_TRUE(peer.has_value());
   EXPECT_TRUE(peer->presented);
   EXPECT_TRUE(peer->verified) << peer->verify_error;
@@ -286,11 +297,7 @@ TEST_F(TlsTest, AForeignClientCertificateIsHandedOverUnverifiedUntilItsCaIsTrust
   auto server = StartServer(&first);
   auto client = Client(ca_.ca_pem, foreign_.Issue("node-x", {}));
   {
-    beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
-    ASSERT_FALSE(Connect(ws.next_layer(), server->port()));
-    beast::error_code ec;
-    ws.handshake("localhost", "/replication", ec);
-    std::optional<PeerCertificate> peer = first.Wait();
+    std::optional<PeerCertificate> peer = Upgrade(client, server->port(), first);
     ASSERT_TRUE(peer.has_value());
     EXPECT_TRUE(peer->presented);
     EXPECT_FALSE(peer->verified);
@@ -300,18 +307,9 @@ TEST_F(TlsTest, AForeignClientCertificateIsHandedOverUnverifiedUntilItsCaIsTrust
   ASSERT_TRUE(server_context_->Trust(foreign_.ca_pem).ok());  // twice is harmless
   server->Stop();
   RecordingUpgrades second;
-  HttpServerOptions options;
-  options.port = 0;
-  options.threads = 1;
-  options.tls = server_context_;
-  options.upgrade_handler = &second;
-  auto again = HttpServer::Start(options, &ops_);
+  auto again = StartOnContext(&second);
   ASSERT_TRUE(again.ok());
-  beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
-  ASSERT_FALSE(Connect(ws.next_layer(), (*again)->port()));
-  beast::error_code ec;
-  ws.handshake("localhost", "/replication", ec);
-  std::optional<PeerCertificate> peer = second.Wait();
+  std::optional<PeerCertificate> peer = Upgrade(client, (*again)->port(), second);
   ASSERT_TRUE(peer.has_value());
   EXPECT_TRUE(peer->verified) << peer->verify_error;
 }
@@ -322,18 +320,9 @@ TEST_F(TlsTest, ACaStaysTrustedWhileASourceHoldsItAndNotAfter) {
   // One upgrade over a new connection: what the server proved about the client.
   auto handshake = [&]() -> std::optional<PeerCertificate> {
     RecordingUpgrades upgrades;
-    HttpServerOptions options;
-    options.port = 0;
-    options.threads = 1;
-    options.tls = server_context_;
-    options.upgrade_handler = &upgrades;
-    auto server = HttpServer::Start(options, &ops_);
+    auto server = StartOnContext(&upgrades);
     if (!server.ok()) return std::nullopt;
-    beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
-    if (Connect(ws.next_layer(), (*server)->port())) return std::nullopt;
-    beast::error_code ec;
-    ws.handshake("localhost", "/replication", ec);
-    std::optional<PeerCertificate> peer = upgrades.Wait();
+    std::optional<PeerCertificate> peer = Upgrade(client, (*server)->port(), upgrades);
     (*server)->Stop();
     return peer;
   };
@@ -430,12 +419,9 @@ TEST_F(TlsTest, ReverifyChecksAPeerAgainstTheTrustOfTheMoment) {
   auto server = StartServer(&upgrades);
   ASSERT_TRUE(server_context_->Trust(foreign_.ca_pem, "added").ok());
   auto client = Client(ca_.ca_pem, foreign_.Issue("node-x", {}));
-  beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
-  ASSERT_FALSE(Connect(ws.next_layer(), server->port()));
-  PeerCertificate the_server = InspectPeer(ws.next_layer().native_handle());
-  beast::error_code ec;
-  ws.handshake("localhost", "/replication", ec);
-  std::optional<PeerCertificate> the_client = upgrades.Wait();
+  PeerCertificate the_server;
+  std::optional<PeerCertificate> the_client =
+      Upgrade(client, server->port(), upgrades, "/replication", &the_server);
   ASSERT_TRUE(the_client.has_value());
   ASSERT_TRUE(the_client->verified) << the_client->verify_error;
   EXPECT_TRUE(server_context_->Reverify(*the_client, /*peer_is_client=*/true).ok());
@@ -452,11 +438,7 @@ TEST_F(TlsTest, AnExpiredClientCertificateIsNotVerified) {
   RecordingUpgrades upgrades;
   auto server = StartServer(&upgrades);
   auto client = Client(ca_.ca_pem, ca_.Issue("node-b", {}, sec::Validity{-7200, 3600}));
-  beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(ioc_, client->native());
-  ASSERT_FALSE(Connect(ws.next_layer(), server->port()));
-  beast::error_code ec;
-  ws.handshake("localhost", "/replication", ec);
-  std::optional<PeerCertificate> peer = upgrades.Wait();
+  std::optional<PeerCertificate> peer = Upgrade(client, server->port(), upgrades);
   ASSERT_TRUE(peer.has_value());
   EXPECT_FALSE(peer->verified);
   EXPECT_NE(peer->verify_error.find("expired"), std::string::npos) << peer->verify_error;

@@ -7,12 +7,13 @@
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <filesystem>
-#include <future>
 
+#include "call_op.h"
 #include "config/config.h"
 #include "security/base64.h"
 #include "storage/store.h"
 #include "temp_dir.h"
+#include "test_store.h"
 
 namespace meshdb::ops {
 namespace {
@@ -49,13 +50,8 @@ class AuthTest : public ::testing::Test {
     auto config = config::Config::Load(options);
     ASSERT_TRUE(config.ok()) << config.status().ToString();
     config_ = std::make_unique<config::Config>(std::move(config).value());
-    storage::StoreOptions store_options;
-    store_options.database_dir = dir_.path() + "/db";
-    store_options.durable = false;
-    store_options.map_size_bytes = 64ull << 20;
-    auto store = storage::Store::Open(store_options);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
+    ASSERT_NO_FATAL_FAILURE(
+        meshdb::testing::OpenTestStore(dir_.path() + "/db", 64ull << 20, &store_));
     auto auth = Auth::Create(store_.get(), config_.get(), dir_.path() + "/keys");
     ASSERT_TRUE(auth.ok()) << auth.status().ToString();
     auth_ = std::move(auth).value();
@@ -65,12 +61,8 @@ class AuthTest : public ::testing::Test {
 
   // Runs a handler and waits for its completion.
   OpResult Run(void (Auth::*handler)(OpCall), json::object body, Caller caller = {}) {
-    std::promise<OpResult> promise;
-    auto future = promise.get_future();
-    OpCall call{&env_, std::move(caller), std::move(body),
-                [&promise](OpResult r) { promise.set_value(std::move(r)); }};
-    (auth_.get()->*handler)(std::move(call));
-    return future.get();
+    return testing::CallOp([&](OpCall call) { (auth_.get()->*handler)(std::move(call)); }, &env_,
+                           std::move(caller), std::move(body));
   }
 
   Caller Admin() {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "call_op.h"
 #include "config/config.h"
 #include "ops/certificate_rows.h"
 #include "ops/handlers.h"
@@ -20,6 +21,7 @@
 #include "security/x509.h"
 #include "storage/store.h"
 #include "temp_dir.h"
+#include "test_store.h"
 
 namespace meshdb::ops {
 namespace {
@@ -29,13 +31,8 @@ namespace json = boost::json;
 class CertificateOpsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    storage::StoreOptions options;
-    options.database_dir = temp_.path() + "/database";
-    options.durable = false;
-    options.map_size_bytes = 64ull << 20;
-    auto store = storage::Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
+    ASSERT_NO_FATAL_FAILURE(
+        meshdb::testing::OpenTestStore(temp_.path() + "/database", 64ull << 20, &store_));
     storage::TableDef def;
     def.database = "system";
     def.name = kCertificateTable;
@@ -66,11 +63,7 @@ class CertificateOpsTest : public ::testing::Test {
   [[nodiscard]] std::string keys_dir() const { return temp_.path() + "/keys"; }
 
   OpResult Run(Handler handler, const json::object& body) {
-    auto promise = std::make_shared<std::promise<OpResult>>();
-    std::future<OpResult> future = promise->get_future();
-    OpCall call{&env_, caller_, body, [promise](OpResult r) { promise->set_value(std::move(r)); }};
-    handler(std::move(call));
-    OpResult r = future.get();
+    OpResult r = testing::CallOp(handler, &env_, caller_, body);
     // No response ever carries key material.
     EXPECT_EQ(json::serialize(r.body).find("PRIVATE KEY"), std::string::npos);
     EXPECT_EQ(r.status.message().find("PRIVATE KEY"), std::string::npos);

@@ -3,18 +3,16 @@
 #include "ops/graphql_schema.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
-#include <future>
 #include <memory>
 #include <string>
 
 #include "ops/handlers.h"
+#include "ops_fixture.h"
 #include "storage/store.h"
-#include "temp_dir.h"
 
 namespace meshdb::ops {
 namespace {
@@ -106,42 +104,13 @@ TEST(GraphqlSchema, ErrorsNameLineColumnAndWhatWasExpected) {
   EXPECT_EQ(ParseErr("type A @table { id: [ID }"), "schema.graphql:1:25: expected ']', got '}'");
 }
 
-class SchemaStoreTest : public ::testing::Test {
+class SchemaStoreTest : public testing::OpsStoreTest {
  protected:
-  void SetUp() override {
-    ASSERT_FALSE(temp_.path().empty());
-    dir_ = temp_.path();
-    storage::StoreOptions options;
-    options.database_dir = dir_ + "/db";
-    options.durable = false;
-    options.map_size_bytes = 64ull << 20;
-    auto store = storage::Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
-    env_.store = store_.get();
-    caller_.username = "admin";
-    caller_.super_user = true;
-  }
-  void TearDown() override { store_.reset(); }
   std::string Write(const std::string& name, const std::string& text) {
     std::string path = dir_ + "/" + name;
     std::ofstream(path) << text;
     return path;
   }
-  OpResult Run(Handler handler, const std::string& body) {
-    auto promise = std::make_shared<std::promise<OpResult>>();
-    std::future<OpResult> future = promise->get_future();
-    OpCall call{&env_, caller_, json::parse(body).as_object(),
-                [promise](OpResult r) { promise->set_value(std::move(r)); }};
-    handler(std::move(call));
-    return future.get();
-  }
-
-  meshdb::testing::TempDir temp_{"meshdb-gql"};  // outlives store_
-  std::string dir_;
-  std::unique_ptr<storage::Store> store_;
-  OpEnv env_;
-  Caller caller_;
 };
 
 TEST_F(SchemaStoreTest, LoadCreatesMissingTablesThenAddsNewAttributes) {

@@ -1,18 +1,16 @@
 // The data operations (schema, record and search handlers) against a real Store in a
 // temporary directory.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
-#include <future>
 #include <memory>
 #include <string>
 
 #include "ops/auth.h"
 #include "ops/handlers.h"
+#include "ops_fixture.h"
 #include "storage/store.h"
-#include "temp_dir.h"
 
 namespace meshdb::ops {
 namespace {
@@ -48,33 +46,8 @@ class DescribeOnlyDogs : public Auth {
   void RefreshOperationToken(OpCall) override {}
 };
 
-class OpsTest : public ::testing::Test {
+class OpsTest : public testing::OpsStoreTest {
  protected:
-  void SetUp() override {
-    ASSERT_FALSE(temp_.path().empty());
-    dir_ = temp_.path();
-    storage::StoreOptions options;
-    options.database_dir = dir_;
-    options.durable = false;
-    options.map_size_bytes = 64ull << 20;
-    auto store = storage::Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
-    env_.store = store_.get();
-    caller_.username = "admin";
-    caller_.super_user = true;
-  }
-  void TearDown() override { store_.reset(); }
-
-  // Runs `handler` on `body` (JSON text) and waits for its result.
-  OpResult Run(Handler handler, const std::string& body) {
-    auto promise = std::make_shared<std::promise<OpResult>>();
-    std::future<OpResult> future = promise->get_future();
-    OpCall call{&env_, caller_, json::parse(body).as_object(),
-                [promise](OpResult r) { promise->set_value(std::move(r)); }};
-    handler(std::move(call));
-    return future.get();
-  }
   // The response of a call that must succeed.
   json::value Ok(Handler handler, const std::string& body) {
     OpResult r = Run(handler, body);
@@ -103,12 +76,6 @@ class OpsTest : public ::testing::Test {
     for (const auto& r : result.as_array()) ids.push_back(r.as_object().at("id"));
     return json::serialize(ids);
   }
-
-  meshdb::testing::TempDir temp_{"meshdb-ops"};  // outlives store_
-  std::string dir_;
-  std::unique_ptr<storage::Store> store_;
-  OpEnv env_;
-  Caller caller_;
 };
 
 // --- Databases and tables ---------------------------------------------------------------
@@ -196,11 +163,11 @@ TEST_F(OpsTest, SystemDatabaseIsProtectedAndHidden) {
   ASSERT_TRUE(store_->CreateTable(users).ok());
   Ok(CreateTable, R"({"database":"dev","table":"dog","primary_key":"id"})");
   Ok(CreateDatabase, R"({"database":"empty"})");
-  const std::string kDrop =
+  const std::string system_refusal =
       "PermissionDenied: The 'system' database, tables and records are used internally by "
       "HarperDB and cannot be updated or removed.";
-  EXPECT_EQ(Err(DropDatabase, R"({"database":"system"})"), kDrop);
-  EXPECT_EQ(Err(DropTable, R"({"database":"system","table":"hdb_user"})"), kDrop);
+  EXPECT_EQ(Err(DropDatabase, R"({"database":"system"})"), system_refusal);
+  EXPECT_EQ(Err(DropTable, R"({"database":"system","table":"hdb_user"})"), system_refusal);
   json::object all = Ok(DescribeAll, "{}").as_object();
   EXPECT_FALSE(all.contains("system"));
   EXPECT_TRUE(all.at("dev").as_object().contains("dog"));

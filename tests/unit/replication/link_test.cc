@@ -381,6 +381,56 @@ class LinkTest : public ::testing::Test {
     }));
     return hashes;
   }
+  // Closes `r`'s link; true once its run ended.
+  bool EndsWhenClosed(Running& r) {
+    r.link->Close("test over");
+    return RunUntil([&] { return r.ended(); });
+  }
+  // A connection from `from` to `node` while another one is live: refused as the duplicate
+  // before our Hello, its run ending in an error. Adds a fatal failure if it does not end.
+  void ExpectRefusedAsDuplicate(Node& node, const std::string& from) {
+    Running dup = Start(node, /*outbound=*/false, from);
+    dup.peer->Send(HelloFrom(from));
+    ASSERT_TRUE(RunUntil([&] { return dup.ended(); }));
+    EXPECT_EQ(dup.link->refusal(), LinkRefusal::kDuplicate);
+    EXPECT_FALSE(dup.result->value().ok());
+    EXPECT_TRUE(OfType<Hello>(dup.peer->Received()).empty());  // refused before our Hello
+  }
+  // A connection from `from` to `node` that the name rule keeps: `replaced` ends, the new one
+  // stays live until closed. Adds a fatal failure if `replaced` does not end.
+  void ExpectKeptOver(Node& node, const std::string& from, const Running& replaced) {
+    Running kept = Start(node, /*outbound=*/false, from);
+    kept.peer->Send(HelloFrom(from));
+    ASSERT_TRUE(RunUntil([&] { return replaced.ended(); }));
+    EXPECT_FALSE(kept.ended());
+    EXPECT_EQ(kept.link->refusal(), LinkRefusal::kNone);
+    EXPECT_TRUE(EndsWhenClosed(kept));
+  }
+  // The state of `node`'s first socket entry for kDb ("" when it has none).
+  static std::string SocketState(Node& node) {
+    for (const auto& conn : node.service->ConnectionsStatus()) {
+      for (const auto& socket : conn.as_object().at("database_sockets").as_array()) {
+        if (socket.as_object().at("database") == kDb) {
+          return std::string(socket.as_object().at("state").as_string());
+        }
+      }
+    }
+    return std::string();
+  }
+  // Makes `node` dial `peer_name` at a port `listener` opens on 127.0.0.1, where the kernel
+  // accepts the TCP connection and nobody answers the upgrade; returns once the dial is under
+  // way (its socket entry Connecting). Closing `listener` fails the dial. Adds a fatal failure
+  // if the dial does not start.
+  void StartDialThatHangs(Node& node, const std::string& peer_name, tcp::acceptor& listener) {
+    listener.open(tcp::v4());
+    listener.bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    listener.listen();
+    PeerSpec spec;
+    spec.name = peer_name;
+    spec.url = "ws://127.0.0.1:" + std::to_string(listener.local_endpoint().port());
+    node.service->SetPeers({spec});
+    ASSERT_TRUE(RunUntil([&] { return SocketState(node) == "Connecting"; }));
+  }
   // Runs whatever is ready (and what store callbacks post) for `d`.
   void RunFor(std::chrono::milliseconds d) {
     RunUntil([] { return false; }, d);
@@ -486,16 +536,11 @@ TEST_F(LinkTest, DuplicateConnectionIsRefusedAndTheKeptOneStaysLive) {
   Running kept = Start(a, /*outbound=*/true, "node-b");
   kept.peer->Send(HelloFrom("node-b"));
   ASSERT_TRUE(RunUntil([&] { return !OfType<Subscribe>(kept.peer->Received()).empty(); }));
-  Running dup = Start(a, /*outbound=*/false, "node-b");
-  dup.peer->Send(HelloFrom("node-b"));
-  ASSERT_TRUE(RunUntil([&] { return dup.ended(); }));
-  EXPECT_EQ(dup.link->refusal(), LinkRefusal::kDuplicate);
-  EXPECT_FALSE(dup.result->value().ok());
+  ASSERT_NO_FATAL_FAILURE(ExpectRefusedAsDuplicate(a, "node-b"));
   Drain();
   EXPECT_FALSE(kept.ended());
   EXPECT_EQ(kept.link->refusal(), LinkRefusal::kNone);
-  kept.link->Close("test over");
-  EXPECT_TRUE(RunUntil([&] { return kept.ended(); }));
+  EXPECT_TRUE(EndsWhenClosed(kept));
 }
 
 // --- Duplicates and initial copies: a copy only runs on the connection that stays. ---
@@ -516,11 +561,7 @@ TEST_F(LinkTest, ConnectionCarryingACopyIsKeptOverTheLowerNamesDuplicate) {
   Running copying = Start(b, /*outbound=*/true, "node-a", nullptr, "", std::nullopt);
   copying.peer->Send(HelloFrom("node-a"));
   ASSERT_TRUE(RunUntil([&] { return AsksForCopy(copying.peer->Received()); }));
-  Running dup = Start(b, /*outbound=*/false, "node-a");
-  dup.peer->Send(HelloFrom("node-a"));
-  ASSERT_TRUE(RunUntil([&] { return dup.ended(); }));
-  EXPECT_EQ(dup.link->refusal(), LinkRefusal::kDuplicate);
-  EXPECT_TRUE(OfType<Hello>(dup.peer->Received()).empty());  // refused before our Hello
+  ASSERT_NO_FATAL_FAILURE(ExpectRefusedAsDuplicate(b, "node-a"));
   Drain();
   EXPECT_FALSE(copying.ended());
   // The copy ends (its end committed and acknowledged): the connection no longer carries one,
@@ -533,13 +574,7 @@ TEST_F(LinkTest, ConnectionCarryingACopyIsKeptOverTheLowerNamesDuplicate) {
     return std::any_of(acks.begin(), acks.end(),
                        [](const Ack& a) { return a.sender_sequence == kSnapshot; });
   }));
-  Running kept = Start(b, /*outbound=*/false, "node-a");
-  kept.peer->Send(HelloFrom("node-a"));
-  ASSERT_TRUE(RunUntil([&] { return copying.ended(); }));
-  EXPECT_FALSE(kept.ended());
-  EXPECT_EQ(kept.link->refusal(), LinkRefusal::kNone);
-  kept.link->Close("test over");
-  EXPECT_TRUE(RunUntil([&] { return kept.ended(); }));
+  ASSERT_NO_FATAL_FAILURE(ExpectKeptOver(b, "node-a", copying));
 }
 
 TEST_F(LinkTest, CopyWaitsForOwnDialThatWouldReplaceTheConnection) {
@@ -549,36 +584,19 @@ TEST_F(LinkTest, CopyWaitsForOwnDialThatWouldReplaceTheConnection) {
   // node-b's connection, the one that stays.
   Node& a = AddNode("node-a");
   // node-b's address: the TCP connection is accepted by the kernel, the upgrade never answered.
-  asio::io_context listener_ioc;
-  tcp::acceptor listener(listener_ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  const std::string url = "ws://127.0.0.1:" + std::to_string(listener.local_endpoint().port());
-  PeerSpec spec;
-  spec.name = "node-b";
-  spec.url = url;
-  a.service->SetPeers({spec});
-  auto dial_state = [&] {
-    for (const auto& conn : a.service->ConnectionsStatus()) {
-      for (const auto& socket : conn.as_object().at("database_sockets").as_array()) {
-        if (socket.as_object().at("database") == kDb) {
-          return std::string(socket.as_object().at("state").as_string());
-        }
-      }
-    }
-    return std::string();
-  };
-  ASSERT_TRUE(RunUntil([&] { return dial_state() == "Connecting"; }));
+  tcp::acceptor listener(*ioc_);
+  ASSERT_NO_FATAL_FAILURE(StartDialThatHangs(a, "node-b", listener));
   Running in = Start(a, /*outbound=*/false, "node-b");
   in.peer->Send(HelloFrom("node-b"));
   ASSERT_TRUE(RunUntil([&] { return !OfType<Hello>(in.peer->Received()).empty(); }));
   RunFor(std::chrono::milliseconds(100));
   EXPECT_TRUE(OfType<Subscribe>(in.peer->Received()).empty()) << "copied while our dial ran";
-  EXPECT_EQ(dial_state(), "CatchingUp");
+  EXPECT_EQ(SocketState(a), "CatchingUp");
   // The dial fails (the listener goes, and with it the connection it never accepted).
   listener.close();
   ASSERT_TRUE(RunUntil([&] { return AsksForCopy(in.peer->Received()); }));
   EXPECT_FALSE(in.ended());
-  in.link->Close("test over");
-  EXPECT_TRUE(RunUntil([&] { return in.ended(); }));
+  EXPECT_TRUE(EndsWhenClosed(in));
 }
 
 // --- Duplicates and merge resyncs: a merge only runs on the connection that stays. ---
@@ -597,11 +615,7 @@ TEST_F(LinkTest, ConnectionCarryingAMergeIsKeptOverTheLowerNamesDuplicate) {
   merging.peer->Send(Credit{kDb, 16});
   std::vector<MergeHashes> hashes = AwaitMergeHashes(*merging.peer);
   ASSERT_EQ(hashes.size(), 1u);
-  Running dup = Start(b, /*outbound=*/false, "node-a");
-  dup.peer->Send(HelloFrom("node-a"));
-  ASSERT_TRUE(RunUntil([&] { return dup.ended(); }));
-  EXPECT_EQ(dup.link->refusal(), LinkRefusal::kDuplicate);
-  EXPECT_TRUE(OfType<Hello>(dup.peer->Received()).empty());  // refused before our Hello
+  ASSERT_NO_FATAL_FAILURE(ExpectRefusedAsDuplicate(b, "node-a"));
   Drain();
   ASSERT_FALSE(merging.ended());
   // The merge goes on: node-a asks for every bucket and gets every row, then MergeEnd.
@@ -625,13 +639,7 @@ TEST_F(LinkTest, ConnectionCarryingAMergeIsKeptOverTheLowerNamesDuplicate) {
   ASSERT_TRUE(RunUntil(
       [&] { return !OfType<Transactions>(merging.peer->Received()).empty() || merging.ended(); }));
   // The connection no longer carries a merge, and the duplicate rule is the name rule again.
-  Running kept = Start(b, /*outbound=*/false, "node-a");
-  kept.peer->Send(HelloFrom("node-a"));
-  ASSERT_TRUE(RunUntil([&] { return merging.ended(); }));
-  EXPECT_FALSE(kept.ended());
-  EXPECT_EQ(kept.link->refusal(), LinkRefusal::kNone);
-  kept.link->Close("test over");
-  EXPECT_TRUE(RunUntil([&] { return kept.ended(); }));
+  ASSERT_NO_FATAL_FAILURE(ExpectKeptOver(b, "node-a", merging));
 }
 
 TEST_F(LinkTest, MergeWaitsForOwnDialThatWouldReplaceTheConnection) {
@@ -643,24 +651,8 @@ TEST_F(LinkTest, MergeWaitsForOwnDialThatWouldReplaceTheConnection) {
   WriteRows(a, 1, 10);
   TrimWholeLog(a);
   // node-b's address: the TCP connection is accepted by the kernel, the upgrade never answered.
-  asio::io_context listener_ioc;
-  tcp::acceptor listener(listener_ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  PeerSpec spec;
-  spec.name = "node-b";
-  spec.url = "ws://127.0.0.1:" + std::to_string(listener.local_endpoint().port());
-  a.service->SetPeers({spec});
-  auto dialing = [&] {
-    for (const auto& conn : a.service->ConnectionsStatus()) {
-      for (const auto& socket : conn.as_object().at("database_sockets").as_array()) {
-        if (socket.as_object().at("database") == kDb &&
-            socket.as_object().at("state") == "Connecting") {
-          return true;
-        }
-      }
-    }
-    return false;
-  };
-  ASSERT_TRUE(RunUntil(dialing));
+  tcp::acceptor listener(*ioc_);
+  ASSERT_NO_FATAL_FAILURE(StartDialThatHangs(a, "node-b", listener));
   Running in = Start(a, /*outbound=*/false, "node-b");
   in.peer->Send(MergingHelloFrom("node-b"));
   // (node-b's position 1 is long trimmed here.)
@@ -673,8 +665,7 @@ TEST_F(LinkTest, MergeWaitsForOwnDialThatWouldReplaceTheConnection) {
   listener.close();
   EXPECT_EQ(AwaitMergeHashes(*in.peer).size(), 1u);
   EXPECT_FALSE(in.ended());
-  in.link->Close("test over");
-  EXPECT_TRUE(RunUntil([&] { return in.ended(); }));
+  EXPECT_TRUE(EndsWhenClosed(in));
 }
 
 TEST_F(LinkTest, EachLinkShowsItsOwnMergeOnItsOwnSocketEntry) {
@@ -734,8 +725,7 @@ TEST_F(LinkTest, EachLinkShowsItsOwnMergeOnItsOwnSocketEntry) {
   shown = sockets();
   ASSERT_EQ(shown.size(), 1u);
   EXPECT_TRUE(shown[0].at("merge_send_progress").is_object());
-  current.link->Close("test over");
-  EXPECT_TRUE(RunUntil([&] { return current.ended(); }));
+  EXPECT_TRUE(EndsWhenClosed(current));
 }
 
 // --- Merge resync, the subscriber's side. ---
@@ -799,8 +789,7 @@ TEST_F(LinkTest, MergeThatFollowsAtOnceStartsAfterThePreviousEndCommitted) {
   for (int k = 1; k <= kRows; ++k) {
     if (!HasRow(b, k)) ADD_FAILURE() << "row " << k << " missing";
   }
-  r.link->Close("test over");
-  EXPECT_TRUE(RunUntil([&] { return r.ended(); }));
+  EXPECT_TRUE(EndsWhenClosed(r));
 }
 
 // --- A frame cut at every byte never applies part of it. ---
@@ -873,8 +862,7 @@ TEST_F(LinkTest, StalledReaderStopsThePublisherAtItsCreditWindow) {
     for (const auto& e : t.entries) EXPECT_EQ(e.sender_sequence, expect++);
   }
   EXPECT_FALSE(r.ended());
-  r.link->Close("test over");
-  EXPECT_TRUE(RunUntil([&] { return r.ended(); }));
+  EXPECT_TRUE(EndsWhenClosed(r));
 }
 
 // --- A write failure in the middle of a copy: closed, retryable, no cursor past the copy. ---
@@ -951,8 +939,7 @@ TEST_F(LinkTest, WriteFailureMidCopyClosesTheLinkAndTheCopyIsRetried) {
     if (ended_copy) {
       // The run the failure did not reach: the retry copies everything and commits the cursor.
       ASSERT_GT(failed_mid_copy, 0) << "no failure landed inside the copy";
-      r.link->Close("test over");
-      ASSERT_TRUE(RunUntil([&] { return r.ended(); }));
+      ASSERT_TRUE(EndsWhenClosed(r));
       replay_to_b(frames);
       EXPECT_EQ(Cursor(b, "node-a"), std::get<CopyEnd>(frames.back()).snapshot_sequence);
       for (int k = 1; k <= 10; ++k) EXPECT_TRUE(HasRow(b, k)) << "row " << k;

@@ -8,19 +8,14 @@
 
 #include "storage/store.h"
 #include "temp_dir.h"
+#include "test_store.h"
 
 namespace meshdb::replication {
 
 class TempStore : public ::testing::Test {
  protected:
   void SetUp() override {
-    storage::StoreOptions options;
-    options.database_dir = dir_.path();
-    options.durable = false;
-    options.map_size_bytes = 64ull << 20;
-    auto store = storage::Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
+    ASSERT_NO_FATAL_FAILURE(meshdb::testing::OpenTestStore(dir_.path(), 64ull << 20, &store_));
   }
   void TearDown() override { store_.reset(); }
 

@@ -10,6 +10,7 @@
 
 #include "storage/store.h"
 #include "temp_dir.h"
+#include "test_store.h"
 
 namespace meshdb::sql {
 namespace {
@@ -19,13 +20,7 @@ namespace json = boost::json;
 class StatementTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    storage::StoreOptions options;
-    options.database_dir = dir_.path();
-    options.durable = false;
-    options.map_size_bytes = 256ull << 20;
-    auto store = storage::Store::Open(options);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
+    ASSERT_NO_FATAL_FAILURE(meshdb::testing::OpenTestStore(dir_.path(), 256ull << 20, &store_));
     storage::TableDef dog;
     dog.database = "dev";
     dog.name = "dog";

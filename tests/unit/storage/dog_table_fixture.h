@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <string>
 
+#include "raw_lmdb.h"
 #include "storage/catalog.h"
 #include "storage/key_codec.h"
 #include "storage/lmdb_handles.h"
@@ -21,17 +22,10 @@ inline std::string Key(int id) { return EncodeKey(boost::json::value(id)).value(
 class DogTableTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    LmdbEnvOptions options;
-    options.map_size_bytes = 64ull << 20;
-    options.durable = false;
-    auto env = LmdbEnv::Open(dir_.path() + "/t.mdb", options);
-    ASSERT_TRUE(env.ok()) << env.status().ToString();
-    env_ = std::move(env).value();
-    auto txn = WriteTxn::Begin(env_.get());
-    ASSERT_TRUE(txn.ok());
-    ASSERT_EQ(mdb_dbi_open(txn->get(), "r:dog", MDB_CREATE, &table_.records_dbi), 0);
-    ASSERT_EQ(mdb_dbi_open(txn->get(), "x:dog", MDB_CREATE | MDB_DUPSORT, &table_.index_dbi), 0);
-    ASSERT_TRUE(txn->Commit().ok());
+    ASSERT_NO_FATAL_FAILURE(CreateTestEnv(dir_.path() + "/t.mdb", 64ull << 20,
+                                          {{"r:dog", MDB_CREATE, &table_.records_dbi},
+                                           {"x:dog", MDB_CREATE | MDB_DUPSORT, &table_.index_dbi}},
+                                          &env_));
     table_.def.primary_key = "id";
     for (const char* attr : {"id", "name", "tags", "age"}) {
       table_.def.attributes.push_back(AttributeDef{attr, "", true});

@@ -13,6 +13,7 @@
 
 #include "common/hlc.h"
 #include "dog_table_fixture.h"
+#include "raw_lmdb.h"
 #include "storage/index_edits.h"
 #include "storage/key_codec.h"
 #include "storage/lmdb_handles.h"
@@ -47,21 +48,20 @@ json::object Dog(int i) {
   return doc;
 }
 
+// Every entry of `dbi` as raw "key|record", in order.
+std::vector<std::string> JoinedEntries(MDB_txn* txn, MDB_dbi dbi) {
+  std::vector<std::string> out;
+  for (const auto& [key, record] : testing::AllEntries(txn, dbi)) out.push_back(key + "|" + record);
+  return out;
+}
+
 class RebuildIndexTest : public testing::DogTableTest {
  protected:
   // Every index entry as raw "key|record", in index order.
   std::vector<std::string> Entries() {
-    std::vector<std::string> out;
     auto txn = ReadTxn::Begin(env_.get());
-    if (!txn.ok()) return out;
-    auto cursor = Cursor::Open(txn->get(), table_.index_dbi);
-    if (!cursor.ok()) return out;
-    MDB_val k, d;
-    for (int rc = mdb_cursor_get(cursor->get(), &k, &d, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cursor->get(), &k, &d, MDB_NEXT)) {
-      out.push_back(std::string(FromVal(k)) + "|" + std::string(FromVal(d)));
-    }
-    return out;
+    if (!txn.ok()) return {};
+    return JoinedEntries(txn->get(), table_.index_dbi);
   }
 
   Status Rebuild(size_t run_bytes, IndexBuildStats* stats) {
@@ -226,49 +226,33 @@ class DeferredIndexTest : public testing::StoreTest {
     ASSERT_TRUE(def.ok());
     store_.reset();
     {
-      LmdbEnvOptions options;
-      options.map_size_bytes = 256ull << 20;
-      options.durable = false;
-      auto env = LmdbEnv::Open(dir_.path() + "/dev.mdb", options);
-      ASSERT_TRUE(env.ok()) << env.status().ToString();
-      auto txn = WriteTxn::Begin(env->get());
-      ASSERT_TRUE(txn.ok());
+      testing::RawFile raw;
+      ASSERT_NO_FATAL_FAILURE(testing::OpenRawFile(dir_.path() + "/dev.mdb", &raw));
+      MDB_txn* txn = raw.txn.get();
       TableState table;
       table.def = *def;
-      ASSERT_EQ(mdb_dbi_open(txn->get(), "r:dog", 0, &table.records_dbi), 0);
-      ASSERT_EQ(mdb_dbi_open(txn->get(), "x:dog", MDB_DUPSORT, &table.index_dbi), 0);
       Database db;  // meta, for the dictionaries of compressed rows
-      ASSERT_EQ(mdb_dbi_open(txn->get(), "meta", 0, &db.meta_dbi), 0);
+      ASSERT_NO_FATAL_FAILURE(testing::OpenDbis(txn, {{"r:dog", 0, &table.records_dbi},
+                                                      {"x:dog", MDB_DUPSORT, &table.index_dbi},
+                                                      {"meta", 0, &db.meta_dbi}}));
       // The table's own index key layout (compact: it was created by this binary).
       const std::string layout_key = MetaIndexKeysKey("dog");
       MDB_val lk = ToVal(layout_key), lv;
-      ASSERT_EQ(mdb_get(txn->get(), db.meta_dbi, &lk, &lv), 0);
+      ASSERT_EQ(mdb_get(txn, db.meta_dbi, &lk, &lv), 0);
       auto layout = IndexKeyLayout::Parse(FromVal(lv));
       ASSERT_TRUE(layout.ok()) << layout.status().ToString();
       ASSERT_TRUE(layout->compact());
       table.index_keys = *layout;
       table.RebuildPositions();
-      const std::vector<std::string> built = Entries(txn->get(), table.index_dbi);
+      const std::vector<std::string> built = JoinedEntries(txn, table.index_dbi);
       IndexBuildStats stats;
-      ASSERT_TRUE(RebuildIndex(txn->get(), db, table, dir_.path(), 64u << 20, &stats).ok());
-      const std::vector<std::string> from_rows = Entries(txn->get(), table.index_dbi);
+      ASSERT_TRUE(RebuildIndex(txn, db, table, dir_.path(), 64u << 20, &stats).ok());
+      const std::vector<std::string> from_rows = JoinedEntries(txn, table.index_dbi);
       EXPECT_GE(built.size(), min_entries);
       EXPECT_EQ(built, from_rows);
     }  // aborted
     Reopen();
   }
-  static std::vector<std::string> Entries(MDB_txn* txn, MDB_dbi dbi) {
-    std::vector<std::string> out;
-    auto cursor = Cursor::Open(txn, dbi);
-    if (!cursor.ok()) return out;
-    MDB_val k, d;
-    for (int rc = mdb_cursor_get(cursor->get(), &k, &d, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cursor->get(), &k, &d, MDB_NEXT)) {
-      out.push_back(std::string(FromVal(k)) + "|" + std::string(FromVal(d)));
-    }
-    return out;
-  }
-
   TableDef def_;
 };
 

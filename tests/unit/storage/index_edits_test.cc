@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dog_table_fixture.h"
+#include "raw_lmdb.h"
 #include "storage/key_codec.h"
 #include "storage/lmdb_handles.h"
 
@@ -32,15 +33,10 @@ class IndexEditsTest : public testing::DogTableTest {
     std::vector<std::string> out;
     auto txn = ReadTxn::Begin(env_.get());
     if (!txn.ok()) return out;
-    auto cursor = Cursor::Open(txn->get(), table_.index_dbi);
-    if (!cursor.ok()) return out;
-    MDB_val k, d;
-    for (int rc = mdb_cursor_get(cursor->get(), &k, &d, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cursor->get(), &k, &d, MDB_NEXT)) {
-      std::string key(static_cast<const char*>(k.mv_data), k.mv_size);
+    for (const auto& [key, data] : testing::AllEntries(txn->get(), table_.index_dbi)) {
       size_t nul = key.find('\0');
       auto value = DecodeKey(std::string_view(key).substr(nul + 1));
-      auto record = DecodeKey(std::string_view(static_cast<const char*>(d.mv_data), d.mv_size));
+      auto record = DecodeKey(data);
       out.push_back(key.substr(0, nul) + "=" + (value.ok() ? json::serialize(*value) : "?") + ":" +
                     (record.ok() ? json::serialize(*record) : "?"));
     }

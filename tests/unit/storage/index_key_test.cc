@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "raw_lmdb.h"
 #include "storage/catalog.h"
 #include "storage/key_codec.h"
 #include "storage/lmdb_handles.h"
@@ -177,29 +178,29 @@ class CutValueTest : public StoreTest {
   }
   // Entries of x:dog (key, record key), read with the store closed; reopens it.
   std::vector<std::pair<std::string, std::string>> RawEntries() {
-    store_.reset();
     std::vector<std::pair<std::string, std::string>> out;
     {
-      LmdbEnvOptions options;
-      options.map_size_bytes = 256ull << 20;
-      options.durable = false;
-      auto env = LmdbEnv::Open(dir_.path() + "/dev.mdb", options);
-      EXPECT_TRUE(env.ok());
-      if (!env.ok()) return out;
-      auto txn = WriteTxn::Begin(env->get());
-      EXPECT_TRUE(txn.ok());
-      MDB_dbi dbi;
-      EXPECT_EQ(mdb_dbi_open(txn->get(), "x:dog", MDB_DUPSORT, &dbi), 0);
-      auto cursor = Cursor::Open(txn->get(), dbi);
-      EXPECT_TRUE(cursor.ok());
-      MDB_val k, v;
-      for (int rc = mdb_cursor_get(cursor->get(), &k, &v, MDB_FIRST); rc == 0;
-           rc = mdb_cursor_get(cursor->get(), &k, &v, MDB_NEXT)) {
-        out.emplace_back(std::string(FromVal(k)), std::string(FromVal(v)));
-      }
+      RawDev raw;
+      OpenRawDev("dog", &raw);
+      if (!HasFatalFailure()) out = AllEntries(raw.file.txn.get(), raw.index);
     }
     Reopen();
     return out;
+  }
+  // dev.mdb opened by hand with the store closed: a write transaction (aborted unless
+  // committed) and its databases meta and x:<table>.
+  struct RawDev {
+    RawFile file;
+    MDB_dbi meta = 0;
+    MDB_dbi index = 0;
+  };
+  // Closes the store and opens `raw`. Adds a fatal failure if a step fails.
+  void OpenRawDev(const std::string& table, RawDev* raw) {
+    store_.reset();
+    ASSERT_NO_FATAL_FAILURE(OpenRawFile(dir_.path() + "/dev.mdb", &raw->file));
+    const std::string index = "x:" + table;
+    ASSERT_NO_FATAL_FAILURE(OpenDbis(
+        raw->file.txn.get(), {{"meta", 0, &raw->meta}, {index.c_str(), MDB_DUPSORT, &raw->index}}));
   }
 };
 
@@ -282,27 +283,19 @@ TEST_F(CutValueTest, LegacyTablesKeepTheirFormat) {
                     Op(K::kInsert, "old", 3, {{"name", "fido"}, {"tags", json::array{"a", "b"}}})})
           .ok());
   // Rewrite "old" as an older binary left it.
-  store_.reset();
   {
-    LmdbEnvOptions options;
-    options.map_size_bytes = 256ull << 20;
-    options.durable = false;
-    auto env = LmdbEnv::Open(dir_.path() + "/dev.mdb", options);
-    ASSERT_TRUE(env.ok());
-    auto txn = WriteTxn::Begin(env->get());
-    ASSERT_TRUE(txn.ok());
-    MDB_dbi meta, index;
-    ASSERT_EQ(mdb_dbi_open(txn->get(), "meta", 0, &meta), 0);
-    ASSERT_EQ(mdb_dbi_open(txn->get(), "x:old", MDB_DUPSORT, &index), 0);
+    RawDev raw;
+    ASSERT_NO_FATAL_FAILURE(OpenRawDev("old", &raw));
+    MDB_txn* txn = raw.file.txn.get();
     std::string layout_key = MetaIndexKeysKey("old");
     MDB_val lk = ToVal(layout_key);
-    ASSERT_EQ(mdb_del(txn->get(), meta, &lk, nullptr), 0);
-    ASSERT_EQ(mdb_drop(txn->get(), index, 0), 0);
+    ASSERT_EQ(mdb_del(txn, raw.meta, &lk, nullptr), 0);
+    ASSERT_EQ(mdb_drop(txn, raw.index, 0), 0);
     auto put = [&](const std::string& attr, const json::value& v, int id) {
       std::string key, pk = *EncodeKey(id);
       EncodeIndexKey(attr, v, &key);
       MDB_val k = ToVal(key), d = ToVal(pk);
-      ASSERT_EQ(mdb_put(txn->get(), index, &k, &d, MDB_NODUPDATA), 0);
+      ASSERT_EQ(mdb_put(txn, raw.index, &k, &d, MDB_NODUPDATA), 0);
     };
     put("name", "rex", 1);
     put("text", json::value(long_text), 1);
@@ -311,7 +304,7 @@ TEST_F(CutValueTest, LegacyTablesKeepTheirFormat) {
     put("name", "fido", 3);
     put("tags", "a", 3);
     put("tags", "b", 3);
-    ASSERT_TRUE(txn->Commit().ok());
+    ASSERT_TRUE(raw.file.txn.Commit().ok());
   }
   Reopen();
   auto scan = [&](const std::string& attr, const IndexRange& range) {
@@ -341,28 +334,16 @@ TEST_F(CutValueTest, LegacyTablesKeepTheirFormat) {
   EXPECT_EQ(scan("tags", Eq("b")), "[]");
 
   // Still legacy after another reopen: exactly the entries of the live rows, name-keyed.
-  store_.reset();
   {
-    LmdbEnvOptions options;
-    options.map_size_bytes = 256ull << 20;
-    options.durable = false;
-    auto env = LmdbEnv::Open(dir_.path() + "/dev.mdb", options);
-    ASSERT_TRUE(env.ok());
-    auto txn = WriteTxn::Begin(env->get());
-    ASSERT_TRUE(txn.ok());
-    MDB_dbi meta, index;
-    ASSERT_EQ(mdb_dbi_open(txn->get(), "meta", 0, &meta), 0);
-    ASSERT_EQ(mdb_dbi_open(txn->get(), "x:old", MDB_DUPSORT, &index), 0);
+    RawDev raw;
+    ASSERT_NO_FATAL_FAILURE(OpenRawDev("old", &raw));
+    MDB_txn* txn = raw.file.txn.get();
     std::string layout_key = MetaIndexKeysKey("old");
     MDB_val lk = ToVal(layout_key), lv;
-    EXPECT_EQ(mdb_get(txn->get(), meta, &lk, &lv), MDB_NOTFOUND);
-    auto cursor = Cursor::Open(txn->get(), index);
-    ASSERT_TRUE(cursor.ok());
+    EXPECT_EQ(mdb_get(txn, raw.meta, &lk, &lv), MDB_NOTFOUND);
     std::vector<std::string> keys;
-    MDB_val k, v;
-    for (int rc = mdb_cursor_get(cursor->get(), &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cursor->get(), &k, &v, MDB_NEXT)) {
-      if (!FromVal(k).starts_with("__")) keys.emplace_back(FromVal(k));  // not timestamps
+    for (const auto& [key, record] : AllEntries(txn, raw.index)) {
+      if (!key.starts_with("__")) keys.push_back(key);  // not timestamps
     }
     std::vector<std::string> expected;
     for (auto [attr, value] : std::vector<std::pair<std::string, json::value>>{

@@ -84,13 +84,7 @@ class ReplicationTest : public StoreTest {
     std::vector<LogEntry> log;
     auto snap = store_->Read(db);
     EXPECT_TRUE(snap.ok());
-    EXPECT_TRUE((*snap)
-                    ->ScanLog(1,
-                              [&](const LogEntry& e) {
-                                log.push_back(e);
-                                return true;
-                              })
-                    .ok());
+    if (snap.ok()) ReadLog(**snap, 1, &log);
     return log;
   }
 };

@@ -176,13 +176,7 @@ TEST_F(StoreOpsTest, DeleteWritesTombstoneAndInsertAfterDeleteWorks) {
   auto snap = store_->Read("dev");
   ASSERT_TRUE(snap.ok());
   std::vector<LogEntry> entries;
-  ASSERT_TRUE((*snap)
-                  ->ScanLog(r->sequence,
-                            [&](const LogEntry& e) {
-                              entries.push_back(e);
-                              return true;
-                            })
-                  .ok());
+  ASSERT_NO_FATAL_FAILURE(ReadLog(**snap, r->sequence, &entries));
   ASSERT_EQ(entries.size(), 1u);
   ASSERT_EQ(entries[0].writes.size(), 2u);
   RecordHeader h;
@@ -286,13 +280,7 @@ TEST_F(StoreOpsTest, TxLogHoldsEachAppliedRequest) {
   EXPECT_EQ(*store_->LastSequence("dev"), 2u);
   auto snap = store_->Read("dev");
   std::vector<LogEntry> log;
-  ASSERT_TRUE((*snap)
-                  ->ScanLog(0,
-                            [&](const LogEntry& e) {
-                              log.push_back(e);
-                              return true;
-                            })
-                  .ok());
+  ASSERT_NO_FATAL_FAILURE(ReadLog(**snap, 0, &log));
   ASSERT_EQ(log.size(), 2u);
   EXPECT_EQ(log[0].sequence, 1u);
   EXPECT_EQ(log[0].origin, 7u);

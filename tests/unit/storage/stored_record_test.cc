@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "raw_lmdb.h"
 #include "storage/key_codec.h"
 #include "storage/lmdb_handles.h"
 #include "storage/record_codec.h"
@@ -47,17 +48,9 @@ std::string RecordBytes(std::mt19937_64& rng, int id) {
 class StoredRecordTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    LmdbEnvOptions options;
-    options.map_size_bytes = 256ull << 20;
-    options.durable = false;
-    auto env = LmdbEnv::Open(dir_.path() + "/t.mdb", options);
-    ASSERT_TRUE(env.ok()) << env.status().ToString();
-    env_ = std::move(env).value();
-    auto txn = WriteTxn::Begin(env_.get());
-    ASSERT_TRUE(txn.ok());
-    ASSERT_EQ(mdb_dbi_open(txn->get(), "meta", MDB_CREATE, &meta_), 0);
-    ASSERT_EQ(mdb_dbi_open(txn->get(), "r:dog", MDB_CREATE, &records_), 0);
-    ASSERT_TRUE(txn->Commit().ok());
+    ASSERT_NO_FATAL_FAILURE(
+        CreateTestEnv(dir_.path() + "/t.mdb", 256ull << 20,
+                      {{"meta", MDB_CREATE, &meta_}, {"r:dog", MDB_CREATE, &records_}}, &env_));
   }
 
   // Packs and puts `record` under `key` as the writer does; returns the stored bytes.
@@ -274,13 +267,7 @@ TEST_F(StoredRecordStoreTest, CompressedRowsBehaveLikeRawOnesEverywhere) {
   auto snap = store_->Read("dev");
   ASSERT_TRUE(snap.ok());
   std::vector<LogEntry> log;
-  ASSERT_TRUE((*snap)
-                  ->ScanLog(0,
-                            [&](const LogEntry& e) {
-                              log.push_back(e);
-                              return true;
-                            })
-                  .ok());
+  ASSERT_NO_FATAL_FAILURE(ReadLog(**snap, 0, &log));
   ASSERT_FALSE(log.empty());
   EXPECT_EQ(log.back().writes[0].value, older);
   // Everything survives a reopen (dictionaries reloaded from meta).

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "storage/store.h"
 #include "temp_dir.h"
@@ -40,6 +41,17 @@ inline TableDef Untyped(const std::string& db, const std::string& table,
   def.name = table;
   def.primary_key = pk;
   return def;
+}
+
+// Every log entry of `snap` from `from_sequence` on, in order, into `*entries`. Adds a fatal
+// failure if the scan fails.
+inline void ReadLog(Snapshot& snap, uint64_t from_sequence, std::vector<LogEntry>* entries) {
+  ASSERT_TRUE(snap.ScanLog(from_sequence,
+                           [&](const LogEntry& e) {
+                             entries->push_back(e);
+                             return true;
+                           })
+                  .ok());
 }
 
 class StoreTest : public ::testing::Test {
