@@ -25,6 +25,8 @@ class SnapshotImpl final : public Snapshot {
   Status ScanLog(uint64_t from_sequence, const LogVisitor& visit) override;
   Result<VersionVector> ReadVersionVector() override;
   Status ScanRaw(const std::string& table, const RawVisitor& visit) override;
+  Status ScanStored(const std::string& table, const RawVisitor& visit) override;
+  Result<std::string> RecordDictionary(uint32_t id) override;
   Result<uint64_t> FindSequenceAtOrAfterTime(uint64_t ms) override;
   Result<uint64_t> LastSequence() override;
   Result<uint64_t> LogStart() override;
