@@ -295,3 +295,32 @@ TEST(ProtocolTest, MergeHashesRejectsBadBucketCounts) {
 
 }  // namespace
 }  // namespace meshdb::replication
+
+namespace meshdb::replication {
+namespace {
+
+// "copy-stored": a chunk without stored values encodes exactly as before the capability (an
+// older peer decodes it); the trailing fields are checked.
+TEST(ProtocolTest, CopyChunkStoredValuesAreTrailingAndChecked) {
+  CopyChunk plain{"d", "t", "", {{"k", "v"}}, false, {}};
+  const std::string old_layout = Bytes({5, 1, 'd', 1, 't', 0, 1, 1, 'k', 1, 'v'});
+  EXPECT_EQ(EncodeFrame(plain), old_layout);
+  CopyChunk stored = plain;
+  stored.stored_values = true;
+  stored.dictionaries.push_back({300, "dict"});
+  const std::string frame = EncodeFrame(stored);
+  EXPECT_EQ(frame, old_layout + Bytes({1, 1, 0xac, 0x02, 4, 'd', 'i', 'c', 't'}));
+  auto back = DecodeFrame(frame, kMax);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(std::get<CopyChunk>(*back), stored);
+  // Unknown flag bits, dictionaries without stored values, a truncated dictionary.
+  for (const std::string& bad : {old_layout + Bytes({2, 0}), old_layout + Bytes({0, 1, 1, 0}),
+                                 old_layout + Bytes({1, 1, 0xac, 0x02, 9, 'd'})}) {
+    auto d = DecodeFrame(bad, kMax);
+    ASSERT_FALSE(d.ok());
+    EXPECT_EQ(d.status().code(), Status::Code::kCorruption) << d.status().ToString();
+  }
+}
+
+}  // namespace
+}  // namespace meshdb::replication
