@@ -255,8 +255,9 @@ void LinkPublisher::RunCopy() {
     }
   }  // the snapshot closes here, on the thread that opened it
   if (!link_.EnqueueFromCopyThread(EncodeFrame(CopyEnd{database, last}))) return;
-  link_.log().info("sent initial copy of database {} to {} ({} records, through sequence {})",
-                   database, link_.peer_name(), sent_records, last);
+  link_.log().info("sent initial copy of database {} to {} ({} records, through sequence {}; {})",
+                   database, link_.peer_name(), sent_records, last,
+                   peer_copies_stored_ ? "rows as stored" : "record bytes");
   asio::post(link_.strand(), [link = link_.shared_link(), this, vector = std::move(vector), last] {
     copy_running_ = false;
     ResumeAfter(vector, last);

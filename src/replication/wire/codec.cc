@@ -350,8 +350,13 @@ Status DecodeBody(WireReader* r, CopyChunk* m) {
   RETURN_IF_ERROR(r->ReadBytes(&m->table_def_json, "table_def_json"));
   RETURN_IF_ERROR(ReadRecords(r, &m->records));
   if (r->AtEnd()) return Status::Ok();
+  const size_t trailing_at = r->offset();
+  const size_t trailing = r->remaining();
   uint64_t flags = 0;
   RETURN_IF_ERROR(r->ReadVarint(&flags, "flags"));
+  // Trailing fields are only written for stored values: anything else is trailing bytes.
+  if (flags == 0)
+    return r->ErrorAt(trailing_at, "end", std::to_string(trailing) + " trailing bytes");
   if ((flags & ~kChunkStoredValues) != 0) return r->Error("flags", "unknown bits");
   m->stored_values = (flags & kChunkStoredValues) != 0;
   size_t n = 0;
@@ -360,9 +365,6 @@ Status DecodeBody(WireReader* r, CopyChunk* m) {
   for (auto& d : m->dictionaries) {
     RETURN_IF_ERROR(r->ReadU32(&d.id, "dictionaries.id"));
     RETURN_IF_ERROR(r->ReadBytes(&d.bytes, "dictionaries.bytes"));
-  }
-  if (!m->stored_values && !m->dictionaries.empty()) {
-    return r->Error("dictionaries", "without stored values");
   }
   return r->ExpectEnd();
 }

@@ -105,7 +105,18 @@ TEST(ProtocolTest, AppendFrameAppends) {
 TEST(ProtocolTest, EveryTruncationIsRejected) {
   for (const auto& m : Samples()) {
     const std::string frame = EncodeFrame(m);
+    // A "copy-stored" CopyChunk cut just before its trailing fields is a valid chunk of
+    // record bytes (a WebSocket message arrives whole or not at all; the receiver's checks of
+    // the values would refuse compressed ones).
+    size_t plain_length = SIZE_MAX;
+    if (const auto* chunk = std::get_if<CopyChunk>(&m); chunk && chunk->stored_values) {
+      CopyChunk plain = *chunk;
+      plain.stored_values = false;
+      plain.dictionaries.clear();
+      plain_length = EncodeFrame(plain).size();
+    }
     for (size_t len = 0; len < frame.size(); ++len) {
+      if (len == plain_length) continue;
       auto d = DecodeFrame(std::string_view(frame).substr(0, len), kMax);
       ASSERT_FALSE(d.ok()) << MessageTypeName(TypeOf(m)) << " cut at " << len;
       EXPECT_EQ(d.status().code(), Status::Code::kCorruption);
@@ -313,7 +324,7 @@ TEST(ProtocolTest, CopyChunkStoredValuesAreTrailingAndChecked) {
   auto back = DecodeFrame(frame, kMax);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(std::get<CopyChunk>(*back), stored);
-  // Unknown flag bits, dictionaries without stored values, a truncated dictionary.
+  // Unknown flag bits, no flags (dictionaries without stored values), a truncated dictionary.
   for (const std::string& bad : {old_layout + Bytes({2, 0}), old_layout + Bytes({0, 1, 1, 0}),
                                  old_layout + Bytes({1, 1, 0xac, 0x02, 9, 'd'})}) {
     auto d = DecodeFrame(bad, kMax);
