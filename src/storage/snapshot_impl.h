@@ -32,7 +32,7 @@ class SnapshotImpl final : public Snapshot {
   Result<uint64_t> LogStart() override;
 
  private:
-  Result<std::shared_ptr<const TableState>> Table(const std::string& table) const;
+  [[nodiscard]] Result<std::shared_ptr<const TableState>> Table(const std::string& table) const;
 
   std::shared_ptr<Database> db_;  // declared first: destroyed after txn_
   ReadTxn txn_;
