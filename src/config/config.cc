@@ -215,6 +215,7 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
       static_cast<uint64_t>(ReadInt(tree, "replication.logRetentionBytes", int64_t{1} << 30));
   s.replication_log_trim_interval_ms =
       static_cast<uint32_t>(ReadInt(tree, "replication.logTrimIntervalMs", 60000));
+  s.replication_copy_stored_rows = ReadBool(tree, "replication.copyStoredRows", true);
   if (const json::value* files = FindPath(tree, "schema.files");
       files != nullptr && files->is_array()) {
     for (const json::value& f : files->get_array()) {

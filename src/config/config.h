@@ -71,6 +71,7 @@ struct Settings {
   uint64_t replication_log_retention_s = uint64_t{7} * 86400;  // replication.logRetention ["7d"]
   uint64_t replication_log_retention_bytes = 1ull << 30;  // replication.logRetentionBytes [1 GiB]
   uint32_t replication_log_trim_interval_ms = 60000;      // replication.logTrimIntervalMs [60000]
+  bool replication_copy_stored_rows = true;               // replication.copyStoredRows [true]
   // replication.allowedIps [[]]: IP addresses and CIDR blocks whose plain ws:// replication
   // links are accepted besides routes' and members' addresses (docs/security.md).
   std::vector<std::string> replication_allowed_ips;

@@ -64,6 +64,7 @@ const std::vector<KeyInfo>& KnownKeys() {
       {"replication.logRetention", K::kDuration, R"("7d")", kActed},
       {"replication.logRetentionBytes", K::kPositiveInt, "1073741824", kActed},
       {"replication.logTrimIntervalMs", K::kPositiveInt, "60000", kActed},
+      {"replication.copyStoredRows", K::kBool, "true", kActed},
       {"replication.certificateValidityDays", K::kPositiveNumber, "90", kActed},
       {"componentsRoot", K::kString, R"("<root>/components")", kInert},
       // meshdb's console (docs/console.md) is always served at GET /.

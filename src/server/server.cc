@@ -405,6 +405,7 @@ int Run(const RunOptions& options) {
   repl_options.log_retention_ms = settings.replication_log_retention_s * 1000;
   repl_options.log_retention_bytes = settings.replication_log_retention_bytes;
   repl_options.log_trim_interval_ms = settings.replication_log_trim_interval_ms;
+  repl_options.copy_stored_rows = settings.replication_copy_stored_rows;
   // `cluster` is set before the service starts and reset only after it stopped.
   repl_options.on_peer_hello = [&cluster](const std::string& name, const std::string& url,
                                           bool by_credentials) {

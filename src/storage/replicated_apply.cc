@@ -10,6 +10,7 @@
 #include "storage/lmdb_handles.h"
 #include "storage/record_codec.h"
 #include "storage/store_impl.h"
+#include "storage/stored_record.h"
 #include "storage/write_group.h"
 
 namespace meshdb::storage {
@@ -25,6 +26,61 @@ Status CheckTableDef(const TableDef& def) {
   return Status::Ok();
 }
 
+// A copy chunk's stored values (CopyChunk::stored_values): the dictionaries they may name,
+// checked and loaded, and what meta already holds under their ids.
+class StoredValues {
+ public:
+  // *new_dictionaries: those meta lacks; *adopt: the first that is no conflict.
+  Status Check(MDB_txn* txn, MDB_dbi meta, const CopyChunk& chunk,
+               std::vector<const CopyChunk::Dictionary*>* new_dictionaries,
+               const CopyChunk::Dictionary** adopt) {
+    for (const CopyChunk::Dictionary& d : chunk.dictionaries) {
+      if (d.id == 0 || ZstdDictionaryId(d.bytes) != d.id) {
+        return Status::Corruption("copy chunk dictionary " + std::to_string(d.id) +
+                                  " is not a zstd dictionary with that id");
+      }
+      auto loaded = ZstdDictionary::Load(d.bytes, kRecordCompressLevel);
+      if (loaded == nullptr) {
+        return Status::Corruption("copy chunk dictionary " + std::to_string(d.id) + " is unusable");
+      }
+      ASSIGN_OR_RETURN(DictionaryMatch match, MatchRecordDictionary(txn, meta, d.id, d.bytes));
+      if (match == DictionaryMatch::kAbsent) new_dictionaries->push_back(&d);
+      if (match == DictionaryMatch::kConflict) {
+        conflicts_.push_back(d.id);
+      } else if (*adopt == nullptr) {
+        *adopt = &d;
+      }
+      loaded_.emplace_back(d.id, std::move(loaded));
+    }
+    return Status::Ok();
+  }
+
+  // The record bytes of `stored`, decompressed into *scratch when compressed; *as_is: it may
+  // be stored as it is (false when it names an id meta holds other bytes for).
+  Result<std::string_view> Unpack(MDB_txn* txn, MDB_dbi meta, RecordDictionaries& dicts,
+                                  std::string_view stored, std::string* scratch, bool* as_is) {
+    *as_is = true;
+    ASSIGN_OR_RETURN(std::optional<uint32_t> id, StoredRecordDictionaryId(stored));
+    if (!id || *id == 0) return UnpackStoredRecordWith(stored, nullptr, scratch);
+    for (const auto& [loaded_id, dict] : loaded_) {
+      if (loaded_id != *id) continue;
+      *as_is = std::find(conflicts_.begin(), conflicts_.end(), *id) == conflicts_.end();
+      return UnpackStoredRecordWith(stored, dict.get(), scratch);
+    }
+    // Sent with an earlier chunk of the copy, so in meta now.
+    Result<std::shared_ptr<const ZstdDictionary>> dict = dicts.Get(txn, meta, *id);
+    if (!dict.ok()) {
+      return Status::Corruption("copied row names compression dictionary " + std::to_string(*id) +
+                                ", which neither its chunk nor this node holds");
+    }
+    return UnpackStoredRecordWith(stored, dict->get(), scratch);
+  }
+
+ private:
+  std::vector<std::pair<uint32_t, std::shared_ptr<const ZstdDictionary>>> loaded_;
+  std::vector<uint32_t> conflicts_;
+};
+
 }  // namespace
 
 Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, GroupCtx& group) {
@@ -32,6 +88,7 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
   std::vector<const TableDef*> defs;
   std::vector<std::pair<const std::string*, const std::string*>> rows;  // key, value
   std::vector<const std::string*> row_tables;
+  std::optional<StoredValues> stored_values;
   if (item.replicated) {
     ReplicatedTxn& t = *item.replicated;
     if (t.origin == 0 || t.origin_sequence == 0) {
@@ -59,6 +116,13 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
       rows.emplace_back(&r.key, &r.value);
       row_tables.push_back(&c.table);
     }
+    if (c.stored_values) {
+      stored_values.emplace();
+      RETURN_IF_ERROR(
+          stored_values->Check(txn, db.meta_dbi, c, &ctx.new_dictionaries, &ctx.adopt_dictionary));
+    } else if (!c.dictionaries.empty()) {
+      return Status::InvalidArgument("copy chunk dictionaries without stored values");
+    }
   }
   for (const TableDef* d : defs) RETURN_IF_ERROR(CheckTableDef(*d));
   auto defined = [&](const std::string& table) {
@@ -78,8 +142,17 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
     if (row.key->empty() || row.key->size() > kMaxKeyBytes) {
       return Status::InvalidArgument("replicated row with an empty or oversized key");
     }
+    std::string_view record = *row.value;
+    if (stored_values) {
+      bool as_is = true;
+      ASSIGN_OR_RETURN(record, stored_values->Unpack(txn, db.meta_dbi, db.record_dicts, *row.value,
+                                                     &unpacked_buf_, &as_is));
+      if (as_is) row.stored = row.value;
+      // The log and compression with this node's dictionary take record bytes.
+      if (!as_is || item.copy->log_rows) row.record.assign(record);
+    }
     std::string_view text;
-    RETURN_IF_ERROR(DecodeRecordHeader(*row.value, &row.header, &text));
+    RETURN_IF_ERROR(DecodeRecordHeader(record, &row.header, &text));
     if (!row.header.tombstone) {
       boost::system::error_code ec;
       json::value parsed = ParseJson(text, ec);
@@ -88,7 +161,10 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
       }
       row.doc = std::move(parsed.get_object());
     }
-    ctx.rows.push_back(std::move(row));
+    ctx.rows.push_back(std::move(row));  // reserved: no reallocation moves `record`
+    if (stored_values && !ctx.rows.back().record.empty()) {
+      ctx.rows.back().value = &ctx.rows.back().record;
+    }
   }
   return Status::Ok();
 }
@@ -179,6 +255,16 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
     ASSIGN_OR_RETURN(defer_index, DeferIndex(txn, db, group, item.copy->table));
   }
 
+  if (item.copy) {
+    for (const CopyChunk::Dictionary* d : ctx.new_dictionaries) {
+      RETURN_IF_ERROR(StoreRecordDictionary(txn, db.meta_dbi, d->id, d->bytes));
+    }
+    if (ctx.adopt_dictionary != nullptr) {
+      RETURN_IF_ERROR(
+          AdoptTableDictionary(txn, db.meta_dbi, item.copy->table, ctx.adopt_dictionary->id));
+    }
+  }
+
   Cursor append_cursor;  // records cursor of a deferred-index copy chunk (one table)
   // The deferred table's collected index entries: only while every row since its marker went
   // through the append path below (a row put otherwise drops it, and the end rebuilds).
@@ -242,10 +328,15 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
       group.index_edits.Update(pt->state(), *row.key, old_live ? &old_doc : nullptr,
                                new_live ? &row.doc : nullptr);
     }
-    // Stored compressed when that pays; the log below still carries the bytes as received.
-    ASSIGN_OR_RETURN(std::string_view stored,
-                     PackRecord(txn, db.meta_dbi, pt->state().records_dbi, db.record_dicts,
-                                row.table, *row.value, &stored_buf_));
+    // Stored compressed when that pays (a copied stored value as it is); the log below still
+    // carries record bytes.
+    std::string_view stored;
+    if (row.stored != nullptr) {
+      stored = *row.stored;
+    } else {
+      ASSIGN_OR_RETURN(stored, PackRecord(txn, db.meta_dbi, pt->state().records_dbi,
+                                          db.record_dicts, row.table, *row.value, &stored_buf_));
+    }
     MDB_val v = ToVal(stored);
     if (defer_index && rc == MDB_NOTFOUND) {
       // A copy into an empty table arrives in key order: appended, the rows fill each page

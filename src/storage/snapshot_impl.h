@@ -25,12 +25,14 @@ class SnapshotImpl final : public Snapshot {
   Status ScanLog(uint64_t from_sequence, const LogVisitor& visit) override;
   Result<VersionVector> ReadVersionVector() override;
   Status ScanRaw(const std::string& table, const RawVisitor& visit) override;
+  Status ScanStored(const std::string& table, const RawVisitor& visit) override;
+  Result<std::string> RecordDictionary(uint32_t id) override;
   Result<uint64_t> FindSequenceAtOrAfterTime(uint64_t ms) override;
   Result<uint64_t> LastSequence() override;
   Result<uint64_t> LogStart() override;
 
  private:
-  Result<std::shared_ptr<const TableState>> Table(const std::string& table) const;
+  [[nodiscard]] Result<std::shared_ptr<const TableState>> Table(const std::string& table) const;
 
   std::shared_ptr<Database> db_;  // declared first: destroyed after txn_
   ReadTxn txn_;

@@ -243,6 +243,19 @@ struct CopyChunk {
   // The rows' table; defaults to table_def->name.
   std::string table;
   std::vector<RawRow> rows;
+  // The rows' values are stored values (Snapshot::ScanStored: format 1 or a compressed
+  // format 2 row) rather than record bytes: each is checked to decompress (with `dictionaries`
+  // or one this node holds under its id) and is then stored as it is, not compressed again.
+  bool stored_values = false;
+  // Dictionaries the stored rows of this and later chunks name (id as zstd derives it from
+  // the bytes, checked). Written to meta in the chunk's commit when meta lacks the id; the
+  // first becomes the table's dictionary for new rows when it has none. Rows naming an id
+  // meta holds other bytes for are decompressed and compressed again with this node's own.
+  struct Dictionary {
+    uint32_t id = 0;
+    std::string bytes;
+  };
+  std::vector<Dictionary> dictionaries;
   // Merged into the database's vector (per origin maximum) in the same commit.
   VersionVector vector_floor;
   // When peer_name is set: that peer's cursor becomes peer_sequence in the same commit,
@@ -312,6 +325,17 @@ class Snapshot {
   // Every stored row of `table` in key order, tombstones included, as raw bytes.
   // NotFound when the table does not exist.
   virtual Status ScanRaw(const std::string& table, const RawVisitor& visit) = 0;
+  // As ScanRaw, but each value as it is stored: record bytes (format 1) or a compressed row
+  // (format 2, docs/storage.md "Compression at rest") naming a dictionary RecordDictionary
+  // gives. For initial copies to peers that store such rows as they are. The default gives
+  // ScanRaw's record bytes, which are valid stored values too.
+  virtual Status ScanStored(const std::string& table, const RawVisitor& visit) {
+    return ScanRaw(table, visit);
+  }
+  // The bytes of compression dictionary `id` that stored rows name; NotFound when none.
+  virtual Result<std::string> RecordDictionary(uint32_t /*id*/) {
+    return Status::NotFound("no compression dictionaries");
+  }
   // The first log sequence whose version's milliseconds are >= `ms`; LastSequence() + 1
   // when there is none. A binary search that assumes versions grow with sequences: exact
   // for local writes; entries applied from peers carry their origin's (possibly older)

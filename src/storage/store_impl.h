@@ -222,6 +222,7 @@ class StoreImpl final : public Store {
   std::string record_buf_;
   std::string stored_buf_;      // record_buf_ as stored (stored_record.h)
   std::string old_record_buf_;  // a stored record read back, decompressed
+  std::string unpacked_buf_;    // a copied stored value, decompressed for validation
   std::string index_key_buf_;
   std::string log_buf_;
   UuidGenerator uuids_;  // generated primary keys

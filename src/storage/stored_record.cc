@@ -110,22 +110,74 @@ Result<std::shared_ptr<const ZstdDictionary>> RecordDictionaries::Get(MDB_txn* t
   return by_id_.emplace(id, std::move(dict)).first->second;
 }
 
-Result<std::string_view> UnpackStoredRecord(MDB_txn* txn, MDB_dbi meta, RecordDictionaries& dicts,
-                                            std::string_view stored, std::string* scratch) {
+Result<std::optional<uint32_t>> StoredRecordDictionaryId(std::string_view stored) {
+  if (stored.empty() || static_cast<unsigned char>(stored[0]) != kStoredFormatZstd) {
+    return std::optional<uint32_t>();
+  }
+  if (stored.size() < kStoredZstdHeaderBytes) return Status::Corruption("bad stored record");
+  return std::optional<uint32_t>(GetU32(stored.data() + 14));
+}
+
+Result<std::string_view> UnpackStoredRecordWith(std::string_view stored, const ZstdDictionary* dict,
+                                                std::string* scratch) {
   if (stored.empty() || static_cast<unsigned char>(stored[0]) != kStoredFormatZstd) return stored;
   if (stored.size() < kStoredZstdHeaderBytes) return Status::Corruption("bad stored record");
-  const uint32_t id = GetU32(stored.data() + 14);
-  std::shared_ptr<const ZstdDictionary> dict;
-  if (id != 0) {
-    ASSIGN_OR_RETURN(dict, dicts.Get(txn, meta, id));
-  }
   scratch->assign(stored.data(), 14);
   (*scratch)[0] = static_cast<char>(kRecordFormat);
-  if (Status s = ZstdDecompress(stored.substr(kStoredZstdHeaderBytes), dict.get(), scratch);
-      !s.ok()) {
+  if (Status s = ZstdDecompress(stored.substr(kStoredZstdHeaderBytes), dict, scratch); !s.ok()) {
     return Status::Corruption("bad stored record: " + s.message());
   }
   return std::string_view(*scratch);
+}
+
+Result<std::string_view> UnpackStoredRecord(MDB_txn* txn, MDB_dbi meta, RecordDictionaries& dicts,
+                                            std::string_view stored, std::string* scratch) {
+  ASSIGN_OR_RETURN(std::optional<uint32_t> id, StoredRecordDictionaryId(stored));
+  if (!id) return stored;
+  std::shared_ptr<const ZstdDictionary> dict;
+  if (*id != 0) {
+    ASSIGN_OR_RETURN(dict, dicts.Get(txn, meta, *id));
+  }
+  return UnpackStoredRecordWith(stored, dict.get(), scratch);
+}
+
+Result<std::string> ReadRecordDictionaryBytes(MDB_txn* txn, MDB_dbi meta, uint32_t id) {
+  std::string key = DictKey(id);
+  MDB_val k = ToVal(key), v;
+  int rc = mdb_get(txn, meta, &k, &v);
+  if (rc == MDB_NOTFOUND) {
+    return Status::NotFound("compression dictionary " + std::to_string(id) + " is not in meta");
+  }
+  if (rc != 0) return LmdbError("read dictionary", rc);
+  return std::string(FromVal(v));
+}
+
+Result<DictionaryMatch> MatchRecordDictionary(MDB_txn* txn, MDB_dbi meta, uint32_t id,
+                                              std::string_view bytes) {
+  std::string key = DictKey(id);
+  MDB_val k = ToVal(key), v;
+  int rc = mdb_get(txn, meta, &k, &v);
+  if (rc == MDB_NOTFOUND) return DictionaryMatch::kAbsent;
+  if (rc != 0) return LmdbError("read dictionary", rc);
+  return FromVal(v) == bytes ? DictionaryMatch::kSame : DictionaryMatch::kConflict;
+}
+
+Status StoreRecordDictionary(MDB_txn* txn, MDB_dbi meta, uint32_t id, std::string_view bytes) {
+  std::string key = DictKey(id);
+  MDB_val k = ToVal(key), v = ToVal(bytes);
+  int rc = mdb_put(txn, meta, &k, &v, 0);
+  if (rc != 0) return LmdbError("write dictionary", rc);
+  return Status::Ok();
+}
+
+Status AdoptTableDictionary(MDB_txn* txn, MDB_dbi meta, const std::string& table, uint32_t id) {
+  std::string key = std::string(kMetaTableDictPrefix) + table;
+  std::string idv;
+  PutU32(&idv, id);
+  MDB_val k = ToVal(key), v = ToVal(idv);
+  int rc = mdb_put(txn, meta, &k, &v, MDB_NOOVERWRITE);
+  if (rc != 0 && rc != MDB_KEYEXIST) return LmdbError("write table dictionary", rc);
+  return Status::Ok();
 }
 
 Result<std::string_view> PackRecord(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,

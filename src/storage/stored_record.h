@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -61,6 +62,35 @@ class RecordDictionaries {
 // decompressed record built in *scratch. Corruption on a malformed value.
 Result<std::string_view> UnpackStoredRecord(MDB_txn* txn, MDB_dbi meta, RecordDictionaries& dicts,
                                             std::string_view stored, std::string* scratch);
+
+// The dictionary id a stored value names: nullopt when it is stored raw (format 1), 0 when it
+// was compressed without a dictionary. Corruption when a format-2 value is too short.
+Result<std::optional<uint32_t>> StoredRecordDictionaryId(std::string_view stored);
+
+// UnpackStoredRecord with the dictionary given (null: the value names none, or is raw);
+// Corruption when the value is malformed or does not decompress with it.
+Result<std::string_view> UnpackStoredRecordWith(std::string_view stored, const ZstdDictionary* dict,
+                                                std::string* scratch);
+
+// The bytes of dictionary `id` in meta; NotFound when meta lacks it.
+Result<std::string> ReadRecordDictionaryBytes(MDB_txn* txn, MDB_dbi meta, uint32_t id);
+
+// What meta holds under a dictionary id another node's rows name.
+enum class DictionaryMatch {
+  kAbsent,    // nothing: the bytes can be stored under the id
+  kSame,      // these very bytes
+  kConflict,  // other bytes (an id collision): rows naming the id cannot be stored as they are
+};
+Result<DictionaryMatch> MatchRecordDictionary(MDB_txn* txn, MDB_dbi meta, uint32_t id,
+                                              std::string_view bytes);
+
+// Stores another node's dictionary under `id` in meta (the caller checked kAbsent). Writer
+// thread.
+Status StoreRecordDictionary(MDB_txn* txn, MDB_dbi meta, uint32_t id, std::string_view bytes);
+
+// Makes dictionary `id` (in meta) `table`'s dictionary for new rows when the table has none
+// yet; a table that has one (trained, or adopted before) keeps it. Writer thread.
+Status AdoptTableDictionary(MDB_txn* txn, MDB_dbi meta, const std::string& table, uint32_t id);
 
 // What to store in "r:<table>" for `record` (format-1 record bytes): `record` itself, or a
 // compressed value built in *scratch. May train and persist the table's dictionary (in `txn`,

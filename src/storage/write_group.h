@@ -40,7 +40,13 @@ struct StoreImpl::PendingTable {
 struct RemoteRow {
   std::string table;
   const std::string* key = nullptr;    // points into the PendingWrite's payload
-  const std::string* value = nullptr;  // idem
+  const std::string* value = nullptr;  // idem; record bytes (or `record` below)
+  // A copy chunk's stored value (CopyChunk::stored_values) to put as it is; null: `value` is
+  // compressed as a local write's record would be.
+  const std::string* stored = nullptr;
+  // The record bytes decompressed from a stored value, kept only when something needs them
+  // past validation (rows logged, or compressed again); `value` then points here.
+  std::string record;
   RecordHeader header;
   boost::json::object doc;  // empty for tombstones
 };
@@ -52,6 +58,10 @@ struct StoreImpl::RequestCtx {
   WriteResult result;                 // local
   ApplyResult apply_result;           // replicated / copy
   std::vector<RemoteRow> rows;        // replicated / copy
+  // A copy chunk's dictionaries meta lacks (CopyChunk::dictionaries; written in its commit).
+  std::vector<const CopyChunk::Dictionary*> new_dictionaries;
+  // ... and the first that is not a conflict: becomes the table's when it has none.
+  const CopyChunk::Dictionary* adopt_dictionary = nullptr;
 };
 
 struct StoreImpl::GroupCtx {

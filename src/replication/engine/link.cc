@@ -412,6 +412,7 @@ Hello Link::OurHello() const {
   mine.capabilities = {std::string(kCapTxnBatch),  std::string(kCapCopy),   std::string(kCapCredit),
                        std::string(kCapMerge),     std::string(kCapVerify), std::string(kCapCall),
                        std::string(kCapMergeTotal)};
+  if (opts.copy_stored_rows) mine.capabilities.emplace_back(kCapCopyStored);
   mine.max_frame_bytes = opts.max_frame_bytes;
   mine.databases = service_->ReplicatedDatabases();
   return mine;
@@ -610,6 +611,9 @@ Status Link::OnPeerHello(Message&& m, const Hello& mine, const std::string& clai
   for (const auto& cap : hello->capabilities) {
     if (cap == kCapMerge) publisher_.set_peer_merges(true);
     if (cap == kCapMergeTotal) publisher_.set_peer_takes_merge_total(true);
+    if (cap == kCapCopyStored && service_->options().copy_stored_rows) {
+      publisher_.set_peer_copies_stored(true);
+    }
     if (cap == kCapVerify) verifier_.set_peer_verifies(true);
     if (cap == kCapCall) calls_.set_peer_answers(true);
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cassert>
+#include <set>
 #include <utility>
 
 #include "common/log.h"
@@ -12,6 +13,7 @@
 #include "replication/wire/codec.h"
 #include "replication/wire/table_def_json.h"
 #include "storage/store.h"
+#include "storage/stored_record.h"
 
 namespace meshdb::replication {
 
@@ -253,8 +255,9 @@ void LinkPublisher::RunCopy() {
     }
   }  // the snapshot closes here, on the thread that opened it
   if (!link_.EnqueueFromCopyThread(EncodeFrame(CopyEnd{database, last}))) return;
-  link_.log().info("sent initial copy of database {} to {} ({} records, through sequence {})",
-                   database, link_.peer_name(), sent_records, last);
+  link_.log().info("sent initial copy of database {} to {} ({} records, through sequence {}; {})",
+                   database, link_.peer_name(), sent_records, last,
+                   peer_copies_stored_ ? "rows as stored" : "record bytes");
   asio::post(link_.strand(), [link = link_.shared_link(), this, vector = std::move(vector), last] {
     copy_running_ = false;
     ResumeAfter(vector, last);
@@ -293,11 +296,33 @@ bool LinkPublisher::CopyTable(storage::Snapshot& snap, const storage::TableDef& 
                               uint64_t* sent_records, Status* error) {
   const size_t chunk_limit =
       std::min(kCopyChunkBytes, static_cast<size_t>(link_.peer_max_frame()) / 2);
-  CopyChunk chunk{link_.database(), def.name, TableDefToJson(def), {}};
+  CopyChunk chunk;
+  chunk.database = link_.database();
+  chunk.table = def.name;
+  chunk.table_def_json = TableDefToJson(def);
+  chunk.stored_values = peer_copies_stored_;
+  std::set<uint32_t> sent_dictionaries;
+  Status dictionary_error = Status::Ok();
   size_t bytes = 0;
   bool any_sent = false;
   bool open = true;
-  Status st = snap.ScanRaw(def.name, [&](std::string_view key, std::string_view value) {
+  auto visit = [&](std::string_view key, std::string_view value) {
+    if (chunk.stored_values) {
+      Result<std::optional<uint32_t>> id = storage::StoredRecordDictionaryId(value);
+      if (!id.ok()) {
+        dictionary_error = id.status();
+        return false;
+      }
+      if (*id && **id != 0 && sent_dictionaries.insert(**id).second) {
+        Result<std::string> dict = snap.RecordDictionary(**id);
+        if (!dict.ok()) {
+          dictionary_error = dict.status();
+          return false;
+        }
+        bytes += dict->size();
+        chunk.dictionaries.push_back(CopyDictionary{**id, std::move(dict).value()});
+      }
+    }
     chunk.records.push_back(CopyRecord{std::string(key), std::string(value)});
     bytes += key.size() + value.size() + 8;
     if (bytes >= chunk_limit) {
@@ -308,12 +333,19 @@ bool LinkPublisher::CopyTable(storage::Snapshot& snap, const storage::TableDef& 
       }
       any_sent = true;
       chunk.records.clear();
+      chunk.dictionaries.clear();
       chunk.table_def_json.clear();
       bytes = 0;
     }
     return true;
-  });
+  };
+  Status st =
+      chunk.stored_values ? snap.ScanStored(def.name, visit) : snap.ScanRaw(def.name, visit);
   if (!open) return false;
+  if (!dictionary_error.ok()) {
+    *error = dictionary_error;
+    return false;
+  }
   if (!st.ok() && st.code() != Status::Code::kNotFound) {
     *error = st;
     return false;

@@ -37,6 +37,9 @@ class LinkPublisher {
   void set_peer_merges(bool v) { merge_.set_peer_merges(v); }
   // From the peer's Hello: it announced "merge-total".
   void set_peer_takes_merge_total(bool v) { merge_.set_peer_takes_total(v); }
+  // From the peer's Hello: it announced "copy-stored" (and this node uses it): copies ship
+  // stored values and their dictionaries.
+  void set_peer_copies_stored(bool v) { peer_copies_stored_ = v; }
 
   // The peer's frames for this half. An error fails the link as a protocol error.
   Status OnSubscribe(Subscribe&& s);
@@ -92,7 +95,9 @@ class LinkPublisher {
   void RunCopy();
   [[nodiscard]] Result<CopyPlan> PlanCopy() const;
   // Queues `def`'s rows as CopyChunk frames (the first carries the definition; an empty
-  // table still sends one). False when the copy stops: the link closed, or *error is set.
+  // table still sends one): stored values with the dictionaries they name when the peer
+  // takes them (each dictionary in the first chunk whose rows name it), else record bytes. False
+  // when the copy stops: the link closed, or *error is set.
   bool CopyTable(storage::Snapshot& snap, const storage::TableDef& def, uint64_t* sent_records,
                  Status* error);
   // Logs why the copy failed and fails the link (on the strand).
@@ -102,6 +107,7 @@ class LinkPublisher {
   // Strand-only (requested_tables_ is constant after Subscribe: copy threads read it).
   bool subscribed_ = false;
   bool copy_running_ = false;
+  bool peer_copies_stored_ = false;  // set at Hello, before any copy thread reads it
   uint64_t next_seq_ = 1;
   PublishFilter filter_;
   std::vector<std::string> requested_tables_;

@@ -327,6 +327,11 @@ void LinkSubscriber::OnCopyChunk(CopyChunk&& c) {
   for (auto& r : c.records) {
     chunk.rows.push_back(storage::RawRow{std::move(r.key), std::move(r.value)});
   }
+  chunk.stored_values = c.stored_values;
+  chunk.dictionaries.reserve(c.dictionaries.size());
+  for (auto& d : c.dictionaries) {
+    chunk.dictionaries.push_back(storage::CopyChunk::Dictionary{d.id, std::move(d.bytes)});
+  }
   chunk.log_rows = copy_is_partial_;
   chunk.bulk = true;  // a table empty here gets its index built at the copy's end
   ApplyChunk(std::move(chunk), "applying a copy chunk", [this, n] {

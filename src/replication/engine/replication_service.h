@@ -98,6 +98,10 @@ struct ServiceOptions {
   // Initial copies and merge resyncs (publisher side) run on a pool of at most this many
   // threads; more wait for a free one (in order). Each blocks while its peer drains the link.
   size_t copy_threads = 4;
+  // replication.copyStoredRows: initial copies ship rows as they are stored (compressed, with
+  // their dictionaries) to peers that announce "copy-stored", and this node announces it. False:
+  // copies in either direction carry record bytes, as before the capability existed.
+  bool copy_stored_rows = true;
   // Called when a peer subscribed on an inbound system-database link, so membership can
   // record the node (name, url); `by_credentials` when the link was upgraded with a
   // super_user's credentials (add_node) rather than a node token. May be called on any thread.

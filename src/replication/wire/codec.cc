@@ -10,12 +10,15 @@ namespace {
 
 // Smallest wire size of one list item: a varint or length prefix takes at least 1 byte.
 constexpr size_t kMinStringBytes = 1;
-constexpr size_t kMinRecordBytes = 2;  // key, value
-constexpr size_t kMinWriteBytes = 3;   // table, key, value
-constexpr size_t kMinEntryBytes = 6;   // 4 varints + flags + writes count
-constexpr size_t kMinRuleBytes = 2;    // table, subscribe flag
+constexpr size_t kMinRecordBytes = 2;      // key, value
+constexpr size_t kMinWriteBytes = 3;       // table, key, value
+constexpr size_t kMinEntryBytes = 6;       // 4 varints + flags + writes count
+constexpr size_t kMinRuleBytes = 2;        // table, subscribe flag
+constexpr size_t kMinDictionaryBytes = 2;  // id, bytes
 // TxnEntry flags.
 constexpr uint64_t kEntryPartial = 1;
+// CopyChunk flags (trailing, "copy-stored").
+constexpr uint64_t kChunkStoredValues = 1;
 
 // Subscribe.start tags.
 constexpr uint8_t kStartVector = 0;
@@ -88,6 +91,15 @@ void EncodeBody(WireWriter* w, const CopyChunk& m) {
   w->PutBytes(m.table);
   w->PutBytes(m.table_def_json);
   PutRecords(w, m.records);
+  // Trailing, only for stored values ("copy-stored"): a chunk without them is encoded as
+  // before, so older peers decode it.
+  if (!m.stored_values && m.dictionaries.empty()) return;
+  w->PutVarint(m.stored_values ? kChunkStoredValues : 0);
+  w->PutVarint(m.dictionaries.size());
+  for (const auto& d : m.dictionaries) {
+    w->PutVarint(d.id);
+    w->PutBytes(d.bytes);
+  }
 }
 
 void EncodeBody(WireWriter* w, const CopyEnd& m) {
@@ -337,6 +349,23 @@ Status DecodeBody(WireReader* r, CopyChunk* m) {
   RETURN_IF_ERROR(r->ReadBytes(&m->table, "table"));
   RETURN_IF_ERROR(r->ReadBytes(&m->table_def_json, "table_def_json"));
   RETURN_IF_ERROR(ReadRecords(r, &m->records));
+  if (r->AtEnd()) return Status::Ok();
+  const size_t trailing_at = r->offset();
+  const size_t trailing = r->remaining();
+  uint64_t flags = 0;
+  RETURN_IF_ERROR(r->ReadVarint(&flags, "flags"));
+  // Trailing fields are only written for stored values: anything else is trailing bytes.
+  if (flags == 0)
+    return r->ErrorAt(trailing_at, "end", std::to_string(trailing) + " trailing bytes");
+  if ((flags & ~kChunkStoredValues) != 0) return r->Error("flags", "unknown bits");
+  m->stored_values = (flags & kChunkStoredValues) != 0;
+  size_t n = 0;
+  RETURN_IF_ERROR(r->ReadCount(&n, kMinDictionaryBytes, "dictionaries"));
+  m->dictionaries.resize(n);
+  for (auto& d : m->dictionaries) {
+    RETURN_IF_ERROR(r->ReadU32(&d.id, "dictionaries.id"));
+    RETURN_IF_ERROR(r->ReadBytes(&d.bytes, "dictionaries.bytes"));
+  }
   return r->ExpectEnd();
 }
 

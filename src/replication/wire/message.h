@@ -37,6 +37,8 @@ inline constexpr std::string_view kCapMerge = "merge";         // MergeBegin..Me
 inline constexpr std::string_view kCapVerify = "verify";       // VerifyRequest/Response (18-19)
 inline constexpr std::string_view kCapCall = "call";           // PeerCall/PeerCallResult (22-23)
 inline constexpr std::string_view kCapMergeTotal = "merge-total";  // MergeTotal (24)
+// CopyChunk may carry stored (compressed) values and their dictionaries (CopyChunk).
+inline constexpr std::string_view kCapCopyStored = "copy-stored";
 
 // A node's id: FNV-1a 32-bit of its node name, with 0 mapped to 1 (0 means "no node").
 // Storage records carry it as their origin. Stable across versions and platforms.
@@ -159,11 +161,24 @@ struct CopyRecord {
   bool operator==(const CopyRecord&) const = default;
 };
 
+// A compression dictionary that stored copy values name (storage/stored_record.h).
+struct CopyDictionary {
+  uint32_t id = 0;  // the id zstd derived from the bytes
+  std::string bytes;
+  bool operator==(const CopyDictionary&) const = default;
+};
+
 struct CopyChunk {
   std::string database;
   std::string table;
   std::string table_def_json;  // TableDefToJson; set on a table's first chunk, else ""
   std::vector<CopyRecord> records;
+  // Capability "copy-stored" only (an older peer's decoder rejects the trailing fields they
+  // add): records' values are the sender's stored values (format 1 record bytes, or format 2
+  // compressed rows naming a dictionary id), and `dictionaries` the dictionaries they name
+  // that were not sent before in this copy of this table (each once per table and copy).
+  bool stored_values = false;
+  std::vector<CopyDictionary> dictionaries;
   bool operator==(const CopyChunk&) const = default;
 };
 

@@ -46,8 +46,18 @@ inline std::vector<Message> SampleMessages() {
   m.push_back(CopyChunk{"dev",
                         "dog",
                         R"({"name":"dog"})",
-                        {{SampleBytes({0, 1, 255}), std::string(300, 'v')}, {"k2", ""}}});
-  m.push_back(CopyChunk{"dev", "dog", "", {}});
+                        {{SampleBytes({0, 1, 255}), std::string(300, 'v')}, {"k2", ""}},
+                        false,
+                        {}});
+  m.push_back(CopyChunk{"dev", "dog", "", {}, false, {}});
+  // "copy-stored": stored values and the dictionaries they name.
+  m.push_back(CopyChunk{"dev",
+                        "dog",
+                        "",
+                        {{"k", SampleBytes({2, 0, 1})}},
+                        true,
+                        {{0xfedcba98u, std::string(40, 'd')}, {1, ""}}});
+  m.push_back(CopyChunk{"dev", "dog", "", {}, true, {}});
   m.push_back(CopyEnd{"dev"});
   m.push_back(CopyEnd{"dev", std::numeric_limits<uint64_t>::max()});
   TxnEntry e1{

@@ -278,3 +278,181 @@ TEST_F(StoredRecordStoreTest, CompressedRowsBehaveLikeRawOnesEverywhere) {
 
 }  // namespace
 }  // namespace meshdb::storage::testing
+
+namespace meshdb::storage::testing {
+namespace {
+
+// An initial copy of stored values (CopyChunk::stored_values, replication's "copy-stored"):
+// the receiver checks that each row decompresses, stores it as it is with the sender's
+// dictionary, builds its index, and writes its own rows with the adopted dictionary.
+class StoredCopyTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    ASSERT_TRUE(store_->CreateTable(Untyped("dev", "dog")).ok());
+    std::mt19937_64 rng(5);
+    for (int batch = 0; batch < kRows / 250; ++batch) {
+      std::vector<WriteOp> ops;
+      for (int i = batch * 250; i < (batch + 1) * 250; ++i) {
+        json::object doc = RandomDoc(rng, i);
+        doc.erase("__createdtime__");
+        doc.erase("__updatedtime__");
+        docs_.push_back(doc);
+        ops.push_back(Op(WriteKind::kInsert, "dog", i, doc));
+      }
+      ASSERT_TRUE(Write("dev", std::move(ops)).ok());
+    }
+    auto snap = store_->Read("dev");
+    ASSERT_TRUE(snap.ok());
+    ASSERT_TRUE((*snap)
+                    ->ScanStored("dog",
+                                 [&](std::string_view k, std::string_view v) {
+                                   rows_.push_back(RawRow{std::string(k), std::string(v)});
+                                   return true;
+                                 })
+                    .ok());
+    for (const RawRow& r : rows_) {
+      auto id = StoredRecordDictionaryId(r.value);
+      ASSERT_TRUE(id.ok());
+      if (*id && **id != 0 && dict_id_ == 0) dict_id_ = **id;
+    }
+    ASSERT_NE(dict_id_, 0u) << "the source table compressed no row with a dictionary";
+    auto bytes = (*snap)->RecordDictionary(dict_id_);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+    dict_bytes_ = *bytes;
+    EXPECT_EQ((*snap)->RecordDictionary(dict_id_ ^ 1).status().code(), Status::Code::kNotFound);
+    auto def = store_->GetTable("dev", "dog");
+    ASSERT_TRUE(def.ok());
+    def_ = *def;
+    StoreOptions options;
+    options.database_dir = other_dir_.path();
+    options.durable = false;
+    options.map_size_bytes = 256ull << 20;
+    options.local_node_id = 8;
+    auto b = Store::Open(options);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    b_ = std::move(b).value();
+  }
+
+  CopyChunk Chunk(size_t from, size_t to, bool with_dictionary) {
+    CopyChunk c;
+    c.database = "dev";
+    c.table_def = def_;
+    c.table = "dog";
+    c.bulk = true;
+    c.stored_values = true;
+    if (with_dictionary) c.dictionaries.push_back({dict_id_, dict_bytes_});
+    c.rows.assign(rows_.begin() + static_cast<ptrdiff_t>(from),
+                  rows_.begin() + static_cast<ptrdiff_t>(to));
+    return c;
+  }
+
+  uint64_t BRows() {
+    auto stats = b_->GetStats("dev", "dog");
+    return stats.ok() ? stats->record_count : 0;
+  }
+
+  static constexpr int kRows = 2500;
+  std::vector<json::object> docs_;
+  std::vector<RawRow> rows_;
+  uint32_t dict_id_ = 0;
+  std::string dict_bytes_;
+  TableDef def_;
+  TempDir other_dir_;
+  std::unique_ptr<Store> b_;
+};
+
+TEST_F(StoredCopyTest, RowsAreStoredAsTheyCameAndReadBackIndexedAndWritable) {
+  const size_t half = rows_.size() / 2;
+  auto first = b_->ApplyCopyChunk(Chunk(0, half, true));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  // The second chunk names the dictionary the first one brought.
+  auto second = b_->ApplyCopyChunk(Chunk(half, rows_.size(), false));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  CopyChunk end;
+  end.database = "dev";
+  end.build_indexes = true;
+  ASSERT_TRUE(b_->ApplyCopyChunk(std::move(end)).ok());
+  EXPECT_EQ(BRows(), static_cast<uint64_t>(kRows));
+  auto snap = b_->Read("dev");
+  ASSERT_TRUE(snap.ok());
+  size_t i = 0;
+  ASSERT_TRUE((*snap)
+                  ->ScanStored("dog",
+                               [&](std::string_view k, std::string_view v) {
+                                 EXPECT_EQ(k, rows_[i].key);
+                                 EXPECT_EQ(v, rows_[i].value) << "row " << i << " not as sent";
+                                 ++i;
+                                 return true;
+                               })
+                  .ok());
+  EXPECT_EQ(i, rows_.size());
+  for (int k = 0; k < kRows; k += 97) {
+    auto rec = (*snap)->Get("dog", k);
+    ASSERT_TRUE(rec.ok() && rec->has_value()) << k;
+    EXPECT_EQ((*rec)->doc.at("text"), docs_[k].at("text"));
+  }
+  int found = 0;
+  const json::value name = docs_[kRows - 5].at("name");
+  ASSERT_TRUE((*snap)
+                  ->ScanIndex("dog", "name", IndexRange{name, true, name, true, std::nullopt},
+                              [&](const Record& r) {
+                                found += r.doc.at("id") == kRows - 5;
+                                return true;
+                              })
+                  .ok());
+  EXPECT_EQ(found, 1);
+  snap->reset();
+  // B's own writes compress with the dictionary it adopted, and read back.
+  std::mt19937_64 rng(99);
+  json::object doc = RandomDoc(rng, kRows + 1);
+  ASSERT_TRUE(b_->Write(Req("dev", {Op(WriteKind::kInsert, "dog", kRows + 1, doc)})).ok());
+  auto after = b_->Read("dev");
+  ASSERT_TRUE(after.ok());
+  auto rec = (*after)->Get("dog", kRows + 1);
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_EQ((*rec)->doc.at("text"), doc.at("text"));
+  std::optional<uint32_t> own_id;
+  ASSERT_TRUE((*after)
+                  ->ScanStored("dog",
+                               [&](std::string_view k, std::string_view v) {
+                                 if (k == *EncodeKey(json::value(kRows + 1))) {
+                                   own_id = *StoredRecordDictionaryId(v);
+                                 }
+                                 return true;
+                               })
+                  .ok());
+  ASSERT_TRUE(own_id.has_value()) << "B's own row was not compressed";
+  EXPECT_EQ(*own_id, dict_id_);
+}
+
+TEST_F(StoredCopyTest, BadDictionariesAndRowsThatDoNotDecompressChangeNothing) {
+  // A dictionary whose bytes do not carry its id.
+  CopyChunk wrong_id = Chunk(0, 100, true);
+  wrong_id.dictionaries[0].id ^= 1;
+  EXPECT_EQ(b_->ApplyCopyChunk(std::move(wrong_id)).status().code(), Status::Code::kCorruption);
+  // Rows naming a dictionary neither the chunk nor B holds.
+  EXPECT_EQ(b_->ApplyCopyChunk(Chunk(kDictTrainRows, kDictTrainRows + 100, false)).status().code(),
+            Status::Code::kCorruption);
+  // A damaged compressed row among good ones: the whole chunk fails.
+  CopyChunk damaged = Chunk(0, rows_.size(), true);
+  RawRow& last = damaged.rows.back();
+  ASSERT_EQ(static_cast<unsigned char>(last.value[0]), kStoredFormatZstd);
+  last.value.resize(last.value.size() - 3);
+  EXPECT_EQ(b_->ApplyCopyChunk(std::move(damaged)).status().code(), Status::Code::kCorruption);
+  EXPECT_EQ(BRows(), 0u);
+  auto snap = b_->Read("dev");
+  if (snap.ok()) {
+    EXPECT_EQ((*snap)->RecordDictionary(dict_id_).status().code(), Status::Code::kNotFound);
+  }
+  // Dictionaries without stored values are refused.
+  CopyChunk plain = Chunk(0, 10, true);
+  plain.stored_values = false;
+  EXPECT_FALSE(b_->ApplyCopyChunk(std::move(plain)).ok());
+  // The good chunk still applies afterwards.
+  ASSERT_TRUE(b_->ApplyCopyChunk(Chunk(0, rows_.size(), true)).ok());
+  EXPECT_EQ(BRows(), static_cast<uint64_t>(kRows));
+}
+
+}  // namespace
+}  // namespace meshdb::storage::testing
