@@ -8,6 +8,7 @@ merge progress moving during a 150k-record merge resync, an expired token, the n
 to $MESHDB_TEST_OUTPUT_DIR/console (ctest: build/test-output/console).
 """
 
+import base64
 import json
 import os
 import signal
@@ -277,10 +278,13 @@ class ConsoleTest(cluster.ClusterTestCase):
         a = self.start_node_a()
         a.ok({"operation": "create_database", "database": "big"})
         self.create_table(a, "big", "rows")
-        filler = "x" * 200
+        # Random values, as real data: they do not compress, so the copy (which ships rows as
+        # stored, compressed) spans more 2 MB chunks than the publisher may have in flight,
+        # and stopping A holds the count still.
         batch = 25000
         for start in range(0, 200000, batch):
-            self.insert(a, "big", "rows", [{"id": i, "v": filler} for i in range(start, start + batch)])
+            self.insert(a, "big", "rows", [{"id": i, "v": base64.b64encode(os.urandom(225)).decode()}
+                                           for i in range(start, start + batch)])
         d = self.start_repl_node("d")
         self.open_console(d)
         self.login()
