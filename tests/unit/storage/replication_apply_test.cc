@@ -9,6 +9,7 @@
 #include "common/hlc.h"
 #include "storage/key_codec.h"
 #include "storage/record_codec.h"
+#include "test_store.h"
 #include "test_util.h"
 
 namespace meshdb::storage::testing {
@@ -307,21 +308,15 @@ TEST_F(ReplicationTest, ScanRawIncludesTombstones) {
 TEST_F(ReplicationTest, CopyChunkAppliesRowsAndVectorFloorWithoutLogging) {
   // The source: another node (id 9) with its own store.
   TempDir src_dir;
-  StoreOptions options;
-  options.database_dir = src_dir.path();
-  options.durable = false;
-  options.map_size_bytes = 64ull << 20;
-  options.local_node_id = 9;
-  auto src = Store::Open(options);
-  ASSERT_TRUE(src.ok());
+  std::unique_ptr<Store> src;
+  ASSERT_NO_FATAL_FAILURE(meshdb::testing::OpenTestStore(src_dir.path(), 64ull << 20, &src, 9));
   TableDef cat = Untyped("dev", "cat");
-  ASSERT_TRUE((*src)->CreateTable(cat).ok());
-  ASSERT_TRUE((*src)
-                  ->Write(Req("dev", {Op(K::kUpsert, "cat", 1, {{"name", "tom"}, {"age", 3}}),
-                                      Op(K::kUpsert, "cat", 2, {{"name", "kit"}}),
-                                      Op(K::kUpsert, "cat", 3, {{"name", "old"}})}))
+  ASSERT_TRUE(src->CreateTable(cat).ok());
+  ASSERT_TRUE(src->Write(Req("dev", {Op(K::kUpsert, "cat", 1, {{"name", "tom"}, {"age", 3}}),
+                                     Op(K::kUpsert, "cat", 2, {{"name", "kit"}}),
+                                     Op(K::kUpsert, "cat", 3, {{"name", "old"}})}))
                   .ok());
-  ASSERT_TRUE((*src)->Write(Req("dev", {Op(K::kDelete, "cat", 2)})).ok());
+  ASSERT_TRUE(src->Write(Req("dev", {Op(K::kDelete, "cat", 2)})).ok());
 
   // The subscriber already holds a newer version of key 3 (from node 11, an hour ahead),
   // and a local write of its own.
@@ -330,11 +325,11 @@ TEST_F(ReplicationTest, CopyChunkAppliesRowsAndVectorFloorWithoutLogging) {
   Apply(Txn(11, 1, future, {{"cat", Key(3), Rec(future, 11, {{"id", 3}, {"name", "mine"}})}}));
   ASSERT_TRUE(Write("dev", {Op(K::kUpsert, "cat", 4, {{"name", "local"}})}).ok());
 
-  auto snap = (*src)->Read("dev");
+  auto snap = src->Read("dev");
   ASSERT_TRUE(snap.ok());
   CopyChunk chunk;
   chunk.database = "dev";
-  chunk.table_def = (*src)->GetTable("dev", "cat").value();
+  chunk.table_def = src->GetTable("dev", "cat").value();
   ASSERT_TRUE((*snap)
                   ->ScanRaw("cat",
                             [&](std::string_view k, std::string_view v) {

@@ -16,6 +16,7 @@
 #include "storage/lmdb_handles.h"
 #include "storage/record_codec.h"
 #include "temp_dir.h"
+#include "test_store.h"
 #include "test_util.h"
 
 namespace meshdb::storage::testing {
@@ -324,14 +325,8 @@ class StoredCopyTest : public StoreTest {
     auto def = store_->GetTable("dev", "dog");
     ASSERT_TRUE(def.ok());
     def_ = *def;
-    StoreOptions options;
-    options.database_dir = other_dir_.path();
-    options.durable = false;
-    options.map_size_bytes = 256ull << 20;
-    options.local_node_id = 8;
-    auto b = Store::Open(options);
-    ASSERT_TRUE(b.ok()) << b.status().ToString();
-    b_ = std::move(b).value();
+    ASSERT_NO_FATAL_FAILURE(
+        meshdb::testing::OpenTestStore(other_dir_.path(), 256ull << 20, &b_, 8));
   }
 
   CopyChunk Chunk(size_t from, size_t to, bool with_dictionary) {
