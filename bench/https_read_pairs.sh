@@ -4,11 +4,14 @@
 # node (HTTP and HTTPS listeners, a test CA from meshdb_certgen, storage.writeAsync so commits
 # do not dominate), 10,000 records loaded, then ROUNDS times (HTTP, HTTPS) of 10,000
 # `search_by_id` reads on 64 keep-alive connections. Prints one line per (binary, round) with
-# the node's CPU per request (`srv_cpu_us` of meshdb_load --server-pid) over each protocol and
-# their ratio, then per binary the medians of HTTP, HTTPS and of the per-round ratios.
+# the node's CPU per request (`srv_cpu_us` of meshdb_load --server-pid) and the reads per second
+# over each protocol and their ratios, then per binary the medians of each column.
 #   bench/https_read_pairs.sh BUILD_DIR MESHDB [MESHDB...]
 #     BUILD_DIR: where meshdb_load and tests/integration/meshdb_certgen are built
-# Env: PAIRS (default 4), ROUNDS (per node, default 2), RECORDS (default 10000).
+# Env: PAIRS (default 4), ROUNDS (per node, default 2), RECORDS (default 10000), PIN (default 1
+# on a machine with 2+ CPUs: the node runs on CPU 0 and meshdb_load on CPU 1 (taskset), so the
+# client's own TLS work does not take the server's CPU and reads/s is the server's rate; 0: no
+# pinning, both share every CPU).
 set -euo pipefail
 
 BUILD=${1:?usage: $0 BUILD_DIR MESHDB [MESHDB...]}
@@ -20,6 +23,13 @@ CERTGEN="$BUILD/tests/integration/meshdb_certgen"
 PAIRS=${PAIRS:-4}
 ROUNDS=${ROUNDS:-2}
 RECORDS=${RECORDS:-10000}
+PIN=${PIN:-1}
+NODE_CPU=()
+LOAD_CPU=()
+if [[ "$PIN" == 1 ]] && (( $(nproc) >= 2 )); then
+  NODE_CPU=(taskset -c 0)
+  LOAD_CPU=(taskset -c 1)
+fi
 
 ROOT=$(mktemp -d /tmp/meshdb-https-pairs.XXXXXX)
 NODE=
@@ -46,7 +56,7 @@ start_node() {
   port=$(free_port)
   sport=$(free_port)
   rm -rf "$ROOT/db"
-  "$1" run --root "$ROOT/db" --OPERATIONSAPI_NETWORK_HOST 127.0.0.1 --OPERATIONSAPI_NETWORK_PORT "$port" \
+  "${NODE_CPU[@]}" "$1" run --root "$ROOT/db" --OPERATIONSAPI_NETWORK_HOST 127.0.0.1 --OPERATIONSAPI_NETWORK_PORT "$port" \
     --OPERATIONSAPI_NETWORK_SECUREPORT "$sport" --STORAGE_WRITEASYNC true \
     --TLS_CERTIFICATE "$ROOT/node.pem" --TLS_PRIVATEKEY "$ROOT/node.key" \
     --TLS_CERTIFICATEAUTHORITY "$ROOT/bench-ca.pem" >"$ROOT/node.log" 2>&1 &
@@ -70,27 +80,28 @@ stop_node() {
   NODE=
 }
 
-# read_cpu URL: the node's CPU per request (us) over 64 connections of single-record reads.
-read_cpu() {
-  "$LOAD" --url "$1" --cacert "$ROOT/bench-ca.pem" --user admin --password password \
+# read_figures URL: "<node CPU per request, us> <reads/s>" over 64 connections of single-record reads.
+read_figures() {
+  "${LOAD_CPU[@]}" "$LOAD" --url "$1" --cacert "$ROOT/bench-ca.pem" --user admin --password password \
     --records "$RECORDS" --batch 1 --connections 64 --read --no-insert --server-pid "$NODE" |
-    awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "srv_cpu_us") print kv[2] } }' |
-    tail -1
+    awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } }
+         END { print f["srv_cpu_us"], f["rec/s"] }'
 }
 
 RESULTS="$ROOT/results"
 : >"$RESULTS"
-echo "# binary round http_us https_us https/http (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "# binary round http_us https_us cpu_https/http http_rps https_rps rps_https/http (load average $(cut -d' ' -f1-3 /proc/loadavg); pinned: ${NODE_CPU[*]:-no})"
 for pair in $(seq 1 "$PAIRS"); do
   for bin in "$@"; do
     start_node "$bin"
     "$LOAD" --url "$HTTP" --user admin --password password --records "$RECORDS" --batch 1000 \
       --connections 4 >/dev/null
     for round in $(seq 1 "$ROUNDS"); do
-      http=$(read_cpu "$HTTP")
-      https=$(read_cpu "$HTTPS")
-      ratio=$(awk -v a="$http" -v b="$https" 'BEGIN { printf "%.3f", b / a }')
-      echo "$bin $pair.$round $http $https $ratio" | tee -a "$RESULTS"
+      read -r http http_rps < <(read_figures "$HTTP")
+      read -r https https_rps < <(read_figures "$HTTPS")
+      awk -v bin="$bin" -v at="$pair.$round" -v a="$http" -v b="$https" -v ra="$http_rps" -v rb="$https_rps" \
+        'BEGIN { printf "%s %s %s %s %.3f %.0f %.0f %.3f\n", bin, at, a, b, b / a, ra, rb, rb / ra }' |
+        tee -a "$RESULTS"
     done
     stop_node
   done
@@ -102,7 +113,7 @@ for bin in "$@"; do
       for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (list[j] < list[i]) { t = list[i]; list[i] = list[j]; list[j] = t }
       return n % 2 ? list[(n + 1) / 2] : (list[n / 2] + list[n / 2 + 1]) / 2
     }
-    $1 == bin { n++; h[n] = $3; s[n] = $4; r[n] = $5 }
-    END { printf "%s: %d rounds, http %.1f us, https %.1f us, https/http %.3f\n", bin, n,
-          median(h, n), median(s, n), median(r, n) }' "$RESULTS"
+    $1 == bin { n++; h[n] = $3; s[n] = $4; r[n] = $5; hr[n] = $6; sr[n] = $7; rr[n] = $8 }
+    END { printf "%s: %d rounds, cpu per read http %.1f us, https %.1f us, https/http %.3f; reads/s http %.0f, https %.0f, https/http %.3f\n",
+          bin, n, median(h, n), median(s, n), median(r, n), median(hr, n), median(sr, n), median(rr, n) }' "$RESULTS"
 done
