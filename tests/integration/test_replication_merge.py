@@ -145,7 +145,6 @@ class MergeTest(cluster.ClusterTestCase):
 
         # --- A down; B starts alone and writes past its own retention.
         a.kill9()
-        time.sleep(0.05)
         b.start()
         # s-010: A changed it first, B later: B's version wins everywhere.
         self.write_alone(b, a, "b", [("s-010", 2010), ("s-020", 2020)], "s-030", expected)
