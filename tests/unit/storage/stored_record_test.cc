@@ -348,6 +348,29 @@ class StoredCopyTest : public StoreTest {
     return stats.ok() ? stats->record_count : 0;
   }
 
+  // Applies the copy's end (its index build), then checks that B holds every row exactly as
+  // it was sent.
+  void EndCopyAndExpectRowsAsSent() {
+    CopyChunk end;
+    end.database = "dev";
+    end.build_indexes = true;
+    ASSERT_TRUE(b_->ApplyCopyChunk(std::move(end)).ok());
+    EXPECT_EQ(BRows(), static_cast<uint64_t>(kRows));
+    auto snap = b_->Read("dev");
+    ASSERT_TRUE(snap.ok());
+    size_t i = 0;
+    ASSERT_TRUE((*snap)
+                    ->ScanStored("dog",
+                                 [&](std::string_view k, std::string_view v) {
+                                   EXPECT_EQ(k, rows_[i].key);
+                                   EXPECT_EQ(v, rows_[i].value) << "row " << i << " not as sent";
+                                   ++i;
+                                   return true;
+                                 })
+                    .ok());
+    EXPECT_EQ(i, rows_.size());
+  }
+
   static constexpr int kRows = 2500;
   std::vector<json::object> docs_;
   std::vector<RawRow> rows_;
@@ -365,24 +388,9 @@ TEST_F(StoredCopyTest, RowsAreStoredAsTheyCameAndReadBackIndexedAndWritable) {
   // The second chunk names the dictionary the first one brought.
   auto second = b_->ApplyCopyChunk(Chunk(half, rows_.size(), false));
   ASSERT_TRUE(second.ok()) << second.status().ToString();
-  CopyChunk end;
-  end.database = "dev";
-  end.build_indexes = true;
-  ASSERT_TRUE(b_->ApplyCopyChunk(std::move(end)).ok());
-  EXPECT_EQ(BRows(), static_cast<uint64_t>(kRows));
+  ASSERT_NO_FATAL_FAILURE(EndCopyAndExpectRowsAsSent());
   auto snap = b_->Read("dev");
   ASSERT_TRUE(snap.ok());
-  size_t i = 0;
-  ASSERT_TRUE((*snap)
-                  ->ScanStored("dog",
-                               [&](std::string_view k, std::string_view v) {
-                                 EXPECT_EQ(k, rows_[i].key);
-                                 EXPECT_EQ(v, rows_[i].value) << "row " << i << " not as sent";
-                                 ++i;
-                                 return true;
-                               })
-                  .ok());
-  EXPECT_EQ(i, rows_.size());
   for (int k = 0; k < kRows; k += 97) {
     auto rec = (*snap)->Get("dog", k);
     ASSERT_TRUE(rec.ok() && rec->has_value()) << k;
@@ -481,24 +489,9 @@ TEST_F(StoredCopyTest, ChunksPreparedAheadApplyAsUnpreparedOnes) {
   b_->PrepareCopyChunk(rest);
   EXPECT_EQ(Decoded(rest), rows_.size() - half - 100);
   ASSERT_TRUE(b_->ApplyCopyChunk(std::move(rest)).ok());
-  CopyChunk end;
-  end.database = "dev";
-  end.build_indexes = true;
-  ASSERT_TRUE(b_->ApplyCopyChunk(std::move(end)).ok());
-  EXPECT_EQ(BRows(), static_cast<uint64_t>(kRows));
+  ASSERT_NO_FATAL_FAILURE(EndCopyAndExpectRowsAsSent());
   auto snap = b_->Read("dev");
   ASSERT_TRUE(snap.ok());
-  size_t i = 0;
-  ASSERT_TRUE((*snap)
-                  ->ScanStored("dog",
-                               [&](std::string_view k, std::string_view v) {
-                                 EXPECT_EQ(k, rows_[i].key);
-                                 EXPECT_EQ(v, rows_[i].value) << "row " << i << " not as sent";
-                                 ++i;
-                                 return true;
-                               })
-                  .ok());
-  EXPECT_EQ(i, rows_.size());
   for (int k = 0; k < kRows; k += 61) {
     const json::value name = docs_[k].at("name");
     int found = 0;
