@@ -76,6 +76,16 @@ class StoredValues {
     return UnpackStoredRecordWith(stored, dict->get(), scratch);
   }
 
+  // Whether `stored` would be stored as it is and decompressed with the very dictionary
+  // Store::PrepareCopyChunk used (the chunk's under its id, else the one this node holds):
+  // every id but a conflicting one. False on a malformed value (Unpack reports it).
+  [[nodiscard]] bool DecodesAsPrepared(std::string_view stored) const {
+    Result<std::optional<uint32_t>> id = StoredRecordDictionaryId(stored);
+    if (!id.ok()) return false;
+    return !*id || **id == 0 ||
+           std::find(conflicts_.begin(), conflicts_.end(), **id) == conflicts_.end();
+  }
+
  private:
   std::vector<std::pair<uint32_t, std::shared_ptr<const ZstdDictionary>>> loaded_;
   std::vector<uint32_t> conflicts_;
@@ -89,6 +99,9 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
   std::vector<std::pair<const std::string*, const std::string*>> rows;  // key, value
   std::vector<const std::string*> row_tables;
   std::optional<StoredValues> stored_values;
+  // A copy chunk's rows decoded ahead (PrepareCopyChunk), used only for rows stored as they
+  // are and not logged (the log and compression again need the record bytes).
+  PreparedCopyRows* prepared = nullptr;
   if (item.replicated) {
     ReplicatedTxn& t = *item.replicated;
     if (t.origin == 0 || t.origin_sequence == 0) {
@@ -123,6 +136,10 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
     } else if (!c.dictionaries.empty()) {
       return Status::InvalidArgument("copy chunk dictionaries without stored values");
     }
+    if (c.stored_values && !c.log_rows && c.prepared != nullptr &&
+        c.prepared->rows.size() == c.rows.size()) {
+      prepared = c.prepared.get();
+    }
   }
   for (const TableDef* d : defs) RETURN_IF_ERROR(CheckTableDef(*d));
   auto defined = [&](const std::string& table) {
@@ -143,6 +160,15 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
       return Status::InvalidArgument("replicated row with an empty or oversized key");
     }
     std::string_view record = *row.value;
+    PreparedCopyRows::Row* ahead = prepared != nullptr ? &prepared->rows[i] : nullptr;
+    if (ahead != nullptr && ahead->decoded && stored_values->DecodesAsPrepared(*row.value)) {
+      // Decompressed, decoded and parsed by PrepareCopyChunk, exactly as below.
+      row.stored = row.value;
+      row.header = ahead->header;
+      row.doc = std::move(ahead->doc);
+      ctx.rows.push_back(std::move(row));
+      continue;
+    }
     if (stored_values) {
       bool as_is = true;
       ASSIGN_OR_RETURN(record, stored_values->Unpack(txn, db.meta_dbi, db.record_dicts, *row.value,
@@ -167,6 +193,64 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
     }
   }
   return Status::Ok();
+}
+
+void StoreImpl::PrepareCopyChunk(CopyChunk& chunk) const {
+  // ValidateRemote uses none of it for such chunks.
+  if (!chunk.stored_values || chunk.log_rows || chunk.rows.empty()) return;
+  // The dictionaries to decompress with, by id, as ValidateRemote picks them: the chunk's
+  // own first, else the one this node holds (RecordDictionaries, the writer's own cache).
+  std::vector<std::pair<uint32_t, std::shared_ptr<const ZstdDictionary>>> dicts;
+  for (const CopyChunk::Dictionary& d : chunk.dictionaries) {
+    if (d.id == 0 || ZstdDictionaryId(d.bytes) != d.id) return;  // the writer refuses it
+    auto loaded = ZstdDictionary::Load(d.bytes, kRecordCompressLevel);
+    if (loaded == nullptr) return;
+    dicts.emplace_back(d.id, std::move(loaded));
+  }
+  std::shared_ptr<Database> db = FindDatabase(chunk.database);
+  std::optional<ReadTxn> txn;  // begun for the first id the chunk lacks
+  auto dictionary = [&](uint32_t id) -> const ZstdDictionary* {
+    for (const auto& [known, dict] : dicts) {
+      if (known == id) return dict.get();
+    }
+    if (db == nullptr) return nullptr;
+    if (!txn) {
+      Result<ReadTxn> begun = ReadTxn::Begin(db->env.get());
+      if (!begun.ok()) return nullptr;
+      txn.emplace(std::move(begun).value());
+    }
+    Result<std::shared_ptr<const ZstdDictionary>> held =
+        db->record_dicts.Get(txn->get(), db->meta_dbi, id);
+    if (!held.ok()) return nullptr;  // not committed yet: the writer decodes those rows
+    dicts.emplace_back(id, std::move(held).value());
+    return dicts.back().second.get();
+  };
+  auto prepared = std::make_shared<PreparedCopyRows>();
+  prepared->rows.resize(chunk.rows.size());
+  std::string scratch;
+  for (size_t i = 0; i < chunk.rows.size(); ++i) {
+    const std::string& stored = chunk.rows[i].value;
+    Result<std::optional<uint32_t>> id = StoredRecordDictionaryId(stored);
+    if (!id.ok()) continue;
+    const ZstdDictionary* dict = nullptr;
+    if (*id && **id != 0) {
+      dict = dictionary(**id);
+      if (dict == nullptr) continue;
+    }
+    Result<std::string_view> record = UnpackStoredRecordWith(stored, dict, &scratch);
+    if (!record.ok()) continue;
+    PreparedCopyRows::Row& row = prepared->rows[i];
+    std::string_view text;
+    if (!DecodeRecordHeader(*record, &row.header, &text).ok()) continue;
+    if (!row.header.tombstone) {
+      boost::system::error_code ec;
+      json::value parsed = ParseJson(text, ec);
+      if (ec || !parsed.is_object()) continue;
+      row.doc = std::move(parsed.get_object());
+    }
+    row.decoded = true;
+  }
+  chunk.prepared = std::move(prepared);
 }
 
 Status StoreImpl::EnsureTable(MDB_txn* txn, Database& db, GroupCtx& group, const TableDef& in) {

@@ -235,6 +235,10 @@ struct RawRow {
   std::string value;
 };
 
+// A copy chunk's rows decoded ahead of the writer thread (Store::PrepareCopyChunk); opaque
+// outside storage.
+struct PreparedCopyRows;
+
 // A chunk of an initial copy, applied in one commit. Every part is optional.
 struct CopyChunk {
   std::string database;
@@ -286,6 +290,8 @@ struct CopyChunk {
   bool build_indexes = false;
   // Optional: the link's chain (see ApplyChain).
   std::shared_ptr<ApplyChain> chain;
+  // Set by Store::PrepareCopyChunk (optional): the rows' work done ahead of the writer.
+  std::shared_ptr<PreparedCopyRows> prepared;
 };
 
 struct ApplyResult {
@@ -440,6 +446,15 @@ class Store {
   // installs. Same errors as ApplyReplicatedAsync.
   virtual void ApplyCopyChunkAsync(CopyChunk chunk, ApplyCallback done) = 0;
   virtual Result<ApplyResult> ApplyCopyChunk(CopyChunk chunk) = 0;
+  // Any thread, before ApplyCopyChunk(Async), optional: does ahead, on the caller's thread,
+  // the per-row work of a `stored_values` chunk that needs no write transaction (decompressing
+  // each value, decoding its header, parsing its document), so a copy's chunks are decoded
+  // while the writer thread applies the ones before. Never an error and never a change of
+  // outcome: a row it cannot decode (a dictionary neither the chunk nor committed meta holds
+  // yet, a malformed value) is left to the writer, which also redoes every row when the chunk
+  // logs its rows or names a dictionary id meta holds other bytes for. Must not run while
+  // the chunk is applied.
+  virtual void PrepareCopyChunk(CopyChunk& chunk) const = 0;
   // Raises the database's vector to at least `floor` (per origin maximum) in one commit.
   virtual Status SetVersionVectorFloor(const std::string& database, const VersionVector& floor) = 0;
   // Sets a peer's cursor (e.g. after a copy, or for start_time) in one commit.

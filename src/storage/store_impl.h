@@ -101,6 +101,7 @@ class StoreImpl final : public Store {
   Result<ApplyResult> ApplyReplicated(ReplicatedTxn txn) override;
   void ApplyCopyChunkAsync(CopyChunk chunk, ApplyCallback done) override;
   Result<ApplyResult> ApplyCopyChunk(CopyChunk chunk) override;
+  void PrepareCopyChunk(CopyChunk& chunk) const override;
   Status SetVersionVectorFloor(const std::string& database, const VersionVector& floor) override;
   Status SetPeerCursor(const std::string& database, const std::string& peer_name,
                        uint64_t peer_sequence) override;

@@ -51,6 +51,16 @@ struct RemoteRow {
   boost::json::object doc;  // empty for tombstones
 };
 
+// What Store::PrepareCopyChunk decoded of a copy chunk's rows, by row index.
+struct PreparedCopyRows {
+  struct Row {
+    bool decoded = false;  // false: the writer decodes the row itself
+    RecordHeader header;
+    boost::json::object doc;  // empty for tombstones
+  };
+  std::vector<Row> rows;
+};
+
 struct StoreImpl::RequestCtx {
   PendingWrite* item = nullptr;
   Status status;                      // not OK: failed validation, not applied

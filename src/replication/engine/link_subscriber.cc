@@ -334,6 +334,9 @@ void LinkSubscriber::OnCopyChunk(CopyChunk&& c) {
   }
   chunk.log_rows = copy_is_partial_;
   chunk.bulk = true;  // a table empty here gets its index built at the copy's end
+  // Decompressed and parsed here, on this link's thread, while the writer thread applies the
+  // chunks before it (the copy's two stages on two cores).
+  link_.service().store()->PrepareCopyChunk(chunk);
   ApplyChunk(std::move(chunk), "applying a copy chunk", [this, n] {
     copy_records_ += n;
     claim_.NoteProgress();

@@ -15,6 +15,7 @@
 #include "storage/key_codec.h"
 #include "storage/lmdb_handles.h"
 #include "storage/record_codec.h"
+#include "storage/write_group.h"
 #include "temp_dir.h"
 #include "test_store.h"
 #include "test_util.h"
@@ -347,6 +348,29 @@ class StoredCopyTest : public StoreTest {
     return stats.ok() ? stats->record_count : 0;
   }
 
+  // Applies the copy's end (its index build), then checks that B holds every row exactly as
+  // it was sent.
+  void EndCopyAndExpectRowsAsSent() {
+    CopyChunk end;
+    end.database = "dev";
+    end.build_indexes = true;
+    ASSERT_TRUE(b_->ApplyCopyChunk(std::move(end)).ok());
+    EXPECT_EQ(BRows(), static_cast<uint64_t>(kRows));
+    auto snap = b_->Read("dev");
+    ASSERT_TRUE(snap.ok());
+    size_t i = 0;
+    ASSERT_TRUE((*snap)
+                    ->ScanStored("dog",
+                                 [&](std::string_view k, std::string_view v) {
+                                   EXPECT_EQ(k, rows_[i].key);
+                                   EXPECT_EQ(v, rows_[i].value) << "row " << i << " not as sent";
+                                   ++i;
+                                   return true;
+                                 })
+                    .ok());
+    EXPECT_EQ(i, rows_.size());
+  }
+
   static constexpr int kRows = 2500;
   std::vector<json::object> docs_;
   std::vector<RawRow> rows_;
@@ -364,24 +388,9 @@ TEST_F(StoredCopyTest, RowsAreStoredAsTheyCameAndReadBackIndexedAndWritable) {
   // The second chunk names the dictionary the first one brought.
   auto second = b_->ApplyCopyChunk(Chunk(half, rows_.size(), false));
   ASSERT_TRUE(second.ok()) << second.status().ToString();
-  CopyChunk end;
-  end.database = "dev";
-  end.build_indexes = true;
-  ASSERT_TRUE(b_->ApplyCopyChunk(std::move(end)).ok());
-  EXPECT_EQ(BRows(), static_cast<uint64_t>(kRows));
+  ASSERT_NO_FATAL_FAILURE(EndCopyAndExpectRowsAsSent());
   auto snap = b_->Read("dev");
   ASSERT_TRUE(snap.ok());
-  size_t i = 0;
-  ASSERT_TRUE((*snap)
-                  ->ScanStored("dog",
-                               [&](std::string_view k, std::string_view v) {
-                                 EXPECT_EQ(k, rows_[i].key);
-                                 EXPECT_EQ(v, rows_[i].value) << "row " << i << " not as sent";
-                                 ++i;
-                                 return true;
-                               })
-                  .ok());
-  EXPECT_EQ(i, rows_.size());
   for (int k = 0; k < kRows; k += 97) {
     auto rec = (*snap)->Get("dog", k);
     ASSERT_TRUE(rec.ok() && rec->has_value()) << k;
@@ -447,6 +456,82 @@ TEST_F(StoredCopyTest, BadDictionariesAndRowsThatDoNotDecompressChangeNothing) {
   // The good chunk still applies afterwards.
   ASSERT_TRUE(b_->ApplyCopyChunk(Chunk(0, rows_.size(), true)).ok());
   EXPECT_EQ(BRows(), static_cast<uint64_t>(kRows));
+}
+
+// Store::PrepareCopyChunk decodes a stored-values chunk's rows ahead of the writer (on the
+// link's thread in a server); the writer uses what it decoded and the outcome is the one of
+// an unprepared chunk: rows stored as they came, indexed at the end, and every bad chunk
+// refused whole.
+size_t Decoded(const CopyChunk& c) {
+  if (c.prepared == nullptr) return 0;
+  size_t n = 0;
+  for (const auto& r : c.prepared->rows) n += r.decoded;
+  return n;
+}
+
+TEST_F(StoredCopyTest, ChunksPreparedAheadApplyAsUnpreparedOnes) {
+  const size_t half = rows_.size() / 2;
+  CopyChunk first = Chunk(0, half, true);
+  // Prepared before B has the database: the chunk's own dictionary serves.
+  b_->PrepareCopyChunk(first);
+  EXPECT_EQ(Decoded(first), half);
+  // Prepared before the first chunk commits: its rows name a dictionary B does not hold yet,
+  // so those are left to the writer (rows stored raw, before the source trained one, decode).
+  CopyChunk early = Chunk(half, half + 100, false);
+  b_->PrepareCopyChunk(early);
+  EXPECT_LT(Decoded(early), 100u);
+  auto a = b_->ApplyCopyChunk(std::move(first));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto e = b_->ApplyCopyChunk(std::move(early));
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  // Prepared after: the dictionary the first chunk committed serves.
+  CopyChunk rest = Chunk(half + 100, rows_.size(), false);
+  b_->PrepareCopyChunk(rest);
+  EXPECT_EQ(Decoded(rest), rows_.size() - half - 100);
+  ASSERT_TRUE(b_->ApplyCopyChunk(std::move(rest)).ok());
+  ASSERT_NO_FATAL_FAILURE(EndCopyAndExpectRowsAsSent());
+  auto snap = b_->Read("dev");
+  ASSERT_TRUE(snap.ok());
+  for (int k = 0; k < kRows; k += 61) {
+    const json::value name = docs_[k].at("name");
+    int found = 0;
+    ASSERT_TRUE((*snap)
+                    ->ScanIndex("dog", "name", IndexRange{name, true, name, true, std::nullopt},
+                                [&](const Record& r) {
+                                  found += r.doc.at("id") == k;
+                                  return true;
+                                })
+                    .ok());
+    EXPECT_EQ(found, 1) << "row " << k << " not found by its indexed name";
+  }
+}
+
+TEST_F(StoredCopyTest, PreparedBadChunksAreRefusedWholeAndLoggedChunksAreNotPrepared) {
+  // A damaged compressed row among good ones: left undecoded, and the writer refuses the
+  // chunk as without preparing.
+  CopyChunk damaged = Chunk(0, rows_.size(), true);
+  RawRow& last = damaged.rows.back();
+  ASSERT_EQ(static_cast<unsigned char>(last.value[0]), kStoredFormatZstd);
+  last.value.resize(last.value.size() - 3);
+  b_->PrepareCopyChunk(damaged);
+  EXPECT_EQ(Decoded(damaged), rows_.size() - 1);
+  EXPECT_EQ(b_->ApplyCopyChunk(std::move(damaged)).status().code(), Status::Code::kCorruption);
+  // A dictionary whose bytes do not carry its id: nothing is prepared, the chunk is refused.
+  CopyChunk wrong_id = Chunk(0, 100, true);
+  wrong_id.dictionaries[0].id ^= 1;
+  b_->PrepareCopyChunk(wrong_id);
+  EXPECT_EQ(wrong_id.prepared, nullptr);
+  EXPECT_EQ(b_->ApplyCopyChunk(std::move(wrong_id)).status().code(), Status::Code::kCorruption);
+  EXPECT_EQ(BRows(), 0u);
+  // A chunk that logs its rows needs their record bytes: not prepared.
+  CopyChunk logged = Chunk(0, 100, true);
+  logged.log_rows = true;
+  b_->PrepareCopyChunk(logged);
+  EXPECT_EQ(logged.prepared, nullptr);
+  auto applied = b_->ApplyCopyChunk(std::move(logged));
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  EXPECT_NE(applied->sequence, 0u);
+  EXPECT_EQ(BRows(), 100u);
 }
 
 }  // namespace
