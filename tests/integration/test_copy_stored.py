@@ -11,6 +11,7 @@ carries record bytes as before and the same holds.
 import cluster
 import harness
 from cluster import wait_converged, wait_record
+from harness import wait_until
 
 DB = "dev"
 ROWS = 3000
@@ -33,6 +34,9 @@ class CopyStoredTest(cluster.ClusterTestCase):
         self.add_node(b, a)
         contents = wait_converged([a, b], DB, 60, min_rows=ROWS)
         self.assertEqual(len(contents[t]), ROWS)
+        # Every row is in before the copy ends; the index is built at its end (CopyEnd).
+        wait_until(lambda: cluster.counter_total(b, "copies_completed", DB) >= 1, 60,
+                   "B to report its copy of %s completed (index built)" % DB)
         self.assertIn(expect_log, a.log_text() + a.output_text(),
                       "A's log must say how it sent the copy")
         # The copied rows' index was built: a search by value finds one.
