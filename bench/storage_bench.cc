@@ -5,7 +5,7 @@
 //
 // Usage: storage_bench [--records N=200000] [--batch B=1000] [--in-flight C=4]
 //                      [--data random|sequential] [--keys int|uuid|generated]
-//                      [--curve STEP] [--no-durable] [--sync full|nometasync|nosync]
+//                      [--curve STEP] [--no-durable] [--sync wal|full|nometasync|nosync]
 //                      [--writemap on|off] [--dir DIR] [--keep]
 //                      [--engine lmdb|rocksdb]
 // Prints one line per STEP records written (`rows=…-… rec/s=…`, the insert rate as the table
@@ -56,7 +56,7 @@ struct Options {
   bool generated_keys = false;
   bool durable = true;
   StoreOptions::CommitSync commit_sync = StoreOptions{}.commit_sync;
-  std::string sync_name = "full";
+  std::string sync_name = "wal";
   bool write_map = StoreOptions{}.write_map;
   bool keep = false;
   bool rocksdb = false;
@@ -67,7 +67,7 @@ struct Options {
   std::fprintf(stderr,
                "storage_bench: %s\nusage: storage_bench [--records N] [--batch B] "
                "[--in-flight C] [--data random|sequential] [--keys int|uuid|generated] "
-               "[--curve STEP] [--no-durable] [--sync full|nometasync|nosync] "
+               "[--curve STEP] [--no-durable] [--sync wal|full|nometasync|nosync] "
                "[--writemap on|off] [--dir DIR] [--keep] [--engine lmdb|rocksdb]\n",
                error.c_str());
   std::exit(2);
@@ -107,12 +107,14 @@ Options ParseArgs(int argc, char** argv) {
     } else if (flag == "--sync") {
       std::string mode = value();
       using CommitSync = StoreOptions::CommitSync;
-      if (mode == "full") {
+      if (mode == "wal") {
+        o.commit_sync = CommitSync::kWriteAheadLog;
+      } else if (mode == "full") {
         o.commit_sync = CommitSync::kLmdbDefault;
       } else if (mode == "nometasync") {
         o.commit_sync = CommitSync::kUnsafeNoMetaSync;
       } else if (mode != "nosync") {
-        Usage("--sync is full, nometasync or nosync");
+        Usage("--sync is wal, full, nometasync or nosync");
       }
       o.durable = mode != "nosync";
       o.sync_name = mode;

@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 #include <cstring>
 
+#include "storage/lmdb_write.h"
 #include "storage/record_codec.h"
 #include "storage/table_def_json.h"
 
@@ -32,7 +33,7 @@ std::shared_ptr<TableState> TableState::Clone() const {
 Status PutTableDefinition(MDB_txn* txn, MDB_dbi meta_dbi, const TableState& table) {
   auto put = [&](const std::string& key, const std::string& value) -> Status {
     MDB_val k = ToVal(key), v = ToVal(value);
-    int rc = mdb_put(txn, meta_dbi, &k, &v, 0);
+    int rc = LmdbPut(txn, meta_dbi, &k, &v, 0);
     return rc == 0 ? Status::Ok() : LmdbError("put table definition", rc);
   };
   RETURN_IF_ERROR(put(MetaTableKey(table.def.name), TableDefToJson(table.def)));

@@ -21,6 +21,7 @@
 #include "storage/index_edits.h"
 #include "storage/key_codec.h"
 #include "storage/lmdb_handles.h"
+#include "storage/lmdb_write.h"
 #include "storage/record_codec.h"
 
 namespace meshdb::storage {
@@ -60,12 +61,12 @@ class Appender {
     MDB_val k = ToVal(key), d = ToVal(record);
     // As mdb_load does: MDB_APPEND for a new key, MDB_APPENDDUP for the next record of the
     // current one.
-    int rc = mdb_cursor_put(cursor_, &k, &d, same_key ? MDB_APPENDDUP : MDB_APPEND);
+    int rc = LmdbCursorPut(cursor_, &k, &d, same_key ? MDB_APPENDDUP : MDB_APPEND);
     if (rc == MDB_KEYEXIST) {
       // Out of LMDB's order (should not happen: both are byte order): a plain put is right
       // whatever the order, only slower.
       ++stats->fallback_puts;
-      rc = mdb_cursor_put(cursor_, &k, &d, MDB_NODUPDATA);
+      rc = LmdbCursorPut(cursor_, &k, &d, MDB_NODUPDATA);
       if (rc == MDB_KEYEXIST) rc = 0;
     }
     if (rc != 0) return LmdbError("append index entry", rc);
@@ -469,7 +470,7 @@ Status IndexCollector::Spill() {
 Status IndexCollector::Finish(MDB_txn* txn, MDB_dbi index_dbi, IndexBuildStats* stats) {
   RETURN_IF_ERROR(Join());
   stats->rows = rows_;
-  int rc = mdb_drop(txn, index_dbi, 0);
+  int rc = LmdbClear(txn, index_dbi);
   if (rc != 0) return LmdbError("empty index", rc);
   ASSIGN_OR_RETURN(Cursor index, Cursor::Open(txn, index_dbi));
   Appender out(index.get());

@@ -5,6 +5,7 @@
 
 #include "storage/key_codec.h"
 #include "storage/lmdb_handles.h"
+#include "storage/lmdb_write.h"
 
 namespace meshdb::storage {
 
@@ -77,11 +78,11 @@ Status IndexEdits::Apply(MDB_txn* txn) {
     MDB_val k{key.size(), const_cast<char*>(key.data())};
     MDB_val d{record.size(), const_cast<char*>(record.data())};
     if (e.put) {
-      int rc = mdb_cursor_put(cursor.get(), &k, &d, MDB_NODUPDATA);
+      int rc = LmdbCursorPut(cursor.get(), &k, &d, MDB_NODUPDATA);
       if (rc != 0 && rc != MDB_KEYEXIST) status = LmdbError("put index entry", rc);
     } else {
       int rc = mdb_cursor_get(cursor.get(), &k, &d, MDB_GET_BOTH);
-      if (rc == 0) rc = mdb_cursor_del(cursor.get(), 0);
+      if (rc == 0) rc = LmdbCursorDel(cursor.get());
       if (rc != 0 && rc != MDB_NOTFOUND) status = LmdbError("delete index entry", rc);
     }
   }

@@ -1,5 +1,7 @@
 #include "storage/lmdb_handles.h"
 
+#include "storage/write_ahead_log.h"
+
 #include <fcntl.h>
 
 #include <algorithm>
@@ -13,17 +15,28 @@ Status LmdbError(std::string_view what, int rc) {
   return Status::IOError(std::string(what) + ": " + mdb_strerror(rc));
 }
 
-LmdbEnv::~LmdbEnv() {
-  if (env_ != nullptr) mdb_env_close(env_);
-}
+LmdbEnv::LmdbEnv() = default;
+LmdbEnv::~LmdbEnv() { Close(); }
+
+LmdbEnv::LmdbEnv(LmdbEnv&& other) noexcept
+    : env_(std::exchange(other.env_, nullptr)),
+      wal_(std::move(other.wal_)),
+      reserved_bytes_(std::exchange(other.reserved_bytes_, 0)) {}
 
 LmdbEnv& LmdbEnv::operator=(LmdbEnv&& other) noexcept {
   if (this != &other) {
-    if (env_ != nullptr) mdb_env_close(env_);
+    Close();
     env_ = std::exchange(other.env_, nullptr);
+    wal_ = std::move(other.wal_);
     reserved_bytes_ = std::exchange(other.reserved_bytes_, 0);
   }
   return *this;
+}
+
+void LmdbEnv::Close() {
+  if (wal_) wal_->Stop();
+  if (env_ != nullptr) mdb_env_close(std::exchange(env_, nullptr));
+  wal_.reset();
 }
 
 uint64_t LmdbEnv::UsedBytes() const {
@@ -63,11 +76,19 @@ Result<LmdbEnv> LmdbEnv::Open(const std::string& path, const LmdbEnvOptions& opt
   rc = mdb_env_set_maxreaders(env.env_, options.max_readers);
   if (rc != 0) return LmdbError("mdb_env_set_maxreaders", rc);
   unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
+  const bool logged = options.durable && options.write_ahead_log && !options.write_map;
+  if (logged) {
+    WriteAheadLogOptions wal_options;
+    wal_options.checkpoint_interval = options.checkpoint_interval;
+    ASSIGN_OR_RETURN(env.wal_, WriteAheadLog::Prepare(path, wal_options));
+    flags |= MDB_NOSYNC;
+  }
   if (!options.durable) flags |= MDB_NOSYNC;
   if (options.durable && !options.sync_meta) flags |= MDB_NOMETASYNC;
   if (options.write_map) flags |= MDB_WRITEMAP;
   rc = mdb_env_open(env.env_, path.c_str(), flags, 0644);
   if (rc != 0) return LmdbError("mdb_env_open " + path, rc);
+  if (logged) RETURN_IF_ERROR(env.wal_->Start(env.env_));
   return env;
 }
 
@@ -105,6 +126,7 @@ Result<WriteTxn> WriteTxn::Begin(MDB_env* env) {
   WriteTxn txn;
   int rc = mdb_txn_begin(env, nullptr, 0, &txn.txn_);
   if (rc != 0) return LmdbError("mdb_txn_begin(write)", rc);
+  if (WriteAheadLog* wal = WriteAheadLog::Of(env)) wal->BeginTxn();
   return txn;
 }
 
@@ -112,6 +134,7 @@ Status WriteTxn::Commit() {
   // mdb_txn_commit frees the handle even when it fails.
   MDB_txn* txn = std::exchange(txn_, nullptr);
   if (txn == nullptr) return Status::Internal("commit of a finished transaction");
+  if (WriteAheadLog* wal = WriteAheadLog::Of(mdb_txn_env(txn))) return wal->Commit(txn);
   int rc = mdb_txn_commit(txn);
   if (rc != 0) return LmdbError("mdb_txn_commit", rc);
   return Status::Ok();

@@ -11,6 +11,8 @@
 
 #include <lmdb.h>
 
+#include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,6 +20,8 @@
 #include "common/status.h"
 
 namespace meshdb::storage {
+
+class WriteAheadLog;
 
 // IOError "<what>: <mdb_strerror(rc)>".
 Status LmdbError(std::string_view what, int rc);
@@ -32,6 +36,12 @@ struct LmdbEnvOptions {
   unsigned max_dbs = 1024;
   unsigned max_readers = 1024;
   bool durable = true;  // false: MDB_NOSYNC
+  // true (with durable, without write_map): commits are made durable by a write-ahead log
+  // beside the data file and LMDB runs MDB_NOSYNC (write_ahead_log.h). false: LMDB's own
+  // two syncs per commit.
+  bool write_ahead_log = true;
+  // With the log: how often LMDB's pages are synced (a checkpoint) at most.
+  std::chrono::milliseconds checkpoint_interval{1000};
   // false (with durable): MDB_NOMETASYNC, an unsafe mode for storage_bench only
   // (StoreOptions::CommitSync::kUnsafeNoMetaSync).
   bool sync_meta = true;
@@ -41,15 +51,16 @@ struct LmdbEnvOptions {
 
 class LmdbEnv {
  public:
-  LmdbEnv() = default;
+  LmdbEnv();
   ~LmdbEnv();
-  LmdbEnv(LmdbEnv&& other) noexcept : env_(other.env_) { other.env_ = nullptr; }
+  LmdbEnv(LmdbEnv&& other) noexcept;
   LmdbEnv& operator=(LmdbEnv&& other) noexcept;
   LmdbEnv(const LmdbEnv&) = delete;
   LmdbEnv& operator=(const LmdbEnv&) = delete;
 
   // Opens (creating if missing) the single-file environment `path` (MDB_NOSUBDIR: the data
-  // file is `path`, the lock file `path` + "-lock"). IOError on failure.
+  // file is `path`, the lock file `path` + "-lock"; with a write-ahead log also its files,
+  // after recovering from them). IOError on failure.
   static Result<LmdbEnv> Open(const std::string& path, const LmdbEnvOptions& options);
 
   [[nodiscard]] MDB_env* get() const { return env_; }
@@ -69,7 +80,9 @@ class LmdbEnv {
   [[nodiscard]] uint64_t UsedBytes() const;
 
  private:
+  void Close();
   MDB_env* env_ = nullptr;
+  std::unique_ptr<WriteAheadLog> wal_;  // stopped before env_ closes
   uint64_t reserved_bytes_ = 0;  // bytes allocated from offset 0 by the last ReserveAhead
 };
 
@@ -107,6 +120,7 @@ class WriteTxn {
   static Result<WriteTxn> Begin(MDB_env* env);
 
   // Commits; the handle is released either way. IOError (e.g. MDB_MAP_FULL) on failure.
+  // With a write-ahead log: durable (logged and synced, or checkpointed) when it returns Ok.
   Status Commit();
   void Abort();
 

@@ -8,6 +8,7 @@
 #include "storage/index_build.h"
 #include "storage/key_codec.h"
 #include "storage/lmdb_handles.h"
+#include "storage/lmdb_write.h"
 #include "storage/record_codec.h"
 #include "storage/store_impl.h"
 #include "storage/stored_record.h"
@@ -262,9 +263,9 @@ Status StoreImpl::EnsureTable(MDB_txn* txn, Database& db, GroupCtx& group, const
     state->index_keys = IndexKeyLayout::Compact();  // new tables get compact index keys
     state->RebuildPositions();
     // Handles opened in a write transaction are closed by LMDB if it aborts.
-    int rc = mdb_dbi_open(txn, RecordsDbName(in.name).c_str(), MDB_CREATE, &state->records_dbi);
+    int rc = LmdbDbiOpen(txn, RecordsDbName(in.name).c_str(), MDB_CREATE, &state->records_dbi);
     if (rc != 0) return LmdbError("create table", rc);
-    rc = mdb_dbi_open(txn, IndexDbName(in.name).c_str(), MDB_CREATE | MDB_DUPSORT,
+    rc = LmdbDbiOpen(txn, IndexDbName(in.name).c_str(), MDB_CREATE | MDB_DUPSORT,
                       &state->index_dbi);
     if (rc != 0) return LmdbError("create table index", rc);
     PendingTable created;
@@ -292,7 +293,7 @@ Result<bool> StoreImpl::DeferIndex(MDB_txn* txn, Database& db, GroupCtx& group,
   // the next open builds the index (StoreImpl::OpenDatabase).
   std::string key = MetaIndexPendingKey(table);
   MDB_val k = ToVal(key), v{0, nullptr};
-  rc = mdb_put(txn, db.meta_dbi, &k, &v, 0);
+  rc = LmdbPut(txn, db.meta_dbi, &k, &v, 0);
   if (rc != 0) return LmdbError("put index marker", rc);
   group.index_pending_added.insert(table);
   // Every row of the table from here on comes through this chunk's append path, which
@@ -318,7 +319,7 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
         // same peer overwrites it, in order.
         std::string key = MetaViewKey(c.peer_name);
         MDB_val k = ToVal(key), v = ToVal(*c.peer_view);
-        int rc = mdb_put(txn, db.meta_dbi, &k, &v, 0);
+        int rc = LmdbPut(txn, db.meta_dbi, &k, &v, 0);
         if (rc != 0) return LmdbError("put peer view", rc);
       }
     }
@@ -428,17 +429,17 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
       if (append_cursor.get() == nullptr) {
         ASSIGN_OR_RETURN(append_cursor, Cursor::Open(txn, pt->state().records_dbi));
       }
-      rc = mdb_cursor_put(append_cursor.get(), &k, &v, MDB_APPEND);
+      rc = LmdbCursorPut(append_cursor.get(), &k, &v, MDB_APPEND);
       if (rc == MDB_KEYEXIST) {
         drop_collector();
-        rc = mdb_put(txn, pt->state().records_dbi, &k, &v, 0);
+        rc = LmdbPut(txn, pt->state().records_dbi, &k, &v, 0);
       } else if (rc == 0 && new_live && collector != nullptr) {
         // Parsed once, at validation.
         RETURN_IF_ERROR(collector->AddRow(pt->state(), *row.key, row.doc));
       }
     } else {
       if (defer_index) drop_collector();  // a row replaced
-      rc = mdb_put(txn, pt->state().records_dbi, &k, &v, 0);
+      rc = LmdbPut(txn, pt->state().records_dbi, &k, &v, 0);
     }
     if (rc != 0) return LmdbError("put record", rc);
     if (old_live && !new_live) --pt->count_delta;

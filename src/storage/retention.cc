@@ -20,6 +20,7 @@
 #include "common/hlc.h"
 #include "storage/catalog.h"
 #include "storage/lmdb_handles.h"
+#include "storage/lmdb_write.h"
 #include "storage/record_codec.h"
 #include "storage/snapshot_impl.h"
 #include "storage/store_impl.h"
@@ -45,7 +46,7 @@ Result<uint64_t> ReadMetaU64(MDB_txn* txn, MDB_dbi dbi, std::string_view key, ui
 Status PutMetaU64(MDB_txn* txn, MDB_dbi dbi, std::string_view key, uint64_t value) {
   std::string bytes = SequenceKey(value);
   MDB_val k = ToVal(key), v = ToVal(bytes);
-  int rc = mdb_put(txn, dbi, &k, &v, 0);
+  int rc = LmdbPut(txn, dbi, &k, &v, 0);
   return rc == 0 ? Status::Ok() : LmdbError("put meta", rc);
 }
 
@@ -116,7 +117,7 @@ void StoreImpl::ForgetPeer(const std::string& database, const std::string& peer_
     }
     for (const std::string& key : keys) {
       MDB_val k = ToVal(key);
-      int rc = mdb_del(txn->get(), db->meta_dbi, &k, nullptr);
+      int rc = LmdbDel(txn->get(), db->meta_dbi, &k, nullptr);
       if (rc != 0 && rc != MDB_NOTFOUND) return;
     }
     (void)txn->Commit();
@@ -200,7 +201,7 @@ Result<TrimResult> StoreImpl::DoTrimLog(Database& db, const RetentionPolicy& pol
       }
       removed_bytes += k.mv_size + v.mv_size + 16;  // + node header, roughly
       highest_removed = seq;
-      rc = mdb_cursor_del(cursor.get(), 0);
+      rc = LmdbCursorDel(cursor.get());
       if (rc != 0) return LmdbError("trim txlog", rc);
       ++result.entries_removed;
     }
@@ -241,7 +242,7 @@ Result<TrimResult> StoreImpl::DoTrimLog(Database& db, const RetentionPolicy& pol
           // row, and like any value that is not a record header it is left alone.
           if (!DecodeRecordHeader(FromVal(v), &header, &json).ok()) continue;
           if (header.tombstone && header.version < horizon) {
-            rc = mdb_cursor_del(cursor.get(), 0);
+            rc = LmdbCursorDel(cursor.get());
             if (rc != 0) return LmdbError("purge tombstone", rc);
           }
         }

@@ -54,13 +54,15 @@ struct StoreOptions {
   // then has the map's length (sparse; LmdbEnv::ReserveAhead allocates its blocks ahead).
   // Not persistent: a file written either way opens either way. See docs/storage.md.
   bool write_map = false;
-  // How a durable commit reaches the disk. kLmdbDefault: LMDB's two syncs per commit (data
-  // pages, then the meta page), answered after both. kUnsafeNoMetaSync: LMDB's
-  // MDB_NOMETASYNC, answered before the meta page is synced, so a machine crash can lose
-  // answered writes: storage_bench's bound for one sync per commit (docs/storage.md "One fsync
-  // per group commit"), never for a server. No configuration key; storage_bench --sync chooses.
-  enum class CommitSync { kLmdbDefault, kUnsafeNoMetaSync };
-  CommitSync commit_sync = CommitSync::kLmdbDefault;
+  // How a durable commit reaches the disk. kWriteAheadLog (default): one fdatasync of a
+  // write-ahead log beside the data file before LMDB commits without syncing; LMDB's pages are
+  // synced by background checkpoints (write_ahead_log.h, docs/storage.md "The write-ahead
+  // log"). kLmdbDefault: LMDB's two syncs per commit (data pages, then the meta page),
+  // answered after both. kUnsafeNoMetaSync: LMDB's MDB_NOMETASYNC, answered before the meta
+  // page is synced, so a machine crash can lose answered writes: storage_bench's bound for one
+  // sync per commit, never for a server. No configuration key; storage_bench --sync chooses.
+  enum class CommitSync { kWriteAheadLog, kLmdbDefault, kUnsafeNoMetaSync };
+  CommitSync commit_sync = CommitSync::kWriteAheadLog;
   // Most write requests the writer folds into one commit. Default 4096.
   size_t max_group_commit = 4096;
   // Most write requests waiting for the writer; past it WriteAsync answers Unavailable.

@@ -7,7 +7,9 @@
 
 #include "common/log.h"
 #include "storage/index_build.h"
+#include "storage/lmdb_write.h"
 #include "storage/record_codec.h"
+#include "storage/write_ahead_log.h"
 #include "storage/snapshot_impl.h"
 #include "storage/table_def_json.h"
 
@@ -26,7 +28,7 @@ bool ValidDatabaseName(const std::string& name) {
 Status PutMeta(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value) {
   MDB_val k = ToVal(key);
   MDB_val v = ToVal(value);
-  int rc = mdb_put(txn, dbi, &k, &v, 0);
+  int rc = LmdbPut(txn, dbi, &k, &v, 0);
   if (rc != 0) return LmdbError("put meta", rc);
   return Status::Ok();
 }
@@ -73,11 +75,12 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
   env_options.durable = options_.durable;
   env_options.write_map = options_.write_map;
   env_options.sync_meta = options_.commit_sync != StoreOptions::CommitSync::kUnsafeNoMetaSync;
+  env_options.write_ahead_log = options_.commit_sync == StoreOptions::CommitSync::kWriteAheadLog;
   ASSIGN_OR_RETURN(db->env, LmdbEnv::Open(db->path, env_options));
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
-  int rc = mdb_dbi_open(txn.get(), kMetaDb, MDB_CREATE, &db->meta_dbi);
+  int rc = LmdbDbiOpen(txn.get(), kMetaDb, MDB_CREATE, &db->meta_dbi);
   if (rc != 0) return LmdbError("open meta of " + name, rc);
-  rc = mdb_dbi_open(txn.get(), kLogDb, MDB_CREATE, &db->log_dbi);
+  rc = LmdbDbiOpen(txn.get(), kLogDb, MDB_CREATE, &db->log_dbi);
   if (rc != 0) return LmdbError("open txlog of " + name, rc);
 
   // Table definitions and stats from meta.
@@ -133,9 +136,9 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
       state->index_keys = std::move(layout).value();
     }
     state->RebuildPositions();
-    rc = mdb_dbi_open(txn.get(), RecordsDbName(table).c_str(), MDB_CREATE, &state->records_dbi);
+    rc = LmdbDbiOpen(txn.get(), RecordsDbName(table).c_str(), MDB_CREATE, &state->records_dbi);
     if (rc != 0) return LmdbError("open records of " + name + "." + table, rc);
-    rc = mdb_dbi_open(txn.get(), IndexDbName(table).c_str(), MDB_CREATE | MDB_DUPSORT,
+    rc = LmdbDbiOpen(txn.get(), IndexDbName(table).c_str(), MDB_CREATE | MDB_DUPSORT,
                       &state->index_dbi);
     if (rc != 0) return LmdbError("open index of " + name + "." + table, rc);
     uint64_t count = 0;
@@ -162,7 +165,7 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
     }
     std::string key = MetaIndexPendingKey(table);
     MDB_val k = ToVal(key);
-    rc = mdb_del(txn.get(), db->meta_dbi, &k, nullptr);
+    rc = LmdbDel(txn.get(), db->meta_dbi, &k, nullptr);
     if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("delete index marker of " + name, rc);
   }
   RETURN_IF_ERROR(txn.Commit());
@@ -251,7 +254,9 @@ Status StoreImpl::DoDropDatabase(const std::string& database) {
     databases_.erase(it);
   }
   db->dropped = true;
-  // Open snapshots keep the mapping (and the unlinked inode) until they finish.
+  // Open snapshots keep the mapping (and the unlinked inode) until they finish. The log goes
+  // first: a checkpoint left behind would be restored into a new database of the same name.
+  RETURN_IF_ERROR(WriteAheadLog::RemoveFiles(db->path));
   std::error_code ec;
   fs::remove(db->path, ec);
   if (ec) return Status::IOError("remove " + db->path + ": " + ec.message());
@@ -279,9 +284,9 @@ Status StoreImpl::DoCreateTable(const TableDef& in) {
 
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
   int rc =
-      mdb_dbi_open(txn.get(), RecordsDbName(def.name).c_str(), MDB_CREATE, &state->records_dbi);
+      LmdbDbiOpen(txn.get(), RecordsDbName(def.name).c_str(), MDB_CREATE, &state->records_dbi);
   if (rc != 0) return LmdbError("create table", rc);
-  rc = mdb_dbi_open(txn.get(), IndexDbName(def.name).c_str(), MDB_CREATE | MDB_DUPSORT,
+  rc = LmdbDbiOpen(txn.get(), IndexDbName(def.name).c_str(), MDB_CREATE | MDB_DUPSORT,
                     &state->index_dbi);
   if (rc != 0) return LmdbError("create table index", rc);
   RETURN_IF_ERROR(PutTableDefinition(txn.get(), db->meta_dbi, *state));
@@ -308,14 +313,14 @@ Status StoreImpl::DoDropTable(const std::string& database, const std::string& ta
   // Empty the sub-dbs but keep their handles open (del = 0): a snapshot that looked the
   // table up before the drop keeps reading its own consistent view through them. The empty
   // named sub-dbs stay in the file; re-creating the table reuses them and their handles.
-  int rc = mdb_drop(txn.get(), it->second->records_dbi, 0);
+  int rc = LmdbClear(txn.get(), it->second->records_dbi);
   if (rc != 0) return LmdbError("drop table", rc);
-  rc = mdb_drop(txn.get(), it->second->index_dbi, 0);
+  rc = LmdbClear(txn.get(), it->second->index_dbi);
   if (rc != 0) return LmdbError("drop table index", rc);
   for (const std::string& key : {MetaTableKey(table), MetaStatsKey(table),
                                  MetaIndexPendingKey(table), MetaIndexKeysKey(table)}) {
     MDB_val k = ToVal(key);
-    rc = mdb_del(txn.get(), db->meta_dbi, &k, nullptr);
+    rc = LmdbDel(txn.get(), db->meta_dbi, &k, nullptr);
     if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("drop table meta", rc);
   }
   uint64_t schema_version = 0;

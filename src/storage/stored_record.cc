@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "storage/lmdb_handles.h"
+#include "storage/lmdb_write.h"
 #include "storage/record_codec.h"
 
 namespace meshdb::storage {
@@ -55,7 +56,7 @@ Result<uint32_t> TrainTableDictionary(MDB_txn* txn, MDB_dbi meta, MDB_dbi record
   if (rc == 0) return FromVal(existing) == dict ? id : 0;  // an id taken by other bytes: none
   if (rc != MDB_NOTFOUND) return LmdbError("read dictionary", rc);
   MDB_val dv = ToVal(dict);
-  rc = mdb_put(txn, meta, &dk, &dv, 0);
+  rc = LmdbPut(txn, meta, &dk, &dv, 0);
   if (rc != 0) return LmdbError("write dictionary", rc);
   return id;
 }
@@ -80,7 +81,7 @@ Result<std::optional<uint32_t>> TableDictionaryId(MDB_txn* txn, MDB_dbi meta, MD
   std::string idv;
   PutU32(&idv, id);
   MDB_val iv = ToVal(idv);
-  rc = mdb_put(txn, meta, &k, &iv, 0);
+  rc = LmdbPut(txn, meta, &k, &iv, 0);
   if (rc != 0) return LmdbError("write table dictionary", rc);
   return std::optional<uint32_t>(id);
 }
@@ -165,7 +166,7 @@ Result<DictionaryMatch> MatchRecordDictionary(MDB_txn* txn, MDB_dbi meta, uint32
 Status StoreRecordDictionary(MDB_txn* txn, MDB_dbi meta, uint32_t id, std::string_view bytes) {
   std::string key = DictKey(id);
   MDB_val k = ToVal(key), v = ToVal(bytes);
-  int rc = mdb_put(txn, meta, &k, &v, 0);
+  int rc = LmdbPut(txn, meta, &k, &v, 0);
   if (rc != 0) return LmdbError("write dictionary", rc);
   return Status::Ok();
 }
@@ -175,7 +176,7 @@ Status AdoptTableDictionary(MDB_txn* txn, MDB_dbi meta, const std::string& table
   std::string idv;
   PutU32(&idv, id);
   MDB_val k = ToVal(key), v = ToVal(idv);
-  int rc = mdb_put(txn, meta, &k, &v, MDB_NOOVERWRITE);
+  int rc = LmdbPut(txn, meta, &k, &v, MDB_NOOVERWRITE);
   if (rc != 0 && rc != MDB_KEYEXIST) return LmdbError("write table dictionary", rc);
   return Status::Ok();
 }

@@ -10,6 +10,7 @@
 #include "common/metrics.h"
 #include "storage/index_build.h"
 #include "storage/key_codec.h"
+#include "storage/lmdb_write.h"
 #include "storage/record_codec.h"
 #include "storage/store_impl.h"
 #include "storage/table_def_json.h"
@@ -260,6 +261,8 @@ Status StoreImpl::BuildPendingIndexes(MDB_txn* txn, Database& db, GroupCtx& grou
   // line below) cannot use the entries collected during the copy.
   const std::set<std::string> written_as_usual = std::move(group.index_build);
   group.index_build = build;  // what the commit publishes as built
+  // An index build writes every entry of the table: a checkpoint is cheaper than logging it.
+  if (!build.empty()) SkipWriteAheadLog(txn);
   for (const std::string& table : build) {
     std::shared_ptr<IndexCollector> collector;
     if (auto it = db.index_collectors.find(table); it != db.index_collectors.end()) {
@@ -289,7 +292,7 @@ Status StoreImpl::BuildPendingIndexes(MDB_txn* txn, Database& db, GroupCtx& grou
     }
     std::string key = MetaIndexPendingKey(table);
     MDB_val k = ToVal(key);
-    int rc = mdb_del(txn, db.meta_dbi, &k, nullptr);
+    int rc = LmdbDel(txn, db.meta_dbi, &k, nullptr);
     if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("delete index marker", rc);
   }
   return Status::Ok();
@@ -298,7 +301,7 @@ Status StoreImpl::BuildPendingIndexes(MDB_txn* txn, Database& db, GroupCtx& grou
 Status StoreImpl::PersistGroup(MDB_txn* txn, Database& db, GroupCtx& group) {
   auto put = [&](std::string_view key, std::string_view value, const char* what) -> Status {
     MDB_val k = ToVal(key), v = ToVal(value);
-    int rc = mdb_put(txn, db.meta_dbi, &k, &v, 0);
+    int rc = LmdbPut(txn, db.meta_dbi, &k, &v, 0);
     return rc == 0 ? Status::Ok() : LmdbError(what, rc);
   };
   // Catalog changes, counters, the log position, the version vector and peer cursors go in
@@ -401,7 +404,7 @@ Status StoreImpl::AppendToLog(MDB_txn* txn, Database& db, GroupCtx& group, LogEn
   EncodeLogEntry(*entry, &log_buf_);
   std::string key = SequenceKey(entry->sequence);
   MDB_val k = ToVal(key), v = ToVal(log_buf_);
-  int rc = mdb_put(txn, db.log_dbi, &k, &v, MDB_APPEND);
+  int rc = LmdbPut(txn, db.log_dbi, &k, &v, MDB_APPEND);
   if (rc != 0) return LmdbError("append to txlog", rc);
   return Status::Ok();
 }
@@ -471,7 +474,7 @@ Status StoreImpl::ApplyOp(MDB_txn* txn, Database& db, WriteOp& op, const std::st
   ASSIGN_OR_RETURN(std::string_view stored, PackRecord(txn, db.meta_dbi, records, db.record_dicts,
                                                        op.table, record_buf_, &stored_buf_));
   MDB_val v = ToVal(stored);
-  rc = mdb_put(txn, records, &k, &v, 0);
+  rc = LmdbPut(txn, records, &k, &v, 0);
   if (rc != 0) return LmdbError("put record", rc);
   pt.touched = true;
   pt.last_updated_ms = txn_time_ms;

@@ -1,9 +1,9 @@
 // An LD_PRELOAD library for test_crash's power-loss test: keeps, next to each LMDB data file
-// the process writes, the image a power cut would leave on the disk, so the test can kill -9
+// the process writes (and each write-ahead log file), the image a power cut would leave on the disk, so the test can kill -9
 // the process, put those images in place of the files and restart on them.
 //
 // The image holds only what a completed fsync/fdatasync covered: every write to a file whose
-// name ends in ".mdb" is remembered as a pending range, and when an fsync or fdatasync of that
+// name ends in ".mdb" (or is a log file beside one) is remembered as a pending range, and when an fsync or fdatasync of that
 // file returns, the ranges pending when it was called are copied from the file into the image.
 // Writes through a descriptor opened with O_DSYNC or O_SYNC are copied at once. Writes that no
 // sync covered are absent from the image, as if the machine lost power right at the kill: the
@@ -91,10 +91,18 @@ void CopyRange(const std::string& path, const std::string& image, off_t offset, 
   RawClose(from_fd);
 }
 
+// LMDB's data files and, beside each, the write-ahead log's files (storage/write_ahead_log.h).
+bool IsDurableFile(const std::string& p) {
+  for (const char* suffix : {".mdb", ".mdb-wal.0", ".mdb-wal.1", ".mdb-checkpoint"}) {
+    if (p.ends_with(suffix)) return true;
+  }
+  return false;
+}
+
 void NoteOpen(int fd, const char* path, int flags) {
   if (fd < 0 || path == nullptr) return;
   std::string p(path);
-  if (p.size() < 4 || p.compare(p.size() - 4, 4, ".mdb") != 0) return;
+  if (!IsDurableFile(p)) return;
   const char* dir = std::getenv("POWER_LOSS_SHIM_DIR");
   if (dir == nullptr || p.starts_with(std::string(dir) + "/")) return;
   std::lock_guard lock(mu);

@@ -112,14 +112,15 @@ class CrashTest(harness.NodeTestCase):
         self.addCleanup(shutil.rmtree, images, True)
 
         def power_cut(node):
-            # Only what an fsync covered survives: the images replace the data files, and the
-            # lock files (reader slots, rebuilt by LMDB) go.
+            # Only what an fsync covered survives: the images replace the data files and their
+            # write-ahead logs, and the lock files (reader slots, rebuilt by LMDB) go.
             data_files = glob.glob(os.path.join(node.root, "**", "*.mdb"), recursive=True)
             self.assertTrue(data_files, "no LMDB files under %s" % node.root)
             for path in data_files:
-                image = os.path.join(images, os.path.basename(path))
-                self.assertTrue(os.path.exists(image), "no image of %s" % path)
-                shutil.copyfile(image, path)
+                for suffix in ("", "-wal.0", "-wal.1", "-checkpoint"):
+                    image = os.path.join(images, os.path.basename(path) + suffix)
+                    self.assertTrue(os.path.exists(image), "no image of %s" % (path + suffix))
+                    shutil.copyfile(image, path + suffix)
                 if os.path.exists(path + "-lock"):
                     os.remove(path + "-lock")
 
