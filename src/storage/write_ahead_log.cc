@@ -372,7 +372,11 @@ Status WriteAheadLog::Commit(MDB_txn* txn) {
       }
       return LmdbError("mdb_txn_commit", rc);
     }
-    want_checkpoint = bytes_since_checkpoint_ >= options_.checkpoint_bytes;
+    MDB_envinfo info;
+    const bool grew = mdb_env_info(env_, &info) == 0 &&
+                      info.me_last_pgno >= last_page_at_checkpoint_ +
+                                               options_.checkpoint_growth_bytes / page_size_;
+    want_checkpoint = grew || bytes_since_checkpoint_ >= options_.checkpoint_bytes;
   }
   if (want_checkpoint) {
     {
@@ -412,6 +416,8 @@ Status WriteAheadLog::Checkpoint() {
     generation = ++generation_;
     offset_ = 0;
     bytes_since_checkpoint_ = 0;
+    MDB_envinfo info;
+    if (mdb_env_info(env_, &info) == 0) last_page_at_checkpoint_ = info.me_last_pgno;
   }
   int rc = mdb_env_sync(env_, 1);
   Status st = rc == 0 ? WriteCheckpointSlot(generation, meta_page) : LmdbError("mdb_env_sync", rc);

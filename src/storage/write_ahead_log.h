@@ -5,8 +5,8 @@
 // The environment is opened MDB_NOSYNC. A write transaction's changes are recorded as they are
 // made (lmdb_write.h); Commit appends them as one frame to the log and fdatasyncs it *before*
 // mdb_txn_commit, so no reader ever sees a transaction the log does not hold. LMDB's pages
-// reach the disk by checkpoints, run by a background thread every `checkpoint_interval` or
-// after `checkpoint_bytes` of log:
+// reach the disk by checkpoints, run by a background thread every `checkpoint_interval`, or
+// sooner after `checkpoint_bytes` of log or `checkpoint_growth_bytes` of file growth:
 //   1. between two commits: begin a read transaction at the last commit S (the "pin": while it
 //      lives LMDB reuses none of S's pages), copy S's meta page, and switch the log to a new
 //      generation (the other of the two log files, from its start);
@@ -51,9 +51,14 @@ namespace meshdb::storage {
 
 struct WriteAheadLogOptions {
   std::chrono::milliseconds checkpoint_interval{1000};
-  uint64_t checkpoint_bytes = 64ull << 20;
+  // A checkpoint is also due after this much log...
+  uint64_t checkpoint_bytes = 16ull << 20;
+  // ...or once the data file's used pages grew this much since the last one: while the pin
+  // lives no freed page is reused, so small transactions (each copying a few pages) would
+  // otherwise grow the file by every page they touch in a whole interval.
+  uint64_t checkpoint_growth_bytes = 32ull << 20;
   // Each log file is allocated this much ahead (grown by as much when a generation needs it).
-  uint64_t preallocate_bytes = 64ull << 20;
+  uint64_t preallocate_bytes = 16ull << 20;
 };
 
 class WriteAheadLog {
@@ -135,6 +140,7 @@ class WriteAheadLog {
   uint64_t offset_ GUARDED_BY(commit_mu_) = 0;          // next append in the generation's file
   uint64_t allocated_[2] GUARDED_BY(commit_mu_) = {0, 0};  // bytes allocated per file
   uint64_t bytes_since_checkpoint_ GUARDED_BY(commit_mu_) = 0;
+  uint64_t last_page_at_checkpoint_ GUARDED_BY(commit_mu_) = 0;
   bool failed_ GUARDED_BY(commit_mu_) = false;
 
   common::Mutex thread_mu_;
