@@ -140,9 +140,9 @@ void RadixSort(T* first, T* last, size_t depth, size_t digits, const Digit& digi
       }
     }
     T* begin = first;
-    for (size_t b = 0; b < 256; ++b) {
-      if (count[b] > 1) RadixSort(begin, begin + count[b], depth + 1, digits, digit, less);
-      begin += count[b];
+    for (const size_t in_bucket : count) {
+      if (in_bucket > 1) RadixSort(begin, begin + in_bucket, depth + 1, digits, digit, less);
+      begin += in_bucket;
     }
     return;
   }

@@ -99,7 +99,7 @@ class IndexCollector {
   uint64_t rows_ = 0;
   std::unordered_map<std::string, int32_t, NameHash, std::equal_to<>> attributes_;
   std::vector<std::pair<std::string, int32_t>> by_position_;  // name and id (see AttributeIdAt)
-  std::vector<std::string> names_;     // indexed attributes by id
+  std::vector<std::string> names_;                            // indexed attributes by id
   std::vector<std::string> prefixes_;  // their index key prefixes (IndexKeyLayout::Prefix)
   std::string key_buf_;
   std::unique_ptr<RunBuffer> current_;   // filling (writer thread)

@@ -50,8 +50,8 @@ TEST(JsonParserTest, ValuesLiveInTheResourceGiven) {
   JsonParser parser;
   json::storage_ptr arena = json::make_shared_resource<json::monotonic_resource>();
   boost::system::error_code ec;
-  json::value v = parser.Parse(R"({"name":"a string longer than the small buffer","n":[1,2]})",
-                               ec, nullptr, arena);
+  json::value v = parser.Parse(R"({"name":"a string longer than the small buffer","n":[1,2]})", ec,
+                               nullptr, arena);
   ASSERT_FALSE(ec);
   EXPECT_EQ(arena.get(), v.storage().get());
   EXPECT_EQ(arena.get(), v.at("n").storage().get());
