@@ -24,6 +24,13 @@ class ValueBuilder {
   json::value_stack stack;
   bool non_finite = false;
 
+  // Ready for the next document, whose value uses `sp`.
+  void Reset(json::storage_ptr sp) {
+    stack.reset(std::move(sp));
+    non_finite = false;
+    number_text_.clear();
+  }
+
   bool on_document_begin(json::error_code&) { return true; }
   bool on_document_end(json::error_code&) { return true; }
   bool on_object_begin(json::error_code&) { return true; }
@@ -95,21 +102,47 @@ class ValueBuilder {
   std::string number_text_;  // the number's text so far, when it arrives in parts
 };
 
+// A parser and its value stack, reset for each document.
+class ParserCore {
+ public:
+  ParserCore() : parser_(Options()) {}
+  json::value Parse(std::string_view text, boost::system::error_code& ec, ParseJsonInfo* info,
+                    json::storage_ptr sp) {
+    parser_.reset();
+    parser_.handler().Reset(std::move(sp));
+    size_t used = parser_.write_some(false, text.data(), text.size(), ec);
+    if (!ec && used < text.size()) ec = json::error::extra_data;
+    if (info != nullptr) {
+      info->consumed = used;
+      info->non_finite = parser_.handler().non_finite;
+    }
+    if (ec) return nullptr;
+    return parser_.handler().stack.release();
+  }
+
+ private:
+  static json::parse_options Options() {
+    json::parse_options options;
+    options.max_depth = kMaxJsonDepth;
+    return options;
+  }
+  json::basic_parser<ValueBuilder> parser_;
+};
+
 }  // namespace
 
+class JsonParser::Impl : public ParserCore {};
+
+JsonParser::JsonParser() : impl_(std::make_unique<Impl>()) {}
+JsonParser::~JsonParser() = default;
+
+json::value JsonParser::Parse(std::string_view text, boost::system::error_code& ec,
+                              ParseJsonInfo* info, json::storage_ptr sp) {
+  return impl_->Parse(text, ec, info, std::move(sp));
+}
+
 json::value ParseJson(std::string_view text, boost::system::error_code& ec, ParseJsonInfo* info) {
-  json::parse_options options;
-  options.max_depth = kMaxJsonDepth;
-  json::basic_parser<ValueBuilder> parser(options);
-  parser.handler().stack.reset();
-  size_t used = parser.write_some(false, text.data(), text.size(), ec);
-  if (!ec && used < text.size()) ec = json::error::extra_data;
-  if (info != nullptr) {
-    info->consumed = used;
-    info->non_finite = parser.handler().non_finite;
-  }
-  if (ec) return nullptr;
-  return parser.handler().stack.release();
+  return ParserCore().Parse(text, ec, info, {});
 }
 
 }  // namespace meshdb

@@ -9,12 +9,14 @@
 // correctly. A number a double cannot hold (1e400) becomes +-infinity, as in Boost.JSON;
 // callers that store values refuse it (FindNonFiniteNumber, common/json_text.h).
 //
-// Thread-safe (pure function).
+// ParseJson is thread-safe (a pure function); a JsonParser is used by one thread at a time.
 #pragma once
 
+#include <boost/json/storage_ptr.hpp>
 #include <boost/json/value.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstddef>
+#include <memory>
 #include <string_view>
 
 namespace meshdb {
@@ -32,5 +34,25 @@ struct ParseJsonInfo {
 // null and sets `ec`. `info` (may be null) receives ParseJsonInfo.
 boost::json::value ParseJson(std::string_view text, boost::system::error_code& ec,
                              ParseJsonInfo* info = nullptr);
+
+// ParseJson for many documents in turn: keeps the parser and its working stack from one
+// document to the next (ParseJson allocates both afresh every time), and builds each value
+// in the memory resource given (e.g. one monotonic_resource for a batch of documents, freed
+// at once). Not thread-safe: one thread at a time.
+class JsonParser {
+ public:
+  JsonParser();
+  ~JsonParser();
+  JsonParser(const JsonParser&) = delete;
+  JsonParser& operator=(const JsonParser&) = delete;
+
+  // As ParseJson; the value (and everything in it) uses `sp`.
+  boost::json::value Parse(std::string_view text, boost::system::error_code& ec,
+                           ParseJsonInfo* info = nullptr, boost::json::storage_ptr sp = {});
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace meshdb

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -81,6 +82,10 @@ class IndexCollector {
   };
   // The id of `name` in names_ when `table` indexes it, -1 when not (decided once per name).
   int32_t AttributeId(const TableState& table, std::string_view name);
+  // AttributeId of the name at `position` in a row: the rows of a table mostly list their
+  // attributes in the same order, so the name is compared with the previous row's there
+  // before it is looked up (a hash per attribute per row).
+  int32_t AttributeIdAt(const TableState& table, size_t position, std::string_view name);
   // Ranks the buffer's entries by their attributes' key prefix order (ids are in order of
   // first sight).
   void Rerank(RunBuffer& run) const;
@@ -93,7 +98,8 @@ class IndexCollector {
   size_t run_bytes_;
   uint64_t rows_ = 0;
   std::unordered_map<std::string, int32_t, NameHash, std::equal_to<>> attributes_;
-  std::vector<std::string> names_;     // indexed attributes by id
+  std::vector<std::pair<std::string, int32_t>> by_position_;  // name and id (see AttributeIdAt)
+  std::vector<std::string> names_;                            // indexed attributes by id
   std::vector<std::string> prefixes_;  // their index key prefixes (IndexKeyLayout::Prefix)
   std::string key_buf_;
   std::unique_ptr<RunBuffer> current_;   // filling (writer thread)

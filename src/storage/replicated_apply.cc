@@ -2,6 +2,7 @@
 // chunks of an initial copy, row by row with last-writer-wins, inside the same group commit as
 // local writes (docs/storage.md "Replication").
 #include <algorithm>
+#include <boost/json/monotonic_resource.hpp>
 #include <tuple>
 
 #include "common/json_parse.h"
@@ -163,11 +164,16 @@ Status StoreImpl::ValidateRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Gr
     std::string_view record = *row.value;
     PreparedCopyRows::Row* ahead = prepared != nullptr ? &prepared->rows[i] : nullptr;
     if (ahead != nullptr && ahead->decoded && stored_values->DecodesAsPrepared(*row.value)) {
-      // Decompressed, decoded and parsed by PrepareCopyChunk, exactly as below.
-      row.stored = row.value;
-      row.header = ahead->header;
-      row.doc = std::move(ahead->doc);
-      ctx.rows.push_back(std::move(row));
+      // Decompressed, decoded and parsed by PrepareCopyChunk, exactly as below. The document
+      // is moved by construction: it lives in the chunk's memory resource, and assigning it to
+      // a document of the default resource would copy it.
+      ctx.rows.push_back(RemoteRow{.table = std::move(row.table),
+                                   .key = row.key,
+                                   .value = row.value,
+                                   .stored = row.value,
+                                   .record = {},
+                                   .header = ahead->header,
+                                   .doc = std::move(ahead->doc)});
       continue;
     }
     if (stored_values) {
@@ -227,30 +233,33 @@ void StoreImpl::PrepareCopyChunk(CopyChunk& chunk) const {
     return dicts.back().second.get();
   };
   auto prepared = std::make_shared<PreparedCopyRows>();
-  prepared->rows.resize(chunk.rows.size());
+  prepared->rows.reserve(chunk.rows.size());
+  // The chunk's documents share one arena, released at once when the last of them goes (after
+  // the writer's commit): no allocation and free per value, one parser's stack reused.
+  json::storage_ptr arena = json::make_shared_resource<json::monotonic_resource>();
+  JsonParser parser;
   std::string scratch;
-  for (size_t i = 0; i < chunk.rows.size(); ++i) {
-    const std::string& stored = chunk.rows[i].value;
+  // Row i as the writer should take it: decoded (with its document), or left to the writer.
+  auto decode = [&](const std::string& stored) -> PreparedCopyRows::Row {
     Result<std::optional<uint32_t>> id = StoredRecordDictionaryId(stored);
-    if (!id.ok()) continue;
+    if (!id.ok()) return {};
     const ZstdDictionary* dict = nullptr;
     if (*id && **id != 0) {
       dict = dictionary(**id);
-      if (dict == nullptr) continue;
+      if (dict == nullptr) return {};
     }
     Result<std::string_view> record = UnpackStoredRecordWith(stored, dict, &scratch);
-    if (!record.ok()) continue;
-    PreparedCopyRows::Row& row = prepared->rows[i];
+    if (!record.ok()) return {};
+    RecordHeader header;
     std::string_view text;
-    if (!DecodeRecordHeader(*record, &row.header, &text).ok()) continue;
-    if (!row.header.tombstone) {
-      boost::system::error_code ec;
-      json::value parsed = ParseJson(text, ec);
-      if (ec || !parsed.is_object()) continue;
-      row.doc = std::move(parsed.get_object());
-    }
-    row.decoded = true;
-  }
+    if (!DecodeRecordHeader(*record, &header, &text).ok()) return {};
+    if (header.tombstone) return {.decoded = true, .header = header, .doc = {}};
+    boost::system::error_code ec;
+    json::value parsed = parser.Parse(text, ec, nullptr, arena);
+    if (ec || !parsed.is_object()) return {};
+    return {.decoded = true, .header = header, .doc = std::move(parsed.get_object())};
+  };
+  for (const RawRow& row : chunk.rows) prepared->rows.push_back(decode(row.value));
   chunk.prepared = std::move(prepared);
 }
 
@@ -363,6 +372,18 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
     db.index_collectors.erase(item.copy->table);
     collector = nullptr;
   };
+  // The deferred table's greatest stored key (empty: no rows; keys are never empty). A copy
+  // arrives in key order, so nearly every row is past it: absent without a lookup (a B-tree
+  // search per row), and appended.
+  std::string tail;
+  if (defer_index) {
+    PendingTable* pt = Touch(db, group, item.copy->table);  // DeferIndex found it
+    ASSIGN_OR_RETURN(append_cursor, Cursor::Open(txn, pt->state().records_dbi));
+    MDB_val last_key, last_val;
+    int rc = mdb_cursor_get(append_cursor.get(), &last_key, &last_val, MDB_LAST);
+    if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("last record", rc);
+    if (rc == 0) tail.assign(FromVal(last_key));
+  }
 
   const double now_ms = NowMs();
   const bool log_winners = item.copy && item.copy->log_rows;
@@ -377,7 +398,9 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
 
     MDB_val k = ToVal(*row.key);
     MDB_val old_val;
-    int rc = mdb_get(txn, pt->state().records_dbi, &k, &old_val);
+    int rc = defer_index && std::string_view(*row.key) > tail
+                 ? MDB_NOTFOUND
+                 : mdb_get(txn, pt->state().records_dbi, &k, &old_val);
     if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("get record", rc);
     json::object old_doc;
     bool old_live = false;
@@ -426,16 +449,16 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
     if (defer_index && rc == MDB_NOTFOUND) {
       // A copy into an empty table arrives in key order: appended, the rows fill each page
       // instead of splitting it in half (MDB_KEYEXIST: not past the last key, put as usual).
-      if (append_cursor.get() == nullptr) {
-        ASSIGN_OR_RETURN(append_cursor, Cursor::Open(txn, pt->state().records_dbi));
-      }
       rc = LmdbCursorPut(append_cursor.get(), &k, &v, MDB_APPEND);
       if (rc == MDB_KEYEXIST) {
         drop_collector();
         rc = LmdbPut(txn, pt->state().records_dbi, &k, &v, 0);
-      } else if (rc == 0 && new_live && collector != nullptr) {
+      } else if (rc == 0) {
+        tail.assign(*row.key);
         // Parsed once, at validation.
-        RETURN_IF_ERROR(collector->AddRow(pt->state(), *row.key, row.doc));
+        if (new_live && collector != nullptr) {
+          RETURN_IF_ERROR(collector->AddRow(pt->state(), *row.key, row.doc));
+        }
       }
     } else {
       if (defer_index) drop_collector();  // a row replaced
