@@ -1,5 +1,7 @@
 #include "storage/dictionary_trainer.h"
 
+#include <chrono>
+
 #include "common/log.h"
 
 namespace meshdb::storage {
@@ -23,11 +25,16 @@ void DictionaryTrainer::Start(const std::string& database, const std::string& ta
     common::MutexLock lock(mu_);
     if (!busy_.insert(key).second) return;
   }
-  log::For("storage")->debug("training a compression dictionary for {}.{} from {} rows",
-                             database, table, samples.sizes.size());
   // The job owns the samples; the pool's Shutdown joins it before this object goes.
   const bool posted = pool_.Post([this, key, samples = std::move(samples)] {
-    install_(key.first, key.second, train_(samples));
+    const auto start = std::chrono::steady_clock::now();
+    std::string dict = train_(samples);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    log::For("storage")->info("{}.{}: compression dictionary trained from {} rows in {} ms",
+                              key.first, key.second, samples.sizes.size(), ms);
+    install_(key.first, key.second, std::move(dict));
   });
   if (!posted) Finished(database, table);
 }
