@@ -447,8 +447,7 @@ class Runner {
         "p99_ms=%.3f max_ms=%.3f errors=%ld cli_cpu_us=%.1f%s\n",
         phase.name, o_.batch, o_.connections, records, secs,
         secs > 0 ? static_cast<double>(records) / secs : 0.0, pct(0.50), pct(0.99), pct(1.0),
-        errors_.load(),
-        per_request(after.client_us - before.client_us), server_cpu.c_str());
+        errors_.load(), per_request(after.client_us - before.client_us), server_cpu.c_str());
     for (auto& stream : streams) Close(stream);
     std::fflush(stdout);
   }

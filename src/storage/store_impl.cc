@@ -496,8 +496,8 @@ void StoreImpl::InstallTrainedDictionary(const std::string& database, const std:
                                    : Result<uint32_t>(txn.status());
     Status s = id.ok() ? txn->Commit() : id.status();
     if (!s.ok()) {
-      log::For("storage")->warn("{}.{}: compression dictionary not installed: {}", database,
-                                table, s.ToString());
+      log::For("storage")->warn("{}.{}: compression dictionary not installed: {}", database, table,
+                                s.ToString());
       return;
     }
     log::For("storage")->info("{}.{}: compression dictionary {} installed", database, table, *id);

@@ -11,9 +11,9 @@
 #include <future>
 #include <memory>
 #include <random>
+#include <string>
 #include <thread>
 #include <utility>
-#include <string>
 #include <vector>
 
 #include "raw_lmdb.h"
@@ -325,8 +325,9 @@ class HeldTraining {
       (void)release_future_.wait_for(std::chrono::seconds(60));
     };
   }
-  bool WaitEntered() { return entered_future_.wait_for(std::chrono::seconds(60)) ==
-                              std::future_status::ready; }
+  bool WaitEntered() {
+    return entered_future_.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  }
   void Release() {
     if (!released_) release_.set_value();
     released_ = true;
