@@ -101,6 +101,8 @@ Result<json::object> DescribeOne(const OpCall& call, const storage::TableDef& de
   out["table_size"] = stats->table_size_bytes;
   out["db_audit_size"] = stats->log_size_bytes;
   if (stats->last_updated_ms) out["last_updated_record"] = *stats->last_updated_ms;
+  // meshdb: the table's compression dictionary id once it has one (0: compressed without).
+  if (stats->dictionary_id) out["compression_dictionary"] = *stats->dictionary_id;
   return out;
 }
 

@@ -442,8 +442,10 @@ Status StoreImpl::ApplyRemote(MDB_txn* txn, Database& db, RequestCtx& ctx, Group
     if (row.stored != nullptr) {
       stored = *row.stored;
     } else {
-      ASSIGN_OR_RETURN(stored, PackRecord(txn, db.meta_dbi, pt->state().records_dbi,
-                                          db.record_dicts, row.table, *row.value, &stored_buf_));
+      BackgroundDictionaryTraining training = TrainingFor(db);
+      ASSIGN_OR_RETURN(
+          stored, PackRecord(txn, db.meta_dbi, pt->state().records_dbi, db.record_dicts, training,
+                             row.table, *row.value, &stored_buf_));
     }
     MDB_val v = ToVal(stored);
     if (defer_index && rc == MDB_NOTFOUND) {

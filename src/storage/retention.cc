@@ -70,8 +70,7 @@ void StoreImpl::NotePeerConfirmed(const std::string& database, const std::string
   if (!is_new) return;
   // A newly known peer is persisted at once (not only by the next TrimLog), so a crash
   // right after it subscribed cannot make it unknown. Fire and forget, on the writer.
-  PendingWrite item;
-  item.task = [db, peer_name] {
+  (void)PostToWriter([db, peer_name] {
     uint64_t seq = 0;
     {
       common::MutexLock lock(db->confirmed_mu);
@@ -84,13 +83,7 @@ void StoreImpl::NotePeerConfirmed(const std::string& database, const std::string
       return;
     }
     (void)txn->Commit();
-  };
-  {
-    common::MutexLock lock(queue_mu_);
-    if (stopping_) return;
-    queue_.push_back(std::move(item));
-  }
-  queue_cv_.notify_one();
+  });
 }
 
 void StoreImpl::ForgetPeer(const std::string& database, const std::string& peer_name) {
@@ -102,8 +95,7 @@ void StoreImpl::ForgetPeer(const std::string& database, const std::string& peer_
     was_confirmed = db->confirmed.erase(peer_name) > 0;
   }
   // The subscription view ("view:<peer>") goes whether or not a position was known.
-  PendingWrite item;
-  item.task = [db, peer_name, was_confirmed] {
+  (void)PostToWriter([db, peer_name, was_confirmed] {
     auto txn = WriteTxn::Begin(db->env.get());
     if (!txn.ok() || db->dropped.load()) return;
     bool known_again = false;
@@ -121,13 +113,7 @@ void StoreImpl::ForgetPeer(const std::string& database, const std::string& peer_
       if (rc != 0 && rc != MDB_NOTFOUND) return;
     }
     (void)txn->Commit();
-  };
-  {
-    common::MutexLock lock(queue_mu_);
-    if (stopping_) return;
-    queue_.push_back(std::move(item));
-  }
-  queue_cv_.notify_one();
+  });
 }
 
 Result<std::map<std::string, uint64_t>> StoreImpl::PeerConfirmedPositions(

@@ -69,6 +69,9 @@ struct StoreOptions {
   size_t max_queued_writes = 100000;
   // This node's id, stamped as the origin of local writes. Default 1.
   uint32_t local_node_id = 1;
+  // Tests only: runs on the dictionary trainer's thread before each training (a test blocks
+  // in it to hold a training under way). Default: none.
+  std::function<void()> before_dictionary_training_for_testing;
 };
 
 struct AttributeDef {
@@ -100,6 +103,9 @@ struct TableStats {
   uint64_t db_size_bytes = 0;             // the whole environment file
   uint64_t log_size_bytes = 0;            // pages used by the transaction log
   std::optional<double> last_updated_ms;  // time of the last write to the table
+  // The compression dictionary new rows are stored with ("zdict_table:<t>", docs/storage.md
+  // "Compression at rest"): nullopt until the table has one, 0 when it compresses without.
+  std::optional<uint32_t> dictionary_id;
 };
 
 // A record as read: the stored document plus its version.

@@ -35,9 +35,23 @@ Status PutMeta(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view
 
 }  // namespace
 
-StoreImpl::StoreImpl(const StoreOptions& options) : options_(options) {}
+StoreImpl::StoreImpl(const StoreOptions& options)
+    : options_(options),
+      dict_trainer_(std::make_unique<DictionaryTrainer>(
+          [this](const std::string& database, const std::string& table, std::string dict) {
+            InstallTrainedDictionary(database, table, std::move(dict));
+          },
+          options.before_dictionary_training_for_testing
+              ? DictionaryTrainer::TrainFn([hook = options.before_dictionary_training_for_testing](
+                                               const DictionarySamples& samples) {
+                  hook();
+                  return TrainRecordDictionary(samples);
+                })
+              : nullptr)) {}
 
 StoreImpl::~StoreImpl() {
+  // A running training finishes first and queues its install, which the writer then runs.
+  dict_trainer_->Shutdown();
   {
     common::MutexLock lock(queue_mu_);
     stopping_ = true;
@@ -450,9 +464,49 @@ Result<TableStats> StoreImpl::GetStats(const std::string& database,
   };
   stats.table_size_bytes = pages(t->records_dbi) + pages(t->index_dbi);
   stats.log_size_bytes = pages(db->log_dbi);
+  ASSIGN_OR_RETURN(stats.dictionary_id, TableDictionaryId(txn.get(), db->meta_dbi, table));
   // The file itself is larger: space is allocated ahead of use (LmdbEnv::ReserveAhead).
   stats.db_size_bytes = db->env.UsedBytes();
   return stats;
+}
+
+bool StoreImpl::PostToWriter(std::function<void()> task) {
+  PendingWrite item;
+  item.task = std::move(task);
+  {
+    common::MutexLock lock(queue_mu_);
+    if (stopping_) return false;
+    queue_.push_back(std::move(item));
+  }
+  queue_cv_.notify_one();
+  return true;
+}
+
+void StoreImpl::InstallTrainedDictionary(const std::string& database, const std::string& table,
+                                         std::string dict) {
+  // Queued like any write, it commits between two groups; until then the table's rows stay raw.
+  // Not queued (closing): nothing was written, the table trains again after a restart.
+  PostToWriter([this, database, table, dict = std::move(dict)] {
+    // Whatever happens here, a later write of the table may train again.
+    struct FinishOnExit {
+      DictionaryTrainer& trainer;
+      const std::string& database;
+      const std::string& table;
+      ~FinishOnExit() { trainer.Finished(database, table); }
+    } finish{*dict_trainer_, database, table};
+    std::shared_ptr<Database> db = FindDatabase(database);
+    if (!db || db->dropped.load()) return;
+    auto txn = WriteTxn::Begin(db->env.get());
+    Result<uint32_t> id = txn.ok() ? InstallTableDictionary(txn->get(), db->meta_dbi, table, dict)
+                                   : Result<uint32_t>(txn.status());
+    Status s = id.ok() ? txn->Commit() : id.status();
+    if (!s.ok()) {
+      log::For("storage")->warn("{}.{}: compression dictionary not installed: {}", database, table,
+                                s.ToString());
+      return;
+    }
+    log::For("storage")->info("{}.{}: compression dictionary {} installed", database, table, *id);
+  });
 }
 
 Result<uint64_t> StoreImpl::UsedBytes(const std::string& database) const {

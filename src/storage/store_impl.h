@@ -20,6 +20,7 @@
 #include "common/hlc.h"
 #include "common/thread_annotations.h"
 #include "storage/catalog.h"
+#include "storage/dictionary_trainer.h"
 #include "storage/index_edits.h"
 #include "storage/store.h"
 #include "storage/uuid_generator.h"
@@ -133,6 +134,16 @@ class StoreImpl final : public Store {
 
   // Runs `fn` on the writer thread and waits for its Status.
   Status RunOnWriter(std::function<Status()> fn) EXCLUDES(queue_mu_);
+  // Queues `task` for the writer thread without waiting; false (task dropped) once closing.
+  bool PostToWriter(std::function<void()> task) EXCLUDES(queue_mu_);
+  // The trainer's `install`: queues a writer task that installs `dict` as `table`'s
+  // dictionary in its own commit (InstallTableDictionary), then marks the training Finished.
+  void InstallTrainedDictionary(const std::string& database, const std::string& table,
+                                std::string dict);
+  // PackRecord's training for `db` (writer thread).
+  BackgroundDictionaryTraining TrainingFor(const Database& db) {
+    return BackgroundDictionaryTraining(*dict_trainer_, db.name);
+  }
 
   // True on the writer thread (writer callbacks, commit listeners and schema tasks run there).
   bool OnWriterThread() const { return std::this_thread::get_id() == writer_id_.load(); }
@@ -213,6 +224,10 @@ class StoreImpl final : public Store {
   // The writer thread's id once it runs: the blocking calls refuse to run on it (they would
   // wait for themselves), and writer-only code asserts it.
   std::atomic<std::thread::id> writer_id_{};
+
+  // Trains record dictionaries off the writer thread; shut down before the writer stops, so
+  // its last install task is queued while the writer still drains the queue.
+  std::unique_ptr<DictionaryTrainer> dict_trainer_;
 
   // Held while listeners run, so RemoveCommitListener waits out a running call.
   common::Mutex listeners_mu_;

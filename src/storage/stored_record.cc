@@ -24,66 +24,8 @@ std::string DictKey(uint32_t id) {
   return k;
 }
 
-// Trains a dictionary from the first rows of `records` and persists it; returns its id, or 0
-// when zstd finds nothing worth one (then the table is compressed without a dictionary).
-Result<uint32_t> TrainTableDictionary(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,
-                                      RecordDictionaries& dicts) {
-  std::string samples;
-  std::vector<size_t> sizes;
-  std::string scratch;
-  ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn, records));
-  MDB_val k, v;
-  int rc;
-  for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST);
-       rc == 0 && sizes.size() < 2 * kDictTrainRows && samples.size() < kDictTrainMaxSampleBytes;
-       rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
-    ASSIGN_OR_RETURN(std::string_view record,
-                     UnpackStoredRecord(txn, meta, dicts, FromVal(v), &scratch));
-    RecordHeader header;
-    std::string_view json;
-    RETURN_IF_ERROR(DecodeRecordHeader(record, &header, &json));
-    if (header.tombstone || json.empty()) continue;
-    samples.append(json);
-    sizes.push_back(json.size());
-  }
-  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("scan rows for a dictionary", rc);
-  const std::string dict = ZstdTrainDictionary(samples, sizes, kDictMaxBytes);
-  const uint32_t id = dict.empty() ? 0 : ZstdDictionaryId(dict);
-  if (id == 0 || ZstdDictionary::Load(dict, kRecordCompressLevel) == nullptr) return 0;
-  std::string key = DictKey(id);
-  MDB_val dk = ToVal(key), existing;
-  rc = mdb_get(txn, meta, &dk, &existing);
-  if (rc == 0) return FromVal(existing) == dict ? id : 0;  // an id taken by other bytes: none
-  if (rc != MDB_NOTFOUND) return LmdbError("read dictionary", rc);
-  MDB_val dv = ToVal(dict);
-  rc = LmdbPut(txn, meta, &dk, &dv, 0);
-  if (rc != 0) return LmdbError("write dictionary", rc);
-  return id;
-}
-
-// The dictionary id new rows of `table` use; nullopt while the table is too small to train.
-Result<std::optional<uint32_t>> TableDictionaryId(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,
-                                                  RecordDictionaries& dicts,
-                                                  const std::string& table) {
-  std::string key = std::string(kMetaTableDictPrefix) + table;
-  MDB_val k = ToVal(key), v;
-  int rc = mdb_get(txn, meta, &k, &v);
-  if (rc == 0) {
-    if (v.mv_size != 4) return Status::Corruption("bad table dictionary entry for " + table);
-    return std::optional<uint32_t>(GetU32(static_cast<const char*>(v.mv_data)));
-  }
-  if (rc != MDB_NOTFOUND) return LmdbError("read table dictionary", rc);
-  MDB_stat stat;
-  rc = mdb_stat(txn, records, &stat);
-  if (rc != 0) return LmdbError("stat records", rc);
-  if (stat.ms_entries < kDictTrainRows) return std::optional<uint32_t>();
-  ASSIGN_OR_RETURN(uint32_t id, TrainTableDictionary(txn, meta, records, dicts));
-  std::string idv;
-  PutU32(&idv, id);
-  MDB_val iv = ToVal(idv);
-  rc = LmdbPut(txn, meta, &k, &iv, 0);
-  if (rc != 0) return LmdbError("write table dictionary", rc);
-  return std::optional<uint32_t>(id);
+std::string TableDictKey(const std::string& table) {
+  return std::string(kMetaTableDictPrefix) + table;
 }
 
 }  // namespace
@@ -172,7 +114,7 @@ Status StoreRecordDictionary(MDB_txn* txn, MDB_dbi meta, uint32_t id, std::strin
 }
 
 Status AdoptTableDictionary(MDB_txn* txn, MDB_dbi meta, const std::string& table, uint32_t id) {
-  std::string key = std::string(kMetaTableDictPrefix) + table;
+  std::string key = TableDictKey(table);
   std::string idv;
   PutU32(&idv, id);
   MDB_val k = ToVal(key), v = ToVal(idv);
@@ -181,15 +123,93 @@ Status AdoptTableDictionary(MDB_txn* txn, MDB_dbi meta, const std::string& table
   return Status::Ok();
 }
 
+Result<std::optional<uint32_t>> TableDictionaryId(MDB_txn* txn, MDB_dbi meta,
+                                                  const std::string& table) {
+  std::string key = TableDictKey(table);
+  MDB_val k = ToVal(key), v;
+  int rc = mdb_get(txn, meta, &k, &v);
+  if (rc == MDB_NOTFOUND) return std::optional<uint32_t>();
+  if (rc != 0) return LmdbError("read table dictionary", rc);
+  if (v.mv_size != 4) return Status::Corruption("bad table dictionary entry for " + table);
+  return std::optional<uint32_t>(GetU32(static_cast<const char*>(v.mv_data)));
+}
+
+Status CollectDictionarySamples(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,
+                                RecordDictionaries& dicts, DictionarySamples* out) {
+  std::string scratch;
+  ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn, records));
+  MDB_val k, v;
+  int rc;
+  for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_FIRST);
+       rc == 0 && out->sizes.size() < 2 * kDictTrainRows &&
+       out->bytes.size() < kDictTrainMaxSampleBytes;
+       rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
+    ASSIGN_OR_RETURN(std::string_view record,
+                     UnpackStoredRecord(txn, meta, dicts, FromVal(v), &scratch));
+    RecordHeader header;
+    std::string_view json;
+    RETURN_IF_ERROR(DecodeRecordHeader(record, &header, &json));
+    if (header.tombstone || json.empty()) continue;
+    out->bytes.append(json);
+    out->sizes.push_back(json.size());
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("scan rows for a dictionary", rc);
+  return Status::Ok();
+}
+
+std::string TrainRecordDictionary(const DictionarySamples& samples) {
+  std::string dict = ZstdTrainDictionary(samples.bytes, samples.sizes, kDictMaxBytes);
+  if (dict.empty() || ZstdDictionaryId(dict) == 0 ||
+      ZstdDictionary::Load(dict, kRecordCompressLevel) == nullptr) {
+    return {};
+  }
+  return dict;
+}
+
+Result<uint32_t> InstallTableDictionary(MDB_txn* txn, MDB_dbi meta, const std::string& table,
+                                        std::string_view dict) {
+  ASSIGN_OR_RETURN(std::optional<uint32_t> current, TableDictionaryId(txn, meta, table));
+  if (current) return *current;  // trained or adopted meanwhile: an id in use never changes
+  uint32_t id = dict.empty() ? 0 : ZstdDictionaryId(dict);
+  if (id != 0) {
+    ASSIGN_OR_RETURN(DictionaryMatch match, MatchRecordDictionary(txn, meta, id, dict));
+    if (match == DictionaryMatch::kAbsent) {
+      RETURN_IF_ERROR(StoreRecordDictionary(txn, meta, id, dict));
+    } else if (match == DictionaryMatch::kConflict) {
+      id = 0;  // an id taken by other bytes: none
+    }
+  }
+  RETURN_IF_ERROR(AdoptTableDictionary(txn, meta, table, id));
+  return id;
+}
+
+Result<std::optional<uint32_t>> InlineDictionaryTraining::Start(MDB_txn* txn, MDB_dbi meta,
+                                                                MDB_dbi records,
+                                                                RecordDictionaries& dicts,
+                                                                const std::string& table) {
+  DictionarySamples samples;
+  RETURN_IF_ERROR(CollectDictionarySamples(txn, meta, records, dicts, &samples));
+  ASSIGN_OR_RETURN(uint32_t id,
+                   InstallTableDictionary(txn, meta, table, TrainRecordDictionary(samples)));
+  return std::optional<uint32_t>(id);
+}
+
 Result<std::string_view> PackRecord(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,
-                                    RecordDictionaries& dicts, const std::string& table,
-                                    std::string_view record, std::string* scratch) {
+                                    RecordDictionaries& dicts, DictionaryTraining& training,
+                                    const std::string& table, std::string_view record,
+                                    std::string* scratch) {
   RecordHeader header;
   std::string_view json;
   RETURN_IF_ERROR(DecodeRecordHeader(record, &header, &json));
   if (header.tombstone || json.size() < kRecordCompressMinBytes) return record;
-  ASSIGN_OR_RETURN(std::optional<uint32_t> id, TableDictionaryId(txn, meta, records, dicts, table));
-  if (!id) return record;  // too few rows to train yet
+  ASSIGN_OR_RETURN(std::optional<uint32_t> id, TableDictionaryId(txn, meta, table));
+  if (!id) {
+    MDB_stat stat;
+    if (int rc = mdb_stat(txn, records, &stat); rc != 0) return LmdbError("stat records", rc);
+    if (stat.ms_entries < kDictTrainRows) return record;  // too few rows to train yet
+    ASSIGN_OR_RETURN(id, training.Start(txn, meta, records, dicts, table));
+    if (!id) return record;  // trained elsewhere: raw until the dictionary is installed
+  }
   std::shared_ptr<const ZstdDictionary> dict;
   if (*id != 0) {
     ASSIGN_OR_RETURN(dict, dicts.Get(txn, meta, *id));

@@ -12,11 +12,14 @@
 // Dictionaries live in meta, "zdict:<u32 id>" -> dictionary bytes (id = the id zstd's trainer
 // writes into it, a hash of its content), never changed or deleted once written, so a stored
 // row can always be decoded. "zdict_table:<t>" -> u32 id: the dictionary new rows of table t
-// are compressed with (0: none). It is trained once, by the writer, from the first
-// kDictTrainRows rows when the table first holds that many; a dropped and re-created table
-// keeps using it (any dictionary decodes any row that names it; it only compresses less well).
+// are compressed with (0: none). It is trained once from the first kDictTrainRows rows when
+// the table first holds that many (PackRecord hands the rows to a DictionaryTraining, which
+// may train elsewhere and install the result later; rows stay raw meanwhile); a dropped and
+// re-created table keeps using it (any dictionary decodes any row that names it; it only
+// compresses less well).
 // Thread-safety: RecordDictionaries is thread-safe; the functions take the caller's
-// transaction and may run on any thread, except PackRecord (writer thread, write txn).
+// transaction and may run on any thread, except the ones that write (writer thread, write
+// txn). TrainRecordDictionary needs no transaction.
 #pragma once
 
 #include <lmdb.h>
@@ -27,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "common/thread_annotations.h"
@@ -92,11 +96,61 @@ Status StoreRecordDictionary(MDB_txn* txn, MDB_dbi meta, uint32_t id, std::strin
 // yet; a table that has one (trained, or adopted before) keeps it. Writer thread.
 Status AdoptTableDictionary(MDB_txn* txn, MDB_dbi meta, const std::string& table, uint32_t id);
 
+// The dictionary entry of `table` ("zdict_table:<t>"): nullopt when it has none yet, 0 when
+// its rows are compressed without one. Corruption on a malformed entry.
+Result<std::optional<uint32_t>> TableDictionaryId(MDB_txn* txn, MDB_dbi meta,
+                                                  const std::string& table);
+
+// Documents to train a table's dictionary from (concatenated, with their sizes).
+struct DictionarySamples {
+  std::string bytes;
+  std::vector<size_t> sizes;
+};
+
+// The documents of the first live rows of `records` (at most 2 * kDictTrainRows rows and
+// about kDictTrainMaxSampleBytes), as `txn` sees them.
+Status CollectDictionarySamples(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,
+                                RecordDictionaries& dicts, DictionarySamples* out);
+
+// A dictionary trained from `samples` (ZDICT_trainFromBuffer, ~0.6 s for 1000 rows), or ""
+// when zstd finds nothing worth one or it does not load. Any thread; no transaction.
+std::string TrainRecordDictionary(const DictionarySamples& samples);
+
+// Installs a trained dictionary (`dict`, "" for none) as `table`'s when the table has none:
+// writes "zdict:<id>" unless meta holds these bytes already (other bytes under the id, a
+// collision: the table gets 0, compressed without one, as for ""), then "zdict_table:<t>".
+// A table that has an entry (trained or adopted meanwhile) keeps it and `dict` is dropped.
+// Returns the table's entry afterwards. Writer thread, write txn.
+Result<uint32_t> InstallTableDictionary(MDB_txn* txn, MDB_dbi meta, const std::string& table,
+                                        std::string_view dict);
+
+// What PackRecord does when a table first holds kDictTrainRows rows and has no dictionary.
+class DictionaryTraining {
+ public:
+  virtual ~DictionaryTraining() = default;
+  // Writer thread, in `txn`, which holds the table's rows in `records`: the dictionary id the
+  // row being packed is compressed with (as TableDictionaryId), or nullopt to store it raw
+  // for now (a training was handed elsewhere, or is under way).
+  virtual Result<std::optional<uint32_t>> Start(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,
+                                                RecordDictionaries& dicts,
+                                                const std::string& table) = 0;
+};
+
+// Trains and installs in `txn`, while the caller waits (the store trains in the background:
+// storage/dictionary_trainer.h). For tests of this module and tools.
+class InlineDictionaryTraining final : public DictionaryTraining {
+ public:
+  Result<std::optional<uint32_t>> Start(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,
+                                        RecordDictionaries& dicts,
+                                        const std::string& table) override;
+};
+
 // What to store in "r:<table>" for `record` (format-1 record bytes): `record` itself, or a
-// compressed value built in *scratch. May train and persist the table's dictionary (in `txn`,
-// scanning `records`). Writer thread only.
+// compressed value built in *scratch. When the table first holds kDictTrainRows rows without
+// a dictionary, asks `training` (in `txn`, whose `records` it may scan). Writer thread only.
 Result<std::string_view> PackRecord(MDB_txn* txn, MDB_dbi meta, MDB_dbi records,
-                                    RecordDictionaries& dicts, const std::string& table,
-                                    std::string_view record, std::string* scratch);
+                                    RecordDictionaries& dicts, DictionaryTraining& training,
+                                    const std::string& table, std::string_view record,
+                                    std::string* scratch);
 
 }  // namespace meshdb::storage

@@ -471,8 +471,10 @@ Status StoreImpl::ApplyOp(MDB_txn* txn, Database& db, WriteOp& op, const std::st
     if (!old_live) ++pt.count_delta;
     EncodeRecord(RecordHeader{false, version, options_.local_node_id}, doc, &record_buf_);
   }
-  ASSIGN_OR_RETURN(std::string_view stored, PackRecord(txn, db.meta_dbi, records, db.record_dicts,
-                                                       op.table, record_buf_, &stored_buf_));
+  BackgroundDictionaryTraining training = TrainingFor(db);
+  ASSIGN_OR_RETURN(std::string_view stored,
+                   PackRecord(txn, db.meta_dbi, records, db.record_dicts, training, op.table,
+                              record_buf_, &stored_buf_));
   MDB_val v = ToVal(stored);
   rc = LmdbPut(txn, records, &k, &v, 0);
   if (rc != 0) return LmdbError("put record", rc);

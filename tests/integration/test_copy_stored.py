@@ -21,10 +21,20 @@ class CopyStoredTest(cluster.ClusterTestCase):
 
     def fill(self, a, t):
         self.create_table(a, DB, t)
-        for start in range(0, ROWS, 500):
-            self.insert(a, DB, t, [{"id": i, "name": "user-%d" % i, "num": i * 7919 % 100003,
-                                    "text": "row %d of a table large enough to compress, %s" % (i, "abc " * (i % 20))}
-                                   for i in range(start, start + 500)])
+
+        def rows(start, end):
+            return [{"id": i, "name": "user-%d" % i, "num": i * 7919 % 100003,
+                     "text": "row %d of a table large enough to compress, %s" % (i, "abc " * (i % 20))}
+                    for i in range(start, end)]
+
+        # Row 1001 starts the table's dictionary training (in the background); the rows after
+        # are written once A installed it, so most of what B copies is compressed.
+        for start, end in ((0, 500), (500, 1000), (1000, 1001)):
+            self.insert(a, DB, t, rows(start, end))
+        wait_until(lambda: a.ok({"operation": "describe_table", "database": DB, "table": t})
+                   .get("compression_dictionary", 0) != 0, 60, "A to install %s's dictionary" % t)
+        for start in range(1001, ROWS, 500):
+            self.insert(a, DB, t, rows(start, min(start + 500, ROWS)))
 
     def copy_and_check(self, a_extra=(), b_extra=(), expect_log="rows as stored"):
         t = "dog"
@@ -39,6 +49,11 @@ class CopyStoredTest(cluster.ClusterTestCase):
                    "B to report its copy of %s completed (index built)" % DB)
         self.assertIn(expect_log, a.log_text() + a.output_text(),
                       "A's log must say how it sent the copy")
+        if expect_log == "rows as stored":
+            # B adopted the dictionary A's rows name, so it trains none of its own.
+            describe = {"operation": "describe_table", "database": DB, "table": t}
+            self.assertEqual(b.ok(describe).get("compression_dictionary"),
+                             a.ok(describe)["compression_dictionary"])
         # The copied rows' index was built: a search by value finds one.
         found = b.ok({"operation": "search_by_value", "database": DB, "table": t,
                       "search_attribute": "name", "search_value": "user-2718",

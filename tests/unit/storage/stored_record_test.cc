@@ -7,8 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <chrono>
+#include <future>
+#include <memory>
 #include <random>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "raw_lmdb.h"
@@ -58,7 +63,7 @@ class StoredRecordTest : public ::testing::Test {
   // Packs and puts `record` under `key` as the writer does; returns the stored bytes.
   std::string PackAndPut(MDB_txn* txn, const std::string& key, const std::string& record) {
     std::string scratch;
-    auto stored = PackRecord(txn, meta_, records_, dicts_, "dog", record, &scratch);
+    auto stored = PackRecord(txn, meta_, records_, dicts_, training_, "dog", record, &scratch);
     EXPECT_TRUE(stored.ok()) << stored.status().ToString();
     if (!stored.ok()) return {};
     std::string out(*stored);
@@ -72,6 +77,7 @@ class StoredRecordTest : public ::testing::Test {
   MDB_dbi meta_ = 0;
   MDB_dbi records_ = 0;
   RecordDictionaries dicts_;
+  InlineDictionaryTraining training_;  // trains in the packing transaction
 };
 
 TEST_F(StoredRecordTest, RowsCompressOnceTheTableCanTrainAndReadBackByteForByte) {
@@ -191,25 +197,56 @@ TEST_F(StoredRecordTest, MalformedCompressedValuesAreCorruptionNotACrash) {
   EXPECT_GE(corrupt, 10);
 }
 
+// A store with table dev.dog, filled with random rows.
+class CompressedStoreTest : public StoreTest {
+ protected:
+  // Inserts rows 0..n-1 of random documents into dev.dog (their fields also into *docs), in
+  // batches of 250. Row kDictTrainRows, written alone, starts the table's dictionary training
+  // (in the background); the rows after it are written once the dictionary is installed, so
+  // they are compressed.
+  void InsertRandomRows(uint64_t seed, int n, std::vector<json::object>* docs) {
+    std::mt19937_64 rng(seed);
+    const int train_row = static_cast<int>(kDictTrainRows);
+    std::vector<WriteOp> ops;
+    for (int i = 0; i < n; ++i) {
+      json::object doc = RandomDoc(rng, i);
+      doc.erase("__createdtime__");
+      doc.erase("__updatedtime__");
+      docs->push_back(doc);
+      ops.push_back(Op(WriteKind::kInsert, "dog", i, std::move(doc)));
+      if (ops.size() == 250 || i + 1 == train_row || i == train_row || i + 1 == n) {
+        ASSERT_TRUE(Write("dev", std::exchange(ops, {})).ok());
+      }
+      if (i == train_row) {
+        ASSERT_NE(WaitForDictionary("dev", "dog").value_or(0), 0u) << "no dictionary installed";
+      }
+    }
+  }
+
+  // The stored values of dev.dog by key order; formats as "1" (raw) or "2".
+  std::string StoredFormats() {
+    auto snap = store_->Read("dev");
+    if (!snap.ok()) return snap.status().ToString();
+    std::string formats;
+    Status s = (*snap)->ScanStored("dog", [&](std::string_view, std::string_view v) {
+      formats.push_back(static_cast<unsigned char>(v[0]) == kStoredFormatZstd ? '2' : '1');
+      return true;
+    });
+    return s.ok() ? formats : s.ToString();
+  }
+};
+
 // Through a Store: compressed rows read, update, resolve LWW and scan as record bytes.
-class StoredRecordStoreTest : public StoreTest {};
+class StoredRecordStoreTest : public CompressedStoreTest {};
 
 TEST_F(StoredRecordStoreTest, CompressedRowsBehaveLikeRawOnesEverywhere) {
   ASSERT_TRUE(store_->CreateTable(Untyped("dev", "dog")).ok());
-  std::mt19937_64 rng(11);
   const int n = static_cast<int>(kDictTrainRows) * 2;
   std::vector<json::object> docs;
-  for (int batch = 0; batch < n / 250; ++batch) {
-    std::vector<WriteOp> ops;
-    for (int i = batch * 250; i < (batch + 1) * 250; ++i) {
-      docs.push_back(RandomDoc(rng, i));
-      json::object fields = docs.back();
-      fields.erase("__createdtime__");
-      fields.erase("__updatedtime__");
-      ops.push_back(Op(WriteKind::kInsert, "dog", i, fields));
-    }
-    ASSERT_TRUE(Write("dev", std::move(ops)).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(InsertRandomRows(11, n, &docs));
+  // Keys sort as numbers: the first kDictTrainRows + 1 rows raw, the rest compressed.
+  EXPECT_EQ(StoredFormats(),
+            std::string(kDictTrainRows + 1, '1') + std::string(n - kDictTrainRows - 1, '2'));
   auto check_all = [&] {
     auto snap = store_->Read("dev");
     ASSERT_TRUE(snap.ok());
@@ -278,6 +315,116 @@ TEST_F(StoredRecordStoreTest, CompressedRowsBehaveLikeRawOnesEverywhere) {
   check_all();
 }
 
+// A training held in the test hook (StoreOptions::before_dictionary_training_for_testing)
+// until Release(); the hook waits at most a minute, so a failing test cannot hang.
+class HeldTraining {
+ public:
+  std::function<void()> Hook() {
+    return [this] {
+      entered_.set_value();
+      (void)release_future_.wait_for(std::chrono::seconds(60));
+    };
+  }
+  bool WaitEntered() {
+    return entered_future_.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  }
+  void Release() {
+    if (!released_) release_.set_value();
+    released_ = true;
+  }
+  ~HeldTraining() { Release(); }
+
+ private:
+  std::promise<void> entered_;
+  std::future<void> entered_future_ = entered_.get_future();
+  std::promise<void> release_;
+  std::shared_future<void> release_future_ = release_.get_future().share();
+  bool released_ = false;
+};
+
+class DictionaryTrainingTest : public CompressedStoreTest {
+ protected:
+  void SetUp() override {
+    Reopen([&](StoreOptions& o) { o.before_dictionary_training_for_testing = held_.Hook(); });
+    ASSERT_TRUE(store_->CreateTable(Untyped("dev", "dog")).ok());
+    std::mt19937_64 rng(3);
+    for (int batch = 0; batch < static_cast<int>(kDictTrainRows) / 250; ++batch) {
+      std::vector<WriteOp> ops;
+      for (int i = batch * 250; i < (batch + 1) * 250; ++i) {
+        ops.push_back(Op(WriteKind::kInsert, "dog", i, RandomDoc(rng, i)));
+      }
+      ASSERT_TRUE(Write("dev", std::move(ops)).ok());
+    }
+  }
+  // The store goes first: a training may still run the hook, which refers to held_.
+  void TearDown() override {
+    held_.Release();
+    store_.reset();
+  }
+  // Writes row `id` (a random document seeded with it); its result as a string, or "not
+  // answered" when the writer did not answer within `deadline`.
+  std::string WriteWithin(int id, std::chrono::seconds deadline) {
+    std::mt19937_64 rng(static_cast<uint64_t>(id));
+    auto done = std::make_shared<std::promise<Status>>();
+    auto future = done->get_future();
+    store_->WriteAsync(Req("dev", {Op(WriteKind::kInsert, "dog", id, RandomDoc(rng, id))}),
+                       [done](Result<WriteResult> r) { done->set_value(r.status()); });
+    if (future.wait_for(deadline) != std::future_status::ready) return "not answered";
+    return future.get().ToString();
+  }
+
+  HeldTraining held_;
+};
+
+// The dictionary trains off the writer thread: while a training is under way (held in the
+// hook), other writes of the node commit, stored raw. Training on the writer (as before)
+// held every write until it finished: the writes below were not answered.
+TEST_F(DictionaryTrainingTest, WritesCommitWhileADictionaryTrains) {
+  const int first = static_cast<int>(kDictTrainRows);
+  // The row that makes the table kDictTrainRows + 1 rows long starts the training.
+  std::mt19937_64 rng(first);
+  store_->WriteAsync(Req("dev", {Op(WriteKind::kInsert, "dog", first, RandomDoc(rng, first))}),
+                     [](const Result<WriteResult>&) {});
+  ASSERT_TRUE(held_.WaitEntered()) << "no training started";
+  for (int id = first + 1; id < first + 20; ++id) {
+    EXPECT_EQ(WriteWithin(id, std::chrono::seconds(10)), "OK") << "row " << id;
+  }
+  ASSERT_TRUE(store_->CreateTable(Untyped("other", "cat")).ok());  // another database, too
+  auto stats = store_->GetStats("dev", "dog");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_FALSE(stats->dictionary_id.has_value()) << "installed before its training finished";
+  EXPECT_EQ(stats->record_count, kDictTrainRows + 20);
+  held_.Release();
+  ASSERT_NE(WaitForDictionary("dev", "dog").value_or(0), 0u);
+  // Rows written while it trained stay raw and read back; later rows are compressed.
+  EXPECT_EQ(WriteWithin(first + 20, std::chrono::seconds(10)), "OK");
+  EXPECT_EQ(StoredFormats(), std::string(kDictTrainRows + 20, '1') + "2");
+  for (int id = first; id <= first + 20; ++id) {
+    std::mt19937_64 again(static_cast<uint64_t>(id));
+    auto rec = Get("dev", "dog", id);
+    ASSERT_TRUE(rec.has_value()) << id;
+    EXPECT_EQ(rec->doc.at("text"), RandomDoc(again, id).at("text")) << id;
+  }
+}
+
+// Closing the store while a training runs waits for it (and installs its dictionary, or
+// not); either way nothing is lost, and the table gets its dictionary after a reopen.
+TEST_F(DictionaryTrainingTest, ClosingWhileADictionaryTrainsLosesNothing) {
+  const int first = static_cast<int>(kDictTrainRows);
+  EXPECT_EQ(WriteWithin(first, std::chrono::seconds(10)), "OK");
+  ASSERT_TRUE(held_.WaitEntered()) << "no training started";
+  std::thread closer([this] { store_.reset(); });
+  held_.Release();
+  closer.join();
+  Reopen();
+  EXPECT_EQ(store_->GetStats("dev", "dog")->record_count, kDictTrainRows + 1);
+  // A write after the reopen trains again if the dictionary was not installed.
+  EXPECT_EQ(WriteWithin(first + 1, std::chrono::seconds(10)), "OK");
+  ASSERT_NE(WaitForDictionary("dev", "dog").value_or(0), 0u);
+  EXPECT_EQ(WriteWithin(first + 2, std::chrono::seconds(10)), "OK");
+  EXPECT_EQ(StoredFormats().back(), '2');
+}
+
 }  // namespace
 }  // namespace meshdb::storage::testing
 
@@ -287,23 +434,12 @@ namespace {
 // An initial copy of stored values (CopyChunk::stored_values, replication's "copy-stored"):
 // the receiver checks that each row decompresses, stores it as it is with the sender's
 // dictionary, builds its index, and writes its own rows with the adopted dictionary.
-class StoredCopyTest : public StoreTest {
+class StoredCopyTest : public CompressedStoreTest {
  protected:
   void SetUp() override {
-    StoreTest::SetUp();
+    CompressedStoreTest::SetUp();
     ASSERT_TRUE(store_->CreateTable(Untyped("dev", "dog")).ok());
-    std::mt19937_64 rng(5);
-    for (int batch = 0; batch < kRows / 250; ++batch) {
-      std::vector<WriteOp> ops;
-      for (int i = batch * 250; i < (batch + 1) * 250; ++i) {
-        json::object doc = RandomDoc(rng, i);
-        doc.erase("__createdtime__");
-        doc.erase("__updatedtime__");
-        docs_.push_back(doc);
-        ops.push_back(Op(WriteKind::kInsert, "dog", i, doc));
-      }
-      ASSERT_TRUE(Write("dev", std::move(ops)).ok());
-    }
+    ASSERT_NO_FATAL_FAILURE(InsertRandomRows(5, kRows, &docs_));
     auto snap = store_->Read("dev");
     ASSERT_TRUE(snap.ok());
     ASSERT_TRUE((*snap)

@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storage/store.h"
@@ -81,6 +84,21 @@ class StoreTest : public ::testing::Test {
     auto r = (*snap)->Get(table, key);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : std::nullopt;
+  }
+  // The table's compression dictionary id (TableStats::dictionary_id) once the store has
+  // installed one, waiting for a background training up to `deadline`; nullopt if none came.
+  std::optional<uint32_t> WaitForDictionary(
+      const std::string& db, const std::string& table,
+      std::chrono::seconds deadline = std::chrono::seconds(60)) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    for (;;) {
+      auto stats = store_->GetStats(db, table);
+      EXPECT_TRUE(stats.ok()) << stats.status().ToString();
+      if (!stats.ok() || stats->dictionary_id)
+        return stats.ok() ? stats->dictionary_id : std::nullopt;
+      if (std::chrono::steady_clock::now() > until) return std::nullopt;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
   }
   // Primary keys of a whole table, in scan order, as JSON text.
   std::string Keys(const std::string& db, const std::string& table) {
