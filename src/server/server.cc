@@ -295,7 +295,7 @@ int Run(const RunOptions& options) {
                                         "': " + store.status().message());
   }
   log->info("storage open: data dir '{}', {}", settings.storage_path,
-            store_options.durable ? "durable commits (fsync before reply)"
+            store_options.durable ? "durable commits (write-ahead log synced before reply)"
                                   : "writeAsync: commits not fsync'd (a machine crash can lose "
                                     "the last writes)");
 
