@@ -1,13 +1,13 @@
 #include "storage/lmdb_handles.h"
 
-#include "storage/write_ahead_log.h"
-
 #include <fcntl.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
+
+#include "storage/write_ahead_log.h"
 
 namespace meshdb::storage {
 

@@ -83,7 +83,7 @@ class LmdbEnv {
   void Close();
   MDB_env* env_ = nullptr;
   std::unique_ptr<WriteAheadLog> wal_;  // stopped before env_ closes
-  uint64_t reserved_bytes_ = 0;  // bytes allocated from offset 0 by the last ReserveAhead
+  uint64_t reserved_bytes_ = 0;         // bytes allocated from offset 0 by the last ReserveAhead
 };
 
 // A read-only transaction. Aborted (released) in the destructor.

@@ -274,8 +274,8 @@ Status StoreImpl::EnsureTable(MDB_txn* txn, Database& db, GroupCtx& group, const
     // Handles opened in a write transaction are closed by LMDB if it aborts.
     int rc = LmdbDbiOpen(txn, RecordsDbName(in.name).c_str(), MDB_CREATE, &state->records_dbi);
     if (rc != 0) return LmdbError("create table", rc);
-    rc = LmdbDbiOpen(txn, IndexDbName(in.name).c_str(), MDB_CREATE | MDB_DUPSORT,
-                      &state->index_dbi);
+    rc =
+        LmdbDbiOpen(txn, IndexDbName(in.name).c_str(), MDB_CREATE | MDB_DUPSORT, &state->index_dbi);
     if (rc != 0) return LmdbError("create table index", rc);
     PendingTable created;
     created.modified = std::move(state);

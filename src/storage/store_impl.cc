@@ -9,9 +9,9 @@
 #include "storage/index_build.h"
 #include "storage/lmdb_write.h"
 #include "storage/record_codec.h"
-#include "storage/write_ahead_log.h"
 #include "storage/snapshot_impl.h"
 #include "storage/table_def_json.h"
+#include "storage/write_ahead_log.h"
 
 namespace meshdb::storage {
 
@@ -153,7 +153,7 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
     rc = LmdbDbiOpen(txn.get(), RecordsDbName(table).c_str(), MDB_CREATE, &state->records_dbi);
     if (rc != 0) return LmdbError("open records of " + name + "." + table, rc);
     rc = LmdbDbiOpen(txn.get(), IndexDbName(table).c_str(), MDB_CREATE | MDB_DUPSORT,
-                      &state->index_dbi);
+                     &state->index_dbi);
     if (rc != 0) return LmdbError("open index of " + name + "." + table, rc);
     uint64_t count = 0;
     double updated = 0;
@@ -297,11 +297,10 @@ Status StoreImpl::DoCreateTable(const TableDef& in) {
   state->RebuildPositions();
 
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
-  int rc =
-      LmdbDbiOpen(txn.get(), RecordsDbName(def.name).c_str(), MDB_CREATE, &state->records_dbi);
+  int rc = LmdbDbiOpen(txn.get(), RecordsDbName(def.name).c_str(), MDB_CREATE, &state->records_dbi);
   if (rc != 0) return LmdbError("create table", rc);
   rc = LmdbDbiOpen(txn.get(), IndexDbName(def.name).c_str(), MDB_CREATE | MDB_DUPSORT,
-                    &state->index_dbi);
+                   &state->index_dbi);
   if (rc != 0) return LmdbError("create table index", rc);
   RETURN_IF_ERROR(PutTableDefinition(txn.get(), db->meta_dbi, *state));
   RETURN_IF_ERROR(PutMeta(txn.get(), db->meta_dbi, MetaStatsKey(def.name), EncodeTableStats(0, 0)));

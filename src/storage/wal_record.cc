@@ -109,24 +109,24 @@ void WalTxnRecorder::Open(MDB_dbi dbi, std::string_view name, unsigned flags) {
   ++ops_;
 }
 
-void WalTxnRecorder::Put(MDB_dbi dbi, std::string_view name, std::string_view key,
-                         std::string_view value) {
+void WalTxnRecorder::KeyValueOp(uint8_t code, MDB_dbi dbi, std::string_view name,
+                                std::string_view key, std::string_view value) {
   uint32_t ref = RefFor(dbi, name);
-  buf_.push_back(static_cast<char>(kPut));
+  buf_.push_back(static_cast<char>(code));
   AppendVarint(ref, &buf_);
   AppendBytes(key, &buf_);
   AppendBytes(value, &buf_);
   ++ops_;
 }
 
+void WalTxnRecorder::Put(MDB_dbi dbi, std::string_view name, std::string_view key,
+                         std::string_view value) {
+  KeyValueOp(kPut, dbi, name, key, value);
+}
+
 void WalTxnRecorder::Del(MDB_dbi dbi, std::string_view name, std::string_view key,
                          std::string_view value) {
-  uint32_t ref = RefFor(dbi, name);
-  buf_.push_back(static_cast<char>(kDel));
-  AppendVarint(ref, &buf_);
-  AppendBytes(key, &buf_);
-  AppendBytes(value, &buf_);
-  ++ops_;
+  KeyValueOp(kDel, dbi, name, key, value);
 }
 
 void WalTxnRecorder::DelAll(MDB_dbi dbi, std::string_view name, std::string_view key) {

@@ -59,6 +59,9 @@ class WalTxnRecorder {
  private:
   // The transaction-local ref of `dbi`, naming it first (a kName operation) if it is new.
   uint32_t RefFor(MDB_dbi dbi, std::string_view name);
+  // A kPut or kDel operation.
+  void KeyValueOp(uint8_t code, MDB_dbi dbi, std::string_view name, std::string_view key,
+                  std::string_view value);
   std::string buf_;
   std::vector<uint32_t> ref_of_dbi_;  // 0: not named in this transaction yet; else ref + 1
   uint32_t next_ref_ = 0;

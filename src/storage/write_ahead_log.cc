@@ -123,8 +123,8 @@ Status WriteAheadLog::RemoveFiles(const std::string& data_path) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Prepare(
-    const std::string& data_path, const WriteAheadLogOptions& options) {
+Result<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Prepare(const std::string& data_path,
+                                                              const WriteAheadLogOptions& options) {
   std::unique_ptr<WriteAheadLog> wal(new WriteAheadLog(data_path, options));
   const std::string checkpoint_path = CheckpointPath(data_path);
   common::UniqueFd fd(::open(checkpoint_path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -164,8 +164,10 @@ Status WriteAheadLog::OpenFiles() {
     if (::fstat(log_fds_[i].get(), &st) != 0) return Errno("stat write-ahead log");
     uint64_t size = static_cast<uint64_t>(st.st_size);
     if (size < options_.preallocate_bytes) {
-      int rc = ::posix_fallocate(log_fds_[i].get(), 0, static_cast<off_t>(options_.preallocate_bytes));
-      if (rc != 0) return Status::IOError("allocate " + LogPath(data_path_, i) + ": " + std::strerror(rc));
+      int rc =
+          ::posix_fallocate(log_fds_[i].get(), 0, static_cast<off_t>(options_.preallocate_bytes));
+      if (rc != 0)
+        return Status::IOError("allocate " + LogPath(data_path_, i) + ": " + std::strerror(rc));
       if (::fsync(log_fds_[i].get()) != 0) return Errno("sync " + LogPath(data_path_, i));
       size = options_.preallocate_bytes;
     }
@@ -237,8 +239,8 @@ Status WriteAheadLog::Replay() {
     }
   }
   if (replayed > 0) {
-    log::For("storage")->warn("{}: replayed {} transactions from the write-ahead log",
-                              data_path_, replayed);
+    log::For("storage")->warn("{}: replayed {} transactions from the write-ahead log", data_path_,
+                              replayed);
   }
   return Status::Ok();
 }
@@ -317,7 +319,8 @@ Status WriteAheadLog::AppendFrame(std::string_view frame) {
   if (offset_ + frame.size() > allocated_[file]) {
     uint64_t want = offset_ + frame.size() + options_.preallocate_bytes;
     int rc = ::posix_fallocate(log_fds_[file].get(), 0, static_cast<off_t>(want));
-    if (rc != 0) return Status::IOError("allocate write-ahead log: " + std::string(std::strerror(rc)));
+    if (rc != 0)
+      return Status::IOError("allocate write-ahead log: " + std::string(std::strerror(rc)));
     allocated_[file] = want;
   }
   RETURN_IF_ERROR(WriteAll(log_fds_[file].get(), frame, offset_));
@@ -374,8 +377,8 @@ Status WriteAheadLog::Commit(MDB_txn* txn) {
     }
     MDB_envinfo info;
     const bool grew = mdb_env_info(env_, &info) == 0 &&
-                      info.me_last_pgno >= last_page_at_checkpoint_ +
-                                               options_.checkpoint_growth_bytes / page_size_;
+                      info.me_last_pgno >=
+                          last_page_at_checkpoint_ + options_.checkpoint_growth_bytes / page_size_;
     want_checkpoint = grew || bytes_since_checkpoint_ >= options_.checkpoint_bytes;
   }
   if (want_checkpoint) {

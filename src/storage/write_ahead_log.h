@@ -137,7 +137,7 @@ class WriteAheadLog {
   // Held across a commit (append, sync, mdb_txn_commit) and a checkpoint's switch.
   common::Mutex commit_mu_;
   uint64_t generation_ GUARDED_BY(commit_mu_) = 0;
-  uint64_t offset_ GUARDED_BY(commit_mu_) = 0;          // next append in the generation's file
+  uint64_t offset_ GUARDED_BY(commit_mu_) = 0;             // next append in the generation's file
   uint64_t allocated_[2] GUARDED_BY(commit_mu_) = {0, 0};  // bytes allocated per file
   uint64_t bytes_since_checkpoint_ GUARDED_BY(commit_mu_) = 0;
   uint64_t last_page_at_checkpoint_ GUARDED_BY(commit_mu_) = 0;

@@ -1,14 +1,15 @@
 // An LD_PRELOAD library for test_crash's power-loss test: keeps, next to each LMDB data file
-// the process writes (and each write-ahead log file), the image a power cut would leave on the disk, so the test can kill -9
-// the process, put those images in place of the files and restart on them.
+// the process writes (and each write-ahead log file), the image a power cut would leave on the
+// disk, so the test can kill -9 the process, put those images in place of the files and restart on
+// them.
 //
 // The image holds only what a completed fsync/fdatasync covered: every write to a file whose
-// name ends in ".mdb" (or is a log file beside one) is remembered as a pending range, and when an fsync or fdatasync of that
-// file returns, the ranges pending when it was called are copied from the file into the image.
-// Writes through a descriptor opened with O_DSYNC or O_SYNC are copied at once. Writes that no
-// sync covered are absent from the image, as if the machine lost power right at the kill: the
-// harshest outcome a crash may have (any unsynced write may be lost), which is the one that
-// shows a write answered before it was durable.
+// name ends in ".mdb" (or is a log file beside one) is remembered as a pending range, and when an
+// fsync or fdatasync of that file returns, the ranges pending when it was called are copied from
+// the file into the image. Writes through a descriptor opened with O_DSYNC or O_SYNC are copied at
+// once. Writes that no sync covered are absent from the image, as if the machine lost power right
+// at the kill: the harshest outcome a crash may have (any unsynced write may be lost), which is the
+// one that shows a write answered before it was durable.
 //
 // $POWER_LOSS_SHIM_DIR names the directory that receives the images (same base names as the
 // files). Each image starts as a copy of its file when the process first opens the file.
