@@ -111,7 +111,7 @@ class WriteAheadLog {
   Status WriteCheckpointSlot(uint64_t generation, const std::string& meta_page);
   void Fail() EXCLUDES(commit_mu_);
   void CheckpointerLoop();
-  const std::string* NameOf(MDB_dbi dbi) const;
+  [[nodiscard]] const std::string* NameOf(MDB_dbi dbi) const;
 
   const std::string data_path_;
   const WriteAheadLogOptions options_;
