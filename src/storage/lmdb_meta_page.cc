@@ -15,7 +15,7 @@ constexpr size_t kPageHeaderBytes = 16;  // MDB_page: pgno, pad, flags, lower/up
 constexpr size_t kMagicOffset = kPageHeaderBytes;
 constexpr size_t kVersionOffset = kPageHeaderBytes + 4;
 // MDB_meta: magic 4, version 4, address 8, mapsize 8, dbs 2 x 48, last_pg 8, then txnid.
-constexpr size_t kTxnidOffset = kPageHeaderBytes + 4 + 4 + 8 + 8 + 2 * 48 + 8;
+constexpr size_t kTxnidOffset = kPageHeaderBytes + 4 + 4 + 8 + 8 + (2 * size_t{48}) + 8;
 constexpr uint32_t kMagic = 0xBEEFC0DE;
 constexpr uint32_t kDataVersion = 1;
 
