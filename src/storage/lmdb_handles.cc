@@ -78,9 +78,7 @@ Result<LmdbEnv> LmdbEnv::Open(const std::string& path, const LmdbEnvOptions& opt
   unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
   const bool logged = options.durable && options.write_ahead_log && !options.write_map;
   if (logged) {
-    WriteAheadLogOptions wal_options;
-    wal_options.checkpoint_interval = options.checkpoint_interval;
-    ASSIGN_OR_RETURN(env.wal_, WriteAheadLog::Prepare(path, wal_options));
+    ASSIGN_OR_RETURN(env.wal_, WriteAheadLog::Prepare(path, options.log_options));
     flags |= MDB_NOSYNC;
   }
   if (!options.durable) flags |= MDB_NOSYNC;

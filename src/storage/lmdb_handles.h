@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "common/status.h"
+#include "storage/write_ahead_log_options.h"
 
 namespace meshdb::storage {
 
@@ -40,8 +41,8 @@ struct LmdbEnvOptions {
   // beside the data file and LMDB runs MDB_NOSYNC (write_ahead_log.h). false: LMDB's own
   // two syncs per commit.
   bool write_ahead_log = true;
-  // With the log: how often LMDB's pages are synced (a checkpoint) at most.
-  std::chrono::milliseconds checkpoint_interval{1000};
+  // With the log: when it checkpoints (LMDB's pages synced).
+  WriteAheadLogOptions log_options;
   // false (with durable): MDB_NOMETASYNC, an unsafe mode for storage_bench only
   // (StoreOptions::CommitSync::kUnsafeNoMetaSync).
   bool sync_meta = true;

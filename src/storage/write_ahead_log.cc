@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -192,6 +193,10 @@ Status WriteAheadLog::Start(MDB_env* env) {
   if (rc != 0) return LmdbError("mdb_env_stat", rc);
   page_size_ = st.ms_psize;
   RETURN_IF_ERROR(OpenFiles());
+  {
+    common::MutexLock lock(commit_mu_);
+    freelist_ = std::make_unique<LmdbFreelistReader>(env);
+  }
   if (checkpoint_found_) RETURN_IF_ERROR(Replay());
   {
     common::MutexLock lock(commit_mu_);
@@ -262,6 +267,10 @@ void WriteAheadLog::Stop() {
       log::For("storage")->error("{}: final checkpoint failed: {}", data_path_, st.message());
     }
     mdb_env_set_userctx(env_, nullptr);
+  }
+  {
+    common::MutexLock lock(commit_mu_);
+    freelist_.reset();  // its transaction ends before the environment closes
   }
   common::MutexLock lock(checkpoint_mu_);
   pin_ = ReadTxn();
@@ -348,6 +357,7 @@ Status WriteAheadLog::Commit(MDB_txn* txn) {
     return rc == 0 ? Status::Ok() : LmdbError("mdb_txn_commit", rc);
   }
   bool want_checkpoint = false;
+  bool must_checkpoint = false;
   {
     common::MutexLock lock(commit_mu_);
     if (failed_) {
@@ -375,12 +385,15 @@ Status WriteAheadLog::Commit(MDB_txn* txn) {
       }
       return LmdbError("mdb_txn_commit", rc);
     }
-    MDB_envinfo info;
-    const bool grew = mdb_env_info(env_, &info) == 0 &&
-                      info.me_last_pgno >=
-                          last_page_at_checkpoint_ + options_.checkpoint_growth_bytes / page_size_;
-    want_checkpoint = grew || bytes_since_checkpoint_ >= options_.checkpoint_bytes;
+    ++commits_;
+    freed_bytes_since_checkpoint_ += freelist_->PagesFreedBy(txnid) * page_size_;
+    must_checkpoint = freed_bytes_since_checkpoint_ >= options_.freed_limit_bytes;
+    want_checkpoint = freed_bytes_since_checkpoint_ >= options_.checkpoint_freed_bytes ||
+                      bytes_since_checkpoint_ >= options_.checkpoint_bytes;
   }
+  // The commit is durable in the log whatever the checkpoint does: a failed one is logged and
+  // fails the commits after this one.
+  if (must_checkpoint) (void)Checkpoint();
   if (want_checkpoint) {
     {
       common::MutexLock lock(thread_mu_);
@@ -406,21 +419,26 @@ Status WriteAheadLog::Checkpoint() {
     common::MutexLock lock(commit_mu_);
     if (failed_) return Status::IOError("the write-ahead log failed earlier");
     auto begun = ReadTxn::Begin(env_);
-    if (!begun.ok()) return begun.status();
+    if (!begun.ok()) {  // e.g. every reader slot taken: tried again at the next one
+      log::For("storage")->warn("{}: checkpoint postponed: {}", data_path_,
+                                begun.status().message());
+      return begun.status();
+    }
     pin = std::move(begun).value();
     txnid = mdb_txn_id(pin.get());
     if (pin_.get() != nullptr && txnid == pinned_txnid_) return Status::Ok();
     auto page = ReadLmdbMetaPage(data_fd_.get(), page_size_, txnid);
     if (!page.ok()) {
       failed_ = true;
+      log::For("storage")->error("{}: checkpoint failed: {}; every later write fails until restart",
+                                 data_path_, page.status().message());
       return page.status();
     }
     meta_page = std::move(page).value();
     generation = ++generation_;
     offset_ = 0;
     bytes_since_checkpoint_ = 0;
-    MDB_envinfo info;
-    if (mdb_env_info(env_, &info) == 0) last_page_at_checkpoint_ = info.me_last_pgno;
+    freed_bytes_since_checkpoint_ = 0;
   }
   int rc = mdb_env_sync(env_, 1);
   Status st = rc == 0 ? WriteCheckpointSlot(generation, meta_page) : LmdbError("mdb_env_sync", rc);
@@ -450,16 +468,48 @@ Status WriteAheadLog::WriteCheckpointSlot(uint64_t generation, const std::string
 }
 
 void WriteAheadLog::CheckpointerLoop() {
+  using Clock = std::chrono::steady_clock;
   common::MutexLock lock(thread_mu_);
+  Clock::time_point checkpoint_due = Clock::now() + options_.checkpoint_interval;
   while (true) {
-    wake_.wait_for(lock, options_.checkpoint_interval,
-                   [&]() REQUIRES(thread_mu_) { return stopping_ || checkpoint_wanted_; });
+    const Clock::time_point wake_at =
+        std::min(checkpoint_due, Clock::now() + options_.writeback_interval);
+    wake_.wait_until(lock, wake_at,
+                     [&]() REQUIRES(thread_mu_) { return stopping_ || checkpoint_wanted_; });
     if (stopping_) return;
+    const bool checkpoint = checkpoint_wanted_ || Clock::now() >= checkpoint_due;
     checkpoint_wanted_ = false;
     lock.unlock();
-    Status st = Checkpoint();
+    Status st = Status::Ok();
+    if (checkpoint) {
+      st = Checkpoint();
+      checkpoint_due = Clock::now() + options_.checkpoint_interval;
+    } else {
+      StartWriteback();
+    }
     lock.lock();
-    if (!st.ok()) return;  // logged; commits fail from now on
+    if (!st.ok() && Failed()) return;  // logged; commits fail from now on
+  }
+}
+
+bool WriteAheadLog::Failed() {
+  common::MutexLock lock(commit_mu_);
+  return failed_;
+}
+
+void WriteAheadLog::StartWriteback() {
+  uint64_t commits = 0;
+  {
+    common::MutexLock lock(commit_mu_);
+    commits = commits_;
+  }
+  if (commits == commits_written_back_) return;
+  commits_written_back_ = commits;
+  mdb_filehandle_t fd = -1;
+  if (mdb_env_get_fd(env_, &fd) != 0) return;
+  if (::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) != 0) {
+    log::For("storage")->warn("{}: starting the writeback of dirty pages: {}", data_path_,
+                              std::strerror(errno));
   }
 }
 

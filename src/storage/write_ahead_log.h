@@ -6,7 +6,9 @@
 // made (lmdb_write.h); Commit appends them as one frame to the log and fdatasyncs it *before*
 // mdb_txn_commit, so no reader ever sees a transaction the log does not hold. LMDB's pages
 // reach the disk by checkpoints, run by a background thread every `checkpoint_interval`, or
-// sooner after `checkpoint_bytes` of log or `checkpoint_growth_bytes` of file growth:
+// sooner after `checkpoint_bytes` of log or `checkpoint_freed_bytes` of pages freed (between
+// checkpoints the thread starts the writeback of the data file's dirty pages every
+// `writeback_interval`, so a checkpoint's sync finds little left to write):
 //   1. between two commits: begin a read transaction at the last commit S (the "pin": while it
 //      lives LMDB reuses none of S's pages), copy S's meta page, and switch the log to a new
 //      generation (the other of the two log files, from its start);
@@ -20,7 +22,10 @@
 // transaction, and a new checkpoint is taken. A process crash takes the same path.
 //
 // A transaction that writes too much to log (SkipLog: an index build) commits unlogged and
-// is followed at once by a checkpoint, before its caller is answered.
+// is followed at once by a checkpoint, before its caller is answered. So is a commit after
+// which the commits since the last checkpoint began freed `freed_limit_bytes` of pages: while
+// the pin lives LMDB reuses no page freed since, so without this limit a slow sync would let
+// the file grow by every page the commits copy meanwhile, for good (LMDB never shrinks it).
 //
 // Files beside the data file `<path>`: `<path>-wal.0`, `<path>-wal.1`, `<path>-checkpoint`.
 //
@@ -44,22 +49,12 @@
 #include "common/status.h"
 #include "common/thread_annotations.h"
 #include "common/unique_fd.h"
+#include "storage/lmdb_freelist.h"
 #include "storage/lmdb_handles.h"
 #include "storage/wal_record.h"
+#include "storage/write_ahead_log_options.h"
 
 namespace meshdb::storage {
-
-struct WriteAheadLogOptions {
-  std::chrono::milliseconds checkpoint_interval{1000};
-  // A checkpoint is also due after this much log...
-  uint64_t checkpoint_bytes = 16ull << 20;
-  // ...or once the data file's used pages grew this much since the last one: while the pin
-  // lives no freed page is reused, so small transactions (each copying a few pages) would
-  // otherwise grow the file by every page they touch in a whole interval.
-  uint64_t checkpoint_growth_bytes = 32ull << 20;
-  // Each log file is allocated this much ahead (grown by as much when a generation needs it).
-  uint64_t preallocate_bytes = 16ull << 20;
-};
 
 class WriteAheadLog {
  public:
@@ -110,7 +105,11 @@ class WriteAheadLog {
   Status Checkpoint() EXCLUDES(commit_mu_);
   Status WriteCheckpointSlot(uint64_t generation, const std::string& meta_page);
   void Fail() EXCLUDES(commit_mu_);
+  bool Failed() EXCLUDES(commit_mu_);
   void CheckpointerLoop();
+  // Starts the writeback of the data file's dirty pages when a commit happened since the last
+  // call; a failure is only logged (the next checkpoint's sync reports it).
+  void StartWriteback();
   [[nodiscard]] const std::string* NameOf(MDB_dbi dbi) const;
 
   const std::string data_path_;
@@ -140,7 +139,9 @@ class WriteAheadLog {
   uint64_t offset_ GUARDED_BY(commit_mu_) = 0;             // next append in the generation's file
   uint64_t allocated_[2] GUARDED_BY(commit_mu_) = {0, 0};  // bytes allocated per file
   uint64_t bytes_since_checkpoint_ GUARDED_BY(commit_mu_) = 0;
-  uint64_t last_page_at_checkpoint_ GUARDED_BY(commit_mu_) = 0;
+  uint64_t freed_bytes_since_checkpoint_ GUARDED_BY(commit_mu_) = 0;
+  std::unique_ptr<LmdbFreelistReader> freelist_ GUARDED_BY(commit_mu_);  // Start to Stop
+  uint64_t commits_ GUARDED_BY(commit_mu_) = 0;
   bool failed_ GUARDED_BY(commit_mu_) = false;
 
   common::Mutex thread_mu_;
@@ -148,6 +149,7 @@ class WriteAheadLog {
   bool stopping_ GUARDED_BY(thread_mu_) = false;
   bool checkpoint_wanted_ GUARDED_BY(thread_mu_) = false;
   std::thread checkpointer_;
+  uint64_t commits_written_back_ = 0;  // checkpointer thread only
   bool started_ = false;
   bool stopped_ = false;
 };

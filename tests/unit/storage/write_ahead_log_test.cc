@@ -74,7 +74,7 @@ std::vector<std::string> Dump(MDB_env* env) {
 LmdbEnvOptions Durable() {
   LmdbEnvOptions options;
   options.map_size_bytes = 256ull << 20;
-  options.checkpoint_interval = std::chrono::hours(1);  // only the ones the test causes
+  options.log_options.checkpoint_interval = std::chrono::hours(1);  // only the ones the test causes
   return options;
 }
 
@@ -203,6 +203,51 @@ TEST(WriteAheadLogTest, PowerCutLosingEveryUnsyncedPageRecoversFromTheLog) {
   auto env = LmdbEnv::Open(path, Durable());
   ASSERT_TRUE(env.ok()) << env.status().ToString();
   EXPECT_EQ(Serialize(Dump(env->get())), ReadFile(dir.path() + "/dump"));
+}
+
+// Bytes of the data file LMDB has used (its high-water mark; the file never shrinks).
+uint64_t UsedBytes(MDB_env* env) {
+  MDB_envinfo info;
+  MDB_stat stat;
+  EXPECT_EQ(mdb_env_info(env, &info), 0);
+  EXPECT_EQ(mdb_env_stat(env, &stat), 0);
+  return (info.me_last_pgno + 1) * stat.ms_psize;
+}
+
+// `txns` transactions each rewriting 200 of 1000 keys with 500 random bytes: every one copies
+// most of the ~150 leaf pages, so a live pin makes each grow the file by ~0.5 MiB.
+uint64_t UsedAfterRewrites(uint64_t freed_limit_bytes, int txns) {
+  TempDir dir("meshdb-wal");
+  LmdbEnvOptions options = Durable();
+  options.log_options.checkpoint_freed_bytes = UINT64_MAX;  // no background checkpoint
+  options.log_options.freed_limit_bytes = freed_limit_bytes;
+  auto env = LmdbEnv::Open(dir.path() + "/t.mdb", options);
+  EXPECT_TRUE(env.ok());
+  std::mt19937 rng(7);
+  for (int t = 0; t < txns; ++t) {
+    auto txn = WriteTxn::Begin(env->get());
+    EXPECT_TRUE(txn.ok());
+    MDB_dbi dbi;
+    EXPECT_EQ(LmdbDbiOpen(txn->get(), "plain", MDB_CREATE, &dbi), 0);
+    for (int i = 0; i < (t == 0 ? 1000 : 200); ++i) {
+      std::string k = "key-" + std::to_string(t == 0 ? i : rng() % 1000);
+      std::string v(500, '\0');
+      for (char& c : v) c = static_cast<char>('a' + rng() % 26);
+      MDB_val kv = ToVal(k), vv = ToVal(v);
+      EXPECT_EQ(LmdbPut(txn->get(), dbi, &kv, &vv, 0), 0);
+    }
+    EXPECT_TRUE(txn->Commit().ok());
+  }
+  return UsedBytes(env->get());
+}
+
+TEST(WriteAheadLogTest, FreedLimitKeepsTheFileSmallWhileNoCheckpointIsDue) {
+  const uint64_t unlimited = UsedAfterRewrites(UINT64_MAX, 120);
+  const uint64_t limited = UsedAfterRewrites(2ull << 20, 120);
+  // Without the limit the opening checkpoint's pin lives for the hour: no page is reused.
+  EXPECT_GT(unlimited, 40ull << 20);
+  // With it a commit past 2 MiB of freed pages checkpoints, and those pages are reused.
+  EXPECT_LT(limited, 8ull << 20) << "unlimited: " << unlimited;
 }
 
 TEST(WriteAheadLogTest, CleanCloseNeedsNoReplayAndKeepsEverything) {

@@ -1,0 +1,28 @@
+// When a write-ahead log (write_ahead_log.h) checkpoints and starts writing LMDB's pages back;
+// a plain struct so LmdbEnvOptions can carry it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace meshdb::storage {
+
+struct WriteAheadLogOptions {
+  // The longest time between two checkpoints while commits happen.
+  std::chrono::milliseconds checkpoint_interval{1000};
+  // A checkpoint is also due after this much log...
+  uint64_t checkpoint_bytes = 16ull << 20;
+  // ...or once the commits since the last one began freed this many bytes of pages: while a
+  // checkpoint's pin lives LMDB reuses no page freed since, so the file grows by as much.
+  uint64_t checkpoint_freed_bytes = 16ull << 20;
+  // A commit after which that reaches this much waits for a checkpoint of its own (when the
+  // background one is slower than the writes): the bound on what a slow sync adds to the file.
+  uint64_t freed_limit_bytes = 64ull << 20;
+  // Between checkpoints, how often the writeback of the data file's dirty pages is started
+  // (sync_file_range, no wait) when something was committed.
+  std::chrono::milliseconds writeback_interval{50};
+  // Each log file is allocated this much ahead (grown by as much when a generation needs it).
+  uint64_t preallocate_bytes = 16ull << 20;
+};
+
+}  // namespace meshdb::storage
