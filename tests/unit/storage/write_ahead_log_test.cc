@@ -57,7 +57,7 @@ std::vector<std::string> Dump(MDB_env* env) {
   std::vector<std::string> out;
   auto txn = ReadTxn::Begin(env);
   EXPECT_TRUE(txn.ok());
-  for (const char* name : {"plain", "dups"}) {
+  for (const char* name : {"plain", "dups", "hidden"}) {
     MDB_dbi dbi;
     if (mdb_dbi_open(txn->get(), name, 0, &dbi) != 0) continue;
     auto cursor = Cursor::Open(txn->get(), dbi);
@@ -248,6 +248,44 @@ TEST(WriteAheadLogTest, FreedLimitKeepsTheFileSmallWhileNoCheckpointIsDue) {
   EXPECT_GT(unlimited, 40ull << 20);
   // With it a commit past 2 MiB of freed pages checkpoints, and those pages are reused.
   EXPECT_LT(limited, 8ull << 20) << "unlimited: " << unlimited;
+}
+
+// A write to a sub-database opened without LmdbDbiOpen cannot be recorded (the log has no name
+// for it): its transaction commits unlogged and is checkpointed before Commit returns, so a
+// crash right after it, and after logged transactions that follow, loses nothing.
+TEST(WriteAheadLogTest, UnrecordableTransactionIsCheckpointedBeforeCommitReturns) {
+  TempDir dir("meshdb-wal");
+  const std::string path = dir.path() + "/t.mdb";
+  const std::string dump_path = dir.path() + "/dump";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto env = LmdbEnv::Open(path, Durable());
+    if (!env.ok()) _exit(2);
+    RandomWrites(env->get(), 10, 4);
+    {
+      auto txn = WriteTxn::Begin(env->get());
+      if (!txn.ok()) _exit(2);
+      MDB_dbi unnamed;  // opened behind the log's back
+      if (mdb_dbi_open(txn->get(), "hidden", MDB_CREATE, &unnamed) != 0) _exit(2);
+      std::string k = "unlogged", v = "value";
+      MDB_val kv = ToVal(k), vv = ToVal(v);
+      if (LmdbPut(txn->get(), unnamed, &kv, &vv, 0) != 0 || !txn->Commit().ok()) _exit(2);
+    }
+    RandomWrites(env->get(), 10, 5);
+    std::ofstream out(dump_path, std::ios::binary);
+    for (const std::string& line : Dump(env->get())) out << line.size() << ':' << line;
+    out.close();
+    _exit(::testing::Test::HasFailure() ? 3 : 0);  // no final checkpoint
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto env = LmdbEnv::Open(path, Durable());
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  const std::string recovered = Serialize(Dump(env->get()));
+  EXPECT_EQ(recovered, ReadFile(dump_path));
+  EXPECT_NE(recovered.find(std::string("hidden") + '\0' + "unlogged"), std::string::npos);
 }
 
 TEST(WriteAheadLogTest, CleanCloseNeedsNoReplayAndKeepsEverything) {
