@@ -14,10 +14,10 @@ struct WriteAheadLogOptions {
   uint64_t checkpoint_bytes = 16ull << 20;
   // ...or once the commits since the last one began freed this many bytes of pages: while a
   // checkpoint's pin lives LMDB reuses no page freed since, so the file grows by as much.
-  uint64_t checkpoint_freed_bytes = 16ull << 20;
+  uint64_t checkpoint_freed_bytes = 32ull << 20;
   // A commit after which that reaches this much waits for a checkpoint of its own (when the
   // background one is slower than the writes): the bound on what a slow sync adds to the file.
-  uint64_t freed_limit_bytes = 64ull << 20;
+  uint64_t freed_limit_bytes = 128ull << 20;
   // Between checkpoints, how often the writeback of the data file's dirty pages is started
   // (sync_file_range, no wait) when something was committed.
   std::chrono::milliseconds writeback_interval{50};
