@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -123,20 +124,16 @@ void RandomWrites(MDB_env* env, int txns, uint32_t seed) {
   }
 }
 
-// In a child process: opens `path`, writes, checkpoints after `checkpoint_after` transactions
-// (by reopening), writes more, saves the dump to `dump_path`, and dies without closing.
-void WriteAndDie(const std::string& path, const std::string& dump_path) {
+// In a child process: opens `path`, runs `write`, saves the dump to `dump_path`, and dies
+// without closing (no final checkpoint).
+void WriteAndDie(const std::string& path, const std::string& dump_path,
+                 const std::function<void(MDB_env*)>& write) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    {
-      auto env = LmdbEnv::Open(path, Durable());
-      if (!env.ok()) _exit(2);
-      RandomWrites(env->get(), 30, 1);
-    }  // closed: a final checkpoint
     auto env = LmdbEnv::Open(path, Durable());
     if (!env.ok()) _exit(2);
-    RandomWrites(env->get(), 60, 2);
+    write(env->get());
     std::ofstream out(dump_path, std::ios::binary);
     for (const std::string& line : Dump(env->get())) out << line.size() << ':' << line;
     out.close();
@@ -145,6 +142,16 @@ void WriteAndDie(const std::string& path, const std::string& dump_path) {
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// 30 transactions and a clean close (a final checkpoint), then 60 more in a child that dies.
+void CheckpointThenWriteAndDie(const std::string& path, const std::string& dump_path) {
+  {
+    auto env = LmdbEnv::Open(path, Durable());
+    ASSERT_TRUE(env.ok());
+    RandomWrites(env->get(), 30, 1);
+  }
+  WriteAndDie(path, dump_path, [](MDB_env* env) { RandomWrites(env, 60, 2); });
 }
 
 std::string Serialize(const std::vector<std::string>& dump) {
@@ -161,7 +168,7 @@ std::string ReadFile(const std::string& path) {
 TEST(WriteAheadLogTest, ProcessCrashRecoversEveryCommittedTransaction) {
   TempDir dir("meshdb-wal");
   const std::string path = dir.path() + "/t.mdb";
-  WriteAndDie(path, dir.path() + "/dump");
+  CheckpointThenWriteAndDie(path, dir.path() + "/dump");
   auto env = LmdbEnv::Open(path, Durable());
   ASSERT_TRUE(env.ok()) << env.status().ToString();
   EXPECT_EQ(Serialize(Dump(env->get())), ReadFile(dir.path() + "/dump"));
@@ -170,7 +177,7 @@ TEST(WriteAheadLogTest, ProcessCrashRecoversEveryCommittedTransaction) {
 TEST(WriteAheadLogTest, PowerCutLosingEveryUnsyncedPageRecoversFromTheLog) {
   TempDir dir("meshdb-wal");
   const std::string path = dir.path() + "/t.mdb";
-  WriteAndDie(path, dir.path() + "/dump");
+  CheckpointThenWriteAndDie(path, dir.path() + "/dump");
   // What a power cut may leave: LMDB's pages written since the checkpoint never reached the
   // disk. Every page past the checkpoint's last page and both meta pages become garbage.
   // The newer checkpoint slot (sequence at offset 8; slots 128 KiB apart) holds the meta page
@@ -257,30 +264,20 @@ TEST(WriteAheadLogTest, UnrecordableTransactionIsCheckpointedBeforeCommitReturns
   TempDir dir("meshdb-wal");
   const std::string path = dir.path() + "/t.mdb";
   const std::string dump_path = dir.path() + "/dump";
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    auto env = LmdbEnv::Open(path, Durable());
-    if (!env.ok()) _exit(2);
-    RandomWrites(env->get(), 10, 4);
+  WriteAndDie(path, dump_path, [](MDB_env* env) {
+    RandomWrites(env, 10, 4);
     {
-      auto txn = WriteTxn::Begin(env->get());
-      if (!txn.ok()) _exit(2);
+      auto txn = WriteTxn::Begin(env);
+      ASSERT_TRUE(txn.ok());
       MDB_dbi unnamed;  // opened behind the log's back
-      if (mdb_dbi_open(txn->get(), "hidden", MDB_CREATE, &unnamed) != 0) _exit(2);
+      ASSERT_EQ(mdb_dbi_open(txn->get(), "hidden", MDB_CREATE, &unnamed), 0);
       std::string k = "unlogged", v = "value";
       MDB_val kv = ToVal(k), vv = ToVal(v);
-      if (LmdbPut(txn->get(), unnamed, &kv, &vv, 0) != 0 || !txn->Commit().ok()) _exit(2);
+      ASSERT_EQ(LmdbPut(txn->get(), unnamed, &kv, &vv, 0), 0);
+      ASSERT_TRUE(txn->Commit().ok());
     }
-    RandomWrites(env->get(), 10, 5);
-    std::ofstream out(dump_path, std::ios::binary);
-    for (const std::string& line : Dump(env->get())) out << line.size() << ':' << line;
-    out.close();
-    _exit(::testing::Test::HasFailure() ? 3 : 0);  // no final checkpoint
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    RandomWrites(env, 10, 5);
+  });
   auto env = LmdbEnv::Open(path, Durable());
   ASSERT_TRUE(env.ok()) << env.status().ToString();
   const std::string recovered = Serialize(Dump(env->get()));
