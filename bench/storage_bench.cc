@@ -9,10 +9,13 @@
 //                      [--writemap on|off] [--dir DIR] [--keep]
 //                      [--engine lmdb|rocksdb]
 // Prints one line per STEP records written (`rows=…-… rec/s=…`, the insert rate as the table
-// grows, with the requests' p50/p99 latency; STEP defaults to N), then `total …` with the
+// grows, with the requests' p50/p99 latency and the process's cost per record: CPU time, bytes
+// handed to write calls, bytes the kernel accounted as sent to the disk; STEP defaults to N),
+// then `total …` with the
 // database's size on disk. `generated` leaves the primary key out, so the store makes a UUID
 // per record (an insert without ids). `--engine rocksdb` (built only when librocksdb-dev is
 // installed) writes the same bytes to RocksDB instead (rocksdb_writer.h).
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -216,6 +220,33 @@ Segment WriteAll(const Submit& submit, const Options& o, std::vector<WriteReques
   return seg;
 }
 
+// What the whole process has spent so far: CPU time (every thread: the writer, the write-ahead
+// log's checkpoints, the dictionary trainer) and, from /proc/self/io, the bytes handed to
+// write calls (`wchar`: LMDB's dirty pages, the log) and those accounted as sent to the disk
+// (`write_bytes`: counted once per page each time a clean page cache page is dirtied).
+struct ProcessCost {
+  double cpu_us = 0;
+  double wchar = 0;
+  double write_bytes = 0;
+
+  static ProcessCost Now() {
+    ProcessCost c;
+    rusage ru{};
+    if (::getrusage(RUSAGE_SELF, &ru) == 0) {
+      auto us = [](const timeval& tv) { return tv.tv_sec * 1e6 + static_cast<double>(tv.tv_usec); };
+      c.cpu_us = us(ru.ru_utime) + us(ru.ru_stime);
+    }
+    std::ifstream io("/proc/self/io");
+    std::string name;
+    double value = 0;
+    while (io >> name >> value) {
+      if (name == "wchar:") c.wchar = value;
+      if (name == "write_bytes:") c.write_bytes = value;
+    }
+    return c;
+  }
+};
+
 uint64_t DirectoryBytes(const std::string& dir) {
   uint64_t total = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
@@ -279,14 +310,19 @@ int main(int argc, char** argv) {
   double total_secs = 0;
   for (long first = 0; first < o.records; first += o.curve_step) {
     long count = std::min(o.curve_step, o.records - first);
-    Segment seg = WriteAll(submit, o, BuildRequests(o, first, count));
+    std::vector<WriteRequest> requests = BuildRequests(o, first, count);
+    const ProcessCost before = ProcessCost::Now();
+    Segment seg = WriteAll(submit, o, std::move(requests));
+    const ProcessCost after = ProcessCost::Now();
     total_secs += seg.secs;
+    const auto n = static_cast<double>(count);
     std::printf(
         "rows=%ld-%ld engine=%s batch=%ld in_flight=%d durable=%d sync=%s rec/s=%.0f "
-        "p50_ms=%.3f p99_ms=%.3f\n",
+        "p50_ms=%.3f p99_ms=%.3f cpu_us/rec=%.1f written_kb/rec=%.1f disk_kb/rec=%.1f\n",
         first, first + count, engine, o.batch, o.in_flight, o.durable,
-        o.durable ? o.sync_name.c_str() : "nosync", static_cast<double>(count) / seg.secs,
-        seg.p50_ms, seg.p99_ms);
+        o.durable ? o.sync_name.c_str() : "nosync", n / seg.secs, seg.p50_ms, seg.p99_ms,
+        (after.cpu_us - before.cpu_us) / n, (after.wchar - before.wchar) / n / 1024,
+        (after.write_bytes - before.write_bytes) / n / 1024);
     std::fflush(stdout);
   }
   store.reset();
