@@ -233,7 +233,9 @@ struct ProcessCost {
     ProcessCost c;
     rusage ru{};
     if (::getrusage(RUSAGE_SELF, &ru) == 0) {
-      auto us = [](const timeval& tv) { return tv.tv_sec * 1e6 + static_cast<double>(tv.tv_usec); };
+      auto us = [](const timeval& tv) {
+        return static_cast<double>(tv.tv_sec) * 1e6 + static_cast<double>(tv.tv_usec);
+      };
       c.cpu_us = us(ru.ru_utime) + us(ru.ru_stime);
     }
     std::ifstream io("/proc/self/io");
