@@ -289,6 +289,15 @@ asio::awaitable<std::optional<http::request<http::string_body>>> Session<Stream>
   tcp_stream.expires_after(kIdleTimeout);
   auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, kTuple);
   busy_ = true;
+  if (!ec && !parser.is_done() && buffer_.size() > 0) {
+    // The body usually came with the header: parse the bytes already buffered here. An
+    // asynchronous read that needs no I/O still completes through a post, one more trip
+    // through the scheduler per request. Errors are the parser's, as async_read would give.
+    parser.eager(true);
+    const size_t used = parser.put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == http::error::need_more) ec = {};
+  }
   if (!ec && !parser.is_done()) {
     if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
       http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
