@@ -26,15 +26,17 @@ bool IsMissingKey(const json::value* v) {
   return v == nullptr || v->is_null() || (v->is_string() && v->get_string().empty());
 }
 
-// Validates `records` and builds the write. `generated[i]` is set when op i has no key.
-Status BuildWrite(const storage::TableDef& def, WriteKind kind, const json::array& records,
+// Validates `records` and builds the write, moving each record into its op (the records are
+// left empty: a request's records are its largest part, and copying them cost an allocation
+// per attribute and freeing the originals later). `generated[i]` is set when op i has no key.
+Status BuildWrite(const storage::TableDef& def, WriteKind kind, json::array& records,
                   storage::WriteRequest* request, std::vector<bool>* generated) {
   request->database = def.database;
   request->ops.reserve(records.size());
   generated->reserve(records.size());
   std::vector<std::string> type_errors;
   for (size_t i = 0; i < records.size(); ++i) {
-    json::object fields = records[i].get_object();  // checked to be objects
+    json::object fields = std::move(records[i].get_object());  // checked to be objects
     storage::WriteOp op;
     op.kind = kind;
     op.table = def.name;
@@ -68,10 +70,10 @@ Status BuildWrite(const storage::TableDef& def, WriteKind kind, const json::arra
 struct WriteTarget {
   std::string database;
   std::string table;
-  const json::array* records = nullptr;
+  json::array* records = nullptr;  // in the request's body
 };
 
-Result<WriteTarget> ReadTarget(const json::object& body) {
+Result<WriteTarget> ReadTarget(json::object& body) {
   WriteTarget target;
   std::vector<std::string> errors;
   Result<std::string> table = TableField(body);
@@ -80,13 +82,13 @@ Result<WriteTarget> ReadTarget(const json::object& body) {
   } else {
     errors.push_back(table.status().message());
   }
-  const json::value* records = body.if_contains("records");
+  json::value* records = body.if_contains("records");
   if (records == nullptr || records->is_null()) {
     errors.emplace_back("'records' is required");
   } else if (!records->is_array()) {
     errors.emplace_back("'records' must be an array");
   } else {
-    const json::array& list = records->get_array();
+    json::array& list = records->get_array();
     for (size_t i = 0; i < list.size(); ++i) {
       if (!list[i].is_object()) {
         errors.push_back("'records[" + std::to_string(i) + "]' must be of type object");
@@ -157,6 +159,9 @@ void WriteRecords(OpCall call, WriteKind kind) {
   if (request.ops.empty()) {
     return call.Reply(WriteReply(kind, storage::WriteResult{}, generated));
   }
+  // What is left of the body is freed here, by the thread that parsed it, not by the storage
+  // writer that ends the call.
+  call.body = json::object();
   storage::Store* store = call.env->store;
   store->WriteAsync(std::move(request),
                     [call = std::move(call), kind,
@@ -169,7 +174,7 @@ void WriteRecords(OpCall call, WriteKind kind) {
 }  // namespace
 
 Result<storage::WriteResult> WriteRecordsNow(storage::Store& store, const storage::TableDef& def,
-                                             WriteKind kind, const json::array& records) {
+                                             WriteKind kind, json::array& records) {
   storage::WriteRequest request;
   std::vector<bool> generated;
   RETURN_IF_ERROR(BuildWrite(def, kind, records, &request, &generated));

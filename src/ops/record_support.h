@@ -68,9 +68,9 @@ void ApplyPaging(const Paging& paging, std::vector<boost::json::object>* records
 
 // The write path of insert / update / upsert, for callers that already hold records
 // (csv loads): validates `records` (objects) for `def` and writes them as one transaction.
+// The records are moved into the write: `records` holds empty objects afterwards.
 // Defined in record_ops.cc.
 Result<storage::WriteResult> WriteRecordsNow(storage::Store& store, const storage::TableDef& def,
-                                             storage::WriteKind kind,
-                                             const boost::json::array& records);
+                                             storage::WriteKind kind, boost::json::array& records);
 
 }  // namespace meshdb::ops

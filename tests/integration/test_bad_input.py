@@ -322,6 +322,71 @@ class BadInputTest(harness.NodeTestCase):
         # The node still answers.
         harness.wait_until(lambda: self.node.request("GET", "/health")[0] == 200, 5, "health after bad requests")
 
+    def test_bodies_however_they_arrive(self):
+        # The server parses a body that came with its header from the buffer and reads the rest
+        # from the socket otherwise: the same answers whichever way the bytes arrive, pipelined
+        # requests answered in order, and the body limit still applies to a body that came
+        # with its header.
+        body = json.dumps({"operation": "search_by_id", "database": DB, "table": TABLE, "ids": [2],
+                           "get_attributes": ["id", "name"]}).encode()
+        auth = self.node.auth_header()
+
+        def head(length, extra=""):
+            return ("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: %s\r\n"
+                    "Content-Length: %d\r\n%s\r\n" % (auth, length, extra)).encode()
+
+        def read_response(sock, buf):
+            while b"\r\n\r\n" not in buf:
+                chunk = sock.recv(65536)
+                self.assertTrue(chunk, "connection closed before a response: %r" % buf)
+                buf += chunk
+            header, buf = buf.split(b"\r\n\r\n", 1)
+            lines = header.decode().split("\r\n")
+            status = int(lines[0].split()[1])
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            while len(buf) < length:
+                chunk = sock.recv(65536)
+                self.assertTrue(chunk, "connection closed inside a body")
+                buf += chunk
+            return status, buf[:length], buf[length:]
+
+        expected = [{"id": 2, "name": "dog2"}]
+        for name, parts, answers in (
+                ("with the header", [head(len(body)) + body], 1),
+                ("split inside the body", [head(len(body)) + body[:9], body[9:]], 1),
+                ("two pipelined", [head(len(body)) + body + head(len(body)) + body], 2)):
+            with self.subTest(name):
+                with socket.create_connection((self.node.ip, self.node.port), timeout=10) as sock:
+                    for part in parts:
+                        sock.sendall(part)
+                    rest = b""
+                    for _ in range(answers):
+                        status, got, rest = read_response(sock, rest)
+                        self.assertEqual((status, json.loads(got)), (200, expected))
+                    self.assertEqual(rest, b"")
+        with self.subTest("after 100 Continue"):
+            # The client waits for the interim answer, so the body surely comes after the header.
+            with socket.create_connection((self.node.ip, self.node.port), timeout=10) as sock:
+                sock.sendall(head(len(body), "Expect: 100-continue\r\n"))
+                status, _, rest = read_response(sock, b"")
+                self.assertEqual((status, rest), (100, b""))
+                sock.sendall(body)
+                status, got, rest = read_response(sock, b"")
+                self.assertEqual((status, json.loads(got), rest), (200, expected, b""))
+        with self.subTest("chunked, over the limit, with the header"):
+            chunk = b'{"operation":"describe_all","pad":"' + b"x" * 1200 + b'"}'
+            data = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: " +
+                    auth.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                    b"%x\r\n" % len(chunk) + chunk + b"\r\n0\r\n\r\n")
+            with socket.create_connection((self.node.ip, self.node.port), timeout=10) as sock:
+                sock.sendall(data)
+                status, _, _ = read_response(sock, b"")
+                self.assertEqual(status, 413)
+
     def test_other_methods(self):
         status, hdrs, body = self.node.request("PUT", "/", b'{"operation":"describe_all"}',
                                                {"Content-Type": "application/json",

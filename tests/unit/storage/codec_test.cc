@@ -203,6 +203,30 @@ TEST(RecordCodecTest, LargeLogEntryIsStoredCompressedAndRoundTrips) {
   }
 }
 
+// A one-row entry of a realistic record is under kLogCompressMinBytes: stored raw, as
+// compressing it costs the writer more than the bytes it saves are worth.
+TEST(RecordCodecTest, OneRowEntryIsStoredRaw) {
+  LogEntry e;
+  e.origin = 7;
+  e.origin_sequence = 1;
+  e.version = 99;
+  std::string doc = R"({"id":1234567,"name":"user-42","num":17.5,"text":")" +
+                    std::string(120, 'a') +
+                    R"(","__createdtime__":1764921234567,"__updatedtime__":1764921234567})";
+  e.writes.push_back({"load", "\x04key", std::string(kRecordHeaderBytes, '\0') + doc});
+  std::string bytes;
+  EncodeLogEntry(e, &bytes);
+  const size_t body =
+      8 + e.writes[0].table.size() + e.writes[0].key.size() + e.writes[0].value.size();
+  ASSERT_LT(body, kLogCompressMinBytes);
+  EXPECT_EQ(static_cast<unsigned char>(bytes[0]), kLogFormatComplete);
+  EXPECT_EQ(bytes.size(), kLogHeaderBytes + body);
+  LogEntry d;
+  ASSERT_TRUE(DecodeLogEntry(1, bytes, &d).ok());
+  ASSERT_EQ(d.writes.size(), 1u);
+  EXPECT_EQ(d.writes[0].value, e.writes[0].value);
+}
+
 // Entries written before compression existed (formats 1 and 2, raw body) still decode.
 TEST(RecordCodecTest, UncompressedLogEntriesOfOlderFilesStillDecode) {
   LogEntry e = BigEntry(false);
