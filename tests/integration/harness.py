@@ -1,8 +1,9 @@
 """Integration-test harness: starts real `meshdb` processes on loopback addresses.
 
 Standard library only. Each test module gets its own block of loopback addresses
-(127.A.B.x, A and B derived from the module name) so modules can run in parallel
-under `ctest -j2`; each node gets its own temporary root directory, removed when
+(127.A.B.x, A and B derived from the module name, the block locked for the process's life)
+so modules can run in parallel under `ctest -j2`, and two test runs (two worktrees) side by
+side; each node gets its own temporary root directory, removed when
 the tests that used it passed and kept (with its path printed) when one failed.
 
 Typical use:
@@ -15,6 +16,7 @@ Typical use:
 
 import base64
 import errno
+import fcntl
 import http.client
 import json
 import os
@@ -130,6 +132,21 @@ def _can_bind(ip, port=OPS_PORT):
         s.close()
 
 
+def _claim_block(prefix):
+    """An exclusive lock on the block `prefix` held while the returned file stays open, or None
+    when another process (a test run beside this one) holds it. A free first address is not
+    enough: that run may have stopped a node it is about to restart on its address."""
+    lock_dir = os.path.join(tempfile.gettempdir(), "meshdb-test-blocks")
+    os.makedirs(lock_dir, exist_ok=True)
+    f = open(os.path.join(lock_dir, prefix + "lock"), "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return f
+    except OSError:
+        f.close()
+        return None
+
+
 class AddressBlock:
     """Loopback addresses 127.A.B.1, 127.A.B.2, ... handed out in order for one test module."""
 
@@ -137,14 +154,17 @@ class AddressBlock:
         h = zlib.crc32(module_name.encode())
         a = 10 + h % 241  # 10..250
         b = 1 + (h // 241) % 250  # 1..250
-        # Skip blocks whose first address is already taken (another module, a stale node).
+        # Skip blocks another process holds or whose first address is taken (a stale node).
         for _ in range(250):
-            if _can_bind("127.%d.%d.1" % (a, b)):
-                break
+            prefix = "127.%d.%d." % (a, b)
+            if _can_bind(prefix + "1"):
+                self._lock = _claim_block(prefix)
+                if self._lock is not None:
+                    break
             b = b % 250 + 1
         else:
             raise RuntimeError("no free loopback block for %s" % module_name)
-        self.prefix = "127.%d.%d." % (a, b)
+        self.prefix = prefix
         self.next_host = 1
 
     def next_ip(self):
