@@ -1,8 +1,9 @@
 // The operations API listener: HTTP/1.1 (or HTTPS, net/tls.h) on Boost.Beast, every `POST /` handed
 // to ops::Operations (HarperDB-compatible envelope, see docs/compatibility.md "HTTP").
 //
-// Threads: the server runs its own io_context on `threads` threads; each connection is a
-// coroutine on its own strand, serving one request at a time (keep-alive, pipelining-safe).
+// Threads: the server runs `threads` io_contexts of its own, one thread each; each connection
+// is a coroutine on its own strand of one of them (taken in turn), serving one request at a
+// time (keep-alive, pipelining-safe).
 #pragma once
 
 #include <cstdint>
@@ -27,7 +28,7 @@ struct HttpServerOptions {
   int port = 9925;  // 0: any free port (see HttpServer::port())
   // Larger bodies get 413 and the connection is closed. Big enough for bulk inserts.
   uint64_t max_body_bytes = 100ull << 20;
-  int threads = 0;  // io_context threads; 0: one per core
+  int threads = 0;  // I/O threads (one io_context each); 0: one per core
   // Called once, on an I/O thread, after a reply with restart_after_reply was written. Must
   // not block and must not call Stop().
   std::function<void()> on_restart_requested;
@@ -41,7 +42,7 @@ struct HttpServerOptions {
 
 class HttpServer {
  public:
-  // Binds and listens, runs its own io_context on `threads` threads. IOError naming the
+  // Binds and listens, runs its own io_contexts on `threads` threads. IOError naming the
   // address when bind fails. `*ops` must stay live until the server is destroyed. `ops` may
   // be null: an upgrade-only listener (replication.port) answers other requests with 404.
   static Result<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
