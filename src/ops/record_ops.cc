@@ -163,12 +163,13 @@ void WriteRecords(OpCall call, WriteKind kind) {
   // writer that ends the call.
   call.body = json::object();
   storage::Store* store = call.env->store;
-  store->WriteAsync(std::move(request),
-                    [call = std::move(call), kind,
-                     generated = std::move(generated)](Result<storage::WriteResult> result) {
-                      if (!result.ok()) return call.Fail(NotFoundAsInvalid(result.status()));
-                      call.Reply(WriteReply(kind, *result, generated));
-                    });
+  // `done` only posts the answer to the connection, so this thread may apply the write.
+  store->WriteAsyncOrInline(
+      std::move(request), [call = std::move(call), kind,
+                           generated = std::move(generated)](Result<storage::WriteResult> result) {
+        if (!result.ok()) return call.Fail(NotFoundAsInvalid(result.status()));
+        call.Reply(WriteReply(kind, *result, generated));
+      });
 }
 
 }  // namespace

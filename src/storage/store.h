@@ -422,6 +422,12 @@ class Store {
   // store is closing. Unknown database/table -> NotFound; a request fails as a whole.
   // New attribute names are added to untyped tables' definitions in the same commit.
   virtual void WriteAsync(WriteRequest request, WriteCallback done) = 0;
+  // As WriteAsync, except that when the writer is idle, nothing is queued and the last group
+  // commit held a single write (a lone client), the calling thread commits `request` itself
+  // and `done` runs on it before this returns: a lone client's write is answered without
+  // waking the writer thread and then the caller's thread. `done` must not take a lock its
+  // caller holds, and must be quick (the writer waits for it).
+  virtual void WriteAsyncOrInline(WriteRequest request, WriteCallback done) = 0;
   // Blocking form of WriteAsync. Never call it (or a schema call) from a WriteCallback: the
   // writer thread would wait for itself.
   virtual Result<WriteResult> Write(WriteRequest request) = 0;

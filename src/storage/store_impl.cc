@@ -33,6 +33,21 @@ Status PutMeta(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view
   return Status::Ok();
 }
 
+// The store whose batch this thread is applying (its writer thread, or a caller applying
+// its own write), so blocking calls from callbacks refuse instead of waiting for themselves.
+thread_local const StoreImpl* applying_for = nullptr;
+
+class ApplyingFor {
+ public:
+  explicit ApplyingFor(const StoreImpl* store) : previous_(applying_for) { applying_for = store; }
+  ~ApplyingFor() { applying_for = previous_; }
+  ApplyingFor(const ApplyingFor&) = delete;
+  ApplyingFor& operator=(const ApplyingFor&) = delete;
+
+ private:
+  const StoreImpl* previous_;
+};
+
 }  // namespace
 
 StoreImpl::StoreImpl(const StoreOptions& options)
@@ -58,7 +73,10 @@ StoreImpl::~StoreImpl() {
   }
   queue_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  common::MutexLock wait_for_inline_writes(apply_mu_);
 }
+
+bool StoreImpl::OnWriterThread() const { return applying_for == this; }
 
 Status StoreImpl::Init() {
   std::error_code ec;
@@ -562,8 +580,30 @@ Result<WriteResult> StoreImpl::Write(WriteRequest request) {
   return future.get();
 }
 
+void StoreImpl::WriteAsyncOrInline(WriteRequest request, WriteCallback done) {
+  // (From a writer callback the writer is busy: this thread may even hold apply_mu_.)
+  if (!OnWriterThread() && last_group_single_.load(std::memory_order_relaxed) &&
+      apply_mu_.try_lock()) {
+    bool idle = false;
+    {
+      common::MutexLock lock(queue_mu_);
+      idle = queue_.empty() && !stopping_;
+    }
+    if (idle) {  // everything queued before has been applied: this write is next
+      ApplyingFor applying(this);
+      std::vector<PendingWrite> batch(1);
+      batch[0].request = std::move(request);
+      batch[0].done = std::move(done);
+      ProcessBatch(batch);
+    }
+    apply_mu_.unlock();
+    if (idle) return;
+  }
+  WriteAsync(std::move(request), std::move(done));
+}
+
 void StoreImpl::WriterLoop() {
-  writer_id_.store(std::this_thread::get_id());
+  ApplyingFor applying(this);
   std::vector<PendingWrite> batch;
   const size_t max_batch = std::max<size_t>(1, options_.max_group_commit);
   for (;;) {
@@ -571,6 +611,11 @@ void StoreImpl::WriterLoop() {
       common::MutexLock lock(queue_mu_);
       queue_cv_.wait(lock, [&]() REQUIRES(queue_mu_) { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and drained
+    }
+    // A caller applying its own write finishes first; it took nothing from the queue.
+    common::MutexLock apply(apply_mu_);
+    {
+      common::MutexLock lock(queue_mu_);
       while (!queue_.empty() && batch.size() < max_batch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -600,6 +645,7 @@ void StoreImpl::ProcessBatch(std::vector<PendingWrite>& batch) {
 
 void StoreImpl::ApplyWrites(std::vector<PendingWrite*>& writes) {
   if (writes.empty()) return;
+  last_group_single_.store(writes.size() == 1, std::memory_order_relaxed);
   // Group by database, keeping arrival order inside each database.
   std::map<std::string, std::vector<PendingWrite*>> by_db;
   for (PendingWrite* w : writes) by_db[w->database()].push_back(w);

@@ -93,6 +93,7 @@ class StoreImpl final : public Store {
   size_t QueuedWrites() const override;
 
   void WriteAsync(WriteRequest request, WriteCallback done) override;
+  void WriteAsyncOrInline(WriteRequest request, WriteCallback done) override;
   Result<WriteResult> Write(WriteRequest request) override;
 
   Result<std::unique_ptr<Snapshot>> Read(const std::string& database) const override;
@@ -145,8 +146,9 @@ class StoreImpl final : public Store {
     return BackgroundDictionaryTraining(*dict_trainer_, db.name);
   }
 
-  // True on the writer thread (writer callbacks, commit listeners and schema tasks run there).
-  bool OnWriterThread() const { return std::this_thread::get_id() == writer_id_.load(); }
+  // True on the writer thread, and on a thread that applies its own write in its place
+  // (WriteAsyncOrInline): writer callbacks, commit listeners and schema tasks run there.
+  bool OnWriterThread() const;
   // Code that must run on the writer thread (debug builds abort elsewhere).
   void AssertOnWriterThread() const {
     assert(OnWriterThread() && "storage: writer-thread-only code ran on another thread");
@@ -221,9 +223,12 @@ class StoreImpl final : public Store {
   std::deque<PendingWrite> queue_ GUARDED_BY(queue_mu_);
   bool stopping_ GUARDED_BY(queue_mu_) = false;
   std::thread writer_;
-  // The writer thread's id once it runs: the blocking calls refuse to run on it (they would
-  // wait for themselves), and writer-only code asserts it.
-  std::atomic<std::thread::id> writer_id_{};
+  // Held while a batch is applied, by the writer thread or by a thread applying its own
+  // write (WriteAsyncOrInline), so one thread at a time writes. Taken before queue_mu_.
+  common::Mutex apply_mu_;
+  // Whether the last group commit held a single request: only then may a caller apply its own
+  // write (at higher concurrency the writer's group commits serve better).
+  std::atomic<bool> last_group_single_{true};
 
   // Trains record dictionaries off the writer thread; shut down before the writer stops, so
   // its last install task is queued while the writer still drains the queue.

@@ -80,6 +80,45 @@ TEST_F(StoreOpsTest, ReentrantWriteFromAWriterCallbackFailsInsteadOfHanging) {
   EXPECT_TRUE(Write("dev", {Op(K::kInsert, "dog", 3, {{"name", "c"}})}).ok());
 }
 
+// With the writer idle, WriteAsyncOrInline commits on the calling thread and answers before
+// it returns; a blocking call from that answer is refused as on the writer thread, and a
+// write queued from it is applied by the writer once the caller is done.
+TEST_F(StoreOpsTest, WriteAsyncOrInlineOnAnIdleWriterCommitsOnTheCallingThread) {
+  const std::thread::id caller = std::this_thread::get_id();
+  ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 1, {{"name", "a"}})}).ok());
+  // The writer is idle once it has let go of the group it answered: try until it has.
+  std::thread::id answered_on;
+  Status blocking_call;
+  std::promise<std::thread::id> nested_answered_on;
+  int id = 100;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (answered_on != caller && std::chrono::steady_clock::now() < deadline) {
+    std::promise<std::thread::id> answered;
+    store_->WriteAsyncOrInline(
+        Req("dev", {Op(K::kInsert, "dog", ++id, {})}), [&](Result<WriteResult> result) {
+          EXPECT_TRUE(result.ok()) << result.status().ToString();
+          if (std::this_thread::get_id() == caller) {
+            blocking_call = store_->Write(Req("dev", {Op(K::kInsert, "dog", 2, {})})).status();
+            store_->WriteAsyncOrInline(Req("dev", {Op(K::kInsert, "dog", 3, {})}),
+                                       [&](Result<WriteResult> nested) {
+                                         EXPECT_TRUE(nested.ok()) << nested.status().ToString();
+                                         nested_answered_on.set_value(std::this_thread::get_id());
+                                       });
+          }
+          answered.set_value(std::this_thread::get_id());
+        });
+    answered_on = answered.get_future().get();
+  }
+  ASSERT_EQ(answered_on, caller) << "never applied on the calling thread";
+  EXPECT_EQ(Status::Code::kInternal, blocking_call.code()) << blocking_call.ToString();
+  auto nested = nested_answered_on.get_future();
+  ASSERT_EQ(std::future_status::ready, nested.wait_for(std::chrono::seconds(5)));
+  EXPECT_NE(nested.get(), caller);  // queued, applied by the writer
+  EXPECT_TRUE(Get("dev", "dog", id).has_value());
+  EXPECT_FALSE(Get("dev", "dog", 2).has_value());
+  EXPECT_TRUE(Get("dev", "dog", 3).has_value());
+}
+
 // Commit listeners run on the writer thread too: a schema call or a blocking replicated apply
 // from one is refused the same way.
 TEST_F(StoreOpsTest, ReentrantSchemaCallFromACommitListenerFailsInsteadOfHanging) {
@@ -308,6 +347,9 @@ TEST_F(StoreOpsTest, TxLogHoldsEachAppliedRequest) {
   EXPECT_EQ(seen, 1);
 }
 
+// Half the threads let the store apply their write on their own thread when the writer is
+// idle (WriteAsyncOrInline), half always queue: nothing is lost, applied twice or reordered
+// in the log.
 TEST_F(StoreOpsTest, ConcurrentWritersAllCompleteAndLogIsDense) {
   constexpr int kThreads = 4;
   constexpr int kPerThread = 250;
@@ -319,14 +361,19 @@ TEST_F(StoreOpsTest, ConcurrentWritersAllCompleteAndLogIsDense) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        store_->WriteAsync(Req("dev", {Op(K::kUpsert, "dog", t * 1000 + i, {{"t", t}})}),
-                           [&](Result<WriteResult> r) {
-                             if (r.ok() && r->sequence > 0) ++ok;
-                             if (--remaining == 0) {
-                               std::lock_guard lock(mu);
-                               cv.notify_all();
-                             }
-                           });
+        WriteRequest request = Req("dev", {Op(K::kUpsert, "dog", t * 1000 + i, {{"t", t}})});
+        auto done = [&](Result<WriteResult> r) {
+          if (r.ok() && r->sequence > 0) ++ok;
+          if (--remaining == 0) {
+            std::lock_guard lock(mu);
+            cv.notify_all();
+          }
+        };
+        if (t % 2 == 0) {
+          store_->WriteAsyncOrInline(std::move(request), std::move(done));
+        } else {
+          store_->WriteAsync(std::move(request), std::move(done));
+        }
       }
     });
   }
