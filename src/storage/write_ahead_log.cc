@@ -392,8 +392,11 @@ Status WriteAheadLog::Commit(MDB_txn* txn) {
                       bytes_since_checkpoint_ >= options_.checkpoint_bytes;
   }
   // The commit is durable in the log whatever the checkpoint does: a failed one is logged and
-  // fails the commits after this one.
-  if (must_checkpoint) (void)Checkpoint();
+  // fails the commits after this one. Once it is taken here the checkpointer has nothing due.
+  if (must_checkpoint) {
+    (void)Checkpoint();
+    return Status::Ok();
+  }
   if (want_checkpoint) {
     {
       common::MutexLock lock(thread_mu_);
