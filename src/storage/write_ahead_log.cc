@@ -385,7 +385,6 @@ Status WriteAheadLog::Commit(MDB_txn* txn) {
       }
       return LmdbError("mdb_txn_commit", rc);
     }
-    ++commits_;
     freed_bytes_since_checkpoint_ += freelist_->PagesFreedBy(txnid) * page_size_;
     must_checkpoint = freed_bytes_since_checkpoint_ >= options_.freed_limit_bytes;
     want_checkpoint = freed_bytes_since_checkpoint_ >= options_.checkpoint_freed_bytes ||
@@ -473,23 +472,14 @@ Status WriteAheadLog::WriteCheckpointSlot(uint64_t generation, const std::string
 void WriteAheadLog::CheckpointerLoop() {
   using Clock = std::chrono::steady_clock;
   common::MutexLock lock(thread_mu_);
-  Clock::time_point checkpoint_due = Clock::now() + options_.checkpoint_interval;
   while (true) {
-    const Clock::time_point wake_at =
-        std::min(checkpoint_due, Clock::now() + options_.writeback_interval);
-    wake_.wait_until(lock, wake_at,
+    const Clock::time_point checkpoint_due = Clock::now() + options_.checkpoint_interval;
+    wake_.wait_until(lock, checkpoint_due,
                      [&]() REQUIRES(thread_mu_) { return stopping_ || checkpoint_wanted_; });
     if (stopping_) return;
-    const bool checkpoint = checkpoint_wanted_ || Clock::now() >= checkpoint_due;
     checkpoint_wanted_ = false;
     lock.unlock();
-    Status st = Status::Ok();
-    if (checkpoint) {
-      st = Checkpoint();
-      checkpoint_due = Clock::now() + options_.checkpoint_interval;
-    } else {
-      StartWriteback();
-    }
+    Status st = Checkpoint();
     lock.lock();
     if (!st.ok() && Failed()) return;  // logged; commits fail from now on
   }
@@ -498,22 +488,6 @@ void WriteAheadLog::CheckpointerLoop() {
 bool WriteAheadLog::Failed() {
   common::MutexLock lock(commit_mu_);
   return failed_;
-}
-
-void WriteAheadLog::StartWriteback() {
-  uint64_t commits = 0;
-  {
-    common::MutexLock lock(commit_mu_);
-    commits = commits_;
-  }
-  if (commits == commits_written_back_) return;
-  commits_written_back_ = commits;
-  mdb_filehandle_t fd = -1;
-  if (mdb_env_get_fd(env_, &fd) != 0) return;
-  if (::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) != 0) {
-    log::For("storage")->warn("{}: starting the writeback of dirty pages: {}", data_path_,
-                              std::strerror(errno));
-  }
 }
 
 }  // namespace meshdb::storage

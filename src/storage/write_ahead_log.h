@@ -6,9 +6,7 @@
 // made (lmdb_write.h); Commit appends them as one frame to the log and fdatasyncs it *before*
 // mdb_txn_commit, so no reader ever sees a transaction the log does not hold. LMDB's pages
 // reach the disk by checkpoints, run by a background thread every `checkpoint_interval`, or
-// sooner after `checkpoint_bytes` of log or `checkpoint_freed_bytes` of pages freed (between
-// checkpoints the thread starts the writeback of the data file's dirty pages every
-// `writeback_interval`, so a checkpoint's sync finds little left to write):
+// sooner after `checkpoint_bytes` of log or `checkpoint_freed_bytes` of pages freed:
 //   1. between two commits: begin a read transaction at the last commit S (the "pin": while it
 //      lives LMDB reuses none of S's pages), copy S's meta page, and switch the log to a new
 //      generation (the other of the two log files, from its start);
@@ -107,9 +105,6 @@ class WriteAheadLog {
   void Fail() EXCLUDES(commit_mu_);
   bool Failed() EXCLUDES(commit_mu_);
   void CheckpointerLoop();
-  // Starts the writeback of the data file's dirty pages when a commit happened since the last
-  // call; a failure is only logged (the next checkpoint's sync reports it).
-  void StartWriteback();
   [[nodiscard]] const std::string* NameOf(MDB_dbi dbi) const;
 
   const std::string data_path_;
@@ -141,7 +136,6 @@ class WriteAheadLog {
   uint64_t bytes_since_checkpoint_ GUARDED_BY(commit_mu_) = 0;
   uint64_t freed_bytes_since_checkpoint_ GUARDED_BY(commit_mu_) = 0;
   std::unique_ptr<LmdbFreelistReader> freelist_ GUARDED_BY(commit_mu_);  // Start to Stop
-  uint64_t commits_ GUARDED_BY(commit_mu_) = 0;
   bool failed_ GUARDED_BY(commit_mu_) = false;
 
   common::Mutex thread_mu_;
@@ -149,7 +143,6 @@ class WriteAheadLog {
   bool stopping_ GUARDED_BY(thread_mu_) = false;
   bool checkpoint_wanted_ GUARDED_BY(thread_mu_) = false;
   std::thread checkpointer_;
-  uint64_t commits_written_back_ = 0;  // checkpointer thread only
   bool started_ = false;
   bool stopped_ = false;
 };

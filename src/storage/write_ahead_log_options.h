@@ -1,4 +1,4 @@
-// When a write-ahead log (write_ahead_log.h) checkpoints and starts writing LMDB's pages back;
+// When a write-ahead log (write_ahead_log.h) checkpoints, writing LMDB's pages back;
 // a plain struct so LmdbEnvOptions can carry it.
 #pragma once
 
@@ -18,9 +18,6 @@ struct WriteAheadLogOptions {
   // A commit after which that reaches this much waits for a checkpoint of its own (when the
   // background one is slower than the writes): the bound on what a slow sync adds to the file.
   uint64_t freed_limit_bytes = 128ull << 20;
-  // Between checkpoints, how often the writeback of the data file's dirty pages is started
-  // (sync_file_range, no wait) when something was committed.
-  std::chrono::milliseconds writeback_interval{50};
   // Each log file is allocated this much ahead (grown by as much when a generation needs it).
   uint64_t preallocate_bytes = 16ull << 20;
 };
