@@ -582,24 +582,27 @@ Result<WriteResult> StoreImpl::Write(WriteRequest request) {
 
 void StoreImpl::WriteAsyncOrInline(WriteRequest request, WriteCallback done) {
   // (From a writer callback the writer is busy: this thread may even hold apply_mu_.)
-  if (!OnWriterThread() && last_group_single_.load(std::memory_order_relaxed) &&
-      apply_mu_.try_lock()) {
-    bool idle = false;
-    {
-      common::MutexLock lock(queue_mu_);
-      idle = queue_.empty() && !stopping_;
-    }
-    if (idle) {  // everything queued before has been applied: this write is next
-      ApplyingFor applying(this);
-      std::vector<PendingWrite> batch(1);
-      batch[0].request = std::move(request);
-      batch[0].done = std::move(done);
-      ProcessBatch(batch);
-    }
-    apply_mu_.unlock();
-    if (idle) return;
+  if (OnWriterThread() || !last_group_single_.load(std::memory_order_relaxed)) {
+    return WriteAsync(std::move(request), std::move(done));
   }
-  WriteAsync(std::move(request), std::move(done));
+  if (!apply_mu_.try_lock()) return WriteAsync(std::move(request), std::move(done));
+  bool idle = false;
+  {
+    common::MutexLock lock(queue_mu_);
+    idle = queue_.empty() && !stopping_;
+  }
+  if (!idle) {
+    apply_mu_.unlock();
+    return WriteAsync(std::move(request), std::move(done));
+  }
+  {  // everything queued before has been applied: this write is next
+    ApplyingFor applying(this);
+    std::vector<PendingWrite> batch(1);
+    batch[0].request = std::move(request);
+    batch[0].done = std::move(done);
+    ProcessBatch(batch);
+  }
+  apply_mu_.unlock();
 }
 
 void StoreImpl::WriterLoop() {
