@@ -324,6 +324,7 @@ void WriteAheadLog::RecordClear(MDB_dbi dbi) {
 }
 
 Status WriteAheadLog::AppendFrame(std::string_view frame) {
+  if (options_.before_append_for_testing) RETURN_IF_ERROR(options_.before_append_for_testing());
   const int file = static_cast<int>(generation_ % 2);
   if (offset_ + frame.size() > allocated_[file]) {
     uint64_t want = offset_ + frame.size() + options_.preallocate_bytes;

@@ -4,6 +4,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+
+#include "common/status.h"
 
 namespace meshdb::storage {
 
@@ -20,6 +23,9 @@ struct WriteAheadLogOptions {
   uint64_t freed_limit_bytes = 128ull << 20;
   // Each log file is allocated this much ahead (grown by as much when a generation needs it).
   uint64_t preallocate_bytes = 16ull << 20;
+  // Tests only: runs before each frame is appended; an error is that append's failure, as a
+  // full disk's or an I/O error's would be.
+  std::function<Status()> before_append_for_testing;
 };
 
 }  // namespace meshdb::storage

@@ -285,6 +285,52 @@ TEST(WriteAheadLogTest, UnrecordableTransactionIsCheckpointedBeforeCommitReturns
   EXPECT_NE(recovered.find(std::string("hidden") + '\0' + "unlogged"), std::string::npos);
 }
 
+// One put in "plain", committed.
+Status PutOne(MDB_env* env, std::string key, std::string value) {
+  auto txn = WriteTxn::Begin(env);
+  if (!txn.ok()) return txn.status();
+  MDB_dbi plain;
+  if (int rc = LmdbDbiOpen(txn->get(), "plain", MDB_CREATE, &plain); rc != 0) {
+    return LmdbError("open plain", rc);
+  }
+  MDB_val kv = ToVal(key), vv = ToVal(value);
+  if (int rc = LmdbPut(txn->get(), plain, &kv, &vv, 0); rc != 0) return LmdbError("put", rc);
+  return txn->Commit();
+}
+
+// A commit whose frame cannot be written (a full disk, an I/O error) fails and changes
+// nothing; so does every later one, even once the disk would take it, until the environment
+// is opened again, and then everything committed before the failure is there.
+TEST(WriteAheadLogTest, AFailedAppendFailsThatCommitAndEveryLaterOneUntilReopened) {
+  TempDir dir("meshdb-wal");
+  const std::string path = dir.path() + "/t.mdb";
+  bool fail = false;
+  LmdbEnvOptions options = Durable();
+  options.log_options.before_append_for_testing = [&fail] {
+    return fail ? Status::IOError("injected: no space left on device") : Status::Ok();
+  };
+  std::string before;
+  {
+    auto env = LmdbEnv::Open(path, options);
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    RandomWrites(env->get(), 10, 6);
+    before = Serialize(Dump(env->get()));
+    fail = true;
+    Status failed = PutOne(env->get(), "refused", "1");
+    EXPECT_EQ(failed.code(), Status::Code::kIOError) << failed.ToString();
+    EXPECT_NE(failed.message().find("injected"), std::string::npos) << failed.ToString();
+    fail = false;
+    Status later = PutOne(env->get(), "later", "2");
+    EXPECT_EQ(later.code(), Status::Code::kIOError) << later.ToString();
+    EXPECT_NE(later.message().find("failed earlier"), std::string::npos) << later.ToString();
+    EXPECT_EQ(Serialize(Dump(env->get())), before) << "a failed commit is not visible";
+  }
+  auto env = LmdbEnv::Open(path, Durable());
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_EQ(Serialize(Dump(env->get())), before);
+  EXPECT_TRUE(PutOne(env->get(), "after the reopen", "3").ok());
+}
+
 TEST(WriteAheadLogTest, CleanCloseNeedsNoReplayAndKeepsEverything) {
   TempDir dir("meshdb-wal");
   const std::string path = dir.path() + "/t.mdb";
