@@ -5,7 +5,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -471,12 +470,10 @@ Status WriteAheadLog::WriteCheckpointSlot(uint64_t generation, const std::string
 }
 
 void WriteAheadLog::CheckpointerLoop() {
-  using Clock = std::chrono::steady_clock;
   common::MutexLock lock(thread_mu_);
   while (true) {
-    const Clock::time_point checkpoint_due = Clock::now() + options_.checkpoint_interval;
-    wake_.wait_until(lock, checkpoint_due,
-                     [&]() REQUIRES(thread_mu_) { return stopping_ || checkpoint_wanted_; });
+    wake_.wait_for(lock, options_.checkpoint_interval,
+                   [&]() REQUIRES(thread_mu_) { return stopping_ || checkpoint_wanted_; });
     if (stopping_) return;
     checkpoint_wanted_ = false;
     lock.unlock();
