@@ -16,5 +16,5 @@ $L --records 100000 --batch 1000 --connections 4 --table big --fresh
 $L --records 900000 --batch 1000 --connections 4 --table big --start-id 100000 > /dev/null
 $L --records 100000 --batch 1000 --connections 4 --table big --start-id 1000000
 du -sh $R/db/database; ls -la $R/db/database
-mdb_stat -a $R/db/database/bench.mdb 2>/dev/null | grep -E 'Status of|Tree depth|Branch pages|Leaf pages|Overflow pages|Entries' | paste - - - - - - | head -20
+mdb_stat -n -a $R/db/database/bench.mdb 2>/dev/null | grep -E 'Status of|Tree depth|Branch pages|Leaf pages|Overflow pages|Entries' | paste - - - - - - | head -20
 kill $N; wait $N; rm -rf $R

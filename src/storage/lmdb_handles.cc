@@ -46,15 +46,22 @@ uint64_t LmdbEnv::UsedBytes() const {
   return (static_cast<uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
 }
 
-Status LmdbEnv::ReserveAhead(uint64_t headroom_bytes) {
-  uint64_t used = UsedBytes();
-  if (reserved_bytes_ >= used + headroom_bytes / 2) return Status::Ok();
+Status LmdbEnv::ReserveAhead(uint64_t max_headroom_bytes) {
+  constexpr uint64_t kMinHeadroomBytes = 1ull << 20;
+  const uint64_t used = UsedBytes();
+  unsigned flags = 0;
+  const bool write_map = mdb_env_get_flags(env_, &flags) == 0 && (flags & MDB_WRITEMAP) != 0;
+  const uint64_t headroom =
+      write_map ? max_headroom_bytes
+                 : std::clamp(used / 16, std::min(kMinHeadroomBytes, max_headroom_bytes),
+                              max_headroom_bytes);
+  if (reserved_bytes_ >= used + headroom / 2) return Status::Ok();
   int fd = -1;
   if (int rc = mdb_env_get_fd(env_, &fd); rc != 0) return LmdbError("mdb_env_get_fd", rc);
   // Allocates [0, target): blocks already allocated cost a walk of the extent tree, once per
   // process; after that only the new tail. Not judged by the file size, which under
   // MDB_WRITEMAP is the map size whatever is allocated.
-  uint64_t target = used + headroom_bytes;
+  uint64_t target = used + headroom;
   uint64_t from = std::min(reserved_bytes_, used);
   int err = posix_fallocate(fd, static_cast<off_t>(from), static_cast<off_t>(target - from));
   // Filesystems without fallocate (EOPNOTSUPP) still work, only slower.

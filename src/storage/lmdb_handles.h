@@ -66,8 +66,11 @@ class LmdbEnv {
 
   [[nodiscard]] MDB_env* get() const { return env_; }
 
-  // Keeps at least `headroom_bytes / 2` of allocated file space beyond the last used page,
-  // allocating (posix_fallocate) up to used + headroom_bytes when it runs short.
+  // Keeps at least half a headroom of allocated file space beyond the last used page,
+  // allocating (posix_fallocate) up to used + headroom when it runs short. The headroom is a
+  // sixteenth of the used bytes, at least 1 MiB and at most `max_headroom_bytes`, so a small
+  // database does not hold space it may never use (under MDB_WRITEMAP always the most: a
+  // batch must not outgrow it, below).
   // Why: LMDB appends new pages past the end of the file, and on ext4 each commit that
   // extends the file pays a journal commit in fdatasync (~2-4 ms here) instead of a plain
   // data flush (~0.2 ms). Space allocated ahead is written without changing the file size.
@@ -75,7 +78,7 @@ class LmdbEnv {
   // gives the pages written through the map their blocks: a full disk fails the batch here
   // with IOError instead of a SIGBUS when the writer touches an unallocated page.
   // Call from the writer thread only. IOError when the filesystem is full.
-  Status ReserveAhead(uint64_t headroom_bytes);
+  Status ReserveAhead(uint64_t max_headroom_bytes);
 
   // Bytes used by pages in the data file (not counting space reserved ahead).
   [[nodiscard]] uint64_t UsedBytes() const;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -163,13 +164,13 @@ Status WriteAheadLog::OpenFiles() {
     struct stat st {};
     if (::fstat(log_fds_[i].get(), &st) != 0) return Errno("stat write-ahead log");
     uint64_t size = static_cast<uint64_t>(st.st_size);
-    if (size < options_.preallocate_bytes) {
+    if (size < options_.initial_log_bytes) {
       int rc =
-          ::posix_fallocate(log_fds_[i].get(), 0, static_cast<off_t>(options_.preallocate_bytes));
+          ::posix_fallocate(log_fds_[i].get(), 0, static_cast<off_t>(options_.initial_log_bytes));
       if (rc != 0)
         return Status::IOError("allocate " + LogPath(data_path_, i) + ": " + std::strerror(rc));
       if (::fsync(log_fds_[i].get()) != 0) return Errno("sync " + LogPath(data_path_, i));
-      size = options_.preallocate_bytes;
+      size = options_.initial_log_bytes;
     }
     common::MutexLock lock(commit_mu_);
     allocated_[i] = size;
@@ -326,7 +327,7 @@ Status WriteAheadLog::AppendFrame(std::string_view frame) {
   if (options_.before_append_for_testing) RETURN_IF_ERROR(options_.before_append_for_testing());
   const int file = static_cast<int>(generation_ % 2);
   if (offset_ + frame.size() > allocated_[file]) {
-    uint64_t want = offset_ + frame.size() + options_.preallocate_bytes;
+    uint64_t want = std::max(offset_ + frame.size(), 2 * allocated_[file]);
     int rc = ::posix_fallocate(log_fds_[file].get(), 0, static_cast<off_t>(want));
     if (rc != 0)
       return Status::IOError("allocate write-ahead log: " + std::string(std::strerror(rc)));

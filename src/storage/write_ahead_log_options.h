@@ -21,8 +21,11 @@ struct WriteAheadLogOptions {
   // A commit after which that reaches this much waits for a checkpoint of its own (when the
   // background one is slower than the writes): the bound on what a slow sync adds to the file.
   uint64_t freed_limit_bytes = 128ull << 20;
-  // Each log file is allocated this much ahead (grown by as much when a generation needs it).
-  uint64_t preallocate_bytes = 16ull << 20;
+  // Each log file is first allocated this much; when a generation outgrows its file, the file's
+  // allocation doubles (at least to what the frame needs). So a database that writes little
+  // keeps two small files, and a busy one settles near twice its longest generation, which
+  // `checkpoint_bytes` bounds. Files are never shrunk.
+  uint64_t initial_log_bytes = 1ull << 20;
   // Tests only: runs before each frame is appended; an error is that append's failure, as a
   // full disk's or an I/O error's would be.
   std::function<Status()> before_append_for_testing;

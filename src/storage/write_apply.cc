@@ -22,7 +22,7 @@ namespace json = boost::json;
 
 namespace {
 
-// Data-file space kept allocated ahead of LMDB's last page (see LmdbEnv::ReserveAhead).
+// The most data-file space kept allocated ahead of LMDB's last page (LmdbEnv::ReserveAhead).
 constexpr uint64_t kFileHeadroomBytes = 32ull << 20;
 
 constexpr const char* kCreatedTime = "__createdtime__";

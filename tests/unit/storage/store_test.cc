@@ -464,6 +464,27 @@ TEST_F(StoreOpsTest, WriteMapFileIsSparseWithBlocksAllocatedAheadAndOpensEitherW
   EXPECT_EQ(store_->GetStats("dev", "dog")->record_count, 501u);
 }
 
+// A database that holds little must take little disk: its data file's space allocated ahead
+// and its two log files grow with what it holds, not a fixed 32 MiB each.
+TEST_F(StoreOpsTest, ASmallDurableDatabaseTakesLittleDisk) {
+  Reopen([](StoreOptions& o) { o.durable = true; });
+  ASSERT_TRUE(store_->CreateTable(Untyped("small", "dog")).ok());
+  std::vector<WriteOp> ops;
+  for (int i = 0; i < 500; ++i)
+    ops.push_back(Op(K::kInsert, "dog", i, {{"name", "n" + std::to_string(i)}}));
+  ASSERT_TRUE(Write("small", std::move(ops)).ok());
+  uint64_t allocated = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path())) {
+    if (entry.path().filename().string().rfind("small.mdb", 0) != 0) continue;
+    struct stat st {};
+    ASSERT_EQ(::stat(entry.path().c_str(), &st), 0);
+    allocated += static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+  EXPECT_LT(allocated, 8ull << 20);
+  Reopen([](StoreOptions& o) { o.durable = true; });
+  EXPECT_EQ(store_->GetStats("small", "dog")->record_count, 500u);
+}
+
 TEST(StoreBatchFailureTest, MapFullFailsWholeBatchWithIOError) {
   TempDir dir;
   StoreOptions options;
