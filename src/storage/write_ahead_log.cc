@@ -78,6 +78,12 @@ std::optional<CheckpointSlot> ReadNewestSlot(int fd) {
   return newest;
 }
 
+// Log files are allocated in whole blocks, so a direct append never writes past the end.
+uint64_t RoundUpToBlock(uint64_t bytes) {
+  constexpr uint64_t kBlock = DirectAppender::kBlockBytes;
+  return (bytes + kBlock - 1) / kBlock * kBlock;
+}
+
 Result<std::string> ReadWholeFile(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return Errno("stat write-ahead log");
@@ -149,33 +155,45 @@ Result<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Prepare(const std::string&
 
 Status WriteAheadLog::OpenFiles() {
   bool created = false;
-  auto open = [&](const std::string& path, common::UniqueFd* out) -> Status {
-    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  // Opens `path` read-write with `extra_flags`, creating it if missing; -1 and errno on failure.
+  auto open = [&](const std::string& path, int extra_flags) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | extra_flags);
     if (fd < 0 && errno == ENOENT) {
-      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-      created = true;
+      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | extra_flags, 0644);
+      created = created || fd >= 0;
     }
-    if (fd < 0) return Errno("open " + path);
-    out->Reset(fd);
-    return Status::Ok();
+    return fd;
   };
+  // Direct appends when the filesystem takes O_DIRECT (tmpfs refuses it: EINVAL). Both files
+  // are in one directory, so the first says for both.
+  direct_ = options_.direct_io;
   for (int i = 0; i < 2; ++i) {
-    RETURN_IF_ERROR(open(LogPath(data_path_, i), &log_fds_[i]));
+    const std::string path = LogPath(data_path_, i);
+    int fd = direct_ ? open(path, O_DIRECT | O_DSYNC) : -1;
+    if (fd < 0 && direct_ && i == 0 && errno == EINVAL) direct_ = false;
+    if (fd < 0 && !direct_) fd = open(path, 0);
+    if (fd < 0) return Errno("open " + path);
+    log_fds_[i].Reset(fd);
+  }
+  for (int i = 0; i < 2; ++i) {
     struct stat st {};
     if (::fstat(log_fds_[i].get(), &st) != 0) return Errno("stat write-ahead log");
     uint64_t size = static_cast<uint64_t>(st.st_size);
-    if (size < options_.initial_log_bytes) {
-      int rc =
-          ::posix_fallocate(log_fds_[i].get(), 0, static_cast<off_t>(options_.initial_log_bytes));
+    const uint64_t initial = RoundUpToBlock(options_.initial_log_bytes);
+    if (size < initial) {
+      int rc = ::posix_fallocate(log_fds_[i].get(), 0, static_cast<off_t>(initial));
       if (rc != 0)
         return Status::IOError("allocate " + LogPath(data_path_, i) + ": " + std::strerror(rc));
       if (::fsync(log_fds_[i].get()) != 0) return Errno("sync " + LogPath(data_path_, i));
-      size = options_.initial_log_bytes;
+      size = initial;
     }
     common::MutexLock lock(commit_mu_);
     allocated_[i] = size;
   }
-  RETURN_IF_ERROR(open(CheckpointPath(data_path_), &checkpoint_fd_));
+  const std::string checkpoint_path = CheckpointPath(data_path_);
+  int checkpoint_fd = open(checkpoint_path, 0);
+  if (checkpoint_fd < 0) return Errno("open " + checkpoint_path);
+  checkpoint_fd_.Reset(checkpoint_fd);
   data_fd_.Reset(::open(data_path_.c_str(), O_RDONLY | O_CLOEXEC));
   if (!data_fd_.valid()) return Errno("open " + data_path_);
   if (created) {
@@ -213,7 +231,11 @@ Status WriteAheadLog::Start(MDB_env* env) {
 Status WriteAheadLog::Replay() {
   size_t replayed = 0;
   for (uint64_t generation : {checkpoint_generation_, checkpoint_generation_ + 1}) {
-    ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(log_fds_[generation % 2].get()));
+    // Read through the page cache: a direct descriptor needs aligned buffers.
+    const std::string path = LogPath(data_path_, static_cast<int>(generation % 2));
+    common::UniqueFd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in.valid()) return Errno("open " + path);
+    ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(in.get()));
     std::vector<WalFrame> frames = ParseWalFrames(bytes, generation);
     for (size_t i = 0; i < frames.size(); ++i) {
       const WalFrame& frame = frames[i];
@@ -326,15 +348,22 @@ void WriteAheadLog::RecordClear(MDB_dbi dbi) {
 Status WriteAheadLog::AppendFrame(std::string_view frame) {
   if (options_.before_append_for_testing) RETURN_IF_ERROR(options_.before_append_for_testing());
   const int file = static_cast<int>(generation_ % 2);
-  if (offset_ + frame.size() > allocated_[file]) {
-    uint64_t want = std::max(offset_ + frame.size(), 2 * allocated_[file]);
-    int rc = ::posix_fallocate(log_fds_[file].get(), 0, static_cast<off_t>(want));
+  const int fd = log_fds_[file].get();
+  if (RoundUpToBlock(offset_ + frame.size()) > allocated_[file]) {
+    uint64_t want = RoundUpToBlock(std::max(offset_ + frame.size(), 2 * allocated_[file]));
+    int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(want));
     if (rc != 0)
       return Status::IOError("allocate write-ahead log: " + std::string(std::strerror(rc)));
+    // The new length must be durable before a frame past the old one counts on it.
+    if (::fdatasync(fd) != 0) return Errno("sync write-ahead log");
     allocated_[file] = want;
   }
-  RETURN_IF_ERROR(WriteAll(log_fds_[file].get(), frame, offset_));
-  if (::fdatasync(log_fds_[file].get()) != 0) return Errno("sync write-ahead log");
+  if (direct_) {
+    RETURN_IF_ERROR(appender_.Append(fd, offset_, frame));
+  } else {
+    RETURN_IF_ERROR(WriteAll(fd, frame, offset_));
+    if (::fdatasync(fd) != 0) return Errno("sync write-ahead log");
+  }
   offset_ += frame.size();
   bytes_since_checkpoint_ += frame.size();
   return Status::Ok();
@@ -440,6 +469,7 @@ Status WriteAheadLog::Checkpoint() {
     meta_page = std::move(page).value();
     generation = ++generation_;
     offset_ = 0;
+    appender_.Restart();
     bytes_since_checkpoint_ = 0;
     freed_bytes_since_checkpoint_ = 0;
   }

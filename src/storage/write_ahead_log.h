@@ -47,6 +47,7 @@
 #include "common/status.h"
 #include "common/thread_annotations.h"
 #include "common/unique_fd.h"
+#include "storage/direct_appender.h"
 #include "storage/lmdb_freelist.h"
 #include "storage/lmdb_handles.h"
 #include "storage/wal_record.h"
@@ -113,6 +114,7 @@ class WriteAheadLog {
   uint32_t page_size_ = 0;
   common::UniqueFd data_fd_;        // read-only: meta pages
   common::UniqueFd log_fds_[2];     // generation g lives in log_fds_[g % 2]
+  bool direct_ = false;             // log_fds_ opened O_DIRECT | O_DSYNC
   common::UniqueFd checkpoint_fd_;  // two slots
   bool checkpoint_found_ = false;
   uint64_t checkpoint_generation_ = 0;  // the generation of the checkpoint read at Prepare
@@ -132,6 +134,7 @@ class WriteAheadLog {
   common::Mutex commit_mu_;
   uint64_t generation_ GUARDED_BY(commit_mu_) = 0;
   uint64_t offset_ GUARDED_BY(commit_mu_) = 0;             // next append in the generation's file
+  DirectAppender appender_ GUARDED_BY(commit_mu_);         // when direct_
   uint64_t allocated_[2] GUARDED_BY(commit_mu_) = {0, 0};  // bytes allocated per file
   uint64_t bytes_since_checkpoint_ GUARDED_BY(commit_mu_) = 0;
   uint64_t freed_bytes_since_checkpoint_ GUARDED_BY(commit_mu_) = 0;

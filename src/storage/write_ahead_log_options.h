@@ -26,6 +26,9 @@ struct WriteAheadLogOptions {
   // keeps two small files, and a busy one settles near twice its longest generation, which
   // `checkpoint_bytes` bounds. Files are never shrunk.
   uint64_t initial_log_bytes = 1ull << 20;
+  // Appends go to the log files with O_DIRECT | O_DSYNC (direct_appender.h) when the
+  // filesystem allows it; false, or a filesystem without O_DIRECT: pwrite then fdatasync.
+  bool direct_io = true;
   // Tests only: runs before each frame is appended; an error is that append's failure, as a
   // full disk's or an I/O error's would be.
   std::function<Status()> before_append_for_testing;

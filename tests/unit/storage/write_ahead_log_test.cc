@@ -72,8 +72,11 @@ std::vector<std::string> Dump(MDB_env* env) {
   return out;
 }
 
-LmdbEnvOptions Durable() {
+// `direct_io` false: the log is appended with pwrite + fdatasync, as on a filesystem without
+// O_DIRECT.
+LmdbEnvOptions Durable(bool direct_io = true) {
   LmdbEnvOptions options;
+  options.log_options.direct_io = direct_io;
   options.map_size_bytes = 256ull << 20;
   options.log_options.checkpoint_interval = std::chrono::hours(1);  // only the ones the test causes
   options.log_options.initial_log_bytes = 4096;  // the log files grow while the tests write
@@ -128,11 +131,11 @@ void RandomWrites(MDB_env* env, int txns, uint32_t seed) {
 // In a child process: opens `path`, runs `write`, saves the dump to `dump_path`, and dies
 // without closing (no final checkpoint).
 void WriteAndDie(const std::string& path, const std::string& dump_path,
-                 const std::function<void(MDB_env*)>& write) {
+                 const std::function<void(MDB_env*)>& write, bool direct_io = true) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    auto env = LmdbEnv::Open(path, Durable());
+    auto env = LmdbEnv::Open(path, Durable(direct_io));
     if (!env.ok()) _exit(2);
     write(env->get());
     std::ofstream out(dump_path, std::ios::binary);
@@ -146,13 +149,14 @@ void WriteAndDie(const std::string& path, const std::string& dump_path,
 }
 
 // 30 transactions and a clean close (a final checkpoint), then 60 more in a child that dies.
-void CheckpointThenWriteAndDie(const std::string& path, const std::string& dump_path) {
+void CheckpointThenWriteAndDie(const std::string& path, const std::string& dump_path,
+                               bool direct_io) {
   {
-    auto env = LmdbEnv::Open(path, Durable());
+    auto env = LmdbEnv::Open(path, Durable(direct_io));
     ASSERT_TRUE(env.ok());
     RandomWrites(env->get(), 30, 1);
   }
-  WriteAndDie(path, dump_path, [](MDB_env* env) { RandomWrites(env, 60, 2); });
+  WriteAndDie(path, dump_path, [](MDB_env* env) { RandomWrites(env, 60, 2); }, direct_io);
 }
 
 std::string Serialize(const std::vector<std::string>& dump) {
@@ -166,19 +170,25 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-TEST(WriteAheadLogTest, ProcessCrashRecoversEveryCommittedTransaction) {
+// Parameter: whether the log is appended directly (O_DIRECT) or through the page cache.
+class WriteAheadLogCrashTest : public ::testing::TestWithParam<bool> {};
+
+INSTANTIATE_TEST_SUITE_P(Appends, WriteAheadLogCrashTest, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "Direct" : "Buffered"; });
+
+TEST_P(WriteAheadLogCrashTest, ProcessCrashRecoversEveryCommittedTransaction) {
   TempDir dir("meshdb-wal");
   const std::string path = dir.path() + "/t.mdb";
-  CheckpointThenWriteAndDie(path, dir.path() + "/dump");
-  auto env = LmdbEnv::Open(path, Durable());
+  CheckpointThenWriteAndDie(path, dir.path() + "/dump", GetParam());
+  auto env = LmdbEnv::Open(path, Durable(GetParam()));
   ASSERT_TRUE(env.ok()) << env.status().ToString();
   EXPECT_EQ(Serialize(Dump(env->get())), ReadFile(dir.path() + "/dump"));
 }
 
-TEST(WriteAheadLogTest, PowerCutLosingEveryUnsyncedPageRecoversFromTheLog) {
+TEST_P(WriteAheadLogCrashTest, PowerCutLosingEveryUnsyncedPageRecoversFromTheLog) {
   TempDir dir("meshdb-wal");
   const std::string path = dir.path() + "/t.mdb";
-  CheckpointThenWriteAndDie(path, dir.path() + "/dump");
+  CheckpointThenWriteAndDie(path, dir.path() + "/dump", GetParam());
   // What a power cut may leave: LMDB's pages written since the checkpoint never reached the
   // disk. Every page past the checkpoint's last page and both meta pages become garbage.
   // The newer checkpoint slot (sequence at offset 8; slots 128 KiB apart) holds the meta page
@@ -208,7 +218,7 @@ TEST(WriteAheadLogTest, PowerCutLosingEveryUnsyncedPageRecoversFromTheLog) {
       data.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
     }
   }
-  auto env = LmdbEnv::Open(path, Durable());
+  auto env = LmdbEnv::Open(path, Durable(GetParam()));
   ASSERT_TRUE(env.ok()) << env.status().ToString();
   EXPECT_EQ(Serialize(Dump(env->get())), ReadFile(dir.path() + "/dump"));
 }

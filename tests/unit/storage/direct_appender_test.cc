@@ -1,0 +1,73 @@
+#include "storage/direct_appender.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+
+#include "common/unique_fd.h"
+#include "temp_dir.h"
+
+namespace meshdb::storage {
+namespace {
+
+using meshdb::testing::TempDir;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Appends of every size, across and onto block boundaries, leave exactly their bytes in the
+// file, followed by zeros to the end of the last block, over whatever the file held before.
+TEST(DirectAppenderTest, AppendsLeaveTheirBytesThenZerosOverOlderContent) {
+  TempDir dir("meshdb-direct");
+  const std::string path = dir.path() + "/log";
+  constexpr size_t kFileBytes = 64 << 10;
+  {
+    std::ofstream old(path, std::ios::binary);
+    old << std::string(kFileBytes, '\xee');  // an older generation's bytes
+  }
+  common::UniqueFd fd(::open(path.c_str(), O_RDWR | O_DIRECT | O_DSYNC));
+  if (!fd.valid() && errno == EINVAL) GTEST_SKIP() << "no O_DIRECT on this filesystem";
+  ASSERT_TRUE(fd.valid());
+  std::mt19937 rng(7);
+  DirectAppender appender;
+  for (int round = 0; round < 2; ++round) {
+    std::string expected;
+    for (size_t size : {1, 4095, 1, 4096, 5000, 3, 8192, 7, 0, 2048, 2048}) {
+      std::string bytes(size, '\0');
+      for (char& c : bytes) c = static_cast<char>('a' + rng() % 26);
+      ASSERT_TRUE(appender.Append(fd.get(), expected.size(), bytes).ok());
+      expected += bytes;
+      const std::string file = ReadFile(path);
+      ASSERT_EQ(file.substr(0, expected.size()), expected) << "after " << size << " bytes";
+      const size_t block_end = (expected.size() + 4095) / 4096 * 4096;
+      EXPECT_EQ(file.substr(expected.size(), block_end - expected.size()),
+                std::string(block_end - expected.size(), '\0'));
+    }
+    // The next generation starts the file again from offset 0.
+    appender.Restart();
+  }
+}
+
+TEST(DirectAppenderTest, AnAppendThatDoesNotFollowThePreviousOneIsRefused) {
+  TempDir dir("meshdb-direct");
+  const std::string path = dir.path() + "/log";
+  common::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_DIRECT | O_DSYNC, 0644));
+  if (!fd.valid() && errno == EINVAL) GTEST_SKIP() << "no O_DIRECT on this filesystem";
+  ASSERT_TRUE(fd.valid());
+  ASSERT_EQ(::ftruncate(fd.get(), 16 << 10), 0);
+  DirectAppender appender;
+  ASSERT_TRUE(appender.Append(fd.get(), 0, "abc").ok());
+  EXPECT_EQ(appender.Append(fd.get(), 10, "def").code(), Status::Code::kInternal);
+  EXPECT_TRUE(appender.Append(fd.get(), 3, "def").ok());
+  EXPECT_EQ(ReadFile(path).substr(0, 6), "abcdef");
+}
+
+}  // namespace
+}  // namespace meshdb::storage
