@@ -53,8 +53,8 @@ Status LmdbEnv::ReserveAhead(uint64_t max_headroom_bytes) {
   const bool write_map = mdb_env_get_flags(env_, &flags) == 0 && (flags & MDB_WRITEMAP) != 0;
   const uint64_t headroom =
       write_map ? max_headroom_bytes
-                 : std::clamp(used / 16, std::min(kMinHeadroomBytes, max_headroom_bytes),
-                              max_headroom_bytes);
+                : std::clamp(used / 16, std::min(kMinHeadroomBytes, max_headroom_bytes),
+                             max_headroom_bytes);
   if (reserved_bytes_ >= used + headroom / 2) return Status::Ok();
   int fd = -1;
   if (int rc = mdb_env_get_fd(env_, &fd); rc != 0) return LmdbError("mdb_env_get_fd", rc);

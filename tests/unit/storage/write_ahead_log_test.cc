@@ -156,7 +156,8 @@ void CheckpointThenWriteAndDie(const std::string& path, const std::string& dump_
     ASSERT_TRUE(env.ok());
     RandomWrites(env->get(), 30, 1);
   }
-  WriteAndDie(path, dump_path, [](MDB_env* env) { RandomWrites(env, 60, 2); }, direct_io);
+  WriteAndDie(
+      path, dump_path, [](MDB_env* env) { RandomWrites(env, 60, 2); }, direct_io);
 }
 
 std::string Serialize(const std::vector<std::string>& dump) {
