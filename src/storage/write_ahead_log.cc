@@ -403,7 +403,7 @@ Status WriteAheadLog::Commit(MDB_txn* txn) {
                                  data_path_, appended.message());
       return appended;
     }
-    int rc = mdb_txn_commit(txn);
+    int rc = CommitLmdb(txn);
     if (rc != 0) {
       Status aborted = AppendFrame(WalAbortFrame(generation_, txnid));
       if (!aborted.ok()) {
@@ -434,6 +434,14 @@ Status WriteAheadLog::Commit(MDB_txn* txn) {
     wake_.notify_one();
   }
   return Status::Ok();
+}
+
+int WriteAheadLog::CommitLmdb(MDB_txn* txn) {
+  if (options_.lmdb_commit_fails_for_testing && options_.lmdb_commit_fails_for_testing()) {
+    mdb_txn_abort(txn);
+    return EIO;
+  }
+  return mdb_txn_commit(txn);
 }
 
 void WriteAheadLog::Fail() {

@@ -100,6 +100,8 @@ class WriteAheadLog {
   Status OpenFiles();
   Status Replay();
   Status AppendFrame(std::string_view frame) REQUIRES(commit_mu_);
+  // mdb_txn_commit, or its failure when a test asks for one (WriteAheadLogOptions).
+  int CommitLmdb(MDB_txn* txn);
   // Steps 1-4 above; nothing when no transaction committed since the last one.
   Status Checkpoint() EXCLUDES(commit_mu_);
   Status WriteCheckpointSlot(uint64_t generation, const std::string& meta_page);

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -131,11 +132,12 @@ void RandomWrites(MDB_env* env, int txns, uint32_t seed) {
 // In a child process: opens `path`, runs `write`, saves the dump to `dump_path`, and dies
 // without closing (no final checkpoint).
 void WriteAndDie(const std::string& path, const std::string& dump_path,
-                 const std::function<void(MDB_env*)>& write, bool direct_io = true) {
+                 const std::function<void(MDB_env*)>& write,
+                 const LmdbEnvOptions& options = Durable()) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    auto env = LmdbEnv::Open(path, Durable(direct_io));
+    auto env = LmdbEnv::Open(path, options);
     if (!env.ok()) _exit(2);
     write(env->get());
     std::ofstream out(dump_path, std::ios::binary);
@@ -157,7 +159,7 @@ void CheckpointThenWriteAndDie(const std::string& path, const std::string& dump_
     RandomWrites(env->get(), 30, 1);
   }
   WriteAndDie(
-      path, dump_path, [](MDB_env* env) { RandomWrites(env, 60, 2); }, direct_io);
+      path, dump_path, [](MDB_env* env) { RandomWrites(env, 60, 2); }, Durable(direct_io));
 }
 
 std::string Serialize(const std::vector<std::string>& dump) {
@@ -341,6 +343,36 @@ TEST(WriteAheadLogTest, AFailedAppendFailsThatCommitAndEveryLaterOneUntilReopene
   ASSERT_TRUE(env.ok()) << env.status().ToString();
   EXPECT_EQ(Serialize(Dump(env->get())), before);
   EXPECT_TRUE(PutOne(env->get(), "after the reopen", "3").ok());
+}
+
+// When LMDB's commit fails after the transaction's frame is in the log, an abort frame
+// follows it; LMDB gives the next transaction the same id, so a replay that applied the
+// aborted frame would refuse the next one, and one that skipped the next would lose it.
+TEST(WriteAheadLogTest, ACommitThatLmdbRefusesAfterItsFrameIsLoggedIsNotReplayed) {
+  TempDir dir("meshdb-wal");
+  const std::string path = dir.path() + "/t.mdb";
+  const std::string dump_path = dir.path() + "/dump";
+  auto fail = std::make_shared<bool>(false);
+  LmdbEnvOptions options = Durable();
+  options.log_options.lmdb_commit_fails_for_testing = [fail] { return *fail; };
+  WriteAndDie(
+      path, dump_path,
+      [fail](MDB_env* env) {
+        RandomWrites(env, 5, 8);
+        ASSERT_TRUE(PutOne(env, "kept-1", "1").ok());
+        *fail = true;
+        Status refused = PutOne(env, "lost", "2");
+        EXPECT_EQ(refused.code(), Status::Code::kIOError) << refused.ToString();
+        *fail = false;
+        ASSERT_TRUE(PutOne(env, "kept-2", "3").ok());
+      },
+      options);
+  auto env = LmdbEnv::Open(path, Durable());
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  const std::string recovered = Serialize(Dump(env->get()));
+  EXPECT_EQ(recovered, ReadFile(dump_path));
+  EXPECT_NE(recovered.find("kept-2"), std::string::npos);
+  EXPECT_EQ(recovered.find("lost"), std::string::npos);
 }
 
 TEST(WriteAheadLogTest, CleanCloseNeedsNoReplayAndKeepsEverything) {
