@@ -14,7 +14,7 @@ Status DirectAppender::Append(int fd, uint64_t offset, std::string_view bytes) {
   }
   const uint64_t start = offset - tail_.size();
   const size_t used = tail_.size() + bytes.size();
-  const size_t length = (used + kBlockBytes - 1) / kBlockBytes * kBlockBytes;
+  const size_t length = RoundUpToBlock(used);
   if (length > capacity_) {
     void* p = std::aligned_alloc(kBlockBytes, length);
     if (p == nullptr) return Status::IOError("write-ahead log: out of memory for a direct write");

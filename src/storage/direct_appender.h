@@ -30,6 +30,11 @@ class DirectAppender {
   // Alignment of buffers, offsets and lengths: a page, a multiple of any logical block size.
   static constexpr uint64_t kBlockBytes = 4096;
 
+  // `bytes` rounded up to a whole number of blocks.
+  static constexpr uint64_t RoundUpToBlock(uint64_t bytes) {
+    return (bytes + kBlockBytes - 1) / kBlockBytes * kBlockBytes;
+  }
+
   // Writes `bytes` at `offset` of `fd` (O_DIRECT | O_DSYNC) and returns once they are durable.
   // `offset` is where the previous Append ended, or 0 after Restart. The file must be
   // allocated up to `offset + bytes.size()` rounded up to kBlockBytes. IOError on failure.

@@ -78,12 +78,6 @@ std::optional<CheckpointSlot> ReadNewestSlot(int fd) {
   return newest;
 }
 
-// Log files are allocated in whole blocks, so a direct append never writes past the end.
-uint64_t RoundUpToBlock(uint64_t bytes) {
-  constexpr uint64_t kBlock = DirectAppender::kBlockBytes;
-  return (bytes + kBlock - 1) / kBlock * kBlock;
-}
-
 Result<std::string> ReadWholeFile(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return Errno("stat write-ahead log");
@@ -179,7 +173,8 @@ Status WriteAheadLog::OpenFiles() {
     struct stat st {};
     if (::fstat(log_fds_[i].get(), &st) != 0) return Errno("stat write-ahead log");
     uint64_t size = static_cast<uint64_t>(st.st_size);
-    const uint64_t initial = RoundUpToBlock(options_.initial_log_bytes);
+    // Whole blocks, so a direct append never writes past the end.
+    const uint64_t initial = DirectAppender::RoundUpToBlock(options_.initial_log_bytes);
     if (size < initial) {
       int rc = ::posix_fallocate(log_fds_[i].get(), 0, static_cast<off_t>(initial));
       if (rc != 0)
@@ -349,8 +344,9 @@ Status WriteAheadLog::AppendFrame(std::string_view frame) {
   if (options_.before_append_for_testing) RETURN_IF_ERROR(options_.before_append_for_testing());
   const int file = static_cast<int>(generation_ % 2);
   const int fd = log_fds_[file].get();
-  if (RoundUpToBlock(offset_ + frame.size()) > allocated_[file]) {
-    uint64_t want = RoundUpToBlock(std::max(offset_ + frame.size(), 2 * allocated_[file]));
+  if (DirectAppender::RoundUpToBlock(offset_ + frame.size()) > allocated_[file]) {
+    uint64_t want =
+        DirectAppender::RoundUpToBlock(std::max(offset_ + frame.size(), 2 * allocated_[file]));
     int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(want));
     if (rc != 0)
       return Status::IOError("allocate write-ahead log: " + std::string(std::strerror(rc)));
