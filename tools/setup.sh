@@ -23,7 +23,7 @@ JOBS="${MESHDB_JOBS:-2}"
 PACKAGES=(
   cmake ninja-build g++
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  liblmdb-dev libzstd-dev libcsv-dev libssl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libargon2-dev libsqlite3-dev zlib1g-dev
+  liblmdb-dev libzstd-dev liburing-dev libcsv-dev libssl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libargon2-dev libsqlite3-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
   # The discovery tests start their own etcd (tests/integration/etcd_fixture.py), never the

@@ -11,6 +11,10 @@
 // the rest of the last block is zeros. A file whose last block held other bytes (an older
 // generation of the log) has them zeroed; a zero frame header ends the log on replay.
 //
+// With a ring (UseRing: io_uring, liburing), Start submits the write and returns at once, so the
+// caller can work while the disk writes (the write-ahead log commits LMDB's transaction meanwhile)
+// and Finish waits for it. Without one, Start writes and Finish reports how that went.
+//
 // Thread-safety: none; one appender per writer.
 #pragma once
 
@@ -22,6 +26,8 @@
 #include <string_view>
 
 #include "common/status.h"
+
+struct io_uring;  // liburing
 
 namespace meshdb::storage {
 
@@ -35,21 +41,52 @@ class DirectAppender {
     return (bytes + kBlockBytes - 1) / kBlockBytes * kBlockBytes;
   }
 
-  // Writes `bytes` at `offset` of `fd` (O_DIRECT | O_DSYNC) and returns once they are durable.
-  // `offset` is where the previous Append ended, or 0 after Restart. The file must be
-  // allocated up to `offset + bytes.size()` rounded up to kBlockBytes. IOError on failure.
+  DirectAppender() = default;
+  ~DirectAppender();  // waits for a write still in flight
+  DirectAppender(const DirectAppender&) = delete;
+  DirectAppender& operator=(const DirectAppender&) = delete;
+
+  // Later writes are submitted through an io_uring of this appender's own. false, with the
+  // kernel's reason in `*why`, when it refuses one (no io_uring, or a sandbox forbids it): the
+  // writes stay synchronous.
+  bool UseRing(std::string* why);
+
+  // Starts writing `bytes` at `offset` of `fd` (O_DIRECT | O_DSYNC); `bytes` may be released
+  // when it returns. `offset` is where the previous write ended, or 0 after Restart. The file
+  // must be allocated up to `offset + bytes.size()` rounded up to kBlockBytes. One write at a
+  // time: Finish before the next Start. IOError/Internal when it could not start.
+  Status Start(int fd, uint64_t offset, std::string_view bytes);
+
+  // Waits for the write Start began: Ok once its bytes are durable. IOError on failure.
+  Status Finish();
+
+  // Start then Finish.
   Status Append(int fd, uint64_t offset, std::string_view bytes);
 
-  // The next Append starts a file from offset 0.
+  // The next write starts a file from offset 0.
   void Restart() { tail_.clear(); }
 
  private:
+  // Writes buffer_[done, length_) at start_ + done synchronously.
+  Status WriteRest(size_t done);
+
   struct FreeDeleter {
     void operator()(char* p) const { std::free(p); }
   };
   std::unique_ptr<char, FreeDeleter> buffer_;  // kBlockBytes-aligned
   size_t capacity_ = 0;
   std::string tail_;  // the bytes of the last partial block written, before the next offset
+  struct RingDeleter {
+    void operator()(io_uring* ring) const;
+  };
+  std::unique_ptr<io_uring, RingDeleter> ring_;
+  // The write Start began: in flight on the ring, or its synchronous outcome.
+  bool started_ = false;
+  bool in_flight_ = false;
+  int fd_ = -1;
+  uint64_t start_ = 0;
+  size_t length_ = 0;
+  Status outcome_ = Status::Ok();
 };
 
 }  // namespace meshdb::storage

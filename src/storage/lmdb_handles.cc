@@ -116,6 +116,10 @@ Result<ReadTxn> ReadTxn::Begin(MDB_env* env) {
   ReadTxn txn;
   int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn.txn_);
   if (rc != 0) return LmdbError("mdb_txn_begin(read)", rc);
+  // A commit's LMDB transaction is visible before its log frame is durable: wait for it.
+  if (WriteAheadLog* wal = WriteAheadLog::Of(env)) {
+    RETURN_IF_ERROR(wal->AwaitVisible(mdb_txn_id(txn.txn_)));
+  }
   return txn;
 }
 

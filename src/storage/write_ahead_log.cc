@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 
 #include "common/log.h"
@@ -169,6 +170,18 @@ Status WriteAheadLog::OpenFiles() {
     if (fd < 0) return Errno("open " + path);
     log_fds_[i].Reset(fd);
   }
+  if (direct_ && options_.io_uring) {
+    std::string why;
+    common::MutexLock lock(commit_mu_);
+    if (!appender_.UseRing(&why)) {
+      static std::once_flag logged;
+      std::call_once(logged, [&] {
+        log::For("storage")->info(
+            "io_uring unavailable ({}): each write-ahead log append completes before LMDB commits",
+            why);
+      });
+    }
+  }
   for (int i = 0; i < 2; ++i) {
     struct stat st {};
     if (::fstat(log_fds_[i].get(), &st) != 0) return Errno("stat write-ahead log");
@@ -217,6 +230,7 @@ Status WriteAheadLog::Start(MDB_env* env) {
     generation_ = checkpoint_found_ ? checkpoint_generation_ + 1 : 0;
   }
   RETURN_IF_ERROR(Checkpoint());
+  PublishVisible();  // what replay committed
   mdb_env_set_userctx(env, this);
   started_ = true;
   checkpointer_ = std::thread([this] { CheckpointerLoop(); });
@@ -340,7 +354,7 @@ void WriteAheadLog::RecordClear(MDB_dbi dbi) {
   recorder_.Clear(dbi, *name);
 }
 
-Status WriteAheadLog::AppendFrame(std::string_view frame) {
+Status WriteAheadLog::StartAppend(std::string_view frame) {
   if (options_.before_append_for_testing) RETURN_IF_ERROR(options_.before_append_for_testing());
   const int file = static_cast<int>(generation_ % 2);
   const int fd = log_fds_[file].get();
@@ -355,7 +369,7 @@ Status WriteAheadLog::AppendFrame(std::string_view frame) {
     allocated_[file] = want;
   }
   if (direct_) {
-    RETURN_IF_ERROR(appender_.Append(fd, offset_, frame));
+    RETURN_IF_ERROR(appender_.Start(fd, offset_, frame));
   } else {
     RETURN_IF_ERROR(WriteAll(fd, frame, offset_));
     if (::fdatasync(fd) != 0) return Errno("sync write-ahead log");
@@ -363,6 +377,13 @@ Status WriteAheadLog::AppendFrame(std::string_view frame) {
   offset_ += frame.size();
   bytes_since_checkpoint_ += frame.size();
   return Status::Ok();
+}
+
+Status WriteAheadLog::FinishAppend() { return direct_ ? appender_.Finish() : Status::Ok(); }
+
+Status WriteAheadLog::AppendFrame(std::string_view frame) {
+  RETURN_IF_ERROR(StartAppend(frame));
+  return FinishAppend();
 }
 
 Status WriteAheadLog::Commit(MDB_txn* txn) {
@@ -375,12 +396,15 @@ Status WriteAheadLog::Commit(MDB_txn* txn) {
       }
       int rc = mdb_txn_commit(txn);
       if (rc != 0) return LmdbError("mdb_txn_commit", rc);
+      PublishVisible();  // as before the log existed: visible now, durable once checkpointed
     }
     return Checkpoint();
   }
   if (recorder_.empty()) {
     int rc = mdb_txn_commit(txn);  // changes nothing: LMDB writes no page
-    return rc == 0 ? Status::Ok() : LmdbError("mdb_txn_commit", rc);
+    if (rc != 0) return LmdbError("mdb_txn_commit", rc);
+    PublishVisible();
+    return Status::Ok();
   }
   bool want_checkpoint = false;
   bool must_checkpoint = false;
@@ -391,15 +415,33 @@ Status WriteAheadLog::Commit(MDB_txn* txn) {
       return Status::IOError("the write-ahead log failed earlier; restart the node");
     }
     const uint64_t txnid = mdb_txn_id(txn);
-    Status appended = AppendFrame(recorder_.Frame(generation_, txnid));
-    if (!appended.ok()) {
+    Status started = StartAppend(recorder_.Frame(generation_, txnid));
+    if (!started.ok()) {
       failed_ = true;
       mdb_txn_abort(txn);
       log::For("storage")->error("{}: write-ahead log: {}; every later write fails until restart",
-                                 data_path_, appended.message());
+                                 data_path_, started.message());
+      return started;
+    }
+    // While the disk writes the frame: readers wait for it (AwaitVisible).
+    int rc = CommitLmdb(txn);
+    Status appended = Status::Ok();
+    if (rc == 0 && options_.before_frame_durable_for_testing) {
+      appended = options_.before_frame_durable_for_testing();
+    }
+    Status finished = FinishAppend();
+    if (appended.ok()) appended = std::move(finished);
+    if (!appended.ok()) {
+      failed_ = true;
+      if (rc == 0) {  // LMDB holds a transaction the log does not: no reader may see it
+        common::MutexLock visible_lock(visible_mu_);
+        visible_failed_ = true;
+        visible_changed_.notify_all();
+      }
+      log::For("storage")->error("{}: write-ahead log: {}; every later write{} fails until restart",
+                                 data_path_, appended.message(), rc == 0 ? " and every read" : "");
       return appended;
     }
-    int rc = CommitLmdb(txn);
     if (rc != 0) {
       Status aborted = AppendFrame(WalAbortFrame(generation_, txnid));
       if (!aborted.ok()) {
@@ -411,6 +453,7 @@ Status WriteAheadLog::Commit(MDB_txn* txn) {
       }
       return LmdbError("mdb_txn_commit", rc);
     }
+    PublishVisible();
     freed_bytes_since_checkpoint_ += freelist_->PagesFreedBy(txnid) * page_size_;
     must_checkpoint = freed_bytes_since_checkpoint_ >= options_.freed_limit_bytes;
     want_checkpoint = freed_bytes_since_checkpoint_ >= options_.checkpoint_freed_bytes ||
@@ -430,6 +473,35 @@ Status WriteAheadLog::Commit(MDB_txn* txn) {
     wake_.notify_one();
   }
   return Status::Ok();
+}
+
+void WriteAheadLog::PublishVisible() {
+  MDB_envinfo info;
+  if (mdb_env_info(env_, &info) != 0) return;
+  const uint64_t newest = info.me_last_txnid;
+  if (newest <= visible_txnid_.load(std::memory_order_relaxed)) return;
+  common::MutexLock lock(visible_mu_);
+  visible_txnid_.store(newest, std::memory_order_release);
+  visible_changed_.notify_all();
+}
+
+Status WriteAheadLog::AwaitVisible(uint64_t txnid) {
+  if (txnid <= visible_txnid_.load(std::memory_order_acquire)) return Status::Ok();
+  common::MutexLock lock(visible_mu_);
+  ++readers_waiting_;
+  visible_changed_.wait(lock, [&]() REQUIRES(visible_mu_) {
+    return visible_failed_ || txnid <= visible_txnid_.load(std::memory_order_acquire);
+  });
+  --readers_waiting_;
+  if (txnid <= visible_txnid_.load(std::memory_order_acquire)) return Status::Ok();
+  return Status::IOError(data_path_ +
+                         ": a write-ahead log write failed after LMDB committed its transaction; "
+                         "restart the node");
+}
+
+size_t WriteAheadLog::ReadersWaiting() {
+  common::MutexLock lock(visible_mu_);
+  return readers_waiting_;
 }
 
 int WriteAheadLog::CommitLmdb(MDB_txn* txn) {

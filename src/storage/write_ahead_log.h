@@ -3,8 +3,11 @@
 // write-ahead log").
 //
 // The environment is opened MDB_NOSYNC. A write transaction's changes are recorded as they are
-// made (lmdb_write.h); Commit appends them as one frame to the log and fdatasyncs it *before*
-// mdb_txn_commit, so no reader ever sees a transaction the log does not hold. LMDB's pages
+// made (lmdb_write.h); Commit starts appending them as one frame to the log, runs
+// mdb_txn_commit while the disk writes it (`io_uring`; without it the append completes first),
+// and returns once the frame is durable. No reader sees a transaction before its frame is
+// durable: ReadTxn::Begin waits (AwaitVisible) when its snapshot is newer than the last
+// durable frame, which only happens while a commit is in flight. LMDB's pages
 // reach the disk by checkpoints, run by a background thread every `checkpoint_interval`, or
 // sooner after `checkpoint_bytes` of log or `checkpoint_freed_bytes` of pages freed:
 //   1. between two commits: begin a read transaction at the last commit S (the "pin": while it
@@ -30,11 +33,14 @@
 // Thread-safety: Record*, Commit* and SkipLog are called by the thread that owns the
 // environment's write transaction (LMDB allows one at a time); the checkpointer is internal.
 // Errors: a failed log write or checkpoint leaves the log failed: every later commit fails with
-// IOError until the node restarts (the log on disk stays replayable).
+// IOError until the node restarts (the log on disk stays replayable). When the write that failed
+// was a frame whose transaction LMDB had committed meanwhile, reads fail as well (AwaitVisible):
+// LMDB then holds a transaction the log does not, which recovery drops.
 #pragma once
 
 #include <lmdb.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -89,6 +95,13 @@ class WriteAheadLog {
   // checkpointed (SkipLog).
   Status Commit(MDB_txn* txn);
 
+  // Readers (ReadTxn::Begin): Ok once the snapshot of transaction `txnid` may be read, i.e.
+  // every logged transaction up to it is durable; waits while its frame is being written.
+  // IOError when that frame failed (see Errors above). Any thread.
+  Status AwaitVisible(uint64_t txnid) EXCLUDES(visible_mu_);
+  // How many readers AwaitVisible holds now (tests).
+  size_t ReadersWaiting() EXCLUDES(visible_mu_);
+
   // Removes the log's files beside `data_path` (a dropped database). IOError on failure.
   static Status RemoveFiles(const std::string& data_path);
 
@@ -99,7 +112,13 @@ class WriteAheadLog {
   WriteAheadLog(std::string data_path, const WriteAheadLogOptions& options);
   Status OpenFiles();
   Status Replay();
+  // Appends `frame`: StartAppend grows the file when needed and starts the write, FinishAppend
+  // waits until it is durable; AppendFrame does both.
+  Status StartAppend(std::string_view frame) REQUIRES(commit_mu_);
+  Status FinishAppend() REQUIRES(commit_mu_);
   Status AppendFrame(std::string_view frame) REQUIRES(commit_mu_);
+  // Readers may see every transaction up to the newest LMDB committed.
+  void PublishVisible() EXCLUDES(visible_mu_);
   // mdb_txn_commit, or its failure when a test asks for one (WriteAheadLogOptions).
   int CommitLmdb(MDB_txn* txn);
   // Steps 1-4 above; nothing when no transaction committed since the last one.
@@ -142,6 +161,14 @@ class WriteAheadLog {
   uint64_t freed_bytes_since_checkpoint_ GUARDED_BY(commit_mu_) = 0;
   std::unique_ptr<LmdbFreelistReader> freelist_ GUARDED_BY(commit_mu_);  // Start to Stop
   bool failed_ GUARDED_BY(commit_mu_) = false;
+
+  // The newest transaction readers may see (AwaitVisible); a frame that failed after LMDB
+  // committed its transaction stops it for good.
+  std::atomic<uint64_t> visible_txnid_{0};
+  common::Mutex visible_mu_;
+  std::condition_variable_any visible_changed_;
+  bool visible_failed_ GUARDED_BY(visible_mu_) = false;
+  size_t readers_waiting_ GUARDED_BY(visible_mu_) = 0;
 
   common::Mutex thread_mu_;
   std::condition_variable_any wake_;

@@ -29,12 +29,20 @@ struct WriteAheadLogOptions {
   // Appends go to the log files with O_DIRECT | O_DSYNC (direct_appender.h) when the
   // filesystem allows it; false, or a filesystem without O_DIRECT: pwrite then fdatasync.
   bool direct_io = true;
+  // Direct appends are submitted through io_uring and LMDB's commit runs while the disk writes
+  // the frame (direct_appender.h); false, or a kernel that refuses io_uring: the frame is on
+  // the disk before LMDB commits.
+  bool io_uring = true;
   // Tests only: when it returns true, a commit whose frame is in the log aborts the LMDB
   // transaction instead of committing it, as a failed mdb_txn_commit (EIO) would.
   std::function<bool()> lmdb_commit_fails_for_testing;
   // Tests only: runs before each frame is appended; an error is that append's failure, as a
   // full disk's or an I/O error's would be.
   std::function<Status()> before_append_for_testing;
+  // Tests only: runs after LMDB committed a transaction whose frame is still being written
+  // (before the commit waits for it); an error is that write's failure, as an I/O error's would
+  // be.
+  std::function<Status()> before_frame_durable_for_testing;
 };
 
 }  // namespace meshdb::storage

@@ -6,10 +6,13 @@
 // The image holds only what a completed fsync/fdatasync covered: every write to a file whose
 // name ends in ".mdb" (or is a log file beside one) is remembered as a pending range, and when an
 // fsync or fdatasync of that file returns, the ranges pending when it was called are copied from
-// the file into the image. Writes through a descriptor opened with O_DSYNC or O_SYNC are copied at
-// once. Writes that no sync covered are absent from the image, as if the machine lost power right
-// at the kill: the harshest outcome a crash may have (any unsynced write may be lost), which is the
-// one that shows a write answered before it was durable.
+// the file into the image. A file opened with O_DSYNC or O_SYNC (the log's direct appends,
+// which may also be written through io_uring, unseen here) gets no image but a marker,
+// "<image>.synchronous": each of its writes is durable when it completes, so the file itself is
+// what a power cut leaves (a write in flight at the kill was never answered; torn, its frame
+// fails its checksum). Writes that no sync covered are absent from the image, as if the machine
+// lost power right at the kill: the harshest outcome a crash may have (any unsynced write may be
+// lost), which is the one that shows a write answered before it was durable.
 //
 // $POWER_LOSS_SHIM_DIR names the directory that receives the images (same base names as the
 // files). Each image starts as a copy of its file when the process first opens the file.
@@ -34,6 +37,7 @@ namespace {
 struct Tracked {
   std::string image;  // path of the image
   std::vector<std::pair<off_t, size_t>> pending;
+  bool synchronous = false;  // opened O_DSYNC/O_SYNC: marked, not imaged
 };
 
 std::mutex mu;
@@ -115,9 +119,16 @@ void NoteOpen(int fd, const char* path, int flags) {
     if (::stat(path, &st) == 0) CopyRange(p, image, 0, static_cast<size_t>(st.st_size));
     int touch = RawOpen(image.c_str(), O_WRONLY | O_CREAT);
     if (touch >= 0) RawClose(touch);
-    files.emplace(p, Tracked{image, {}});
+    files.emplace(p, Tracked{image, {}, false});
   }
-  Fds()[fd] = {p, (flags & (O_DSYNC | O_SYNC)) != 0};
+  const bool synchronous = (flags & (O_DSYNC | O_SYNC)) != 0;
+  Tracked& t = files[p];
+  if (synchronous && !t.synchronous) {
+    t.synchronous = true;
+    int marker = RawOpen((t.image + ".synchronous").c_str(), O_WRONLY | O_CREAT);
+    if (marker >= 0) RawClose(marker);
+  }
+  Fds()[fd] = {p, synchronous};
 }
 
 void NoteWrite(int fd, off_t offset, ssize_t written) {
@@ -125,12 +136,8 @@ void NoteWrite(int fd, off_t offset, ssize_t written) {
   std::lock_guard lock(mu);
   auto it = Fds().find(fd);
   if (it == Fds().end()) return;
-  Tracked& t = Files()[it->second.first];
-  if (it->second.second) {
-    CopyRange(it->second.first, t.image, offset, static_cast<size_t>(written));
-  } else {
-    t.pending.emplace_back(offset, static_cast<size_t>(written));
-  }
+  if (it->second.second) return;  // durable as it completed: the file is its own image
+  Files()[it->second.first].pending.emplace_back(offset, static_cast<size_t>(written));
 }
 
 using SyncFn = int (*)(int);
