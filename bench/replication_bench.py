@@ -26,7 +26,8 @@ Workloads (issue 3 "Benchmarks"):
   throughput  N random records written to A in batches of 1000 by several threads as fast as possible;
               time from the first write until B's describe_table record_count is N. With
               --alone-rounds R: R rounds of the same records written to a node alone, then A -> B;
-              prints replicated / alone per round and the median (issue 13: >= 0.9).
+              prints replicated / alone per round and the median (issue 13: >= 0.9). --pin puts A
+              and the clients on CPU 0 and B on CPU 1, as if each node had a machine of its own.
   sync        A holds N random records (default 1M); a new node B runs add_node A; time from add_node
               until B's record_count is N.
   conflict    three linked nodes; three clients upsert/update/delete the same 100 keys for a few
@@ -170,6 +171,17 @@ def record_count(node, table):
     return body.get("record_count", -1) if status == 200 else -1
 
 
+# --pin: each node on a core of its own, as on two one-core machines; A shares its core with
+# this process (the clients). The disk stays shared.
+PIN_CPUS = {"A": {0}, "B": {1}}
+
+
+def pin_process(pid, cpus):
+    """Pins every thread of pid to cpus; threads it starts later inherit that from their creator."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        os.sched_setaffinity(int(tid), cpus)
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -199,6 +211,11 @@ class Bench:
 
     def node(self, label, env=None):
         n = harness.Node(self.block.next_ip(), name=label)
+        if label == "B" and self.args.b_tmpdir:  # B's files on another filesystem than A's
+            shutil.rmtree(n.tmpdir)
+            n.tmpdir = tempfile.mkdtemp(prefix="meshdb-it-B-", dir=self.args.b_tmpdir)
+            n.root = os.path.join(n.tmpdir, "root")
+            n.output_path = os.path.join(n.tmpdir, "output.txt")
         n.repl_name = n.ip
         args = ["--REPLICATION_HOSTNAME", n.ip] + cluster.RECONNECT_ARGS
         if self.args.write_async:
@@ -208,6 +225,8 @@ class Bench:
         else:  # a new configuration serves wss:// on securePort; ws:// needs replication.port
             args += ["--REPLICATION_PORT", n.port]
         n.start(args, env=env)
+        if self.args.pin:
+            pin_process(n.proc.pid, PIN_CPUS.get(label, {0}))
         self.nodes.append(n)
         return n
 
@@ -705,7 +724,15 @@ def main():
                          "with a side-by-side table")
     ap.add_argument("--certgen", help="meshdb_certgen for --transport wss/both "
                                       "(default $MESHDB_CERTGEN or build/tests/integration/meshdb_certgen)")
+    ap.add_argument("--pin", action="store_true",
+                    help="A and the client threads on CPU 0, B on CPU 1: each node on a core of its own "
+                         "(needs 2 CPUs); without it every process shares every core")
+    ap.add_argument("--b-tmpdir", metavar="DIR",
+                    help="node B's directory under DIR, e.g. /dev/shm: a disk of B's own, so A's writes do "
+                         "not wait behind B's (on tmpfs B's commits are not durable: a diagnostic, not a figure)")
     args = ap.parse_args()
+    if args.pin:
+        os.sched_setaffinity(0, PIN_CPUS["A"])  # before any client thread starts: they inherit it
     os.environ["MESHDB_BINARY"] = os.path.abspath(args.binary)
     bench = Bench(args)
     which = args.only or ["lag", "throughput", "sync", "conflict"]
