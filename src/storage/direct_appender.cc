@@ -72,7 +72,6 @@ Status DirectAppender::Start(int fd, uint64_t offset, std::string_view bytes) {
       return Status::IOError(std::string("submit write-ahead log write: ") +
                              (rc < 0 ? std::strerror(-rc) : "not taken"));
     }
-    in_flight_ = true;
     return Status::Ok();
   }
   outcome_ = WriteRest(0);
@@ -82,8 +81,7 @@ Status DirectAppender::Start(int fd, uint64_t offset, std::string_view bytes) {
 Status DirectAppender::Finish() {
   if (!started_) return Status::Internal("direct append finished without a start");
   started_ = false;
-  if (!in_flight_) return std::exchange(outcome_, Status::Ok());
-  in_flight_ = false;
+  if (!ring_) return std::exchange(outcome_, Status::Ok());
   io_uring_cqe* cqe = nullptr;
   int rc = 0;
   do {

@@ -80,13 +80,12 @@ class DirectAppender {
     void operator()(io_uring* ring) const;
   };
   std::unique_ptr<io_uring, RingDeleter> ring_;
-  // The write Start began: in flight on the ring, or its synchronous outcome.
+  // The write Start began: in flight on the ring when there is one, else done with `outcome_`.
   bool started_ = false;
-  bool in_flight_ = false;
   int fd_ = -1;
   uint64_t start_ = 0;
   size_t length_ = 0;
-  Status outcome_ = Status::Ok();
+  Status outcome_ = Status::Ok();  // without a ring
 };
 
 }  // namespace meshdb::storage
