@@ -50,6 +50,17 @@ Status PutMetaU64(MDB_txn* txn, MDB_dbi dbi, std::string_view key, uint64_t valu
   return rc == 0 ? Status::Ok() : LmdbError("put meta", rc);
 }
 
+// Commits `positions` as db's "confirmed:<peer>" entries (a dropped database: nothing).
+Status PersistConfirmed(Database& db, const std::map<std::string, uint64_t>& positions) {
+  ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db.env.get()));
+  if (db.dropped.load()) return Status::Ok();
+  for (const auto& [peer, seq] : positions) {
+    RETURN_IF_ERROR(
+        PutMetaU64(txn.get(), db.meta_dbi, std::string(kMetaConfirmedPrefix) + peer, seq));
+  }
+  return txn.Commit();
+}
+
 }  // namespace
 
 Result<uint64_t> SnapshotImpl::LogStart() {
@@ -58,8 +69,17 @@ Result<uint64_t> SnapshotImpl::LogStart() {
 
 void StoreImpl::NotePeerConfirmed(const std::string& database, const std::string& peer_name,
                                   uint64_t sequence) {
+  if (peer_name.empty()) return;
   auto db = FindDatabase(database);
-  if (!db || peer_name.empty()) return;
+  if (!db) {
+    common::MutexLock lock(pending_confirmed_mu_);
+    db = FindDatabase(database);  // published meanwhile?
+    if (!db) {
+      uint64_t& held = pending_confirmed_[database][peer_name];
+      held = std::max(held, sequence);
+      return;
+    }
+  }
   bool is_new = false;
   {
     common::MutexLock lock(db->confirmed_mu);
@@ -71,22 +91,44 @@ void StoreImpl::NotePeerConfirmed(const std::string& database, const std::string
   // A newly known peer is persisted at once (not only by the next TrimLog), so a crash
   // right after it subscribed cannot make it unknown. Fire and forget, on the writer.
   (void)PostToWriter([db, peer_name] {
-    uint64_t seq = 0;
+    std::map<std::string, uint64_t> position;
     {
       common::MutexLock lock(db->confirmed_mu);
-      seq = db->confirmed[peer_name];
+      position[peer_name] = db->confirmed[peer_name];
     }
-    auto txn = WriteTxn::Begin(db->env.get());
-    if (!txn.ok() || db->dropped.load()) return;
-    if (!PutMetaU64(txn->get(), db->meta_dbi, std::string(kMetaConfirmedPrefix) + peer_name, seq)
-             .ok()) {
-      return;
-    }
-    (void)txn->Commit();
+    (void)PersistConfirmed(*db, position);
   });
 }
 
-void StoreImpl::ForgetPeer(const std::string& database, const std::string& peer_name) {
+Status StoreImpl::PublishNewDatabase(const std::string& name, const std::shared_ptr<Database>& db) {
+  AssertOnWriterThread();
+  common::MutexLock lock(pending_confirmed_mu_);
+  auto held = pending_confirmed_.find(name);
+  if (held != pending_confirmed_.end()) {
+    // Durable before any write to the database: a crash cannot leave it holding rows but
+    // not knowing the peers that subscribed to it.
+    RETURN_IF_ERROR(PersistConfirmed(*db, held->second));
+    common::MutexLock confirmed_lock(db->confirmed_mu);  // not shared yet; for the analysis
+    db->confirmed = held->second;
+  }
+  {
+    common::WriterMutexLock databases_lock(mu_);
+    databases_[name] = db;
+  }
+  if (held != pending_confirmed_.end()) pending_confirmed_.erase(held);
+  return Status::Ok();
+}
+
+void StoreImpl::ForgetPeer(const std::string& peer_name) {
+  {
+    common::MutexLock lock(pending_confirmed_mu_);
+    for (auto& [database, peers] : pending_confirmed_) peers.erase(peer_name);
+    std::erase_if(pending_confirmed_, [](const auto& entry) { return entry.second.empty(); });
+  }
+  for (const std::string& database : ListDatabases()) ForgetPeerIn(database, peer_name);
+}
+
+void StoreImpl::ForgetPeerIn(const std::string& database, const std::string& peer_name) {
   auto db = FindDatabase(database);
   if (!db) return;
   bool was_confirmed = false;

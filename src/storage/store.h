@@ -503,16 +503,19 @@ class Store {
   // --- Retention. ---
   // Records that `peer_name` confirmed (acknowledged) our log of `database` through
   // `sequence` (kept as a maximum). Cheap: kept in memory and persisted in meta
-  // ("confirmed:<peer>") by the next TrimLog; after a crash a lower position may come back,
-  // which only makes trimming more conservative. Unknown databases are ignored.
+  // ("confirmed:<peer>") by the next TrimLog; a peer's first position is persisted at once
+  // (asynchronously). After a crash a lower position may come back, which only makes trimming
+  // more conservative. For a database that does not exist yet (a peer subscribed before it
+  // reached us) the position is held, and the commit that creates the database persists it.
   virtual void NotePeerConfirmed(const std::string& database, const std::string& peer_name,
                                  uint64_t sequence) = 0;
   [[nodiscard]] virtual Result<std::map<std::string, uint64_t>> PeerConfirmedPositions(
       const std::string& database) const = 0;
-  // Drops a peer's confirmed position (remove_node): it no longer holds the log back; its
-  // subscription view ("view:<peer>") is deleted too. Asynchronous like NotePeerConfirmed;
-  // unknown databases or peers are ignored.
-  virtual void ForgetPeer(const std::string& database, const std::string& peer_name) = 0;
+  // Drops a peer's confirmed positions in every database, including those held for databases
+  // not created yet (remove_node): it no longer holds any log back; its subscription views
+  // ("view:<peer>") are deleted too. Asynchronous like NotePeerConfirmed; an unknown peer is
+  // ignored.
+  virtual void ForgetPeer(const std::string& peer_name) = 0;
   // Deletes old log entries per `policy` on the writer thread (blocks until committed) and
   // records the new start in meta ("log_start"). Never removes the last entry (so
   // LastSequence stays exact). NotFound for a missing database.

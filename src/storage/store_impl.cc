@@ -270,8 +270,7 @@ Result<std::shared_ptr<Database>> StoreImpl::DoCreateDatabase(const std::string&
     return Status::InvalidArgument("'database' names cannot include backticks or forward slashes");
   }
   ASSIGN_OR_RETURN(auto db, OpenDatabase(database));
-  common::WriterMutexLock lock(mu_);
-  databases_[database] = db;
+  RETURN_IF_ERROR(PublishNewDatabase(database, db));
   return db;
 }
 

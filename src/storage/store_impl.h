@@ -121,7 +121,7 @@ class StoreImpl final : public Store {
   Result<std::map<std::string, uint64_t>> PeerConfirmedPositions(
       const std::string& database) const override;
   Result<TrimResult> TrimLog(const std::string& database, const RetentionPolicy& policy) override;
-  void ForgetPeer(const std::string& database, const std::string& peer_name) override;
+  void ForgetPeer(const std::string& peer_name) override;
 
  private:
   struct RequestCtx;
@@ -132,6 +132,12 @@ class StoreImpl final : public Store {
   std::shared_ptr<Database> FindDatabase(const std::string& database) const;
   // Opens (creating when `create`) the environment of `name` and loads its catalog.
   Result<std::shared_ptr<Database>> OpenDatabase(const std::string& name) const;
+  // Writer thread: makes `db` (just opened, not yet published) the database `name`, adopting
+  // the positions NotePeerConfirmed held for it (persisted first: publishing fails without it).
+  Status PublishNewDatabase(const std::string& name, const std::shared_ptr<Database>& db)
+      EXCLUDES(pending_confirmed_mu_, mu_);
+  // ForgetPeer in one database (unknown: nothing).
+  void ForgetPeerIn(const std::string& database, const std::string& peer_name);
 
   // Runs `fn` on the writer thread and waits for its Status.
   Status RunOnWriter(std::function<Status()> fn) EXCLUDES(queue_mu_);
@@ -217,6 +223,12 @@ class StoreImpl final : public Store {
 
   mutable common::SharedMutex mu_;
   std::map<std::string, std::shared_ptr<Database>> databases_ GUARDED_BY(mu_);
+  // Database -> peer -> position confirmed while the database did not exist here (a peer
+  // subscribed before its schema reached us). Taken before mu_: a database is published and
+  // its entry adopted under this lock, so no note falls between the two.
+  common::Mutex pending_confirmed_mu_;
+  std::map<std::string, std::map<std::string, uint64_t>> pending_confirmed_
+      GUARDED_BY(pending_confirmed_mu_);
 
   mutable common::Mutex queue_mu_;
   std::condition_variable_any queue_cv_;  // an item was queued, or stopping_ was set

@@ -344,7 +344,7 @@ void ServiceImpl::SetPeers(std::vector<PeerSpec> peers) {
   for (auto& link : to_resubscribe) link->Close("subscriptions changed");
   // A removed peer no longer holds back log retention.
   for (const auto& name : forgotten) {
-    for (const auto& db : options_.store->ListDatabases()) options_.store->ForgetPeer(db, name);
+    options_.store->ForgetPeer(name);
   }
 }
 

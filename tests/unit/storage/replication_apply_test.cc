@@ -565,8 +565,8 @@ TEST_F(ReplicationTest, ForgetPeerDeletesItsView) {
     chunk.peer_view = std::string("view-") + peer;
     ASSERT_TRUE(store_->ApplyCopyChunk(chunk).ok());
   }
-  store_->ForgetPeer("dev", "node9");  // never confirmed anything: the view still goes
-  Reopen();                            // drains the writer queue first
+  store_->ForgetPeer("node9");  // never confirmed anything: the view still goes
+  Reopen();                     // drains the writer queue first
   EXPECT_FALSE(store_->PeerView("dev", "node9")->has_value());
   EXPECT_EQ(store_->PeerView("dev", "node10")->value_or(""), "view-node10");
 }

@@ -104,8 +104,7 @@ TEST_F(RetentionTest, TimeLimitNeverPassesAConfirmedPeer) {
 TEST_F(RetentionTest, NewPeerIsPersistedWithoutATrim) {
   WriteDogs(0, 3);
   store_->NotePeerConfirmed("dev", "node-b", 2);
-  store_->NotePeerConfirmed("nope", "node-b", 2);  // unknown database: ignored
-  Reopen();                                        // drains the writer queue first
+  Reopen();  // drains the writer queue first
   auto pos = store_->PeerConfirmedPositions("dev");
   ASSERT_TRUE(pos.ok());
   ASSERT_EQ(pos->count("node-b"), 1u);
@@ -113,12 +112,49 @@ TEST_F(RetentionTest, NewPeerIsPersistedWithoutATrim) {
   EXPECT_EQ(store_->TrimLog("dev", ByTimeEverything())->entries_removed, 2u);  // 1, 2: not 3
 }
 
+// A peer can subscribe before the database reaches us (its schema comes with the copy that
+// follows). The database's creation makes the peer known, durably, before any row is written.
+TEST_F(RetentionTest, APeerThatSubscribedBeforeTheDatabaseExistedIsKnownOnceItIsCreated) {
+  store_->NotePeerConfirmed("later", "node-b", 0);
+  store_->NotePeerConfirmed("later", "node-b", 0);  // again, as a later scan would
+  EXPECT_FALSE(store_->PeerConfirmedPositions("later").ok());
+  ASSERT_TRUE(store_->CreateTable(Untyped("later", "cat")).ok());
+  auto pos = store_->PeerConfirmedPositions("later");
+  ASSERT_TRUE(pos.ok());
+  ASSERT_EQ(pos->count("node-b"), 1u);
+  EXPECT_EQ(pos->at("node-b"), 0u);
+  Reopen();  // persisted (by the creation: no trim ran)
+  ASSERT_EQ(store_->PeerConfirmedPositions("later")->count("node-b"), 1u);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(Write("later", {Op(K::kUpsert, "cat", i, {{"pad", std::string(200, 'x')}})}).ok());
+  }
+  RetentionPolicy cap;
+  cap.max_bytes = 16 * 1024;
+  auto r = store_->TrimLog("later", cap);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->peers_passed.size(), 1u);  // it is counted and warned about when passed
+  EXPECT_EQ(r->peers_passed[0], "node-b");
+  // Other databases did not adopt it.
+  EXPECT_EQ(store_->PeerConfirmedPositions("dev")->count("node-b"), 0u);
+}
+
+TEST_F(RetentionTest, APeerForgottenBeforeTheDatabaseExistedIsNotAdopted) {
+  store_->NotePeerConfirmed("later", "node-b", 0);
+  store_->NotePeerConfirmed("later", "node-c", 0);
+  store_->ForgetPeer("node-b");
+  ASSERT_TRUE(store_->CreateTable(Untyped("later", "cat")).ok());
+  auto pos = store_->PeerConfirmedPositions("later");
+  ASSERT_TRUE(pos.ok());
+  EXPECT_EQ(pos->count("node-b"), 0u);
+  EXPECT_EQ(pos->count("node-c"), 1u);
+}
+
 TEST_F(RetentionTest, ForgottenPeerNoLongerHoldsTheLog) {
   WriteDogs(0, 5);
   store_->NotePeerConfirmed("dev", "node-b", 1);
   ASSERT_TRUE(store_->TrimLog("dev", ByTimeEverything()).ok());  // persists node-b
   EXPECT_EQ(LogStart(), 2u);
-  store_->ForgetPeer("dev", "node-b");
+  store_->ForgetPeer("node-b");
   Reopen();
   EXPECT_EQ(store_->PeerConfirmedPositions("dev")->count("node-b"), 0u);
   EXPECT_EQ(store_->TrimLog("dev", ByTimeEverything())->entries_removed, 3u);  // 2..4
