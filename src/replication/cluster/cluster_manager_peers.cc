@@ -69,11 +69,15 @@ void ClusterManager::Impl::Recompute() {
     // The own row's peer_subscriptions follow the local choices, and its ca and
     // certificate_serial this node's identity (a row rewritten by a peer that did not know
     // them yet is repaired: rows replicate whole, last writer wins).
+    // An update, not an upsert: when the row was deleted since `rows` was read (remove_node
+    // elsewhere), a repair would write it back newer than the delete and win.
     json::value want = PeerSubscriptionsOf(local);
     for (const NodeRow& row : rows) {
       if (row.name == options_.node_name &&
           (row.peer_subscriptions != want || !OwnCertificateFieldsMatch(row))) {
-        write.ops.push_back(OwnRowOp(want));
+        storage::WriteOp repair = OwnRowOp(want);
+        repair.kind = storage::WriteKind::kUpdate;
+        write.ops.push_back(std::move(repair));
       }
     }
   }
