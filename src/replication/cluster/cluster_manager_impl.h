@@ -114,7 +114,9 @@ class ClusterManager::Impl {
   // This node's local state per node (system.hdb_node_auth); the raw rows into `docs` when
   // not null.
   std::map<std::string, LocalNodeState> ReadLocal(std::map<std::string, boost::json::object>* docs);
-  // Known node names a route designates (by URL or host, and port when the route has one).
+  // Known node names a route designates (by URL or host, and port when the route has one): of
+  // the hdb_nodes rows, and of the peers the service dialed at the route's URL (named by their
+  // Hello before their row reached us).
   std::vector<std::string> NamesForRoute(const Route& route, const std::vector<NodeRow>& rows,
                                          const std::map<std::string, LocalNodeState>& local);
 

@@ -484,7 +484,10 @@ Result<RouteChange> ClusterManager::Impl::ChangeRoutesSync(const json::array& ro
       if (add && removed) {
         write.ops.push_back(Upsert(kNodeAuthTable, name, json::object{{"removed", false}}));
       } else if (!add && !removed && !(it != local.end() && it->second.added)) {
-        write.ops.push_back(Upsert(kNodeAuthTable, name, json::object{{"removed", true}}));
+        // "seen": its row, should it arrive after this (gossip lagging the link that named
+        // the node), is not a node added again.
+        write.ops.push_back(
+            Upsert(kNodeAuthTable, name, json::object{{"removed", true}, {"seen", true}}));
       }
     }
   }
@@ -554,6 +557,23 @@ std::vector<std::string> ClusterManager::Impl::NamesForRoute(
                  (row.name == route.host &&
                   (route.port == 0 || (row_route.ok() && row_route->port == route.port)));
     if (match && row.name != options_.node_name) names.push_back(row.name);
+  }
+  if (options_.service != nullptr) {
+    for (const json::value& entry : options_.service->ConnectionsStatus()) {
+      const json::object* conn = entry.if_object();
+      if (conn == nullptr) continue;
+      const json::value* name = conn->if_contains("name");
+      const json::value* url = conn->if_contains("url");
+      if (name == nullptr || !name->is_string() || url == nullptr || !url->is_string()) continue;
+      Result<Route> peer_route = ParseUrl(std::string(url->get_string()));
+      std::string peer(name->get_string());
+      if (peer.empty() || peer == options_.node_name || !peer_route.ok() ||
+          !SameRoute(*peer_route, route, options_.default_port) ||
+          std::find(names.begin(), names.end(), peer) != names.end()) {
+        continue;
+      }
+      names.push_back(std::move(peer));
+    }
   }
   if (names.empty() && local.count(route.host) != 0) names.push_back(route.host);
   return names;

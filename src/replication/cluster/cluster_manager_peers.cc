@@ -94,14 +94,14 @@ void ClusterManager::Impl::Recompute() {
     write.ops.push_back(Upsert(kNodeAuthTable, row.name, std::move(fields)));
   }
   for (const auto& [name, doc] : docs) {
-    if (name == options_.node_name || present.count(name) != 0 || !Seen(doc)) continue;
-    json::object fields{{"seen", false}};
-    if (!local[name].removed) {
-      log_->info("node '{}' was removed from the cluster", name);
-      fields["removed"] = true;
-      fields["added"] = false;
-      local[name].removed = true;
+    // A node already removed here keeps its mark as it is (seen: a route deleted here).
+    if (name == options_.node_name || present.count(name) != 0 || !Seen(doc) ||
+        local[name].removed) {
+      continue;
     }
+    log_->info("node '{}' was removed from the cluster", name);
+    json::object fields{{"seen", false}, {"removed", true}, {"added", false}};
+    local[name].removed = true;
     write.ops.push_back(Upsert(kNodeAuthTable, name, std::move(fields)));
   }
   if (!write.ops.empty()) {

@@ -68,7 +68,15 @@ class FakeService : public ReplicationService {
     return revoked_;
   }
   net::UpgradeHandler* upgrade_handler() override { return nullptr; }
-  json::array ConnectionsStatus() override { return {}; }
+  json::array ConnectionsStatus() override {
+    std::lock_guard lock(mu_);
+    return connections_;
+  }
+  // What ConnectionsStatus answers (cluster_status "connections" entries: name, url, ...).
+  void SetConnections(json::array connections) {
+    std::lock_guard lock(mu_);
+    connections_ = std::move(connections);
+  }
   void VerifyPeers(const std::string&, const std::string&,
                    std::function<void(std::vector<PeerVerifyResult>)> done) override {
     done({});
@@ -131,6 +139,7 @@ class FakeService : public ReplicationService {
   std::map<std::string, std::vector<std::string>> presented_;
   int removed_calls_ = 0;
   std::string addresses_;
+  json::array connections_;
 };
 
 // Polls `pred` for up to 5 s (the manager applies commits on its own thread).
@@ -331,6 +340,37 @@ TEST_F(ClusterManagerTest, ThisNodeIsNeverInItsOwnRefusalSet) {
   // It leaves the cluster (no peers), but refuses nobody: whoever adds it back must get in.
   ASSERT_TRUE(Eventually([&] { return !service.HasPeerUrl("ws://c:9925"); }));
   EXPECT_TRUE(service.removed().empty());
+}
+
+// cluster_delete_routes unlinks the node the route reached even when only the link's Hello
+// named it: its hdb_nodes row, arriving later, must not link it again.
+TEST_F(ClusterManagerTest, DeletingARouteUnlinksItsNodeBeforeItsRowArrives) {
+  FakeService service;
+  auto manager = StartManager(&service);
+  ASSERT_NE(manager, nullptr);
+  service.SetConnections(json::array{json::object{{"name", "c"}, {"url", "ws://c:9925"}}});
+  std::promise<Result<RouteChange>> deleted;
+  manager->DeleteRoutes(json::array{json::value("c:9925")},
+                        [&](Result<RouteChange> r) { deleted.set_value(std::move(r)); });
+  Result<RouteChange> change = deleted.get_future().get();
+  ASSERT_TRUE(change.ok()) << change.status().ToString();
+  EXPECT_EQ(service.removed(), std::vector<std::string>{"c"});
+
+  // c's row and then d's arrive (as gossip would); once d is a peer, c's row was handled too.
+  for (const char* name : {"c", "d"}) {
+    storage::WriteRequest write;
+    write.database = "system";
+    storage::WriteOp op;
+    op.kind = storage::WriteKind::kUpsert;
+    op.table = kNodesTable;
+    op.key = json::string(name);
+    op.fields = json::object{{"url", std::string("ws://") + name + ":9925"}};
+    write.ops.push_back(op);
+    ASSERT_TRUE(store_->Write(std::move(write)).ok());
+  }
+  ASSERT_TRUE(Eventually([&] { return service.HasPeer("d"); }));
+  EXPECT_FALSE(service.HasPeer("c"));
+  EXPECT_FALSE(service.HasPeerUrl("ws://c:9925"));
 }
 
 TEST_F(ClusterManagerTest, RetainedAuthorizationIsSealedAtRestAndStillUsed) {
