@@ -192,7 +192,9 @@ meshdb::Status DiscoveryService::Round() {
   log_->info("joining the seed {} at {}", seed->name, seed->url);
   meshdb::Status joined = options_.join(*seed);
   if (!joined.ok()) return joined.WithPrefix("joining the seed " + seed->name);
-  return meshdb::Status::Ok();
+  // A join can take seconds (the seed signs a certificate, the copy starts): the session is
+  // renewed now, not a refresh interval later, or it may run out with the registration.
+  return EnsureSession();
 }
 
 void DiscoveryService::Record(const meshdb::Status& outcome) {

@@ -6,6 +6,7 @@
 //   3. claim <key>/seed, or read who holds it (create-if-absent: exactly one node wins);
 //   4. the island rule: when the seed is another node that is not a member here, join it
 //      (add_node with discovery.authorization); gossip then links this node to every other.
+//      A join can take seconds, so the handle is kept alive again as soon as it returns.
 // The seed is only a meeting point: it has no authority, any node serves writes, and a
 // stale or doubled seed is harmless. When the holder dies its key expires with its handle
 // and the next round of a live node claims it (failover within TTL + one refresh).

@@ -48,6 +48,7 @@ class FakeStore final : public KvStore {
     return Status::Ok();
   }
   Status KeepAlive() override {
+    ++keepalives;
     std::lock_guard lock(world_->mu);
     RETURN_IF_ERROR(Reachable());
     return world_->live_sessions.count(session) ? Status::Ok() : Status::NotFound("expired");
@@ -74,6 +75,7 @@ class FakeStore final : public KvStore {
 
   int session = 0;
   std::atomic<int> sessions_opened{0};
+  std::atomic<int> keepalives{0};
   std::atomic<bool> closed{false};
 
  private:
@@ -85,7 +87,8 @@ class FakeStore final : public KvStore {
 
 // One node: its service, the store it talks through, and what it joined.
 struct FakeNode {
-  FakeNode(FakeWorld* world, const std::string& name) {
+  FakeNode(FakeWorld* world, const std::string& name,
+           std::chrono::milliseconds refresh = std::chrono::milliseconds(20)) {
     auto owned = std::make_unique<FakeStore>(world);
     store = owned.get();
     DiscoveryServiceOptions options;
@@ -93,7 +96,7 @@ struct FakeNode {
     options.mode = "etcd-kv";
     options.key = "k";
     options.self = {name, "ws://" + name + ":9925", "http://" + name + ":9925", ""};
-    options.refresh = 20ms;
+    options.refresh = refresh;
     options.is_member = [this](const std::string& peer) {
       std::lock_guard lock(mu);
       return joined.count(peer) > 0;
@@ -101,6 +104,7 @@ struct FakeNode {
     options.join = [this](const NodeRecord& seed) {
       std::lock_guard lock(mu);
       joined.insert(seed.name);
+      keepalives_at_join = store->keepalives.load();
       ++joins;
       return Status::Ok();
     };
@@ -116,6 +120,7 @@ struct FakeNode {
   std::mutex mu;
   std::set<std::string> joined;
   std::atomic<int> joins{0};
+  std::atomic<int> keepalives_at_join{0};  // the store's KeepAlive count when join ran
   std::unique_ptr<DiscoveryService> service;
 };
 
@@ -151,6 +156,19 @@ TEST(DiscoveryServiceTest, FirstNodeHoldsTheSeedAndOthersJoinIt) {
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(b.joins, 1);
   EXPECT_EQ(a.joins, 0);
+}
+
+// A join can outlast what is left of the session's TTL: the session is renewed as soon as
+// the join returns, not a refresh interval later.
+TEST(DiscoveryServiceTest, TheSessionIsRenewedRightAfterAJoin) {
+  FakeWorld world;
+  FakeNode a(&world, "a");
+  a.service->Start();
+  ASSERT_TRUE(WaitFor([&] { return IsTrue(a.Status(), "is_seed"); }));
+  FakeNode b(&world, "b", std::chrono::milliseconds(60000));  // no second round in this test
+  b.service->Start();
+  ASSERT_TRUE(WaitFor([&] { return b.joins == 1; }));
+  EXPECT_TRUE(WaitFor([&] { return b.store->keepalives > b.keepalives_at_join; }, 2s));
 }
 
 TEST(DiscoveryServiceTest, ASurvivorClaimsTheSeedWhenTheHolderExpires) {
