@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <mutex>
 #include <random>
 #include <utility>
 
@@ -190,11 +191,38 @@ meshdb::Status DiscoveryService::Round() {
     return meshdb::Status::Ok();
   }
   log_->info("joining the seed {} at {}", seed->name, seed->url);
-  meshdb::Status joined = options_.join(*seed);
+  meshdb::Status joined = JoinKeepingSessionAlive(*seed);
   if (!joined.ok()) return joined.WithPrefix("joining the seed " + seed->name);
-  // A join can take seconds (the seed signs a certificate, the copy starts): the session is
-  // renewed now, not a refresh interval later, or it may run out with the registration.
+  // Renewed now too, not a refresh interval after the keeper's last renewal.
   return EnsureSession();
+}
+
+meshdb::Status DiscoveryService::JoinKeepingSessionAlive(const NodeRecord& seed) {
+  std::mutex done_mu;
+  std::condition_variable done_changed;
+  bool done = false;
+  const milliseconds interval = std::max<milliseconds>(
+      std::chrono::duration_cast<milliseconds>(options_.ttl) / 3, milliseconds(1));
+  // The store is used by one thread at a time: this one leaves it to the keeper until the
+  // keeper has ended.
+  std::thread keeper([&] {
+    std::unique_lock lock(done_mu);
+    while (!done_changed.wait_for(lock, interval, [&] { return done; })) {
+      lock.unlock();
+      meshdb::Status alive = options_.store->KeepAlive();
+      lock.lock();
+      // Gone: the EnsureSession after the join opens a new one. Unavailable: try again.
+      if (alive.IsNotFound()) return;
+    }
+  });
+  meshdb::Status joined = options_.join(seed);
+  {
+    std::lock_guard lock(done_mu);
+    done = true;
+  }
+  done_changed.notify_all();
+  keeper.join();
+  return joined;
 }
 
 void DiscoveryService::Record(const meshdb::Status& outcome) {

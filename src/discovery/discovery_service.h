@@ -6,7 +6,8 @@
 //   3. claim <key>/seed, or read who holds it (create-if-absent: exactly one node wins);
 //   4. the island rule: when the seed is another node that is not a member here, join it
 //      (add_node with discovery.authorization); gossip then links this node to every other.
-//      A join can take seconds, so the handle is kept alive again as soon as it returns.
+//      A join can take seconds, longer than the TTL: while it runs a second thread renews
+//      the handle every third of the TTL, and the round renews it again when it returns.
 // The seed is only a meeting point: it has no authority, any node serves writes, and a
 // stale or doubled seed is harmless. When the holder dies its key expires with its handle
 // and the next round of a live node claims it (failover within TTL + one refresh).
@@ -92,6 +93,8 @@ class DiscoveryService {
   // One round (steps 1-4). Returns the error that ended it early.
   meshdb::Status Round();
   meshdb::Status EnsureSession();
+  // options_.join(seed), with the handle renewed every third of the TTL while it runs.
+  meshdb::Status JoinKeepingSessionAlive(const NodeRecord& seed);
   // Records the outcome of a round: logs when the error changed.
   void Record(const meshdb::Status& outcome);
   [[nodiscard]] std::chrono::milliseconds NextDelay(int failures) const;

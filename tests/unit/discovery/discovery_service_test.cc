@@ -87,8 +87,10 @@ class FakeStore final : public KvStore {
 
 // One node: its service, the store it talks through, and what it joined.
 struct FakeNode {
+  // `join_takes`: how long each join blocks.
   FakeNode(FakeWorld* world, const std::string& name,
-           std::chrono::milliseconds refresh = std::chrono::milliseconds(20)) {
+           std::chrono::milliseconds refresh = std::chrono::milliseconds(20),
+           std::chrono::milliseconds join_takes = std::chrono::milliseconds(0)) {
     auto owned = std::make_unique<FakeStore>(world);
     store = owned.get();
     DiscoveryServiceOptions options;
@@ -101,10 +103,14 @@ struct FakeNode {
       std::lock_guard lock(mu);
       return joined.count(peer) > 0;
     };
-    options.join = [this](const NodeRecord& seed) {
+    options.ttl = std::chrono::seconds(1);
+    options.join = [this, join_takes](const NodeRecord& seed) {
+      const int keepalives_before = store->keepalives.load();
+      std::this_thread::sleep_for(join_takes);
       std::lock_guard lock(mu);
       joined.insert(seed.name);
       keepalives_at_join = store->keepalives.load();
+      keepalives_during_join = keepalives_at_join - keepalives_before;
       ++joins;
       return Status::Ok();
     };
@@ -120,7 +126,8 @@ struct FakeNode {
   std::mutex mu;
   std::set<std::string> joined;
   std::atomic<int> joins{0};
-  std::atomic<int> keepalives_at_join{0};  // the store's KeepAlive count when join ran
+  std::atomic<int> keepalives_at_join{0};       // the store's KeepAlive count when join returned
+  std::atomic<int> keepalives_during_join{-1};  // KeepAlive calls while the last join ran
   std::unique_ptr<DiscoveryService> service;
 };
 
@@ -169,6 +176,18 @@ TEST(DiscoveryServiceTest, TheSessionIsRenewedRightAfterAJoin) {
   b.service->Start();
   ASSERT_TRUE(WaitFor([&] { return b.joins == 1; }));
   EXPECT_TRUE(WaitFor([&] { return b.store->keepalives > b.keepalives_at_join; }, 2s));
+}
+
+TEST(DiscoveryServiceTest, TheSessionIsKeptAliveWhileAJoinOutlastsTheTtl) {
+  FakeWorld world;
+  FakeNode a(&world, "a");
+  a.service->Start();
+  ASSERT_TRUE(WaitFor([&] { return IsTrue(a.Status(), "is_seed"); }));
+  // The TTL is 1 s: renewed every ~333 ms, a 1.5 s join sees at least three renewals.
+  FakeNode b(&world, "b", std::chrono::milliseconds(60000), std::chrono::milliseconds(1500));
+  b.service->Start();
+  ASSERT_TRUE(WaitFor([&] { return b.joins == 1; }));
+  EXPECT_GE(b.keepalives_during_join, 3);
 }
 
 TEST(DiscoveryServiceTest, ASurvivorClaimsTheSeedWhenTheHolderExpires) {
