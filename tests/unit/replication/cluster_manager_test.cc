@@ -184,6 +184,20 @@ class ClusterManagerTest : public TempStore {
     return std::move(manager).value();
   }
 
+  // Writes `name`'s hdb_nodes row as gossip would deliver it: kUpsert with `fields`, or
+  // kDelete.
+  Status WriteNodeRow(storage::WriteKind kind, const std::string& name, json::object fields = {}) {
+    storage::WriteRequest write;
+    write.database = "system";
+    storage::WriteOp op;
+    op.kind = kind;
+    op.table = kNodesTable;
+    op.key = json::string(name);
+    op.fields = std::move(fields);
+    write.ops.push_back(std::move(op));
+    return store_->Write(std::move(write)).status();
+  }
+
   static Result<std::string> AddNode(ClusterManager* m, const std::string& name,
                                      const std::string& retained_authorization = "") {
     AddNodeRequest req;
@@ -329,14 +343,7 @@ TEST_F(ClusterManagerTest, ThisNodeIsNeverInItsOwnRefusalSet) {
   ASSERT_TRUE(service.HasPeerUrl("ws://c:9925"));  // the route is dialed (checked before the
                                                    // delete: afterwards it may be gone already)
   // Another node removed this one: its own row disappears (as a gossiped delete would).
-  storage::WriteRequest write;
-  write.database = "system";
-  storage::WriteOp op;
-  op.kind = storage::WriteKind::kDelete;
-  op.table = kNodesTable;
-  op.key = json::string("a");
-  write.ops.push_back(op);
-  ASSERT_TRUE(store_->Write(std::move(write)).ok());
+  ASSERT_TRUE(WriteNodeRow(storage::WriteKind::kDelete, "a").ok());
   // It leaves the cluster (no peers), but refuses nobody: whoever adds it back must get in.
   ASSERT_TRUE(Eventually([&] { return !service.HasPeerUrl("ws://c:9925"); }));
   EXPECT_TRUE(service.removed().empty());
@@ -358,15 +365,9 @@ TEST_F(ClusterManagerTest, DeletingARouteUnlinksItsNodeBeforeItsRowArrives) {
 
   // c's row and then d's arrive (as gossip would); once d is a peer, c's row was handled too.
   for (const char* name : {"c", "d"}) {
-    storage::WriteRequest write;
-    write.database = "system";
-    storage::WriteOp op;
-    op.kind = storage::WriteKind::kUpsert;
-    op.table = kNodesTable;
-    op.key = json::string(name);
-    op.fields = json::object{{"url", std::string("ws://") + name + ":9925"}};
-    write.ops.push_back(op);
-    ASSERT_TRUE(store_->Write(std::move(write)).ok());
+    ASSERT_TRUE(WriteNodeRow(storage::WriteKind::kUpsert, name,
+                             json::object{{"url", std::string("ws://") + name + ":9925"}})
+                    .ok());
   }
   ASSERT_TRUE(Eventually([&] { return service.HasPeer("d"); }));
   EXPECT_FALSE(service.HasPeer("c"));
