@@ -50,10 +50,14 @@ function showLogin(message) {
 }
 
 // A failure of a background request: the session ended, the node went away, or a refusal.
+// Whichever loop first finds the node gone marks the cluster view stale with the banner, so
+// the page never says the node does not answer while showing its last view as current.
 function onError(e) {
   if (e instanceof AuthError) showLogin(e.message);
-  else if (e instanceof NodeUnreachable) banner(`${e.message} The page keeps trying; what it shows may be out of date.`);
-  else banner(e.message, "warning");
+  else if (e instanceof NodeUnreachable) {
+    banner(`${e.message} The page keeps trying; what it shows may be out of date.`);
+    $("#cluster").classList.add("stale");
+  } else banner(e.message, "warning");
 }
 
 // One cluster_status; true while a copy or merge runs.
@@ -70,7 +74,6 @@ async function pollCluster(view, mine) {
       return false;
     }
     onError(e);
-    if (e instanceof NodeUnreachable) $("#cluster").classList.add("stale");
     return false;
   }
   if (mine !== generation) return false;
