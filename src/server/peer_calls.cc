@@ -14,6 +14,7 @@
 #include "common/thread_annotations.h"
 #include "ops/node_operations.h"
 #include "replication/cluster/cluster_manager.h"
+#include "replication/engine/link_summary.h"
 #include "replication/engine/replication_service.h"
 #include "replication/wire/message.h"
 #include "server/peer_links.h"
@@ -132,11 +133,9 @@ void FanOutOperation(replication::ClusterManager* cluster, replication::Replicat
 void GatherPeerLinks(replication::ReplicationService* service,
                      std::function<void(json::array)> done) {
   std::set<std::string> peers;
-  for (const json::value& entry : service->ConnectionsStatus()) {
-    const json::value* name = entry.is_object() ? entry.get_object().if_contains("name") : nullptr;
-    if (name != nullptr && name->is_string() && !name->get_string().empty()) {
-      peers.emplace(name->get_string());
-    }
+  for (replication::PeerLinkSummary& peer :
+       replication::SummarizeLinks(service->ConnectionsStatus())) {
+    if (!peer.name.empty()) peers.insert(std::move(peer.name));
   }
   CallEach(service, std::vector<std::string>(peers.begin(), peers.end()), kLinkSummaryCall, "",
            kPeerLinksTimeout, PeerLinksEntry, std::move(done));

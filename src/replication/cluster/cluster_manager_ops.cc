@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "replication/cluster/cluster_manager_impl.h"
 #include "replication/cluster/node_identity.h"
+#include "replication/engine/link_summary.h"
 #include "replication/engine/replication_service.h"
 #include "security/secret_box.h"
 
@@ -559,20 +560,14 @@ std::vector<std::string> ClusterManager::Impl::NamesForRoute(
     if (match && row.name != options_.node_name) names.push_back(row.name);
   }
   if (options_.service != nullptr) {
-    for (const json::value& entry : options_.service->ConnectionsStatus()) {
-      const json::object* conn = entry.if_object();
-      if (conn == nullptr) continue;
-      const json::value* name = conn->if_contains("name");
-      const json::value* url = conn->if_contains("url");
-      if (name == nullptr || !name->is_string() || url == nullptr || !url->is_string()) continue;
-      Result<Route> peer_route = ParseUrl(std::string(url->get_string()));
-      std::string peer(name->get_string());
-      if (peer.empty() || peer == options_.node_name || !peer_route.ok() ||
+    for (PeerLinkSummary& peer : SummarizeLinks(options_.service->ConnectionsStatus())) {
+      Result<Route> peer_route = ParseUrl(peer.url);
+      if (peer.name.empty() || peer.name == options_.node_name || !peer_route.ok() ||
           !SameRoute(*peer_route, route, options_.default_port) ||
-          std::find(names.begin(), names.end(), peer) != names.end()) {
+          std::find(names.begin(), names.end(), peer.name) != names.end()) {
         continue;
       }
-      names.push_back(std::move(peer));
+      names.push_back(std::move(peer.name));
     }
   }
   if (names.empty() && local.count(route.host) != 0) names.push_back(route.host);

@@ -13,6 +13,7 @@
 
 #include "replication/cluster/cluster_manager_impl.h"
 #include "replication/cluster/node_identity.h"
+#include "replication/engine/link_summary.h"
 #include "replication/engine/replication_service.h"
 
 namespace meshdb::replication {
@@ -169,23 +170,8 @@ void ClusterManager::Impl::Recompute() {
 
 void ClusterManager::Impl::DropUsedAuthorizations() {
   if (pending_authorization_.empty()) return;
-  for (const json::value& entry : options_.service->ConnectionsStatus()) {
-    if (!entry.is_object()) continue;
-    const json::object& conn = entry.get_object();
-    const json::value* name = conn.if_contains("name");
-    const json::value* sockets = conn.if_contains("database_sockets");
-    if (name == nullptr || !name->is_string() || sockets == nullptr || !sockets->is_array()) {
-      continue;
-    }
-    for (const json::value& s : sockets->get_array()) {
-      if (!s.is_object()) continue;
-      const json::value* db = s.get_object().if_contains("database");
-      const json::value* up = s.get_object().if_contains("connected");
-      if (db && db->is_string() && db->get_string() == kSystemDb && up && up->is_bool() &&
-          up->get_bool()) {
-        pending_authorization_.erase(std::string(name->get_string()));
-      }
-    }
+  for (const PeerLinkSummary& peer : SummarizeLinks(options_.service->ConnectionsStatus())) {
+    if (peer.SystemLinkLive()) pending_authorization_.erase(peer.name);
   }
 }
 
@@ -194,23 +180,10 @@ void ClusterManager::Impl::WaitForAck(const std::string& name, uint64_t sequence
   auto deadline = std::chrono::steady_clock::now() + kRemoveDrainTimeout;
   while (std::chrono::steady_clock::now() < deadline) {
     bool done = true;
-    for (const json::value& entry : options_.service->ConnectionsStatus()) {
-      const json::object* conn = entry.if_object();
-      if (conn == nullptr) continue;
-      const json::value* n = conn->if_contains("name");
-      if (n == nullptr || !n->is_string() || n->get_string() != name) continue;
-      const json::value* sockets = conn->if_contains("database_sockets");
-      if (sockets == nullptr || !sockets->is_array()) continue;
-      for (const json::value& s : sockets->get_array()) {
-        const json::object* o = s.if_object();
-        if (o == nullptr) continue;
-        const json::value* db = o->if_contains("database");
-        if (db == nullptr || !db->is_string() || db->get_string() != kSystemDb) continue;
-        const json::value* up = o->if_contains("connected");
-        const json::value* acked = o->if_contains("acked_sequence");
-        bool connected = up != nullptr && up->is_bool() && up->get_bool();
-        uint64_t a = acked != nullptr && acked->is_number() ? acked->to_number<uint64_t>() : 0;
-        if (connected && a < sequence) done = false;
+    for (const PeerLinkSummary& peer : SummarizeLinks(options_.service->ConnectionsStatus())) {
+      if (peer.name != name) continue;
+      for (const SocketSummary& s : peer.SystemSockets()) {
+        if (s.connected && s.acked_sequence < sequence) done = false;
       }
     }
     if (done) break;
