@@ -11,7 +11,9 @@ namespace meshdb {
 
 namespace json = boost::json;
 
-namespace {
+// A named namespace, not an anonymous one: JsonParser::Impl, declared in the header, derives
+// from ParserCore, and a class with external linkage must not hold a type without it.
+namespace json_parse_detail {
 
 // Builds the value on a value_stack as Boost.JSON's own parser does; only doubles differ.
 class ValueBuilder {
@@ -129,9 +131,9 @@ class ParserCore {
   json::basic_parser<ValueBuilder> parser_;
 };
 
-}  // namespace
+}  // namespace json_parse_detail
 
-class JsonParser::Impl : public ParserCore {};
+class JsonParser::Impl : public json_parse_detail::ParserCore {};
 
 JsonParser::JsonParser() : impl_(std::make_unique<Impl>()) {}
 JsonParser::~JsonParser() = default;
@@ -142,7 +144,7 @@ json::value JsonParser::Parse(std::string_view text, boost::system::error_code& 
 }
 
 json::value ParseJson(std::string_view text, boost::system::error_code& ec, ParseJsonInfo* info) {
-  return ParserCore().Parse(text, ec, info, {});
+  return json_parse_detail::ParserCore().Parse(text, ec, info, {});
 }
 
 }  // namespace meshdb

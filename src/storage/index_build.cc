@@ -29,12 +29,25 @@ namespace meshdb::storage {
 
 namespace json = boost::json;
 
+// A spilled run: an unlinked temporary file. Declared in the header, so it and the types it
+// holds are outside the anonymous namespace.
+class RunFile {
+ public:
+  struct Closer {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
+  using Handle = std::unique_ptr<std::FILE, Closer>;
+
+  explicit RunFile(Handle f) : f_(std::move(f)) {}
+  Handle Release() { return std::move(f_); }
+
+ private:
+  Handle f_;
+};
+
 namespace {
 
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
-using UniqueFile = std::unique_ptr<std::FILE, FileCloser>;
+using UniqueFile = RunFile::Handle;
 
 Status FileError(const std::string& what) {
   return Status::IOError("index build: " + what + ": " + std::strerror(errno));
@@ -251,16 +264,6 @@ class RunBuffer {
 
   std::string bytes_;
   std::vector<Entry> entries_;
-};
-
-// A spilled run: an unlinked temporary file.
-class RunFile {
- public:
-  explicit RunFile(UniqueFile f) : f_(std::move(f)) {}
-  UniqueFile Release() { return std::move(f_); }
-
- private:
-  UniqueFile f_;
 };
 
 namespace {

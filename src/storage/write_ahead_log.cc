@@ -36,13 +36,13 @@ Status Errno(const std::string& what) {
 }
 
 template <typename T>
-T Load(const char* p) {
+T LoadScalar(const char* p) {
   T v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
 template <typename T>
-void Store(char* p, T v) {
+void StoreScalar(char* p, T v) {
   std::memcpy(p, &v, sizeof v);
 }
 
@@ -63,16 +63,16 @@ std::optional<CheckpointSlot> ReadNewestSlot(int fd) {
   for (int i = 0; i < 2; ++i) {
     char header[kSlotHeaderBytes];
     if (::pread(fd, header, sizeof header, i * kSlotStride) != sizeof header) continue;
-    if (Load<uint32_t>(header) != kSlotMagic) continue;
-    uint32_t page_size = Load<uint32_t>(header + 24);
+    if (LoadScalar<uint32_t>(header) != kSlotMagic) continue;
+    uint32_t page_size = LoadScalar<uint32_t>(header + 24);
     if (page_size == 0 || page_size > kSlotStride - kSlotHeaderBytes) continue;
     std::string slot(kSlotHeaderBytes + page_size, '\0');
     if (::pread(fd, slot.data(), slot.size(), i * kSlotStride) !=
         static_cast<ssize_t>(slot.size())) {
       continue;
     }
-    if (Load<uint32_t>(slot.data() + 4) != SlotCrc(slot)) continue;
-    CheckpointSlot s{Load<uint64_t>(slot.data() + 8), Load<uint64_t>(slot.data() + 16),
+    if (LoadScalar<uint32_t>(slot.data() + 4) != SlotCrc(slot)) continue;
+    CheckpointSlot s{LoadScalar<uint64_t>(slot.data() + 8), LoadScalar<uint64_t>(slot.data() + 16),
                      slot.substr(kSlotHeaderBytes)};
     if (!newest || s.sequence > newest->sequence) newest = std::move(s);
   }
@@ -565,12 +565,12 @@ Status WriteAheadLog::Checkpoint() {
 Status WriteAheadLog::WriteCheckpointSlot(uint64_t generation, const std::string& meta_page) {
   const uint64_t sequence = ++checkpoint_sequence_;
   std::string slot(kSlotHeaderBytes, '\0');
-  Store<uint32_t>(slot.data(), kSlotMagic);
-  Store<uint64_t>(slot.data() + 8, sequence);
-  Store<uint64_t>(slot.data() + 16, generation);
-  Store<uint32_t>(slot.data() + 24, static_cast<uint32_t>(meta_page.size()));
+  StoreScalar<uint32_t>(slot.data(), kSlotMagic);
+  StoreScalar<uint64_t>(slot.data() + 8, sequence);
+  StoreScalar<uint64_t>(slot.data() + 16, generation);
+  StoreScalar<uint32_t>(slot.data() + 24, static_cast<uint32_t>(meta_page.size()));
   slot += meta_page;
-  Store<uint32_t>(slot.data() + 4, SlotCrc(slot));
+  StoreScalar<uint32_t>(slot.data() + 4, SlotCrc(slot));
   RETURN_IF_ERROR(WriteAll(checkpoint_fd_.get(), slot, (sequence % 2) * kSlotStride));
   if (::fdatasync(checkpoint_fd_.get()) != 0) return Errno("sync write-ahead log checkpoint");
   return Status::Ok();

@@ -1,9 +1,12 @@
-// A temporary directory for one test, removed with everything in it when the test ends.
+// A temporary directory for one test, removed with everything in it when the test ends, and
+// ReadWholeFile to look at what a test wrote in it.
 #pragma once
 
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -28,5 +31,11 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// The bytes of the file at `path` ("" when it cannot be read).
+inline std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 }  // namespace meshdb::testing

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <iterator>
 #include <random>
 #include <string>
 
@@ -16,12 +15,8 @@
 namespace meshdb::storage {
 namespace {
 
+using meshdb::testing::ReadWholeFile;
 using meshdb::testing::TempDir;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // Parameter: whether writes go through io_uring (UseRing) or are synchronous.
 class DirectAppenderTest : public ::testing::TestWithParam<bool> {
@@ -64,7 +59,7 @@ TEST_P(DirectAppenderTest, AppendsLeaveTheirBytesThenZerosOverOlderContent) {
       ASSERT_TRUE(appender.Finish().ok());
       bytes = copy;
       expected += bytes;
-      const std::string file = ReadFile(path);
+      const std::string file = ReadWholeFile(path);
       ASSERT_EQ(file.substr(0, expected.size()), expected) << "after " << size << " bytes";
       const size_t block_end = (expected.size() + 4095) / 4096 * 4096;
       EXPECT_EQ(file.substr(expected.size(), block_end - expected.size()),
@@ -90,7 +85,7 @@ TEST_P(DirectAppenderTest, AnAppendThatDoesNotFollowThePreviousOneIsRefused) {
   EXPECT_EQ(appender.Start(fd.get(), 6, "ghi").code(), Status::Code::kInternal);
   EXPECT_TRUE(appender.Finish().ok());
   EXPECT_EQ(appender.Finish().code(), Status::Code::kInternal);
-  EXPECT_EQ(ReadFile(path).substr(0, 6), "abcdef");
+  EXPECT_EQ(ReadWholeFile(path).substr(0, 6), "abcdef");
 }
 
 }  // namespace

@@ -29,6 +29,7 @@
 namespace meshdb::storage {
 namespace {
 
+using meshdb::testing::ReadWholeFile;
 using meshdb::testing::TempDir;
 
 TEST(WalFramesTest, ParseBackAndStopAtTornOrForeignFrames) {
@@ -182,11 +183,6 @@ std::string Serialize(const std::vector<std::string>& dump) {
   return out;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 class WriteAheadLogCrashTest : public ::testing::TestWithParam<Appends> {};
 
 INSTANTIATE_TEST_SUITE_P(Appends, WriteAheadLogCrashTest,
@@ -200,7 +196,7 @@ TEST_P(WriteAheadLogCrashTest, ProcessCrashRecoversEveryCommittedTransaction) {
   CheckpointThenWriteAndDie(path, dir.path() + "/dump", GetParam());
   auto env = LmdbEnv::Open(path, Durable(GetParam()));
   ASSERT_TRUE(env.ok()) << env.status().ToString();
-  EXPECT_EQ(Serialize(Dump(env->get())), ReadFile(dir.path() + "/dump"));
+  EXPECT_EQ(Serialize(Dump(env->get())), ReadWholeFile(dir.path() + "/dump"));
 }
 
 TEST_P(WriteAheadLogCrashTest, PowerCutLosingEveryUnsyncedPageRecoversFromTheLog) {
@@ -238,7 +234,7 @@ TEST_P(WriteAheadLogCrashTest, PowerCutLosingEveryUnsyncedPageRecoversFromTheLog
   }
   auto env = LmdbEnv::Open(path, Durable(GetParam()));
   ASSERT_TRUE(env.ok()) << env.status().ToString();
-  EXPECT_EQ(Serialize(Dump(env->get())), ReadFile(dir.path() + "/dump"));
+  EXPECT_EQ(Serialize(Dump(env->get())), ReadWholeFile(dir.path() + "/dump"));
 }
 
 // Bytes of the data file LMDB has used (its high-water mark; the file never shrinks).
@@ -310,7 +306,7 @@ TEST(WriteAheadLogTest, UnrecordableTransactionIsCheckpointedBeforeCommitReturns
   auto env = LmdbEnv::Open(path, Durable());
   ASSERT_TRUE(env.ok()) << env.status().ToString();
   const std::string recovered = Serialize(Dump(env->get()));
-  EXPECT_EQ(recovered, ReadFile(dump_path));
+  EXPECT_EQ(recovered, ReadWholeFile(dump_path));
   EXPECT_NE(recovered.find(std::string("hidden") + '\0' + "unlogged"), std::string::npos);
 }
 
@@ -475,7 +471,7 @@ TEST(WriteAheadLogTest, ACommitThatLmdbRefusesAfterItsFrameIsLoggedIsNotReplayed
   auto env = LmdbEnv::Open(path, Durable());
   ASSERT_TRUE(env.ok()) << env.status().ToString();
   const std::string recovered = Serialize(Dump(env->get()));
-  EXPECT_EQ(recovered, ReadFile(dump_path));
+  EXPECT_EQ(recovered, ReadWholeFile(dump_path));
   EXPECT_NE(recovered.find("kept-2"), std::string::npos);
   EXPECT_EQ(recovered.find("lost"), std::string::npos);
 }
