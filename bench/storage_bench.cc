@@ -6,7 +6,7 @@
 // Usage: storage_bench [--records N=200000] [--batch B=1000] [--in-flight C=4]
 //                      [--data random|sequential] [--keys int|uuid|generated]
 //                      [--curve STEP] [--no-durable] [--sync wal|full|nometasync|nosync]
-//                      [--writemap on|off] [--dir DIR] [--keep]
+//                      [--writemap on|off] [--staged-limit ENTRIES] [--dir DIR] [--keep]
 //                      [--engine lmdb|rocksdb]
 // Prints one line per STEP records written (`rows=…-… rec/s=…`, the insert rate as the table
 // grows, with the requests' p50/p99 latency and the process's cost per record: CPU time, bytes
@@ -62,6 +62,7 @@ struct Options {
   StoreOptions::CommitSync commit_sync = StoreOptions{}.commit_sync;
   std::string sync_name = "wal";
   bool write_map = StoreOptions{}.write_map;
+  size_t index_staged_limit = StoreOptions{}.index_staged_limit;
   bool keep = false;
   bool rocksdb = false;
   std::string dir;
@@ -72,7 +73,8 @@ struct Options {
                "storage_bench: %s\nusage: storage_bench [--records N] [--batch B] "
                "[--in-flight C] [--data random|sequential] [--keys int|uuid|generated] "
                "[--curve STEP] [--no-durable] [--sync wal|full|nometasync|nosync] "
-               "[--writemap on|off] [--dir DIR] [--keep] [--engine lmdb|rocksdb]\n",
+               "[--writemap on|off] [--staged-limit ENTRIES] [--dir DIR] [--keep] "
+               "[--engine lmdb|rocksdb]\n",
                error.c_str());
   std::exit(2);
 }
@@ -126,6 +128,9 @@ Options ParseArgs(int argc, char** argv) {
       std::string on = value();
       if (on != "on" && on != "off") Usage("--writemap is on or off");
       o.write_map = on == "on";
+    } else if (flag == "--staged-limit") {
+      o.index_staged_limit = std::stoul(value());
+      if (o.index_staged_limit == 0) Usage("--staged-limit is at least 1");
     } else if (flag == "--engine") {
       std::string engine = value();
       if (engine != "lmdb" && engine != "rocksdb") Usage("--engine is lmdb or rocksdb");
@@ -276,6 +281,7 @@ int main(int argc, char** argv) {
     options.database_dir = o.dir;
     options.durable = o.durable;
     options.write_map = o.write_map;
+    options.index_staged_limit = o.index_staged_limit;
     options.commit_sync = o.commit_sync;
     options.map_size_bytes = 64ull << 30;
     auto opened = Store::Open(options);

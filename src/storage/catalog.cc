@@ -23,11 +23,24 @@ std::shared_ptr<TableState> TableState::Clone() const {
   t->def = def;
   t->records_dbi = records_dbi;
   t->index_dbi = index_dbi;
+  t->staged_index_dbi = staged_index_dbi;
   t->attr_pos = attr_pos;
   t->index_keys = index_keys;
   t->record_count.store(record_count.load());
   t->last_updated_ms.store(last_updated_ms.load());
   return t;
+}
+
+Status OpenTableSubDbs(MDB_txn* txn, const std::string& table, TableState* state) {
+  int rc = LmdbDbiOpen(txn, RecordsDbName(table).c_str(), MDB_CREATE, &state->records_dbi);
+  if (rc == 0) {
+    rc = LmdbDbiOpen(txn, IndexDbName(table).c_str(), MDB_CREATE | MDB_DUPSORT, &state->index_dbi);
+  }
+  if (rc == 0) {
+    rc = LmdbDbiOpen(txn, StagedIndexDbName(table).c_str(), MDB_CREATE | MDB_DUPSORT,
+                     &state->staged_index_dbi);
+  }
+  return rc == 0 ? Status::Ok() : LmdbError("open the sub-databases of table " + table, rc);
 }
 
 Status PutTableDefinition(MDB_txn* txn, MDB_dbi meta_dbi, const TableState& table) {

@@ -48,6 +48,8 @@ inline std::string MetaCursorKey(const std::string& peer) {
 }
 inline std::string RecordsDbName(const std::string& table) { return "r:" + table; }
 inline std::string IndexDbName(const std::string& table) { return "x:" + table; }
+// The index's staged level (index_levels.h).
+inline std::string StagedIndexDbName(const std::string& table) { return "xs:" + table; }
 inline std::string MetaTableKey(const std::string& table) { return "table:" + table; }
 inline std::string MetaStatsKey(const std::string& table) { return "stats:" + table; }
 // A compact-keyed table's index key layout (index_key.h); absent for legacy-keyed tables.
@@ -66,7 +68,8 @@ inline std::string MetaIndexPendingKey(const std::string& table) {
 struct TableState {
   TableDef def;
   MDB_dbi records_dbi = 0;
-  MDB_dbi index_dbi = 0;
+  MDB_dbi index_dbi = 0;         // the index's main level
+  MDB_dbi staged_index_dbi = 0;  // its staged level (index_levels.h)
   // How index_dbi's keys are laid out; RebuildPositions gives new attributes their ids.
   IndexKeyLayout index_keys;
   // attribute name -> position in def.attributes
@@ -84,6 +87,10 @@ struct TableState {
   // A copy with the same handles and counters (for the writer to extend).
   std::shared_ptr<TableState> Clone() const;
 };
+
+// Opens `table`'s sub-dbs in `txn` (creating the ones missing) into `state`'s handles. Handles
+// opened in a write transaction that aborts are closed by LMDB.
+Status OpenTableSubDbs(MDB_txn* txn, const std::string& table, TableState* state);
 
 struct Database {
   std::string name;
@@ -104,6 +111,9 @@ struct Database {
   // row the copy appended since the marker (index_build.h IndexCollector). A table without
   // one, or whose rows were written any other way, gets its index rebuilt from its rows.
   std::map<std::string, std::shared_ptr<IndexCollector>> index_collectors;
+  // Writer thread only: per table, where the next move of staged index entries to the main
+  // level starts (index_levels.h MoveStagedEntries); empty: at the first key. Not persisted.
+  std::map<std::string, std::string> index_move_positions;
 
   // Peer -> highest of our log sequences it confirmed (loaded from meta at open, raised by
   // NotePeerConfirmed, persisted by TrimLog).

@@ -565,12 +565,14 @@ Status IndexCollector::Spill() {
   return Status::Ok();
 }
 
-Status IndexCollector::Finish(MDB_txn* txn, MDB_dbi index_dbi, IndexBuildStats* stats) {
+Status IndexCollector::Finish(MDB_txn* txn, const TableState& table, IndexBuildStats* stats) {
   RETURN_IF_ERROR(Join());
   stats->rows = rows_;
-  int rc = LmdbClear(txn, index_dbi);
-  if (rc != 0) return LmdbError("empty index", rc);
-  ASSIGN_OR_RETURN(Cursor index, Cursor::Open(txn, index_dbi));
+  for (MDB_dbi level : {table.index_dbi, table.staged_index_dbi}) {
+    int rc = LmdbClear(txn, level);
+    if (rc != 0) return LmdbError("empty index", rc);
+  }
+  ASSIGN_OR_RETURN(Cursor index, Cursor::Open(txn, table.index_dbi));
   Appender out(index.get());
   Rerank(*current_);
   current_->Sort();
@@ -614,7 +616,7 @@ Status RebuildIndex(MDB_txn* txn, const Database& db, const TableState& table,
     }
     if (rc != MDB_NOTFOUND) return LmdbError("scan records", rc);
   }
-  return collector.Finish(txn, table.index_dbi, stats);
+  return collector.Finish(txn, table, stats);
 }
 
 }  // namespace meshdb::storage

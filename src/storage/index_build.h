@@ -69,9 +69,10 @@ class IndexCollector {
   // now exactly when it was at its first row (an attribute that became indexed later, or
   // stopped being, makes the collected entries wrong for the table).
   [[nodiscard]] bool MatchesDefinition(const TableState& table) const;
-  // Empties `index_dbi` and appends every collected entry, sorted (merging the spilled runs).
-  // Call once. IOError on an LMDB or file error (the caller aborts the transaction).
-  Status Finish(MDB_txn* txn, MDB_dbi index_dbi, IndexBuildStats* stats);
+  // Empties both levels of `table`'s index (index_levels.h) and appends every collected entry
+  // to its main level, sorted (merging the spilled runs). Call once. IOError on an LMDB or
+  // file error (the caller aborts the transaction).
+  Status Finish(MDB_txn* txn, const TableState& table, IndexBuildStats* stats);
 
   [[nodiscard]] uint64_t rows() const { return rows_; }
 

@@ -37,6 +37,7 @@ void IndexEdits::Queue(const TableState& table, bool put, const std::string& att
   ForEachIndexValue(value, [&](const json::value& scalar) {
     if (!table.index_keys.Encode(attribute, scalar, &key_buf_)) return;  // no id: not indexed
     Edit e{table.index_dbi,
+           table.staged_index_dbi,
            put,
            static_cast<uint32_t>(edits_.size()),
            static_cast<uint32_t>(bytes_.size()),
@@ -57,33 +58,43 @@ Status IndexEdits::Apply(MDB_txn* txn) {
            std::make_tuple(b.dbi, KeyOf(b), RecordOf(b), b.order);
   });
   Status status;
-  Cursor cursor;
-  MDB_dbi cursor_dbi = 0;
+  Cursor main;
+  Cursor staged;
+  MDB_dbi cursors_dbi = 0;
   for (size_t i = 0; i < edits_.size() && status.ok(); ++i) {
     const Edit& e = edits_[i];
     const bool superseded = i + 1 < edits_.size() && edits_[i + 1].dbi == e.dbi &&
                             KeyOf(edits_[i + 1]) == KeyOf(e) &&
                             RecordOf(edits_[i + 1]) == RecordOf(e);
     if (superseded) continue;  // the later edit of the same entry decides
-    if (cursor.get() == nullptr || cursor_dbi != e.dbi) {
-      auto opened = Cursor::Open(txn, e.dbi);
-      if (!opened.ok()) {
-        status = opened.status();
+    if (main.get() == nullptr || cursors_dbi != e.dbi) {
+      auto opened_main = Cursor::Open(txn, e.dbi);
+      auto opened_staged = Cursor::Open(txn, e.staged_dbi);
+      if (!opened_main.ok() || !opened_staged.ok()) {
+        status = opened_main.ok() ? opened_staged.status() : opened_main.status();
         break;
       }
-      cursor = std::move(opened).value();
-      cursor_dbi = e.dbi;
+      main = std::move(opened_main).value();
+      staged = std::move(opened_staged).value();
+      cursors_dbi = e.dbi;
     }
     std::string_view key = KeyOf(e), record = RecordOf(e);
-    MDB_val k{key.size(), const_cast<char*>(key.data())};
-    MDB_val d{record.size(), const_cast<char*>(record.data())};
     if (e.put) {
-      int rc = LmdbCursorPut(cursor.get(), &k, &d, MDB_NODUPDATA);
+      MDB_val k{key.size(), const_cast<char*>(key.data())};
+      MDB_val d{record.size(), const_cast<char*>(record.data())};
+      int rc = LmdbCursorPut(staged.get(), &k, &d, MDB_NODUPDATA);
       if (rc != 0 && rc != MDB_KEYEXIST) status = LmdbError("put index entry", rc);
-    } else {
-      int rc = mdb_cursor_get(cursor.get(), &k, &d, MDB_GET_BOTH);
-      if (rc == 0) rc = LmdbCursorDel(cursor.get());
-      if (rc != 0 && rc != MDB_NOTFOUND) status = LmdbError("delete index entry", rc);
+      continue;
+    }
+    for (const Cursor* level : {&staged, &main}) {
+      MDB_val k{key.size(), const_cast<char*>(key.data())};
+      MDB_val d{record.size(), const_cast<char*>(record.data())};
+      int rc = mdb_cursor_get(level->get(), &k, &d, MDB_GET_BOTH);
+      if (rc == 0) rc = LmdbCursorDel(level->get());
+      if (rc != 0 && rc != MDB_NOTFOUND) {
+        status = LmdbError("delete index entry", rc);
+        break;
+      }
     }
   }
   edits_.clear();

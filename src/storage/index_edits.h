@@ -49,16 +49,19 @@ class IndexEdits {
               const boost::json::object* after);
 
   // Applies the queued edits in (index, key, record key) order, the last edit of each entry
-  // winning, and clears the queue. IOError on an LMDB failure (the caller aborts the commit).
+  // winning, and clears the queue: an entry put goes to the index's staged level, an entry
+  // deleted leaves both levels (index_levels.h). IOError on an LMDB failure (the caller aborts
+  // the commit).
   Status Apply(MDB_txn* txn);
 
   [[nodiscard]] bool empty() const { return edits_.empty(); }
 
  private:
   struct Edit {
-    MDB_dbi dbi;
-    bool put;        // false: delete
-    uint32_t order;  // queue position: the later of two edits of one entry wins
+    MDB_dbi dbi;         // the index's main level
+    MDB_dbi staged_dbi;  // and its staged level
+    bool put;            // false: delete
+    uint32_t order;      // queue position: the later of two edits of one entry wins
     uint32_t key_offset;
     uint32_t key_size;
     uint32_t record_offset;

@@ -34,7 +34,9 @@ inline std::string_view FromVal(const MDB_val& v) {
 
 struct LmdbEnvOptions {
   uint64_t map_size_bytes = 1ull << 30;
-  unsigned max_dbs = 1024;
+  // meta, txlog and three per table (records, index and its staged level): 511 tables, as many
+  // as a file of the two-level-less format could hold with 1024, so every such file opens.
+  unsigned max_dbs = 1536;
   unsigned max_readers = 1024;
   bool durable = true;  // false: MDB_NOSYNC
   // true (with durable, without write_map): commits are made durable by a write-ahead log

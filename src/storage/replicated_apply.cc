@@ -271,12 +271,7 @@ Status StoreImpl::EnsureTable(MDB_txn* txn, Database& db, GroupCtx& group, const
     state->def.database = db.name;
     state->index_keys = IndexKeyLayout::Compact();  // new tables get compact index keys
     state->RebuildPositions();
-    // Handles opened in a write transaction are closed by LMDB if it aborts.
-    int rc = LmdbDbiOpen(txn, RecordsDbName(in.name).c_str(), MDB_CREATE, &state->records_dbi);
-    if (rc != 0) return LmdbError("create table", rc);
-    rc =
-        LmdbDbiOpen(txn, IndexDbName(in.name).c_str(), MDB_CREATE | MDB_DUPSORT, &state->index_dbi);
-    if (rc != 0) return LmdbError("create table index", rc);
+    RETURN_IF_ERROR(OpenTableSubDbs(txn, in.name, state.get()));
     PendingTable created;
     created.modified = std::move(state);
     created.touched = true;

@@ -5,6 +5,7 @@
 #include "common/hlc.h"
 #include "storage/index_edits.h"
 #include "storage/index_key.h"
+#include "storage/index_levels.h"
 #include "storage/key_codec.h"
 #include "storage/record_codec.h"
 
@@ -176,7 +177,7 @@ Status SnapshotImpl::ScanIndex(const std::string& table, const std::string& attr
   const IndexKeyLayout& layout = t->index_keys;
   std::string prefix;
   if (!layout.Prefix(attribute, &prefix)) return Status::Ok();  // no entry has been written
-  ASSIGN_OR_RETURN(Cursor cursor, Cursor::Open(txn_.get(), t->index_dbi));
+  ASSIGN_OR_RETURN(IndexLevelsReader entries, IndexLevelsReader::Open(txn_.get(), *t));
   // Cutting is monotonic: every entry whose value is >= the start has a cut >= its cut.
   // An equality range matches one value: the records under a cut entry need no sorting.
   const bool single_value = r.lower && r.upper && *r.lower == *r.upper;
@@ -190,7 +191,6 @@ Status SnapshotImpl::ScanIndex(const std::string& table, const std::string& attr
   } else {
     start.append(layout.Cut(r.Start(), prefix.size()));
   }
-  k = ToVal(start);
   std::unordered_set<std::string> seen;
   // The records of the run of cut entries sharing the cut value `group_cut`, with their
   // matching values: LMDB orders them by hash and record key, so they are sorted by value
@@ -207,9 +207,10 @@ Status SnapshotImpl::ScanIndex(const std::string& table, const std::string& attr
     group.clear();
     return more;
   };
-  for (rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_SET_RANGE); rc == 0;
-       rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT)) {
-    std::string_view key = FromVal(k);
+  for (Status read = entries.Seek(start);; read = entries.Next()) {
+    RETURN_IF_ERROR(read);
+    if (!entries.valid()) break;
+    std::string_view key = entries.key();
     if (exact_key && key != start) break;
     if (!key.starts_with(prefix)) break;
     std::string_view value = layout.CutValue(key, prefix.size());
@@ -220,7 +221,7 @@ Status SnapshotImpl::ScanIndex(const std::string& table, const std::string& attr
     // anything else needs the record to decide.
     if (pos == Position::kAbove) break;
     if (pos == Position::kBelow && !cut) continue;
-    std::string pk(FromVal(v));
+    std::string pk(entries.record());
     if (seen.count(pk) != 0) continue;
     MDB_val rk = ToVal(pk), rv;
     int grc = mdb_get(txn_.get(), t->records_dbi, &rk, &rv);
@@ -242,7 +243,6 @@ Status SnapshotImpl::ScanIndex(const std::string& table, const std::string& attr
     }
     if (!visit(record)) return Status::Ok();
   }
-  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError("scan index", rc);
   if (!group.empty()) flush();
   return Status::Ok();
 }

@@ -65,6 +65,10 @@ struct StoreOptions {
   CommitSync commit_sync = CommitSync::kWriteAheadLog;
   // Most write requests the writer folds into one commit. Default 4096.
   size_t max_group_commit = 4096;
+  // How many entries a table's staged index level gathers before commits move them, a quarter
+  // at a time, to the index's main level (docs/storage.md "Index levels"). Default 131072. No
+  // configuration key: tests set it small to move entries often, storage_bench to measure.
+  size_t index_staged_limit = 131072;
   // Most write requests waiting for the writer; past it WriteAsync answers Unavailable.
   size_t max_queued_writes = 100000;
   // This node's id, stamped as the origin of local writes. Default 1.

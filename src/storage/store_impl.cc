@@ -168,11 +168,7 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
       state->index_keys = std::move(layout).value();
     }
     state->RebuildPositions();
-    rc = LmdbDbiOpen(txn.get(), RecordsDbName(table).c_str(), MDB_CREATE, &state->records_dbi);
-    if (rc != 0) return LmdbError("open records of " + name + "." + table, rc);
-    rc = LmdbDbiOpen(txn.get(), IndexDbName(table).c_str(), MDB_CREATE | MDB_DUPSORT,
-                     &state->index_dbi);
-    if (rc != 0) return LmdbError("open index of " + name + "." + table, rc);
+    RETURN_IF_ERROR(OpenTableSubDbs(txn.get(), table, state.get()));
     uint64_t count = 0;
     double updated = 0;
     if (auto it = stats.find(table); it != stats.end())
@@ -314,11 +310,7 @@ Status StoreImpl::DoCreateTable(const TableDef& in) {
   state->RebuildPositions();
 
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
-  int rc = LmdbDbiOpen(txn.get(), RecordsDbName(def.name).c_str(), MDB_CREATE, &state->records_dbi);
-  if (rc != 0) return LmdbError("create table", rc);
-  rc = LmdbDbiOpen(txn.get(), IndexDbName(def.name).c_str(), MDB_CREATE | MDB_DUPSORT,
-                   &state->index_dbi);
-  if (rc != 0) return LmdbError("create table index", rc);
+  RETURN_IF_ERROR(OpenTableSubDbs(txn.get(), def.name, state.get()));
   RETURN_IF_ERROR(PutTableDefinition(txn.get(), db->meta_dbi, *state));
   RETURN_IF_ERROR(PutMeta(txn.get(), db->meta_dbi, MetaStatsKey(def.name), EncodeTableStats(0, 0)));
   uint64_t schema_version = 0;
@@ -345,8 +337,10 @@ Status StoreImpl::DoDropTable(const std::string& database, const std::string& ta
   // named sub-dbs stay in the file; re-creating the table reuses them and their handles.
   int rc = LmdbClear(txn.get(), it->second->records_dbi);
   if (rc != 0) return LmdbError("drop table", rc);
-  rc = LmdbClear(txn.get(), it->second->index_dbi);
-  if (rc != 0) return LmdbError("drop table index", rc);
+  for (MDB_dbi index : {it->second->index_dbi, it->second->staged_index_dbi}) {
+    rc = LmdbClear(txn.get(), index);
+    if (rc != 0) return LmdbError("drop table index", rc);
+  }
   for (const std::string& key : {MetaTableKey(table), MetaStatsKey(table),
                                  MetaIndexPendingKey(table), MetaIndexKeysKey(table)}) {
     MDB_val k = ToVal(key);
@@ -362,6 +356,7 @@ Status StoreImpl::DoDropTable(const std::string& database, const std::string& ta
   }
   db->index_pending.erase(table);
   db->index_collectors.erase(table);
+  db->index_move_positions.erase(table);
   db->schema_version.store(schema_version);
   NotifyCommit(db->name, db->last_sequence.load());
   return Status::Ok();
@@ -478,7 +473,7 @@ Result<TableStats> StoreImpl::GetStats(const std::string& database,
     return static_cast<uint64_t>(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) *
            st.ms_psize;
   };
-  stats.table_size_bytes = pages(t->records_dbi) + pages(t->index_dbi);
+  stats.table_size_bytes = pages(t->records_dbi) + pages(t->index_dbi) + pages(t->staged_index_dbi);
   stats.log_size_bytes = pages(db->log_dbi);
   ASSIGN_OR_RETURN(stats.dictionary_id, TableDictionaryId(txn.get(), db->meta_dbi, table));
   // The file itself is larger: space is allocated ahead of use (LmdbEnv::ReserveAhead).

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "storage/index_build.h"
+#include "storage/index_levels.h"
 #include "storage/key_codec.h"
 #include "storage/lmdb_write.h"
 #include "storage/record_codec.h"
@@ -188,6 +189,12 @@ void StoreImpl::ApplyDatabaseGroup(const std::string& database,
   uint64_t schema_version = db->schema_version.load();
   if (batch_status.ok()) batch_status = BuildPendingIndexes(txn.get(), *db, group);
   if (batch_status.ok()) batch_status = group.index_edits.Apply(txn.get());
+  for (const auto& [name, pt] : group.tables) {
+    if (!batch_status.ok()) break;
+    IndexMoveStats moved;
+    batch_status = MoveStagedEntries(txn.get(), pt.state(), options_.index_staged_limit,
+                                     &db->index_move_positions[name], &moved);
+  }
   if (batch_status.ok()) batch_status = PersistGroup(txn.get(), *db, group);
   if (batch_status.ok() && schema_changed) {
     batch_status = BumpSchemaVersion(txn.get(), *db, &schema_version);
@@ -278,7 +285,7 @@ Status StoreImpl::BuildPendingIndexes(MDB_txn* txn, Database& db, GroupCtx& grou
       const auto started = std::chrono::steady_clock::now();
       IndexBuildStats stats;
       if (use_collected) {
-        RETURN_IF_ERROR(collector->Finish(txn, pt->state().index_dbi, &stats));
+        RETURN_IF_ERROR(collector->Finish(txn, pt->state(), &stats));
       } else {
         RETURN_IF_ERROR(
             RebuildIndex(txn, db, pt->state(), options_.database_dir, kIndexBuildRunBytes, &stats));

@@ -1,6 +1,6 @@
 // A fixture for the index tests: one LMDB environment in a temporary directory holding the
-// table "dog" (records "r:dog", index "x:dog"), primary key `id`, attributes id, name, tags and
-// age indexed and note not.
+// table "dog" (records "r:dog", index "x:dog" and its staged level "xs:dog"), primary key `id`,
+// attributes id, name, tags and age indexed and note not.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -22,10 +22,12 @@ inline std::string Key(int id) { return EncodeKey(boost::json::value(id)).value(
 class DogTableTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_NO_FATAL_FAILURE(CreateTestEnv(dir_.path() + "/t.mdb", 64ull << 20,
-                                          {{"r:dog", MDB_CREATE, &table_.records_dbi},
-                                           {"x:dog", MDB_CREATE | MDB_DUPSORT, &table_.index_dbi}},
-                                          &env_));
+    ASSERT_NO_FATAL_FAILURE(
+        CreateTestEnv(dir_.path() + "/t.mdb", 64ull << 20,
+                      {{"r:dog", MDB_CREATE, &table_.records_dbi},
+                       {"x:dog", MDB_CREATE | MDB_DUPSORT, &table_.index_dbi},
+                       {"xs:dog", MDB_CREATE | MDB_DUPSORT, &table_.staged_index_dbi}},
+                      &env_));
     table_.def.primary_key = "id";
     for (const char* attr : {"id", "name", "tags", "age"}) {
       table_.def.attributes.push_back(AttributeDef{attr, "", true});

@@ -48,10 +48,12 @@ json::object Dog(int i) {
   return doc;
 }
 
-// Every entry of `dbi` as raw "key|record", in order.
-std::vector<std::string> JoinedEntries(MDB_txn* txn, MDB_dbi dbi) {
+// Every entry of `table`'s index (both levels) as raw "key|record", in order.
+std::vector<std::string> JoinedEntries(MDB_txn* txn, const TableState& table) {
   std::vector<std::string> out;
-  for (const auto& [key, record] : testing::AllEntries(txn, dbi)) out.push_back(key + "|" + record);
+  for (const auto& [key, record] : testing::AllIndexEntries(txn, table)) {
+    out.push_back(key + "|" + record);
+  }
   return out;
 }
 
@@ -61,7 +63,7 @@ class RebuildIndexTest : public testing::DogTableTest {
   std::vector<std::string> Entries() {
     auto txn = ReadTxn::Begin(env_.get());
     if (!txn.ok()) return {};
-    return JoinedEntries(txn->get(), table_.index_dbi);
+    return JoinedEntries(txn->get(), table_);
   }
 
   Status Rebuild(size_t run_bytes, IndexBuildStats* stats) {
@@ -148,7 +150,7 @@ TEST_F(RebuildIndexTest, CollectorFedRowByRowWritesWhatRowByRowEditsWrite) {
     auto txn = WriteTxn::Begin(env_.get());
     ASSERT_TRUE(txn.ok());
     IndexBuildStats stats;
-    ASSERT_TRUE(collector.Finish(txn->get(), table_.index_dbi, &stats).ok());
+    ASSERT_TRUE(collector.Finish(txn->get(), table_, &stats).ok());
     ASSERT_TRUE(txn->Commit().ok());
     EXPECT_EQ(Entries(), expected) << run_bytes;
     EXPECT_EQ(stats.rows, 600u);
@@ -219,8 +221,8 @@ class DeferredIndexTest : public testing::StoreTest {
     return n;
   }
 
-  // Closes the store and checks that x:dog holds exactly what RebuildIndex builds from r:dog
-  // (the rows), and at least `min_entries`; then reopens.
+  // Closes the store and checks that the index (x:dog and xs:dog) holds exactly what RebuildIndex
+  // builds from r:dog (the rows), and at least `min_entries`; then reopens.
   void ExpectIndexAgreesWithRows(size_t min_entries) {
     auto def = store_->GetTable("dev", "dog");
     ASSERT_TRUE(def.ok());
@@ -232,9 +234,11 @@ class DeferredIndexTest : public testing::StoreTest {
       TableState table;
       table.def = *def;
       Database db;  // meta, for the dictionaries of compressed rows
-      ASSERT_NO_FATAL_FAILURE(testing::OpenDbis(txn, {{"r:dog", 0, &table.records_dbi},
-                                                      {"x:dog", MDB_DUPSORT, &table.index_dbi},
-                                                      {"meta", 0, &db.meta_dbi}}));
+      ASSERT_NO_FATAL_FAILURE(
+          testing::OpenDbis(txn, {{"r:dog", 0, &table.records_dbi},
+                                  {"x:dog", MDB_DUPSORT, &table.index_dbi},
+                                  {"xs:dog", MDB_DUPSORT, &table.staged_index_dbi},
+                                  {"meta", 0, &db.meta_dbi}}));
       // The table's own index key layout (compact: it was created by this binary).
       const std::string layout_key = MetaIndexKeysKey("dog");
       MDB_val lk = ToVal(layout_key), lv;
@@ -244,10 +248,10 @@ class DeferredIndexTest : public testing::StoreTest {
       ASSERT_TRUE(layout->compact());
       table.index_keys = *layout;
       table.RebuildPositions();
-      const std::vector<std::string> built = JoinedEntries(txn, table.index_dbi);
+      const std::vector<std::string> built = JoinedEntries(txn, table);
       IndexBuildStats stats;
       ASSERT_TRUE(RebuildIndex(txn, db, table, dir_.path(), 64u << 20, &stats).ok());
-      const std::vector<std::string> from_rows = JoinedEntries(txn, table.index_dbi);
+      const std::vector<std::string> from_rows = JoinedEntries(txn, table);
       EXPECT_GE(built.size(), min_entries);
       EXPECT_EQ(built, from_rows);
     }  // aborted

@@ -33,7 +33,7 @@ class IndexEditsTest : public testing::DogTableTest {
     std::vector<std::string> out;
     auto txn = ReadTxn::Begin(env_.get());
     if (!txn.ok()) return out;
-    for (const auto& [key, data] : testing::AllEntries(txn->get(), table_.index_dbi)) {
+    for (const auto& [key, data] : testing::AllIndexEntries(txn->get(), table_)) {
       size_t nul = key.find('\0');
       auto value = DecodeKey(std::string_view(key).substr(nul + 1));
       auto record = DecodeKey(data);

@@ -176,31 +176,41 @@ class CutValueTest : public StoreTest {
     r.string_prefix = std::move(p);
     return r;
   }
-  // Entries of x:dog (key, record key), read with the store closed; reopens it.
+  // Entries of dog's index (key, record key), read with the store closed; reopens it.
   std::vector<std::pair<std::string, std::string>> RawEntries() {
     std::vector<std::pair<std::string, std::string>> out;
     {
       RawDev raw;
       OpenRawDev("dog", &raw);
-      if (!HasFatalFailure()) out = AllEntries(raw.file.txn.get(), raw.index);
+      if (!HasFatalFailure()) out = raw.Entries();
     }
     Reopen();
     return out;
   }
   // dev.mdb opened by hand with the store closed: a write transaction (aborted unless
-  // committed) and its databases meta and x:<table>.
+  // committed) and its databases meta, x:<table> and xs:<table>.
   struct RawDev {
     RawFile file;
     MDB_dbi meta = 0;
-    MDB_dbi index = 0;
+    MDB_dbi index = 0;   // the index's main level
+    MDB_dbi staged = 0;  // and its staged level (index_levels.h)
+    // Every entry of both levels (key, record key), in order.
+    std::vector<std::pair<std::string, std::string>> Entries() {
+      TableState levels;
+      levels.index_dbi = index;
+      levels.staged_index_dbi = staged;
+      return AllIndexEntries(file.txn.get(), levels);
+    }
   };
   // Closes the store and opens `raw`. Adds a fatal failure if a step fails.
   void OpenRawDev(const std::string& table, RawDev* raw) {
     store_.reset();
     ASSERT_NO_FATAL_FAILURE(OpenRawFile(dir_.path() + "/dev.mdb", &raw->file));
-    const std::string index = "x:" + table;
-    ASSERT_NO_FATAL_FAILURE(OpenDbis(
-        raw->file.txn.get(), {{"meta", 0, &raw->meta}, {index.c_str(), MDB_DUPSORT, &raw->index}}));
+    const std::string index = "x:" + table, staged = "xs:" + table;
+    ASSERT_NO_FATAL_FAILURE(
+        OpenDbis(raw->file.txn.get(), {{"meta", 0, &raw->meta},
+                                       {index.c_str(), MDB_DUPSORT, &raw->index},
+                                       {staged.c_str(), MDB_DUPSORT, &raw->staged}}));
   }
 };
 
@@ -291,6 +301,7 @@ TEST_F(CutValueTest, LegacyTablesKeepTheirFormat) {
     MDB_val lk = ToVal(layout_key);
     ASSERT_EQ(mdb_del(txn, raw.meta, &lk, nullptr), 0);
     ASSERT_EQ(mdb_drop(txn, raw.index, 0), 0);
+    ASSERT_EQ(mdb_drop(txn, raw.staged, 0), 0);  // older binaries had one level
     auto put = [&](const std::string& attr, const json::value& v, int id) {
       std::string key, pk = *EncodeKey(id);
       EncodeIndexKey(attr, v, &key);
@@ -342,7 +353,7 @@ TEST_F(CutValueTest, LegacyTablesKeepTheirFormat) {
     MDB_val lk = ToVal(layout_key), lv;
     EXPECT_EQ(mdb_get(txn, raw.meta, &lk, &lv), MDB_NOTFOUND);
     std::vector<std::string> keys;
-    for (const auto& [key, record] : AllEntries(txn, raw.index)) {
+    for (const auto& [key, record] : raw.Entries()) {
       if (!key.starts_with("__")) keys.push_back(key);  // not timestamps
     }
     std::vector<std::string> expected;

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "storage/catalog.h"
+#include "storage/index_levels.h"
 #include "storage/lmdb_handles.h"
 
 namespace meshdb::storage::testing {
@@ -76,6 +78,21 @@ inline std::vector<std::pair<std::string, std::string>> AllEntries(MDB_txn* txn,
   for (int rc = mdb_cursor_get(cursor->get(), &k, &d, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cursor->get(), &k, &d, MDB_NEXT)) {
     out.emplace_back(std::string(FromVal(k)), std::string(FromVal(d)));
+  }
+  return out;
+}
+
+// Every entry of `table`'s index, both levels, as (key, record key) in index order.
+inline std::vector<std::pair<std::string, std::string>> AllIndexEntries(MDB_txn* txn,
+                                                                        const TableState& table) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto reader = IndexLevelsReader::Open(txn, table);
+  EXPECT_TRUE(reader.ok()) << reader.status().ToString();
+  if (!reader.ok()) return out;
+  for (Status read = reader->Seek("");; read = reader->Next()) {
+    EXPECT_TRUE(read.ok()) << read.ToString();
+    if (!read.ok() || !reader->valid()) break;
+    out.emplace_back(reader->key(), reader->record());
   }
   return out;
 }

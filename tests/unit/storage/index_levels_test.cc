@@ -1,0 +1,268 @@
+// The two levels of a secondary index (index_levels.h): readers see every entry of either
+// level once, in index order; moves take a quarter of the staged level from where the last
+// one stopped, wrapping at the end; and through the Store, searches answer as if there were
+// one level however often entries move, across updates, deletes and a reopen.
+#include "storage/index_levels.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dog_table_fixture.h"
+#include "raw_lmdb.h"
+#include "storage/index_edits.h"
+#include "storage/lmdb_handles.h"
+#include "test_util.h"
+
+namespace meshdb::storage {
+namespace {
+
+namespace json = boost::json;
+using Entries = std::vector<std::pair<std::string, std::string>>;
+
+class IndexLevelsTest : public testing::DogTableTest {
+ protected:
+  // Puts raw entries (key, record key) into one level, in one commit.
+  void Put(MDB_dbi level, const Entries& entries) {
+    auto txn = WriteTxn::Begin(env_.get());
+    ASSERT_TRUE(txn.ok());
+    for (const auto& [key, record] : entries) {
+      MDB_val k = ToVal(key), d = ToVal(record);
+      ASSERT_EQ(mdb_put(txn->get(), level, &k, &d, MDB_NODUPDATA), 0);
+    }
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  // Every entry the reader yields from `start` on.
+  Entries Read(const std::string& start) {
+    Entries out;
+    auto txn = ReadTxn::Begin(env_.get());
+    EXPECT_TRUE(txn.ok());
+    if (!txn.ok()) return out;
+    auto reader = IndexLevelsReader::Open(txn->get(), table_);
+    EXPECT_TRUE(reader.ok());
+    if (!reader.ok()) return out;
+    for (Status read = reader->Seek(start);; read = reader->Next()) {
+      EXPECT_TRUE(read.ok()) << read.ToString();
+      if (!read.ok() || !reader->valid()) break;
+      out.emplace_back(reader->key(), reader->record());
+    }
+    return out;
+  }
+  Entries Level(MDB_dbi level) {
+    auto txn = ReadTxn::Begin(env_.get());
+    EXPECT_TRUE(txn.ok());
+    return txn.ok() ? testing::AllEntries(txn->get(), level) : Entries{};
+  }
+  // One MoveStagedEntries in its own commit; the number of entries moved.
+  size_t Move(size_t limit, std::string* position) {
+    auto txn = WriteTxn::Begin(env_.get());
+    EXPECT_TRUE(txn.ok());
+    if (!txn.ok()) return 0;
+    IndexMoveStats stats;
+    Status moved = MoveStagedEntries(txn->get(), table_, limit, position, &stats);
+    EXPECT_TRUE(moved.ok()) << moved.ToString();
+    EXPECT_TRUE(txn->Commit().ok());
+    return stats.moved;
+  }
+  // Entries "k<from>" .. "k<to - 1>" (two digits), each of record "r".
+  static Entries Keys(int from, int to) {
+    Entries out;
+    for (int i = from; i < to; ++i) {
+      out.emplace_back((i < 10 ? "k0" : "k") + std::to_string(i), "r");
+    }
+    return out;
+  }
+};
+
+TEST_F(IndexLevelsTest, ReaderSeesEachEntryOfBothLevelsOnceInOrder) {
+  EXPECT_EQ(Read(""), Entries{});
+  Put(table_.index_dbi, {{"a", "1"}, {"c", "1"}, {"e", "1"}});
+  Put(table_.staged_index_dbi, {{"b", "1"}, {"c", "1"}, {"d", "1"}, {"e", "2"}, {"e", "0"}});
+  EXPECT_EQ(
+      Read(""),
+      (Entries{
+          {"a", "1"}, {"b", "1"}, {"c", "1"}, {"d", "1"}, {"e", "0"}, {"e", "1"}, {"e", "2"}}));
+  EXPECT_EQ(Read("c"), (Entries{{"c", "1"}, {"d", "1"}, {"e", "0"}, {"e", "1"}, {"e", "2"}}));
+  EXPECT_EQ(Read("bb"), (Entries{{"c", "1"}, {"d", "1"}, {"e", "0"}, {"e", "1"}, {"e", "2"}}));
+  EXPECT_EQ(Read("f"), Entries{});
+}
+
+TEST_F(IndexLevelsTest, MovesAQuarterFromWhereTheLastMoveStoppedAndWraps) {
+  Put(table_.staged_index_dbi, Keys(0, 16));
+  std::string position;
+  EXPECT_EQ(Move(17, &position), 0u);  // below the limit: nothing moves
+  EXPECT_EQ(position, "");
+  EXPECT_EQ(Move(16, &position), 4u);
+  EXPECT_EQ(Level(table_.index_dbi), Keys(0, 4));
+  EXPECT_EQ(Level(table_.staged_index_dbi), Keys(4, 16));
+  EXPECT_EQ(position, "k04");
+  EXPECT_EQ(Move(16, &position), 0u);  // 12 staged
+
+  Put(table_.staged_index_dbi, Keys(16, 20));
+  EXPECT_EQ(Move(16, &position), 4u);
+  EXPECT_EQ(Level(table_.index_dbi), Keys(0, 8));
+  EXPECT_EQ(position, "k08");
+
+  // From k22 the run reaches the end and goes on from the first staged key.
+  Put(table_.staged_index_dbi, Keys(20, 24));  // 16 staged: k08..k23
+  position = "k22";
+  EXPECT_EQ(Move(16, &position), 4u);
+  Entries main = Keys(0, 10);
+  main.emplace_back("k22", "r");
+  main.emplace_back("k23", "r");
+  EXPECT_EQ(Level(table_.index_dbi), main);
+  EXPECT_EQ(position, "k10");
+  EXPECT_EQ(Read(""), Keys(0, 24));  // nothing lost or doubled
+
+  Put(table_.staged_index_dbi, Keys(24, 28));  // 16 staged: k10..k21, k24..k27
+  position = "k18";
+  EXPECT_EQ(Move(16, &position), 4u);  // k18..k21
+  EXPECT_EQ(position, "k24");
+  EXPECT_EQ(Move(12, &position), 3u);  // 12 staged, a quarter of 12: k24..k26
+  EXPECT_EQ(position, "k27");
+  EXPECT_EQ(Move(9, &position), 2u);  // 9 staged: k27, then k10 after the wrap
+  EXPECT_EQ(position, "k11");
+  // A run that ends at the last key leaves the next one to start at the first.
+  position = "k16";
+  EXPECT_EQ(Move(7, &position), 1u);  // 7 staged: k11..k17
+  EXPECT_EQ(position, "k17");
+  EXPECT_EQ(Move(6, &position), 1u);
+  EXPECT_EQ(position, "");
+  EXPECT_EQ(Level(table_.staged_index_dbi), Keys(11, 16));
+  EXPECT_EQ(Read(""), Keys(0, 28));
+}
+
+TEST_F(IndexLevelsTest, AnEntryInBothLevelsMovesOnce) {
+  Put(table_.index_dbi, {{"k01", "r"}});
+  Put(table_.staged_index_dbi, Keys(0, 4));
+  std::string position;
+  EXPECT_EQ(Move(4, &position), 1u);
+  EXPECT_EQ(Level(table_.index_dbi), Keys(0, 2));
+  EXPECT_EQ(Read(""), Keys(0, 4));
+}
+
+TEST_F(IndexLevelsTest, EditsPutIntoTheStagedLevelAndDeleteFromBoth) {
+  json::object rex{{"id", 1}, {"name", "rex"}};
+  auto apply = [&](const json::object* before, const json::object* after) {
+    IndexEdits edits;
+    edits.Update(table_, testing::Key(1), before, after);
+    auto txn = WriteTxn::Begin(env_.get());
+    ASSERT_TRUE(txn.ok());
+    ASSERT_TRUE(edits.Apply(txn->get()).ok());
+    ASSERT_TRUE(txn->Commit().ok());
+  };
+  apply(nullptr, &rex);
+  EXPECT_EQ(Level(table_.index_dbi).size(), 0u);
+  ASSERT_EQ(Level(table_.staged_index_dbi).size(), 1u);
+  std::string position;
+  EXPECT_EQ(Move(1, &position), 1u);
+  EXPECT_EQ(Level(table_.index_dbi).size(), 1u);
+  apply(nullptr, &rex);  // the same entry again: now in both levels
+  EXPECT_EQ(Level(table_.staged_index_dbi).size(), 1u);
+  EXPECT_EQ(Read("").size(), 1u);
+  apply(&rex, nullptr);
+  EXPECT_EQ(Read(""), Entries{});
+}
+
+// Through the Store, with a staged level of 8 entries: almost every commit moves entries.
+class StagedIndexStoreTest : public testing::StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    Reopen(&SmallLevels);
+    ASSERT_TRUE(store_->CreateTable(testing::Untyped("dev", "dog")).ok());
+  }
+  static void SmallLevels(StoreOptions& options) { options.index_staged_limit = 8; }
+
+  // The ids ScanIndex yields for `attribute` in [lo, hi], sorted.
+  std::set<int> Scan(const std::string& attribute, const json::value& lo, const json::value& hi) {
+    std::set<int> ids;
+    auto snap = store_->Read("dev");
+    EXPECT_TRUE(snap.ok());
+    if (!snap.ok()) return ids;
+    IndexRange range;
+    range.lower = lo;
+    range.upper = hi;
+    Status s = (*snap)->ScanIndex("dog", attribute, range, [&](const Record& r) {
+      EXPECT_TRUE(ids.insert(static_cast<int>(r.doc.at("id").to_number<int64_t>())).second)
+          << "record seen twice";
+      return true;
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return ids;
+  }
+  // What the scans must answer: the ids of the live dogs whose value lies in [lo, hi].
+  std::set<int> Expected(const std::string& attribute, int lo, int hi) const {
+    std::set<int> ids;
+    for (const auto& [id, doc] : dogs_) {
+      const json::value& v = doc.at(attribute);
+      auto in = [&](const json::value& x) {
+        return x.is_int64() && x.get_int64() >= lo && x.get_int64() <= hi;
+      };
+      bool match =
+          v.is_array() ? std::any_of(v.get_array().begin(), v.get_array().end(), in) : in(v);
+      if (match) ids.insert(id);
+    }
+    return ids;
+  }
+  void ExpectScansMatch(const std::string& when) {
+    for (int lo = 0; lo < 20; lo += 3) {
+      for (const char* attribute : {"age", "tags"}) {
+        EXPECT_EQ(Scan(attribute, lo, lo + 4), Expected(attribute, lo, lo + 4))
+            << attribute << " in [" << lo << ", " << lo + 4 << "] " << when;
+      }
+    }
+  }
+
+  std::map<int, json::object> dogs_;  // the live records, as the model
+};
+
+TEST_F(StagedIndexStoreTest, SearchesAgreeWithTheRecordsWhileEntriesMove) {
+  using K = WriteKind;
+  std::mt19937 rng(20261206);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  for (int round = 0; round < 120; ++round) {
+    std::vector<WriteOp> ops;
+    std::set<int> in_request;  // one op per record per request
+    for (int n = 1 + pick(6); n > 0; --n) {
+      int id = pick(40);
+      if (!in_request.insert(id).second) continue;
+      if (dogs_.contains(id) && pick(4) == 0) {
+        ops.push_back(testing::Op(K::kDelete, "dog", id));
+        dogs_.erase(id);
+        continue;
+      }
+      json::object doc{{"age", pick(20)}, {"tags", json::array{pick(20), pick(20)}}};
+      ops.push_back(testing::Op(K::kUpsert, "dog", id, doc));
+      doc["id"] = id;
+      dogs_[id] = std::move(doc);
+    }
+    auto written = Write("dev", std::move(ops));
+    ASSERT_TRUE(written.ok()) << written.status().ToString();
+    if (round % 10 == 0) ExpectScansMatch("after round " + std::to_string(round));
+  }
+  ExpectScansMatch("at the end");
+  Reopen(&SmallLevels);
+  ExpectScansMatch("after a reopen");
+
+  // Entries did move: both levels hold some.
+  store_.reset();
+  testing::RawFile raw;
+  ASSERT_NO_FATAL_FAILURE(testing::OpenRawFile(dir_.path() + "/dev.mdb", &raw));
+  TableState levels;
+  ASSERT_NO_FATAL_FAILURE(
+      testing::OpenDbis(raw.txn.get(), {{"x:dog", MDB_DUPSORT, &levels.index_dbi},
+                                        {"xs:dog", MDB_DUPSORT, &levels.staged_index_dbi}}));
+  EXPECT_GT(testing::AllEntries(raw.txn.get(), levels.index_dbi).size(), 20u);
+  EXPECT_GE(testing::AllEntries(raw.txn.get(), levels.staged_index_dbi).size(), 4u);
+}
+
+}  // namespace
+}  // namespace meshdb::storage
