@@ -86,7 +86,8 @@ Status MoveStagedEntries(MDB_txn* txn, const TableState& table, size_t staged_li
     MDB_val k = ToVal(*position), v;
     bool wrapped = position->empty();
     rc = mdb_cursor_get(staged.get(), &k, &v, wrapped ? MDB_FIRST : MDB_SET_RANGE);
-    // The level holds at least 4 * quota entries, so the run never comes back to its start.
+    // The level holds at least `quota` entries, so after a wrap the run stops before it comes
+    // back to its start.
     while (run.size() < quota) {
       if (rc == MDB_NOTFOUND && !wrapped) {
         wrapped = true;
