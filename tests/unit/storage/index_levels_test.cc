@@ -43,19 +43,9 @@ class IndexLevelsTest : public testing::DogTableTest {
   }
   // Every entry the reader yields from `start` on.
   Entries Read(const std::string& start) {
-    Entries out;
     auto txn = ReadTxn::Begin(env_.get());
     EXPECT_TRUE(txn.ok());
-    if (!txn.ok()) return out;
-    auto reader = IndexLevelsReader::Open(txn->get(), table_);
-    EXPECT_TRUE(reader.ok());
-    if (!reader.ok()) return out;
-    for (Status read = reader->Seek(start);; read = reader->Next()) {
-      EXPECT_TRUE(read.ok()) << read.ToString();
-      if (!read.ok() || !reader->valid()) break;
-      out.emplace_back(reader->key(), reader->record());
-    }
-    return out;
+    return txn.ok() ? testing::AllIndexEntries(txn->get(), table_, start) : Entries{};
   }
   Entries Level(MDB_dbi level) {
     auto txn = ReadTxn::Begin(env_.get());

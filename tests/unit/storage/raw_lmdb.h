@@ -82,14 +82,15 @@ inline std::vector<std::pair<std::string, std::string>> AllEntries(MDB_txn* txn,
   return out;
 }
 
-// Every entry of `table`'s index, both levels, as (key, record key) in index order.
-inline std::vector<std::pair<std::string, std::string>> AllIndexEntries(MDB_txn* txn,
-                                                                        const TableState& table) {
+// Every entry of `table`'s index from key `start` on (all of them by default), both levels,
+// as (key, record key) in index order, as IndexLevelsReader yields them.
+inline std::vector<std::pair<std::string, std::string>> AllIndexEntries(
+    MDB_txn* txn, const TableState& table, const std::string& start = "") {
   std::vector<std::pair<std::string, std::string>> out;
   auto reader = IndexLevelsReader::Open(txn, table);
   EXPECT_TRUE(reader.ok()) << reader.status().ToString();
   if (!reader.ok()) return out;
-  for (Status read = reader->Seek("");; read = reader->Next()) {
+  for (Status read = reader->Seek(start);; read = reader->Next()) {
     EXPECT_TRUE(read.ok()) << read.ToString();
     if (!read.ok() || !reader->valid()) break;
     out.emplace_back(reader->key(), reader->record());
