@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -111,6 +112,12 @@ void AnswerPeerCall(replication::ClusterManager* cluster, ops::NodeOperations* o
                                      reply(PeerCallResult{id, result.status.message(), ""});
                                    }
                                  });
+    return;
+  }
+  if (call.method == replication::kOwnRowVersionCall) {
+    Result<uint64_t> version = cluster->OwnRowVersion();
+    reply(version.ok() ? PeerCallResult{id, "", std::to_string(*version)}
+                       : PeerCallResult{id, version.status().message(), ""});
     return;
   }
   if (call.method == kLinkSummaryCall) {

@@ -42,7 +42,8 @@ inline constexpr std::chrono::milliseconds kPeerLinksTimeout{750};
 // payload (a CSR); the certificate. "operation": NodeOperations::ExecuteFannedOut of the
 // payload (JSON); the operation's answer (JSON), or its error text as the call's error.
 // "link-summary" (payload ignored): LinkSummaryAnswer of this node's links (`service`'s
-// ConnectionsStatus). Anything else is answered with an error.
+// ConnectionsStatus). replication::kOwnRowVersionCall (payload ignored):
+// ClusterManager::OwnRowVersion, in decimal. Anything else is answered with an error.
 void AnswerPeerCall(replication::ClusterManager* cluster, ops::NodeOperations* operations,
                     replication::ReplicationService* service, const replication::PeerCaller& caller,
                     const replication::PeerCall& call,

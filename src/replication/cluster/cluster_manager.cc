@@ -107,6 +107,8 @@ std::string ClusterManager::MemberHoldingCa(const std::string& ca_pem) {
   return impl_->MemberHoldingCa(ca_pem);
 }
 
+Result<uint64_t> ClusterManager::OwnRowVersion() { return impl_->OwnRowVersion(); }
+
 Result<JoinGrant> ClusterManager::GrantJoin(const JoinRequest& request) {
   return impl_->GrantJoin(request);
 }

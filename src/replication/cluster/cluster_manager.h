@@ -17,7 +17,9 @@
 // Removal: remove_node deletes the node's hdb_nodes row (the delete gossips to every node,
 // the removed node included) and marks it removed here. A node that sees a row it had seen
 // disappear marks that node removed too; a node that sees its OWN row disappear leaves the
-// cluster (no peers) until someone links to it again (add_node).
+// cluster (no peers) until someone links to it again (add_node). The node may rewrite its
+// own row just before the delete reaches it, and that write is newer than the delete: the
+// remover asks it (kOwnRowVersionCall) and deletes again until the delete is the newer write.
 //
 // Threads: every state change runs on one membership thread; public methods post to it and
 // may be called from any thread. Callbacks run on the membership thread.
@@ -55,6 +57,12 @@ struct PeerCaller;
 
 inline constexpr const char* kNodesTable = "hdb_nodes";
 inline constexpr const char* kNodeAuthTable = "hdb_node_auth";
+
+// The PeerCall remove_node makes of the node it removes, once the node acknowledged the
+// delete of its row: the node answers the version of its own hdb_nodes row as it holds it
+// (decimal; "0" when it holds none). A version newer than the delete means the node rewrote
+// its row before the delete reached it and that write won (last writer wins).
+inline constexpr const char* kOwnRowVersionCall = "own-row-version";
 
 struct ClusterOptions {
   storage::Store* store = nullptr;        // outlives the manager
@@ -139,7 +147,8 @@ class ClusterManager {
   // marked removed here (discovery's island rule).
   void IsMember(std::string name, std::function<void(bool)> done);
 
-  // ServiceOptions::on_peer_hello: records an unknown node in hdb_nodes. A node that was
+  // ServiceOptions::on_peer_hello: records an unknown node in hdb_nodes, unless its row was
+  // here and was deleted (a removal this node has not marked yet). A node that was
   // removed from the cluster rejoins only when the link came with credentials (add_node); a
   // node token from a member that has not learned of the removal yet changes nothing.
   void OnPeerHello(const std::string& name, const std::string& url, bool by_credentials);
@@ -164,6 +173,9 @@ class ClusterManager {
   // The member (not this node, not removed) whose hdb_nodes row carries `ca_pem`: who can
   // renew a certificate that CA issued. "" when none. Any thread.
   std::string MemberHoldingCa(const std::string& ca_pem);
+  // Answers kOwnRowVersionCall: the version of this node's own hdb_nodes row, 0 when it has
+  // none (deleted by a remove_node elsewhere). Any thread.
+  Result<uint64_t> OwnRowVersion();
 
   [[nodiscard]] const std::string& node_name() const;
   [[nodiscard]] int default_port() const;

@@ -10,7 +10,7 @@
 //                              hdb_cluster_keys (ReadRows, ReadLocal, ReadKeys, OwnRowOp,
 //                              EnsureClusterKey) and the write helpers shared by the others;
 //   cluster_manager_peers.cc   the peer set: Recompute, DropUsedAuthorizations, WaitForAck,
-//                              ProbeSync;
+//                              RemovalLostToOwnWrite, ProbeSync;
 //   cluster_manager_addresses.cc  insecure mode: the peers' addresses (RefreshPeerAddresses).
 //
 // Threads: Start, Stop and Post are called from any thread. Every other member function runs on the
@@ -54,6 +54,9 @@ inline constexpr const char* kKeysTable = "hdb_cluster_keys";
 // Helpers shared by the cluster_manager*.cc files (defined in cluster_manager_tables.cc).
 // An upsert of `fields` (plus "name" = key) into the system table `table`.
 storage::WriteOp Upsert(const char* table, const std::string& key, boost::json::object fields);
+// Whether a hdb_node_auth row says this node has seen the node's hdb_nodes row (set by
+// Recompute; a row seen and then gone is a removal through gossip).
+bool Seen(const boost::json::object& doc);
 
 class ClusterManager::Impl {
  public:
@@ -90,6 +93,9 @@ class ClusterManager::Impl {
   Result<JoinGrant> GrantJoin(const JoinRequest& request);
   Result<std::string> SignRenewal(const PeerCaller& caller, const std::string& csr_pem);
   std::string MemberHoldingCa(const std::string& ca_pem);
+  Result<uint64_t> OwnRowVersion() { return RowVersion(options_.node_name); }
+  // The version of `name`'s live hdb_nodes row here, 0 when there is none. Any thread.
+  Result<uint64_t> RowVersion(const std::string& name);
   // On the membership thread.
   std::vector<std::string> MembersSync();
 
@@ -132,6 +138,15 @@ class ClusterManager::Impl {
   // Keeps `name` linked until its system-database socket acknowledged `sequence` (or the
   // link is down, or the timeout passes).
   void WaitForAck(const std::string& name, uint64_t sequence);
+  // After remove_node's delete of `name`'s row (at `delete_version`) was acknowledged:
+  // whether the node's own write of its row won over the delete, so the delete must be
+  // written again. Asks the node for its row's version (kOwnRowVersionCall); when that is
+  // newer than the delete, waits (up to kRemoveDrainTimeout) until that write arrived here,
+  // so the next delete is stamped after it. Without an answer (an older node, the link gone),
+  // whether the row is back here decides.
+  bool RemovalLostToOwnWrite(const std::string& name, uint64_t delete_version);
+  // Sleeps until `until`; false (at once) when Stop was called.
+  bool SleepUnlessStopping(std::chrono::steady_clock::time_point until);
   // Asks the service to probe `request`'s URL; Unavailable "timed out" after kProbeTimeout.
   ProbeResult ProbeSync(ProbeRequest request);
   // add_node's first contact: a probe, or a join for a wss:// target when there are

@@ -19,6 +19,10 @@ namespace json = boost::json;
 
 namespace {
 
+// How many times remove_node writes the delete of a node's row that its own writes keep
+// winning over (each later delete is stamped after the write that won).
+constexpr int kRemoveAttempts = 3;
+
 storage::WriteOp Delete(const char* table, const std::string& key) {
   storage::WriteOp op;
   op.kind = storage::WriteKind::kDelete;
@@ -326,6 +330,25 @@ Result<std::string> ClusterManager::Impl::RemoveNodeSync(const std::string& id) 
   pending_authorization_.erase(name);
   log_->info("removing node '{}': waiting for it to learn of its removal", name);
   WaitForAck(name, written->sequence);
+  for (int attempt = 2; RemovalLostToOwnWrite(name, written->version); ++attempt) {
+    if (attempt > kRemoveAttempts) {
+      log_->warn(
+          "node '{}' rewrote its hdb_nodes row after each of {} deletes: it is marked removed "
+          "here, but its row may come back elsewhere; run remove_node again",
+          name, kRemoveAttempts);
+      break;
+    }
+    log_->warn(
+        "node '{}' rewrote its hdb_nodes row before the delete reached it, and its write was "
+        "the newer: deleting the row again",
+        name);
+    storage::WriteRequest again;
+    again.database = kSystemDb;
+    again.ops.push_back(Delete(kNodesTable, name));
+    written = options_.store->Write(std::move(again));
+    if (!written.ok()) return written.status();
+    WaitForAck(name, written->sequence);
+  }
   Recompute();
   log_->info("removed node '{}'", name);
   return "Successfully removed '" + name + "' from cluster";
@@ -508,7 +531,8 @@ json::array ClusterManager::Impl::RoutesInForce() const {
 void ClusterManager::Impl::OnPeerHelloSync(const std::string& name, const std::string& url,
                                            bool by_credentials) {
   if (name.empty() || name == options_.node_name) return;
-  std::map<std::string, LocalNodeState> local = ReadLocal(nullptr);
+  std::map<std::string, json::object> docs;
+  std::map<std::string, LocalNodeState> local = ReadLocal(&docs);
   if (auto it = local.find(name); it != local.end() && it->second.removed) {
     log_->warn("hello from removed node '{}' ignored", name);
     return;
@@ -533,7 +557,12 @@ void ClusterManager::Impl::OnPeerHelloSync(const std::string& name, const std::s
   }
   bool known = false;
   for (const NodeRow& row : ReadRows()) known = known || row.name == name;
-  if (!known) {
+  if (auto doc = docs.find(name); !known && doc != docs.end() && Seen(doc->second)) {
+    // Its row was here and was deleted (remove_node, through gossip); the Recompute that marks
+    // it removed has not run yet. Recording it now would write the row back, newer than the
+    // delete, on every member.
+    log_->info("hello from node '{}', whose hdb_nodes row was deleted: not recording it", name);
+  } else if (!known) {
     log_->info("recording node '{}' ({}) that linked to us", name, url);
     write.ops.push_back(Upsert(
         kNodesTable, name,

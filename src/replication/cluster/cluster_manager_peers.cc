@@ -1,6 +1,8 @@
 // ClusterManager::Impl's peer set: recomputing it from the stored membership, dropping
-// one-time authorizations, draining a removed node, probing a new one.
+// one-time authorizations, draining a removed node (and deleting its row again when its own
+// write won over the delete), probing a new one.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <future>
 #include <iterator>
@@ -28,11 +30,6 @@ constexpr auto kRemoveDrainTimeout = std::chrono::milliseconds(3000);
 // WaitForAck looks at the acknowledged sequence this often.
 constexpr auto kAckPoll = std::chrono::milliseconds(20);
 constexpr auto kProbeTimeout = std::chrono::seconds(15);
-
-bool Seen(const json::object& doc) {
-  const json::value* v = doc.if_contains("seen");
-  return v != nullptr && v->is_bool() && v->get_bool();
-}
 
 std::string SpecKey(const PeerSpec& p) {
   std::string key = p.name + '\n' + p.url + '\n' + (p.dial ? "d" : "-") + '\n' + p.authorization +
@@ -187,15 +184,55 @@ void ClusterManager::Impl::WaitForAck(const std::string& name, uint64_t sequence
       }
     }
     if (done) break;
-    // The acknowledgement lives in the replication service, which signals no change: look
-    // again in kAckPoll, but wake at once when Stop sets stopping_ (no uninterruptible sleep).
-    common::MutexLock lock(mu_);
-    if (cv_.wait_until(lock, std::min(std::chrono::steady_clock::now() + kAckPoll, deadline),
-                       [this]() REQUIRES(mu_) { return stopping_; })) {
+    // The acknowledgement lives in the replication service, which signals no change.
+    if (!SleepUnlessStopping(std::min(std::chrono::steady_clock::now() + kAckPoll, deadline))) {
       break;
     }
   }
   draining_.erase(name);
+}
+
+bool ClusterManager::Impl::RemovalLostToOwnWrite(const std::string& name, uint64_t delete_version) {
+  std::promise<Result<std::string>> answer;
+  options_.service->CallPeer(name, kOwnRowVersionCall, "", kRemoveDrainTimeout,
+                             [&answer](Result<std::string> r) { answer.set_value(std::move(r)); });
+  Result<std::string> payload = answer.get_future().get();
+  uint64_t theirs = 0;
+  if (payload.ok()) {
+    const char* end = payload->data() + payload->size();
+    auto [ptr, ec] = std::from_chars(payload->data(), end, theirs);
+    if (ec != std::errc() || ptr != end) {
+      payload = Status::InvalidArgument("not a version: '" + *payload + "'");
+    }
+  }
+  if (!payload.ok()) {
+    log_->info("removing node '{}': it did not say which version of its row it holds ({})", name,
+               payload.status().message());
+    Result<uint64_t> here = RowVersion(name);
+    return here.ok() && *here > delete_version;
+  }
+  if (theirs <= delete_version) return false;  // the delete is the newer: it holds there
+  // Its write reaches this node over the link still open: wait for it, so the next delete is
+  // stamped after it (applying a write advances this node's clock past its version).
+  const auto deadline = std::chrono::steady_clock::now() + kRemoveDrainTimeout;
+  for (;;) {
+    Result<uint64_t> here = RowVersion(name);
+    if (here.ok() && *here >= theirs) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      log_->warn("removing node '{}': its row's newer version {} did not reach this node", name,
+                 theirs);
+      break;
+    }
+    if (!SleepUnlessStopping(std::min(std::chrono::steady_clock::now() + kAckPoll, deadline))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ClusterManager::Impl::SleepUnlessStopping(std::chrono::steady_clock::time_point until) {
+  common::MutexLock lock(mu_);
+  return !cv_.wait_until(lock, until, [this]() REQUIRES(mu_) { return stopping_; });
 }
 
 ProbeResult ClusterManager::Impl::ProbeSync(ProbeRequest request) {

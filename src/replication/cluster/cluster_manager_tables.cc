@@ -1,7 +1,10 @@
 // ClusterManager::Impl's reads and writes of the membership tables of the system database
 // (hdb_nodes, hdb_node_auth, hdb_cluster_keys), and the write helpers the other
 // cluster_manager*.cc files share.
+#include <cstdint>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +46,11 @@ LocalNodeState StateFromDoc(const json::object& doc, const std::string& name,
 }
 
 }  // namespace
+
+bool Seen(const json::object& doc) {
+  const json::value* v = doc.if_contains("seen");
+  return v != nullptr && v->is_bool() && v->get_bool();
+}
 
 storage::WriteOp Upsert(const char* table, const std::string& key, json::object fields) {
   storage::WriteOp op;
@@ -110,6 +118,13 @@ std::vector<NodeRow> ClusterManager::Impl::ReadRows() {
     return true;
   });
   return rows;
+}
+
+Result<uint64_t> ClusterManager::Impl::RowVersion(const std::string& name) {
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::Snapshot> snap, options_.store->Read(kSystemDb));
+  ASSIGN_OR_RETURN(std::optional<storage::Record> row,
+                   snap->Get(kNodesTable, json::value(json::string(name))));
+  return row ? row->version : 0;
 }
 
 std::map<std::string, LocalNodeState> ClusterManager::Impl::ReadLocal(

@@ -19,10 +19,14 @@
 #include <thread>
 #include <vector>
 
+#include "common/hlc.h"
 #include "replication/cluster/node_identity.h"
 #include "replication/engine/replication_service.h"
+#include "replication/wire/message.h"
 #include "security/secret_box.h"
 #include "security/x509.h"
+#include "storage/key_codec.h"
+#include "storage/record_codec.h"
 #include "storage/store.h"
 #include "temp_store.h"
 
@@ -81,9 +85,19 @@ class FakeService : public ReplicationService {
                    std::function<void(std::vector<PeerVerifyResult>)> done) override {
     done({});
   }
-  void CallPeer(const std::string&, std::string, std::string, std::chrono::milliseconds,
+  // Answers with `on_call` when a test set it, else Unavailable (no links).
+  void CallPeer(const std::string& name, std::string method, std::string, std::chrono::milliseconds,
                 std::function<void(Result<std::string>)> done) override {
-    done(Status::Unavailable("no links in this test"));
+    std::function<Result<std::string>(const std::string&, const std::string&)> on_call;
+    {
+      std::lock_guard lock(mu_);
+      on_call = on_call_;
+    }
+    done(on_call ? on_call(name, method) : Status::Unavailable("no links in this test"));
+  }
+  void SetOnCall(std::function<Result<std::string>(const std::string&, const std::string&)> f) {
+    std::lock_guard lock(mu_);
+    on_call_ = std::move(f);
   }
   void Probe(ProbeRequest, std::function<void(ProbeResult)> done) override {
     done(ProbeResult{Status::Ok(), std::nullopt});
@@ -140,6 +154,7 @@ class FakeService : public ReplicationService {
   int removed_calls_ = 0;
   std::string addresses_;
   json::array connections_;
+  std::function<Result<std::string>(const std::string&, const std::string&)> on_call_;
 };
 
 // Polls `pred` for up to 5 s (the manager applies commits on its own thread).
@@ -303,6 +318,136 @@ TEST_F(ClusterManagerTest, RemoveNodeRevokesTheCertificatesTheNodePresentedOnIts
   EXPECT_TRUE(Eventually([&] {
     return service.revoked() == std::vector<std::string>{"C0FFEE01", "C0FFEE02"};
   })) << ::testing::PrintToString(service.revoked());
+}
+
+// The removed node rewrote its own row just before the delete reached it (its write newer
+// than the delete, so it won there and, arriving here, here too): remove_node learns it from
+// the node's answer, deletes the row again after that write, and the node stays removed.
+TEST_F(ClusterManagerTest, RemoveNodeDeletesAgainWhenTheNodesOwnWriteWon) {
+  FakeService service;
+  auto manager = StartManager(&service);
+  ASSERT_NE(manager, nullptr);
+  ASSERT_TRUE(AddNode(manager.get(), "c").ok());
+  ASSERT_TRUE(Eventually([&] { return service.HasPeer("c"); }));
+
+  // c's write of its row, stamped a second ahead of this node's clock, as it arrives from c.
+  const uint64_t ghost_version =
+      HybridClock::Pack(std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                                .count() +
+                            1000,
+                        0);
+  auto apply_ghost = [&] {
+    storage::ReplicatedTxn txn;
+    txn.database = "system";
+    txn.origin = NodeIdForName("c");
+    txn.origin_sequence = 7;
+    txn.version = ghost_version;
+    storage::LogEntry::Write w;
+    w.table = kNodesTable;
+    w.key = *storage::EncodeKey(json::string("c"));
+    storage::EncodeRecord({false, ghost_version, txn.origin},
+                          json::object{{"name", "c"}, {"url", "ws://c:9925"}, {"replicates", true}},
+                          &w.value);
+    txn.writes.push_back(std::move(w));
+    return store_->ApplyReplicated(std::move(txn));
+  };
+  std::vector<std::string> calls;
+  service.SetOnCall([&](const std::string& name, const std::string& method) -> Result<std::string> {
+    calls.push_back(name + " " + method);
+    if (calls.size() == 1) {
+      Result<storage::ApplyResult> applied = apply_ghost();
+      if (!applied.ok()) return applied.status();
+      return std::to_string(ghost_version);
+    }
+    return std::string("0");  // the second delete won on c
+  });
+  ASSERT_TRUE(RemoveNode(manager.get(), "c").ok());
+
+  EXPECT_EQ(calls, (std::vector<std::string>{"c own-row-version", "c own-row-version"}));
+  auto snap = store_->Read("system");
+  ASSERT_TRUE(snap.ok());
+  Result<std::optional<storage::Record>> row = (*snap)->Get(kNodesTable, json::string("c"));
+  ASSERT_TRUE(row.ok());
+  EXPECT_FALSE(row->has_value()) << "c's row came back: " << json::serialize((*row)->doc);
+  EXPECT_EQ(service.removed(), std::vector<std::string>{"c"});
+  EXPECT_FALSE(service.HasPeer("c"));
+}
+
+// When the node answers with a version older than the delete (the delete won there), the row
+// is deleted once.
+TEST_F(ClusterManagerTest, RemoveNodeDeletesOnceWhenTheDeleteWonOnTheNode) {
+  FakeService service;
+  auto manager = StartManager(&service);
+  ASSERT_NE(manager, nullptr);
+  ASSERT_TRUE(AddNode(manager.get(), "c").ok());
+  ASSERT_TRUE(Eventually([&] { return service.HasPeer("c"); }));
+  int calls = 0;
+  service.SetOnCall([&](const std::string&, const std::string&) -> Result<std::string> {
+    ++calls;
+    return std::string("1");
+  });
+  Result<uint64_t> before = store_->LastSequence("system");
+  ASSERT_TRUE(before.ok());
+  ASSERT_TRUE(RemoveNode(manager.get(), "c").ok());
+  EXPECT_EQ(calls, 1);
+  // c's row was written once since: the delete.
+  const std::string c_key = *storage::EncodeKey(json::string("c"));
+  auto snap = store_->Read("system");
+  ASSERT_TRUE(snap.ok());
+  int writes_of_c = 0;
+  ASSERT_TRUE((*snap)
+                  ->ScanLog(*before + 1,
+                            [&](const storage::LogEntry& e) {
+                              for (const auto& w : e.writes) {
+                                writes_of_c += w.table == kNodesTable && w.key == c_key;
+                              }
+                              return true;
+                            })
+                  .ok());
+  EXPECT_EQ(writes_of_c, 1);
+  EXPECT_EQ(service.removed(), std::vector<std::string>{"c"});
+}
+
+// A node whose row this node had seen, and which a remove_node elsewhere just deleted, links
+// in before the Recompute that marks it removed has run: its Hello does not write its row
+// back (that write, newer than the delete, would bring the node back on every member).
+TEST_F(ClusterManagerTest, HelloFromANodeWhoseRowWasJustDeletedDoesNotWriteItBack) {
+  FakeService service;
+  auto manager = StartManager(&service);
+  ASSERT_NE(manager, nullptr);
+  ASSERT_TRUE(WriteNodeRow(storage::WriteKind::kUpsert, "d", {{"url", "ws://d:9925"}}).ok());
+  auto seen = [&] {
+    auto snap = store_->Read("system");
+    if (!snap.ok()) return false;
+    auto doc = (*snap)->Get(kNodeAuthTable, json::string("d"));
+    return doc.ok() && doc->has_value() && (*doc)->doc.if_contains("seen") != nullptr &&
+           (*doc)->doc.at("seen") == json::value(true);
+  };
+  ASSERT_TRUE(Eventually(seen));
+  auto round_trip = [&] {
+    std::promise<void> done;
+    manager->IsMember("d", [&](bool) { done.set_value(); });
+    done.get_future().get();
+  };
+  round_trip();  // the Recompute the seen mark's commit queued has run
+
+  // On the membership thread: the Hello is queued first, then the delete commits (queuing
+  // the Recompute behind the Hello).
+  std::promise<Status> deleted;
+  manager->IsMember("d", [&](bool) {
+    manager->OnPeerHello("d", "ws://d:9925", false);
+    deleted.set_value(WriteNodeRow(storage::WriteKind::kDelete, "d"));
+  });
+  ASSERT_TRUE(deleted.get_future().get().ok());
+  EXPECT_TRUE(Eventually([&] { return service.removed() == std::vector<std::string>{"d"}; }))
+      << ::testing::PrintToString(service.removed());
+  round_trip();
+  auto snap = store_->Read("system");
+  ASSERT_TRUE(snap.ok());
+  Result<std::optional<storage::Record>> row = (*snap)->Get(kNodesTable, json::string("d"));
+  ASSERT_TRUE(row.ok());
+  EXPECT_FALSE(row->has_value()) << "d's row was written back: " << json::serialize((*row)->doc);
 }
 
 // Insecure mode: membership hands the service the addresses of the routes' and the members'
