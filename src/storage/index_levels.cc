@@ -70,7 +70,7 @@ Status MoveStagedEntries(MDB_txn* txn, const TableState& table, size_t staged_li
   int rc = mdb_stat(txn, table.staged_index_dbi, &st);
   if (rc != 0) return LmdbError("stat staged index", rc);
   if (st.ms_entries < staged_limit) return Status::Ok();
-  const size_t quota = std::max<size_t>(1, staged_limit / 4);
+  const size_t quota = std::max<size_t>(1, staged_limit / kStagedMoveDivisor);
 
   // The run to move, copied out before either level changes: each entry's key then record key.
   struct Entry {

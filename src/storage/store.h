@@ -65,7 +65,7 @@ struct StoreOptions {
   CommitSync commit_sync = CommitSync::kWriteAheadLog;
   // Most write requests the writer folds into one commit. Default 4096.
   size_t max_group_commit = 4096;
-  // How many entries a table's staged index level gathers before commits move them, a quarter
+  // How many entries a table's staged index level gathers before commits move them, an eighth
   // at a time, to the index's main level (docs/storage.md "Index levels"). Default 131072. No
   // configuration key: tests set it small to move entries often, storage_bench to measure.
   size_t index_staged_limit = 131072;

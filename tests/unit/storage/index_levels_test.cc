@@ -1,5 +1,5 @@
 // The two levels of a secondary index (index_levels.h): readers see every entry of either
-// level once, in index order; moves take a quarter of the staged level from where the last
+// level once, in index order; moves take an eighth of the staged level from where the last
 // one stopped, wrapping at the end; and through the Store, searches answer as if there were
 // one level however often entries move, across updates, deletes and a reopen.
 #include "storage/index_levels.h"
@@ -86,49 +86,52 @@ TEST_F(IndexLevelsTest, ReaderSeesEachEntryOfBothLevelsOnceInOrder) {
   EXPECT_EQ(Read("f"), Entries{});
 }
 
-TEST_F(IndexLevelsTest, MovesAQuarterFromWhereTheLastMoveStoppedAndWraps) {
-  Put(table_.staged_index_dbi, Keys(0, 16));
+TEST_F(IndexLevelsTest, MovesAnEighthFromWhereTheLastMoveStoppedAndWraps) {
+  static_assert(kStagedMoveDivisor == 8, "the counts below are for moves of an eighth");
+  Put(table_.staged_index_dbi, Keys(0, 32));
   std::string position;
-  EXPECT_EQ(Move(17, &position), 0u);  // below the limit: nothing moves
+  EXPECT_EQ(Move(33, &position), 0u);  // below the limit: nothing moves
   EXPECT_EQ(position, "");
-  EXPECT_EQ(Move(16, &position), 4u);
+  EXPECT_EQ(Move(32, &position), 4u);
   EXPECT_EQ(Level(table_.index_dbi), Keys(0, 4));
-  EXPECT_EQ(Level(table_.staged_index_dbi), Keys(4, 16));
+  EXPECT_EQ(Level(table_.staged_index_dbi), Keys(4, 32));
   EXPECT_EQ(position, "k04");
-  EXPECT_EQ(Move(16, &position), 0u);  // 12 staged
+  EXPECT_EQ(Move(32, &position), 0u);  // 28 staged
 
-  Put(table_.staged_index_dbi, Keys(16, 20));
-  EXPECT_EQ(Move(16, &position), 4u);
+  Put(table_.staged_index_dbi, Keys(32, 36));  // 32 staged: k04..k35
+  EXPECT_EQ(Move(32, &position), 4u);
   EXPECT_EQ(Level(table_.index_dbi), Keys(0, 8));
   EXPECT_EQ(position, "k08");
 
-  // From k22 the run reaches the end and goes on from the first staged key.
-  Put(table_.staged_index_dbi, Keys(20, 24));  // 16 staged: k08..k23
-  position = "k22";
-  EXPECT_EQ(Move(16, &position), 4u);
+  // From k38 the run reaches the end and goes on from the first staged key.
+  Put(table_.staged_index_dbi, Keys(36, 40));  // 32 staged: k08..k39
+  position = "k38";
+  EXPECT_EQ(Move(32, &position), 4u);  // k38, k39, k08, k09
   Entries main = Keys(0, 10);
-  main.emplace_back("k22", "r");
-  main.emplace_back("k23", "r");
+  main.emplace_back("k38", "r");
+  main.emplace_back("k39", "r");
   EXPECT_EQ(Level(table_.index_dbi), main);
   EXPECT_EQ(position, "k10");
-  EXPECT_EQ(Read(""), Keys(0, 24));  // nothing lost or doubled
+  EXPECT_EQ(Read(""), Keys(0, 40));  // nothing lost or doubled
 
-  Put(table_.staged_index_dbi, Keys(24, 28));  // 16 staged: k10..k21, k24..k27
-  position = "k18";
-  EXPECT_EQ(Move(16, &position), 4u);  // k18..k21
+  // 28 staged: k10..k37. An eighth of 24 is 3, of 15 is 1, and below 8 one still moves.
+  position = "k20";
+  EXPECT_EQ(Move(24, &position), 3u);  // k20..k22
+  EXPECT_EQ(position, "k23");
+  EXPECT_EQ(Move(15, &position), 1u);  // k23
   EXPECT_EQ(position, "k24");
-  EXPECT_EQ(Move(12, &position), 3u);  // 12 staged, a quarter of 12: k24..k26
-  EXPECT_EQ(position, "k27");
-  EXPECT_EQ(Move(9, &position), 2u);  // 9 staged: k27, then k10 after the wrap
-  EXPECT_EQ(position, "k11");
+  EXPECT_EQ(Move(7, &position), 1u);  // k24
+  EXPECT_EQ(position, "k25");
   // A run that ends at the last key leaves the next one to start at the first.
-  position = "k16";
-  EXPECT_EQ(Move(7, &position), 1u);  // 7 staged: k11..k17
-  EXPECT_EQ(position, "k17");
-  EXPECT_EQ(Move(6, &position), 1u);
+  position = "k36";
+  EXPECT_EQ(Move(16, &position), 2u);  // 23 staged: k36, k37
   EXPECT_EQ(position, "");
-  EXPECT_EQ(Level(table_.staged_index_dbi), Keys(11, 16));
-  EXPECT_EQ(Read(""), Keys(0, 28));
+  EXPECT_EQ(Move(16, &position), 2u);  // k10, k11
+  EXPECT_EQ(position, "k12");
+  Entries staged = Keys(12, 20);
+  for (const auto& e : Keys(25, 36)) staged.push_back(e);
+  EXPECT_EQ(Level(table_.staged_index_dbi), staged);
+  EXPECT_EQ(Read(""), Keys(0, 40));
 }
 
 TEST_F(IndexLevelsTest, AnEntryInBothLevelsMovesOnce) {
@@ -197,7 +200,8 @@ DogRequests RandomDogRequests(uint32_t seed) {
   return out;
 }
 
-// Through the Store, with a staged level of 8 entries: almost every commit moves entries.
+// Through the Store, with a staged level of 16 entries (moves of 2): almost every commit moves
+// entries.
 class StagedIndexStoreTest : public testing::StoreTest {
  protected:
   void SetUp() override {
@@ -205,7 +209,7 @@ class StagedIndexStoreTest : public testing::StoreTest {
     Reopen(&SmallLevels);
     ASSERT_TRUE(store_->CreateTable(testing::Untyped("dev", "dog")).ok());
   }
-  static void SmallLevels(StoreOptions& options) { options.index_staged_limit = 8; }
+  static void SmallLevels(StoreOptions& options) { options.index_staged_limit = 16; }
 
   // The ids ScanIndex yields for `attribute` in [lo, hi].
   std::set<int> Scan(const std::string& attribute, int lo, int hi) {
