@@ -70,10 +70,10 @@ struct IndexMoveStats {
   size_t moved = 0;  // entries taken out of the staged level
 };
 
-// A move takes this fraction of the staged limit: an eighth rather than a quarter halves the
-// pages one commit frees (each move rewrites the main level's leaves in its run), so the
-// file grows less while a checkpoint keeps LMDB from reusing them, at the same cost per entry
-// moved (docs/storage.md "Index levels").
+// A move takes 1/kStagedMoveDivisor of the staged limit. An eighth rather than a quarter
+// halves the pages one commit frees (each move rewrites the main level's leaves in its run),
+// so the file grows less while a checkpoint keeps LMDB from reusing them, at the same cost per
+// entry moved (docs/storage.md "Index levels").
 inline constexpr size_t kStagedMoveDivisor = 8;
 
 // When `table`'s staged level holds at least `staged_limit` entries, moves
