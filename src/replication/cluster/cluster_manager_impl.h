@@ -145,8 +145,9 @@ class ClusterManager::Impl {
   // so the next delete is stamped after it. Without an answer (an older node, the link gone),
   // whether the row is back here decides.
   bool RemovalLostToOwnWrite(const std::string& name, uint64_t delete_version);
-  // Sleeps until `until`; false (at once) when Stop was called.
-  bool SleepUnlessStopping(std::chrono::steady_clock::time_point until);
+  // Calls `done` until it returns true (then true), every kAckPoll for up to `timeout`; false
+  // when the time is up or Stop was called (at once). For state that signals no change.
+  bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout);
   // Asks the service to probe `request`'s URL; Unavailable "timed out" after kProbeTimeout.
   ProbeResult ProbeSync(ProbeRequest request);
   // add_node's first contact: a probe, or a join for a wss:// target when there are

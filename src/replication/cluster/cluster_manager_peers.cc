@@ -27,7 +27,7 @@ namespace {
 // How long remove_node waits for the peer to acknowledge the delete of its row before the
 // link is closed (so the removed node learns it was removed).
 constexpr auto kRemoveDrainTimeout = std::chrono::milliseconds(3000);
-// WaitForAck looks at the acknowledged sequence this often.
+// PollUntil looks again this often (WaitForAck at the acknowledged sequence).
 constexpr auto kAckPoll = std::chrono::milliseconds(20);
 constexpr auto kProbeTimeout = std::chrono::seconds(15);
 
@@ -174,21 +174,17 @@ void ClusterManager::Impl::DropUsedAuthorizations() {
 
 void ClusterManager::Impl::WaitForAck(const std::string& name, uint64_t sequence) {
   draining_.insert(name);
-  auto deadline = std::chrono::steady_clock::now() + kRemoveDrainTimeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    bool done = true;
-    for (const PeerLinkSummary& peer : SummarizeLinks(options_.service->ConnectionsStatus())) {
-      if (peer.name != name) continue;
-      for (const SocketSummary& s : peer.SystemSockets()) {
-        if (s.connected && s.acked_sequence < sequence) done = false;
-      }
-    }
-    if (done) break;
-    // The acknowledgement lives in the replication service, which signals no change.
-    if (!SleepUnlessStopping(std::min(std::chrono::steady_clock::now() + kAckPoll, deadline))) {
-      break;
-    }
-  }
+  PollUntil(
+      [&] {
+        for (const PeerLinkSummary& peer : SummarizeLinks(options_.service->ConnectionsStatus())) {
+          if (peer.name != name) continue;
+          for (const SocketSummary& s : peer.SystemSockets()) {
+            if (s.connected && s.acked_sequence < sequence) return false;
+          }
+        }
+        return true;
+      },
+      kRemoveDrainTimeout);
   draining_.erase(name);
 }
 
@@ -214,25 +210,33 @@ bool ClusterManager::Impl::RemovalLostToOwnWrite(const std::string& name, uint64
   if (theirs <= delete_version) return false;  // the delete is the newer: it holds there
   // Its write reaches this node over the link still open: wait for it, so the next delete is
   // stamped after it (applying a write advances this node's clock past its version).
-  const auto deadline = std::chrono::steady_clock::now() + kRemoveDrainTimeout;
-  for (;;) {
-    Result<uint64_t> here = RowVersion(name);
-    if (here.ok() && *here >= theirs) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      log_->warn("removing node '{}': its row's newer version {} did not reach this node", name,
-                 theirs);
-      break;
-    }
-    if (!SleepUnlessStopping(std::min(std::chrono::steady_clock::now() + kAckPoll, deadline))) {
-      return false;
-    }
+  const bool arrived = PollUntil(
+      [&] {
+        Result<uint64_t> here = RowVersion(name);
+        return here.ok() && *here >= theirs;
+      },
+      kRemoveDrainTimeout);
+  if (!arrived) {
+    log_->warn("removing node '{}': its row's newer version {} did not reach this node", name,
+               theirs);
   }
   return true;
 }
 
-bool ClusterManager::Impl::SleepUnlessStopping(std::chrono::steady_clock::time_point until) {
-  common::MutexLock lock(mu_);
-  return !cv_.wait_until(lock, until, [this]() REQUIRES(mu_) { return stopping_; });
+bool ClusterManager::Impl::PollUntil(const std::function<bool()>& done,
+                                     std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (done()) return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    // Wake at once when Stop sets stopping_ (no uninterruptible sleep).
+    common::MutexLock lock(mu_);
+    if (cv_.wait_until(lock, std::min(now + kAckPoll, deadline),
+                       [this]() REQUIRES(mu_) { return stopping_; })) {
+      return false;
+    }
+  }
 }
 
 ProbeResult ClusterManager::Impl::ProbeSync(ProbeRequest request) {
