@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "common/log.h"
+#include "storage/data_format.h"
 #include "storage/index_build.h"
 #include "storage/lmdb_write.h"
 #include "storage/record_codec.h"
@@ -112,6 +113,14 @@ Result<std::shared_ptr<Database>> StoreImpl::OpenDatabase(const std::string& nam
   ASSIGN_OR_RETURN(WriteTxn txn, WriteTxn::Begin(db->env.get()));
   int rc = LmdbDbiOpen(txn.get(), kMetaDb, MDB_CREATE, &db->meta_dbi);
   if (rc != 0) return LmdbError("open meta of " + name, rc);
+  // Before anything else reads or writes the file: a newer binary's format is refused whole.
+  uint64_t format_found = 0;
+  RETURN_IF_ERROR(AdoptDataFormat(txn.get(), db->meta_dbi, name, db->path, &format_found));
+  if (format_found != 0 && format_found != kDataFormat) {
+    log::For("storage")->info(
+        "database {}: data format {} marked {} (docs/storage.md \"Data format\")", name,
+        format_found, kDataFormat);
+  }
   rc = LmdbDbiOpen(txn.get(), kLogDb, MDB_CREATE, &db->log_dbi);
   if (rc != 0) return LmdbError("open txlog of " + name, rc);
 

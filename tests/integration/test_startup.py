@@ -1,5 +1,7 @@
 """Start-up, configuration, authentication basics, shutdown and restart (as HarperDB behaves)."""
 
+import ctypes
+import ctypes.util
 import json
 import os
 import re
@@ -12,6 +14,35 @@ import unittest
 
 import harness
 from harness import ANY, Any, assert_op, wait_until
+
+
+class _MdbVal(ctypes.Structure):
+    _fields_ = [("mv_size", ctypes.c_size_t), ("mv_data", ctypes.c_void_p)]
+
+
+def set_data_format(path, value):
+    """Writes `value` as the "data_format" entry of the meta sub-db of the stopped node's LMDB
+    file `path` (docs/storage.md "Data format"), through liblmdb itself."""
+    lmdb = ctypes.CDLL(ctypes.util.find_library("lmdb") or "liblmdb.so.0")
+    env, txn, dbi = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_uint()
+
+    def check(rc, what):
+        if rc != 0:
+            raise AssertionError("%s on %s: LMDB error %d" % (what, path, rc))
+
+    check(lmdb.mdb_env_create(ctypes.byref(env)), "mdb_env_create")
+    try:
+        check(lmdb.mdb_env_set_maxdbs(env, 64), "mdb_env_set_maxdbs")
+        check(lmdb.mdb_env_open(env, path.encode(), 0x4000, 0o644), "mdb_env_open")  # MDB_NOSUBDIR
+        check(lmdb.mdb_txn_begin(env, None, 0, ctypes.byref(txn)), "mdb_txn_begin")
+        check(lmdb.mdb_dbi_open(txn, b"meta", 0, ctypes.byref(dbi)), "mdb_dbi_open meta")
+        key, data = b"data_format", value.to_bytes(8, "big")
+        k = _MdbVal(len(key), ctypes.cast(ctypes.c_char_p(key), ctypes.c_void_p))
+        d = _MdbVal(len(data), ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p))
+        check(lmdb.mdb_put(txn, dbi, ctypes.byref(k), ctypes.byref(d), 0), "mdb_put")
+        check(lmdb.mdb_txn_commit(txn), "mdb_txn_commit")
+    finally:
+        lmdb.mdb_env_close(env)
 
 
 def get_config(node):
@@ -502,6 +533,32 @@ class StartupTest(harness.NodeTestCase):
         self.assertRegex(text, r"(?m)^  cors: true$")
         self.assertRegex(text, r"(?m)^  enabled: true$")
         self.assertIn("set_configuration wrote keys meshdb does not act on: http.cors", node.log_text())
+
+    def test_a_database_written_by_a_newer_binary_is_refused_and_left_alone(self):
+        # Without the write-ahead log: its recovery opens the file at the last checkpoint, so
+        # with it the node would not see a hand edit of the LMDB file (docs/storage.md).
+        node = self.start_node(["--STORAGE_WRITEASYNC", "true"])
+        node.ok({"operation": "create_table", "database": "dev", "table": "kept", "primary_key": "id"})
+        node.ok({"operation": "insert", "database": "dev", "table": "kept", "records": [{"id": "x", "v": 1}]})
+        self.assertEqual(node.stop(), 0)
+        path = os.path.join(node.root, "database", "dev.mdb")
+        set_data_format(path, 99)
+
+        node.launch()
+        try:
+            code = node.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.fail("a node holding a file of a newer data format did not exit within 15s")
+        self.assertEqual(code, 1, "docs/storage.md: a storage that cannot open stops the node with exit code 1")
+        self.assertIn("cannot open storage at '%s': database 'dev' (%s) holds data format 99, written by a "
+                      "newer meshdb; this binary reads data formats up to 1" % (os.path.dirname(path), path),
+                      node.output_text())
+
+        # Nothing was changed: marked with this binary's format again, the file opens with its row.
+        set_data_format(path, 1)
+        node.start()
+        self.assertEqual(node.ok({"operation": "search_by_id", "database": "dev", "table": "kept", "ids": ["x"],
+                                  "get_attributes": ["id", "v"]}), [{"id": "x", "v": 1}])
 
     def test_restart_operation_applies_set_configuration(self):
         node = self.start_node()

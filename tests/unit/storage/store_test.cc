@@ -8,6 +8,8 @@
 #include <future>
 #include <thread>
 
+#include "raw_lmdb.h"
+#include "storage/data_format.h"
 #include "storage/key_codec.h"
 #include "storage/record_codec.h"
 #include "test_util.h"
@@ -411,6 +413,82 @@ TEST_F(StoreOpsTest, NotFoundRequestsChangeNothing) {
   auto snap = store_->Read("dev");
   EXPECT_TRUE((*snap)->Get("nosuch", 1).status().IsNotFound());
   EXPECT_TRUE(store_->Read("nodb").status().IsNotFound());
+}
+
+// The data format entry of dev.mdb, read (and, with `set`, replaced: nullopt deletes it) while
+// the store is closed. Adds a fatal failure if the file cannot be opened or changed.
+void DevDataFormat(const std::string& dir, std::optional<uint64_t>* found,
+                   std::optional<std::optional<uint64_t>> set = std::nullopt) {
+  RawFile raw;
+  ASSERT_NO_FATAL_FAILURE(OpenRawFile(dir + "/dev.mdb", &raw));
+  MDB_dbi meta = 0;
+  ASSERT_NO_FATAL_FAILURE(OpenDbis(raw.txn.get(), {{"meta", 0, &meta}}));
+  MDB_val k = ToVal(kMetaDataFormat), v;
+  int rc = mdb_get(raw.txn.get(), meta, &k, &v);
+  ASSERT_TRUE(rc == 0 || rc == MDB_NOTFOUND) << rc;
+  *found = rc == 0 && v.mv_size == 8 ? std::optional(GetU64(static_cast<const char*>(v.mv_data)))
+                                     : std::nullopt;
+  if (!set) return;
+  if (*set) {
+    std::string bytes;
+    PutU64(&bytes, **set);
+    MDB_val value = ToVal(bytes);
+    ASSERT_EQ(mdb_put(raw.txn.get(), meta, &k, &value, 0), 0);
+  } else if (rc == 0) {
+    ASSERT_EQ(mdb_del(raw.txn.get(), meta, &k, nullptr), 0);
+  }
+  ASSERT_TRUE(raw.txn.Commit().ok());
+}
+
+TEST_F(StoreOpsTest, ADatabaseFileIsMarkedWithThisBinarysDataFormat) {
+  ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 1, {{"name", "a"}})}).ok());
+  store_.reset();
+  std::optional<uint64_t> format;
+  ASSERT_NO_FATAL_FAILURE(DevDataFormat(dir_.path(), &format));
+  EXPECT_EQ(format, kDataFormat);
+}
+
+TEST_F(StoreOpsTest, AFileWrittenBeforeTheMarkerOpensAndIsMarked) {
+  ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 1, {{"name", "a"}})}).ok());
+  store_.reset();
+  std::optional<uint64_t> format;
+  ASSERT_NO_FATAL_FAILURE(DevDataFormat(dir_.path(), &format, std::optional<uint64_t>()));
+  ASSERT_NO_FATAL_FAILURE(DevDataFormat(dir_.path(), &format));
+  ASSERT_EQ(format, std::nullopt);
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(Keys("dev", "dog"), "[1]");
+  store_.reset();
+  ASSERT_NO_FATAL_FAILURE(DevDataFormat(dir_.path(), &format));
+  EXPECT_EQ(format, kDataFormat);
+}
+
+TEST_F(StoreOpsTest, AFileOfANewerDataFormatIsRefusedAndLeftAsItWas) {
+  ASSERT_TRUE(Write("dev", {Op(K::kInsert, "dog", 1, {{"name", "a"}})}).ok());
+  store_.reset();
+  std::optional<uint64_t> format;
+  ASSERT_NO_FATAL_FAILURE(DevDataFormat(dir_.path(), &format, kDataFormat + 1));
+  StoreOptions options;
+  options.database_dir = dir_.path();
+  options.durable = false;
+  options.map_size_bytes = 256ull << 20;
+  auto refused = Store::Open(options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kConflict);
+  const std::string& message = refused.status().message();
+  EXPECT_NE(message.find("database 'dev'"), std::string::npos) << message;
+  EXPECT_NE(message.find("data format " + std::to_string(kDataFormat + 1) +
+                         ", written by a newer meshdb"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("reads data formats up to " + std::to_string(kDataFormat)),
+            std::string::npos)
+      << message;
+  ASSERT_NO_FATAL_FAILURE(DevDataFormat(dir_.path(), &format));
+  EXPECT_EQ(format, kDataFormat + 1);
+  // Back at this binary's format, the file opens with its rows.
+  ASSERT_NO_FATAL_FAILURE(DevDataFormat(dir_.path(), &format, kDataFormat));
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(Keys("dev", "dog"), "[1]");
 }
 
 TEST_F(StoreOpsTest, DropTableAndDatabase) {
