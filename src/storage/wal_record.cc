@@ -155,7 +155,7 @@ std::string WalAbortFrame(uint64_t generation, uint64_t txnid) {
   return frame;
 }
 
-std::vector<WalFrame> ParseWalFrames(std::string_view bytes, uint64_t generation) {
+Result<std::vector<WalFrame>> ParseWalFrames(std::string_view bytes, uint64_t generation) {
   std::vector<WalFrame> frames;
   while (bytes.size() >= kWalFrameHeaderBytes) {
     const char* h = bytes.data();
@@ -165,8 +165,14 @@ std::vector<WalFrame> ParseWalFrames(std::string_view bytes, uint64_t generation
     if (GetFixed(h + 4, 4) != Crc(frame.substr(8))) break;
     if (GetFixed(h + 8, 8) != generation) break;
     auto kind = static_cast<WalFrameKind>(h[24]);
-    if (kind != WalFrameKind::kData && kind != WalFrameKind::kAbort) break;
-    frames.push_back(WalFrame{kind, GetFixed(h + 16, 8), frame.substr(kWalFrameHeaderBytes)});
+    const uint64_t txnid = GetFixed(h + 16, 8);
+    if (kind != WalFrameKind::kData && kind != WalFrameKind::kAbort) {
+      return Status::Conflict("write-ahead log: the frame of transaction " + std::to_string(txnid) +
+                              " has kind " + std::to_string(static_cast<uint8_t>(h[24])) +
+                              ", which this binary does not know (written by a newer meshdb): "
+                              "not replaying the log");
+    }
+    frames.push_back(WalFrame{kind, txnid, frame.substr(kWalFrameHeaderBytes)});
     bytes.remove_prefix(frame.size());
   }
   return frames;

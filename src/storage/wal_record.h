@@ -5,7 +5,10 @@
 // Frame: [u32 payload length][u32 crc32 of everything after it][u64 generation][u64 LMDB txnid]
 // [u8 kind] then the payload; integers little-endian.
 // A frame whose length runs past the file, whose checksum fails, or whose generation is not the
-// one expected ends the log: it is a torn write or an older generation's bytes.
+// one expected ends the log: it is a torn write or an older generation's bytes. A whole frame
+// of this generation with a kind this code does not know was written by a newer binary: the
+// log is refused rather than ended there (ending it would drop that binary's commits). So a
+// later change to the log adds frame kinds or payload codes, and keeps this header.
 //
 // Payload of a kData frame: a sequence of operations, each starting with a u8 code:
 //   kName  <varint ref> <varint len><name>                 ref names a sub-database below
@@ -78,8 +81,9 @@ struct WalFrame {
 };
 
 // Reads the frames of `generation` from the start of `bytes` (a log file's contents), up to the
-// first frame that is torn, fails its checksum or belongs to another generation.
-std::vector<WalFrame> ParseWalFrames(std::string_view bytes, uint64_t generation);
+// first frame that is torn, fails its checksum or belongs to another generation. Conflict,
+// naming the kind and the transaction, at a whole frame of an unknown kind.
+Result<std::vector<WalFrame>> ParseWalFrames(std::string_view bytes, uint64_t generation);
 
 // Applies a kData payload to `txn` (a write transaction of the environment it was recorded
 // in). IOError naming the operation when LMDB refuses one (the data file does not match the

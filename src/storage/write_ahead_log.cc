@@ -223,13 +223,21 @@ Status WriteAheadLog::Start(MDB_env* env) {
     common::MutexLock lock(commit_mu_);
     freelist_ = std::make_unique<LmdbFreelistReader>(env);
   }
-  if (checkpoint_found_) RETURN_IF_ERROR(Replay());
+  // A reader at the checkpoint's transaction S until the checkpoint below is synced: LMDB then
+  // reuses no page of S's tree for a replayed transaction, so a replay that fails or a crash
+  // before that checkpoint leaves S whole, and the next open starts from it again.
+  ReadTxn replay_pin;
+  if (checkpoint_found_) {
+    ASSIGN_OR_RETURN(replay_pin, ReadTxn::Begin(env));
+    RETURN_IF_ERROR(Replay());
+  }
   {
     common::MutexLock lock(commit_mu_);
     // The checkpoint below switches to generation_ + 1: past both generations replay read.
     generation_ = checkpoint_found_ ? checkpoint_generation_ + 1 : 0;
   }
   RETURN_IF_ERROR(Checkpoint());
+  replay_pin = ReadTxn();
   PublishVisible();  // what replay committed
   mdb_env_set_userctx(env, this);
   started_ = true;
@@ -238,14 +246,23 @@ Status WriteAheadLog::Start(MDB_env* env) {
 }
 
 Status WriteAheadLog::Replay() {
-  size_t replayed = 0;
-  for (uint64_t generation : {checkpoint_generation_, checkpoint_generation_ + 1}) {
+  // Both generations are read and their frames checked before any is replayed: a log this
+  // binary refuses changes nothing.
+  std::string bytes[2];
+  std::vector<WalFrame> generations[2];
+  for (int g = 0; g < 2; ++g) {
+    const uint64_t generation = checkpoint_generation_ + g;
     // Read through the page cache: a direct descriptor needs aligned buffers.
     const std::string path = LogPath(data_path_, static_cast<int>(generation % 2));
     common::UniqueFd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!in.valid()) return Errno("open " + path);
-    ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(in.get()));
-    std::vector<WalFrame> frames = ParseWalFrames(bytes, generation);
+    ASSIGN_OR_RETURN(bytes[g], ReadWholeFile(in.get()));
+    Result<std::vector<WalFrame>> parsed = ParseWalFrames(bytes[g], generation);
+    if (!parsed.ok()) return Status::Conflict(path + ": " + parsed.status().message());
+    generations[g] = std::move(parsed).value();
+  }
+  size_t replayed = 0;
+  for (const std::vector<WalFrame>& frames : generations) {
     for (size_t i = 0; i < frames.size(); ++i) {
       const WalFrame& frame = frames[i];
       if (frame.kind != WalFrameKind::kData) continue;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -45,18 +46,54 @@ TEST(WalFramesTest, ParseBackAndStopAtTornOrForeignFrames) {
   const size_t third = bytes.size();
   bytes += rec.Frame(7, 102);
 
-  std::vector<WalFrame> frames = ParseWalFrames(bytes, 7);
+  std::vector<WalFrame> frames = ParseWalFrames(bytes, 7).value();
   ASSERT_EQ(frames.size(), 4u);
   EXPECT_EQ(frames[0].txnid, 100u);
   EXPECT_EQ(frames[2].kind, WalFrameKind::kAbort);
   EXPECT_EQ(frames[3].txnid, 102u);
 
-  EXPECT_TRUE(ParseWalFrames(bytes, 8).empty()) << "another generation's bytes";
+  EXPECT_TRUE(ParseWalFrames(bytes, 8).value().empty()) << "another generation's bytes";
   std::string torn = bytes;
   torn[third + kWalFrameHeaderBytes + 2] ^= 0x40;
-  EXPECT_EQ(ParseWalFrames(torn, 7).size(), 3u) << "a damaged frame ends the log";
-  EXPECT_EQ(ParseWalFrames(std::string_view(bytes).substr(0, bytes.size() - 1), 7).size(), 3u)
+  EXPECT_EQ(ParseWalFrames(torn, 7).value().size(), 3u) << "a damaged frame ends the log";
+  EXPECT_EQ(ParseWalFrames(std::string_view(bytes).substr(0, bytes.size() - 1), 7).value().size(),
+            3u)
       << "a frame cut short ends the log";
+}
+
+// A whole frame as wal_record.h lays it out, checksum included: what a binary that knows `kind`
+// (or writes `payload`) would append.
+std::string WholeFrame(uint8_t kind, uint64_t generation, uint64_t txnid,
+                       std::string_view payload) {
+  std::string frame(kWalFrameHeaderBytes, '\0');
+  auto put = [&](size_t at, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) frame[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  };
+  put(0, payload.size(), 4);
+  put(8, generation, 8);
+  put(16, txnid, 8);
+  frame[24] = static_cast<char>(kind);
+  frame += payload;
+  const auto* after_crc = reinterpret_cast<const Bytef*>(frame.data() + 8);
+  put(4, crc32(0, after_crc, static_cast<uInt>(frame.size() - 8)), 4);
+  return frame;
+}
+
+TEST(WalFramesTest, AWholeFrameOfAnUnknownKindIsRefusedNotTakenForTheEnd) {
+  WalTxnRecorder rec;
+  rec.Put(3, "r:dog", "k1", "v1");
+  std::string bytes(rec.Frame(7, 100));
+  ASSERT_EQ(bytes.substr(0, kWalFrameHeaderBytes),
+            WholeFrame(1, 7, 100, std::string_view(bytes).substr(kWalFrameHeaderBytes))
+                .substr(0, kWalFrameHeaderBytes))
+      << "the helper lays frames out as the log does";
+  bytes += WholeFrame(9, 7, 101, "");
+  auto parsed = ParseWalFrames(bytes, 7);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), Status::Code::kConflict);
+  EXPECT_EQ(parsed.status().message(),
+            "write-ahead log: the frame of transaction 101 has kind 9, which this binary does not "
+            "know (written by a newer meshdb): not replaying the log");
 }
 
 // Everything in the environment: "<db>\0<key>\0<value>" per entry, in order.
@@ -233,6 +270,106 @@ TEST_P(WriteAheadLogCrashTest, PowerCutLosingEveryUnsyncedPageRecoversFromTheLog
     }
   }
   auto env = LmdbEnv::Open(path, Durable(GetParam()));
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_EQ(Serialize(Dump(env->get())), ReadWholeFile(dir.path() + "/dump"));
+}
+
+// The log file of the newest generation (the other holds older frames): after
+// CheckpointThenWriteAndDie, the child's frames.
+struct NewestLog {
+  std::string path;
+  std::string bytes;
+  uint64_t generation = 0;
+  std::vector<WalFrame> frames;  // views into `bytes`
+};
+void ReadNewestLog(const std::string& data_path, NewestLog* log) {
+  for (const char* suffix : {"-wal.0", "-wal.1"}) {
+    std::string file = ReadWholeFile(data_path + suffix);
+    uint64_t first = 0;
+    if (file.size() >= kWalFrameHeaderBytes) std::memcpy(&first, file.data() + 8, sizeof first);
+    if (log->path.empty() || first > log->generation) {
+      log->path = data_path + suffix, log->bytes = std::move(file), log->generation = first;
+    }
+  }
+  auto parsed = ParseWalFrames(log->bytes, log->generation);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  log->frames = std::move(parsed).value();
+  ASSERT_GE(log->frames.size(), 40u) << "the child's frames";
+}
+
+// The bytes of `log` before its frame `n`.
+std::string FramesBefore(const NewestLog& log, size_t n) {
+  return log.bytes.substr(0, static_cast<size_t>(log.frames[n].payload.data() - log.bytes.data()) -
+                                 kWalFrameHeaderBytes);
+}
+
+// Puts `bytes` at the start of the log file `path`, then an empty header: the log ends there.
+void RewriteLog(const std::string& path, const std::string& bytes) {
+  std::fstream out(path, std::ios::binary | std::ios::in | std::ios::out);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  const std::string end(kWalFrameHeaderBytes, '\0');
+  out.write(end.data(), static_cast<std::streamsize>(end.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+TEST(WriteAheadLogTest, AReplayThatFailsPartwayLeavesTheCheckpointWholeForTheNextOpen) {
+  TempDir dir("meshdb-wal");
+  const std::string path = dir.path() + "/t.mdb";
+  CheckpointThenWriteAndDie(path, dir.path() + "/dump", kDirectRing);
+  NewestLog log;
+  ASSERT_NO_FATAL_FAILURE(ReadNewestLog(path, &log));
+  const size_t kept = 30;
+  // What the first `kept` transactions after the checkpoint leave, from a copy of the files.
+  const std::string copy = dir.path() + "/copy";
+  std::filesystem::create_directory(copy);
+  for (const char* suffix : {"", "-wal.0", "-wal.1", "-checkpoint"}) {
+    std::filesystem::copy_file(path + suffix, copy + "/t.mdb" + suffix);
+  }
+  const std::string copy_log = copy + "/t.mdb" + log.path.substr(path.size());
+  ASSERT_NO_FATAL_FAILURE(RewriteLog(copy_log, FramesBefore(log, kept)));
+  std::string expected;
+  {
+    auto env = LmdbEnv::Open(copy + "/t.mdb", Durable());
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    expected = Serialize(Dump(env->get()));
+  }
+  // The original's replay applies those transactions, then fails at a frame it cannot apply.
+  const WalFrame& bad = log.frames[kept];
+  ASSERT_NO_FATAL_FAILURE(RewriteLog(
+      log.path, FramesBefore(log, kept) + WholeFrame(1, log.generation, bad.txnid, "\xff\x01")));
+  auto failed = LmdbEnv::Open(path, Durable());
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("malformed record"), std::string::npos)
+      << failed.status().ToString();
+  // The next open starts from the same checkpoint, whose tree must be as it was, and replays
+  // the same transactions.
+  ASSERT_NO_FATAL_FAILURE(RewriteLog(log.path, FramesBefore(log, kept)));
+  auto env = LmdbEnv::Open(path, Durable());
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_EQ(Serialize(Dump(env->get())), expected);
+}
+
+TEST(WriteAheadLogTest, ALogWithAFrameOfAnUnknownKindIsRefusedAndReplaysLater) {
+  TempDir dir("meshdb-wal");
+  const std::string path = dir.path() + "/t.mdb";
+  CheckpointThenWriteAndDie(path, dir.path() + "/dump", kDirectRing);
+  NewestLog log;
+  ASSERT_NO_FATAL_FAILURE(ReadNewestLog(path, &log));
+  // A newer binary's frame of a kind this one does not know, after the child's frames.
+  const std::string frames =
+      log.bytes.substr(0, static_cast<size_t>(log.frames.back().payload.data() +
+                                              log.frames.back().payload.size() - log.bytes.data()));
+  ASSERT_NO_FATAL_FAILURE(RewriteLog(
+      log.path, frames + WholeFrame(9, log.generation, log.frames.back().txnid + 1, "")));
+  auto refused = LmdbEnv::Open(path, Durable());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kConflict) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("has kind 9, which this binary does not know"),
+            std::string::npos)
+      << refused.status().ToString();
+  // Nothing was replayed or checkpointed: without the unknown frame, every transaction is back.
+  ASSERT_NO_FATAL_FAILURE(RewriteLog(log.path, frames));
+  auto env = LmdbEnv::Open(path, Durable());
   ASSERT_TRUE(env.ok()) << env.status().ToString();
   EXPECT_EQ(Serialize(Dump(env->get())), ReadWholeFile(dir.path() + "/dump"));
 }
