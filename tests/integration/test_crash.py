@@ -10,7 +10,8 @@ A kill -9 leaves the OS page cache intact, so it cannot show a write answered be
 on disk. test_power_loss_under_write_load can: the node runs with power_loss_shim.cc
 (LD_PRELOAD), which keeps for each LMDB file the image that only completed fsyncs would have
 left on disk; after the kill the test puts those images in place of the files (a power cut at
-the moment of the kill) and checks the same things.
+the moment of the kill) and checks the same things. test_kill9_while_recovering also kills
+each restart a few milliseconds in, while it replays the write-ahead log.
 """
 
 import glob
@@ -129,6 +130,20 @@ class CrashTest(harness.NodeTestCase):
                     os.remove(path + "-lock")
 
         self.kill_cycles(env={"LD_PRELOAD": shim, "POWER_LOSS_SHIM_DIR": images}, after_kill=power_cut)
+
+    def test_kill9_while_recovering(self):
+        # After each kill -9, the node's next starts are killed too, a few milliseconds in,
+        # while they replay the write-ahead log (docs/storage.md "The write-ahead log",
+        # Recovery): each must leave the last checkpoint whole for the start after it.
+        rng = random.Random(int(os.environ.get("MESHDB_TEST_SEED", time.time_ns())))
+
+        def kill_while_recovering(node):
+            for _ in range(4):
+                node.launch()
+                time.sleep(rng.uniform(0.002, 0.06))
+                node.kill9()
+
+        self.kill_cycles(after_kill=kill_while_recovering)
 
     def kill_cycles(self, env=None, after_kill=None):
         """Kill -9 under load CYCLES times (then `after_kill(node)`), checking the data each time."""
