@@ -1,14 +1,17 @@
 #include "ops/csv_load_ops.h"
 
+#include <algorithm>
 #include <boost/json/array.hpp>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <utility>
 
 #include "common/http_client.h"
+#include "config/config.h"
 #include "ops/auth.h"
 #include "ops/csv_records.h"
 #include "ops/fields.h"
@@ -117,20 +120,55 @@ Result<std::string> Load(storage::Store* store, const storage::TableDef& def,
 struct LoadKind {
   const char* operation;
   const char* field;
-  Result<Source> (*open)(const std::string& value);
+  Result<Source> (*open)(const std::string& value, const config::Config& config);
+  // Not null: only super_user roles may run it; HarperDB's name for its 403 text.
+  const char* super_user_name;
 };
 
-Result<Source> OpenData(const std::string& value) { return TextSource(value); }
+Result<Source> OpenData(const std::string& value, const config::Config& /*config*/) {
+  return TextSource(value);
+}
 
-Result<Source> OpenFile(const std::string& path) {
+// Whether `path` is `place` or lies below it (both canonical).
+bool Within(const std::filesystem::path& path, const std::filesystem::path& place) {
+  auto [end, _] = std::mismatch(place.begin(), place.end(), path.begin(), path.end());
+  return end == place.end();
+}
+
+// PermissionDenied when `path` is one of the node's own files: anything under its root, data
+// or log directory (keys, configuration, database files, logs), its configuration file or a
+// configured private key. Loading one would put a secret into a row that is served and
+// replicated (docs/security.md).
+Status RefuseNodeFile(const std::string& path, const config::Config& config) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path file = fs::canonical(path, ec);
+  if (ec) return Status::InvalidArgument("cannot read file '" + path + "': " + ec.message());
+  const config::Settings& settings = config.settings();
+  for (const std::string& place :
+       {settings.root_path, settings.storage_path, settings.log_dir, config.file_path(),
+        settings.tls_private_key, settings.ops_tls_private_key}) {
+    if (place.empty()) continue;
+    const fs::path own = fs::weakly_canonical(place, ec);
+    if (ec || !Within(file, own)) continue;
+    return Status::PermissionDenied("file_path '" + path +
+                                    "' is one of this node's own files (its data, keys, logs or "
+                                    "configuration under '" +
+                                    own.string() + "'): csv_file_load does not read them");
+  }
+  return Status::Ok();
+}
+
+Result<Source> OpenFile(const std::string& path, const config::Config& config) {
   std::ifstream probe(path);
   if (!probe) {
     return Status::InvalidArgument("cannot read file '" + path + "': " + std::strerror(errno));
   }
+  RETURN_IF_ERROR(RefuseNodeFile(path, config));
   return FileSource(path);
 }
 
-Result<Source> OpenUrl(const std::string& url) {
+Result<Source> OpenUrl(const std::string& url, const config::Config& /*config*/) {
   if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
     return Status::InvalidArgument("'csv_url' must be an http:// or https:// URL");
   }
@@ -164,7 +202,7 @@ void StartLoad(const LoadKind& load, storage::Store* store, Jobs* jobs, OpCall c
                                                {TableAccess::kInsert, TableAccess::kUpdate});
     if (denied) return call.done(std::move(*denied));
   }
-  Result<Source> source = load.open(*source_text);
+  Result<Source> source = load.open(*source_text, *call.env->config);
   if (!source.ok()) return call.Fail(source.status());
   json::object request = call.body;
   request.erase("data");  // the job row keeps what was asked, not the bulk
@@ -179,10 +217,12 @@ void StartLoad(const LoadKind& load, storage::Store* store, Jobs* jobs, OpCall c
   call.Reply(json::object{{"message", "Starting job with id " + *id}, {"job_id", *id}});
 }
 
+// Reading the server's own files is for super users only, as PostgreSQL's COPY FROM a file is
+// (HarperDB lets any role with insert run it: docs/compatibility.md).
 constexpr LoadKind kLoads[] = {
-    {"csv_data_load", "data", OpenData},
-    {"csv_file_load", "file_path", OpenFile},
-    {"csv_url_load", "csv_url", OpenUrl},
+    {"csv_data_load", "data", OpenData, nullptr},
+    {"csv_file_load", "file_path", OpenFile, "csvFileLoad"},
+    {"csv_url_load", "csv_url", OpenUrl, nullptr},
 };
 
 }  // namespace
@@ -192,7 +232,7 @@ void RegisterCsvLoadOperations(NodeOperations* ops, storage::Store* store, Jobs*
     ops->RegisterOperation(
         load.operation,
         [&load, store, jobs](OpCall call) { StartLoad(load, store, jobs, std::move(call)); },
-        nullptr);
+        load.super_user_name);
   }
 }
 

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/json/object.hpp>
 #include <cctype>
 #include <map>
@@ -76,19 +77,38 @@ std::unordered_set<std::string> Identifiers(const std::string& sql) {
   return out;
 }
 
+// SQLite folds ASCII letters only, in names and in function names.
+std::string AsciiLower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
 // What the authorizer saw while the user's statement was prepared.
 struct AuthorizerLog {
   std::map<std::pair<std::string, std::string>, std::set<Access>> uses;
   bool refused = false;
+  std::string refused_function;  // a function no statement may call (kRefusedFunctions)
 };
 
-int Authorize(void* user, int code, const char* arg1, const char* /*arg2*/, const char* db,
+// SQLite functions a statement may not call: fts3_tokenizer() returns, and with two
+// arguments takes, a pointer into the server's memory.
+constexpr std::array<std::string_view, 1> kRefusedFunctions = {"fts3_tokenizer"};
+
+int Authorize(void* user, int code, const char* arg1, const char* arg2, const char* db,
               const char* /*trigger*/) {
   auto* log = static_cast<AuthorizerLog*>(user);
   std::optional<Access> access;
   switch (code) {
+    case SQLITE_FUNCTION: {  // arg2: the function's name
+      const std::string name = AsciiLower(arg2 == nullptr ? "" : arg2);
+      if (std::find(kRefusedFunctions.begin(), kRefusedFunctions.end(), name) ==
+          kRefusedFunctions.end()) {
+        return SQLITE_OK;
+      }
+      log->refused_function = name;
+      return SQLITE_DENY;
+    }
     case SQLITE_SELECT:
-    case SQLITE_FUNCTION:
     case SQLITE_RECURSIVE:
       return SQLITE_OK;
     case SQLITE_READ:
@@ -164,9 +184,20 @@ Status Statement::Open(storage::Store* store, const std::string& sql,
                                      "' cannot be used in SQL: " + sqlite3_errmsg(db_.get()));
     }
     Result<std::vector<storage::TableDef>> tables = store->ListTables(database);
-    if (!tables.ok()) continue;  // dropped meanwhile: its tables are unknown
+    if (!tables.ok()) continue;                   // dropped meanwhile: its tables are unknown
+    std::map<std::string, std::string> declared;  // lower-cased name -> table
     for (const storage::TableDef& def : *tables) {
-      if (names.count(def.name) != 0) RETURN_IF_ERROR(Declare(database, def.name, false));
+      if (names.count(def.name) == 0) continue;
+      const std::string folded = AsciiLower(def.name);
+      // SQLite's table names ignore ASCII case: two such tables cannot both be declared.
+      auto [it, fresh] = declared.emplace(folded, def.name);
+      if (!fresh) {
+        return Status::InvalidArgument("Tables '" + it->second + "' and '" + def.name +
+                                       "' of database '" + database +
+                                       "' differ only in case, which SQL does not tell apart: "
+                                       "a statement can name only one of them");
+      }
+      RETURN_IF_ERROR(Declare(database, def.name, false));
     }
   }
   return PrepareText();
@@ -227,6 +258,10 @@ Status Statement::PrepareText() {
       }
       break;
     }
+    if (!log.refused_function.empty()) {
+      return Status::InvalidArgument("The SQL function '" + log.refused_function +
+                                     "' is not allowed");
+    }
     if (log.refused) {
       return Status::InvalidArgument(
           "Only SELECT, INSERT, UPDATE and DELETE statements are supported");
@@ -243,8 +278,14 @@ Status Statement::PrepareText() {
   for (TableUse& use : tables_) {
     for (Access write : {Access::kInsert, Access::kUpdate, Access::kDelete}) {
       if (use.access.count(write) == 0) continue;
+      // UPDATE and DELETE read their target only to choose and compute the rows they change,
+      // which HarperDB checks as the write alone. An INSERT that reads its own target copies
+      // rows into it, and its answer names their keys: that needs read as well.
+      const bool copies_own_rows = write == Access::kInsert && use.access.count(Access::kRead) != 0;
       use.access = {write};
+      if (copies_own_rows) use.access.insert(Access::kRead);
       target_ = &use;
+      target_write_ = write;
       break;
     }
   }
@@ -291,7 +332,7 @@ Result<json::array> Statement::Query() {
     json::object row;
     row.reserve(static_cast<size_t>(ncols));
     for (int i = 0; i < ncols; ++i)
-      row[names[static_cast<size_t>(i)]] = ToJson(sqlite3_column_value(stmt, i));
+      row[names[static_cast<size_t>(i)]] = ToResultJson(sqlite3_column_value(stmt, i));
     rows.push_back(std::move(row));
   }
   if (rc != SQLITE_DONE) return Error();
@@ -307,7 +348,7 @@ Result<CollectedWrite> Statement::Collect() {
   if (!session_->has_write() && target_ != nullptr) {
     write.database = target_->database;
     write.table = target_->table;
-    switch (*target_->access.begin()) {
+    switch (target_write_) {
       case Access::kUpdate:
         write.kind = storage::WriteKind::kUpdate;
         break;

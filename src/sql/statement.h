@@ -52,8 +52,9 @@ class Statement {
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
-  // Every table the statement reads or changes. The table an INSERT/UPDATE/DELETE changes
-  // carries only that access (its own reads are part of the change).
+  // Every table the statement reads or changes. The table an UPDATE/DELETE changes carries
+  // only that access (its own reads are part of the change); the table an INSERT changes
+  // also carries kRead when the statement reads it (INSERT ... SELECT from itself).
   [[nodiscard]] const std::vector<TableUse>& tables() const { return tables_; }
   // True for INSERT, UPDATE and DELETE.
   [[nodiscard]] bool is_write() const { return target_ != nullptr; }
@@ -93,6 +94,7 @@ class Statement {
   std::vector<std::pair<std::string, std::string>> declared_;  // database, table
   std::vector<TableUse> tables_;
   const TableUse* target_ = nullptr;
+  Access target_write_ = Access::kInsert;  // what the statement does to target_
 };
 
 }  // namespace meshdb::sql

@@ -6,6 +6,8 @@
 #include <limits>
 #include <string>
 
+#include "common/utf8.h"
+
 namespace meshdb::sql {
 
 namespace json = boost::json;
@@ -77,6 +79,14 @@ json::value ToJson(sqlite3_value* value) {
       return json::value(json::string(text));
     }
   }
+}
+
+json::value ToResultJson(sqlite3_value* value) {
+  json::value out = ToJson(value);
+  if (out.is_string() && !IsValidUtf8(out.get_string())) {
+    out = json::string(ToValidUtf8(out.get_string()));
+  }
+  return out;
 }
 
 bool IsKeyValue(const json::value& value) {

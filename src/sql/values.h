@@ -24,8 +24,14 @@ inline constexpr unsigned kBooleanSubtype = 'B';
 // Sets the result of a SQLite function or xColumn call to `value`.
 void SetResult(sqlite3_context* ctx, const boost::json::value& value);
 
-// A SQLite value as JSON (subtypes as above; a BLOB reads as its bytes, a string).
+// A SQLite value as JSON (subtypes as above; a BLOB reads as its bytes, a string). The bytes
+// are kept as they are, so a value that is not UTF-8 is refused when it is stored
+// (storage/write_text_check.h).
 boost::json::value ToJson(sqlite3_value* value);
+
+// ToJson for a result column: text that is not valid UTF-8 (a BLOB, CAST(x'ff' AS TEXT)) has
+// each invalid byte replaced by U+FFFD, so the response stays valid JSON.
+boost::json::value ToResultJson(sqlite3_value* value);
 
 // Whether `value` is a number or a string: what a primary key or an index bound can be.
 bool IsKeyValue(const boost::json::value& value);

@@ -424,6 +424,8 @@ class Store {
   // Queues `request`; `done` runs on the writer thread once it is committed (or failed), so
   // it must be quick (post the result elsewhere). Unavailable when the queue is full or the
   // store is closing. Unknown database/table -> NotFound; a request fails as a whole.
+  // A key, attribute name or string that is not valid UTF-8 -> InvalidArgument, with `done`
+  // run on the caller's thread before anything is queued (storage/write_text_check.h).
   // New attribute names are added to untyped tables' definitions in the same commit.
   virtual void WriteAsync(WriteRequest request, WriteCallback done) = 0;
   // As WriteAsync, except that when the writer is idle, nothing is queued and the last group

@@ -13,6 +13,7 @@
 #include "storage/snapshot_impl.h"
 #include "storage/table_def_json.h"
 #include "storage/write_ahead_log.h"
+#include "storage/write_text_check.h"
 
 namespace meshdb::storage {
 
@@ -556,6 +557,11 @@ Result<std::unique_ptr<Snapshot>> StoreImpl::Read(const std::string& database) c
 // --- Writes -------------------------------------------------------------------------------
 
 void StoreImpl::WriteAsync(WriteRequest request, WriteCallback done) {
+  if (Status text = CheckWriteText(request); !text.ok()) return done(std::move(text));
+  Queue(std::move(request), std::move(done));
+}
+
+void StoreImpl::Queue(WriteRequest request, WriteCallback done) {
   {
     common::MutexLock lock(queue_mu_);
     if (stopping_) {
@@ -584,11 +590,12 @@ Result<WriteResult> StoreImpl::Write(WriteRequest request) {
 }
 
 void StoreImpl::WriteAsyncOrInline(WriteRequest request, WriteCallback done) {
+  if (Status text = CheckWriteText(request); !text.ok()) return done(std::move(text));
   // (From a writer callback the writer is busy: this thread may even hold apply_mu_.)
   if (OnWriterThread() || !last_group_single_.load(std::memory_order_relaxed)) {
-    return WriteAsync(std::move(request), std::move(done));
+    return Queue(std::move(request), std::move(done));
   }
-  if (!apply_mu_.try_lock()) return WriteAsync(std::move(request), std::move(done));
+  if (!apply_mu_.try_lock()) return Queue(std::move(request), std::move(done));
   bool idle = false;
   {
     common::MutexLock lock(queue_mu_);
@@ -596,7 +603,7 @@ void StoreImpl::WriteAsyncOrInline(WriteRequest request, WriteCallback done) {
   }
   if (!idle) {
     apply_mu_.unlock();
-    return WriteAsync(std::move(request), std::move(done));
+    return Queue(std::move(request), std::move(done));
   }
   {  // everything queued before has been applied: this write is next
     ApplyingFor applying(this);

@@ -95,6 +95,8 @@ class StoreImpl final : public Store {
   void WriteAsync(WriteRequest request, WriteCallback done) override;
   void WriteAsyncOrInline(WriteRequest request, WriteCallback done) override;
   Result<WriteResult> Write(WriteRequest request) override;
+  // WriteAsync once the request's text is checked (CheckWriteText): queues it for the writer.
+  void Queue(WriteRequest request, WriteCallback done);
 
   Result<std::unique_ptr<Snapshot>> Read(const std::string& database) const override;
   Result<uint64_t> LastSequence(const std::string& database) const override;

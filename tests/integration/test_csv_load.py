@@ -5,6 +5,7 @@ with a job id and load in the background; get_job and search_jobs_by_start_date 
 
 import http.server
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -29,6 +30,11 @@ class CsvLoadTest(harness.NodeTestCase):
         super().setUp()
         self.table = "t%d" % int(time.monotonic() * 1000)
         self.node.ok({"operation": "create_table", "database": "csv", "table": self.table, "primary_key": "id"})
+
+    def scratch_dir(self):
+        path = tempfile.mkdtemp(prefix="meshdb-csv-")
+        self.addCleanup(shutil.rmtree, path, True)
+        return path
 
     def load(self, operation, **fields):
         body = {"operation": operation, "database": "csv", "table": self.table}
@@ -143,6 +149,48 @@ class CsvLoadTest(harness.NodeTestCase):
         status, body = n.op({"operation": "csv_data_load", "database": "csv", "table": self.table, "data": "id\n1\n"},
                             auth=("u_" + self.table, "pw-123"))
         self.assertEqual(status, 403, body)
+        self.assertEqual(self.rows(), {})
+
+    def test_file_load_is_for_super_users(self):
+        n = self.node
+        n.ok({"operation": "add_role", "role": "filer_%s" % self.table,
+              "permission": {"super_user": False, "csv": {"tables": {self.table: {
+                  "read": True, "insert": True, "update": True, "delete": False, "attribute_permissions": []}}}}})
+        n.ok({"operation": "add_user", "username": "f_" + self.table, "password": "pw-123",
+              "role": "filer_%s" % self.table, "active": True})
+        with tempfile.NamedTemporaryFile("w", suffix=".csv") as f:
+            f.write("id\n1\n")
+            f.flush()
+            status, body = n.op({"operation": "csv_file_load", "database": "csv", "table": self.table,
+                                 "file_path": f.name}, auth=("f_" + self.table, "pw-123"))
+        self.assertEqual(status, 403, body)
+        self.assertEqual(body["unauthorized_access"], ["Operation 'csvFileLoad' is restricted to 'super_user' roles"])
+        # The same role may still load what it sends.
+        job = self.wait_job(n.op({"operation": "csv_data_load", "database": "csv", "table": self.table,
+                                  "data": "id\n1\n"}, auth=("f_" + self.table, "pw-123"))[1]["job_id"])
+        self.assertEqual(job["status"], "COMPLETE", job)
+
+    def test_the_nodes_own_files_are_never_loaded(self):
+        n = self.node
+        key = os.path.join(n.root, "keys", "privateKey.pem")
+        self.assertTrue(os.path.exists(key), key)
+        link = os.path.join(self.scratch_dir(), "innocent.csv")
+        os.symlink(key, link)
+        for path in (key, os.path.join(n.root, "harperdb-config.yaml"), link,
+                     os.path.join(n.root, "keys", "..", "keys", "caPrivateKey.pem")):
+            status, body = n.op({"operation": "csv_file_load", "database": "csv", "table": self.table,
+                                 "file_path": path})
+            self.assertEqual(status, 403, (path, body))
+            self.assertIn("is one of this node's own files", body["error"])
+        self.assertEqual(self.rows(), {})
+
+    def test_a_file_that_is_not_utf8_fails_its_job_and_writes_nothing(self):
+        path = os.path.join(self.scratch_dir(), "latin1.csv")
+        with open(path, "wb") as f:
+            f.write(b"id,name\n1,ok\n2,caf\xe9\n")
+        job = self.wait_job(self.load("csv_file_load", file_path=path))
+        self.assertEqual(job["status"], "ERROR", job)
+        self.assertIn("records[1].name is not valid UTF-8 text", job["message"])
         self.assertEqual(self.rows(), {})
 
 

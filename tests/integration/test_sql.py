@@ -188,7 +188,56 @@ class SqlTest(harness.NodeTestCase):
         self.assertIn("must be an integer", body["error"])
         self.assertEqual(self.sql("SELECT COUNT(*) AS n FROM dev.sql_typed"), [{"n": 0}])
 
+    def test_text_that_is_not_utf8_is_refused_and_the_table_stays_readable(self):
+        table = self.fresh_table("sql_bytes")
+        self.sql("INSERT INTO dev.sql_bytes (id, v) VALUES (1, 'ok')")
+        for statement in ("INSERT INTO dev.sql_bytes (id, v) VALUES (2, x'ff')",
+                          "INSERT INTO dev.sql_bytes (id, v) VALUES (2, CAST(x'c328' AS TEXT))",
+                          "INSERT INTO dev.sql_bytes (id, v) VALUES (CAST(x'fffe' AS TEXT), 1)",
+                          "UPDATE dev.sql_bytes SET v = randomblob(8) WHERE id = 1",
+                          "UPDATE dev.sql_bytes SET v = char(55357) WHERE id = 1"):
+            body = self.sql(statement, 400)
+            self.assertIn("is not valid UTF-8 text", body["error"])
+        self.assertEqual(self.sql("SELECT id, v FROM dev.sql_bytes"), [{"id": 1, "v": "ok"}])
+        self.assertEqual(len(self.node.ok({"operation": "search_by_value", "database": DB, "table": table,
+                                           "search_attribute": "id", "search_value": "*"})), 1)
+        # Such text read back is made valid JSON: each bad byte becomes U+FFFD.
+        status, raw = self.node.op({"operation": "sql", "sql": "SELECT CAST(x'41ff42' AS TEXT) AS t"}, raw=True)
+        self.assertEqual(status, 200, raw)
+        self.assertEqual(raw, '[{"t":"A\ufffdB"}]')
+
+    def test_fts3_tokenizer_pointers_are_refused(self):
+        for statement in ("SELECT hex(fts3_tokenizer('porter')) AS p",
+                          "SELECT FTS3_TOKENIZER('simple', x'4141414141414141') AS p"):
+            body = self.sql(statement, 400)
+            self.assertEqual(body["error"], "The SQL function 'fts3_tokenizer' is not allowed")
+
+    def test_tables_that_differ_only_in_case_are_named_clearly(self):
+        self.fresh_table("sql_case")
+        self.fresh_table("SQL_CASE")
+        body = self.sql("SELECT * FROM dev.sql_case AS SQL_CASE", 400)
+        self.assertEqual(body["error"], "Tables 'SQL_CASE' and 'sql_case' of database 'dev' differ only in "
+                                        "case, which SQL does not tell apart: a statement can name only one "
+                                        "of them")
+        self.assertEqual(self.sql("SELECT COUNT(*) AS n FROM dev.sql_case"), [{"n": 0}])
+
     # -- permissions -----------------------------------------------------------------------------
+
+    def test_an_insert_that_copies_its_own_rows_needs_read(self):
+        n = self.node
+        table = self.fresh_table("sql_own")
+        n.ok({"operation": "insert", "database": DB, "table": table, "records": [{"id": 1, "secret": "s1"}]})
+        n.ok({"operation": "add_role", "role": "sql_inserter",
+              "permission": {"super_user": False, DB: {"tables": {table: table_perm(insert=True)}}}})
+        n.ok({"operation": "add_user", "username": "sql_ins", "password": "pw-123", "role": "sql_inserter",
+              "active": True})
+        user = ("sql_ins", "pw-123")
+        denied = self.sql("INSERT INTO dev.sql_own (id) SELECT 'leak:' || secret FROM dev.sql_own", 403,
+                          auth=user)
+        self.assertEqual(denied["unauthorized_access"][0]["required_table_permissions"], ["read"])
+        self.assertEqual(self.ids("SELECT id FROM dev.sql_own"), [1])
+        self.assertEqual(self.sql("INSERT INTO dev.sql_own (id, secret) VALUES (2, 's2')", auth=user)
+                         ["inserted_hashes"], [2])
 
     def test_permissions_per_table(self):
         n = self.node

@@ -121,6 +121,32 @@ TEST_F(StoreOpsTest, WriteAsyncOrInlineOnAnIdleWriterCommitsOnTheCallingThread) 
   EXPECT_TRUE(Get("dev", "dog", 3).has_value());
 }
 
+// A record the JSON parser could not read back would poison its table: every write form
+// refuses it before queueing, whole, on the caller's thread.
+TEST_F(StoreOpsTest, TextThatIsNotUtf8IsRefusedAndNothingOfTheRequestIsApplied) {
+  const std::string bad = "caf\xE9";
+  Result<WriteResult> value = Write("dev", {Op(K::kInsert, "dog", 1, {{"name", "a"}}),
+                                            Op(K::kInsert, "dog", 2, {{"name", bad}})});
+  EXPECT_EQ(value.status().ToString(),
+            Status::InvalidArgument("records[1].name is not valid UTF-8 text: strings, keys and "
+                                    "attribute names must be UTF-8 (no binary values)")
+                .ToString());
+  WriteRequest key = Req("dev", {Op(K::kUpsert, "dog", 3, {})});
+  key.ops[0].key = json::string(bad);
+  EXPECT_EQ(store_->Write(std::move(key)).status().code(), Status::Code::kInvalidArgument);
+  WriteRequest name = Req("dev", {Op(K::kUpsert, "dog", 4, {})});
+  name.ops[0].fields[bad] = 1;
+  std::promise<Status> inline_answer;
+  const std::thread::id caller = std::this_thread::get_id();
+  store_->WriteAsyncOrInline(std::move(name), [&](Result<WriteResult> result) {
+    EXPECT_EQ(std::this_thread::get_id(), caller);
+    inline_answer.set_value(result.status());
+  });
+  EXPECT_EQ(inline_answer.get_future().get().code(), Status::Code::kInvalidArgument);
+  for (int id : {1, 2, 3, 4}) EXPECT_FALSE(Get("dev", "dog", id).has_value()) << id;
+  EXPECT_TRUE(Write("dev", {Op(K::kInsert, "dog", 5, {{"name", "caf\xC3\xA9"}})}).ok());
+}
+
 // Commit listeners run on the writer thread too: a schema call or a blocking replicated apply
 // from one is refused the same way.
 TEST_F(StoreOpsTest, ReentrantSchemaCallFromACommitListenerFailsInsteadOfHanging) {
