@@ -40,20 +40,6 @@ bool IsLoopback(std::string_view address) {
   return address.find("127.0.0.") != std::string_view::npos;
 }
 
-const char* AccessName(TableAccess access) {
-  switch (access) {
-    case TableAccess::kRead:
-      return "read";
-    case TableAccess::kInsert:
-      return "insert";
-    case TableAccess::kUpdate:
-      return "update";
-    case TableAccess::kDelete:
-      return "delete";
-  }
-  return "read";
-}
-
 OpResult Denied(json::array unauthorized, json::array invalid) {
   return OpResult{Status::PermissionDenied(kNotAuthorized),
                   json::object{{"unauthorized_access", std::move(unauthorized)},
@@ -92,6 +78,20 @@ bool Granted(const json::object& perm, const char* name) {
 }
 
 }  // namespace
+
+const char* TableAccessName(TableAccess access) {
+  switch (access) {
+    case TableAccess::kRead:
+      return "read";
+    case TableAccess::kInsert:
+      return "insert";
+    case TableAccess::kUpdate:
+      return "update";
+    case TableAccess::kDelete:
+      return "delete";
+  }
+  return "read";
+}
 
 bool RoleFlag(const json::object& role_row, const char* flag) {
   const json::value* perm = role_row.if_contains("permission");
@@ -384,7 +384,7 @@ std::optional<OpResult> AuthImpl::CheckTableAccess(const Caller& caller,
     for (TableAccess a : needed) {
       bool write = a != TableAccess::kRead;
       bool allowed = caller.super_user && (!write || IsWritableSystemTable(table));
-      if (!allowed) refused.emplace_back(AccessName(a));
+      if (!allowed) refused.emplace_back(TableAccessName(a));
     }
     if (refused.empty()) return std::nullopt;
     return TableDenied(database, table, refused);
@@ -398,7 +398,7 @@ std::optional<OpResult> AuthImpl::CheckTableAccess(const Caller& caller,
   }
   json::array missing;
   for (TableAccess a : needed) {
-    if (!Granted(*perm, AccessName(a))) missing.emplace_back(AccessName(a));
+    if (!Granted(*perm, TableAccessName(a))) missing.emplace_back(TableAccessName(a));
   }
   if (missing.empty()) return std::nullopt;
   return TableDenied(database, table, missing);

@@ -28,6 +28,9 @@ namespace meshdb::ops {
 
 enum class TableAccess { kRead, kInsert, kUpdate, kDelete };
 
+// "read", "insert", "update" or "delete": the role flag and the word HarperDB's 403s use.
+const char* TableAccessName(TableAccess access);
+
 class Auth {
  public:
   // `keys_dir` holds the token-signing key pair (created on first use).

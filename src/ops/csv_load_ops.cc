@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -12,6 +13,7 @@
 
 #include "common/http_client.h"
 #include "config/config.h"
+#include "ops/attribute_permissions.h"
 #include "ops/auth.h"
 #include "ops/csv_records.h"
 #include "ops/fields.h"
@@ -86,15 +88,22 @@ storage::WriteKind KindOf(const std::string& action) {
   return storage::WriteKind::kInsert;
 }
 
-// The job: reads the source, writes each full batch, then the rest.
+// The job: reads the source, writes each full batch, then the rest. `rules`: the caller's
+// attribute permissions, checked on each batch before it is written.
 Result<std::string> Load(storage::Store* store, const storage::TableDef& def,
                          storage::WriteKind kind, const Source& source,
+                         const std::optional<AttributePermissions>& rules,
                          const std::atomic<bool>& stopping) {
   CsvRecordReader reader;
   json::array batch;
   size_t applied = 0;
   auto write = [&]() -> Status {
     if (batch.empty()) return Status::Ok();
+    if (std::optional<OpResult> denied = rules ? rules->CheckWrite(kind, batch) : std::nullopt) {
+      return Status::PermissionDenied(
+          denied->status.message() + ": " +
+          json::serialize(denied->body.get_object().at("unauthorized_access")));
+    }
     ASSIGN_OR_RETURN(storage::WriteResult result, WriteRecordsNow(*store, def, kind, batch));
     for (storage::WriteOutcome outcome : result.outcomes) {
       if (outcome == storage::WriteOutcome::kApplied) ++applied;
@@ -210,8 +219,9 @@ void StartLoad(const LoadKind& load, storage::Store* store, Jobs* jobs, OpCall c
   storage::WriteKind kind = KindOf(action_name);
   Result<std::string> id = jobs->Start(
       load.operation, call.caller.username, std::move(request),
-      [store, def = *def, kind, source = std::move(*source)](const std::atomic<bool>& stopping) {
-        return Load(store, def, kind, source, stopping);
+      [store, def = *def, kind, source = std::move(*source),
+       rules = AttributePermissions::For(call.caller, *def)](const std::atomic<bool>& stopping) {
+        return Load(store, def, kind, source, rules, stopping);
       });
   if (!id.ok()) return call.Fail(id.status());
   call.Reply(json::object{{"message", "Starting job with id " + *id}, {"job_id", *id}});

@@ -7,6 +7,7 @@
 #include "common/json_parse.h"
 #include "common/json_text.h"
 #include "common/log.h"
+#include "ops/attribute_permissions.h"
 #include "ops/fields.h"
 #include "ops/handlers.h"
 
@@ -101,6 +102,42 @@ std::optional<OpResult> CheckAccess(Auth& auth, const Caller& caller, const std:
                                    {TableAccess::kInsert, TableAccess::kUpdate});
     case Access::kDelete:
       return auth.CheckTableAccess(caller, database, table, {TableAccess::kDelete});
+    case Access::kNone:
+      break;
+  }
+  return std::nullopt;
+}
+
+// The role's attribute permissions for db.table (ops/attribute_permissions.h), after the
+// table-level check passed: nullopt when the request may go on. A search's answer is then
+// passed through AttributePermissions::FilterRows by wrapping `done`.
+std::optional<OpResult> CheckAttributeAccess(const Caller& caller, const storage::Store& store,
+                                             const std::string& database, const std::string& table,
+                                             Access access, const json::object& body,
+                                             Operations::Done& done) {
+  Result<storage::TableDef> def = store.GetTable(database, table);
+  if (!def.ok()) return std::nullopt;  // the operation answers that itself
+  std::optional<AttributePermissions> rules = AttributePermissions::For(caller, *def);
+  if (!rules) return std::nullopt;
+  const json::value* records = body.if_contains("records");
+  const json::array no_records;
+  const json::array& written =
+      records != nullptr && records->is_array() ? records->get_array() : no_records;
+  switch (access) {
+    case Access::kRead:
+      if (auto denied = rules->CheckRead(AttributesReadBy(body))) return denied;
+      done = [rules = std::move(*rules), inner = std::move(done)](OpResult result) {
+        if (result.status.ok()) rules.FilterRows(result.body);
+        inner(std::move(result));
+      };
+      return std::nullopt;
+    case Access::kInsert:
+      return rules->CheckWrite(storage::WriteKind::kInsert, written);
+    case Access::kUpdate:
+      return rules->CheckWrite(storage::WriteKind::kUpdate, written);
+    case Access::kUpsert:
+      return rules->CheckWrite(storage::WriteKind::kUpsert, written);
+    case Access::kDelete:
     case Access::kNone:
       break;
   }
@@ -251,6 +288,10 @@ void Dispatcher::Execute(OpRequest request, Done done) {
       }
       if (!caller.super_user) {
         if (auto denied = CheckAccess(*auth_, caller, *database, table_name, spec.access)) {
+          return done(std::move(*denied));
+        }
+        if (auto denied = CheckAttributeAccess(caller, *env_.store, *database, table_name,
+                                               spec.access, body, done)) {
           return done(std::move(*denied));
         }
       }

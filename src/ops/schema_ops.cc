@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "ops/attribute_permissions.h"
 #include "ops/auth.h"
 #include "ops/fields.h"
 #include "ops/handlers.h"
@@ -31,35 +32,6 @@ Status ConflictAsInvalid(Status status) {
   return Status::InvalidArgument(status.message());
 }
 
-// Attribute names a non-super caller may see: those with read, insert or update in the
-// role's attribute_permissions for db.table (none when the role lists none).
-std::vector<std::string> PermittedAttributes(const Caller& caller, const std::string& database,
-                                             const std::string& table) {
-  std::vector<std::string> names;
-  const json::object& perm = caller.permission();
-  const json::value* db = perm.if_contains(database);
-  if (db == nullptr || !db->is_object()) return names;
-  const json::value* tables = db->get_object().if_contains("tables");
-  if (tables == nullptr || !tables->is_object()) return names;
-  const json::value* t = tables->get_object().if_contains(table);
-  if (t == nullptr || !t->is_object()) return names;
-  const json::value* attrs = t->get_object().if_contains("attribute_permissions");
-  if (attrs == nullptr || !attrs->is_array()) return names;
-  for (const json::value& a : attrs->get_array()) {
-    if (!a.is_object()) continue;
-    const json::object& o = a.get_object();
-    const json::value* name = o.if_contains("attribute_name");
-    if (name == nullptr || !name->is_string()) continue;
-    bool any = false;
-    for (const char* flag : {"read", "insert", "update"}) {
-      const json::value* f = o.if_contains(flag);
-      if (f != nullptr && f->is_bool() && f->get_bool()) any = true;
-    }
-    if (any) names.emplace_back(name->get_string());
-  }
-  return names;
-}
-
 json::object AttributeEntry(const storage::TableDef& def, const storage::AttributeDef& a) {
   json::object entry;
   entry["attribute"] = a.name;
@@ -79,7 +51,11 @@ Result<json::object> DescribeOne(const OpCall& call, const storage::TableDef& de
   json::array attributes;
   std::vector<std::string> permitted;
   const bool filter = !call.caller.super_user;
-  if (filter) permitted = PermittedAttributes(call.caller, def.database, def.name);
+  // A non-super caller sees the attributes its role's attribute_permissions grant read,
+  // insert or update on (none when the role lists none, as HarperDB shows `attributes: []`).
+  if (filter) {
+    if (auto rules = AttributePermissions::For(call.caller, def)) permitted = rules->Visible();
+  }
   for (const storage::AttributeDef& a : def.attributes) {
     if (filter && std::find(permitted.begin(), permitted.end(), a.name) == permitted.end()) {
       continue;

@@ -334,6 +334,75 @@ class AuthTest(harness.NodeTestCase):
         n.ok({"operation": "delete", "database": "dev", "table": "dog", "ids": [100]})
 
 
+    def test_attribute_permissions_hide_and_refuse_what_the_role_does_not_grant(self):
+        n = self.node
+        n.ok({"operation": "create_table", "database": "dev", "table": "pet", "primary_key": "id"})
+        n.ok({"operation": "insert", "database": "dev", "table": "pet",
+              "records": [{"id": 1, "name": "Rex", "age": 4, "city": "Boston"}]})
+        # name: everything; age: listed with nothing; city: not listed, so nothing either.
+        self.add_role("petattrs", {"super_user": False, "dev": {"tables": {"pet": {
+            "read": True, "insert": True, "update": True, "delete": False, "attribute_permissions": [
+                {"attribute_name": "name", "read": True, "insert": True, "update": True},
+                {"attribute_name": "age", "read": False, "insert": False, "update": False}]}}}})
+        user = self.add_user("petattrs_user", "petattrs")
+
+        def denied(attribute, permission):
+            return {"error": NOT_AUTHORIZED, "invalid_schema_items": [],
+                    "unauthorized_access": [{"schema": "dev", "table": "pet", "required_table_permissions": [],
+                                             "required_attribute_permissions": [
+                                                 {"attribute_name": attribute,
+                                                  "required_permissions": [permission]}]}]}
+
+        def stored():
+            return n.ok({"operation": "search_by_value", "database": "dev", "table": "pet",
+                         "search_attribute": "id", "search_value": "*", "get_attributes": ["*"]})
+
+        before = stored()
+        # Reads: "*" leaves out what cannot be read; naming it is refused.
+        rows = assert_op(n, {"operation": "search_by_id", "database": "dev", "table": "pet", "ids": [1],
+                             "get_attributes": ["*"]}, 200, auth=user)
+        self.assertEqual(sorted(rows[0]), ["__createdtime__", "__updatedtime__", "id", "name"])
+        assert_op(n, {"operation": "search_by_id", "database": "dev", "table": "pet", "ids": [1],
+                      "get_attributes": ["id", "age"]}, 403, denied("age", "read"), auth=user)
+        assert_op(n, {"operation": "search_by_value", "database": "dev", "table": "pet", "search_attribute": "city",
+                      "search_value": "Boston", "get_attributes": ["id"]}, 403, denied("city", "read"), auth=user)
+        assert_op(n, {"operation": "search_by_conditions", "database": "dev", "table": "pet", "get_attributes": ["id"],
+                      "conditions": [{"operator": "or", "conditions": [
+                          {"search_attribute": "age", "search_type": "greater_than", "search_value": 1}]}]},
+                  403, denied("age", "read"), auth=user)
+        assert_op(n, {"operation": "search_by_conditions", "database": "dev", "table": "pet", "get_attributes": ["id"],
+                      "sort": {"attribute": "name", "next": {"attribute": "city"}},
+                      "conditions": [{"search_attribute": "name", "search_type": "equals", "search_value": "Rex"}]},
+                  403, denied("city", "read"), auth=user)
+        # Writes of an attribute without the permission change nothing.
+        assert_op(n, {"operation": "update", "database": "dev", "table": "pet", "records": [{"id": 1, "age": 99}]},
+                  403, denied("age", "update"), auth=user)
+        assert_op(n, {"operation": "insert", "database": "dev", "table": "pet",
+                      "records": [{"id": 2, "name": "Pet", "city": "Oslo"}]}, 403, denied("city", "insert"), auth=user)
+        self.assertEqual(stored(), before)
+        assert_op(n, {"operation": "update", "database": "dev", "table": "pet", "records": [{"id": 1, "name": "Max"}]},
+                  200, {"update_hashes": [1]}, auth=user)
+        # SQL: the same rules.
+        status, rows = n.op({"operation": "sql", "sql": "SELECT * FROM dev.pet"}, auth=user)
+        self.assertEqual((status, sorted(rows[0])), (200, ["__createdtime__", "__updatedtime__", "id", "name"]))
+        for statement in ("SELECT age FROM dev.pet", "SELECT id FROM dev.pet WHERE city = 'Boston'",
+                          "UPDATE dev.pet SET city = 'X' WHERE id = 1",
+                          "INSERT INTO dev.pet (id, age) VALUES (3, 1)"):
+            status, body = n.op({"operation": "sql", "sql": statement}, auth=user)
+            self.assertIn(status, (400, 403, 500), (statement, body))
+        # A bulk load checks each batch.
+        job_id = assert_op(n, {"operation": "csv_data_load", "database": "dev", "table": "pet",
+                               "data": "id,name,age\n4,Bo,2\n"}, 200, auth=user)["job_id"]
+        job = harness.wait_until(
+            lambda: next((j for j in n.ok({"operation": "get_job", "id": job_id}) if j["status"] != "IN_PROGRESS"),
+                         None), 30, "the load to end")
+        self.assertEqual(job["status"], "ERROR", job)
+        self.assertIn('"attribute_name":"age"', job["message"])
+        after = stored()
+        self.assertEqual([(r["id"], r["name"], r["age"], r["city"]) for r in after], [(1, "Max", 4, "Boston")])
+        # The super user still sees every attribute.
+        self.assertEqual(sorted(after[0]), ["__createdtime__", "__updatedtime__", "age", "city", "id", "name"])
+
 
 class TokenExpiryTest(harness.NodeTestCase):
 
