@@ -12,10 +12,14 @@ struct SecretAttribute {
   std::string_view attribute;
 };
 
-// All in the system database.
-constexpr std::array<SecretAttribute, 2> kSecrets = {{
+// All in the system database. hdb_user's are hashes (of the password and of the refresh
+// token), still secrets: an offline guess at a weak password needs only its salted hash.
+constexpr std::array<SecretAttribute, 5> kSecrets = {{
     {"hdb_cluster_keys", "key"},
     {"hdb_node_auth", "authorization"},
+    {"hdb_user", "password"},
+    {"hdb_user", "hash"},
+    {"hdb_user", "refresh_token"},
 }};
 
 }  // namespace

@@ -471,7 +471,13 @@ class RecordsTest(harness.NodeTestCase):
         self.assertTrue(admin[0].get("role"), "admin has a role")
         text = json.dumps(users)
         self.assertNotIn(ADMIN_PASSWORD, text, "no plaintext password in hdb_user")
-        self.assertNotEqual(admin[0].get("password"), ADMIN_PASSWORD)
+        # Not even the password's hash is returned (docs/security.md "Secrets in the system database").
+        for secret in ("password", "hash", "refresh_token"):
+            self.assertNotIn(secret, admin[0])
+        assert_op(n, {"operation": "search_by_value", "database": "system", "table": "hdb_user",
+                      "search_attribute": "password", "search_value": "*"}, 400, err("unknown attribute 'password'"))
+        rows = n.ok({"operation": "sql", "sql": "SELECT * FROM system.hdb_user WHERE username = 'admin'"})
+        self.assertNotIn("password", rows[0])
 
         roles = n.ok({"operation": "search_by_value", "database": "system", "table": "hdb_role",
                       "search_attribute": "id", "search_value": "*", "get_attributes": ["*"]})
