@@ -42,11 +42,14 @@ class JoinTest(cluster.ClusterTestCase):
 
     def three_joined_through_a(self, c_dials_b=False):
         """a joins b, then c joins a; returns (a, b, c) once c and b are linked both ways.
-        Of two members the lower name dials: `c_dials_b` gives c the lower address."""
+        Of two members the lower name dials, names compared as text ("127.0.0.10" is lower than
+        "127.0.0.9"): `c_dials_b` gives c the lower one, else b has it."""
         a = self.wss_node("a")
-        c = self.wss_node("c") if c_dials_b else None
-        b = self.wss_node("b")
-        c = c or self.wss_node("c")
+        low, high = sorted((self.new_repl_node("b"), self.new_repl_node("c")), key=lambda n: n.repl_name)
+        c, b = (low, high) if c_dials_b else (high, low)
+        b.name, c.name = "b", "c"
+        for node in (low, high):
+            self.start_repl_node(node.name, node=node)
         self.join(a, b)
         wait_linked(a, b, "system")
         self.join(c, a)
@@ -145,6 +148,48 @@ class JoinTest(cluster.ClusterTestCase):
         self.insert(a, "dev", "dog", [{"id": 1}])
         wait_record(b, "dev", "dog", 1)
         cluster.assert_stays_absent(self, impostor, "dev", "dog", 1)
+
+    def test_a_target_claiming_a_members_name_is_refused_and_nothing_of_it_is_trusted(self):
+        a = self.wss_node("a")
+        b = self.wss_node("b")
+        self.join(a, b)
+        wait_linked(a, b, "system")
+        rows_before = cluster.node_rows(a)
+        # a is asked to add a node that answers as b, with a CA of its own.
+        impostor = self.wss_node("impostor", name=b.repl_name)
+        status, got = a.op({"operation": "add_node", "url": "wss://%s:%d" % (impostor.ip, SECURE_PORT),
+                            "verify_tls": False,
+                            "authorization": {"username": impostor.username, "password": impostor.password}})
+        self.assertEqual(status, 400, got)
+        self.assertIn("calls itself '%s', a member with another certificate authority" % b.repl_name,
+                      json.dumps(got))
+        # a still presents the certificate b signed, trusts nothing of the impostor's, wrote no row.
+        self.assertTrue(self.replication_certificate_verifies_with(a, b))
+        self.assertFalse(self.replication_certificate_verifies_with(a, impostor))
+        self.assertEqual(cluster.node_rows(a), rows_before)
+        self.create_table(a, "dev", "dog")
+        self.insert(a, "dev", "dog", [{"id": 1}])
+        wait_record(b, "dev", "dog", 1)
+
+    def test_a_member_is_not_moved_to_a_url_where_nothing_answers(self):
+        a = self.wss_node("a")
+        b = self.wss_node("b")
+        self.join(a, b)
+        wait_linked(a, b, "system")
+        url = cluster.node_rows(a)[b.repl_name]["url"]
+        with socket.socket() as unused:  # a port nobody listens on
+            unused.bind((b.ip, 0))
+            nowhere = "wss://%s:%d" % (b.ip, unused.getsockname()[1])
+        status, got = a.op({"operation": "add_node", "url": nowhere, "verify_tls": False,
+                            "authorization": {"username": b.username, "password": b.password}})
+        self.assertEqual(status, 400, got)
+        self.assertIn("'%s' is a member at %s, and no link could be made to %s" % (b.repl_name, url, nowhere),
+                      got["error"])
+        for node in (a, b):
+            self.assertEqual(cluster.node_rows(node)[b.repl_name]["url"], url)
+        self.create_table(a, "dev", "dog")
+        self.insert(a, "dev", "dog", [{"id": 1}])
+        wait_record(b, "dev", "dog", 1)
 
     def test_a_removed_nodes_certificate_is_revoked_everywhere_until_it_joins_again(self):
         a, b, c = self.three_joined_through_a()

@@ -57,6 +57,19 @@ Result<std::string> ClusterManager::Impl::AddNodeSync(AddNodeRequest req, bool u
     log_->warn("not adding node '{}' at {}: {}", req.name, req.url, probe.message());
     return Status::InvalidArgument("cannot add '" + req.url + "': " + probe.message());
   }
+  // A target that did not answer is still added (and dialled until it does), but never in
+  // place of a member known at another URL: that would send every member to an address
+  // nobody listens on, and the member would be cut off.
+  if (!probe.ok()) {
+    for (const NodeRow& row : ReadRows()) {
+      if (row.name != req.name || row.url.empty() || row.url == req.url) continue;
+      log_->warn("not moving member '{}' from {} to {}, which could not be linked: {}", req.name,
+                 row.url, req.url, probe.message());
+      return Status::InvalidArgument("'" + req.name + "' is a member at " + row.url +
+                                     ", and no link could be made to " + req.url + " (" +
+                                     probe.message() + "): its URL is left as it is");
+    }
+  }
   if (!req.authorization.empty()) {
     if (Status s = EnsureClusterKey(); !s.ok()) return s;
   }
@@ -141,6 +154,18 @@ Status ClusterManager::Impl::FirstContact(const AddNodeRequest& req, std::string
   if (!result.status.ok() || !join) return result.status;
   if (!result.grant) return Status::PermissionDenied("the target answered the join with nothing");
   const JoinGrant& grant = *result.grant;
+  // Before trusting anything it sent: a target calling itself this node, or a member whose
+  // CA is another, is not that node (as GrantJoin refuses such a joiner).
+  if (grant.node_name == options_.node_name) {
+    return Status::PermissionDenied("the target calls itself '" + grant.node_name +
+                                    "', this node's name");
+  }
+  for (const NodeRow& row : ReadRows()) {
+    if (row.name == grant.node_name && !row.ca.empty() && row.ca != grant.ca_pem) {
+      return Status::PermissionDenied("the target calls itself '" + grant.node_name +
+                                      "', a member with another certificate authority");
+    }
+  }
   *peer_ca = grant.ca_pem;
   if (!grant.member_cas_pem.empty()) {
     if (Status s = options_.identity->TrustCa(grant.member_cas_pem); !s.ok()) {
