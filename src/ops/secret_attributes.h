@@ -1,8 +1,9 @@
 // Attributes of system tables that hold secrets (docs/security.md "Secrets in the system
 // database"): system.hdb_cluster_keys.key (the cluster keys that sign node tokens),
 // system.hdb_node_auth.authorization (credentials kept by add_node's retain_authorization,
-// sealed at rest) and system.hdb_user's password, hash and refresh_token (hashes). No read operation returns them, whatever get_attributes asks, and none
-// can search or sort by them (that would let a caller guess them a character at a time).
+// sealed at rest) and system.hdb_user's password, hash and refresh_token (hashes). No read
+// operation returns them, whatever get_attributes asks, and none can search or sort by them (that
+// would let a caller guess them a character at a time).
 #pragma once
 
 #include <boost/json/object.hpp>
