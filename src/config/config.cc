@@ -206,9 +206,6 @@ Settings ToSettings(const json::value& tree, const std::string& root) {
       static_cast<uint32_t>(ReadInt(tree, "replication.reconnectMinMs", 100));
   s.replication_reconnect_max_ms =
       static_cast<uint32_t>(ReadInt(tree, "replication.reconnectMaxMs", 5000));
-  if (s.replication_reconnect_max_ms < s.replication_reconnect_min_ms) {
-    s.replication_reconnect_max_ms = s.replication_reconnect_min_ms;
-  }
   s.replication_log_retention_s =
       ReadDurationSeconds(tree, "replication.logRetention", uint64_t{7} * 86400);
   s.replication_log_retention_bytes =

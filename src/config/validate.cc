@@ -244,7 +244,14 @@ Status CheckOne(const KeyInfo& info, const json::value& v) {
       if (info.kind == KeyKind::kHostName && v.get_string().size() > kMaxHostNameLength) {
         return Status::InvalidArgument(TooLongMessage(key, kMaxHostNameLength));
       }
-      if (info.kind == KeyKind::kUrl) return CheckUrlLength(v.get_string(), key);
+      if (info.kind == KeyKind::kUrl) {
+        RETURN_IF_ERROR(CheckUrlLength(v.get_string(), key));
+        // The URL peers dial: add_node and routes take only these schemes.
+        const std::string_view url = v.get_string();
+        if (url.rfind("ws://", 0) != 0 && url.rfind("wss://", 0) != 0) {
+          return Status::InvalidArgument("'" + key + "' must be a ws:// or wss:// URL" + Got(v));
+        }
+      }
       return Status::Ok();
     case KeyKind::kPort:
       if (v.is_null()) return Status::Ok();
@@ -393,6 +400,19 @@ Status CheckOperationsApiHasAPort(const json::value& tree) {
       "the operations API needs a port");
 }
 
+// The redial backoff grows from reconnectMinMs to reconnectMaxMs: a maximum below the minimum
+// is a typo the operator should hear about, not a value quietly raised.
+Status CheckReconnectBounds(const json::value& tree) {
+  const json::value* min = FindPath(tree, "replication.reconnectMinMs");
+  const json::value* max = FindPath(tree, "replication.reconnectMaxMs");
+  const int64_t low = min == nullptr || min->is_null() ? 100 : AsInt(*min).value_or(100);
+  const int64_t high = max == nullptr || max->is_null() ? 5000 : AsInt(*max).value_or(5000);
+  if (high >= low) return Status::Ok();
+  return Status::InvalidArgument("'replication.reconnectMaxMs' (" + std::to_string(high) +
+                                 ") must not be below 'replication.reconnectMinMs' (" +
+                                 std::to_string(low) + ")");
+}
+
 }  // namespace
 
 Status ValidateTree(const json::value& tree) {
@@ -401,6 +421,7 @@ Status ValidateTree(const json::value& tree) {
     if (v == nullptr) continue;
     RETURN_IF_ERROR(CheckOne(info, *v));
   }
+  RETURN_IF_ERROR(CheckReconnectBounds(tree));
   return CheckOperationsApiHasAPort(tree);
 }
 

@@ -626,11 +626,26 @@ TEST_F(ConfigTest, ReplicationClusterKeyAndReconnectSettings) {
   EXPECT_EQ(config->settings().replication_reconnect_min_ms, 20u);
   EXPECT_EQ(config->settings().replication_reconnect_max_ms, 200u);
 
-  // A maximum below the minimum is raised to it.
+  // A maximum below the minimum is refused, naming both.
   config =
       LoadWith({}, {{"replication.reconnectMinMs", "300"}, {"replication.reconnectMaxMs", "50"}});
-  ASSERT_TRUE(config.ok()) << config.status().ToString();
-  EXPECT_EQ(config->settings().replication_reconnect_max_ms, 300u);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "'replication.reconnectMaxMs' (50) must not be below 'replication.reconnectMinMs' "
+            "(300)");
+  config = LoadWith({}, {{"replication.reconnectMinMs", "10000"}});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("(5000) must not be below"), std::string::npos)
+      << config.status().message();
+
+  // The URL peers dial must be one add_node would take.
+  config = LoadWith({}, {{"REPLICATION_URL", "ftp://x"}});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("'replication.url' must be a ws:// or wss:// URL"),
+            std::string::npos)
+      << config.status().message();
+  config = LoadWith({}, {{"REPLICATION_URL", "wss://node1.example:9933"}});
+  EXPECT_TRUE(config.ok()) << config.status().ToString();
 
   config = LoadWith({}, {{"replication.reconnectMinMs", "0"}});
   ASSERT_FALSE(config.ok());
