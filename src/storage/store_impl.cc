@@ -23,8 +23,24 @@ namespace {
 
 constexpr const char* kFileSuffix = ".mdb";
 
-bool ValidDatabaseName(const std::string& name) {
-  return !name.empty() && name.find('/') == std::string::npos && name != "." && name != "..";
+// A database's files are <name>.mdb and siblings; the longest, <name>.mdb-checkpoint, must
+// fit a file name (255 bytes on Linux file systems).
+constexpr size_t kMaxDatabaseNameBytes = 255 - std::string_view(".mdb-checkpoint").size();
+
+// Ok, or why `name` cannot name a database's files.
+Status CheckDatabaseName(const std::string& name) {
+  if (name.empty() || name.find('/') != std::string::npos) {
+    return Status::InvalidArgument("'database' names cannot include backticks or forward slashes");
+  }
+  if (name == "." || name == "..") {
+    return Status::InvalidArgument("'database' names cannot be '.' or '..'");
+  }
+  if (name.size() > kMaxDatabaseNameBytes) {
+    return Status::InvalidArgument("'database' names can be at most " +
+                                   std::to_string(kMaxDatabaseNameBytes) +
+                                   " characters long (the database's files are named after it)");
+  }
+  return Status::Ok();
 }
 
 Status PutMeta(MDB_txn* txn, MDB_dbi dbi, std::string_view key, std::string_view value) {
@@ -272,9 +288,7 @@ Status StoreImpl::CreateAttribute(const std::string& database, const std::string
 
 Result<std::shared_ptr<Database>> StoreImpl::DoCreateDatabase(const std::string& database) {
   AssertOnWriterThread();
-  if (!ValidDatabaseName(database)) {
-    return Status::InvalidArgument("'database' names cannot include backticks or forward slashes");
-  }
+  RETURN_IF_ERROR(CheckDatabaseName(database));
   ASSIGN_OR_RETURN(auto db, OpenDatabase(database));
   RETURN_IF_ERROR(PublishNewDatabase(database, db));
   return db;

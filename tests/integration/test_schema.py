@@ -4,6 +4,7 @@ Where HarperDB answers 500 for a client error, meshdb answers 400 with the same 
 create_attribute on an unknown table is 404 "Table 'dev.nosuch' does not exist".
 """
 
+import os
 import unittest
 
 import harness
@@ -43,6 +44,17 @@ class SchemaTest(harness.NodeTestCase):
                   err("'database' names cannot include backticks or forward slashes"))
         assert_op(n, {"operation": "create_database", "database": "bad`name"}, 400,
                   err("'database' names cannot include backticks or forward slashes"))
+        # Names HarperDB takes that no file could carry: a clear 400, no path, nothing on disk.
+        for name, words in (("y" * 241, "'database' names can be at most 240 characters long"),
+                            ("..", "'database' names cannot be '.' or '..'")):
+            assert_op(n, {"operation": "create_database", "database": name}, 400, err(words + (
+                " (the database's files are named after it)" if len(name) > 240 else "")))
+            status, body = n.op({"operation": "create_table", "database": name, "table": "t",
+                                 "primary_key": "id"})
+            self.assertEqual(status, 400, body)
+            self.assertNotIn(n.root, body["error"])
+        self.assertEqual([f for f in os.listdir(os.path.join(n.root, "database")) if f.startswith("yy")], [])
+        assert_op(n, {"operation": "create_database", "database": "z" * 240}, 200)
         all_dbs = n.ok({"operation": "describe_all"})
         self.assertEqual(all_dbs.get("cdb"), {}, "an empty database appears as {} in describe_all")
         self.assertNotIn("system", all_dbs)
