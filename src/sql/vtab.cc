@@ -6,10 +6,12 @@
 #include <cctype>
 #include <cmath>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <utility>
 
+#include "common/json_parse.h"
 #include "sql/index_plan.h"
 #include "sql/values.h"
 
@@ -286,7 +288,17 @@ Status RunFilter(Cursor* cursor, int idx_num, int argc, sqlite3_value** argv) {
   }
   if (choice.kind == IndexChoice::Kind::kSecondary) {
     ++session->stats().index_scans;
-    return ScanSecondary(cursor, attribute, cursor->range);
+    RETURN_IF_ERROR(ScanSecondary(cursor, attribute, cursor->range));
+    // SQLite compares a boolean as the integer 0/1, but the index keeps booleans before every
+    // number: a range starting at a number skips them, so they are read too (SQLite checks
+    // each row against the constraints). A range with no lower bound starts before them.
+    if (cursor->range.lower && cursor->range.lower->is_number()) {
+      storage::IndexRange booleans;
+      booleans.lower = json::value(false);
+      booleans.upper = json::value(true);
+      RETURN_IF_ERROR(ScanSecondary(cursor, attribute, booleans));
+    }
+    return Status::Ok();
   }
   ++(choice.kind == IndexChoice::Kind::kFullScan ? session->stats().full_scans
                                                  : session->stats().index_scans);
@@ -406,6 +418,39 @@ int Rowid(sqlite3_vtab_cursor* base, sqlite3_int64* rowid) {
   return SQLITE_OK;
 }
 
+// An UPDATE of several rows runs in two passes: SQLite keeps each row's new values in a
+// temporary table between them, and values lose their subtypes there (sql/values.h), so an
+// object or array arrives as its JSON text and a boolean as 0/1. Whether `value` (which came
+// without a subtype) may be such a value.
+bool MayHaveLostItsKind(const json::value& value) {
+  if (value.is_int64()) return value.get_int64() == 0 || value.get_int64() == 1;
+  if (!value.is_string()) return false;
+  const json::string& text = value.get_string();
+  return text == "true" || text == "false" ||
+         (!text.empty() && (text.front() == '{' || text.front() == '['));
+}
+
+// `value` in the JSON kind of the attribute's stored value `was` when it is that kind's
+// value written another way (0/1 or "true"/"false" for a boolean, JSON text for an object or
+// array); otherwise `value` as it is. So `SET address = json_set(address, ...)` or
+// `SET good = good` keeps an object an object and a boolean a boolean however many rows the
+// statement changes (docs/sql.md "Types").
+json::value InKindOf(const json::value& was, json::value value) {
+  if (was.is_bool()) {
+    if (value.is_int64()) return json::value(value.get_int64() == 1);
+    if (value.is_string() && (value.get_string() == "true" || value.get_string() == "false")) {
+      return json::value(value.get_string() == "true");
+    }
+    return value;
+  }
+  if ((was.is_object() || was.is_array()) && value.is_string()) {
+    boost::system::error_code ec;
+    json::value parsed = ParseJson(value.get_string(), ec);
+    if (!ec && parsed.kind() == was.kind()) return parsed;
+  }
+  return value;
+}
+
 // Collects one row change (see the xUpdate contract in SQLite's virtual-table docs; this is
 // a WITHOUT ROWID table, so argv[0]/argv[1] are primary-key values).
 Status RunUpdate(Table* table, int argc, sqlite3_value** argv) {
@@ -436,11 +481,26 @@ Status RunUpdate(Table* table, int argc, sqlite3_value** argv) {
                                    "' of a record cannot be changed");
   }
   record[def.primary_key] = old_key;
+  std::optional<storage::Record> stored;  // read when a value needs its stored kind
+  bool read_stored = false;
   for (size_t i = 0; i < ncols; ++i) {
     if (static_cast<int>(i) == table->pk_column) continue;
     sqlite3_value* v = argv[i + 2];
     if (sqlite3_value_nochange(v) != 0) continue;
-    record[table->columns[i]] = ToJson(v);
+    json::value value = ToJson(v);
+    if (sqlite3_value_subtype(v) == 0 && MayHaveLostItsKind(value)) {
+      if (!read_stored) {
+        ASSIGN_OR_RETURN(storage::Snapshot * snapshot, session->SnapshotOf(def.database));
+        ASSIGN_OR_RETURN(stored, snapshot->Get(def.name, old_key));
+        read_stored = true;
+      }
+      if (stored) {
+        if (const json::value* was = stored->doc.if_contains(table->columns[i])) {
+          value = InKindOf(*was, std::move(value));
+        }
+      }
+    }
+    record[table->columns[i]] = std::move(value);
   }
   return session->AddChange(storage::WriteKind::kUpdate, def.database, def.name, std::move(record));
 }

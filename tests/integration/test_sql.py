@@ -168,6 +168,42 @@ class SqlTest(harness.NodeTestCase):
         self.assertEqual(self.sql("UPDATE dev.sql_update SET id = 7 WHERE id = 1", 400),
                          {"error": "The primary key 'id' of a record cannot be changed"})
 
+    def test_an_update_of_many_rows_keeps_objects_arrays_and_booleans(self):
+        t = self.fresh_table("sql_kinds")
+        records = [{"id": i, "good": i % 2 == 0, "tags": ["a", str(i)], "address": {"city": "C", "zip": i},
+                    "note": '{"not": "an object"}', "n": 1} for i in range(1, 5)]
+        self.node.ok({"operation": "insert", "database": DB, "table": t, "records": records})
+
+        def stored():
+            return {r["id"]: r for r in self.node.ok({"operation": "search_by_value", "database": DB, "table": t,
+                                                       "search_attribute": "id", "search_value": "*"})}
+
+        # Several rows: SQLite passes the new values through a temporary table (two passes).
+        self.sql("UPDATE dev.sql_kinds SET good = good, tags = tags, address = json_set(address, '$.zip', 0), "
+                 "note = note, n = n WHERE id IN (1, 2, 3)")
+        self.sql("UPDATE dev.sql_kinds SET good = json('true') WHERE id BETWEEN 3 AND 4")
+        rows = stored()
+        for i in (1, 2, 3):
+            self.assertEqual(rows[i]["tags"], ["a", str(i)], rows[i])
+            self.assertEqual(rows[i]["address"], {"city": "C", "zip": 0}, rows[i])
+            self.assertEqual(rows[i]["note"], '{"not": "an object"}', rows[i])  # a string stays a string
+            self.assertEqual(rows[i]["n"], 1, rows[i])  # a number stays a number
+        self.assertEqual([rows[i]["good"] for i in (1, 2, 3, 4)], [False, True, True, True])
+        self.assertEqual(rows[4]["address"], {"city": "C", "zip": 4})
+
+    def test_index_ranges_find_booleans_as_sqlite_compares_them(self):
+        t = self.fresh_table("sql_bools")
+        self.node.ok({"operation": "insert", "database": DB, "table": t,
+                      "records": [{"id": 1, "good": True}, {"id": 2, "good": False}, {"id": 3, "good": 5},
+                                  {"id": 4, "good": "yes"}, {"id": 5}]})
+        # (Text is greater than any number in SQLite, so 'yes' > 0.)
+        for where, expected in (("good > 0", [1, 3, 4]), ("good >= 1", [1, 3, 4]), ("good BETWEEN 0 AND 1", [1, 2]),
+                                ("good > false", [1, 3, 4]), ("good BETWEEN 1 AND 9", [1, 3]), ("good < 1", [2]),
+                                ("good > 'a'", [4])):
+            # The same answer with the index (good) as without it (+good: SQLite scans).
+            self.assertEqual(self.ids("SELECT id FROM dev.sql_bools WHERE %s ORDER BY id" % where), expected, where)
+            self.assertEqual(self.ids("SELECT id FROM dev.sql_bools WHERE +%s ORDER BY id" % where), expected, where)
+
     def test_delete_answers_like_delete(self):
         t = self.fresh_table("sql_delete")
         self.node.ok({"operation": "insert", "database": DB, "table": t,
