@@ -77,6 +77,25 @@ class LinksTest(cluster.ClusterTestCase):
                                     % (x.name, db, y.name, cluster.database_socket(cluster.cluster_status(x), y.repl_name, db)))
             time.sleep(0.1)
 
+    def test_05_a_peer_that_died_is_not_shown_streaming(self):
+        # When B dies, A must not go on showing its links Streaming: the connection is gone. The
+        # side that dials shows Backoff or Connecting, the side that waits Idle.
+        key = cluster.new_cluster_key()
+        a = self.start_repl_node("A", cluster_key=key)
+        b = self.start_repl_node("B", cluster_key=key, routes=[a])
+        self.create_table(a, DB, T)
+        for db in ("system", DB):
+            wait_linked(a, b, db)
+        b.kill9()
+
+        def sockets():
+            return {db: cluster.database_socket(cluster.cluster_status(a), b.repl_name, db) for db in ("system", DB)}
+
+        shown = wait_until(lambda: (lambda s: s if all(not x["connected"] for x in s.values()) else None)(sockets()),
+                           10, "A to see B's links closed")
+        for db, sock in shown.items():
+            self.assertIn(sock["state"], ("Idle", "Backoff", "Connecting"), (db, sock))
+
     def test_02_c_added_to_a_only_links_to_b(self):
         a, b, c = self.start_repl_nodes(["A", "B", "C"])
         self.add_node(a, b)

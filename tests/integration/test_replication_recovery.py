@@ -8,7 +8,9 @@
 12. all nodes restarted at once resume without re-copying.
 """
 
+import os
 import signal
+import time
 
 import cluster
 import harness
@@ -114,6 +116,27 @@ class RecoveryTest(cluster.ClusterTestCase):
         cluster.assert_stays_absent(self, a, DB, T, "after-restart-b", duration_s=0.5)
         self.assertFalse(cluster.connected(a, b, DB))
         self.assertFalse(cluster.connected(b, a, DB))
+
+    def test_13_a_stopped_peer_is_shown_disconnected_then_relinks_when_it_resumes(self):
+        # A SIGSTOPped node keeps its TCP connections open but sends nothing, not even pings:
+        # after the silence limit (20 s) A aborts its links and shows them disconnected.
+        a, b = self.linked_pair()
+        for db in ("system", DB):
+            wait_linked(a, b, db)
+        os.kill(b.proc.pid, signal.SIGSTOP)
+        try:
+            stopped = time.monotonic()
+            wait_until(lambda: not cluster.connected(a, b, DB) and not cluster.connected(a, b, "system"), 45,
+                       "A to show the stopped B disconnected")
+            self.assertGreater(time.monotonic() - stopped, 15, "A gave up on a live link too early")
+            sock = cluster.database_socket(cluster.cluster_status(a), b.repl_name, DB)
+            self.assertIn(sock["state"], ("Idle", "Backoff", "Connecting"), sock)
+            self.insert(a, DB, T, [{"id": "while-stopped"}])
+        finally:
+            os.kill(b.proc.pid, signal.SIGCONT)
+        for db in ("system", DB):
+            wait_linked(a, b, db, timeout_s=30)
+        wait_record(b, DB, T, "while-stopped")
 
     def test_12_all_restarted_at_once_resume_without_recopy(self):
         a, b, c = self.start_repl_nodes(["A", "B", "C"])

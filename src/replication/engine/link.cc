@@ -33,6 +33,11 @@ constexpr std::chrono::seconds kTlsHandshakeTimeout{10};
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kCopyQueueBytes = 8u << 20;  // a copy thread waits above this
 constexpr std::chrono::seconds kPingInterval{1};
+// A live peer sends at least a Ping every kPingInterval. A read that has waited this long
+// for any frame means the peer is stopped (SIGSTOP), hung or cut off without the TCP
+// connection failing: the link is aborted, so the slot shows it disconnected and a dialler
+// redials. Twenty pings' worth, for peers whose I/O threads are slowed (sanitizer builds).
+constexpr std::chrono::seconds kPeerSilenceLimit{20};
 // How long Close waits for the answers to peer calls in progress (see Link::Close).
 constexpr std::chrono::seconds kCloseWaitForAnswers{2};
 
@@ -146,6 +151,21 @@ void TransitionSlot(Slot* slot, const std::string& peer, const std::string& db, 
   if (old != s) {
     log.info("peer {} db {}: {} -> {}", peer, db, LinkStateName(old), LinkStateName(s));
   }
+}
+
+void IdleSlotIfDisconnected(Slot* slot, const std::string& peer, const std::string& db,
+                            spdlog::logger& log) {
+  LinkState old;
+  {
+    common::MutexLock lock(slot->mu);
+    old = slot->state;
+    if (slot->connected || (old != LinkState::kCatchingUp && old != LinkState::kStreaming)) {
+      return;
+    }
+    slot->state = LinkState::kIdle;
+  }
+  log.info("peer {} db {}: {} -> {} (the connection closed)", peer, db, LinkStateName(old),
+           LinkStateName(LinkState::kIdle));
 }
 
 void Link::SetState(LinkState s) {
@@ -440,7 +460,9 @@ asio::awaitable<Status> Link::RunSession() {
       read_gate_->expires_at(asio::steady_timer::time_point::max());
       co_await read_gate_->async_wait(kTuple);
     }
+    read_waiting_since_ = std::chrono::steady_clock::now();
     ReadResult read = co_await ReadFrame(/*before_hello=*/false);
+    read_waiting_since_.reset();
     if (read.ended) {
       if (read.too_large) result = Status::TooLarge("peer sent a frame over the limit");
       break;
@@ -461,9 +483,16 @@ asio::awaitable<Status> Link::RunSession() {
   // A link replaced by a newer one for the same (peer, database) shares its slot: only the
   // registered link reports the slot disconnected.
   if (live_ && service_->UnregisterLink(this)) {
-    common::MutexLock lock(slot_->mu);
-    slot_->connected = false;
-    slot_->copy_progress.reset();
+    {
+      common::MutexLock lock(slot_->mu);
+      slot_->connected = false;
+      slot_->copy_progress.reset();
+    }
+    // Nothing flows any more: a dialler's loop moves on to Backoff or Connecting; the side
+    // that waits for the peer to dial again shows Idle, never Streaming while disconnected
+    // (unless a new link has connected meanwhile).
+    IdleSlotIfDisconnected(slot_.get(), peer_name_.empty() ? peer_url_ : peer_name_, database_,
+                           *log_);
   }
   // Its merges end with it, registered or not (a duplicate's merge shows until it closes).
   service_->ReleaseMerge(this);
@@ -748,6 +777,7 @@ asio::awaitable<void> Link::PingLoop(std::weak_ptr<Link> link, Strand strand) {
     {
       std::shared_ptr<Link> self = link.lock();
       if (!self || self->closing_) co_return;
+      if (self->AbortIfPeerSilent()) co_return;
       self->SendMessage(Ping{++nonce, NowMs()});
     }
     timer.expires_after(kPingInterval);
@@ -779,6 +809,21 @@ void Link::CloseAfterFlush(std::string reason, uint16_t close_code) {
     closing_ = false;
     StartClose(close_reason_);
   }
+}
+
+bool Link::AbortIfPeerSilent() {
+  if (!live_ || !read_waiting_since_) return false;
+  const auto silent = std::chrono::steady_clock::now() - *read_waiting_since_;
+  if (silent < kPeerSilenceLimit) return false;
+  log_->warn(
+      "peer {} db {}: nothing received for {} s: closing the link (the peer is stopped, "
+      "hung or cut off)",
+      PeerLabel(), database_, std::chrono::duration_cast<std::chrono::seconds>(silent).count());
+  closing_ = true;
+  CloseCopyQueue();
+  WakeReader();
+  if (stream_) stream_->Abort();  // a close handshake would wait for the silent peer
+  return true;
 }
 
 void Link::StartClose(std::string reason) {

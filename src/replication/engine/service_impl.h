@@ -156,6 +156,10 @@ struct Slot {
 // Sets slot->state and logs "peer P db D: Old -> New" when it changed.
 void TransitionSlot(Slot* slot, const std::string& peer, const std::string& db, LinkState s,
                     spdlog::logger& log);
+// Sets slot->state to Idle (and logs it) when the slot is disconnected and still shows
+// CatchingUp or Streaming: what a closed link leaves on the side that does not dial.
+void IdleSlotIfDisconnected(Slot* slot, const std::string& peer, const std::string& db,
+                            spdlog::logger& log);
 
 // One peer: from SetPeers (listed) or learned from an inbound Hello.
 struct PeerEntry {
@@ -346,6 +350,9 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   // accepting listener's io_context, and this frame would otherwise hold it until the
   // service's io_context is destroyed, after the listeners (net/upgrade_handler.h).
   static asio::awaitable<void> PingLoop(std::weak_ptr<Link> link, Strand strand);
+  // When the read loop has waited kPeerSilenceLimit for a frame of a live link: logs it,
+  // aborts the connection (the read then ends) and returns true.
+  bool AbortIfPeerSilent();
   // Marks the send queue closed: copy threads blocked on it give up.
   void CloseCopyQueue() EXCLUDES(copy_mu_);
 
@@ -422,6 +429,9 @@ class Link final : public std::enable_shared_from_this<Link>, public LinkContext
   LinkRefusal refusal_ = LinkRefusal::kNone;
   bool peer_refused_our_certificate_ = false;
   std::optional<asio::steady_timer> read_gate_;  // wakes the read loop when applies drain
+  // Since when the read loop waits for the peer's next frame; empty while it is paused
+  // (backpressure) or handling a frame. Strand only.
+  std::optional<std::chrono::steady_clock::time_point> read_waiting_since_;
   LinkPublisher publisher_;
   LinkSubscriber subscriber_;
   LinkVerifier verifier_;  // cluster_verify (either side)
