@@ -117,6 +117,26 @@ class RecoveryTest(cluster.ClusterTestCase):
         self.assertFalse(cluster.connected(a, b, DB))
         self.assertFalse(cluster.connected(b, a, DB))
 
+    def test_11b_remove_node_of_a_stopped_node_answers_within_its_wait(self):
+        # A node that is there but silent (SIGSTOP) cannot acknowledge its removal: remove_node
+        # waits for that once (3 s), and does not then also wait for an answer to its question.
+        a, b = self.linked_pair()
+        wait_linked(a, b, "system")
+        os.kill(b.proc.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            harness.assert_op(a, {"operation": "remove_node", "hostname": b.repl_name}, 200,
+                              {"message": "Successfully removed '%s' from cluster" % b.repl_name})
+            took = time.monotonic() - started
+            self.assertLess(took, 5.0, "remove_node of a stopped node took %.1f s" % took)
+            self.assertNotIn(b.repl_name, cluster.node_rows(a))
+        finally:
+            os.kill(b.proc.pid, signal.SIGCONT)
+        # Once it runs again it learns it was removed, and nothing flows between them.
+        wait_until(lambda: b.repl_name not in cluster.node_rows(b), 20, "B to learn of its removal")
+        self.insert(a, DB, T, [{"id": "after-remove"}])
+        cluster.assert_stays_absent(self, b, DB, T, "after-remove", duration_s=1.5)
+
     def test_13_a_stopped_peer_is_shown_disconnected_then_relinks_when_it_resumes(self):
         # A SIGSTOPped node keeps its TCP connections open but sends nothing, not even pings:
         # after the silence limit (20 s) A aborts its links and shows them disconnected.

@@ -136,15 +136,17 @@ class ClusterManager::Impl {
   // One-time authorizations are dropped once the peer is connected on the system database.
   void DropUsedAuthorizations();
   // Keeps `name` linked until its system-database socket acknowledged `sequence` (or the
-  // link is down, or the timeout passes).
-  void WaitForAck(const std::string& name, uint64_t sequence);
+  // link is down, or the timeout passes). False only when the timeout passed while a link was
+  // up: the node is there but does not answer (hung, stopped).
+  bool WaitForAck(const std::string& name, uint64_t sequence);
   // After remove_node's delete of `name`'s row (at `delete_version`) was acknowledged:
   // whether the node's own write of its row won over the delete, so the delete must be
-  // written again. Asks the node for its row's version (kOwnRowVersionCall); when that is
-  // newer than the delete, waits (up to kRemoveDrainTimeout) until that write arrived here,
-  // so the next delete is stamped after it. Without an answer (an older node, the link gone),
+  // written again. Asks the node for its row's version (kOwnRowVersionCall) unless
+  // `node_answers` is false; when that is newer than the delete, waits (up to
+  // kRemoveDrainTimeout) until that write arrived here, so the next delete is stamped after
+  // it. Without an answer (an older node, the link gone, a node that did not acknowledge),
   // whether the row is back here decides.
-  bool RemovalLostToOwnWrite(const std::string& name, uint64_t delete_version);
+  bool RemovalLostToOwnWrite(const std::string& name, uint64_t delete_version, bool node_answers);
   // Calls `done` until it returns true (then true), every kAckPoll for up to `timeout`; false
   // when the time is up or Stop was called (at once). For state that signals no change.
   bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout);

@@ -354,8 +354,8 @@ Result<std::string> ClusterManager::Impl::RemoveNodeSync(const std::string& id) 
   if (!written.ok()) return written.status();
   pending_authorization_.erase(name);
   log_->info("removing node '{}': waiting for it to learn of its removal", name);
-  WaitForAck(name, written->sequence);
-  for (int attempt = 2; RemovalLostToOwnWrite(name, written->version); ++attempt) {
+  bool answered = WaitForAck(name, written->sequence);
+  for (int attempt = 2; RemovalLostToOwnWrite(name, written->version, answered); ++attempt) {
     if (attempt > kRemoveAttempts) {
       log_->warn(
           "node '{}' rewrote its hdb_nodes row after each of {} deletes: it is marked removed "
@@ -372,7 +372,7 @@ Result<std::string> ClusterManager::Impl::RemoveNodeSync(const std::string& id) 
     again.ops.push_back(Delete(kNodesTable, name));
     written = options_.store->Write(std::move(again));
     if (!written.ok()) return written.status();
-    WaitForAck(name, written->sequence);
+    answered = WaitForAck(name, written->sequence);
   }
   Recompute();
   log_->info("removed node '{}'", name);

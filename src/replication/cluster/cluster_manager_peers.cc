@@ -172,9 +172,9 @@ void ClusterManager::Impl::DropUsedAuthorizations() {
   }
 }
 
-void ClusterManager::Impl::WaitForAck(const std::string& name, uint64_t sequence) {
+bool ClusterManager::Impl::WaitForAck(const std::string& name, uint64_t sequence) {
   draining_.insert(name);
-  PollUntil(
+  const bool acknowledged = PollUntil(
       [&] {
         for (const PeerLinkSummary& peer : SummarizeLinks(options_.service->ConnectionsStatus())) {
           if (peer.name != name) continue;
@@ -186,13 +186,23 @@ void ClusterManager::Impl::WaitForAck(const std::string& name, uint64_t sequence
       },
       kRemoveDrainTimeout);
   draining_.erase(name);
+  return acknowledged;
 }
 
-bool ClusterManager::Impl::RemovalLostToOwnWrite(const std::string& name, uint64_t delete_version) {
-  std::promise<Result<std::string>> answer;
-  options_.service->CallPeer(name, kOwnRowVersionCall, "", kRemoveDrainTimeout,
-                             [&answer](Result<std::string> r) { answer.set_value(std::move(r)); });
-  Result<std::string> payload = answer.get_future().get();
+bool ClusterManager::Impl::RemovalLostToOwnWrite(const std::string& name, uint64_t delete_version,
+                                                 bool node_answers) {
+  // A node that left the delete unacknowledged would not answer the call either: asking
+  // would only double remove_node's wait.
+  Result<std::string> payload =
+      Status::Unavailable("it did not acknowledge the delete within " +
+                          std::to_string(kRemoveDrainTimeout.count()) + " ms");
+  if (node_answers) {
+    std::promise<Result<std::string>> answer;
+    options_.service->CallPeer(
+        name, kOwnRowVersionCall, "", kRemoveDrainTimeout,
+        [&answer](Result<std::string> r) { answer.set_value(std::move(r)); });
+    payload = answer.get_future().get();
+  }
   uint64_t theirs = 0;
   if (payload.ok()) {
     const char* end = payload->data() + payload->size();
