@@ -270,6 +270,18 @@ Status Statement::PrepareText() {
       return Error();
     }
   }
+  // EXPLAIN shows SQLite's program (with pointers into this process); VACUUM and REINDEX
+  // pass the authorizer but are none of the four statements: a SELECT has result columns,
+  // a write names a meshdb table.
+  const bool writes_a_table = std::any_of(log.uses.begin(), log.uses.end(), [](const auto& use) {
+    return use.second.count(Access::kInsert) != 0 || use.second.count(Access::kUpdate) != 0 ||
+           use.second.count(Access::kDelete) != 0;
+  });
+  if (sqlite3_stmt_isexplain(stmt_.get()) != 0 ||
+      (!writes_a_table && sqlite3_column_count(stmt_.get()) == 0)) {
+    return Status::InvalidArgument(
+        "Only SELECT, INSERT, UPDATE and DELETE statements are supported");
+  }
   // What the statement does with each table.
   for (const auto& key : session_->planned()) log.uses[key].insert(Access::kRead);
   for (auto& [key, access] : log.uses) {

@@ -242,6 +242,13 @@ class SqlTest(harness.NodeTestCase):
         self.assertEqual(status, 200, raw)
         self.assertEqual(raw, '[{"t":"A\ufffdB"}]')
 
+    def test_other_statement_kinds_are_refused(self):
+        for statement in ("VACUUM", "REINDEX", "EXPLAIN SELECT * FROM dev.dog", "EXPLAIN QUERY PLAN SELECT 1",
+                          "EXPLAIN UPDATE dev.dog SET name = 'x'"):
+            body = self.sql(statement, 400)
+            self.assertEqual(body["error"], "Only SELECT, INSERT, UPDATE and DELETE statements are supported")
+        self.assertEqual(self.sql("SELECT name FROM dev.dog WHERE id = 1"), [{"name": "Penny"}])
+
     def test_fts3_tokenizer_pointers_are_refused(self):
         for statement in ("SELECT hex(fts3_tokenizer('porter')) AS p",
                           "SELECT FTS3_TOKENIZER('simple', x'4141414141414141') AS p"):
