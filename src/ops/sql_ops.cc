@@ -14,6 +14,7 @@
 
 #include "ops/attribute_permissions.h"
 #include "ops/auth.h"
+#include "ops/auth_impl.h"
 #include "ops/handlers.h"
 #include "ops/secret_attributes.h"
 #include "sql/statement.h"
@@ -129,7 +130,17 @@ void Sql(OpCall call) {
   }
   Result<std::unique_ptr<sql::Statement>> statement = sql::Statement::Prepare(
       call.env->store, std::string(text->get_string()), HiddenFrom(call.caller));
-  if (!statement.ok()) return call.Fail(statement.status());
+  if (!statement.ok()) {
+    // A role is not told which tables exist: an unknown table is the 403 a table outside the
+    // role gets (HARPERDB-OPS.md §1.4), not a 404.
+    if (statement.status().IsNotFound() && !call.caller.super_user) {
+      return call.Fail(Status::PermissionDenied(kNotAuthorized),
+                       json::object{{"unauthorized_access", json::array{}},
+                                    {"invalid_schema_items",
+                                     json::array{json::value(statement.status().message())}}});
+    }
+    return call.Fail(statement.status());
+  }
   if (auto denied = CheckStatementAccess(*call.env->auth, call.caller, (*statement)->tables())) {
     return call.done(std::move(*denied));
   }

@@ -301,6 +301,10 @@ class SqlTest(harness.NodeTestCase):
         self.sql("SELECT COUNT(*) FROM dev.owner", 403, auth=user)
         denied = self.sql("SELECT * FROM dev.breed", 403, auth=user)
         self.assertEqual(denied["invalid_schema_items"], ["Table 'dev.breed' does not exist"])
+        # A table that does not exist looks the same to a role (it learns nothing of what exists).
+        denied = self.sql("SELECT * FROM dev.nosuch", 403, auth=user)
+        self.assertEqual((denied["unauthorized_access"], denied["invalid_schema_items"]),
+                         ([], ["Table 'dev.nosuch' does not exist"]))
         denied = self.sql("DELETE FROM dev.dog WHERE id = 1", 403, auth=user)
         self.assertEqual(denied["unauthorized_access"][0]["required_table_permissions"], ["delete"])
         self.sql("SELECT * FROM system.hdb_user", 403, auth=user)
