@@ -8,6 +8,7 @@
 
 #include "ops/attribute_permissions.h"
 #include "ops/auth.h"
+#include "ops/auth_impl.h"
 #include "ops/fields.h"
 #include "ops/handlers.h"
 #include "ops/record_support.h"
@@ -23,8 +24,6 @@ constexpr const char* kSystemDatabase = "system";
 constexpr const char* kDropSystem =
     "The 'system' database, tables and records are used internally by HarperDB and cannot be "
     "updated or removed.";
-constexpr const char* kNotAuthorized =
-    "This operation is not authorized due to role restrictions and/or invalid database items";
 
 // HarperDB answers 400 for "already exists"; storage says Conflict.
 Status ConflictAsInvalid(Status status) {
