@@ -64,6 +64,9 @@ TEST(WorkPoolTest, NeverRunsMoreThanTheBound) {
     }));
   }
   ASSERT_TRUE(Eventually([&] { return pool.running() == 2; }));
+  // running() counts a job once a worker took it, before its body starts: wait until both
+  // bodies are inside, or the gate may open before the second one began (peak 1).
+  ASSERT_TRUE(Eventually([&] { return now.load() == 2; }));
   EXPECT_EQ(4u, pool.queued());  // waiting, not refused
   EXPECT_EQ(2u, pool.threads());
   gate.Open();
