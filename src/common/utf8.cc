@@ -20,6 +20,24 @@ std::string Child(const std::string& path, std::string_view key) {
   return path.empty() ? std::string(key) : path + "." + std::string(key);
 }
 
+// Whether `value` holds invalid text anywhere. Builds no path: the write path asks this of
+// every record, and only a record that fails pays for FindInvalid's path strings.
+bool HasInvalid(const json::value& value) {
+  switch (value.kind()) {
+    case json::kind::string:
+      return !IsValidUtf8(value.get_string());
+    case json::kind::array:
+      return std::any_of(value.get_array().begin(), value.get_array().end(), HasInvalid);
+    case json::kind::object:
+      return std::any_of(value.get_object().begin(), value.get_object().end(),
+                         [](const json::key_value_pair& member) {
+                           return !IsValidUtf8(member.key()) || HasInvalid(member.value());
+                         });
+    default:
+      return false;
+  }
+}
+
 bool FindInvalid(const json::value& value, std::string& path);
 
 bool FindInvalidMember(const json::object& object, std::string& path) {
@@ -29,6 +47,7 @@ bool FindInvalidMember(const json::object& object, std::string& path) {
       path = Child(path, ToValidUtf8(key));
       return true;
     }
+    if (!HasInvalid(member)) continue;
     std::string child = Child(path, key);
     if (FindInvalid(member, child)) {
       path = std::move(child);
@@ -45,6 +64,7 @@ bool FindInvalid(const json::value& value, std::string& path) {
     case json::kind::array: {
       const json::array& array = value.get_array();
       for (size_t i = 0; i < array.size(); ++i) {
+        if (!HasInvalid(array[i])) continue;
         std::string item = path + "[" + std::to_string(i) + "]";
         if (FindInvalid(array[i], item)) {
           path = std::move(item);
